@@ -1,0 +1,132 @@
+"""defaults < TOML file < environment, validated once, every problem reported.
+
+``load_settings`` raises ``ConfigError`` listing one line per problem, each
+naming the key as written in the TOML file (``tcp.port``) and where the bad
+value came from; the CLI prints them and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from config.settings import (
+    CommandSettings,
+    DatabaseSettings,
+    FloorSettings,
+    GatewaySettings,
+    LoggingSettings,
+    RedisSettings,
+    RobotConfig,
+    SpoolSettings,
+    TcpSettings,
+    UdpSettings,
+    WebSettings,
+)
+
+ENV_PREFIX = "ROBODINE_"
+CONFIG_ENV = "ROBODINE_CONFIG"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,  # ROBODINE_TCP_MAX_FRAME_BYTES -> tcp.max_frame_bytes
+        extra="forbid",
+        frozen=True,
+    )
+
+    gateway: GatewaySettings = GatewaySettings()
+    tcp: TcpSettings = TcpSettings()
+    udp: UdpSettings = UdpSettings()
+    redis: RedisSettings = RedisSettings()
+    spool: SpoolSettings = SpoolSettings()
+    commands: CommandSettings = CommandSettings()
+    logging: LoggingSettings = LoggingSettings()
+    floor: FloorSettings = FloorSettings()
+    web: WebSettings = WebSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    robots: list[RobotConfig] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see load_settings), so the
+        # environment must come first to win over it.
+        return (env_settings, init_settings)
+
+    def robot(self, robot_id: str) -> RobotConfig | None:
+        return next((r for r in self.robots if r.id == robot_id), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"config: file {str(path)!r} not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config: {path} is not valid TOML: {exc}"]) from None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load and validate; raise ConfigError with one line per problem."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+    data = _read_toml(Path(path)) if path else {}
+    problems = _duplicate_robots(data.get("robots"))
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems += [_describe(e) for e in exc.errors()]
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _describe(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    key = loc.replace(".", "_").upper()
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "required value is missing"
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (misspelled?)"
+    named_key = len(err["loc"]) == 2 and err["type"] != "extra_forbidden"
+    where = f" (env {ENV_PREFIX}{key})" if named_key and loc != "robots" else ""
+    return f"{loc}: {msg}{where}"
+
+
+def _duplicate_robots(robots: object) -> list[str]:
+    if not isinstance(robots, list):
+        return []
+    seen: set[object] = set()
+    out = []
+    for i, r in enumerate(robots):
+        rid = r.get("id") if isinstance(r, dict) else None
+        if rid in seen:
+            out.append(f"robots.{i}.id: duplicate robot id {rid!r}")
+        seen.add(rid)
+    return out

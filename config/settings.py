@@ -1,0 +1,135 @@
+"""Typed settings shared by every process (the reference is config/example.toml).
+
+Each section is a frozen pydantic model. ``extra="forbid"`` everywhere, so a
+misspelled key in the TOML file is an error at start, not a silent default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from protocol.auth import parse_key
+from protocol.kinds import RobotKind
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySettings(Section):
+    name: str = Field("gateway-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    heartbeat_s: Seconds = 1.0
+    stale_after_s: Seconds = 3.0
+    offline_after_s: Seconds = 10.0
+    shutdown_timeout_s: Seconds = 5.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port = 9464  # Prometheus /metrics; 0 turns it off
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GatewaySettings:
+        if not self.heartbeat_s < self.stale_after_s < self.offline_after_s:
+            raise ValueError("need heartbeat_s < stale_after_s < offline_after_s")
+        return self
+
+
+class TcpSettings(Section):
+    host: str = "0.0.0.0"
+    port: Port = 7700
+    max_frame_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    handshake_timeout_s: Seconds = 5.0
+    max_strikes: Positive = 5  # bad frames tolerated before the connection is closed
+    rate_per_s: Positive = 200  # messages per robot per second, sustained
+    burst: Positive = 400
+
+
+class UdpSettings(Section):
+    host: str = "0.0.0.0"
+    port: Port = 7701
+    max_datagram_bytes: Annotated[int, Field(ge=64, le=65507)] = 1400
+    rate_per_s: Positive = 200
+    burst: Positive = 400
+
+
+class RedisSettings(Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    telemetry_maxlen: Positive = 100_000  # XADD MAXLEN ~ for rd:telemetry
+    events_maxlen: Positive = 100_000  # XADD MAXLEN ~ for rd:events
+    batch_max: Positive = 2000  # entries per pipeline
+    telemetry_buffer_max: Positive = 50_000  # telemetry waiting in memory; beyond, oldest dropped
+    connect_timeout_s: Seconds = 2.0
+    command_block_ms: Annotated[int, Field(ge=10, le=4000)] = 1000
+    commands_retention_s: Seconds = 86400.0  # rd:commands entries older than this are trimmed
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+
+class SpoolSettings(Section):
+    path: Path = Path("var/spool/gateway.sqlite3")
+    max_records: Positive = 200_000
+
+
+class CommandSettings(Section):
+    ack_timeout_s: Seconds = 2.0
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    ttl_s: Seconds = 30.0  # a command not delivered within this fails as expired
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"  # auto: JSON unless stderr is a terminal
+
+
+class Point(Section):
+    name: str
+    x: float
+    y: float
+
+
+class FloorSettings(Section):
+    width: Annotated[float, Field(gt=0)] = 20.0
+    height: Annotated[float, Field(gt=0)] = 12.0
+    kitchen_pass: Point = Point(name="pass", x=1.0, y=6.0)
+    docks: list[Point] = [Point(name="dock-1", x=1.0, y=1.0), Point(name="dock-2", x=1.0, y=11.0)]
+    tables: list[Point] = []
+
+
+class RobotConfig(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    kind: RobotKind
+    key: SecretStr  # hex, >= 16 bytes; SecretStr keeps it out of reprs and logs
+    name: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: SecretStr) -> SecretStr:
+        parse_key(v.get_secret_value())
+        return v
+
+    @property
+    def key_bytes(self) -> bytes:
+        return parse_key(self.key.get_secret_value())
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    origins: list[str] = ["http://127.0.0.1:8080", "http://localhost:8080"]
+    max_body_bytes: Positive = 1024 * 1024
+    token_ttl_s: Seconds = 8 * 3600.0
+    secret: SecretStr | None = None  # signs login tokens; required by `robodine web`
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///var/robodine.sqlite3"

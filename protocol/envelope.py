@@ -1,0 +1,83 @@
+"""JSON body <-> message, with an error code that says what was wrong.
+
+The fast path is one msgspec decode into the tagged union. Only a body that
+fails it is parsed a second time, to tell the robot *why* (version, type,
+direction or field), so a bad robot costs more than a good one, never the reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from protocol.errors import RemoteProtocolError
+from protocol.kinds import PROTOCOL_VERSION, ErrorCode, MessageType
+from protocol.messages import GATEWAY_TO_ROBOT, ROBOT_TO_GATEWAY, GatewayMessage, RobotMessage
+
+__all__ = ["BodyDecoder", "encode", "gateway_decoder", "robot_decoder"]
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    return _encoder.encode(msg)
+
+
+class _Header(msgspec.Struct):
+    v: Any = None
+    type: Any = None
+
+
+_header_decoder = msgspec.json.Decoder(_Header)
+
+
+class BodyDecoder(Generic[T]):
+    """Decodes one JSON body into the message types one side may receive."""
+
+    def __init__(self, union: Any, accepted: frozenset[str]) -> None:
+        self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(union)
+        self._accepted = accepted
+
+    def decode(self, body: bytes) -> T:
+        try:
+            msg = self._decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise self._diagnose(body, exc) from None
+        if msg.v != PROTOCOL_VERSION:  # type: ignore[attr-defined]
+            raise RemoteProtocolError(
+                f"unsupported protocol version {msg.v!r}",  # type: ignore[attr-defined]
+                code=ErrorCode.UNSUPPORTED_VERSION,
+            )
+        return msg
+
+    def _diagnose(self, body: bytes, exc: msgspec.DecodeError) -> RemoteProtocolError:
+        try:
+            head = _header_decoder.decode(body)
+        except msgspec.DecodeError:
+            return RemoteProtocolError(f"invalid JSON: {exc}", code=ErrorCode.BAD_MESSAGE)
+        if head.v not in (None, PROTOCOL_VERSION):
+            return RemoteProtocolError(
+                f"unsupported protocol version {head.v!r}", code=ErrorCode.UNSUPPORTED_VERSION
+            )
+        if not isinstance(head.type, str) or head.type not in MessageType.__members__.values():
+            return RemoteProtocolError(
+                f"unknown message type {head.type!r}", code=ErrorCode.UNKNOWN_TYPE
+            )
+        if head.type not in self._accepted:
+            return RemoteProtocolError(
+                f"{head.type!r} is not sent in this direction", code=ErrorCode.UNEXPECTED
+            )
+        return RemoteProtocolError(f"invalid {head.type}: {exc}", code=ErrorCode.BAD_MESSAGE)
+
+
+def gateway_decoder() -> BodyDecoder[RobotMessage]:
+    """What the gateway receives: messages robots send."""
+    return BodyDecoder(RobotMessage, ROBOT_TO_GATEWAY)
+
+
+def robot_decoder() -> BodyDecoder[GatewayMessage]:
+    """What a robot (or the simulator) receives: messages the gateway sends."""
+    return BodyDecoder(GatewayMessage, GATEWAY_TO_ROBOT)

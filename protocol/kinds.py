@@ -1,0 +1,64 @@
+"""Wire vocabularies as StrEnums, so a typo fails at import, not on a robot."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "CommandAction",
+    "ErrorCode",
+    "MessageType",
+    "RobotKind",
+]
+
+PROTOCOL_VERSION = 1
+
+
+class MessageType(StrEnum):
+    # gateway -> robot
+    CHALLENGE = "challenge"
+    WELCOME = "welcome"
+    PING = "ping"
+    COMMAND = "command"
+    ERROR = "error"
+    # robot -> gateway
+    HELLO = "hello"
+    HEARTBEAT = "heartbeat"
+    TELEMETRY = "telemetry"
+    STATE = "state"
+    EVENT = "event"
+    ACK = "ack"
+
+
+class RobotKind(StrEnum):
+    SERVING = "serving"
+    COOKING = "cooking"
+
+
+class CommandAction(StrEnum):
+    GOTO = "goto"  # args: x, y (and optional table / target name)
+    DOCK = "dock"
+    COOK = "cook"  # args: recipe, order, item
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ESTOP = "estop"
+    RELEASE = "release"  # clear an e-stop or an error
+    PICKUP_DONE = "pickup_done"  # staff confirmed the guest took the dish
+
+
+class ErrorCode(StrEnum):
+    """Codes in ``error`` messages (docs/protocol.md, section Errors)."""
+
+    BAD_MESSAGE = "bad_message"  # not JSON, wrong field types, missing fields
+    FRAME_TOO_LARGE = "frame_too_large"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_TYPE = "unknown_type"
+    UNEXPECTED = "unexpected"  # valid message at the wrong time (e.g. telemetry before hello)
+    AUTH_FAILED = "auth_failed"
+    UNKNOWN_ROBOT = "unknown_robot"
+    RATE_LIMITED = "rate_limited"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    REPLACED = "replaced"  # a newer connection of the same robot took over
+    SHUTTING_DOWN = "shutting_down"

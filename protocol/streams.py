@@ -1,0 +1,170 @@
+"""Redis stream names and record codecs: the one contract gateway and web share.
+
+Records are flat field maps (readable with ``redis-cli XRANGE``). Each codec
+is a msgspec Struct; ``to_fields`` gives what XADD takes and ``from_fields``
+accepts what XRANGE/XREAD return (bytes or str), converting numbers back.
+See docs/streams.md for the field-by-field reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+import msgspec
+import orjson
+
+__all__ = [
+    "CHAT_PREFIX",
+    "COMMANDS",
+    "COMMANDS_GROUP",
+    "EVENTS",
+    "ROBOT_PREFIX",
+    "ROBOTS_INDEX",
+    "TELEMETRY",
+    "CommandRecord",
+    "EventRecord",
+    "EventType",
+    "Level",
+    "RobotSnapshot",
+    "TelemetryRecord",
+    "chat_stream",
+    "decode_fields",
+    "from_fields",
+    "robot_key",
+    "to_fields",
+]
+
+TELEMETRY: Final = "rd:telemetry"
+EVENTS: Final = "rd:events"
+COMMANDS: Final = "rd:commands"
+COMMANDS_GROUP: Final = "gateway"
+ROBOT_PREFIX: Final = "rd:robot:"
+ROBOTS_INDEX: Final = "rd:robots"  # set of robot ids that have a snapshot
+CHAT_PREFIX: Final = "rd:chat:"
+
+
+def robot_key(robot_id: str) -> str:
+    return ROBOT_PREFIX + robot_id
+
+
+def chat_stream(room: str) -> str:
+    return CHAT_PREFIX + room
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ALARM = "alarm"
+
+
+class EventType(StrEnum):
+    """Every ``type`` that appears in rd:events (docs/streams.md lists their data)."""
+
+    ROBOT_CONNECTION = "robot.connection"  # online / stale / offline
+    ROBOT_STATE = "robot.state"  # operational state changed
+    ROBOT_TRANSITION_REFUSED = "robot.transition_refused"
+    ROBOT_EVENT = "robot.event"  # something the robot itself reported
+    COMMAND_SENT = "command.sent"
+    COMMAND_ACKED = "command.acked"
+    COMMAND_FAILED = "command.failed"
+    GATEWAY_STARTED = "gateway.started"
+    GATEWAY_STOPPED = "gateway.stopped"
+    GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
+
+
+class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True):
+    robot: str
+    seq: int
+    ts: float  # robot clock
+    x: float
+    y: float
+    theta: float
+    battery: float
+    speed: float
+    transport: str = "udp"
+    rx: float = 0.0  # gateway clock when received: ``rx - ts`` shows clock skew and lag
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    eid: str  # unique id: replays after a Redis outage are deduplicated by it
+    type: str
+    ts: float
+    robot: str = ""
+    level: Level = Level.INFO
+    src: str = ""  # which gateway or web process wrote it
+    data: dict[str, Any] = {}
+
+
+class CommandRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    robot: str
+    action: str
+    ts: float
+    args: dict[str, Any] = {}
+    expires: float = 0.0  # absolute time after which the gateway fails it unsent; 0 = default
+    source: str = ""  # who asked: a username, "cli", "dispatcher"
+    type: str = "robot"
+
+
+class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The hash rd:robot:{id}: latest known everything about one robot."""
+
+    id: str
+    kind: str = ""
+    name: str = ""
+    connection: str = "offline"
+    state: str = ""
+    transport: str = ""
+    task: str = ""
+    firmware: str = ""
+    x: float | None = None
+    y: float | None = None
+    theta: float | None = None
+    battery: float | None = None
+    speed: float | None = None
+    seq: int | None = None
+    ts: float | None = None  # last telemetry, robot clock
+    seen: float | None = None  # last time the gateway heard from it, gateway clock
+    updated: float | None = None
+
+
+_JSON_FIELDS: Final = frozenset({"data", "args"})
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def to_fields(record: msgspec.Struct) -> dict[str, str | bytes | int | float]:
+    """Flatten a record for XADD/HSET; dict fields become one JSON string."""
+    out: dict[str, str | bytes | int | float] = {}
+    for name in record.__struct_fields__:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        if name in _JSON_FIELDS:
+            out[name] = orjson.dumps(value)
+        elif isinstance(value, bool):
+            out[name] = int(value)
+        else:
+            out[name] = value
+    return out
+
+
+def decode_fields(fields: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, Any]:
+    """A Redis field map as a dict of str, with JSON fields parsed."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        key = k.decode() if isinstance(k, bytes) else k
+        if key in _JSON_FIELDS:
+            out[key] = orjson.loads(v)
+        else:
+            out[key] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def from_fields(cls: type[R], fields: Mapping[bytes, bytes] | Mapping[str, str]) -> R:
+    """Rebuild a record from Redis; numbers stored as text are converted back.
+
+    Raises msgspec.ValidationError when a field is missing or wrong.
+    """
+    return msgspec.convert(decode_fields(fields), cls, strict=False)

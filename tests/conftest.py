@@ -1,0 +1,69 @@
+"""Session-wide real servers and strict hygiene for every test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.servers import MosquittoServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session; tests that kill it use ``redis_private``."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_private() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, free to kill and restart."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server() -> Iterator[MosquittoServer]:
+    server = MosquittoServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mosquitto_private() -> Iterator[MosquittoServer]:
+    server = MosquittoServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+async def _no_lingering_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks running (Home Assistant's verify_cleanup)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    lingering = [
+        t for t in asyncio.all_tasks() - before
+        if not t.done() and t is not asyncio.current_task()
+    ]
+    for t in lingering:
+        t.cancel()
+    if lingering:
+        pytest.fail(f"lingering tasks after test: {lingering!r}")
