@@ -554,6 +554,26 @@ async def _topics_until(client: aiomqtt.Client, marker: str) -> list[str]:
     raise AssertionError("unreachable")
 
 
+def test_acl_example_matches_the_protocol_topic_layout() -> None:
+    from protocol.mqtt_topics import GATEWAY_CHANNELS, ROBOT_CHANNELS, TOPIC_ROOT
+    from protocol.vda5050.kinds import INTERFACE_NAME, MAJOR_VERSION
+    from protocol.vda5050.topics import AGV_PUBLISHES, MASTER_PUBLISHES
+
+    rules = [line.split() for line in _active_lines(MOSQUITTO_ACL) if line.startswith("pattern")]
+    v1 = f"{TOPIC_ROOT}/%u/"
+    vda = f"{INTERFACE_NAME}/{MAJOR_VERSION}/ExampleAGV/%u/"
+
+    def channels(access: str, prefix: str) -> set[str]:
+        return {t.removeprefix(prefix) for _, a, t in rules if a == access and t.startswith(prefix)}
+
+    assert channels("write", v1) == {c.value for c in ROBOT_CHANNELS}
+    assert channels("read", v1) == {c.value for c in GATEWAY_CHANNELS}
+    assert channels("write", vda) == {s.value for s in AGV_PUBLISHES}
+    assert channels("read", vda) == {s.value for s in MASTER_PUBLISHES}
+    assert all(t.startswith((v1, vda)) for *_, t in rules)
+    assert not [r for r in rules if r[1] == "readwrite"]
+
+
 @pytest.mark.parametrize(("user", "password"), [(None, None), ("r1", "wrong")])
 async def test_mosquitto_refuses_anonymous_and_bad_passwords(
     broker: RobodineMosquitto, user: str | None, password: str | None
@@ -569,7 +589,8 @@ async def test_robot_publishes_only_under_its_own_id(broker: RobodineMosquitto) 
     async with mqtt(broker, "robodine-gateway") as gw, mqtt(broker, "r1") as r1:
         await gw.subscribe("robodine/v1/#", qos=1)
         for topic in (f"{base}/r1/telemetry", f"{base}/r2/telemetry", f"{base}/r1/event",
-                      "robodine/v1/fleet/announce", f"{base}/r1/state"):
+                      "robodine/v1/fleet/announce", f"{base}/r1/command", f"{base}/r1/x",
+                      f"{base}/r1/state"):
             await r1.publish(topic, b"{}", qos=1)
         seen = await _topics_until(gw, f"{base}/r1/state")
     assert seen == [f"{base}/r1/telemetry", f"{base}/r1/event", f"{base}/r1/state"]
