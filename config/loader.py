@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from config.settings import (
+    ChatSettings,
     CommandSettings,
     DatabaseSettings,
     FloorSettings,
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     floor: FloorSettings = FloorSettings()
     web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
+    chat: ChatSettings = ChatSettings()
     robots: list[RobotConfig] = []
 
     @classmethod

@@ -122,6 +122,10 @@ class RobotConfig(Section):
         return parse_key(self.key.get_secret_value())
 
 
+Role = Literal["admin", "staff", "viewer"]
+NameStr = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: Port = 8080
@@ -129,7 +133,87 @@ class WebSettings(Section):
     max_body_bytes: Positive = 1024 * 1024
     token_ttl_s: Seconds = 8 * 3600.0
     secret: SecretStr | None = None  # signs login tokens; required by `robodine web`
+    # -- added for the web tier (docs/api.md lists each) --
+    name: str = Field("web-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # `src` of what this process writes
+    shutdown_timeout_s: Seconds = 5.0  # open requests get this long before they are cancelled
+    gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024  # compress JSON bodies at least this big
+    docs: bool = True  # serve /api/docs (the OpenAPI document is always served)
+    password_min_length: Annotated[int, Field(ge=8, le=128)] = 10
+    argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3  # argon2-cffi defaults (RFC 9106)
+    argon2_memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = 64 * 1024
+    argon2_parallelism: Annotated[int, Field(ge=1, le=16)] = 4
+    login_attempts_per_min: Positive = 10  # failed logins per client address before 429
+    ws_queue: Annotated[int, Field(ge=8, le=100_000)] = 1024  # frames buffered per client
+    ws_send_timeout_s: Seconds = 10.0  # a send blocked this long means the client is gone
+    ws_heartbeat_s: Seconds = 20.0  # WebSocket ping interval; no pong closes the socket
+    sse_ping_s: Seconds = 15.0  # SSE comment line that keeps proxies from timing out
+    lag_timeout_s: Seconds = 30.0  # longest a client may stay behind before it is disconnected
+    token_warning_s: Seconds = 60.0  # `auth_expiring` frame this long before a socket's token ends
+    snapshot_events: Annotated[int, Field(ge=0, le=10_000)] = 100  # events in a /ws/events snapshot
+    telemetry_scan: Annotated[int, Field(ge=1, le=1_000_000)] = 2000  # entries read for a snapshot
+    scan_max: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000  # entries one REST page may scan
+    hub_block_ms: Annotated[int, Field(ge=10, le=4000)] = 1000  # XREAD BLOCK of the fan-out readers
+    hub_batch: Annotated[int, Field(ge=1, le=10_000)] = 500  # XREAD COUNT of the fan-out readers
+    todos_maxlen: Positive = 10_000  # rd:todos change feed cap (MAXLEN ~)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if o == "*" or not o.startswith(("http://", "https://")) or o.endswith("/"):
+                raise ValueError(f"{o!r}: an origin is scheme://host[:port], no wildcard, no path")
+        return v
 
 
 class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///var/robodine.sqlite3"
+    # -- added for the web tier --
+    migrate_on_start: bool = True  # `robodine web` upgrades the schema to head before serving
+    pool_size: Annotated[int, Field(ge=1, le=100)] = 5  # ignored for SQLite
+    max_overflow: Annotated[int, Field(ge=0, le=100)] = 5
+    connect_timeout_s: Seconds = 5.0
+    echo: bool = False  # log every SQL statement (debugging only)
+
+
+class ChatRoom(Section):
+    name: NameStr
+    title: str = ""
+    read_roles: list[Role] = ["admin", "staff", "viewer"]
+    write_roles: list[Role] = ["admin", "staff"]
+
+
+class ChatRelay(Section):
+    """Post robot events that match into a room (once, however many web processes run)."""
+
+    room: NameStr
+    types: list[str] = []  # event types, `robot.*` prefixes allowed; empty: every type
+    levels: list[Literal["info", "warning", "alarm"]] = ["warning", "alarm"]
+    robots: list[str] = []  # empty: every robot
+
+
+class ChatSettings(Section):
+    rooms: list[ChatRoom] = [
+        ChatRoom(name="kitchen", title="Kitchen"),
+        ChatRoom(name="floor", title="Floor"),
+        ChatRoom(name="managers", title="Managers", read_roles=["admin"], write_roles=["admin"]),
+    ]
+    history: Annotated[int, Field(ge=0, le=1000)] = 50  # messages sent on join
+    maxlen: Positive = 10_000  # per-room stream cap (MAXLEN ~)
+    max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    rate_per_s: Annotated[float, Field(gt=0)] = 1.0  # messages per user, sustained
+    burst: Positive = 5
+    max_strikes: Positive = 10  # rejected messages in a row before the socket is closed
+    presence_ttl_s: Seconds = 30.0  # a crashed process's members vanish after this
+    relay_username: str = "robodine"
+    relay: list[ChatRelay] = [ChatRelay(room="floor")]
+
+    @model_validator(mode="after")
+    def _rooms(self) -> ChatSettings:
+        names = [r.name for r in self.rooms]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate chat room {dupes[0]!r}")
+        for rule in self.relay:
+            if rule.room not in names:
+                raise ValueError(f"relay names room {rule.room!r}, which is not in chat.rooms")
+        return self

@@ -62,3 +62,20 @@ class ErrorCode(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     REPLACED = "replaced"  # a newer connection of the same robot took over
     SHUTTING_DOWN = "shutting_down"
+    TIMEOUT = "timeout"  # the robot was silent for too long
+
+
+# Which robot kind can carry out which action (docs/protocol.md, section Commands);
+# the gateway fails any other command before it reaches the robot.
+ACTIONS_BY_KIND: dict[RobotKind, frozenset[CommandAction]] = {
+    RobotKind.SERVING: frozenset({
+        CommandAction.GOTO, CommandAction.DOCK, CommandAction.CANCEL, CommandAction.PAUSE,
+        CommandAction.RESUME, CommandAction.ESTOP, CommandAction.RELEASE,
+        CommandAction.PICKUP_DONE,
+    }),
+    RobotKind.COOKING: frozenset({
+        CommandAction.COOK, CommandAction.CANCEL, CommandAction.PAUSE, CommandAction.RESUME,
+        CommandAction.ESTOP, CommandAction.RELEASE,
+    }),
+}
+__all__ += ["ACTIONS_BY_KIND"]

@@ -26,6 +26,7 @@ __all__ = [
     "CommandRecord",
     "EventRecord",
     "EventType",
+    "Fields",
     "Level",
     "RobotSnapshot",
     "TelemetryRecord",
@@ -69,6 +70,7 @@ class EventType(StrEnum):
     COMMAND_SENT = "command.sent"
     COMMAND_ACKED = "command.acked"
     COMMAND_FAILED = "command.failed"
+    COMMAND_DUPLICATE = "command.duplicate"  # same command id submitted again: not executed twice
     GATEWAY_STARTED = "gateway.started"
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
@@ -134,15 +136,18 @@ _JSON_FIELDS: Final = frozenset({"data", "args"})
 R = TypeVar("R", bound=msgspec.Struct)
 
 
-def to_fields(record: msgspec.Struct) -> dict[str, str | bytes | int | float]:
+Fields = dict[str, str | int | float]
+
+
+def to_fields(record: msgspec.Struct) -> Fields:
     """Flatten a record for XADD/HSET; dict fields become one JSON string."""
-    out: dict[str, str | bytes | int | float] = {}
+    out: Fields = {}
     for name in record.__struct_fields__:
         value = getattr(record, name)
         if value is None:
             continue
         if name in _JSON_FIELDS:
-            out[name] = orjson.dumps(value)
+            out[name] = orjson.dumps(value).decode()
         elif isinstance(value, bool):
             out[name] = int(value)
         else:

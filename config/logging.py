@@ -1,0 +1,46 @@
+"""The one structlog setup for every process: JSON under systemd, readable at a terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+import structlog
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: never print a value under a key that smells secret."""
+    for k in event:
+        if any(s in k.lower() for s in ("key", "secret", "password", "token", "proof")):
+            event[k] = "[redacted]"
+    return event
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = True) -> None:
+    json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    if json:
+        processors = [*shared, structlog.processors.format_exc_info,
+                      structlog.processors.JSONRenderer(serializer=orjson.dumps)]
+        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+    else:
+        processors = [*shared, structlog.dev.ConsoleRenderer()]
+        factory = structlog.PrintLoggerFactory(sys.stderr)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=factory,
+        cache_logger_on_first_use=cache,
+    )
+    # Libraries that use stdlib logging (aiohttp, alembic) go through the same level.
+    logging.basicConfig(level=_LEVELS[level], stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,1 @@
+"""The Robodine gateway daemon."""

@@ -1,0 +1,1 @@
+"""Robots as the gateway knows them: state machines, sessions, the fleet that owns them."""

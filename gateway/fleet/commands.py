@@ -1,0 +1,132 @@
+"""Commands from rd:commands to robots: validate, deliver, await the ack, resend, give up.
+
+Every command ends in exactly one outcome event (command.acked or
+command.failed) written together with the XACK of its rd:commands entry, so
+an outcome is never lost and a command is never silently dropped. A command
+id seen before is acknowledged in the stream but not sent again, which makes
+redelivery after a crash (or a duplicate from the order outbox) harmless.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from config.settings import CommandSettings
+from gateway.fleet.session import RobotSession
+from gateway.metrics import Stats
+from gateway.streams.writer import StreamWriter
+from protocol.acks import Pending
+from protocol.kinds import ACTIONS_BY_KIND, CommandAction
+from protocol.messages import Ack, Command
+from protocol.streams import CommandRecord, EventType, Level
+
+log = structlog.get_logger("gateway.commands")
+
+_REMEMBERED = 10_000  # finished command ids kept for de-duplication
+
+
+class CommandRouter:
+    def __init__(
+        self,
+        sessions: Mapping[str, RobotSession],
+        writer: StreamWriter,
+        settings: CommandSettings,
+        stats: Stats,
+    ) -> None:
+        self.sessions = sessions
+        self.writer = writer
+        self.settings = settings
+        self.stats = stats
+        self._finished: OrderedDict[str, None] = OrderedDict()
+
+    def submit(self, rec: CommandRecord, ref: str, now: float) -> None:
+        """Take one command read from rd:commands (``ref`` is its entry id)."""
+        session = self.sessions.get(rec.robot)
+        if rec.id in self._finished or (session is not None and rec.id in session.pending):
+            self.stats.inc("commands", "duplicate")
+            self.writer.event(EventType.COMMAND_DUPLICATE, rec.robot, ack=ref,
+                              data={"command": rec.id, "action": rec.action})
+            return
+        reason = self._refusal(rec, session, now)
+        if reason is not None or session is None:
+            self._fail(rec.id, rec.robot, rec.action, ref, reason or "unknown_robot")
+            return
+        command = Command(robot=rec.robot, ts=now, id=rec.id,
+                          action=CommandAction(rec.action), args=rec.args)
+        expires = rec.expires or now + self.settings.ttl_s
+        deadline = min(expires, now + self.settings.ack_timeout_s * self.settings.max_attempts)
+        session.pending.add(command, ref, now, deadline)
+        assert session.link is not None  # checked by _refusal
+        session.link.send(command)
+        self.stats.inc("commands", "sent")
+        self.writer.event(EventType.COMMAND_SENT, rec.robot,
+                          data={"command": rec.id, "action": rec.action, "args": rec.args,
+                                "source": rec.source})
+
+    def _refusal(self, rec: CommandRecord, session: RobotSession | None, now: float) -> str | None:
+        if session is None:
+            return "unknown_robot"
+        if rec.action not in CommandAction.__members__.values():
+            return "unknown_action"
+        if CommandAction(rec.action) not in ACTIONS_BY_KIND[session.kind]:
+            return "unsupported_for_kind"
+        if rec.expires and now > rec.expires:
+            return "expired"
+        if session.link is None:
+            return "robot_offline"
+        return None
+
+    def acked(self, session: RobotSession, ack: Ack) -> None:
+        entry = session.pending.ack(ack.id)
+        if entry is None:
+            self.stats.inc("commands", "stray_ack")  # late ack of a command already decided
+            return
+        self._remember(ack.id)
+        cmd = entry.command
+        if ack.ok:
+            self.stats.inc("commands", "acked")
+            self.writer.event(EventType.COMMAND_ACKED, session.id, ack=entry.ref,
+                              data={"command": cmd.id, "action": cmd.action,
+                                    "attempts": cmd.attempt, "result": ack.data})
+        else:
+            self._fail(cmd.id, session.id, cmd.action, entry.ref, "refused",
+                       detail=ack.reason or "", remember=False)
+
+    def tick(self, session: RobotSession, now: float) -> None:
+        resend, expired = session.pending.due(now, connected=session.link is not None)
+        for entry in resend:
+            self._resend(session, entry)
+        for entry in expired:
+            reason = "timeout" if session.link is not None else "robot_offline"
+            self._fail(entry.command.id, session.id, entry.command.action, entry.ref, reason,
+                       detail=f"no ack after {entry.command.attempt} attempt(s)")
+
+    def reconnected(self, session: RobotSession, now: float) -> None:
+        for entry in session.pending.resend_all(now):
+            self._resend(session, entry)
+
+    def _resend(self, session: RobotSession, entry: Pending) -> None:
+        if session.link is not None:
+            session.link.send(entry.command)
+            self.stats.inc("commands", "resent")
+
+    def _fail(
+        self, cid: str, robot: str, action: str, ref: str, reason: str, *,
+        detail: str = "", remember: bool = True,
+    ) -> None:
+        if remember:
+            self._remember(cid)
+        self.stats.inc("commands", f"failed_{reason}")
+        data: dict[str, Any] = {"command": cid, "action": action, "reason": reason}
+        if detail:
+            data["detail"] = detail
+        self.writer.event(EventType.COMMAND_FAILED, robot, level=Level.WARNING, ack=ref, data=data)
+
+    def _remember(self, cid: str) -> None:
+        self._finished[cid] = None
+        if len(self._finished) > _REMEMBERED:
+            self._finished.popitem(last=False)

@@ -1,0 +1,189 @@
+"""The fleet: every robot's session, and what happens when a robot speaks or goes quiet.
+
+Transports call in with what they received; the fleet applies it to the
+robot's state machines and tells the stream writer what happened. Nothing
+here awaits: a transport callback, a datagram or a tick is handled in one go.
+Time comes in as ``now`` (wall clock seconds), so tests drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import structlog
+
+from config import Settings
+from gateway.fleet.commands import CommandRouter
+from gateway.fleet.session import Link, RobotSession
+from gateway.fleet.states import ConnInput, ConnState, IllegalTransition, apply_connection, apply_reported
+from gateway.metrics import Stats
+from gateway.streams.writer import StreamWriter
+from protocol.errors import RemoteProtocolError
+from protocol.kinds import ErrorCode
+from protocol.messages import (
+    Ack, Error, Event, Heartbeat, Hello, RobotMessage, State, Telemetry,
+)
+from protocol.ratelimit import TokenBucket
+from protocol.streams import EventType, Level
+from protocol.udp import DatagramDecoder, Dropped
+
+log = structlog.get_logger("gateway.fleet")
+
+_ALARM_STATES = frozenset({"error", "estop"})
+
+
+class Fleet:
+    def __init__(self, settings: Settings, writer: StreamWriter, stats: Stats, now: float) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.stats = stats
+        udp = settings.udp
+        self.sessions: dict[str, RobotSession] = {
+            r.id: RobotSession(r, settings.commands, TokenBucket(udp.rate_per_s, udp.burst, now))
+            for r in settings.robots
+        }
+        self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
+        self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
+
+    def key_for(self, robot: str) -> bytes | None:
+        session = self.sessions.get(robot)
+        return session.key if session is not None else None
+
+    def publish_registry(self) -> None:
+        """Write every known robot's identity into its snapshot (at start)."""
+        for s in self.sessions.values():
+            self.writer.snapshot(s.id, kind=s.kind, name=s.name, connection=s.conn)
+
+    # ---- links ---------------------------------------------------------------
+
+    def connected(self, hello: Hello, link: Link, now: float) -> None:
+        """A robot proved itself; a link it already had is replaced (the newer wins)."""
+        session = self.sessions[hello.robot]
+        if hello.kind != session.kind:
+            raise RemoteProtocolError(
+                f"robot {session.id!r} is registered as {session.kind}, hello says {hello.kind}",
+                code=ErrorCode.AUTH_FAILED,
+            )
+        old = session.link
+        if old is not None and old is not link:
+            old.close(ErrorCode.REPLACED, "a newer connection of this robot took over")
+            self.stats.inc("connections", "replaced")
+            log.info("robot_link_replaced", robot=session.id, old=old.transport, new=link.transport)
+        session.link = link
+        session.transport = link.transport
+        session.firmware = hello.firmware
+        session.state = None  # believe the next reported state: the robot may have rebooted
+        session.last_seen = now
+        self.datagrams.reset(session.id)  # a rebooted robot restarts its UDP seq
+        self.writer.snapshot(session.id, transport=link.transport, firmware=hello.firmware, seen=now)
+        self._connection(session, ConnInput.CONNECTED, now, "hello")
+        self.commands.reconnected(session, now)
+
+    def disconnected(self, robot: str, link: Link, now: float, reason: str) -> None:
+        session = self.sessions.get(robot)
+        if session is None or session.link is not link:
+            return  # a replaced link closing after its successor took over
+        session.link = None
+        self._connection(session, ConnInput.DISCONNECTED, now, reason)
+
+    # ---- what robots say -----------------------------------------------------
+
+    def received(self, robot: str, msg: RobotMessage, now: float) -> None:
+        """A message from an authenticated link (TCP or MQTT)."""
+        session = self.sessions[robot]
+        self._heard(session, now)
+        if isinstance(msg, Telemetry):
+            self._telemetry(session, msg, now)
+        elif isinstance(msg, State):
+            self._reported(session, msg, now)
+        elif isinstance(msg, Ack):
+            self.commands.acked(session, msg)
+        elif isinstance(msg, Event):
+            self.writer.event(EventType.ROBOT_EVENT, robot, level=msg.level,
+                              data={"name": msg.name, "data": msg.data})
+        elif not isinstance(msg, Heartbeat | Hello):
+            raise AssertionError(f"unhandled message {msg!r}")
+
+    def datagram(self, data: bytes, now: float) -> None:
+        """One UDP datagram: the hot path. No await, no log line, no task."""
+        result = self.datagrams.decode(data)
+        if type(result) is Dropped:
+            self.stats.inc("udp_dropped", result.reason)
+            return
+        session = self.sessions[result.robot]  # type: ignore[union-attr]
+        self._heard(session, now)
+        self._telemetry(session, result, now, "udp")  # type: ignore[arg-type]
+
+    def _heard(self, session: RobotSession, now: float) -> None:
+        session.last_seen = now
+        if session.conn is not ConnState.ONLINE:
+            self._connection(session, ConnInput.HEARD, now, "heard")
+
+    def _telemetry(
+        self, session: RobotSession, msg: Telemetry, now: float, transport: str | None = None
+    ) -> None:
+        if not session.bucket.allow(now):
+            self.stats.inc("telemetry_dropped", "rate_limited")
+            return
+        transport = transport or session.transport
+        self.stats.inc("telemetry_received", transport)
+        self.writer.telemetry(session.id, msg.seq, msg.ts, msg.x, msg.y, msg.theta,
+                              msg.battery, msg.speed, transport, now)
+
+    def _reported(self, session: RobotSession, msg: State, now: float) -> None:
+        previous = session.state
+        try:
+            state = apply_reported(session.kind, previous, msg.state)
+        except IllegalTransition as exc:
+            self.stats.inc("transitions_refused", session.kind)
+            self.writer.event(EventType.ROBOT_TRANSITION_REFUSED, session.id, level=Level.WARNING,
+                              data={"from": exc.current, "to": exc.requested, "task": msg.task})
+            if session.link is not None:
+                session.link.send(Error(robot=session.id, ts=now, code=ErrorCode.ILLEGAL_TRANSITION,
+                                        message=str(exc), ref_seq=msg.seq))
+            return
+        task = msg.task or ""
+        if state == previous and task == session.task:
+            return
+        session.state, session.task = state, task
+        level = Level.ALARM if state in _ALARM_STATES else Level.INFO
+        self.writer.event(EventType.ROBOT_STATE, session.id, level=level,
+                          data={"state": state, "previous": previous, "task": task,
+                                "reason": msg.reason})
+        self.writer.snapshot(session.id, state=state, task=task)
+
+    def _connection(self, session: RobotSession, event: ConnInput, now: float, reason: str) -> None:
+        previous = session.conn
+        state = apply_connection(previous, event)
+        if state is previous:
+            return
+        session.conn = state
+        level = Level.INFO if state is ConnState.ONLINE else Level.WARNING
+        self.writer.event(EventType.ROBOT_CONNECTION, session.id, level=level,
+                          data={"state": state, "previous": previous,
+                                "transport": session.transport, "reason": reason})
+        self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
+        log.info("robot_connection", robot=session.id, state=state, previous=previous, reason=reason)
+
+    # ---- time passing --------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Silence -> stale -> offline; command resends and expiries. Call about twice a second."""
+        stale_after = self.settings.gateway.stale_after_s
+        offline_after = self.settings.gateway.offline_after_s
+        by_state: Counter[str] = Counter()
+        for session in self.sessions.values():
+            if session.conn is not ConnState.OFFLINE:
+                silent = now - session.last_seen
+                if silent > offline_after:
+                    if session.link is not None:
+                        session.link.close(ErrorCode.TIMEOUT, f"silent for {silent:.1f}s")
+                        session.link = None
+                    self._connection(session, ConnInput.LOST, now, "silent")
+                elif silent > stale_after:
+                    self._connection(session, ConnInput.SILENT, now, "silent")
+            if len(session.pending):
+                self.commands.tick(session, now)
+            by_state[session.conn] += 1
+        for state in ConnState:
+            self.stats.set("robots", state, by_state[state])

@@ -1,0 +1,44 @@
+"""One robot as the gateway sees it: identity, link, state machines, pending commands."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from config.settings import CommandSettings, RobotConfig
+from gateway.fleet.states import ConnState
+from protocol.acks import PendingCommands
+from protocol.kinds import ErrorCode, RobotKind
+from protocol.messages import GatewayMessage
+from protocol.ratelimit import TokenBucket
+
+
+class Link(Protocol):
+    """A live connection to a robot, as the fleet needs it (TCP today, MQTT next)."""
+
+    transport: str
+
+    def send(self, msg: GatewayMessage) -> None: ...
+
+    def close(self, code: ErrorCode, reason: str) -> None: ...
+
+
+class RobotSession:
+    __slots__ = (
+        "bucket", "conn", "firmware", "id", "key", "kind", "last_seen", "link", "name",
+        "pending", "state", "task", "transport",
+    )
+
+    def __init__(self, robot: RobotConfig, commands: CommandSettings, bucket: TokenBucket) -> None:
+        self.id = robot.id
+        self.kind: RobotKind = robot.kind
+        self.name = robot.name or robot.id
+        self.key = robot.key_bytes
+        self.conn = ConnState.OFFLINE
+        self.state: str | None = None  # operational; None until the robot reports one
+        self.task = ""
+        self.link: Link | None = None
+        self.transport = ""
+        self.firmware = ""
+        self.last_seen = 0.0
+        self.pending = PendingCommands(commands.ack_timeout_s, commands.max_attempts)
+        self.bucket = bucket

@@ -1,0 +1,74 @@
+"""Counters for what the gateway drops, refuses and writes.
+
+Hot paths bump plain ints (no lock, no label lookup per datagram); the
+Prometheus collector reads them at scrape time. Log lines are for state
+changes; counts are for everything that repeats.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class Stats:
+    """All counters of one gateway process, keyed by (name, label)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.gauges: dict[tuple[str, str], float] = {}
+
+    def inc(self, name: str, label: str = "", n: int = 1) -> None:
+        self.counts[name, label] += n
+
+    def set(self, name: str, label: str, value: float) -> None:
+        self.gauges[name, label] = value
+
+    def get(self, name: str, label: str = "") -> int:
+        return self.counts[name, label]
+
+    def total(self, name: str) -> int:
+        return sum(v for (n, _), v in self.counts.items() if n == name)
+
+
+# name -> (help, label name)
+COUNTERS: dict[str, tuple[str, str]] = {
+    "telemetry_received": ("Telemetry samples accepted", "transport"),
+    "telemetry_dropped": ("Telemetry samples dropped by the gateway", "reason"),
+    "udp_dropped": ("UDP datagrams dropped", "reason"),
+    "frames_rejected": ("TCP frames answered with an error", "code"),
+    "connections": ("TCP connections by outcome", "outcome"),
+    "entries_written": ("Entries written to Redis", "stream"),
+    "events_spooled": ("Events written to the on-disk spool during a Redis outage", ""),
+    "events_replayed": ("Spooled events replayed into Redis", ""),
+    "spool_overflow": ("Events lost because the spool was full", ""),
+    "commands": ("Commands by outcome", "outcome"),
+    "transitions_refused": ("Reported state changes refused by a state machine", "kind"),
+}
+GAUGES: dict[str, tuple[str, str]] = {
+    "redis_up": ("1 while the stream writer reaches Redis", ""),
+    "robots": ("Robots by connection state", "state"),
+    "buffered": ("Records waiting in memory for Redis", "kind"),
+}
+
+
+class StatsCollector(Collector):
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for name, (doc, label) in COUNTERS.items():
+            fam = CounterMetricFamily(f"robodine_gateway_{name}", doc, labels=[label] if label else [])
+            for (n, value), count in self.stats.counts.items():
+                if n == name:
+                    fam.add_metric([value] if label else [], count)
+            yield fam
+        for name, (doc, label) in GAUGES.items():
+            gfam = GaugeMetricFamily(f"robodine_gateway_{name}", doc, labels=[label] if label else [])
+            for (n, value), g in self.stats.gauges.items():
+                if n == name:
+                    gfam.add_metric([value] if label else [], g)
+            yield gfam

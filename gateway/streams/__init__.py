@@ -1,0 +1,1 @@
+"""The gateway's side of the Redis streams: the batched writer, its spool, the command reader."""

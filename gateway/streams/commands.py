@@ -1,0 +1,147 @@
+"""The consumer of rd:commands: one consumer group, entries acked only with their outcome.
+
+- On start the consumer first re-reads its own pending entries (commands it
+  read before a crash), then claims entries other consumers left idle.
+- The XACK of an entry is written by the stream writer in the same pipeline
+  as the command's outcome event, so an entry leaves the PEL only when its
+  outcome is in Redis (or in the spool).
+- rd:commands is trimmed by MINID, never by MAXLEN, and never above the oldest
+  pending entry (STACK-NOTES 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from config.settings import RedisSettings
+from gateway.backoff import Backoff
+from gateway.fleet.commands import CommandRouter
+from gateway.streams.writer import OUTAGE_ERRORS
+from protocol import streams
+from protocol.streams import CommandRecord, EventType, Level
+
+log = structlog.get_logger("gateway.commands")
+
+CLAIM_IDLE_MS = 60_000  # another consumer silent this long is taken to be dead
+TRIM_EVERY_S = 60.0
+
+
+class CommandReader:
+    def __init__(self, redis: Redis, router: CommandRouter, settings: RedisSettings, *,
+                 consumer: str, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.router = router
+        self.settings = settings
+        self.consumer = consumer
+        self.clock = clock
+        self._last_trim = 0.0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish after the current read (at most ``command_block_ms``).
+
+        A stop flag, not task cancellation: redis-py can swallow a cancel
+        that races with a blocking read's reply (Python 3.11 wait_for), and
+        the loop would carry on reading.
+        """
+        self._stopping = True
+
+    async def run(self) -> None:
+        backoff = Backoff(base=0.1, cap=5.0)
+        down = False
+        while not self._stopping:
+            try:
+                await self._ensure_group()
+                await self._recover()
+                if down:
+                    log.info("commands_reader_recovered")
+                    down = False
+                backoff.reset()
+                while not self._stopping:
+                    await self._read_new()
+                    await self._maybe_trim()
+            except OUTAGE_ERRORS as exc:
+                if not down:
+                    log.warning("commands_reader_unavailable", error=str(exc) or type(exc).__name__)
+                    down = True
+                if not self._stopping:
+                    await asyncio.sleep(backoff.next())
+
+    async def _ensure_group(self) -> None:
+        try:
+            # From 0: commands written before the gateway's first start are not skipped.
+            await self.redis.xgroup_create(streams.COMMANDS, streams.COMMANDS_GROUP, id="0",
+                                           mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _recover(self) -> None:
+        """Our own pending entries first (a restart), then other consumers' stale ones."""
+        start = "0"
+        while True:
+            reply = await self.redis.xreadgroup(streams.COMMANDS_GROUP, self.consumer,
+                                                {streams.COMMANDS: start}, count=500)
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            self._submit(entries)
+            start = entries[-1][0]
+        cursor = "0-0"
+        while True:
+            cursor, claimed, *_ = await self.redis.xautoclaim(
+                streams.COMMANDS, streams.COMMANDS_GROUP, self.consumer, CLAIM_IDLE_MS,
+                start_id=cursor, count=500)
+            self._submit(claimed)
+            if cursor in (b"0-0", "0-0"):
+                break
+
+    async def _read_new(self) -> None:
+        reply = await self.redis.xreadgroup(
+            streams.COMMANDS_GROUP, self.consumer, {streams.COMMANDS: ">"},
+            count=500, block=self.settings.command_block_ms)
+        if reply:
+            self._submit(reply[0][1])
+
+    def _submit(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        now = self.clock()
+        for entry_id, fields in entries:
+            ref = entry_id.decode()
+            if not fields:  # trimmed away while pending: nothing left to run
+                self.router.writer.event(EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
+                                         data={"reason": "entry_deleted", "entry": ref})
+                continue
+            try:
+                rec = streams.from_fields(CommandRecord, fields)
+            except (msgspec.ValidationError, ValueError) as exc:
+                self.router.writer.event(
+                    EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
+                    data={"reason": "invalid_command", "detail": str(exc), "entry": ref})
+                continue
+            self.router.submit(rec, ref, now)
+
+    async def _maybe_trim(self) -> None:
+        now = self.clock()
+        if now - self._last_trim < TRIM_EVERY_S:
+            return
+        self._last_trim = now
+        keep_from_ms = int((now - self.settings.commands_retention_s) * 1000)
+        summary = await self.redis.xpending(streams.COMMANDS, streams.COMMANDS_GROUP)
+        if summary and summary.get("pending"):
+            oldest = summary["min"]
+            oldest_ms = int((oldest.decode() if isinstance(oldest, bytes) else oldest).split("-")[0])
+            keep_from_ms = min(keep_from_ms, oldest_ms)
+        groups = await self.redis.xinfo_groups(streams.COMMANDS)
+        for g in groups:
+            last = g["last-delivered-id"]
+            last_ms = int((last.decode() if isinstance(last, bytes) else last).split("-")[0])
+            keep_from_ms = min(keep_from_ms, last_ms)  # undelivered entries are kept too
+        if keep_from_ms > 0:
+            await self.redis.xtrim(streams.COMMANDS, minid=f"{keep_from_ms}-0", approximate=True)

@@ -1,0 +1,304 @@
+"""Batched writes of telemetry, events and snapshots into Redis, and the outage policy.
+
+Batching: producers append to memory and never await. The flush loop sends
+everything that accumulated while the previous pipeline was in flight, so an
+idle gateway writes each record at once (latency) and a busy one writes
+thousands per round trip (throughput), with no timer to tune.
+
+Outage policy (docs/streams.md, section Outages):
+- events (state changes, command outcomes, alarms) are never dropped: while
+  Redis is unreachable they go to the on-disk spool, and are replayed in
+  order when it is back, before anything newer;
+- telemetry is dropped and counted: a position from a minute ago is worth
+  nothing to a live map, and replaying a backlog would delay the fresh data;
+- snapshots are latest-wins per robot, kept in memory and written on recovery.
+The outage is logged once when it starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from config.settings import RedisSettings
+from gateway.backoff import Backoff
+from gateway.metrics import Stats
+from gateway.streams.spool import Spool, SpoolRecord
+from protocol import streams
+from protocol.streams import EventRecord, Level
+
+log = structlog.get_logger("gateway.writer")
+
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
+_DEDUPE_SKEW_MS = 10_000  # how far before the oldest spooled event to look for copies already in Redis
+_DEDUPE_MAX_ENTRIES = 100_000
+
+# TelemetryRecord fields, in the order ``telemetry()`` takes them.
+_TELEMETRY_FIELDS = ("robot", "seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "rx")
+_SNAPSHOT_FROM_TELEMETRY = ("seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "seen")
+
+
+class StreamWriter:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: RedisSettings,
+        spool: Spool,
+        stats: Stats,
+        *,
+        src: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.spool = spool
+        self.stats = stats
+        self.src = src
+        self.clock = clock
+        self.up = True
+        self._telemetry: deque[tuple[Any, ...]] = deque()
+        self._events: list[SpoolRecord] = []
+        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._down_since = 0.0
+        self._dropped_in_outage = 0
+        self._overflowed = 0
+
+    # ---- producers: synchronous, never await ------------------------------
+
+    def telemetry(
+        self, robot: str, seq: int, ts: float, x: float, y: float, theta: float,
+        battery: float, speed: float, transport: str, rx: float,
+    ) -> None:
+        if not self.up:
+            self.stats.inc("telemetry_dropped", "redis_down")
+            return
+        if len(self._telemetry) >= self.settings.telemetry_buffer_max:
+            self._telemetry.popleft()
+            self.stats.inc("telemetry_dropped", "buffer_full")
+        self._telemetry.append((robot, seq, ts, x, y, theta, battery, speed, transport, rx))
+        snap = self._snapshots.get(robot)
+        if snap is None:
+            snap = self._snapshots[robot] = {}
+        snap.update(seq=seq, ts=ts, x=x, y=y, theta=theta, battery=battery, speed=speed,
+                    transport=transport, seen=rx)
+        self._wake.set()
+
+    def event(
+        self,
+        type: str,  # noqa: A002 - the record's field name
+        robot: str = "",
+        *,
+        level: Level = Level.INFO,
+        data: dict[str, Any] | None = None,
+        ack: str | None = None,
+    ) -> str:
+        """Queue an event; ``ack`` names an rd:commands entry to XACK with it."""
+        record = EventRecord(
+            eid=uuid.uuid4().hex, type=type, ts=self.clock(), robot=robot, level=level,
+            src=self.src, data=data or {},
+        )
+        self._events.append(SpoolRecord(streams.EVENTS, streams.to_fields(record), ack))
+        self._wake.set()
+        return record.eid
+
+    def snapshot(self, robot: str, **fields: Any) -> None:
+        snap = self._snapshots.get(robot)
+        if snap is None:
+            snap = self._snapshots[robot] = {}
+        snap.update(fields)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._telemetry) + len(self._events)
+
+    # ---- the flush loop -----------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush until ``close``; then one last flush, and spool what is left."""
+        backoff = Backoff(base=0.05, cap=2.0)
+        while True:
+            if not self._has_work():
+                if self._closing:
+                    break
+                self._idle.set()
+                await self._wake.wait()
+                self._idle.clear()
+            self._wake.clear()
+            try:
+                if len(self.spool):
+                    await self._replay_spool()
+                await self._flush_once()
+            except OUTAGE_ERRORS as exc:
+                await self._on_outage(exc)
+                if self._closing:
+                    break
+                await self._sleep(backoff.next())
+                continue
+            if not self.up:
+                self._on_recovered()
+            backoff.reset()
+        await self._spool_events()
+        self._idle.set()
+
+    async def close(self, timeout: float) -> None:
+        """Flush what is buffered (within ``timeout``), then stop ``run``."""
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("writer_flush_timeout", pending=self.pending)
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far is in Redis or the spool (for tests and shutdown)."""
+        self._wake.set()
+        await asyncio.sleep(0)
+        while self._has_work() or not self._idle.is_set():
+            await asyncio.sleep(0.005)
+
+    def _has_work(self) -> bool:
+        return bool(self._telemetry or self._events or self._snapshots) or (
+            self.up and len(self.spool) > 0
+        )
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep out a backoff, but spool new events meanwhile so a crash cannot lose them."""
+        deadline = asyncio.get_running_loop().time() + delay
+        while not self._closing:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+            await self._spool_events()
+
+    async def _flush_once(self) -> None:
+        batch = self.settings.batch_max
+        events, self._events = self._events[:batch], self._events[batch:]
+        n_tel = min(batch, len(self._telemetry))
+        tele = [self._telemetry.popleft() for _ in range(n_tel)]
+        snaps, self._snapshots = self._snapshots, {}
+        pipe = self.redis.pipeline(transaction=False)
+        for rec in events:
+            pipe.xadd(rec.stream, rec.fields, maxlen=self.settings.events_maxlen, approximate=True)
+            if rec.ack:
+                pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
+        maxlen = self.settings.telemetry_maxlen
+        for t in tele:
+            pipe.xadd(streams.TELEMETRY, dict(zip(_TELEMETRY_FIELDS, t, strict=True)),
+                      maxlen=maxlen, approximate=True)
+        if snaps:
+            for robot, fields in snaps.items():
+                pipe.hset(streams.robot_key(robot), mapping={**fields, "id": robot,
+                                                             "updated": self.clock()})
+            pipe.sadd(streams.ROBOTS_INDEX, *snaps)
+        try:
+            results = await pipe.execute(raise_on_error=True)
+        except BaseException:
+            # The events may or may not be in Redis now: spool them; the
+            # replay skips any that did arrive (by eid). Snapshots go back
+            # under anything newer; telemetry is dropped (module docstring).
+            self._events[:0] = events
+            for robot, fields in snaps.items():
+                self._snapshots[robot] = {**fields, **self._snapshots.get(robot, {})}
+            if tele:
+                self.stats.inc("telemetry_dropped", "redis_down", len(tele))
+            raise
+        del results
+        if events:
+            self.stats.inc("entries_written", streams.EVENTS, len(events))
+        if tele:
+            self.stats.inc("entries_written", streams.TELEMETRY, len(tele))
+
+    # ---- outage and recovery ------------------------------------------------
+
+    async def _on_outage(self, exc: BaseException) -> None:
+        if self.up:
+            self.up = False
+            self._down_since = self.clock()
+            self.stats.set("redis_up", "", 0)
+            log.warning("redis_unavailable", error=str(exc) or type(exc).__name__,
+                        policy="events spooled to disk, telemetry dropped")
+        if self._telemetry:
+            self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
+            self._telemetry.clear()
+        await self._spool_events()
+
+    def _on_recovered(self) -> None:
+        self.up = True
+        self.stats.set("redis_up", "", 1)
+        log.info("redis_recovered", outage_s=round(self.clock() - self._down_since, 3),
+                 telemetry_dropped=self.stats.get("telemetry_dropped", "redis_down"))
+
+    async def _spool_events(self) -> None:
+        if not self._events:
+            return
+        records, self._events = self._events, []
+        lost = await asyncio.to_thread(self.spool.append, records)
+        self.stats.inc("events_spooled", "", len(records) - lost)
+        if lost:
+            self._overflowed += lost
+            self.stats.inc("spool_overflow", "", lost)
+            log.error("spool_full", lost=lost, path=str(self.spool.path))
+
+    async def _replay_spool(self) -> None:
+        """Write spooled events in order; skip those a failed pipeline already delivered."""
+        await self._spool_events()  # newer events queue behind the spooled ones
+        seen = await self._eids_in_redis()
+        replayed = 0
+        while len(self.spool):
+            rows = await asyncio.to_thread(self.spool.peek, self.settings.batch_max)
+            pipe = self.redis.pipeline(transaction=False)
+            for _, rec in rows:
+                if rec.fields.get("eid") not in seen:
+                    pipe.xadd(rec.stream, rec.fields, maxlen=self.settings.events_maxlen,
+                              approximate=True)
+                    replayed += 1
+                if rec.ack:
+                    pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
+            await pipe.execute()
+            await asyncio.to_thread(self.spool.delete_through, rows[-1][0])
+        self.stats.inc("events_replayed", "", replayed)
+        if self._overflowed:
+            self.event(streams.EventType.GATEWAY_SPOOL_OVERFLOW, level=Level.ALARM,
+                       data={"lost": self._overflowed})
+            self._overflowed = 0
+        log.info("spool_replayed", events=replayed)
+
+    async def _eids_in_redis(self) -> set[str]:
+        first = await asyncio.to_thread(self.spool.peek, 1)
+        if not first:
+            return set()
+        start_ms = int(float(first[0][1].fields["ts"]) * 1000) - _DEDUPE_SKEW_MS
+        start: str = f"{max(start_ms, 0)}-0"
+        seen: set[str] = set()
+        src = self.src.encode()
+        for _ in range(_DEDUPE_MAX_ENTRIES // 1000):
+            entries = await self.redis.xrange(streams.EVENTS, min=start, max="+", count=1000)
+            for _, fields in entries:
+                if fields.get(b"src") == src:
+                    seen.add(fields[b"eid"].decode())
+            if len(entries) < 1000:
+                break
+            start = "(" + entries[-1][0].decode()
+        return seen
+
+
+__all__ = ["OUTAGE_ERRORS", "RedisError", "StreamWriter"]

@@ -1,0 +1,1 @@
+"""Thin I/O adapters: sockets in, protocol codecs, fleet calls out."""

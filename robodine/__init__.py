@@ -1,0 +1,1 @@
+"""The `robodine` command: one entry point, one subcommand per process or tool."""

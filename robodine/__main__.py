@@ -1,0 +1,3 @@
+from robodine.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""`robodine SUBCOMMAND`: argument parsing and settings loading, nothing else.
+
+Each package that offers commands has a ``cli.py`` with ``register(subparsers)``
+adding its subcommands; a subcommand's handler gets ``(settings, args)`` and
+returns an exit status. Config problems exit 2 with one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from config import ConfigError, Settings, load_settings
+from config.logging import configure_logging
+
+# Packages whose cli.register() adds subcommands; missing ones are skipped so a
+# partial install (say, gateway without web) still runs what it has.
+COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli", "robodine.tools")
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robodine", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", "-c", metavar="FILE",
+        help="TOML config file (default: $ROBODINE_CONFIG, else built-in defaults)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def add_config_option(p: argparse.ArgumentParser) -> None:
+    """Let `--config` also follow the subcommand (`robodine gateway --config F`)."""
+    p.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS,
+                   help="TOML config file")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"robodine: config: {line}", file=sys.stderr)
+        return 2
+    configure_logging(settings.logging.level, settings.logging.format)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:  # noqa: A002
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
+    add_config_option(p)
+    p.set_defaults(handler=handler)
+    return p
