@@ -1,0 +1,142 @@
+"""`robodine sim`: run a simulated fleet, or write the config for one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from config import Settings
+from robodine.cli import command
+from simulator.fleet import Fleet, FleetOptions
+from simulator.fleet_config import MAX_ROBOTS, write_fleet_config
+from simulator.model import ModelOptions
+from simulator.transport import TRANSPORTS, gateway_host, make_transport
+
+__all__ = ["register"]
+
+
+def _number(kind: type[float] | type[int], low: float, high: float, *, open_low: bool = False
+            ) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not (low < v if open_low else low <= v) or not v <= high:
+            bracket = "(" if open_low else "["
+            raise argparse.ArgumentTypeError(f"{text} is outside {bracket}{low}, {high}]")
+        return v
+    return parse
+
+
+def register(sub: Any) -> None:
+    p = command(sub, "sim", _run, "run simulated robots against a gateway (demo, tests, load)")
+    p.add_argument("--robots", "-n", type=_number(int, 1, MAX_ROBOTS), metavar="N",
+                   help="simulate the first N robots of the config (default: all of them)")
+    p.add_argument("--duration", type=_number(float, 0, 1e7, open_low=True), metavar="S",
+                   help="stop after S seconds (default: run until Ctrl-C / SIGTERM)")
+    p.add_argument("--hz", type=_number(float, 0, 100, open_low=True), default=10.0,
+                   help="telemetry samples per robot per second (default 10)")
+    p.add_argument("--gateway-host", metavar="H",
+                   help="gateway address (default: tcp.host, with 0.0.0.0 meaning 127.0.0.1)")
+    p.add_argument("--transport", choices=sorted(TRANSPORTS), default="tcp",
+                   help="how robots talk to the gateway (default tcp: TCP + signed UDP)")
+    p.add_argument("--pickup-s", type=_number(float, 0, 3600), default=3.0, metavar="S",
+                   help="a guest takes the dish S seconds after arrival (default 3)")
+    p.add_argument("--speed", type=_number(float, 0, 5, open_low=True), default=0.7,
+                   metavar="M_S", help="serving robot speed in m/s (default 0.7)")
+    p.add_argument("--fail-rate", type=_number(float, 0, 1), default=0.0, metavar="P",
+                   help="probability per robot per minute of a random fault (default 0)")
+    p.add_argument("--wander-s", type=_number(float, 0, 86400), default=0.0, metavar="S",
+                   help="idle serving robots stroll to a table every ~S seconds (default 0: never)")
+    p.add_argument("--ramp-s", type=_number(float, 0, 3600), metavar="S",
+                   help="spread robot start-up over S seconds (default 5 ms per robot, max 5 s)")
+    p.add_argument("--seed", type=int, help="seed the simulation's randomness")
+    p.add_argument("--write-config", nargs=2, metavar=("N", "FILE"),
+                   help="write a config with N robots, a floor plan and keys to FILE, then exit")
+    p.add_argument("--force", action="store_true", help="let --write-config replace FILE")
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.write_config:
+        return _write_config(settings, args)
+    configured = settings.robots
+    n = args.robots or len(configured)
+    if n == 0 or n > len(configured):
+        have = f"only {len(configured)}" if configured else "no"
+        print(f"robodine sim: {n or 'any'} robots wanted but the config has {have} robots; "
+              f"generate a fleet with: robodine sim --write-config {n or 10} FILE "
+              f"(then: robodine sim --config FILE)", file=sys.stderr)
+        return 2
+    host = gateway_host(settings, args.gateway_host)
+    options = FleetOptions(
+        hz=args.hz, ramp_s=args.ramp_s, seed=args.seed,
+        model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
+                           wander_s=args.wander_s),
+    )
+    fleet = Fleet(settings, configured[:n], make_transport(args.transport, settings, host),
+                  options)
+    tty = sys.stdout.isatty()
+    print(f"robodine sim: {n} robots -> {host} ({args.transport}), telemetry at {args.hz:g} Hz"
+          + (f", for {args.duration:g} s" if args.duration else ", Ctrl-C to stop"), flush=True)
+
+    def report(line: str) -> None:
+        print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", flush=True)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_until_stopped(fleet, args.duration, report))
+    if tty:
+        print()
+    print(fleet.summary(), flush=True)
+    return 0
+
+
+async def _until_stopped(fleet: Fleet, duration: float | None, report: Any) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def stopped() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(duration):
+                await stop.wait()
+
+    try:
+        await fleet.run(stopped(), report)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _write_config(settings: Settings, args: argparse.Namespace) -> int:
+    raw_n, raw_path = args.write_config
+    try:
+        n = int(raw_n)
+        if not 1 <= n <= MAX_ROBOTS:
+            raise ValueError
+    except ValueError:
+        print(f"robodine sim: --write-config N must be an integer in 1..{MAX_ROBOTS}, "
+              f"got {raw_n!r}", file=sys.stderr)
+        return 2
+    path = Path(raw_path)
+    try:
+        write_fleet_config(path, n, settings, force=args.force,
+                           command=f"robodine sim --write-config {n} {shlex.quote(raw_path)}")
+    except FileExistsError:
+        print(f"robodine sim: {path} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"robodine sim: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"robodine sim: wrote {n} robots to {path} "
+          f"(run: robodine sim --config {shlex.quote(raw_path)})")
+    return 0
