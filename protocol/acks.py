@@ -58,7 +58,8 @@ class PendingCommands:
         resend: list[Pending] = []
         expired: list[Pending] = []
         for cid, entry in list(self._pending.items()):
-            if now >= entry.deadline or entry.command.attempt >= self.max_attempts and now >= entry.next_due:
+            exhausted = entry.command.attempt >= self.max_attempts and now >= entry.next_due
+            if exhausted or now >= entry.deadline:
                 expired.append(self._pending.pop(cid))
             elif connected and now >= entry.next_due:
                 entry.command = msgspec.structs.replace(

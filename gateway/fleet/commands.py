@@ -57,9 +57,9 @@ class CommandRouter:
             return
         command = Command(robot=rec.robot, ts=now, id=rec.id,
                           action=CommandAction(rec.action), args=rec.args)
-        expires = rec.expires or now + self.settings.ttl_s
-        deadline = min(expires, now + self.settings.ack_timeout_s * self.settings.max_attempts)
-        session.pending.add(command, ref, now, deadline)
+        # Attempts run out after max_attempts ack timeouts; the deadline is
+        # the command's own expiry, which also bounds a robot that is away.
+        session.pending.add(command, ref, now, rec.expires or now + self.settings.ttl_s)
         assert session.link is not None  # checked by _refusal
         session.link.send(command)
         self.stats.inc("commands", "sent")

@@ -77,7 +77,10 @@ class Fleet:
         self.datagrams.reset(session.id)  # a rebooted robot restarts its UDP seq
         self.writer.snapshot(session.id, transport=link.transport, firmware=hello.firmware, seen=now)
         self._connection(session, ConnInput.CONNECTED, now, "hello")
-        self.commands.reconnected(session, now)
+
+    def resume(self, robot: str, now: float) -> None:
+        """After the transport greeted the robot: resend the commands it has not acked."""
+        self.commands.reconnected(self.sessions[robot], now)
 
     def disconnected(self, robot: str, link: Link, now: float, reason: str) -> None:
         session = self.sessions.get(robot)

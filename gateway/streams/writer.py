@@ -5,7 +5,7 @@ everything that accumulated while the previous pipeline was in flight, so an
 idle gateway writes each record at once (latency) and a busy one writes
 thousands per round trip (throughput), with no timer to tune.
 
-Outage policy (docs/streams.md, section Outages):
+Outage policy (docs/reliability.md):
 - events (state changes, command outcomes, alarms) are never dropped: while
   Redis is unreachable they go to the on-disk spool, and are replayed in
   order when it is back, before anything newer;

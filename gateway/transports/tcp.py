@@ -148,6 +148,7 @@ class TcpServer:
                 return None
             link.write(conn.welcome(f"{self.gateway.name}:{conn.nonce[:8]}",
                                     self.gateway.heartbeat_s, self.udp_port, now))
+            self.fleet.resume(msg.robot, now)
             self.stats.inc("connections", "accepted")
             return msg.robot
 

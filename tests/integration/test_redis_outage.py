@@ -1,0 +1,121 @@
+"""Redis dies mid-run: the gateway keeps serving, spools events, replays them once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+import structlog
+
+from protocol import streams
+from tests.integration.conftest import gateway_settings, run_gateway, wait_for
+from tests.integration.test_gateway_robots import events, online
+from tests.servers import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STATES = ("charging", "idle")  # idle <-> charging is always allowed: one event per report
+
+
+async def report_states(bot, n: int, start: int = 0, pause: float = 0.01) -> list[str]:
+    sent = []
+    for i in range(start, start + n):
+        state = STATES[i % 2]
+        bot.state(state)
+        bot.udp(bot.telemetry(x=float(i)))
+        sent.append(state)
+        await asyncio.sleep(pause)
+    return sent
+
+
+async def test_events_survive_a_redis_crash_once_and_in_order(redis_private: RedisServer,
+                                                              tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_private.url)
+    settings = gateway_settings(redis_private.url, tmp_path,
+                                gateway={"stale_after_s": 30, "offline_after_s": 60})
+    with structlog.testing.capture_logs() as logs:
+        async with run_gateway(settings) as gw:
+            bot = await online(gw)
+            bot.state("idle")
+            sent = ["idle"] + await report_states(bot, 40)
+            await gw.drained()
+
+            redis_private.kill()  # SIGKILL: the crash case
+            sent += await report_states(bot, 60, start=40)  # 60 events while Redis is gone
+            await asyncio.sleep(1.0)
+            bot.heartbeat()
+            redis_private.start()  # same port, same AOF directory
+            sent += await report_states(bot, 20, start=100)
+
+            async def all_there() -> bool:
+                return len(await events(client, "robot.state")) >= len(sent)
+            await wait_for(all_there, timeout=20)
+            await gw.drained()
+            stats = gw.gateway.stats
+            assert stats.get("events_spooled") >= 60
+            assert stats.get("telemetry_dropped", "redis_down") >= 1  # telemetry is not spooled
+            await bot.close()
+
+    got = await events(client, "robot.state", "serve-1")
+    assert [e["data"]["state"] for e in got] == sent  # every one, once, in order
+    assert len({e["eid"] for e in got}) == len(got)
+    ids = [e["id"] for e in got]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+    # the robot never saw a thing: still online, no disconnect event
+    assert [e["data"]["state"] for e in await events(client, "robot.connection")] == ["online", "offline"]
+    names = [entry["event"] for entry in logs]
+    assert names.count("redis_unavailable") == 1 and names.count("redis_recovered") == 1
+    await client.aclose()
+
+
+async def test_spool_left_at_shutdown_is_replayed_by_the_next_gateway(
+        redis_private: RedisServer, tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_private.url)
+    settings = gateway_settings(redis_private.url, tmp_path,
+                                gateway={"stale_after_s": 30, "offline_after_s": 60,
+                                         "shutdown_timeout_s": 1})
+    async with run_gateway(settings) as gw:
+        bot = await online(gw)
+        bot.state("idle")
+        await wait_for(lambda: events(client, "robot.state"))
+        redis_private.kill()
+        sent = await report_states(bot, 10)
+        await asyncio.sleep(0.3)
+        await bot.close()
+    # stopped while Redis was down: the events are on disk, nowhere else
+    redis_private.start()
+    await client.aclose()
+    client = aioredis.Redis.from_url(redis_private.url)
+    assert len(await events(client, "robot.state")) == 1
+    async with run_gateway(settings) as gw:
+        async def replayed() -> bool:
+            return len(await events(client, "robot.state")) == 11
+        await wait_for(replayed, timeout=10)
+    got = [e["data"]["state"] for e in await events(client, "robot.state")]
+    assert got == ["idle", *sent]
+    types = [e["type"] for e in await events(client)]
+    assert types.index("gateway.stopped") > types.index("robot.state")  # stop recorded, spooled
+    await client.aclose()
+
+
+async def test_full_spool_counts_what_it_lost(redis_private: RedisServer, tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_private.url)
+    settings = gateway_settings(redis_private.url, tmp_path, spool={"max_records": 5},
+                                gateway={"stale_after_s": 30, "offline_after_s": 60})
+    async with run_gateway(settings) as gw:
+        bot = await online(gw)
+        bot.state("idle")
+        await wait_for(lambda: events(client, "robot.state"))
+        redis_private.kill()
+        await report_states(bot, 12)
+        await wait_for(lambda: gw.gateway.stats.get("spool_overflow") > 0)
+        redis_private.start()
+        await client.aclose()
+        client = aioredis.Redis.from_url(redis_private.url)
+        overflow = await wait_for(lambda: events(client, streams.EventType.GATEWAY_SPOOL_OVERFLOW),
+                                  timeout=10)
+        assert overflow[0]["level"] == "alarm" and overflow[0]["data"]["lost"] == 7
+        await bot.close()
+    await client.aclose()
