@@ -153,7 +153,9 @@ class Notifier:
         Run it as a task beside the others: a wedged event loop cannot run it,
         and a health check that turns False (say, a dead stream writer)
         withholds the pings, so systemd restarts the process either way. The
-        first ping goes out at once. Returns at once when no watchdog is set.
+        first ping goes out at once (and arms systemd's timer, even before
+        READY=1), so ``is_healthy`` must be true while starting up. Returns at
+        once when no watchdog is set.
         """
         interval = self.watchdog_interval()
         if interval is None or not self.enabled:
@@ -202,10 +204,10 @@ def install_signal_handlers(
     tasks in its documented order (STYLE.md lessons 8, 9). A second signal
     means whoever sent it has stopped waiting (Ctrl-C twice, `systemctl kill`):
     we log ``forced_exit`` and call ``os._exit(128 + signum)`` without running
-    cleanup. Nothing acknowledged is lost by that: the spool is SQLite and
-    Redis owns the streams; only telemetry still in memory is. systemd itself
-    sends SIGTERM once and SIGKILL after TimeoutStopSec, so this path is for
-    people. ``force_exit`` is injectable for tests.
+    cleanup. What is in Redis or the SQLite spool stays; only records the
+    stream writer still holds in memory are lost. systemd itself sends SIGTERM
+    once and SIGKILL after TimeoutStopSec, so this path is for people.
+    ``force_exit`` is injectable for tests.
     """
     signals = (signal.SIGTERM, signal.SIGINT)
     received: list[int] = []  # count signals, not stop.is_set(): the app may set stop itself
