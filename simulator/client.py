@@ -16,6 +16,7 @@ import asyncio
 import secrets
 import socket
 import time
+from typing import cast
 
 import structlog
 
@@ -123,8 +124,8 @@ class TcpLink(asyncio.Protocol):
     # ---- asyncio.Protocol --------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._codec.receive_data(data)
