@@ -58,8 +58,13 @@ def welcome_proof(key: bytes, robot: str, nonce: str, cnonce: str) -> str:
     return sign(key, _transcript("welcome", robot, nonce, cnonce)).hex()
 
 
+def demo_key(robot: str) -> bytes:
+    """The public key config/example.toml gives a robot: fine for the simulator, never for a robot."""
+    return hashlib.sha256(f"robodine-demo:{robot}".encode()).digest()
+
+
 def proofs_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-__all__ += ["proofs_match"]
+__all__ += ["demo_key", "proofs_match"]

@@ -18,6 +18,7 @@ from gateway.fleet.session import Link, RobotSession
 from gateway.fleet.states import ConnInput, ConnState, IllegalTransition, apply_connection, apply_reported
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
+from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import (
@@ -51,8 +52,14 @@ class Fleet:
 
     def publish_registry(self) -> None:
         """Write every known robot's identity into its snapshot (at start)."""
+        demo = []
         for s in self.sessions.values():
             self.writer.snapshot(s.id, kind=s.kind, name=s.name, connection=s.conn)
+            if s.key == demo_key(s.id):
+                demo.append(s.id)
+        if demo:
+            log.warning("demo_keys_in_use", robots=demo,
+                        hint="these keys are public (config/example.toml); give real robots their own")
 
     # ---- links ---------------------------------------------------------------
 

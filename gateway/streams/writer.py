@@ -45,7 +45,6 @@ _DEDUPE_MAX_ENTRIES = 100_000
 
 # TelemetryRecord fields, in the order ``telemetry()`` takes them.
 _TELEMETRY_FIELDS = ("robot", "seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "rx")
-_SNAPSHOT_FROM_TELEMETRY = ("seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "seen")
 
 
 class StreamWriter:
@@ -92,8 +91,7 @@ class StreamWriter:
         snap = self._snapshots.get(robot)
         if snap is None:
             snap = self._snapshots[robot] = {}
-        snap.update(seq=seq, ts=ts, x=x, y=y, theta=theta, battery=battery, speed=speed,
-                    transport=transport, seen=rx)
+        snap.update(seq=seq, ts=ts, x=x, y=y, theta=theta, battery=battery, speed=speed, seen=rx)
         self._wake.set()
 
     def event(
