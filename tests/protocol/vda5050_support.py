@@ -1,0 +1,355 @@
+"""Helpers for the VDA 5050 tests: the official schemas (fixed and made strict) and strategies.
+
+The schemas are the official 2.1.0 ones in shared/vda5050/schemas (beside the
+repository; ROBODINE_VDA5050_SCHEMAS overrides). Three fixes, because the
+standard's text wins over its schemas (shared/vda5050/README.md):
+
+- ``state.actionStates[].actionStatus`` gains PAUSED (section 6.11 lists it);
+- ``factsheet...agvActions[].blockingTypes`` has its enum on the array, where
+  no array can match it: the enum moves to the items;
+- strict: every object that lists properties gets ``additionalProperties:
+  false``, so a misspelled optional field fails instead of passing unseen.
+
+``date-time`` is checked (jsonschema only annotates it without extra packages).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import string
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from hypothesis import strategies as st
+
+from protocol.vda5050 import (
+    Action,
+    ActionParameter,
+    ActionScope,
+    ActionState,
+    ActionStatus,
+    AgvAction,
+    AgvGeometry,
+    AgvPosition,
+    BatteryState,
+    BlockingType,
+    Connection,
+    ConnectionState,
+    EdgeState,
+    Error,
+    ErrorLevel,
+    ErrorReference,
+    EStop,
+    Factsheet,
+    Header,
+    Info,
+    InfoLevel,
+    InstantActions,
+    LoadSpecification,
+    MaxArrayLens,
+    MaxStringLens,
+    NodePosition,
+    NodeState,
+    OperatingMode,
+    PhysicalParameters,
+    ProtocolFeatures,
+    ProtocolLimits,
+    RouteNode,
+    SafetyState,
+    State,
+    Subtopic,
+    Timing,
+    TypeSpecification,
+    Velocity,
+    Visualization,
+    encode,
+    format_timestamp,
+)
+
+_DEFAULT_DIR = Path(__file__).resolve().parents[3] / "shared" / "vda5050" / "schemas"
+SCHEMA_DIR = Path(os.environ.get("ROBODINE_VDA5050_SCHEMAS", _DEFAULT_DIR))
+
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_formats = jsonschema.FormatChecker()
+
+
+@_formats.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time")
+    datetime.fromisoformat(value)
+    return True
+
+
+def _strict(node: Any) -> None:
+    if isinstance(node, dict):
+        if "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _strict(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strict(value)
+
+
+def _fix(name: str, schema: dict[str, Any]) -> None:
+    if name == "state":
+        status = schema["properties"]["actionStates"]["items"]["properties"]["actionStatus"]
+        status["enum"].append("PAUSED")
+    if name == "factsheet":
+        action = schema["properties"]["protocolFeatures"]["properties"]["agvActions"]["items"]
+        blocking = action["properties"]["blockingTypes"]
+        blocking["items"] = {"type": "string", "enum": blocking.pop("enum")}
+
+
+@cache
+def raw_schema(subtopic: Subtopic) -> dict[str, Any]:
+    path = SCHEMA_DIR / f"{subtopic.value}.schema"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"VDA 5050 schema {path} not found: shared/ must sit beside the repository "
+            "or ROBODINE_VDA5050_SCHEMAS must name the folder"
+        )
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+@cache
+def validator(subtopic: Subtopic, *, strict: bool = True) -> jsonschema.Draft202012Validator:
+    schema = copy.deepcopy(raw_schema(subtopic))
+    _fix(subtopic.value, schema)
+    if strict:
+        _strict(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=_formats)
+
+
+def schema_errors(subtopic: Subtopic, document: Any, *, strict: bool = True) -> list[str]:
+    errors = validator(subtopic, strict=strict).iter_errors(document)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in errors]
+
+
+def assert_schema_valid(subtopic: Subtopic, msg: Any) -> None:
+    """Validate what goes on the wire: the encoded bytes, parsed back as plain JSON."""
+    errors = schema_errors(subtopic, json.loads(encode(msg)))
+    assert not errors, f"{subtopic.value} breaks the schema:\n" + "\n".join(errors)
+
+
+# ---- hypothesis strategies --------------------------------------------------------
+
+ids = st.text(string.ascii_letters + string.digits + "_-.:", min_size=1, max_size=12)
+texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=16)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+coords = st.floats(-1e4, 1e4, allow_nan=False)
+angles = st.floats(-math.pi, math.pi)
+unit = st.floats(0, 1)
+percent = st.floats(0, 100)
+non_negative = st.floats(0, 1e6)
+uint32 = st.integers(0, 2**32 - 1)
+timestamps = st.floats(0, 4e9).map(format_timestamp)
+
+
+def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+def headers(manufacturer: str = "Acme", serial: str = "SR-001") -> st.SearchStrategy[Header]:
+    return st.builds(
+        Header,
+        header_id=uint32,
+        timestamp=timestamps,
+        manufacturer=st.just(manufacturer),
+        serial_number=st.just(serial),
+    )
+
+
+_json_leaf = st.booleans() | st.integers(-(2**53), 2**53) | finite | texts
+param_values = (
+    _json_leaf | st.lists(_json_leaf, max_size=3) | st.dictionaries(ids, _json_leaf, max_size=3)
+)
+
+actions = st.builds(
+    Action,
+    action_type=ids,
+    action_id=ids,
+    blocking_type=st.sampled_from(BlockingType),
+    action_description=optional(texts),
+    action_parameters=optional(
+        st.lists(st.builds(ActionParameter, key=ids, value=param_values), max_size=2).map(tuple)
+    ),
+)
+
+route_nodes = st.builds(
+    RouteNode,
+    node_id=ids,
+    x=coords,
+    y=coords,
+    theta=optional(angles),
+    allowed_deviation_xy=optional(st.floats(0, 10)),
+    actions=st.lists(actions, max_size=2).map(tuple),
+)
+routes = st.lists(route_nodes, min_size=1, max_size=8)
+
+
+def instant_actions_messages() -> st.SearchStrategy[InstantActions]:
+    return st.builds(
+        lambda h, a: InstantActions(**h.fields(), actions=tuple(a)),
+        headers(),
+        st.lists(actions, min_size=1, max_size=4),
+    )
+
+
+def _tuple_of(strategy: st.SearchStrategy[Any], n: int = 3) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.lists(strategy, max_size=n).map(tuple)
+
+
+state_positions = st.builds(NodePosition, x=coords, y=coords, map_id=ids, theta=optional(angles))
+agv_positions = st.builds(
+    AgvPosition,
+    x=coords,
+    y=coords,
+    theta=angles,
+    map_id=ids,
+    position_initialized=st.booleans(),
+    localization_score=optional(unit),
+    deviation_range=optional(non_negative),
+)
+velocities = st.builds(Velocity, vx=optional(finite), vy=optional(finite), omega=optional(finite))
+references = st.builds(ErrorReference, reference_key=ids, reference_value=texts)
+errors = st.builds(
+    Error,
+    error_type=ids,
+    error_level=st.sampled_from(ErrorLevel),
+    error_references=optional(_tuple_of(references, 2)),
+    error_description=optional(texts),
+    error_hint=optional(texts),
+)
+
+
+def states(**fixed: Any) -> st.SearchStrategy[State]:
+    """Any valid State; ``fixed`` pins fields (as strategies) for targeted properties."""
+    fields: dict[str, Any] = {
+        "order_id": st.just("") | ids,
+        "order_update_id": uint32,
+        "last_node_id": st.just("") | ids,
+        "last_node_sequence_id": uint32,
+        "node_states": _tuple_of(
+            st.builds(
+                NodeState,
+                node_id=ids,
+                sequence_id=uint32,
+                released=st.booleans(),
+                node_position=optional(state_positions),
+            )
+        ),
+        "edge_states": _tuple_of(
+            st.builds(EdgeState, edge_id=ids, sequence_id=uint32, released=st.booleans())
+        ),
+        "driving": st.booleans(),
+        "action_states": _tuple_of(
+            st.builds(
+                ActionState,
+                action_id=ids,
+                action_status=st.sampled_from(ActionStatus),
+                action_type=optional(ids),
+                result_description=optional(texts),
+            )
+        ),
+        "battery_state": st.builds(
+            BatteryState,
+            battery_charge=percent,
+            charging=st.booleans(),
+            battery_voltage=optional(st.floats(0, 100)),
+            battery_health=optional(percent),
+            reach=optional(non_negative),
+        ),
+        "operating_mode": st.sampled_from(OperatingMode),
+        "errors": _tuple_of(errors, 2),
+        "safety_state": st.builds(
+            SafetyState, e_stop=st.sampled_from(EStop), field_violation=st.booleans()
+        ),
+        "paused": optional(st.booleans()),
+        "new_base_request": optional(st.booleans()),
+        "agv_position": optional(agv_positions),
+        "velocity": optional(velocities),
+        "information": optional(
+            _tuple_of(st.builds(Info, info_type=ids, info_level=st.sampled_from(InfoLevel)), 2)
+        ),
+    }
+    fields.update(fixed)
+    return st.builds(
+        lambda h, kw: State(**h.fields(), **kw), headers(), st.fixed_dictionaries(fields)
+    )
+
+
+def connections() -> st.SearchStrategy[Connection]:
+    return st.builds(
+        lambda h, c: Connection(**h.fields(), connection_state=c),
+        headers(),
+        st.sampled_from(ConnectionState),
+    )
+
+
+visualizations = st.builds(
+    Visualization,
+    header_id=optional(uint32),
+    timestamp=optional(timestamps),
+    version=optional(st.just("2.1.0")),
+    manufacturer=optional(st.just("Acme")),
+    serial_number=optional(st.just("SR-001")),
+    agv_position=optional(agv_positions),
+    velocity=optional(velocities),
+)
+
+
+def serving_factsheet(header: Header, *, vendor_estop: bool = True) -> Factsheet:
+    """A restaurant serving robot's factsheet, small but complete enough for the schema."""
+    agv_actions = [
+        AgvAction(action_type=t, action_scopes=(ActionScope.INSTANT,), blocking_types=(b,))
+        for t, b in (
+            ("startPause", BlockingType.HARD),
+            ("stopPause", BlockingType.NONE),
+            ("cancelOrder", BlockingType.HARD),
+        )
+    ]
+    if vendor_estop:
+        agv_actions += [
+            AgvAction(action_type="robodineEStop", action_scopes=(ActionScope.INSTANT,)),
+            AgvAction(action_type="robodineEStopRelease", action_scopes=(ActionScope.INSTANT,)),
+        ]
+    return Factsheet(
+        **header.fields(),
+        type_specification=TypeSpecification(
+            series_name="ServeBot",
+            agv_kinematic="DIFF",
+            agv_class="CARRIER",
+            max_load_mass=15.0,
+            localization_types=("NATURAL",),
+            navigation_types=("AUTONOMOUS",),
+        ),
+        physical_parameters=PhysicalParameters(
+            speed_min=0.05,
+            speed_max=1.2,
+            acceleration_max=0.5,
+            deceleration_max=1.0,
+            height_max=1.3,
+            width=0.5,
+            length=0.55,
+        ),
+        protocol_limits=ProtocolLimits(
+            max_string_lens=MaxStringLens(id_len=64, id_numerical_only=False),
+            max_array_lens=MaxArrayLens(order_nodes=64, order_edges=63, instant_actions=8),
+            timing=Timing(min_order_interval=0.5, min_state_interval=0.2),
+        ),
+        protocol_features=ProtocolFeatures(optional_parameters=(), agv_actions=tuple(agv_actions)),
+        agv_geometry=AgvGeometry(),
+        load_specification=LoadSpecification(load_positions=("tray1", "tray2")),
+    )
