@@ -98,7 +98,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if path is None:
         path = os.environ.get(CONFIG_ENV) or None
     data = _read_toml(Path(path)) if path else {}
-    problems = _duplicate_robots(data.get("robots"))
+    problems = _duplicate_robots(data.get("robots")) + _unknown_env()
     try:
         settings = Settings(**data)
     except ValidationError as exc:
@@ -106,6 +106,20 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _unknown_env() -> list[str]:
+    """ROBODINE_<SECTION>_... naming no section would be ignored silently: make it an error.
+
+    (A wrong key inside a known section is already refused by the settings model.)
+    """
+    sections = {section.upper() for section in Settings.model_fields}
+    return [
+        f"{name}: unknown setting (misspelled?)"
+        for name in sorted(os.environ)
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV
+        and name.removeprefix(ENV_PREFIX).split("_", 1)[0] not in sections | {"TEST"}
+    ]
 
 
 def _describe(err: Any) -> str:

@@ -114,6 +114,9 @@ class MosquittoServer(_Server):
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "autosave_interval 1\n"
+            # As root, mosquitto drops to user `mosquitto`, which cannot write
+            # our 0700 temp dir: persistence would silently save nothing.
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         return ["mosquitto", "-c", str(conf)]
 

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import math
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.envelope import encode, gateway_decoder, robot_decoder
+from protocol.errors import RemoteProtocolError
+from protocol.kinds import CommandAction, ErrorCode, RobotKind
+from protocol.messages import (
+    Ack,
+    Challenge,
+    Command,
+    Error,
+    Event,
+    Heartbeat,
+    Hello,
+    Ping,
+    State,
+    Telemetry,
+    Welcome,
+)
+
+robot_ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+hexes = st.binary(min_size=8, max_size=32).map(bytes.hex)
+names = st.from_regex(r"\A[a-z][a-z0-9_.-]{0,20}\Z")
+small_json = st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3)
+
+common = {"robot": robot_ids, "seq": st.integers(0, 2**40), "ts": st.floats(0, 2e9)}
+robot_messages = st.one_of(
+    st.builds(
+        Hello,
+        kind=st.sampled_from(RobotKind),
+        cnonce=hexes,
+        proof=hexes,
+        firmware=st.text(max_size=10),
+        **common,
+    ),
+    st.builds(Heartbeat, **common),
+    st.builds(
+        Telemetry,
+        x=finite,
+        y=finite,
+        theta=finite,
+        speed=finite,
+        battery=st.floats(0, 100),
+        **common,
+    ),
+    st.builds(State, state=names, task=st.none() | st.text(max_size=10), **common),
+    st.builds(
+        Event,
+        name=names,
+        level=st.sampled_from(["info", "warning", "alarm"]),
+        data=small_json,
+        **common,
+    ),
+    st.builds(
+        Ack,
+        id=st.text(min_size=1, max_size=10),
+        ok=st.booleans(),
+        reason=st.none() | st.text(max_size=10),
+        data=small_json,
+        **common,
+    ),
+)
+gateway_messages = st.one_of(
+    st.builds(Challenge, nonce=hexes, **common),
+    st.builds(
+        Welcome,
+        session=st.text(max_size=10),
+        proof=hexes,
+        heartbeat_s=st.floats(0.1, 10),
+        udp_port=st.none() | st.integers(1, 65535),
+        **common,
+    ),
+    st.builds(Ping, **common),
+    st.builds(
+        Command,
+        id=st.text(min_size=1, max_size=10),
+        action=st.sampled_from(CommandAction),
+        args=small_json,
+        attempt=st.integers(1, 5),
+        **common,
+    ),
+    st.builds(Error, code=st.sampled_from(ErrorCode), message=st.text(max_size=20), **common),
+)
+
+
+@given(robot_messages)
+def test_robot_messages_round_trip(msg: msgspec.Struct) -> None:
+    assert gateway_decoder().decode(encode(msg)) == msg
+
+
+@given(gateway_messages)
+def test_gateway_messages_round_trip(msg: msgspec.Struct) -> None:
+    assert robot_decoder().decode(encode(msg)) == msg
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_arbitrary_bodies_raise_only_remote_protocol_errors(body: bytes) -> None:
+    for dec in (gateway_decoder(), robot_decoder()):
+        try:
+            dec.decode(body)
+        except RemoteProtocolError as exc:
+            assert exc.code in ErrorCode
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["v", "type", "robot", "seq", "x", "y", "battery", "state"]),
+        st.none() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5) | st.floats(),
+    )
+)
+def test_arbitrary_json_objects_raise_only_remote_protocol_errors(obj: dict) -> None:
+    try:
+        gateway_decoder().decode(orjson.dumps(obj))
+    except RemoteProtocolError:
+        pass
+
+
+@pytest.mark.parametrize(
+    "body,code,fragment",
+    [
+        (b"{", ErrorCode.BAD_MESSAGE, "invalid JSON"),
+        (b"[1]", ErrorCode.BAD_MESSAGE, "object"),
+        (b'{"v":2,"type":"heartbeat","robot":"r"}', ErrorCode.UNSUPPORTED_VERSION, "version 2"),
+        (b'{"v":1,"type":"dance","robot":"r"}', ErrorCode.UNKNOWN_TYPE, "dance"),
+        (b'{"v":1,"robot":"r"}', ErrorCode.UNKNOWN_TYPE, "None"),
+        (
+            b'{"v":1,"type":"command","robot":"r","id":"c","action":"goto"}',
+            ErrorCode.UNEXPECTED,
+            "direction",
+        ),
+        (
+            b'{"v":1,"type":"telemetry","robot":"r","x":1,"y":"2","battery":5}',
+            ErrorCode.BAD_MESSAGE,
+            "$.y",
+        ),
+        (b'{"v":1,"type":"telemetry","robot":"r","x":1,"y":2}', ErrorCode.BAD_MESSAGE, "battery"),
+        (
+            b'{"v":1,"type":"telemetry","robot":"r","x":1,"y":2,"battery":101}',
+            ErrorCode.BAD_MESSAGE,
+            "$.battery",
+        ),
+        (b'{"v":1,"type":"heartbeat","robot":"bad id!"}', ErrorCode.BAD_MESSAGE, "$.robot"),
+        (b'{"v":1,"type":"state","robot":"r","state":"Idle"}', ErrorCode.BAD_MESSAGE, "$.state"),
+    ],
+)
+def test_each_bad_body_names_what_is_wrong(body: bytes, code: ErrorCode, fragment: str) -> None:
+    with pytest.raises(RemoteProtocolError) as err:
+        gateway_decoder().decode(body)
+    assert err.value.code == code
+    assert fragment in err.value.message
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    for bad in (math.inf, -math.inf):
+        body = orjson.dumps(
+            {"v": 1, "type": "telemetry", "robot": "r", "x": 0, "y": 0, "battery": 1}
+        ).replace(b'"x":0', b'"x":' + str(bad).encode())
+        with pytest.raises(RemoteProtocolError):
+            gateway_decoder().decode(body)
+
+
+def test_version_always_goes_out_and_missing_version_means_one() -> None:
+    assert orjson.loads(encode(Heartbeat(robot="r")))["v"] == 1
+    assert gateway_decoder().decode(b'{"type":"heartbeat","robot":"r"}') == Heartbeat(robot="r")
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    msg = gateway_decoder().decode(b'{"v":1,"type":"heartbeat","robot":"r","cpu":0.5}')
+    assert msg == Heartbeat(robot="r")
