@@ -91,8 +91,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         print(f"\r{line}\x1b[K" if tty else line, end="" if tty else "\n", flush=True)
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_until_stopped(fleet, args.duration, report))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_until_stopped(fleet, args.duration, report))
+    except OSError as exc:  # the transport could not start (robots' own errors are retried)
+        print(f"robodine sim: {exc}", file=sys.stderr)
+        return 1
     if tty:
         print()
     print(fleet.summary(), flush=True)
@@ -111,7 +115,7 @@ async def _until_stopped(fleet: Fleet, duration: float | None, report: Any) -> N
                 await stop.wait()
 
     try:
-        await fleet.run(stopped(), report)
+        await fleet.run(stopped, report)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -61,7 +61,10 @@ class TcpTransport:
     async def start(self) -> None:
         """Resolve the gateway once (not once per robot or per datagram) and open the UDP socket."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        try:
+            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            raise OSError(f"cannot resolve gateway host {self.host!r}: {exc.strerror}") from None
         if not infos:
             raise OSError(f"cannot resolve gateway host {self.host!r}")
         family, _, _, _, addr = infos[0]

@@ -68,10 +68,10 @@ class Fleet:
     def states(self) -> Counter[str]:
         return Counter(str(r.model.state) for r in self.robots.values())
 
-    async def run(self, stop: Awaitable[object], report: Callable[[str], None] | None = None
-                  ) -> Stats:
-        """Run every robot until ``stop`` completes; ``report`` gets a progress line
-        at most every ``progress_s`` seconds."""
+    async def run(self, stop: Callable[[], Awaitable[object]],
+                  report: Callable[[str], None] | None = None) -> Stats:
+        """Run every robot until ``stop()`` completes (hypercorn's shutdown_trigger);
+        ``report`` gets a progress line at most every ``progress_s`` seconds."""
         await self.transport.start()
         started = self._clock()
         try:
@@ -81,7 +81,7 @@ class Fleet:
                 if report is not None:
                     tasks.append(tg.create_task(self._progress(report, started), name="progress"))
                 try:
-                    await stop
+                    await stop()
                 finally:
                     for t in tasks:
                         t.cancel()

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from protocol.kinds import ErrorCode
 from protocol.messages import Command, Error, GatewayMessage, Heartbeat, Ping, State
 from simulator.backoff import Backoff
 from simulator.model import Outgoing, RobotModel
@@ -35,6 +36,8 @@ __all__ = ["SimRobot"]
 log = structlog.get_logger("simulator.robot")
 
 OUTBOX_MAX = 256
+# Errors that announce a close the robot should simply recover from (no warning).
+_GOODBYES = frozenset({ErrorCode.SHUTTING_DOWN, ErrorCode.REPLACED, ErrorCode.TIMEOUT})
 
 
 class SimRobot:
@@ -75,6 +78,7 @@ class SimRobot:
         self._silent_until = 0.0
         self._outbox: deque[tuple[float, Outgoing]] = deque(maxlen=OUTBOX_MAX)
         self._errors_seen: set[str] = set()
+        self._goodbye: str | None = None
         self.msg_seq = 0  # TCP messages; strictly increasing for the process's life
         self.telemetry_seq = 0  # datagrams; strictly increasing, kept across reconnects
         self.connects = 0
@@ -141,7 +145,7 @@ class SimRobot:
             self._lost(now)
             link = None
         if link is None:
-            if now >= self._retry_at:
+            if now >= self._retry_at and now >= self._silent_until:  # a hung robot stays away
                 await self._connect()
             return
         if now < self._silent_until:
@@ -190,8 +194,9 @@ class SimRobot:
         self._link = None
         self.stats.connected -= 1
         self.stats.disconnects += 1
-        self.last_error = "connection lost"
-        log.info("robot_disconnected", robot=self.robot)
+        self.last_error = self._goodbye or "connection lost"
+        self._goodbye = None
+        log.info("robot_disconnected", robot=self.robot, reason=self.last_error)
         self._retry_at = now + self._backoff.next()
 
     # ---- sending ---------------------------------------------------------------
@@ -229,7 +234,9 @@ class SimRobot:
             self._send(link, Heartbeat(robot=self.robot), self._wall())
         elif isinstance(msg, Error):
             self.stats.gateway_errors += 1
-            if msg.code not in self._errors_seen:  # log each kind once per session
+            if msg.code in _GOODBYES:  # the gateway closes next; say why when it does
+                self._goodbye = f"{msg.code}: {msg.message}"
+            elif msg.code not in self._errors_seen:  # log each kind once per session
                 self._errors_seen.add(msg.code)
                 log.warning("gateway_error", robot=self.robot, code=msg.code,
                             message=msg.message, ref_seq=msg.ref_seq)

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 from protocol.kinds import ErrorCode, RobotKind
-from protocol.messages import Ack, Event, Heartbeat, State, Telemetry
+from protocol.messages import Ack, Error, Event, Heartbeat, State, Telemetry
 from tests.servers import free_port
 from tests.simulator.conftest import RobotFactory
 from tests.simulator.peer import PeerGateway
@@ -230,3 +230,28 @@ async def test_gateway_without_our_key_is_not_trusted(
         assert not robot.connected
         assert "welcome proof does not verify" in (robot.last_error or "")
     assert peer.messages == []  # not one message to an impostor
+
+
+async def test_silent_robot_does_not_reconnect(peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    async with sim_robot(peer) as robot:
+        await peer.wait_for(lambda: robot.connected)
+        robot.go_silent()
+        peer.drop("serve-001")
+        await asyncio.sleep(0.4)
+        assert len(peer.hellos) == 1
+        robot.wake()
+        await peer.wait_for(lambda: len(peer.hellos) == 2)
+
+
+async def test_gateway_goodbye_is_not_a_protocol_warning(
+        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    async with sim_robot(peer) as robot:
+        await peer.wait_for(lambda: robot.connected)
+        session = peer.sessions["serve-001"]
+        session.send(session.conn.send(Error(robot="serve-001", code=ErrorCode.SHUTTING_DOWN,
+                                             message="gateway is shutting down")))
+        peer.drop("serve-001")
+        await peer.wait_for(lambda: robot.stats.disconnects == 1)
+        await peer.wait_for(lambda: len(peer.hellos) == 2)
+        assert robot.stats.gateway_errors == 1
+        assert robot._errors_seen == set()  # not logged as a warning

@@ -133,6 +133,15 @@ def test_bad_flags_are_refused_by_the_parser(flag: str, value: str, message: str
     assert message in capsys.readouterr().err
 
 
+def test_unresolvable_gateway_host_exits_1(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "f.toml"
+    path.write_text(fleet_toml(2, Settings()))
+    assert main(["sim", "--config", str(path), "--gateway-host", "no-such-host.invalid",
+                 "--duration", "1"]) == 1
+    assert "cannot resolve gateway host 'no-such-host.invalid'" in capsys.readouterr().err
+
+
 def test_gateway_host_defaults() -> None:
     assert gateway_host(Settings(tcp=TcpSettings(host="0.0.0.0"))) == "127.0.0.1"
     assert gateway_host(Settings(tcp=TcpSettings(host="::"))) == "::1"
@@ -156,7 +165,7 @@ async def test_fleet_connects_every_robot_and_stops(tmp_path: Path) -> None:
                       FleetOptions(hz=20, ramp_s=0.2, progress_s=0.2, seed=1))
         lines: list[str] = []
         stop = asyncio.Event()
-        run = asyncio.create_task(fleet.run(stop.wait(), lines.append))
+        run = asyncio.create_task(fleet.run(stop.wait, lines.append))
         await peer.wait_for(lambda: len(peer.sessions) == 6)
         await peer.wait_for(lambda: len({t.robot for t in peer.telemetry}) == 6)
         fleet.robots["serve-001"].fault("demo")
