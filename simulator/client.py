@@ -80,15 +80,15 @@ class TcpTransport:
                                 secrets.token_hex(16), firmware=identity.firmware,
                                 max_frame=self.max_frame)
         ip, udp = self._ip, self._udp
-        transport: asyncio.BaseTransport | None = None
+        link: TcpLink | None = None
         try:
             async with asyncio.timeout(self.handshake_timeout_s):
-                transport, link = await loop.create_connection(
+                _, link = await loop.create_connection(
                     lambda: TcpLink(identity, codec, on_message, udp, ip), ip, self.port)
                 await link.welcomed
         except BaseException:
-            if transport is not None:
-                transport.abort()
+            if link is not None:
+                link.abort()
             raise
         return link
 
@@ -201,6 +201,12 @@ class TcpLink(asyncio.Protocol):
         self._closing = True
         if self._transport is not None:
             self._transport.close()
+
+    def abort(self) -> None:
+        """Close without flushing (a handshake that timed out)."""
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()
 
     # ---- helpers ---------------------------------------------------------------
 

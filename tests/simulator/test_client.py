@@ -153,7 +153,8 @@ async def test_waits_for_a_gateway_that_is_not_up_yet(
         await asyncio.sleep(0.3)
         assert not robot.connected
         assert robot.stats.connect_failures >= 2
-        assert "refused" in (robot.last_error or "").lower() or "failed" in robot.last_error
+        error = (robot.last_error or "").lower()
+        assert "refused" in error or "failed" in error
         await late.start()
         try:
             await late.wait_for(lambda: robot.connected)

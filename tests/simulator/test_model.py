@@ -355,7 +355,9 @@ def test_estop_stops_everything_until_release() -> None:
     x = r.m.x
     r.run(2.0)
     assert r.m.x == x
-    for action, args in (("goto", {"x": 2.0, "y": 2.0}), ("dock", {}), ("pickup_done", {})):
+    moves: list[tuple[str, dict[str, Any]]] = [
+        ("goto", {"x": 2.0, "y": 2.0}), ("dock", {}), ("pickup_done", {})]
+    for action, args in moves:
         ack = r.cmd(action, **args)
         assert (ack.ok, ack.reason) == (False, f"{action}: robot is in estop; send release first")
     assert r.cmd("estop").ok  # again: nothing more happens
@@ -382,9 +384,11 @@ def test_fault_hook_puts_the_robot_in_error_and_drops_its_task() -> None:
     r = Run()
     r.cmd("goto", table="t1", task="o-1")
     out = r.m.fault("wheel_jammed")
-    assert [type(m) for m in out] == [State, Event]
-    assert (out[0].state, out[0].reason, out[0].task) == ("error", "wheel_jammed", None)
-    assert out[1].data == {"reason": "wheel_jammed", "task": "o-1"}
+    state, event = out
+    assert isinstance(state, State)
+    assert isinstance(event, Event)
+    assert (state.state, state.reason, state.task) == ("error", "wheel_jammed", None)
+    assert event.data == {"reason": "wheel_jammed", "task": "o-1"}
     assert r.m.fault("again") == []  # already in error
     r.out += out
     assert r.cmd("release").ok
