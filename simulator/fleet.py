@@ -48,6 +48,7 @@ class Fleet:
         self.options = options or FleetOptions()
         self.transport = transport
         self.stats = Stats(robots=len(robots))
+        self.elapsed = 0.0  # seconds the last run() lasted
         self._clock = clock
         rng = random.Random(self.options.seed)
         floor = FloorPlan(settings.floor)
@@ -96,4 +97,4 @@ class Fleet:
             report(self.stats.progress(self._clock() - started))
 
     def summary(self) -> str:
-        return self.stats.summary(getattr(self, "elapsed", 0.0), self.states())
+        return self.stats.summary(self.elapsed, self.states())

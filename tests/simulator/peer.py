@@ -226,16 +226,12 @@ async def _main() -> None:  # pragma: no cover - a manual load sink
                        record=False)
     peer.udp_port = settings.udp.port
     async with peer:
-        t0, n0 = time.monotonic(), 0
-        while time.monotonic() - t0 < args.seconds:
+        started = time.monotonic()
+        while time.monotonic() - started < args.seconds:
             await asyncio.sleep(1.0)
-            n = len(peer.telemetry)
-            print(f"sessions {len(peer.sessions)}  telemetry {n - n0}/s  tcp {peer.message_count}"
-                  f"  dropped {len(peer.dropped)}", flush=True)
-            n0 = n
+            print(f"sessions {len(peer.sessions)}  telemetry {len(peer.telemetry)}/s  "
+                  f"tcp {peer.message_count}  dropped {len(peer.dropped)}", flush=True)
             peer.telemetry.clear()
-            n0 = 0
-
 
 if __name__ == "__main__":  # pragma: no cover
     import uvloop

@@ -21,7 +21,6 @@ from simulator.client import TcpTransport
 from simulator.fleet import Fleet, FleetOptions
 from simulator.fleet_config import fleet_toml
 from simulator.transport import gateway_host, make_transport
-from tests.simulator.conftest import FLOOR
 from tests.simulator.peer import PeerGateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -246,4 +245,3 @@ def test_robot_config_has_no_key_in_repr() -> None:
     s = Settings(robots=[RobotConfig(id="r1", kind=RobotKind.SERVING, key="ab" * 32)])
     fleet = Fleet(s, s.robots, TcpTransport("127.0.0.1", 1), clock=lambda: 0)
     assert "abab" not in repr(fleet.robots["r1"].identity)
-    assert FLOOR.width == 20.0
