@@ -295,11 +295,17 @@ class InboundDecoder:
     payload naming another robot is refused (BAD_MESSAGE), never believed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_size: int = 65536) -> None:
         self._decoder = gateway_decoder()
+        self.max_size = max_size  # as the TCP frame limit: a robot message is a few hundred bytes
 
     def decode(self, topic: str, payload: bytes) -> Inbound:
         parsed = RobotTopic.parse(topic)
+        if len(payload) > self.max_size:
+            raise RemoteProtocolError(
+                f"payload of {len(payload)} bytes exceeds {self.max_size}",
+                code=ErrorCode.FRAME_TOO_LARGE,
+            )
         if parsed.channel is Channel.PRESENCE:
             return Inbound(parsed, parse_presence(payload))
         msg = self._decoder.decode(payload)

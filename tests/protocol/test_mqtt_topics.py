@@ -253,6 +253,12 @@ def test_bad_payloads_get_a_clear_error(payload: bytes, code: ErrorCode, words: 
     assert info.value.code is code
 
 
+def test_oversized_payload_is_refused() -> None:
+    with pytest.raises(RemoteProtocolError, match="payload of 101 bytes exceeds 100") as info:
+        InboundDecoder(max_size=100).decode("robodine/v1/robots/r1/event", b" " * 101)
+    assert info.value.code is ErrorCode.FRAME_TOO_LARGE
+
+
 def test_unknown_channel_is_refused_before_the_payload_is_read() -> None:
     with pytest.raises(RemoteProtocolError, match="unknown channel 'camera'") as info:
         InboundDecoder().decode("robodine/v1/robots/r1/camera", b"\x00binary")
