@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import subprocess
 
 import aiomqtt
 import msgspec
@@ -38,6 +37,7 @@ from protocol.mqtt_topics import (
     publication_for,
     robot_subscriptions,
 )
+from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer
 
 robot_ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -326,21 +326,14 @@ async def test_presence_and_last_will_through_a_real_broker(
     """Retained 'online', then a robot that dies without DISCONNECT: the broker
     publishes its will, the gateway decodes 'offline', and it stays retained."""
     port, will = mosquitto_server.port, last_will("sim-7")
-    robot = subprocess.Popen(  # noqa: ASYNC220 - a short-lived stand-in robot process
-        [
-            "stdbuf", "-oL", "mosquitto_sub", "-d",
-            "-h", "127.0.0.1", "-p", str(port), "-i", "sim-7",
-            "-t", robot_subscriptions("sim-7")[0].topic_filter,
-            "--will-topic", will.topic, "--will-payload", will.payload.decode(),
-            "--will-qos", str(will.qos), *(["--will-retain"] if will.retain else []),
-        ],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
+    robot = spawn_client_with_will(
+        port, "sim-7", robot_subscriptions("sim-7")[0].topic_filter, will
+    )
     assert robot.stdout is not None
     try:
         async with asyncio.timeout(10):  # the will is only armed once the robot is connected
-            while b"SUBACK" not in await asyncio.to_thread(robot.stdout.readline):
-                assert robot.poll() is None, "mosquitto_sub exited"
+            while b"ready" not in await asyncio.to_thread(robot.stdout.readline):
+                assert robot.poll() is None, "the stand-in client exited"
         online = presence_publication("sim-7", Presence.ONLINE)
         async with aiomqtt.Client("127.0.0.1", port, identifier="sim-7-pub") as pub:
             await pub.publish(online.topic, online.payload, qos=online.qos, retain=online.retain)

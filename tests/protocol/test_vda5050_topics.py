@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import subprocess
 
 import aiomqtt
 import pytest
@@ -35,6 +34,7 @@ from protocol.vda5050 import (
     presence_of,
     publication,
 )
+from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer
 
 AGV = AgvId("Acme", "SR-001")
@@ -184,21 +184,12 @@ async def test_connection_last_will_through_a_real_broker(
     """Retained ONLINE, then the will CONNECTIONBROKEN when the AGV dies, seen by master control."""
     port, counter = mosquitto_server.port, HeaderCounter()
     will = connection_last_will(counter.header(AGV, Subtopic.CONNECTION, 1_700_000_000.0))
-    agv = subprocess.Popen(  # noqa: ASYNC220 - a short-lived stand-in AGV process
-        [
-            "stdbuf", "-oL", "mosquitto_sub", "-d",
-            "-h", "127.0.0.1", "-p", str(port), "-i", "agv-SR-001",
-            "-t", agv_subscriptions(AGV)[0].topic_filter,
-            "--will-topic", will.topic, "--will-payload", will.payload.decode(),
-            "--will-qos", str(will.qos), *(["--will-retain"] if will.retain else []),
-        ],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
+    agv = spawn_client_with_will(port, "agv-SR-001", agv_subscriptions(AGV)[0].topic_filter, will)
     assert agv.stdout is not None
     try:
         async with asyncio.timeout(10):  # the will is only armed once the AGV is connected
-            while b"SUBACK" not in await asyncio.to_thread(agv.stdout.readline):
-                assert agv.poll() is None, "mosquitto_sub exited"
+            while b"ready" not in await asyncio.to_thread(agv.stdout.readline):
+                assert agv.poll() is None, "the stand-in client exited"
         online = publication(
             connection_message(
                 counter.header(AGV, Subtopic.CONNECTION, 1_700_000_001.0), ConnectionState.ONLINE

@@ -21,6 +21,8 @@ import math
 import os
 import re
 import string
+import subprocess
+import sys
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 import jsonschema
 from hypothesis import strategies as st
 
+from protocol.mqtt_topics import Publication
 from protocol.vda5050 import (
     Action,
     ActionParameter,
@@ -352,4 +355,38 @@ def serving_factsheet(header: Header, *, vendor_estop: bool = True) -> Factsheet
         protocol_features=ProtocolFeatures(optional_parameters=(), agv_actions=tuple(agv_actions)),
         agv_geometry=AgvGeometry(),
         load_specification=LoadSpecification(load_positions=("tray1", "tray2")),
+    )
+
+
+# ---- a client that dies without DISCONNECT, for last-will tests ----------------------
+
+_DYING_CLIENT = """
+import sys
+import paho.mqtt.client as mqtt
+
+port, client_id, subscribe, topic, payload, qos, retain = sys.argv[1:]
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+client.will_set(topic, payload.encode(), qos=int(qos), retain=retain == "1")
+client.connect("127.0.0.1", int(port))
+client.subscribe(subscribe)
+while not client.is_connected():
+    client.loop(0.1)
+client.loop(0.2)
+print("ready", flush=True)
+while True:
+    client.loop(1.0)
+"""
+
+
+def spawn_client_with_will(
+    port: int, client_id: str, subscribe: str, will: Publication
+) -> subprocess.Popen[bytes]:
+    """A robot stand-in process (paho, as aiomqtt uses) with ``will`` armed, once it prints ready.
+
+    SIGKILL it and the broker publishes the will: nothing says DISCONNECT.
+    """
+    argv = [str(port), client_id, subscribe, will.topic, will.payload.decode(), str(will.qos)]
+    return subprocess.Popen(
+        [sys.executable, "-c", _DYING_CLIENT, *argv, "1" if will.retain else "0"],
+        stdout=subprocess.PIPE,
     )
