@@ -1,0 +1,104 @@
+"""``create_app(settings)``: the whole web tier as one aiohttp Application.
+
+Shared objects are typed AppKeys (web/keys.py); resources come up in
+dependency order through cleanup_ctx (web/resources.py) and go down in
+reverse. At shutdown, every open feed is ended and every WebSocket closed
+with 1001 GOING_AWAY before aiohttp waits for the handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from config import Settings
+from web import middlewares, openapi
+from web.db.session import DatabaseConfigError, database_url
+from web.keys import (
+    ENDPOINTS,
+    HUB,
+    LOGIN_LIMITER,
+    PASSWORDS,
+    SESSION_ID,
+    SETTINGS,
+    STOPPING,
+    TOKENS,
+    TOPICS,
+    WEBSOCKETS,
+)
+from web.ratelimit import KeyedLimiter
+from web.resources import chat_ctx, database_ctx, hub_ctx, redis_ctx
+from web.routes import auth, events, health, robots, todos, topics, users
+from web.security import MIN_SECRET_BYTES, Passwords, Tokens
+from web.topics import TopicRegistry, default_topics
+
+log = structlog.get_logger("web")
+
+ROUTE_MODULES = (health, auth, users, robots, events, todos, topics)
+
+
+class WebConfigError(ValueError):
+    """A setting the web tier cannot start without (reported like config errors)."""
+
+
+def check_settings(settings: Settings) -> str:
+    """The checks `robodine web` makes before starting; returns the token secret."""
+    secret = settings.web.secret.get_secret_value() if settings.web.secret else ""
+    if not secret:
+        raise WebConfigError("web.secret: required to sign login tokens (env ROBODINE_WEB_SECRET)")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise WebConfigError(f"web.secret: must be at least {MIN_SECRET_BYTES} bytes "
+                             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+    try:
+        database_url(settings.database.url)
+    except DatabaseConfigError as exc:
+        raise WebConfigError(str(exc)) from None
+    return secret
+
+
+def create_app(settings: Settings, *, topics_registry: TopicRegistry | None = None) -> web.Application:
+    """The application; raises WebConfigError when a required setting is missing or wrong."""
+    secret = check_settings(settings)
+    app = web.Application(
+        client_max_size=settings.web.max_body_bytes,
+        middlewares=[middlewares.context, middlewares.preflight, middlewares.errors,
+                     middlewares.body_limit, middlewares.gzip],
+    )
+    app[SETTINGS] = settings
+    app[SESSION_ID] = uuid.uuid4().hex
+    app[PASSWORDS] = Passwords(settings.web)
+    app[TOKENS] = Tokens(secret, settings.web.token_ttl_s)
+    app[TOPICS] = topics_registry or default_topics()
+    app[ENDPOINTS] = []
+    app[WEBSOCKETS] = weakref.WeakSet()
+    app[STOPPING] = asyncio.Event()
+    n = settings.web.login_attempts_per_min
+    app[LOGIN_LIMITER] = KeyedLimiter(n / 60.0, n)
+    for module in ROUTE_MODULES:
+        module.routes.install(app)
+    openapi.install(app)
+    app.on_response_prepare.append(middlewares.on_prepare)
+    app.cleanup_ctx.extend([redis_ctx, database_ctx, hub_ctx, chat_ctx])
+    app.on_shutdown.append(_close_feeds)
+    return app
+
+
+async def _close_feeds(app: web.Application) -> None:
+    """End every feed (SSE says goodbye) and close every socket with GOING_AWAY."""
+    app[STOPPING].set()
+    if HUB in app:
+        for sub in app[HUB].subscriptions():
+            sub.end(WSCloseCode.GOING_AWAY, "server shutting down")
+    sockets = list(app[WEBSOCKETS])
+    if sockets:
+        log.info("closing_websockets", count=len(sockets))
+        await asyncio.gather(*(_close(ws) for ws in sockets), return_exceptions=True)
+
+
+async def _close(ws: web.WebSocketResponse) -> None:
+    async with asyncio.timeout(2.0):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")

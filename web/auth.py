@@ -1,0 +1,68 @@
+"""Who is calling: token from the request, checked against the users table, role checks.
+
+The token says who; the users table says what they may do *now*: a disabled
+user, a changed password or a changed role (``token_version``) ends every
+token issued before, and the role always comes from the table.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from web.db.models import User
+from web.keys import DB, TOKENS, USER
+from web.problems import Problem
+from web.security import AuthUser, Role, TokenError
+
+
+def _unauthorized(code: str, detail: str) -> Problem:
+    return Problem(401, code, detail, headers={
+        "WWW-Authenticate": f'Bearer realm="robodine", error="invalid_token", error_description="{code}"'
+        if code != "missing_token" else 'Bearer realm="robodine"',
+    })
+
+
+def token_from(request: web.Request, *, allow_query: bool) -> str:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
+        return value.strip()
+    if allow_query:
+        values = request.query.getall("token", [])
+        if len(values) == 1 and values[0]:
+            return values[0]
+        if len(values) > 1:
+            raise _unauthorized("invalid_token", "give one token")
+    where = "the Authorization header or ?token=" if allow_query else "the Authorization header"
+    raise _unauthorized("missing_token", f"log in first: send a bearer token in {where}")
+
+
+async def user_for_token(app: web.Application, token: str) -> AuthUser:
+    """Validate a token and load its user; raise a 401 Problem saying why not."""
+    try:
+        claims = app[TOKENS].decode(token)
+    except TokenError as exc:
+        raise _unauthorized(exc.code, exc.detail) from None
+    async with app[DB]() as session:
+        row = (await session.execute(
+            select(User.role, User.disabled, User.token_version).where(User.username == claims.username)
+        )).one_or_none()
+    if row is None or row.disabled or row.token_version != claims.version:
+        raise _unauthorized("invalid_token", "the token was revoked; log in again")
+    return AuthUser(claims.username, Role(row.role), claims.expires)
+
+
+async def authenticate(request: web.Request, *, allow_query: bool = False) -> AuthUser:
+    user = await user_for_token(request.app, token_from(request, allow_query=allow_query))
+    request[USER] = user
+    return user
+
+
+def require(user: AuthUser, roles: frozenset[Role]) -> None:
+    if user.role not in roles:
+        need = " or ".join(sorted(roles))
+        raise Problem(403, "forbidden", f"this needs role {need}; you are {user.role}",
+                      extra={"role": str(user.role)})

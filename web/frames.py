@@ -1,0 +1,111 @@
+"""What a feed sends: frames encoded once per process, filtered per client.
+
+The Structs here are the wire schema of the control frames (``GET /api/topics``
+publishes them); topic data frames live with their topic in web/topics/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import msgspec
+
+from web.jsonutil import dumps_str
+from web.streamid import StreamId
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    id: StreamId | None  # None: a notice, not a stream position (never a resume cursor)
+    name: str  # the frame's "type" (SSE event name)
+    text: str  # the JSON object, encoded once for every client
+    key: str = ""  # latest-wins key (robot id) on coalesced topics
+    robot: str = ""
+    type: str = ""  # event type, for filters
+    level: str = ""
+
+
+def frame(obj: msgspec.Struct, *, id: StreamId | None = None, key: str = "",  # noqa: A002
+          robot: str = "", type: str = "", level: str = "") -> Frame:  # noqa: A002
+    name = obj.__struct_config__.tag
+    assert isinstance(name, str), "frame Structs are tagged with their type"
+    return Frame(id, name, dumps_str(obj), key, robot, type, level)
+
+
+class _Tagged(msgspec.Struct, tag_field="type", kw_only=True):
+    pass
+
+
+class Hello(_Tagged, tag="hello"):
+    """First frame of every feed: which server session, which topic, whose token."""
+
+    session: str  # changes when the server process restarts
+    server: str
+    topic: str
+    delivery: str  # reliable | latest
+    username: str
+    role: str
+    expires_at: str
+    resumed: bool  # true when ``since`` was honoured: what follows is what was missed
+    max_hz: float | None = None
+
+
+class Snapshot(_Tagged, Generic[T], tag="snapshot"):
+    """The topic's current state; ``id`` is the cursor it is consistent with."""
+
+    topic: str
+    id: str
+    reset: bool  # true when ``since`` could not be honoured (trimmed or unknown): replace state
+    items: list[T]
+
+
+class Lagging(_Tagged, tag="lagging"):
+    """The client is slower than the stream (reliable: catching up; latest: samples skipped)."""
+
+    topic: str
+    behind: bool  # false once caught up again
+    policy: str  # reliable: nothing lost, replayed from the stream | latest: older samples skipped
+    dropped: int = 0
+
+
+class AuthExpiring(_Tagged, tag="auth_expiring"):
+    expires_at: str
+
+
+class AuthOk(_Tagged, tag="auth_ok"):
+    expires_at: str
+
+
+class Pong(_Tagged, tag="pong"):
+    pass
+
+
+class ErrorFrame(_Tagged, tag="error"):
+    code: str
+    detail: str
+    field: str | None = None
+    retry_after: float | None = None
+
+
+class Goodbye(_Tagged, tag="goodbye"):
+    """Last frame before the server ends a feed (SSE has no close code)."""
+
+    code: int
+    reason: str
+
+
+class AuthRefresh(msgspec.Struct, tag_field="type", tag="auth", forbid_unknown_fields=True):
+    """Client -> server: a fresh token for this socket; subscriptions stay."""
+
+    token: str
+
+
+class Ping(msgspec.Struct, tag_field="type", tag="ping", forbid_unknown_fields=True):
+    """Client -> server: answered with ``pong``."""
+
+
+ClientFrame = AuthRefresh | Ping
+CONTROL_FRAMES = Hello | Lagging | AuthExpiring | AuthOk | Pong | ErrorFrame | Goodbye

@@ -1,0 +1,328 @@
+"""The fan-out hub: one blocking XREAD per stream group per process, many local clients.
+
+Each reader owns its own Redis connection whose socket timeout is longer than
+its BLOCK (STACK-NOTES 1) and which never retries by itself: the loop below
+reconnects with backoff and logs the outage once when it starts and once
+when it ends. Each batch is turned into frames once per topic (not per
+client) and offered to every local subscription without awaiting, so one slow
+client cannot hold up the others (web/subscription.py has the drop policy).
+
+``position`` is the newest id a reader has read. A subscription that is
+behind re-reads the stream with XRANGE (a plain, non-blocking command on the
+shared client) until its cursor reaches ``position``; the switch to live
+frames happens without an await, so no entry falls between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from config.settings import WebSettings
+from web.frames import Frame, Lagging, frame
+from web.streamid import ZERO, StreamId
+from web.subscription import Delivery, Subscription
+
+if TYPE_CHECKING:
+    from web.topics.base import Topic, TopicContext
+
+log = structlog.get_logger("web.hub")
+
+Entry = tuple[str, dict[str, str]]
+Tap = Callable[[str, list[Entry]], Awaitable[None]]
+_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# WebSocket close codes of the feeds (docs/api.md, section Close codes).
+CLOSE_TOO_SLOW = 4008
+CLOSE_STREAM_RESET = 1012  # "service restart": the stream's history is gone, resubscribe
+
+
+class FeedEnded(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+@dataclass
+class StreamInfo:
+    last: StreamId  # last-generated-id (ZERO when the stream does not exist)
+    first: StreamId | None
+    trimmed: bool  # entries were removed (MAXLEN/XDEL): history before `first` is gone
+
+    def lost_after(self, cursor: StreamId) -> bool:
+        """Can entries after ``cursor`` be missing (trimmed), or is it from another Redis?"""
+        if cursor > self.last:
+            return True
+        return self.trimmed and self.first is not None and cursor < self.first
+
+
+async def stream_info(redis: Redis, stream: str) -> StreamInfo:
+    try:
+        info = await redis.xinfo_stream(stream)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return StreamInfo(ZERO, None, False)
+        raise
+    first = info.get("first-entry")
+    return StreamInfo(
+        StreamId.parse(as_str(info["last-generated-id"])),
+        StreamId.parse(as_str(first[0])) if first else None,
+        int(info.get("entries-added", 0)) > int(info.get("length", 0)),
+    )
+
+
+def as_str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass(eq=False)
+class Reader:
+    name: str
+    streams: list[str]
+    client: Redis
+    position: dict[str, StreamId] = field(default_factory=dict)
+    topics: dict[str, dict[Topic, set[Subscription]]] = field(default_factory=dict)
+    taps: dict[str, list[Tap]] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    up: bool = True
+
+
+class Hub:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: WebSettings,
+        ctx: TopicContext,
+        *,
+        connect: Callable[[str], Redis],
+    ) -> None:
+        self.redis = redis  # shared command client (XRANGE for catch-up)
+        self.settings = settings
+        self.ctx = ctx
+        self._connect = connect  # makes a blocking-read client for a reader
+        self._readers: list[Reader] = []
+        self._by_stream: dict[str, Reader] = {}
+        self.stats = {"entries": 0, "frames_offered": 0, "fell_behind": 0, "too_slow": 0}
+
+    # ---- wiring (before run) --------------------------------------------------
+
+    def add_reader(self, name: str, streams: Sequence[str]) -> None:
+        reader = Reader(name, list(streams), self._connect(name))
+        for s in streams:
+            if s in self._by_stream:
+                raise ValueError(f"stream {s!r} already has a reader")
+            self._by_stream[s] = reader
+            reader.topics[s] = {}
+            reader.taps[s] = []
+        self._readers.append(reader)
+
+    def add_tap(self, stream: str, tap: Tap) -> None:
+        """An in-process consumer of every batch (chat relay, presence)."""
+        self._by_stream[stream].taps[stream].append(tap)
+
+    def has_stream(self, stream: str) -> bool:
+        return stream in self._by_stream
+
+    # ---- running ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for r in self._readers:
+                    tg.create_task(self._read_loop(r), name=f"hub-reader-{r.name}")
+        finally:
+            for r in self._readers:
+                await r.client.aclose()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                for r in self._readers:
+                    await r.ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _read_loop(self, r: Reader) -> None:
+        delay = 0.0
+        down_since = 0.0
+        while True:
+            try:
+                if not r.ready.is_set():
+                    await self._init_positions(r)
+                reply = await r.client.xread(
+                    {s: str(r.position[s]) for s in r.streams},
+                    count=self.settings.hub_batch, block=self.settings.hub_block_ms,
+                )
+            except _OUTAGE as exc:
+                if r.up:
+                    r.up, down_since = False, time.monotonic()
+                    log.warning("hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__)
+                r.ready.clear()
+                delay = min(2.0, max(0.05, delay * 2))
+                await asyncio.sleep(random.uniform(0, delay))
+                continue
+            if not r.up:
+                r.up = True
+                log.info("hub_reader_recovered", reader=r.name,
+                         outage_s=round(time.monotonic() - down_since, 3))
+            delay = 0.0
+            for stream, entries in reply or ():
+                await self._dispatch(r, as_str(stream), entries)
+
+    async def _init_positions(self, r: Reader) -> None:
+        for s in r.streams:
+            info = await stream_info(r.client, s)
+            old = r.position.get(s)
+            if old is not None and info.last < old:
+                # Redis came back without the data we had read: every cursor is void.
+                log.warning("stream_reset", stream=s, was=str(old), now=str(info.last))
+                for subs in r.topics[s].values():
+                    for sub in subs:
+                        sub.end(CLOSE_STREAM_RESET, "the stream was reset; subscribe again")
+                r.position[s] = info.last
+            elif old is None:
+                r.position[s] = info.last
+        r.ready.set()
+
+    async def _dispatch(self, r: Reader, stream: str, raw: list[Any]) -> None:
+        entries: list[Entry] = [(as_str(i), f) for i, f in raw]
+        if not entries:
+            return
+        # The position moves first: a subscription catching up meanwhile cannot go
+        # live before it has read this batch itself (module docstring).
+        r.position[stream] = StreamId.parse(entries[-1][0])
+        self.stats["entries"] += len(entries)
+        for tap in r.taps[stream]:
+            try:
+                await tap(stream, entries)
+            except Exception:  # a tap's bug must not stop the fan-out
+                log.exception("hub_tap_failed", stream=stream)
+        computed: list[tuple[set[Subscription], list[Frame]]] = []
+        for topic, subs in r.topics[stream].items():
+            if not subs:
+                continue
+            try:
+                frames = await topic.frames(self.ctx, entries)
+            except RedisError as exc:
+                log.warning("hub_frames_failed", topic=topic.name, error=str(exc))
+                frames = []
+            computed.append((subs, frames))
+        for subs, frames in computed:  # synchronous from here on
+            for sub in list(subs):
+                sub.offer(frames)
+                self.stats["frames_offered"] += len(frames)
+
+    # ---- subscriptions -------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, sub: Subscription) -> AsyncIterator[Subscription]:
+        r = self._by_stream[sub.stream]
+        subs = r.topics[sub.stream].setdefault(sub.topic, set())
+        subs.add(sub)
+        try:
+            yield sub
+        finally:
+            subs.discard(sub)
+
+    def subscriptions(self) -> list[Subscription]:
+        return [s for r in self._readers for t in r.topics.values() for ss in t.values() for s in ss]
+
+    def position(self, stream: str) -> StreamId | None:
+        r = self._by_stream[stream]
+        return r.position.get(stream) if r.ready.is_set() else None
+
+    async def next_frames(self, sub: Subscription, idle: float | None = None) -> list[Frame]:
+        """The next frames for one client; waits until there are some.
+
+        Returns [] after ``idle`` seconds without any (SSE pings, token expiry).
+        Raises FeedEnded when the hub ends the subscription (too slow, stream reset).
+        """
+        deadline = None if idle is None else time.monotonic() + idle
+        while True:
+            if sub.ended:
+                raise FeedEnded(*sub.ended)
+            out = sub.take_notices()
+            if sub.queued:
+                return out + sub.take_queue()
+            if sub.behind:
+                if sub.lag_notice and sub.delivery is Delivery.RELIABLE:
+                    sub.lag_notice = False
+                    self.stats["fell_behind"] += 1
+                    out.append(self._lagging(sub, behind=True))
+                    log.info("client_behind", topic=sub.topic.name, cursor=str(sub.cursor))
+                was_lagging = sub.behind_since is not None
+                out += await self._catch_up_page(sub)
+                if not sub.behind and was_lagging and sub.delivery is Delivery.RELIABLE:
+                    out.append(self._lagging(sub, behind=False))
+                if out:
+                    return out
+                continue
+            ready, wait = sub.take_latest()
+            if ready:
+                if sub.lag_notice:
+                    sub.lag_notice = False
+                    ready.append(self._lagging(sub, behind=True))
+                return out + ready
+            if out:
+                return out
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                wait = left if wait is None else min(wait, left)
+            await sub.wait(wait)
+
+    def _lagging(self, sub: Subscription, *, behind: bool) -> Frame:
+        policy = ("nothing lost: missed entries are replayed from the stream"
+                  if sub.delivery is Delivery.RELIABLE else "latest wins: older samples skipped")
+        return frame(Lagging(topic=sub.topic.name, behind=behind, policy=policy,
+                             dropped=sub.dropped))
+
+    async def _catch_up_page(self, sub: Subscription) -> list[Frame]:
+        if sub.behind_since is not None and (
+            sub.clock() - sub.behind_since > self.settings.lag_timeout_s
+        ):
+            self.stats["too_slow"] += 1
+            log.info("client_too_slow", topic=sub.topic.name, cursor=str(sub.cursor))
+            sub.end(CLOSE_TOO_SLOW, "too far behind; reconnect with since=<last id>")
+            return []
+        reader = self._by_stream[sub.stream]
+        if not reader.ready.is_set():
+            await sub.wait(0.5)  # Redis is down: wait for the reader, not in a busy loop
+            return []
+        if sub.check_gap:
+            sub.check_gap = False
+            info = await stream_info(self.redis, sub.stream)
+            if info.lost_after(sub.cursor):
+                sub.end(CLOSE_TOO_SLOW, "fell behind further than the stream keeps; resubscribe")
+                return []
+        entries = await self.redis.xrange(sub.stream, min=sub.cursor.exclusive, max="+",
+                                          count=self.settings.hub_batch)
+        out: list[Frame] = []
+        if entries:
+            batch: list[Entry] = [(as_str(i), f) for i, f in entries]
+            frames = await sub.topic.frames(self.ctx, batch)
+            if sub.delivery is Delivery.LATEST:
+                sub.absorb(frames)
+            else:
+                out = [f for f in frames if f.id is not None and f.id > sub.cursor
+                       and sub.filter.accepts(f)]
+            sub.cursor = max(sub.cursor, StreamId.parse(batch[-1][0]))
+        position = reader.position.get(sub.stream, ZERO)
+        if not entries:  # nothing after the cursor: whatever the hub read is gone
+            sub.cursor = max(sub.cursor, position)
+        if sub.cursor >= position:  # no await between this check and going live
+            sub.caught_up()
+        return out

@@ -1,0 +1,109 @@
+"""cleanup_ctx generators, in dependency order: redis -> database -> hub -> chat.
+
+Each creates its resource before ``yield`` and releases it after, in reverse
+order at shutdown, and keeps going past errors (aiohttp's CleanupContext).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from config.settings import RedisSettings
+from protocol.streams import EVENTS
+from web.chat import ChatService
+from web.db.migrate import current_revision, head_revision, upgrade
+from web.db.session import create_engine, sessionmaker
+from web.hub import Hub
+from web.keys import CHAT, DB, ENGINE, HUB, REDIS, SESSION_ID, SETTINGS, TOPICS
+from web.topics import TopicContext
+
+log = structlog.get_logger("web")
+
+
+def redis_client(settings: RedisSettings, *, name: str, block_ms: int | None = None) -> Redis:
+    """A client that fails fast (STACK-NOTES 1): no silent retries, RESP2 reply shapes.
+
+    A blocking reader gets a socket timeout longer than its BLOCK, so an idle
+    XREAD is never mistaken for a dead server.
+    """
+    return Redis.from_url(
+        settings.url,
+        socket_timeout=5.0 if block_ms is None else block_ms / 1000 + 5.0,
+        socket_connect_timeout=settings.connect_timeout_s,
+        retry=Retry(NoBackoff(), 1 if block_ms is None else 0),  # one retry: a stale pooled socket
+        health_check_interval=30,
+        client_name=name,
+        protocol=2,
+        decode_responses=True,
+    )
+
+
+class DatabaseNotMigrated(RuntimeError):
+    pass
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    app[REDIS] = redis_client(s.redis, name=f"{s.web.name}:web")
+    yield
+    await app[REDIS].aclose()
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    engine = create_engine(s.database)
+    app[ENGINE] = engine
+    try:
+        if s.database.migrate_on_start:
+            await upgrade(engine)
+        else:
+            current, head = await current_revision(engine), head_revision()
+            if current != head:
+                raise DatabaseNotMigrated(
+                    f"database is at revision {current}, the code needs {head}: run "
+                    "`robodine db upgrade` or set database.migrate_on_start = true")
+        app[DB] = sessionmaker(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    yield
+    await engine.dispose()
+
+
+async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    ctx = TopicContext(app[REDIS], s, app[DB])
+    hub = Hub(app[REDIS], s.web, ctx, connect=lambda name: redis_client(
+        s.redis, name=f"{s.web.name}:hub:{name}", block_ms=s.web.hub_block_ms))
+    chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID])
+    for stream in sorted(app[TOPICS].streams() | {EVENTS}):  # one reader per stream
+        hub.add_reader(stream.removeprefix("rd:"), [stream])
+    hub.add_reader("chat", chat.streams())  # every room, one connection
+    chat.attach(hub)
+    hub.add_tap(EVENTS, chat.relay)
+    app[HUB] = hub
+    app[CHAT] = chat
+    task = asyncio.create_task(hub.run(), name="hub")
+    if not await hub.wait_ready(s.redis.connect_timeout_s + 1):
+        log.warning("hub_not_ready", detail="Redis unreachable at start; readers keep retrying")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+    chat = app[CHAT]
+    task = asyncio.create_task(chat.keep_alive(), name="chat-presence")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,1 @@
+"""REST route modules; each has a ``routes`` table (web.api.Routes)."""

@@ -1,0 +1,206 @@
+"""Robots: list and detail (registry + snapshot), recent telemetry, and commands."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+import msgspec
+import orjson
+import structlog
+from aiohttp import web
+
+from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
+from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
+from web.api import Routes
+from web.hub import as_str
+from web.jsonutil import json_response
+from web.keys import REDIS, SETTINGS, USER
+from web.problems import Problem, not_found
+from web.robots import load_robots
+from web.schemas import (
+    CommandAccepted,
+    CommandIn,
+    GotoCommand,
+    DockCommand,
+    RobotList,
+    RobotOut,
+    RobotPath,
+    TelemetryEntry,
+    TelemetryPage,
+    TelemetryQuery,
+)
+from web.security import ALL_ROLES, WRITERS, iso
+from web.streamid import StreamId
+from web.topics.base import decode_entries
+
+log = structlog.get_logger("web.robots")
+routes = Routes("robots", "Robots as the gateway reports them, and commands to them.")
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+@routes.route("GET", "/api/robots", summary="Every robot: registry and latest state",
+              roles=ALL_ROLES, response=RobotList, errors=(401,))
+async def list_robots(request: web.Request) -> RobotList:
+    """Robots from the config's `[[robots]]` and every robot the gateway has a snapshot of."""
+    return RobotList(items=await load_robots(request.app[REDIS], request.app[SETTINGS]))
+
+
+async def _robot(request: web.Request, robot_id: str) -> RobotOut:
+    found = await load_robots(request.app[REDIS], request.app[SETTINGS], [robot_id])
+    if not found:
+        raise not_found("robot", robot_id)
+    return found[0]
+
+
+@routes.route("GET", "/api/robots/{robot_id}", summary="One robot", roles=ALL_ROLES,
+              params=RobotPath, response=RobotOut, errors=(401, 404))
+async def get_robot(request: web.Request, params: RobotPath) -> RobotOut:
+    return await _robot(request, params.robot_id)
+
+
+@routes.route("GET", "/api/robots/{robot_id}/telemetry", summary="Recent telemetry of one robot",
+              roles=ALL_ROLES, params=RobotPath, query=TelemetryQuery, response=TelemetryPage,
+              errors=(401, 404, 422))
+async def robot_telemetry(request: web.Request, params: RobotPath, query: TelemetryQuery) -> TelemetryPage:
+    """Newest samples first found, returned oldest first. rd:telemetry holds every robot, so a
+    page reads at most `web.scan_max` entries; `before` continues where it stopped."""
+    await _robot(request, params.robot_id)
+    redis = request.app[REDIS]
+    scan_max = request.app[SETTINGS].web.scan_max
+    upper = "+"
+    if query.before is not None:
+        try:
+            upper = StreamId.parse_cursor(query.before).exclusive
+        except ValueError as exc:
+            raise Problem(422, "invalid_field", f"query: before: {exc}", field="before") from None
+    found: list[TelemetryEntry] = []
+    scanned = 0
+    oldest: str | None = None
+    exhausted = False
+    while len(found) < query.limit and scanned < scan_max:
+        raw = await redis.xrevrange(TELEMETRY, max=upper, min="-", count=min(1000, scan_max - scanned))
+        if not raw:
+            exhausted = True
+            break
+        entries = [(as_str(i), f) for i, f in raw]
+        scanned += len(entries)
+        for sid, rec in decode_entries(entries, TelemetryRecord, TELEMETRY):
+            if rec.robot == params.robot_id:
+                found.append(TelemetryEntry(id=str(sid), sample=rec))
+                if len(found) == query.limit:
+                    oldest = str(sid)
+                    break
+        else:
+            oldest = entries[-1][0]
+            upper = f"({oldest}"
+            continue
+        break
+    found.reverse()
+    return TelemetryPage(robot=params.robot_id, items=found,
+                         before=None if exhausted else oldest, scanned=scanned)
+
+
+def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
+    """The args the gateway gets: named places resolved to coordinates from [floor]."""
+    if isinstance(body, GotoCommand):
+        a = body.args
+        if a.table is not None:
+            place = next((t for t in settings.floor.tables if t.name == a.table), None)
+            if place is None:
+                raise Problem(422, "invalid_field", f"body: no table {a.table!r} in [floor]",
+                              field="args.table")
+            out: dict[str, Any] = {"x": place.x, "y": place.y, "table": a.table}
+            if a.x is not None or a.y is not None:
+                raise Problem(422, "invalid_field", "body: give either table or x and y",
+                              field="args.x")
+            return out
+        if a.x is None or a.y is None:
+            raise Problem(422, "invalid_field", "body: goto needs x and y, or a table",
+                          field="args.x" if a.x is None else "args.y")
+        return {"x": a.x, "y": a.y}
+    if isinstance(body, DockCommand) and body.args.dock is not None:
+        dock = next((d for d in settings.floor.docks if d.name == body.args.dock), None)
+        if dock is None:
+            raise Problem(422, "invalid_field", f"body: no dock {body.args.dock!r} in [floor]",
+                          field="args.dock")
+        return {"dock": dock.name, "x": dock.x, "y": dock.y}
+    args = msgspec.to_builtins(body.args)
+    return {k: v for k, v in args.items() if v not in ("", None)}
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable():
+        raise Problem(422, "invalid_field", "Idempotency-Key: 1 to 128 printable ASCII characters",
+                      field="Idempotency-Key", extra={"in": "header"})
+    return key
+
+
+@routes.route("POST", "/api/robots/{robot_id}/commands", summary="Send a command to a robot",
+              roles=WRITERS, params=RobotPath, body=CommandIn, response=CommandAccepted, status=202,
+              errors=(400, 401, 403, 404, 409, 413, 415, 422))
+async def send_command(request: web.Request, params: RobotPath, body: CommandIn) -> Any:
+    """Queue a command on rd:commands and answer its id at once (202).
+
+    The gateway reports the outcome as a `command.sent`, `command.acked` or
+    `command.failed` event whose `data.command` is this id (subscribe to
+    /ws/events?type=command.*). An `Idempotency-Key` header makes a retried
+    request return the first answer instead of sending the command twice.
+    """
+    app = request.app
+    settings = app[SETTINGS]
+    user = request[USER]
+    robot = await _robot(request, params.robot_id)
+    action = CommandAction(body.__struct_config__.tag)
+    if robot.kind in set(RobotKind) and action not in ACTIONS_BY_KIND[RobotKind(robot.kind)]:
+        raise Problem(422, "invalid_field",
+                      f"body: a {robot.kind} robot cannot {action}", field="action")
+    args = _resolve_args(settings, body)
+    redis = app[REDIS]
+    idem = _idempotency_key(request)
+    idem_key = digest = None
+    if idem is not None:
+        idem_key = f"rd:idem:{user.username}:{idem}"
+        digest = hashlib.sha256(orjson.dumps([params.robot_id, msgspec.to_builtins(body)])).hexdigest()
+        stored = await redis.get(idem_key)
+        if stored is not None:
+            return _repeat(as_str(stored), digest)
+        if not await redis.set(idem_key, orjson.dumps({"digest": digest}), nx=True,
+                               ex=IDEMPOTENCY_TTL_S):
+            raise Problem(409, "conflict", "a request with this Idempotency-Key is in progress",
+                          field="Idempotency-Key", extra={"in": "header"})
+    now = time.time()
+    ttl = body.ttl_s or settings.commands.ttl_s
+    rec = CommandRecord(id=uuid.uuid4().hex, robot=params.robot_id, action=str(action), ts=now,
+                        args=args, expires=now + ttl, source=user.username)
+    try:
+        sid = as_str(await redis.xadd(COMMANDS, to_fields(rec)))  # never MAXLEN (STACK-NOTES 2)
+    except BaseException:
+        if idem_key is not None:
+            await redis.delete(idem_key)
+        raise
+    out = CommandAccepted(command=rec.id, stream_id=sid, robot=rec.robot, action=rec.action,
+                          args=args, expires_at=iso(rec.expires))
+    if idem_key is not None:
+        await redis.set(idem_key, orjson.dumps({"digest": digest, "answer": msgspec.to_builtins(out)}),
+                        ex=IDEMPOTENCY_TTL_S)
+    log.info("command_queued", command=rec.id, robot=rec.robot, action=rec.action, user=user.username)
+    return out
+
+
+def _repeat(stored: str, digest: str) -> web.Response:
+    data = orjson.loads(stored)
+    if data.get("digest") != digest:
+        raise Problem(422, "invalid_field", "Idempotency-Key was used for a different request",
+                      field="Idempotency-Key", extra={"in": "header"})
+    if "answer" not in data:
+        raise Problem(409, "conflict", "a request with this Idempotency-Key is in progress",
+                      field="Idempotency-Key", extra={"in": "header"})
+    answer = msgspec.convert(data["answer"], CommandAccepted)
+    return json_response(msgspec.structs.replace(answer, duplicate=True), status=200)

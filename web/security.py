@@ -1,0 +1,128 @@
+"""Passwords (argon2id) and login tokens (HS256 JWT): the primitives, no HTTP.
+
+Hashing runs in a worker thread: a default argon2 hash costs ~180 ms of CPU
+on the edge box (STACK-NOTES 11), which must not stall the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Final
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from config.settings import WebSettings
+
+ISSUER: Final = "robodine"
+ALGORITHM: Final = "HS256"
+MIN_SECRET_BYTES: Final = 32
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    VIEWER = "viewer"
+
+
+ALL_ROLES: Final = frozenset(Role)
+WRITERS: Final = frozenset({Role.ADMIN, Role.STAFF})
+ADMINS: Final = frozenset({Role.ADMIN})
+
+
+class TokenError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code  # invalid_token | token_expired
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    username: str
+    role: Role
+    version: int
+    expires: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """Who is calling, as checked against the users table on this request."""
+
+    username: str
+    role: Role
+    expires: float
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITERS
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds and a Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Passwords:
+    def __init__(self, settings: WebSettings) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self._dummy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Constant work whether or not the user exists (no username probing by timing)."""
+        if stored is None:
+            if self._dummy is None:
+                self._dummy = await self.hash("robodine-dummy-password")
+            stored = self._dummy
+            password = password + "\x00"  # never matches
+        try:
+            return await asyncio.to_thread(self.hasher.verify, stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
+
+
+class Tokens:
+    def __init__(self, secret: str, ttl_s: float) -> None:
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"web.secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def make(self, username: str, role: Role, version: int, now: float | None = None) -> tuple[str, Claims]:
+        now = time.time() if now is None else now
+        exp = now + self.ttl_s
+        payload = {"iss": ISSUER, "sub": username, "role": str(role), "ver": version,
+                   "iat": int(now), "exp": exp}
+        claims = Claims(username, role, version, exp)
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
+
+    def decode(self, token: str) -> Claims:
+        try:
+            p = jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                           options={"require": ["exp", "iat", "sub", "iss"]})
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token_expired", "the token has expired; log in again") from None
+        except jwt.PyJWTError as exc:
+            raise TokenError("invalid_token", f"the token is not valid: {exc}") from None
+        try:
+            return Claims(str(p["sub"]), Role(p["role"]), int(p["ver"]), float(p["exp"]))
+        except (KeyError, ValueError, TypeError):
+            raise TokenError("invalid_token", "the token is missing claims") from None

@@ -1,0 +1,53 @@
+"""Redis stream ids as comparable values: the resume cursor of every feed."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+_MAX = 2**64 - 1
+
+
+class StreamId(NamedTuple):
+    ms: int
+    seq: int
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str) -> StreamId:
+        """``ms-seq`` exactly; raise ValueError otherwise."""
+        m = _ID.match(text)
+        if not m or m.group(2) is None:
+            raise ValueError(f"{text!r} is not a stream id (ms-seq)")
+        return cls._from_parts(m.group(1), m.group(2))
+
+    @classmethod
+    def parse_cursor(cls, text: str) -> StreamId:
+        """A client's ``since``: an id, or a bare Unix time in ms meaning 'from that ms on'."""
+        m = _ID.match(text)
+        if not m:
+            raise ValueError(f"{text!r} is not a stream id (ms-seq) or a time in ms")
+        if m.group(2) is not None:
+            return cls._from_parts(m.group(1), m.group(2))
+        ms = int(m.group(1))
+        if ms > _MAX:
+            raise ValueError(f"{text!r} is out of range")
+        return ZERO if ms == 0 else cls(ms - 1, _MAX)
+
+    @classmethod
+    def _from_parts(cls, ms: str, seq: str) -> StreamId:
+        a, b = int(ms), int(seq)
+        if a > _MAX or b > _MAX:
+            raise ValueError(f"{ms}-{seq} is out of range")
+        return cls(a, b)
+
+    @property
+    def exclusive(self) -> str:
+        """As XRANGE's exclusive lower bound."""
+        return f"({self}"
+
+
+ZERO = StreamId(0, 0)

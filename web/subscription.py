@@ -1,0 +1,200 @@
+"""One client's place in one stream: bounded, filtered, and honest about lag.
+
+Drop policy, per delivery (STYLE.md lesson 4):
+- ``reliable`` (events, todos, chat): a bounded queue. When it is full the
+  client is *behind*: the hub stops queueing for it, and its feed re-reads the
+  stream from its cursor (XRANGE) until it is level again. Nothing is dropped
+  and memory stays bounded; a client behind for longer than ``lag_timeout``
+  is disconnected (close 4008) and resumes with ``since``.
+- ``latest`` (telemetry, robots): one pending frame per key (robot); a newer
+  one replaces it. ``max_hz`` sends each key at most that often. Replacements
+  the client did not ask for (it was slow) are counted and reported.
+
+A subscription starts *behind*, at the cursor of its snapshot or ``since``:
+the same catch-up brings it level with the hub without a gap or a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from web.frames import Frame
+from web.streamid import StreamId
+
+if TYPE_CHECKING:
+    from web.topics.base import Topic
+
+
+class Delivery(StrEnum):
+    RELIABLE = "reliable"
+    LATEST = "latest"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    robots: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    levels: frozenset[str] = frozenset()
+
+    @classmethod
+    def make(cls, robots: Iterable[str] = (), types: Iterable[str] = (),
+             levels: Iterable[str] = ()) -> Filter:
+        types = list(types)
+        return cls(
+            frozenset(robots),
+            frozenset(t for t in types if not t.endswith("*")),
+            tuple(t[:-1] for t in types if t.endswith("*")),
+            frozenset(levels),
+        )
+
+    def accepts(self, f: Frame) -> bool:
+        if self.robots and f.robot not in self.robots:
+            return False
+        if self.levels and f.level not in self.levels:
+            return False
+        if self.types or self.prefixes:
+            return f.type in self.types or any(f.type.startswith(p) for p in self.prefixes)
+        return True
+
+
+class Subscription:
+    def __init__(
+        self,
+        topic: Topic,
+        flt: Filter,
+        *,
+        cursor: StreamId,
+        queue_max: int,
+        max_hz: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topic = topic
+        self.stream = topic.stream
+        self.delivery = topic.delivery
+        self.filter = flt
+        self.cursor = cursor  # last stream id queued or skipped by the filter
+        self.queue_max = queue_max
+        self.min_interval = 1.0 / max_hz if max_hz else 0.0
+        self.clock = clock
+        self.behind = True  # reading from Redis, not from the hub
+        self.behind_since: float | None = None  # set when it *fell* behind (not the start)
+        self.lag_notice = False  # a `lagging` frame is owed
+        self.check_gap = False  # once per lag episode: is the cursor still in the stream?
+        self.dropped = 0  # latest-wins replacements caused by a slow client
+        self.ended: tuple[int, str] | None = None
+        self._queue: deque[Frame] = deque()
+        self._latest: dict[str, tuple[int, Frame]] = {}  # key -> (offer generation, frame)
+        self._next_at: dict[str, float] = {}
+        self._notices: dict[str, Frame] = {}
+        self._gen = 0
+        self._wake = asyncio.Event()
+
+    # ---- called by the hub (synchronous: no await between offer and cursor) -------
+
+    def offer(self, frames: Sequence[Frame]) -> None:
+        if self.behind or self.ended:
+            return
+        self._gen += 1
+        if self.delivery is Delivery.RELIABLE:
+            for f in frames:
+                if f.id is None or f.id <= self.cursor:
+                    continue
+                if not self.filter.accepts(f):
+                    self.cursor = f.id
+                    continue
+                if len(self._queue) >= self.queue_max:
+                    self._fall_behind()
+                    break
+                self._queue.append(f)
+                self.cursor = f.id
+        else:
+            self.absorb(frames)
+        self._wake.set()
+
+    def absorb(self, frames: Sequence[Frame]) -> None:
+        """Latest-wins: keep the newest frame per key."""
+        now = self.clock()
+        for f in frames:
+            if f.id is None or f.id <= self.cursor:
+                continue
+            self.cursor = f.id
+            if not self.filter.accepts(f):
+                continue
+            old = self._latest.get(f.key)
+            if old is not None and old[0] < self._gen and self._next_at.get(f.key, 0.0) <= now:
+                self.dropped += 1  # not throttled by max_hz: the client was too slow
+                self.lag_notice = True
+            self._latest[f.key] = (self._gen, f)
+
+    def notice(self, f: Frame, key: str | None = None) -> None:
+        """A side frame (presence, ...): latest per key, sent before queued frames."""
+        self._notices[key or f.name] = f
+        self._wake.set()
+
+    def end(self, code: int, reason: str) -> None:
+        if self.ended is None:
+            self.ended = (code, reason)
+        self._wake.set()
+
+    def _fall_behind(self) -> None:
+        self.behind = True
+        self.behind_since = self.clock()
+        self.lag_notice = True
+        self.check_gap = True
+
+    # ---- called by the feed --------------------------------------------------
+
+    def caught_up(self) -> None:
+        self.behind = False
+        self.behind_since = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def take_notices(self) -> list[Frame]:
+        out = list(self._notices.values())
+        self._notices.clear()
+        return out
+
+    def take_queue(self, limit: int = 256) -> list[Frame]:
+        n = min(limit, len(self._queue))
+        return [self._queue.popleft() for _ in range(n)]
+
+    def take_latest(self) -> tuple[list[Frame], float | None]:
+        """Frames whose key may be sent now, and how long until the next one may."""
+        if not self._latest:
+            return [], None
+        now = self.clock()
+        ready: list[Frame] = []
+        wait: float | None = None
+        for key in list(self._latest):
+            due = self._next_at.get(key, 0.0)
+            if due <= now:
+                ready.append(self._latest.pop(key)[1])
+                if self.min_interval:
+                    self._next_at[key] = now + self.min_interval
+            else:
+                wait = due - now if wait is None else min(wait, due - now)
+        ready.sort(key=lambda f: f.id or (0, 0))
+        return ready, wait
+
+    async def wait(self, timeout: float | None) -> None:
+        if timeout is not None and timeout <= 0:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def has_work(self) -> bool:
+        return bool(self._notices or self._queue or self.behind or self.ended or self.lag_notice)

@@ -1,0 +1,69 @@
+"""``telemetry``: rd:telemetry samples, latest-wins per robot, throttled by ``max_hz``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from msgspec import Struct
+
+from protocol.streams import TELEMETRY, TelemetryRecord
+from web.frames import Frame, Snapshot, frame
+from web.hub import Entry, as_str, stream_info
+from web.schemas import Query, RobotId, TelemetryEntry
+from web.streamid import StreamId
+from web.subscription import Delivery, Filter
+from web.topics.base import Start, Topic, TopicContext, decode_entries
+
+
+class TelemetryFrame(Struct, tag_field="type", tag="telemetry", kw_only=True):
+    id: str
+    sample: TelemetryRecord
+
+
+class TelemetryParams(Query):
+    robot: list[RobotId] = []
+
+
+def telemetry_frame(sid: StreamId, rec: TelemetryRecord) -> Frame:
+    return frame(TelemetryFrame(id=str(sid), sample=rec), id=sid, key=rec.robot, robot=rec.robot)
+
+
+class TelemetryTopic(Topic):
+    name = "telemetry"
+    stream = TELEMETRY
+    delivery = Delivery.LATEST
+    summary = ("Pose, battery and speed samples (rd:telemetry). Latest wins per robot: a slow "
+               "client gets each robot's newest sample, never a backlog; `max_hz` caps the rate "
+               "per robot. The snapshot holds each robot's newest sample (after `since`, if given).")
+    params = TelemetryParams
+    frame_types = TelemetryFrame | Snapshot[TelemetryEntry]
+
+    def make_filter(self, params: Any) -> Filter:
+        return Filter.make(params.robot)
+
+    async def start(self, ctx: TopicContext, flt: Filter, since: StreamId | None) -> Start:
+        info = await stream_info(ctx.redis, self.stream)
+        reset = since is not None and info.lost_after(since)
+        after = None if since is None or reset else since
+        raw = await ctx.redis.xrevrange(self.stream, max="+",
+                                        min=after.exclusive if after else "-",
+                                        count=ctx.settings.web.telemetry_scan)
+        entries: list[Entry] = [(as_str(i), f) for i, f in raw]
+        newest: dict[str, tuple[StreamId, TelemetryRecord]] = {}
+        for sid, rec in decode_entries(entries, TelemetryRecord, self.stream):
+            if rec.robot not in newest and flt.accepts(telemetry_frame(sid, rec)):
+                newest[rec.robot] = (sid, rec)
+        cursor = max(StreamId.parse(entries[0][0]) if entries else info.last, info.last)
+        if after is not None:
+            cursor = max(cursor, after)
+        items = sorted(newest.values())
+        snap = Snapshot[TelemetryEntry](
+            topic=self.name, id=str(cursor), reset=reset,
+            items=[TelemetryEntry(id=str(sid), sample=rec) for sid, rec in items],
+        )
+        return Start(cursor, frame(snap, id=cursor), resumed=after is not None)
+
+    async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
+        return [telemetry_frame(sid, rec)
+                for sid, rec in decode_entries(entries, TelemetryRecord, self.stream)]

@@ -1,0 +1,1 @@
+"""Streaming views: topic WebSockets, SSE, chat sockets."""

@@ -1,0 +1,192 @@
+"""One open WebSocket: serialized sends with a timeout, in-band token refresh, expiry, close.
+
+Three coroutines run under one TaskGroup owned by the handler (no orphan
+tasks): ``_receive`` (client frames: ``auth``, ``ping``, and whatever the
+view accepts), the view's ``pump`` (frames to the client), and ``_expiry``
+(warns before the token ends and closes at the end unless it was refreshed).
+Whichever decides the socket is done raises ``_Stop``; the group cancels the
+others and the handler returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import orjson
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from web.auth import user_for_token
+from web.frames import AuthExpiring, AuthOk, ErrorFrame, Frame, Pong, frame
+from web.keys import SETTINGS, WEBSOCKETS
+from web.problems import Problem
+from web.security import AuthUser, iso
+
+log = structlog.get_logger("web.ws")
+
+CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_FORBIDDEN = 4003
+MAX_BAD_FRAMES = 5
+
+OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _Stop(Exception):
+    pass
+
+
+class SocketSession:
+    def __init__(self, request: web.Request, user: AuthUser, *, max_msg_size: int = 64 * 1024) -> None:
+        s = request.app[SETTINGS].web
+        self.request = request
+        self.user = user
+        self.send_timeout = s.ws_send_timeout_s
+        self.warning_s = s.token_warning_s
+        self.ws = web.WebSocketResponse(heartbeat=s.ws_heartbeat_s, max_msg_size=max_msg_size,
+                                        compress=False)
+        self._lock = asyncio.Lock()
+        self._refreshed = asyncio.Event()
+        self.bad_frames = 0
+        self.max_bad = MAX_BAD_FRAMES  # rejected frames in a row before the socket is closed
+        self.sent = 0
+
+    async def prepare(self) -> None:
+        await self.ws.prepare(self.request)
+        self.request.app[WEBSOCKETS].add(self.ws)
+
+    # ---- sending --------------------------------------------------------------
+
+    async def send(self, f: Frame | msgspec.Struct) -> None:
+        text = f.text if isinstance(f, Frame) else frame(f).text
+        async with self._lock:
+            if self.ws.closed:
+                raise _Stop
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    await self.ws.send_str(text)
+            except TimeoutError:
+                log.info("client_send_timeout", user=self.user.username)
+                await self._close(4008, "send timed out: the client is not reading")
+                raise _Stop from None
+            except ConnectionError:
+                raise _Stop from None
+            self.sent += 1
+
+    async def send_many(self, frames: list[Frame]) -> None:
+        for f in frames:
+            await self.send(f)
+
+    async def close(self, code: int, reason: str) -> None:
+        async with self._lock:
+            await self._close(code, reason)
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.ws.closed:
+            return
+        try:
+            async with asyncio.timeout(2.0):
+                await self.ws.close(code=code, message=reason.encode()[:120])
+        except (TimeoutError, ConnectionError):
+            pass
+
+    # ---- running --------------------------------------------------------------
+
+    async def run(self, pump: Callable[[], Awaitable[None]], on_message: OnMessage | None = None) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._receive(on_message))
+                tg.create_task(self._pump(pump))
+                tg.create_task(self._expiry())
+        except* _Stop:
+            pass
+        except* ConnectionError:
+            pass
+        finally:
+            if not self.ws.closed:
+                await self._close(WSCloseCode.OK, "")
+
+    async def _pump(self, pump: Callable[[], Awaitable[None]]) -> None:
+        await pump()
+        raise _Stop
+
+    async def _receive(self, on_message: OnMessage | None) -> None:
+        async for msg in self.ws:
+            if msg.type is WSMsgType.TEXT:
+                await self._on_text(msg.data, on_message)
+            elif msg.type is WSMsgType.BINARY:
+                await self.close(WSCloseCode.UNSUPPORTED_DATA, "send JSON text frames")
+                break
+        raise _Stop
+
+    async def _on_text(self, text: str, on_message: OnMessage | None) -> None:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return await self.reject("bad_message", "frames are JSON objects")
+        if not isinstance(data, dict):
+            return await self.reject("bad_message", "frames are JSON objects")
+        kind = data.get("type")
+        if kind == "auth":
+            return await self._refresh(data)
+        if kind == "ping" and set(data) == {"type"}:
+            return await self.send(Pong())
+        if on_message is not None:
+            return await on_message(data)
+        return await self.reject("bad_message", "this socket accepts only auth and ping frames",
+                                 field="type")
+
+    async def reject(self, code: str, detail: str, *, field: str | None = None,
+                     retry_after: float | None = None) -> None:
+        """Answer a bad client frame; too many in a row close the socket (1008)."""
+        self.bad_frames += 1
+        await self.send(ErrorFrame(code=code, detail=detail, field=field, retry_after=retry_after))
+        if self.bad_frames >= self.max_bad:
+            log.info("socket_closed_bad_frames", user=self.user.username, last=code)
+            await self.close(WSCloseCode.POLICY_VIOLATION, "too many rejected frames")
+            raise _Stop
+
+    def accepted(self) -> None:
+        self.bad_frames = 0
+
+    async def _refresh(self, data: dict[str, Any]) -> None:
+        token = data.get("token")
+        if set(data) != {"type", "token"} or not isinstance(token, str) or not token:
+            return await self.reject("bad_message", 'send {"type": "auth", "token": "..."}',
+                                     field="token")
+        try:
+            user = await user_for_token(self.request.app, token)
+        except Problem as p:
+            return await self.reject(p.code, p.detail, field="token")
+        if user.username != self.user.username:
+            return await self.reject("forbidden", "a socket cannot change user; open a new one",
+                                     field="token")
+        self.user = user
+        self.accepted()
+        self._refreshed.set()
+        log.info("socket_token_refreshed", user=user.username)
+        await self.send(AuthOk(expires_at=iso(user.expires)))
+
+    async def _expiry(self) -> None:
+        warned = False
+        while True:
+            self._refreshed.clear()
+            left = self.user.expires - time.time()
+            if left <= 0:
+                log.info("socket_token_expired", user=self.user.username)
+                await self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+                raise _Stop
+            if not warned and left <= self.warning_s:
+                warned = True
+                await self.send(AuthExpiring(expires_at=iso(self.user.expires)))
+                continue
+            wait = left if warned else left - self.warning_s
+            try:
+                async with asyncio.timeout(wait):
+                    await self._refreshed.wait()
+                warned = False
+            except TimeoutError:
+                pass
