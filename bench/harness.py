@@ -1,0 +1,150 @@
+"""What a scenario gets to work with (``Context``) and what it gives back (``Result``).
+
+A scenario module has ``NAME``, ``MEASURES``, ``CEILING``, ``GOAL``,
+``unavailable() -> str | None`` (the reason it cannot run here, or None) and
+``run(ctx) -> Result``. Everything it starts goes through the context, which
+stops it again (newest first) and remembers each process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench import fleetconf, servers
+from bench.procs import Service, child_env, free_port, robodine_argv
+
+
+@dataclass
+class Result:
+    scenario: str
+    status: str  # "ok" | "not available" | "failed"
+    measures: str = ""
+    goal: str = ""
+    project: float | None = None  # the headline figure
+    unit: str = ""
+    ceiling: float | None = None  # the same figure for the ceiling, measured in this run
+    ceiling_label: str = ""
+    ratio: float | None = None
+    met: bool | None = None  # the goal; never asserted, only reported
+    reason: str = ""  # why not available / why it failed
+    figures: dict[str, Any] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    bound: str = ""  # what bounds the figure, measured where possible
+    profile: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Scenario(Protocol):
+    NAME: str
+    MEASURES: str
+    CEILING: str
+    GOAL: str
+
+    def unavailable(self) -> str | None: ...
+
+    def run(self, ctx: Context) -> Result: ...
+
+
+@dataclass
+class Gateway:
+    service: Service
+    config: fleetconf.BenchConfig
+    tcp_port: int
+    udp_port: int
+    metrics_port: int
+
+
+class Context:
+    """One scenario's run: its temp dir, its processes, its progress lines."""
+
+    def __init__(self, scenario: str, *, quick: bool, workdir: Path,
+                 progress: Callable[[str], None], profile: bool = False) -> None:
+        self.scenario = scenario
+        self.quick = quick
+        self.workdir = workdir
+        self.profile_enabled = profile
+        self._progress = progress
+        self._stack = ExitStack()
+        self.services: list[Service] = []
+
+    def log(self, message: str) -> None:
+        self._progress(f"{self.scenario}: {message}")
+
+    def pick(self, quick: Any, full: Any) -> Any:
+        return quick if self.quick else full
+
+    # ---- processes -------------------------------------------------------------
+
+    def service(self, name: str, argv: list[str], **kw: Any) -> Service:
+        svc = Service(name, argv, log=self.workdir / f"{name}.log", **kw).start()
+        self._track(svc)
+        return svc
+
+    def _track(self, svc: Service) -> None:
+        self.services.append(svc)
+        self._stack.callback(svc.stop)
+
+    def redis(self) -> tuple[Service, str]:
+        svc, url = servers.start_redis(self.workdir)
+        self._track(svc)
+        return svc, url
+
+    def mosquitto(self) -> tuple[Service, int]:
+        svc, port = servers.start_mosquitto(self.workdir)
+        self._track(svc)
+        return svc, port
+
+    def gateway(self, robots: int, redis_url: str,
+                overrides: dict[str, dict[str, Any]] | None = None) -> Gateway:
+        """Write a config for ``robots`` robots and start `robodine gateway --config` on it."""
+        tcp, udp, metrics = free_port(), free_port(socket.SOCK_DGRAM), free_port()
+        cfg = fleetconf.write_config(self.workdir / "robodine.toml", robots, tcp_port=tcp,
+                                     udp_port=udp, redis_url=redis_url, metrics_port=metrics,
+                                     overrides=overrides)
+        svc = self.service("gateway", robodine_argv("gateway", "--config", str(cfg.path)),
+                           env=child_env(), cwd=self.workdir)
+        svc.wait_port(tcp)
+        svc.wait_port(metrics)
+        return Gateway(svc, cfg, tcp, udp, metrics)
+
+    def peak_rss(self) -> dict[str, float]:
+        return {s.name: round(s.peak_rss_mb, 1) for s in self.services
+                if s.name in ("gateway", "web") or s.name.startswith("web")}
+
+    @contextlib.contextmanager
+    def profiling(self, svc: Service, label: str) -> Iterator[dict[str, Any]]:
+        """py-spy the service while the block runs; the dict gets the top functions."""
+        out: dict[str, Any] = {}
+        if not self.profile_enabled:
+            yield out
+            return
+        from bench import profile
+
+        with profile.record(svc.pid, self.workdir / f"profile-{label}.txt") as summary:
+            yield out
+        out.update(summary)
+
+    def close(self) -> None:
+        for svc in self.services:
+            svc.sample_memory()
+        self._stack.close()
+
+
+def now_s() -> float:
+    return time.perf_counter()
+
+
+def eprint(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

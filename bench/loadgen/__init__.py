@@ -1,0 +1,1 @@
+"""Load generators: each runs in a process of its own, so it never shares the measured core."""

@@ -1,0 +1,174 @@
+"""The table printed at the end, results/latest.json, and RESULTS.md.
+
+A full run merges its scenarios into latest.json (so running one scenario
+again keeps the others' last figures, each with its own date) and rewrites
+RESULTS.md from it. A --quick run is a smoke test: it writes quick.json only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Result
+
+BENCH_DIR = Path(__file__).parent
+
+
+def machine(quick: bool) -> dict[str, Any]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full",
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "loadavg_at_start": _loadavg(),
+        "python": platform.python_version(),
+        "redis": _version(["redis-server", "--version"]),
+        "mosquitto": _version(["mosquitto", "-h"]),
+        "commit": _version(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _version(argv: list[str]) -> str:
+    if shutil.which(argv[0]) is None:
+        return ""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0][:80] if text else ""
+
+
+# ---- the table ------------------------------------------------------------------
+
+
+def _num(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {unit}".strip()
+
+
+def rows(results: list[Result | dict[str, Any]]) -> list[list[str]]:
+    out = [["scenario", "project", "ceiling", "ratio", "goal", "met", "peak RSS MB", "time"]]
+    for raw in results:
+        r = raw if isinstance(raw, dict) else raw.to_json()
+        if r["status"] != "ok":
+            out.append([r["scenario"], f"{r['status']}: {r['reason']}", "", "", r["goal"], "",
+                        "", f"{r['seconds']:.0f}s" if r["seconds"] else ""])
+            continue
+        met = {True: "yes", False: "NO", None: "-"}[r["met"]]
+        rss = " ".join(f"{k} {v:.0f}" for k, v in sorted(r["peak_rss_mb"].items())) or "-"
+        out.append([r["scenario"], _num(r["project"], r["unit"]),
+                    _num(r["ceiling"], r["unit"]) if r["ceiling"] is not None else "-",
+                    _num(r["ratio"]), r["goal"], met, rss, f"{r['seconds']:.0f}s"])
+    return out
+
+
+def table(results: list[Result]) -> str:
+    data = rows(results)
+    widths = [max(len(row[i]) for row in data) for i in range(len(data[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in data]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _md_table(data: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(data[0]) + " |", "|" + "---|" * len(data[0])]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in data[1:]]
+    return lines
+
+
+# ---- files ------------------------------------------------------------------------
+
+
+def write(results: list[Result], meta: dict[str, Any], *, out_dir: Path | None,
+          summary: Path | None) -> list[Path]:
+    """Write the JSON (and for a full run RESULTS.md); returns the paths written."""
+    quick = meta["mode"] == "quick"
+    out_dir = out_dir or BENCH_DIR / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamped = [{**r.to_json(), "date": meta["date"], "mode": meta["mode"]} for r in results]
+    if quick:
+        path = out_dir / "quick.json"
+        path.write_text(json.dumps({"run": meta, "results": stamped}, indent=2) + "\n")
+        return [path]
+    path = out_dir / "latest.json"
+    merged: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        try:
+            merged = {r["scenario"]: r for r in json.loads(path.read_text())["results"]}
+        except (ValueError, KeyError, TypeError):
+            merged = {}
+    merged.update({r["scenario"]: r for r in stamped})
+    from bench.scenarios import MODULES
+
+    ordered = [merged[n] for n in MODULES if n in merged]
+    path.write_text(json.dumps({"run": meta, "results": ordered}, indent=2) + "\n")
+    md = summary or BENCH_DIR / "RESULTS.md"
+    md.write_text(markdown(ordered, meta))
+    return [path, md]
+
+
+def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `robodine bench` on {meta['date']}: {meta['cores']} cores ({meta['cpu']}), "
+        f"load average {', '.join(map(str, meta['loadavg_at_start']))} at start, "
+        f"Python {meta['python']}, {meta['redis']}, commit {meta['commit']}.",
+        "Each scenario measures the project and its ceiling in the same run; the ratio is the "
+        "figure to compare between runs (these shared machines drift by tens of percent). "
+        "Goals are reported, never asserted. Raw data: `bench/results/latest.json`.",
+        "",
+        *_md_table(rows(results)),
+        "",
+    ]
+    dates = {r.get("date") for r in results}
+    if len(dates) > 1:
+        lines += ["Scenarios come from different runs: " + ", ".join(
+            f"{r['scenario']} {r.get('date', '?')}" for r in results) + ".", ""]
+    lines += ["## What bounds each figure", ""]
+    for r in results:
+        lines += [f"### {r['scenario']}", "", f"- measures: {r['measures']}"]
+        if r["ceiling_label"]:
+            lines.append(f"- ceiling: {r['ceiling_label']}")
+        lines.append(f"- goal: {r['goal']}")
+        if r["status"] != "ok":
+            lines += [f"- **{r['status']}**: {r['reason']}", ""]
+            continue
+        if r["bound"]:
+            lines.append(f"- bound: {r['bound']}")
+        for k, v in r["figures"].items():
+            lines.append(f"- {k}: {json.dumps(v) if isinstance(v, dict | list) else v}")
+        prof = r.get("profile") or {}
+        if prof.get("self"):
+            lines += ["", f"Profile (py-spy, {prof['samples']:,} samples, busy "
+                          f"{prof.get('busy_pct')}% of the window), self time:", ""]
+            lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["self"][:10]]
+            lines += ["", "inclusive:", ""]
+            lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["inclusive"][:12]]
+        lines.append("")
+    return "\n".join(lines) + "\n"
