@@ -58,6 +58,19 @@ class Scenario(Protocol):
 
 
 @dataclass
+class Ports:
+    tcp: int
+    udp: int
+    metrics: int
+    web: int
+    config: fleetconf.BenchConfig = field(init=False)
+
+    @property
+    def path(self) -> Path:
+        return self.config.path
+
+
+@dataclass
 class Gateway:
     service: Service
     config: fleetconf.BenchConfig
@@ -106,18 +119,46 @@ class Context:
         self._track(svc)
         return svc, port
 
+    def config(self, robots: int, redis_url: str,
+               overrides: dict[str, dict[str, Any]] | None = None) -> Ports:
+        """Write the run's config (robots, free ports for every listener) and return the ports."""
+        ports = Ports(free_port(), free_port(socket.SOCK_DGRAM), free_port(), free_port())
+        web = {"host": "127.0.0.1", "port": ports.web,
+               "origins": [f"http://127.0.0.1:{ports.web}"],
+               # logins are not what is measured: cheap hashes keep set-up short
+               "argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1,
+               "login_attempts_per_min": 10_000, "shutdown_timeout_s": 2.0}
+        merged: dict[str, dict[str, Any]] = {
+            "web": web,
+            "database": {"url": f"sqlite+aiosqlite:///{self.workdir / 'web.sqlite3'}"},
+        }
+        for name, values in (overrides or {}).items():
+            merged.setdefault(name, {}).update(values)
+        ports.config = fleetconf.write_config(
+            self.workdir / "robodine.toml", robots, tcp_port=ports.tcp, udp_port=ports.udp,
+            redis_url=redis_url, metrics_port=ports.metrics, overrides=merged)
+        return ports
+
     def gateway(self, robots: int, redis_url: str,
-                overrides: dict[str, dict[str, Any]] | None = None) -> Gateway:
-        """Write a config for ``robots`` robots and start `robodine gateway --config` on it."""
-        tcp, udp, metrics = free_port(), free_port(socket.SOCK_DGRAM), free_port()
-        cfg = fleetconf.write_config(self.workdir / "robodine.toml", robots, tcp_port=tcp,
-                                     udp_port=udp, redis_url=redis_url, metrics_port=metrics,
-                                     overrides=overrides)
-        svc = self.service("gateway", robodine_argv("gateway", "--config", str(cfg.path)),
+                overrides: dict[str, dict[str, Any]] | None = None,
+                ports: Ports | None = None) -> Gateway:
+        """Start `robodine gateway --config` on the run's config (written here unless given)."""
+        ports = ports or self.config(robots, redis_url, overrides)
+        svc = self.service("gateway", robodine_argv("gateway", "--config", str(ports.path)),
                            env=child_env(), cwd=self.workdir)
-        svc.wait_port(tcp)
-        svc.wait_port(metrics)
-        return Gateway(svc, cfg, tcp, udp, metrics)
+        svc.wait_port(ports.tcp)
+        svc.wait_port(ports.metrics)
+        return Gateway(svc, ports.config, ports.tcp, ports.udp, ports.metrics)
+
+    def web(self, ports: Ports) -> Service:
+        """Create the bench user, start `robodine web --config`, wait until it listens."""
+        from bench import webtier
+
+        webtier.add_user(ports.path, webtier.USER, webtier.PASSWORD, "admin", self.workdir)
+        svc = self.service("web", robodine_argv("web", "--config", str(ports.path)),
+                           env=child_env(), cwd=self.workdir)
+        svc.wait_port(ports.web, timeout=60)
+        return svc
 
     def peak_rss(self) -> dict[str, float]:
         return {s.name: round(s.peak_rss_mb, 1) for s in self.services

@@ -54,8 +54,10 @@ class UdpSender:
         assert self._proc.pid is not None
         return self._proc.pid
 
-    def prepare(self, rate: float, seconds: float) -> int:
-        self._conn.send(("prepare", rate, seconds))
+    def prepare(self, rate: float, seconds: float, *, live: bool = False) -> int:
+        """Sign ``rate * seconds`` datagrams now, or with ``live`` when each is sent, so
+        its ``ts`` is the send time (for end-to-end latency)."""
+        self._conn.send(("prepare", rate, seconds, live))
         return int(self._recv())
 
     def go(self) -> StepReport:
@@ -95,35 +97,58 @@ def _serve(conn: Connection, host: str, port: int, robots: list[tuple[str, bytes
     seqs = [0] * len(robots)
     rng = random.Random(7)
     pending: list[bytes] = []
-    rate = 0.0
+    rate, n, live = 0.0, 0, False
     while True:
         cmd = conn.recv()
         if cmd[0] == "prepare":
-            _, rate, seconds = cmd
-            pending = _sign(robots, seqs, int(rate * seconds), rng)
-            conn.send(len(pending))
+            _, rate, seconds, live = cmd
+            n = int(rate * seconds)
+            pending = [] if live else _sign(robots, seqs, n, rng)
+            conn.send(n)
         elif cmd[0] == "go":
-            conn.send(_pace(sock, pending, rate))
+            if live:
+                conn.send(_pace_live(sock, robots, seqs, rng, n, rate))
+            else:
+                conn.send(_pace(sock, pending, rate))
             pending = []
         else:
             return
 
 
+def _one(robots: list[tuple[str, bytes]], seqs: list[int], i: int, ts: float,
+         rng: random.Random) -> bytes:
+    r = i % len(robots)
+    robot, key = robots[r]
+    seqs[r] += 1
+    msg = Telemetry(robot=robot, seq=seqs[r], ts=ts,
+                    x=round(rng.uniform(0, 40), 3), y=round(rng.uniform(0, 25), 3),
+                    theta=round(rng.uniform(-3.14, 3.14), 3),
+                    battery=round(rng.uniform(20, 100), 1), speed=round(rng.uniform(0, 1), 2))
+    return encode_datagram(msg, key)
+
+
 def _sign(robots: list[tuple[str, bytes]], seqs: list[int], n: int,
           rng: random.Random) -> list[bytes]:
-    out = []
-    count = len(robots)
     ts = time.time()
-    for i in range(n):
-        r = i % count
-        robot, key = robots[r]
-        seqs[r] += 1
-        msg = Telemetry(robot=robot, seq=seqs[r], ts=ts + i * 1e-6,
-                        x=round(rng.uniform(0, 40), 3), y=round(rng.uniform(0, 25), 3),
-                        theta=round(rng.uniform(-3.14, 3.14), 3),
-                        battery=round(rng.uniform(20, 100), 1), speed=round(rng.uniform(0, 1), 2))
-        out.append(encode_datagram(msg, key))
-    return out
+    return [_one(robots, seqs, i, ts + i * 1e-6, rng) for i in range(n)]
+
+
+def _pace_live(sock: socket.socket, robots: list[tuple[str, bytes]], seqs: list[int],
+               rng: random.Random, n: int, rate: float) -> tuple[int, float, int]:
+    sent = errors = 0
+    clock = time.perf_counter
+    t0 = clock()
+    while sent < n:
+        due = min(n, int((clock() - t0) * rate) + 1)
+        while sent < due:
+            try:
+                sock.send(_one(robots, seqs, sent, time.time(), rng))
+            except OSError:
+                errors += 1
+            sent += 1
+        if sent < n:
+            time.sleep(_TICK_S)
+    return sent, clock() - t0, errors
 
 
 def _pace(sock: socket.socket, datagrams: list[bytes], rate: float) -> tuple[int, float, int]:

@@ -1,20 +1,104 @@
-"""rest: GET /api/robots with 50 robots online, requests/s."""
+"""rest: GET /api/robots with 50 robots online, requests per second, against a bare aiohttp
+JSON hello-world driven by the same client with the same concurrency.
+
+The robots come online through the real gateway (a few signed datagrams
+each), so the snapshots the endpoint reads are the gateway's own. Every
+request carries the bench user's bearer token, as a dashboard's would.
+"""
 
 from __future__ import annotations
 
-from bench import availability
+import time
+from typing import Any
+
+from bench import availability, webtier
 from bench.harness import Context, Result
+from bench.loadgen.http_load import HttpLoad
+from bench.loadgen.udp_sender import UdpSender
+from bench.online import bring_online
+from bench.procs import CpuWindow, free_port, robodine_argv
 
 NAME = "rest"
 MEASURES = "GET /api/robots with 50 robots online, requests/s"
-CEILING = "a bare aiohttp JSON hello-world"
+CEILING = "a bare aiohttp JSON hello-world, same client and concurrency"
 GOAL = ">= 0.7 of the ceiling"
+
+ROBOTS = 50
+CONNECTIONS = 16
 
 
 def unavailable() -> str | None:
-    reason = availability.web()
-    return reason or "the scenario is not written yet"
+    return availability.web()
 
 
 def run(ctx: Context) -> Result:
-    raise NotImplementedError(NAME)
+    seconds = ctx.pick(3.0, 10.0)
+    redis_svc, url = ctx.redis()
+    ports = ctx.config(ROBOTS, url)
+    gw = ctx.gateway(ROBOTS, url, ports=ports)
+    sender = UdpSender("127.0.0.1", gw.udp_port,
+                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
+    try:
+        bring_online(ctx, sender, url, ROBOTS)
+    finally:
+        sender.close()
+    web = ctx.web(ports)
+    token = webtier.login(ports.web)
+    listed = webtier.request(ports.web, "GET", "/api/robots", token=token)
+    online = sum(1 for r in listed["items"] if r.get("connection") == "online")
+    if online < ROBOTS:
+        raise RuntimeError(f"/api/robots lists {online} robots online, expected {ROBOTS}")
+
+    port = free_port()
+    hello = ctx.service("ceiling-hello", [robodine_argv()[0], "-m", "bench.ceilings", "hello",
+                                          str(port)])
+    hello.wait_port(port)
+    ceiling = _load(ctx, port, "/hello", {}, seconds, {"server": hello.pid})
+    hello.stop()
+    with ctx.profiling(web, "rest-web") as profile:
+        project = _load(ctx, ports.web, "/api/robots", {"Authorization": f"Bearer {token}"},
+                        seconds, {"web": web.pid, "redis": redis_svc.pid})
+    ratio = project["rps"] / ceiling["rps"] if ceiling["rps"] else None
+    ctx.log(f"/api/robots {project['rps']:,.0f} req/s, hello-world {ceiling['rps']:,.0f} req/s"
+            f" -> {ratio:.3f}" if ratio is not None else "no ceiling")
+    figures = {"connections": CONNECTIONS, "window_s": seconds, "robots_online": online,
+               "project": _brief(project), "ceiling": _brief(ceiling)}
+    return Result(NAME, "ok", MEASURES, GOAL, project=project["rps"], unit="req/s",
+                  ceiling=ceiling["rps"], ceiling_label=CEILING,
+                  ratio=round(ratio, 3) if ratio is not None else None,
+                  met=ratio is not None and ratio >= 0.7, figures=figures,
+                  bound=_bound(project, ceiling), profile=profile or None)
+
+
+def _load(ctx: Context, port: int, path: str, headers: dict[str, str], seconds: float,
+          pids: dict[str, int]) -> dict[str, Any]:
+    load = HttpLoad(port, path, CONNECTIONS, headers=headers)
+    try:
+        load.start()
+        time.sleep(0.5)  # warm-up
+        window = CpuWindow({**pids, "client": load.pid}).start()
+        got = load.window(seconds)
+        got["cpu"] = window.stop()
+    finally:
+        load.close()
+    bad = {k: v for k, v in got["statuses"].items() if k != "200"}
+    if bad or not got["requests"]:
+        raise RuntimeError(f"GET {path}: statuses {got['statuses']}")
+    ctx.log(f"GET {path}: {got['rps']:,.0f} req/s, p50 {got['latency_ms'].get('p50')} ms, "
+            f"p99 {got['latency_ms'].get('p99')} ms, cpu {got['cpu']}")
+    return got
+
+
+def _brief(got: dict[str, Any]) -> dict[str, Any]:
+    lat = got["latency_ms"]
+    return {"rps": got["rps"], "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
+            "cpu_pct": got["cpu"]}
+
+
+def _bound(project: dict[str, Any], ceiling: dict[str, Any]) -> str:
+    web = project["cpu"].get("web", 0)
+    return (f"the web process at {web:.0f}% of a core for {project['rps']:,.0f} req/s "
+            f"({10 * web / max(project['rps'], 1):.2f} ms of CPU per request), the bare "
+            f"hello-world at {ceiling['cpu'].get('server', 0):.0f}% for {ceiling['rps']:,.0f} "
+            "req/s; the client process is reported to show it was not the bound "
+            f"({project['cpu'].get('client', 0):.0f}% / {ceiling['cpu'].get('client', 0):.0f}%)")

@@ -1,0 +1,92 @@
+"""Bare aiohttp servers, the ceilings the web tier is judged against (same loop: uvloop).
+
+- ``hello``: GET /hello answers a small JSON object: aiohttp's own request cost.
+- ``broadcast``: GET /ws upgrades; one loop sends the same telemetry-sized
+  text frame to every open socket, round after round, as fast as the sockets
+  take it: aiohttp's own WebSocket send cost, with no Redis, no queues, no auth.
+
+Run as ``python -m bench.ceilings hello|broadcast PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import orjson
+import uvloop
+from aiohttp import web
+
+HELLO = {"hello": "world"}
+
+
+def telemetry_frame_text(seq: int = 1) -> str:
+    """A frame shaped and sized like the web tier's telemetry frames."""
+    return orjson.dumps({"type": "telemetry", "id": f"{int(time.time() * 1000)}-{seq}",
+                         "sample": {"robot": "serve-0001", "seq": seq, "ts": time.time(),
+                                    "x": 12.345, "y": 6.789, "theta": 1.234, "battery": 87.5,
+                                    "speed": 0.61, "transport": "udp", "rx": time.time()}}
+                        ).decode()
+
+
+def hello_app() -> web.Application:
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response(HELLO)
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    return app
+
+
+def broadcast_app() -> web.Application:
+    clients: set[web.WebSocketResponse] = set()
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        clients.add(ws)
+        try:
+            async for _ in ws:
+                pass
+        finally:
+            clients.discard(ws)
+        return ws
+
+    async def broadcast(app: web.Application) -> None:
+        seq = 0
+        while True:
+            if not clients:
+                await asyncio.sleep(0.01)
+                continue
+            seq += 1
+            text = telemetry_frame_text(seq)
+            for ws in list(clients):
+                if not ws.closed:
+                    try:
+                        await ws.send_str(text)
+                    except ConnectionError:
+                        clients.discard(ws)
+            await asyncio.sleep(0)
+
+    async def background(app: web.Application):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(broadcast(app))
+        yield
+        task.cancel()
+
+    app = web.Application()
+    app.router.add_get("/ws", ws_handler)
+    app.cleanup_ctx.append(background)
+    return app
+
+
+def main(argv: list[str]) -> int:
+    kind, port = argv[0], int(argv[1])
+    app = {"hello": hello_app, "broadcast": broadcast_app}[kind]()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
+                handle_signals=True, loop=uvloop.new_event_loop())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
