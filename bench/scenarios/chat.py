@@ -1,20 +1,102 @@
-"""chat: messages/s in one room with 10 members; latency vs history size."""
+"""chat: messages per second in one room with 10 members, and whether a message's round
+trip grows with the room's history (100, 10,000 and 100,000 messages).
+
+Ten users (one admin, nine staff) join ``kitchen`` over /ws/chat. Throughput:
+each keeps a few of its own messages on the way. Latency: one member posts a
+message and waits for its own copy, one at a time. Before each latency run the
+room's stream is filled to the history size (the web tier's own entry
+format, written straight to Redis) and the members join afresh.
+"""
 
 from __future__ import annotations
 
-from bench import availability
+import time
+from typing import Any
+
+import redis
+
+from bench import availability, webtier
 from bench.harness import Context, Result
+from bench.loadgen.chat import ChatMembers
+from protocol.streams import chat_stream
 
 NAME = "chat"
-MEASURES = "messages/s in one room with 10 members; latency vs history size"
+MEASURES = "messages/s in one room with 10 members; latency with 100 / 10k / 100k history"
 CEILING = ""
 GOAL = "latency flat in history size (within 20 %)"
 
+ROOM = "kitchen"
+MEMBERS = 10
+HISTORY = (100, 10_000, 100_000)
+PASSWORD = "member-password-0123"
+
 
 def unavailable() -> str | None:
-    reason = availability.web()
-    return reason or "the scenario is not written yet"
+    return availability.web()
 
 
 def run(ctx: Context) -> Result:
-    raise NotImplementedError(NAME)
+    seconds = ctx.pick(3.0, 10.0)
+    samples = ctx.pick(60, 300)
+    _, url = ctx.redis()
+    ports = ctx.config(1, url, {"chat": {"rate_per_s": 1e6, "burst": 1_000_000,
+                                         "maxlen": 2 * max(HISTORY)}})
+    web = ctx.web(ports)
+    admin = webtier.login(ports.web)
+    members = [(webtier.USER, admin)]
+    for i in range(1, MEMBERS):
+        name = f"member{i}"
+        webtier.request(ports.web, "POST", "/api/users",
+                        {"username": name, "password": PASSWORD, "role": "staff"}, token=admin)
+        members.append((name, webtier.login(ports.web, name, PASSWORD)))
+    client = redis.Redis.from_url(url)
+    try:
+        room = ChatMembers(ports.web, ROOM, members)
+        try:
+            room.connect()
+            with ctx.profiling(web, "chat-web") as profile:
+                tp = room.throughput(seconds)
+        finally:
+            room.close()
+        ctx.log(f"{MEMBERS} members: {tp['messages_s']:,.0f} messages/s posted, "
+                f"{tp['deliveries_s']:,.0f} deliveries/s")
+        latency: dict[str, Any] = {}
+        for size in HISTORY:
+            _fill(client, size)
+            room = ChatMembers(ports.web, ROOM, members)
+            try:
+                joined = room.connect()
+                lat = room.latency(samples)
+            finally:
+                room.close()
+            latency[str(size)] = {**lat, "join_s": joined["seconds"]}
+            ctx.log(f"history {size:,}: round trip p50 {lat['p50']} ms, p99 {lat['p99']} ms "
+                    f"(join {joined['seconds']}s)")
+    finally:
+        client.close()
+    p50s = [v["p50"] for v in latency.values()]
+    spread = max(p50s) / min(p50s) if min(p50s) > 0 else None
+    return Result(
+        NAME, "ok", MEASURES, GOAL, project=tp["messages_s"], unit="msg/s", met=spread is not None
+        and spread <= 1.2, figures={"throughput": tp, "latency_ms_by_history": latency,
+                                    "p50_spread": round(spread, 3) if spread else None,
+                                    "samples": samples},
+        bound=(f"round-trip p50 {min(p50s)}-{max(p50s)} ms across history sizes (spread "
+               f"{spread:.2f}x); throughput is one web process posting (XADD) and fanning "
+               "out each message to 10 sockets") if spread else "",
+        profile=profile or None,
+    )
+
+
+def _fill(client: redis.Redis, size: int) -> None:
+    """Top the room's stream up to ``size`` entries, in the web tier's field format."""
+    stream = chat_stream(ROOM)
+    have = int(client.xlen(stream))
+    pipe = client.pipeline(transaction=False)
+    now = time.time()
+    for i in range(have, size):
+        pipe.xadd(stream, {"username": "seed", "content": f"history message number {i}",
+                           "ts": now, "role": "staff"})
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()

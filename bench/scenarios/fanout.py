@@ -34,7 +34,7 @@ def unavailable() -> str | None:
 
 def run(ctx: Context) -> Result:
     counts = ctx.pick([100], [100, 500])
-    seconds = ctx.pick(3.0, 8.0)
+    seconds = ctx.pick(2.0, 8.0)
     redis_svc, url = ctx.redis()
     ports = ctx.config(ROBOTS, url)
     web = ctx.web(ports)

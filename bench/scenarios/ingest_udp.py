@@ -88,7 +88,7 @@ class Step:
 
 
 def run(ctx: Context) -> Result:
-    seconds = ctx.pick(1.5, 5.0)
+    seconds = ctx.pick(1.2, 5.0)
     bisections = ctx.pick(1, 3)
     bench_requests = ctx.pick(200_000, 1_000_000)
     redis_svc, url = ctx.redis()

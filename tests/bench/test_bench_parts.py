@@ -1,0 +1,120 @@
+"""The benchmark's pure parts: parsers, percentiles, the TOML writer, frames, the report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import fleetconf, prom, report
+from bench.harness import Result
+from bench.loadgen.ws import mask_frame
+from bench.profile import summarise
+from bench.redisbench import parse_csv_rps, xadd_argv
+from bench.stats import percentiles
+
+METRICS = """\
+# HELP robodine_gateway_udp_dropped_total UDP datagrams dropped
+# TYPE robodine_gateway_udp_dropped_total counter
+robodine_gateway_udp_dropped_total{reason="replayed"} 3.0
+robodine_gateway_udp_dropped_total{reason="bad_signature"} 1.0
+robodine_gateway_redis_up 1.0
+"""
+
+
+def test_prometheus_text_is_parsed_per_label_and_deltas_leave_out_unchanged() -> None:
+    m = prom.parse(METRICS)
+    assert m.get1("robodine_gateway_udp_dropped_total", "replayed") == 3.0
+    assert m.total("robodine_gateway_udp_dropped_total") == 4.0
+    assert m.get1("robodine_gateway_redis_up") == 1.0
+    later = prom.parse(METRICS.replace("3.0", "10.0"))
+    assert prom.delta(later, m, "robodine_gateway_udp_dropped_total") == {"replayed": 7.0}
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    p = percentiles([float(i) for i in range(1, 101)])
+    assert (p["n"], p["p50"], p["p90"], p["p99"], p["max"]) == (100, 50.0, 90.0, 99.0, 100.0)
+    assert percentiles([]) == {"n": 0}
+
+
+def test_redis_benchmark_csv_gives_requests_per_second() -> None:
+    out = '"test","rps","avg_latency_ms"\n"XADD k * a 1","242130.77","0.266"\n'
+    assert parse_csv_rps(out) == 242130.77
+    with pytest.raises(ValueError, match="no rps"):
+        parse_csv_rps("ERROR: connection refused\n")
+
+
+def test_the_ceiling_xadds_the_same_fields_with_the_gateways_maxlen() -> None:
+    argv = xadd_argv("redis://127.0.0.1:7000/0", {b"robot": b"r-1", b"seq": b"5"},
+                     maxlen=1000, requests=10)
+    assert argv[argv.index("-p") + 1] == "7000"
+    assert argv[argv.index("-c") + 1] == "1"
+    assert argv[-10:-4] == ["XADD", "rd:bench:xadd", "MAXLEN", "~", "1000", "*"]
+    assert argv[-4:] == ["robot", "r-1", "seq", "5"]
+
+
+def test_py_spy_collapsed_stacks_become_self_and_inclusive_shares() -> None:
+    raw = ("process 1:\"python\";main (a.py:1);work (b.py:2) 30\n"
+           "process 1:\"python\";main (a.py:1);idle (c.py:3) 10\n")
+    s = summarise(raw, rate=100, seconds=1.0)
+    assert s["samples"] == 40
+    assert s["busy_pct"] == 40.0
+    assert s["self"][0] == {"function": "work (b.py)", "pct": 75.0}
+    assert {"function": "main (a.py)", "pct": 100.0} in s["inclusive"]
+
+
+def test_the_config_writer_round_trips_through_tomllib() -> None:
+    data = {"gateway": {"name": "g", "metrics_port": 1, "stale_after_s": 3.5},
+            "web": {"origins": ["http://a:1"], "docs": False},
+            "floor": {"kitchen_pass": {"name": "pass", "x": 1.5, "y": 2.0}},
+            "robots": [{"id": "r-1", "kind": "serving", "key": "ab" * 32}]}
+    assert tomllib.loads(fleetconf.dumps(data)) == data
+    with pytest.raises(TypeError, match="cannot write"):
+        fleetconf.dumps({"s": {"k": object()}})
+
+
+@given(st.binary(max_size=70_000))
+def test_masked_client_frames_unmask_to_the_payload(payload: bytes) -> None:
+    frame = mask_frame(payload)
+    assert frame[0] == 0x81
+    n = frame[1] & 0x7F
+    assert frame[1] & 0x80
+    h = 2 + {126: 2, 127: 8}.get(n, 0)
+    key, body = frame[h:h + 4], frame[h + 4:]
+    assert bytes(b ^ key[i % 4] for i, b in enumerate(body)) == payload
+
+
+def test_the_table_says_why_a_scenario_is_not_available() -> None:
+    results = [
+        Result("ingest-mqtt", "not available", reason="no MQTT transport", goal=">= 0.5"),
+        Result("rest", "ok", goal=">= 0.7", project=300.0, unit="req/s", ceiling=15000.0,
+               ratio=0.02, met=False, peak_rss_mb={"web": 111.0}, seconds=12.0),
+    ]
+    text = report.table(results)
+    assert "not available: no MQTT transport" in text
+    for part in ("300 req/s", "15,000 req/s", "NO", "web 111"):
+        assert part in text
+
+
+def _robodine(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "robodine", "bench", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_an_unknown_scenario_is_refused_with_the_choices() -> None:
+    out = _robodine("ingest-foo")
+    assert out.returncode == 2
+    assert "unknown scenario 'ingest-foo'" in out.stderr
+    assert "ingest-udp" in out.stderr
+
+
+def test_list_names_every_scenario_and_what_it_measures() -> None:
+    out = _robodine("--list")
+    assert out.returncode == 0
+    for name in ("ingest-udp", "ingest-tcp", "ingest-mqtt", "e2e-latency", "fanout", "chat",
+                 "rest", "slow-client"):
+        assert name in out.stdout
