@@ -53,6 +53,9 @@ class UdpSettings(Section):
     host: str = "0.0.0.0"
     port: Port = 7701
     max_datagram_bytes: Annotated[int, Field(ge=64, le=65507)] = 1400
+    # Absorbs bursts while the loop is busy; capped by net.core.rmem_max
+    # (systemd/99-robodine.conf raises it on an edge box).
+    receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
     rate_per_s: Positive = 200
     burst: Positive = 400
 

@@ -33,18 +33,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from config.settings import RedisSettings
 from gateway.backoff import Backoff
 from gateway.metrics import Stats
+from gateway.streams import telemetry_batch
 from gateway.streams.spool import Spool, SpoolRecord
 from protocol import streams
 from protocol.streams import EventRecord, Level
 
 log = structlog.get_logger("gateway.writer")
 
+# Snapshot fields taken from a telemetry sample (positions 1..7 of the tuple).
+_SNAPSHOT_FIELDS = ("seq", "ts", "x", "y", "theta", "battery", "speed")
+
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
 _DEDUPE_SKEW_MS = 10_000  # how far before the oldest spooled event to look for copies already in Redis
 _DEDUPE_MAX_ENTRIES = 100_000
 
-# TelemetryRecord fields, in the order ``telemetry()`` takes them.
-_TELEMETRY_FIELDS = ("robot", "seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "rx")
 
 
 class StreamWriter:
@@ -68,12 +70,14 @@ class StreamWriter:
         self._telemetry: deque[tuple[Any, ...]] = deque()
         self._events: list[SpoolRecord] = []
         self._snapshots: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, tuple[Any, ...]] = {}  # robot -> its newest buffered sample
         self._wake = asyncio.Event()
         self._closing = False
         self._idle = asyncio.Event()
         self._down_since = 0.0
         self._dropped_in_outage = 0
         self._overflowed = 0
+        self._script_loaded = False
 
     # ---- producers: synchronous, never await ------------------------------
 
@@ -87,11 +91,9 @@ class StreamWriter:
         if len(self._telemetry) >= self.settings.telemetry_buffer_max:
             self._telemetry.popleft()
             self.stats.inc("telemetry_dropped", "buffer_full")
-        self._telemetry.append((robot, seq, ts, x, y, theta, battery, speed, transport, rx))
-        snap = self._snapshots.get(robot)
-        if snap is None:
-            snap = self._snapshots[robot] = {}
-        snap.update(seq=seq, ts=ts, x=x, y=y, theta=theta, battery=battery, speed=speed, seen=rx)
+        sample = (robot, seq, ts, x, y, theta, battery, speed, transport, rx)
+        self._telemetry.append(sample)
+        self._latest[robot] = sample  # the snapshot is built once per flush, not per sample
         self._wake.set()
 
     def event(
@@ -169,7 +171,7 @@ class StreamWriter:
             await asyncio.sleep(0.005)
 
     def _has_work(self) -> bool:
-        return bool(self._telemetry or self._events or self._snapshots) or (
+        return bool(self._telemetry or self._events or self._snapshots or self._latest) or (
             self.up and len(self.spool) > 0
         )
 
@@ -192,21 +194,25 @@ class StreamWriter:
         events, self._events = self._events[:batch], self._events[batch:]
         n_tel = min(batch, len(self._telemetry))
         tele = [self._telemetry.popleft() for _ in range(n_tel)]
+        for robot, sample in self._latest.items():
+            snap = self._snapshots.setdefault(robot, {})
+            snap.update(zip(_SNAPSHOT_FIELDS, sample[1:8], strict=True), seen=sample[9])
+        self._latest.clear()
         snaps, self._snapshots = self._snapshots, {}
         pipe = self.redis.pipeline(transaction=False)
         for rec in events:
             pipe.xadd(rec.stream, rec.fields, maxlen=self.settings.events_maxlen, approximate=True)
             if rec.ack:
                 pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
-        maxlen = self.settings.telemetry_maxlen
-        for t in tele:
-            pipe.xadd(streams.TELEMETRY, dict(zip(_TELEMETRY_FIELDS, t, strict=True)),
-                      maxlen=maxlen, approximate=True)
-        if snaps:
+        if tele or snaps:
+            if not self._script_loaded:
+                await self.redis.script_load(telemetry_batch.SCRIPT)
+                self._script_loaded = True
+            updated = self.clock()
             for robot, fields in snaps.items():
-                pipe.hset(streams.robot_key(robot), mapping={**fields, "id": robot,
-                                                             "updated": self.clock()})
-            pipe.sadd(streams.ROBOTS_INDEX, *snaps)
+                fields.update(id=robot, updated=updated)
+            pipe.execute_command(*telemetry_batch.command(tele, snaps,
+                                                          self.settings.telemetry_maxlen))
         try:
             results = await pipe.execute(raise_on_error=True)
         except BaseException:
@@ -228,6 +234,7 @@ class StreamWriter:
     # ---- outage and recovery ------------------------------------------------
 
     async def _on_outage(self, exc: BaseException) -> None:
+        self._script_loaded = False  # a restarted Redis has forgotten it
         if self.up:
             self.up = False
             self._down_since = self.clock()
@@ -237,6 +244,7 @@ class StreamWriter:
         if self._telemetry:
             self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
             self._telemetry.clear()
+            self._latest.clear()
         await self._spool_events()
 
     def _on_recovered(self) -> None:
