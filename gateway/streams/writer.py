@@ -190,6 +190,9 @@ class StreamWriter:
             await self._spool_events()
 
     async def _flush_once(self) -> None:
+        if not self._script_loaded:  # before anything leaves the buffers: this can fail too
+            await self.redis.script_load(telemetry_batch.SCRIPT)
+            self._script_loaded = True
         batch = self.settings.batch_max
         events, self._events = self._events[:batch], self._events[batch:]
         n_tel = min(batch, len(self._telemetry))
@@ -205,9 +208,6 @@ class StreamWriter:
             if rec.ack:
                 pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
         if tele or snaps:
-            if not self._script_loaded:
-                await self.redis.script_load(telemetry_batch.SCRIPT)
-                self._script_loaded = True
             updated = self.clock()
             for robot, fields in snaps.items():
                 fields.update(id=robot, updated=updated)
