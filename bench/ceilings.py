@@ -5,7 +5,9 @@
   text frame to every open socket, round after round, as fast as the sockets
   take it: aiohttp's own WebSocket send cost, with no Redis, no queues, no auth.
 
-Run as ``python -m bench.ceilings hello|broadcast PORT``.
+Run as ``python -m bench.ceilings hello PORT`` or ``... broadcast PORT CLIENTS``
+(the broadcast starts once CLIENTS sockets are open, so they all connect to
+an idle server, as they do to the web tier).
 """
 
 from __future__ import annotations
@@ -39,13 +41,16 @@ def hello_app() -> web.Application:
     return app
 
 
-def broadcast_app() -> web.Application:
+def broadcast_app(expected: int = 1) -> web.Application:
     clients: set[web.WebSocketResponse] = set()
+    everyone_in = asyncio.Event()
 
     async def ws_handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         clients.add(ws)
+        if len(clients) >= expected:
+            everyone_in.set()
         try:
             async for _ in ws:
                 pass
@@ -55,6 +60,7 @@ def broadcast_app() -> web.Application:
 
     async def broadcast(app: web.Application) -> None:
         seq = 0
+        await everyone_in.wait()
         while True:
             if not clients:
                 await asyncio.sleep(0.01)
@@ -82,7 +88,7 @@ def broadcast_app() -> web.Application:
 
 def main(argv: list[str]) -> int:
     kind, port = argv[0], int(argv[1])
-    app = {"hello": hello_app, "broadcast": broadcast_app}[kind]()
+    app = hello_app() if kind == "hello" else broadcast_app(int(argv[2]))
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
                 handle_signals=True, loop=uvloop.new_event_loop())
     return 0

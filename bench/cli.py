@@ -19,8 +19,11 @@ Every scenario starts its own redis-server (and mosquitto), the real gateway
 and web processes, and load generators in separate processes, and measures
 the project and its ceiling in the same run. A full run writes
 bench/results/latest.json and bench/RESULTS.md; --quick (the CI smoke test)
-writes bench/results/quick.json only. The goals are reported, not asserted:
-the exit status is 0 when every scenario ran (or is not available here).
+writes bench/results/quick.json only. --profile runs py-spy on the measured
+process under the heaviest load and keeps the summaries in
+bench/results/profiles.json (its figures, perturbed by the sampling, go to
+profiled.json). The goals are reported, not asserted: the exit status is 0
+when every scenario ran (or is not available here).
 """
 
 
@@ -39,6 +42,8 @@ def register(sub: Any) -> None:
     p.add_argument("--keep", action="store_true",
                    help="keep each scenario's temp dir (configs, process logs)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--report", action="store_true",
+                   help="rewrite RESULTS.md from latest.json and profiles.json, run nothing")
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -47,6 +52,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             m = scenarios.load(name)
             reason = m.unavailable()
             print(f"{name:12} {m.MEASURES}" + (f"  [not available: {reason}]" if reason else ""))
+        return 0
+    summary = args.out / "RESULTS.md" if args.out else None
+    if args.report:
+        print(f"wrote {report.rewrite_markdown(args.out, summary)}")
         return 0
     unknown = [n for n in args.scenarios if n not in scenarios.MODULES]
     if unknown:
@@ -57,13 +66,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bench.runner import run_all  # imports the load generators only when running
 
     meta = report.machine(args.quick)
+    meta["profiled"] = args.profile
     eprint(f"robodine bench ({meta['mode']}): {', '.join(names)} on {meta['cores']} cores, "
            f"load average {meta['loadavg_at_start']}")
     results = run_all(names, quick=args.quick, profile=args.profile, keep=args.keep,
                       progress=eprint)
     print()
     print(report.table(results))
-    summary = args.out / "RESULTS.md" if args.out else None
     for path in report.write(results, meta, out_dir=args.out, summary=summary):
         print(f"wrote {path}")
     failed = [r.scenario for r in results if r.status == "failed"]

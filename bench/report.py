@@ -3,6 +3,9 @@
 A full run merges its scenarios into latest.json (so running one scenario
 again keeps the others' last figures, each with its own date) and rewrites
 RESULTS.md from it. A --quick run is a smoke test: it writes quick.json only.
+A --profile run (quick or full) also merges its py-spy summaries into
+profiles.json, which RESULTS.md shows under each scenario: profiling costs
+CPU on a small machine, so the figures come from runs without it.
 """
 
 from __future__ import annotations
@@ -39,7 +42,23 @@ def machine(quick: bool) -> dict[str, Any]:
         "redis": _version(["redis-server", "--version"]),
         "mosquitto": _version(["mosquitto", "-h"]),
         "commit": _version(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short", "HEAD"]),
+        "uncommitted": _dirty(),
     }
+
+
+def _dirty() -> list[str]:
+    """Measured code with uncommitted changes: the figures are of the working tree."""
+    if shutil.which("git") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(BENCH_DIR.parent), "status", "--porcelain", "--", "gateway",
+             "protocol", "web", "config", "simulator"],
+            capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line[3:] for line in out.stdout.splitlines() if line[:2].strip() in ("M", "A", "D")
+            or line.startswith(" M")]
 
 
 def _loadavg() -> list[float]:
@@ -58,6 +77,16 @@ def _version(argv: list[str]) -> str:
         return ""
     text = (out.stdout or out.stderr).strip().splitlines()
     return text[0][:80] if text else ""
+
+
+def _notes(name: str) -> str:
+    """A scenario's NOTES: what the profiles showed and what would move the figure."""
+    from bench import scenarios
+
+    try:
+        return str(getattr(scenarios.load(name), "NOTES", ""))
+    except (ImportError, KeyError):
+        return ""
 
 
 # ---- the table ------------------------------------------------------------------
@@ -111,34 +140,60 @@ def write(results: list[Result], meta: dict[str, Any], *, out_dir: Path | None,
     out_dir = out_dir or BENCH_DIR / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     stamped = [{**r.to_json(), "date": meta["date"], "mode": meta["mode"]} for r in results]
-    if quick:
-        path = out_dir / "quick.json"
+    written = []
+    profiles = {r["scenario"]: {**r["profile"], "date": meta["date"], "mode": meta["mode"]}
+                for r in stamped if r.get("profile")}
+    if profiles:
+        written.append(_merge(out_dir / "profiles.json", profiles, meta))
+    for r in stamped:
+        r.pop("profile", None)
+    if quick or meta.get("profiled"):  # smoke runs and perturbed figures stay out of RESULTS.md
+        path = out_dir / ("profiled.json" if meta.get("profiled") else "quick.json")
         path.write_text(json.dumps({"run": meta, "results": stamped}, indent=2) + "\n")
-        return [path]
-    path = out_dir / "latest.json"
-    merged: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        try:
-            merged = {r["scenario"]: r for r in json.loads(path.read_text())["results"]}
-        except (ValueError, KeyError, TypeError):
-            merged = {}
-    merged.update({r["scenario"]: r for r in stamped})
+        return [path, *written]
+    path = _merge(out_dir / "latest.json", {r["scenario"]: r for r in stamped}, meta)
+    ordered = json.loads(path.read_text())["results"]
+    md = summary or BENCH_DIR / "RESULTS.md"
+    md.write_text(markdown(ordered, meta, _load(out_dir / "profiles.json")))
+    return [path, md, *written]
+
+
+def rewrite_markdown(out_dir: Path | None, summary: Path | None) -> Path:
+    """RESULTS.md again from latest.json and profiles.json, without running anything."""
+    out_dir = out_dir or BENCH_DIR / "results"
+    data = json.loads((out_dir / "latest.json").read_text())
+    md = summary or BENCH_DIR / "RESULTS.md"
+    md.write_text(markdown(data["results"], data["run"], _load(out_dir / "profiles.json")))
+    return md
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return {r["scenario"]: r for r in json.loads(path.read_text())["results"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _merge(path: Path, new: dict[str, dict[str, Any]], meta: dict[str, Any]) -> Path:
+    """Replace the scenarios in ``new``, keep the others; scenario order as in MODULES."""
     from bench.scenarios import MODULES
 
+    merged = {**_load(path), **{k: {**v, "scenario": k} for k, v in new.items()}}
     ordered = [merged[n] for n in MODULES if n in merged]
     path.write_text(json.dumps({"run": meta, "results": ordered}, indent=2) + "\n")
-    md = summary or BENCH_DIR / "RESULTS.md"
-    md.write_text(markdown(ordered, meta))
-    return [path, md]
+    return path
 
 
-def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
+             profiles: dict[str, dict[str, Any]] | None = None) -> str:
     lines = [
         "# Benchmark results",
         "",
         f"Generated by `robodine bench` on {meta['date']}: {meta['cores']} cores ({meta['cpu']}), "
         f"load average {', '.join(map(str, meta['loadavg_at_start']))} at start, "
-        f"Python {meta['python']}, {meta['redis']}, commit {meta['commit']}.",
+        f"Python {meta['python']}, {meta['redis']}, commit {meta['commit']}"
+        + (f" plus uncommitted changes to {', '.join(meta['uncommitted'])}"
+           if meta.get("uncommitted") else "") + ".",
         "Each scenario measures the project and its ceiling in the same run; the ratio is the "
         "figure to compare between runs (these shared machines drift by tens of percent). "
         "Goals are reported, never asserted. Raw data: `bench/results/latest.json`.",
@@ -163,10 +218,14 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             lines.append(f"- bound: {r['bound']}")
         for k, v in r["figures"].items():
             lines.append(f"- {k}: {json.dumps(v) if isinstance(v, dict | list) else v}")
-        prof = r.get("profile") or {}
+        notes = _notes(r["scenario"])
+        if notes:
+            lines += ["", notes.strip()]
+        prof = (profiles or {}).get(r["scenario"]) or {}
         if prof.get("self"):
-            lines += ["", f"Profile (py-spy, {prof['samples']:,} samples, busy "
-                          f"{prof.get('busy_pct')}% of the window), self time:", ""]
+            lines += ["", f"Profile of the busiest process (py-spy `--profile` run, "
+                          f"{prof.get('mode')} {prof.get('date')}, {prof['samples']:,} samples, "
+                          f"busy {prof.get('busy_pct')}% of the window), self time:", ""]
             lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["self"][:10]]
             lines += ["", "inclusive:", ""]
             lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["inclusive"][:12]]

@@ -63,20 +63,8 @@ def _run_one(name: str, *, quick: bool, profile: bool, keep: bool,
         ctx.close()
     result.seconds = round(time.perf_counter() - started, 1)
     result.peak_rss_mb = {**ctx.peak_rss(), **result.peak_rss_mb}
-    if profile and result.profile and result.profile.get("file"):
-        result.profile["file"] = _keep_profile(Path(result.profile["file"]))
     if keep:
         say(f"{name}: logs kept in {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
-
-
-def _keep_profile(path: Path) -> str:
-    dest = Path(__file__).parent / "results" / path.name
-    try:
-        dest.parent.mkdir(exist_ok=True)
-        shutil.copyfile(path, dest)
-    except OSError:
-        return str(path)
-    return str(dest)
