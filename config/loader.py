@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,15 +22,18 @@ from pydantic_settings import (
 from config.settings import (
     ChatSettings,
     CommandSettings,
+    DispatchSettings,
     DatabaseSettings,
     FloorSettings,
     GatewaySettings,
     LoggingSettings,
+    MqttSettings,
     RedisSettings,
     RobotConfig,
     SpoolSettings,
     TcpSettings,
     UdpSettings,
+    Vda5050Settings,
     WebSettings,
 )
 
@@ -59,12 +62,29 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     spool: SpoolSettings = SpoolSettings()
     commands: CommandSettings = CommandSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     logging: LoggingSettings = LoggingSettings()
     floor: FloorSettings = FloorSettings()
     web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
     chat: ChatSettings = ChatSettings()
+    mqtt: MqttSettings = MqttSettings()
+    vda5050: Vda5050Settings = Vda5050Settings()
     robots: list[RobotConfig] = []
+
+    @model_validator(mode="after")
+    def _vda5050(self) -> Settings:
+        if self.vda5050.enabled and not self.mqtt.enabled:
+            raise ValueError("vda5050.enabled: needs mqtt.enabled = true (VDA 5050 runs over MQTT)")
+        seen: dict[tuple[str, str], str] = {}
+        for r in self.robots:
+            if r.vda is not None:
+                key = (r.vda.manufacturer, r.vda.serial)
+                if key in seen:
+                    raise ValueError(f"robots: {seen[key]!r} and {r.id!r} have the same VDA 5050 "
+                                     f"identity {key[0]}/{key[1]}")
+                seen[key] = r.id
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -132,7 +152,7 @@ def _describe(err: Any) -> str:
         msg = "unknown key (misspelled?)"
     named_key = len(err["loc"]) == 2 and err["type"] != "extra_forbidden"
     where = f" (env {ENV_PREFIX}{key})" if named_key and loc != "robots" else ""
-    return f"{loc}: {msg}{where}"
+    return f"{loc}: {msg}{where}" if loc else msg  # no loc: a rule across sections
 
 
 def _duplicate_robots(robots: object) -> list[str]:

@@ -6,8 +6,9 @@ misspelled key in the TOML file is an error at start, not a silent default.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -89,6 +90,54 @@ class CommandSettings(Section):
     ttl_s: Seconds = 30.0  # a command not delivered within this fails as expired
 
 
+class MqttSettings(Section):
+    """The gateway's MQTT client (robodine/v1 robots and VDA 5050 AGVs; docs/mqtt.md)."""
+
+    enabled: bool = False  # off: no broker needed (TCP/UDP-only setups)
+    url: str = "mqtt://127.0.0.1:1883"  # mqtt://host[:port] or mqtts://host[:port] (TLS)
+    username: str | None = None  # the broker login of the gateway (ACL user robodine-gateway)
+    password: SecretStr | None = None
+    client_id: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,64}$")  # "": robodine-{gateway.name}
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # A persistent session (clean_session false) keeps our subscriptions and the
+    # QoS 1 messages robots send while the gateway restarts (docs/mqtt.md).
+    persistent_session: bool = True
+    reconnect_max_s: Seconds = 10.0  # cap of the reconnect backoff (full jitter from 0.1 s)
+    # aiomqtt acks QoS 1 on receipt, before we handle it (STACK-NOTES 5): bound its queue.
+    max_queued_incoming: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000
+    max_queued_outgoing: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000  # while the broker is away
+    max_payload_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024  # robodine/v1
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_scheme(cls, v: str) -> str:
+        if not v.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        return v
+
+
+class Vda5050Settings(Section):
+    """The gateway as VDA 5050 master control (docs/vda5050.md, Master control)."""
+
+    enabled: bool = False  # needs [mqtt] enabled
+    interface: str = Field("uagv", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")  # first topic level
+    map_id: str = Field("restaurant", min_length=1)  # mapId of every node we send
+    # The standard asks for a state at least every 30 s: silent longer is `stale`.
+    # An AGV goes `offline` only by its connection topic (OFFLINE or the last will).
+    stale_after_s: Seconds = 35.0
+    release_nodes: Annotated[int, Field(ge=1, le=100)] = 2  # base: nodes released ahead of the AGV
+    resend_s: Seconds = 2.0  # an order update not seen in `state` within this is sent again
+    max_resends: Annotated[int, Field(ge=0, le=100)] = 5  # ... this many times, then an alarm
+    return_after_s: Seconds = 10.0  # at a table this long without pickup_done: drive back
+    node_deviation_m: Annotated[float, Field(ge=0, le=10)] = 0.3  # allowedDeviationXY of nodes
+
+
+class DispatchSettings(Section):
+    min_battery: Annotated[float, Field(ge=0, le=100)] = 30.0  # a serving robot below this takes no delivery
+    dock_below: Annotated[float, Field(ge=0, le=100)] = 20.0  # an idle serving robot below this is sent to dock
+    cook_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0  # cooking time per portion sent with `cook`
+
+
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"  # auto: JSON unless stderr is a terminal
@@ -106,13 +155,58 @@ class FloorSettings(Section):
     kitchen_pass: Point = Point(name="pass", x=1.0, y=6.0)
     docks: list[Point] = [Point(name="dock-1", x=1.0, y=1.0), Point(name="dock-2", x=1.0, y=11.0)]
     tables: list[Point] = []
+    # The floor graph VDA 5050 orders follow (gateway/vda5050/graph.py): its nodes
+    # are the pass, the docks, the tables and these waypoints (aisle points).
+    waypoints: list[Point] = []
+    # Edges as pairs of node names. Empty: derived (a minimum spanning tree of
+    # straight lines, plus each node's `neighbours` nearest nodes).
+    links: list[tuple[str, str]] = []
+    neighbours: Annotated[int, Field(ge=0, le=16)] = 2
+
+
+class VdaIdentity(Section):
+    """Who a robot is in VDA 5050: the ``manufacturer`` and ``serialNumber`` of its topics."""
+
+    manufacturer: str = Field(pattern=r"^[^/+#$\x00][^/+#\x00]*$")
+    serial: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")  # VDA 5050 section 6.3
+
+
+Transport = Literal["tcp", "mqtt", "vda5050"]
 
 
 class RobotConfig(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     kind: RobotKind
-    key: SecretStr  # hex, >= 16 bytes; SecretStr keeps it out of reprs and logs
+    # hex, >= 16 bytes; SecretStr keeps it out of reprs and logs. Optional for
+    # mqtt/vda5050 robots (the broker login authenticates them): they get a random
+    # one, so nobody can say hello over TCP in their name.
+    key: SecretStr
     name: str = ""
+    transport: Transport = "tcp"  # how the robot reaches the gateway; vda defaults it to vda5050
+    vda: VdaIdentity | None = None  # a VDA 5050 AGV: {manufacturer = "...", serial = "..."}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_by_transport(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("vda") is not None and "transport" not in data:
+            data["transport"] = "vda5050"
+        if data.get("transport") in ("mqtt", "vda5050") and data.get("key") is None:
+            data["key"] = secrets.token_hex(32)
+        return data
+
+    @model_validator(mode="after")
+    def _vda_identity(self) -> RobotConfig:
+        if self.transport == "vda5050":
+            if self.vda is None:
+                raise ValueError("a vda5050 robot needs vda = {manufacturer = ..., serial = ...}")
+            if self.kind is not RobotKind.SERVING:
+                raise ValueError("a vda5050 robot must be of kind serving")
+        elif self.vda is not None:
+            raise ValueError(f"vda is set but transport is {self.transport!r}")
+        return self
 
     @field_validator("key")
     @classmethod

@@ -56,8 +56,8 @@ class Gateway:
             writer = self.writer = StreamWriter(redis, s.redis, spool, self.stats,
                                                 src=s.gateway.name, clock=self.clock)
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
-            reader = CommandReader(blocking, fleet.commands, s.redis, consumer=s.gateway.name,
-                                   clock=self.clock)
+            reader = CommandReader(blocking, fleet.commands, fleet.dispatcher, s.redis,
+                                   consumer=s.gateway.name, clock=self.clock)
             async with asyncio.TaskGroup() as tg:
                 writer_task = tg.create_task(writer.run(), name="writer")
                 udp, self.udp_port = await open_udp(fleet, s.udp)

@@ -24,6 +24,9 @@ __all__ = [
     "ROBOTS_INDEX",
     "TELEMETRY",
     "CommandRecord",
+    "CommandType",
+    "DISPATCH",
+    "OrderStatus",
     "EventRecord",
     "EventType",
     "Fields",
@@ -44,6 +47,7 @@ COMMANDS_GROUP: Final = "gateway"
 ROBOT_PREFIX: Final = "rd:robot:"
 ROBOTS_INDEX: Final = "rd:robots"  # set of robot ids that have a snapshot
 CHAT_PREFIX: Final = "rd:chat:"
+DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
 
 
 def robot_key(robot_id: str) -> str:
@@ -71,9 +75,32 @@ class EventType(StrEnum):
     COMMAND_ACKED = "command.acked"
     COMMAND_FAILED = "command.failed"
     COMMAND_DUPLICATE = "command.duplicate"  # same command id submitted again: not executed twice
+    ORDER_STATUS = "order.status"  # an order moved on (OrderStatus); the web's projector applies it
+    TASK_ASSIGNED = "task.assigned"  # a cook or delivery task went to a robot
+    TASK_RELEASED = "task.released"  # a robot lost its task (fault, offline, dropped it): reassigned
     GATEWAY_STARTED = "gateway.started"
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
+
+
+class CommandType(StrEnum):
+    """``type`` of an rd:commands entry."""
+
+    ROBOT = "robot"  # a command for one robot: robot, action, args
+    ORDER_PLACE = "order.place"  # args: order, table {name, x, y}, items [{line, name, recipe, quantity}]
+    ORDER_CANCEL = "order.cancel"  # args: order
+    ORDER_PICKUP = "order.pickup"  # args: order; staff confirmed the guest took the dishes
+
+
+class OrderStatus(StrEnum):
+    """The statuses a delivered order passes through, in order (docs/orders.md)."""
+
+    PLACED = "placed"
+    COOKING = "cooking"
+    READY = "ready"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
 
 
 class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,8 +9,9 @@ redelivery after a crash (or a duplicate from the order outbox) harmless.
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -42,6 +43,19 @@ class CommandRouter:
         self.settings = settings
         self.stats = stats
         self._finished: OrderedDict[str, None] = OrderedDict()
+        # Told every outcome: (command id, robot, ok, reason). The dispatcher listens.
+        self.on_outcome: Callable[[str, str, bool, str], None] | None = None
+
+    def send(self, robot: str, action: CommandAction, args: dict[str, Any], now: float) -> str | None:
+        """A command of the gateway's own (the dispatcher's): no stream entry to ack.
+
+        Returns its id, or None when it cannot be delivered (the reason is recorded).
+        """
+        rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action, ts=now, args=args,
+                            source="dispatcher")
+        refused = self._refusal(rec, self.sessions.get(robot), now)
+        self.submit(rec, "", now)  # sends it, or records why not
+        return None if refused else rec.id
 
     def submit(self, rec: CommandRecord, ref: str, now: float) -> None:
         """Take one command read from rd:commands (``ref`` is its entry id)."""
@@ -87,6 +101,8 @@ class CommandRouter:
             return
         self._remember(ack.id)
         cmd = entry.command
+        if self.on_outcome is not None:
+            self.on_outcome(cmd.id, session.id, ack.ok, ack.reason or "")
         if ack.ok:
             self.stats.inc("commands", "acked")
             self.writer.event(EventType.COMMAND_ACKED, session.id, ack=entry.ref,
@@ -104,6 +120,8 @@ class CommandRouter:
             reason = "timeout" if session.link is not None else "robot_offline"
             self._fail(entry.command.id, session.id, entry.command.action, entry.ref, reason,
                        detail=f"no ack after {entry.command.attempt} attempt(s)")
+            if self.on_outcome is not None:
+                self.on_outcome(entry.command.id, session.id, False, reason)
 
     def reconnected(self, session: RobotSession, now: float) -> None:
         for entry in session.pending.resend_all(now):

@@ -14,6 +14,7 @@ import structlog
 
 from config import Settings
 from gateway.fleet.commands import CommandRouter
+from gateway.fleet.dispatcher import Dispatcher
 from gateway.fleet.session import Link, RobotSession
 from gateway.fleet.states import ConnInput, ConnState, IllegalTransition, apply_connection, apply_reported
 from gateway.metrics import Stats
@@ -44,6 +45,7 @@ class Fleet:
             for r in settings.robots
         }
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
+        self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
 
     def key_for(self, robot: str) -> bytes | None:
@@ -136,6 +138,7 @@ class Fleet:
             self.stats.inc("telemetry_dropped", "rate_limited")
             return
         transport = transport or session.transport
+        session.x, session.y, session.battery = msg.x, msg.y, msg.battery
         self.stats.inc("telemetry_received", transport)
         self.writer.telemetry(session.id, msg.seq, msg.ts, msg.x, msg.y, msg.theta,
                               msg.battery, msg.speed, transport, now)
@@ -161,6 +164,7 @@ class Fleet:
                           data={"state": state, "previous": previous, "task": task,
                                 "reason": msg.reason})
         self.writer.snapshot(session.id, state=state, task=task)
+        self.dispatcher.robot_state(session, previous, now)
 
     def _connection(self, session: RobotSession, event: ConnInput, now: float, reason: str) -> None:
         previous = session.conn
@@ -173,17 +177,21 @@ class Fleet:
                           data={"state": state, "previous": previous,
                                 "transport": session.transport, "reason": reason})
         self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
+        if state is ConnState.OFFLINE:
+            self.dispatcher.robot_offline(session, now)
         log.info("robot_connection", robot=session.id, state=state, previous=previous, reason=reason)
 
     # ---- time passing --------------------------------------------------------
 
     def tick(self, now: float) -> None:
         """Silence -> stale -> offline; command resends and expiries. Call about twice a second."""
-        stale_after = self.settings.gateway.stale_after_s
-        offline_after = self.settings.gateway.offline_after_s
+        defaults = (self.settings.gateway.stale_after_s, self.settings.gateway.offline_after_s)
         by_state: Counter[str] = Counter()
         for session in self.sessions.values():
             if session.conn is not ConnState.OFFLINE:
+                # A link may bring its own limits: a VDA 5050 AGV reports every 30 s
+                # and goes offline only by its connection topic (docs/vda5050.md).
+                stale_after, offline_after = getattr(session.link, "silence_limits", defaults)
                 silent = now - session.last_seen
                 if silent > offline_after:
                     if session.link is not None:
@@ -197,3 +205,4 @@ class Fleet:
             by_state[session.conn] += 1
         for state in ConnState:
             self.stats.set("robots", state, by_state[state])
+        self.dispatcher.tick(now)

@@ -24,8 +24,8 @@ class Link(Protocol):
 
 class RobotSession:
     __slots__ = (
-        "bucket", "conn", "firmware", "id", "key", "kind", "last_seen", "link", "name",
-        "pending", "state", "task", "transport",
+        "battery", "bucket", "conn", "docking", "firmware", "id", "key", "kind", "last_seen",
+        "link", "name", "pending", "state", "task", "transport", "x", "y",
     )
 
     def __init__(self, robot: RobotConfig, commands: CommandSettings, bucket: TokenBucket) -> None:
@@ -42,3 +42,6 @@ class RobotSession:
         self.last_seen = 0.0
         self.pending = PendingCommands(commands.ack_timeout_s, commands.max_attempts)
         self.bucket = bucket
+        self.x = self.y = 0.0  # last reported position, for the dispatcher
+        self.battery: float | None = None
+        self.docking = False  # sent to a dock by the dispatcher, not back yet

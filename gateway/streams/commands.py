@@ -23,9 +23,10 @@ from redis.exceptions import ResponseError
 from config.settings import RedisSettings
 from gateway.backoff import Backoff
 from gateway.fleet.commands import CommandRouter
+from gateway.fleet.dispatcher import Dispatcher
 from gateway.streams.writer import OUTAGE_ERRORS
 from protocol import streams
-from protocol.streams import CommandRecord, EventType, Level
+from protocol.streams import CommandRecord, CommandType, EventType, Level
 
 log = structlog.get_logger("gateway.commands")
 
@@ -34,10 +35,13 @@ TRIM_EVERY_S = 60.0
 
 
 class CommandReader:
-    def __init__(self, redis: Redis, router: CommandRouter, settings: RedisSettings, *,
-                 consumer: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Redis, router: CommandRouter, dispatcher: Dispatcher,
+                 settings: RedisSettings, *, consumer: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.router = router
+        self.dispatcher = dispatcher
+        self._loaded = False
         self.settings = settings
         self.consumer = consumer
         self.clock = clock
@@ -59,6 +63,9 @@ class CommandReader:
         while not self._stopping:
             try:
                 await self._ensure_group()
+                if not self._loaded:  # open orders before any new command about them
+                    self.dispatcher.load(await self.redis.hgetall(streams.DISPATCH))
+                    self._loaded = True
                 await self._recover()
                 if down:
                     log.info("commands_reader_recovered")
@@ -125,7 +132,14 @@ class CommandReader:
                     EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
                     data={"reason": "invalid_command", "detail": str(exc), "entry": ref})
                 continue
-            self.router.submit(rec, ref, now)
+            if rec.type == CommandType.ROBOT:
+                self.router.submit(rec, ref, now)
+            elif rec.type in CommandType.__members__.values():
+                self.dispatcher.command(rec, ref, now)
+            else:
+                self.router.writer.event(
+                    EventType.COMMAND_FAILED, rec.robot, level=Level.WARNING, ack=ref,
+                    data={"command": rec.id, "reason": "unknown_type", "type": rec.type})
 
     async def _maybe_trim(self) -> None:
         now = self.clock()

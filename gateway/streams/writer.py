@@ -71,6 +71,7 @@ class StreamWriter:
         self._events: list[SpoolRecord] = []
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._latest: dict[str, tuple[Any, ...]] = {}  # robot -> its newest buffered sample
+        self._hashes: dict[tuple[str, str], str | None] = {}  # (key, field) -> value; None deletes
         self._wake = asyncio.Event()
         self._closing = False
         self._idle = asyncio.Event()
@@ -119,6 +120,12 @@ class StreamWriter:
         if snap is None:
             snap = self._snapshots[robot] = {}
         snap.update(fields)
+        self._wake.set()
+
+    def hash_put(self, key: str, field: str, value: str | None) -> None:
+        """Latest-wins state in a Redis hash (None deletes the field); kept in memory
+        through an outage and written on recovery, like snapshots."""
+        self._hashes[key, field] = value
         self._wake.set()
 
     @property
@@ -171,7 +178,8 @@ class StreamWriter:
             await asyncio.sleep(0.005)
 
     def _has_work(self) -> bool:
-        return bool(self._telemetry or self._events or self._snapshots or self._latest) or (
+        return bool(self._telemetry or self._events or self._snapshots or self._latest
+                    or self._hashes) or (
             self.up and len(self.spool) > 0
         )
 
@@ -202,7 +210,13 @@ class StreamWriter:
             snap.update(zip(_SNAPSHOT_FIELDS, sample[1:8], strict=True), seen=sample[9])
         self._latest.clear()
         snaps, self._snapshots = self._snapshots, {}
+        hashes, self._hashes = self._hashes, {}
         pipe = self.redis.pipeline(transaction=False)
+        for (key, field), value in hashes.items():
+            if value is None:
+                pipe.hdel(key, field)
+            else:
+                pipe.hset(key, field, value)
         for rec in events:
             pipe.xadd(rec.stream, rec.fields, maxlen=self.settings.events_maxlen, approximate=True)
             if rec.ack:
@@ -222,6 +236,7 @@ class StreamWriter:
             self._events[:0] = events
             for robot, fields in snaps.items():
                 self._snapshots[robot] = {**fields, **self._snapshots.get(robot, {})}
+            self._hashes = {**hashes, **self._hashes}
             if tele:
                 self.stats.inc("telemetry_dropped", "redis_down", len(tele))
             raise
