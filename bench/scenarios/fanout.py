@@ -27,6 +27,15 @@ GOAL = ">= 0.7 of the ceiling"
 ROBOTS = 50
 FEED_RATE = 2000  # entries/s into rd:telemetry: 40 Hz x 50 robots
 
+NOTES = """\
+What bounds it: the web tier's per-frame send path on its one loop (py-spy: `SocketSession.send`
+36 % inclusive: aiohttp frame writing 17 %, `asyncio.timeout` per frame 14-17 %, the send lock,
+then `Subscription.absorb` 7 %), where the bare loop only writes each frame. Connecting is slow
+too: 500 telemetry sockets took 18 s to open (each does the token's SQL lookup through aiosqlite,
+XINFO and an XREVRANGE of `web.telemetry_scan` entries decoded for its snapshot) against 0.1 s on
+the bare server. The bare loop and its clients both run at ~90-100 % of a core, so the ceiling is
+itself bounded by this 2-core machine.
+"""
 
 def unavailable() -> str | None:
     return availability.web()

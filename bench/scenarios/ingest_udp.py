@@ -38,6 +38,21 @@ START_RATE = 10_000
 GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 
+NOTES = """\
+What bounds it (py-spy of the gateway at the saturating rate, 2026-11-22 working tree with the
+lead's hiredis packing): the gateway's one event loop is at 95-99 % of a core when a step fails at
+its limit, and the loss is always the kernel dropping datagrams from the full socket receive
+buffer (RcvbufErrors), never the gateway's own counters. Self time: hiredis `pack_command` of each
+XADD 30 %, `hmac.digest` 12 %, the loop and its syscalls 11 %, `DatagramDecoder.decode` 9 %,
+`Fleet._telemetry` 8 %, `telemetry_batch.command` 6 %, `datagram_received` 5 %,
+`StreamWriter.telemetry` 5 %. Inclusive: the writer's flush 40 % (redis-py `Pipeline.execute` 31
+%), the datagram path 41 %. Redis itself uses 30-37 % of a core: the ceiling is 6-7x away, so the
+gateway, not Redis, is the bound. To move it: write the telemetry batch as one pre-built RESP
+buffer (the command head is constant; only the values change) on a connection of its own instead
+of one redis-py pipeline command per entry; then the per-datagram path (HMAC + decode + fleet
+bookkeeping, ~20 us) is what is left, and a second UDP worker process (SO_REUSEPORT) is the next
+step on machines with more than two cores.
+"""
 
 def unavailable() -> str | None:
     missing = missing_binaries("redis-server", "redis-benchmark")

@@ -30,6 +30,13 @@ RATE = 500  # 5 Hz x 100 robots: within what the web tier carries, so latency me
 CLIENTS = 10
 MEMORY_BOUND_MB = 32.0  # RSS growth during the stall that still counts as bounded
 
+NOTES = """\
+What bounds it: nothing visible at this load. With one client that never reads, the others' p99
+stays within noise of the runs without it, and the web process's RSS stays flat: the telemetry
+feed is latest-wins (at most one pending frame per robot per client), and a send blocked for
+`web.ws_send_timeout_s` (10 s) closes the stalled socket with 4008. The phases are short (3-12 s),
+so whether that close happened is in the figures (`closes`).
+"""
 
 def unavailable() -> str | None:
     return availability.web()
