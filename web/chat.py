@@ -156,6 +156,10 @@ class ChatService:
         self.rooms = {r.name: RoomTopic(r, settings.history, session) for r in settings.rooms}
         self.limiter = KeyedLimiter(settings.rate_per_s, settings.burst)
         self._local: dict[str, set[Connection]] = {name: set() for name in self.rooms}
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True  # see Hub.stop: a cancelled Redis call may still return
 
     def streams(self) -> list[str]:
         return [t.stream for t in self.rooms.values()] + [PRESENCE_STREAM]
@@ -205,7 +209,7 @@ class ChatService:
     async def keep_alive(self) -> None:
         """Refresh local members' scores; drop expired ones (any process's) and say so."""
         interval = self.settings.presence_ttl_s / 3
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             try:
                 await self._refresh_presence()

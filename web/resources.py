@@ -95,6 +95,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     if not await hub.wait_ready(s.redis.connect_timeout_s + 1):
         log.warning("hub_not_ready", detail="Redis unreachable at start; readers keep retrying")
     yield
+    hub.stop()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -104,6 +105,7 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     chat = app[CHAT]
     task = asyncio.create_task(chat.keep_alive(), name="chat-presence")
     yield
+    chat.stop()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -115,7 +115,7 @@ class RobotPath(Query):
     robot_id: RobotId
 
 
-class RobotOut(Struct, kw_only=True, omit_defaults=True):
+class RobotOut(Struct, kw_only=True):
     """Registry data (config) merged with the gateway's latest snapshot (rd:robot:{id})."""
 
     id: str

@@ -14,7 +14,7 @@ from web.hub import FeedEnded
 from web.keys import CHAT, HUB, SETTINGS
 from web.problems import Problem
 from web.subscription import Filter, Subscription
-from web.views.feed import _since, check_origin
+from web.views.feed import _since, check_origin, queue_size
 from web.views.socket import SocketSession
 
 log = structlog.get_logger("web.chat")
@@ -41,7 +41,7 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     start = await topic.start(hub.ctx, Filter(), since)
     sub = Subscription(topic, Filter(), cursor=start.cursor,
-                       queue_max=request.app[SETTINGS].web.ws_queue)
+                       queue_max=queue_size(request.app[SETTINGS].web))
     conn = SocketSession(request, user, max_msg_size=16 * 1024 + 4 * chat.settings.max_chars)
     conn.max_bad = chat.settings.max_strikes
     member = Connection(room, user, sub)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from config.settings import WebSettings
 from web import auth
 from web.frames import Hello, frame
 from web.keys import HUB, SESSION_ID, SETTINGS, TOPICS
@@ -97,11 +98,16 @@ async def open_feed(request: web.Request, *, sse: bool) -> FeedRequest:
     return FeedRequest(topic, user, topic.make_filter(params), since, max_hz)
 
 
+def queue_size(s: WebSettings) -> int:
+    """Room for at least two reader batches, or every client would lag on a full batch."""
+    return max(s.ws_queue, 2 * s.hub_batch)
+
+
 async def start_feed(request: web.Request, fr: FeedRequest) -> tuple[Start, Subscription]:
     app = request.app
     start = await fr.topic.start(app[HUB].ctx, fr.filter, fr.since)
     sub = Subscription(fr.topic, fr.filter, cursor=start.cursor,
-                       queue_max=app[SETTINGS].web.ws_queue, max_hz=fr.max_hz)
+                       queue_max=queue_size(app[SETTINGS].web), max_hz=fr.max_hz)
     return start, sub
 
 

@@ -1,0 +1,392 @@
+"""Topic feeds over WebSocket and SSE: snapshot, live, resume with since, lag, auth, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import WSMsgType
+
+from protocol.streams import EVENTS, Level
+from web.keys import HUB
+from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
+
+
+async def open_feed(env: WebEnv, topic: str, who: str = "admin", **params: Any) -> tuple[Any, dict, dict]:
+    ws = await env.ws(f"/ws/{topic}", who, **params)
+    hello = await recv(ws)
+    assert hello["type"] == "hello"
+    first = await recv(ws)
+    return ws, hello, first
+
+
+async def test_events_snapshot_then_live_in_order(env: WebEnv) -> None:
+    ids = [await env.event("robot.state", "serve-1", state=f"s{i}") for i in range(3)]
+    ws, hello, snap = await open_feed(env, "events")
+    assert hello["topic"] == "events" and hello["delivery"] == "reliable"
+    assert hello["username"] == "admin" and hello["resumed"] is False
+    assert len(hello["session"]) == 32
+    assert snap["type"] == "snapshot" and snap["reset"] is False
+    assert [i["id"] for i in snap["items"]] == ids
+    assert snap["items"][0]["event"]["data"] == {"state": "s0"}
+    assert snap["id"] == ids[-1]
+    live = [await env.event("robot.state", "serve-1", state=f"l{i}") for i in range(3)]
+    got = [await recv(ws) for _ in live]
+    assert [g["id"] for g in got] == live
+    assert all(g["type"] == "event" and g["event"]["robot"] == "serve-1" for g in got)
+    await ws.close()
+
+
+async def test_reconnect_with_since_gets_the_missed_and_nothing_twice(env: WebEnv) -> None:
+    await env.event("robot.state", "serve-1", state="a")
+    ws, hello, snap = await open_feed(env, "events")
+    seen = [i["id"] for i in snap["items"]]
+    b = await env.event("robot.state", "serve-1", state="b")
+    seen.append((await recv(ws))["id"])
+    assert seen[-1] == b
+    await ws.close()
+    missed = [await env.event("robot.state", "serve-1", state=f"m{i}") for i in range(5)]
+    ws, hello, first = await open_feed(env, "events", since=seen[-1])
+    assert hello["resumed"] is True
+    got = [first] + [await recv(ws) for _ in range(4)]
+    assert [g["type"] for g in got] == ["event"] * 5
+    assert [g["id"] for g in got] == missed
+    after = await env.event("robot.state", "serve-1", state="after")
+    assert (await recv(ws))["id"] == after
+    with pytest.raises(TimeoutError):
+        await ws.receive(timeout=0.3)  # nothing twice
+    await ws.close()
+
+
+async def test_session_names_the_server_process(make_env: MakeEnv) -> None:
+    one = await make_env()
+    two = await make_env(users=False)
+    two.tokens = one.tokens  # same database, same secret: the token works on both
+    _, h1, _ = await open_feed(one, "events")
+    _, h1b, _ = await open_feed(one, "events")
+    _, h2, _ = await open_feed(two, "events")
+    assert h1["session"] == h1b["session"] != h2["session"]
+
+
+async def test_since_older_than_the_stream_keeps_gives_a_reset_snapshot(env: WebEnv) -> None:
+    first = await env.event("robot.state", "serve-1", state="old")
+    for i in range(5):
+        await env.event("robot.state", "serve-1", state=f"n{i}")
+    await env.redis.xtrim(EVENTS, maxlen=2, approximate=False)
+    ws, hello, snap = await open_feed(env, "events", since=first)
+    assert hello["resumed"] is False
+    assert snap["type"] == "snapshot" and snap["reset"] is True
+    assert [i["event"]["data"]["state"] for i in snap["items"]] == ["n3", "n4"]
+    await ws.close()
+
+
+async def test_since_from_another_redis_gives_a_reset_snapshot(env: WebEnv) -> None:
+    await env.event("robot.state", "serve-1", state="x")
+    ws, hello, snap = await open_feed(env, "events", since="99999999999999-0")
+    assert snap["type"] == "snapshot" and snap["reset"] is True
+    await ws.close()
+
+
+async def test_event_filters(env: WebEnv) -> None:
+    ws, _, snap = await open_feed(env, "events", robot="serve-2", type="command.*", level="warning")
+    assert snap["items"] == []
+    await env.event("command.failed", "serve-1", Level.WARNING, command="c1")
+    await env.event("robot.state", "serve-2", Level.WARNING)
+    await env.event("command.acked", "serve-2", Level.INFO, command="c2")
+    want = await env.event("command.failed", "serve-2", Level.WARNING, command="c3")
+    got = await recv(ws)
+    assert got["id"] == want and got["event"]["data"]["command"] == "c3"
+    await ws.close()
+
+
+async def test_telemetry_snapshot_is_newest_per_robot_then_live(env: WebEnv) -> None:
+    await env.telemetry("serve-1", 1, x=1)
+    await env.telemetry("serve-2", 1, x=2)
+    newest = await env.telemetry("serve-1", 2, x=3)
+    ws, hello, snap = await open_feed(env, "telemetry")
+    assert hello["delivery"] == "latest"
+    items = {i["sample"]["robot"]: i for i in snap["items"]}
+    assert items["serve-1"]["id"] == newest and items["serve-1"]["sample"]["x"] == 3.0
+    assert items["serve-2"]["sample"]["seq"] == 1
+    sid = await env.telemetry("serve-2", 2, x=9)
+    live = await recv(ws)
+    assert live["type"] == "telemetry" and live["id"] == sid and live["sample"]["x"] == 9.0
+    await ws.close()
+
+
+async def test_telemetry_max_hz_sends_the_newest_sample_at_most_that_often(env: WebEnv) -> None:
+    ws, hello, _ = await open_feed(env, "telemetry", max_hz=2, robot="serve-1")
+    assert hello["max_hz"] == 2.0
+    start = time.monotonic()
+    last = ""
+    for seq in range(1, 31):  # 30 samples over ~1.5 s at 20 Hz
+        last = await env.telemetry("serve-1", seq, x=seq)
+        await env.telemetry("serve-2", seq)  # filtered out
+        await asyncio.sleep(0.05)
+    got: list[dict[str, Any]] = []
+    while True:
+        try:
+            f = await recv(ws, timeout=1.0)
+        except (TimeoutError, AssertionError):
+            break
+        if f["type"] == "telemetry":
+            got.append(f)
+            if f["id"] == last:
+                break
+    elapsed = time.monotonic() - start
+    assert got and got[-1]["id"] == last, "the newest sample always arrives"
+    assert {g["sample"]["robot"] for g in got} == {"serve-1"}
+    assert len(got) <= elapsed * 2 + 2, f"{len(got)} frames in {elapsed:.1f}s at max_hz=2"
+    seqs = [g["sample"]["seq"] for g in got]
+    assert seqs == sorted(seqs)
+    await ws.close()
+
+
+async def test_robots_topic_snapshot_and_update_on_robot_events(env: WebEnv) -> None:
+    await env.snapshot("serve-1", connection="online", state="idle", battery=80.0)
+    await env.snapshot("mystery-9", connection="online")
+    ws, _, snap = await open_feed(env, "robots")
+    robots = {r["id"]: r for r in snap["items"]}
+    assert robots["serve-1"]["registered"] is True and robots["serve-1"]["name"] == "Server One"
+    assert robots["serve-1"]["battery"] == 80.0
+    assert robots["cook-1"]["connection"] == "offline" and robots["cook-1"]["kind"] == "cooking"
+    assert robots["mystery-9"]["registered"] is False
+    await env.snapshot("serve-1", connection="online", state="assigned", task="t-1")
+    sid = await env.event("robot.state", "serve-1", state="assigned", previous="idle", task="t-1")
+    upd = await recv(ws)
+    assert upd == {"type": "robot", "id": sid, "robot": upd["robot"]}
+    assert upd["robot"]["state"] == "assigned" and upd["robot"]["task"] == "t-1"
+    await env.event("command.sent", "serve-1")  # not a robot.* event: no frame
+    with pytest.raises(TimeoutError):
+        await ws.receive(timeout=0.3)
+    await ws.close()
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"since": "yesterday"}, "since"),
+    ({"since": "1-2-3"}, "since"),
+    ({"max_hz": "0"}, "max_hz"),
+    ({"max_hz": "fast"}, "max_hz"),
+    ({"level": "panic"}, "level[0]"),
+    ({"colour": "red"}, "colour"),
+])
+async def test_bad_feed_parameters_are_422_before_the_upgrade(env: WebEnv, params: dict, field: str) -> None:
+    r = await env.client.get("/ws/events", params={"token": env.tokens["admin"], **params},
+                             headers={"Origin": ORIGIN, "Connection": "Upgrade", "Upgrade": "websocket",
+                                      "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert r.status == 422
+    assert r.content_type == "application/problem+json"
+    body = await r.json()
+    assert body["field"] == field
+
+
+async def test_max_hz_on_a_reliable_topic_is_refused(env: WebEnv) -> None:
+    r = await env.client.get("/api/stream/events", params={"token": env.tokens["admin"], "max_hz": "5"})
+    assert r.status == 422 and (await r.json())["field"] == "max_hz"
+
+
+async def test_unknown_topic_is_404(env: WebEnv) -> None:
+    r = await env.client.get("/ws/nope", params={"token": env.tokens["admin"]})
+    assert r.status == 404
+    body = await r.json()
+    assert body["code"] == "unknown_topic" and "events" in body["topics"]
+
+
+async def test_cross_origin_websocket_is_refused(env: WebEnv) -> None:
+    from aiohttp import WSServerHandshakeError
+
+    with pytest.raises(WSServerHandshakeError) as exc:
+        await env.ws("/ws/events", origin="https://evil.example")
+    assert exc.value.status == 403
+
+
+async def test_websocket_without_a_valid_token_is_refused(env: WebEnv) -> None:
+    from aiohttp import WSServerHandshakeError
+
+    for token in ("", "garbage", env.tokens["admin"][:-4] + "AAAA"):
+        with pytest.raises(WSServerHandshakeError) as exc:
+            await env.client.ws_connect("/ws/events", params={"token": token} if token else {},
+                                        headers={"Origin": ORIGIN})
+        assert exc.value.status == 401
+
+
+async def test_token_refresh_in_band_keeps_the_subscription(env: WebEnv) -> None:
+    ws, hello, _ = await open_feed(env, "events")
+    r = await env.client.post("/api/auth/refresh", headers=env.auth())
+    fresh = (await r.json())["token"]
+    await ws.send_str(orjson.dumps({"type": "auth", "token": fresh}).decode())
+    ok = await recv(ws)
+    assert ok["type"] == "auth_ok"
+    sid = await env.event("robot.state", "serve-1")
+    assert (await recv(ws))["id"] == sid
+    await ws.send_str('{"type": "auth", "token": "nonsense"}')
+    err = await recv(ws)
+    assert err["type"] == "error" and err["code"] == "invalid_token" and err["field"] == "token"
+    await ws.send_str(orjson.dumps({"type": "auth", "token": env.tokens["staff"]}).decode())
+    err = await recv(ws)
+    assert err["code"] == "forbidden"  # a socket cannot change user
+    await ws.send_str('{"type": "ping"}')
+    assert (await recv(ws))["type"] == "pong"
+    await ws.close()
+
+
+async def test_expiring_token_is_announced_then_closes_with_4001(make_env: MakeEnv) -> None:
+    env = await make_env(web={"token_ttl_s": 1.5, "token_warning_s": 1.0})
+    ws, hello, _ = await open_feed(env, "events")
+    warn = await recv_until(ws, "auth_expiring", timeout=2)
+    assert warn["expires_at"] == hello["expires_at"]
+    assert await closed_with(ws, timeout=3) == 4001
+
+
+async def test_refreshed_token_outlives_the_first(make_env: MakeEnv) -> None:
+    env = await make_env(web={"token_ttl_s": 1.5, "token_warning_s": 1.0})
+    ws, _, _ = await open_feed(env, "events")
+    await recv_until(ws, "auth_expiring", timeout=2)
+    fresh = await env.login("admin")
+    await ws.send_str(orjson.dumps({"type": "auth", "token": fresh}).decode())
+    await recv_until(ws, "auth_ok")
+    await asyncio.sleep(0.8)  # past the first token's expiry
+    sid = await env.event("robot.state", "serve-1")
+    assert (await recv_until(ws, "event"))["id"] == sid
+    await ws.close()
+
+
+async def test_bad_client_frames_get_errors_then_a_close(env: WebEnv) -> None:
+    ws, _, _ = await open_feed(env, "events")
+    for text in ("not json", "[1]", '{"type": "subscribe"}', '{"type": "ping", "x": 1}'):
+        await ws.send_str(text)
+        err = await recv(ws)
+        assert err["type"] == "error" and err["code"] == "bad_message"
+    await ws.send_str("{}")
+    await recv(ws)
+    assert await closed_with(ws) == 1008
+
+
+async def test_binary_frames_close_with_1003(env: WebEnv) -> None:
+    ws, _, _ = await open_feed(env, "events")
+    await ws.send_bytes(b"\x00\x01")
+    assert await closed_with(ws) == 1003
+
+
+async def test_shutdown_closes_sockets_with_going_away(make_env: MakeEnv) -> None:
+    env = await make_env()
+    ws, _, _ = await open_feed(env, "events")
+    chat = await env.ws("/ws/chat/kitchen")
+    await recv(chat)
+    # Clients read all the time (a browser does): the close handshake completes at once.
+    codes = asyncio.gather(closed_with(ws), closed_with(chat))
+    await env.client.server.close()
+    assert await codes == [1001, 1001]
+
+
+async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(make_env: MakeEnv) -> None:
+    """A tiny queue forces the catch-up path: nothing lost, nothing twice, a fast peer unaffected."""
+    env = await make_env(web={"ws_queue": 8, "hub_batch": 8})  # queue: 2 batches = 16 frames
+    slow, _, _ = await open_feed(env, "events")
+    fast, _, _ = await open_feed(env, "events")
+    from protocol.streams import EventRecord, to_fields
+
+    n = 400
+    pad = "x" * 16_000  # 6 MB in all: more than the socket buffers hold for the idle client
+    ids: list[str] = []
+    got_fast: list[str] = []
+    for start in range(0, n, 50):
+        pipe = env.redis.pipeline(transaction=False)
+        for i in range(start, start + 50):
+            pipe.xadd(EVENTS, to_fields(EventRecord(eid=f"e{i}", type="robot.event", ts=1.0,
+                                                    robot="serve-1", data={"i": i, "pad": pad})))
+        ids += [x.decode() for x in await pipe.execute()]
+        got_fast += [(await recv(fast))["id"] for _ in range(50)]  # the fast client keeps reading
+    assert got_fast == ids, "the fast client keeps up and never lags"
+    got: list[str] = []
+    notices = []
+    while len(got) < n:
+        f = await recv(slow, timeout=10)
+        if f["type"] == "event":
+            got.append(f["id"])
+        else:
+            notices.append(f)
+    assert got == ids, "every event once, in order"
+    # Whether the kernel's socket buffers absorbed the burst is up to the kernel; when the
+    # client did fall behind, it was told (test_hub.py forces that path deterministically).
+    if env.app[HUB].stats["fell_behind"]:
+        assert any(x["type"] == "lagging" and x["behind"] for x in notices)
+    await slow.close()
+    await fast.close()
+
+
+async def test_hopelessly_behind_client_is_closed_with_4008(make_env: MakeEnv) -> None:
+    env = await make_env(web={"ws_queue": 8, "lag_timeout_s": 0.3, "hub_batch": 8})
+    ws, _, _ = await open_feed(env, "events")
+    from protocol.streams import EventRecord, to_fields
+
+    deadline = time.monotonic() + 5
+    code = None
+    big = "x" * 20_000  # fill the socket buffers: the client never reads
+    while time.monotonic() < deadline and not ws.closed:
+        pipe = env.redis.pipeline(transaction=False)
+        for i in range(50):
+            pipe.xadd(EVENTS, to_fields(EventRecord(eid=f"h{i}", type="robot.event", ts=1.0,
+                                                    data={"pad": big})))
+        await pipe.execute()
+        await asyncio.sleep(0.05)
+        if env.app[HUB].stats["too_slow"]:
+            break
+    code = await closed_with(ws, timeout=10)
+    assert code == 4008
+
+
+async def test_sse_stream_resumes_with_last_event_id(env: WebEnv) -> None:
+    a = await env.event("robot.state", "serve-1", state="a")
+    r = await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]},
+                             headers={"Origin": ORIGIN})
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/event-stream")
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    events = await read_sse(r, 2)
+    assert events[0]["event"] == "hello" and "id" not in events[0]
+    assert events[1]["event"] == "snapshot" and events[1]["id"] == a
+    b = await env.event("robot.state", "serve-1", state="b")
+    (live,) = await read_sse(r, 1)
+    assert live["event"] == "event" and live["id"] == b and live["data"]["id"] == b
+    r.close()
+    c = await env.event("robot.state", "serve-1", state="c")
+    d = await env.event("robot.state", "serve-1", state="d")
+    r = await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]},
+                             headers={"Last-Event-ID": b})
+    hello, e1, e2 = await read_sse(r, 3)
+    assert hello["data"]["resumed"] is True
+    assert [e1["id"], e2["id"]] == [c, d]
+    r.close()
+
+
+async def test_sse_bad_last_event_id_is_422(env: WebEnv) -> None:
+    r = await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]},
+                             headers={"Last-Event-ID": "not-an-id"})
+    assert r.status == 422
+    body = await r.json()
+    assert body["field"] == "Last-Event-ID"
+
+
+async def read_sse(resp: Any, count: int, timeout: float = 3.0) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cur: dict[str, Any] = {}
+    async with asyncio.timeout(timeout):
+        while len(out) < count:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line == "":
+                if cur:
+                    out.append(cur)
+                    cur = {}
+                continue
+            if line.startswith(":") or line.startswith("retry:"):
+                continue
+            key, _, value = line.partition(": ")
+            cur[key] = orjson.loads(value) if key == "data" else value
+    return out
+
+
+_ = WSMsgType

@@ -1,0 +1,209 @@
+"""The hub and subscriptions against a real Redis, without HTTP: lag, catch-up, coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.streams import EVENTS, TELEMETRY, EventRecord, TelemetryRecord, to_fields
+from tests.servers import RedisServer
+from tests.web.conftest import web_settings
+from web.frames import Frame
+from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub
+from web.resources import redis_client
+from web.streamid import ZERO, StreamId
+from web.subscription import Filter, Subscription
+from web.topics import TopicContext
+from web.topics.events import EventsTopic
+from web.topics.telemetry import TelemetryTopic
+
+# ---- pure parts -----------------------------------------------------------------
+
+ids = st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)).map(lambda t: StreamId(*t))
+
+
+@given(ids)
+def test_stream_id_round_trips(sid: StreamId) -> None:
+    assert StreamId.parse(str(sid)) == sid
+    assert StreamId.parse_cursor(str(sid)) == sid
+
+
+@given(ids, ids)
+def test_stream_id_order_is_redis_order(a: StreamId, b: StreamId) -> None:
+    assert (a < b) == ((a.ms, a.seq) < (b.ms, b.seq))
+
+
+@given(st.text(max_size=30))
+def test_stream_id_parse_rejects_or_returns_an_id(text: str) -> None:
+    try:
+        sid = StreamId.parse_cursor(text)
+    except ValueError:
+        return
+    assert isinstance(sid, StreamId)
+
+
+def test_bare_milliseconds_mean_from_that_millisecond_on() -> None:
+    assert StreamId.parse_cursor("1700000000000") == StreamId(1699999999999, 2**64 - 1)
+    assert StreamId.parse_cursor("0") == ZERO
+    for bad in ("", "-1", "1-", "1-2-3", "x", str(2**64), f"1-{2**64}"):
+        with pytest.raises(ValueError, match="stream id|out of range"):
+            StreamId.parse_cursor(bad)
+
+
+def _f(robot: str = "", type_: str = "", level: str = "") -> Frame:
+    return Frame(StreamId(1, 0), "event", "{}", robot=robot, type=type_, level=level)
+
+
+@given(st.sampled_from(["robot.state", "robot.connection", "command.acked", "x"]),
+       st.sampled_from(["r1", "r2", ""]), st.sampled_from(["info", "alarm"]))
+def test_filter_semantics(type_: str, robot: str, level: str) -> None:
+    f = _f(robot, type_, level)
+    assert Filter.make().accepts(f)
+    assert Filter.make(types=["robot.*"]).accepts(f) == type_.startswith("robot.")
+    assert Filter.make(types=[type_]).accepts(f)
+    assert Filter.make(robots=["r1"]).accepts(f) == (robot == "r1")
+    assert Filter.make(levels=["alarm"], robots=["r2"]).accepts(f) == (level == "alarm" and robot == "r2")
+
+
+# ---- a hub on a real Redis ----------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def running_hub(url: str, **web: Any) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
+    settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
+    redis = redis_client(settings.redis, name="test")
+    hub = Hub(redis, settings.web, TopicContext(redis, settings, None),  # type: ignore[arg-type]
+              connect=lambda n: redis_client(settings.redis, name=n, block_ms=100))
+    hub.add_reader("events", [EVENTS])
+    hub.add_reader("telemetry", [TELEMETRY])
+    task = asyncio.create_task(hub.run())
+    try:
+        assert await hub.wait_ready(3)
+        yield hub, redis
+    finally:
+        hub.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await redis.aclose()
+
+
+async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]:
+    pipe = redis.pipeline(transaction=False)
+    for i in range(start, start + n):
+        pipe.xadd(EVENTS, to_fields(EventRecord(eid=f"e{i}", type="robot.event", ts=1.0,
+                                                robot="r1", data={"i": i})))
+    return [str(x) for x in await pipe.execute()]
+
+
+async def drain(hub: Hub, sub: Subscription, want: int, timeout: float = 5) -> tuple[list[str], list[str]]:
+    """(event ids, other frame names) until ``want`` events arrived."""
+    got: list[str] = []
+    other: list[str] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < want:
+            for f in await hub.next_frames(sub):
+                if f.name == "event":
+                    got.append(str(f.id))
+                else:
+                    other.append(f.name)
+    return got, other
+
+
+async def test_a_client_that_falls_behind_catches_up_from_the_stream(
+    redis_server: RedisServer, redis_client: aioredis.Redis,
+) -> None:
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
+        topic = EventsTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)  # goes live
+            assert not sub.behind
+            ids = await add_events(redis, 200)  # arrives while nobody reads: the queue overflows
+            async with asyncio.timeout(3):
+                while hub.position(EVENTS) != StreamId.parse(ids[-1]):
+                    await asyncio.sleep(0.01)
+            assert sub.behind and sub.queued == 10
+            more = await add_events(redis, 5, 200)  # while behind: read from Redis, not queued
+            got, other = await drain(hub, sub, 205)
+            assert got == ids + more
+            assert other == ["lagging", "lagging"]  # behind, then caught up
+            assert not sub.behind
+            live = await add_events(redis, 3, 205)
+            got, _ = await drain(hub, sub, 3)
+            assert got == live
+    assert hub.stats["fell_behind"] == 1
+
+
+async def test_behind_for_too_long_ends_the_feed(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    async with running_hub(redis_server.url, hub_batch=10, lag_timeout_s=0.2) as (hub, redis):
+        topic = EventsTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            await add_events(redis, 50)
+            await asyncio.sleep(0.4)
+            with pytest.raises(FeedEnded) as exc:
+                await drain(hub, sub, 50)
+            assert exc.value.code == CLOSE_TOO_SLOW
+
+
+async def test_trimmed_while_behind_ends_the_feed(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
+        topic = EventsTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            ids = await add_events(redis, 100)
+            async with asyncio.timeout(3):
+                while hub.position(EVENTS) != StreamId.parse(ids[-1]):
+                    await asyncio.sleep(0.01)
+            await redis.xtrim(EVENTS, maxlen=5, approximate=False)  # the missed part is gone
+            with pytest.raises(FeedEnded) as exc:
+                await drain(hub, sub, 100)
+            assert exc.value.code == CLOSE_TOO_SLOW
+
+
+async def test_latest_wins_keeps_one_frame_per_robot(redis_server: RedisServer, redis_client: aioredis.Redis) -> None:
+    async with running_hub(redis_server.url) as (hub, redis):
+        topic = TelemetryTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            for seq in range(1, 51):
+                for robot in ("a", "b"):
+                    await redis.xadd(TELEMETRY, to_fields(TelemetryRecord(
+                        robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)))
+            await asyncio.sleep(0.5)  # the client reads nothing meanwhile
+            frames = await hub.next_frames(sub)
+            samples = [f for f in frames if f.name == "telemetry"]
+            assert sorted(f.robot for f in samples) == ["a", "b"]
+            assert all('"seq":50' in f.text for f in samples), "the newest sample per robot"
+            assert any(f.name == "lagging" for f in frames)
+            assert sub.dropped > 0
+
+
+async def test_redis_losing_its_data_ends_every_feed_of_the_stream(redis_private: RedisServer) -> None:
+    async with running_hub(redis_private.url) as (hub, redis):
+        topic = EventsTopic()
+        await add_events(redis, 3)
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            await redis.flushall()  # as after a restart without persistence
+            await redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            with pytest.raises(FeedEnded) as exc:
+                await drain(hub, sub, 1)
+            assert exc.value.code == CLOSE_STREAM_RESET
+        assert hub.position(EVENTS) == ZERO
