@@ -22,8 +22,8 @@ from pydantic_settings import (
 from config.settings import (
     ChatSettings,
     CommandSettings,
-    DispatchSettings,
     DatabaseSettings,
+    DispatchSettings,
     FloorSettings,
     GatewaySettings,
     LoggingSettings,
@@ -76,13 +76,17 @@ class Settings(BaseSettings):
     def _vda5050(self) -> Settings:
         if self.vda5050.enabled and not self.mqtt.enabled:
             raise ValueError("vda5050.enabled: needs mqtt.enabled = true (VDA 5050 runs over MQTT)")
+        if self.vda5050.enabled:
+            _check_floor_graph(self.floor)
         seen: dict[tuple[str, str], str] = {}
         for r in self.robots:
             if r.vda is not None:
                 key = (r.vda.manufacturer, r.vda.serial)
                 if key in seen:
-                    raise ValueError(f"robots: {seen[key]!r} and {r.id!r} have the same VDA 5050 "
-                                     f"identity {key[0]}/{key[1]}")
+                    raise ValueError(
+                        f"robots: {seen[key]!r} and {r.id!r} have the same VDA 5050 "
+                        f"identity {key[0]}/{key[1]}"
+                    )
                 seen[key] = r.id
         return self
 
@@ -101,6 +105,33 @@ class Settings(BaseSettings):
 
     def robot(self, robot_id: str) -> RobotConfig | None:
         return next((r for r in self.robots if r.id == robot_id), None)
+
+
+def _check_floor_graph(floor: FloorSettings) -> None:
+    """The floor graph's node ids are spot names (gateway/vda5050/graph.py): unique, and
+    configured links must name them and connect them all."""
+    names = [floor.kitchen_pass.name, *(p.name for group in (floor.docks, floor.tables,
+                                                            floor.waypoints) for p in group)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"floor: spot names must be unique for the VDA 5050 graph: {dupes}")
+    if not floor.links:
+        return
+    near: dict[str, set[str]] = {n: set() for n in names}
+    for a, b in floor.links:
+        for n in (a, b):
+            if n not in near:
+                raise ValueError(f"floor.links: unknown spot {n!r}")
+        near[a].add(b)
+        near[b].add(a)
+    seen, todo = {names[0]}, [names[0]]
+    while todo:
+        for n in near[todo.pop()] - seen:
+            seen.add(n)
+            todo.append(n)
+    if len(seen) < len(names):
+        raise ValueError(f"floor.links: no path from {names[0]!r} to "
+                         f"{', '.join(sorted(set(names) - seen))}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -137,7 +168,8 @@ def _unknown_env() -> list[str]:
     return [
         f"{name}: unknown setting (misspelled?)"
         for name in sorted(os.environ)
-        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV
+        if name.startswith(ENV_PREFIX)
+        and name != CONFIG_ENV
         and name.removeprefix(ENV_PREFIX).split("_", 1)[0] not in sections | {"TEST"}
     ]
 

@@ -9,8 +9,12 @@ from typing import Any
 import orjson
 import structlog
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +34,11 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
         _redact,
     ]
     if json:
-        processors = [*shared, structlog.processors.format_exc_info,
-                      structlog.processors.JSONRenderer(serializer=orjson.dumps)]
+        processors = [
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ]
         factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
@@ -43,4 +50,6 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
         cache_logger_on_first_use=cache,
     )
     # Libraries that use stdlib logging (aiohttp, alembic) go through the same level.
-    logging.basicConfig(level=_LEVELS[level], stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=_LEVELS[level], stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )

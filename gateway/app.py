@@ -24,6 +24,7 @@ from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
 from gateway.streams.spool import Spool
 from gateway.streams.writer import StreamWriter
+from gateway.transports.mqtt import MqttSupervisor, open_mqtt, stop_mqtt
 from gateway.transports.tcp import TcpServer
 from gateway.transports.udp import open_udp
 from protocol.streams import EventType
@@ -43,6 +44,7 @@ class Gateway:
         self.udp_port = 0
         self.fleet: Fleet | None = None
         self.writer: StreamWriter | None = None
+        self.mqtt: MqttSupervisor | None = None
         self.notifier = Notifier()
 
     async def run(self, shutdown: Awaitable[object]) -> None:
@@ -50,31 +52,49 @@ class Gateway:
         s = self.settings
         spool = await asyncio.to_thread(Spool, s.spool.path, s.spool.max_records)
         redis = redis_client.connect(s.redis, name=f"{s.gateway.name}:writer")
-        blocking = redis_client.connect(s.redis, name=f"{s.gateway.name}:commands",
-                                        block_ms=s.redis.command_block_ms)
+        blocking = redis_client.connect(
+            s.redis, name=f"{s.gateway.name}:commands", block_ms=s.redis.command_block_ms
+        )
         try:
-            writer = self.writer = StreamWriter(redis, s.redis, spool, self.stats,
-                                                src=s.gateway.name, clock=self.clock)
+            writer = self.writer = StreamWriter(
+                redis, s.redis, spool, self.stats, src=s.gateway.name, clock=self.clock
+            )
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
-            reader = CommandReader(blocking, fleet.commands, fleet.dispatcher, s.redis,
-                                   consumer=s.gateway.name, clock=self.clock)
+            reader = CommandReader(
+                blocking,
+                fleet.commands,
+                fleet.dispatcher,
+                s.redis,
+                consumer=s.gateway.name,
+                clock=self.clock,
+            )
             async with asyncio.TaskGroup() as tg:
                 writer_task = tg.create_task(writer.run(), name="writer")
                 udp, self.udp_port = await open_udp(fleet, s.udp)
                 tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
                 self.tcp_port = await tcp.start()
                 reader_task = tg.create_task(reader.run(), name="commands")
+                mqtt = self.mqtt = open_mqtt(s, fleet, self.stats, self.clock)  # None: disabled
+                mqtt_task = tg.create_task(mqtt.run(), name="mqtt") if mqtt else None
                 workers = [
                     tg.create_task(self._ticker(fleet), name="ticker"),
-                    tg.create_task(self.notifier.run_watchdog(lambda: not writer_task.done()),
-                                   name="watchdog"),
+                    tg.create_task(
+                        self.notifier.run_watchdog(lambda: not writer_task.done()), name="watchdog"
+                    ),
                 ]
                 fleet.publish_registry()
-                writer.event(EventType.GATEWAY_STARTED, data={"gateway": s.gateway.name,
-                                                               "robots": len(fleet.sessions)})
+                writer.event(
+                    EventType.GATEWAY_STARTED,
+                    data={"gateway": s.gateway.name, "robots": len(fleet.sessions)},
+                )
                 self._serve_metrics()
-                log.info("gateway_started", tcp_port=self.tcp_port, udp_port=self.udp_port,
-                         robots=len(fleet.sessions), redis=_redact_url(s.redis.url))
+                log.info(
+                    "gateway_started",
+                    tcp_port=self.tcp_port,
+                    udp_port=self.udp_port,
+                    robots=len(fleet.sessions),
+                    redis=_redact_url(s.redis.url),
+                )
                 self.notifier.ready(f"serving {len(fleet.sessions)} robots")
                 self.started.set()
 
@@ -85,10 +105,14 @@ class Gateway:
                 timeout = s.gateway.shutdown_timeout_s
                 udp.close()
                 await tcp.stop(timeout / 2)
+                if mqtt is not None and mqtt_task is not None:
+                    await stop_mqtt(mqtt, mqtt_task, timeout / 2)
                 reader.stop()
                 for task in workers:
                     task.cancel()
-                done, _ = await asyncio.wait({reader_task}, timeout=s.redis.command_block_ms / 1000 + 1)
+                done, _ = await asyncio.wait(
+                    {reader_task}, timeout=s.redis.command_block_ms / 1000 + 1
+                )
                 if not done:
                     reader_task.cancel()
                 writer.event(EventType.GATEWAY_STOPPED, data={"gateway": s.gateway.name})

@@ -28,8 +28,12 @@ def register(sub: Any) -> None:
     p = command(sub, "send", send, "send a command to a robot and wait for its outcome")
     p.add_argument("robot", help="robot id")
     p.add_argument("action", choices=[a.value for a in CommandAction])
-    p.add_argument("args", nargs="*", metavar="KEY=VALUE",
-                   help="command arguments; values are parsed as JSON when they can be")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="command arguments; values are parsed as JSON when they can be",
+    )
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait (default 15)")
 
 
@@ -69,17 +73,29 @@ def send(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_send(settings, args.robot, args.action, cmd_args, args.timeout))
 
 
-async def _send(settings: Settings, robot: str, action: str, cmd_args: dict[str, Any],
-                timeout: float) -> int:
+async def _send(
+    settings: Settings, robot: str, action: str, cmd_args: dict[str, Any], timeout: float
+) -> int:
     """XADD the command, then follow rd:events from just before it for its outcome."""
-    redis = Redis.from_url(settings.redis.url, socket_timeout=timeout + 5,
-                           socket_connect_timeout=settings.redis.connect_timeout_s, protocol=2)
+    redis = Redis.from_url(
+        settings.redis.url,
+        socket_timeout=timeout + 5,
+        socket_connect_timeout=settings.redis.connect_timeout_s,
+        protocol=2,
+    )
     try:
         last = await redis.xrevrange(streams.EVENTS, count=1)
         cursor = last[0][0] if last else b"0-0"
         now = time.time()
-        rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action, ts=now,
-                            args=cmd_args, expires=now + timeout, source="cli")
+        rec = CommandRecord(
+            id=uuid.uuid4().hex,
+            robot=robot,
+            action=action,
+            ts=now,
+            args=cmd_args,
+            expires=now + timeout,
+            source="cli",
+        )
         await redis.xadd(streams.COMMANDS, streams.to_fields(rec))
         print(f"sent {action} to {robot} (command {rec.id})", file=sys.stderr)
         deadline = now + timeout

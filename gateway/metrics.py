@@ -61,13 +61,17 @@ class StatsCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         for name, (doc, label) in COUNTERS.items():
-            fam = CounterMetricFamily(f"robodine_gateway_{name}", doc, labels=[label] if label else [])
+            fam = CounterMetricFamily(
+                f"robodine_gateway_{name}", doc, labels=[label] if label else []
+            )
             for (n, value), count in self.stats.counts.items():
                 if n == name:
                     fam.add_metric([value] if label else [], count)
             yield fam
         for name, (doc, label) in GAUGES.items():
-            gfam = GaugeMetricFamily(f"robodine_gateway_{name}", doc, labels=[label] if label else [])
+            gfam = GaugeMetricFamily(
+                f"robodine_gateway_{name}", doc, labels=[label] if label else []
+            )
             for (n, value), g in self.stats.gauges.items():
                 if n == name:
                     gfam.add_metric([value] if label else [], g)

@@ -72,7 +72,9 @@ class PendingCommands:
     def resend_all(self, now: float) -> list[Pending]:
         """After a reconnect: everything still pending goes out again now."""
         for entry in self._pending.values():
-            entry.command = msgspec.structs.replace(entry.command, attempt=entry.command.attempt + 1)
+            entry.command = msgspec.structs.replace(
+                entry.command, attempt=entry.command.attempt + 1
+            )
             entry.next_due = now + self.ack_timeout
         return list(self._pending.values())
 

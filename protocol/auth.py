@@ -59,7 +59,7 @@ def welcome_proof(key: bytes, robot: str, nonce: str, cnonce: str) -> str:
 
 
 def demo_key(robot: str) -> bytes:
-    """The public key config/example.toml gives a robot: fine for the simulator, never for a robot."""
+    """The public key config/example.toml gives a robot: for the simulator, never a real robot."""
     return hashlib.sha256(f"robodine-demo:{robot}".encode()).digest()
 
 

@@ -93,5 +93,7 @@ class FrameDecoder:
         if self.eof and (self._buf or self._skip):
             self._buf.clear()
             self._skip = 0
-            raise RemoteProtocolError("connection closed inside a frame", code=ErrorCode.BAD_MESSAGE)
+            raise RemoteProtocolError(
+                "connection closed inside a frame", code=ErrorCode.BAD_MESSAGE
+            )
         return NEED_DATA

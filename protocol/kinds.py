@@ -68,14 +68,27 @@ class ErrorCode(StrEnum):
 # Which robot kind can carry out which action (docs/protocol.md, section Commands);
 # the gateway fails any other command before it reaches the robot.
 ACTIONS_BY_KIND: dict[RobotKind, frozenset[CommandAction]] = {
-    RobotKind.SERVING: frozenset({
-        CommandAction.GOTO, CommandAction.DOCK, CommandAction.CANCEL, CommandAction.PAUSE,
-        CommandAction.RESUME, CommandAction.ESTOP, CommandAction.RELEASE,
-        CommandAction.PICKUP_DONE,
-    }),
-    RobotKind.COOKING: frozenset({
-        CommandAction.COOK, CommandAction.CANCEL, CommandAction.PAUSE, CommandAction.RESUME,
-        CommandAction.ESTOP, CommandAction.RELEASE,
-    }),
+    RobotKind.SERVING: frozenset(
+        {
+            CommandAction.GOTO,
+            CommandAction.DOCK,
+            CommandAction.CANCEL,
+            CommandAction.PAUSE,
+            CommandAction.RESUME,
+            CommandAction.ESTOP,
+            CommandAction.RELEASE,
+            CommandAction.PICKUP_DONE,
+        }
+    ),
+    RobotKind.COOKING: frozenset(
+        {
+            CommandAction.COOK,
+            CommandAction.CANCEL,
+            CommandAction.PAUSE,
+            CommandAction.RESUME,
+            CommandAction.ESTOP,
+            CommandAction.RELEASE,
+        }
+    ),
 }
 __all__ += ["ACTIONS_BY_KIND"]

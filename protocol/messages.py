@@ -49,7 +49,9 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """
 
     v: int = 1
-    robot: Annotated[str, Meta(pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$")] = ""  # "" before hello
+    robot: Annotated[str, Meta(pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$")] = (
+        ""  # "" before hello
+    )
     seq: Seq = 0
     ts: Annotated[float, Meta(ge=0, le=1e11)] = 0.0
 

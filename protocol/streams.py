@@ -19,18 +19,18 @@ __all__ = [
     "CHAT_PREFIX",
     "COMMANDS",
     "COMMANDS_GROUP",
+    "DISPATCH",
     "EVENTS",
-    "ROBOT_PREFIX",
     "ROBOTS_INDEX",
+    "ROBOT_PREFIX",
     "TELEMETRY",
     "CommandRecord",
     "CommandType",
-    "DISPATCH",
-    "OrderStatus",
     "EventRecord",
     "EventType",
     "Fields",
     "Level",
+    "OrderStatus",
     "RobotSnapshot",
     "TelemetryRecord",
     "chat_stream",
@@ -77,7 +77,9 @@ class EventType(StrEnum):
     COMMAND_DUPLICATE = "command.duplicate"  # same command id submitted again: not executed twice
     ORDER_STATUS = "order.status"  # an order moved on (OrderStatus); the web's projector applies it
     TASK_ASSIGNED = "task.assigned"  # a cook or delivery task went to a robot
-    TASK_RELEASED = "task.released"  # a robot lost its task (fault, offline, dropped it): reassigned
+    TASK_RELEASED = (
+        "task.released"  # a robot lost its task (fault, offline, dropped it): reassigned
+    )
     GATEWAY_STARTED = "gateway.started"
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
@@ -87,7 +89,9 @@ class CommandType(StrEnum):
     """``type`` of an rd:commands entry."""
 
     ROBOT = "robot"  # a command for one robot: robot, action, args
-    ORDER_PLACE = "order.place"  # args: order, table {name, x, y}, items [{line, name, recipe, quantity}]
+    ORDER_PLACE = (
+        "order.place"  # args: order, table {name, x, y}, items [{line, name, recipe, quantity}]
+    )
     ORDER_CANCEL = "order.cancel"  # args: order
     ORDER_PICKUP = "order.pickup"  # args: order; staff confirmed the guest took the dishes
 

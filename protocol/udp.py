@@ -109,7 +109,9 @@ class DatagramDecoder:
         except msgspec.DecodeError:
             return Dropped(DropReason.BAD_MESSAGE, robot)
         if msg.robot != robot or msg.v != 1:
-            return Dropped(DropReason.ROBOT_MISMATCH if msg.v == 1 else DropReason.BAD_MESSAGE, robot)
+            return Dropped(
+                DropReason.ROBOT_MISMATCH if msg.v == 1 else DropReason.BAD_MESSAGE, robot
+            )
         window = self._windows.get(robot)
         if window is None:
             window = self._windows[robot] = ReplayWindow()

@@ -26,7 +26,9 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robodine", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--config", "-c", metavar="FILE",
+        "--config",
+        "-c",
+        metavar="FILE",
         help="TOML config file (default: $ROBODINE_CONFIG, else built-in defaults)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -43,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_config_option(p: argparse.ArgumentParser) -> None:
     """Let `--config` also follow the subcommand (`robodine gateway --config F`)."""
-    p.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS,
-                   help="TOML config file")
+    p.add_argument(
+        "--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help="TOML config file"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:  # noqa: A002
+def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
     add_config_option(p)
     p.set_defaults(handler=handler)

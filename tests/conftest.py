@@ -60,8 +60,7 @@ async def _no_lingering_tasks() -> AsyncIterator[None]:
     yield
     await asyncio.sleep(0)
     lingering = [
-        t for t in asyncio.all_tasks() - before
-        if not t.done() and t is not asyncio.current_task()
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
     ]
     for t in lingering:
         t.cancel()

@@ -7,6 +7,7 @@ including the wrong things (bad frames, forged datagrams, floods).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import time
@@ -36,8 +37,14 @@ def robots_config() -> list[dict[str, Any]]:
 class TestRobot:
     __test__ = False
 
-    def __init__(self, robot: str, kind: RobotKind, port: int, udp_port: int | None = None,
-                 key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        robot: str,
+        kind: RobotKind,
+        port: int,
+        udp_port: int | None = None,
+        key: bytes | None = None,
+    ) -> None:
         self.robot, self.kind, self.port = robot, kind, port
         self.key = key if key is not None else bytes.fromhex(KEYS[robot])
         self.conn = RobotConnection(robot, kind, self.key, secrets.token_hex(16))
@@ -92,19 +99,38 @@ class TestRobot:
         self.writer.write(data)
 
     def state(self, state: str, task: str | None = None) -> None:
-        self.send(State(robot=self.robot, seq=self.next_seq(), ts=time.time(), state=state, task=task))
+        self.send(
+            State(robot=self.robot, seq=self.next_seq(), ts=time.time(), state=state, task=task)
+        )
 
     def heartbeat(self) -> None:
         self.send(Heartbeat(robot=self.robot, seq=self.next_seq(), ts=time.time()))
 
     def ack(self, cmd: Command, ok: bool = True, reason: str | None = None) -> None:
-        self.send(Ack(robot=self.robot, seq=self.next_seq(), ts=time.time(), id=cmd.id, ok=ok,
-                      reason=reason))
+        self.send(
+            Ack(
+                robot=self.robot,
+                seq=self.next_seq(),
+                ts=time.time(),
+                id=cmd.id,
+                ok=ok,
+                reason=reason,
+            )
+        )
 
-    def telemetry(self, x: float = 1.0, y: float = 2.0, battery: float = 80.0,
-                  seq: int | None = None) -> Telemetry:
-        return Telemetry(robot=self.robot, seq=self.next_seq() if seq is None else seq,
-                         ts=time.time(), x=x, y=y, theta=0.5, battery=battery, speed=0.3)
+    def telemetry(
+        self, x: float = 1.0, y: float = 2.0, battery: float = 80.0, seq: int | None = None
+    ) -> Telemetry:
+        return Telemetry(
+            robot=self.robot,
+            seq=self.next_seq() if seq is None else seq,
+            ts=time.time(),
+            x=x,
+            y=y,
+            theta=0.5,
+            battery=battery,
+            speed=0.3,
+        )
 
     def udp(self, msg: Telemetry, key: bytes | None = None) -> None:
         assert self.udp_port is not None
@@ -118,7 +144,5 @@ class TestRobot:
         self._udp.close()
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass

@@ -48,7 +48,7 @@ class _Server:
         raise NotImplementedError
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
+        self.proc = subprocess.Popen(
             self.argv(), cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         _wait_port(self.port, self.proc)
@@ -89,13 +89,20 @@ class RedisServer(_Server):
     def argv(self) -> list[str]:
         return [
             "redis-server",
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.dir),
-            "--save", "",
-            "--appendonly", "yes" if self.aof else "no",
-            "--appendfsync", "everysec",
-            "--daemonize", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
         ]
 
 
@@ -113,10 +120,9 @@ class MosquittoServer(_Server):
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
-            "autosave_interval 1\n"
+            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
             # As root, mosquitto drops to user `mosquitto`, which cannot write
             # our 0700 temp dir: persistence would silently save nothing.
-            + ("user root\n" if os.geteuid() == 0 else "")
         )
         return ["mosquitto", "-c", str(conf)]
 

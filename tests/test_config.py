@@ -15,7 +15,9 @@ from config import ConfigError, Settings, load_settings
 EXAMPLE = Path(__file__).parent.parent / "config" / "example.toml"
 
 
-def test_defaults_toml_and_env_in_that_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_toml_and_env_in_that_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert load_settings().tcp.port == 7700
     f = tmp_path / "c.toml"
     f.write_text("[tcp]\nport = 7800\nmax_frame_bytes = 2048\n")
@@ -23,16 +25,21 @@ def test_defaults_toml_and_env_in_that_order(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("ROBODINE_TCP_PORT", "7900")
     monkeypatch.setenv("ROBODINE_REDIS_URL", "redis://10.0.0.5:6380/1")
     s = load_settings(f)
-    assert (s.tcp.port, s.tcp.max_frame_bytes, s.redis.url) == (7900, 2048, "redis://10.0.0.5:6380/1")
+    assert (s.tcp.port, s.tcp.max_frame_bytes, s.redis.url) == (
+        7900,
+        2048,
+        "redis://10.0.0.5:6380/1",
+    )
     monkeypatch.setenv("ROBODINE_CONFIG", str(f))
     assert load_settings().tcp.max_frame_bytes == 2048
 
 
-def test_every_problem_is_reported_on_its_own_line(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_problem_is_reported_on_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "bad.toml"
     f.write_text(
-        '[tcp]\nport = 70000\nprot = 1\n[gateway]\nstale_after_s = 0.5\n'
+        "[tcp]\nport = 70000\nprot = 1\n[gateway]\nstale_after_s = 0.5\n"
         '[redis]\nurl = "http://x"\n'
         '[[robots]]\nid = "r1"\nkind = "serving"\nkey = "zz"\n'
         '[[robots]]\nid = "r1"\nkind = "flying"\n'
@@ -42,9 +49,14 @@ def test_every_problem_is_reported_on_its_own_line(tmp_path: Path,
         load_settings(f)
     lines = err.value.problems
     expected = {
-        "robots.1.id": "duplicate", "tcp.port": "65535", "tcp.prot": "unknown key",
-        "gateway": "heartbeat_s < stale_after_s", "redis.url": "redis://", "udp.port": "integer",
-        "robots.0.key": "hexadecimal", "robots.1.kind": "'serving' or 'cooking'",
+        "robots.1.id": "duplicate",
+        "tcp.port": "65535",
+        "tcp.prot": "unknown key",
+        "gateway": "heartbeat_s < stale_after_s",
+        "redis.url": "redis://",
+        "udp.port": "integer",
+        "robots.0.key": "hexadecimal",
+        "robots.1.kind": "'serving' or 'cooking'",
         "robots.1.key": "missing",
     }
     for key, fragment in expected.items():
@@ -75,12 +87,17 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_cli_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     f = tmp_path / "bad.toml"
     f.write_text("[tcp]\nport = -1\n[udp]\nport = 99999\n")
-    out = subprocess.run([sys.executable, "-m", "robodine", "--config", str(f), "gateway"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "robodine", "--config", str(f), "gateway"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
+    prefix = "robodine: config: "
     assert out.stderr.splitlines() == [
-        "robodine: config: tcp.port: Input should be greater than or equal to 0 (env ROBODINE_TCP_PORT)",
-        "robodine: config: udp.port: Input should be less than or equal to 65535 (env ROBODINE_UDP_PORT)",
+        prefix + "tcp.port: Input should be greater than or equal to 0 (env ROBODINE_TCP_PORT)",
+        prefix + "udp.port: Input should be less than or equal to 65535 (env ROBODINE_UDP_PORT)",
     ]
 
 

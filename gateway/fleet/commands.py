@@ -46,13 +46,16 @@ class CommandRouter:
         # Told every outcome: (command id, robot, ok, reason). The dispatcher listens.
         self.on_outcome: Callable[[str, str, bool, str], None] | None = None
 
-    def send(self, robot: str, action: CommandAction, args: dict[str, Any], now: float) -> str | None:
+    def send(
+        self, robot: str, action: CommandAction, args: dict[str, Any], now: float
+    ) -> str | None:
         """A command of the gateway's own (the dispatcher's): no stream entry to ack.
 
         Returns its id, or None when it cannot be delivered (the reason is recorded).
         """
-        rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action, ts=now, args=args,
-                            source="dispatcher")
+        rec = CommandRecord(
+            id=uuid.uuid4().hex, robot=robot, action=action, ts=now, args=args, source="dispatcher"
+        )
         refused = self._refusal(rec, self.sessions.get(robot), now)
         self.submit(rec, "", now)  # sends it, or records why not
         return None if refused else rec.id
@@ -62,24 +65,31 @@ class CommandRouter:
         session = self.sessions.get(rec.robot)
         if rec.id in self._finished or (session is not None and rec.id in session.pending):
             self.stats.inc("commands", "duplicate")
-            self.writer.event(EventType.COMMAND_DUPLICATE, rec.robot, ack=ref,
-                              data={"command": rec.id, "action": rec.action})
+            self.writer.event(
+                EventType.COMMAND_DUPLICATE,
+                rec.robot,
+                ack=ref,
+                data={"command": rec.id, "action": rec.action},
+            )
             return
         reason = self._refusal(rec, session, now)
         if reason is not None or session is None:
             self._fail(rec.id, rec.robot, rec.action, ref, reason or "unknown_robot")
             return
-        command = Command(robot=rec.robot, ts=now, id=rec.id,
-                          action=CommandAction(rec.action), args=rec.args)
+        command = Command(
+            robot=rec.robot, ts=now, id=rec.id, action=CommandAction(rec.action), args=rec.args
+        )
         # Attempts run out after max_attempts ack timeouts; the deadline is
         # the command's own expiry, which also bounds a robot that is away.
         session.pending.add(command, ref, now, rec.expires or now + self.settings.ttl_s)
         assert session.link is not None  # checked by _refusal
         session.link.send(command)
         self.stats.inc("commands", "sent")
-        self.writer.event(EventType.COMMAND_SENT, rec.robot,
-                          data={"command": rec.id, "action": rec.action, "args": rec.args,
-                                "source": rec.source})
+        self.writer.event(
+            EventType.COMMAND_SENT,
+            rec.robot,
+            data={"command": rec.id, "action": rec.action, "args": rec.args, "source": rec.source},
+        )
 
     def _refusal(self, rec: CommandRecord, session: RobotSession | None, now: float) -> str | None:
         if session is None:
@@ -105,12 +115,27 @@ class CommandRouter:
             self.on_outcome(cmd.id, session.id, ack.ok, ack.reason or "")
         if ack.ok:
             self.stats.inc("commands", "acked")
-            self.writer.event(EventType.COMMAND_ACKED, session.id, ack=entry.ref,
-                              data={"command": cmd.id, "action": cmd.action,
-                                    "attempts": cmd.attempt, "result": ack.data})
+            self.writer.event(
+                EventType.COMMAND_ACKED,
+                session.id,
+                ack=entry.ref,
+                data={
+                    "command": cmd.id,
+                    "action": cmd.action,
+                    "attempts": cmd.attempt,
+                    "result": ack.data,
+                },
+            )
         else:
-            self._fail(cmd.id, session.id, cmd.action, entry.ref, "refused",
-                       detail=ack.reason or "", remember=False)
+            self._fail(
+                cmd.id,
+                session.id,
+                cmd.action,
+                entry.ref,
+                "refused",
+                detail=ack.reason or "",
+                remember=False,
+            )
 
     def tick(self, session: RobotSession, now: float) -> None:
         resend, expired = session.pending.due(now, connected=session.link is not None)
@@ -118,8 +143,14 @@ class CommandRouter:
             self._resend(session, entry)
         for entry in expired:
             reason = "timeout" if session.link is not None else "robot_offline"
-            self._fail(entry.command.id, session.id, entry.command.action, entry.ref, reason,
-                       detail=f"no ack after {entry.command.attempt} attempt(s)")
+            self._fail(
+                entry.command.id,
+                session.id,
+                entry.command.action,
+                entry.ref,
+                reason,
+                detail=f"no ack after {entry.command.attempt} attempt(s)",
+            )
             if self.on_outcome is not None:
                 self.on_outcome(entry.command.id, session.id, False, reason)
 
@@ -133,8 +164,15 @@ class CommandRouter:
             self.stats.inc("commands", "resent")
 
     def _fail(
-        self, cid: str, robot: str, action: str, ref: str, reason: str, *,
-        detail: str = "", remember: bool = True,
+        self,
+        cid: str,
+        robot: str,
+        action: str,
+        ref: str,
+        reason: str,
+        *,
+        detail: str = "",
+        remember: bool = True,
     ) -> None:
         if remember:
             self._remember(cid)

@@ -90,8 +90,13 @@ class _Ref(msgspec.Struct):
 
 
 class Dispatcher:
-    def __init__(self, sessions: Mapping[str, RobotSession], commands: CommandRouter,
-                 writer: StreamWriter, settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: Mapping[str, RobotSession],
+        commands: CommandRouter,
+        writer: StreamWriter,
+        settings: Settings,
+    ) -> None:
         self.sessions = sessions
         self.commands = commands
         self.writer = writer
@@ -121,7 +126,10 @@ class Dispatcher:
             log.info("dispatch_state_loaded", orders=len(self.orders), assigned=len(self._by_robot))
 
     def command(self, rec: CommandRecord, ref: str, now: float) -> None:
-        """order.place / order.cancel / order.pickup from rd:commands (``ref`` is acked with the outcome)."""
+        """order.place / order.cancel / order.pickup from rd:commands.
+
+        ``ref`` (the entry id) is acked together with the outcome event.
+        """
         try:
             if rec.type == CommandType.ORDER_PLACE:
                 self._place(msgspec.convert(rec.args, _Place), ref, now)
@@ -184,16 +192,34 @@ class Dispatcher:
             self.writer.event(EventType.COMMAND_DUPLICATE, ack=ref, data={"order": place.order})
             return
         tasks = [
-            Task(id=f"{place.order}:c{i}", kind="cook",
-                 args={"recipe": line.recipe, "order": place.order, "item": line.name,
-                       "quantity": line.quantity,
-                       "seconds": self.settings.cook_seconds * line.quantity})
-            for i, line in enumerate(place.items) if line.recipe
+            Task(
+                id=f"{place.order}:c{i}",
+                kind="cook",
+                args={
+                    "recipe": line.recipe,
+                    "order": place.order,
+                    "item": line.name,
+                    "quantity": line.quantity,
+                    "seconds": self.settings.cook_seconds * line.quantity,
+                },
+            )
+            for i, line in enumerate(place.items)
+            if line.recipe
         ]
-        tasks.append(Task(id=f"{place.order}:d", kind="deliver",
-                          args={"x": place.table.x, "y": place.table.y, "table": place.table.name}))
-        order = Order(id=place.order, table=place.table.name, status=OrderStatus.PLACED,
-                      tasks=tasks, placed=now)
+        tasks.append(
+            Task(
+                id=f"{place.order}:d",
+                kind="deliver",
+                args={"x": place.table.x, "y": place.table.y, "table": place.table.name},
+            )
+        )
+        order = Order(
+            id=place.order,
+            table=place.table.name,
+            status=OrderStatus.PLACED,
+            tasks=tasks,
+            placed=now,
+        )
         self.orders[order.id] = order
         self._status(order, OrderStatus.PLACED, None, ack=ref)
         self._assign(now)
@@ -217,8 +243,12 @@ class Dispatcher:
             self._refuse(rec, ref, "not_at_table", "no robot is waiting at the table")
             return
         self.commands.send(task.robot, CommandAction.PICKUP_DONE, {"task": task.id}, now)
-        self.writer.event(EventType.COMMAND_ACKED, task.robot, ack=ref,
-                          data={"order": order.id, "action": "pickup", "source": rec.source})
+        self.writer.event(
+            EventType.COMMAND_ACKED,
+            task.robot,
+            ack=ref,
+            data={"order": order.id, "action": "pickup", "source": rec.source},
+        )
 
     # ---- tasks ----------------------------------------------------------------
 
@@ -228,7 +258,9 @@ class Dispatcher:
                 continue
             cooking_done = all(t.status is TaskStatus.DONE for t in order.tasks if t.kind == "cook")
             for task in order.tasks:
-                if task.status is not TaskStatus.PENDING or (task.kind == "deliver" and not cooking_done):
+                if task.status is not TaskStatus.PENDING or (
+                    task.kind == "deliver" and not cooking_done
+                ):
                     continue
                 robot = self._pick(task)
                 if robot is None:
@@ -242,23 +274,43 @@ class Dispatcher:
                 self._by_robot[robot.id] = task
                 self._by_command[command] = task
                 self._idle_since.pop(robot.id, None)
-                self.writer.event(EventType.TASK_ASSIGNED, robot.id,
-                                  data={"order": order.id, "task": task.id, "kind": task.kind,
-                                        "attempt": task.attempts})
+                self.writer.event(
+                    EventType.TASK_ASSIGNED,
+                    robot.id,
+                    data={
+                        "order": order.id,
+                        "task": task.id,
+                        "kind": task.kind,
+                        "attempt": task.attempts,
+                    },
+                )
             self._advance(order)
 
     def _pick(self, task: Task) -> RobotSession | None:
-        free = [s for s in self.sessions.values()
-                if s.link is not None and s.conn is ConnState.ONLINE and s.id not in self._by_robot]
+        free = [
+            s
+            for s in self.sessions.values()
+            if s.link is not None and s.conn is ConnState.ONLINE and s.id not in self._by_robot
+        ]
         if task.kind == "cook":
             cooks = [s for s in free if s.kind is RobotKind.COOKING and s.state == "idle"]
             return min(cooks, key=lambda s: self._idle_since.get(s.id, math.inf), default=None)
         minimum = self.settings.min_battery
-        carriers = [s for s in free if s.kind is RobotKind.SERVING and s.state in _FREE_SERVING
-                    and s.battery is not None and s.battery >= minimum and not s.docking]
+        carriers = [
+            s
+            for s in free
+            if s.kind is RobotKind.SERVING
+            and s.state in _FREE_SERVING
+            and s.battery is not None
+            and s.battery >= minimum
+            and not s.docking
+        ]
         kx, ky = self.kitchen.x, self.kitchen.y
-        return min(carriers, key=lambda s: (math.hypot(s.x - kx, s.y - ky), -(s.battery or 0)),
-                   default=None)
+        return min(
+            carriers,
+            key=lambda s: (math.hypot(s.x - kx, s.y - ky), -(s.battery or 0)),
+            default=None,
+        )
 
     def _done(self, task: Task, now: float) -> None:
         task.status = TaskStatus.DONE
@@ -275,9 +327,12 @@ class Dispatcher:
         self._by_robot.pop(robot, None)
         task.status, task.robot, task.command = TaskStatus.PENDING, "", ""
         order_id = task.id.rsplit(":", 1)[0]
-        self.writer.event(EventType.TASK_RELEASED, robot, level=Level.WARNING,
-                          data={"order": order_id, "task": task.id, "kind": task.kind,
-                                "reason": reason})
+        self.writer.event(
+            EventType.TASK_RELEASED,
+            robot,
+            level=Level.WARNING,
+            data={"order": order_id, "task": task.id, "kind": task.kind, "reason": reason},
+        )
         log.warning("task_released", robot=robot, task=task.id, reason=reason)
         if order_id in self.orders:
             self._persist(self.orders[order_id])
@@ -294,12 +349,17 @@ class Dispatcher:
 
     def _send_low_batteries_to_dock(self, now: float) -> None:
         for s in self.sessions.values():
-            if (s.kind is RobotKind.SERVING and s.state == "idle" and not s.docking
-                    and s.battery is not None and s.battery < self.settings.dock_below
-                    and s.link is not None and s.id not in self._by_robot):
-                if self.commands.send(s.id, CommandAction.DOCK, {}, now) is not None:
-                    s.docking = True
-                    log.info("robot_sent_to_dock", robot=s.id, battery=s.battery)
+            low = s.battery is not None and s.battery < self.settings.dock_below
+            idle = s.kind is RobotKind.SERVING and s.state == "idle" and s.id not in self._by_robot
+            if (
+                low
+                and idle
+                and not s.docking
+                and s.link is not None
+                and self.commands.send(s.id, CommandAction.DOCK, {}, now) is not None
+            ):
+                s.docking = True
+                log.info("robot_sent_to_dock", robot=s.id, battery=s.battery)
 
     # ---- status ---------------------------------------------------------------
 
@@ -324,13 +384,22 @@ class Dispatcher:
         else:
             self._persist(order)
 
-    def _status(self, order: Order, status: OrderStatus, previous: OrderStatus | None, *,
-                ack: str | None = None) -> None:
+    def _status(
+        self,
+        order: Order,
+        status: OrderStatus,
+        previous: OrderStatus | None,
+        *,
+        ack: str | None = None,
+    ) -> None:
         order.status = status
         delivery = order.tasks[-1]
-        self.writer.event(EventType.ORDER_STATUS, delivery.robot, ack=ack,
-                          data={"order": order.id, "status": status, "previous": previous,
-                                "table": order.table})
+        self.writer.event(
+            EventType.ORDER_STATUS,
+            delivery.robot,
+            ack=ack,
+            data={"order": order.id, "status": status, "previous": previous, "table": order.table},
+        )
         log.info("order_status", order=order.id, status=status)
         self._persist(order)
 
@@ -345,10 +414,23 @@ class Dispatcher:
             self.writer.hash_put(DISPATCH, order.id, msgspec.json.encode(order).decode())
 
     def _refuse(self, rec: CommandRecord, ref: str, reason: str, detail: str) -> None:
-        self.writer.event(EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
-                          data={"command": rec.id, "action": rec.type, "reason": reason,
-                                "detail": detail, "order": rec.args.get("order")})
+        self.writer.event(
+            EventType.COMMAND_FAILED,
+            level=Level.WARNING,
+            ack=ref,
+            data={
+                "command": rec.id,
+                "action": rec.type,
+                "reason": reason,
+                "detail": detail,
+                "order": rec.args.get("order"),
+            },
+        )
 
     def _refuse_order(self, order: Order, ref: str, reason: str) -> None:
-        self.writer.event(EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
-                          data={"order": order.id, "reason": reason, "status": order.status})
+        self.writer.event(
+            EventType.COMMAND_FAILED,
+            level=Level.WARNING,
+            ack=ref,
+            data={"order": order.id, "reason": reason, "status": order.status},
+        )

@@ -24,8 +24,23 @@ class Link(Protocol):
 
 class RobotSession:
     __slots__ = (
-        "battery", "bucket", "conn", "docking", "firmware", "id", "key", "kind", "last_seen",
-        "link", "name", "pending", "state", "task", "transport", "x", "y",
+        "battery",
+        "bucket",
+        "conn",
+        "docking",
+        "firmware",
+        "id",
+        "key",
+        "kind",
+        "last_seen",
+        "link",
+        "name",
+        "pending",
+        "state",
+        "task",
+        "transport",
+        "x",
+        "y",
     )
 
     def __init__(self, robot: RobotConfig, commands: CommandSettings, bucket: TokenBucket) -> None:

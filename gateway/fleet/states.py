@@ -16,9 +16,9 @@ from typing import Final
 from protocol.kinds import RobotKind
 
 __all__ = [
+    "CONNECTION",
     "COOKING",
     "SERVING",
-    "CONNECTION",
     "ConnInput",
     "ConnState",
     "CookingState",

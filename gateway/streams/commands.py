@@ -35,9 +35,16 @@ TRIM_EVERY_S = 60.0
 
 
 class CommandReader:
-    def __init__(self, redis: Redis, router: CommandRouter, dispatcher: Dispatcher,
-                 settings: RedisSettings, *, consumer: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        router: CommandRouter,
+        dispatcher: Dispatcher,
+        settings: RedisSettings,
+        *,
+        consumer: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.redis = redis
         self.router = router
         self.dispatcher = dispatcher
@@ -84,8 +91,9 @@ class CommandReader:
     async def _ensure_group(self) -> None:
         try:
             # From 0: commands written before the gateway's first start are not skipped.
-            await self.redis.xgroup_create(streams.COMMANDS, streams.COMMANDS_GROUP, id="0",
-                                           mkstream=True)
+            await self.redis.xgroup_create(
+                streams.COMMANDS, streams.COMMANDS_GROUP, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -94,8 +102,9 @@ class CommandReader:
         """Our own pending entries first (a restart), then other consumers' stale ones."""
         start = "0"
         while True:
-            reply = await self.redis.xreadgroup(streams.COMMANDS_GROUP, self.consumer,
-                                                {streams.COMMANDS: start}, count=500)
+            reply = await self.redis.xreadgroup(
+                streams.COMMANDS_GROUP, self.consumer, {streams.COMMANDS: start}, count=500
+            )
             entries = reply[0][1] if reply else []
             if not entries:
                 break
@@ -104,16 +113,25 @@ class CommandReader:
         cursor = "0-0"
         while True:
             cursor, claimed, *_ = await self.redis.xautoclaim(
-                streams.COMMANDS, streams.COMMANDS_GROUP, self.consumer, CLAIM_IDLE_MS,
-                start_id=cursor, count=500)
+                streams.COMMANDS,
+                streams.COMMANDS_GROUP,
+                self.consumer,
+                CLAIM_IDLE_MS,
+                start_id=cursor,
+                count=500,
+            )
             self._submit(claimed)
             if cursor in (b"0-0", "0-0"):
                 break
 
     async def _read_new(self) -> None:
         reply = await self.redis.xreadgroup(
-            streams.COMMANDS_GROUP, self.consumer, {streams.COMMANDS: ">"},
-            count=500, block=self.settings.command_block_ms)
+            streams.COMMANDS_GROUP,
+            self.consumer,
+            {streams.COMMANDS: ">"},
+            count=500,
+            block=self.settings.command_block_ms,
+        )
         if reply:
             self._submit(reply[0][1])
 
@@ -122,15 +140,22 @@ class CommandReader:
         for entry_id, fields in entries:
             ref = entry_id.decode()
             if not fields:  # trimmed away while pending: nothing left to run
-                self.router.writer.event(EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
-                                         data={"reason": "entry_deleted", "entry": ref})
+                self.router.writer.event(
+                    EventType.COMMAND_FAILED,
+                    level=Level.WARNING,
+                    ack=ref,
+                    data={"reason": "entry_deleted", "entry": ref},
+                )
                 continue
             try:
                 rec = streams.from_fields(CommandRecord, fields)
             except (msgspec.ValidationError, ValueError) as exc:
                 self.router.writer.event(
-                    EventType.COMMAND_FAILED, level=Level.WARNING, ack=ref,
-                    data={"reason": "invalid_command", "detail": str(exc), "entry": ref})
+                    EventType.COMMAND_FAILED,
+                    level=Level.WARNING,
+                    ack=ref,
+                    data={"reason": "invalid_command", "detail": str(exc), "entry": ref},
+                )
                 continue
             if rec.type == CommandType.ROBOT:
                 self.router.submit(rec, ref, now)
@@ -138,8 +163,12 @@ class CommandReader:
                 self.dispatcher.command(rec, ref, now)
             else:
                 self.router.writer.event(
-                    EventType.COMMAND_FAILED, rec.robot, level=Level.WARNING, ack=ref,
-                    data={"command": rec.id, "reason": "unknown_type", "type": rec.type})
+                    EventType.COMMAND_FAILED,
+                    rec.robot,
+                    level=Level.WARNING,
+                    ack=ref,
+                    data={"command": rec.id, "reason": "unknown_type", "type": rec.type},
+                )
 
     async def _maybe_trim(self) -> None:
         now = self.clock()
@@ -150,7 +179,9 @@ class CommandReader:
         summary = await self.redis.xpending(streams.COMMANDS, streams.COMMANDS_GROUP)
         if summary and summary.get("pending"):
             oldest = summary["min"]
-            oldest_ms = int((oldest.decode() if isinstance(oldest, bytes) else oldest).split("-")[0])
+            oldest_ms = int(
+                (oldest.decode() if isinstance(oldest, bytes) else oldest).split("-")[0]
+            )
             keep_from_ms = min(keep_from_ms, oldest_ms)
         groups = await self.redis.xinfo_groups(streams.COMMANDS)
         for g in groups:

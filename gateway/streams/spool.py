@@ -37,7 +37,9 @@ class Spool:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, rec BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, rec BLOB NOT NULL)"
+        )
         self._count = int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
 
     def __len__(self) -> int:
@@ -59,7 +61,9 @@ class Spool:
 
     def peek(self, n: int) -> list[tuple[int, SpoolRecord]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, rec FROM spool ORDER BY id LIMIT ?", (n,)).fetchall()
+            rows = self._db.execute(
+                "SELECT id, rec FROM spool ORDER BY id LIMIT ?", (n,)
+            ).fetchall()
         return [(int(i), _decoder.decode(b)) for i, b in rows]
 
     def delete_through(self, last_id: int) -> None:

@@ -44,9 +44,10 @@ log = structlog.get_logger("gateway.writer")
 _SNAPSHOT_FIELDS = ("seq", "ts", "x", "y", "theta", "battery", "speed")
 
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
-_DEDUPE_SKEW_MS = 10_000  # how far before the oldest spooled event to look for copies already in Redis
+_DEDUPE_SKEW_MS = (
+    10_000  # how far before the oldest spooled event to look for copies already in Redis
+)
 _DEDUPE_MAX_ENTRIES = 100_000
-
 
 
 class StreamWriter:
@@ -83,8 +84,17 @@ class StreamWriter:
     # ---- producers: synchronous, never await ------------------------------
 
     def telemetry(
-        self, robot: str, seq: int, ts: float, x: float, y: float, theta: float,
-        battery: float, speed: float, transport: str, rx: float,
+        self,
+        robot: str,
+        seq: int,
+        ts: float,
+        x: float,
+        y: float,
+        theta: float,
+        battery: float,
+        speed: float,
+        transport: str,
+        rx: float,
     ) -> None:
         if not self.up:
             self.stats.inc("telemetry_dropped", "redis_down")
@@ -99,7 +109,7 @@ class StreamWriter:
 
     def event(
         self,
-        type: str,  # noqa: A002 - the record's field name
+        type: str,
         robot: str = "",
         *,
         level: Level = Level.INFO,
@@ -108,8 +118,13 @@ class StreamWriter:
     ) -> str:
         """Queue an event; ``ack`` names an rd:commands entry to XACK with it."""
         record = EventRecord(
-            eid=uuid.uuid4().hex, type=type, ts=self.clock(), robot=robot, level=level,
-            src=self.src, data=data or {},
+            eid=uuid.uuid4().hex,
+            type=type,
+            ts=self.clock(),
+            robot=robot,
+            level=level,
+            src=self.src,
+            data=data or {},
         )
         self._events.append(SpoolRecord(streams.EVENTS, streams.to_fields(record), ack))
         self._wake.set()
@@ -174,14 +189,13 @@ class StreamWriter:
         """Wait until everything queued so far is in Redis or the spool (for tests and shutdown)."""
         self._wake.set()
         await asyncio.sleep(0)
-        while self._has_work() or not self._idle.is_set():
+        while self._has_work() or not self._idle.is_set():  # noqa: ASYNC110 - two conditions
             await asyncio.sleep(0.005)
 
     def _has_work(self) -> bool:
-        return bool(self._telemetry or self._events or self._snapshots or self._latest
-                    or self._hashes) or (
-            self.up and len(self.spool) > 0
-        )
+        return bool(
+            self._telemetry or self._events or self._snapshots or self._latest or self._hashes
+        ) or (self.up and len(self.spool) > 0)
 
     async def _sleep(self, delay: float) -> None:
         """Sleep out a backoff, but spool new events meanwhile so a crash cannot lose them."""
@@ -225,8 +239,9 @@ class StreamWriter:
             updated = self.clock()
             for robot, fields in snaps.items():
                 fields.update(id=robot, updated=updated)
-            pipe.execute_command(*telemetry_batch.command(tele, snaps,
-                                                          self.settings.telemetry_maxlen))
+            pipe.execute_command(
+                *telemetry_batch.command(tele, snaps, self.settings.telemetry_maxlen)
+            )
         try:
             results = await pipe.execute(raise_on_error=True)
         except BaseException:
@@ -254,8 +269,11 @@ class StreamWriter:
             self.up = False
             self._down_since = self.clock()
             self.stats.set("redis_up", "", 0)
-            log.warning("redis_unavailable", error=str(exc) or type(exc).__name__,
-                        policy="events spooled to disk, telemetry dropped")
+            log.warning(
+                "redis_unavailable",
+                error=str(exc) or type(exc).__name__,
+                policy="events spooled to disk, telemetry dropped",
+            )
         if self._telemetry:
             self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
             self._telemetry.clear()
@@ -265,8 +283,11 @@ class StreamWriter:
     def _on_recovered(self) -> None:
         self.up = True
         self.stats.set("redis_up", "", 1)
-        log.info("redis_recovered", outage_s=round(self.clock() - self._down_since, 3),
-                 telemetry_dropped=self.stats.get("telemetry_dropped", "redis_down"))
+        log.info(
+            "redis_recovered",
+            outage_s=round(self.clock() - self._down_since, 3),
+            telemetry_dropped=self.stats.get("telemetry_dropped", "redis_down"),
+        )
 
     async def _spool_events(self) -> None:
         if not self._events:
@@ -289,8 +310,9 @@ class StreamWriter:
             pipe = self.redis.pipeline(transaction=False)
             for _, rec in rows:
                 if rec.fields.get("eid") not in seen:
-                    pipe.xadd(rec.stream, rec.fields, maxlen=self.settings.events_maxlen,
-                              approximate=True)
+                    pipe.xadd(
+                        rec.stream, rec.fields, maxlen=self.settings.events_maxlen, approximate=True
+                    )
                     replayed += 1
                 if rec.ack:
                     pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
@@ -298,8 +320,11 @@ class StreamWriter:
             await asyncio.to_thread(self.spool.delete_through, rows[-1][0])
         self.stats.inc("events_replayed", "", replayed)
         if self._overflowed:
-            self.event(streams.EventType.GATEWAY_SPOOL_OVERFLOW, level=Level.ALARM,
-                       data={"lost": self._overflowed})
+            self.event(
+                streams.EventType.GATEWAY_SPOOL_OVERFLOW,
+                level=Level.ALARM,
+                data={"lost": self._overflowed},
+            )
             self._overflowed = 0
         log.info("spool_replayed", events=replayed)
 

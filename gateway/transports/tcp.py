@@ -9,6 +9,7 @@ sends faster than its token bucket has the excess dropped and counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from typing import Final
@@ -67,8 +68,14 @@ class TcpLink:
 
 
 class TcpServer:
-    def __init__(self, fleet: Fleet, tcp: TcpSettings, gateway: GatewaySettings, stats: Stats,
-                 udp_port: int | None) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        tcp: TcpSettings,
+        gateway: GatewaySettings,
+        stats: Stats,
+        udp_port: int | None,
+    ) -> None:
         self.fleet = fleet
         self.settings = tcp
         self.gateway = gateway
@@ -97,16 +104,21 @@ class TcpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        conn = GatewayConnection(self.fleet.key_for, secrets.token_hex(16),
-                                 gateway=self.gateway.name, max_frame=self.settings.max_frame_bytes)
+        conn = GatewayConnection(
+            self.fleet.key_for,
+            secrets.token_hex(16),
+            gateway=self.gateway.name,
+            max_frame=self.settings.max_frame_bytes,
+        )
         link = TcpLink(writer, conn)
         self._links.add(link)
         robot: str | None = None
         reason = "closed by robot"
         try:
             link.write(conn.challenge())
-            robot = await asyncio.wait_for(self._handshake(reader, conn, link),
-                                           self.settings.handshake_timeout_s)
+            robot = await asyncio.wait_for(
+                self._handshake(reader, conn, link), self.settings.handshake_timeout_s
+            )
             if robot is not None:
                 structlog.contextvars.bind_contextvars(robot=robot, peer=str(peer))
                 reason = await self._read_loop(reader, conn, link, robot)
@@ -121,13 +133,12 @@ class TcpServer:
             if robot is not None:
                 self.fleet.disconnected(robot, link, time.time(), link.close_reason or reason)
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
-    async def _handshake(self, reader: asyncio.StreamReader, conn: GatewayConnection,
-                         link: TcpLink) -> str | None:
+    async def _handshake(
+        self, reader: asyncio.StreamReader, conn: GatewayConnection, link: TcpLink
+    ) -> str | None:
         while True:
             data = await reader.read(READ_SIZE)
             conn.receive_data(data)
@@ -142,18 +153,29 @@ class TcpServer:
                 self.fleet.connected(msg, link, now)
             except RemoteProtocolError as exc:
                 self.stats.inc("connections", f"refused_{exc.code}")
-                log.warning("robot_refused", code=exc.code, reason=exc.message,
-                            peer=str(link._writer.get_extra_info("peername")))
+                log.warning(
+                    "robot_refused",
+                    code=exc.code,
+                    reason=exc.message,
+                    peer=str(link._writer.get_extra_info("peername")),
+                )
                 link.close(exc.code, exc.message)
                 return None
-            link.write(conn.welcome(f"{self.gateway.name}:{conn.nonce[:8]}",
-                                    self.gateway.heartbeat_s, self.udp_port, now))
+            link.write(
+                conn.welcome(
+                    f"{self.gateway.name}:{conn.nonce[:8]}",
+                    self.gateway.heartbeat_s,
+                    self.udp_port,
+                    now,
+                )
+            )
             self.fleet.resume(msg.robot, now)
             self.stats.inc("connections", "accepted")
             return msg.robot
 
-    async def _read_loop(self, reader: asyncio.StreamReader, conn: GatewayConnection,
-                         link: TcpLink, robot: str) -> str:
+    async def _read_loop(
+        self, reader: asyncio.StreamReader, conn: GatewayConnection, link: TcpLink, robot: str
+    ) -> str:
         strikes = 0
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.burst, time.monotonic())
         last_rate_error = 0.0
@@ -178,8 +200,14 @@ class TcpServer:
                     self.stats.inc("frames_rejected", ErrorCode.RATE_LIMITED)
                     if now - last_rate_error > 1.0:
                         last_rate_error = now
-                        link.send(Error(robot=robot, ts=now, code=ErrorCode.RATE_LIMITED,
-                                        message="too many messages; excess dropped"))
+                        link.send(
+                            Error(
+                                robot=robot,
+                                ts=now,
+                                code=ErrorCode.RATE_LIMITED,
+                                message="too many messages; excess dropped",
+                            )
+                        )
                     continue
                 self.fleet.received(robot, msg, now)
             if not data:

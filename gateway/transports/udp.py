@@ -46,5 +46,9 @@ def _grow_receive_buffer(sock: socket.socket, wanted: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
     if granted < wanted:
-        log.warning("udp_receive_buffer_capped", wanted=wanted, granted=granted,
-                    hint="raise net.core.rmem_max (systemd/99-robodine-sysctl.conf)")
+        log.warning(
+            "udp_receive_buffer_capped",
+            wanted=wanted,
+            granted=granted,
+            hint="raise net.core.rmem_max (systemd/99-robodine-sysctl.conf)",
+        )

@@ -12,8 +12,14 @@ from config.settings import RedisSettings
 from gateway.redis_client import _PACKED, connect
 from tests.servers import RedisServer
 
-args_st = st.lists(st.text(max_size=20) | st.binary(max_size=20) | st.integers(-(2**63), 2**63 - 1)
-                   | st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30)
+args_st = st.lists(
+    st.text(max_size=20)
+    | st.binary(max_size=20)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    min_size=1,
+    max_size=30,
+)
 
 
 @given(args_st)
@@ -32,7 +38,7 @@ def test_multi_word_command_names_still_split() -> None:
 async def test_client_round_trip_and_close(redis_server: RedisServer) -> None:
     client = connect(RedisSettings(url=redis_server.url), name="t")
     await client.xadd("t:s", {"a": 1.5, "b": "x"})
-    (_, fields), = await client.xrange("t:s")
+    ((_, fields),) = await client.xrange("t:s")
     assert fields == {b"a": b"1.5", b"b": b"x"}
     await client.xgroup_create("t:s", "g", id="0")
     await client.delete("t:s")

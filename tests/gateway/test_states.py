@@ -7,8 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.fleet.states import (
-    CONNECTION, COOKING, SERVING, ConnInput, ConnState, CookingState, IllegalTransition,
-    ServingState, apply_connection, apply_reported,
+    CONNECTION,
+    COOKING,
+    SERVING,
+    ConnInput,
+    ConnState,
+    CookingState,
+    IllegalTransition,
+    ServingState,
+    apply_connection,
+    apply_reported,
 )
 from protocol.kinds import RobotKind
 
@@ -30,7 +38,9 @@ def test_connection_rules() -> None:
 
 
 @given(st.sampled_from(list(RobotKind)), st.data())
-def test_reported_transitions_follow_the_table_exactly(kind: RobotKind, data: st.DataObject) -> None:
+def test_reported_transitions_follow_the_table_exactly(
+    kind: RobotKind, data: st.DataObject
+) -> None:
     states, table = KINDS[kind]
     current = data.draw(st.sampled_from(states))
     reported = data.draw(st.sampled_from(states))

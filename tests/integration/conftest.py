@@ -19,10 +19,21 @@ from tests.servers import RedisServer
 
 def gateway_settings(redis_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     data: dict[str, Any] = {
-        "gateway": {"name": "gw-test", "heartbeat_s": 0.2, "stale_after_s": 0.6,
-                    "offline_after_s": 1.2, "metrics_port": 0, "shutdown_timeout_s": 3},
-        "tcp": {"host": "127.0.0.1", "port": 0, "max_frame_bytes": 4096, "max_strikes": 3,
-                "handshake_timeout_s": 1.0},
+        "gateway": {
+            "name": "gw-test",
+            "heartbeat_s": 0.2,
+            "stale_after_s": 0.6,
+            "offline_after_s": 1.2,
+            "metrics_port": 0,
+            "shutdown_timeout_s": 3,
+        },
+        "tcp": {
+            "host": "127.0.0.1",
+            "port": 0,
+            "max_frame_bytes": 4096,
+            "max_strikes": 3,
+            "handshake_timeout_s": 1.0,
+        },
         "udp": {"host": "127.0.0.1", "port": 0},
         "redis": {"url": redis_url, "connect_timeout_s": 0.5, "command_block_ms": 200},
         "spool": {"path": str(tmp_path / "spool.sqlite3")},
@@ -77,13 +88,16 @@ async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
 
 
 @pytest.fixture
-async def gateway(redis_server: RedisServer, redis_client: aioredis.Redis,
-                  tmp_path: Path) -> AsyncIterator[RunningGateway]:
+async def gateway(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> AsyncIterator[RunningGateway]:
     async with run_gateway(gateway_settings(redis_server.url, tmp_path)) as gw:
         yield gw
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
     """Poll an async or sync predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -15,16 +15,22 @@ from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Command
 from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import events, online
-from tests.robot import TestRobot
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
 
-async def submit(r: aioredis.Redis, robot: str, action: str, cid: str | None = None,
-                 **fields: Any) -> str:
-    rec = streams.CommandRecord(id=cid or uuid.uuid4().hex, robot=robot, action=action,
-                                ts=time.time(), source="test", **fields)
+async def submit(
+    r: aioredis.Redis, robot: str, action: str, cid: str | None = None, **fields: Any
+) -> str:
+    rec = streams.CommandRecord(
+        id=cid or uuid.uuid4().hex,
+        robot=robot,
+        action=action,
+        ts=time.time(),
+        source="test",
+        **fields,
+    )
     await r.xadd(streams.COMMANDS, streams.to_fields(rec))
     return rec.id
 
@@ -32,9 +38,13 @@ async def submit(r: aioredis.Redis, robot: str, action: str, cid: str | None = N
 async def outcome(r: aioredis.Redis, cid: str, timeout: float = 5.0) -> dict[str, Any]:
     async def find() -> dict[str, Any] | None:
         for ev in await events(r):
-            if ev["type"] in ("command.acked", "command.failed") and ev["data"].get("command") == cid:
+            if (
+                ev["type"] in ("command.acked", "command.failed")
+                and ev["data"].get("command") == cid
+            ):
                 return ev
         return None
+
     return await wait_for(find, timeout)
 
 
@@ -43,14 +53,19 @@ async def pending(r: aioredis.Redis) -> int:
     return int(info["pending"])
 
 
-async def test_command_round_trip_acks_the_entry(gateway: RunningGateway,
-                                                 redis_client: aioredis.Redis) -> None:
+async def test_command_round_trip_acks_the_entry(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "goto", args={"x": 4.0, "y": 2.5, "table": "T3"})
     cmd = await bot.recv()
     assert isinstance(cmd, Command)
-    assert (cmd.id, cmd.action, cmd.args, cmd.attempt) == (cid, CommandAction.GOTO,
-                                                           {"x": 4.0, "y": 2.5, "table": "T3"}, 1)
+    assert (cmd.id, cmd.action, cmd.args, cmd.attempt) == (
+        cid,
+        CommandAction.GOTO,
+        {"x": 4.0, "y": 2.5, "table": "T3"},
+        1,
+    )
     bot.ack(cmd)
     ev = await outcome(redis_client, cid)
     assert ev["type"] == "command.acked" and ev["robot"] == "serve-1"
@@ -66,15 +81,18 @@ async def _zero(coro: Any) -> bool:
     return await coro == 0
 
 
-@pytest.mark.parametrize("robot,action,reason", [
-    ("serve-2", "goto", "robot_offline"),
-    ("nobody", "goto", "unknown_robot"),
-    ("serve-1", "cook", "unsupported_for_kind"),
-    ("serve-1", "fly", "unknown_action"),
-])
+@pytest.mark.parametrize(
+    ("robot", "action", "reason"),
+    [
+        ("serve-2", "goto", "robot_offline"),
+        ("nobody", "goto", "unknown_robot"),
+        ("serve-1", "cook", "unsupported_for_kind"),
+        ("serve-1", "fly", "unknown_action"),
+    ],
+)
 async def test_commands_that_cannot_be_delivered_fail_clearly(
-        gateway: RunningGateway, redis_client: aioredis.Redis, robot: str, action: str,
-        reason: str) -> None:
+    gateway: RunningGateway, redis_client: aioredis.Redis, robot: str, action: str, reason: str
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, robot, action)
     ev = await outcome(redis_client, cid)
@@ -84,8 +102,9 @@ async def test_commands_that_cannot_be_delivered_fail_clearly(
     await bot.close()
 
 
-async def test_expired_command_is_not_sent(gateway: RunningGateway,
-                                           redis_client: aioredis.Redis) -> None:
+async def test_expired_command_is_not_sent(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "dock", expires=time.time() - 1)
     ev = await outcome(redis_client, cid)
@@ -93,17 +112,21 @@ async def test_expired_command_is_not_sent(gateway: RunningGateway,
     await bot.close()
 
 
-async def test_malformed_command_entry_fails_and_is_acked(gateway: RunningGateway,
-                                                          redis_client: aioredis.Redis) -> None:
+async def test_malformed_command_entry_fails_and_is_acked(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     entry = await redis_client.xadd(streams.COMMANDS, {"robot": "serve-1", "ts": "not-a-number"})
     evs = await wait_for(lambda: events(redis_client, "command.failed"))
-    assert evs[0]["data"]["reason"] == "invalid_command" and evs[0]["data"]["entry"] == entry.decode()
+    assert (
+        evs[0]["data"]["reason"] == "invalid_command" and evs[0]["data"]["entry"] == entry.decode()
+    )
     assert "id" in evs[0]["data"]["detail"] or "ts" in evs[0]["data"]["detail"]
     await wait_for(lambda: _zero(pending(redis_client)))
 
 
 async def test_unacknowledged_command_is_resent_then_times_out(
-        gateway: RunningGateway, redis_client: aioredis.Redis) -> None:
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "dock")
     attempts = []
@@ -119,8 +142,9 @@ async def test_unacknowledged_command_is_resent_then_times_out(
     await bot.close()
 
 
-async def test_resent_command_acked_late_counts_once(gateway: RunningGateway,
-                                                     redis_client: aioredis.Redis) -> None:
+async def test_resent_command_acked_late_counts_once(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "pause")
     first = await bot.recv()
@@ -136,8 +160,9 @@ async def test_resent_command_acked_late_counts_once(gateway: RunningGateway,
     await bot.close()
 
 
-async def test_refused_command_fails_with_the_robots_reason(gateway: RunningGateway,
-                                                            redis_client: aioredis.Redis) -> None:
+async def test_refused_command_fails_with_the_robots_reason(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "goto", args={"x": 1, "y": 1})
     cmd = await bot.recv()
@@ -147,8 +172,9 @@ async def test_refused_command_fails_with_the_robots_reason(gateway: RunningGate
     await bot.close()
 
 
-async def test_duplicate_command_id_is_not_executed_twice(gateway: RunningGateway,
-                                                          redis_client: aioredis.Redis) -> None:
+async def test_duplicate_command_id_is_not_executed_twice(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "dock")
     cmd = await bot.recv()
@@ -164,8 +190,9 @@ async def test_duplicate_command_id_is_not_executed_twice(gateway: RunningGatewa
     await bot.close()
 
 
-async def test_command_survives_a_robot_reconnect(gateway: RunningGateway,
-                                                  redis_client: aioredis.Redis) -> None:
+async def test_command_survives_a_robot_reconnect(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "goto", args={"x": 2, "y": 2})
     first = await bot.recv()
@@ -180,9 +207,11 @@ async def test_command_survives_a_robot_reconnect(gateway: RunningGateway,
 
 
 async def test_commands_pending_at_shutdown_are_taken_up_after_restart(
-        redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path) -> None:
-    settings = gateway_settings(redis_server.url, tmp_path,
-                                commands={"ack_timeout_s": 5, "max_attempts": 2, "ttl_s": 30})
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    settings = gateway_settings(
+        redis_server.url, tmp_path, commands={"ack_timeout_s": 5, "max_attempts": 2, "ttl_s": 30}
+    )
     async with run_gateway(settings) as gw:
         bot = await online(gw)
         cid = await submit(redis_client, "serve-1", "dock")
@@ -201,15 +230,17 @@ async def test_commands_pending_at_shutdown_are_taken_up_after_restart(
 
 
 async def test_commands_written_before_the_first_start_are_not_skipped(
-        redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     cid = await submit(redis_client, "serve-2", "dock")
     async with run_gateway(gateway_settings(redis_server.url, tmp_path)):
         ev = await outcome(redis_client, cid)
         assert ev["data"]["reason"] == "robot_offline"
 
 
-async def test_cli_send_waits_for_the_outcome(gateway: RunningGateway, redis_client: aioredis.Redis,
-                                              redis_server: RedisServer, tmp_path: Path) -> None:
+async def test_cli_send_waits_for_the_outcome(
+    gateway: RunningGateway, redis_client: aioredis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
     import asyncio
     import sys
 
@@ -223,16 +254,36 @@ async def test_cli_send_waits_for_the_outcome(gateway: RunningGateway, redis_cli
 
     helper = asyncio.ensure_future(robot_side())
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "robodine", "send", "cook-1", "cook", "recipe=bibimbap", "seconds=4",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "robodine",
+        "send",
+        "cook-1",
+        "cook",
+        "recipe=bibimbap",
+        "seconds=4",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     await helper
     assert proc.returncode == 0, err.decode()
     assert b'"outcome":"acked"' in out and b'"action":"cook"' in out
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "robodine", "send", "serve-2", "dock", "--timeout", "5",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "robodine",
+        "send",
+        "serve-2",
+        "dock",
+        "--timeout",
+        "5",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and b"robot_offline" in out
     await bot.close()

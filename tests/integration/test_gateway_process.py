@@ -19,8 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 def write_config(path: Path, redis_url: str, tcp: int, udp: int) -> None:
-    robots = "".join(f'[[robots]]\nid = "{r["id"]}"\nkind = "{r["kind"]}"\nkey = "{r["key"]}"\n\n'
-                     for r in robots_config())
+    robots = "".join(
+        f'[[robots]]\nid = "{r["id"]}"\nkind = "{r["kind"]}"\nkey = "{r["key"]}"\n\n'
+        for r in robots_config()
+    )
     path.write_text(
         f'[tcp]\nhost = "127.0.0.1"\nport = {tcp}\n[udp]\nhost = "127.0.0.1"\nport = {udp}\n'
         f'[redis]\nurl = "{redis_url}"\n[gateway]\nmetrics_port = 0\n'
@@ -36,8 +38,12 @@ def test_ready_then_clean_sigterm(redis_server: RedisServer, tmp_path: Path) -> 
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(15)
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
-    proc = subprocess.Popen([sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         ready = notify.recv(4096).decode()
         assert ready.startswith("READY=1") and "serving 3 robots" in ready
@@ -60,8 +66,11 @@ def test_unreachable_redis_still_serves_and_exits_cleanly(tmp_path: Path) -> Non
     cfg = tmp_path / "gw.toml"
     tcp = free_port()
     write_config(cfg, f"redis://127.0.0.1:{free_port()}/0", tcp, free_port(socket.SOCK_DGRAM))
-    proc = subprocess.Popen([sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -83,7 +92,11 @@ def test_unreachable_redis_still_serves_and_exits_cleanly(tmp_path: Path) -> Non
 
 
 def test_missing_config_file_exits_2() -> None:
-    out = subprocess.run([sys.executable, "-m", "robodine", "gateway", "--config", "/nonexistent.toml"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "robodine", "gateway", "--config", "/nonexistent.toml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == "robodine: config: config: file '/nonexistent.toml' not found"

@@ -1,4 +1,4 @@
-"""Robots over real TCP and UDP -> gateway -> real Redis; stream contents asserted field by field."""
+"""Robots over real TCP and UDP -> gateway -> real Redis; streams asserted field by field."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from tests.robot import TestRobot
 pytestmark = pytest.mark.integration
 
 
-async def events(r: aioredis.Redis, type_: str | None = None, robot: str | None = None) -> list[dict]:
+async def events(
+    r: aioredis.Redis, type_: str | None = None, robot: str | None = None
+) -> list[dict]:
     out = []
     for entry_id, fields in await r.xrange(streams.EVENTS):
         ev = streams.decode_fields(fields)
@@ -29,15 +31,18 @@ async def events(r: aioredis.Redis, type_: str | None = None, robot: str | None 
     return out
 
 
-async def online(gw: RunningGateway, robot: str = "serve-1", kind: RobotKind = RobotKind.SERVING) -> TestRobot:
+async def online(
+    gw: RunningGateway, robot: str = "serve-1", kind: RobotKind = RobotKind.SERVING
+) -> TestRobot:
     bot = TestRobot(robot, kind, gw.tcp_port, gw.udp_port)
     welcome = await bot.connect()
     assert isinstance(welcome, Welcome), welcome
     return bot
 
 
-async def test_hello_state_and_telemetry_reach_the_streams(gateway: RunningGateway,
-                                                           redis_client: aioredis.Redis) -> None:
+async def test_hello_state_and_telemetry_reach_the_streams(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     assert bot.conn.welcome is not None and bot.conn.welcome.udp_port == gateway.udp_port
     bot.state("idle")
@@ -53,23 +58,37 @@ async def test_hello_state_and_telemetry_reach_the_streams(gateway: RunningGatew
     state = await events(redis_client, "robot.state", "serve-1")
     assert state[0]["data"]["state"] == "idle" and state[0]["data"]["previous"] is None
 
-    (entry_id, fields), = await redis_client.xrange(streams.TELEMETRY)
+    ((_entry_id, fields),) = await redis_client.xrange(streams.TELEMETRY)
     rec = streams.from_fields(streams.TelemetryRecord, fields)
     assert (rec.robot, rec.seq, rec.x, rec.y, rec.battery, rec.theta, rec.speed) == (
-        "serve-1", sample.seq, 3.5, 4.25, 77.5, 0.5, 0.3)
+        "serve-1",
+        sample.seq,
+        3.5,
+        4.25,
+        77.5,
+        0.5,
+        0.3,
+    )
     assert rec.transport == "udp" and rec.ts == pytest.approx(sample.ts) and rec.rx >= rec.ts - 1
 
-    snap = streams.from_fields(streams.RobotSnapshot,
-                               await redis_client.hgetall(streams.robot_key("serve-1")))
+    snap = streams.from_fields(
+        streams.RobotSnapshot, await redis_client.hgetall(streams.robot_key("serve-1"))
+    )
     assert (snap.connection, snap.state, snap.kind, snap.x, snap.battery) == (
-        "online", "idle", "serving", 3.5, 77.5)
+        "online",
+        "idle",
+        "serving",
+        3.5,
+        77.5,
+    )
     assert await redis_client.sismember(streams.ROBOTS_INDEX, "serve-1")
     await bot.close()
 
 
-@pytest.mark.parametrize("robot,key", [("serve-1", "ab" * 32), ("ghost", "11" * 32)])
+@pytest.mark.parametrize(("robot", "key"), [("serve-1", "ab" * 32), ("ghost", "11" * 32)])
 async def test_hello_with_wrong_key_or_unknown_robot_is_refused(
-        gateway: RunningGateway, redis_client: aioredis.Redis, robot: str, key: str) -> None:
+    gateway: RunningGateway, redis_client: aioredis.Redis, robot: str, key: str
+) -> None:
     bot = TestRobot(robot, RobotKind.SERVING, gateway.tcp_port, key=bytes.fromhex(key))
     reply = await bot.connect()
     assert isinstance(reply, Error) and reply.code == ErrorCode.AUTH_FAILED
@@ -88,8 +107,9 @@ async def test_kind_mismatch_is_refused(gateway: RunningGateway) -> None:
     await bot.close()
 
 
-async def test_bad_frames_get_errors_and_the_connection_carries_on(gateway: RunningGateway,
-                                                                   redis_client: aioredis.Redis) -> None:
+async def test_bad_frames_get_errors_and_the_connection_carries_on(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     cases = [
         (b"{not json", ErrorCode.BAD_MESSAGE),
@@ -113,8 +133,9 @@ async def test_bad_frames_get_errors_and_the_connection_carries_on(gateway: Runn
     await bot.close()
 
 
-async def test_oversized_frame_is_rejected_before_buffering(gateway: RunningGateway,
-                                                            redis_client: aioredis.Redis) -> None:
+async def test_oversized_frame_is_rejected_before_buffering(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     body = b'{"v":1,"type":"heartbeat","robot":"serve-1","pad":"' + b"x" * 10_000 + b'"}'
     bot.send_raw(body)  # max_frame_bytes is 4096 in the test settings
@@ -167,7 +188,8 @@ async def test_silent_handshake_times_out(gateway: RunningGateway) -> None:
 
 
 async def test_udp_forged_replayed_unknown_and_malformed_are_dropped(
-        gateway: RunningGateway, redis_client: aioredis.Redis) -> None:
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     good = bot.telemetry(seq=10)
     bot.udp(good)
@@ -177,8 +199,9 @@ async def test_udp_forged_replayed_unknown_and_malformed_are_dropped(
     forged = bytearray(encode_datagram(bot.telemetry(seq=12), bot.key))
     forged[20] ^= 1  # tampered body
     bot.udp_raw(bytes(forged))
-    ghost = TestRobot("ghost", RobotKind.SERVING, gateway.tcp_port, gateway.udp_port,
-                      key=bytes.fromhex("11" * 32))
+    ghost = TestRobot(
+        "ghost", RobotKind.SERVING, gateway.tcp_port, gateway.udp_port, key=bytes.fromhex("11" * 32)
+    )
     ghost.udp(ghost.telemetry(seq=1))
     bot.udp_raw(b"garbage")
     bot.udp(bot.telemetry(seq=13))
@@ -196,7 +219,9 @@ async def test_udp_forged_replayed_unknown_and_malformed_are_dropped(
     await ghost.close()
 
 
-async def test_second_connection_wins(gateway: RunningGateway, redis_client: aioredis.Redis) -> None:
+async def test_second_connection_wins(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     first = await online(gateway)
     second = await online(gateway)
     err = await first.recv()
@@ -207,13 +232,16 @@ async def test_second_connection_wins(gateway: RunningGateway, redis_client: aio
     assert evs[0]["data"]["state"] == "idle"
     await gateway.drained()
     # the replaced link closing does not take the robot offline
-    assert [e["data"]["state"] for e in await events(redis_client, "robot.connection")] == ["online"]
+    assert [e["data"]["state"] for e in await events(redis_client, "robot.connection")] == [
+        "online"
+    ]
     await first.close()
     await second.close()
 
 
-async def test_illegal_transition_is_refused_and_recorded(gateway: RunningGateway,
-                                                          redis_client: aioredis.Redis) -> None:
+async def test_illegal_transition_is_refused_and_recorded(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     bot.state("idle")
     bot.state("at_table")  # idle -> at_table skips the trip
@@ -230,12 +258,16 @@ async def test_illegal_transition_is_refused_and_recorded(gateway: RunningGatewa
 
 
 async def _has_state(r: aioredis.Redis, state: str) -> bool:
-    return any(e["data"]["state"] == state and e["level"] == ("alarm" if state in ("estop", "error") else "info")
-               for e in await events(r, "robot.state"))
+    return any(
+        e["data"]["state"] == state
+        and e["level"] == ("alarm" if state in ("estop", "error") else "info")
+        for e in await events(r, "robot.state")
+    )
 
 
-async def test_silence_makes_a_robot_stale_then_offline(gateway: RunningGateway,
-                                                        redis_client: aioredis.Redis) -> None:
+async def test_silence_makes_a_robot_stale_then_offline(
+    gateway: RunningGateway, redis_client: aioredis.Redis
+) -> None:
     bot = await online(gateway)
     await wait_for(lambda: _conn_states(redis_client, ["online", "stale", "offline"]), timeout=5)
     assert await bot.closed()  # the silent link was closed by the gateway

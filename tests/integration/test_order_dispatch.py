@@ -29,22 +29,33 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def settings_for(redis_url: str, tmp_path: Path) -> Settings:
     return gateway_settings(
-        redis_url, tmp_path, floor=FLOOR,
+        redis_url,
+        tmp_path,
+        floor=FLOOR,
         gateway={"heartbeat_s": 0.2, "stale_after_s": 0.8, "offline_after_s": 1.5},
         commands={"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
-        dispatch={"cook_seconds": 0.3, "min_battery": 30, "dock_below": 20})
+        dispatch={"cook_seconds": 0.3, "min_battery": 30, "dock_below": 20},
+    )
 
 
 @contextlib.asynccontextmanager
-async def simulated(settings: Settings, gw: RunningGateway, speed: float = 6.0,
-                    pickup_s: float = 0.3) -> AsyncIterator[SimFleet]:
+async def simulated(
+    settings: Settings, gw: RunningGateway, speed: float = 6.0, pickup_s: float = 0.3
+) -> AsyncIterator[SimFleet]:
     sim_settings = settings.model_copy(
-        update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})})
-    fleet = SimFleet(sim_settings, list(settings.robots),
-                     make_transport("tcp", sim_settings, "127.0.0.1"),
-                     FleetOptions(hz=20, ramp_s=0.1, seed=11,
-                                  model=ModelOptions(speed=speed, pickup_s=pickup_s, load_s=0.1,
-                                                     ready_hold_s=0.2)))
+        update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})}
+    )
+    fleet = SimFleet(
+        sim_settings,
+        list(settings.robots),
+        make_transport("tcp", sim_settings, "127.0.0.1"),
+        FleetOptions(
+            hz=20,
+            ramp_s=0.1,
+            seed=11,
+            model=ModelOptions(speed=speed, pickup_s=pickup_s, load_s=0.1, ready_hold_s=0.2),
+        ),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(fleet.run(stop.wait))
     try:
@@ -54,36 +65,53 @@ async def simulated(settings: Settings, gw: RunningGateway, speed: float = 6.0,
         await task
 
 
-async def place(r: aioredis.Redis, items: list[dict[str, Any]], table: str = "T2",
-                order: str | None = None) -> str:
+async def place(
+    r: aioredis.Redis, items: list[dict[str, Any]], table: str = "T2", order: str | None = None
+) -> str:
     order = order or uuid.uuid4().hex
     t = next(t for t in FLOOR["tables"] if t["name"] == table)
-    rec = streams.CommandRecord(id=uuid.uuid4().hex, robot="", action="place", ts=time.time(),
-                                type="order.place", source="test",
-                                args={"order": order, "table": t, "items": items})
+    rec = streams.CommandRecord(
+        id=uuid.uuid4().hex,
+        robot="",
+        action="place",
+        ts=time.time(),
+        type="order.place",
+        source="test",
+        args={"order": order, "table": t, "items": items},
+    )
     await r.xadd(streams.COMMANDS, streams.to_fields(rec))
     return order
 
 
 async def order_command(r: aioredis.Redis, kind: str, order: str) -> str:
-    rec = streams.CommandRecord(id=uuid.uuid4().hex, robot="", action=kind.split(".")[1],
-                                ts=time.time(), type=kind, args={"order": order})
+    rec = streams.CommandRecord(
+        id=uuid.uuid4().hex,
+        robot="",
+        action=kind.split(".")[1],
+        ts=time.time(),
+        type=kind,
+        args={"order": order},
+    )
     await r.xadd(streams.COMMANDS, streams.to_fields(rec))
     return rec.id
 
 
 async def statuses(r: aioredis.Redis, order: str) -> list[str]:
-    return [e["data"]["status"] for e in await events(r, "order.status")
-            if e["data"]["order"] == order]
+    return [
+        e["data"]["status"] for e in await events(r, "order.status") if e["data"]["order"] == order
+    ]
 
 
-ITEMS = [{"line": "1", "name": "Bibimbap", "recipe": "bibimbap", "quantity": 1},
-         {"line": "2", "name": "Japchae", "recipe": "japchae", "quantity": 2},
-         {"line": "3", "name": "Barley tea", "quantity": 2}]  # no recipe: staff pours it
+ITEMS = [
+    {"line": "1", "name": "Bibimbap", "recipe": "bibimbap", "quantity": 1},
+    {"line": "2", "name": "Japchae", "recipe": "japchae", "quantity": 2},
+    {"line": "3", "name": "Barley tea", "quantity": 2},
+]  # no recipe: staff pours it
 
 
-async def test_an_order_is_cooked_and_delivered(redis_server: RedisServer,
-                                                redis_client: aioredis.Redis, tmp_path: Path) -> None:
+async def test_an_order_is_cooked_and_delivered(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw):
         await wait_for(lambda: _all_idle(redis_client), timeout=10)
@@ -91,24 +119,35 @@ async def test_an_order_is_cooked_and_delivered(redis_server: RedisServer,
 
         async def delivered() -> bool:
             return (await statuses(redis_client, order))[-1:] == ["delivered"]
+
         await wait_for(delivered, timeout=20)
         assert await statuses(redis_client, order) == [
-            "placed", "cooking", "ready", "delivering", "delivered"]
+            "placed",
+            "cooking",
+            "ready",
+            "delivering",
+            "delivered",
+        ]
         evs = await events(redis_client)
         assigned = [e for e in evs if e["type"] == "task.assigned" and e["data"]["order"] == order]
         assert [(e["data"]["kind"], e["robot"]) for e in assigned] == [
-            ("cook", "cook-1"), ("cook", "cook-1"), ("deliver", assigned[-1]["robot"])]
+            ("cook", "cook-1"),
+            ("cook", "cook-1"),
+            ("deliver", assigned[-1]["robot"]),
+        ]
         assert assigned[-1]["robot"] in ("serve-1", "serve-2")
         cooks = [e for e in evs if e["type"] == "command.sent" and e["data"]["action"] == "cook"]
         assert {c["data"]["args"]["recipe"] for c in cooks} == {"bibimbap", "japchae"}
-        assert next(c for c in cooks if c["data"]["args"]["recipe"] == "japchae")[
-            "data"]["args"]["seconds"] == pytest.approx(0.6)
+        assert next(c for c in cooks if c["data"]["args"]["recipe"] == "japchae")["data"]["args"][
+            "seconds"
+        ] == pytest.approx(0.6)
         await gw.drained()
         assert await redis_client.hlen(streams.DISPATCH) == 0  # finished orders leave the hash
 
 
 async def test_a_robot_killed_mid_delivery_is_replaced_and_the_order_delivered_once(
-        redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw, speed=1.5) as fleet:
         await wait_for(lambda: _all_idle(redis_client), timeout=10)
@@ -119,31 +158,43 @@ async def test_a_robot_killed_mid_delivery_is_replaced_and_the_order_delivered_o
                 if e["data"]["state"] == "en_route" and e["data"]["task"] == f"{order}:d":
                     return e["robot"]
             return None
+
         first = await wait_for(carrier, timeout=10)
         fleet.robots[first].go_silent()  # dead: no more messages, never back
 
         async def delivered() -> bool:
             return (await statuses(redis_client, order))[-1:] == ["delivered"]
+
         await wait_for(delivered, timeout=25)
         evs = await events(redis_client)
         released = [e for e in evs if e["type"] == "task.released"]
         assert [(e["robot"], e["data"]["reason"]) for e in released] == [(first, "robot offline")]
-        carriers = [e["robot"] for e in evs if e["type"] == "task.assigned"
-                    and e["data"]["kind"] == "deliver"]
+        carriers = [
+            e["robot"]
+            for e in evs
+            if e["type"] == "task.assigned" and e["data"]["kind"] == "deliver"
+        ]
         second = carriers[-1]
         assert carriers == [first, second] and second != first
         assert (await statuses(redis_client, order)).count("delivered") == 1
-        at_table = {e["robot"] for e in evs if e["type"] == "robot.state"
-                    and e["data"]["state"] == "at_table"}
+        at_table = {
+            e["robot"]
+            for e in evs
+            if e["type"] == "robot.state" and e["data"]["state"] == "at_table"
+        }
         assert at_table == {second}
 
 
-async def test_an_order_survives_a_gateway_restart(redis_server: RedisServer,
-                                                   redis_client: aioredis.Redis,
-                                                   tmp_path: Path) -> None:
+async def test_an_order_survives_a_gateway_restart(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     settings = settings_for(redis_server.url, tmp_path).model_copy(
-        update={"dispatch": settings_for(redis_server.url, tmp_path).dispatch.model_copy(
-            update={"cook_seconds": 2.0})})
+        update={
+            "dispatch": settings_for(redis_server.url, tmp_path).dispatch.model_copy(
+                update={"cook_seconds": 2.0}
+            )
+        }
+    )
     async with run_gateway(settings) as gw:
         # no robots yet: the order waits, pending, in rd:dispatch
         order = await place(redis_client, ITEMS[:1])
@@ -151,15 +202,23 @@ async def test_an_order_survives_a_gateway_restart(redis_server: RedisServer,
         await gw.drained()
         assert await redis_client.hexists(streams.DISPATCH, order)
     async with run_gateway(settings) as gw, simulated(settings, gw):
+
         async def delivered() -> bool:
             return (await statuses(redis_client, order))[-1:] == ["delivered"]
+
         await wait_for(delivered, timeout=25)
         assert await statuses(redis_client, order) == [
-            "placed", "cooking", "ready", "delivering", "delivered"]
+            "placed",
+            "cooking",
+            "ready",
+            "delivering",
+            "delivered",
+        ]
 
 
-async def test_cancel_and_bad_order_commands(redis_server: RedisServer,
-                                             redis_client: aioredis.Redis, tmp_path: Path) -> None:
+async def test_cancel_and_bad_order_commands(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings):
         order = await place(redis_client, ITEMS)  # no robots: stays placed
@@ -168,15 +227,23 @@ async def test_cancel_and_bad_order_commands(redis_server: RedisServer,
 
         async def cancelled() -> bool:
             return (await statuses(redis_client, order))[-1:] == ["cancelled"]
+
         await wait_for(cancelled)
         again = await order_command(redis_client, "order.cancel", order)
-        bad = streams.CommandRecord(id=uuid.uuid4().hex, robot="", action="place",
-                                    ts=time.time(), type="order.place",
-                                    args={"order": "o1", "table": {"name": "T1"}, "items": []})
+        bad = streams.CommandRecord(
+            id=uuid.uuid4().hex,
+            robot="",
+            action="place",
+            ts=time.time(),
+            type="order.place",
+            args={"order": "o1", "table": {"name": "T1"}, "items": []},
+        )
         await redis_client.xadd(streams.COMMANDS, streams.to_fields(bad))
         dup = await place(redis_client, ITEMS, order="o-dup")
         await place(redis_client, ITEMS, order=dup)
-        weird = streams.CommandRecord(id="w1", robot="", action="x", ts=time.time(), type="order.eat")
+        weird = streams.CommandRecord(
+            id="w1", robot="", action="x", ts=time.time(), type="order.eat"
+        )
 
         await redis_client.xadd(streams.COMMANDS, streams.to_fields(weird))
 
@@ -185,6 +252,7 @@ async def test_cancel_and_bad_order_commands(redis_server: RedisServer,
             for e in await events(redis_client, "command.failed"):
                 out[e["data"].get("command") or e["data"].get("order")] = e["data"]["reason"]
             return out if len(out) >= 3 else {}
+
         got = await wait_for(failures)
         assert got[again] == "unknown_order"
         assert got[bad.id] == "invalid_order"
@@ -193,9 +261,9 @@ async def test_cancel_and_bad_order_commands(redis_server: RedisServer,
         assert dups[0]["data"]["order"] == dup
 
 
-async def test_low_battery_robot_docks_instead_of_delivering(redis_server: RedisServer,
-                                                             redis_client: aioredis.Redis,
-                                                             tmp_path: Path) -> None:
+async def test_low_battery_robot_docks_instead_of_delivering(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw) as fleet:
         await wait_for(lambda: _all_idle(redis_client), timeout=10)
@@ -203,12 +271,19 @@ async def test_low_battery_robot_docks_instead_of_delivering(redis_server: Redis
         fleet.robots["serve-1"].model.battery = 18.0
 
         async def docked() -> bool:
-            return any(e["robot"] == "serve-1" and e["data"]["action"] == "dock"
-                       for e in await events(redis_client, "command.sent"))
+            return any(
+                e["robot"] == "serve-1" and e["data"]["action"] == "dock"
+                for e in await events(redis_client, "command.sent")
+            )
+
         await wait_for(docked, timeout=10)
         order = await place(redis_client, [{"line": "1", "name": "Tea", "quantity": 1}])
 
         async def assigned() -> list[str]:
-            return [e["robot"] for e in await events(redis_client, "task.assigned")
-                    if e["data"]["order"] == order]
+            return [
+                e["robot"]
+                for e in await events(redis_client, "task.assigned")
+                if e["data"]["order"] == order
+            ]
+
         assert await wait_for(assigned, timeout=10) == ["serve-2"]

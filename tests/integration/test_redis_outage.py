@@ -30,11 +30,13 @@ async def report_states(bot, n: int, start: int = 0, pause: float = 0.01) -> lis
     return sent
 
 
-async def test_events_survive_a_redis_crash_once_and_in_order(redis_private: RedisServer,
-                                                              tmp_path: Path) -> None:
+async def test_events_survive_a_redis_crash_once_and_in_order(
+    redis_private: RedisServer, tmp_path: Path
+) -> None:
     client = aioredis.Redis.from_url(redis_private.url)
-    settings = gateway_settings(redis_private.url, tmp_path,
-                                gateway={"stale_after_s": 30, "offline_after_s": 60})
+    settings = gateway_settings(
+        redis_private.url, tmp_path, gateway={"stale_after_s": 30, "offline_after_s": 60}
+    )
     with structlog.testing.capture_logs() as logs:
         async with run_gateway(settings) as gw:
             bot = await online(gw)
@@ -51,6 +53,7 @@ async def test_events_survive_a_redis_crash_once_and_in_order(redis_private: Red
 
             async def all_there() -> bool:
                 return len(await events(client, "robot.state")) >= len(sent)
+
             await wait_for(all_there, timeout=20)
             await gw.drained()
             stats = gw.gateway.stats
@@ -64,18 +67,24 @@ async def test_events_survive_a_redis_crash_once_and_in_order(redis_private: Red
     ids = [e["id"] for e in got]
     assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
     # the robot never saw a thing: still online, no disconnect event
-    assert [e["data"]["state"] for e in await events(client, "robot.connection")] == ["online", "offline"]
+    assert [e["data"]["state"] for e in await events(client, "robot.connection")] == [
+        "online",
+        "offline",
+    ]
     names = [entry["event"] for entry in logs]
     assert names.count("redis_unavailable") == 1 and names.count("redis_recovered") == 1
     await client.aclose()
 
 
 async def test_spool_left_at_shutdown_is_replayed_by_the_next_gateway(
-        redis_private: RedisServer, tmp_path: Path) -> None:
+    redis_private: RedisServer, tmp_path: Path
+) -> None:
     client = aioredis.Redis.from_url(redis_private.url)
-    settings = gateway_settings(redis_private.url, tmp_path,
-                                gateway={"stale_after_s": 30, "offline_after_s": 60,
-                                         "shutdown_timeout_s": 1})
+    settings = gateway_settings(
+        redis_private.url,
+        tmp_path,
+        gateway={"stale_after_s": 30, "offline_after_s": 60, "shutdown_timeout_s": 1},
+    )
     async with run_gateway(settings) as gw:
         bot = await online(gw)
         bot.state("idle")
@@ -90,8 +99,10 @@ async def test_spool_left_at_shutdown_is_replayed_by_the_next_gateway(
     client = aioredis.Redis.from_url(redis_private.url)
     assert len(await events(client, "robot.state")) == 1
     async with run_gateway(settings) as gw:
+
         async def replayed() -> bool:
             return len(await events(client, "robot.state")) == 11
+
         await wait_for(replayed, timeout=10)
     got = [e["data"]["state"] for e in await events(client, "robot.state")]
     assert got == ["idle", *sent]
@@ -102,8 +113,12 @@ async def test_spool_left_at_shutdown_is_replayed_by_the_next_gateway(
 
 async def test_full_spool_counts_what_it_lost(redis_private: RedisServer, tmp_path: Path) -> None:
     client = aioredis.Redis.from_url(redis_private.url)
-    settings = gateway_settings(redis_private.url, tmp_path, spool={"max_records": 5},
-                                gateway={"stale_after_s": 30, "offline_after_s": 60})
+    settings = gateway_settings(
+        redis_private.url,
+        tmp_path,
+        spool={"max_records": 5},
+        gateway={"stale_after_s": 30, "offline_after_s": 60},
+    )
     async with run_gateway(settings) as gw:
         bot = await online(gw)
         bot.state("idle")
@@ -114,8 +129,9 @@ async def test_full_spool_counts_what_it_lost(redis_private: RedisServer, tmp_pa
         redis_private.start()
         await client.aclose()
         client = aioredis.Redis.from_url(redis_private.url)
-        overflow = await wait_for(lambda: events(client, streams.EventType.GATEWAY_SPOOL_OVERFLOW),
-                                  timeout=10)
+        overflow = await wait_for(
+            lambda: events(client, streams.EventType.GATEWAY_SPOOL_OVERFLOW), timeout=10
+        )
         assert overflow[0]["level"] == "alarm" and overflow[0]["data"]["lost"] == 7
         await bot.close()
     await client.aclose()

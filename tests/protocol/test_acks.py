@@ -46,7 +46,7 @@ def test_every_command_ends_exactly_once(times: list[float]) -> None:
     table = PendingCommands(ack_timeout=1.0, max_attempts=3)
     table.add(cmd(), "1-0", now=0.0, deadline=40.0)
     ended = 0
-    for now in sorted(times) + [41.0]:
+    for now in [*sorted(times), 41.0]:
         _, expired = table.due(now)
         ended += len(expired)
     assert ended == 1 and len(table) == 0

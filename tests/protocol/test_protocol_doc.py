@@ -22,8 +22,16 @@ def test_handshake_vectors() -> None:
 def test_datagram_vector() -> None:
     block = DOC.split("**Test vector**")[1].split("```")[1]
     wire = bytes.fromhex(re.sub(r"\s", "", block))
-    msg = Telemetry(robot="serve-001", seq=42, ts=1767225600.5, x=3.25, y=7.5, theta=1.5,
-                    battery=81.0, speed=0.7)
+    msg = Telemetry(
+        robot="serve-001",
+        seq=42,
+        ts=1767225600.5,
+        x=3.25,
+        y=7.5,
+        theta=1.5,
+        battery=81.0,
+        speed=0.7,
+    )
     assert wire == encode_datagram(msg, KEY)
     assert DatagramDecoder({"serve-001": KEY}.get).decode(wire) == msg
 

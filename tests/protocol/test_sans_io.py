@@ -10,8 +10,20 @@ import protocol
 
 # `time` itself is imported by `datetime` (VDA 5050 timestamps); reading the
 # clock is what is forbidden, and the source scan below catches that.
-FORBIDDEN = ("asyncio", "socket", "redis", "aiomqtt", "paho", "aiohttp", "structlog", "logging",
-             "selectors", "ssl", "uvloop", "sqlalchemy")
+FORBIDDEN = (
+    "asyncio",
+    "socket",
+    "redis",
+    "aiomqtt",
+    "paho",
+    "aiohttp",
+    "structlog",
+    "logging",
+    "selectors",
+    "ssl",
+    "uvloop",
+    "sqlalchemy",
+)
 
 
 def test_protocol_imports_no_io() -> None:

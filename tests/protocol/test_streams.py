@@ -14,16 +14,29 @@ def as_redis(fields: dict) -> dict[bytes, bytes]:
     return {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
 
 
-@given(st.builds(TelemetryRecord, robot=st.text(min_size=1, max_size=8), seq=st.integers(0, 2**62),
-                 ts=st.floats(0, 2e9), x=st.floats(-1e3, 1e3), y=st.floats(-1e3, 1e3),
-                 theta=st.floats(-4, 4), battery=st.floats(0, 100), speed=st.floats(0, 5),
-                 transport=st.sampled_from(["udp", "tcp", "mqtt"]), rx=st.floats(0, 2e9)))
+@given(
+    st.builds(
+        TelemetryRecord,
+        robot=st.text(min_size=1, max_size=8),
+        seq=st.integers(0, 2**62),
+        ts=st.floats(0, 2e9),
+        x=st.floats(-1e3, 1e3),
+        y=st.floats(-1e3, 1e3),
+        theta=st.floats(-4, 4),
+        battery=st.floats(0, 100),
+        speed=st.floats(0, 5),
+        transport=st.sampled_from(["udp", "tcp", "mqtt"]),
+        rx=st.floats(0, 2e9),
+    )
+)
 def test_telemetry_record_round_trips_through_redis_text(rec: TelemetryRecord) -> None:
     assert streams.from_fields(TelemetryRecord, as_redis(streams.to_fields(rec))) == rec
 
 
 def test_event_and_command_records_keep_json_fields() -> None:
-    ev = EventRecord(eid="e", type="robot.state", ts=1.5, robot="r", data={"state": "idle", "n": [1]})
+    ev = EventRecord(
+        eid="e", type="robot.state", ts=1.5, robot="r", data={"state": "idle", "n": [1]}
+    )
     fields = streams.to_fields(ev)
     assert fields["data"] == '{"state":"idle","n":[1]}'
     assert streams.from_fields(EventRecord, as_redis(fields)) == ev
@@ -33,8 +46,9 @@ def test_event_and_command_records_keep_json_fields() -> None:
 
 def test_a_broken_record_raises_a_validation_error() -> None:
     with pytest.raises(msgspec.ValidationError, match="ts"):
-        streams.from_fields(CommandRecord, {b"id": b"c", b"robot": b"r", b"action": b"x",
-                                            b"ts": b"soon"})
+        streams.from_fields(
+            CommandRecord, {b"id": b"c", b"robot": b"r", b"action": b"x", b"ts": b"soon"}
+        )
     with pytest.raises(msgspec.ValidationError, match="id"):
         streams.from_fields(CommandRecord, {b"robot": b"r", b"action": b"x", b"ts": b"1"})
 
@@ -43,4 +57,7 @@ def test_key_names() -> None:
     assert streams.robot_key("serve-1") == "rd:robot:serve-1"
     assert streams.chat_stream("kitchen") == "rd:chat:kitchen"
     assert (streams.TELEMETRY, streams.EVENTS, streams.COMMANDS) == (
-        "rd:telemetry", "rd:events", "rd:commands")
+        "rd:telemetry",
+        "rd:events",
+        "rd:commands",
+    )

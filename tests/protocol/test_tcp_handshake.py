@@ -52,7 +52,10 @@ def test_wrong_key_or_unknown_robot_fail_the_same_way(gateway_key: bytes | None)
     gw.receive_data(bot.hello(challenge, ts=1.0))
     with pytest.raises(RemoteProtocolError) as err:
         gw.next_event()
-    assert err.value.code == ErrorCode.AUTH_FAILED and err.value.message == "hello proof does not verify"
+    assert (
+        err.value.code == ErrorCode.AUTH_FAILED
+        and err.value.message == "hello proof does not verify"
+    )
     assert gw.phase is Phase.HANDSHAKE
 
 

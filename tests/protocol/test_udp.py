@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.messages import Telemetry
-from protocol.udp import DatagramDecoder, DropReason, Dropped, ReplayWindow, encode_datagram
+from protocol.udp import DatagramDecoder, Dropped, DropReason, ReplayWindow, encode_datagram
 
 KEYS = {"r1": bytes(range(32)), "r2": bytes(range(1, 33))}
 
@@ -20,7 +20,9 @@ def tel(seq: int, robot: str = "r1", **kw: float) -> Telemetry:
 @given(st.lists(st.integers(0, 10**9), min_size=1, max_size=30))
 def test_only_strictly_increasing_seqs_pass(seqs: list[int]) -> None:
     dec = decoder()
-    passed = [s for s in seqs if not isinstance(dec.decode(encode_datagram(tel(s), KEYS["r1"])), Dropped)]
+    passed = [
+        s for s in seqs if not isinstance(dec.decode(encode_datagram(tel(s), KEYS["r1"])), Dropped)
+    ]
     best = -1
     expected = []
     for s in seqs:
@@ -48,8 +50,10 @@ def test_any_flipped_bit_fails_the_signature(pos: int, bit: int) -> None:
     pos = 4 + 2 + pos % (len(data) - 6)  # after the header and robot id
     data[pos] ^= 1 << (bit % 8)
     result = decoder().decode(bytes(data))
-    assert isinstance(result, Dropped) and result.reason in (DropReason.BAD_SIGNATURE,
-                                                             DropReason.MALFORMED)
+    assert isinstance(result, Dropped) and result.reason in (
+        DropReason.BAD_SIGNATURE,
+        DropReason.MALFORMED,
+    )
 
 
 def test_drop_reasons() -> None:
@@ -58,14 +62,21 @@ def test_drop_reasons() -> None:
     assert dec.decode(b"RD\x01") == Dropped(DropReason.MALFORMED)
     assert dec.decode(b"XX" + good[2:]) == Dropped(DropReason.MALFORMED)
     assert dec.decode(good + b"x" * 1400) == Dropped(DropReason.TOO_LARGE)
-    assert dec.decode(encode_datagram(tel(1, "r3"), KEYS["r1"])) == Dropped(DropReason.UNKNOWN_ROBOT, "r3")
-    assert dec.decode(encode_datagram(tel(1), KEYS["r2"])) == Dropped(DropReason.BAD_SIGNATURE, "r1")
+    assert dec.decode(encode_datagram(tel(1, "r3"), KEYS["r1"])) == Dropped(
+        DropReason.UNKNOWN_ROBOT, "r3"
+    )
+    assert dec.decode(encode_datagram(tel(1), KEYS["r2"])) == Dropped(
+        DropReason.BAD_SIGNATURE, "r1"
+    )
     # signed by r2 with r2's key but claiming to be r1 in the body
     forged = b"RD\x01\x02r2" + encode_datagram(tel(5), KEYS["r2"])[6:-32]
     from protocol.auth import sign
+
     assert dec.decode(forged + sign(KEYS["r2"], forged)) == Dropped(DropReason.ROBOT_MISMATCH, "r2")
     body_bad = b"RD\x01\x02r1" + b'{"v":1,"type":"telemetry","robot":"r1"}'
-    assert dec.decode(body_bad + sign(KEYS["r1"], body_bad)) == Dropped(DropReason.BAD_MESSAGE, "r1")
+    assert dec.decode(body_bad + sign(KEYS["r1"], body_bad)) == Dropped(
+        DropReason.BAD_MESSAGE, "r1"
+    )
     assert dec.decode(good) == tel(1)
     assert dec.decode(good) == Dropped(DropReason.REPLAYED, "r1")
     dec.reset("r1")  # a new authenticated hello
