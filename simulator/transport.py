@@ -86,6 +86,8 @@ class Transport(Protocol):
 # Imported lazily so a transport's dependencies load only when it is used.
 TRANSPORTS: dict[str, str] = {
     "tcp": "simulator.client:TcpTransport.from_settings",
+    "mqtt": "simulator.transport_mqtt:MqttTransport.from_settings",
+    "vda5050": "simulator.transport_vda5050:VdaTransport.from_settings",
 }
 
 

@@ -1,0 +1,297 @@
+"""The gateway's one MQTT client: connect, subscribe, route topics, publish; reconnect forever.
+
+``while True: try: async with Client(...) ... except MqttError: sleep(backoff)``
+(STYLE.md lesson 10). What arrives goes, synchronously, to the ``Router`` that
+owns its topic: robodine/v1 robots (``gateway.transports.mqtt_robots``) and the
+VDA 5050 master control (``gateway.vda5050``). What routers publish goes into
+a bounded ``Outbox``, drained by the client while it is connected, so a
+``send`` never awaits and a broker outage only delays it.
+
+- A broker outage is logged once when it starts and once when it ends; robots
+  on TCP/UDP never notice (nothing here blocks the loop).
+- aiomqtt acknowledges QoS 1 on receipt (STACK-NOTES 5): its queue is bounded
+  by ``max_queued_incoming``, and a message it has to drop is counted.
+- A router that raises on one message is logged and counted; the next message
+  is handled (a supervisor is the one place for ``except Exception``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import aiomqtt
+import structlog
+
+from config import Settings
+from gateway.backoff import Backoff
+from gateway.metrics import Stats
+from gateway.streams.writer import StreamWriter
+from protocol.mqtt_topics import Publication, Subscription
+from protocol.streams import EventType, Level
+
+if TYPE_CHECKING:
+    from gateway.fleet.fleet import Fleet
+
+__all__ = ["MqttSupervisor", "Outbox", "Rejections", "Router", "open_mqtt", "stop_mqtt"]
+
+log = structlog.get_logger("gateway.mqtt")
+
+TICK_S = 0.25
+# paho/aiomqtt log through stdlib logging; our counters and transition logs say
+# the same once, so keep theirs to real errors.
+_PAHO_LOG = logging.getLogger("gateway.mqtt.paho")
+_PAHO_LOG.setLevel(logging.ERROR)
+
+
+class Router(Protocol):
+    """One family of topics: what to subscribe to, and what to do with a message."""
+
+    def subscriptions(self) -> Sequence[Subscription]: ...
+
+    def owns(self, topic: str) -> bool: ...
+
+    def handle(self, topic: str, payload: bytes, retained: bool, now: float) -> None:
+        """Never awaits; a bad message is counted (and maybe an event), never raised."""
+
+    def tick(self, now: float) -> None: ...
+
+
+class Outbox:
+    """Publications waiting for the client: bounded, oldest dropped (and counted) when full."""
+
+    def __init__(self, maxlen: int, stats: Stats) -> None:
+        self._queue: deque[Publication] = deque()
+        self._maxlen = maxlen
+        self._stats = stats
+        self._wake = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, pub: Publication) -> None:
+        if len(self._queue) >= self._maxlen:
+            self._queue.popleft()
+            self._stats.inc("mqtt_dropped", "outbox_full")
+        self._queue.append(pub)
+        self._wake.set()
+
+    async def drain(self, client: aiomqtt.Client) -> None:
+        """Publish in order until cancelled; a message leaves only once the client took it."""
+        while True:
+            while self._queue:
+                pub = self._queue[0]
+                await client.publish(pub.topic, pub.payload, qos=pub.qos, retain=pub.retain)
+                if self._queue and self._queue[0] is pub:
+                    self._queue.popleft()
+                self._stats.inc("mqtt_published", str(pub.qos))
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class Rejections:
+    """A message we refuse: always counted; logged and recorded as an event once in a while.
+
+    The first rejection of a (robot, reason) is logged and, for a robot we know,
+    written as a ``robot.event`` ``message_rejected`` (warning); the same again
+    within ``quiet_s`` is only counted, so a robot stuck on a bad payload cannot
+    flood the log or rd:events.
+    """
+
+    def __init__(self, counter: str, stats: Stats, writer: StreamWriter, *,
+                 quiet_s: float = 60.0) -> None:
+        self.counter = counter
+        self.stats = stats
+        self.writer = writer
+        self.quiet_s = quiet_s
+        self._last: dict[tuple[str, str], float] = {}
+
+    def __call__(self, reason: str, topic: str, detail: str, now: float, *,
+                 robot: str | None = None) -> None:
+        self.stats.inc(self.counter, reason)
+        key = (robot or topic, reason)
+        last = self._last.get(key)
+        if last is not None and now - last < self.quiet_s:
+            return
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[key] = now
+        log.warning("mqtt_message_rejected", counter=self.counter, reason=reason, topic=topic[:200],
+                    robot=robot, detail=detail[:300])
+        if robot is not None:
+            self.writer.event(EventType.ROBOT_EVENT, robot, level=Level.WARNING,
+                              data={"name": "message_rejected",
+                                    "data": {"reason": reason, "topic": topic[:200],
+                                             "detail": detail[:300]}})
+
+
+def _counting_queue(stats: Stats) -> type[asyncio.Queue[Any]]:
+    class CountingQueue(asyncio.Queue[Any]):
+        """aiomqtt's inbound queue: full means drop, counted (aiomqtt would log each one)."""
+
+        def put_nowait(self, item: Any) -> None:
+            try:
+                super().put_nowait(item)
+            except asyncio.QueueFull:
+                stats.inc("mqtt_dropped", "queue_full")
+
+    return CountingQueue
+
+
+class MqttSupervisor:
+    def __init__(self, settings: Settings, routers: Sequence[Router], outbox: Outbox,
+                 stats: Stats, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings.mqtt
+        self.client_id = self.settings.client_id or f"robodine-{settings.gateway.name}"
+        self.routers = list(routers)
+        self.outbox = outbox
+        self.stats = stats
+        self.clock = clock
+        self.up = False
+        self.connected = asyncio.Event()  # set while subscribed (tests wait on it)
+        self._stop = asyncio.Event()
+        self._down_since: float | None = None
+        url = urlsplit(self.settings.url)
+        self._tls = url.scheme == "mqtts"
+        self._host = url.hostname or "127.0.0.1"
+        self._port = url.port or (8883 if self._tls else 1883)
+
+    def subscriptions(self) -> list[Subscription]:
+        return [sub for r in self.routers for sub in r.subscriptions()]
+
+    def stop(self) -> None:
+        """Disconnect cleanly and let ``run`` return."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(self._connection_loop(), name="mqtt-connection"),
+                     tg.create_task(self._ticker(), name="mqtt-ticker")]
+            await self._stop.wait()
+            for task in tasks:
+                task.cancel()
+        self.stats.set("mqtt_up", "", 0)
+        log.info("mqtt_stopped", unsent=len(self.outbox))
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        return aiomqtt.Client(
+            self._host, self._port,
+            username=s.username,
+            password=s.password.get_secret_value() if s.password is not None else None,
+            identifier=self.client_id,
+            clean_session=not s.persistent_session,
+            keepalive=s.keepalive_s,
+            timeout=10.0,
+            max_queued_incoming_messages=s.max_queued_incoming,
+            queue_type=_counting_queue(self.stats),
+            tls_context=ssl.create_default_context() if self._tls else None,
+            logger=_PAHO_LOG,
+        )
+
+    async def _connection_loop(self) -> None:
+        backoff = Backoff(base=0.1, cap=self.settings.reconnect_max_s)
+        while True:
+            error = ""
+            try:
+                async with self._client() as client:
+                    topics: list[tuple[str, int]] = [(s.topic_filter, s.qos)
+                                                     for s in self.subscriptions()]
+                    await client.subscribe(topics)
+                    self._on_up()
+                    backoff.reset()
+                    async with asyncio.TaskGroup() as tg:
+                        publisher = tg.create_task(self.outbox.drain(client), name="mqtt-publish")
+                        try:
+                            await self._read(client)
+                        finally:
+                            publisher.cancel()
+            except* aiomqtt.MqttError as group:
+                error = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
+            self._on_down(error or "disconnected")
+            await asyncio.sleep(backoff.next())
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = message.topic.value
+            data = bytes(message.payload)  # paho hands us bytes
+            self.stats.inc("mqtt_received", topic.split("/", 1)[0])
+            router = next((r for r in self.routers if r.owns(topic)), None)
+            if router is None:
+                self.stats.inc("mqtt_dropped", "unknown_topic")
+                continue
+            try:
+                router.handle(topic, data, bool(message.retain), self.clock())
+            except Exception:  # a bug in one handler must not stop the others
+                self.stats.inc("mqtt_dropped", "handler_failed")
+                log.exception("mqtt_handler_failed", topic=topic)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self.clock()
+            for router in self.routers:
+                try:
+                    router.tick(now)
+                except Exception:
+                    log.exception("mqtt_tick_failed", router=type(router).__name__)
+
+    def _on_up(self) -> None:
+        self.up = True
+        self.connected.set()
+        self.stats.set("mqtt_up", "", 1)
+        if self._down_since is None:
+            log.info("mqtt_connected", broker=f"{self._host}:{self._port}",
+                     client_id=self.client_id, subscriptions=len(self.subscriptions()))
+        else:
+            log.info("mqtt_recovered", outage_s=round(self.clock() - self._down_since, 3),
+                     unsent=len(self.outbox))
+            self._down_since = None
+
+    def _on_down(self, error: str) -> None:
+        was_up = self.up
+        self.up = False
+        self.connected.clear()
+        self.stats.set("mqtt_up", "", 0)
+        if was_up or self._down_since is None:
+            self._down_since = self.clock()
+            self.stats.inc("mqtt_outages")
+            log.warning("mqtt_unavailable", broker=f"{self._host}:{self._port}", error=error,
+                        policy="reconnecting with backoff; TCP/UDP robots unaffected")
+
+
+def open_mqtt(settings: Settings, fleet: Fleet, stats: Stats,
+              clock: Callable[[], float] = time.time) -> MqttSupervisor | None:
+    """The supervisor with its routers, or None when ``[mqtt] enabled`` is false."""
+    if not settings.mqtt.enabled:
+        unserved = [r.id for r in settings.robots if r.transport != "tcp"]
+        if unserved:
+            log.warning("mqtt_robots_unserved", robots=unserved,
+                        hint="these robots use MQTT; set [mqtt] enabled = true")
+        return None
+    from gateway.transports.mqtt_robots import RobotRouter
+
+    outbox = Outbox(settings.mqtt.max_queued_outgoing, stats)
+    routers: list[Router] = [RobotRouter(settings, fleet, outbox, stats)]
+    if settings.vda5050.enabled:
+        from gateway.vda5050.master import MasterControl
+
+        routers.append(MasterControl(settings, fleet, outbox, stats, clock=clock))
+    return MqttSupervisor(settings, routers, outbox, stats, clock=clock)
+
+
+async def stop_mqtt(supervisor: MqttSupervisor, task: asyncio.Task[None], timeout: float) -> None:
+    """Shutdown step: disconnect (within ``timeout``), else cancel."""
+    supervisor.stop()
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,136 @@
+"""robodine/v1 robots over MQTT: topics -> ``protocol.mqtt_topics`` -> fleet, commands back.
+
+docs/mqtt.md is the contract. The broker authenticates a robot (its login) and
+its ACL lets it publish only under its own id; the gateway checks what the ACL
+cannot: the payload's ``robot`` is the topic's (``InboundDecoder``), and the
+robot is registered with ``transport = "mqtt"``. Presence drives the
+connection state machine like a TCP hello and close do: a retained ``online``
+is ``Fleet.connected`` (then ``resume``: pending commands go out again),
+``offline`` (the robot's goodbye or its last will) is ``Fleet.disconnected``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from config import Settings
+from gateway.fleet.fleet import Fleet
+from gateway.metrics import Stats
+from gateway.transports.mqtt import Outbox, Rejections
+from protocol.errors import LocalProtocolError, RemoteProtocolError
+from protocol.kinds import ErrorCode
+from protocol.messages import Command, GatewayMessage, Hello
+from protocol.mqtt_topics import (
+    TOPIC_ROOT,
+    InboundDecoder,
+    Presence,
+    Subscription,
+    gateway_subscriptions,
+    publication_for,
+)
+
+__all__ = ["MqttLink", "RobotRouter", "presence_hello"]
+
+_NO_PROOF = "0" * 64  # the broker login replaced the handshake: nothing to prove
+
+
+def presence_hello(robot: str, kind: str, firmware: str = "") -> Hello:
+    """What ``Fleet.connected`` takes; for MQTT the broker did the authentication."""
+    return Hello(robot=robot, kind=kind, cnonce=_NO_PROOF[:32], proof=_NO_PROOF,  # type: ignore[arg-type]
+                 firmware=firmware)
+
+
+class MqttLink:
+    """The fleet's handle on one MQTT robot: commands go to its command topic, QoS 1."""
+
+    transport = "mqtt"
+
+    def __init__(self, robot: str, outbox: Outbox, stats: Stats) -> None:
+        self.robot = robot
+        self._outbox = outbox
+        self._stats = stats
+        self._seq = 0
+        self.closed = False
+        self.close_reason = ""
+
+    def send(self, msg: GatewayMessage) -> None:
+        if not isinstance(msg, Command):
+            # v1 over MQTT has no error channel: the gateway's `error` replies
+            # (e.g. illegal_transition) are recorded as events, not sent.
+            self._stats.inc("mqtt_unsent", type(msg).__name__.lower())
+            return
+        self._seq += 1
+        try:
+            pub = publication_for(msgspec.structs.replace(msg, robot=self.robot, seq=self._seq))
+        except LocalProtocolError:
+            self._stats.inc("mqtt_unsent", "bad_command")
+            return
+        self._outbox.put(pub)
+
+    def close(self, code: ErrorCode, reason: str) -> None:
+        """The fleet let go of this robot (silent, or replaced): the broker keeps its session."""
+        self.closed = True
+        self.close_reason = f"{code}: {reason}"
+
+
+class RobotRouter:
+    """Owns ``robodine/v1/robots/...``."""
+
+    def __init__(self, settings: Settings, fleet: Fleet, outbox: Outbox, stats: Stats) -> None:
+        self.fleet = fleet
+        self.outbox = outbox
+        self.stats = stats
+        self.decoder = InboundDecoder(settings.mqtt.max_payload_bytes)
+        self.transports = {r.id: r.transport for r in settings.robots}
+        self.links: dict[str, MqttLink] = {}
+        self.reject = Rejections("mqtt_dropped", stats, fleet.writer)
+
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return gateway_subscriptions()
+
+    def owns(self, topic: str) -> bool:
+        return topic.startswith(TOPIC_ROOT + "/")
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def handle(self, topic: str, payload: bytes, retained: bool, now: float) -> None:
+        robot = topic[len(TOPIC_ROOT) + 1 :].split("/", 1)[0]
+        transport = self.transports.get(robot)
+        if transport is None:
+            self.reject("unknown_robot", topic, f"no robot {robot!r} is registered", now)
+            return
+        if transport != "mqtt":
+            self.reject("wrong_transport", topic,
+                        f"robot {robot!r} is registered with transport {transport!r}", now)
+            return
+        try:
+            inbound = self.decoder.decode(topic, payload)
+        except RemoteProtocolError as exc:
+            self.reject(str(exc.code), topic, exc.message, now, robot=robot)
+            return
+        msg = inbound.message
+        if isinstance(msg, Presence):
+            if msg is Presence.ONLINE:
+                self._attach(robot, now)
+            else:
+                self._detach(robot, now, "retained offline" if retained else "offline")
+            return
+        session = self.fleet.sessions[robot]
+        if session.link is None:  # talking without a presence we saw: it is here
+            self._attach(robot, now)
+        self.fleet.received(robot, msg, now)
+
+    def _attach(self, robot: str, now: float) -> None:
+        session = self.fleet.sessions[robot]
+        link = self.links.get(robot)
+        if link is None or link.closed or session.link is not link:
+            link = self.links[robot] = MqttLink(robot, self.outbox, self.stats)
+        self.fleet.connected(presence_hello(robot, session.kind), link, now)
+        self.fleet.resume(robot, now)
+
+    def _detach(self, robot: str, now: float, reason: str) -> None:
+        link = self.links.pop(robot, None)
+        if link is not None:
+            link.closed = True
+            self.fleet.disconnected(robot, link, now, reason)
