@@ -52,6 +52,7 @@ from protocol.vda5050 import (
     MaxArrayLens,
     MaxStringLens,
     Node,
+    NodePosition,
     NodeState,
     OperatingMode,
     Order,
@@ -101,6 +102,15 @@ def factsheet(header: Header, *, speed: float) -> Factsheet:
         agv_geometry=AgvGeometry(),
         load_specification=LoadSpecification(load_positions=("tray",)),
     )
+
+
+def _reported(node: Node) -> NodePosition | None:
+    """A node's position as ``state`` reports it: its schema has no allowed deviations."""
+    p = node.node_position
+    if p is None:
+        return None
+    return NodePosition(x=p.x, y=p.y, theta=p.theta, map_id=p.map_id,
+                        map_description=p.map_description)
 
 
 class VdaAgv:
@@ -177,6 +187,9 @@ class VdaAgv:
         self.nodes = list(order.nodes)
         self.edges = list(order.edges)
         self.changed = True
+        if first is None or math.hypot(first.x - self.x, first.y - self.y) <= (
+                first.allowed_deviation_xy or 0.0):
+            self._arrive(self.nodes[0])  # standing on it: the first node is traversed at once
 
     def _update(self, current: Order, update: Order) -> None:
         if update.order_update_id == current.order_update_id:
@@ -261,6 +274,11 @@ class VdaAgv:
             self.y += dy / dist * step
             return True
         self.x, self.y = tx, ty
+        self._arrive(node)
+        return bool(self.nodes) and self.nodes[0].released
+
+    def _arrive(self, node: Node) -> None:
+        """``node`` (the first still to traverse) is reached: it becomes the last node."""
         self.nodes.pop(0)
         self.edges = [e for e in self.edges if e.sequence_id > node.sequence_id]
         self.last_node_id, self.last_node_seq = node.node_id, node.sequence_id
@@ -269,7 +287,6 @@ class VdaAgv:
                 self.charging = True
             self._action(action.action_id, action.action_type, ActionStatus.FINISHED)
         self.changed = True
-        return bool(self.nodes) and self.nodes[0].released
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -302,7 +319,7 @@ class VdaAgv:
             last_node_id=self.last_node_id,
             last_node_sequence_id=self.last_node_seq,
             node_states=tuple(NodeState(node_id=n.node_id, sequence_id=n.sequence_id,
-                                        released=n.released, node_position=n.node_position)
+                                        released=n.released, node_position=_reported(n))
                               for n in self.nodes),
             edge_states=tuple(EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id,
                                         released=e.released) for e in self.edges),

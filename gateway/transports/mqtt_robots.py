@@ -112,7 +112,7 @@ class RobotRouter:
         msg = inbound.message
         if isinstance(msg, Presence):
             if msg is Presence.ONLINE:
-                self._attach(robot, now)
+                self._attach(robot, now, replayed=retained)
             else:
                 self._detach(robot, now, "retained offline" if retained else "offline")
             return
@@ -121,10 +121,15 @@ class RobotRouter:
             self._attach(robot, now)
         self.fleet.received(robot, msg, now)
 
-    def _attach(self, robot: str, now: float) -> None:
+    def _attach(self, robot: str, now: float, *, replayed: bool = False) -> None:
+        """A fresh ``online`` is a (re)connected robot: a new session, like a TCP hello.
+        A retained one replayed to us (after our own reconnect) changes nothing."""
         session = self.fleet.sessions[robot]
         link = self.links.get(robot)
-        if link is None or link.closed or session.link is not link:
+        attached = link is not None and not link.closed and session.link is link
+        if attached and replayed:
+            return
+        if link is None or not attached:
             link = self.links[robot] = MqttLink(robot, self.outbox, self.stats)
         self.fleet.connected(presence_hello(robot, session.kind), link, now)
         self.fleet.resume(robot, now)

@@ -492,7 +492,9 @@ class AgvControl:
             return
         if job.confirmed < job.sent.order_update_id or job.released >= len(job.route):
             return
-        at = st.last_node_sequence_id // 2
+        at = st.last_node_sequence_id // 2  # node i of the route has sequenceId 2i
+        if at >= len(job.route) or job.route[at].node_id != st.last_node_id:
+            return  # lastNode is still from before this order
         want = min(len(job.route), at + self.settings.release_nodes + 1)
         released = job.released
         if want <= released:

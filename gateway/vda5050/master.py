@@ -154,10 +154,10 @@ class MasterControl:
         if isinstance(msg, Connection):
             self._connection(agv, msg, retained, now)
         elif isinstance(msg, VdaState):
-            self._attach_if_needed(agv, now)
+            self._attach(agv, now)  # it is talking, so it is here (e.g. no retained ONLINE)
             agv.on_state(msg, now)
         elif isinstance(msg, Visualization):
-            self._attach_if_needed(agv, now)
+            self._attach(agv, now)
             agv.on_visualization(msg, now)
         elif isinstance(msg, Factsheet):
             agv.factsheet = msg
@@ -183,16 +183,13 @@ class MasterControl:
                 link.closed = True
                 self.fleet.disconnected(agv.robot, link, now, update.reason or "offline")
 
-    def _attach_if_needed(self, agv: AgvControl, now: float) -> None:
-        link = self.links.get(agv.robot)
-        if link is None or link.closed or self.fleet.sessions[agv.robot].link is not link:
-            self._attach(agv, now)  # it is talking, so it is here (e.g. no retained connection)
 
     def _attach(self, agv: AgvControl, now: float) -> None:
         session = self.fleet.sessions[agv.robot]
         link = self.links.get(agv.robot)
-        if link is None or link.closed or session.link is not link:
-            link = self.links[agv.robot] = VdaLink(self, agv)
+        if link is not None and not link.closed and session.link is link:
+            return  # attached already: the AGV reconnected, or ONLINE was replayed to us
+        link = self.links[agv.robot] = VdaLink(self, agv)
         firmware = f"vda5050 {agv.agv.manufacturer}"[:64]
         self.fleet.connected(presence_hello(agv.robot, session.kind, firmware), link, now)
         agv.attached()

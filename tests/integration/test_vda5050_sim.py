@@ -1,0 +1,171 @@
+"""A simulated VDA 5050 AGV takes an order through mosquitto from the gateway, drives it node by
+node, and reports state; the events in Redis are asserted field by field. Every message on
+``uagv/#``, the gateway's and the AGV's, is checked against the official schemas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from structlog.testing import capture_logs
+
+from config import Settings
+from protocol import streams
+from protocol.vda5050 import Subtopic, VdaTopic, order_problems
+from simulator.fleet import Fleet as SimFleet
+from simulator.fleet import FleetOptions
+from simulator.transport_vda5050 import VdaTransport
+from tests.integration.conftest import RunningGateway, run_gateway, wait_for
+from tests.integration.mqtt_support import _Client, events, mqtt_settings, states_of
+from tests.integration.test_gateway_commands import outcome, submit
+from tests.protocol.vda5050_support import schema_errors
+from tests.servers import MosquittoServer, RedisServer
+
+pytestmark = pytest.mark.integration
+
+
+class Running:
+    def __init__(self, gw: RunningGateway, fleet: SimFleet, transport: VdaTransport,
+                 wire: _Client) -> None:
+        self.gw, self.fleet, self.transport, self.wire = gw, fleet, transport, wire
+
+
+@pytest.fixture
+async def world(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+                mosquitto_private: MosquittoServer) -> AsyncIterator[Running]:
+    settings: Settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
+                                       mqtt={"reconnect_max_s": 0.2},
+                                       vda5050={"resend_s": 0.5, "max_resends": 10})
+    async with run_gateway(settings) as gw, _Client(mosquitto_private.port, "wire",
+                                                    ["uagv/#"]) as wire:
+        assert gw.gateway.mqtt is not None
+        await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
+        transport = VdaTransport(settings, "127.0.0.1", mosquitto_private.port, speed=5.0,
+                                 state_interval_s=0.3)
+        agvs = [r for r in settings.robots if r.id == "agv-1"]
+        fleet = SimFleet(settings, agvs, transport, FleetOptions(hz=20, ramp_s=0, seed=1))
+        stop = asyncio.Event()
+        run = asyncio.create_task(fleet.run(stop.wait))
+        try:
+            yield Running(gw, fleet, transport, wire)
+        finally:
+            stop.set()
+            await run
+
+
+async def robot_states(r: aioredis.Redis) -> list[str]:
+    return states_of(await events(r, "robot.state"), "agv-1")
+
+
+async def reached(r: aioredis.Redis, *want: str) -> bool:
+    got = await robot_states(r)
+    return got[-len(want):] == list(want)
+
+
+def check_wire(wire: _Client) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Validate everything seen on uagv/#; how many of each subtopic, and the orders."""
+    seen: dict[str, int] = {}
+    orders = []
+    while not wire.inbox.empty():
+        msg = wire.inbox.get_nowait()
+        sub = VdaTopic.parse(msg.topic, accept=frozenset(Subtopic)).subtopic
+        doc: Any = json.loads(msg.payload)
+        errors = schema_errors(sub, doc)
+        assert not errors, f"{msg.topic}: {errors}"
+        seen[sub] = seen.get(sub, 0) + 1
+        if sub is Subtopic.ORDER:
+            orders.append(doc)
+    return seen, orders
+
+
+async def test_simulated_agv_delivers_an_order(world: Running,
+                                               redis_client: aioredis.Redis) -> None:
+    r = redis_client
+    await wait_for(lambda: reached(r, "idle"))
+    cid = await submit(r, "agv-1", "goto", args={"table": "T3", "task": "order-42"})
+    ack = await outcome(r, cid)
+    await wait_for(lambda: reached(r, "at_table"), timeout=8)
+    model = world.transport.models["agv-1"]
+    assert (model.last_node_id, model.x, model.y) == ("T3", 10.0, 4.0)
+    pid = await submit(r, "agv-1", "pickup_done", args={"task": "order-42"})
+    back = await outcome(r, pid)
+    await wait_for(lambda: reached(r, "returning", "idle"), timeout=8)
+    await world.gw.drained()
+
+    assert ack["type"] == "command.acked" and ack["robot"] == "agv-1"
+    order_id = ack["data"]["result"]["order"]
+    assert ack["data"]["result"] == {"order": order_id, "goal": "T3", "nodes": 5}
+    assert ack["data"]["attempts"] == 1 and ack["data"]["action"] == "goto"
+    assert back["type"] == "command.acked"
+    assert back["data"]["result"]["goal"] == "pass" and back["data"]["result"]["nodes"] == 4
+    assert (model.order_id, model.last_node_id) == (back["data"]["result"]["order"], "pass")
+
+    (conn,) = await events(r, "robot.connection", "agv-1")
+    assert conn["level"] == "info" and conn["src"] == "gw-test"
+    assert conn["data"] == {"state": "online", "previous": "offline", "transport": "vda5050",
+                            "reason": "hello"}
+    got = [(e["data"]["state"], e["data"]["previous"], e["data"]["task"], e["data"]["reason"],
+            e["level"]) for e in await events(r, "robot.state", "agv-1")]
+    assert got == [
+        ("idle", None, "", "idle", "info"),
+        ("assigned", "idle", "order-42", "delivery_sent", "info"),
+        ("en_route", "assigned", "order-42", "delivery_running", "info"),
+        ("at_table", "en_route", "order-42", "delivery_arrived", "info"),
+        ("returning", "at_table", "order-42", "return_sent", "info"),
+        ("idle", "returning", "", "return_ended", "info"),
+    ]
+    snap = streams.from_fields(streams.RobotSnapshot,
+                               await r.hgetall(streams.robot_key("agv-1")))
+    assert (snap.connection, snap.state, snap.transport, snap.kind) == (
+        "online", "idle", "vda5050", "serving")
+    assert (snap.x, snap.y) == (1.0, 4.0)
+    tele = [streams.from_fields(streams.TelemetryRecord, f)
+            for _, f in await r.xrange(streams.TELEMETRY)]
+    assert tele and {t.transport for t in tele} == {"vda5050"}
+    assert max(t.x for t in tele) == 10.0 and all(0 < t.battery <= 100 for t in tele)
+    assert any(t.speed > 0 for t in tele)
+
+    seen, orders = check_wire(world.wire)
+    # The delivery dock-1 pass T1 | T2 T3 (base | horizon) and two updates as it passes
+    # nodes; the return T3 T2 T1 | pass and one update. headerId +1 per order message.
+    assert [(o["orderId"], o["orderUpdateId"], o["headerId"]) for o in orders] == [
+        (order_id, 0, 0), (order_id, 1, 1), (order_id, 2, 2),
+        (back["data"]["result"]["order"], 0, 3), (back["data"]["result"]["order"], 1, 4)]
+    assert [[n["nodeId"] for n in o["nodes"]] for o in orders] == [
+        ["dock-1", "pass", "T1", "T2", "T3"], ["T1", "T2", "T3"], ["T2", "T3"],
+        ["T3", "T2", "T1", "pass"], ["T1", "pass"]]
+    assert {"state", "visualization", "connection", "factsheet"} <= set(seen)
+    assert world.gw.gateway.stats.total("vda_dropped") == 0
+    assert model.orders_ignored == 0 and model.errors == []
+
+
+async def test_broker_restart_mid_order(world: Running, redis_client: aioredis.Redis,
+                                        mosquitto_private: MosquittoServer) -> None:
+    r = redis_client
+    mqtt = world.gw.gateway.mqtt
+    assert mqtt is not None
+    await wait_for(lambda: reached(r, "idle"))
+    with capture_logs() as logs:
+        cid = await submit(r, "agv-1", "goto", args={"table": "T3", "task": "order-43"})
+        assert (await outcome(r, cid))["type"] == "command.acked"
+        model = world.transport.models["agv-1"]
+        await wait_for(lambda: model.last_node_id == "pass")  # driving, horizon not yet released
+        mosquitto_private.kill()
+        await wait_for(lambda: not mqtt.up)
+        await asyncio.sleep(0.5)
+        mosquitto_private.start()
+        await wait_for(lambda: mqtt.up)
+        await wait_for(lambda: reached(r, "at_table"), timeout=10)
+    assert model.last_node_id == "T3" and model.order_update_id >= 1
+    names = [e["event"] for e in logs]
+    assert (names.count("mqtt_unavailable"), names.count("mqtt_recovered")) == (1, 1)
+    assert await robot_states(r) == ["idle", "assigned", "en_route", "at_table"]
+    conn = [e["data"]["state"] for e in await events(r, "robot.connection", "agv-1")]
+    assert conn[0] == "online" and conn[-1] == "online"
+    assert model.order is not None and order_problems(model.order) == ()
+    check_wire(world.wire)
