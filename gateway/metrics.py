@@ -47,9 +47,19 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "spool_overflow": ("Events lost because the spool was full", ""),
     "commands": ("Commands by outcome", "outcome"),
     "transitions_refused": ("Reported state changes refused by a state machine", "kind"),
+    # MQTT and VDA 5050 (docs/mqtt.md, docs/vda5050.md)
+    "mqtt_received": ("MQTT messages received, by first topic level", "root"),
+    "mqtt_published": ("MQTT messages handed to the broker, by QoS", "qos"),
+    "mqtt_dropped": ("robodine/v1 MQTT messages dropped (and queue/outbox overflow)", "reason"),
+    "mqtt_unsent": ("Gateway messages with no MQTT channel (e.g. error replies)", "type"),
+    "mqtt_outages": ("Times the broker became unreachable", ""),
+    "vda_dropped": ("VDA 5050 messages dropped", "reason"),
+    "vda_published": ("VDA 5050 messages published", "topic"),
+    "vda_unsent": ("Gateway messages with no VDA 5050 equivalent", "type"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "redis_up": ("1 while the stream writer reaches Redis", ""),
+    "mqtt_up": ("1 while the MQTT client is connected and subscribed", ""),
     "robots": ("Robots by connection state", "state"),
     "buffered": ("Records waiting in memory for Redis", "kind"),
 }
