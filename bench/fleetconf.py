@@ -37,9 +37,10 @@ class BenchConfig:
 
 
 def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis_url: str,
-                 metrics_port: int, overrides: dict[str, dict[str, Any]] | None = None
-                 ) -> BenchConfig:
-    """Write a config with ``robots`` robots; ``overrides`` are merged per section."""
+                 metrics_port: int, overrides: dict[str, dict[str, Any]] | None = None,
+                 robot_fields: dict[str, Any] | None = None) -> BenchConfig:
+    """Write a config with ``robots`` robots; ``overrides`` are merged per section and
+    ``robot_fields`` into every robot (e.g. ``{"transport": "mqtt"}``)."""
     base = Settings.model_construct(  # no env, no validation: only the ports are read
         tcp=TcpSettings(host="127.0.0.1", port=tcp_port),
         udp=UdpSettings(host="127.0.0.1", port=udp_port),
@@ -60,6 +61,8 @@ def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis
         sections.setdefault(name, {}).update(values)
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
+    for robot in data.get("robots", []):
+        robot.update(robot_fields or {})
     Settings(**data)  # fail here, with pydantic's message, rather than in a child process
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

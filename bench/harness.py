@@ -120,7 +120,8 @@ class Context:
         return svc, port
 
     def config(self, robots: int, redis_url: str,
-               overrides: dict[str, dict[str, Any]] | None = None) -> Ports:
+               overrides: dict[str, dict[str, Any]] | None = None,
+               robot_fields: dict[str, Any] | None = None) -> Ports:
         """Write the run's config (robots, free ports for every listener) and return the ports."""
         ports = Ports(free_port(), free_port(socket.SOCK_DGRAM), free_port(), free_port())
         web = {"host": "127.0.0.1", "port": ports.web,
@@ -136,7 +137,8 @@ class Context:
             merged.setdefault(name, {}).update(values)
         ports.config = fleetconf.write_config(
             self.workdir / "robodine.toml", robots, tcp_port=ports.tcp, udp_port=ports.udp,
-            redis_url=redis_url, metrics_port=ports.metrics, overrides=merged)
+            redis_url=redis_url, metrics_port=ports.metrics, overrides=merged,
+            robot_fields=robot_fields)
         return ports
 
     def gateway(self, robots: int, redis_url: str,
