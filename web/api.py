@@ -77,10 +77,26 @@ class Routes:
         raw: bool = False,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.endpoints.append(Endpoint(
-                method, path, fn, summary, self.tag, roles, body, query, params, response,
-                status, errors, (fn.__doc__ or "").strip(), token_query, response_type, raw,
-            ))
+            self.endpoints.append(
+                Endpoint(
+                    method,
+                    path,
+                    fn,
+                    summary,
+                    self.tag,
+                    roles,
+                    body,
+                    query,
+                    params,
+                    response,
+                    status,
+                    errors,
+                    (fn.__doc__ or "").strip(),
+                    token_query,
+                    response_type,
+                    raw,
+                )
+            )
             return fn
 
         return deco
@@ -108,8 +124,13 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         else:
             unknown = [k for k in request.query if k not in skip]
             if unknown:
-                raise Problem(422, "invalid_field", f"query: unknown parameter {unknown[0]!r}",
-                              field=unknown[0], extra={"in": "query"})
+                raise Problem(
+                    422,
+                    "invalid_field",
+                    f"query: unknown parameter {unknown[0]!r}",
+                    field=unknown[0],
+                    extra={"in": "query"},
+                )
         if ep.body is not None:
             kwargs["body"] = await parse_body(request, ep.body)
         result = await ep.handler(request, **kwargs)
@@ -125,8 +146,11 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 
 async def parse_body(request: web.Request, model: Any) -> Any:
     if request.content_type not in _JSON_TYPES:
-        raise Problem(415, "unsupported_media_type",
-                      f"send the body as application/json, not {request.content_type!r}")
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {request.content_type!r}",
+        )
     raw = await request.read()  # aiohttp enforces client_max_size here (413)
     if not raw.strip():
         raise Problem(400, "invalid_json", "the request body is empty; a JSON object is required")
@@ -150,8 +174,13 @@ def parse_query(request: web.Request, model: Any, skip: tuple[str, ...] = ()) ->
         if key in multi:
             data[key] = [v for raw in values for v in raw.split(",") if v]
         elif len(values) > 1:
-            raise Problem(422, "invalid_field", f"query: {key!r} given {len(values)} times",
-                          field=key, extra={"in": "query"})
+            raise Problem(
+                422,
+                "invalid_field",
+                f"query: {key!r} given {len(values)} times",
+                field=key,
+                extra={"in": "query"},
+            )
         else:
             data[key] = values[0]
     try:

@@ -25,7 +25,6 @@ from web.keys import (
     PASSWORDS,
     SESSION_ID,
     SETTINGS,
-    STOPPING,
     TOKENS,
     TOPICS,
     WEBSOCKETS,
@@ -51,8 +50,10 @@ def check_settings(settings: Settings) -> str:
     if not secret:
         raise WebConfigError("web.secret: required to sign login tokens (env ROBODINE_WEB_SECRET)")
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise WebConfigError(f"web.secret: must be at least {MIN_SECRET_BYTES} bytes "
-                             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        raise WebConfigError(
+            f"web.secret: must be at least {MIN_SECRET_BYTES} bytes "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
     try:
         database_url(settings.database.url)
     except DatabaseConfigError as exc:
@@ -60,13 +61,20 @@ def check_settings(settings: Settings) -> str:
     return secret
 
 
-def create_app(settings: Settings, *, topics_registry: TopicRegistry | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, topics_registry: TopicRegistry | None = None
+) -> web.Application:
     """The application; raises WebConfigError when a required setting is missing or wrong."""
     secret = check_settings(settings)
     app = web.Application(
         client_max_size=settings.web.max_body_bytes,
-        middlewares=[middlewares.context, middlewares.preflight, middlewares.errors,
-                     middlewares.body_limit, middlewares.gzip],
+        middlewares=[
+            middlewares.context,
+            middlewares.preflight,
+            middlewares.errors,
+            middlewares.body_limit,
+            middlewares.gzip,
+        ],
     )
     app[SETTINGS] = settings
     app[SESSION_ID] = uuid.uuid4().hex
@@ -75,7 +83,6 @@ def create_app(settings: Settings, *, topics_registry: TopicRegistry | None = No
     app[TOPICS] = topics_registry or default_topics()
     app[ENDPOINTS] = []
     app[WEBSOCKETS] = weakref.WeakSet()
-    app[STOPPING] = asyncio.Event()
     n = settings.web.login_attempts_per_min
     app[LOGIN_LIMITER] = KeyedLimiter(n / 60.0, n)
     for module in ROUTE_MODULES:
@@ -89,7 +96,6 @@ def create_app(settings: Settings, *, topics_registry: TopicRegistry | None = No
 
 async def _close_feeds(app: web.Application) -> None:
     """End every feed (SSE says goodbye) and close every socket with GOING_AWAY."""
-    app[STOPPING].set()
     if HUB in app:
         for sub in app[HUB].subscriptions():
             sub.end(WSCloseCode.GOING_AWAY, "server shutting down")

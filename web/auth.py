@@ -17,10 +17,11 @@ from web.security import AuthUser, Role, TokenError
 
 
 def _unauthorized(code: str, detail: str) -> Problem:
-    return Problem(401, code, detail, headers={
-        "WWW-Authenticate": f'Bearer realm="robodine", error="invalid_token", error_description="{code}"'
-        if code != "missing_token" else 'Bearer realm="robodine"',
-    })
+    """401 with the RFC 6750 challenge; no error attribute when no token came at all."""
+    challenge = 'Bearer realm="robodine"'
+    if code != "missing_token":
+        challenge += f', error="invalid_token", error_description="{code}"'
+    return Problem(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
 def token_from(request: web.Request, *, allow_query: bool) -> str:
@@ -47,9 +48,13 @@ async def user_for_token(app: web.Application, token: str) -> AuthUser:
     except TokenError as exc:
         raise _unauthorized(exc.code, exc.detail) from None
     async with app[DB]() as session:
-        row = (await session.execute(
-            select(User.role, User.disabled, User.token_version).where(User.username == claims.username)
-        )).one_or_none()
+        row = (
+            await session.execute(
+                select(User.role, User.disabled, User.token_version).where(
+                    User.username == claims.username
+                )
+            )
+        ).one_or_none()
     if row is None or row.disabled or row.token_version != claims.version:
         raise _unauthorized("invalid_token", "the token was revoked; log in again")
     return AuthUser(claims.username, Role(row.role), claims.expires)
@@ -64,5 +69,9 @@ async def authenticate(request: web.Request, *, allow_query: bool = False) -> Au
 def require(user: AuthUser, roles: frozenset[Role]) -> None:
     if user.role not in roles:
         need = " or ".join(sorted(roles))
-        raise Problem(403, "forbidden", f"this needs role {need}; you are {user.role}",
-                      extra={"role": str(user.role)})
+        raise Problem(
+            403,
+            "forbidden",
+            f"this needs role {need}; you are {user.role}",
+            extra={"role": str(user.role)},
+        )

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
 import orjson
 import structlog
 from msgspec import Struct
@@ -35,7 +34,7 @@ from protocol.streams import EventRecord, chat_stream
 from web.frames import Frame, frame
 from web.hub import Entry, Hub, as_str, stream_info
 from web.ratelimit import KeyedLimiter
-from web.security import AuthUser, Role, iso
+from web.security import AuthUser, iso
 from web.streamid import StreamId
 from web.subscription import Delivery, Filter, Subscription
 from web.topics.base import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
@@ -84,9 +83,15 @@ CHAT_FRAMES = History | Message | Presence
 
 
 def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:
-    return Message(id=sid, room=room, username=fields.get("username", ""),
-                   content=fields.get("content", ""), timestamp=iso(float(fields.get("ts", 0))),
-                   role=fields.get("role", ""), system=fields.get("system") == "1")
+    return Message(
+        id=sid,
+        room=room,
+        username=fields.get("username", ""),
+        content=fields.get("content", ""),
+        timestamp=iso(float(fields.get("ts", 0))),
+        role=fields.get("role", ""),
+        system=fields.get("system") == "1",
+    )
 
 
 def check_content(content: str, max_chars: int) -> str:
@@ -127,13 +132,20 @@ class RoomTopic(Topic):
             messages = [message_from(self.room.name, as_str(i), f) for i, f in reversed(raw)]
             if messages:
                 cursor = max(cursor, StreamId.parse(messages[-1].id))
-        hist = History(room=self.room.name, id=str(cursor), session=self.session,
-                       resumed=resumable, messages=messages)
+        hist = History(
+            room=self.room.name,
+            id=str(cursor),
+            session=self.session,
+            resumed=resumable,
+            messages=messages,
+        )
         return Start(cursor, frame(hist, id=cursor), resumed=resumable)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
-        return [frame(message_from(self.room.name, sid, f), id=StreamId.parse(sid))
-                for sid, f in entries]
+        return [
+            frame(message_from(self.room.name, sid, f), id=StreamId.parse(sid))
+            for sid, f in entries
+        ]
 
 
 @dataclass(eq=False)
@@ -187,8 +199,12 @@ class ChatService:
             pipe.zadd(key, {conn.member: time.time() + self.settings.presence_ttl_s})
         else:
             pipe.zrem(key, conn.member)
-        pipe.xadd(PRESENCE_STREAM, {"room": conn.room, "username": conn.user.username,
-                                    "action": action}, maxlen=1000, approximate=True)
+        pipe.xadd(
+            PRESENCE_STREAM,
+            {"room": conn.room, "username": conn.user.username, "action": action},
+            maxlen=1000,
+            approximate=True,
+        )
         await pipe.execute()
 
     async def members(self, room: str) -> list[Member]:
@@ -221,17 +237,23 @@ class ChatService:
         pipe = self.redis.pipeline(transaction=False)
         for room, conns in self._local.items():
             if conns:
-                pipe.zadd(PRESENCE_PREFIX + room,
-                          {c.member: now + self.settings.presence_ttl_s for c in conns})
+                pipe.zadd(
+                    PRESENCE_PREFIX + room,
+                    {c.member: now + self.settings.presence_ttl_s for c in conns},
+                )
         for room in self.rooms:
             pipe.zremrangebyscore(PRESENCE_PREFIX + room, "-inf", now)
         results = await pipe.execute()
-        removed = results[-len(self.rooms):]
+        removed = results[-len(self.rooms) :]
         pipe = self.redis.pipeline(transaction=False)
         expired = [room for room, n in zip(self.rooms, removed, strict=True) if n]
         for room in expired:
-            pipe.xadd(PRESENCE_STREAM, {"room": room, "username": "", "action": "expired"},
-                      maxlen=1000, approximate=True)
+            pipe.xadd(
+                PRESENCE_STREAM,
+                {"room": room, "username": "", "action": "expired"},
+                maxlen=1000,
+                approximate=True,
+            )
         if expired:
             await pipe.execute()
 
@@ -243,14 +265,28 @@ class ChatService:
     def can_write(self, room: str, user: AuthUser) -> bool:
         return str(user.role) in self.rooms[room].room.write_roles
 
-    async def post(self, room: str, username: str, role: str, content: str, *,
-                   system: bool = False, event: str = "") -> str:
-        fields = {"username": username, "content": content, "ts": time.time(), "role": role,
-                  "system": int(system)}
+    async def post(
+        self,
+        room: str,
+        username: str,
+        role: str,
+        content: str,
+        *,
+        system: bool = False,
+        event: str = "",
+    ) -> str:
+        fields = {
+            "username": username,
+            "content": content,
+            "ts": time.time(),
+            "role": role,
+            "system": int(system),
+        }
         if event:
             fields["event"] = event
-        sid = await self.redis.xadd(chat_stream(room), fields, maxlen=self.settings.maxlen,
-                                    approximate=True)
+        sid = await self.redis.xadd(
+            chat_stream(room), fields, maxlen=self.settings.maxlen, approximate=True
+        )
         return as_str(sid)
 
     # ---- relay of robot events ----------------------------------------------------
@@ -261,10 +297,19 @@ class ChatService:
         for _, rec in decode_entries(entries, EventRecord, stream):
             for rule in self.settings.relay:
                 if _matches(rule, rec) and await self.redis.set(
-                    RELAY_PREFIX + rec.eid, rule.room, nx=True, ex=86400,
+                    RELAY_PREFIX + rec.eid,
+                    rule.room,
+                    nx=True,
+                    ex=86400,
                 ):
-                    await self.post(rule.room, self.settings.relay_username, "system",
-                                    describe(rec), system=True, event=rec.eid)
+                    await self.post(
+                        rule.room,
+                        self.settings.relay_username,
+                        "system",
+                        describe(rec),
+                        system=True,
+                        event=rec.eid,
+                    )
 
     async def cursor(self, room: str) -> StreamId:
         return (await stream_info(self.redis, chat_stream(room))).last
@@ -276,8 +321,9 @@ def _matches(rule: ChatRelay, rec: EventRecord) -> bool:
     if rule.robots and rec.robot not in rule.robots:
         return False
     if rule.types:
-        return any(rec.type == t or (t.endswith("*") and rec.type.startswith(t[:-1]))
-                   for t in rule.types)
+        return any(
+            rec.type == t or (t.endswith("*") and rec.type.startswith(t[:-1])) for t in rule.types
+        )
     return True
 
 
@@ -299,5 +345,3 @@ def describe(rec: EventRecord) -> str:
         extra = orjson.dumps(d).decode() if d else ""
         text = f"{who}: {rec.type}" + (f" {extra[:200]}" if extra else "")
     return f"[{rec.level}] {text}"
-
-

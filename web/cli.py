@@ -17,7 +17,9 @@ T = TypeVar("T")
 def register(sub: Any) -> None:
     from robodine.cli import add_config_option, command
 
-    command(sub, "web", run_web, "run the web tier (REST, WebSocket, SSE, chat) on web.host:web.port")
+    command(
+        sub, "web", run_web, "run the web tier (REST, WebSocket, SSE, chat) on web.host:web.port"
+    )
 
     users = command(sub, "users", _help_users, "manage web users (the first admin, passwords)")
     us = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
@@ -38,8 +40,10 @@ def register(sub: Any) -> None:
 
     db = command(sub, "db", _help_users, "database schema: upgrade to the code's revision, show it")
     ds = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    for name, handler, text in (("upgrade", db_upgrade, "migrate the schema to head"),
-                                ("current", db_current, "print the schema revision")):
+    for name, handler, text in (
+        ("upgrade", db_upgrade, "migrate the schema to head"),
+        ("current", db_current, "print the schema revision"),
+    ):
         p = ds.add_parser(name, help=text)
         p.set_defaults(handler=handler)
         add_config_option(p)
@@ -85,8 +89,9 @@ async def _with_users(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> 
     engine = create_engine(settings.database)
     try:
         await upgrade(engine)  # a fresh database works: the schema comes first
-        service = UserService(sessionmaker(engine), Passwords(settings.web),
-                              settings.web.password_min_length)
+        service = UserService(
+            sessionmaker(engine), Passwords(settings.web), settings.web.password_min_length
+        )
         return await fn(service)
     finally:
         await engine.dispose()

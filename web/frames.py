@@ -28,8 +28,15 @@ class Frame:
     level: str = ""
 
 
-def frame(obj: msgspec.Struct, *, id: StreamId | None = None, key: str = "",  # noqa: A002
-          robot: str = "", type: str = "", level: str = "") -> Frame:  # noqa: A002
+def frame(
+    obj: msgspec.Struct,
+    *,
+    id: StreamId | None = None,
+    key: str = "",
+    robot: str = "",
+    type: str = "",
+    level: str = "",
+) -> Frame:
     name = obj.__struct_config__.tag
     assert isinstance(name, str), "frame Structs are tagged with their type"
     return Frame(id, name, dumps_str(obj), key, robot, type, level)

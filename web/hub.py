@@ -174,20 +174,26 @@ class Hub:
                     await self._init_positions(r)
                 reply = await r.client.xread(
                     {s: str(r.position[s]) for s in r.streams},
-                    count=self.settings.hub_batch, block=self.settings.hub_block_ms,
+                    count=self.settings.hub_batch,
+                    block=self.settings.hub_block_ms,
                 )
             except _OUTAGE as exc:
                 if r.up:
                     r.up, down_since = False, time.monotonic()
-                    log.warning("hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__)
+                    log.warning(
+                        "hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__
+                    )
                 r.ready.clear()
                 delay = min(2.0, max(0.05, delay * 2))
                 await asyncio.sleep(random.uniform(0, delay))
                 continue
             if not r.up:
                 r.up = True
-                log.info("hub_reader_recovered", reader=r.name,
-                         outage_s=round(time.monotonic() - down_since, 3))
+                log.info(
+                    "hub_reader_recovered",
+                    reader=r.name,
+                    outage_s=round(time.monotonic() - down_since, 3),
+                )
             delay = 0.0
             for stream, entries in reply or ():
                 await self._dispatch(r, as_str(stream), entries)
@@ -248,7 +254,9 @@ class Hub:
             subs.discard(sub)
 
     def subscriptions(self) -> list[Subscription]:
-        return [s for r in self._readers for t in r.topics.values() for ss in t.values() for s in ss]
+        return [
+            s for r in self._readers for t in r.topics.values() for ss in t.values() for s in ss
+        ]
 
     def position(self, stream: str) -> StreamId | None:
         r = self._by_stream[stream]
@@ -296,10 +304,14 @@ class Hub:
             await sub.wait(wait)
 
     def _lagging(self, sub: Subscription, *, behind: bool) -> Frame:
-        policy = ("nothing lost: missed entries are replayed from the stream"
-                  if sub.delivery is Delivery.RELIABLE else "latest wins: older samples skipped")
-        return frame(Lagging(topic=sub.topic.name, behind=behind, policy=policy,
-                             dropped=sub.dropped))
+        policy = (
+            "nothing lost: missed entries are replayed from the stream"
+            if sub.delivery is Delivery.RELIABLE
+            else "latest wins: older samples skipped"
+        )
+        return frame(
+            Lagging(topic=sub.topic.name, behind=behind, policy=policy, dropped=sub.dropped)
+        )
 
     async def _catch_up_page(self, sub: Subscription) -> list[Frame]:
         if sub.behind_since is not None and (
@@ -320,8 +332,9 @@ class Hub:
                 sub.end(CLOSE_TOO_SLOW, "fell behind further than the stream keeps; resubscribe")
                 return []
         read_before = reader.position.get(sub.stream, ZERO)  # all in Redis before the XRANGE
-        entries = await self.redis.xrange(sub.stream, min=sub.cursor.exclusive, max="+",
-                                          count=self.settings.hub_batch)
+        entries = await self.redis.xrange(
+            sub.stream, min=sub.cursor.exclusive, max="+", count=self.settings.hub_batch
+        )
         out: list[Frame] = []
         if entries:
             batch: list[Entry] = [(as_str(i), f) for i, f in entries]
@@ -329,8 +342,11 @@ class Hub:
             if sub.delivery is Delivery.LATEST:
                 sub.absorb(frames)
             else:
-                out = [f for f in frames if f.id is not None and f.id > sub.cursor
-                       and sub.filter.accepts(f)]
+                out = [
+                    f
+                    for f in frames
+                    if f.id is not None and f.id > sub.cursor and sub.filter.accepts(f)
+                ]
             sub.cursor = max(sub.cursor, StreamId.parse(batch[-1][0]))
         position = reader.position.get(sub.stream, ZERO)
         if not entries:  # what the hub had read before the XRANGE was deleted (XDEL, trim)

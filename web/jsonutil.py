@@ -17,6 +17,9 @@ def dumps_str(obj: Any) -> str:
     return dumps(obj).decode()
 
 
-def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(obj), status=status, content_type="application/json",
-                        headers=headers)
+def json_response(
+    obj: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(obj), status=status, content_type="application/json", headers=headers
+    )

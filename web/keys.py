@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from typing import TYPE_CHECKING
 
@@ -14,11 +13,7 @@ from config import Settings
 from web.security import AuthUser, Passwords, Tokens
 
 if TYPE_CHECKING:
-    from web.api import Endpoint
-    from web.chat import ChatService
-    from web.hub import Hub
-    from web.ratelimit import KeyedLimiter
-    from web.topics import TopicRegistry
+    pass
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION_ID = web.AppKey("session_id", str)  # names this server process run (first frame of a feed)
@@ -33,7 +28,6 @@ CHAT = web.AppKey["ChatService"]("chat")
 ENDPOINTS = web.AppKey["list[Endpoint]"]("endpoints")
 LOGIN_LIMITER = web.AppKey["KeyedLimiter"]("login_limiter")
 WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set at shutdown: SSE feeds end, sockets close
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -53,22 +53,37 @@ async def preflight(request: web.Request, handler: Handler) -> web.StreamRespons
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         origin = request.headers.get("Origin", "")
         if origin not in request.app[SETTINGS].web.origins:
-            return Problem(403, "origin_not_allowed", f"origin {origin!r} is not allowed",
-                           field="Origin", extra={"in": "header"}).response(request.path)
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": ALLOW_METHODS,
-            "Access-Control-Allow-Headers": ALLOW_HEADERS,
-            "Access-Control-Max-Age": "600",
-            "Vary": "Origin",
-        })
+            return Problem(
+                403,
+                "origin_not_allowed",
+                f"origin {origin!r} is not allowed",
+                field="Origin",
+                extra={"in": "header"},
+            ).response(request.path)
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ALLOW_METHODS,
+                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+        )
     return await handler(request)
 
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "request_timeout", 411: "length_required",
-    413: "body_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    411: "length_required",
+    413: "body_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
     431: "headers_too_large",
 }
 
@@ -90,31 +105,54 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         elif exc.status == 405:
             detail = f"{request.method} is not allowed on {request.path}"
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        return Problem(exc.status, _HTTP_CODES.get(exc.status, f"http_{exc.status}"),
-                       str(detail).removeprefix(f"{exc.status}: "), headers=headers
-                       ).response(request.path)
+        return Problem(
+            exc.status,
+            _HTTP_CODES.get(exc.status, f"http_{exc.status}"),
+            str(detail).removeprefix(f"{exc.status}: "),
+            headers=headers,
+        ).response(request.path)
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.warning("redis_unavailable", path=request.path, error=str(exc))
-        return Problem(503, "redis_unavailable", "Redis is not reachable; try again shortly",
-                       headers={"Retry-After": "2"}).response(request.path)
+        return Problem(
+            503,
+            "redis_unavailable",
+            "Redis is not reachable; try again shortly",
+            headers={"Retry-After": "2"},
+        ).response(request.path)
     except DBAPIError as exc:
         if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
             log.exception("database_error", path=request.path)
-            return Problem(500, "internal", "internal error; see the server log",
-                           extra={"request_id": request[REQUEST_ID]}).response(request.path)
+            return Problem(
+                500,
+                "internal",
+                "internal error; see the server log",
+                extra={"request_id": request[REQUEST_ID]},
+            ).response(request.path)
         log.warning("database_unavailable", path=request.path, error=str(exc.orig))
-        return Problem(503, "database_unavailable", "the database is not reachable; try again",
-                       headers={"Retry-After": "2"}).response(request.path)
+        return Problem(
+            503,
+            "database_unavailable",
+            "the database is not reachable; try again",
+            headers={"Retry-After": "2"},
+        ).response(request.path)
     except (ConnectionRefusedError, TimeoutError) as exc:
         log.warning("dependency_unavailable", path=request.path, error=str(exc))
-        return Problem(503, "service_unavailable", "a backing service is not reachable; try again",
-                       headers={"Retry-After": "2"}).response(request.path)
+        return Problem(
+            503,
+            "service_unavailable",
+            "a backing service is not reachable; try again",
+            headers={"Retry-After": "2"},
+        ).response(request.path)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
         log.exception("request_failed", path=request.path, method=request.method)
-        return Problem(500, "internal", "internal error; see the server log",
-                       extra={"request_id": request[REQUEST_ID]}).response(request.path)
+        return Problem(
+            500,
+            "internal",
+            "internal error; see the server log",
+            extra={"request_id": request[REQUEST_ID]},
+        ).response(request.path)
 
 
 @web.middleware

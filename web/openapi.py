@@ -75,44 +75,70 @@ def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, A
             for name, schema in props.items():
                 if name == "token" and where == "query":
                     continue  # documented as a security scheme
-                params.append({"name": name, "in": where, "required": where == "path" or name in required,
-                               "schema": schema, **({"style": "form", "explode": True}
-                                                    if schema.get("type") == "array" else {})})
+                params.append(
+                    {
+                        "name": name,
+                        "in": where,
+                        "required": where == "path" or name in required,
+                        "schema": schema,
+                        **(
+                            {"style": "form", "explode": True}
+                            if schema.get("type") == "array"
+                            else {}
+                        ),
+                    }
+                )
         for name in _path_names(ep.path):
             if not any(p["name"] == name and p["in"] == "path" for p in params):
-                params.append({"name": name, "in": "path", "required": True,
-                               "schema": {"type": "string"}})
+                params.append(
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                )
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": ref_of[id(ep.body)]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref_of[id(ep.body)]}},
+            }
         ok: dict[str, Any] = {"description": HTTPStatus(ep.status).phrase}
         if ep.response is not None:
             ok["content"] = {ep.response_type: {"schema": ref_of[id(ep.response)]}}
         elif ep.response_type != "application/json":
             ok["content"] = {ep.response_type: {"schema": {"type": "string"}}}
-        status = 204 if ep.response is None and ep.status == 200 else ep.status
+        status = ep.status
         responses: dict[str, Any] = {str(status): ok}
         for code in _errors(ep):
-            responses[str(code)] = {"description": HTTPStatus(code).phrase, "content": {
-                PROBLEM_TYPE: {"schema": ref_of[id(ProblemOut)]}}}
+            responses[str(code)] = {
+                "description": HTTPStatus(code).phrase,
+                "content": {PROBLEM_TYPE: {"schema": ref_of[id(ProblemOut)]}},
+            }
         op["responses"] = responses
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Robodine web tier: views of the gateway's Redis streams, "
-                                "commands to robots, chat, todos. Errors are "
-                                "application/problem+json (RFC 9457) with `code` and `field`."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Robodine web tier: views of the gateway's Redis streams, "
+            "commands to robots, chat, todos. Errors are "
+            "application/problem+json (RFC 9457) with `code` and `field`.",
+        },
         "paths": paths,
         "components": {
             "schemas": comps,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                           "description": "POST /api/auth/login answers the token"},
-                "token": {"type": "apiKey", "in": "query", "name": "token",
-                          "description": "WebSocket and SSE only: browsers cannot set headers there"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "POST /api/auth/login answers the token",
+                },
+                "token": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "token",
+                    "description": "WebSocket and SSE only: browsers cannot set headers there",
+                },
             },
         },
         "tags": [{"name": t} for t in dict.fromkeys(ep.tag for ep in endpoints)],
@@ -133,19 +159,23 @@ def package_version() -> str:
 
 
 _STATIC = Path(__file__).parent / "static"
-_DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-             "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'")
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def install(app: web.Application) -> None:
     """Add /api/openapi.json (and /api/docs) for every route installed so far."""
     settings = app[SETTINGS].web
-    doc = orjson.dumps(build(app[ENDPOINTS], title=f"Robodine web ({settings.name})",
-                             version=package_version()))
+    doc = orjson.dumps(
+        build(app[ENDPOINTS], title=f"Robodine web ({settings.name})", version=package_version())
+    )
 
     async def openapi_json(request: web.Request) -> web.Response:
-        return web.Response(body=doc, content_type="application/json",
-                            headers={"Cache-Control": "no-cache"})
+        return web.Response(
+            body=doc, content_type="application/json", headers={"Cache-Control": "no-cache"}
+        )
 
     app.router.add_get("/api/openapi.json", openapi_json, name="openapi")
     if not settings.docs:
@@ -155,9 +185,13 @@ def install(app: web.Application) -> None:
 
     def serve(name: str) -> Any:
         async def handler(request: web.Request) -> web.Response:
-            return web.Response(body=files[name], content_type=types[name.rsplit(".", 1)[1]],
-                                charset="utf-8", headers={"Content-Security-Policy": _DOCS_CSP,
-                                                          "Cache-Control": "no-cache"})
+            return web.Response(
+                body=files[name],
+                content_type=types[name.rsplit(".", 1)[1]],
+                charset="utf-8",
+                headers={"Content-Security-Policy": _DOCS_CSP, "Cache-Control": "no-cache"},
+            )
+
         return handler
 
     app.router.add_get("/api/docs", serve("docs.html"), name="docs")

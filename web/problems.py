@@ -96,8 +96,9 @@ def from_validation(exc: msgspec.ValidationError, *, where: str = "body") -> Pro
     """422 for a well-formed request whose fields are wrong (type, range, unknown, missing)."""
     field, msg = field_of(exc)
     detail = f"{where}: {msg}" + (f" (field {field!r})" if field else "")
-    return Problem(422, "invalid_field", detail, field=field, title="Invalid field",
-                   extra={"in": where})
+    return Problem(
+        422, "invalid_field", detail, field=field, title="Invalid field", extra={"in": where}
+    )
 
 
 def not_found(what: str, ident: str) -> Problem:

@@ -10,8 +10,14 @@ from protocol.ratelimit import TokenBucket
 
 
 class KeyedLimiter:
-    def __init__(self, rate: float, burst: float, *, max_keys: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate, self.burst, self.max_keys, self.clock = rate, burst, max_keys, clock
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
@@ -32,5 +38,5 @@ class KeyedLimiter:
         if bucket is None:
             return 0.0
         bucket.allow(self.clock(), 0.0)  # refill to now
-        missing = cost - bucket._tokens  # noqa: SLF001 - TokenBucket has no public level
+        missing = cost - bucket._tokens
         return max(0.0, missing / self.rate)

@@ -69,7 +69,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             if current != head:
                 raise DatabaseNotMigrated(
                     f"database is at revision {current}, the code needs {head}: run "
-                    "`robodine db upgrade` or set database.migrate_on_start = true")
+                    "`robodine db upgrade` or set database.migrate_on_start = true"
+                )
         app[DB] = sessionmaker(engine)
     except BaseException:
         await engine.dispose()
@@ -81,8 +82,14 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     ctx = TopicContext(app[REDIS], s, app[DB])
-    hub = Hub(app[REDIS], s.web, ctx, connect=lambda name: redis_client(
-        s.redis, name=f"{s.web.name}:hub:{name}", block_ms=s.web.hub_block_ms))
+    hub = Hub(
+        app[REDIS],
+        s.web,
+        ctx,
+        connect=lambda name: redis_client(
+            s.redis, name=f"{s.web.name}:hub:{name}", block_ms=s.web.hub_block_ms
+        ),
+    )
     chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID])
     for stream in sorted(app[TOPICS].streams() | {EVENTS}):  # one reader per stream
         hub.add_reader(stream.removeprefix("rd:"), [stream])

@@ -33,10 +33,14 @@ def _merge(robot_id: str, settings: Settings, fields: dict[str, str] | None) -> 
     return msgspec.convert(data, RobotOut)
 
 
-async def load_robots(redis: Redis, settings: Settings, ids: Iterable[str] | None = None) -> list[RobotOut]:
+async def load_robots(
+    redis: Redis, settings: Settings, ids: Iterable[str] | None = None
+) -> list[RobotOut]:
     """Robots by id (default: every registered or ever-seen robot), sorted by id."""
     if ids is None:
-        seen = {i.decode() if isinstance(i, bytes) else i for i in await redis.smembers(ROBOTS_INDEX)}
+        seen = {
+            i.decode() if isinstance(i, bytes) else i for i in await redis.smembers(ROBOTS_INDEX)
+        }
         wanted = sorted(seen | {r.id for r in settings.robots})
     else:
         wanted = sorted(set(ids))
@@ -48,8 +52,10 @@ async def load_robots(redis: Redis, settings: Settings, ids: Iterable[str] | Non
     hashes = await pipe.execute()
     out = []
     for rid, h in zip(wanted, hashes, strict=True):
-        fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-                  for k, v in (h or {}).items()}
+        fields = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in (h or {}).items()
+        }
         robot = _merge(rid, settings, fields)
         if robot is not None:
             out.append(robot)

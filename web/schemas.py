@@ -15,13 +15,24 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from protocol.streams import EventRecord, Level, TelemetryRecord
 
-Username = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$", min_length=1, max_length=32,
-                               description="lowercase letters, digits, . _ -; up to 32")]
+Username = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$",
+        min_length=1,
+        max_length=32,
+        description="lowercase letters, digits, . _ -; up to 32",
+    ),
+]
 Password = Annotated[str, Meta(min_length=8, max_length=1024)]
 RoleName = Literal["admin", "staff", "viewer"]
 RobotId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-StreamIdStr = Annotated[str, Meta(pattern=r"^\d{1,20}(-\d{1,20})?$",
-                                  description="a stream id `ms-seq` (or a Unix time in ms)")]
+StreamIdStr = Annotated[
+    str,
+    Meta(
+        pattern=r"^\d{1,20}(-\d{1,20})?$", description="a stream id `ms-seq` (or a Unix time in ms)"
+    ),
+]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
 
@@ -47,6 +58,7 @@ class ProblemOut(Struct, kw_only=True):
 
 # ---- health ---------------------------------------------------------------------
 
+
 class HealthOut(Struct, kw_only=True):
     status: Literal["ok"]
     server: str
@@ -62,6 +74,7 @@ class ReadyOut(Struct, kw_only=True):
 
 # ---- auth and users -------------------------------------------------------------
 
+
 class LoginIn(Request):
     username: Annotated[str, Meta(min_length=1, max_length=64)]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
@@ -70,7 +83,7 @@ class LoginIn(Request):
 class TokenOut(Struct, kw_only=True):
     token: str
     expires_at: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     username: str
     role: RoleName
 
@@ -110,6 +123,7 @@ class UserList(Struct, kw_only=True):
 
 
 # ---- robots, telemetry, events, commands ------------------------------------------
+
 
 class RobotPath(Query):
     robot_id: RobotId
@@ -160,7 +174,9 @@ class TelemetryQuery(Query):
 class TelemetryPage(Struct, kw_only=True):
     robot: str
     items: list[TelemetryEntry]  # oldest first
-    before: str | None  # pass as `before` for the next older page; null when the scan reached the start
+    before: (
+        str | None
+    )  # pass as `before` for the next older page; null when the scan reached the start
     scanned: int
 
 
@@ -247,8 +263,17 @@ class PickupDoneCommand(_Cmd, tag="pickup_done"):
     args: NoArgs = NoArgs()
 
 
-CommandIn = (GotoCommand | DockCommand | CookCommand | CancelCommand | PauseCommand
-             | ResumeCommand | EstopCommand | ReleaseCommand | PickupDoneCommand)
+CommandIn = (
+    GotoCommand
+    | DockCommand
+    | CookCommand
+    | CancelCommand
+    | PauseCommand
+    | ResumeCommand
+    | EstopCommand
+    | ReleaseCommand
+    | PickupDoneCommand
+)
 
 
 class CommandAccepted(Struct, kw_only=True):
@@ -280,8 +305,8 @@ class TodoIn(Request):
 class TodoPatch(Request):
     title: Title | UnsetType = UNSET
     notes: Notes | UnsetType = UNSET
-    assignee: Username | None | UnsetType = UNSET
-    due_at: AwareDatetime | None | UnsetType = UNSET
+    assignee: Username | UnsetType | None = UNSET
+    due_at: AwareDatetime | UnsetType | None = UNSET
     done: bool | UnsetType = UNSET
     version: int | UnsetType = UNSET  # when given, the update fails with 409 if the todo changed
 
@@ -316,6 +341,7 @@ class TodoList(Struct, kw_only=True):
 
 
 # ---- topics -------------------------------------------------------------------------
+
 
 class TopicOut(Struct, kw_only=True):
     name: str

@@ -106,18 +106,31 @@ class Tokens:
         self._secret = secret
         self.ttl_s = ttl_s
 
-    def make(self, username: str, role: Role, version: int, now: float | None = None) -> tuple[str, Claims]:
+    def make(
+        self, username: str, role: Role, version: int, now: float | None = None
+    ) -> tuple[str, Claims]:
         now = time.time() if now is None else now
         exp = now + self.ttl_s
-        payload = {"iss": ISSUER, "sub": username, "role": str(role), "ver": version,
-                   "iat": int(now), "exp": exp}
+        payload = {
+            "iss": ISSUER,
+            "sub": username,
+            "role": str(role),
+            "ver": version,
+            "iat": int(now),
+            "exp": exp,
+        }
         claims = Claims(username, role, version, exp)
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
     def decode(self, token: str) -> Claims:
         try:
-            p = jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                           options={"require": ["exp", "iat", "sub", "iss"]})
+            p = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss"]},
+            )
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "the token has expired; log in again") from None
         except jwt.PyJWTError as exc:

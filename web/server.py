@@ -42,8 +42,12 @@ def sd_notify(message: str) -> None:
 
 async def serve(settings: Settings, stop: Awaitable[object]) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False,
-                           shutdown_timeout=settings.web.shutdown_timeout_s)
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        handle_signals=False,
+        shutdown_timeout=settings.web.shutdown_timeout_s,
+    )
     await runner.setup()  # resources up: Redis, database (migrated), hub, chat
     try:
         site = web.TCPSite(runner, settings.web.host, settings.web.port, reuse_address=True)

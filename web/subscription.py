@@ -44,8 +44,9 @@ class Filter:
     levels: frozenset[str] = frozenset()
 
     @classmethod
-    def make(cls, robots: Iterable[str] = (), types: Iterable[str] = (),
-             levels: Iterable[str] = ()) -> Filter:
+    def make(
+        cls, robots: Iterable[str] = (), types: Iterable[str] = (), levels: Iterable[str] = ()
+    ) -> Filter:
         types = list(types)
         return cls(
             frozenset(robots),

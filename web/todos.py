@@ -9,6 +9,7 @@ and live clients see it at their next snapshot; the failure is logged.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -29,15 +30,29 @@ log = structlog.get_logger("web.todos")
 TODOS_STREAM: Final = "rd:todos"
 
 
+def _utc(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.astimezone(UTC)
+
+
 def todo_out(t: Todo) -> TodoOut:
-    return TodoOut(id=t.id, title=t.title, notes=t.notes, done=t.done, assignee=t.assignee,
-                   due_at=t.due_at, created_by=t.created_by, created_at=t.created_at,
-                   updated_at=t.updated_at, version=t.version)
+    return TodoOut(
+        id=t.id,
+        title=t.title,
+        notes=t.notes,
+        done=t.done,
+        assignee=t.assignee,
+        due_at=t.due_at,
+        created_by=t.created_by,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        version=t.version,
+    )
 
 
 class TodoService:
-    def __init__(self, db: async_sessionmaker[AsyncSession], redis: Redis, *, maxlen: int,
-                 src: str) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], redis: Redis, *, maxlen: int, src: str
+    ) -> None:
         self.db, self.redis, self.maxlen, self.src = db, redis, maxlen, src
 
     async def list(self, q: TodosQuery) -> tuple[list[TodoOut], int]:
@@ -62,8 +77,15 @@ class TodoService:
 
     async def create(self, body: TodoIn, by: str) -> TodoOut:
         async with transaction(self.db) as s:
-            t = Todo(title=body.title, notes=body.notes, assignee=body.assignee,
-                     due_at=body.due_at, done=body.done, created_by=by, version=1)
+            t = Todo(
+                title=body.title,
+                notes=body.notes,
+                assignee=body.assignee,
+                due_at=_utc(body.due_at),
+                done=body.done,
+                created_by=by,
+                version=1,
+            )
             s.add(t)
             await s.flush()
             out = todo_out(t)
@@ -71,21 +93,28 @@ class TodoService:
         return out
 
     async def update(self, todo_id: int, patch: TodoPatch, by: str) -> TodoOut:
-        changes = {k: v for k, v in msgspec.structs.asdict(patch).items()
-                   if v is not msgspec.UNSET and k != "version"}
+        changes = {
+            k: v
+            for k, v in msgspec.structs.asdict(patch).items()
+            if v is not msgspec.UNSET and k != "version"
+        }
         async with transaction(self.db) as s:
             t = await s.get(Todo, todo_id, with_for_update=True)
             if t is None:
                 raise not_found("todo", str(todo_id))
             if patch.version is not msgspec.UNSET and patch.version != t.version:
-                raise Problem(409, "conflict",
-                              f"todo {todo_id} is at version {t.version}, not {patch.version}; "
-                              "reload and try again", field="version",
-                              extra={"current": msgspec.to_builtins(todo_out(t))})
+                raise Problem(
+                    409,
+                    "conflict",
+                    f"todo {todo_id} is at version {t.version}, not {patch.version}; "
+                    "reload and try again",
+                    field="version",
+                    extra={"current": msgspec.to_builtins(todo_out(t))},
+                )
             if not changes:
                 return todo_out(t)
             for k, v in changes.items():
-                setattr(t, k, v)
+                setattr(t, k, _utc(v) if isinstance(v, datetime) else v)
             t.version += 1
             await s.flush()
             await s.refresh(t)
@@ -103,8 +132,13 @@ class TodoService:
         await self._publish("deleted", out, by)
 
     async def _publish(self, op: str, todo: TodoOut, by: str) -> None:
-        fields: dict[str, Any] = {"op": op, "todo": orjson.dumps(msgspec.to_builtins(todo)).decode(),
-                                  "by": by, "ts": time.time(), "src": self.src}
+        fields: dict[str, Any] = {
+            "op": op,
+            "todo": orjson.dumps(msgspec.to_builtins(todo)).decode(),
+            "by": by,
+            "ts": time.time(),
+            "src": self.src,
+        }
         try:
             await self.redis.xadd(TODOS_STREAM, fields, maxlen=self.maxlen, approximate=True)
         except RedisError as exc:

@@ -18,39 +18,56 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
 def user_out(u: User) -> UserOut:
-    return UserOut(username=u.username, role=u.role, disabled=u.disabled,  # type: ignore[arg-type]
-                   created_at=u.created_at, updated_at=u.updated_at)
+    return UserOut(
+        username=u.username,
+        role=u.role,
+        disabled=u.disabled,  # type: ignore[arg-type]
+        created_at=u.created_at,
+        updated_at=u.updated_at,
+    )
 
 
 def check_password(password: str, min_length: int) -> None:
     if len(password) < min_length:
-        raise Problem(422, "invalid_field", f"password: at least {min_length} characters",
-                      field="password")
+        raise Problem(
+            422, "invalid_field", f"password: at least {min_length} characters", field="password"
+        )
     if len(password) > 1024:
         raise Problem(422, "invalid_field", "password: at most 1024 characters", field="password")
 
 
 class UserService:
-    def __init__(self, db: async_sessionmaker[AsyncSession], passwords: Passwords,
-                 min_password_length: int) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], passwords: Passwords, min_password_length: int
+    ) -> None:
         self.db, self.passwords, self.min_length = db, passwords, min_password_length
 
     async def create(self, username: str, password: str, role: Role) -> UserOut:
         if not USERNAME.match(username):
-            raise Problem(422, "invalid_field",
-                          "username: lowercase letters, digits, . _ - (up to 32)", field="username")
+            raise Problem(
+                422,
+                "invalid_field",
+                "username: lowercase letters, digits, . _ - (up to 32)",
+                field="username",
+            )
         check_password(password, self.min_length)
         hashed = await self.passwords.hash(password)
         try:
             async with transaction(self.db) as s:
-                u = User(username=username, password_hash=hashed, role=str(role), disabled=False,
-                         token_version=1)
+                u = User(
+                    username=username,
+                    password_hash=hashed,
+                    role=str(role),
+                    disabled=False,
+                    token_version=1,
+                )
                 s.add(u)
                 await s.flush()
                 return user_out(u)
         except IntegrityError:
-            raise Problem(409, "conflict", f"user {username!r} already exists",
-                          field="username") from None
+            raise Problem(
+                409, "conflict", f"user {username!r} already exists", field="username"
+            ) from None
 
     async def list(self) -> list[UserOut]:
         async with self.db() as s:
@@ -63,7 +80,9 @@ class UserService:
             raise not_found("user", username)
         return user_out(u)
 
-    async def update(self, username: str, patch: UserPatch, *, acting: str | None = None) -> UserOut:
+    async def update(
+        self, username: str, patch: UserPatch, *, acting: str | None = None
+    ) -> UserOut:
         hashed = None
         if isinstance(patch.password, str):
             check_password(patch.password, self.min_length)
@@ -97,11 +116,15 @@ class UserService:
             await s.delete(u)
 
     async def _keep_an_admin(self, s: AsyncSession, u: User, acting: str | None) -> None:
-        others = await s.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.disabled.is_(False), User.id != u.id))
+        others = await s.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.disabled.is_(False), User.id != u.id)
+        )
         if not others:
-            raise Problem(409, "last_admin", f"{u.username!r} is the last active admin",
-                          field="role")
+            raise Problem(
+                409, "last_admin", f"{u.username!r} is the last active admin", field="role"
+            )
 
     async def rehash_if_needed(self, username: str, password: str, stored: str) -> None:
         """Upgrade a hash made with older argon2 parameters, after a successful login."""

@@ -24,13 +24,13 @@ from aiohttp.test_utils import TestClient
 from config import Settings
 from protocol.streams import (
     EVENTS,
+    ROBOTS_INDEX,
     TELEMETRY,
     EventRecord,
     Level,
     RobotSnapshot,
     TelemetryRecord,
     robot_key,
-    ROBOTS_INDEX,
     to_fields,
 )
 from tests.servers import RedisServer, postgres_available
@@ -41,7 +41,7 @@ from web.keys import DB, PASSWORDS
 from web.security import Role
 from web.users import UserService
 
-SECRET = "test-secret-" + "s" * 40
+SECRET = "test-secret-" + "s" * 60  # 72 bytes: HS512 forgeries in tests need 64
 PASSWORD = "correct horse battery staple"
 ORIGIN = "http://dash.test"
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -55,9 +55,15 @@ ROBOTS = [
 def web_settings(redis_url: str, db_url: str, **overrides: Any) -> Settings:
     data: dict[str, Any] = {
         "web": {
-            "name": "web-test", "secret": SECRET, "origins": [ORIGIN],
-            "argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1,
-            "hub_block_ms": 200, "ws_heartbeat_s": 5, "shutdown_timeout_s": 2,
+            "name": "web-test",
+            "secret": SECRET,
+            "origins": [ORIGIN],
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8,
+            "argon2_parallelism": 1,
+            "hub_block_ms": 200,
+            "ws_heartbeat_s": 5,
+            "shutdown_timeout_s": 2,
         },
         "redis": {"url": redis_url, "connect_timeout_s": 0.5},
         "database": {"url": db_url},
@@ -73,6 +79,7 @@ def web_settings(redis_url: str, db_url: str, **overrides: Any) -> Settings:
 
 
 # ---- databases ---------------------------------------------------------------
+
 
 def _migrate(url: str) -> None:
     from config.settings import DatabaseSettings
@@ -152,6 +159,7 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
 
 # ---- the web process under test ---------------------------------------------------
 
+
 class WebEnv:
     """One running web app plus the tools a test needs to talk to it."""
 
@@ -179,23 +187,48 @@ class WebEnv:
     def auth(self, who: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    async def ws(self, path: str, who: str = "admin", *, token: str | None = None,
-                 origin: str | None = ORIGIN, **params: Any) -> ClientWebSocketResponse:
+    async def ws(
+        self,
+        path: str,
+        who: str = "admin",
+        *,
+        token: str | None = None,
+        origin: str | None = ORIGIN,
+        **params: Any,
+    ) -> ClientWebSocketResponse:
         query = {"token": token or self.tokens[who], **{k: str(v) for k, v in params.items()}}
         headers = {"Origin": origin} if origin else {}
         return await self.client.ws_connect(path, params=query, headers=headers)
 
     # -- what the gateway writes --
 
-    async def event(self, type_: str, robot: str = "", level: Level = Level.INFO,
-                    **data: Any) -> str:
-        rec = EventRecord(eid=uuid.uuid4().hex, type=type_, ts=time.time(), robot=robot,
-                          level=level, src="gw-test", data=data)
+    async def event(
+        self, type_: str, robot: str = "", level: Level = Level.INFO, **data: Any
+    ) -> str:
+        rec = EventRecord(
+            eid=uuid.uuid4().hex,
+            type=type_,
+            ts=time.time(),
+            robot=robot,
+            level=level,
+            src="gw-test",
+            data=data,
+        )
         return _s(await self.redis.xadd(EVENTS, to_fields(rec)))
 
     async def telemetry(self, robot: str, seq: int, x: float = 1.0, battery: float = 90.0) -> str:
-        rec = TelemetryRecord(robot=robot, seq=seq, ts=time.time(), x=x, y=2.0, theta=0.0,
-                              battery=battery, speed=0.5, transport="udp", rx=time.time())
+        rec = TelemetryRecord(
+            robot=robot,
+            seq=seq,
+            ts=time.time(),
+            x=x,
+            y=2.0,
+            theta=0.0,
+            battery=battery,
+            speed=0.5,
+            transport="udp",
+            rx=time.time(),
+        )
         return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))
 
     async def snapshot(self, robot: str, **fields: Any) -> None:
@@ -211,13 +244,17 @@ def _s(v: Any) -> str:
 async def recv(ws: ClientWebSocketResponse, timeout: float = 3.0) -> dict[str, Any]:
     """The next JSON frame (fails on close or timeout)."""
     msg = await ws.receive(timeout=timeout)
-    assert msg.type is WSMsgType.TEXT, f"expected a text frame, got {msg.type} {msg.data!r} {msg.extra!r}"
+    assert msg.type is WSMsgType.TEXT, (
+        f"expected a text frame, got {msg.type} {msg.data!r} {msg.extra!r}"
+    )
     data = orjson.loads(msg.data)
     assert isinstance(data, dict)
     return data
 
 
-async def recv_until(ws: ClientWebSocketResponse, type_: str, timeout: float = 3.0) -> dict[str, Any]:
+async def recv_until(
+    ws: ClientWebSocketResponse, type_: str, timeout: float = 3.0
+) -> dict[str, Any]:
     """Skip frames until one of ``type_`` arrives."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

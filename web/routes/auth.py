@@ -18,8 +18,15 @@ log = structlog.get_logger("web.auth")
 routes = Routes("auth", "Log in for a bearer token (Authorization: Bearer <token>).")
 
 
-@routes.route("POST", "/api/auth/login", summary="Log in", roles=None, body=LoginIn,
-              response=TokenOut, errors=(400, 401, 413, 415, 422, 429))
+@routes.route(
+    "POST",
+    "/api/auth/login",
+    summary="Log in",
+    roles=None,
+    body=LoginIn,
+    response=TokenOut,
+    errors=(400, 401, 413, 415, 422, 429),
+)
 async def login(request: web.Request, body: LoginIn) -> TokenOut:
     """Exchange username and password for a token that expires after `web.token_ttl_s`.
 
@@ -30,8 +37,12 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
     client = request.remote or "?"
     if limiter.retry_after(client) > 0:
         wait = max(1, round(limiter.retry_after(client)))
-        raise Problem(429, "too_many_attempts", f"too many failed logins; retry in {wait} s",
-                      headers={"Retry-After": str(wait)})
+        raise Problem(
+            429,
+            "too_many_attempts",
+            f"too many failed logins; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     username = body.username.strip().lower()
     async with app[DB]() as s:
         u = await s.scalar(select(User).where(User.username == username))
@@ -41,15 +52,21 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
         log.info("login_failed", user=username, client=client)
         raise Problem(401, "invalid_credentials", "wrong username or password")
     token, claims = app[TOKENS].make(u.username, Role(u.role), u.token_version)
-    await UserService(app[DB], app[PASSWORDS], 8).rehash_if_needed(u.username, body.password,
-                                                                   u.password_hash)
+    await UserService(app[DB], app[PASSWORDS], 8).rehash_if_needed(
+        u.username, body.password, u.password_hash
+    )
     log.info("login", user=u.username, role=u.role)
-    return TokenOut(token=token, expires_at=iso(claims.expires), username=u.username,
-                    role=u.role)  # type: ignore[arg-type]
+    return TokenOut(token=token, expires_at=iso(claims.expires), username=u.username, role=u.role)  # type: ignore[arg-type]
 
 
-@routes.route("POST", "/api/auth/refresh", summary="A fresh token for the caller", roles=ALL_ROLES,
-              response=TokenOut, errors=(401,))
+@routes.route(
+    "POST",
+    "/api/auth/refresh",
+    summary="A fresh token for the caller",
+    roles=ALL_ROLES,
+    response=TokenOut,
+    errors=(401,),
+)
 async def refresh(request: web.Request) -> TokenOut:
     """A new token with a new expiry, for a caller whose token is still valid.
 
@@ -59,15 +76,23 @@ async def refresh(request: web.Request) -> TokenOut:
     async with request.app[DB]() as s:
         version = await s.scalar(select(User.token_version).where(User.username == user.username))
     token, claims = request.app[TOKENS].make(user.username, user.role, int(version or 0))
-    return TokenOut(token=token, expires_at=iso(claims.expires), username=user.username,
-                    role=str(user.role))  # type: ignore[arg-type]
+    return TokenOut(
+        token=token, expires_at=iso(claims.expires), username=user.username, role=str(user.role)
+    )  # type: ignore[arg-type]
 
 
-@routes.route("GET", "/api/auth/me", summary="Who the token belongs to", roles=ALL_ROLES,
-              response=MeOut, errors=(401,))
+@routes.route(
+    "GET",
+    "/api/auth/me",
+    summary="Who the token belongs to",
+    roles=ALL_ROLES,
+    response=MeOut,
+    errors=(401,),
+)
 async def me(request: web.Request) -> MeOut:
     user = request[USER]
-    return MeOut(username=user.username, role=str(user.role),  # type: ignore[arg-type]
-                 expires_at=iso(user.expires))
-
-
+    return MeOut(
+        username=user.username,
+        role=str(user.role),  # type: ignore[arg-type]
+        expires_at=iso(user.expires),
+    )

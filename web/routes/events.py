@@ -25,12 +25,20 @@ def _cursor(raw: str | None, name: str) -> StreamId | None:
     try:
         return StreamId.parse_cursor(raw)
     except ValueError as exc:
-        raise Problem(422, "invalid_field", f"query: {name}: {exc}", field=name,
-                      extra={"in": "query"}) from None
+        raise Problem(
+            422, "invalid_field", f"query: {name}: {exc}", field=name, extra={"in": "query"}
+        ) from None
 
 
-@routes.route("GET", "/api/events", summary="Events, paged by stream id", roles=ALL_ROLES,
-              query=EventsQuery, response=EventsPage, errors=(401, 422))
+@routes.route(
+    "GET",
+    "/api/events",
+    summary="Events, paged by stream id",
+    roles=ALL_ROLES,
+    query=EventsQuery,
+    response=EventsPage,
+    errors=(401, 422),
+)
 async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
     """Without `since`: the newest `limit` matching events (oldest first), `before` pages back.
     With `since`: the first `limit` matching events after that id; `next` continues (and polls).
@@ -43,22 +51,33 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
     since = _cursor(query.since, "since")
     before = _cursor(query.before, "before")
     if since is not None and before is not None:
-        raise Problem(422, "invalid_field", "query: give since or before, not both", field="before",
-                      extra={"in": "query"})
+        raise Problem(
+            422,
+            "invalid_field",
+            "query: give since or before, not both",
+            field="before",
+            extra={"in": "query"},
+        )
     flt = Filter.make(query.robot, query.type, [str(x) for x in query.level])
     if since is None:
         found, newest, oldest, scanned = await scan_back(
-            redis, EVENTS, flt, limit=query.limit, before=before, scan_max=scan_max)
+            redis, EVENTS, flt, limit=query.limit, before=before, scan_max=scan_max
+        )
         if newest is None:
             newest = before if before is not None else (await stream_info(redis, EVENTS)).last
-        return EventsPage(items=[EventEntry(id=str(s), event=r) for s, r in found],
-                          next=str(newest), before=str(oldest) if oldest else None, scanned=scanned)
+        return EventsPage(
+            items=[EventEntry(id=str(s), event=r) for s, r in found],
+            next=str(newest),
+            before=str(oldest) if oldest else None,
+            scanned=scanned,
+        )
     items: list[EventEntry] = []
     scanned = 0
     cursor = since
     while len(items) < query.limit and scanned < scan_max:
-        raw = await redis.xrange(EVENTS, min=cursor.exclusive, max="+",
-                                 count=min(1000, scan_max - scanned))
+        raw = await redis.xrange(
+            EVENTS, min=cursor.exclusive, max="+", count=min(1000, scan_max - scanned)
+        )
         if not raw:
             break
         entries = [(as_str(i), f) for i, f in raw]
@@ -72,5 +91,6 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
                 items.append(EventEntry(id=str(sid), event=rec))
                 if len(items) == query.limit:
                     break
-    return EventsPage(items=items, next=str(cursor), before=items[0].id if items else None,
-                      scanned=scanned)
+    return EventsPage(
+        items=items, next=str(cursor), before=items[0].id if items else None, scanned=scanned
+    )

@@ -18,8 +18,9 @@ routes = Routes("health", "Probes for process managers and load balancers.")
 @routes.route("GET", "/health", summary="The process is alive", roles=None, response=HealthOut)
 async def health(request: web.Request) -> HealthOut:
     """Answers as long as the event loop runs; checks nothing else."""
-    return HealthOut(status="ok", server=request.app[SETTINGS].web.name,
-                     session=request.app[SESSION_ID])
+    return HealthOut(
+        status="ok", server=request.app[SETTINGS].web.name, session=request.app[SESSION_ID]
+    )
 
 
 async def _check(coro: object, timeout: float = 2.0) -> str:
@@ -31,8 +32,14 @@ async def _check(coro: object, timeout: float = 2.0) -> str:
     return "ok"
 
 
-@routes.route("GET", "/ready", summary="Redis and the database are reachable", roles=None,
-              response=ReadyOut, errors=(503,))
+@routes.route(
+    "GET",
+    "/ready",
+    summary="Redis and the database are reachable",
+    roles=None,
+    response=ReadyOut,
+    errors=(503,),
+)
 async def ready(request: web.Request) -> web.Response:
     """200 when Redis answers PING, the database answers SELECT 1 and the hub reads; else 503."""
 

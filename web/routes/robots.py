@@ -23,8 +23,8 @@ from web.robots import load_robots
 from web.schemas import (
     CommandAccepted,
     CommandIn,
-    GotoCommand,
     DockCommand,
+    GotoCommand,
     RobotList,
     RobotOut,
     RobotPath,
@@ -42,8 +42,14 @@ routes = Routes("robots", "Robots as the gateway reports them, and commands to t
 IDEMPOTENCY_TTL_S = 24 * 3600
 
 
-@routes.route("GET", "/api/robots", summary="Every robot: registry and latest state",
-              roles=ALL_ROLES, response=RobotList, errors=(401,))
+@routes.route(
+    "GET",
+    "/api/robots",
+    summary="Every robot: registry and latest state",
+    roles=ALL_ROLES,
+    response=RobotList,
+    errors=(401,),
+)
 async def list_robots(request: web.Request) -> RobotList:
     """Robots from the config's `[[robots]]` and every robot the gateway has a snapshot of."""
     return RobotList(items=await load_robots(request.app[REDIS], request.app[SETTINGS]))
@@ -56,16 +62,32 @@ async def _robot(request: web.Request, robot_id: str) -> RobotOut:
     return found[0]
 
 
-@routes.route("GET", "/api/robots/{robot_id}", summary="One robot", roles=ALL_ROLES,
-              params=RobotPath, response=RobotOut, errors=(401, 404))
+@routes.route(
+    "GET",
+    "/api/robots/{robot_id}",
+    summary="One robot",
+    roles=ALL_ROLES,
+    params=RobotPath,
+    response=RobotOut,
+    errors=(401, 404),
+)
 async def get_robot(request: web.Request, params: RobotPath) -> RobotOut:
     return await _robot(request, params.robot_id)
 
 
-@routes.route("GET", "/api/robots/{robot_id}/telemetry", summary="Recent telemetry of one robot",
-              roles=ALL_ROLES, params=RobotPath, query=TelemetryQuery, response=TelemetryPage,
-              errors=(401, 404, 422))
-async def robot_telemetry(request: web.Request, params: RobotPath, query: TelemetryQuery) -> TelemetryPage:
+@routes.route(
+    "GET",
+    "/api/robots/{robot_id}/telemetry",
+    summary="Recent telemetry of one robot",
+    roles=ALL_ROLES,
+    params=RobotPath,
+    query=TelemetryQuery,
+    response=TelemetryPage,
+    errors=(401, 404, 422),
+)
+async def robot_telemetry(
+    request: web.Request, params: RobotPath, query: TelemetryQuery
+) -> TelemetryPage:
     """Newest samples first found, returned oldest first. rd:telemetry holds every robot, so a
     page reads at most `web.scan_max` entries; `before` continues where it stopped."""
     await _robot(request, params.robot_id)
@@ -82,7 +104,9 @@ async def robot_telemetry(request: web.Request, params: RobotPath, query: Teleme
     oldest: str | None = None
     exhausted = False
     while len(found) < query.limit and scanned < scan_max:
-        raw = await redis.xrevrange(TELEMETRY, max=upper, min="-", count=min(1000, scan_max - scanned))
+        raw = await redis.xrevrange(
+            TELEMETRY, max=upper, min="-", count=min(1000, scan_max - scanned)
+        )
         if not raw:
             exhausted = True
             break
@@ -100,8 +124,9 @@ async def robot_telemetry(request: web.Request, params: RobotPath, query: Teleme
             continue
         break
     found.reverse()
-    return TelemetryPage(robot=params.robot_id, items=found,
-                         before=None if exhausted else oldest, scanned=scanned)
+    return TelemetryPage(
+        robot=params.robot_id, items=found, before=None if exhausted else oldest, scanned=scanned
+    )
 
 
 def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
@@ -111,22 +136,35 @@ def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
         if a.table is not None:
             place = next((t for t in settings.floor.tables if t.name == a.table), None)
             if place is None:
-                raise Problem(422, "invalid_field", f"body: no table {a.table!r} in [floor]",
-                              field="args.table")
+                raise Problem(
+                    422,
+                    "invalid_field",
+                    f"body: no table {a.table!r} in [floor]",
+                    field="args.table",
+                )
             out: dict[str, Any] = {"x": place.x, "y": place.y, "table": a.table}
             if a.x is not None or a.y is not None:
-                raise Problem(422, "invalid_field", "body: give either table or x and y",
-                              field="args.x")
+                raise Problem(
+                    422, "invalid_field", "body: give either table or x and y", field="args.x"
+                )
             return out
         if a.x is None or a.y is None:
-            raise Problem(422, "invalid_field", "body: goto needs x and y, or a table",
-                          field="args.x" if a.x is None else "args.y")
+            raise Problem(
+                422,
+                "invalid_field",
+                "body: goto needs x and y, or a table",
+                field="args.x" if a.x is None else "args.y",
+            )
         return {"x": a.x, "y": a.y}
     if isinstance(body, DockCommand) and body.args.dock is not None:
         dock = next((d for d in settings.floor.docks if d.name == body.args.dock), None)
         if dock is None:
-            raise Problem(422, "invalid_field", f"body: no dock {body.args.dock!r} in [floor]",
-                          field="args.dock")
+            raise Problem(
+                422,
+                "invalid_field",
+                f"body: no dock {body.args.dock!r} in [floor]",
+                field="args.dock",
+            )
         return {"dock": dock.name, "x": dock.x, "y": dock.y}
     args = msgspec.to_builtins(body.args)
     return {k: v for k, v in args.items() if v not in ("", None)}
@@ -137,14 +175,27 @@ def _idempotency_key(request: web.Request) -> str | None:
     if key is None:
         return None
     if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable():
-        raise Problem(422, "invalid_field", "Idempotency-Key: 1 to 128 printable ASCII characters",
-                      field="Idempotency-Key", extra={"in": "header"})
+        raise Problem(
+            422,
+            "invalid_field",
+            "Idempotency-Key: 1 to 128 printable ASCII characters",
+            field="Idempotency-Key",
+            extra={"in": "header"},
+        )
     return key
 
 
-@routes.route("POST", "/api/robots/{robot_id}/commands", summary="Send a command to a robot",
-              roles=WRITERS, params=RobotPath, body=CommandIn, response=CommandAccepted, status=202,
-              errors=(400, 401, 403, 404, 409, 413, 415, 422))
+@routes.route(
+    "POST",
+    "/api/robots/{robot_id}/commands",
+    summary="Send a command to a robot",
+    roles=WRITERS,
+    params=RobotPath,
+    body=CommandIn,
+    response=CommandAccepted,
+    status=202,
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
+)
 async def send_command(request: web.Request, params: RobotPath, body: CommandIn) -> Any:
     """Queue a command on rd:commands and answer its id at once (202).
 
@@ -159,48 +210,85 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
     robot = await _robot(request, params.robot_id)
     action = CommandAction(body.__struct_config__.tag)
     if robot.kind in set(RobotKind) and action not in ACTIONS_BY_KIND[RobotKind(robot.kind)]:
-        raise Problem(422, "invalid_field",
-                      f"body: a {robot.kind} robot cannot {action}", field="action")
+        raise Problem(
+            422, "invalid_field", f"body: a {robot.kind} robot cannot {action}", field="action"
+        )
     args = _resolve_args(settings, body)
     redis = app[REDIS]
     idem = _idempotency_key(request)
     idem_key = digest = None
     if idem is not None:
         idem_key = f"rd:idem:{user.username}:{idem}"
-        digest = hashlib.sha256(orjson.dumps([params.robot_id, msgspec.to_builtins(body)])).hexdigest()
+        digest = hashlib.sha256(
+            orjson.dumps([params.robot_id, msgspec.to_builtins(body)])
+        ).hexdigest()
         stored = await redis.get(idem_key)
         if stored is not None:
             return _repeat(as_str(stored), digest)
-        if not await redis.set(idem_key, orjson.dumps({"digest": digest}), nx=True,
-                               ex=IDEMPOTENCY_TTL_S):
-            raise Problem(409, "conflict", "a request with this Idempotency-Key is in progress",
-                          field="Idempotency-Key", extra={"in": "header"})
+        if not await redis.set(
+            idem_key, orjson.dumps({"digest": digest}), nx=True, ex=IDEMPOTENCY_TTL_S
+        ):
+            raise Problem(
+                409,
+                "conflict",
+                "a request with this Idempotency-Key is in progress",
+                field="Idempotency-Key",
+                extra={"in": "header"},
+            )
     now = time.time()
     ttl = body.ttl_s or settings.commands.ttl_s
-    rec = CommandRecord(id=uuid.uuid4().hex, robot=params.robot_id, action=str(action), ts=now,
-                        args=args, expires=now + ttl, source=user.username)
+    rec = CommandRecord(
+        id=uuid.uuid4().hex,
+        robot=params.robot_id,
+        action=str(action),
+        ts=now,
+        args=args,
+        expires=now + ttl,
+        source=user.username,
+    )
     try:
         sid = as_str(await redis.xadd(COMMANDS, to_fields(rec)))  # never MAXLEN (STACK-NOTES 2)
     except BaseException:
         if idem_key is not None:
             await redis.delete(idem_key)
         raise
-    out = CommandAccepted(command=rec.id, stream_id=sid, robot=rec.robot, action=rec.action,
-                          args=args, expires_at=iso(rec.expires))
+    out = CommandAccepted(
+        command=rec.id,
+        stream_id=sid,
+        robot=rec.robot,
+        action=rec.action,
+        args=args,
+        expires_at=iso(rec.expires),
+    )
     if idem_key is not None:
-        await redis.set(idem_key, orjson.dumps({"digest": digest, "answer": msgspec.to_builtins(out)}),
-                        ex=IDEMPOTENCY_TTL_S)
-    log.info("command_queued", command=rec.id, robot=rec.robot, action=rec.action, user=user.username)
+        await redis.set(
+            idem_key,
+            orjson.dumps({"digest": digest, "answer": msgspec.to_builtins(out)}),
+            ex=IDEMPOTENCY_TTL_S,
+        )
+    log.info(
+        "command_queued", command=rec.id, robot=rec.robot, action=rec.action, user=user.username
+    )
     return out
 
 
 def _repeat(stored: str, digest: str) -> web.Response:
     data = orjson.loads(stored)
     if data.get("digest") != digest:
-        raise Problem(422, "invalid_field", "Idempotency-Key was used for a different request",
-                      field="Idempotency-Key", extra={"in": "header"})
+        raise Problem(
+            422,
+            "invalid_field",
+            "Idempotency-Key was used for a different request",
+            field="Idempotency-Key",
+            extra={"in": "header"},
+        )
     if "answer" not in data:
-        raise Problem(409, "conflict", "a request with this Idempotency-Key is in progress",
-                      field="Idempotency-Key", extra={"in": "header"})
+        raise Problem(
+            409,
+            "conflict",
+            "a request with this Idempotency-Key is in progress",
+            field="Idempotency-Key",
+            extra={"in": "header"},
+        )
     answer = msgspec.convert(data["answer"], CommandAccepted)
     return json_response(msgspec.structs.replace(answer, duplicate=True), status=200)

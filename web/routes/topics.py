@@ -18,7 +18,9 @@ from web.views.chat import chat_socket
 from web.views.sse import topic_stream
 from web.views.ws import topic_socket
 
-routes = Routes("topics", "Live feeds of the streams: WebSocket /ws/{topic}, SSE /api/stream/{topic}.")
+routes = Routes(
+    "topics", "Live feeds of the streams: WebSocket /ws/{topic}, SSE /api/stream/{topic}."
+)
 
 REF = "#/components/schemas/{name}"
 
@@ -42,12 +44,20 @@ def _params(model: Any) -> dict[str, Any]:
     return dict(comps[name].get("properties", {}))
 
 
-@routes.route("GET", "/api/topics", summary="The live topics and the JSON schema of their frames",
-              roles=ALL_ROLES, response=TopicsOut, errors=(401,))
+@routes.route(
+    "GET",
+    "/api/topics",
+    summary="The live topics and the JSON schema of their frames",
+    roles=ALL_ROLES,
+    response=TopicsOut,
+    errors=(401,),
+)
 async def list_topics(request: web.Request) -> TopicsOut:
     topics = list(request.app[TOPICS])
-    unions = [t.frame_types | CONTROL_FRAMES for t in topics] + [CHAT_FRAMES | CONTROL_FRAMES,
-                                                                 ClientFrame]
+    unions = [t.frame_types | CONTROL_FRAMES for t in topics] + [
+        CHAT_FRAMES | CONTROL_FRAMES,
+        ClientFrame,
+    ]
     schemas, components = msgspec.json.schema_components(unions, ref_template=REF)
     common = _params(FeedQuery)
     out = []
@@ -55,39 +65,77 @@ async def list_topics(request: web.Request) -> TopicsOut:
         params = {**_params(t.params), **common}
         if t.delivery is not Delivery.LATEST:
             params.pop("max_hz", None)
-        out.append(TopicOut(name=t.name, websocket=f"/ws/{t.name}",
-                            sse=f"/api/stream/{t.name}" if t.sse else None,
-                            delivery=str(t.delivery), summary=t.summary, params=params,
-                            frames=frames))
-    out.append(TopicOut(
-        name="chat", websocket="/ws/chat/{room}", sse=None, delivery=str(Delivery.RELIABLE),
-        summary='Chat rooms: history, presence, messages. Send {"content": "..."} to post.',
-        params=_params(ChatQuery), frames=schemas[len(topics)]))
+        out.append(
+            TopicOut(
+                name=t.name,
+                websocket=f"/ws/{t.name}",
+                sse=f"/api/stream/{t.name}" if t.sse else None,
+                delivery=str(t.delivery),
+                summary=t.summary,
+                params=params,
+                frames=frames,
+            )
+        )
+    out.append(
+        TopicOut(
+            name="chat",
+            websocket="/ws/chat/{room}",
+            sse=None,
+            delivery=str(Delivery.RELIABLE),
+            summary='Chat rooms: history, presence, messages. Send {"content": "..."} to post.',
+            params=_params(ChatQuery),
+            frames=schemas[len(topics)],
+        )
+    )
     components["ClientFrame"] = schemas[-1]
     return TopicsOut(topics=out, components=components)
 
 
-@routes.route("GET", "/api/stream/{topic}", summary="A topic as Server-Sent Events",
-              roles=ALL_ROLES, query=FeedQuery, token_query=True, raw=True,
-              response_type="text/event-stream", errors=(401, 403, 404, 422, 503))
+@routes.route(
+    "GET",
+    "/api/stream/{topic}",
+    summary="A topic as Server-Sent Events",
+    roles=ALL_ROLES,
+    query=FeedQuery,
+    token_query=True,
+    raw=True,
+    response_type="text/event-stream",
+    errors=(401, 403, 404, 422, 503),
+)
 async def stream(request: web.Request) -> web.StreamResponse:
     """Each event's `data` is the same JSON object as the WebSocket frame and its `id` the
     stream id, so EventSource resumes by itself (Last-Event-ID). Filters as in /api/topics."""
     return await topic_stream(request)
 
 
-@routes.route("GET", "/ws/{topic}", summary="A topic over WebSocket", roles=ALL_ROLES,
-              query=FeedQuery, token_query=True, raw=True, status=101,
-              errors=(401, 403, 404, 422, 503))
+@routes.route(
+    "GET",
+    "/ws/{topic}",
+    summary="A topic over WebSocket",
+    roles=ALL_ROLES,
+    query=FeedQuery,
+    token_query=True,
+    raw=True,
+    status=101,
+    errors=(401, 403, 404, 422, 503),
+)
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Upgrade to a WebSocket: `hello`, then `snapshot` (or the missed entries with `since`),
     then one JSON frame per entry. Close codes: docs/api.md."""
     return await topic_socket(request)
 
 
-@routes.route("GET", "/ws/chat/{room}", summary="A chat room over WebSocket", roles=ALL_ROLES,
-              query=ChatQuery, token_query=True, raw=True, status=101,
-              errors=(401, 403, 404, 422, 503))
+@routes.route(
+    "GET",
+    "/ws/chat/{room}",
+    summary="A chat room over WebSocket",
+    roles=ALL_ROLES,
+    query=ChatQuery,
+    token_query=True,
+    raw=True,
+    status=101,
+    errors=(401, 403, 404, 422, 503),
+)
 async def chat(request: web.Request) -> web.StreamResponse:
     """`history` (last messages), `presence`, then `message` frames; send `{"content": "..."}`."""
     return await chat_socket(request)

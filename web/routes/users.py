@@ -20,39 +20,74 @@ def _service(request: web.Request) -> UserService:
     return UserService(app[DB], app[PASSWORDS], app[SETTINGS].web.password_min_length)
 
 
-@routes.route("GET", "/api/users", summary="List users", roles=ADMINS, response=UserList,
-              errors=(401, 403))
+@routes.route(
+    "GET", "/api/users", summary="List users", roles=ADMINS, response=UserList, errors=(401, 403)
+)
 async def list_users(request: web.Request) -> UserList:
     return UserList(items=await _service(request).list())
 
 
-@routes.route("POST", "/api/users", summary="Create a user", roles=ADMINS, body=UserIn,
-              response=UserOut, status=201, errors=(400, 401, 403, 409, 413, 415, 422))
+@routes.route(
+    "POST",
+    "/api/users",
+    summary="Create a user",
+    roles=ADMINS,
+    body=UserIn,
+    response=UserOut,
+    status=201,
+    errors=(400, 401, 403, 409, 413, 415, 422),
+)
 async def create_user(request: web.Request, body: UserIn) -> UserOut:
     out = await _service(request).create(body.username, body.password, Role(body.role))
     log.info("user_created", user=out.username, role=out.role, by=request[USER].username)
     return out
 
 
-@routes.route("GET", "/api/users/{username}", summary="One user", roles=ADMINS, params=UserPath,
-              response=UserOut, errors=(401, 403, 404))
+@routes.route(
+    "GET",
+    "/api/users/{username}",
+    summary="One user",
+    roles=ADMINS,
+    params=UserPath,
+    response=UserOut,
+    errors=(401, 403, 404),
+)
 async def get_user(request: web.Request, params: UserPath) -> UserOut:
     return await _service(request).get(params.username)
 
 
-@routes.route("PATCH", "/api/users/{username}", summary="Change role, password or disabled",
-              roles=ADMINS, params=UserPath, body=UserPatch, response=UserOut,
-              errors=(400, 401, 403, 404, 409, 413, 415, 422))
+@routes.route(
+    "PATCH",
+    "/api/users/{username}",
+    summary="Change role, password or disabled",
+    roles=ADMINS,
+    params=UserPath,
+    body=UserPatch,
+    response=UserOut,
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
+)
 async def update_user(request: web.Request, params: UserPath, body: UserPatch) -> UserOut:
     """Any change ends the user's current tokens (they log in again)."""
     out = await _service(request).update(params.username, body, acting=request[USER].username)
-    log.info("user_updated", user=out.username, role=out.role, disabled=out.disabled,
-             by=request[USER].username)
+    log.info(
+        "user_updated",
+        user=out.username,
+        role=out.role,
+        disabled=out.disabled,
+        by=request[USER].username,
+    )
     return out
 
 
-@routes.route("DELETE", "/api/users/{username}", summary="Remove a user", roles=ADMINS,
-              params=UserPath, status=204, errors=(401, 403, 404, 409))
+@routes.route(
+    "DELETE",
+    "/api/users/{username}",
+    summary="Remove a user",
+    roles=ADMINS,
+    params=UserPath,
+    status=204,
+    errors=(401, 403, 404, 409),
+)
 async def delete_user(request: web.Request, params: UserPath) -> None:
     await _service(request).delete(params.username, acting=request[USER].username)
     log.info("user_deleted", user=params.username, by=request[USER].username)

@@ -76,14 +76,18 @@ class Topic(ABC):
 
 
 async def resume_or_snapshot(
-    ctx: TopicContext, stream: str, since: StreamId | None,
+    ctx: TopicContext,
+    stream: str,
+    since: StreamId | None,
 ) -> tuple[StreamInfo, bool]:
     """(stream info, resumable): ``since`` is resumable when nothing after it was trimmed."""
     info = await stream_info(ctx.redis, stream)
     return info, since is not None and not info.lost_after(since)
 
 
-def decode_entries(entries: Sequence[Entry], cls: type[Any], stream: str) -> list[tuple[StreamId, Any]]:
+def decode_entries(
+    entries: Sequence[Entry], cls: type[Any], stream: str
+) -> list[tuple[StreamId, Any]]:
     """Records from entries; a malformed entry is logged and skipped, never fatal."""
     from protocol.streams import from_fields
 

@@ -29,12 +29,23 @@ class EventsParams(Query):
 
 
 def event_frame(sid: StreamId, rec: EventRecord) -> Frame:
-    return frame(EventFrame(id=str(sid), event=rec), id=sid, robot=rec.robot, type=rec.type,
-                 level=str(rec.level))
+    return frame(
+        EventFrame(id=str(sid), event=rec),
+        id=sid,
+        robot=rec.robot,
+        type=rec.type,
+        level=str(rec.level),
+    )
 
 
 async def scan_back(
-    redis: Redis, stream: str, flt: Filter, *, limit: int, before: StreamId | None, scan_max: int,
+    redis: Redis,
+    stream: str,
+    flt: Filter,
+    *,
+    limit: int,
+    before: StreamId | None,
+    scan_max: int,
     page: int = 500,
 ) -> tuple[list[tuple[StreamId, EventRecord]], StreamId | None, StreamId | None, int]:
     """Newest ``limit`` matching events before ``before``, oldest first.
@@ -47,7 +58,9 @@ async def scan_back(
     scanned = 0
     upper = f"({before}" if before is not None else "+"
     while len(found) < limit and scanned < scan_max:
-        batch = await redis.xrevrange(stream, max=upper, min="-", count=min(page, scan_max - scanned))
+        batch = await redis.xrevrange(
+            stream, max=upper, min="-", count=min(page, scan_max - scanned)
+        )
         if not batch:
             oldest = None  # reached the start of the stream
             break
@@ -71,8 +84,10 @@ class EventsTopic(Topic):
     name = "events"
     stream = EVENTS
     delivery = Delivery.RELIABLE
-    summary = ("Robot state changes, command outcomes and alarms (rd:events). Never dropped for a "
-               "slow client. Filters: robot, type (`robot.*` prefixes), level.")
+    summary = (
+        "Robot state changes, command outcomes and alarms (rd:events). Never dropped for a "
+        "slow client. Filters: robot, type (`robot.*` prefixes), level."
+    )
     params = EventsParams
     frame_types = EventFrame | Snapshot[EventEntry]
 
@@ -89,16 +104,23 @@ class EventsTopic(Topic):
         newest: StreamId | None = None
         if n:
             items, newest, _, _ = await scan_back(
-                ctx.redis, self.stream, flt, limit=n, before=None,
+                ctx.redis,
+                self.stream,
+                flt,
+                limit=n,
+                before=None,
                 scan_max=ctx.settings.web.scan_max,
             )
         cursor = max(newest or info.last, info.last)
         snap = Snapshot[EventEntry](
-            topic=self.name, id=str(cursor), reset=since is not None,
+            topic=self.name,
+            id=str(cursor),
+            reset=since is not None,
             items=[EventEntry(id=str(sid), event=rec) for sid, rec in items],
         )
         return Start(cursor, frame(snap, id=cursor), resumed=False)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
-        return [event_frame(sid, rec) for sid, rec in decode_entries(entries, EventRecord, self.stream)]
-
+        return [
+            event_frame(sid, rec) for sid, rec in decode_entries(entries, EventRecord, self.stream)
+        ]

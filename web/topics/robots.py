@@ -36,8 +36,10 @@ class RobotsTopic(Topic):
     name = "robots"
     stream = EVENTS
     delivery = Delivery.LATEST
-    summary = ("Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*` "
-               "event changes it. Latest wins per robot; a reconnect gets a fresh snapshot.")
+    summary = (
+        "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*` "
+        "event changes it. Latest wins per robot; a reconnect gets a fresh snapshot."
+    )
     params = RobotsParams
     frame_types = RobotFrame | Snapshot[RobotOut]
 
@@ -48,8 +50,9 @@ class RobotsTopic(Topic):
         cursor = (await stream_info(ctx.redis, self.stream)).last  # before the hashes: no gap
         robots = await load_robots(ctx.redis, ctx.settings)
         items = [r for r in robots if not flt.robots or r.id in flt.robots]
-        snap = Snapshot[RobotOut](topic=self.name, id=str(cursor), reset=since is not None,
-                                  items=items)
+        snap = Snapshot[RobotOut](
+            topic=self.name, id=str(cursor), reset=since is not None, items=items
+        )
         return Start(cursor, frame(snap, id=cursor), resumed=False)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
@@ -61,7 +64,11 @@ class RobotsTopic(Topic):
         if not changed:
             return []
         robots = await load_robots(ctx.redis, ctx.settings, changed)
-        out = [frame(RobotFrame(id=str(changed[r.id]), robot=r), id=changed[r.id], key=r.id,
-                     robot=r.id) for r in robots]
+        out = [
+            frame(
+                RobotFrame(id=str(changed[r.id]), robot=r), id=changed[r.id], key=r.id, robot=r.id
+            )
+            for r in robots
+        ]
         out.sort(key=lambda f: f.id or StreamId(0, 0))
         return out

@@ -33,9 +33,11 @@ class TelemetryTopic(Topic):
     name = "telemetry"
     stream = TELEMETRY
     delivery = Delivery.LATEST
-    summary = ("Pose, battery and speed samples (rd:telemetry). Latest wins per robot: a slow "
-               "client gets each robot's newest sample, never a backlog; `max_hz` caps the rate "
-               "per robot. The snapshot holds each robot's newest sample (after `since`, if given).")
+    summary = (
+        "Pose, battery and speed samples (rd:telemetry). Latest wins per robot: a slow "
+        "client gets each robot's newest sample, never a backlog; `max_hz` caps the rate "
+        "per robot. The snapshot holds each robot's newest sample (after `since`, if given)."
+    )
     params = TelemetryParams
     frame_types = TelemetryFrame | Snapshot[TelemetryEntry]
 
@@ -46,9 +48,12 @@ class TelemetryTopic(Topic):
         info = await stream_info(ctx.redis, self.stream)
         reset = since is not None and info.lost_after(since)
         after = None if since is None or reset else since
-        raw = await ctx.redis.xrevrange(self.stream, max="+",
-                                        min=after.exclusive if after else "-",
-                                        count=ctx.settings.web.telemetry_scan)
+        raw = await ctx.redis.xrevrange(
+            self.stream,
+            max="+",
+            min=after.exclusive if after else "-",
+            count=ctx.settings.web.telemetry_scan,
+        )
         entries: list[Entry] = [(as_str(i), f) for i, f in raw]
         newest: dict[str, tuple[StreamId, TelemetryRecord]] = {}
         for sid, rec in decode_entries(entries, TelemetryRecord, self.stream):
@@ -59,11 +64,15 @@ class TelemetryTopic(Topic):
             cursor = max(cursor, after)
         items = sorted(newest.values())
         snap = Snapshot[TelemetryEntry](
-            topic=self.name, id=str(cursor), reset=reset,
+            topic=self.name,
+            id=str(cursor),
+            reset=reset,
             items=[TelemetryEntry(id=str(sid), sample=rec) for sid, rec in items],
         )
         return Start(cursor, frame(snap, id=cursor), resumed=after is not None)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
-        return [telemetry_frame(sid, rec)
-                for sid, rec in decode_entries(entries, TelemetryRecord, self.stream)]
+        return [
+            telemetry_frame(sid, rec)
+            for sid, rec in decode_entries(entries, TelemetryRecord, self.stream)
+        ]

@@ -29,8 +29,10 @@ class TodosTopic(Topic):
     name = "todos"
     stream = TODOS_STREAM
     delivery = Delivery.RELIABLE
-    summary = ("Staff todos: all of them first, then every create/update/delete as it is "
-               "committed, from any web process.")
+    summary = (
+        "Staff todos: all of them first, then every create/update/delete as it is "
+        "committed, from any web process."
+    )
     frame_types = TodoFrame | Snapshot[TodoOut]
 
     async def start(self, ctx: TopicContext, flt: Filter, since: StreamId | None) -> Start:
@@ -42,16 +44,25 @@ class TodosTopic(Topic):
         # snapshot *and* replayed; frames carry the whole todo, so that is harmless.
         service = TodoService(ctx.db, ctx.redis, maxlen=1, src="")
         items, _ = await service.list(TodosQuery(limit=1000))
-        snap = Snapshot[TodoOut](topic=self.name, id=str(info.last), reset=since is not None,
-                                 items=items)
+        snap = Snapshot[TodoOut](
+            topic=self.name, id=str(info.last), reset=since is not None, items=items
+        )
         return Start(info.last, frame(snap, id=info.last), resumed=False)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
         out = []
         for sid, fields in entries:
             try:
-                f = msgspec.convert({"id": sid, "op": fields["op"], "by": fields.get("by", ""),
-                                     "todo": orjson.loads(fields["todo"])}, TodoFrame, strict=False)
+                f = msgspec.convert(
+                    {
+                        "id": sid,
+                        "op": fields["op"],
+                        "by": fields.get("by", ""),
+                        "todo": orjson.loads(fields["todo"]),
+                    },
+                    TodoFrame,
+                    strict=False,
+                )
                 out.append(frame(f, id=StreamId.parse(sid)))
             except (KeyError, ValueError, msgspec.ValidationError) as exc:
                 log.warning("stream_entry_invalid", stream=self.stream, id=sid, error=str(exc))

@@ -27,21 +27,32 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     chat = request.app[CHAT]
     room = request.match_info["room"]
     if room not in chat.rooms:
-        raise Problem(404, "unknown_room", f"no chat room {room!r}", field="room",
-                      extra={"in": "path", "rooms": sorted(chat.rooms)})
+        raise Problem(
+            404,
+            "unknown_room",
+            f"no chat room {room!r}",
+            field="room",
+            extra={"in": "path", "rooms": sorted(chat.rooms)},
+        )
     user = await auth.authenticate(request, allow_query=True)
     if not chat.can_read(room, user):
         raise Problem(403, "forbidden", f"room {room!r} is not open to role {user.role}")
     for key in request.query:
         if key not in _PARAMS or len(request.query.getall(key)) > 1:
-            raise Problem(422, "invalid_field", f"query: unexpected parameter {key!r}", field=key,
-                          extra={"in": "query"})
+            raise Problem(
+                422,
+                "invalid_field",
+                f"query: unexpected parameter {key!r}",
+                field=key,
+                extra={"in": "query"},
+            )
     since = _since(request.query.get("since"), "since")
     topic = chat.rooms[room]
     hub = request.app[HUB]
     start = await topic.start(hub.ctx, Filter(), since)
-    sub = Subscription(topic, Filter(), cursor=start.cursor,
-                       queue_max=queue_size(request.app[SETTINGS].web))
+    sub = Subscription(
+        topic, Filter(), cursor=start.cursor, queue_max=queue_size(request.app[SETTINGS].web)
+    )
     conn = SocketSession(request, user, max_msg_size=16 * 1024 + 4 * chat.settings.max_chars)
     conn.max_bad = chat.settings.max_strikes
     member = Connection(room, user, sub)
@@ -63,18 +74,27 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     async def on_message(data: dict[str, Any]) -> None:
         if set(data) != {"content"} or not isinstance(data["content"], str):
             bad = next((k for k in data if k != "content"), "content")
-            return await conn.reject("bad_message", 'send {"content": "<text>"} and nothing else',
-                                     field=bad)
+            await conn.reject(
+                "bad_message", 'send {"content": "<text>"} and nothing else', field=bad
+            )
+            return
         u = conn.user  # refreshed tokens may carry a new role
         if not chat.can_write(room, u):
-            return await conn.reject("forbidden", f"role {u.role} may read but not post in {room!r}")
+            await conn.reject("forbidden", f"role {u.role} may read but not post in {room!r}")
+            return
         try:
             content = check_content(data["content"], chat.settings.max_chars)
         except ValueError as exc:
-            return await conn.reject("invalid_content", str(exc), field="content")
+            await conn.reject("invalid_content", str(exc), field="content")
+            return
         if not chat.limiter.allow(u.username):
-            return await conn.reject("rate_limited", "slow down", field="content",
-                                     retry_after=round(chat.limiter.retry_after(u.username), 3))
+            await conn.reject(
+                "rate_limited",
+                "slow down",
+                field="content",
+                retry_after=round(chat.limiter.retry_after(u.username), 3),
+            )
+            return
         conn.accepted()
         await chat.post(room, u.username, str(u.role), content)
 

@@ -30,8 +30,13 @@ def check_origin(request: web.Request) -> None:
     """
     origin = request.headers.get("Origin")
     if origin is not None and origin not in request.app[SETTINGS].web.origins:
-        raise Problem(403, "origin_not_allowed", f"origin {origin!r} is not allowed",
-                      field="Origin", extra={"in": "header"})
+        raise Problem(
+            403,
+            "origin_not_allowed",
+            f"origin {origin!r} is not allowed",
+            field="Origin",
+            extra={"in": "header"},
+        )
 
 
 @dataclass
@@ -49,16 +54,28 @@ def _since(raw: str | None, where: str) -> StreamId | None:
     try:
         return StreamId.parse_cursor(raw)
     except ValueError as exc:
-        raise Problem(422, "invalid_field", f"{where}: {exc}", field=where,
-                      extra={"in": "header" if where == "Last-Event-ID" else "query"}) from None
+        raise Problem(
+            422,
+            "invalid_field",
+            f"{where}: {exc}",
+            field=where,
+            extra={"in": "header" if where == "Last-Event-ID" else "query"},
+        ) from None
 
 
-def parse_feed(request: web.Request, topic: Topic, *, last_event_id: bool) -> tuple[Any, StreamId | None, float | None]:
+def parse_feed(
+    request: web.Request, topic: Topic, *, last_event_id: bool
+) -> tuple[Any, StreamId | None, float | None]:
     q = request.query
     for name in FEED_PARAMS:
         if len(q.getall(name, [])) > 1:
-            raise Problem(422, "invalid_field", f"query: {name!r} given more than once", field=name,
-                          extra={"in": "query"})
+            raise Problem(
+                422,
+                "invalid_field",
+                f"query: {name!r} given more than once",
+                field=name,
+                extra={"in": "query"},
+            )
     since = _since(q.get("since"), "since")
     if last_event_id and "Last-Event-ID" in request.headers:
         since = _since(request.headers["Last-Event-ID"].strip(), "Last-Event-ID")
@@ -69,12 +86,21 @@ def parse_feed(request: web.Request, topic: Topic, *, last_event_id: bool) -> tu
         except ValueError:
             max_hz = -1.0
         if not 0 < max_hz <= 1000:
-            raise Problem(422, "invalid_field", "query: max_hz must be a number in (0, 1000]",
-                          field="max_hz", extra={"in": "query"})
+            raise Problem(
+                422,
+                "invalid_field",
+                "query: max_hz must be a number in (0, 1000]",
+                field="max_hz",
+                extra={"in": "query"},
+            )
         if topic.delivery is not Delivery.LATEST:
-            raise Problem(422, "invalid_field",
-                          f"query: max_hz applies to latest-wins topics; {topic.name!r} is reliable",
-                          field="max_hz", extra={"in": "query"})
+            raise Problem(
+                422,
+                "invalid_field",
+                f"query: max_hz applies to latest-wins topics; {topic.name!r} is reliable",
+                field="max_hz",
+                extra={"in": "query"},
+            )
     from web.api import parse_query
 
     params = parse_query(request, topic.params, skip=FEED_PARAMS)
@@ -87,8 +113,13 @@ async def open_feed(request: web.Request, *, sse: bool) -> FeedRequest:
     name = request.match_info["topic"]
     topic = request.app[TOPICS].get(name)
     if topic is None or (sse and not topic.sse):
-        raise Problem(404, "unknown_topic", f"no topic {name!r}; GET /api/topics lists them",
-                      field="topic", extra={"in": "path", "topics": request.app[TOPICS].names()})
+        raise Problem(
+            404,
+            "unknown_topic",
+            f"no topic {name!r}; GET /api/topics lists them",
+            field="topic",
+            extra={"in": "path", "topics": request.app[TOPICS].names()},
+        )
     user = await auth.authenticate(request, allow_query=True)
     auth.require(user, topic.roles)
     try:
@@ -106,15 +137,28 @@ def queue_size(s: WebSettings) -> int:
 async def start_feed(request: web.Request, fr: FeedRequest) -> tuple[Start, Subscription]:
     app = request.app
     start = await fr.topic.start(app[HUB].ctx, fr.filter, fr.since)
-    sub = Subscription(fr.topic, fr.filter, cursor=start.cursor,
-                       queue_max=queue_size(app[SETTINGS].web), max_hz=fr.max_hz)
+    sub = Subscription(
+        fr.topic,
+        fr.filter,
+        cursor=start.cursor,
+        queue_max=queue_size(app[SETTINGS].web),
+        max_hz=fr.max_hz,
+    )
     return start, sub
 
 
 def hello(request: web.Request, fr: FeedRequest, start: Start) -> Any:
     s = request.app[SETTINGS].web
-    return frame(Hello(
-        session=request.app[SESSION_ID], server=s.name, topic=fr.topic.name,
-        delivery=str(fr.topic.delivery), username=fr.user.username, role=str(fr.user.role),
-        expires_at=iso(fr.user.expires), resumed=start.resumed, max_hz=fr.max_hz,
-    ))
+    return frame(
+        Hello(
+            session=request.app[SESSION_ID],
+            server=s.name,
+            topic=fr.topic.name,
+            delivery=str(fr.topic.delivery),
+            username=fr.user.username,
+            role=str(fr.user.role),
+            expires_at=iso(fr.user.expires),
+            resumed=start.resumed,
+            max_hz=fr.max_hz,
+        )
+    )

@@ -39,15 +39,23 @@ class _Stop(Exception):
     pass
 
 
+def _really_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class SocketSession:
-    def __init__(self, request: web.Request, user: AuthUser, *, max_msg_size: int = 64 * 1024) -> None:
+    def __init__(
+        self, request: web.Request, user: AuthUser, *, max_msg_size: int = 64 * 1024
+    ) -> None:
         s = request.app[SETTINGS].web
         self.request = request
         self.user = user
         self.send_timeout = s.ws_send_timeout_s
         self.warning_s = s.token_warning_s
-        self.ws = web.WebSocketResponse(heartbeat=s.ws_heartbeat_s, max_msg_size=max_msg_size,
-                                        compress=False)
+        self.ws = web.WebSocketResponse(
+            heartbeat=s.ws_heartbeat_s, max_msg_size=max_msg_size, compress=False
+        )
         self._lock = asyncio.Lock()
         self._refreshed = asyncio.Event()
         self.bad_frames = 0
@@ -91,11 +99,18 @@ class SocketSession:
             async with asyncio.timeout(2.0):
                 await self.ws.close(code=code, message=reason.encode()[:120])
         except (TimeoutError, ConnectionError):
-            pass
+            pass  # aiohttp closed the transport; the frame is queued ahead of the close
+        except asyncio.CancelledError:
+            if _really_cancelled():
+                raise
+            # After a send timed out, aiohttp's writer re-raises the CancelledError of
+            # the drain we interrupted: the close frame is written, the transport closed.
 
     # ---- running --------------------------------------------------------------
 
-    async def run(self, pump: Callable[[], Awaitable[None]], on_message: OnMessage | None = None) -> None:
+    async def run(
+        self, pump: Callable[[], Awaitable[None]], on_message: OnMessage | None = None
+    ) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._receive(on_message))
@@ -110,7 +125,13 @@ class SocketSession:
                 await self._close(WSCloseCode.OK, "")
 
     async def _pump(self, pump: Callable[[], Awaitable[None]]) -> None:
-        await pump()
+        try:
+            await pump()
+        except asyncio.CancelledError:
+            if _really_cancelled():
+                raise
+            # A CancelledError nobody asked for (aiohttp's interrupted drain): ending
+            # "cancelled" would not stop the TaskGroup's other children.
         raise _Stop
 
     async def _receive(self, on_message: OnMessage | None) -> None:
@@ -126,21 +147,28 @@ class SocketSession:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return await self.reject("bad_message", "frames are JSON objects")
+            await self.reject("bad_message", "frames are JSON objects")
+            return
         if not isinstance(data, dict):
-            return await self.reject("bad_message", "frames are JSON objects")
+            await self.reject("bad_message", "frames are JSON objects")
+            return
         kind = data.get("type")
         if kind == "auth":
-            return await self._refresh(data)
+            await self._refresh(data)
+            return
         if kind == "ping" and set(data) == {"type"}:
-            return await self.send(Pong())
+            await self.send(Pong())
+            return
         if on_message is not None:
-            return await on_message(data)
-        return await self.reject("bad_message", "this socket accepts only auth and ping frames",
-                                 field="type")
+            await on_message(data)
+            return
+        await self.reject(
+            "bad_message", "this socket accepts only auth and ping frames", field="type"
+        )
 
-    async def reject(self, code: str, detail: str, *, field: str | None = None,
-                     retry_after: float | None = None) -> None:
+    async def reject(
+        self, code: str, detail: str, *, field: str | None = None, retry_after: float | None = None
+    ) -> None:
         """Answer a bad client frame; too many in a row close the socket (1008)."""
         self.bad_frames += 1
         await self.send(ErrorFrame(code=code, detail=detail, field=field, retry_after=retry_after))
@@ -155,15 +183,18 @@ class SocketSession:
     async def _refresh(self, data: dict[str, Any]) -> None:
         token = data.get("token")
         if set(data) != {"type", "token"} or not isinstance(token, str) or not token:
-            return await self.reject("bad_message", 'send {"type": "auth", "token": "..."}',
-                                     field="token")
+            await self.reject("bad_message", 'send {"type": "auth", "token": "..."}', field="token")
+            return
         try:
             user = await user_for_token(self.request.app, token)
         except Problem as p:
-            return await self.reject(p.code, p.detail, field="token")
+            await self.reject(p.code, p.detail, field="token")
+            return
         if user.username != self.user.username:
-            return await self.reject("forbidden", "a socket cannot change user; open a new one",
-                                     field="token")
+            await self.reject(
+                "forbidden", "a socket cannot change user; open a new one", field="token"
+            )
+            return
         self.user = user
         self.accepted()
         self._refreshed.set()

@@ -34,16 +34,23 @@ async def topic_stream(request: web.Request) -> web.StreamResponse:
     start, sub = await start_feed(request, fr)
     hub = request.app[HUB]
     settings = request.app[SETTINGS].web
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-cache, no-store",
-        "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
-    })
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache, no-store",
+            "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+        }
+    )
     sent = 0
     async with hub.subscribe(sub):
         await resp.prepare(request)
-        log.info("feed_opened", topic=fr.topic.name, user=fr.user.username, transport="sse",
-                 resumed=start.resumed)
+        log.info(
+            "feed_opened",
+            topic=fr.topic.name,
+            user=fr.user.username,
+            transport="sse",
+            resumed=start.resumed,
+        )
         try:
             await resp.write(b"retry: 2000\n\n" + encode(hello(request, fr, start)))
             if start.snapshot is not None:
@@ -51,8 +58,9 @@ async def topic_stream(request: web.Request) -> web.StreamResponse:
             while True:
                 left = fr.user.expires - time.time()
                 if left <= 0:
-                    await resp.write(encode(frame(Goodbye(code=CLOSE_TOKEN_EXPIRED,
-                                                          reason="token expired"))))
+                    await resp.write(
+                        encode(frame(Goodbye(code=CLOSE_TOKEN_EXPIRED, reason="token expired")))
+                    )
                     break
                 try:
                     frames = await hub.next_frames(sub, idle=min(settings.sse_ping_s, left))

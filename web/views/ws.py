@@ -45,9 +45,20 @@ async def topic_socket(request: web.Request) -> web.StreamResponse:
             await conn.send_many(frames)
 
     async with hub.subscribe(sub):
-        log.info("feed_opened", topic=fr.topic.name, user=fr.user.username, transport="ws",
-                 resumed=start.resumed)
+        log.info(
+            "feed_opened",
+            topic=fr.topic.name,
+            user=fr.user.username,
+            transport="ws",
+            resumed=start.resumed,
+        )
         await conn.run(pump)
-    log.info("feed_closed", topic=fr.topic.name, user=fr.user.username, transport="ws",
-             sent=conn.sent, close_code=conn.ws.close_code)
+    log.info(
+        "feed_closed",
+        topic=fr.topic.name,
+        user=fr.user.username,
+        transport="ws",
+        sent=conn.sent,
+        close_code=conn.ws.close_code,
+    )
     return conn.ws

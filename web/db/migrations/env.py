@@ -46,8 +46,11 @@ if context.is_offline_mode():
     from config import load_settings
     from web.db.session import database_url
 
-    context.configure(url=database_url(load_settings().database.url),
-                      target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=database_url(load_settings().database.url),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

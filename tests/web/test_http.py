@@ -1,0 +1,181 @@
+"""HTTP behaviour every route shares: problem+json, size limit, CORS, gzip, probes, request ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import RedisServer
+from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
+
+
+async def test_invalid_json_is_400(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/todos", headers={**env.auth(), "Content-Type": "application/json"}, data=b'{"title": '
+    )
+    assert r.status == 400
+    assert r.content_type == "application/problem+json"
+    body = await r.json()
+    assert (
+        body["code"] == "invalid_json"
+        and body["status"] == 400
+        and body["instance"] == "/api/todos"
+    )
+
+
+async def test_empty_body_and_wrong_content_type(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/todos", headers={**env.auth(), "Content-Type": "application/json"}
+    )
+    assert r.status == 400 and (await r.json())["code"] == "invalid_json"
+    r = await env.client.post(
+        "/api/todos", headers={**env.auth(), "Content-Type": "text/plain"}, data=b'{"title": "x"}'
+    )
+    assert r.status == 415 and (await r.json())["code"] == "unsupported_media_type"
+
+
+async def test_a_json_array_is_not_an_object(env: WebEnv) -> None:
+    r = await env.client.post("/api/todos", headers=env.auth(), json=[{"title": "x"}])
+    assert r.status == 422
+
+
+async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) -> None:
+    env = await make_env(web={"max_body_bytes": 1024})
+    big = b'{"title": "' + b"x" * 2000 + b'"}'
+    r = await env.client.post(
+        "/api/todos", headers={**env.auth(), "Content-Type": "application/json"}, data=big
+    )
+    assert r.status == 413
+    assert (await r.json())["code"] == "body_too_large"
+
+    async def chunks():
+        for _ in range(4):
+            yield b"x" * 600
+
+    r = await env.client.post(
+        "/api/todos", headers={**env.auth(), "Content-Type": "application/json"}, data=chunks()
+    )
+    assert r.status == 413
+
+
+async def test_unknown_route_and_method(env: WebEnv) -> None:
+    r = await env.client.get("/api/nothing-here", headers=env.auth())
+    assert r.status == 404 and r.content_type == "application/problem+json"
+    r = await env.client.put("/api/todos", headers=env.auth(), json={})
+    assert r.status == 405
+    assert "GET" in r.headers["Allow"] and "POST" in r.headers["Allow"]
+
+
+async def test_unknown_query_parameters_are_422(env: WebEnv) -> None:
+    r = await env.client.get("/api/robots", headers=env.auth(), params={"page": "2"})
+    assert r.status == 422 and (await r.json())["field"] == "page"
+
+
+async def test_cors_preflight_only_for_configured_origins(env: WebEnv) -> None:
+    r = await env.client.options(
+        "/api/todos",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert r.status == 204
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    assert "Origin" in r.headers["Vary"]
+    assert "Access-Control-Allow-Credentials" not in r.headers
+    r = await env.client.options(
+        "/api/todos",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert r.status == 403
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_cors_headers_never_wildcard(env: WebEnv) -> None:
+    r = await env.client.get("/api/robots", headers={**env.auth(), "Origin": ORIGIN})
+    assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in r.headers["Vary"]
+    r = await env.client.get(
+        "/api/robots", headers={**env.auth(), "Origin": "https://evil.example"}
+    )
+    assert r.status == 200  # same-origin policy is the browser's job; it gets no CORS grant
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = await env.client.get("/api/robots", headers={**env.auth(), "Origin": ORIGIN})
+    assert r.headers.get("Access-Control-Allow-Origin") != "*"
+
+
+def test_wildcard_origins_are_a_config_error() -> None:
+    from pydantic import ValidationError
+
+    from config.settings import WebSettings
+
+    for bad in (["*"], ["http://ok.test/"], ["ok.test"]):
+        with pytest.raises(ValidationError, match="origin"):
+            WebSettings(origins=bad)
+
+
+async def test_large_json_is_gzipped(env: WebEnv) -> None:
+    for i in range(30):
+        await env.event("robot.event", "serve-1", i=i, note="x" * 50)
+    r = await env.client.get("/api/events", headers={**env.auth(), "Accept-Encoding": "gzip"})
+    assert r.status == 200
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert len((await r.json())["items"]) == 30
+    r = await env.client.get("/health", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in r.headers  # small: not worth it
+
+
+async def test_request_ids_are_echoed_or_made(env: WebEnv) -> None:
+    r = await env.client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["X-Request-ID"] == "abc-123"
+    r = await env.client.get("/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert (
+        r.headers["X-Request-ID"] != "bad id with spaces" and len(r.headers["X-Request-ID"]) == 32
+    )
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_api_responses_are_not_cached(env: WebEnv) -> None:
+    r = await env.client.get("/api/robots", headers=env.auth())
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+async def test_ready_reports_redis_down_as_503_and_routes_fail_fast(
+    make_env: MakeEnv,
+    redis_private: RedisServer,
+) -> None:
+    env = await make_env(redis={"url": redis_private.url})
+    r = await env.client.get("/ready")
+    assert r.status == 200
+    redis_private.kill()
+    r = await env.client.get("/ready")
+    assert r.status == 503
+    body = await r.json()
+    assert (
+        body["status"] == "not_ready"
+        and body["redis"].startswith("error")
+        and body["database"] == "ok"
+    )
+    r = await env.client.get("/api/robots", headers=env.auth())
+    assert r.status == 503 and (await r.json())["code"] == "redis_unavailable"
+    assert r.headers["Retry-After"] == "2"
+    r = await env.client.get("/health")
+    assert r.status == 200
+    redis_private.start()
+    r = await env.client.get("/api/robots", headers=env.auth())
+    assert r.status == 200
+
+
+async def test_missing_or_short_secret_is_refused(
+    redis_server: RedisServer, sqlite_url: str
+) -> None:
+    from tests.web.conftest import web_settings
+    from web import WebConfigError, create_app
+
+    with pytest.raises(WebConfigError, match=r"web\.secret: required"):
+        create_app(web_settings(redis_server.url, sqlite_url, web={"secret": None}))
+    with pytest.raises(WebConfigError, match="at least 32 bytes"):
+        create_app(web_settings(redis_server.url, sqlite_url, web={"secret": "short"}))
+    with pytest.raises(WebConfigError, match=r"database\.url"):
+        create_app(web_settings(redis_server.url, "mysql://x/y"))

@@ -1,0 +1,130 @@
+"""The OpenAPI document and /api/topics describe what the server really does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.web.conftest import WebEnv, recv
+
+
+def _validator(root: dict[str, Any], ref: str | dict[str, Any]) -> jsonschema.Draft202012Validator:
+    schema = {"components": root["components"], **(ref if isinstance(ref, dict) else {"$ref": ref})}
+    return jsonschema.Draft202012Validator(schema)
+
+
+async def openapi(env: WebEnv) -> dict[str, Any]:
+    r = await env.client.get("/api/openapi.json")
+    assert r.status == 200
+    return await r.json()
+
+
+async def test_every_route_is_documented(env: WebEnv) -> None:
+    doc = await openapi(env)
+    assert doc["openapi"].startswith("3.1")
+    documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    served = set()
+    for route in env.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method == "HEAD" or path.startswith(("/api/docs", "/api/openapi")):
+            continue
+        served.add((path, route.method))
+    assert served == documented
+
+
+async def test_schemas_are_valid_and_refs_resolve(env: WebEnv) -> None:
+    doc = await openapi(env)
+    for name, schema in doc["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(schema), name
+    text = str(doc)
+    import re
+
+    for ref in set(re.findall(r"#/components/schemas/([A-Za-z0-9_]+)", text)):
+        assert ref in doc["components"]["schemas"], ref
+
+
+async def test_operations_declare_security_roles_and_errors(env: WebEnv) -> None:
+    doc = await openapi(env)
+    post = doc["paths"]["/api/robots/{robot_id}/commands"]["post"]
+    assert post["x-roles"] == ["admin", "staff"]
+    assert post["security"] == [{"bearer": []}]
+    assert {"202", "400", "401", "403", "404", "413", "415", "422"} <= set(post["responses"])
+    assert post["responses"]["422"]["content"]["application/problem+json"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert "discriminator" in body and body["discriminator"]["propertyName"] == "action"
+    login = doc["paths"]["/api/auth/login"]["post"]
+    assert login["security"] == []
+    events = doc["paths"]["/api/events"]["get"]
+    names = {p["name"] for p in events["parameters"]}
+    assert names == {"robot", "type", "level", "since", "before", "limit"}
+    sse = doc["paths"]["/api/stream/{topic}"]["get"]
+    assert "text/event-stream" in sse["responses"]["200"]["content"]
+    assert {"bearer": []} in sse["security"] and {"token": []} in sse["security"]
+
+
+async def test_answers_match_their_documented_schema(env: WebEnv) -> None:
+    doc = await openapi(env)
+    await env.snapshot("serve-1", connection="online", battery=50.0)
+    await env.event("robot.state", "serve-1", state="idle")
+    checks = [
+        ("/api/robots", "get", "200"),
+        ("/api/robots/serve-1", "get", "200"),
+        ("/api/events", "get", "200"),
+        ("/api/todos", "get", "200"),
+        ("/api/users", "get", "200"),
+        ("/api/auth/me", "get", "200"),
+        ("/api/nothing", None, None),
+    ]
+    problem = _validator(doc, "#/components/schemas/ProblemOut")
+    for path, method, status in checks:
+        r = await env.client.get(path, headers=env.auth())
+        body = await r.json()
+        if method is None:
+            problem.validate(body)
+            continue
+        schema = doc["paths"][path.replace("serve-1", "{robot_id}")][method]["responses"][status]
+        _validator(doc, schema["content"]["application/json"]["schema"]).validate(body)
+
+
+async def test_docs_page_is_self_contained(env: WebEnv) -> None:
+    r = await env.client.get("/api/docs")
+    assert r.status == 200 and r.content_type == "text/html"
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    html = await r.text()
+    assert "/api/docs/docs.js" in html and "http" not in html.split("<body>")[0].replace(
+        "http-equiv", ""
+    )
+    r = await env.client.get("/api/docs/docs.js")
+    assert r.status == 200 and "openapi.json" in await r.text()
+
+
+async def test_topics_list_their_frame_schemas_and_frames_conform(env: WebEnv) -> None:
+    r = await env.client.get("/api/topics", headers=env.auth("viewer"))
+    body = await r.json()
+    topics = {t["name"]: t for t in body["topics"]}
+    assert {"robots", "telemetry", "events", "todos", "chat"} <= set(topics)
+    assert topics["telemetry"]["delivery"] == "latest" and "max_hz" in topics["telemetry"]["params"]
+    assert "max_hz" not in topics["events"]["params"]
+    assert topics["events"]["sse"] == "/api/stream/events"
+    root = {"components": {"schemas": body["components"]}}
+    check = _validator(root, topics["events"]["frames"])
+    await env.event("robot.state", "serve-1", state="idle")
+    ws = await env.ws("/ws/events")
+    frames = [await recv(ws), await recv(ws)]
+    await env.event("robot.connection", "serve-2", state="online", previous="offline")
+    frames.append(await recv(ws))
+    for f in frames:
+        check.validate(f)
+    with pytest.raises(jsonschema.ValidationError):
+        check.validate({"type": "event", "id": 5})
+    await ws.close()
+    chat = _validator(root, topics["chat"]["frames"])
+    ws = await env.ws("/ws/chat/kitchen", "staff")
+    chat.validate(await recv(ws))
+    await ws.send_str('{"content": "hello"}')
+    for _ in range(2):
+        chat.validate(await recv(ws))
+    await ws.close()

@@ -1,0 +1,189 @@
+"""Robots REST and commands: what the web reads from rd:robot:{id} and writes to rd:commands."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from protocol.streams import COMMANDS, CommandRecord, from_fields
+from tests.web.conftest import WebEnv
+
+
+async def test_robot_list_merges_registry_and_snapshots(env: WebEnv) -> None:
+    await env.snapshot(
+        "serve-1",
+        kind="serving",
+        connection="online",
+        state="idle",
+        battery=71.5,
+        x=1.0,
+        y=2.0,
+        seq=9,
+        firmware="2.1",
+    )
+    r = await env.client.get("/api/robots", headers=env.auth("viewer"))
+    assert r.status == 200
+    items = {i["id"]: i for i in (await r.json())["items"]}
+    assert list(items) == ["cook-1", "serve-1", "serve-2"]
+    s1 = items["serve-1"]
+    assert s1["registered"] and s1["name"] == "Server One" and s1["battery"] == 71.5
+    assert s1["seq"] == 9 and s1["firmware"] == "2.1" and s1["connection"] == "online"
+    assert items["serve-2"]["connection"] == "offline" and items["serve-2"]["battery"] is None
+    r = await env.client.get("/api/robots/serve-1", headers=env.auth("viewer"))
+    assert (await r.json()) == s1
+    r = await env.client.get("/api/robots/ghost", headers=env.auth("viewer"))
+    assert r.status == 404 and (await r.json())["code"] == "not_found"
+    r = await env.client.get("/api/robots/bad%20id", headers=env.auth("viewer"))
+    assert r.status == 404
+
+
+async def test_recent_telemetry_of_one_robot(env: WebEnv) -> None:
+    ids = []
+    for seq in range(1, 8):
+        ids.append(await env.telemetry("serve-1", seq, x=seq))
+        await env.telemetry("serve-2", seq)
+    r = await env.client.get(
+        "/api/robots/serve-1/telemetry", headers=env.auth(), params={"limit": "3"}
+    )
+    page = await r.json()
+    assert [i["sample"]["seq"] for i in page["items"]] == [5, 6, 7]
+    assert [i["id"] for i in page["items"]] == ids[-3:]
+    r = await env.client.get(
+        "/api/robots/serve-1/telemetry",
+        headers=env.auth(),
+        params={"limit": "3", "before": page["before"]},
+    )
+    older = await r.json()
+    assert [i["sample"]["seq"] for i in older["items"]] == [2, 3, 4]
+    r = await env.client.get(
+        "/api/robots/serve-1/telemetry",
+        headers=env.auth(),
+        params={"limit": "10", "before": older["before"]},
+    )
+    last = await r.json()
+    assert [i["sample"]["seq"] for i in last["items"]] == [1] and last["before"] is None
+    r = await env.client.get(
+        "/api/robots/serve-1/telemetry", headers=env.auth(), params={"before": "x"}
+    )
+    assert r.status == 422 and (await r.json())["field"] == "before"
+
+
+async def commands(env: WebEnv) -> list[CommandRecord]:
+    return [from_fields(CommandRecord, f) for _, f in await env.redis.xrange(COMMANDS)]
+
+
+async def test_a_command_goes_to_rd_commands_with_the_users_name(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/robots/serve-1/commands",
+        headers=env.auth("staff"),
+        json={"action": "goto", "args": {"x": 3.5, "y": 4}},
+    )
+    assert r.status == 202, await r.text()
+    body = await r.json()
+    (rec,) = await commands(env)
+    assert rec.id == body["command"] and len(rec.id) == 32
+    assert (rec.robot, rec.action, rec.args, rec.source) == (
+        "serve-1",
+        "goto",
+        {"x": 3.5, "y": 4.0},
+        "staff",
+    )
+    assert rec.type == "robot" and time.time() - 5 < rec.ts <= time.time()
+    assert 29 < rec.expires - rec.ts <= 30.0  # commands.ttl_s
+    assert body["stream_id"] == (await env.redis.xrange(COMMANDS))[0][0].decode()
+
+
+async def test_goto_a_table_resolves_its_coordinates(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/robots/serve-1/commands",
+        headers=env.auth("staff"),
+        json={"action": "goto", "args": {"table": "t1"}, "ttl_s": 5},
+    )
+    assert r.status == 202
+    (rec,) = await commands(env)
+    assert rec.args == {"x": 5.0, "y": 4.0, "table": "t1"}
+    assert rec.expires - rec.ts == pytest.approx(5, abs=0.01)
+
+
+async def test_cook_command_args(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/robots/cook-1/commands",
+        headers=env.auth("staff"),
+        json={"action": "cook", "args": {"recipe": "ramen", "order": "o-1"}},
+    )
+    assert r.status == 202
+    (rec,) = await commands(env)
+    assert rec.args == {"recipe": "ramen", "order": "o-1"}
+
+
+@pytest.mark.parametrize(
+    ("robot", "body", "status", "field"),
+    [
+        ("serve-1", {"action": "fly"}, 422, "action"),
+        ("serve-1", {"args": {}}, 422, "action"),
+        ("serve-1", {"action": "goto", "args": {"x": 1}}, 422, "args.y"),
+        ("serve-1", {"action": "goto", "args": {"x": "1", "y": 2}}, 422, "args.x"),
+        ("serve-1", {"action": "goto", "args": {"table": "t9"}}, 422, "args.table"),
+        ("serve-1", {"action": "goto", "args": {"x": 1, "y": 2, "speed": 9}}, 422, "args.speed"),
+        ("serve-1", {"action": "dock", "args": {"dock": "nowhere"}}, 422, "args.dock"),
+        ("serve-1", {"action": "estop", "args": {"now": True}}, 422, "args.now"),
+        ("serve-1", {"action": "estop", "ttl_s": 0}, 422, "ttl_s"),
+        ("serve-1", {"action": "cook", "args": {"recipe": "soup"}}, 422, "action"),
+        ("cook-1", {"action": "goto", "args": {"x": 1, "y": 2}}, 422, "action"),
+        ("ghost", {"action": "estop"}, 404, None),
+    ],
+)
+async def test_bad_commands_are_refused_and_never_queued(
+    env: WebEnv,
+    robot: str,
+    body: dict,
+    status: int,
+    field: str | None,
+) -> None:
+    r = await env.client.post(f"/api/robots/{robot}/commands", headers=env.auth("staff"), json=body)
+    assert r.status == status
+    assert (await r.json()).get("field") == field
+    assert await env.redis.xlen(COMMANDS) == 0
+
+
+async def test_viewers_cannot_command(env: WebEnv) -> None:
+    r = await env.client.post(
+        "/api/robots/serve-1/commands", headers=env.auth("viewer"), json={"action": "estop"}
+    )
+    assert r.status == 403
+    assert await env.redis.xlen(COMMANDS) == 0
+
+
+async def test_idempotency_key_sends_a_command_once(env: WebEnv) -> None:
+    headers = {**env.auth("staff"), "Idempotency-Key": "tap-42"}
+    body = {"action": "dock", "args": {"dock": "dock-1"}}
+    r1 = await env.client.post("/api/robots/serve-1/commands", headers=headers, json=body)
+    r2 = await env.client.post("/api/robots/serve-1/commands", headers=headers, json=body)
+    assert r1.status == 202 and r2.status == 200
+    a, b = await r1.json(), await r2.json()
+    assert a["command"] == b["command"] and b["duplicate"] is True
+    assert await env.redis.xlen(COMMANDS) == 1
+    (rec,) = await commands(env)
+    assert rec.args == {"dock": "dock-1", "x": 1.0, "y": 1.0}
+    r3 = await env.client.post(
+        "/api/robots/serve-1/commands", headers=headers, json={"action": "estop"}
+    )
+    assert r3.status == 422 and (await r3.json())["field"] == "Idempotency-Key"
+    r4 = await env.client.post(
+        "/api/robots/serve-1/commands",
+        json=body,
+        headers={**env.auth("staff"), "Idempotency-Key": "x" * 200},
+    )
+    assert r4.status == 422
+
+
+async def test_commands_are_never_trimmed(env: WebEnv) -> None:
+    for _ in range(30):
+        r = await env.client.post(
+            "/api/robots/serve-1/commands", headers=env.auth("staff"), json={"action": "pause"}
+        )
+        assert r.status == 202
+    assert await env.redis.xlen(COMMANDS) == 30
+    info = await env.redis.xinfo_stream(COMMANDS)
+    assert info["entries-added"] == 30
