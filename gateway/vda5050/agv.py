@@ -264,6 +264,8 @@ class AgvControl:
                       now=now, data={"paused": True})
 
     def _resume(self, cmd: Command, now: float) -> None:
+        if self.latched:
+            raise _Refused("resume: robot is in estop; send release first")
         aid = self._action_id(cmd, "resume")
         self._instant(cmd, ((stop_pause(aid),),), aid, shows=lambda s: not s.paused,
                       now=now, data={"paused": False})
@@ -277,18 +279,25 @@ class AgvControl:
                       now=now)
 
     def _release(self, cmd: Command, now: float) -> None:
+        """Leave estop or error to idle, as every robot does (docs/protocol.md, Commands):
+        the e-stop's pause ends, and the order it interrupted is cancelled, because the
+        dispatcher has given its task to another robot by now."""
         st = self.state
         stopped = st is not None and (st.safety_state.e_stop is not EStop.NONE or any(
             e.error_level is ErrorLevel.FATAL for e in st.errors))
         if not (self.latched or stopped):
             raise _Refused("release: nothing to release")
         aid = self._action_id(cmd, "release")
+        *unlatch, resume = release_plan(aid, self.factsheet)
+        if st is not None and (st.node_states or st.driving):
+            unlatch.append((cancel_order(f"{aid}.cancel"),))
 
         def released(now: float) -> dict[str, Any]:
             self.latched = False
+            self.job = None
             return {}
 
-        self._instant(cmd, release_plan(aid, self.factsheet), f"{aid}.resume", then=released,
+        self._instant(cmd, (*unlatch, resume), f"{aid}.resume", then=released,
                       shows=lambda s: not s.paused and s.safety_state.e_stop is EStop.NONE,
                       now=now)
 
@@ -557,11 +566,14 @@ class AgvControl:
             return
         self._last_report = (m.state, task)
         current = self._current()
-        if current is not None and not _legal(current, m.state) and _legal(current, S.IDLE) \
-                and _legal(S.IDLE, m.state):
-            # Derived states may skip a step the table needs (estop -> en_route after a
-            # release): pass through idle, as a robot that stops first would.
-            self._report(State(robot=self.robot, state=S.IDLE, reason=m.reason))
+        if current is not None and not _legal(current, m.state):
+            # A derived state may skip a step the table needs (charging -> assigned; a
+            # one-node order: assigned -> at_table): report the step, as a robot would.
+            step = next((x for x in (S.IDLE, S.EN_ROUTE)
+                         if _legal(current, x) and _legal(x, m.state)), None)
+            if step is not None:
+                self._report(State(robot=self.robot, state=step,
+                                   task=task if step in _WITH_TASK else None, reason=m.reason))
         self._report(State(robot=self.robot, state=m.state, task=task, reason=m.reason))
 
     # ---- helpers ----------------------------------------------------------------------
