@@ -341,6 +341,8 @@ def describe(rec: EventRecord) -> str:
             text += f" (task {d['task']})"
     elif rec.type == "command.failed":
         text = f"{who}: command {d.get('action', '?')} failed: {d.get('reason', 'unknown reason')}"
+        if d.get("detail"):
+            text += f" ({d['detail']})"
     else:
         extra = orjson.dumps(d).decode() if d else ""
         text = f"{who}: {rec.type}" + (f" {extra[:200]}" if extra else "")

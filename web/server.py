@@ -9,6 +9,7 @@ exits at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -40,6 +41,26 @@ def sd_notify(message: str) -> None:
         log.warning("sd_notify_failed", error=str(exc))
 
 
+def watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec, when the watchdog is on and meant for this process."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000
+
+
+async def keep_watchdog(interval: float) -> None:
+    """WATCHDOG=1 while the event loop runs: a stuck loop gets the unit restarted.
+
+    Not gated on Redis or the database: restarting the web tier does not bring
+    them back, and /ready already reports them.
+    """
+    while True:
+        sd_notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
 async def serve(settings: Settings, stop: Awaitable[object]) -> None:
     app = create_app(settings)
     runner = web.AppRunner(
@@ -55,7 +76,15 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]
         log.info("web_started", name=settings.web.name, listen=listen)
         sd_notify("READY=1\nSTATUS=serving")
-        await stop
+        interval = watchdog_interval()
+        watchdog = asyncio.create_task(keep_watchdog(interval)) if interval else None
+        try:
+            await stop
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
         log.info("web_stopping")
         sd_notify("STOPPING=1")
     finally:

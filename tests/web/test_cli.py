@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +173,10 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
         env=env,
     )
     assert added.returncode == 0, added.stderr
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    env.update(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="400000")
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -234,10 +240,17 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
         async with asyncio.timeout(15):
             assert await proc.wait() == 0
         log = log_path.read_text()
+        notes = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notes.append(notify.recv(4096).decode())
+        assert notes[0] == "READY=1\nSTATUS=serving" and notes[-1] == "STOPPING=1"
+        assert "WATCHDOG=1" in notes
         assert '"event":"web_started"' in log and '"event":"web_stopped"' in log
         assert '"event":"http_request"' in log and "token=[redacted]" in log
         assert "token=" not in log.replace("token=[redacted]", "")
     finally:
+        notify.close()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
