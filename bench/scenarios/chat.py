@@ -43,8 +43,8 @@ def unavailable() -> str | None:
 
 
 def run(ctx: Context) -> Result:
-    seconds = ctx.pick(3.0, 10.0)
-    samples = ctx.pick(60, 300)
+    seconds = ctx.pick(2.0, 10.0)
+    samples = ctx.pick(40, 300)
     _, url = ctx.redis()
     ports = ctx.config(1, url, {"chat": {"rate_per_s": 1e6, "burst": 1_000_000,
                                          "maxlen": 2 * max(HISTORY)}})

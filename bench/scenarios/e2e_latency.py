@@ -49,7 +49,7 @@ def unavailable() -> str | None:
 
 
 def run(ctx: Context) -> Result:
-    seconds = ctx.pick(4.0, 15.0)
+    seconds = ctx.pick(3.0, 15.0)
     redis_svc, url = ctx.redis()
     ports = ctx.config(ROBOTS, url)
     gw = ctx.gateway(ROBOTS, url, ports=ports)

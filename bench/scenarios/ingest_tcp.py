@@ -45,8 +45,8 @@ def unavailable() -> str | None:
 
 
 def run(ctx: Context) -> Result:
-    window_s = ctx.pick(5.0, 20.0)
-    settle_s = ctx.pick(1.5, 3.0)
+    window_s = ctx.pick(3.0, 20.0)
+    settle_s = ctx.pick(1.0, 3.0)
     redis_svc, url = ctx.redis()
     gw = ctx.gateway(ROBOTS, url)
     client = redis.Redis.from_url(url)

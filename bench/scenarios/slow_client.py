@@ -43,7 +43,7 @@ def unavailable() -> str | None:
 
 
 def run(ctx: Context) -> Result:
-    seconds = ctx.pick(3.0, 12.0)
+    seconds = ctx.pick(2.0, 12.0)
     _, url = ctx.redis()
     ports = ctx.config(ROBOTS, url)
     gw = ctx.gateway(ROBOTS, url, ports=ports)
