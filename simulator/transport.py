@@ -88,6 +88,7 @@ TRANSPORTS: dict[str, str] = {
     "tcp": "simulator.client:TcpTransport.from_settings",
     "mqtt": "simulator.transport_mqtt:MqttTransport.from_settings",
     "vda5050": "simulator.transport_vda5050:VdaTransport.from_settings",
+    "config": "simulator.transport_mixed:ConfiguredTransport.from_settings",  # per robot
 }
 
 

@@ -19,6 +19,7 @@ from protocol import streams
 from protocol.vda5050 import Subtopic, VdaTopic, order_problems
 from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
+from simulator.transport import make_transport
 from simulator.transport_vda5050 import VdaTransport
 from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import _Client, events, mqtt_settings, states_of
@@ -169,3 +170,32 @@ async def test_broker_restart_mid_order(world: Running, redis_client: aioredis.R
     assert conn[0] == "online" and conn[-1] == "online"
     assert model.order is not None and order_problems(model.order) == ()
     check_wire(world.wire)
+
+
+async def test_tcp_mqtt_and_vda5050_robots_share_a_floor(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+) -> None:
+    """`robodine sim --transport config`: each robot over the transport its entry names."""
+    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url)
+    async with run_gateway(settings) as gw:
+        sim_settings = settings.model_copy(
+            update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})})
+        robots = [r for r in sim_settings.robots if r.id in ("serve-1", "mq-1", "agv-1")]
+        transport = make_transport("config", sim_settings, "127.0.0.1")
+        fleet = SimFleet(sim_settings, robots, transport, FleetOptions(hz=10, ramp_s=0, seed=2))
+        stop = asyncio.Event()
+        run = asyncio.create_task(fleet.run(stop.wait))
+        try:
+            await wait_for(lambda: online_transports(redis_client))
+        finally:
+            stop.set()
+            await run
+    assert await online_transports(redis_client) == {
+        "serve-1": "tcp", "mq-1": "mqtt", "agv-1": "vda5050"}
+
+
+async def online_transports(r: aioredis.Redis) -> dict[str, str] | None:
+    got = {e["robot"]: e["data"]["transport"] for e in await events(r, "robot.connection")
+           if e["data"]["state"] == "online"}
+    return got if len(got) == 3 else None
