@@ -343,6 +343,12 @@ def describe(rec: EventRecord) -> str:
         text = f"{who}: command {d.get('action', '?')} failed: {d.get('reason', 'unknown reason')}"
         if d.get("detail"):
             text += f" ({d['detail']})"
+    elif rec.type == "robot.event" and d.get("name"):
+        text = f"{who}: {d['name']}"
+        if d.get("data"):
+            text += " " + orjson.dumps(d["data"]).decode()[:200]
+    elif rec.type == "robot.transition_refused":
+        text = f"{who}: refused {d.get('from', '?')} → {d.get('to', '?')}"
     else:
         extra = orjson.dumps(d).decode() if d else ""
         text = f"{who}: {rec.type}" + (f" {extra[:200]}" if extra else "")

@@ -14,9 +14,34 @@ from web.schemas import RobotOut
 
 log = structlog.get_logger("web.robots")
 
+# Robots registered at run time (protocol.streams.REGISTRY in the gateway's work in
+# progress): a hash of robot id -> JSON {id, kind, name, key (sealed), updated}.
+# Only id, kind and name are read; the key never leaves Redis.
+REGISTRY = "rd:registry"
 
-def _merge(robot_id: str, settings: Settings, fields: dict[str, str] | None) -> RobotOut | None:
-    reg = settings.robot(robot_id)
+
+class _Registered(msgspec.Struct, kw_only=True):
+    id: str
+    kind: str = ""
+    name: str = ""
+
+
+def _registry(raw: dict[str, str]) -> dict[str, _Registered]:
+    out = {}
+    for rid, text in raw.items():
+        try:
+            entry = msgspec.json.decode(text, type=_Registered)
+        except msgspec.DecodeError as exc:
+            log.warning("registry_entry_invalid", robot=rid, error=str(exc))
+            continue
+        out[rid] = entry
+    return out
+
+
+def _merge(
+    robot_id: str, settings: Settings, fields: dict[str, str] | None, dynamic: _Registered | None
+) -> RobotOut | None:
+    reg = settings.robot(robot_id) or dynamic
     snap: RobotSnapshot | None = None
     if fields:
         try:
@@ -37,11 +62,14 @@ async def load_robots(
     redis: Redis, settings: Settings, ids: Iterable[str] | None = None
 ) -> list[RobotOut]:
     """Robots by id (default: every registered or ever-seen robot), sorted by id."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(REGISTRY)
+    pipe.smembers(ROBOTS_INDEX)
+    raw_registry, seen = await pipe.execute()
+    dynamic = _registry(_text(raw_registry))
     if ids is None:
-        seen = {
-            i.decode() if isinstance(i, bytes) else i for i in await redis.smembers(ROBOTS_INDEX)
-        }
-        wanted = sorted(seen | {r.id for r in settings.robots})
+        known = {_str(i) for i in seen} | {r.id for r in settings.robots} | set(dynamic)
+        wanted = sorted(known)
     else:
         wanted = sorted(set(ids))
     if not wanted:
@@ -52,11 +80,20 @@ async def load_robots(
     hashes = await pipe.execute()
     out = []
     for rid, h in zip(wanted, hashes, strict=True):
-        fields = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in (h or {}).items()
-        }
-        robot = _merge(rid, settings, fields)
+        robot = _merge(rid, settings, _text(h or {}), dynamic.get(rid))
         if robot is not None:
             out.append(robot)
     return out
+
+
+def _str(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _text(raw: dict[object, object]) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in raw.items()
+    }

@@ -197,12 +197,12 @@ async def test_robot_alarms_are_relayed_once_across_processes(make_env: MakeEnv)
     ws, _ = await join(one, "floor", "staff")
     await one.event("robot.connection", "serve-1", Level.WARNING, state="stale", previous="online")
     await one.event("robot.state", "serve-1", Level.INFO, state="idle")  # info: not relayed
-    await one.event("robot.event", "serve-2", Level.ALARM, code="bumper")
+    await one.event("robot.event", "serve-2", Level.ALARM, name="bumper", data={"side": "left"})
     first = await recv_until(ws, "message")
     second = await recv_until(ws, "message")
     assert first["username"] == "robodine" and first["system"] is True
     assert first["content"] == "[warning] serve-1: connection online → stale"
-    assert second["content"].startswith("[alarm] serve-2: robot.event")
+    assert second["content"] == '[alarm] serve-2: bumper {"side":"left"}'
     await asyncio.sleep(0.3)
     entries = await one.redis.xrange(chat_stream("floor"))
     assert len(entries) == 2, "each event posted once although two processes read it"

@@ -187,3 +187,18 @@ async def test_commands_are_never_trimmed(env: WebEnv) -> None:
     assert await env.redis.xlen(COMMANDS) == 30
     info = await env.redis.xinfo_stream(COMMANDS)
     assert info["entries-added"] == 30
+
+
+async def test_robots_registered_at_run_time_are_listed_without_their_key(env: WebEnv) -> None:
+    await env.redis.hset(
+        "rd:registry",
+        mapping={
+            "serve-9": '{"id": "serve-9", "kind": "serving", "name": "Nine", "key": "sealed:abc"}',
+            "broken": "not json",
+        },
+    )
+    r = await env.client.get("/api/robots", headers=env.auth("viewer"))
+    items = {i["id"]: i for i in (await r.json())["items"]}
+    assert items["serve-9"]["registered"] is True and items["serve-9"]["name"] == "Nine"
+    assert "broken" not in items
+    assert "sealed" not in await r.text()

@@ -37,8 +37,9 @@ class RobotsTopic(Topic):
     stream = EVENTS
     delivery = Delivery.LATEST
     summary = (
-        "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*` "
-        "event changes it. Latest wins per robot; a reconnect gets a fresh snapshot."
+        "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*` or "
+        "`registry.changed` event names it. Latest wins per robot; a reconnect gets a fresh "
+        "snapshot."
     )
     params = RobotsParams
     frame_types = RobotFrame | Snapshot[RobotOut]
@@ -59,7 +60,8 @@ class RobotsTopic(Topic):
         changed: dict[str, StreamId] = {}
         for sid, fields in entries:
             robot = fields.get("robot") or ""
-            if robot and (fields.get("type") or "").startswith("robot."):
+            kind = fields.get("type") or ""
+            if robot and (kind.startswith("robot.") or kind == "registry.changed"):
                 changed[robot] = StreamId.parse(sid)
         if not changed:
             return []
