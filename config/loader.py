@@ -22,6 +22,7 @@ from pydantic_settings import (
 from config.settings import (
     ChatSettings,
     CommandSettings,
+    DataSettings,
     DatabaseSettings,
     DispatchSettings,
     FloorSettings,
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     spool: SpoolSettings = SpoolSettings()
     commands: CommandSettings = CommandSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    data: DataSettings = DataSettings()
     logging: LoggingSettings = LoggingSettings()
     floor: FloorSettings = FloorSettings()
     web: WebSettings = WebSettings()

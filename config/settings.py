@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from protocol.auth import parse_key
 from protocol.kinds import RobotKind
+from protocol.sealing import parse_data_key
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]
@@ -223,6 +224,23 @@ class RobotConfig(Section):
 
 Role = Literal["admin", "staff", "viewer"]
 NameStr = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+class DataSettings(Section):
+    # AES-256 key (64 hex digits) that seals robot keys in SQL and in Redis.
+    # Environment only (ROBODINE_DATA_KEY), never in a file in the repo.
+    key: SecretStr | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            parse_data_key(v.get_secret_value())
+        return v
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        return parse_data_key(self.key.get_secret_value()) if self.key is not None else None
 
 
 class WebSettings(Section):

@@ -23,7 +23,7 @@ from gateway.lifecycle import Notifier
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
 from gateway.streams.spool import Spool
-from gateway.streams.writer import StreamWriter
+from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
 from gateway.transports.mqtt import MqttSupervisor, open_mqtt, stop_mqtt
 from gateway.transports.tcp import TcpServer
 from gateway.transports.udp import open_udp
@@ -61,13 +61,12 @@ class Gateway:
             )
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
             reader = CommandReader(
-                blocking,
-                fleet.commands,
-                fleet.dispatcher,
-                s.redis,
-                consumer=s.gateway.name,
-                clock=self.clock,
+                blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock
             )
+            with contextlib.suppress(*OUTAGE_ERRORS, TimeoutError):
+                # Registry robots must be known before they can connect; an outage
+                # must not keep the gateway down (the reader loads them later).
+                await asyncio.wait_for(reader.load(), s.redis.connect_timeout_s * 2)
             async with asyncio.TaskGroup() as tg:
                 writer_task = tg.create_task(writer.run(), name="writer")
                 udp, self.udp_port = await open_udp(fleet, s.udp)

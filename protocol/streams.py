@@ -21,6 +21,7 @@ __all__ = [
     "COMMANDS_GROUP",
     "DISPATCH",
     "EVENTS",
+    "REGISTRY",
     "ROBOTS_INDEX",
     "ROBOT_PREFIX",
     "TELEMETRY",
@@ -31,6 +32,7 @@ __all__ = [
     "Fields",
     "Level",
     "OrderStatus",
+    "RegistryEntry",
     "RobotSnapshot",
     "TelemetryRecord",
     "chat_stream",
@@ -47,6 +49,9 @@ COMMANDS_GROUP: Final = "gateway"
 ROBOT_PREFIX: Final = "rd:robot:"
 ROBOTS_INDEX: Final = "rd:robots"  # set of robot ids that have a snapshot
 CHAT_PREFIX: Final = "rd:chat:"
+REGISTRY: Final = (
+    "rd:registry"  # hash: robot id -> RegistryEntry JSON (robots added through the API)
+)
 DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
 
 
@@ -80,6 +85,7 @@ class EventType(StrEnum):
     TASK_RELEASED = (
         "task.released"  # a robot lost its task (fault, offline, dropped it): reassigned
     )
+    REGISTRY_CHANGED = "registry.changed"  # a robot added, updated or removed without a restart
     GATEWAY_STARTED = "gateway.started"
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
@@ -94,6 +100,7 @@ class CommandType(StrEnum):
     )
     ORDER_CANCEL = "order.cancel"  # args: order
     ORDER_PICKUP = "order.pickup"  # args: order; staff confirmed the guest took the dishes
+    REGISTRY_SYNC = "registry.sync"  # args: robot; re-read rd:registry[robot] (absent: removed)
 
 
 class OrderStatus(StrEnum):
@@ -105,6 +112,16 @@ class OrderStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
+
+
+class RegistryEntry(msgspec.Struct, kw_only=True):
+    """One robot of rd:registry. ``key`` is sealed (protocol.sealing), never in clear."""
+
+    id: str
+    kind: str
+    key: str
+    name: str = ""
+    updated: float = 0.0
 
 
 class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True):

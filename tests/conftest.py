@@ -7,8 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import settings
 
 from tests.servers import MosquittoServer, RedisServer
+
+# Shared 2-core machines: a per-example deadline measures the neighbours, not the code.
+settings.register_profile("robodine", deadline=None, print_blob=True)
+settings.load_profile("robodine")
 
 
 @pytest.fixture(scope="session")

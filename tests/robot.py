@@ -75,6 +75,15 @@ class TestRobot:
                     raise ConnectionError("gateway closed the connection")
                 self.conn.receive_data(data)
 
+    async def wait_command(self, timeout: float = 20.0) -> GatewayMessage:
+        """Like recv, but heartbeating meanwhile: a robot that waits long is still alive."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    return await self.recv(timeout=0.2)
+                except TimeoutError:
+                    self.heartbeat()
+
     async def closed(self, timeout: float = 5.0) -> bool:
         assert self.reader is not None
         async with asyncio.timeout(timeout):

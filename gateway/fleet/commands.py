@@ -60,8 +60,13 @@ class CommandRouter:
         self.submit(rec, "", now)  # sends it, or records why not
         return None if refused else rec.id
 
-    def submit(self, rec: CommandRecord, ref: str, now: float) -> None:
-        """Take one command read from rd:commands (``ref`` is its entry id)."""
+    def submit(self, rec: CommandRecord, ref: str, now: float, *, grace: float = 0.0) -> None:
+        """Take one command read from rd:commands (``ref`` is its entry id).
+
+        ``grace`` > 0 (commands recovered after a gateway restart): a robot that
+        is offline gets that long to reconnect before the command fails, since
+        the robots were away because the gateway was.
+        """
         session = self.sessions.get(rec.robot)
         if rec.id in self._finished or (session is not None and rec.id in session.pending):
             self.stats.inc("commands", "duplicate")
@@ -73,7 +78,8 @@ class CommandRouter:
             )
             return
         reason = self._refusal(rec, session, now)
-        if reason is not None or session is None:
+        waits = reason == "robot_offline" and grace > 0
+        if (reason is not None and not waits) or session is None:
             self._fail(rec.id, rec.robot, rec.action, ref, reason or "unknown_robot")
             return
         command = Command(
@@ -81,7 +87,11 @@ class CommandRouter:
         )
         # Attempts run out after max_attempts ack timeouts; the deadline is
         # the command's own expiry, which also bounds a robot that is away.
-        session.pending.add(command, ref, now, rec.expires or now + self.settings.ttl_s)
+        deadline = rec.expires or now + self.settings.ttl_s
+        if waits:  # sent by resend_all when the robot says hello, or fails as robot_offline
+            session.pending.add(command, ref, now, min(deadline, now + grace))
+            return
+        session.pending.add(command, ref, now, deadline)
         assert session.link is not None  # checked by _refusal
         session.link.send(command)
         self.stats.inc("commands", "sent")

@@ -13,17 +13,32 @@ from collections import Counter
 import structlog
 
 from config import Settings
+from config.settings import RobotConfig
 from gateway.fleet.commands import CommandRouter
 from gateway.fleet.dispatcher import Dispatcher
+from gateway.fleet.registry import RegistryError, robot_from_entry
 from gateway.fleet.session import Link, RobotSession
-from gateway.fleet.states import ConnInput, ConnState, IllegalTransition, apply_connection, apply_reported
+from gateway.fleet.states import (
+    ConnInput,
+    ConnState,
+    IllegalTransition,
+    apply_connection,
+    apply_reported,
+)
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import (
-    Ack, Error, Event, Heartbeat, Hello, RobotMessage, State, Telemetry,
+    Ack,
+    Error,
+    Event,
+    Heartbeat,
+    Hello,
+    RobotMessage,
+    State,
+    Telemetry,
 )
 from protocol.ratelimit import TokenBucket
 from protocol.streams import EventType, Level
@@ -39,14 +54,59 @@ class Fleet:
         self.settings = settings
         self.writer = writer
         self.stats = stats
-        udp = settings.udp
         self.sessions: dict[str, RobotSession] = {
-            r.id: RobotSession(r, settings.commands, TokenBucket(udp.rate_per_s, udp.burst, now))
-            for r in settings.robots
+            r.id: self._session(r, now) for r in settings.robots
         }
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
         self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
+
+    def _session(self, robot: RobotConfig, now: float) -> RobotSession:
+        udp = self.settings.udp
+        return RobotSession(
+            robot, self.settings.commands, TokenBucket(udp.rate_per_s, udp.burst, now)
+        )
+
+    def sync_robot(self, robot_id: str, raw: bytes | None, now: float) -> str:
+        """Add, update or remove a robot from its rd:registry entry; returns what changed.
+
+        Robots of the config file are fixed: an entry with the same id is refused.
+        """
+        if self.settings.robot(robot_id) is not None:
+            raise RegistryError("configured in the config file, which wins")
+        old = self.sessions.get(robot_id)
+        if raw is None:
+            if old is None:
+                return "absent"
+            if old.link is not None:
+                old.link.close(ErrorCode.UNKNOWN_ROBOT, "robot removed from the registry")
+                old.link = None
+            self._connection(old, ConnInput.DISCONNECTED, now, "removed")
+            del self.sessions[robot_id]
+            change = "removed"
+        else:
+            robot = robot_from_entry(robot_id, raw, self.settings.data.key_bytes)
+            new = self._session(robot, now)
+            if old is not None:
+                if old.key != new.key or old.kind != new.kind:
+                    if old.link is not None:  # it must prove the new key
+                        old.link.close(ErrorCode.AUTH_FAILED, "robot key or kind changed")
+                        old.link = None
+                    self._connection(old, ConnInput.DISCONNECTED, now, "re-keyed")
+                    self.sessions[robot_id] = new
+                else:
+                    old.name = new.name
+                change = "updated"
+            else:
+                self.sessions[robot_id] = new
+                change = "added"
+            session = self.sessions[robot_id]
+            self.writer.snapshot(
+                robot_id, kind=session.kind, name=session.name, connection=session.conn
+            )
+        self.datagrams.reset(robot_id)
+        log.info("registry_changed", robot=robot_id, change=change)
+        return change
 
     def key_for(self, robot: str) -> bytes | None:
         session = self.sessions.get(robot)
@@ -60,8 +120,11 @@ class Fleet:
             if s.key == demo_key(s.id):
                 demo.append(s.id)
         if demo:
-            log.warning("demo_keys_in_use", robots=demo,
-                        hint="these keys are public (config/example.toml); give real robots their own")
+            log.warning(
+                "demo_keys_in_use",
+                robots=demo,
+                hint="these keys are public (config/example.toml); give real robots their own",
+            )
 
     # ---- links ---------------------------------------------------------------
 
@@ -84,7 +147,9 @@ class Fleet:
         session.state = None  # believe the next reported state: the robot may have rebooted
         session.last_seen = now
         self.datagrams.reset(session.id)  # a rebooted robot restarts its UDP seq
-        self.writer.snapshot(session.id, transport=link.transport, firmware=hello.firmware, seen=now)
+        self.writer.snapshot(
+            session.id, transport=link.transport, firmware=hello.firmware, seen=now
+        )
         self._connection(session, ConnInput.CONNECTED, now, "hello")
 
     def resume(self, robot: str, now: float) -> None:
@@ -111,8 +176,12 @@ class Fleet:
         elif isinstance(msg, Ack):
             self.commands.acked(session, msg)
         elif isinstance(msg, Event):
-            self.writer.event(EventType.ROBOT_EVENT, robot, level=msg.level,
-                              data={"name": msg.name, "data": msg.data})
+            self.writer.event(
+                EventType.ROBOT_EVENT,
+                robot,
+                level=msg.level,
+                data={"name": msg.name, "data": msg.data},
+            )
         elif not isinstance(msg, Heartbeat | Hello):
             raise AssertionError(f"unhandled message {msg!r}")
 
@@ -140,8 +209,18 @@ class Fleet:
         transport = transport or session.transport
         session.x, session.y, session.battery = msg.x, msg.y, msg.battery
         self.stats.inc("telemetry_received", transport)
-        self.writer.telemetry(session.id, msg.seq, msg.ts, msg.x, msg.y, msg.theta,
-                              msg.battery, msg.speed, transport, now)
+        self.writer.telemetry(
+            session.id,
+            msg.seq,
+            msg.ts,
+            msg.x,
+            msg.y,
+            msg.theta,
+            msg.battery,
+            msg.speed,
+            transport,
+            now,
+        )
 
     def _reported(self, session: RobotSession, msg: State, now: float) -> None:
         previous = session.state
@@ -149,20 +228,34 @@ class Fleet:
             state = apply_reported(session.kind, previous, msg.state)
         except IllegalTransition as exc:
             self.stats.inc("transitions_refused", session.kind)
-            self.writer.event(EventType.ROBOT_TRANSITION_REFUSED, session.id, level=Level.WARNING,
-                              data={"from": exc.current, "to": exc.requested, "task": msg.task})
+            self.writer.event(
+                EventType.ROBOT_TRANSITION_REFUSED,
+                session.id,
+                level=Level.WARNING,
+                data={"from": exc.current, "to": exc.requested, "task": msg.task},
+            )
             if session.link is not None:
-                session.link.send(Error(robot=session.id, ts=now, code=ErrorCode.ILLEGAL_TRANSITION,
-                                        message=str(exc), ref_seq=msg.seq))
+                session.link.send(
+                    Error(
+                        robot=session.id,
+                        ts=now,
+                        code=ErrorCode.ILLEGAL_TRANSITION,
+                        message=str(exc),
+                        ref_seq=msg.seq,
+                    )
+                )
             return
         task = msg.task or ""
         if state == previous and task == session.task:
             return
         session.state, session.task = state, task
         level = Level.ALARM if state in _ALARM_STATES else Level.INFO
-        self.writer.event(EventType.ROBOT_STATE, session.id, level=level,
-                          data={"state": state, "previous": previous, "task": task,
-                                "reason": msg.reason})
+        self.writer.event(
+            EventType.ROBOT_STATE,
+            session.id,
+            level=level,
+            data={"state": state, "previous": previous, "task": task, "reason": msg.reason},
+        )
         self.writer.snapshot(session.id, state=state, task=task)
         self.dispatcher.robot_state(session, previous, now)
 
@@ -173,13 +266,23 @@ class Fleet:
             return
         session.conn = state
         level = Level.INFO if state is ConnState.ONLINE else Level.WARNING
-        self.writer.event(EventType.ROBOT_CONNECTION, session.id, level=level,
-                          data={"state": state, "previous": previous,
-                                "transport": session.transport, "reason": reason})
+        self.writer.event(
+            EventType.ROBOT_CONNECTION,
+            session.id,
+            level=level,
+            data={
+                "state": state,
+                "previous": previous,
+                "transport": session.transport,
+                "reason": reason,
+            },
+        )
         self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
         if state is ConnState.OFFLINE:
             self.dispatcher.robot_offline(session, now)
-        log.info("robot_connection", robot=session.id, state=state, previous=previous, reason=reason)
+        log.info(
+            "robot_connection", robot=session.id, state=state, previous=previous, reason=reason
+        )
 
     # ---- time passing --------------------------------------------------------
 

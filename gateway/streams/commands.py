@@ -22,8 +22,8 @@ from redis.exceptions import ResponseError
 
 from config.settings import RedisSettings
 from gateway.backoff import Backoff
-from gateway.fleet.commands import CommandRouter
-from gateway.fleet.dispatcher import Dispatcher
+from gateway.fleet.fleet import Fleet
+from gateway.fleet.registry import RegistryError
 from gateway.streams.writer import OUTAGE_ERRORS
 from protocol import streams
 from protocol.streams import CommandRecord, CommandType, EventType, Level
@@ -38,22 +38,21 @@ class CommandReader:
     def __init__(
         self,
         redis: Redis,
-        router: CommandRouter,
-        dispatcher: Dispatcher,
+        fleet: Fleet,
         settings: RedisSettings,
         *,
         consumer: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
-        self.router = router
-        self.dispatcher = dispatcher
-        self._loaded = False
+        self.fleet = fleet
+        self.writer = fleet.writer
         self.settings = settings
         self.consumer = consumer
         self.clock = clock
         self._last_trim = 0.0
         self._stopping = False
+        self._loaded = False
 
     def stop(self) -> None:
         """Finish after the current read (at most ``command_block_ms``).
@@ -70,9 +69,7 @@ class CommandReader:
         while not self._stopping:
             try:
                 await self._ensure_group()
-                if not self._loaded:  # open orders before any new command about them
-                    self.dispatcher.load(await self.redis.hgetall(streams.DISPATCH))
-                    self._loaded = True
+                await self.load()
                 await self._recover()
                 if down:
                     log.info("commands_reader_recovered")
@@ -108,7 +105,7 @@ class CommandReader:
             entries = reply[0][1] if reply else []
             if not entries:
                 break
-            self._submit(entries)
+            await self._submit(entries, recovered=True)
             start = entries[-1][0]
         cursor = "0-0"
         while True:
@@ -120,7 +117,7 @@ class CommandReader:
                 start_id=cursor,
                 count=500,
             )
-            self._submit(claimed)
+            await self._submit(claimed, recovered=True)
             if cursor in (b"0-0", "0-0"):
                 break
 
@@ -133,14 +130,47 @@ class CommandReader:
             block=self.settings.command_block_ms,
         )
         if reply:
-            self._submit(reply[0][1])
+            await self._submit(reply[0][1])
 
-    def _submit(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    async def load(self) -> None:
+        """Robots of rd:registry and open orders of rd:dispatch, once, before any command.
+
+        The gateway calls it before opening its ports; if Redis is down then,
+        the reader calls it again when Redis is back.
+        """
+        if self._loaded:
+            return
+        now = self.clock()
+        for robot, raw in (await self.redis.hgetall(streams.REGISTRY)).items():
+            self._sync(robot.decode(), raw, None, now)
+        self.fleet.dispatcher.load(await self.redis.hgetall(streams.DISPATCH))
+        self._loaded = True
+
+    def _sync(self, robot: str, raw: bytes | None, ref: str | None, now: float) -> None:
+        try:
+            change = self.fleet.sync_robot(robot, raw, now)
+        except RegistryError as exc:
+            log.error("registry_entry_refused", robot=robot, reason=str(exc))
+            self.writer.event(
+                EventType.REGISTRY_CHANGED,
+                robot,
+                level=Level.ALARM,
+                ack=ref,
+                data={"robot": robot, "change": "refused", "reason": str(exc)},
+            )
+            return
+        self.writer.event(
+            EventType.REGISTRY_CHANGED, robot, ack=ref, data={"robot": robot, "change": change}
+        )
+
+    async def _submit(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], *, recovered: bool = False
+    ) -> None:
         now = self.clock()
         for entry_id, fields in entries:
             ref = entry_id.decode()
             if not fields:  # trimmed away while pending: nothing left to run
-                self.router.writer.event(
+                self.writer.event(
                     EventType.COMMAND_FAILED,
                     level=Level.WARNING,
                     ack=ref,
@@ -150,7 +180,7 @@ class CommandReader:
             try:
                 rec = streams.from_fields(CommandRecord, fields)
             except (msgspec.ValidationError, ValueError) as exc:
-                self.router.writer.event(
+                self.writer.event(
                     EventType.COMMAND_FAILED,
                     level=Level.WARNING,
                     ack=ref,
@@ -158,11 +188,16 @@ class CommandReader:
                 )
                 continue
             if rec.type == CommandType.ROBOT:
-                self.router.submit(rec, ref, now)
+                # Recovered after a restart: robots get time to reconnect first.
+                grace = self.fleet.settings.gateway.offline_after_s if recovered else 0.0
+                self.fleet.commands.submit(rec, ref, now, grace=grace)
+            elif rec.type == CommandType.REGISTRY_SYNC:
+                robot = str(rec.args.get("robot", ""))
+                self._sync(robot, await self.redis.hget(streams.REGISTRY, robot), ref, now)
             elif rec.type in CommandType.__members__.values():
-                self.dispatcher.command(rec, ref, now)
+                self.fleet.dispatcher.command(rec, ref, now)
             else:
-                self.router.writer.event(
+                self.writer.event(
                     EventType.COMMAND_FAILED,
                     rec.robot,
                     level=Level.WARNING,

@@ -220,7 +220,7 @@ async def test_commands_pending_at_shutdown_are_taken_up_after_restart(
     assert await pending(redis_client) == 1  # read but not decided: stays in the PEL
     async with run_gateway(settings) as gw:
         bot = await online(gw)
-        cmd = await bot.recv()
+        cmd = await bot.wait_command()
         assert isinstance(cmd, Command) and cmd.id == cid
         bot.ack(cmd)
         ev = await outcome(redis_client, cid)
@@ -248,7 +248,7 @@ async def test_cli_send_waits_for_the_outcome(
     env = {"ROBODINE_REDIS_URL": redis_server.url, "PATH": "/usr/bin:/bin"}
 
     async def robot_side() -> None:
-        cmd = await bot.recv(timeout=20)
+        cmd = await bot.wait_command()
         assert isinstance(cmd, Command) and cmd.args == {"recipe": "bibimbap", "seconds": 4}
         bot.ack(cmd)
 
