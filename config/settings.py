@@ -230,8 +230,9 @@ class DataSettings(Section):
     # AES-256 key (64 hex digits) that seals robot keys in SQL and in Redis.
     # Environment only (ROBODINE_DATA_KEY), never in a file in the repo.
     key: SecretStr | None = None
+    previous_key: SecretStr | None = None  # during a rotation only (docs/orders.md)
 
-    @field_validator("key")
+    @field_validator("key", "previous_key")
     @classmethod
     def _key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None:
