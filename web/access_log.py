@@ -30,10 +30,10 @@ class AccessLogger(AbstractAccessLogger):
             "remote": request.remote,
             "bytes": response.body_length,
         }
-        rid = request.get(REQUEST_ID)  # type: ignore[call-overload]
+        rid = request.get(REQUEST_ID)
         if rid:
             fields["request_id"] = rid
-        user = request.get(USER)  # type: ignore[call-overload]
+        user = request.get(USER)
         if user is not None:
             fields["user"] = user.username
         if response.status >= 500:

@@ -99,7 +99,8 @@ async def _close_feeds(app: web.Application) -> None:
     if HUB in app:
         for sub in app[HUB].subscriptions():
             sub.end(WSCloseCode.GOING_AWAY, "server shutting down")
-    sockets = list(app[WEBSOCKETS])
+    open_sockets = app[WEBSOCKETS]
+    sockets = list(open_sockets)
     if sockets:
         log.info("closing_websockets", count=len(sockets))
         await asyncio.gather(*(_close(ws) for ws in sockets), return_exceptions=True)

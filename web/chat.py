@@ -28,11 +28,12 @@ import structlog
 from msgspec import Struct
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from config.settings import ChatRelay, ChatRoom, ChatSettings
 from protocol.streams import EventRecord, chat_stream
 from web.frames import Frame, frame
-from web.hub import Entry, Hub, as_str, stream_info
+from web.hub import Entry, Hub, as_str, entries_of, stream_info
 from web.ratelimit import KeyedLimiter
 from web.security import AuthUser, iso
 from web.streamid import StreamId
@@ -128,8 +129,8 @@ class RoomTopic(Topic):
         messages: list[Message] = []
         cursor = since if resumable and since is not None else info.last
         if not resumable and self.history:
-            raw = await ctx.redis.xrevrange(self.stream, count=self.history)
-            messages = [message_from(self.room.name, as_str(i), f) for i, f in reversed(raw)]
+            raw = entries_of(await ctx.redis.xrevrange(self.stream, count=self.history))
+            messages = [message_from(self.room.name, i, f) for i, f in reversed(raw)]
             if messages:
                 cursor = max(cursor, StreamId.parse(messages[-1].id))
         hist = History(
@@ -275,7 +276,7 @@ class ChatService:
         system: bool = False,
         event: str = "",
     ) -> str:
-        fields = {
+        fields: dict[FieldT, EncodableT] = {
             "username": username,
             "content": content,
             "ts": time.time(),

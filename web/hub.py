@@ -86,6 +86,11 @@ def as_str(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def entries_of(raw: Any) -> list[Entry]:
+    """XRANGE/XREVRANGE replies as (id, fields); the clients decode responses to str."""
+    return [(as_str(i), f) for i, f in (raw or ())]
+
+
 @dataclass(eq=False)
 class Reader:
     name: str
@@ -195,7 +200,8 @@ class Hub:
                     outage_s=round(time.monotonic() - down_since, 3),
                 )
             delay = 0.0
-            for stream, entries in reply or ():
+            streams_read: Any = reply or []  # RESP2: [[stream, [(id, fields), ...]], ...]
+            for stream, entries in streams_read:
                 await self._dispatch(r, as_str(stream), entries)
 
     async def _init_positions(self, r: Reader) -> None:
@@ -214,7 +220,7 @@ class Hub:
         r.ready.set()
 
     async def _dispatch(self, r: Reader, stream: str, raw: list[Any]) -> None:
-        entries: list[Entry] = [(as_str(i), f) for i, f in raw]
+        entries = entries_of(raw)
         if not entries:
             return
         # The position moves first: a subscription catching up meanwhile cannot go
@@ -283,7 +289,7 @@ class Hub:
                     log.info("client_behind", topic=sub.topic.name, cursor=str(sub.cursor))
                 was_lagging = sub.behind_since is not None
                 out += await self._catch_up_page(sub)
-                if not sub.behind and was_lagging and sub.delivery is Delivery.RELIABLE:
+                if sub.is_live() and was_lagging and sub.delivery is Delivery.RELIABLE:
                     out.append(self._lagging(sub, behind=False))
                 if out:
                     return out
@@ -337,7 +343,7 @@ class Hub:
         )
         out: list[Frame] = []
         if entries:
-            batch: list[Entry] = [(as_str(i), f) for i, f in entries]
+            batch = entries_of(entries)
             frames = await sub.topic.frames(self.ctx, batch)
             if sub.delivery is Delivery.LATEST:
                 sub.absorb(frames)

@@ -13,7 +13,11 @@ from config import Settings
 from web.security import AuthUser, Passwords, Tokens
 
 if TYPE_CHECKING:
-    pass
+    from web.api import Endpoint
+    from web.chat import ChatService
+    from web.hub import Hub
+    from web.ratelimit import KeyedLimiter
+    from web.topics import TopicRegistry
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION_ID = web.AppKey("session_id", str)  # names this server process run (first frame of a feed)
@@ -22,12 +26,13 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey[async_sessionmaker[AsyncSession]]("db")
 PASSWORDS = web.AppKey("passwords", Passwords)
 TOKENS = web.AppKey("tokens", Tokens)
-TOPICS = web.AppKey["TopicRegistry"]("topics")
-HUB = web.AppKey["Hub"]("hub")
-CHAT = web.AppKey["ChatService"]("chat")
-ENDPOINTS = web.AppKey["list[Endpoint]"]("endpoints")
-LOGIN_LIMITER = web.AppKey["KeyedLimiter"]("login_limiter")
-WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")
+# Types only under TYPE_CHECKING (these modules import this one): annotated, not subscripted.
+TOPICS: web.AppKey[TopicRegistry] = web.AppKey("topics")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+CHAT: web.AppKey[ChatService] = web.AppKey("chat")
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
+LOGIN_LIMITER: web.AppKey[KeyedLimiter] = web.AppKey("login_limiter")
+WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

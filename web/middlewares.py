@@ -195,5 +195,5 @@ async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
 
 
 def elapsed_ms(request: web.BaseRequest) -> float | None:
-    started = request.get(_STARTED)  # type: ignore[call-overload]
+    started = request.get(_STARTED)
     return None if started is None else round((time.perf_counter() - started) * 1000, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 import structlog
@@ -50,7 +51,7 @@ def _merge(
             log.warning("robot_snapshot_invalid", robot=robot_id, error=str(exc))
     if reg is None and snap is None:
         return None
-    data = msgspec.structs.asdict(snap) if snap else {"id": robot_id}
+    data: dict[str, Any] = msgspec.structs.asdict(snap) if snap else {"id": robot_id}
     data["registered"] = reg is not None
     if reg is not None:
         data["kind"] = str(reg.kind)

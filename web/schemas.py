@@ -200,23 +200,23 @@ class _Args(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     pass
 
 
-class GotoArgs(_Args):
+class GotoArgs(_Args, frozen=True):
     x: float | None = None
     y: float | None = None
     table: Annotated[str, Meta(min_length=1, max_length=64)] | None = None  # resolved via [floor]
 
 
-class DockArgs(_Args):
+class DockArgs(_Args, frozen=True):
     dock: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 
-class CookArgs(_Args):
+class CookArgs(_Args, frozen=True):
     recipe: Annotated[str, Meta(min_length=1, max_length=64)]
     order: Annotated[str, Meta(max_length=64)] = ""
     item: Annotated[str, Meta(max_length=64)] = ""
 
 
-class NoArgs(_Args):
+class NoArgs(_Args, frozen=True):
     pass
 
 

@@ -152,6 +152,9 @@ class Subscription:
 
     # ---- called by the feed --------------------------------------------------
 
+    def is_live(self) -> bool:
+        return not self.behind
+
     def caught_up(self) -> None:
         self.behind = False
         self.behind_since = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -132,7 +133,7 @@ class TodoService:
         await self._publish("deleted", out, by)
 
     async def _publish(self, op: str, todo: TodoOut, by: str) -> None:
-        fields: dict[str, Any] = {
+        fields: dict[FieldT, EncodableT] = {
             "op": op,
             "todo": orjson.dumps(msgspec.to_builtins(todo)).decode(),
             "by": by,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web.db.models import User
 from web.db.session import transaction
 from web.problems import Problem, not_found
-from web.schemas import UserOut, UserPatch
+from web.schemas import RoleName, UserOut, UserPatch
 from web.security import Passwords, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
@@ -20,8 +21,8 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 def user_out(u: User) -> UserOut:
     return UserOut(
         username=u.username,
-        role=u.role,
-        disabled=u.disabled,  # type: ignore[arg-type]
+        role=cast(RoleName, u.role),  # the CHECK constraint holds it to the three
+        disabled=u.disabled,
         created_at=u.created_at,
         updated_at=u.updated_at,
     )

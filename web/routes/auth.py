@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import structlog
 from aiohttp import web
 from sqlalchemy import select
@@ -10,7 +12,7 @@ from web.api import Routes
 from web.db.models import User
 from web.keys import DB, LOGIN_LIMITER, PASSWORDS, TOKENS, USER
 from web.problems import Problem
-from web.schemas import LoginIn, MeOut, TokenOut
+from web.schemas import LoginIn, MeOut, RoleName, TokenOut
 from web.security import ALL_ROLES, Role, iso
 from web.users import UserService
 
@@ -56,7 +58,12 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
         u.username, body.password, u.password_hash
     )
     log.info("login", user=u.username, role=u.role)
-    return TokenOut(token=token, expires_at=iso(claims.expires), username=u.username, role=u.role)  # type: ignore[arg-type]
+    return TokenOut(
+        token=token,
+        expires_at=iso(claims.expires),
+        username=u.username,
+        role=cast(RoleName, u.role),
+    )
 
 
 @routes.route(
@@ -77,8 +84,11 @@ async def refresh(request: web.Request) -> TokenOut:
         version = await s.scalar(select(User.token_version).where(User.username == user.username))
     token, claims = request.app[TOKENS].make(user.username, user.role, int(version or 0))
     return TokenOut(
-        token=token, expires_at=iso(claims.expires), username=user.username, role=str(user.role)
-    )  # type: ignore[arg-type]
+        token=token,
+        expires_at=iso(claims.expires),
+        username=user.username,
+        role=cast(RoleName, str(user.role)),
+    )
 
 
 @routes.route(
@@ -93,6 +103,6 @@ async def me(request: web.Request) -> MeOut:
     user = request[USER]
     return MeOut(
         username=user.username,
-        role=str(user.role),  # type: ignore[arg-type]
+        role=cast(RoleName, str(user.role)),
         expires_at=iso(user.expires),
     )

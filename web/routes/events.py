@@ -6,7 +6,7 @@ from aiohttp import web
 
 from protocol.streams import EVENTS, EventRecord
 from web.api import Routes
-from web.hub import as_str, stream_info
+from web.hub import entries_of, stream_info
 from web.keys import REDIS, SETTINGS
 from web.problems import Problem
 from web.schemas import EventEntry, EventsPage, EventsQuery
@@ -80,7 +80,7 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
         )
         if not raw:
             break
-        entries = [(as_str(i), f) for i, f in raw]
+        entries = entries_of(raw)
         records = dict(decode_entries(entries, EventRecord, EVENTS))
         for sid_text, _ in entries:
             sid = StreamId.parse(sid_text)

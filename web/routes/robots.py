@@ -11,11 +11,12 @@ import msgspec
 import orjson
 import structlog
 from aiohttp import web
+from redis.typing import EncodableT, FieldT
 
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
 from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
 from web.api import Routes
-from web.hub import as_str
+from web.hub import as_str, entries_of
 from web.jsonutil import json_response
 from web.keys import REDIS, SETTINGS, USER
 from web.problems import Problem, not_found
@@ -110,7 +111,7 @@ async def robot_telemetry(
         if not raw:
             exhausted = True
             break
-        entries = [(as_str(i), f) for i, f in raw]
+        entries = entries_of(raw)
         scanned += len(entries)
         for sid, rec in decode_entries(entries, TelemetryRecord, TELEMETRY):
             if rec.robot == params.robot_id:
@@ -208,7 +209,7 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
     settings = app[SETTINGS]
     user = request[USER]
     robot = await _robot(request, params.robot_id)
-    action = CommandAction(body.__struct_config__.tag)
+    action = CommandAction(str(body.__struct_config__.tag))
     if robot.kind in set(RobotKind) and action not in ACTIONS_BY_KIND[RobotKind(robot.kind)]:
         raise Problem(
             422, "invalid_field", f"body: a {robot.kind} robot cannot {action}", field="action"
@@ -247,7 +248,8 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
         source=user.username,
     )
     try:
-        sid = as_str(await redis.xadd(COMMANDS, to_fields(rec)))  # never MAXLEN (STACK-NOTES 2)
+        fields: dict[FieldT, EncodableT] = dict(to_fields(rec).items())
+        sid = as_str(await redis.xadd(COMMANDS, fields))  # never MAXLEN (STACK-NOTES 2)
     except BaseException:
         if idem_key is not None:
             await redis.delete(idem_key)

@@ -53,7 +53,8 @@ def _params(model: Any) -> dict[str, Any]:
     errors=(401,),
 )
 async def list_topics(request: web.Request) -> TopicsOut:
-    topics = list(request.app[TOPICS])
+    registry = request.app[TOPICS]
+    topics = list(registry)
     unions = [t.frame_types | CONTROL_FRAMES for t in topics] + [
         CHAT_FRAMES | CONTROL_FRAMES,
         ClientFrame,

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from protocol.streams import EVENTS, EventRecord, Level
 from web.frames import Frame, Snapshot, frame
-from web.hub import Entry, as_str
+from web.hub import Entry, entries_of
 from web.schemas import EventEntry, Query, RobotId
 from web.streamid import StreamId
 from web.subscription import Delivery, Filter
@@ -64,7 +64,7 @@ async def scan_back(
         if not batch:
             oldest = None  # reached the start of the stream
             break
-        entries: list[Entry] = [(as_str(i), f) for i, f in batch]
+        entries = entries_of(batch)
         scanned += len(entries)
         newest = newest or StreamId.parse(entries[0][0])
         for sid, rec in decode_entries(entries, EventRecord, stream):

@@ -9,7 +9,7 @@ from msgspec import Struct
 
 from protocol.streams import TELEMETRY, TelemetryRecord
 from web.frames import Frame, Snapshot, frame
-from web.hub import Entry, as_str, stream_info
+from web.hub import Entry, entries_of, stream_info
 from web.schemas import Query, RobotId, TelemetryEntry
 from web.streamid import StreamId
 from web.subscription import Delivery, Filter
@@ -54,7 +54,7 @@ class TelemetryTopic(Topic):
             min=after.exclusive if after else "-",
             count=ctx.settings.web.telemetry_scan,
         )
-        entries: list[Entry] = [(as_str(i), f) for i, f in raw]
+        entries = entries_of(raw)
         newest: dict[str, tuple[StreamId, TelemetryRecord]] = {}
         for sid, rec in decode_entries(entries, TelemetryRecord, self.stream):
             if rec.robot not in newest and flt.accepts(telemetry_frame(sid, rec)):
