@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +12,9 @@ import redis.asyncio as aioredis
 
 from config import Settings
 from protocol import streams
-from simulator.fleet import Fleet as SimFleet
-from simulator.fleet import FleetOptions
-from simulator.model import ModelOptions
-from simulator.transport import make_transport
-from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway, wait_for
+from tests.integration.conftest import gateway_settings, run_gateway, wait_for
+from tests.integration.sim import FLOOR, all_idle, simulated
 from tests.integration.test_gateway_robots import events
-from tests.integration.test_simulator_e2e import FLOOR, _all_idle
 from tests.servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,33 +29,6 @@ def settings_for(redis_url: str, tmp_path: Path) -> Settings:
         commands={"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
         dispatch={"cook_seconds": 0.3, "min_battery": 30, "dock_below": 20},
     )
-
-
-@contextlib.asynccontextmanager
-async def simulated(
-    settings: Settings, gw: RunningGateway, speed: float = 6.0, pickup_s: float = 0.3
-) -> AsyncIterator[SimFleet]:
-    sim_settings = settings.model_copy(
-        update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})}
-    )
-    fleet = SimFleet(
-        sim_settings,
-        list(settings.robots),
-        make_transport("tcp", sim_settings, "127.0.0.1"),
-        FleetOptions(
-            hz=20,
-            ramp_s=0.1,
-            seed=11,
-            model=ModelOptions(speed=speed, pickup_s=pickup_s, load_s=0.1, ready_hold_s=0.2),
-        ),
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(fleet.run(stop.wait))
-    try:
-        yield fleet
-    finally:
-        stop.set()
-        await task
 
 
 async def place(
@@ -114,7 +80,7 @@ async def test_an_order_is_cooked_and_delivered(
 ) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw):
-        await wait_for(lambda: _all_idle(redis_client), timeout=10)
+        await wait_for(lambda: all_idle(redis_client), timeout=10)
         order = await place(redis_client, ITEMS)
 
         async def delivered() -> bool:
@@ -150,7 +116,7 @@ async def test_a_robot_killed_mid_delivery_is_replaced_and_the_order_delivered_o
 ) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw, speed=1.5) as fleet:
-        await wait_for(lambda: _all_idle(redis_client), timeout=10)
+        await wait_for(lambda: all_idle(redis_client), timeout=10)
         order = await place(redis_client, [{"line": "1", "name": "Tea", "quantity": 1}])
 
         async def carrier() -> str | None:
@@ -266,7 +232,7 @@ async def test_low_battery_robot_docks_instead_of_delivering(
 ) -> None:
     settings = settings_for(redis_server.url, tmp_path)
     async with run_gateway(settings) as gw, simulated(settings, gw) as fleet:
-        await wait_for(lambda: _all_idle(redis_client), timeout=10)
+        await wait_for(lambda: all_idle(redis_client), timeout=10)
         # below dock_below (20), above the robot's own self-docking threshold (15)
         fleet.robots["serve-1"].model.battery = 18.0
 

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from simulator.fleet import Fleet as SimFleet
-from simulator.fleet import FleetOptions
-from simulator.model import ModelOptions
-from simulator.transport import make_transport
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
+from tests.integration.sim import FLOOR, all_idle, simulated
 from tests.integration.test_gateway_commands import outcome, submit
 from tests.integration.test_gateway_robots import events
 from tests.servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-FLOOR = {
-    "width": 12.0,
-    "height": 8.0,
-    "kitchen_pass": {"name": "pass", "x": 1.0, "y": 4.0},
-    "docks": [{"name": "dock-1", "x": 0.5, "y": 0.5}],
-    "tables": [{"name": "T1", "x": 4.0, "y": 4.0}, {"name": "T2", "x": 8.0, "y": 6.0}],
-}
 
 
 def states_of(evs: list[dict], robot: str) -> list[str]:
@@ -43,110 +31,79 @@ async def test_simulated_fleet_delivers_cooks_and_obeys(
         gateway={"heartbeat_s": 0.2, "stale_after_s": 2, "offline_after_s": 4},
         commands={"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
     )
-    async with run_gateway(settings) as gw:
-        sim_settings = settings.model_copy(
-            update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})}
+    async with run_gateway(settings) as gw, simulated(settings, gw):
+        await wait_for(lambda: all_idle(redis_client), timeout=10)
+
+        deliver = await submit(
+            redis_client,
+            "serve-1",
+            "goto",
+            args={"x": 4.0, "y": 4.0, "table": "T1", "task": "order-7"},
         )
-        fleet = SimFleet(
-            sim_settings,
-            list(settings.robots),
-            make_transport("tcp", sim_settings, "127.0.0.1"),
-            FleetOptions(
-                hz=20,
-                ramp_s=0.1,
-                seed=7,
-                model=ModelOptions(
-                    speed=6.0, pickup_s=0.3, load_s=0.1, cook_s=0.4, ready_hold_s=0.2
-                ),
-            ),
+        cook = await submit(
+            redis_client,
+            "cook-1",
+            "cook",
+            args={"recipe": "bibimbap", "order": "order-7", "seconds": 0.4},
         )
-        stop = asyncio.Event()
-        sim = asyncio.create_task(fleet.run(stop.wait))
-        try:
-            await wait_for(lambda: _all_idle(redis_client), timeout=10)
+        assert (await outcome(redis_client, deliver))["type"] == "command.acked"
+        assert (await outcome(redis_client, cook))["type"] == "command.acked"
 
-            deliver = await submit(
-                redis_client,
-                "serve-1",
-                "goto",
-                args={"x": 4.0, "y": 4.0, "table": "T1", "task": "order-7"},
-            )
-            cook = await submit(
-                redis_client,
-                "cook-1",
-                "cook",
-                args={"recipe": "bibimbap", "order": "order-7", "seconds": 0.4},
-            )
-            assert (await outcome(redis_client, deliver))["type"] == "command.acked"
-            assert (await outcome(redis_client, cook))["type"] == "command.acked"
-
-            async def trips_done() -> bool:
-                evs = await events(redis_client)
-                return (
-                    states_of(evs, "serve-1")[-1:] == ["idle"]
-                    and "returning" in states_of(evs, "serve-1")
-                    and states_of(evs, "cook-1")[-1:] == ["idle"]
-                    and "ready" in states_of(evs, "cook-1")
-                )
-
-            await wait_for(trips_done, timeout=20)
+        async def trips_done() -> bool:
             evs = await events(redis_client)
-            trip = states_of(evs, "serve-1")
-            assert trip[trip.index("assigned") :] == [
-                "assigned",
-                "en_route",
-                "at_table",
-                "returning",
-                "idle",
-            ]
-            at_table = next(
-                e for e in evs if e["type"] == "robot.state" and e["data"]["state"] == "at_table"
+            return (
+                states_of(evs, "serve-1")[-1:] == ["idle"]
+                and "returning" in states_of(evs, "serve-1")
+                and states_of(evs, "cook-1")[-1:] == ["idle"]
+                and "ready" in states_of(evs, "cook-1")
             )
-            assert at_table["data"]["task"] == "order-7"
-            assert states_of(evs, "cook-1")[-3:] == ["cooking", "ready", "idle"]
-            assert not [e for e in evs if e["type"] == "robot.transition_refused"]
 
-            # the robot was really there: a telemetry sample near table T1
-            samples = [
-                streams.from_fields(streams.TelemetryRecord, f)
-                for _, f in await redis_client.xrange(streams.TELEMETRY)
-            ]
-            mine = [s for s in samples if s.robot == "serve-1"]
-            assert any(abs(s.x - 4.0) < 0.3 and abs(s.y - 4.0) < 0.3 for s in mine)
-            seqs = [s.seq for s in mine]
-            assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-            assert {s.robot for s in samples} == {"serve-1", "serve-2", "cook-1"}
+        await wait_for(trips_done, timeout=20)
+        evs = await events(redis_client)
+        trip = states_of(evs, "serve-1")
+        assert trip[trip.index("assigned") :] == [
+            "assigned",
+            "en_route",
+            "at_table",
+            "returning",
+            "idle",
+        ]
+        at_table = next(
+            e for e in evs if e["type"] == "robot.state" and e["data"]["state"] == "at_table"
+        )
+        assert at_table["data"]["task"] == "order-7"
+        assert states_of(evs, "cook-1")[-3:] == ["cooking", "ready", "idle"]
+        assert not [e for e in evs if e["type"] == "robot.transition_refused"]
 
-            # emergency stop and release
-            assert (await outcome(redis_client, await submit(redis_client, "serve-2", "estop")))[
-                "type"
-            ] == "command.acked"
-            await wait_for(lambda: _state_is(redis_client, "serve-2", "estop"))
-            refused = await submit(redis_client, "serve-2", "goto", args={"x": 8.0, "y": 6.0})
-            assert (await outcome(redis_client, refused))["data"]["reason"] == "refused"
-            await submit(redis_client, "serve-2", "release")
-            await wait_for(lambda: _state_is(redis_client, "serve-2", "idle"))
+        # the robot was really there: a telemetry sample near table T1
+        samples = [
+            streams.from_fields(streams.TelemetryRecord, f)
+            for _, f in await redis_client.xrange(streams.TELEMETRY)
+        ]
+        mine = [s for s in samples if s.robot == "serve-1"]
+        assert any(abs(s.x - 4.0) < 0.3 and abs(s.y - 4.0) < 0.3 for s in mine)
+        seqs = [s.seq for s in mine]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert {s.robot for s in samples} == {"serve-1", "serve-2", "cook-1"}
 
-            # a cook command for a serving robot never reaches it
-            wrong = await submit(redis_client, "serve-1", "cook", args={"recipe": "x"})
-            assert (await outcome(redis_client, wrong))["data"]["reason"] == "unsupported_for_kind"
-        finally:
-            stop.set()
-            await sim
+        # emergency stop and release
+        assert (await outcome(redis_client, await submit(redis_client, "serve-2", "estop")))[
+            "type"
+        ] == "command.acked"
+        await wait_for(lambda: _state_is(redis_client, "serve-2", "estop"))
+        refused = await submit(redis_client, "serve-2", "goto", args={"x": 8.0, "y": 6.0})
+        assert (await outcome(redis_client, refused))["data"]["reason"] == "refused"
+        await submit(redis_client, "serve-2", "release")
+        await wait_for(lambda: _state_is(redis_client, "serve-2", "idle"))
+
+        # a cook command for a serving robot never reaches it
+        wrong = await submit(redis_client, "serve-1", "cook", args={"recipe": "x"})
+        assert (await outcome(redis_client, wrong))["data"]["reason"] == "unsupported_for_kind"
     snaps = {
         r: await redis_client.hget(streams.robot_key(r), "connection")
         for r in ("serve-1", "serve-2", "cook-1")
     }
     assert set(snaps.values()) == {b"offline"}
-
-
-async def _all_idle(r: aioredis.Redis) -> bool:
-    return all(
-        [
-            await r.hget(streams.robot_key(x), "state") == b"idle"
-            for x in ("serve-1", "serve-2", "cook-1")
-        ]
-    )
 
 
 async def _state_is(r: aioredis.Redis, robot: str, state: str) -> bool:
