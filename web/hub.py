@@ -46,6 +46,7 @@ _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 # WebSocket close codes of the feeds (docs/api.md, section Close codes).
 CLOSE_TOO_SLOW = 4008
 CLOSE_STREAM_RESET = 1012  # "service restart": the stream's history is gone, resubscribe
+CLOSE_INTERNAL = 1011
 
 
 class FeedEnded(Exception):
@@ -171,6 +172,12 @@ class Hub:
         return True
 
     async def _read_loop(self, r: Reader) -> None:
+        """Read and fan out until stopped; any failure is logged once, then retried with backoff.
+
+        This is the supervisor of the reader: an outage, a Redis error (say
+        WRONGTYPE on a stream key) or a bug in a topic must not end the fan-out
+        of every other stream, so it alone catches everything.
+        """
         delay = 0.0
         down_since = 0.0
         while not self._stopping:
@@ -182,13 +189,19 @@ class Hub:
                     count=self.settings.hub_batch,
                     block=self.settings.hub_block_ms,
                 )
-            except _OUTAGE as exc:
+                streams_read: Any = reply or []  # RESP2: [[stream, [(id, fields), ...]], ...]
+                for stream, entries in streams_read:
+                    await self._dispatch(r, as_str(stream), entries)
+            except Exception as exc:  # the supervisor (docstring)
                 if r.up:
                     r.up, down_since = False, time.monotonic()
-                    log.warning(
-                        "hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__
-                    )
-                r.ready.clear()
+                    if isinstance(exc, _OUTAGE):
+                        log.warning(
+                            "hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__
+                        )
+                    else:
+                        log.exception("hub_reader_failed", reader=r.name)
+                r.ready.clear()  # re-read the positions: was Redis restarted empty?
                 delay = min(2.0, max(0.05, delay * 2))
                 await asyncio.sleep(random.uniform(0, delay))
                 continue
@@ -200,9 +213,6 @@ class Hub:
                     outage_s=round(time.monotonic() - down_since, 3),
                 )
             delay = 0.0
-            streams_read: Any = reply or []  # RESP2: [[stream, [(id, fields), ...]], ...]
-            for stream, entries in streams_read:
-                await self._dispatch(r, as_str(stream), entries)
 
     async def _init_positions(self, r: Reader) -> None:
         for s in r.streams:
@@ -239,8 +249,16 @@ class Hub:
             try:
                 frames = await topic.frames(self.ctx, entries)
             except RedisError as exc:
+                # Its subscribers re-read this batch from the stream themselves.
                 log.warning("hub_frames_failed", topic=topic.name, error=str(exc))
-                frames = []
+                for sub in list(subs):
+                    sub.fall_behind()
+                continue
+            except Exception:
+                log.exception("hub_frames_bug", topic=topic.name)
+                for sub in list(subs):
+                    sub.end(CLOSE_INTERNAL, "internal error; reconnect with since")
+                continue
             computed.append((subs, frames))
         for subs, frames in computed:  # synchronous from here on
             for sub in list(subs):

@@ -111,7 +111,7 @@ class Subscription:
                     self.cursor = f.id
                     continue
                 if len(self._queue) >= self.queue_max:
-                    self._fall_behind()
+                    self.fall_behind()
                     break
                 self._queue.append(f)
                 self.cursor = f.id
@@ -144,7 +144,10 @@ class Subscription:
             self.ended = (code, reason)
         self._wake.set()
 
-    def _fall_behind(self) -> None:
+    def fall_behind(self) -> None:
+        """Stop taking frames from the hub; the feed re-reads the stream from the cursor."""
+        if self.behind:
+            return
         self.behind = True
         self.behind_since = self.clock()
         self.lag_notice = True

@@ -429,3 +429,43 @@ async def read_sse(resp: Any, count: int, timeout: float = 3.0) -> list[dict[str
 
 
 _ = WSMsgType
+
+
+async def test_sse_refuses_other_origins_and_says_goodbye_at_token_expiry(
+    make_env: MakeEnv,
+) -> None:
+    env = await make_env(web={"token_ttl_s": 1.0})
+    r = await env.client.get(
+        "/api/stream/events",
+        params={"token": env.tokens["viewer"]},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert r.status == 403 and (await r.json())["code"] == "origin_not_allowed"
+    r = await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]})
+    hello, _snapshot, goodbye = await read_sse(r, 3, timeout=4)
+    assert hello["event"] == "hello" and goodbye["event"] == "goodbye"
+    assert goodbye["data"]["code"] == 4001
+    r.close()
+
+
+async def test_feeds_survive_a_redis_restart(make_env: MakeEnv, redis_private: Any) -> None:
+    env = await make_env(redis={"url": redis_private.url})
+    from redis.asyncio import Redis
+
+    producer = Redis.from_url(redis_private.url)
+    env.redis = producer
+    try:
+        ws, _, _ = await open_feed(env, "events")
+        before = await env.event("robot.state", "serve-1", state="before")
+        assert (await recv(ws))["id"] == before
+        redis_private.stop()  # SIGTERM: the AOF is flushed, the stream ids survive
+        redis_private.start()
+        await producer.aclose()
+        producer = Redis.from_url(redis_private.url)
+        env.redis = producer
+        after = await env.event("robot.state", "serve-1", state="after")
+        got = await recv(ws, timeout=6)
+        assert got["id"] == after and got["event"]["data"]["state"] == "after"
+        await ws.close()
+    finally:
+        await producer.aclose()

@@ -81,7 +81,9 @@ def test_filter_semantics(type_: str, robot: str, level: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(url: str, **web: Any) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
+async def running_hub(
+    url: str, *, ready: bool = True, **web: Any
+) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
     redis = redis_client(settings.redis, name="test")
     hub = Hub(
@@ -94,7 +96,7 @@ async def running_hub(url: str, **web: Any) -> AsyncIterator[tuple[Hub, aioredis
     hub.add_reader("telemetry", [TELEMETRY])
     task = asyncio.create_task(hub.run())
     try:
-        assert await hub.wait_ready(3)
+        assert await hub.wait_ready(3 if ready else 0.2) or not ready
         yield hub, redis
     finally:
         hub.stop()
@@ -241,3 +243,30 @@ async def test_redis_losing_its_data_ends_every_feed_of_the_stream(
                 await drain(hub, sub, 1)
             assert exc.value.code == CLOSE_STREAM_RESET
         assert hub.position(EVENTS) == ZERO
+
+
+async def test_a_broken_stream_key_stops_only_its_reader(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    await redis_client.set(EVENTS, "not a stream")  # WRONGTYPE for every stream command
+    async with running_hub(redis_server.url, ready=False) as (hub, redis):
+        async with asyncio.timeout(3):
+            while hub.position(TELEMETRY) is None:  # noqa: ASYNC110 - polled, no event to wait on
+                await asyncio.sleep(0.01)
+        assert hub.position(EVENTS) is None
+        telemetry = TelemetryTopic()
+        start = await telemetry.start(hub.ctx, Filter(), None)
+        sub = Subscription(telemetry, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            await redis.xadd(
+                TELEMETRY,
+                to_fields(
+                    TelemetryRecord(robot="a", seq=1, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)
+                ),
+            )
+            frames = await hub.next_frames(sub, idle=2)
+            assert [f.name for f in frames] == ["telemetry"], "the other stream's reader runs on"
+        await redis.delete(EVENTS)
+        (sid,) = await add_events(redis, 1)
+        await read_up_to(hub, sid)  # the events reader recovered by itself
