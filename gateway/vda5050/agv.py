@@ -204,16 +204,21 @@ class AgvControl:
         table, task = cmd.args.get("table"), cmd.args.get("task")
         if task is not None and (not isinstance(task, str) or not 0 < len(task) <= 64):
             raise _Refused("goto: task must be a string of 1 to 64 characters")
+        x, y = cmd.args.get("x"), cmd.args.get("y")
+        pose = all(isinstance(v, int | float) and math.isfinite(v) for v in (x, y))
         if table is not None:
             goal = self.graph.nodes.get(str(table))
+            if (goal is None or goal.kind != "table") and pose:
+                # A table the floor plan names differently: the one at (x, y), if any.
+                near = self.graph.nearest(float(x), float(y), "table")  # type: ignore[arg-type]
+                goal = near if near is not None and near.distance(x, y) <= 1.0 else None  # type: ignore[arg-type]
             if goal is None or goal.kind != "table":
-                raise _Refused(f"goto: no table {table!r} on the floor graph")
-        else:
-            x, y = cmd.args.get("x"), cmd.args.get("y")
-            if not all(isinstance(v, int | float) and math.isfinite(v) for v in (x, y)):
-                raise _Refused("goto: needs a table, or x and y")
+                raise _Refused(f"goto: no table {table!r} on the floor graph ([floor] tables)")
+        elif pose:
             goal = self.graph.nearest(float(x), float(y))  # type: ignore[arg-type]
             assert goal is not None
+        else:
+            raise _Refused("goto: needs a table, or x and y")
         legs = [self._start_node().name]
         if task:
             legs.append(self.graph.kitchen_pass.name)  # the dish is loaded at the pass

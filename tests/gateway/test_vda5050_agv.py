@@ -166,7 +166,7 @@ def test_refusals_are_immediate_and_say_why() -> None:
     reasons = {c: loop.acks[c].reason for c in (nowhere, unknown, busy, nothing, pickup, cook)}
     assert reasons == {
         nowhere: "the AGV has not reported where it is yet",
-        unknown: "goto: no table 'T9' on the floor graph",
+        unknown: "goto: no table 'T9' on the floor graph ([floor] tables)",
         busy: f"goto: busy: order {loop.ctl.job.order_id}",  # type: ignore[union-attr]
         nothing: "release: nothing to release",
         pickup: "pickup_done: not waiting for a pickup",
@@ -271,6 +271,16 @@ def test_anything_goes_and_the_rules_hold(script: list[tuple[tuple[str, dict[str
     assert loop.refused == []  # every derived state followed the robot state table
     assert all(e.name in {"order_update_lost", "order_not_accepted", "no_order_to_cancel",
                           "agv_error", "order_rejected", "return_failed"} for e in loop.events)
+
+
+def test_a_table_named_otherwise_is_found_by_its_position() -> None:
+    loop = Loop()
+    loop.step()
+    far = loop.command("goto", table="Terrace", x=7.0, y=6.0)
+    loop.command("goto", table="Window 2", x=7.2, y=3.9, task="o-6")  # as the dispatcher sends
+    (order,) = loop.published
+    assert order.nodes[-1].node_id == "T2"
+    assert loop.acks[far].reason == "goto: no table 'Terrace' on the floor graph ([floor] tables)"
 
 
 @pytest.mark.parametrize("first", ["T1", "pass"])
