@@ -84,12 +84,16 @@ CHAT_FRAMES = History | Message | Presence
 
 
 def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:
+    try:
+        ts = float(fields.get("ts", 0))
+    except ValueError:
+        ts = 0.0
     return Message(
         id=sid,
         room=room,
         username=fields.get("username", ""),
         content=fields.get("content", ""),
-        timestamp=iso(float(fields.get("ts", 0))),
+        timestamp=iso(ts),
         role=fields.get("role", ""),
         system=fields.get("system") == "1",
     )

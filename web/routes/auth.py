@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from web.api import Routes
 from web.db.models import User
-from web.keys import DB, LOGIN_LIMITER, PASSWORDS, TOKENS, USER
+from web.keys import DB, LOGIN_LIMITER, PASSWORDS, SETTINGS, TOKENS, USER
 from web.problems import Problem
 from web.schemas import LoginIn, MeOut, RoleName, TokenOut
 from web.security import ALL_ROLES, Role, iso
@@ -54,7 +54,8 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
         log.info("login_failed", user=username, client=client)
         raise Problem(401, "invalid_credentials", "wrong username or password")
     token, claims = app[TOKENS].make(u.username, Role(u.role), u.token_version)
-    await UserService(app[DB], app[PASSWORDS], 8).rehash_if_needed(
+    min_length = app[SETTINGS].web.password_min_length
+    await UserService(app[DB], app[PASSWORDS], min_length).rehash_if_needed(
         u.username, body.password, u.password_hash
     )
     log.info("login", user=u.username, role=u.role)

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from protocol.streams import from_fields
 from web.frames import Frame
 from web.hub import Entry, StreamInfo, stream_info
 from web.schemas import Query
@@ -89,8 +90,6 @@ def decode_entries(
     entries: Sequence[Entry], cls: type[Any], stream: str
 ) -> list[tuple[StreamId, Any]]:
     """Records from entries; a malformed entry is logged and skipped, never fatal."""
-    from protocol.streams import from_fields
-
     out = []
     for sid, fields in entries:
         try:

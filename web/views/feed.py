@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from config.settings import WebSettings
 from web import auth
+from web.api import parse_query
 from web.frames import Hello, frame
 from web.keys import HUB, SESSION_ID, SETTINGS, TOPICS
-from web.problems import Problem, from_validation
+from web.problems import Problem
 from web.security import AuthUser, iso
 from web.streamid import StreamId
 from web.subscription import Delivery, Filter, Subscription
@@ -101,8 +101,6 @@ def parse_feed(
                 field="max_hz",
                 extra={"in": "query"},
             )
-    from web.api import parse_query
-
     params = parse_query(request, topic.params, skip=FEED_PARAMS)
     return params, since, max_hz
 
@@ -122,10 +120,7 @@ async def open_feed(request: web.Request, *, sse: bool) -> FeedRequest:
         )
     user = await auth.authenticate(request, allow_query=True)
     auth.require(user, topic.roles)
-    try:
-        params, since, max_hz = parse_feed(request, topic, last_event_id=sse)
-    except msgspec.ValidationError as exc:  # pragma: no cover - parse_query converts these
-        raise from_validation(exc, where="query") from None
+    params, since, max_hz = parse_feed(request, topic, last_event_id=sse)
     return FeedRequest(topic, user, topic.make_filter(params), since, max_hz)
 
 
