@@ -264,4 +264,4 @@ class ScriptedRobot(_Client):
 async def retained(port: int, topic: str, wait: float = 0.3) -> list[Received]:
     """What the broker keeps retained on ``topic`` (a fresh subscriber sees it at once)."""
     async with _Client(port, f"probe-{uuid.uuid4().hex[:6]}", [topic]) as probe:
-        return await probe.nothing(wait)
+        return [m for m in await probe.nothing(wait) if m.retain]  # not what is live now

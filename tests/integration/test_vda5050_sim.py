@@ -22,7 +22,13 @@ from simulator.fleet import FleetOptions
 from simulator.transport import make_transport
 from simulator.transport_vda5050 import VdaTransport
 from tests.integration.conftest import RunningGateway, run_gateway, wait_for
-from tests.integration.mqtt_support import _Client, events, mqtt_settings, states_of
+from tests.integration.mqtt_support import (
+    _Client,
+    events,
+    mqtt_settings,
+    retained,
+    states_of,
+)
 from tests.integration.test_gateway_commands import outcome, submit
 from tests.protocol.vda5050_support import schema_errors
 from tests.servers import MosquittoServer, RedisServer
@@ -130,6 +136,14 @@ async def test_simulated_agv_delivers_an_order(world: Running,
     assert tele and {t.transport for t in tele} == {"vda5050"}
     assert max(t.x for t in tele) == 10.0 and all(0 < t.battery <= 100 for t in tele)
     assert any(t.speed > 0 for t in tele)
+
+    # What the AGV leaves on the broker (6.14, 6.15): connection QoS 1 and factsheet, retained.
+    port = int(world.gw.gateway.settings.mqtt.url.rsplit(":", 1)[1])
+    (conn_msg,) = await retained(port, "uagv/v2/Acme/SN-1/connection")
+    assert (conn_msg.qos, conn_msg.retain, conn_msg.json["connectionState"]) == (1, True, "ONLINE")
+    (sheet,) = await retained(port, "uagv/v2/Acme/SN-1/factsheet")
+    assert (sheet.qos, sheet.retain) == (0, True)
+    assert await retained(port, "uagv/v2/Acme/SN-1/state") == []
 
     seen, orders = check_wire(world.wire)
     # The delivery dock-1 pass T1 | T2 T3 (base | horizon) and two updates as it passes
