@@ -276,6 +276,10 @@ def open_mqtt(settings: Settings, fleet: Fleet, stats: Stats,
             log.warning("mqtt_robots_unserved", robots=unserved,
                         hint="these robots use MQTT; set [mqtt] enabled = true")
         return None
+    agvs = [r.id for r in settings.robots if r.transport == "vda5050"]
+    if agvs and not settings.vda5050.enabled:
+        log.warning("mqtt_robots_unserved", robots=agvs,
+                    hint="these robots are VDA 5050 AGVs; set [vda5050] enabled = true")
     from gateway.transports.mqtt_robots import RobotRouter
 
     outbox = Outbox(settings.mqtt.max_queued_outgoing, stats)
