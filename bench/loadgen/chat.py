@@ -42,8 +42,9 @@ class ChatMembers:
     def throughput(self, seconds: float, inflight: int = 4) -> dict[str, Any]:
         return dict(self._child.call("throughput", (seconds, inflight), timeout=seconds + 60))
 
-    def latency(self, count: int) -> dict[str, Any]:
-        return dict(self._child.call("latency", count, timeout=120))
+    def latency(self, count: int, *, raw: bool = False) -> dict[str, Any]:
+        """Round-trip percentiles; with ``raw`` also every sample (ms) under "raw"."""
+        return dict(self._child.call("latency", (count, raw), timeout=120))
 
     def close(self) -> None:
         self._child.close()
@@ -135,7 +136,7 @@ async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str
                 "deliveries_s": round(delivered / elapsed, 1), "seconds": round(elapsed, 3),
                 "closes": [m.ws.close_code for m in ms if m.ws and m.ws.close_code]}
 
-    async def latency(count: int) -> dict[str, Any]:
+    async def latency(count: int, raw: bool) -> dict[str, Any]:
         nonlocal seq
         m = ms[0]
         lat: list[float] = []
@@ -149,7 +150,7 @@ async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str
             m.post(content)
             t1 = await asyncio.wait_for(fut, 10)
             lat.append((t1 - t0) * 1000.0)
-        return percentiles(lat)
+        return {**percentiles(lat), **({"raw": lat} if raw else {})}
 
     async def handle(request: str, arg: Any) -> Any:
         if request == "connect":
@@ -157,7 +158,7 @@ async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str
         if request == "throughput":
             return await throughput(*arg)
         if request == "latency":
-            return await latency(int(arg))
+            return await latency(int(arg[0]), bool(arg[1]))
         raise ValueError(request)
 
     try:
