@@ -73,6 +73,12 @@ def run(ctx: Context) -> Result:
                 f"{tp['deliveries_s']:,.0f} deliveries/s")
         # Sizes interleave over rounds (ascending, then descending, ...) and each size's
         # samples are pooled: drift on a shared machine then hits every size alike.
+        room = ChatMembers(ports.web, ROOM, members)  # warm-up: first-use costs, discarded
+        try:
+            room.connect()
+            room.latency(samples)
+        finally:
+            room.close()
         pooled: dict[int, list[float]] = {size: [] for size in HISTORY}
         joins: dict[int, list[float]] = {size: [] for size in HISTORY}
         for r in range(rounds):

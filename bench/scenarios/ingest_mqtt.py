@@ -6,8 +6,8 @@ payloads robots send) drives both. The ceiling counts what a bare subscriber
 on ``robodine/v1/robots/+/telemetry`` receives; the project counts entries the
 gateway (subscribed through aiomqtt) wrote to rd:telemetry. Each side gets the
 ingest-udp treatment: the rate steps up (x1.4; in a full run a failed step is
-repeated once) and bisects, and the figure is the highest rate with zero loss that did not
-fall behind.
+repeated once), or halves while even the first step fails, and bisects; the
+figure is the highest rate with zero loss that did not fall behind.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ GOAL = ">= 0.5 of the ceiling"
 
 ROBOTS = 1000
 START_RATE = {"bare": 20_000, "gateway": 5_000}
+MIN_RATE = 500
 GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 MAX_LAG_S = 0.5
@@ -183,6 +184,14 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
             break
         good = s
         rate = int(rate * GROWTH)
+    rate = START_RATE[side] // 2
+    while good is None and rate >= MIN_RATE:  # even the first step failed: step down
+        s = confirmed(rate)
+        if s["clean"]:
+            good = s
+        else:
+            bad = s
+        rate //= 2
     for _ in range(bisections if good and bad else 0):
         assert good is not None
         assert bad is not None

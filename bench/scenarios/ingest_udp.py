@@ -2,7 +2,8 @@
 ``rd:telemetry`` entries with zero loss, against redis-benchmark's XADD ceiling.
 
 The rate steps up (x1.4) until a step loses anything or falls behind (twice
-in a row: a failed step is repeated once), then bisects between the last
+in a row: a failed step is repeated once), or halves while even the first
+step fails, then bisects between the last
 clean step and the first failed one. A step is clean
 when every datagram sent is an entry after the drain, the sender hit its rate,
 and the last entry landed within ``MAX_LAG_S`` of the last send (so a backlog
@@ -35,6 +36,7 @@ GOAL = ">= 50,000 msg/s and >= 0.2 of the ceiling"
 ROBOTS = 1000  # each under the gateway's 200/s per-robot limit up to 190,000 msg/s
 MAX_LAG_S = 0.5
 START_RATE = 10_000
+MIN_RATE = 500
 GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 
@@ -136,6 +138,15 @@ def run(ctx: Context) -> Result:
                 break
             good = s
             rate = int(rate * GROWTH)
+        rate = START_RATE // 2
+        while good is None and rate >= MIN_RATE:  # even the first step failed: step down
+            s = _confirmed(ctx, steps, lambda r=rate: _step(ctx, client, gw, sender, pids, r,
+                                                            seconds))
+            if s.clean:
+                good = s
+            else:
+                bad = s
+            rate //= 2
         for _ in range(bisections if good and bad else 0):
             assert good is not None
             assert bad is not None
