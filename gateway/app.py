@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, start_http_server
 from config import Settings
 from gateway import redis_client
 from gateway.fleet.fleet import Fleet
-from gateway.lifecycle import Notifier
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
 from gateway.streams.spool import Spool
@@ -28,6 +27,7 @@ from gateway.transports.mqtt import MqttSupervisor, open_mqtt, stop_mqtt
 from gateway.transports.tcp import TcpServer
 from gateway.transports.udp import open_udp
 from protocol.streams import EventType
+from robodine.lifecycle import Notifier
 
 log = structlog.get_logger("gateway")
 

@@ -15,10 +15,10 @@ from redis.asyncio import Redis
 
 from config import Settings
 from gateway.app import Gateway
-from gateway.lifecycle import install_signal_handlers
 from protocol import streams
 from protocol.kinds import CommandAction
 from protocol.streams import CommandRecord, EventType
+from robodine.lifecycle import install_signal_handlers
 
 
 def register(sub: Any) -> None:

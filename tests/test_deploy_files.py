@@ -119,7 +119,7 @@ def test_units_verify_cleanly_except_for_the_missing_venv() -> None:
 
 def test_gateway_unit_contract() -> None:
     unit = parse_unit(SYSTEMD / "robodine-gateway.service")
-    assert one(unit, "Service", "Type") == "notify"  # gateway.lifecycle sends READY=1
+    assert one(unit, "Service", "Type") == "notify"  # robodine.lifecycle sends READY=1
     assert one(unit, "Service", "NotifyAccess") == "main"
     assert one(unit, "Service", "WatchdogSec") == "10"  # Notifier pings every 5 s
     assert one(unit, "Service", "Restart") == "on-failure"
@@ -228,7 +228,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from gateway.lifecycle import Notifier, install_signal_handlers
+from robodine.lifecycle import Notifier, install_signal_handlers
 
 REDIS_PORT, MQTT_PORT, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 

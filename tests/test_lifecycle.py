@@ -1,4 +1,4 @@
-"""gateway.lifecycle against a real AF_UNIX datagram socket standing in for systemd."""
+"""robodine.lifecycle against a real AF_UNIX datagram socket standing in for systemd."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from gateway import lifecycle
-from gateway.lifecycle import STATUS_MAX_CHARS, Notifier, install_signal_handlers, notify
+from robodine import lifecycle
+from robodine.lifecycle import STATUS_MAX_CHARS, Notifier, install_signal_handlers, notify
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -381,7 +381,7 @@ def test_second_signal_really_exits_with_128_plus_signum() -> None:
     script = textwrap.dedent("""
         import asyncio, os, signal, uvloop
         from config.logging import configure_logging
-        from gateway.lifecycle import install_signal_handlers
+        from robodine.lifecycle import install_signal_handlers
 
         configure_logging("info", "json")  # as under systemd: JSON lines on stderr
 
