@@ -96,7 +96,8 @@ def mqtt_settings(redis_url: str, tmp_path: Path, broker_url: str, **overrides: 
     return gateway_settings(redis_url, tmp_path, **sections)
 
 
-async def events(r: Any, type_: str | None = None, robot: str | None = None) -> list[dict]:
+async def events(r: Any, type_: str | None = None,
+                 robot: str | None = None) -> list[dict[str, Any]]:
     out = []
     for entry_id, fields in await r.xrange(streams.EVENTS):
         ev = streams.decode_fields(fields)
@@ -106,12 +107,12 @@ async def events(r: Any, type_: str | None = None, robot: str | None = None) -> 
     return out
 
 
-def robot_events(evs: list[dict], robot: str, name: str) -> list[dict]:
+def robot_events(evs: list[dict[str, Any]], robot: str, name: str) -> list[dict[str, Any]]:
     return [e for e in evs if e["type"] == "robot.event" and e["robot"] == robot
             and e["data"]["name"] == name]
 
 
-def states_of(evs: list[dict], robot: str) -> list[str]:
+def states_of(evs: list[dict[str, Any]], robot: str) -> list[str]:
     return [e["data"]["state"] for e in evs if e["type"] == "robot.state" and e["robot"] == robot]
 
 

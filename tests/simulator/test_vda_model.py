@@ -5,8 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from protocol.vda5050 import (
+    Action,
     AgvId,
+    BlockingType,
     EStop,
+    Header,
     HeaderCounter,
     RouteNode,
     Subtopic,
@@ -18,7 +21,6 @@ from protocol.vda5050 import (
     stop_pause,
     vendor_estop,
 )
-from protocol.vda5050.messages import Action, BlockingType
 from simulator.vda_model import VdaAgv, factsheet
 from tests.protocol.vda5050_support import assert_schema_valid
 
@@ -31,7 +33,7 @@ class Master:
     def __init__(self) -> None:
         self.headers = HeaderCounter()
 
-    def h(self, sub: Subtopic = Subtopic.ORDER) -> object:
+    def h(self, sub: Subtopic = Subtopic.ORDER) -> Header:
         return self.headers.header(AGV, sub, 1_700_000_000.0)
 
 
