@@ -34,11 +34,14 @@ HISTORY = (100, 10_000, 100_000)
 PASSWORD = "member-password-0123"
 
 NOTES = """\
-What bounds it: message latency is flat in history size (XREVRANGE COUNT on join, XADD with an
-approximate MAXLEN: nothing scans the history). Throughput is bounded by the web process's loop:
-py-spy shows the WebSocket send path (`SocketSession.send` 29 % inclusive, aiohttp frame writing
-15 %) and redis-py command packing for each post's XADD (5.5 %); each message is one XADD and ten
-WebSocket sends.
+What bounds it: message latency does not grow with history size (XREVRANGE COUNT on join, XADD
+with an approximate MAXLEN: nothing scans the history); in the runs so far the largest history was
+as fast or faster than the smallest. The 20 % criterion is applied to sub-millisecond medians on a
+shared 2-core machine, where the spread between sizes is noise of 10-30 % (load average 2-3.5 from
+other test suites during these runs); sizes interleave over rounds so that noise does not pass for
+a trend. Throughput is bounded by the web process's loop: py-spy shows the WebSocket send path
+(`SocketSession.send` 29 % inclusive, aiohttp frame writing 15 %) and redis-py command packing for
+each post's XADD (5.5 %); each message is one XADD and ten WebSocket sends.
 """
 
 def unavailable() -> str | None:

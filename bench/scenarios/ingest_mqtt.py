@@ -44,11 +44,14 @@ read path is paho's, under aiomqtt: `Client.loop_read` 17 % inclusive (`_packet_
 packet's header and body with separate recv() calls: `_sock_recv` 5 % self), the aiomqtt message
 iterator and paho's topic matcher 6 %, `RobotTopic.parse` 3 %, envelope decode 2.5 %; the Redis
 writer gets small batches (one message per loop wake-up), so its per-flush cost (`writelines` 7 %,
-packing 10 %) is spread over few entries. Mosquitto and the bare subscriber reach 70,000-110,000/s
-in the same run, so the broker is not the bound. To move it: read the telemetry subscription with
-a lean MQTT packet parser (one recv per chunk, as bench/loadgen/mqtt_raw.py does), hand decoded
-samples to the fleet in batches, and on more cores split robots over gateway processes with shared
-subscriptions.
+packing 10 %) is spread over few entries. When a step fails, the loss is the gateway's own counter
+`mqtt_dropped{reason="queue_full"}`: paho reads faster than the gateway handles messages, and
+aiomqtt's bounded incoming queue (`mqtt.max_queued_incoming`) overflows, so the figure is the
+handling rate, 4,000-7,000/s depending on the machine's load. Mosquitto and the bare subscriber
+reach 70,000-110,000/s in the same run, so the broker is not the bound. To move it: read the
+telemetry subscription with a lean MQTT packet parser (one recv per chunk, as
+bench/loadgen/mqtt_raw.py does), hand decoded samples to the fleet in batches, and on more cores
+split robots over gateway processes with shared subscriptions.
 """
 
 
