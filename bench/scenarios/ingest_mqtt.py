@@ -179,7 +179,7 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
 
     good: dict[str, Any] | None = None
     bad: dict[str, Any] | None = None
-    rate = START_RATE[side]
+    rate = START_RATE[side] * ctx.pick(2, 1)  # quick: fewer steps to the broker's limit
     while rate <= MAX_RATE:
         s = confirmed(rate)
         if not s["clean"]:
