@@ -179,7 +179,8 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
 
     good: dict[str, Any] | None = None
     bad: dict[str, Any] | None = None
-    rate = START_RATE[side] * ctx.pick(2, 1)  # quick: fewer steps to the broker's limit
+    start = START_RATE[side] * (ctx.pick(2, 1) if side == "bare" else 1)  # quick: fewer steps
+    rate = start
     while rate <= MAX_RATE:
         s = confirmed(rate)
         if not s["clean"]:
@@ -187,7 +188,7 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
             break
         good = s
         rate = int(rate * GROWTH)
-    rate = START_RATE[side] // 2
+    rate = start // 2
     while good is None and rate >= MIN_RATE:  # even the first step failed: step down
         s = confirmed(rate)
         if s["clean"]:
