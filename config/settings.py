@@ -104,8 +104,6 @@ class MqttSettings(Section):
     # QoS 1 messages robots send while the gateway restarts (docs/mqtt.md).
     persistent_session: bool = True
     reconnect_max_s: Seconds = 10.0  # cap of the reconnect backoff (full jitter from 0.1 s)
-    # aiomqtt acks QoS 1 on receipt, before we handle it (STACK-NOTES 5): bound its queue.
-    max_queued_incoming: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000
     # Publications waiting while the broker is away; beyond, the oldest is dropped.
     max_queued_outgoing: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000
     # A larger robodine/v1 payload is dropped (VDA 5050 has its own 1 MiB limit).
