@@ -25,6 +25,24 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _Stderr:
+    """sys.stderr looked up at each write, never kept.
+
+    Loggers are cached on first use; one that held the stderr of the moment
+    would write to a closed file after a test harness (or a daemonizer)
+    swapped it.
+    """
+
+    def __init__(self, binary: bool) -> None:
+        self.binary = binary
+
+    def write(self, data: Any) -> None:
+        (sys.stderr.buffer if self.binary else sys.stderr).write(data)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = True) -> None:
     json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
@@ -39,10 +57,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+        factory: Any = structlog.BytesLoggerFactory(_Stderr(binary=True))
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
-        factory = structlog.PrintLoggerFactory(sys.stderr)
+        factory = structlog.PrintLoggerFactory(_Stderr(binary=False))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
