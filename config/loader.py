@@ -22,8 +22,8 @@ from pydantic_settings import (
 from config.settings import (
     ChatSettings,
     CommandSettings,
-    DataSettings,
     DatabaseSettings,
+    DataSettings,
     DispatchSettings,
     FloorSettings,
     GatewaySettings,
@@ -155,7 +155,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        problems += [_describe(e) for e in exc.errors()]
+        raise ConfigError(problems + [_describe(e) for e in exc.errors()]) from None
     if problems:
         raise ConfigError(problems)
     return settings

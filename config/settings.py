@@ -248,6 +248,7 @@ class WebSettings(Section):
     origins: list[str] = ["http://127.0.0.1:8080", "http://localhost:8080"]
     max_body_bytes: Positive = 1024 * 1024
     token_ttl_s: Seconds = 8 * 3600.0
+    auth_cache_s: Annotated[float, Field(ge=0, le=60)] = 2.0  # user rows cached for token checks
     secret: SecretStr | None = None  # signs login tokens; required by `robodine web`
     # -- added for the web tier (docs/api.md lists each) --
     name: str = Field("web-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # `src` of what this process writes

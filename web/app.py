@@ -27,12 +27,13 @@ from web.keys import (
     SETTINGS,
     TOKENS,
     TOPICS,
+    USER_CACHE,
     WEBSOCKETS,
 )
 from web.ratelimit import KeyedLimiter
 from web.resources import chat_ctx, database_ctx, hub_ctx, redis_ctx
 from web.routes import auth, events, health, robots, todos, topics, users
-from web.security import MIN_SECRET_BYTES, Passwords, Tokens
+from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
 from web.topics import TopicRegistry, default_topics
 
 log = structlog.get_logger("web")
@@ -80,6 +81,7 @@ def create_app(
     app[SESSION_ID] = uuid.uuid4().hex
     app[PASSWORDS] = Passwords(settings.web)
     app[TOKENS] = Tokens(secret, settings.web.token_ttl_s)
+    app[USER_CACHE] = UserCache(settings.web.auth_cache_s)
     app[TOPICS] = topics_registry or default_topics()
     app[ENDPOINTS] = []
     app[WEBSOCKETS] = weakref.WeakSet()

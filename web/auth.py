@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from web.db.models import User
-from web.keys import DB, TOKENS, USER
+from web.keys import DB, TOKENS, USER, USER_CACHE
 from web.problems import Problem
 from web.security import AuthUser, Role, TokenError
 
@@ -47,17 +47,22 @@ async def user_for_token(app: web.Application, token: str) -> AuthUser:
         claims = app[TOKENS].decode(token)
     except TokenError as exc:
         raise _unauthorized(exc.code, exc.detail) from None
-    async with app[DB]() as session:
-        row = (
-            await session.execute(
-                select(User.role, User.disabled, User.token_version).where(
-                    User.username == claims.username
+    cache = app[USER_CACHE]
+    cached, row = cache.get(claims.username)
+    if not cached:
+        async with app[DB]() as session:
+            found = (
+                await session.execute(
+                    select(User.role, User.disabled, User.token_version).where(
+                        User.username == claims.username
+                    )
                 )
-            )
-        ).one_or_none()
-    if row is None or row.disabled or row.token_version != claims.version:
+            ).one_or_none()
+        row = (found.role, found.disabled, found.token_version) if found is not None else None
+        cache.put(claims.username, row)
+    if row is None or row[1] or row[2] != claims.version:
         raise _unauthorized("invalid_token", "the token was revoked; log in again")
-    return AuthUser(claims.username, Role(row.role), claims.expires)
+    return AuthUser(claims.username, Role(row[0]), claims.expires)
 
 
 async def authenticate(request: web.Request, *, allow_query: bool = False) -> AuthUser:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config import Settings
-from web.security import AuthUser, Passwords, Tokens
+from web.security import AuthUser, Passwords, Tokens, UserCache
 
 if TYPE_CHECKING:
     from web.api import Endpoint
@@ -26,6 +26,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey[async_sessionmaker[AsyncSession]]("db")
 PASSWORDS = web.AppKey("passwords", Passwords)
 TOKENS = web.AppKey("tokens", Tokens)
+USER_CACHE = web.AppKey("user_cache", UserCache)  # token checks without a query per request
 # Types only under TYPE_CHECKING (these modules import this one): annotated, not subscripted.
 TOPICS: web.AppKey[TopicRegistry] = web.AppKey("topics")
 HUB: web.AppKey[Hub] = web.AppKey("hub")

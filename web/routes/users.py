@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from web.api import Routes
-from web.keys import DB, PASSWORDS, SETTINGS, USER
+from web.keys import DB, PASSWORDS, SETTINGS, USER, USER_CACHE
 from web.schemas import UserIn, UserList, UserOut, UserPatch, UserPath
 from web.security import ADMINS, Role
 from web.users import UserService
@@ -69,6 +69,7 @@ async def get_user(request: web.Request, params: UserPath) -> UserOut:
 async def update_user(request: web.Request, params: UserPath, body: UserPatch) -> UserOut:
     """Any change ends the user's current tokens (they log in again)."""
     out = await _service(request).update(params.username, body, acting=request[USER].username)
+    request.app[USER_CACHE].forget(params.username)  # a revocation applies at once here
     log.info(
         "user_updated",
         user=out.username,
@@ -90,4 +91,5 @@ async def update_user(request: web.Request, params: UserPath, body: UserPatch) -
 )
 async def delete_user(request: web.Request, params: UserPath) -> None:
     await _service(request).delete(params.username, acting=request[USER].username)
+    request.app[USER_CACHE].forget(params.username)
     log.info("user_deleted", user=params.username, by=request[USER].username)
