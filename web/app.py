@@ -31,14 +31,40 @@ from web.keys import (
     WEBSOCKETS,
 )
 from web.ratelimit import KeyedLimiter
-from web.resources import chat_ctx, database_ctx, hub_ctx, redis_ctx
-from web.routes import auth, events, health, robots, todos, topics, users
+from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
+from web.routes import (
+    auth,
+    events,
+    health,
+    inventory,
+    kinds,
+    menu,
+    orders,
+    robots,
+    tables,
+    todos,
+    topics,
+    users,
+)
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
 from web.topics import TopicRegistry, default_topics
 
 log = structlog.get_logger("web")
 
-ROUTE_MODULES = (health, auth, users, robots, events, todos, topics)
+ROUTE_MODULES = (
+    health,
+    auth,
+    users,
+    robots,
+    kinds,
+    tables,
+    menu,
+    inventory,
+    orders,
+    events,
+    todos,
+    topics,
+)
 
 
 class WebConfigError(ValueError):
@@ -54,6 +80,12 @@ def check_settings(settings: Settings) -> str:
         raise WebConfigError(
             f"web.secret: must be at least {MIN_SECRET_BYTES} bytes "
             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    if settings.data.key is None:
+        raise WebConfigError(
+            "data.key: required to seal the keys of robots added through the API "
+            "(env ROBODINE_DATA_KEY, 64 hex digits, the same as the gateway's; make one with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
         )
     try:
         database_url(settings.database.url)
@@ -91,7 +123,7 @@ def create_app(
         module.routes.install(app)
     openapi.install(app)
     app.on_response_prepare.append(middlewares.on_prepare)
-    app.cleanup_ctx.extend([redis_ctx, database_ctx, hub_ctx, chat_ctx])
+    app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx])
     app.on_shutdown.append(_close_feeds)
     return app
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from web.api import Endpoint
     from web.chat import ChatService
     from web.hub import Hub
+    from web.orders.outbox import OutboxRelay
+    from web.orders.projector import Projector
     from web.ratelimit import KeyedLimiter
     from web.topics import TopicRegistry
 
@@ -34,6 +36,8 @@ CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
 LOGIN_LIMITER: web.AppKey[KeyedLimiter] = web.AppKey("login_limiter")
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
+OUTBOX: web.AppKey[OutboxRelay] = web.AppKey("outbox")  # wake it after an order commits
+PROJECTOR: web.AppKey[Projector] = web.AppKey("projector")
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

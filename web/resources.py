@@ -1,4 +1,4 @@
-"""cleanup_ctx generators, in dependency order: redis -> database -> hub -> chat.
+"""cleanup_ctx generators, in dependency order: redis -> database -> orders -> hub -> chat.
 
 Each creates its resource before ``yield`` and releases it after, in reverse
 order at shutdown, and keeps going past errors (aiohttp's CleanupContext).
@@ -15,6 +15,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from config.settings import RedisSettings
 from protocol.streams import EVENTS
@@ -22,7 +23,10 @@ from web.chat import ChatService
 from web.db.migrate import current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
 from web.hub import Hub
-from web.keys import CHAT, DB, ENGINE, HUB, REDIS, SESSION_ID, SETTINGS, TOPICS
+from web.keys import CHAT, DB, ENGINE, HUB, OUTBOX, PROJECTOR, REDIS, SESSION_ID, SETTINGS, TOPICS
+from web.orders.outbox import OutboxRelay
+from web.orders.projector import Projector
+from web.registry import RegistryService, rotate_data_key
 from web.topics import TopicContext
 
 log = structlog.get_logger("web")
@@ -77,6 +81,45 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         raise
     yield
     await engine.dispose()
+
+
+async def orders_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The robots registry brought level with Redis, the outbox relay and the projector."""
+    s = app[SETTINGS]
+    await _registry_at_start(app)
+    relay = OutboxRelay(app[DB], app[REDIS])
+    projector = Projector(
+        app[DB],
+        lambda: redis_client(s.redis, name=f"{s.web.name}:projector", block_ms=s.web.hub_block_ms),
+        consumer=s.web.name,
+        block_ms=s.web.hub_block_ms,
+    )
+    app[OUTBOX], app[PROJECTOR] = relay, projector
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(projector.run(), name="projector"),
+    ]
+    yield
+    relay.stop()
+    projector.stop()  # a flag as well: redis-py may swallow the cancel of a blocking read
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _registry_at_start(app: web.Application) -> None:
+    """A data-key rotation in progress (data.previous_key set) is finished, and API robots
+    missing from rd:registry are put back. Redis down: logged, the web tier starts anyway."""
+    s = app[SETTINGS]
+    try:
+        if s.data.previous_key is not None and s.data.key_bytes is not None:
+            old = bytes.fromhex(s.data.previous_key.get_secret_value())
+            await rotate_data_key(app[DB], app[REDIS], s.data.key_bytes, old, source=s.web.name)
+        await RegistryService(app[DB], app[REDIS], s).reconcile()
+    except RedisError as exc:
+        log.warning("registry_check_skipped", error=str(exc) or type(exc).__name__)
 
 
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,9 @@
-"""The robot list as the web shows it: config registry merged with the gateway's snapshots."""
+"""The robot list as the web shows it: the registry merged with the gateway's snapshots.
+
+The registry is the config file's ``[[robots]]`` (fixed, they win), the robots
+added through the API (SQL, mirrored in rd:registry for the gateway), and
+rd:registry itself (robots written there by other tools).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,20 @@ import structlog
 from redis.asyncio import Redis
 
 from config import Settings
-from protocol.streams import ROBOTS_INDEX, RobotSnapshot, from_fields, robot_key
+from protocol.streams import REGISTRY, ROBOTS_INDEX, RobotSnapshot, from_fields, robot_key
 from web.schemas import RobotOut
 
 log = structlog.get_logger("web.robots")
 
-# Robots registered at run time (protocol.streams.REGISTRY in the gateway's work in
-# progress): a hash of robot id -> JSON {id, kind, name, key (sealed), updated}.
-# Only id, kind and name are read; the key never leaves Redis.
-REGISTRY = "rd:registry"
-
 
 class _Registered(msgspec.Struct, kw_only=True):
+    """An rd:registry entry (protocol.streams.RegistryEntry) or a SQL robot, minus its key."""
+
     id: str
     kind: str = ""
     name: str = ""
+    network: str = ""
+    source: str = "api"
 
 
 def _registry(raw: dict[str, str]) -> dict[str, _Registered]:
@@ -39,10 +43,15 @@ def _registry(raw: dict[str, str]) -> dict[str, _Registered]:
     return out
 
 
+def registered(robot_id: str, kind: str, name: str, network: str, source: str) -> _Registered:
+    return _Registered(id=robot_id, kind=kind, name=name, network=network, source=source)
+
+
 def _merge(
     robot_id: str, settings: Settings, fields: dict[str, str] | None, dynamic: _Registered | None
 ) -> RobotOut | None:
-    reg = settings.robot(robot_id) or dynamic
+    configured = settings.robot(robot_id)
+    reg = configured or dynamic
     snap: RobotSnapshot | None = None
     if fields:
         try:
@@ -56,18 +65,36 @@ def _merge(
     if reg is not None:
         data["kind"] = str(reg.kind)
         data["name"] = reg.name or data.get("name") or ""
+    if configured is not None:
+        data["source"] = "config"
+        data["network"] = dynamic.network if dynamic is not None else ""
+    elif dynamic is not None:
+        data["source"] = dynamic.source
+        data["network"] = dynamic.network
     return msgspec.convert(data, RobotOut)
 
 
 async def load_robots(
-    redis: Redis, settings: Settings, ids: Iterable[str] | None = None
+    redis: Redis,
+    settings: Settings,
+    ids: Iterable[str] | None = None,
+    sql: dict[str, _Registered] | None = None,
 ) -> list[RobotOut]:
-    """Robots by id (default: every registered or ever-seen robot), sorted by id."""
+    """Robots by id (default: every registered or ever-seen robot), sorted by id.
+
+    ``sql``: the robots table (web/registry.py ``sql_robots``), which wins over
+    rd:registry for names and adds the network identity.
+    """
     pipe = redis.pipeline(transaction=False)
     pipe.hgetall(REGISTRY)
     pipe.smembers(ROBOTS_INDEX)
     raw_registry, seen = await pipe.execute()
-    dynamic = _registry(_text(raw_registry))
+    sql = {
+        rid: r
+        for rid, r in (sql or {}).items()
+        if r.source == "api" or settings.robot(rid) is not None  # else: left the config file
+    }
+    dynamic = {**_registry(_text(raw_registry)), **sql}
     if ids is None:
         known = {_str(i) for i in seen} | {r.id for r in settings.robots} | set(dynamic)
         wanted = sorted(known)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from protocol.streams import EventRecord, Level, TelemetryRecord
+from protocol.streams import EventRecord, Level, RobotSnapshot, TelemetryRecord
 
 Username = Annotated[
     str,
@@ -129,27 +129,31 @@ class RobotPath(Query):
     robot_id: RobotId
 
 
-class RobotOut(Struct, kw_only=True):
-    """Registry data (config) merged with the gateway's latest snapshot (rd:robot:{id})."""
+class RobotIn(Request):
+    """A robot registered through the API; its key is made by the server and shown once."""
 
-    id: str
-    registered: bool  # listed in the config's [[robots]]
-    kind: str = ""
-    name: str = ""
-    connection: str = "offline"
-    state: str = ""
-    transport: str = ""
-    task: str = ""
-    firmware: str = ""
-    x: float | None = None
-    y: float | None = None
-    theta: float | None = None
-    battery: float | None = None
-    speed: float | None = None
-    seq: int | None = None
-    ts: float | None = None
-    seen: float | None = None
-    updated: float | None = None
+    id: RobotId
+    kind: Literal["serving", "cooking"]
+    name: Annotated[str, Meta(max_length=100)] = ""
+    network: Annotated[str, Meta(max_length=128)] = ""  # MAC, host name or serial, for people
+
+
+class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
+    """The gateway's snapshot (rd:robot:{id}) merged with the registry.
+
+    Every field is present (``null`` when unknown): ``omit_defaults`` of the
+    snapshot is for the Redis hash, not for clients.
+    """
+
+    registered: bool  # in the registry: the config's [[robots]] or added through the API
+    source: Literal["config", "api"] | None = None  # where it is registered
+    network: str = ""  # how it is known on the LAN (MAC, host name, serial), if recorded
+
+
+class RobotCreated(RobotOut, kw_only=True):
+    """The robot and its key, in hex: shown this once, never again (store it in the robot)."""
+
+    key: str
 
 
 class RobotList(Struct, kw_only=True):

@@ -42,10 +42,15 @@ class Filter:
     types: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
     levels: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()  # what a frame is about besides a robot (an order id)
 
     @classmethod
     def make(
-        cls, robots: Iterable[str] = (), types: Iterable[str] = (), levels: Iterable[str] = ()
+        cls,
+        robots: Iterable[str] = (),
+        types: Iterable[str] = (),
+        levels: Iterable[str] = (),
+        keys: Iterable[str] = (),
     ) -> Filter:
         types = list(types)
         return cls(
@@ -53,9 +58,12 @@ class Filter:
             frozenset(t for t in types if not t.endswith("*")),
             tuple(t[:-1] for t in types if t.endswith("*")),
             frozenset(levels),
+            frozenset(keys),
         )
 
     def accepts(self, f: Frame) -> bool:
+        if self.keys and f.key not in self.keys:
+            return False
         if self.robots and f.robot not in self.robots:
             return False
         if self.levels and f.level not in self.levels:

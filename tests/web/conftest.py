@@ -44,6 +44,7 @@ from web.users import UserService
 SECRET = "test-secret-" + "s" * 60  # 72 bytes: HS512 forgeries in tests need 64
 PASSWORD = "correct horse battery staple"
 ORIGIN = "http://dash.test"
+DATA_KEY = "d7" * 32  # seals robot keys (ROBODINE_DATA_KEY)
 PG = "postgresql://postgres@127.0.0.1:5432"
 ROBOTS = [
     {"id": "serve-1", "kind": "serving", "key": "11" * 32, "name": "Server One"},
@@ -68,6 +69,7 @@ def web_settings(redis_url: str, db_url: str, **overrides: Any) -> Settings:
         "redis": {"url": redis_url, "connect_timeout_s": 0.5},
         "database": {"url": db_url},
         "floor": {"tables": [{"name": "t1", "x": 5.0, "y": 4.0}]},
+        "data": {"key": DATA_KEY},
         "robots": ROBOTS,
     }
     for section, values in overrides.items():

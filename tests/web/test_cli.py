@@ -17,7 +17,8 @@ import pytest
 
 from robodine import cli as robodine_cli
 from tests.servers import RedisServer, free_port
-from tests.web.conftest import ORIGIN, SECRET, MakeEnv
+from tests.web.conftest import DATA_KEY, ORIGIN, SECRET, MakeEnv
+from web.db.migrate import head_revision
 from web.security import Role
 
 PASSWORD = "a password for the cli"
@@ -125,7 +126,8 @@ def test_users_commands_report_bad_input(
     assert in_process(monkeypatch, db, "users", "remove", "kid") == 0
     assert in_process(monkeypatch, db, "users", "remove", "kid") == 1
     assert in_process(monkeypatch, db, "db", "current") == 0
-    assert "current 0001, head 0001" in capsys.readouterr().out
+    head = head_revision()
+    assert f"current {head}, head {head}" in capsys.readouterr().out
 
 
 def test_web_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
@@ -133,6 +135,19 @@ def test_web_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "robodine: config: web.secret: required" in done.stderr
     assert "ROBODINE_WEB_SECRET" in done.stderr
+
+
+def test_web_refuses_to_start_without_a_data_key(tmp_path: Path) -> None:
+    env = _env(
+        ROBODINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", ROBODINE_WEB_SECRET=SECRET
+    )
+    done = robodine("web", env=env)
+    assert done.returncode == 2
+    assert "robodine: config: data.key: required to seal the keys of robots" in done.stderr
+    assert "ROBODINE_DATA_KEY" in done.stderr
+    bad = robodine("web", env={**env, "ROBODINE_DATA_KEY": "12ab"})
+    assert bad.returncode == 2
+    assert "data.key" in bad.stderr and "64 hex digits" in bad.stderr
 
 
 async def _wait_http(url: str, proc: asyncio.subprocess.Process, timeout: float = 20) -> None:
@@ -159,7 +174,10 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
     config = _config(tmp_path, redis_server.url, db)
     port = free_port()
     env = _env(
-        ROBODINE_WEB_PORT=str(port), ROBODINE_WEB_HOST="127.0.0.1", ROBODINE_WEB_NAME="web-proc"
+        ROBODINE_WEB_PORT=str(port),
+        ROBODINE_WEB_HOST="127.0.0.1",
+        ROBODINE_WEB_NAME="web-proc",
+        ROBODINE_DATA_KEY=DATA_KEY,
     )
     added = robodine(
         "--config",

@@ -1,4 +1,4 @@
-"""Robots: list and detail (registry + snapshot), recent telemetry, and commands."""
+"""Robots: list and detail (registry + snapshot), registry writes, recent telemetry, commands."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord
 from web.api import Routes
 from web.hub import as_str, entries_of
 from web.jsonutil import json_response
-from web.keys import REDIS, SETTINGS, USER
+from web.keys import DB, REDIS, SETTINGS, USER
 from web.problems import Problem, not_found
+from web.registry import RegistryService, sql_robots
 from web.robots import load_robots
 from web.schemas import (
     CommandAccepted,
     CommandIn,
     DockCommand,
     GotoCommand,
+    RobotCreated,
+    RobotIn,
     RobotList,
     RobotOut,
     RobotPath,
@@ -33,7 +36,7 @@ from web.schemas import (
     TelemetryPage,
     TelemetryQuery,
 )
-from web.security import ALL_ROLES, WRITERS, iso
+from web.security import ADMINS, ALL_ROLES, WRITERS, iso
 from web.streamid import StreamId
 from web.topics.base import decode_entries
 
@@ -52,15 +55,75 @@ IDEMPOTENCY_TTL_S = 24 * 3600
     errors=(401,),
 )
 async def list_robots(request: web.Request) -> RobotList:
-    """Robots from the config's `[[robots]]` and every robot the gateway has a snapshot of."""
-    return RobotList(items=await load_robots(request.app[REDIS], request.app[SETTINGS]))
+    """Robots of the config's `[[robots]]`, robots added through the API, and every robot the
+    gateway has a snapshot of. `source` says where a robot is registered."""
+    app = request.app
+    sql = await sql_robots(app[DB])
+    return RobotList(items=await load_robots(app[REDIS], app[SETTINGS], sql=sql))
 
 
 async def _robot(request: web.Request, robot_id: str) -> RobotOut:
-    found = await load_robots(request.app[REDIS], request.app[SETTINGS], [robot_id])
+    app = request.app
+    sql = await sql_robots(app[DB])
+    found = await load_robots(app[REDIS], app[SETTINGS], [robot_id], sql=sql)
     if not found:
         raise not_found("robot", robot_id)
     return found[0]
+
+
+def _registry(request: web.Request) -> RegistryService:
+    return RegistryService(request.app[DB], request.app[REDIS], request.app[SETTINGS])
+
+
+@routes.route(
+    "POST",
+    "/api/robots",
+    summary="Register a robot (its key is shown once)",
+    roles=ADMINS,
+    body=RobotIn,
+    response=RobotCreated,
+    status=201,
+    errors=(409,),
+)
+async def create_robot(request: web.Request, body: RobotIn) -> RobotCreated:
+    """The server makes the robot's key (32 random bytes) and answers it in `key`, in hex,
+    this once: configure it in the robot. It is stored sealed (AES-256-GCM under
+    `ROBODINE_DATA_KEY`) and never returned again. The gateway learns the robot without a
+    restart (`registry.changed` event). A robot of the config file is a 409."""
+    row, key = await _registry(request).create(body, request[USER].username)
+    robot = await _robot(request, row.id)
+    return RobotCreated(**msgspec.structs.asdict(robot), key=key)
+
+
+@routes.route(
+    "POST",
+    "/api/robots/{robot_id}/key",
+    summary="Give a robot a new key (shown once)",
+    roles=ADMINS,
+    params=RobotPath,
+    response=RobotCreated,
+    errors=(404, 409),
+)
+async def rekey_robot(request: web.Request, params: RobotPath) -> RobotCreated:
+    """The old key stops working at once: the gateway closes the robot's connection until it
+    proves the new one."""
+    row, key = await _registry(request).rekey(params.robot_id, request[USER].username)
+    robot = await _robot(request, row.id)
+    return RobotCreated(**msgspec.structs.asdict(robot), key=key)
+
+
+@routes.route(
+    "DELETE",
+    "/api/robots/{robot_id}",
+    summary="Remove a robot added through the API",
+    roles=ADMINS,
+    params=RobotPath,
+    status=204,
+    errors=(404, 409),
+)
+async def delete_robot(request: web.Request, params: RobotPath) -> None:
+    """The gateway drops it (and its connection) without a restart. Config-file robots: 409."""
+    await _registry(request).remove(params.robot_id, request[USER].username)
 
 
 @routes.route(
@@ -171,7 +234,7 @@ def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v not in ("", None)}
 
 
-def _idempotency_key(request: web.Request) -> str | None:
+def idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -216,7 +279,7 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
         )
     args = _resolve_args(settings, body)
     redis = app[REDIS]
-    idem = _idempotency_key(request)
+    idem = idempotency_key(request)
     idem_key = digest = None
     if idem is not None:
         idem_key = f"rd:idem:{user.username}:{idem}"

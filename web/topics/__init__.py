@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from web.topics.base import Start, Topic, TopicContext, TopicRegistry
 from web.topics.events import EventsTopic
+from web.topics.orders import OrdersTopic
 from web.topics.robots import RobotsTopic
 from web.topics.telemetry import TelemetryTopic
 from web.topics.todos import TodosTopic
@@ -12,8 +13,8 @@ __all__ = ["Start", "Topic", "TopicContext", "TopicRegistry", "default_topics"]
 
 
 def default_topics() -> TopicRegistry:
-    """The topics of issue 4; `orders` (issue 5) adds itself with ``registry.register``."""
+    """Every topic the web tier serves."""
     reg = TopicRegistry()
-    for topic in (RobotsTopic(), TelemetryTopic(), EventsTopic(), TodosTopic()):
+    for topic in (RobotsTopic(), TelemetryTopic(), EventsTopic(), TodosTopic(), OrdersTopic()):
         reg.register(topic)
     return reg

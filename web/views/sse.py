@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from web.frames import Frame, Goodbye, frame
 from web.hub import FeedEnded
 from web.keys import HUB, SETTINGS
-from web.views.feed import hello, open_feed, start_feed
+from web.views.feed import FeedRequest, hello, open_feed, start_feed
 from web.views.socket import CLOSE_TOKEN_EXPIRED
 
 log = structlog.get_logger("web.sse")
@@ -30,7 +30,11 @@ def encode(f: Frame) -> bytes:
 
 
 async def topic_stream(request: web.Request) -> web.StreamResponse:
-    fr = await open_feed(request, sse=True)
+    return await serve_feed(request, await open_feed(request, sse=True))
+
+
+async def serve_feed(request: web.Request, fr: FeedRequest) -> web.StreamResponse:
+    """Stream one checked feed request (a topic, or a view of one such as an order's events)."""
     start, sub = await start_feed(request, fr)
     hub = request.app[HUB]
     settings = request.app[SETTINGS].web

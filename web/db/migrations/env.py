@@ -12,7 +12,7 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from web.db.models import Base
+from web.db.schema import Base
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,94 @@
+"""Request and answer models of /api/orders (the interface outside checks rely on).
+
+``POST /api/orders`` takes ``{"table_id", "items": [{"menu_item_id", "quantity"}]}``
+and answers 201 with the order: its ``id``, ``status`` and ``history``.
+A delivered order's history is placed, cooking, ready, delivering, delivered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+from web.schemas import Query, Request
+
+OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
+Status = Literal["placed", "cooking", "ready", "delivering", "delivered", "cancelled"]
+Quantity = Annotated[int, Meta(ge=1, le=99, description="portions; at least 1")]
+Id = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+
+
+class OrderLineIn(Request):
+    menu_item_id: Id
+    quantity: Quantity = 1
+
+
+class OrderIn(Request):
+    table_id: Id
+    items: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=50)]
+    note: Annotated[str, Meta(max_length=500)] = ""
+
+
+class OrderLineOut(Struct, kw_only=True):
+    line: int
+    menu_item_id: int
+    name: str
+    recipe: str | None  # null: prepared by staff, not cooked by a robot
+    quantity: int
+    unit_price_minor: int
+    subtotal_minor: int
+
+
+class StatusChange(Struct, kw_only=True):
+    status: Status
+    previous: Status | None
+    at: datetime
+    robot: str  # the delivering robot, once there is one
+    source: str  # who said so: the web process, a user, the gateway
+
+
+class OrderLogEntry(Struct, kw_only=True):
+    """A task event of the order: task.assigned, task.released, command.failed ..."""
+
+    type: str
+    at: datetime
+    robot: str
+    data: dict[str, Any]
+
+
+class OrderOut(Struct, kw_only=True):
+    id: str
+    table_id: int
+    table: str
+    status: Status
+    total_minor: int
+    currency: str
+    note: str
+    robot: str  # the serving robot that carried (or carries) it; "" before delivery
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    accepted_at: datetime | None  # when the gateway took the order
+    items: list[OrderLineOut]
+    history: list[StatusChange]  # oldest first
+    log: list[OrderLogEntry]  # task assignments and releases, oldest first
+
+
+class OrderPath(Query):
+    order_id: OrderId
+
+
+class OrdersQuery(Query):
+    status: list[Status] = []
+    table_id: Id | None = None
+    open: bool | None = None  # true: not delivered or cancelled yet
+    sort: Literal["created_at", "-created_at"] = "-created_at"
+    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+    offset: Annotated[int, Meta(ge=0)] = 0
+
+
+class OrderList(Struct, kw_only=True):
+    items: list[OrderOut]
+    total: int
