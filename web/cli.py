@@ -1,12 +1,15 @@
-"""`robodine web`, `robodine users ...`, `robodine db ...`."""
+"""`robodine web`, `robodine users ...`, `robodine db ...`, `demo-data`, `rotate-data-key`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from config import Settings
@@ -37,6 +40,30 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=users_remove)
     for action in us.choices.values():
         add_config_option(action)
+
+    p = command(
+        sub,
+        "demo-data",
+        demo_data,
+        "load a small restaurant (tables, Korean menu, stock, robots, an admin); idempotent",
+    )
+    p.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when the database already has users, tables or a menu",
+    )
+    p.add_argument(
+        "--password-file",
+        default="var/admin-password",
+        metavar="FILE",
+        help="where a generated admin password is written, mode 0600 (default: %(default)s)",
+    )
+    command(
+        sub,
+        "rotate-data-key",
+        rotate_data_key,
+        "re-seal every robot key from data.previous_key to data.key (SQL and rd:registry)",
+    )
 
     db = command(sub, "db", _help_users, "database schema: upgrade to the code's revision, show it")
     ds = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -178,3 +205,95 @@ def db_current(settings: Settings, args: argparse.Namespace) -> int:
     current, head = asyncio.run(go()), head_revision()
     print(f"current {current or '(empty)'}, head {head}")
     return 0 if current == head else 1
+
+
+def demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    """The admin's password: one line from standard input when piped, else generated,
+    printed once and written to ``--password-file`` (mode 0600)."""
+    from web.db.migrate import upgrade
+    from web.db.session import create_engine, sessionmaker
+    from web.demo import ADMIN, has_admin, is_empty, load_demo
+    from web.problems import Problem
+    from web.security import Passwords, Role
+    from web.users import UserService
+
+    async def go() -> int:
+        engine = create_engine(settings.database)
+        try:
+            await upgrade(engine)
+            db = sessionmaker(engine)
+            if args.if_empty and not await is_empty(db):
+                print("demo-data: the database is not empty; nothing done")
+                return 0
+            report = await load_demo(db, settings)
+            generated = None
+            if not await has_admin(db):
+                password = "" if sys.stdin.isatty() else sys.stdin.readline().strip()
+                if not password:
+                    password = generated = secrets.token_urlsafe(18)
+                users = UserService(db, Passwords(settings.web), settings.web.password_min_length)
+                try:
+                    await users.create(ADMIN, password, Role.ADMIN)
+                except Problem as p:
+                    return _fail(f"demo-data: admin: {p.detail}")
+                report.admin_added = True
+        finally:
+            await engine.dispose()
+        for line in report.skipped:
+            print(f"demo-data: skipped {line}", file=sys.stderr)
+        if not report.added:
+            print("demo-data: everything is there already; nothing changed")
+            return 0
+        print(
+            f"demo-data: added {report.tables} tables, {report.menu} menu items, "
+            f"{report.stock} stock rows, {report.robots} robots"
+            + (f", user {ADMIN!r} (admin)" if report.admin_added else "")
+        )
+        if generated is not None:
+            path = Path(args.password_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(generated + "\n")
+            os.chmod(path, 0o600)  # an existing file keeps its mode otherwise
+            print(f"demo-data: admin password (shown once, also in {path}): {generated}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def rotate_data_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when every key is under the new data key, 1 when some would not open, 2 when
+    the keys are not configured."""
+    from protocol.sealing import parse_data_key
+    from web.db.migrate import upgrade
+    from web.db.session import create_engine, sessionmaker
+    from web.registry import rotate_data_key as rotate
+    from web.resources import redis_client
+
+    if settings.data.key is None or settings.data.previous_key is None:
+        return _fail(
+            "rotate-data-key: set the new key as ROBODINE_DATA_KEY and the old one as "
+            "ROBODINE_DATA_PREVIOUS_KEY"
+        )
+    new = parse_data_key(settings.data.key.get_secret_value())
+    old = parse_data_key(settings.data.previous_key.get_secret_value())
+
+    async def go() -> int:
+        engine = create_engine(settings.database)
+        redis = redis_client(settings.redis, name="rotate-data-key")
+        try:
+            await upgrade(engine)
+            report = await rotate(sessionmaker(engine), redis, new, old, source="cli")
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+        print(
+            f"rotate-data-key: re-sealed {report.resealed_sql} in SQL and "
+            f"{report.resealed_redis} in rd:registry; {report.current} already current"
+        )
+        for problem in report.failed:
+            print(f"rotate-data-key: cannot open {problem}", file=sys.stderr)
+        return 1 if report.failed else 0
+
+    return asyncio.run(go())
