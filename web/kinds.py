@@ -145,7 +145,7 @@ async def recipes(db: async_sessionmaker[AsyncSession]) -> list[Recipe]:
             .order_by(MenuItem.recipe, MenuItem.name)
         )
         by: dict[str, list[str]] = defaultdict(list)
-        for recipe, name in rows.tuples():
+        for recipe, name in rows:
             if recipe:
                 by[recipe].append(name)
     return [Recipe(recipe=r, menu_items=names) for r, names in by.items()]

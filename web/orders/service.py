@@ -64,15 +64,14 @@ async def load_orders(s: AsyncSession, orders: Sequence[Order]) -> list[OrderOut
     ids = [o.id for o in orders]
     if not ids:
         return []
-    tables = dict(
-        (
-            await s.execute(
-                select(FloorTable.id, FloorTable.name).where(
-                    FloorTable.id.in_({o.table_id for o in orders})
-                )
-            )
-        ).tuples()
+    found = await s.execute(
+        select(FloorTable.id, FloorTable.name).where(
+            FloorTable.id.in_({o.table_id for o in orders})
+        )
     )
+    tables: dict[int, str] = {}
+    for table_id, name in found:  # Rows, not pairs: dict(found) would not do
+        tables[table_id] = name
     lines: dict[str, list[OrderLineOut]] = defaultdict(list)
     for ln in await s.scalars(
         select(OrderLine).where(OrderLine.order_id.in_(ids)).order_by(OrderLine.line)
@@ -402,31 +401,25 @@ class OrderService:
 
 async def _restock(s: AsyncSession, order_id: str) -> None:
     """Give back what ``reserve`` took for the order's lines."""
-    lines = (
-        await s.execute(
-            select(OrderLine.menu_item_id, OrderLine.quantity).where(OrderLine.order_id == order_id)
-        )
-    ).tuples()
+    lines = await s.execute(
+        select(OrderLine.menu_item_id, OrderLine.quantity).where(OrderLine.order_id == order_id)
+    )
     qty: dict[int, int] = defaultdict(int)
     for item_id, n in lines:
         qty[item_id] += n
     back: dict[int, int] = defaultdict(int)
-    for row_id, own in (
-        await s.execute(
-            select(InventoryItem.id, InventoryItem.menu_item_id).where(
-                InventoryItem.menu_item_id.in_(list(qty))
-            )
+    for row_id, own in await s.execute(
+        select(InventoryItem.id, InventoryItem.menu_item_id).where(
+            InventoryItem.menu_item_id.in_(list(qty))
         )
-    ).tuples():
+    ):
         if own is not None:
             back[row_id] += qty[own]
-    for item_id, row_id, amount in (
-        await s.execute(
-            select(
-                MenuIngredient.menu_item_id, MenuIngredient.inventory_id, MenuIngredient.amount
-            ).where(MenuIngredient.menu_item_id.in_(list(qty)))
-        )
-    ).tuples():
+    for item_id, row_id, amount in await s.execute(
+        select(
+            MenuIngredient.menu_item_id, MenuIngredient.inventory_id, MenuIngredient.amount
+        ).where(MenuIngredient.menu_item_id.in_(list(qty)))
+    ):
         back[row_id] += amount * qty[item_id]
     for row_id in sorted(back):
         await s.execute(

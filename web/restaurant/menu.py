@@ -36,7 +36,7 @@ async def stock_of(s: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int |
             InventoryItem.menu_item_id.in_(ids)
         )
     )
-    for item_id, stock, threshold in own.tuples():
+    for item_id, stock, threshold in own:
         if item_id is not None:
             portions[item_id].append(stock)
             low[item_id] |= stock <= threshold
@@ -50,7 +50,7 @@ async def stock_of(s: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int |
         .join(InventoryItem, InventoryItem.id == MenuIngredient.inventory_id)
         .where(MenuIngredient.menu_item_id.in_(ids))
     )
-    for use_item, amount, stock, threshold in uses.tuples():
+    for use_item, amount, stock, threshold in uses:
         portions[use_item].append(stock // amount)
         low[use_item] |= stock <= threshold
     return {i: (min(portions[i]) if portions[i] else None, low[i]) for i in ids}
