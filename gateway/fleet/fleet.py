@@ -179,7 +179,7 @@ class Fleet:
             self.writer.event(
                 EventType.ROBOT_EVENT,
                 robot,
-                level=msg.level,
+                level=Level(msg.level),
                 data={"name": msg.name, "data": msg.data},
             )
         elif not isinstance(msg, Heartbeat | Hello):
@@ -188,12 +188,12 @@ class Fleet:
     def datagram(self, data: bytes, now: float) -> None:
         """One UDP datagram: the hot path. No await, no log line, no task."""
         result = self.datagrams.decode(data)
-        if type(result) is Dropped:
+        if isinstance(result, Dropped):
             self.stats.inc("udp_dropped", result.reason)
             return
-        session = self.sessions[result.robot]  # type: ignore[union-attr]
+        session = self.sessions[result.robot]
         self._heard(session, now)
-        self._telemetry(session, result, now, "udp")  # type: ignore[arg-type]
+        self._telemetry(session, result, now, "udp")
 
     def _heard(self, session: RobotSession, now: float) -> None:
         session.last_seen = now
@@ -292,9 +292,8 @@ class Fleet:
         by_state: Counter[str] = Counter()
         for session in self.sessions.values():
             if session.conn is not ConnState.OFFLINE:
-                # A link may bring its own limits: a VDA 5050 AGV reports every 30 s
-                # and goes offline only by its connection topic (docs/vda5050.md).
-                stale_after, offline_after = getattr(session.link, "silence_limits", defaults)
+                limits = session.link.silence_limits if session.link is not None else None
+                stale_after, offline_after = limits or defaults
                 silent = now - session.last_seen
                 if silent > offline_after:
                     if session.link is not None:

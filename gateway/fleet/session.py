@@ -16,6 +16,10 @@ class Link(Protocol):
     """A live connection to a robot, as the fleet needs it (TCP today, MQTT next)."""
 
     transport: str
+    # (stale_after, offline_after) seconds of silence for robots on this link,
+    # or None for the gateway's defaults. A VDA 5050 AGV reports every 30 s and
+    # goes offline only through its connection topic (docs/vda5050.md).
+    silence_limits: tuple[float, float] | None
 
     def send(self, msg: GatewayMessage) -> None: ...
 

@@ -337,7 +337,9 @@ class StreamWriter:
         seen: set[str] = set()
         src = self.src.encode()
         for _ in range(_DEDUPE_MAX_ENTRIES // 1000):
-            entries = await self.redis.xrange(streams.EVENTS, min=start, max="+", count=1000)
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(
+                streams.EVENTS, min=start, max="+", count=1000
+            )
             for _, fields in entries:
                 if fields.get(b"src") == src:
                     seen.add(fields[b"eid"].decode())

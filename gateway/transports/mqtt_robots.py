@@ -44,6 +44,7 @@ class MqttLink:
     """The fleet's handle on one MQTT robot: commands go to its command topic, QoS 1."""
 
     transport = "mqtt"
+    silence_limits: tuple[float, float] | None = None
 
     def __init__(self, robot: str, outbox: Outbox, stats: Stats) -> None:
         self.robot = robot

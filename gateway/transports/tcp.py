@@ -38,6 +38,7 @@ class TcpLink:
     """The fleet's handle on one connection: send and close, both non-blocking."""
 
     transport = "tcp"
+    silence_limits: tuple[float, float] | None = None
 
     def __init__(self, writer: asyncio.StreamWriter, conn: GatewayConnection) -> None:
         self._writer = writer

@@ -71,7 +71,10 @@ class VdaLink:
         self._master = master
         self.agv = agv
         # (stale, offline) for Fleet.tick: offline comes from the connection topic only.
-        self.silence_limits = (master.settings.vda5050.stale_after_s, math.inf)
+        self.silence_limits: tuple[float, float] | None = (
+            master.settings.vda5050.stale_after_s,
+            math.inf,
+        )
         self.closed = False
 
     def send(self, msg: GatewayMessage) -> None:
