@@ -34,6 +34,7 @@ from web.ratelimit import KeyedLimiter
 from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
 from web.routes import (
     auth,
+    dashboard,
     events,
     health,
     inventory,
@@ -64,6 +65,7 @@ ROUTE_MODULES = (
     events,
     todos,
     topics,
+    dashboard,
 )
 
 

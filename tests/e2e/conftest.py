@@ -1,0 +1,118 @@
+"""A real restaurant for the browser: the in-loop gateway, the simulated fleet, and the web
+tier listening on a real port; plus headless Chromium (Debian's, never a downloaded one)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from config import Settings
+from tests.integration.conftest import run_gateway, wait_for
+from tests.integration.sim import all_idle, simulated
+from tests.integration.test_order_flow_e2e import e2e_settings
+from tests.servers import RedisServer, free_port
+from web import create_app
+from web.demo import load_demo
+from web.keys import DB, PASSWORDS
+from web.security import Role
+from web.users import UserService
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+PASSWORD = "correct horse battery staple"
+BROWSER_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _playwright() -> Any:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("no Chromium: `apt-get install chromium` (scripts/setup does it)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("Python Playwright is not installed (`pip install -e .[test]`)")
+    return async_playwright
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async_playwright = _playwright()
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@dataclass
+class Site:
+    url: str
+    settings: Settings
+    app: web.Application
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, port: int) -> AsyncIterator[web.Application]:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def web_only(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Site]:
+    """The web tier alone on a real port, with the demo restaurant and two staff."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base = e2e_settings(redis_server.url, tmp_path, cook_seconds=0.3)
+    settings = base.model_copy(
+        update={"web": base.web.model_copy(update={"origins": [url], "port": port})}
+    )
+    async with serve(settings, port) as app:
+        await load_demo(app[DB], settings)
+        users = UserService(app[DB], app[PASSWORDS], 8)
+        await users.create("minji", PASSWORD, Role.STAFF)
+        await users.create("joon", PASSWORD, Role.STAFF)
+        await users.create("viewer", PASSWORD, Role.VIEWER)
+        yield Site(url, settings, app)
+
+
+@pytest.fixture
+async def restaurant(
+    redis_server: RedisServer, redis_client: Any, tmp_path: Path
+) -> AsyncIterator[Site]:
+    """Gateway + simulated robots + web tier on a real port, demo menu and tables, two staff."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base = e2e_settings(redis_server.url, tmp_path, cook_seconds=0.3)
+    settings = base.model_copy(
+        update={"web": base.web.model_copy(update={"origins": [url], "port": port})}
+    )
+    async with serve(settings, port) as app:
+        await load_demo(app[DB], settings)
+        users = UserService(app[DB], app[PASSWORDS], 8)
+        await users.create("minji", PASSWORD, Role.STAFF)
+        await users.create("joon", PASSWORD, Role.STAFF)
+        async with run_gateway(settings) as gw, simulated(settings, gw, speed=2.0):
+            await wait_for(lambda: all_idle(redis_client), timeout=10)
+            yield Site(url, settings, app)

@@ -1,0 +1,105 @@
+// The floor plan as SVG: tables, the kitchen pass, docks, and every robot at its live
+// position. Positions are applied once per animation frame however fast telemetry comes;
+// a CSS transition on the robot's transform keeps 10 Hz motion smooth.
+import { s, clear } from "./dom.js";
+import { t } from "./i18n.js";
+
+const PX = 40; // SVG units per metre
+
+export function stateClass(r) {
+  if (r.connection === "offline") return "st-offline";
+  if (r.connection === "stale") return "st-stale";
+  return `st-${(r.state || "unknown").replace(/[^a-z_]/g, "")}`;
+}
+
+export class FloorMap {
+  constructor(container, onPick) {
+    this.container = container;
+    this.onPick = onPick;
+    this.nodes = new Map(); // robot id -> {g, body, gauge, heading, last}
+    this.dirty = new Map(); // robot id -> robot
+    this.svg = s("svg", { class: "floor", role: "img", "aria-label": t("floor") });
+    this.robotLayer = s("g", { class: "robots" });
+    container.append(this.svg);
+    this.frame = null;
+  }
+
+  /** Draw the static plan: `floor` from /api/floor, `tables` from /api/tables. */
+  plan(floor, tables) {
+    const W = floor.width * PX, H = floor.height * PX;
+    this.H = H;
+    this.svg.setAttribute("viewBox", `-10 -10 ${W + 20} ${H + 20}`);
+    clear(this.svg);
+    this.svg.append(s("rect", { class: "plan", x: 0, y: 0, width: W, height: H, rx: 6 }));
+    const p = floor.kitchen_pass;
+    this.svg.append(s("g", { class: "pass", transform: `translate(${p.x * PX},${p.y * PX})` },
+      s("rect", { x: -22, y: -30, width: 44, height: 60, rx: 4 }),
+      s("text", { y: 46 }, `${t("kitchen_pass")}`)));
+    for (const d of floor.docks) {
+      this.svg.append(s("g", { class: "dock", transform: `translate(${d.x * PX},${d.y * PX})` },
+        s("rect", { x: -14, y: -14, width: 28, height: 28, rx: 3 }),
+        s("text", { y: 4 }, "⚡"),
+        s("text", { y: 28, class: "lbl" }, d.name)));
+    }
+    const seen = new Set();
+    for (const tb of [...tables, ...floor.tables]) {
+      if (seen.has(tb.name)) continue;
+      seen.add(tb.name);
+      this.svg.append(s("g", { class: "table", transform: `translate(${tb.x * PX},${tb.y * PX})` },
+        s("circle", { r: 18 }),
+        s("text", { y: 5 }, tb.name)));
+    }
+    this.svg.append(this.robotLayer);
+  }
+
+  /** Queue a robot for redrawing at the next animation frame. */
+  update(robot) {
+    this.dirty.set(robot.id, robot);
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  remove(id) {
+    const n = this.nodes.get(id);
+    if (n) { n.g.remove(); this.nodes.delete(id); }
+  }
+
+  flush() {
+    this.frame = null;
+    for (const r of this.dirty.values()) this.draw(r);
+    this.dirty.clear();
+  }
+
+  draw(r) {
+    let n = this.nodes.get(r.id);
+    if (r.x === null || r.x === undefined || r.y === null || r.y === undefined) {
+      if (n) n.g.classList.add("hidden");
+      return;
+    }
+    if (!n) {
+      const body = s("circle", { r: 13, class: "body" });
+      const heading = s("line", { x1: 0, y1: 0, x2: 16, y2: 0, class: "heading" });
+      const gaugeBg = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge-bg" });
+      const gauge = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge" });
+      const label = s("text", { y: 28, class: "lbl" }, r.id);
+      const g = s("g", {
+        class: "robot", tabindex: 0, role: "button", "data-robot": r.id,
+        onclick: () => this.onPick(r.id),
+        onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.onPick(r.id); } },
+      }, s("title", {}, r.id), heading, body, gaugeBg, gauge, label);
+      this.robotLayer.append(g);
+      n = { g, body, gauge, heading };
+      this.nodes.set(r.id, n);
+    }
+    n.g.classList.remove("hidden");
+    const x = r.x * PX, y = r.y * PX;
+    n.g.style.transform = `translate(${x.toFixed(1)}px, ${y.toFixed(1)}px)`;
+    n.g.dataset.x = r.x.toFixed(3);
+    n.g.dataset.y = r.y.toFixed(3);
+    n.g.setAttribute("class", `robot ${stateClass(r)}`);
+    const deg = ((r.theta || 0) * 180) / Math.PI;
+    n.heading.setAttribute("transform", `rotate(${deg.toFixed(1)})`);
+    const b = Math.max(0, Math.min(100, r.battery ?? 0));
+    n.gauge.setAttribute("width", (28 * b / 100).toFixed(1));
+    n.gauge.setAttribute("class", `gauge ${b < 20 ? "low" : b < 50 ? "mid" : "ok"}`);
+  }
+}
