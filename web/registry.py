@@ -42,7 +42,7 @@ from protocol.streams import (
 from web.db.restaurant import RobotRow
 from web.db.session import transaction
 from web.problems import Problem, not_found
-from web.robots import _Registered, registered
+from web.robots import Registered, registered
 from web.schemas import RobotIn
 
 log = structlog.get_logger("web.registry")
@@ -74,7 +74,7 @@ def entry_json(row: RobotRow) -> bytes:
     return msgspec.json.encode(entry)
 
 
-async def sql_robots(db: async_sessionmaker[AsyncSession]) -> dict[str, _Registered]:
+async def sql_robots(db: async_sessionmaker[AsyncSession]) -> dict[str, Registered]:
     async with db() as s:
         rows = (await s.scalars(select(RobotRow))).all()
     return {r.id: registered(r.id, r.kind, r.name, r.network, r.source) for r in rows}

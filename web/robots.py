@@ -21,7 +21,7 @@ from web.schemas import RobotOut
 log = structlog.get_logger("web.robots")
 
 
-class _Registered(msgspec.Struct, kw_only=True):
+class Registered(msgspec.Struct, kw_only=True):
     """An rd:registry entry (protocol.streams.RegistryEntry) or a SQL robot, minus its key."""
 
     id: str
@@ -31,11 +31,11 @@ class _Registered(msgspec.Struct, kw_only=True):
     source: str = "api"
 
 
-def _registry(raw: dict[str, str]) -> dict[str, _Registered]:
+def _registry(raw: dict[str, str]) -> dict[str, Registered]:
     out = {}
     for rid, text in raw.items():
         try:
-            entry = msgspec.json.decode(text, type=_Registered)
+            entry = msgspec.json.decode(text, type=Registered)
         except msgspec.DecodeError as exc:
             log.warning("registry_entry_invalid", robot=rid, error=str(exc))
             continue
@@ -43,12 +43,12 @@ def _registry(raw: dict[str, str]) -> dict[str, _Registered]:
     return out
 
 
-def registered(robot_id: str, kind: str, name: str, network: str, source: str) -> _Registered:
-    return _Registered(id=robot_id, kind=kind, name=name, network=network, source=source)
+def registered(robot_id: str, kind: str, name: str, network: str, source: str) -> Registered:
+    return Registered(id=robot_id, kind=kind, name=name, network=network, source=source)
 
 
 def _merge(
-    robot_id: str, settings: Settings, fields: dict[str, str] | None, dynamic: _Registered | None
+    robot_id: str, settings: Settings, fields: dict[str, str] | None, dynamic: Registered | None
 ) -> RobotOut | None:
     configured = settings.robot(robot_id)
     reg = configured or dynamic
@@ -78,7 +78,7 @@ async def load_robots(
     redis: Redis,
     settings: Settings,
     ids: Iterable[str] | None = None,
-    sql: dict[str, _Registered] | None = None,
+    sql: dict[str, Registered] | None = None,
 ) -> list[RobotOut]:
     """Robots by id (default: every registered or ever-seen robot), sorted by id.
 

@@ -58,7 +58,10 @@ def test_statuses_only_move_forward_and_delivered_wins_over_a_late_cancel() -> N
     assert not moves("delivered", "cancelled")
 
 
-async def test_the_projector_applies_each_event_once_and_in_status_order(shop: Shop) -> None:
+async def test_the_projector_applies_each_event_once_and_in_status_order(
+    make_env: MakeEnv, any_db_url: str
+) -> None:
+    shop = await Shop(await open_shop(make_env, any_db_url)).load()
     env = shop.env
     order = (await (await shop.order([("Bibimbap", 1)])).json())["id"]
     await env.event("order.status", order=order, status="placed", previous=None, table="T1")

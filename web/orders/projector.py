@@ -118,18 +118,15 @@ class Projector:
         consumer: str,
         block_ms: int,
         batch: int = 200,
-        on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.connect = connect  # a client of our own: the blocking read must not be shared
         self.consumer = consumer
         self.block_ms = block_ms
         self.batch = batch
-        self.on_applied = on_applied
         self.applied = 0
         self._stopping = False
         self._last_claim = 0.0
-        self.ready = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping = True
@@ -147,7 +144,6 @@ class Projector:
                     if down:
                         log.info("projector_recovered")
                         down, delay = False, 0.0
-                    self.ready.set()
                     while not self._stopping:
                         reply: Any = await redis.xreadgroup(
                             GROUP,
@@ -161,7 +157,6 @@ class Projector:
                         if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
                             await self._claim(redis)
                 except (*_OUTAGE, RedisError, SQLAlchemyError) as exc:
-                    self.ready.clear()
                     if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
                         log.warning("projector_group_lost", detail="recreating it (Redis reset?)")
                     elif not down:
@@ -222,10 +217,7 @@ class Projector:
             done.append(sid)
         if done:
             await redis.xack(EVENTS, GROUP, *done)
-        if applied:
-            self.applied += applied
-            if self.on_applied is not None:
-                self.on_applied()
+        self.applied += applied
 
     async def _apply(self, sid: str, rec: EventRecord) -> bool:
         try:
