@@ -59,24 +59,43 @@ async def browser() -> AsyncIterator[Any]:
             await b.close()
 
 
+class WebServer:
+    """One web-tier process's worth of app on a fixed port; stop and start it again to see
+    the dashboard reconnect."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings, self.port = settings, port
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> web.Application:
+        app = create_app(self.settings)
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return app
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
 @dataclass
 class Site:
     url: str
     settings: Settings
     app: web.Application
+    server: WebServer
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, port: int) -> AsyncIterator[web.Application]:
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+async def serve(settings: Settings, port: int) -> AsyncIterator[tuple[web.Application, WebServer]]:
+    server = WebServer(settings, port)
+    app = await server.start()
     try:
-        yield app
+        yield app, server
     finally:
-        await runner.cleanup()
+        await server.stop()
 
 
 @pytest.fixture
@@ -88,13 +107,13 @@ async def web_only(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[S
     settings = base.model_copy(
         update={"web": base.web.model_copy(update={"origins": [url], "port": port})}
     )
-    async with serve(settings, port) as app:
+    async with serve(settings, port) as (app, server):
         await load_demo(app[DB], settings)
         users = UserService(app[DB], app[PASSWORDS], 8)
         await users.create("minji", PASSWORD, Role.STAFF)
         await users.create("joon", PASSWORD, Role.STAFF)
         await users.create("viewer", PASSWORD, Role.VIEWER)
-        yield Site(url, settings, app)
+        yield Site(url, settings, app, server)
 
 
 @pytest.fixture
@@ -108,11 +127,11 @@ async def restaurant(
     settings = base.model_copy(
         update={"web": base.web.model_copy(update={"origins": [url], "port": port})}
     )
-    async with serve(settings, port) as app:
+    async with serve(settings, port) as (app, server):
         await load_demo(app[DB], settings)
         users = UserService(app[DB], app[PASSWORDS], 8)
         await users.create("minji", PASSWORD, Role.STAFF)
         await users.create("joon", PASSWORD, Role.STAFF)
         async with run_gateway(settings) as gw, simulated(settings, gw, speed=2.0):
             await wait_for(lambda: all_idle(redis_client), timeout=10)
-            yield Site(url, settings, app)
+            yield Site(url, settings, app, server)

@@ -34,12 +34,12 @@ export class FloorMap {
     const p = floor.kitchen_pass;
     this.svg.append(s("g", { class: "pass", transform: `translate(${p.x * PX},${p.y * PX})` },
       s("rect", { x: -22, y: -30, width: 44, height: 60, rx: 4 }),
-      s("text", { y: 46 }, `${t("kitchen_pass")}`)));
+      s("text", { y: -36, class: "lbl" }, t("kitchen_pass"))));
     for (const d of floor.docks) {
       this.svg.append(s("g", { class: "dock", transform: `translate(${d.x * PX},${d.y * PX})` },
         s("rect", { x: -14, y: -14, width: 28, height: 28, rx: 3 }),
         s("text", { y: 4 }, "⚡"),
-        s("text", { y: 28, class: "lbl" }, d.name)));
+        s("text", { y: -20, class: "lbl" }, d.name)));
     }
     const seen = new Set();
     for (const tb of [...tables, ...floor.tables]) {

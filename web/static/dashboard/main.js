@@ -198,12 +198,12 @@ function ordersView() {
       const col = cols[o.status];
       if (!col || ((o.status === "delivered" || o.status === "cancelled") && col.children.length >= 20)) continue;
       const items = (o.items || []).map((i) => `${itemName(i)} ×${i.quantity}`).join(", ");
-      col.append(h("li", { class: "card", "data-order": o.id, "data-status": o.status },
+      col.append(h("li", { class: "card", "data-order": o.id, "data-status": o.status, "data-trail": (o.trail || []).join(",") },
         h("div", { class: "card-head" }, h("strong", {}, `${t("table")} ${o.table || "?"}`), h("span", { class: "oid" }, o.id.slice(-6))),
         items ? h("div", { class: "items" }, items) : null,
         h("div", { class: "card-foot" },
           o.total_minor != null ? h("span", {}, money(o.total_minor, o.currency)) : null,
-          o.robot ? h("span", { class: "robot-tag" }, `🤖 ${o.robot}`) : null,
+          o.robot ? h("span", { class: "robot-tag" }, `${t("robot")} ${o.robot}`) : null,
           canWrite() && !["delivered", "cancelled", "delivering"].includes(o.status)
             ? h("button", { class: "small", onclick: () => cancel(o.id) }, t("cancel_order")) : null)));
     }
@@ -215,10 +215,11 @@ function ordersView() {
   feed("/ws/orders", (f) => {
     if (f.type === "snapshot") {
       if (f.reset || !f.items) orders.clear();
-      for (const o of f.items || []) orders.set(o.id, o);
+      for (const o of f.items || []) orders.set(o.id, { ...o, trail: (o.history || []).map((x) => x.status) });
     } else if (f.type === "order") {
       const o = { ...(orders.get(f.order) || { id: f.order }), ...(f.detail || {}) };
       o.status = f.status; o.table = f.table || o.table; o.robot = f.robot || o.robot;
+      o.trail = [...(o.trail || []), f.status]; // every status seen, in order: shows gaps and repeats
       orders.set(f.order, o);
     } else return;
     changed();
