@@ -241,6 +241,13 @@ class DataSettings(Section):
     def key_bytes(self) -> bytes | None:
         return parse_data_key(self.key.get_secret_value()) if self.key is not None else None
 
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The current key, then the previous one while a rotation runs."""
+        return tuple(
+            parse_data_key(k.get_secret_value()) for k in (self.key, self.previous_key) if k
+        )
+
 
 class WebSettings(Section):
     host: str = "127.0.0.1"

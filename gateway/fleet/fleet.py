@@ -85,7 +85,7 @@ class Fleet:
             del self.sessions[robot_id]
             change = "removed"
         else:
-            robot = robot_from_entry(robot_id, raw, self.settings.data.key_bytes)
+            robot = robot_from_entry(robot_id, raw, self.settings.data.keys)
             new = self._session(robot, now)
             if old is not None:
                 if old.key != new.key or old.kind != new.kind:

@@ -20,9 +20,14 @@ class RegistryError(ValueError):
     pass
 
 
-def robot_from_entry(robot_id: str, raw: bytes, data_key: bytes | None) -> RobotConfig:
-    """Decode and unseal one rd:registry entry; RegistryError says what is wrong."""
-    if data_key is None:
+def robot_from_entry(robot_id: str, raw: bytes, data_keys: tuple[bytes, ...]) -> RobotConfig:
+    """Decode and unseal one rd:registry entry; RegistryError says what is wrong.
+
+    ``data_keys``: the current data key, then the previous one during a
+    rotation, so entries the web tier re-sealed under the new key and those it
+    has not reached yet both open (docs/orders.md, key rotation).
+    """
+    if not data_keys:
         raise RegistryError("no data key (ROBODINE_DATA_KEY) to unseal its key")
     try:
         entry = msgspec.json.decode(raw, type=RegistryEntry)
@@ -30,10 +35,17 @@ def robot_from_entry(robot_id: str, raw: bytes, data_key: bytes | None) -> Robot
         raise RegistryError(f"unreadable entry: {exc}") from None
     if entry.id != robot_id:
         raise RegistryError(f"entry names robot {entry.id!r}")
+    key: bytes | None = None
+    error: SealError | None = None
+    for data_key in data_keys:
+        try:
+            key = unseal(data_key, robot_id, entry.key)
+            break
+        except SealError as exc:
+            error = error or exc  # report against the current key
+    if key is None:
+        raise RegistryError(f"its key {error}")
     try:
-        key = unseal(data_key, robot_id, entry.key)
         return RobotConfig(id=robot_id, kind=entry.kind, key=key.hex(), name=entry.name)
-    except SealError as exc:
-        raise RegistryError(f"its key {exc}") from None
     except ValidationError as exc:
         raise RegistryError(f"invalid entry: {exc.errors()[0]['msg']}") from None
