@@ -134,9 +134,11 @@ class Vda5050Settings(Section):
 
 
 class DispatchSettings(Section):
-    min_battery: Annotated[float, Field(ge=0, le=100)] = 30.0  # a serving robot below this takes no delivery
-    dock_below: Annotated[float, Field(ge=0, le=100)] = 20.0  # an idle serving robot below this is sent to dock
-    cook_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0  # cooking time per portion sent with `cook`
+    # A serving robot below min_battery % takes no delivery; an idle one below
+    # dock_below % is sent to a dock. cook_seconds: per portion, sent with `cook`.
+    min_battery: Annotated[float, Field(ge=0, le=100)] = 30.0
+    dock_below: Annotated[float, Field(ge=0, le=100)] = 20.0
+    cook_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
 
 
 class LoggingSettings(Section):
@@ -258,7 +260,8 @@ class WebSettings(Section):
     auth_cache_s: Annotated[float, Field(ge=0, le=60)] = 2.0  # user rows cached for token checks
     secret: SecretStr | None = None  # signs login tokens; required by `robodine web`
     # -- added for the web tier (docs/api.md lists each) --
-    name: str = Field("web-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # `src` of what this process writes
+    # `src` of what this process writes, and its consumer name in the projector group
+    name: str = Field("web-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     shutdown_timeout_s: Seconds = 5.0  # open requests get this long before they are cancelled
     gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024  # compress JSON bodies at least this big
     docs: bool = True  # serve /api/docs (the OpenAPI document is always served)
