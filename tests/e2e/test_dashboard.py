@@ -53,9 +53,8 @@ async def test_staff_log_in_watch_robots_order_and_chat(browser: Any, restaurant
     await log_in(page, "minji")
 
     # Floor map: every robot drawn, from the robots snapshot and live telemetry.
-    await page.wait_for_function(
-        "document.querySelectorAll('svg.floor g.robot:not(.hidden)').length >= 3"
-    )
+    for robot in ("serve-1", "serve-2", "cook-1"):  # (no wait_for_function: the CSP forbids eval)
+        await page.wait_for_selector(f"svg.floor g.robot[data-robot='{robot}']:not(.hidden)")
     await page.wait_for_selector("svg.floor g.table")
     await page.wait_for_selector("header .live:not(.down)")  # every feed is up
     assert await page.inner_text("header .live") == "실시간"
@@ -108,9 +107,7 @@ async def test_staff_log_in_watch_robots_order_and_chat(browser: Any, restaurant
     await other.click("#tab-chat")
     await other.wait_for_selector(".rooms button[aria-selected='true']")
     await page.click("#tab-chat")
-    await page.wait_for_function(
-        "(document.querySelector('.presence')?.innerText || '').includes('joon')"
-    )
+    await page.wait_for_selector(".presence li:has-text('joon')")
     await page.fill("#chat-input", "2번 테이블 물 부탁해요")
     await page.press("#chat-input", "Enter")
     await other.wait_for_selector(".messages li:has-text('2번 테이블 물 부탁해요')", timeout=5_000)

@@ -51,9 +51,9 @@ async def test_fifty_robots_at_10_hz_are_drawn_smoothly(
     await log_in(page, "minji")
     load = asyncio.create_task(fleet_telemetry(redis_client, seconds=6))
     try:
-        await page.wait_for_function(
-            f"document.querySelectorAll('svg.floor g.robot[data-robot^=load-]').length == {FLEET}"
-        )
+        from playwright.async_api import expect  # here: the module imports without Playwright
+
+        await expect(page.locator("svg.floor g.robot[data-robot^=load-]")).to_have_count(FLEET)
         first = await positions(page)
         # Frame pacing while every robot moves: rAF intervals over 2 s.
         gaps: list[float] = await page.evaluate(
