@@ -56,7 +56,9 @@ def forged(claims: dict, key: str = SECRET, alg: str = "HS256") -> str:
         "role": "admin",
         "ver": 1,
         "iat": int(time.time()),
-        "exp": time.time() + 60,
+        # Built when the module is collected, checked minutes later in a full
+        # run: a short expiry would turn every case into token_expired.
+        "exp": time.time() + 24 * 3600,
     }
     return jwt.encode({**base, **claims}, key, algorithm=alg)
 
