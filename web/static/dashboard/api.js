@@ -55,3 +55,14 @@ export function canWrite() {
   const s = session();
   return !!s && (s.role === "staff" || s.role === "admin");
 }
+
+let refreshing = null;
+/** A fresh token before this one expires (one request for the feeds that ask at once). */
+export function refresh() {
+  if (!refreshing) {
+    refreshing = api("/api/auth/refresh", { method: "POST" })
+      .then((body) => { localStorage.setItem(KEY, JSON.stringify(body)); return body; })
+      .finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}

@@ -1,6 +1,6 @@
 // A WebSocket feed that reconnects by itself (backoff with jitter), resumes from the last
 // stream id with ?since= (docs/api.md §5), and drops any frame it has already applied.
-import { session, logout } from "./api.js";
+import { logout, refresh, session } from "./api.js";
 
 /** Stream ids "ms-seq" compared as numbers; -1, 0, 1. */
 export function cmpId(a, b) {
@@ -80,6 +80,11 @@ export class Feed {
     ws.onmessage = (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
+      if (frame.type === "auth_expiring") {
+        // Swap the socket's token in-band: the subscription and its cursor stay as they are.
+        refresh().then((s) => this.send({ type: "auth", token: s.token })).catch(() => {});
+        return;
+      }
       if (frame.type === "hello" || frame.type === "history" || frame.type === "snapshot") {
         this.live = true;
         this.delay = 500;
