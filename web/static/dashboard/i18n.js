@@ -37,6 +37,11 @@ const STRINGS = {
   place_order: ["Place order", "주문하기"],
   cancel: ["Cancel", "취소"],
   cancel_order: ["Cancel order", "주문 취소"],
+  pickup: ["Guest took it", "손님 수령 확인"],
+  last_command: ["Last command", "최근 명령"],
+  cmd_sent: ["sent", "전송됨"],
+  cmd_acked: ["done", "완료"],
+  cmd_failed: ["failed", "실패"],
   total: ["Total", "합계"],
   note: ["Note", "메모"],
   quantity: ["Qty", "수량"],
@@ -112,5 +117,6 @@ export function money(minor, currency = "KRW") {
 
 export function clock(tsOrIso) {
   const d = typeof tsOrIso === "number" ? new Date(tsOrIso * 1000) : new Date(tsOrIso);
-  return d.toLocaleTimeString(lang === "ko" ? "ko-KR" : "en-GB", { hour12: false });
+  const p = (n) => String(n).padStart(2, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; // same in both languages
 }

@@ -99,6 +99,7 @@ function floorView() {
   const list = h("tbody");
   const detail = h("aside", { class: "detail", hidden: true, "aria-live": "polite" });
   let picked = null;
+  const lastCommand = new Map(); // robot id -> {action, outcome, reason}: what became of the last command
   const map = new FloorMap(mapBox, (id) => pick(id));
   const el = h("section", { class: "floor-view" }, mapBox, detail,
     h("table", { class: "robots" }, h("caption", {}, t("robots")),
@@ -136,7 +137,9 @@ function floorView() {
     const rows = [["kind", r.kind], ["connection", word("c", r.connection)], ["state", word("s", r.state)],
       ["battery", battery(r.battery)], ["task", r.task || "—"],
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
-    detail.append(h("h2", {}, `${t("robot")} ${r.id}`), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v || "—")])));
+    const c = lastCommand.get(r.id);
+    if (c) rows.push(["last_command", `${t(c.action) } · ${t(`cmd_${c.outcome}`)}${c.reason ? ` (${c.reason})` : ""}`]);
+    detail.append(h("h2", {}, `${t("robot")} ${r.id}`), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k }, v || "—")])));
     if (canWrite()) {
       const acts = r.kind === "cooking" ? ["pause", "resume", "estop", "release"] : ["dock", "pause", "resume", "estop", "release"];
       detail.append(h("div", { class: "actions" }, acts.map((a) =>
@@ -166,6 +169,14 @@ function floorView() {
       merge(f.robot.id, known && known.x != null ? rest : f.robot);
     }
   }, {}, (f) => f.robot?.id);
+  feed("/ws/events", (f) => {
+    const evs = f.type === "snapshot" ? f.items.map((e) => e.event) : f.type === "event" ? [f.event] : [];
+    for (const e of evs) {
+      if (!e.robot || !e.type.startsWith("command.")) continue;
+      lastCommand.set(e.robot, { action: e.data.action, outcome: e.type.slice(8), reason: e.data.reason || e.data.error || "" });
+      if (picked === e.robot) renderDetail();
+    }
+  }, { type: "command.*" });
   feed("/ws/telemetry", (f) => {
     const apply = (smp) => merge(smp.robot, { x: smp.x, y: smp.y, theta: smp.theta, battery: smp.battery, speed: smp.speed });
     if (f.type === "snapshot") for (const e of f.items) apply(e.sample);
@@ -205,11 +216,13 @@ function ordersView() {
           o.total_minor != null ? h("span", {}, money(o.total_minor, o.currency)) : null,
           o.robot ? h("span", { class: "robot-tag" }, `${t("robot")} ${o.robot}`) : null,
           canWrite() && !["delivered", "cancelled", "delivering"].includes(o.status)
-            ? h("button", { class: "small", onclick: () => cancel(o.id) }, t("cancel_order")) : null)));
+            ? h("button", { class: "small", onclick: () => act(o.id, "cancel") }, t("cancel_order")) : null,
+          canWrite() && o.status === "delivering"
+            ? h("button", { class: "small", onclick: () => act(o.id, "pickup") }, t("pickup")) : null)));
     }
   }
-  async function cancel(id) {
-    try { await api(`/api/orders/${encodeURIComponent(id)}/cancel`, { method: "POST" }); }
+  async function act(id, what) {
+    try { await api(`/api/orders/${encodeURIComponent(id)}/${what}`, { method: "POST" }); }
     catch (e) { toast(e.message, true); }
   }
   feed("/ws/orders", (f) => {
