@@ -101,6 +101,14 @@ async def test_staff_log_in_watch_robots_order_and_chat(browser: Any, restaurant
     assert "T2" in card and "비빔밥" in card and "₩27,000" in card
     await shot(page, "05-orders-delivered")
 
+    # A command from the robot's details, and what became of it.
+    await page.click("#tab-floor")
+    await page.click("table.robots tr[data-robot='cook-1']")
+    await page.click(".detail button[data-action='pause']")
+    await page.wait_for_selector(".detail dd[data-field='last_command']:has-text('완료')")
+    await page.click(".detail button[data-action='resume']")
+    await page.wait_for_selector(".detail dd[data-field='last_command']:has-text('재개')")
+
     # Chat: a message from one browser shows in another (English there).
     other = await open_page(browser, restaurant, "en-US")
     await log_in(other, "joon")

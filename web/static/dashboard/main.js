@@ -123,7 +123,7 @@ function floorView() {
     for (const r of rows) {
       list.append(h("tr", { class: stateClass(r), tabindex: 0, "data-robot": r.id, onclick: () => pick(r.id),
         onkeydown: (e) => { if (e.key === "Enter") pick(r.id); } },
-        h("td", {}, r.id), h("td", {}, r.kind || "—"), h("td", {}, word("c", r.connection)),
+        h("td", {}, r.id), h("td", {}, word("k", r.kind)), h("td", {}, word("c", r.connection)),
         h("td", { class: "state" }, word("s", r.state)), h("td", {}, battery(r.battery)), h("td", {}, r.task || "—")));
     }
     if (!rows.length) list.append(h("tr", {}, h("td", { colspan: 6 }, t("nothing"))));
@@ -134,7 +134,7 @@ function floorView() {
     clear(detail);
     detail.hidden = !r;
     if (!r) return;
-    const rows = [["kind", r.kind], ["connection", word("c", r.connection)], ["state", word("s", r.state)],
+    const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", word("s", r.state)],
       ["battery", battery(r.battery)], ["task", r.task || "—"],
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
     const c = lastCommand.get(r.id);
