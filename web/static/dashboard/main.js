@@ -227,7 +227,7 @@ function ordersView() {
   }
   feed("/ws/orders", (f) => {
     if (f.type === "snapshot") {
-      if (f.reset || !f.items) orders.clear();
+      orders.clear(); // a snapshot is the whole board (only sent when `since` could not resume)
       for (const o of f.items || []) orders.set(o.id, { ...o, trail: (o.history || []).map((x) => x.status) });
     } else if (f.type === "order") {
       const o = { ...(orders.get(f.order) || { id: f.order }), ...(f.detail || {}) };
