@@ -7,9 +7,11 @@ from enum import StrEnum
 __all__ = [
     "PROTOCOL_VERSION",
     "CommandAction",
+    "CookingState",
     "ErrorCode",
     "MessageType",
     "RobotKind",
+    "ServingState",
 ]
 
 PROTOCOL_VERSION = 1
@@ -34,6 +36,27 @@ class MessageType(StrEnum):
 class RobotKind(StrEnum):
     SERVING = "serving"
     COOKING = "cooking"
+
+
+# Operational states robots report (docs/protocol.md §8). Which moves are
+# allowed is the gateway's business: gateway/fleet/states.py.
+class ServingState(StrEnum):
+    IDLE = "idle"
+    ASSIGNED = "assigned"
+    EN_ROUTE = "en_route"
+    AT_TABLE = "at_table"
+    RETURNING = "returning"
+    CHARGING = "charging"
+    ERROR = "error"
+    ESTOP = "estop"
+
+
+class CookingState(StrEnum):
+    IDLE = "idle"
+    COOKING = "cooking"
+    READY = "ready"
+    ERROR = "error"
+    ESTOP = "estop"
 
 
 class CommandAction(StrEnum):

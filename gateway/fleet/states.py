@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
-from protocol.kinds import RobotKind
+from protocol.kinds import CookingState, RobotKind, ServingState
 
 __all__ = [
     "CONNECTION",
@@ -85,25 +85,6 @@ def apply_connection(state: ConnState, event: ConnInput) -> ConnState:
 
 
 # ---- operational: reported by the robot, checked against the table ----------
-
-
-class ServingState(StrEnum):
-    IDLE = "idle"
-    ASSIGNED = "assigned"
-    EN_ROUTE = "en_route"
-    AT_TABLE = "at_table"
-    RETURNING = "returning"
-    CHARGING = "charging"
-    ERROR = "error"
-    ESTOP = "estop"
-
-
-class CookingState(StrEnum):
-    IDLE = "idle"
-    COOKING = "cooking"
-    READY = "ready"
-    ERROR = "error"
-    ESTOP = "estop"
 
 
 _S = ServingState

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
+from protocol.kinds import ServingState
 from protocol.mqtt_topics import Presence
 from protocol.vda5050.kinds import ActionStatus, ConnectionState, ErrorLevel, EStop, OperatingMode
 from protocol.vda5050.messages import Connection
@@ -39,15 +40,8 @@ __all__ = [
 ]
 
 
-class OperationalState(StrEnum):
-    IDLE = "idle"
-    ASSIGNED = "assigned"
-    EN_ROUTE = "en_route"
-    AT_TABLE = "at_table"
-    RETURNING = "returning"
-    CHARGING = "charging"
-    ERROR = "error"
-    ESTOP = "estop"
+# What a VDA 5050 state maps onto: our serving robot's states, one definition.
+OperationalState = ServingState
 
 
 class Trip(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from config import Settings
 from gateway.app import Gateway
 from tests.robot import robots_config
 from tests.servers import RedisServer
+from tests.waiting import wait_for  # noqa: F401 - re-exported for the integration tests
 
 
 def gateway_settings(redis_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -93,19 +94,3 @@ async def gateway(
 ) -> AsyncIterator[RunningGateway]:
     async with run_gateway(gateway_settings(redis_server.url, tmp_path)) as gw:
         yield gw
-
-
-async def wait_for(
-    predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02
-) -> Any:
-    """Poll an async or sync predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from protocol.streams import COMMANDS, decode_fields
+from tests.waiting import wait_for as until
 from tests.web.conftest import MakeEnv, WebEnv
 from web.demo import load_demo
 from web.keys import DB
@@ -80,16 +79,3 @@ async def commands(env: WebEnv, n: int, timeout: float = 5.0) -> list[tuple[str,
 
 async def _xlen_at_least(env: WebEnv, n: int) -> bool:
     return int(await env.redis.xlen(COMMANDS)) >= n
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
