@@ -20,12 +20,16 @@ from protocol import streams
 
 SCRIPT: Final = """
 -- KEYS[1] telemetry stream, KEYS[2] robots index set, KEYS[3..] robot snapshot hashes
--- ARGV: maxlen, values per sample, sample count, the samples' field/value pairs,
+-- ARGV: maxlen, fields per sample (n), sample count, the n field names (once),
+--       the samples' values (n each),
 --       then per snapshot: pair count * 2, its field/value pairs, the robot id
 local maxlen, width, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local i = 4
+local entry = {}
+for f = 1, width do entry[2 * f - 1] = ARGV[3 + f] end
+local i = 4 + width
 for _ = 1, count do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i, i + width - 1))
+  for f = 1, width do entry[2 * f] = ARGV[i + f - 1] end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry))
   i = i + width
 end
 for k = 3, #KEYS do
@@ -49,11 +53,11 @@ def command(
 ) -> tuple[Any, ...]:
     """The EVALSHA arguments for one batch (snapshots already carry ``id`` and ``updated``)."""
     keys: list[str] = [streams.TELEMETRY, streams.ROBOTS_INDEX]
-    args: list[Any] = []
+    # Field names go once per batch, not once per sample: half the arguments to pack.
+    args: list[Any] = list(FIELDS)
     count = 0
     for sample in samples:
-        for pair in zip(FIELDS, sample, strict=True):
-            args += pair
+        args += sample
         count += 1
     for robot, fields in snapshots.items():
         keys.append(streams.robot_key(robot))
@@ -61,4 +65,4 @@ def command(
         for pair in fields.items():
             args += pair
         args.append(robot)
-    return ("EVALSHA", SHA, len(keys), *keys, maxlen, 2 * len(FIELDS), count, *args)
+    return ("EVALSHA", SHA, len(keys), *keys, maxlen, len(FIELDS), count, *args)
