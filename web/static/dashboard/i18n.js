@@ -87,7 +87,6 @@ const STRINGS = {
   s_returning: ["returning", "복귀 중"],
   s_charging: ["charging", "충전 중"],
   s_cooking: ["cooking", "조리 중"],
-  s_ready: ["dish ready", "조리 완료"],
   s_paused: ["paused", "일시 정지"],
   s_error: ["error", "오류"],
   s_estop: ["e-stop", "비상 정지"],
