@@ -9,7 +9,8 @@ dispatcher can grow its state without breaking this view.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -151,17 +152,28 @@ async def recipes(db: async_sessionmaker[AsyncSession]) -> list[Recipe]:
     return [Recipe(recipe=r, menu_items=names) for r, names in by.items()]
 
 
-def cookbot_view(robots: list[RobotOut], orders: list[_Order], menu: list[Recipe]) -> CookbotView:
-    current: dict[str, CookTask] = {}
-    queue = []
+T = TypeVar("T")
+
+
+def _split(
+    orders: list[_Order], kind: str, make: Callable[[_Order, Any], T]
+) -> tuple[dict[str, T], list[T]]:
+    """A kind's tasks: the one each robot holds now, and the queue still waiting for a robot."""
+    current: dict[str, T] = {}
+    queue: list[T] = []
     for o in orders:
         for t in o.tasks:
-            if t.kind != "cook":
+            if t.kind != kind:
                 continue
             if t.status == "assigned" and t.robot:
-                current[t.robot] = _cook(o, t)
+                current[t.robot] = make(o, t)
             elif t.status == "pending":
-                queue.append(_cook(o, t))
+                queue.append(make(o, t))
+    return current, queue
+
+
+def cookbot_view(robots: list[RobotOut], orders: list[_Order], menu: list[Recipe]) -> CookbotView:
+    current, queue = _split(orders, "cook", _cook)
     return CookbotView(
         robots=[
             CookbotEntry(robot=r, task=current.get(r.id)) for r in robots if r.kind == "cooking"
@@ -172,16 +184,7 @@ def cookbot_view(robots: list[RobotOut], orders: list[_Order], menu: list[Recipe
 
 
 def albabot_view(robots: list[RobotOut], orders: list[_Order]) -> AlbabotView:
-    current: dict[str, Delivery] = {}
-    queue = []
-    for o in orders:
-        for t in o.tasks:
-            if t.kind != "deliver":
-                continue
-            if t.status == "assigned" and t.robot:
-                current[t.robot] = _delivery(o, t)
-            elif t.status == "pending":
-                queue.append(_delivery(o, t))
+    current, queue = _split(orders, "deliver", _delivery)
     return AlbabotView(
         robots=[
             AlbabotEntry(robot=r, task=current.get(r.id)) for r in robots if r.kind == "serving"

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from config import Settings
 from gateway.app import Gateway
 from tests.robot import robots_config
-from tests.servers import RedisServer
+from tests.servers import MosquittoServer, RedisServer
 from tests.waiting import wait_for  # noqa: F401 - re-exported for the integration tests
 
 
@@ -94,3 +94,16 @@ async def gateway(
 ) -> AsyncIterator[RunningGateway]:
     async with run_gateway(gateway_settings(redis_server.url, tmp_path)) as gw:
         yield gw
+
+
+@pytest.fixture
+async def gw(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+             mosquitto_private: MosquittoServer) -> AsyncIterator[RunningGateway]:
+    """A gateway with its MQTT transport connected to a broker of the test's own."""
+    from tests.integration.mqtt_support import mqtt_settings
+
+    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url)
+    async with run_gateway(settings) as running:
+        assert running.gateway.mqtt is not None
+        await asyncio.wait_for(running.gateway.mqtt.connected.wait(), 5)
+        yield running

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,16 +30,6 @@ from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer, RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def gw(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
-             mosquitto_private: MosquittoServer) -> AsyncIterator[RunningGateway]:
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url)
-    async with run_gateway(settings) as running:
-        assert running.gateway.mqtt is not None
-        await asyncio.wait_for(running.gateway.mqtt.connected.wait(), 5)
-        yield running
 
 
 async def conn(r: aioredis.Redis, robot: str) -> list[tuple[str, str]]:
