@@ -287,6 +287,9 @@ class Inbound:
         return self.topic.robot
 
 
+_MAX_REMEMBERED_TOPICS: Final = 20_000  # 5 channels x 4,000 robots; refilled after a clear
+
+
 class InboundDecoder:
     """Gateway side: (topic, payload) -> ``Inbound``, or ``RemoteProtocolError``.
 
@@ -298,16 +301,32 @@ class InboundDecoder:
     def __init__(self, max_size: int = 65536) -> None:
         self._decoder = gateway_decoder()
         self.max_size = max_size  # as the TCP frame limit: a robot message is a few hundred bytes
+        self._topics: dict[str, RobotTopic] = {}
+
+    def topic(self, topic: str) -> RobotTopic:
+        """``RobotTopic.parse``, remembered: a fleet uses a few topics per robot, over and over,
+        and parsing one cost more than decoding its payload."""
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            parsed = RobotTopic.parse(topic)
+            if len(self._topics) >= _MAX_REMEMBERED_TOPICS:
+                self._topics.clear()
+            self._topics[topic] = parsed
+        return parsed
 
     def decode(self, topic: str, payload: bytes) -> Inbound:
-        parsed = RobotTopic.parse(topic)
+        return Inbound(self.topic(topic), self.message(topic, payload))
+
+    def message(self, topic: str, payload: bytes) -> ChannelMessage | Presence:
+        """``decode(...).message``, without building the ``Inbound`` (the gateway's hot path)."""
+        parsed = self.topic(topic)
         if len(payload) > self.max_size:
             raise RemoteProtocolError(
                 f"payload of {len(payload)} bytes exceeds {self.max_size}",
                 code=ErrorCode.FRAME_TOO_LARGE,
             )
         if parsed.channel is Channel.PRESENCE:
-            return Inbound(parsed, parse_presence(payload))
+            return parse_presence(payload)
         msg = self._decoder.decode(payload)
         if _CHANNEL_OF.get(type(msg)) is not parsed.channel:
             raise RemoteProtocolError(
@@ -317,7 +336,7 @@ class InboundDecoder:
             raise RemoteProtocolError(
                 f"payload robot {msg.robot!r} does not match topic robot {parsed.robot!r}"
             )
-        return Inbound(parsed, msg)  # type: ignore[arg-type]
+        return msg  # type: ignore[return-value]
 
 
 _robot_side = robot_decoder()

@@ -14,6 +14,8 @@ reason, because dropping and counting is the whole policy for UDP.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,15 +76,49 @@ class ReplayWindow:
         return True
 
 
+class _Datagram(Telemetry, frozen=True, kw_only=True, tag="telemetry"):
+    """Telemetry whose ``robot`` skips the RobotId pattern: ``decode`` requires it to
+    equal the header's id, a known robot's, and the regex was half the decode's cost.
+    Its fields equal a Telemetry's, but msgspec's ``==`` also compares the class."""
+
+    robot: str = ""
+
+
+_IPAD: Final = bytes(b ^ 0x36 for b in range(256))
+_OPAD: Final = bytes(b ^ 0x5C for b in range(256))
+
+
+class _Signer:
+    """``auth.verify`` for one key, with the key's two HMAC pads hashed once (RFC 2104):
+    two of the six SHA-256 blocks a datagram's tag costs."""
+
+    __slots__ = ("_inner", "_outer", "key")
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def verify(self, data: bytes, tag: bytes) -> bool:
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return hmac.compare_digest(outer.digest(), tag)
+
+
 class DatagramDecoder:
     def __init__(self, key_for: Callable[[str], bytes | None], max_size: int = 1400) -> None:
         self._key_for = key_for
         self.max_size = max_size
-        self._decoder = msgspec.json.Decoder(Telemetry)
+        self._decoder = msgspec.json.Decoder(_Datagram)
         self._windows: dict[str, ReplayWindow] = {}
+        self._signers: dict[str, _Signer] = {}  # rebuilt when key_for returns another key
 
     def reset(self, robot: str) -> None:
         self._windows.pop(robot, None)
+        self._signers.pop(robot, None)
 
     def decode(self, data: bytes) -> Telemetry | Dropped:
         size = len(data)
@@ -92,7 +128,8 @@ class DatagramDecoder:
             return Dropped(DropReason.MALFORMED)
         n = data[3]
         body_start = 4 + n
-        if n == 0 or body_start >= size - auth.TAG_SIZE:
+        tag_start = size - auth.TAG_SIZE
+        if n == 0 or body_start >= tag_start:
             return Dropped(DropReason.MALFORMED)
         try:
             robot = data[4:body_start].decode("ascii")
@@ -101,8 +138,10 @@ class DatagramDecoder:
         key = self._key_for(robot)
         if key is None:
             return Dropped(DropReason.UNKNOWN_ROBOT, robot)
-        tag_start = size - auth.TAG_SIZE
-        if not auth.verify(key, data[:tag_start], data[tag_start:]):
+        signer = self._signers.get(robot)
+        if signer is None or signer.key is not key:
+            signer = self._signers[robot] = _Signer(key)
+        if not signer.verify(data[:tag_start], data[tag_start:]):
             return Dropped(DropReason.BAD_SIGNATURE, robot)
         try:
             msg = self._decoder.decode(data[body_start:tag_start])

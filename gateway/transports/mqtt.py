@@ -13,6 +13,9 @@ a bounded ``Outbox``, drained by the client while it is connected, so a
   aiomqtt's queue stays empty (STACK-NOTES 5: it would be acked before we
   handled it) and a QoS 1 PUBACK leaves only once the message is in the
   stream writer's buffer. It also doubled the ingest rate (docs/mqtt.md).
+- QoS 0 messages (telemetry) skip paho and aiomqtt: paho's socket is read a
+  chunk at a time and they are handed over straight from it
+  (``gateway.transports.mqtt_socket``), in stream order with the rest.
 - A router that raises on one message is logged and counted; the next message
   is handled (a supervisor is the one place for ``except Exception``).
 """
@@ -36,6 +39,7 @@ from config import Settings
 from gateway.backoff import Backoff
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
+from gateway.transports.mqtt_socket import split_reads
 from protocol.mqtt_topics import Publication, Subscription
 from protocol.streams import EventType, Level
 
@@ -190,11 +194,12 @@ class MqttSupervisor:
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self._host, self._port,
             username=s.username,
             password=s.password.get_secret_value() if s.password is not None else None,
             identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,  # the PUBLISH layout split_reads reads
             clean_session=not s.persistent_session,
             keepalive=s.keepalive_s,
             timeout=10.0,
@@ -202,6 +207,8 @@ class MqttSupervisor:
             tls_context=ssl.create_default_context() if self._tls else None,
             logger=_PAHO_LOG,
         )
+        split_reads(client, self._route)
+        return client
 
     async def _connection_loop(self) -> None:
         backoff = Backoff(base=0.1, cap=self.settings.reconnect_max_s)
@@ -231,14 +238,20 @@ class MqttSupervisor:
             pass
 
     def _dispatch(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
-        self.stats.inc("mqtt_received", topic.split("/", 1)[0])
-        router = next((r for r in self.routers if r.owns(topic)), None)
-        if router is None:
+        """A QoS 1/2 message, through paho and aiomqtt."""
+        self._route(message.topic.value, bytes(message.payload), bool(message.retain))
+
+    def _route(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Every inbound message, whatever its QoS: to the router that owns its topic."""
+        self.stats.inc("mqtt_received", topic.partition("/")[0])
+        for router in self.routers:
+            if router.owns(topic):
+                break
+        else:
             self.stats.inc("mqtt_dropped", "unknown_topic")
             return
         try:
-            router.handle(topic, bytes(message.payload), bool(message.retain), self.clock())
+            router.handle(topic, payload, retained, self.clock())
         except Exception:  # a bug in one handler must not stop the others, nor the client
             self.stats.inc("mqtt_dropped", "handler_failed")
             log.exception("mqtt_handler_failed", topic=topic)

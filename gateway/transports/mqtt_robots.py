@@ -31,6 +31,7 @@ from protocol.mqtt_topics import (
 
 __all__ = ["MqttLink", "RobotRouter", "presence_hello"]
 
+_MAX_REMEMBERED_TOPICS = 20_000  # subscribed channels of registered robots only
 _NO_PROOF = "0" * 64  # the broker login replaced the handshake: nothing to prove
 
 
@@ -84,6 +85,7 @@ class RobotRouter:
         self.decoder = InboundDecoder(settings.mqtt.max_payload_bytes)
         self.transports = {r.id: r.transport for r in settings.robots}
         self.links: dict[str, MqttLink] = {}
+        self._robots: dict[str, str] = {}  # topic -> its registered MQTT robot
         self.reject = Rejections("mqtt_dropped", stats, fleet.writer)
 
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -96,21 +98,14 @@ class RobotRouter:
         pass
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float) -> None:
-        robot = topic[len(TOPIC_ROOT) + 1 :].split("/", 1)[0]
-        transport = self.transports.get(robot)
-        if transport is None:
-            self.reject("unknown_robot", topic, f"no robot {robot!r} is registered", now)
-            return
-        if transport != "mqtt":
-            self.reject("wrong_transport", topic,
-                        f"robot {robot!r} is registered with transport {transport!r}", now)
+        robot = self._robots.get(topic) or self._admit(topic, now)
+        if robot is None:
             return
         try:
-            inbound = self.decoder.decode(topic, payload)
+            msg = self.decoder.message(topic, payload)
         except RemoteProtocolError as exc:
             self.reject(str(exc.code), topic, exc.message, now, robot=robot)
             return
-        msg = inbound.message
         if isinstance(msg, Presence):
             if msg is Presence.ONLINE:
                 self._attach(robot, now, replayed=retained)
@@ -121,6 +116,22 @@ class RobotRouter:
         if session.link is None:  # talking without a presence we saw: it is here
             self._attach(robot, now)
         self.fleet.received(robot, msg, now)
+
+    def _admit(self, topic: str, now: float) -> str | None:
+        """The robot a topic not seen before speaks for, if it is ours on MQTT (remembered:
+        a few topics per registered robot); None when refused."""
+        robot = topic[len(TOPIC_ROOT) + 1 :].split("/", 1)[0]
+        transport = self.transports.get(robot)
+        if transport is None:
+            self.reject("unknown_robot", topic, f"no robot {robot!r} is registered", now)
+            return None
+        if transport != "mqtt":
+            self.reject("wrong_transport", topic,
+                        f"robot {robot!r} is registered with transport {transport!r}", now)
+            return None
+        if len(self._robots) < _MAX_REMEMBERED_TOPICS:
+            self._robots[topic] = robot
+        return robot
 
     def _attach(self, robot: str, now: float, *, replayed: bool = False) -> None:
         """A fresh ``online`` is a (re)connected robot: a new session, like a TCP hello.

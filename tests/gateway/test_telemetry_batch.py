@@ -1,6 +1,10 @@
-"""The batch command's layout, and its effect in a real Redis."""
+"""The batch command's layout, and its effect in a real Redis: the same entries and
+snapshots as one XADD / HSET per sample with the values as arguments of their own."""
 
 from __future__ import annotations
+
+import random
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -9,33 +13,107 @@ from gateway.streams import telemetry_batch
 from protocol import streams
 
 SAMPLE = ("r1", 7, 1.5, 3.25, 7.5, 0.1, 81.0, 0.7, "udp", 2.0)
+# Numbers whose text is easy to get wrong: exponents, negative zero, 17 digits, ints.
+AWKWARD = [
+    ("r1", 7, 1763786538.1234567, 3.25, 1e-05, -0.0, 81.0, 0.30000000000000004, "udp", 1.7e9),
+    ("r2", 2**53 + 1, 5, 2.5e-10, -123456789.0, 1e9, 100, -3.14159, "tcp", 1763786538.9876543),
+    ("cook-1.a_b", 0, 0.0, 1e-4, 0.0001234, -1e-07, 0.5, 1.0000000000000002, "", 7e-06),
+    ("r1", 8, 1763786538.2, 5e-324, 39.999, 3.0, 80.9, 0.0, "mqtt", 1763786538.3),
+]
 
 
-def test_field_names_go_once_and_every_sample_has_all_values() -> None:
-    cmd = telemetry_batch.command([SAMPLE, SAMPLE], {}, maxlen=100)
-    head = ("EVALSHA", telemetry_batch.SHA, 2, streams.TELEMETRY, streams.ROBOTS_INDEX, 100, 10, 2)
-    assert cmd[: len(head)] == head
-    assert cmd[len(head) :] == (*telemetry_batch.FIELDS, *SAMPLE, *SAMPLE)
-    assert len(telemetry_batch.FIELDS) == len(SAMPLE)
+def _encoded(samples: list[tuple[Any, ...]]) -> list[bytes]:
+    return [telemetry_batch.sample(*s) for s in samples]
+
+
+def test_a_sample_is_one_json_array_with_python_s_text_for_each_number() -> None:
+    assert telemetry_batch.sample(*SAMPLE) == b'["r1","udp",7,1.5,3.25,7.5,0.1,81.0,0.7,2.0]'
+    # msgspec would write 0.00001 and 1e16: repr's 1e-05 and 1e+16 are kept
+    assert telemetry_batch.sample("serve-1", 2**53 + 1, 5, 1e-05, 1e16, -0.0, 100, 1, "", 2.5) == (
+        b'["serve-1","",9007199254740993,5,1e-05,1e+16,-0.0,100,1,2.5]'
+    )
+    assert telemetry_batch.sample(*AWKWARD[2]).endswith(b",-1e-07,0.5,1.0000000000000002,7e-06]")
+
+
+def test_snapshot_fields_are_the_sample_s_text() -> None:
+    robot, fields = telemetry_batch.snapshot_fields(telemetry_batch.sample(*AWKWARD[0]))
+    assert robot == "r1"
+    assert fields == {"seq": "7", "ts": "1763786538.1234567", "x": "3.25", "y": "1e-05",
+                      "theta": "-0.0", "battery": "81.0", "speed": "0.30000000000000004",
+                      "seen": "1700000000.0"}  # fmt: skip
+
+
+def test_command_layout() -> None:
+    snaps = {"r3": {"connection": "online", "id": "r3", "updated": 9.0}}
+    one = telemetry_batch.sample(*SAMPLE)
+    cmd = telemetry_batch.command([one, one], {"r1": one}, snaps, maxlen=100, updated=9.0)
+    keys = (streams.TELEMETRY, streams.ROBOTS_INDEX, streams.robot_key("r3"),
+            streams.robot_key("r1"))  # fmt: skip
+    assert cmd == (
+        "EVALSHA", telemetry_batch.SHA, 4, *keys, 100, 9.0, one + one, one, 1,
+        6, "connection", "online", "id", "r3", "updated", 9.0, "r3",
+    )  # fmt: skip
+
+
+def _old_entry(sample: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(telemetry_batch.FIELDS, sample, strict=True))
 
 
 @pytest.mark.integration
-async def test_the_script_writes_entries_and_snapshots(redis_client: aioredis.Redis) -> None:
+async def test_entries_and_snapshots_equal_one_command_per_value(
+    redis_client: aioredis.Redis,
+) -> None:
+    """The reference is what redis-py writes with every value an argument of its own
+    (the writer's path before the batch script): the stored text must be identical."""
     await redis_client.script_load(telemetry_batch.SCRIPT)
-    snaps = {"r1": {"x": 3.25, "id": "r1"}, "r2": {"battery": 50.0, "id": "r2"}}
-    n = await redis_client.execute_command(*telemetry_batch.command([SAMPLE, SAMPLE], snaps, 100))
-    assert n == 2
-    entries = await redis_client.xrange(streams.TELEMETRY)
-    rec = streams.from_fields(streams.TelemetryRecord, entries[1][1])
-    assert (rec.robot, rec.seq, rec.ts, rec.x, rec.y, rec.battery, rec.transport, rec.rx) == (
-        "r1",
-        7,
-        1.5,
-        3.25,
-        7.5,
-        81.0,
-        "udp",
-        2.0,
+    latest = {s[0]: s for s in AWKWARD}
+    snaps = {"r2": {"connection": "online", "seen": 1.0, "id": "r2", "updated": 2.5},
+             "r9": {"state": "idle", "id": "r9", "updated": 2.5}}  # fmt: skip
+    n = await redis_client.execute_command(
+        *telemetry_batch.command(
+            _encoded(AWKWARD),
+            {robot: telemetry_batch.sample(*s) for robot, s in latest.items()},
+            snaps,
+            1000,
+            2.5,
+        )
     )
-    assert await redis_client.hget(streams.robot_key("r2"), "battery") == b"50.0"
-    assert await redis_client.smembers(streams.ROBOTS_INDEX) == {b"r1", b"r2"}
+    assert n == len(AWKWARD)
+
+    ref_stream = "ref:telemetry"
+    for sample in AWKWARD:
+        await redis_client.xadd(ref_stream, _old_entry(sample), maxlen=1000, approximate=True)
+    expected_snaps: dict[str, dict[str, Any]] = {r: dict(f) for r, f in snaps.items()}
+    for robot, s in latest.items():  # the old writer merged a sample's fields over the others
+        fields = expected_snaps.setdefault(robot, {})
+        numbers = (*s[1:8], s[9])
+        fields.update(zip(telemetry_batch.SNAPSHOT_FIELDS, numbers, strict=True))
+        fields.update(id=robot, updated=2.5)
+
+    got = [f for _, f in await redis_client.xrange(streams.TELEMETRY)]
+    want = [f for _, f in await redis_client.xrange(ref_stream)]
+    assert got == want
+    assert [list(f) for f in got] == [[k.encode() for k in telemetry_batch.FIELDS]] * 4
+    assert got[0][b"y"] == b"1e-05" and got[0][b"theta"] == b"-0.0"
+    for robot, fields in expected_snaps.items():
+        await redis_client.hset(f"ref:{robot}", mapping=fields)
+        assert await redis_client.hgetall(streams.robot_key(robot)) == await redis_client.hgetall(
+            f"ref:{robot}"
+        )
+    assert await redis_client.smembers(streams.ROBOTS_INDEX) == {
+        b"r1", b"r2", b"r9", b"cook-1.a_b"
+    }  # fmt: skip
+    rec = streams.from_fields(streams.TelemetryRecord, got[1])
+    assert (rec.robot, rec.seq, rec.y, rec.transport) == ("r2", 2**53 + 1, -123456789.0, "tcp")
+
+
+def test_every_number_reads_as_its_repr() -> None:
+    rng = random.Random(5)
+    for _ in range(20_000):
+        exp = rng.choice((rng.randint(-12, 20), rng.randint(-320, 300)))
+        values = [rng.uniform(-1, 1) * 10.0**exp for _ in range(7)]
+        values[rng.randrange(7)] = round(values[0], rng.randint(0, 6))
+        ts, x, y, theta, battery, speed, rx = values
+        encoded = telemetry_batch.sample("serve-1", 3, ts, x, y, theta, battery, speed, "udp", rx)
+        numbers = encoded[1:-1].decode().split(",")[2:]
+        assert numbers == ["3", *map(repr, values)]

@@ -265,6 +265,19 @@ def test_unknown_channel_is_refused_before_the_payload_is_read() -> None:
     assert info.value.code is ErrorCode.UNKNOWN_TYPE
 
 
+def test_one_decoder_remembers_good_topics_and_refuses_bad_ones_every_time() -> None:
+    decoder = InboundDecoder()
+    pub = publication_for(TELEMETRY)
+    first, again = decoder.decode(pub.topic, pub.payload), decoder.decode(pub.topic, pub.payload)
+    assert first == again == Inbound(RobotTopic("r1", Channel.TELEMETRY), TELEMETRY)
+    assert decoder.topic(pub.topic) is first.topic
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError, match="unknown channel 'camera'"):
+            decoder.message("robodine/v1/robots/r1/camera", pub.payload)
+    with pytest.raises(RemoteProtocolError, match="does not match topic robot 'r2'"):
+        decoder.message("robodine/v1/robots/r2/telemetry", pub.payload)
+
+
 @given(st.sampled_from(sorted(ROBOT_CHANNELS)), st.binary(max_size=200))
 def test_arbitrary_payloads_raise_only_remote_errors(channel: Channel, payload: bytes) -> None:
     decoder = InboundDecoder()
