@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -17,11 +18,30 @@ log = structlog.get_logger("web.access")
 
 
 def redact(path_qs: str) -> str:
-    return _TOKEN.sub(r"\1[redacted]", path_qs)
+    return _TOKEN.sub(r"\1[redacted]", path_qs) if "token=" in path_qs else path_qs
+
+
+def _logs(level: int) -> bool:
+    check = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers have it
+    return check is None or bool(check(level))
 
 
 class AccessLogger(AbstractAccessLogger):
+    """Lines below the configured level cost nothing: aiohttp makes one per connection, and
+    the level is read then; 5xx lines are errors and are written at any level but critical."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._info = _logs(logging.INFO)
+        self._error = _logs(logging.ERROR)
+
+    @property
+    def enabled(self) -> bool:
+        return self._error
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if response.status < 500 and not self._info:
+            return
         fields: dict[str, Any] = {
             "method": request.method,
             "path": redact(request.path_qs),

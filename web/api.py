@@ -53,11 +53,16 @@ class Endpoint:
 
 @dataclass
 class Routes:
-    """One route module's table; ``install`` adds it to an application."""
+    """One route module's table; ``install`` adds it to an application.
+
+    ``setup`` puts the module's own shared state on the application (before it
+    is frozen), e.g. a cache its handlers read.
+    """
 
     tag: str
     description: str = ""
     endpoints: list[Endpoint] = field(default_factory=list)
+    setup: Callable[[web.Application], None] | None = None
 
     def route(
         self,
@@ -102,6 +107,8 @@ class Routes:
         return deco
 
     def install(self, app: web.Application) -> None:
+        if self.setup is not None:
+            self.setup(app)
         for ep in self.endpoints:
             app.router.add_route(ep.method, ep.path, _wrap(ep), name=ep.operation_id)
             app[ENDPOINTS].append(ep)
@@ -121,7 +128,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         skip = ("token",) if ep.token_query else ()
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query, skip=skip)
-        else:
+        elif request.query_string:
             unknown = [k for k in request.query if k not in skip]
             if unknown:
                 raise Problem(
@@ -134,7 +141,8 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         if ep.body is not None:
             kwargs["body"] = await parse_body(request, ep.body)
         result = await ep.handler(request, **kwargs)
-        if isinstance(result, web.StreamResponse):
+        # type() first: StreamResponse is a MutableMapping, so isinstance goes through ABCMeta
+        if type(result) is web.Response or isinstance(result, web.StreamResponse):
             return result
         if result is None:
             return web.Response(status=204 if ep.status == 200 else ep.status)

@@ -103,13 +103,7 @@ def create_app(
     secret = check_settings(settings)
     app = web.Application(
         client_max_size=settings.web.max_body_bytes,
-        middlewares=[
-            middlewares.context,
-            middlewares.preflight,
-            middlewares.errors,
-            middlewares.body_limit,
-            middlewares.gzip,
-        ],
+        middlewares=[middlewares.context, middlewares.errors],
     )
     app[SETTINGS] = settings
     app[SESSION_ID] = uuid.uuid4().hex

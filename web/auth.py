@@ -13,7 +13,7 @@ from sqlalchemy import select
 from web.db.models import User
 from web.keys import DB, TOKENS, USER, USER_CACHE
 from web.problems import Problem
-from web.security import AuthUser, Role, TokenError
+from web.security import AuthUser, Role, TokenError, UserRow
 
 
 def _unauthorized(code: str, detail: str) -> Problem:
@@ -28,9 +28,10 @@ def token_from(request: web.Request, *, allow_query: bool) -> str:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+        value = value.strip()
+        if not value or scheme.lower() != "bearer":
             raise _unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
-        return value.strip()
+        return value
     if allow_query:
         values = request.query.getall("token", [])
         if len(values) == 1 and values[0]:
@@ -44,25 +45,28 @@ def token_from(request: web.Request, *, allow_query: bool) -> str:
 async def user_for_token(app: web.Application, token: str) -> AuthUser:
     """Validate a token and load its user; raise a 401 Problem saying why not."""
     try:
-        claims = app[TOKENS].decode(token)
+        claims = app[TOKENS].verify(token)
     except TokenError as exc:
         raise _unauthorized(exc.code, exc.detail) from None
-    cache = app[USER_CACHE]
-    cached, row = cache.get(claims.username)
+    users = app[USER_CACHE]
+    cached, row = users.get(claims.username)
     if not cached:
-        async with app[DB]() as session:
-            found = (
-                await session.execute(
-                    select(User.role, User.disabled, User.token_version).where(
-                        User.username == claims.username
-                    )
-                )
-            ).one_or_none()
-        row = (found.role, found.disabled, found.token_version) if found is not None else None
-        cache.put(claims.username, row)
+        row = await users.load(claims.username, lambda: _user_row(app, claims.username))
     if row is None or row[1] or row[2] != claims.version:
         raise _unauthorized("invalid_token", "the token was revoked; log in again")
-    return AuthUser(claims.username, Role(row[0]), claims.expires)
+    return AuthUser(claims.username, row[0], claims.expires)
+
+
+async def _user_row(app: web.Application, username: str) -> UserRow | None:
+    async with app[DB]() as session:
+        found = (
+            await session.execute(
+                select(User.role, User.disabled, User.token_version).where(
+                    User.username == username
+                )
+            )
+        ).one_or_none()
+    return (Role(found.role), found.disabled, found.token_version) if found is not None else None
 
 
 async def authenticate(request: web.Request, *, allow_query: bool = False) -> AuthUser:

@@ -2,16 +2,22 @@
 
 The Structs here are the wire schema of the control frames (``GET /api/topics``
 publishes them); topic data frames live with their topic in web/topics/.
+A frame's JSON is encoded to bytes once, in the hub, and the same bytes go to
+every client; ``batch_message`` wraps several of them into one WebSocket
+message without decoding or re-encoding anything.
 """
 
 from __future__ import annotations
 
+import functools
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from web.jsonutil import dumps_str
+from web.jsonutil import dumps
 from web.streamid import StreamId
 
 T = TypeVar("T")
@@ -21,11 +27,47 @@ T = TypeVar("T")
 class Frame:
     id: StreamId | None  # None: a notice, not a stream position (never a resume cursor)
     name: str  # the frame's "type" (SSE event name)
-    text: str  # the JSON object, encoded once for every client
+    data: bytes  # the JSON object (UTF-8), encoded once for every client
     key: str = ""  # latest-wins key (robot id) on coalesced topics
     robot: str = ""
     type: str = ""  # event type, for filters
     level: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+
+_BATCH_HEAD = b'{"type":"batch","frames":['
+
+
+def batch_message(frames: Sequence[Frame]) -> bytes:
+    """One ``batch`` message holding these frames' JSON, in order (docs/api.md, section 5)."""
+    return b"".join((_BATCH_HEAD, b",".join([f.data for f in frames]), b"]}"))
+
+
+def ws_text(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, unfragmented RFC 6455 text frame (server to client)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, n)
+    return head + payload
+
+
+class FrameBatch(tuple[Frame, ...]):
+    """One read's frames of a latest-wins topic, handed to every client as the same object.
+
+    Its WebSocket message (the frame itself, or a ``batch`` of them) is built on
+    first use and then written as is to every client that takes it whole.
+    """
+
+    @functools.cached_property
+    def wire(self) -> bytes:
+        return ws_text(self[0].data if len(self) == 1 else batch_message(self))
 
 
 def frame(
@@ -39,7 +81,7 @@ def frame(
 ) -> Frame:
     name = obj.__struct_config__.tag
     assert isinstance(name, str), "frame Structs are tagged with their type"
-    return Frame(id, name, dumps_str(obj), key, robot, type, level)
+    return Frame(id, name, dumps(obj), key, robot, type, level)
 
 
 class _Tagged(msgspec.Struct, tag_field="type", kw_only=True):
@@ -76,6 +118,16 @@ class Lagging(_Tagged, tag="lagging"):
     behind: bool  # false once caught up again
     policy: str  # reliable: nothing lost, replayed from the stream | latest: older samples skipped
     dropped: int = 0
+
+
+class Batch(_Tagged, tag="batch"):
+    """Latest-wins topics: every frame pending for this client, in one WebSocket message.
+
+    Each item of ``frames`` is one of the topic's frames, exactly as it would
+    arrive on its own; a client handles them in order.
+    """
+
+    frames: list[Any]
 
 
 class AuthExpiring(_Tagged, tag="auth_expiring"):

@@ -11,6 +11,15 @@ client cannot hold up the others (web/subscription.py has the drop policy).
 behind re-reads the stream with XRANGE (a plain, non-blocking command on the
 shared client) until its cursor reaches ``position``; the switch to live
 frames happens without an await, so no entry falls between the two.
+
+Latest-wins streams skip ahead. When a read returns a full batch
+(``web.hub_batch`` entries: more are waiting) and every subscriber of that
+stream is latest-wins, the reader reads the newest ``hub_batch`` entries
+instead and goes on from there: the skipped samples were superseded anyway,
+and reading them in order would make every client's latency grow for as long
+as the load lasts. A latest-wins subscription catching up reads the newest
+page after its cursor the same way. A robot whose newest sample fell in a
+skipped stretch shows it with its next sample.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import WebSettings
-from web.frames import Frame, Lagging, frame
+from web.frames import Frame, FrameBatch, Lagging, frame
 from web.streamid import ZERO, StreamId
 from web.subscription import Delivery, Subscription
 
@@ -47,6 +56,13 @@ _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 CLOSE_TOO_SLOW = 4008
 CLOSE_STREAM_RESET = 1012  # "service restart": the stream's history is gone, resubscribe
 CLOSE_INTERNAL = 1011
+
+
+def _drop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a read nobody will wait for, and retrieve its outcome (no 'never retrieved')."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class FeedEnded(Exception):
@@ -120,7 +136,13 @@ class Hub:
         self._readers: list[Reader] = []
         self._by_stream: dict[str, Reader] = {}
         self._stopping = False
-        self.stats = {"entries": 0, "frames_offered": 0, "fell_behind": 0, "too_slow": 0}
+        self.stats = {
+            "entries": 0,
+            "frames_offered": 0,
+            "fell_behind": 0,
+            "too_slow": 0,
+            "skipped_ahead": 0,
+        }
 
     # ---- wiring (before run) --------------------------------------------------
 
@@ -180,39 +202,73 @@ class Hub:
         """
         delay = 0.0
         down_since = 0.0
-        while not self._stopping:
-            try:
-                if not r.ready.is_set():
-                    await self._init_positions(r)
-                reply = await r.client.xread(
-                    {s: str(r.position[s]) for s in r.streams},
-                    count=self.settings.hub_batch,
-                    block=self.settings.hub_block_ms,
-                )
-                streams_read: Any = reply or []  # RESP2: [[stream, [(id, fields), ...]], ...]
-                for stream, entries in streams_read:
-                    await self._dispatch(r, as_str(stream), entries)
-            except Exception as exc:  # the supervisor (docstring)
-                if r.up:
-                    r.up, down_since = False, time.monotonic()
-                    if isinstance(exc, _OUTAGE):
-                        log.warning(
-                            "hub_reader_lost", reader=r.name, error=str(exc) or type(exc).__name__
-                        )
-                    else:
-                        log.exception("hub_reader_failed", reader=r.name)
-                r.ready.clear()  # re-read the positions: was Redis restarted empty?
-                delay = min(2.0, max(0.05, delay * 2))
-                await asyncio.sleep(random.uniform(0, delay))
-                continue
-            if not r.up:
-                r.up = True
-                log.info(
-                    "hub_reader_recovered",
-                    reader=r.name,
-                    outage_s=round(time.monotonic() - down_since, 3),
-                )
-            delay = 0.0
+        ahead: asyncio.Task[Any] | None = None  # the next XREAD, in flight during a fan-out
+        try:
+            while not self._stopping:
+                try:
+                    if not r.ready.is_set():
+                        await self._init_positions(r)
+                    reply = await (ahead if ahead is not None else self._xread(r, r.position))
+                    ahead = None
+                    batches = await self._batches(r, reply)
+                    # Ask for what comes next before fanning this out: Redis answers
+                    # while the clients are written to, so the round trip costs no time.
+                    after = {
+                        **r.position,
+                        **{s: StreamId.parse(as_str(e[-1][0])) for s, e in batches},
+                    }
+                    ahead = asyncio.create_task(self._xread(r, after))
+                    await asyncio.sleep(0)  # the request goes out first
+                    for stream, entries in batches:
+                        await self._dispatch(r, stream, entries)
+                except Exception as exc:  # the supervisor (docstring)
+                    _drop(ahead)
+                    ahead = None
+                    if r.up:
+                        r.up, down_since = False, time.monotonic()
+                        if isinstance(exc, _OUTAGE):
+                            log.warning(
+                                "hub_reader_lost",
+                                reader=r.name,
+                                error=str(exc) or type(exc).__name__,
+                            )
+                        else:
+                            log.exception("hub_reader_failed", reader=r.name)
+                    r.ready.clear()  # re-read the positions: was Redis restarted empty?
+                    delay = min(2.0, max(0.05, delay * 2))
+                    await asyncio.sleep(random.uniform(0, delay))
+                    continue
+                if not r.up:
+                    r.up = True
+                    log.info(
+                        "hub_reader_recovered",
+                        reader=r.name,
+                        outage_s=round(time.monotonic() - down_since, 3),
+                    )
+                delay = 0.0
+        finally:
+            _drop(ahead)
+
+    async def _xread(self, r: Reader, after: dict[str, StreamId]) -> Any:
+        return await r.client.xread(
+            {s: str(after[s]) for s in r.streams},
+            count=self.settings.hub_batch,
+            block=self.settings.hub_block_ms,
+        )
+
+    async def _batches(self, r: Reader, reply: Any) -> list[tuple[str, list[Any]]]:
+        """(stream, entries) of an XREAD reply; a full batch of a latest-only stream skips ahead."""
+        out = []
+        for stream, entries in reply or []:  # RESP2: [[stream, [(id, fields), ...]], ...]
+            name = as_str(stream)
+            if len(entries) >= self.settings.hub_batch and self._latest_only(r, name):
+                first = entries[0][0]
+                entries = await self._newest(r.client, name, as_str(first))
+                if entries and entries[0][0] != first:
+                    self.stats["skipped_ahead"] += 1
+            if entries:
+                out.append((name, entries))
+        return out
 
     async def _init_positions(self, r: Reader) -> None:
         for s in r.streams:
@@ -229,6 +285,17 @@ class Hub:
                 r.position[s] = info.last
         r.ready.set()
 
+    def _latest_only(self, r: Reader, stream: str) -> bool:
+        """May this stream's reader skip entries? Only if nobody needs every one."""
+        return not r.taps[stream] and all(
+            t.delivery is Delivery.LATEST for t, subs in r.topics[stream].items() if subs
+        )
+
+    async def _newest(self, client: Redis, stream: str, low: str) -> list[Any]:
+        """The newest ``hub_batch`` entries not below ``low`` (an XRANGE bound), in stream order."""
+        raw = await client.xrevrange(stream, max="+", min=low, count=self.settings.hub_batch)
+        return list(reversed(raw or ()))
+
     async def _dispatch(self, r: Reader, stream: str, raw: list[Any]) -> None:
         entries = entries_of(raw)
         if not entries:
@@ -242,7 +309,7 @@ class Hub:
                 await tap(stream, entries)
             except Exception:  # a tap's bug must not stop the fan-out
                 log.exception("hub_tap_failed", stream=stream)
-        computed: list[tuple[set[Subscription], list[Frame]]] = []
+        computed: list[tuple[set[Subscription], Sequence[Frame]]] = []
         for topic, subs in r.topics[stream].items():
             if not subs:
                 continue
@@ -259,11 +326,12 @@ class Hub:
                 for sub in list(subs):
                     sub.end(CLOSE_INTERNAL, "internal error; reconnect with since")
                 continue
-            computed.append((subs, frames))
-        for subs, frames in computed:  # synchronous from here on
+            shared = FrameBatch(frames) if topic.delivery is Delivery.LATEST else frames
+            computed.append((subs, shared))  # latest: one message for every client keeping up
+        for subs, offered in computed:  # synchronous from here on
+            self.stats["frames_offered"] += len(offered) * len(subs)
             for sub in list(subs):
-                sub.offer(frames)
-                self.stats["frames_offered"] += len(frames)
+                sub.offer(offered)
 
     # ---- subscriptions -------------------------------------------------------
 
@@ -356,9 +424,13 @@ class Hub:
                 sub.end(CLOSE_TOO_SLOW, "fell behind further than the stream keeps; resubscribe")
                 return []
         read_before = reader.position.get(sub.stream, ZERO)  # all in Redis before the XRANGE
-        entries = await self.redis.xrange(
-            sub.stream, min=sub.cursor.exclusive, max="+", count=self.settings.hub_batch
-        )
+        entries: Any
+        if sub.delivery is Delivery.LATEST:  # skip ahead (module docstring)
+            entries = await self._newest(self.redis, sub.stream, sub.cursor.exclusive)
+        else:
+            entries = await self.redis.xrange(
+                sub.stream, min=sub.cursor.exclusive, max="+", count=self.settings.hub_batch
+            )
         out: list[Frame] = []
         if entries:
             batch = entries_of(entries)

@@ -15,6 +15,7 @@ import structlog
 from redis.asyncio import Redis
 
 from config import Settings
+from config.settings import RobotConfig
 from protocol.streams import REGISTRY, ROBOTS_INDEX, RobotSnapshot, from_fields, robot_key
 from web.schemas import RobotOut
 
@@ -48,9 +49,11 @@ def registered(robot_id: str, kind: str, name: str, network: str, source: str) -
 
 
 def _merge(
-    robot_id: str, settings: Settings, fields: dict[str, str] | None, dynamic: Registered | None
+    robot_id: str,
+    configured: RobotConfig | None,
+    fields: dict[str, str] | None,
+    dynamic: Registered | None,
 ) -> RobotOut | None:
-    configured = settings.robot(robot_id)
     reg = configured or dynamic
     snap: RobotSnapshot | None = None
     if fields:
@@ -89,14 +92,15 @@ async def load_robots(
     pipe.hgetall(REGISTRY)
     pipe.smembers(ROBOTS_INDEX)
     raw_registry, seen = await pipe.execute()
+    configured = {r.id: r for r in settings.robots}  # Settings.robot() is a scan per call
     sql = {
         rid: r
         for rid, r in (sql or {}).items()
-        if r.source == "api" or settings.robot(rid) is not None  # else: left the config file
+        if r.source == "api" or rid in configured  # else: left the config file
     }
     dynamic = {**_registry(_text(raw_registry)), **sql}
     if ids is None:
-        known = {_str(i) for i in seen} | {r.id for r in settings.robots} | set(dynamic)
+        known = {_str(i) for i in seen} | set(configured) | set(dynamic)
         wanted = sorted(known)
     else:
         wanted = sorted(set(ids))
@@ -108,7 +112,7 @@ async def load_robots(
     hashes = await pipe.execute()
     out = []
     for rid, h in zip(wanted, hashes, strict=True):
-        robot = _merge(rid, settings, _text(h or {}), dynamic.get(rid))
+        robot = _merge(rid, configured.get(rid), _text(h or {}), dynamic.get(rid))
         if robot is not None:
             out.append(robot)
     return out

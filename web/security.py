@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -100,11 +102,21 @@ class Passwords:
 
 
 class Tokens:
-    def __init__(self, secret: str, ttl_s: float) -> None:
+    """Makes and checks tokens; ``verify`` remembers tokens it checked until they expire.
+
+    A token's signature and claims cannot change, so checking one again on each
+    request (PyJWT: ~100 us, most of an authenticated request) proves nothing new;
+    only expiry can, and ``verify`` checks it every time. Revocation is not the
+    token's business: the users table decides (web/auth.py, ``UserCache``).
+    """
+
+    def __init__(self, secret: str, ttl_s: float, verified_max: int = 1024) -> None:
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"web.secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self.ttl_s = ttl_s
+        self.verified_max = verified_max
+        self._verified: OrderedDict[str, Claims] = OrderedDict()  # least recently used first
 
     def make(
         self, username: str, role: Role, version: int, now: float | None = None
@@ -140,6 +152,28 @@ class Tokens:
         except (KeyError, ValueError, TypeError):
             raise TokenError("invalid_token", "the token is missing claims") from None
 
+    def verify(self, token: str, now: float | None = None) -> Claims:
+        """``decode``, from memory for a token that passed before and has not expired since.
+
+        Only good tokens are remembered, at most ``verified_max`` (least recently
+        used leave first), so a stream of bad ones costs what it did and holds nothing.
+        """
+        claims = self._verified.get(token)
+        if claims is not None:
+            # PyJWT's own rule: good while int(exp) > now
+            if (time.time() if now is None else now) < int(claims.expires):
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims = self.decode(token)
+        self._verified[token] = claims
+        if len(self._verified) > self.verified_max:
+            self._verified.popitem(last=False)
+        return claims
+
+
+UserRow = tuple[Role, bool, int]  # (role, disabled, token_version)
+
 
 class UserCache:
     """(role, disabled, token_version) of recently seen users, for ``web.auth_cache_s``.
@@ -148,24 +182,51 @@ class UserCache:
     cost a query per request (3.4 ms of CPU on SQLite: REST ran at 2 % of a
     bare aiohttp server, bench/RESULTS.md). A change made through this process
     forgets the user at once; another process (or `robodine users`) is seen
-    within the TTL.
+    within the TTL. When a row expires under load, the requests that find it so
+    share one query (``load``) instead of each sending their own.
     """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._rows: dict[str, tuple[float, tuple[str, bool, int] | None]] = {}
+        self._rows: dict[str, tuple[float, UserRow | None]] = {}
+        self._loading: dict[str, asyncio.Future[UserRow | None]] = {}
 
-    def get(self, username: str) -> tuple[bool, tuple[str, bool, int] | None]:
+    def get(self, username: str) -> tuple[bool, UserRow | None]:
         """(cached?, the row or None for no such user)."""
         hit = self._rows.get(username)
         if hit is None or time.monotonic() - hit[0] > self.ttl:
             return False, None
         return True, hit[1]
 
-    def put(self, username: str, row: tuple[str, bool, int] | None) -> None:
+    async def load(
+        self, username: str, query: Callable[[], Awaitable[UserRow | None]]
+    ) -> UserRow | None:
+        """The row from ``query`` (one at a time per user), remembered from when it began."""
+        pending = self._loading.get(username)
+        if pending is None:
+            pending = asyncio.ensure_future(self._query(username, query))
+            self._loading[username] = pending
+        return await asyncio.shield(pending)
+
+    async def _query(
+        self, username: str, query: Callable[[], Awaitable[UserRow | None]]
+    ) -> UserRow | None:
+        started = time.monotonic()
+        try:
+            row = await query()
+        finally:
+            mine = self._loading.get(username) is asyncio.current_task()  # else: forgotten
+            if mine:
+                del self._loading[username]
+        if mine:
+            self.put(username, row, started)
+        return row
+
+    def put(self, username: str, row: UserRow | None, at: float | None = None) -> None:
         if len(self._rows) > 10_000:
             self._rows.clear()
-        self._rows[username] = (time.monotonic(), row)
+        self._rows[username] = (time.monotonic() if at is None else at, row)
 
     def forget(self, username: str) -> None:
         self._rows.pop(username, None)
+        self._loading.pop(username, None)

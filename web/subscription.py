@@ -9,6 +9,13 @@ Drop policy, per delivery (STYLE.md lesson 4):
 - ``latest`` (telemetry, robots): one pending frame per key (robot); a newer
   one replaces it. ``max_hz`` sends each key at most that often. Replacements
   the client did not ask for (it was slow) are counted and reported.
+  A client without filters or ``max_hz`` that has sent everything keeps the
+  hub's batch itself (shared by every client, one frame per key already), so
+  keeping up costs it no work per frame; only a client that falls behind
+  merges batches per key. When its feed has registered a ``direct`` writer
+  and that writer can take the batch at once (nothing pending, the socket
+  idle and not backed up), the batch is written from the hub's loop without
+  waking the client's task at all.
 
 A subscription starts *behind*, at the cursor of its snapshot or ``since``:
 the same catch-up brings it level with the hub without a gap or a duplicate.
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from web.frames import Frame
+from web.frames import Frame, FrameBatch
 from web.streamid import StreamId
 
 if TYPE_CHECKING:
@@ -100,6 +107,9 @@ class Subscription:
         self.ended: tuple[int, str] | None = None
         self._queue: deque[Frame] = deque()
         self._latest: dict[str, tuple[int, Frame]] = {}  # key -> (offer generation, frame)
+        self._plain = self.min_interval == 0 and flt == Filter()  # may keep the hub's batch
+        self._batch: Sequence[Frame] = ()  # the hub's batch, pending as is (docstring)
+        self.direct: Callable[[FrameBatch], bool] | None = None  # writes a batch now, or False
         self._next_at: dict[str, float] = {}
         self._notices: dict[str, Frame] = {}
         self._gen = 0
@@ -123,12 +133,43 @@ class Subscription:
                     break
                 self._queue.append(f)
                 self.cursor = f.id
-        else:
-            self.absorb(frames)
+        elif self._offer_latest(frames):
+            return  # written already: nothing to wake the feed for
         self._wake.set()
+
+    def _offer_latest(self, frames: Sequence[Frame]) -> bool:
+        """Write or keep the hub's batch as is when nothing is pending, else merge it per key.
+
+        ``frames`` holds at most one frame per key (topics coalesce each batch).
+        True when the batch was written directly.
+        """
+        if not frames:
+            return False
+        self._unbatch()
+        first = frames[0].id
+        if self._plain and not self._latest and first is not None and first > self.cursor:
+            self.cursor = frames[-1].id or self.cursor
+            if (
+                self.direct is not None
+                and isinstance(frames, FrameBatch)
+                and not (self.lag_notice or self._notices)
+                and self.direct(frames)
+            ):
+                return True
+            self._batch = frames
+            return False
+        self.absorb(frames)
+        return False
+
+    def _unbatch(self) -> None:
+        """The kept batch was not sent before more came: its frames join the per-key map."""
+        for f in self._batch:
+            self._latest[f.key] = (self._gen - 1, f)
+        self._batch = ()
 
     def absorb(self, frames: Sequence[Frame]) -> None:
         """Latest-wins: keep the newest frame per key."""
+        self._unbatch()
         now = self.clock()
         for f in frames:
             if f.id is None or f.id <= self.cursor:
@@ -174,6 +215,11 @@ class Subscription:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def pending_latest(self) -> int:
+        """Latest-wins frames waiting for this client (at most one per key, or one batch)."""
+        return len(self._latest) + len(self._batch)
+
     def take_notices(self) -> list[Frame]:
         out = list(self._notices.values())
         self._notices.clear()
@@ -185,6 +231,9 @@ class Subscription:
 
     def take_latest(self) -> tuple[list[Frame], float | None]:
         """Frames whose key may be sent now, and how long until the next one may."""
+        if self._batch:
+            kept, self._batch = list(self._batch), ()
+            return kept, None
         if not self._latest:
             return [], None
         now = self.clock()
@@ -202,7 +251,11 @@ class Subscription:
         return ready, wait
 
     async def wait(self, timeout: float | None) -> None:
-        if timeout is not None and timeout <= 0:
+        if timeout is None:  # the feed's usual wait: no deadline to arm (one per wake-up)
+            await self._wake.wait()
+            self._wake.clear()
+            return
+        if timeout <= 0:
             return
         try:
             async with asyncio.timeout(timeout):

@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -243,14 +244,26 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+_UNREAD: weakref.WeakKeyDictionary[ClientWebSocketResponse, list[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def recv(ws: ClientWebSocketResponse, timeout: float = 3.0) -> dict[str, Any]:
-    """The next JSON frame (fails on close or timeout)."""
+    """The next JSON frame (fails on close or timeout); a ``batch`` is read frame by frame."""
+    unread = _UNREAD.setdefault(ws, [])
+    if unread:
+        return unread.pop(0)
     msg = await ws.receive(timeout=timeout)
     assert msg.type is WSMsgType.TEXT, (
         f"expected a text frame, got {msg.type} {msg.data!r} {msg.extra!r}"
     )
     data = orjson.loads(msg.data)
     assert isinstance(data, dict)
+    if data["type"] == "batch":
+        assert len(data["frames"]) > 1, "a batch holds several frames"
+        unread.extend(data["frames"])
+        return unread.pop(0)
     return data
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import WSMsgType
 
-from protocol.streams import EVENTS, Level
+from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
 from web.keys import HUB
 
@@ -116,6 +116,33 @@ async def test_telemetry_snapshot_is_newest_per_robot_then_live(env: WebEnv) -> 
     sid = await env.telemetry("serve-2", 2, x=9)
     live = await recv(ws)
     assert live["type"] == "telemetry" and live["id"] == sid and live["sample"]["x"] == 9.0
+    await ws.close()
+
+
+async def test_telemetry_read_together_arrives_as_one_batch_message(env: WebEnv) -> None:
+    ws, _, _ = await open_feed(env, "telemetry")
+    pipe = env.redis.pipeline(transaction=True)  # MULTI: the hub's XREAD wakes after all four
+    for robot, seq in (("serve-1", 1), ("serve-2", 1), ("serve-1", 2), ("serve-3", 1)):
+        pipe.xadd(
+            TELEMETRY,
+            to_fields(
+                TelemetryRecord(
+                    robot=robot, seq=seq, ts=1.0, x=seq, y=0, theta=0, battery=1, speed=0
+                )
+            ),
+        )
+    ids = [x.decode() for x in await pipe.execute()]
+    msg = await ws.receive(timeout=3)
+    assert msg.type is WSMsgType.TEXT
+    batch = orjson.loads(msg.data)
+    assert batch["type"] == "batch", "one message for everything one read brought"
+    got = [(f["type"], f["id"], f["sample"]["robot"], f["sample"]["seq"]) for f in batch["frames"]]
+    # serve-1's first sample was superseded within the same read (latest wins)
+    assert got == [
+        ("telemetry", ids[1], "serve-2", 1),
+        ("telemetry", ids[2], "serve-1", 2),
+        ("telemetry", ids[3], "serve-3", 1),
+    ]
     await ws.close()
 
 
@@ -370,6 +397,37 @@ async def test_a_client_that_stops_reading_is_closed_with_4008(make_env: MakeEnv
             await asyncio.sleep(0.05)
             max_queued = max([max_queued] + [s.queued for s in env.app[HUB].subscriptions()])
     assert max_queued <= 16, "the queue stays bounded"
+    assert await closed_with(ws, timeout=10) == 4008
+
+
+async def test_a_telemetry_client_that_stops_reading_is_closed_with_4008(
+    make_env: MakeEnv,
+) -> None:
+    """Direct writes stop at the transport's low-water mark; then latest-wins, then 4008.
+
+    The kernel's loopback buffers take megabytes before the server's own buffer
+    fills; the heartbeat is pushed out of the way so that only the send deadline
+    can close the socket.
+    """
+    env = await make_env(web={"ws_send_timeout_s": 0.5, "ws_heartbeat_s": 120})
+    ws, _, _ = await open_feed(env, "telemetry")
+    robots = [f"serve-{i:04d}" for i in range(1000)]
+    most_pending = 0
+    seq = 0
+    async with asyncio.timeout(40):
+        while env.app[HUB].subscriptions():  # until the server gives up on it
+            pipe = env.redis.pipeline(transaction=False)
+            for robot in robots:
+                seq += 1
+                rec = TelemetryRecord(
+                    robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
+                )
+                pipe.xadd(TELEMETRY, to_fields(rec))
+            await pipe.execute()
+            await asyncio.sleep(0.02)
+            for sub in env.app[HUB].subscriptions():
+                most_pending = max(most_pending, sub.pending_latest)
+    assert most_pending <= len(robots), "at most one pending frame per robot"
     assert await closed_with(ws, timeout=10) == 4008
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+import structlog
 
+from config.logging import configure_logging
 from tests.servers import RedisServer
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
 
@@ -179,3 +182,24 @@ async def test_missing_or_short_secret_is_refused(
         create_app(web_settings(redis_server.url, sqlite_url, web={"secret": "short"}))
     with pytest.raises(WebConfigError, match=r"database\.url"):
         create_app(web_settings(redis_server.url, "mysql://x/y"))
+
+
+async def test_lines_logged_while_handling_a_request_carry_its_id(
+    env: WebEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = structlog.get_config()
+    configure_logging("info", "json", cache=False)
+    try:
+        capsys.readouterr()
+        r = await env.client.post(
+            "/api/auth/login", json={"username": "admin", "password": "not-the-password"},
+            headers={"X-Request-ID": "req-login-1"},
+        )
+        assert r.status == 401
+        lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()
+                 if line.startswith("{")]
+    finally:
+        structlog.configure(**saved)
+    failed = [line for line in lines if line["event"] == "login_failed"]
+    assert failed and failed[0]["request_id"] == "req-login-1"
+    assert "not-the-password" not in str(lines)

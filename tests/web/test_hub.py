@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import given
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from protocol.streams import EVENTS, TELEMETRY, EventRecord, TelemetryRecord, to_fields
 from tests.servers import RedisServer
 from tests.web.conftest import web_settings
-from web.frames import Frame
+from web.frames import Frame, FrameBatch, batch_message, ws_text
 from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub
 from web.resources import redis_client
 from web.streamid import ZERO, StreamId
@@ -58,7 +59,7 @@ def test_bare_milliseconds_mean_from_that_millisecond_on() -> None:
 
 
 def _f(robot: str = "", type_: str = "", level: str = "") -> Frame:
-    return Frame(StreamId(1, 0), "event", "{}", robot=robot, type=type_, level=level)
+    return Frame(StreamId(1, 0), "event", b"{}", robot=robot, type=type_, level=level)
 
 
 @given(
@@ -270,3 +271,110 @@ async def test_a_broken_stream_key_stops_only_its_reader(
         await redis.delete(EVENTS)
         (sid,) = await add_events(redis, 1)
         await read_up_to(hub, sid)  # the events reader recovered by itself
+
+
+# ---- latest-wins batches: shared, written directly, merged when a client is slow -------
+
+
+def _sample(robot: str, ms: int) -> Frame:
+    return Frame(
+        StreamId(ms, 0), "telemetry", f'{{"r":"{robot}","ms":{ms}}}'.encode(), robot, robot
+    )
+
+
+def _plain_sub(cursor: int = 0) -> Subscription:
+    sub = Subscription(TelemetryTopic(), Filter(), cursor=StreamId(cursor, 0), queue_max=10)
+    sub.caught_up()
+    return sub
+
+
+def test_batch_message_and_its_websocket_frame() -> None:
+    batch = FrameBatch([_sample("a", 1), _sample("b", 2)])
+    message = batch_message(batch)
+    assert orjson.loads(message) == {
+        "type": "batch",
+        "frames": [{"r": "a", "ms": 1}, {"r": "b", "ms": 2}],
+    }
+    assert batch.wire == bytes((0x81, len(message))) + message  # FIN + text, unmasked
+    assert FrameBatch([_sample("a", 1)]).wire[2:] == b'{"r":"a","ms":1}', "one frame: as is"
+    long = b"x" * 70_000
+    assert ws_text(long)[:10] == bytes((0x81, 127)) + (70_000).to_bytes(8, "big")
+    assert ws_text(b"y" * 300)[:4] == bytes((0x81, 126)) + (300).to_bytes(2, "big")
+
+
+def test_a_client_that_keeps_up_gets_the_shared_batch_written_directly() -> None:
+    sub = _plain_sub()
+    written: list[FrameBatch] = []
+    sub.direct = lambda b: written.append(b) is None
+    batch = FrameBatch([_sample("a", 5), _sample("b", 6)])
+    sub.offer(batch)
+    assert written == [batch] and written[0] is batch, "the same object for every client"
+    assert sub.cursor == StreamId(6, 0)
+    assert sub.take_latest() == ([], None), "nothing left pending"
+
+
+def test_a_busy_client_keeps_the_batch_then_merges_per_robot() -> None:
+    sub = _plain_sub()
+    sub.direct = lambda b: False  # the socket is busy or backed up
+    sub.offer(FrameBatch([_sample("a", 5), _sample("b", 6)]))
+    sub.offer(FrameBatch([_sample("a", 7)]))  # before the feed sent the first one
+    ready, _ = sub.take_latest()
+    assert [(f.robot, f.id.ms) for f in ready if f.id] == [("b", 6), ("a", 7)]
+    assert sub.dropped == 1 and sub.lag_notice, "a's older sample was replaced: reported"
+
+
+def test_a_filtered_client_never_takes_the_shared_batch() -> None:
+    sub = Subscription(
+        TelemetryTopic(), Filter.make(robots=["b"]), cursor=StreamId(0, 0), queue_max=10
+    )
+    sub.caught_up()
+    sub.direct = lambda b: pytest.fail("a filtered client must not get the whole batch")
+    sub.offer(FrameBatch([_sample("a", 5), _sample("b", 6)]))
+    ready, _ = sub.take_latest()
+    assert [f.robot for f in ready] == ["b"]
+
+
+def _telemetry(robot: str, seq: int) -> dict[str, Any]:
+    return to_fields(
+        TelemetryRecord(robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)
+    )
+
+
+async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
+        topic = TelemetryTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)  # live
+            pipe = redis.pipeline(transaction=False)
+            for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
+                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+            ids = await pipe.execute()
+            async with asyncio.timeout(3):
+                while hub.position(TELEMETRY) != StreamId.parse(ids[-1]):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            frames = await hub.next_frames(sub, idle=1)
+            seqs = sorted(orjson.loads(f.data)["sample"]["seq"] for f in frames)
+            assert set(range(91, 101)) <= set(seqs), "the newest hub_batch entries"
+            # A first read may have caught the pipeline's head (at most one batch) before
+            # the rest arrived; everything between it and the newest batch was skipped.
+            assert all(s <= 10 or s > 90 for s in seqs), seqs
+    assert hub.stats["skipped_ahead"] >= 1
+
+
+async def test_events_are_never_skipped_however_far_behind(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
+        topic = EventsTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=1000)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)
+            ids = await add_events(redis, 100)
+            got, _ = await drain(hub, sub, 100)
+            assert got == ids
+    assert hub.stats["skipped_ahead"] == 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
-from tests.web.conftest import WebEnv
+from tests.web.conftest import MakeEnv, WebEnv
+from web.routes.robots import LIST_MAX_AGE_S
 
 
 async def test_robot_list_merges_registry_and_snapshots(env: WebEnv) -> None:
@@ -202,3 +204,66 @@ async def test_robots_registered_at_run_time_are_listed_without_their_key(env: W
     assert items["serve-9"]["registered"] is True and items["serve-9"]["name"] == "Nine"
     assert "broken" not in items
     assert "sealed" not in await r.text()
+
+
+async def test_robot_list_is_fresh_within_its_bound_with_etag_and_304(env: WebEnv) -> None:
+    await env.snapshot("serve-1", kind="serving", connection="online", state="idle")
+    r = await env.client.get("/api/robots", headers=env.auth("viewer"))
+    first = {i["id"]: i for i in (await r.json())["items"]}
+    etag = r.headers["ETag"]
+    assert first["serve-1"]["state"] == "idle" and etag.startswith('W/"')
+    assert r.headers["Cache-Control"] == "no-store"  # the ETag is for clients that keep it
+
+    r = await env.client.get(
+        "/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag}
+    )
+    assert r.status == 304 and await r.read() == b"" and r.headers["ETag"] == etag
+
+    await env.snapshot("serve-1", kind="serving", connection="online", state="delivering")
+    await asyncio.sleep(LIST_MAX_AGE_S + 0.1)  # the documented bound (docs/api.md)
+    r = await env.client.get(
+        "/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag}
+    )
+    assert r.status == 200 and r.headers["ETag"] != etag
+    assert {i["id"]: i for i in (await r.json())["items"]}["serve-1"]["state"] == "delivering"
+
+
+async def test_robots_added_or_removed_here_show_at_once(env: WebEnv) -> None:
+    async def ids() -> list[str]:
+        r = await env.client.get("/api/robots", headers=env.auth("viewer"))
+        return [i["id"] for i in (await r.json())["items"]]
+
+    assert "tray-9" not in await ids()  # the list is now cached
+    r = await env.client.post(
+        "/api/robots", headers=env.auth("admin"), json={"id": "tray-9", "kind": "serving"}
+    )
+    assert r.status == 201
+    assert "tray-9" in await ids()
+    r = await env.client.delete("/api/robots/tray-9", headers=env.auth("admin"))
+    assert r.status == 204
+    assert "tray-9" not in await ids()
+
+
+async def test_robot_list_gzipped_for_clients_that_take_it(make_env: MakeEnv) -> None:
+    env = await make_env(web={"gzip_min_bytes": 100})  # three robots: about 1 KB
+    plain = await env.client.get("/api/robots", headers=env.auth())
+    r = await env.client.get("/api/robots", headers={**env.auth(), "Accept-Encoding": "gzip"})
+    assert r.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in r.headers["Vary"]
+    assert await r.json() == await plain.json()  # the client decompressed it
+
+
+async def test_a_revocation_in_another_process_applies_within_auth_cache_s(
+    make_env: MakeEnv,
+) -> None:
+    one = await make_env(web={"auth_cache_s": 0.3})
+    two = await make_env(web={"auth_cache_s": 0.3})  # same database and Redis
+    old = one.auth("staff")
+    r = await two.client.get("/api/robots", headers=old)
+    assert r.status == 200  # token verified and the user's row cached in process two
+    r = await one.client.patch(
+        "/api/users/staff", headers=one.auth("admin"), json={"disabled": True}
+    )
+    assert r.status == 200
+    await asyncio.sleep(0.4)
+    r = await two.client.get("/api/robots", headers=old)
+    assert r.status == 401 and (await r.json())["code"] == "invalid_token"

@@ -17,8 +17,9 @@ from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
 from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
 from web.api import Routes
 from web.hub import as_str, entries_of
-from web.jsonutil import json_response
+from web.jsonutil import dumps, json_response
 from web.keys import DB, REDIS, SETTINGS, USER
+from web.microcache import MicroCache, respond
 from web.problems import Problem, not_found
 from web.registry import RegistryService, sql_robots
 from web.robots import load_robots
@@ -41,9 +42,24 @@ from web.streamid import StreamId
 from web.topics.base import decode_entries
 
 log = structlog.get_logger("web.robots")
-routes = Routes("robots", "Robots as the gateway reports them, and commands to them.")
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+# GET /api/robots answers a list read at most this long before the request (docs/api.md).
+LIST_MAX_AGE_S = 0.5
+ROBOT_LIST = web.AppKey("robot_list", MicroCache)
+
+
+def _setup(app: web.Application) -> None:
+    async def read() -> bytes:
+        sql = await sql_robots(app[DB])
+        return dumps(RobotList(items=await load_robots(app[REDIS], app[SETTINGS], sql=sql)))
+
+    app[ROBOT_LIST] = MicroCache(read, LIST_MAX_AGE_S)
+
+
+routes = Routes(
+    "robots", "Robots as the gateway reports them, and commands to them.", setup=_setup
+)
 
 
 @routes.route(
@@ -54,12 +70,15 @@ IDEMPOTENCY_TTL_S = 24 * 3600
     response=RobotList,
     errors=(401,),
 )
-async def list_robots(request: web.Request) -> RobotList:
+async def list_robots(request: web.Request) -> web.Response:
     """Robots of the config's `[[robots]]`, robots added through the API, and every robot the
-    gateway has a snapshot of. `source` says where a robot is registered."""
+    gateway has a snapshot of. `source` says where a robot is registered. The list is read at
+    most 0.5 s before the request (robots added or removed here show at once); it carries an
+    `ETag`, and `If-None-Match` with it answers 304 while nothing changed."""
     app = request.app
-    sql = await sql_robots(app[DB])
-    return RobotList(items=await load_robots(app[REDIS], app[SETTINGS], sql=sql))
+    cache = app[ROBOT_LIST]
+    entry = cache.fresh() or await cache.get()
+    return respond(request, entry, app[SETTINGS].web.gzip_min_bytes)
 
 
 async def _robot(request: web.Request, robot_id: str) -> RobotOut:
@@ -91,6 +110,7 @@ async def create_robot(request: web.Request, body: RobotIn) -> RobotCreated:
     `ROBODINE_DATA_KEY`) and never returned again. The gateway learns the robot without a
     restart (`registry.changed` event). A robot of the config file is a 409."""
     row, key = await _registry(request).create(body, request[USER].username)
+    request.app[ROBOT_LIST].invalidate()
     robot = await _robot(request, row.id)
     return RobotCreated(**msgspec.structs.asdict(robot), key=key)
 
@@ -124,6 +144,7 @@ async def rekey_robot(request: web.Request, params: RobotPath) -> RobotCreated:
 async def delete_robot(request: web.Request, params: RobotPath) -> None:
     """The gateway drops it (and its connection) without a restart. Config-file robots: 409."""
     await _registry(request).remove(params.robot_id, request[USER].username)
+    request.app[ROBOT_LIST].invalidate()
 
 
 @routes.route(

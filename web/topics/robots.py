@@ -14,7 +14,7 @@ from typing import Any
 from msgspec import Struct
 
 from protocol.streams import EVENTS
-from web.frames import Frame, Snapshot, frame
+from web.frames import Batch, Frame, Snapshot, frame
 from web.hub import Entry, stream_info
 from web.robots import load_robots
 from web.schemas import Query, RobotId, RobotOut
@@ -42,7 +42,7 @@ class RobotsTopic(Topic):
         "snapshot."
     )
     params = RobotsParams
-    frame_types = RobotFrame | Snapshot[RobotOut]
+    frame_types = RobotFrame | Batch | Snapshot[RobotOut]
 
     def make_filter(self, params: Any) -> Filter:
         return Filter.make(params.robot)

@@ -8,7 +8,7 @@ from typing import Any
 from msgspec import Struct
 
 from protocol.streams import TELEMETRY, TelemetryRecord
-from web.frames import Frame, Snapshot, frame
+from web.frames import Batch, Frame, Snapshot, frame
 from web.hub import Entry, entries_of, stream_info
 from web.schemas import Query, RobotId, TelemetryEntry
 from web.streamid import StreamId
@@ -39,7 +39,7 @@ class TelemetryTopic(Topic):
         "per robot. The snapshot holds each robot's newest sample (after `since`, if given)."
     )
     params = TelemetryParams
-    frame_types = TelemetryFrame | Snapshot[TelemetryEntry]
+    frame_types = TelemetryFrame | Batch | Snapshot[TelemetryEntry]
 
     def make_filter(self, params: Any) -> Filter:
         return Filter.make(params.robot)
@@ -56,8 +56,11 @@ class TelemetryTopic(Topic):
         )
         entries = entries_of(raw)
         newest: dict[str, tuple[StreamId, TelemetryRecord]] = {}
-        for sid, rec in decode_entries(entries, TelemetryRecord, self.stream):
-            if rec.robot not in newest and flt.accepts(telemetry_frame(sid, rec)):
+        for entry in entries:  # newest first; only a robot's newest valid sample is decoded
+            robot = entry[1].get("robot", "")
+            if robot in newest or not flt.accepts(Frame(None, self.name, b"", robot, robot)):
+                continue
+            for sid, rec in decode_entries([entry], TelemetryRecord, self.stream):
                 newest[rec.robot] = (sid, rec)
         cursor = max(StreamId.parse(entries[0][0]) if entries else info.last, info.last)
         if after is not None:
@@ -72,7 +75,25 @@ class TelemetryTopic(Topic):
         return Start(cursor, frame(snap, id=cursor), resumed=after is not None)
 
     async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
+        """The newest sample per robot in the batch (latest wins), in stream order.
+
+        Older samples of a robot in the same batch are superseded before any client
+        sees them, so they are not decoded at all.
+        """
         return [
             telemetry_frame(sid, rec)
-            for sid, rec in decode_entries(entries, TelemetryRecord, self.stream)
+            for sid, rec in decode_entries(newest_per_robot(entries), TelemetryRecord, self.stream)
         ]
+
+
+def newest_per_robot(entries: Sequence[Entry]) -> list[Entry]:
+    """Each robot's last entry, kept in stream order."""
+    seen: set[str] = set()
+    out: list[Entry] = []
+    for e in reversed(entries):
+        robot = e[1].get("robot", "")
+        if robot not in seen:
+            seen.add(robot)
+            out.append(e)
+    out.reverse()
+    return out

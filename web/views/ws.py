@@ -1,4 +1,5 @@
-"""GET /ws/{topic}: hello, snapshot (or the missed entries), then live frames.
+"""GET /ws/{topic}: hello, snapshot (or the missed entries), then live frames
+(latest-wins topics: everything pending for the client in one ``batch`` message).
 
 Everything that can be refused (origin, token, role, unknown topic, bad
 ``since``/``max_hz``/filters) is refused with a problem+json 4xx *before* the
@@ -13,6 +14,7 @@ from redis.exceptions import RedisError
 
 from web.hub import FeedEnded
 from web.keys import HUB
+from web.subscription import Delivery
 from web.views.feed import hello, open_feed, start_feed
 from web.views.socket import SocketSession
 
@@ -32,6 +34,7 @@ async def topic_socket(request: web.Request) -> web.StreamResponse:
         await conn.send(hello(request, fr, start))
         if start.snapshot is not None:
             await conn.send(start.snapshot)
+        sub.direct = conn.try_write  # live batches may now be written from the hub's loop
         while True:
             try:
                 frames = await hub.next_frames(sub)
@@ -42,7 +45,10 @@ async def topic_socket(request: web.Request) -> web.StreamResponse:
                 log.warning("feed_redis_error", topic=fr.topic.name, error=str(exc))
                 await conn.close(CLOSE_TRY_AGAIN, "redis unavailable; reconnect with since")
                 return
-            await conn.send_many(frames)
+            if sub.delivery is Delivery.LATEST:
+                await conn.send_batch(frames)  # one message per wake-up (docs/api.md)
+            else:
+                await conn.send_many(frames)
 
     async with hub.subscribe(sub):
         log.info(

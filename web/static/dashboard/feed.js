@@ -72,6 +72,40 @@ export class Feed {
     return `${proto}//${location.host}${this.path}?${q}`;
   }
 
+  /** One frame, on its own or out of a batch. */
+  handle(frame) {
+    if (frame.type === "auth_expiring") {
+      // Swap the socket's token in-band: the subscription and its cursor stay as they are.
+      refresh().then((s) => this.send({ type: "auth", token: s.token })).catch(() => {});
+      return;
+    }
+    if (frame.type === "hello" || frame.type === "history" || frame.type === "snapshot") {
+      this.live = true;
+      this.delay = 500;
+      announce();
+    }
+    if (frame.type === "snapshot" || frame.type === "history") {
+      // A snapshot replaces state; history starts the room. Both set the cursor.
+      if (frame.id) this.lastId = frame.id;
+      this.perKey.clear();
+      this.onFrame(frame);
+      return;
+    }
+    if (frame.id && typeof frame.id === "string" && frame.type !== "presence") {
+      if (this.keyOf) {
+        const k = this.keyOf(frame);
+        const prev = this.perKey.get(k);
+        if (prev && cmpId(frame.id, prev) <= 0) return; // seen already
+        this.perKey.set(k, frame.id);
+        if (!this.lastId || cmpId(frame.id, this.lastId) > 0) this.lastId = frame.id;
+      } else {
+        if (this.lastId && cmpId(frame.id, this.lastId) <= 0) return; // seen already
+        this.lastId = frame.id;
+      }
+    }
+    this.onFrame(frame);
+  }
+
   connect() {
     if (!this.running) return;
     if (!session()) { logout(); return; }
@@ -80,36 +114,9 @@ export class Feed {
     ws.onmessage = (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
-      if (frame.type === "auth_expiring") {
-        // Swap the socket's token in-band: the subscription and its cursor stay as they are.
-        refresh().then((s) => this.send({ type: "auth", token: s.token })).catch(() => {});
-        return;
-      }
-      if (frame.type === "hello" || frame.type === "history" || frame.type === "snapshot") {
-        this.live = true;
-        this.delay = 500;
-        announce();
-      }
-      if (frame.type === "snapshot" || frame.type === "history") {
-        // A snapshot replaces state; history starts the room. Both set the cursor.
-        if (frame.id) this.lastId = frame.id;
-        this.perKey.clear();
-        this.onFrame(frame);
-        return;
-      }
-      if (frame.id && typeof frame.id === "string" && frame.type !== "presence") {
-        if (this.keyOf) {
-          const k = this.keyOf(frame);
-          const prev = this.perKey.get(k);
-          if (prev && cmpId(frame.id, prev) <= 0) return; // seen already
-          this.perKey.set(k, frame.id);
-          if (!this.lastId || cmpId(frame.id, this.lastId) > 0) this.lastId = frame.id;
-        } else {
-          if (this.lastId && cmpId(frame.id, this.lastId) <= 0) return; // seen already
-          this.lastId = frame.id;
-        }
-      }
-      this.onFrame(frame);
+      // Latest-wins topics send everything pending in one message (docs/api.md §5).
+      if (frame.type === "batch" && Array.isArray(frame.frames)) for (const f of frame.frames) this.handle(f);
+      else this.handle(frame);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
