@@ -1,13 +1,15 @@
 """Bare aiohttp servers, the ceilings the web tier is judged against (same loop: uvloop).
 
 - ``hello``: GET /hello answers a small JSON object: aiohttp's own request cost.
-- ``broadcast``: GET /ws upgrades; one loop sends the same telemetry-sized
-  text frame to every open socket, round after round, as fast as the sockets
-  take it: aiohttp's own WebSocket send cost, with no Redis, no queues, no auth.
+- ``broadcast``: GET /ws upgrades; one loop sends the same telemetry message
+  to every open socket, round after round, as fast as the sockets take it:
+  aiohttp's own WebSocket send cost, with no Redis, no queues, no auth. The
+  message holds SAMPLES telemetry frames: one frame as is, several as the web
+  tier's ``batch`` message (docs/api.md section 5), built once per round.
 
-Run as ``python -m bench.ceilings hello PORT`` or ``... broadcast PORT CLIENTS``
-(the broadcast starts once CLIENTS sockets are open, so they all connect to
-an idle server, as they do to the web tier).
+Run as ``python -m bench.ceilings hello PORT`` or ``... broadcast PORT CLIENTS
+[SAMPLES]`` (the broadcast starts once CLIENTS sockets are open, so they all
+connect to an idle server, as they do to the web tier).
 """
 
 from __future__ import annotations
@@ -15,21 +17,29 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import Any
 
 import orjson
 import uvloop
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 HELLO = {"hello": "world"}
 
 
-def telemetry_frame_text(seq: int = 1) -> str:
+def telemetry_frame(seq: int = 1, robot: int = 1) -> dict[str, Any]:
     """A frame shaped and sized like the web tier's telemetry frames."""
-    return orjson.dumps({"type": "telemetry", "id": f"{int(time.time() * 1000)}-{seq}",
-                         "sample": {"robot": "serve-0001", "seq": seq, "ts": time.time(),
-                                    "x": 12.345, "y": 6.789, "theta": 1.234, "battery": 87.5,
-                                    "speed": 0.61, "transport": "udp", "rx": time.time()}}
-                        ).decode()
+    return {"type": "telemetry", "id": f"{int(time.time() * 1000)}-{seq}",
+            "sample": {"robot": f"serve-{robot:04d}", "seq": seq, "ts": time.time(),
+                       "x": 12.345, "y": 6.789, "theta": 1.234, "battery": 87.5,
+                       "speed": 0.61, "transport": "udp", "rx": time.time()}}
+
+
+def telemetry_message(seq: int = 1, samples: int = 1) -> bytes:
+    """One message of ``samples`` telemetry frames, as the web tier sends it."""
+    if samples == 1:
+        return orjson.dumps(telemetry_frame(seq))
+    return orjson.dumps({"type": "batch",
+                         "frames": [telemetry_frame(seq, r + 1) for r in range(samples)]})
 
 
 def hello_app() -> web.Application:
@@ -41,7 +51,7 @@ def hello_app() -> web.Application:
     return app
 
 
-def broadcast_app(expected: int = 1) -> web.Application:
+def broadcast_app(expected: int = 1, samples: int = 1) -> web.Application:
     clients: set[web.WebSocketResponse] = set()
     everyone_in = asyncio.Event()
 
@@ -66,11 +76,11 @@ def broadcast_app(expected: int = 1) -> web.Application:
                 await asyncio.sleep(0.01)
                 continue
             seq += 1
-            text = telemetry_frame_text(seq)
+            message = telemetry_message(seq, samples)
             for ws in list(clients):
                 if not ws.closed:
                     try:
-                        await ws.send_str(text)
+                        await ws.send_frame(message, WSMsgType.TEXT)
                     except ConnectionError:
                         clients.discard(ws)
             await asyncio.sleep(0)
@@ -88,7 +98,7 @@ def broadcast_app(expected: int = 1) -> web.Application:
 
 def main(argv: list[str]) -> int:
     kind, port = argv[0], int(argv[1])
-    app = hello_app() if kind == "hello" else broadcast_app(int(argv[2]))
+    app = hello_app() if kind == "hello" else broadcast_app(*map(int, argv[2:4]))
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
                 handle_signals=True, loop=uvloop.new_event_loop())
     return 0

@@ -4,13 +4,18 @@
 messages on the way and posts the next when it sees one come back, so the
 room runs as fast as the server lets it; returns messages posted per second
 and deliveries (message x member) per second.
-``latency(count)``: member 0 posts one message at a time and waits for its
-own copy to come back; returns percentiles of that round trip.
+``latency(count)``: one message at a time, timed from the post until every
+member of the room has it (so the order in which the server writes to the
+members does not favour a room); the members take turns posting, and the
+rooms take turns message by message in a fresh random order each turn, so a
+shared machine's drift lands on every room alike. Returns each room's
+percentiles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -28,9 +33,10 @@ _MESSAGE = b'{"type":"message"'
 
 
 class ChatMembers:
-    def __init__(self, port: int, room: str, members: list[tuple[str, str]]) -> None:
-        """``members``: (username, token) each."""
-        self._child = Child(_main, port, room, members, name="bench-chat-members")
+    def __init__(self, port: int, rooms: list[str], members: list[tuple[str, str]]) -> None:
+        """``members``: (username, token) each; every member joins every room. Throughput
+        runs in the first room."""
+        self._child = Child(_main, port, rooms, members, name="bench-chat-members")
 
     @property
     def pid(self) -> int:
@@ -42,9 +48,11 @@ class ChatMembers:
     def throughput(self, seconds: float, inflight: int = 4) -> dict[str, Any]:
         return dict(self._child.call("throughput", (seconds, inflight), timeout=seconds + 60))
 
-    def latency(self, count: int, *, raw: bool = False) -> dict[str, Any]:
-        """Round-trip percentiles; with ``raw`` also every sample (ms) under "raw"."""
-        return dict(self._child.call("latency", (count, raw), timeout=120))
+    def latency(self, count: int, rooms: list[str] | None = None, *, raw: bool = False
+                ) -> dict[str, dict[str, Any]]:
+        """Per room (default: all): percentiles of ``count`` messages' post -> every member
+        has it, in ms; with ``raw`` also every sample under "raw"."""
+        return dict(self._child.call("latency", (count, raw, rooms), timeout=60 + count))
 
     def close(self) -> None:
         self._child.close()
@@ -55,7 +63,6 @@ class _Member:
         self.index, self.username, self.shared = index, username, shared
         self.ws: WsClient | None = None
         self.history: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.waiting: dict[str, asyncio.Future[float]] = {}
         self.on_own: Any = None
         self.received = 0
 
@@ -69,11 +76,13 @@ class _Member:
             return
         self.received += 1
         msg = orjson.loads(payload)
+        awaited = self.shared.awaited.get(msg["content"])
+        if awaited is not None:
+            awaited[0] -= 1
+            if awaited[0] == 0 and not awaited[1].done():
+                awaited[1].set_result(t)
         if msg["username"] != self.username:
             return
-        fut = self.waiting.pop(msg["content"], None)
-        if fut is not None and not fut.done():
-            fut.set_result(t)
         if self.on_own is not None:
             self.on_own(msg["content"])
 
@@ -85,22 +94,32 @@ class _Member:
 class _Shared:
     def __init__(self) -> None:
         self.other: Counter[str] = Counter()
+        # content -> [members yet to receive it, resolved with the last one's receive time]
+        self.awaited: dict[str, list[Any]] = {}
 
 
-def _main(conn: Connection, port: int, room: str, members: list[tuple[str, str]]) -> None:
-    run_child(conn, lambda c: _serve(c, port, room, members))
+def _main(conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]
+          ) -> None:
+    run_child(conn, lambda c: _serve(c, port, rooms, members))
 
 
-async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str, str]]) -> None:
+async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]
+                 ) -> None:
     shared = _Shared()
-    ms = [_Member(i, name, shared) for i, (name, _) in enumerate(members)]
+    by_room = {room: [_Member(i, name, shared) for i, (name, _) in enumerate(members)]
+               for room in rooms}
+    everyone = [m for room in rooms for m in by_room[room]]
+    ms = by_room[rooms[0]]
     seq = 0
 
     async def open_all() -> dict[str, Any]:
         t0 = time.perf_counter()
-        for m, (_, token) in zip(ms, members, strict=True):
-            m.ws = await connect("127.0.0.1", port, f"/ws/chat/{room}?token={token}", m.on_text)
-        history = [await asyncio.wait_for(m.history, 10) for m in ms]
+        for room in rooms:
+            for m, (_, token) in zip(by_room[room], members, strict=True):
+                m.ws = await connect("127.0.0.1", port, f"/ws/chat/{room}?token={token}",
+                                     m.on_text)
+        history = {room: [await asyncio.wait_for(m.history, 10) for m in by_room[room]]
+                   for room in rooms}
         return {"members": len(ms), "history_on_join": history,
                 "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -136,21 +155,27 @@ async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str
                 "deliveries_s": round(delivered / elapsed, 1), "seconds": round(elapsed, 3),
                 "closes": [m.ws.close_code for m in ms if m.ws and m.ws.close_code]}
 
-    async def latency(count: int, raw: bool) -> dict[str, Any]:
+    async def latency(count: int, raw: bool, which: list[str]) -> dict[str, dict[str, Any]]:
         nonlocal seq
-        m = ms[0]
-        lat: list[float] = []
+        lat: dict[str, list[float]] = {room: [] for room in which}
         loop = asyncio.get_running_loop()
-        for _ in range(count):
-            seq += 1
-            content = f"l{seq}"
-            fut: asyncio.Future[float] = loop.create_future()
-            m.waiting[content] = fut
-            t0 = time.time()
-            m.post(content)
-            t1 = await asyncio.wait_for(fut, 10)
-            lat.append((t1 - t0) * 1000.0)
-        return {**percentiles(lat), **({"raw": lat} if raw else {})}
+        order = list(which)
+        for i in range(count):
+            random.shuffle(order)
+            for room in order:
+                seq += 1
+                content = f"l{seq}"
+                fut: asyncio.Future[float] = loop.create_future()
+                shared.awaited[content] = [len(by_room[room]), fut]
+                t0 = time.time()
+                by_room[room][i % len(members)].post(content)
+                try:
+                    t1 = await asyncio.wait_for(fut, 10)
+                finally:
+                    del shared.awaited[content]
+                lat[room].append((t1 - t0) * 1000.0)
+        return {room: {**percentiles(v), **({"raw": v} if raw else {})}
+                for room, v in lat.items()}
 
     async def handle(request: str, arg: Any) -> Any:
         if request == "connect":
@@ -158,13 +183,13 @@ async def _serve(conn: Connection, port: int, room: str, members: list[tuple[str
         if request == "throughput":
             return await throughput(*arg)
         if request == "latency":
-            return await latency(int(arg[0]), bool(arg[1]))
+            return await latency(int(arg[0]), bool(arg[1]), list(arg[2] or rooms))
         raise ValueError(request)
 
     try:
         await serve_pipe(conn, handle)
     finally:
-        for m in ms:
+        for m in everyone:
             if m.ws is not None:
                 m.ws.close()
         await asyncio.sleep(0.1)

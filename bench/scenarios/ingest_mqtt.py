@@ -38,20 +38,25 @@ MAX_RATE = 190 * ROBOTS
 MAX_LAG_S = 0.5
 
 NOTES = """\
-What bounds it (py-spy of the gateway, 2026-11-22): the gateway's one loop at 75-90 % of a core
-for 7,000-10,000 messages/s, about 100 us per message against 20-25 us per UDP datagram. The MQTT
-read path is paho's, under aiomqtt: `Client.loop_read` 17 % inclusive (`_packet_read` reads each
-packet's header and body with separate recv() calls: `_sock_recv` 5 % self), the aiomqtt message
-iterator and paho's topic matcher 6 %, `RobotTopic.parse` 3 %, envelope decode 2.5 %; the Redis
-writer gets small batches (one message per loop wake-up), so its per-flush cost (`writelines` 7 %,
-packing 10 %) is spread over few entries. When a step fails, the loss is the gateway's own counter
-`mqtt_dropped{reason="queue_full"}`: paho reads faster than the gateway handles messages, and
-aiomqtt's bounded incoming queue (`mqtt.max_queued_incoming`) overflows, so the figure is the
-handling rate, 4,000-7,000/s depending on the machine's load. Mosquitto and the bare subscriber
-reach 70,000-110,000/s in the same run, so the broker is not the bound. To move it: read the
-telemetry subscription with a lean MQTT packet parser (one recv per chunk, as
-bench/loadgen/mqtt_raw.py does), hand decoded samples to the fleet in batches, and on more cores
-split robots over gateway processes with shared subscriptions.
+What bounds it (py-spy of the gateway, 2026-11-22, after QoS 0 packets stopped going through paho):
+the gateway's one event loop. paho used to read each packet with three recv() calls, one packet
+per loop wake-up, and build an MQTTMessage and an aiomqtt Message per packet (~35 us per telemetry
+message in-process, 4,000-10,000 msg/s in this scenario). Now `gateway/transports/mqtt_socket.py`
+reads 64 KiB per wake-up and `protocol/mqtt_wire.py` hands each QoS 0 PUBLISH straight to the
+router (paho still gets CONNACK/SUBACK/PINGRESP/QoS 1 packets, in stream order): ~10 us per
+message in-process from socket bytes to the writer's buffer, and the writer gets a batch of a few
+hundred samples per wake-up. Self time at the limit (of all samples; the loop was busy ~80 %):
+the splitter 8 %, routing and topic/robot checks 16 % (`_route`, `RobotRouter.handle`,
+`InboundDecoder.message`), msgspec decode 10 %, the fleet and the writer's per-sample work 23 %
+(`sample` 9.5 %, `Fleet._telemetry`, `TokenBucket.allow`, `StreamWriter.telemetry`, `Stats.inc`),
+the Redis flush ~10 % (`writelines` 8 %), the loop and syscalls ~15 %. On the shared 2-core box
+the figure depends on the load: with other processes busy the gateway gets ~45 % of a core and a
+step fails on backlog (lag > 0.5 s) at 26,000-38,000/s with its CPU well below 100 %; mosquitto and
+the bare subscriber reach 78,000-108,000/s in the same runs. A failed step is the broker queueing
+for a gateway that reads more slowly (lag), then dropping QoS 0 past `max_queued_messages` (loss
+in XLEN); the gateway itself drops nothing. To move it further: a batch API on the fleet/writer
+for telemetry (one call per run of samples instead of five per sample), and on more cores robots
+split over gateway processes with shared subscriptions.
 """
 
 

@@ -41,19 +41,22 @@ GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 
 NOTES = """\
-What bounds it (py-spy of the gateway at the saturating rate, 2026-11-22 working tree with the
-lead's hiredis packing): the gateway's one event loop is at 95-99 % of a core when a step fails at
-its limit, and the loss is always the kernel dropping datagrams from the full socket receive
-buffer (RcvbufErrors), never the gateway's own counters. Self time: hiredis `pack_command` of each
-XADD 30 %, `hmac.digest` 12 %, the loop and its syscalls 11 %, `DatagramDecoder.decode` 9 %,
-`Fleet._telemetry` 8 %, `telemetry_batch.command` 6 %, `datagram_received` 5 %,
-`StreamWriter.telemetry` 5 %. Inclusive: the writer's flush 40 % (redis-py `Pipeline.execute` 31
-%), the datagram path 41 %. Redis itself uses 30-37 % of a core: the ceiling is 6-7x away, so the
-gateway, not Redis, is the bound. To move it: write the telemetry batch as one pre-built RESP
-buffer (the command head is constant; only the values change) on a connection of its own instead
-of one redis-py pipeline command per entry; then the per-datagram path (HMAC + decode + fleet
-bookkeeping, ~20 us) is what is left, and a second UDP worker process (SO_REUSEPORT) is the next
-step on machines with more than two cores.
+What bounds it (2026-11-22, after the writer and datagram work; py-spy of the gateway at the
+saturating rate): the per-datagram path is ~70 % of the gateway's samples: `DatagramDecoder.decode`
+~38 % inclusive (HMAC with per-key precomputed pads 13 %, the msgspec decode and the checks the
+rest), `Fleet._telemetry` ~26 % (`telemetry_batch.sample`, the msgspec encoding of each sample,
+15 %), the loop and its syscalls ~19 %. The writer is ~3 %: each sample is encoded once, a batch
+travels as one argument of one EVALSHA on a RESP connection of its own (no redis-py pipeline), and
+the robots' snapshots are written at most every 100 ms. In-process, same run, base vs now: 26.8 ->
+12.7 us of gateway CPU per datagram (decode + fleet + writer into a real Redis). Redis pays ~10 us
+per entry in the script (16 us when every flush also wrote a snapshot per robot). On the shared
+2-core machine the gateway, Redis and the sender together need more than one core at 50,000/s,
+so under other load a step that loses is often one where the gateway was descheduled (loss with
+the gateway at 50-60 % of a core) rather than saturated: the kernel's socket buffer (4 MiB)
+overflows. On a quiet machine (load 0.5): 56,464/s clean, 0.38 of a 149,099/s ceiling; steps at
+59-75k lose with the gateway at 91-98 % of a core and Redis at ~60 %. To move
+it further: a second UDP worker process (SO_REUSEPORT) on machines with more cores; less per
+datagram in Python (the decode/encode pair is now most of it).
 """
 
 def unavailable() -> str | None:

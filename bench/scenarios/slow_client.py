@@ -32,10 +32,14 @@ MEMORY_BOUND_MB = 32.0  # RSS growth during the stall that still counts as bound
 
 NOTES = """\
 What bounds it: nothing visible at this load. With one client that never reads, the others' p99
-stays within noise of the runs without it, and the web process's RSS stays flat: the telemetry
-feed is latest-wins (at most one pending frame per robot per client), and a send blocked for
-`web.ws_send_timeout_s` (10 s) closes the stalled socket with 4008. The phases are short (3-12 s),
-so whether that close happened is in the figures (`closes`).
+stays within noise of the runs without it, and the web process's RSS stays flat (2026-11-22 after
+the batch work, full run on a loaded machine: others' p99 60 ms with the stalled client against
+26 and 202 ms without it, RSS 111 -> 114 MB). The telemetry feed is latest-wins: while a socket
+has room in its transport buffer, the hub writes the shared batch message to it directly; once
+the buffer is past its low-water mark (a client not reading) the batch waits in that client's
+subscription, merged per robot (at most one frame per robot), and its own task sends it; a send
+blocked for `web.ws_send_timeout_s` (10 s) closes the stalled socket with 4008. The phases are
+short (3-12 s), so whether that close happened is in the figures (`closes`).
 """
 
 def unavailable() -> str | None:
@@ -105,8 +109,9 @@ def _phase(ctx: Context, name: str, sender: UdpSender, clients: FeedClients, web
     rss1, peak = web.sample_memory()
     lat = got.get("latency_ms", {})
     out = {"phase": name, "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
-           "max_ms": lat.get("max"), "frames": got["frames"], "sent": report.sent,
-           "delivered_share": round(got["frames"] / (report.sent * CLIENTS), 4)
+           "max_ms": lat.get("max"), "samples": got["samples"],
+           "messages": got["messages"], "sent": report.sent,
+           "delivered_share": round(got["samples"] / (report.sent * CLIENTS), 4)
            if report.sent else 0.0,
            "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss1, 1),
            "rss_growth_mb": round(rss1 - rss0, 1), "rss_peak_mb": round(peak, 1), "cpu_pct": cpu,

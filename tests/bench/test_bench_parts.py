@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -118,3 +119,25 @@ def test_list_names_every_scenario_and_what_it_measures() -> None:
     for name in ("ingest-udp", "ingest-tcp", "ingest-mqtt", "e2e-latency", "fanout", "chat",
                  "rest", "slow-client"):
         assert name in out.stdout
+
+
+def test_feed_clients_count_samples_in_single_and_batch_messages() -> None:
+    from bench.ceilings import telemetry_message
+    from bench.loadgen.wsfeed import _merge, samples_in
+
+    one, three = telemetry_message(1, 1), telemetry_message(2, 3)
+    assert samples_in(one) == 1 and samples_in(three) == 3
+    assert samples_in(b'{"type":"hello","topic":"telemetry"}') == 0
+    batch = orjson.loads(three)
+    assert batch["type"] == "batch"
+    assert [f["sample"]["robot"] for f in batch["frames"]] == [
+        "serve-0001", "serve-0002", "serve-0003"]
+    merged = _merge([
+        {"seconds": 2.0, "samples": 10, "messages": 4, "per_client_min": 3,
+         "per_client_max": 7, "closes": {"4008": 1}},
+        {"seconds": 2.5, "samples": 30, "messages": 6, "per_client_min": 1,
+         "per_client_max": 9, "closes": {"4008": 2, "1000": 1}},
+    ])
+    assert merged == {"seconds": 2.5, "samples": 40, "messages": 10, "per_client_min": 1,
+                      "per_client_max": 9, "closes": {"4008": 3, "1000": 1},
+                      "samples_s": 16.0, "messages_s": 4.0}
