@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from typing import Any
 
 import orjson
 import pytest
@@ -141,3 +142,32 @@ def test_feed_clients_count_samples_in_single_and_batch_messages() -> None:
     assert merged == {"seconds": 2.5, "samples": 40, "messages": 10, "per_client_min": 1,
                       "per_client_max": 9, "closes": {"4008": 3, "1000": 1},
                       "samples_s": 16.0, "messages_s": 4.0}
+
+
+def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> None:
+    import time
+
+    import redis as sync_redis
+
+    from bench.loadgen.feeder import Feeder
+    from protocol import streams
+    from protocol.streams import TelemetryRecord
+
+    robots = ["serve-1", "serve-2", "cook-1"]
+    feeder = Feeder(redis_private.url, robots, 1000)
+    try:
+        deadline = time.monotonic() + 10
+        while feeder.written() < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        feeder.close()
+    client = sync_redis.Redis.from_url(redis_private.url, decode_responses=True)
+    entries = client.xrange(streams.TELEMETRY)
+    assert len(entries) >= 300
+    records = [streams.from_fields(TelemetryRecord, f) for _, f in entries]
+    assert {r.robot for r in records} == set(robots)
+    for robot in robots:  # each robot's samples are numbered 1, 2, 3, ...
+        seqs = [r.seq for r in records if r.robot == robot]
+        assert seqs == list(range(1, len(seqs) + 1))
+    assert len({(r.x, r.y) for r in records}) > 10  # the robots move
+    assert all(abs(r.ts - time.time()) < 60 and r.rx == r.ts for r in records)
