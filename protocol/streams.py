@@ -220,4 +220,8 @@ def from_fields(cls: type[R], fields: Mapping[bytes, bytes] | Mapping[str, str])
 
     Raises msgspec.ValidationError when a field is missing or wrong.
     """
+    if type(fields) is dict and _JSON_FIELDS.isdisjoint(fields):
+        first = next(iter(fields), "")
+        if type(first) is str and type(fields[first]) is str:  # decoded: nothing to redo
+            return msgspec.convert(fields, cls, strict=False)
     return msgspec.convert(decode_fields(fields), cls, strict=False)

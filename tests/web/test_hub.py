@@ -36,6 +36,23 @@ def test_stream_id_round_trips(sid: StreamId) -> None:
     assert StreamId.parse_cursor(str(sid)) == sid
 
 
+@given(st.text(alphabet="0123456789-\n \u0661x", max_size=45))
+def test_stream_id_parse_takes_ascii_ms_seq_and_nothing_else(text: str) -> None:
+    ms, dash, seq = text.partition("-")
+    valid = (
+        bool(dash)
+        and all(0 < len(p) <= 20 and p.isascii() and p.isdigit() for p in (ms, seq))
+        and int(ms) < 2**64
+        and int(seq) < 2**64
+    )
+    try:
+        sid = StreamId.parse(text)
+    except ValueError:
+        assert not valid, text
+    else:
+        assert valid and sid == (int(ms), int(seq)), text
+
+
 @given(ids, ids)
 def test_stream_id_order_is_redis_order(a: StreamId, b: StreamId) -> None:
     assert (a < b) == ((a.ms, a.seq) < (b.ms, b.seq))
@@ -378,3 +395,26 @@ async def test_events_are_never_skipped_however_far_behind(
             got, _ = await drain(hub, sub, 100)
             assert got == ids
     assert hub.stats["skipped_ahead"] == 0
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(0, 2**63 - 1),
+    st.text(max_size=12),
+)
+def test_frames_encode_to_the_json_of_every_other_body(
+    x: float, ts: float, seq: int, robot: str
+) -> None:
+    from protocol.streams import TelemetryRecord
+    from web.frames import frame
+    from web.jsonutil import dumps
+    from web.topics.telemetry import TelemetryFrame
+
+    rec = TelemetryRecord(
+        robot=robot, seq=seq, ts=ts, x=x, y=-x, theta=0.5, battery=1.0, speed=0.0, rx=ts
+    )
+    obj = TelemetryFrame(id="1-2", sample=rec)
+    f = frame(obj, id=StreamId(1, 2), key=robot)
+    assert orjson.loads(f.data) == orjson.loads(dumps(obj))  # (1e16 is "1e16", not "1e+16")
+    assert f.name == "telemetry" and orjson.loads(f.data)["sample"]["robot"] == robot
