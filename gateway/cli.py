@@ -18,7 +18,7 @@ from gateway.app import Gateway
 from protocol import streams
 from protocol.kinds import CommandAction
 from protocol.streams import CommandRecord, EventType
-from robodine.lifecycle import install_signal_handlers
+from robodine.lifecycle import install_signal_handlers, settle_heap
 
 
 def register(sub: Any) -> None:
@@ -41,6 +41,7 @@ def run_gateway(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         uninstall = install_signal_handlers(asyncio.get_running_loop(), stop)
+        settle_heap()  # the imports' objects: full collections stop walking them
         try:
             await Gateway(settings).run(stop.wait())
         finally:

@@ -14,6 +14,7 @@ is there to notice anyway.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ __all__ = [
     "Notifier",
     "install_signal_handlers",
     "notify",
+    "settle_heap",
 ]
 
 log = structlog.get_logger(__name__)
@@ -172,6 +174,19 @@ class Notifier:
                 log.error("watchdog_withheld", hint="systemd restarts us unless health returns")
             withheld = not healthy
             await asyncio.sleep(interval)
+
+
+def settle_heap() -> int:
+    """Move what start-up built (modules, settings, the app) out of the collector's reach.
+
+    Measured in the web tier under the e2e-latency load: each full collection
+    walked the ~130,000 objects of its imports and took ~80 ms, a stall every
+    client saw; frozen, a full collection takes ~10 ms. What is frozen lives for
+    the whole process anyway. Returns the number of objects frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _status_line(text: str) -> str:

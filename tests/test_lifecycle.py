@@ -409,3 +409,26 @@ def test_second_signal_really_exits_with_128_plus_signum() -> None:
         ("shutdown_requested", "SIGINT"), ("forced_exit", "SIGINT")
     ]
     assert events[1]["exit_status"] == 130
+
+
+def test_settle_heap_freezes_what_start_up_built_and_later_garbage_is_still_collected() -> None:
+    # In a child: freezing the test process's heap would outlive this test.
+    code = """
+import gc, weakref
+import web.app
+from robodine.lifecycle import settle_heap
+frozen = settle_heap()
+class Node: pass
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = weakref.ref(a)
+del a, b
+gc.collect()
+print(frozen, gc.get_freeze_count() == frozen, gone() is None)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    frozen, same, collected = out.stdout.split()
+    assert int(frozen) > 50_000  # the web tier's imports
+    assert same == "True" and collected == "True"

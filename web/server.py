@@ -17,7 +17,7 @@ import uvloop
 from aiohttp import web
 
 from config import Settings
-from robodine.lifecycle import Notifier, install_signal_handlers
+from robodine.lifecycle import Notifier, install_signal_handlers, settle_heap
 from web.access_log import AccessLogger
 from web.app import create_app
 
@@ -37,7 +37,7 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         site = web.TCPSite(runner, settings.web.host, settings.web.port, reuse_address=True)
         await site.start()
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]
-        log.info("web_started", name=settings.web.name, listen=listen)
+        log.info("web_started", name=settings.web.name, listen=listen, frozen=settle_heap())
         notifier = Notifier()
         notifier.ready("serving")
         # The watchdog pings while the event loop runs: a stuck loop gets the unit restarted.
