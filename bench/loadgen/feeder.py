@@ -26,7 +26,7 @@ from protocol import streams
 
 __all__ = ["Feeder"]
 
-_TICK_S = 0.002
+_TICK_S = 0.001
 _POSES = 64  # poses cycled per robot: the fields vary as a moving robot's do
 
 

@@ -11,11 +11,12 @@ messages held on average in that run (the same frames, the same ``batch``
 wrapper, built once per round as the hub builds its frames once per read);
 both figures are also reported in messages per second.
 
-Both sides are saturated: the bare loop sends as fast as the sockets take
-messages; the web tier is fed more telemetry than it can fan out (entries
-written straight into rd:telemetry by a feeder process, so the gateway's cost
-is not in the figure): `delivered_share` (samples received / entries fed x
-clients) below 1 and the web process near 100 % of a core show it.
+The bare loop sends as fast as the sockets take messages. The web tier is fed
+telemetry of 400 robots at 50 Hz (entries written straight into rd:telemetry
+by a feeder process, so the gateway's cost is not in the figure);
+`delivered_share` (samples received / entries fed x clients) and the web
+process's CPU say whether it was saturated (below 1, near 100 %) or the feed
+was the bound (1.0: the figure is then a lower bound, see NOTES).
 """
 
 from __future__ import annotations
@@ -34,33 +35,30 @@ MEASURES = "WebSocket telemetry samples delivered per second to 100-500 clients"
 CEILING = "a bare aiohttp broadcast loop, same clients, same samples per message"
 GOAL = ">= 0.7 of the ceiling"
 
-ROBOTS = 50
-FEED_RATE = 10_000  # entries/s into rd:telemetry: 200 Hz x 50 robots (docstring)
+ROBOTS = 400
+FEED_RATE = 20_000  # entries/s into rd:telemetry: 400 robots at 50 Hz, in 1 ms ticks (NOTES)
 
 NOTES = """\
-What bounds it (2026-11-22, after the batch work): the web tier's per-message path is now about
-aiohttp's own: the hub encodes each sample once, coalesces a read per robot, frames the read's
-`batch` message once (`FrameBatch.wire`) and writes those same bytes straight to every idle client
-socket with room, from the reader's loop (no task wake-up, no timer per write); only a client whose
-socket is backed up goes through its own task, merging per robot. In-process (one server, clients
-in a child, CPU time per message): 29.4 us vs 29.2 us for a loop of aiohttp `send_frame` at 50
-clients x 25 samples, 18.4 vs 14.9 us at 500 x 50. The reader asks Redis for the next batch before
-fanning out the current one, so the XREAD round trip overlaps the writes. Before: 0.19-0.50 (one
-frame per sample on both sides). Now, at the same samples per message on both sides, full run at
-load ~2 (06:55): 100 clients 0.31 (web 903,000 samples/s in 30,900 messages/s at 69 % of a core,
-`delivered_share` 0.90: at 100 clients the feed, not the web tier, still sets the pace; bare loop
-2.9 M samples/s at 29 per message, server 91 %, clients 96 %), 500 clients 0.52 (web 2.07 M
-samples/s, 42,200 messages/s at 80 %, delivered 0.41; bare 4.0 M at 49 per message, 97 %). CPU
-per message: web 19-22 us, bare loop 9-12 us; the rest of the gap is the hub's per-entry work
-(XREAD parsing of 10,000 entries/s, decoding and encoding each read's newest samples) and the
-feeder (25 %) and Redis (10 %) sharing the 2 cores, which the bare loop does not. With batching
-and the old feed (2,000 entries/s in 10 ms ticks) the web tier idled at 27-44 % delivering every
-sample, and the ratio (0.18-0.25) measured the feed, not the server. The feed is 10,000 entries/s in
-2 ms ticks so that the web tier, not the feed, sets the pace (`delivered_share` < 1); the
-feeder packs its XADDs with hiredis (28 us of CPU per entry against 44 with redis-py's pipeline).
-Connecting 500 telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and the
-snapshot's XREVRANGE of `web.telemetry_scan` entries, of which only each robot's newest is now
-decoded.
+What bounds it (2026-12-04): at 500 clients the web tier delivers more samples per second than
+the bare aiohttp loop sends (1.06 and 1.40 in two runs, with the bare loop's server at 51-61 %
+of a core on the then busy machine: read the CPU columns before the ratio): it writes one
+pre-built `batch` message per read straight to every idle socket (web/subscription.py), and per
+sample its hub now
+costs ~8.5 us in-process (XREAD ~4.5 through redis-py, decode + encode ~4.1, down from 7.6: a
+decoded field map is converted without a copy, stream ids parsed without a regex, frames
+encoded by msgspec). At 100 clients the feed, not the web tier, is the bound: every sample fed
+was delivered (`delivered_share` 1.0) with the web at ~71 % of a core, so the figure is a lower
+bound of what it can do; the bare loop, which needs no feed, sends 5.3 M samples/s to 100
+clients at 57 per message, and matching 0.7 of that would take a feed of 37,000 entries/s
+through Redis on these two cores. The feed: 400 robots at 50 Hz (the issue's "hundreds of robots
+at 10-50 Hz"), 20,000 entries/s in 1 ms ticks (the gateway's writer flushes at most every 1 ms),
+written by a feeder that costs ~5 us of CPU per entry. Until 2026-11-22 the feed was 50 robots at
+200 Hz in 2 ms ticks from a feeder at ~28 us per entry: latest-wins left at most 50 samples per
+read, the feeder took 25-31 % of a core from the web tier, and at 100 clients the ratio could not
+exceed feed x clients / ceiling = 0.25 whatever the web tier did (it was at 0.16-0.33 with the web
+at ~50 % of a core). The bare loop writes with aiohttp's `send_frame`; its clients are at 94-98 %
+of a core, so the ceiling is partly the receiving process's. Connecting 500 telemetry sockets is
+bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
 """
 
 def unavailable() -> str | None:
@@ -155,7 +153,11 @@ def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
 
 def _bound(last: dict[str, Any]) -> str:
     p, c = last["project_cpu_pct"], last["ceiling_cpu_pct"]
-    return (f"at {last['clients']} clients the web tier used {p.get('web', 0):.0f}% of a core "
+    text = (f"at {last['clients']} clients the web tier used {p.get('web', 0):.0f}% of a core "
             f"(clients {p.get('clients', 0):.0f}%), the bare loop {c.get('server', 0):.0f}% "
-            f"(clients {c.get('clients', 0):.0f}%): the server's one event loop is the bound "
-            "when it is near 100%, the receiving process when that is")
+            f"(clients {c.get('clients', 0):.0f}%)")
+    if last["delivered_share"] >= 0.97:
+        return text + (": the web tier delivered every sample fed, so the feed was the bound and "
+                       "the figure is a lower bound of its capacity")
+    return text + (": the server's one event loop is the bound when it is near 100%, the "
+                   "receiving process when that is")
