@@ -40,6 +40,10 @@ class BodyDecoder(Generic[T]):
     def __init__(self, union: Any, accepted: frozenset[str]) -> None:
         self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(union)
         self._accepted = accepted
+        # msgspec's decode alone: no version check, and a bare msgspec.DecodeError (or
+        # ValidationError) without the diagnosis. For batch paths that check the rest
+        # themselves and send whatever fails to ``decode``, which says why.
+        self.unchecked = self._decoder.decode
 
     def decode(self, body: bytes) -> T:
         try:

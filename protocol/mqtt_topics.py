@@ -302,6 +302,10 @@ class InboundDecoder:
         self._decoder = gateway_decoder()
         self.max_size = max_size  # as the TCP frame limit: a robot message is a few hundred bytes
         self._topics: dict[str, RobotTopic] = {}
+        # The payload decode of ``message`` without its checks (``BodyDecoder.unchecked``):
+        # a batch path checks version, type and robot itself and sends any message that
+        # fails or raises to ``message``, for the error that says why.
+        self.decode_unchecked = self._decoder.unchecked
 
     def topic(self, topic: str) -> RobotTopic:
         """``RobotTopic.parse``, remembered: a fleet uses a few topics per robot, over and over,

@@ -3,10 +3,12 @@
 Why: a client library reads a packet with three recv() calls and builds
 several objects per message; at tens of thousands of QoS 0 telemetry messages
 a second that, not the broker, was the gateway's bound. ``PacketSplitter`` is
-fed whole chunks (one recv of 64 KiB) and hands each QoS 0 PUBLISH
-(MQTT 3.1.1 section 3.3) to a callback as ``(topic, payload, retain)``. It
-stops at any other packet (CONNACK, SUBACK, PINGRESP, a QoS 1/2 PUBLISH, ...)
-and returns it as bytes, so the caller can give it to the client library
+fed whole chunks (one recv of 64 KiB) and hands the QoS 0 PUBLISH packets
+(MQTT 3.1.1 section 3.3) in it to a callback, a run at a time: one call with
+a list of ``(topic, payload, retain)``, so the receiver can handle a few hundred
+telemetry messages in one go. A run ends at any other packet (CONNACK,
+SUBACK, PINGRESP, a QoS 1/2 PUBLISH, ...), which is returned as bytes after
+the run was handed over, so the caller can give it to the client library
 before anything after it is handled: the stream's order is kept.
 
 A QoS 0 PUBLISH needs no reply, so handling it outside the library changes
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["OnPublish", "PacketSplitter"]
+__all__ = ["OnRun", "PacketSplitter", "Publish"]
 
-OnPublish = Callable[[str, bytes, bool], None]
+Publish = tuple[str, bytes, bool]  # topic, payload, retain
+OnRun = Callable[[list[Publish]], None]
 
 _QOS0_PUBLISH_MASK = 0xFE  # type, DUP and QoS bits: 0x30 is a QoS 0 PUBLISH (DUP must be 0)
 _QOS0_PUBLISH = 0x30
@@ -46,9 +49,20 @@ class PacketSplitter:
         """Bytes fed and not yet handled or returned."""
         return len(self._buf) - self._pos
 
-    def split(self, on_publish: OnPublish) -> bytes | None:
-        """Hand each whole QoS 0 PUBLISH to ``on_publish``, in order, until another
-        whole packet (returned) or the end of the whole packets (None)."""
+    def split(self, on_run: OnRun) -> bytes | None:
+        """Hand the whole QoS 0 PUBLISH packets up to the next other whole packet to
+        ``on_run`` (one call, in stream order; none without any), then return that
+        packet, or None at the end of the whole packets.
+
+        The run counts as handled before ``on_run`` is called: if it raises, the
+        same packets are not handed over again."""
+        run: list[Publish] = []
+        packet = self._walk(run)
+        if run:
+            on_run(run)
+        return packet
+
+    def _walk(self, run: list[Publish]) -> bytes | None:
         buf, pos = self._buf, self._pos
         end = len(buf)
         while end - pos >= 2:
@@ -81,8 +95,7 @@ class PacketSplitter:
                     except UnicodeDecodeError:
                         pass
                     else:
-                        self._pos = stop  # one that raises is not handed over again
-                        on_publish(topic, buf[topic_end:stop], bool(first & 1))
+                        run.append((topic, buf[topic_end:stop], bool(first & 1)))
                         pos = stop
                         continue
             self._pos = stop

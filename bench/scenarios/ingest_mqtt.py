@@ -38,25 +38,28 @@ MAX_RATE = 190 * ROBOTS
 MAX_LAG_S = 0.5
 
 NOTES = """\
-What bounds it (py-spy of the gateway, 2026-11-22, after QoS 0 packets stopped going through paho):
-the gateway's one event loop. paho used to read each packet with three recv() calls, one packet
-per loop wake-up, and build an MQTTMessage and an aiomqtt Message per packet (~35 us per telemetry
-message in-process, 4,000-10,000 msg/s in this scenario). Now `gateway/transports/mqtt_socket.py`
-reads 64 KiB per wake-up and `protocol/mqtt_wire.py` hands each QoS 0 PUBLISH straight to the
-router (paho still gets CONNACK/SUBACK/PINGRESP/QoS 1 packets, in stream order): ~10 us per
-message in-process from socket bytes to the writer's buffer, and the writer gets a batch of a few
-hundred samples per wake-up. Self time at the limit (of all samples; the loop was busy ~80 %):
-the splitter 8 %, routing and topic/robot checks 16 % (`_route`, `RobotRouter.handle`,
-`InboundDecoder.message`), msgspec decode 10 %, the fleet and the writer's per-sample work 23 %
-(`sample` 9.5 %, `Fleet._telemetry`, `TokenBucket.allow`, `StreamWriter.telemetry`, `Stats.inc`),
-the Redis flush ~10 % (`writelines` 8 %), the loop and syscalls ~15 %. On the shared 2-core box
-the figure depends on the load: with other processes busy the gateway gets ~45 % of a core and a
-step fails on backlog (lag > 0.5 s) at 26,000-38,000/s with its CPU well below 100 %; mosquitto and
-the bare subscriber reach 78,000-108,000/s in the same runs. A failed step is the broker queueing
-for a gateway that reads more slowly (lag), then dropping QoS 0 past `max_queued_messages` (loss
-in XLEN); the gateway itself drops nothing. To move it further: a batch API on the fleet/writer
-for telemetry (one call per run of samples instead of five per sample), and on more cores robots
-split over gateway processes with shared subscriptions.
+What bounds it (2026-12-04, after telemetry got a batch path): the shared 2 cores, not the
+gateway alone. Full run: 88,534 vs 103,490 msg/s = 0.85 (was 36,298 vs 100,210 = 0.36). At
+the first failed steps (92,000-104,000/s) all three busy processes together fill the box
+(gateway 39-60 %, mosquitto 49-82 %, redis 30-47 % of a core, plus the other benchmarks on
+it): the broker pushes back on the publisher, and once (95,922/s) the gateway fell 0.65 s
+behind and its writer's 50,000-sample buffer overflowed (28,602 dropped, counted as
+`telemetry_dropped{reason="buffer_full"}`). The bare subscriber fails at 104,000-108,000/s
+the same way (publisher pushed back, mosquitto at 96-98 %).
+
+What changed: `protocol/mqtt_wire.py` hands the QoS 0 PUBLISH packets between two other
+packets to the gateway as one list, and `RobotRouter.handle_run` takes the telemetry in it in
+one call: per message only the checks (topic -> registered MQTT robot by one dict lookup,
+msgspec decode, telemetry of the topic's robot, version 1, a session attached to MQTT); the
+fleet applies the batch per sample (heard, state machine, rate limit, position) and the
+writer buffers it, counters bumped once per batch. The first message that fails a check, or
+is anything else, takes the one-message path, which says what is wrong (same counters, logs,
+events); tests/gateway/test_mqtt_runs.py checks both paths leave the same samples, events,
+counters and sessions. In-process gateway CPU per telemetry message, socket bytes to
+rd:telemetry in a real Redis (thread time, A/B alternated 4 rounds of 200,000): 9.0 us before,
+5.4 us after. Of what is left (py-spy, in-process): msgspec decode ~1 us, `sample` (JSON
+array per sample) ~0.8 us, the splitter ~0.35 us, the batch loops ~0.8 us, the Redis flush
+~0.5 us. On more cores: robots split over gateway processes with shared subscriptions.
 """
 
 

@@ -28,7 +28,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -44,6 +44,7 @@ from gateway.streams import telemetry_batch
 from gateway.streams.resp import RespConnection
 from gateway.streams.spool import Spool, SpoolRecord
 from protocol import streams
+from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
 
 log = structlog.get_logger("gateway.writer")
@@ -122,6 +123,27 @@ class StreamWriter:
         sample = telemetry_batch.sample(robot, seq, ts, x, y, theta, battery, speed, transport, rx)
         buffered.append(sample)
         self._latest[robot] = sample  # the snapshot is written once per flush, not per sample
+
+    def telemetry_run(self, msgs: Sequence[Telemetry], transport: str, rx: float) -> None:
+        """``telemetry`` for each message of a batch, all received at ``rx``."""
+        if not self.up:
+            self.stats.inc("telemetry_dropped", "redis_down", len(msgs))
+            return
+        buffered = self._telemetry
+        if not buffered:
+            self._wake.set()
+        latest = self._latest
+        sample = telemetry_batch.sample
+        for m in msgs:
+            encoded = sample(m.robot, m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed,
+                             transport, rx)
+            buffered.append(encoded)
+            latest[m.robot] = encoded
+        over = len(buffered) - self._buffer_max
+        if over > 0:  # the oldest go, as one by one
+            for _ in range(over):
+                buffered.popleft()
+            self.stats.inc("telemetry_dropped", "buffer_full", over)
 
     def event(
         self,

@@ -4,8 +4,8 @@ paho 2.x reads one packet per ``loop_read``, with a recv() for its first byte,
 one per remaining-length byte and one for the body, then builds an
 ``MQTTMessage``, runs its topic matcher and aiomqtt builds a ``Message``: about
 half of the gateway's time per telemetry message. ``SplittingSocket`` stands
-in for paho's socket (``split_reads``): one recv() of 64 KiB, each QoS 0
-PUBLISH in it handed to ``on_publish`` (``protocol.mqtt_wire``), and paho
+in for paho's socket (``split_reads``): one recv() of 64 KiB, the QoS 0
+PUBLISH packets in it handed to ``on_run`` a run at a time (``protocol.mqtt_wire``), and paho
 served every other packet whole, in stream order. QoS 1/2, acks, pings and the
 keepalive stay paho's, so a QoS 1 PUBACK still leaves only after the handler.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import aiomqtt
 
-from protocol.mqtt_wire import OnPublish, PacketSplitter
+from protocol.mqtt_wire import OnRun, PacketSplitter
 
 __all__ = ["CHUNK", "SplittingSocket", "split_reads"]
 
@@ -31,16 +31,16 @@ CHUNK = 65536
 class SplittingSocket:
     """A socket for paho whose ``recv`` serves only the packets paho must see."""
 
-    def __init__(self, sock: Any, on_publish: OnPublish) -> None:
+    def __init__(self, sock: Any, on_run: OnRun) -> None:
         self._sock = sock
-        self._on_publish = on_publish
+        self._on_run = on_run
         self._splitter = PacketSplitter()
         self._packet = b""  # the packet paho is being served
         self._may_read = True  # one kernel read per wake-up (see the module docstring)
 
     def recv(self, n: int) -> bytes:
         while not self._packet:
-            packet = self._splitter.split(self._on_publish)
+            packet = self._splitter.split(self._on_run)
             if packet is not None:
                 self._packet = packet
                 break
@@ -69,7 +69,7 @@ class SplittingSocket:
 
     def _has_packet(self) -> bool:
         """A whole packet is buffered: QoS 0 ones are handled as the check walks past them."""
-        packet = self._splitter.split(self._on_publish)
+        packet = self._splitter.split(self._on_run)
         if packet is None:
             return False
         self._packet = packet
@@ -79,8 +79,8 @@ class SplittingSocket:
         return getattr(self._sock, name)
 
 
-def split_reads(client: aiomqtt.Client, on_publish: OnPublish) -> None:
-    """Make ``client`` hand QoS 0 PUBLISH packets to ``on_publish`` (MQTT 3.1.1 only).
+def split_reads(client: aiomqtt.Client, on_run: OnRun) -> None:
+    """Make ``client`` hand runs of QoS 0 PUBLISH packets to ``on_run`` (MQTT 3.1.1 only).
 
     paho sets its new socket and then calls ``on_socket_open`` (aiomqtt's, which
     registers the reader) on every connect; we swap the socket in first.
@@ -90,7 +90,7 @@ def split_reads(client: aiomqtt.Client, on_publish: OnPublish) -> None:
     assert register is not None
 
     def on_socket_open(mqttc: Any, userdata: Any, sock: Any) -> None:
-        mqttc._sock = SplittingSocket(sock, on_publish)
+        mqttc._sock = SplittingSocket(sock, on_run)
         register(mqttc, userdata, sock)
 
     paho.on_socket_open = on_socket_open

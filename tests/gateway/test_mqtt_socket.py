@@ -10,7 +10,7 @@ import paho.mqtt.client as paho_mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.transports.mqtt_socket import SplittingSocket, split_reads
-from tests.protocol.test_mqtt_wire import PINGRESP, publish
+from tests.protocol.test_mqtt_wire import PINGRESP, publish, topics
 
 CONNACK = b"\x20\x02\x00\x00"
 PUBACK_7 = b"\x40\x02\x00\x07"
@@ -54,7 +54,7 @@ async def test_through_aiomqtt_qos0_skips_paho_qos1_is_acked_after_its_handler_i
     port = server.sockets[0].getsockname()[1]
     client = aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V311,
                             queue_type=Recorder)
-    split_reads(client, lambda topic, payload, retain: order.append(("fast", topic)))
+    split_reads(client, lambda run: order.extend(("fast", topic) for topic, _, _ in run))
     to_client.put_nowait(b"".join([publish("r/1/telemetry", b"1"),
                                    publish("r/1/state", b"2", qos=1, packet_id=7),
                                    publish("r/1/telemetry", b"3")]))
@@ -105,7 +105,7 @@ def test_one_wake_up_reads_the_kernel_socket_once_and_handles_all_of_it() -> Non
     packet = publish("robodine/v1/robots/r1/telemetry", b"{}")
     firehose = _Firehose(packet, 100 * len(packet) + 5)  # ends in a cut packet
     seen: list[str] = []
-    sock = SplittingSocket(firehose, lambda topic, payload, retain: seen.append(topic))
+    sock = SplittingSocket(firehose, topics(seen))
     client = _paho_on(sock)
     _wake_up(client)
     assert (firehose.reads, len(seen)) == (1, 100)
@@ -117,7 +117,7 @@ def test_tls_records_already_decrypted_are_read_in_the_same_wake_up() -> None:
     packet = publish("robodine/v1/robots/r1/telemetry", b"{}")
     firehose = _Firehose(packet, 10 * len(packet), tls_records=3)
     seen: list[str] = []
-    _wake_up(_paho_on(SplittingSocket(firehose, lambda t, p, r: seen.append(t))))
+    _wake_up(_paho_on(SplittingSocket(firehose, topics(seen))))
     assert (firehose.reads, len(seen)) == (3, 30)
 
 
@@ -125,7 +125,7 @@ def test_a_packet_for_paho_does_not_strand_decrypted_tls_records() -> None:
     stream = publish("a/b", b"x") + PINGRESP
     firehose = _Firehose(stream, len(stream), tls_records=3)
     seen: list[str] = []
-    client = _paho_on(SplittingSocket(firehose, lambda t, p, r: seen.append(t)))
+    client = _paho_on(SplittingSocket(firehose, topics(seen)))
     _wake_up(client)
     assert (firehose.reads, seen) == (3, ["a/b"] * 3)
 
@@ -134,7 +134,7 @@ def test_paho_is_served_whole_packets_and_its_keepalive_still_works() -> None:
     stream = publish("a/b", b"x") + PINGRESP
     firehose = _Firehose(stream, len(stream))
     seen: list[str] = []
-    client = _paho_on(SplittingSocket(firehose, lambda t, p, r: seen.append(t)))
+    client = _paho_on(SplittingSocket(firehose, topics(seen)))
     client._ping_t = 123.0  # a PINGREQ is out
     _wake_up(client)  # stops at the PINGRESP for paho, read in the same wake-up
     assert seen == ["a/b"]

@@ -1,4 +1,5 @@
-"""protocol.mqtt_wire: QoS 0 PUBLISH handed over, other packets returned whole, in order."""
+"""protocol.mqtt_wire: QoS 0 PUBLISH handed over a run at a time, other packets returned
+whole, in order."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.loadgen.mqtt_raw import remaining_length
-from protocol.mqtt_wire import PacketSplitter
+from protocol.mqtt_wire import PacketSplitter, Publish
 
 PINGRESP = b"\xd0\x00"
 SUBACK = b"\x90\x03\x00\x01\x00"
@@ -26,14 +27,19 @@ def run(splitter: PacketSplitter, chunks: list[bytes]) -> list[Any]:
     """Feed chunk by chunk, splitting after each as the socket does: what came out, in order."""
     out: list[Any] = []
 
-    def on_publish(topic: str, payload: bytes, retain: bool) -> None:
-        out.append(("publish", topic, payload, retain))
+    def on_run(publishes: list[Publish]) -> None:
+        assert publishes  # never an empty run
+        out.extend(("publish", topic, payload, retain) for topic, payload, retain in publishes)
 
     for chunk in chunks:
         splitter.feed(chunk)
-        while (packet := splitter.split(on_publish)) is not None:
+        while (packet := splitter.split(on_run)) is not None:
             out.append(packet)
     return out
+
+
+def topics(seen: list[str]) -> Any:
+    return lambda publishes: seen.extend(topic for topic, _, _ in publishes)
 
 
 def test_qos0_publishes_are_handed_over_and_other_packets_returned_in_stream_order() -> None:
@@ -52,13 +58,25 @@ def test_split_stops_at_the_first_other_packet_until_asked_again() -> None:
     splitter = PacketSplitter()
     seen: list[str] = []
     splitter.feed(b"".join([SUBACK, publish("a/b", b"1"), PINGRESP, publish("a/c", b"2")]))
-    assert splitter.split(lambda t, p, r: seen.append(t)) == SUBACK
+    assert splitter.split(topics(seen)) == SUBACK
     assert seen == []
-    assert splitter.split(lambda t, p, r: seen.append(t)) == PINGRESP
+    assert splitter.split(topics(seen)) == PINGRESP
     assert seen == ["a/b"]
-    assert splitter.split(lambda t, p, r: seen.append(t)) is None
+    assert splitter.split(topics(seen)) is None
     assert seen == ["a/b", "a/c"]
     assert splitter.buffered() == 0
+
+
+def test_the_publishes_between_two_other_packets_are_one_run() -> None:
+    splitter = PacketSplitter()
+    runs: list[list[Publish]] = []
+    telemetry = [publish(f"r/{i}/telemetry", str(i).encode()) for i in range(300)]
+    splitter.feed(b"".join([*telemetry[:200], PINGRESP, *telemetry[200:], b"\x30"]))
+    assert splitter.split(runs.append) == PINGRESP
+    assert splitter.split(runs.append) is None
+    assert [len(r) for r in runs] == [200, 100]
+    assert runs[1][0] == ("r/200/telemetry", b"200", False)
+    assert splitter.buffered() == 1  # the start of the next packet waits for the rest
 
 
 def test_a_packet_cut_anywhere_waits_for_the_rest() -> None:
@@ -84,24 +102,26 @@ def test_a_remaining_length_longer_than_four_bytes_is_returned_for_the_library_t
     garbage = b"\x30\xff\xff\xff\xff\x01rest"
     splitter = PacketSplitter()
     splitter.feed(garbage)
-    assert splitter.split(lambda t, p, r: None) == garbage
+    assert splitter.split(lambda publishes: None) == garbage
     assert splitter.buffered() == 0
 
 
-def test_a_callback_that_raises_is_not_handed_the_same_packet_again() -> None:
+def test_a_callback_that_raises_is_not_handed_the_same_packets_again() -> None:
     splitter = PacketSplitter()
     splitter.feed(publish("a/1", b"1") + publish("a/2", b"2"))
-    calls: list[str] = []
+    calls: list[list[str]] = []
 
-    def flaky(topic: str, payload: bytes, retain: bool) -> None:
-        calls.append(topic)
-        if topic == "a/1":
-            raise RuntimeError("handler bug")
+    def flaky(publishes: list[Publish]) -> None:
+        calls.append([topic for topic, _, _ in publishes])
+        raise RuntimeError("handler bug")
 
     with pytest.raises(RuntimeError):
         splitter.split(flaky)
     assert splitter.split(flaky) is None
-    assert calls == ["a/1", "a/2"]
+    splitter.feed(publish("a/3", b"3"))
+    with pytest.raises(RuntimeError):
+        splitter.split(flaky)
+    assert calls == [["a/1", "a/2"], ["a/3"]]
 
 
 packets = st.one_of(
