@@ -1,11 +1,14 @@
 """The fan-out hub: one blocking XREAD per stream group per process, many local clients.
 
-Each reader owns its own Redis connection whose socket timeout is longer than
-its BLOCK (STACK-NOTES 1) and which never retries by itself: the loop below
-reconnects with backoff and logs the outage once when it starts and once
-when it ends. Each batch is turned into frames once per topic (not per
-client) and offered to every local subscription without awaiting, so one slow
-client cannot hold up the others (web/subscription.py has the drop policy).
+Each reader owns its own Redis connection for its XREADs (robodine/resp.py:
+redis-py cost ~90 us of CPU per read, this ~36, and a busy feed reads up to a
+thousand times a second) whose reply timeout is longer than its BLOCK
+(STACK-NOTES 1) and which never retries by itself: the loop below reconnects
+with backoff and logs the outage once when it starts and once when it ends.
+Its other commands (XINFO, XREVRANGE) go through the shared client. Each batch
+is turned into frames once per topic (not per client) and offered to every
+local subscription without awaiting, so one slow client cannot hold up the
+others (web/subscription.py has the drop policy).
 
 ``position`` is the newest id a reader has read. A subscription that is
 behind re-reads the stream with XRANGE (a plain, non-blocking command on the
@@ -39,6 +42,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import WebSettings
+from robodine.resp import RespConnection
 from web.frames import Frame, FrameBatch, Lagging, frame
 from web.streamid import ZERO, StreamId
 from web.subscription import Delivery, Subscription
@@ -112,7 +116,7 @@ def entries_of(raw: Any) -> list[Entry]:
 class Reader:
     name: str
     streams: list[str]
-    client: Redis
+    conn: RespConnection | None = None  # its XREADs; (re)opened when not usable
     position: dict[str, StreamId] = field(default_factory=dict)
     topics: dict[str, dict[Topic, set[Subscription]]] = field(default_factory=dict)
     taps: dict[str, list[Tap]] = field(default_factory=dict)
@@ -127,12 +131,12 @@ class Hub:
         settings: WebSettings,
         ctx: TopicContext,
         *,
-        connect: Callable[[str], Redis],
+        connect: Callable[[str], Awaitable[RespConnection]],
     ) -> None:
         self.redis = redis  # shared command client (XRANGE for catch-up)
         self.settings = settings
         self.ctx = ctx
-        self._connect = connect  # makes a blocking-read client for a reader
+        self._connect = connect  # opens a reader's connection for its blocking reads
         self._readers: list[Reader] = []
         self._by_stream: dict[str, Reader] = {}
         self._stopping = False
@@ -147,7 +151,7 @@ class Hub:
     # ---- wiring (before run) --------------------------------------------------
 
     def add_reader(self, name: str, streams: Sequence[str]) -> None:
-        reader = Reader(name, list(streams), self._connect(name))
+        reader = Reader(name, list(streams))
         for s in streams:
             if s in self._by_stream:
                 raise ValueError(f"stream {s!r} already has a reader")
@@ -172,7 +176,8 @@ class Hub:
                     tg.create_task(self._read_loop(r), name=f"hub-reader-{r.name}")
         finally:
             for r in self._readers:
-                await r.client.aclose()
+                if r.conn is not None:
+                    r.conn.close()
 
     def stop(self) -> None:
         """Make the readers leave their loops (then cancel the ``run`` task).
@@ -249,21 +254,39 @@ class Hub:
         finally:
             _drop(ahead)
 
-    async def _xread(self, r: Reader, after: dict[str, StreamId]) -> Any:
-        return await r.client.xread(
-            {s: str(after[s]) for s in r.streams},
-            count=self.settings.hub_batch,
-            block=self.settings.hub_block_ms,
+    async def _xread(self, r: Reader, after: dict[str, StreamId]) -> list[tuple[str, list[Entry]]]:
+        """(stream, entries) with new entries, waiting up to ``hub_block_ms`` for some."""
+        if r.conn is None or not r.conn.usable:
+            r.conn = await self._connect(r.name)
+        (reply,) = await r.conn.execute(
+            [
+                (
+                    "XREAD",
+                    "COUNT",
+                    self.settings.hub_batch,
+                    "BLOCK",
+                    self.settings.hub_block_ms,
+                    "STREAMS",
+                    *r.streams,
+                    *[str(after[s]) for s in r.streams],
+                )
+            ]
         )
+        # RESP2: [[stream, [[id, [field, value, ...]], ...]], ...], or nil when nothing came.
+        return [
+            (stream, [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw])
+            for stream, raw in reply or ()
+        ]
 
-    async def _batches(self, r: Reader, reply: Any) -> list[tuple[str, list[Any]]]:
-        """(stream, entries) of an XREAD reply; a full batch of a latest-only stream skips ahead."""
-        out = []
-        for stream, entries in reply or []:  # RESP2: [[stream, [(id, fields), ...]], ...]
-            name = as_str(stream)
+    async def _batches(
+        self, r: Reader, reply: list[tuple[str, list[Entry]]]
+    ) -> list[tuple[str, list[Any]]]:
+        """(stream, entries) of an XREAD; a full batch of a latest-only stream skips ahead."""
+        out: list[tuple[str, list[Any]]] = []
+        for name, entries in reply:
             if len(entries) >= self.settings.hub_batch and self._latest_only(r, name):
                 first = entries[0][0]
-                entries = await self._newest(r.client, name, as_str(first))
+                entries = await self._newest(self.redis, name, first)
                 if entries and entries[0][0] != first:
                     self.stats["skipped_ahead"] += 1
             if entries:
@@ -272,7 +295,7 @@ class Hub:
 
     async def _init_positions(self, r: Reader) -> None:
         for s in r.streams:
-            info = await stream_info(r.client, s)
+            info = await stream_info(self.redis, s)
             old = r.position.get(s)
             if old is not None and info.last < old:
                 # Redis came back without the data we had read: every cursor is void.

@@ -17,8 +17,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from config import Settings
 from config.settings import RedisSettings
 from protocol.streams import EVENTS
+from robodine.resp import RespConnection
 from web.chat import ChatService
 from web.db.migrate import current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
@@ -47,6 +49,17 @@ def redis_client(settings: RedisSettings, *, name: str, block_ms: int | None = N
         client_name=name,
         protocol=2,
         decode_responses=True,
+    )
+
+
+async def hub_connection(settings: Settings, reader: str) -> RespConnection:
+    """A hub reader's connection: replies as str, a reply timeout longer than its BLOCK."""
+    return await RespConnection.open(
+        settings.redis.url,
+        name=f"{settings.web.name}:hub:{reader}",
+        timeout=settings.redis.connect_timeout_s,
+        reply_timeout=settings.web.hub_block_ms / 1000 + 5.0,  # STACK-NOTES 1
+        encoding="utf-8",
     )
 
 
@@ -129,9 +142,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REDIS],
         s.web,
         ctx,
-        connect=lambda name: redis_client(
-            s.redis, name=f"{s.web.name}:hub:{name}", block_ms=s.web.hub_block_ms
-        ),
+        connect=lambda name: hub_connection(s, name),
     )
     chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID])
     for stream in sorted(app[TOPICS].streams() | {EVENTS}):  # one reader per stream

@@ -18,7 +18,7 @@ from tests.servers import RedisServer
 from tests.web.conftest import web_settings
 from web.frames import Frame, FrameBatch, batch_message, ws_text
 from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub
-from web.resources import redis_client
+from web.resources import hub_connection, redis_client
 from web.streamid import ZERO, StreamId
 from web.subscription import Filter, Subscription
 from web.topics import TopicContext
@@ -108,7 +108,7 @@ async def running_hub(
         redis,
         settings.web,
         TopicContext(redis, settings, None),  # type: ignore[arg-type]
-        connect=lambda n: redis_client(settings.redis, name=n, block_ms=100),
+        connect=lambda n: hub_connection(settings, n),
     )
     hub.add_reader("events", [EVENTS])
     hub.add_reader("telemetry", [TELEMETRY])

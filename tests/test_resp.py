@@ -1,4 +1,4 @@
-"""The writer's lean Redis connection against a real redis-server."""
+"""The lean Redis connection (gateway flushes, hub reads) against a real redis-server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.streams.resp import RespConnection
+from robodine.resp import RespConnection
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -57,3 +57,33 @@ async def test_no_server_lost_server_and_silent_server_are_outage_errors(
     with pytest.raises(RedisConnectionError):
         await conn.execute([("PING",)])
     assert not conn.usable
+
+
+async def test_with_an_encoding_replies_are_str_and_a_bad_byte_is_replaced(
+    redis_private: RedisServer,
+) -> None:
+    conn = await RespConnection.open(
+        redis_private.url, name="web:hub", timeout=2.0, reply_timeout=5.0, encoding="utf-8"
+    )
+    await conn.execute([("XADD", "s", "1-1", "robot", "서빙-1", "bad", b"\xff\xfe")])
+    ((stream, entries),) = (await conn.execute([("XREAD", "STREAMS", "s", "0")]))[0]
+    assert stream == "s"
+    assert entries == [["1-1", ["robot", "서빙-1", "bad", "\ufffd\ufffd"]]]
+    assert (await conn.execute([("XREAD", "COUNT", 1, "STREAMS", "s", "1-1")])) == [None]
+    conn.close()
+
+
+async def test_a_cancelled_read_closes_the_connection_its_reply_is_owed_on(
+    redis_private: RedisServer,
+) -> None:
+    import asyncio
+
+    conn = await _open(redis_private.url)
+    read = asyncio.create_task(conn.execute([("XREAD", "BLOCK", 5000, "STREAMS", "s", "$")]))
+    await asyncio.sleep(0.05)
+    read.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await read
+    assert not conn.usable  # else the late XREAD reply would answer the next command
+    with pytest.raises(RedisConnectionError):
+        await conn.execute([("PING",)])
