@@ -15,8 +15,11 @@ is unchanged: each number reads as Python's repr, what hiredis wrote when the
 values were arguments of their own (tests/gateway/test_telemetry_batch.py
 compares both). msgspec writes the same digits, but not the same notation
 below 1e-4 or at 1e16 and beyond, nor for inf/nan: a sample with such a
-number is written with repr instead. Robot ids and transport names cannot
-hold a quote (the RobotId pattern), so the script's patterns split exactly.
+number is written with repr instead. A batch of telemetry messages
+(``batch_samples``, MQTT's) has its numbers encoded in one call, each
+sample's joined to a per-robot prefix: the same bytes as ``sample`` of each.
+Robot ids and transport names cannot hold a quote (the RobotId pattern), so
+the script's patterns split exactly.
 
 The script runs atomically: a batch of ``redis.batch_max`` samples holds
 Redis for a few milliseconds, which is why the batch is capped.
@@ -25,12 +28,13 @@ Redis for a few milliseconds, which is why the batch is capped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 
 from protocol import streams
+from protocol.messages import Telemetry
 
 SCRIPT: Final = r"""
 -- KEYS[1] telemetry stream, KEYS[2] robots index set, KEYS[3..] robot snapshot hashes:
@@ -96,6 +100,50 @@ def sample(
     ):
         return encoded
     return (_REPR % (robot, transport, seq, ts, x, y, theta, battery, speed, rx)).encode()
+
+
+def _as_repr(numbers: bytes) -> bool:
+    """msgspec wrote these numbers (and nothing else) as repr does: 1e-05, 1e+16,
+    inf and nan come out as 0.00001, 1e16 and null."""
+    return b"e" not in numbers and b"0.0000" not in numbers and b"l" not in numbers
+
+
+_prefixes: dict[str, dict[str, bytes]] = {}  # transport -> robot -> b'["robot","transport",'
+_MAX_PREFIXES: Final = 20_000
+
+
+def batch_samples(
+    msgs: Sequence[Telemetry], transport: str, rx: float, latest: dict[str, bytes]
+) -> list[bytes]:
+    """``sample`` of each message (all received at ``rx`` over ``transport``), the
+    numbers of the batch in one encode; each robot's newest also goes into ``latest``.
+
+    The numbers alone hold no letter and no "0.0000" unless one of them is written
+    otherwise than repr writes it; then the batch goes through ``sample`` one by one.
+    """
+    if not msgs:
+        return []
+    numbers = _encode([(m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed) for m in msgs])
+    tail = b"," + _encode(rx) + b"]"
+    if not (_as_repr(numbers) and _as_repr(tail)):
+        out = [sample(m.robot, m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed, transport, rx)
+               for m in msgs]
+        for m, encoded in zip(msgs, out, strict=True):
+            latest[m.robot] = encoded
+        return out
+    prefixes = _prefixes.get(transport)
+    if prefixes is None or len(prefixes) > _MAX_PREFIXES:
+        prefixes = _prefixes[transport] = {}
+    out = []
+    for m, part in zip(msgs, numbers[2:-2].split(b"],["), strict=True):
+        robot = m.robot
+        prefix = prefixes.get(robot)
+        if prefix is None:
+            prefix = prefixes[robot] = b"[" + _encode(robot) + b"," + _encode(transport) + b","
+        encoded = prefix + part + tail
+        out.append(encoded)
+        latest[robot] = encoded
+    return out
 
 
 def snapshot_fields(encoded: bytes) -> tuple[str, dict[str, Any]]:

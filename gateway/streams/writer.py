@@ -132,13 +132,7 @@ class StreamWriter:
         buffered = self._telemetry
         if not buffered:
             self._wake.set()
-        latest = self._latest
-        sample = telemetry_batch.sample
-        for m in msgs:
-            encoded = sample(m.robot, m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed,
-                             transport, rx)
-            buffered.append(encoded)
-            latest[m.robot] = encoded
+        buffered.extend(telemetry_batch.batch_samples(msgs, transport, rx, self._latest))
         over = len(buffered) - self._buffer_max
         if over > 0:  # the oldest go, as one by one
             for _ in range(over):
