@@ -7,7 +7,7 @@ thousands per round trip (throughput). Two small limits keep a steady trickle
 cheap: small telemetry flushes go at most once a millisecond, and robots'
 telemetry snapshots at most every 100 ms (``_pace``, ``_snapshots_due_in``);
 events never wait. Flushes go out on a connection of their own
-(gateway/streams/resp.py: one write and one wake-up per flush, not redis-py's
+(robodine/resp.py: one write and one wake-up per flush, not redis-py's
 pipeline machinery); the spool replay and script loading, which are rare, use
 redis-py.
 
@@ -41,11 +41,11 @@ from config.settings import RedisSettings
 from gateway.backoff import Backoff
 from gateway.metrics import Stats
 from gateway.streams import telemetry_batch
-from gateway.streams.resp import RespConnection
 from gateway.streams.spool import Spool, SpoolRecord
 from protocol import streams
 from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
+from robodine.resp import RespConnection
 
 log = structlog.get_logger("gateway.writer")
 
@@ -92,7 +92,7 @@ class StreamWriter:
         self._dropped_in_outage = 0
         self._overflowed = 0
         self._script_loaded = False
-        self._conn: RespConnection | None = None  # flushes: see gateway/streams/resp.py
+        self._conn: RespConnection | None = None  # flushes: see robodine/resp.py
         self._last_flush = 0.0  # loop time of the last small flush (_pace)
         self._snapshots_written = 0.0  # loop time the latest samples went to their snapshots
 
