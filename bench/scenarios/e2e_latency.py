@@ -39,26 +39,24 @@ CLIENTS = 50
 CLIENT_PROCESSES = 2  # receiving 250,000 samples/s is more than one Python process keeps up with
 
 NOTES = """\
-What bounds it (2026-11-22, after the batch work): no longer the web tier's loop. Before, it sent
-one WebSocket message per sample per client (250,000 messages/s) and fell seconds behind (p50
-~6 s, p99 13 s, web 50 % of a core delivering 10 % of the samples). Now each read of rd:telemetry
-becomes one shared `batch` message written straight to every idle client socket (fanout's NOTES),
-and a reader that finds a full `web.hub_batch` waiting skips to the newest entries: the web tier
-delivers every sample (`delivered_share` 1.0) at 30-54 % of a core, py-spy: the socket writes
-24 %, Redis XREAD 17 %, decoding and encoding the samples 18 %. The measured latency is now set by
-how soon each of the five processes in the chain (sender, gateway, Redis, web, clients) gets a CPU
-on a 2-core machine. Full run at load ~2 (06:57): p50 80 ms / p99 188 ms, of which Redis ->
-client (`from_redis_ms`) p50 37 / p99 132 ms and so robot -> Redis about 40 ms at p50 (gateway
-18 %, web 17 %, each client process 30 % of a core); on the same code at load 3-6 from other
-suites, full runs gave p50 from 25 ms to 3.8 s with no process of the chain above 35 %. A probe of
-`XINFO STREAM` during such runs showed the gateway writing 5,000 entries/s with the newest entry
-under 20 ms old; in-process (hub on a real Redis, 50 subscribers, 5,000 entries/s) Redis -> write
-is p50 2.5 ms. So the rest of the wait is in the receiving processes' and the web's turn on a core
-(a receiver that falls behind keeps its backlog in loopback socket buffers of several MB), and in
-the gateway's write path (its writer has no flush timer; it writes what
-accumulated during the previous round trip). The clients run in two processes so that the
-receiving side is less likely to be the bound. Next: measure on a quiet machine; the gateway's
-~40 ms at p50 before Redis.
+What bounds it (2026-12-04): the turn each of the six processes in the chain (sender, gateway,
+Redis, web, two client processes; ~130 % of the two cores between them) gets on a core, not the
+work of any one of them. A per-message trace of one run (receive time, client, the oldest
+sample's latency) showed two regimes. Most of the time the chain keeps up: p50 2-3 ms, the
+worst message of each 100 ms 5-20 ms, robot -> Redis ~0.2 ms of it, the web tier reading every
+~1.2 ms (~6 samples a read). Then episodes of one to three seconds, when other suites ran on the
+machine, in which every client fell behind at once (the web tier's reads grew from ~6 to ~240
+samples: it went ~50 ms without a turn) and some clients then read through up to a second of
+backlog from their kernel buffers (loopback receive buffers autotune up to 32 MB here,
+net.ipv4.tcp_rmem): latest-wins coalescing happens in the server, but only for a client whose
+socket is backed up there. Those episodes are the p99. What moved it: a full collection in the
+web tier walked ~130,000 import-time objects (~80 ms, a stall every client saw; 3 in a run);
+both processes now freeze the start-up heap (~10 ms each). The hub's CPU per read fell (XREAD on
+the lean RESP connection, robodine/resp.py: ~36 instead of ~90 us; frames 4.1 instead of 7.6 us
+per sample). py-spy of the web tier at this load: 60 % of its samples are the socket sends (the
+50 clients' writes and the XREAD), each of which wakes another process on the two cores; the
+Python around them is a few %. The clients run in two processes so that the receiving side is
+less likely to be the bound; they keep latencies in arrays (no collector work).
 """
 
 def unavailable() -> str | None:
