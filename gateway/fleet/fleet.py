@@ -48,6 +48,7 @@ from protocol.udp import DatagramDecoder, Dropped
 log = structlog.get_logger("gateway.fleet")
 
 _ALARM_STATES = frozenset({"error", "estop"})
+DROP_LOG_EVERY_S = 10.0  # dropped datagrams: counted each, logged at most this often
 
 
 class Fleet:
@@ -61,6 +62,8 @@ class Fleet:
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
         self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
+        self._drop_log_at = 0.0  # when dropped datagrams may be logged again
+        self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
         udp = self.settings.udp
@@ -208,15 +211,32 @@ class Fleet:
             self.stats.inc("telemetry_received", transport, len(accepted))
             self.writer.telemetry_run(accepted, transport, now)
 
-    def datagram(self, data: bytes, now: float) -> None:
-        """One UDP datagram: the hot path. No await, no log line, no task."""
-        result = self.datagrams.decode(data)
-        if isinstance(result, Dropped):
-            self.stats.inc("udp_dropped", result.reason)
-            return
-        session = self.sessions[result.robot]
-        self._heard(session, now)
-        self._telemetry(session, result, now, "udp")
+    def datagram_run(self, datagrams: Sequence[bytes], now: float) -> None:
+        """The UDP datagrams of one loop iteration, in arrival order: the hot path. Each
+        is checked on its own (size, signature, robot, replay window); the telemetry
+        that passed is applied as one batch (``telemetry_run``: heard, state machine,
+        rate limit, position per sample), and each other datagram counted by reason in
+        ``udp_dropped``, with a log line at most every ``DROP_LOG_EVERY_S``. No await,
+        no task."""
+        good, dropped = self.datagrams.decode_run(datagrams)
+        if dropped:
+            self._datagrams_dropped(dropped, now)
+        if good:
+            sessions = self.sessions
+            self.telemetry_run([(sessions[m.robot], m) for m in good], now, "udp")
+
+    def _datagrams_dropped(self, dropped: Sequence[Dropped], now: float) -> None:
+        inc = self.stats.inc
+        for d in dropped:
+            inc("udp_dropped", d.reason)
+        self._drops_unlogged.update(d.reason for d in dropped)
+        if now >= self._drop_log_at:
+            self._drop_log_at = now + DROP_LOG_EVERY_S
+            last = dropped[-1]
+            log.warning("udp_datagrams_dropped", reasons=dict(self._drops_unlogged),
+                        last_robot=last.robot, last_reason=last.reason,
+                        every_s=DROP_LOG_EVERY_S)
+            self._drops_unlogged.clear()
 
     def _heard(self, session: RobotSession, now: float) -> None:
         session.last_seen = now

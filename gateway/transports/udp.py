@@ -22,9 +22,22 @@ log = structlog.get_logger("gateway.udp")
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+        self._loop = asyncio.get_running_loop()
+        self._run: list[bytes] = []  # this loop iteration's datagrams, not yet applied
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        self.fleet.datagram(data, time.time())
+        run = self._run
+        if not run:
+            self._loop.call_soon(self._apply)
+        run.append(data)
+
+    def _apply(self) -> None:
+        run, self._run = self._run, []
+        try:
+            self.fleet.datagram_run(run, time.time())
+        except Exception:  # a bug: counted and logged, the next run is handled
+            self.fleet.stats.inc("udp_dropped", "handler_failed", len(run))
+            log.exception("udp_run_failed", datagrams=len(run))
 
     def error_received(self, exc: Exception) -> None:
         self.fleet.stats.inc("udp_dropped", "socket_error")

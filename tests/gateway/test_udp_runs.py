@@ -1,0 +1,195 @@
+"""UDP datagrams a loop iteration at a time: the same outcome as one datagram at a time.
+
+The endpoint collects the datagrams uvloop hands it in one iteration and gives them to
+``Fleet.datagram_run`` as one run on the next (``call_soon``, no timer); the fleet checks
+each (``DatagramDecoder.decode_run``) and applies the good ones with ``telemetry_run``,
+the MQTT batch path. Here a run and the same datagrams one by one must leave the same
+samples, events, counters and sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+from structlog.testing import capture_logs
+
+from config import Settings
+from gateway.fleet import fleet as fleet_module
+from gateway.fleet.fleet import Fleet
+from gateway.metrics import Stats
+from gateway.streams.spool import Spool
+from gateway.streams.writer import StreamWriter
+from gateway.transports.udp import _Endpoint
+from protocol.auth import sign
+from protocol.messages import Telemetry
+from protocol.udp import encode_datagram
+from tests.integration.conftest import gateway_settings
+
+NOW = 1000.0
+
+
+class Gateway:
+    """The UDP side of a gateway without sockets: fleet and writer."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.stats = Stats()
+        self.writer = StreamWriter(cast(Redis, None), settings.redis,
+                                   Spool(tmp_path / f"spool-{id(self)}.sqlite3", 100),
+                                   self.stats, src="gw", clock=lambda: NOW)
+        self.fleet = Fleet(settings, self.writer, self.stats, NOW - 1)
+
+    def samples(self) -> list[list[Any]]:
+        return [msgspec.json.decode(s) for s in self.writer._telemetry]
+
+    def events(self) -> list[tuple[str, str, str]]:
+        return [(str(r.fields["type"]), str(r.fields["robot"]), str(r.fields["data"]))
+                for r in self.writer._events]
+
+    def sessions(self) -> list[tuple[Any, ...]]:
+        return [(s.id, s.conn, s.transport, s.x, s.y, s.battery, s.last_seen)
+                for s in self.fleet.sessions.values()]
+
+
+def settings(tmp_path: Path) -> Settings:
+    return gateway_settings("redis://127.0.0.1:1/0", tmp_path,
+                            udp={"host": "127.0.0.1", "port": 0, "rate_per_s": 5, "burst": 6})
+
+
+def datagram(gw: Gateway, robot: str, seq: int, *, key: bytes | None = None,
+             **fields: Any) -> bytes:
+    msg = Telemetry(robot=robot, seq=seq, ts=NOW - 0.5, x=seq + 0.5, y=2.25, theta=1e-05,
+                    battery=80.0, speed=0.3, **fields)
+    return encode_datagram(msg, key or gw.fleet.sessions[robot].key)
+
+
+def mixed(gw: Gateway) -> list[bytes]:
+    head = b"RD\x01\x07serve-1"
+    bad_body = head + b'{"type":"telemetry","robot":"serve-1","x":'
+    other = b"RD\x01\x07serve-1" + datagram(gw, "serve-2", 1)[11:-32]  # serve-2's body
+    return [
+        datagram(gw, "serve-1", 1),
+        datagram(gw, "serve-1", 2),
+        datagram(gw, "cook-1", 1),
+        datagram(gw, "serve-1", 2),  # replayed
+        datagram(gw, "serve-1", 1),  # reordered
+        datagram(gw, "serve-1", 3, key=bytes(32)),  # forged
+        datagram(gw, "serve-1", 4, v=2),
+        bad_body + sign(gw.fleet.sessions["serve-1"].key, bad_body),
+        other + sign(gw.fleet.sessions["serve-1"].key, other),  # names serve-2 in the body
+        encode_datagram(Telemetry(robot="ghost", seq=1, x=1.0, y=2.0, battery=5.0), bytes(32)),
+        b"garbage",
+        b"RD\x01" + b"x" * 2000,  # over max_datagram_bytes
+        datagram(gw, "serve-1", 5),
+        *(datagram(gw, "cook-1", seq) for seq in range(2, 10)),  # past the burst of 6
+        datagram(gw, "serve-2", 1),
+    ]
+
+
+def test_a_run_leaves_what_one_datagram_at_a_time_leaves(tmp_path: Path) -> None:
+    batched, single = Gateway(settings(tmp_path), tmp_path), Gateway(settings(tmp_path), tmp_path)
+    run = mixed(batched)
+    assert run == mixed(single)  # same keys, same bytes
+    batched.fleet.datagram_run(run, NOW)
+    for data in run:
+        single.fleet.datagram_run([data], NOW)
+
+    assert batched.samples() == single.samples()
+    assert batched.events() == single.events()
+    assert batched.stats.counts == single.stats.counts
+    assert batched.sessions() == single.sessions()
+
+    # and what that is
+    assert [(s[0], s[2]) for s in batched.samples()] == [
+        ("serve-1", 1), ("serve-1", 2), ("cook-1", 1), ("serve-1", 5),
+        *(("cook-1", seq) for seq in range(2, 7)), ("serve-2", 1)]
+    assert batched.samples()[0] == [
+        "serve-1", "udp", 1, NOW - 0.5, 1.5, 2.25, 1e-05, 80.0, 0.3, NOW]
+    get = batched.stats.get
+    assert get("telemetry_received", "udp") == 10
+    assert get("telemetry_dropped", "rate_limited") == 3  # cook-1: 6 tokens, 9 samples
+    assert {reason: get("udp_dropped", reason) for reason in (
+        "replayed", "bad_signature", "bad_message", "robot_mismatch", "unknown_robot",
+        "malformed", "too_large")} == {
+        "replayed": 2, "bad_signature": 1, "bad_message": 2, "robot_mismatch": 1,
+        "unknown_robot": 1, "malformed": 1, "too_large": 1}
+    connection = [(robot, msgspec.json.decode(data)["state"])
+                  for type_, robot, data in batched.events() if type_ == "robot.connection"]
+    assert connection == [("serve-1", "online"), ("cook-1", "online"), ("serve-2", "online")]
+    assert batched.writer._latest.keys() == {"serve-1", "cook-1", "serve-2"}
+    assert msgspec.json.decode(batched.writer._latest["cook-1"])[2] == 6
+
+
+def test_dropped_datagrams_are_logged_at_most_every_ten_seconds(tmp_path: Path) -> None:
+    gw = Gateway(settings(tmp_path), tmp_path)
+    with capture_logs() as logs:
+        gw.fleet.datagram_run([b"garbage", datagram(gw, "serve-1", 1)], NOW)
+        gw.fleet.datagram_run([b"garbage", datagram(gw, "serve-1", 1)], NOW + 1)
+        gw.fleet.datagram_run([datagram(gw, "serve-1", 2, key=bytes(32))], NOW + 9)
+        gw.fleet.datagram_run([datagram(gw, "serve-1", 3)], NOW + 11)  # nothing dropped
+        gw.fleet.datagram_run([b"RD\x01" + b"x" * 2000], NOW + 12)
+    lines = [e for e in logs if e["event"] == "udp_datagrams_dropped"]
+    assert [(e["reasons"], e["last_reason"], e["last_robot"], e["log_level"]) for e in lines] == [
+        ({"malformed": 1}, "malformed", None, "warning"),
+        ({"malformed": 1, "replayed": 1, "bad_signature": 1, "too_large": 1}, "too_large", None,
+         "warning"),
+    ]
+    assert gw.stats.total("udp_dropped") == 5
+    assert [s[2] for s in gw.samples()] == [1, 3]
+    assert fleet_module.DROP_LOG_EVERY_S == 10.0
+
+
+async def test_the_endpoint_applies_one_iterations_datagrams_as_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = Gateway(settings(tmp_path), tmp_path)
+    runs: list[list[bytes]] = []
+    apply = gw.fleet.datagram_run
+
+    def recorded(run: list[bytes], now: float) -> None:
+        runs.append(list(run))
+        apply(run, now)
+
+    monkeypatch.setattr(gw.fleet, "datagram_run", recorded)
+    endpoint = _Endpoint(gw.fleet)
+    first = [datagram(gw, "serve-1", seq) for seq in (1, 2, 3)]
+    for data in first:
+        endpoint.datagram_received(data, ("127.0.0.1", 1))
+    assert runs == []  # not inside uvloop's read callback...
+    await asyncio.sleep(0)
+    assert runs == [first]  # ...but on the loop's next turn, with no timer
+    endpoint.datagram_received(datagram(gw, "serve-1", 4), ("127.0.0.1", 1))
+    await asyncio.sleep(0)
+    assert [len(r) for r in runs] == [3, 1]
+    assert [s[2] for s in gw.samples()] == [1, 2, 3, 4]
+
+
+async def test_a_run_that_raises_is_counted_and_the_next_one_is_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = Gateway(settings(tmp_path), tmp_path)
+    calls: list[int] = []
+    apply = gw.fleet.datagram_run
+
+    def flaky(run: list[bytes], now: float) -> None:
+        calls.append(len(run))
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        apply(run, now)
+
+    monkeypatch.setattr(gw.fleet, "datagram_run", flaky)
+    endpoint = _Endpoint(gw.fleet)
+    with capture_logs() as logs:
+        endpoint.datagram_received(datagram(gw, "serve-1", 1), ("127.0.0.1", 1))
+        endpoint.datagram_received(datagram(gw, "serve-1", 2), ("127.0.0.1", 1))
+        await asyncio.sleep(0)
+        endpoint.datagram_received(datagram(gw, "serve-1", 3), ("127.0.0.1", 1))
+        await asyncio.sleep(0)
+    assert calls == [2, 1]
+    assert gw.stats.get("udp_dropped", "handler_failed") == 2
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["udp_run_failed"]
+    assert [s[2] for s in gw.samples()] == [3]
