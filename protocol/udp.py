@@ -119,8 +119,9 @@ class DatagramDecoder:
         self._senders: dict[bytes, _Sender] = {}  # header id (length byte + id) -> sender
 
     def reset(self, robot: str) -> None:
-        header = robot.encode("ascii", "replace")
-        self._senders.pop(bytes((len(header) & 0xFF,)) + header, None)
+        header = robot.encode("ascii", "ignore")
+        if len(header) == len(robot) < 256:  # else no header can name it
+            self._senders.pop(bytes((len(header),)) + header, None)
 
     def decode(self, data: bytes) -> Telemetry | Dropped:
         good, dropped = self.decode_run((data,))
@@ -192,8 +193,10 @@ class DatagramDecoder:
                     DropReason.ROBOT_MISMATCH if msg.v == 1 else DropReason.BAD_MESSAGE, robot
                 ))
                 continue
-            if not sender.window.accept(msg.seq):
+            window = sender.window  # ReplayWindow.accept, inline
+            if msg.seq <= window.last:
                 dropped.append(Dropped(DropReason.REPLAYED, robot))
                 continue
+            window.last = msg.seq
             good.append(msg)
         return good, dropped
