@@ -41,22 +41,28 @@ GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 
 NOTES = """\
-What bounds it (2026-11-22, after the writer and datagram work; py-spy of the gateway at the
-saturating rate): the per-datagram path is ~70 % of the gateway's samples: `DatagramDecoder.decode`
-~38 % inclusive (HMAC with per-key precomputed pads 13 %, the msgspec decode and the checks the
-rest), `Fleet._telemetry` ~26 % (`telemetry_batch.sample`, the msgspec encoding of each sample,
-15 %), the loop and its syscalls ~19 %. The writer is ~3 %: each sample is encoded once, a batch
-travels as one argument of one EVALSHA on a RESP connection of its own (no redis-py pipeline), and
-the robots' snapshots are written at most every 100 ms. In-process, same run, base vs now: 26.8 ->
-12.7 us of gateway CPU per datagram (decode + fleet + writer into a real Redis). Redis pays ~10 us
-per entry in the script (16 us when every flush also wrote a snapshot per robot). On the shared
-2-core machine the gateway, Redis and the sender together need more than one core at 50,000/s,
-so under other load a step that loses is often one where the gateway was descheduled (loss with
-the gateway at 50-60 % of a core) rather than saturated: the kernel's socket buffer (4 MiB)
-overflows. On a quiet machine (load 0.5): 56,464/s clean, 0.38 of a 149,099/s ceiling; steps at
-59-75k lose with the gateway at 91-98 % of a core and Redis at ~60 %. To move
-it further: a second UDP worker process (SO_REUSEPORT) on machines with more cores; less per
-datagram in Python (the decode/encode pair is now most of it).
+What bounds it (2026-12-04, after UDP datagrams went a loop iteration at a time): the endpoint
+collects what uvloop hands `datagram_received` in one iteration (up to 32 per readable socket) and
+applies it on the loop's next turn (`call_soon`, no timer) as one `Fleet.datagram_run`:
+`DatagramDecoder.decode_run` checks each datagram (HMAC, body, robot, replay window) in one loop
+with one dict lookup per robot, and the good ones take the MQTT batch path (`Fleet.telemetry_run`,
+`StreamWriter.telemetry_run`: one encode and one set of counters per batch). In-process gateway CPU
+per datagram (uvloop socket -> fleet -> writer -> a real Redis, thread time, base and new processes
+alternated, 3-4 s steps): at 50,000/s medians 12.5 -> 9.5 us (8 steps each), at 55,000/s on a
+busier machine 12.5 -> 10.9 us (6 each); the base lost datagrams in 6 of its 14 steps, the new path
+in 1 (while the test suite ran alongside); 7.4-8.4 us at 60,000/s. py-spy (native) of the loop
+thread at 55,000/s: decode_run ~26 % inclusive (HMAC, two OpenSSL SHA-256 context copies, ~0.7 us
+per datagram; msgspec ~0.4 us), the fleet and the writer's batch ~20 % (`batch_samples` 11 %),
+uvloop's recvmsg per datagram ~11 %, the writer's socket write to Redis ~12 %, epoll ~9 %; the
+Python left around them is ~20 %. Full runs on the shared machine under other load (load average
+2.2-3.9 on 2 cores): 59,156/s clean (0.19 of a 312,604/s ceiling) and 51,857/s (0.16 of 324,139/s);
+the ceiling itself ran at 1.7-2x the 149-178k of earlier runs. The failed steps lose with the
+gateway at only 52-63 % of a core: in-process with the whole gateway app the loop never paused for
+more than ~12 ms, and the socket buffer holds ~10,000 datagrams (4 MiB: ~180 ms at 55,000/s), so
+the loss is the gateway getting less than the half core it needs for long enough while Redis, the
+sender and other people's processes share the two cores. To move it further: a second UDP worker
+process (SO_REUSEPORT) on machines with more cores; what is left per datagram is mostly C (HMAC,
+JSON, syscalls).
 """
 
 def unavailable() -> str | None:
