@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -18,11 +20,19 @@ _LEVELS = {
 }
 
 
+_SECRET_PARTS = ("key", "secret", "password", "token", "proof")
+# Keys already found harmless: most lines carry only these, and the substring test per key
+# cost a line more than its JSON encoding (bench rest: 5 us of an access-log line's 15).
+_harmless: set[str] = set()
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Last line of defence: never print a value under a key that smells secret."""
-    for k in event:
-        if any(s in k.lower() for s in ("key", "secret", "password", "token", "proof")):
+    for k in event.keys() - _harmless:
+        if any(s in k.lower() for s in _SECRET_PARTS):
             event[k] = "[redacted]"
+        elif len(_harmless) < 4096:  # keys come from code, but stay bounded if they do not
+            _harmless.add(k)
     return event
 
 
@@ -39,6 +49,27 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _UtcStamp:
+    """``timestamp``: ISO 8601 in UTC with microseconds and a ``Z``, as structlog's
+    ``TimeStamper(fmt="iso", utc=True)`` writes it, at under half its cost (bench rest: an
+    access-log line paid more for its datetime than for its JSON). The date and time of day
+    are formatted once per second; only the microseconds are formatted per line.
+    """
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # one attribute: threads read it whole
+
+    def __call__(self, _: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        second, prefix = self._second
+        if int(now) != second:
+            second = int(now)
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        event["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
 class _Stderr:
     """sys.stderr looked up at each write, never kept.
 
@@ -49,12 +80,49 @@ class _Stderr:
 
     def __init__(self, binary: bool) -> None:
         self.binary = binary
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # a flush is scheduled there
 
     def write(self, data: Any) -> None:
         (sys.stderr.buffer if self.binary else sys.stderr).write(data)
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+    def flush_soon(self) -> None:
+        """Flush once this event-loop iteration's callbacks have run (at once outside a loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._flush_on is not loop:
+            self._flush_on = loop
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_on = None
+        self.flush()
+
+
+class _JsonLines(structlog.BytesLogger):
+    """JSON lines on stderr: warnings and worse are flushed at once, info and debug lines
+    once per event-loop iteration.
+
+    A write() per line was a tenth of a web request's CPU (bench rest: one access-log line
+    per request, ~10 us of system time each); lines of one iteration now share one write.
+    They are in the stderr buffer meanwhile, in order with everything else written there,
+    so a warning (say ``forced_exit`` before ``os._exit``) carries them out with it, and
+    at interpreter exit Python flushes the rest. A SIGKILL may lose one iteration's info.
+    """
+
+    __slots__ = ()
+
+    def _buffered(self, message: bytes) -> None:
+        with self._lock:
+            self._write(message + b"\n")
+        self._file.flush_soon()  # type: ignore[union-attr]
+
+    debug = info = _buffered
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = True) -> None:
@@ -63,7 +131,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
         structlog.contextvars.merge_contextvars,
         _add_request_id,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcStamp(),
         _redact,
     ]
     if json:
@@ -72,7 +140,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory: Any = structlog.BytesLoggerFactory(_Stderr(binary=True))
+        stderr = _Stderr(binary=True)
+        factory: Any = lambda *_: _JsonLines(stderr)  # noqa: E731
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
         factory = structlog.PrintLoggerFactory(_Stderr(binary=False))

@@ -103,7 +103,7 @@ def create_app(
     secret = check_settings(settings)
     app = web.Application(
         client_max_size=settings.web.max_body_bytes,
-        middlewares=[middlewares.context, middlewares.errors],
+        middlewares=[middlewares.http(settings.web)],
     )
     app[SETTINGS] = settings
     app[SESSION_ID] = uuid.uuid4().hex

@@ -69,6 +69,26 @@ async def _user_row(app: web.Application, username: str) -> UserRow | None:
     return (Role(found.role), found.disabled, found.token_version) if found is not None else None
 
 
+def known_user(request: web.Request) -> AuthUser | None:
+    """The caller, without I/O or a coroutine, when the bearer token in the Authorization
+    header passed ``Tokens.verify`` before and the user's row is cached and still lets it
+    in: nearly every request of a logged-in client. None: ask ``authenticate``, which
+    decides everything else (other header forms, a query token, a load, a 401)."""
+    header = request.headers.get("Authorization")
+    if header is None or not header.startswith("Bearer "):
+        return None
+    app = request.app
+    claims = app[TOKENS].remembered(header[7:])
+    if claims is None:
+        return None
+    cached, row = app[USER_CACHE].get(claims.username)
+    if not cached or row is None or row[1] or row[2] != claims.version:
+        return None
+    user = AuthUser(claims.username, row[0], claims.expires)
+    request[USER] = user
+    return user
+
+
 async def authenticate(request: web.Request, *, allow_query: bool = False) -> AuthUser:
     user = await user_for_token(request.app, token_from(request, allow_query=allow_query))
     request[USER] = user

@@ -21,18 +21,26 @@ import zlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 
 class Encoded:
-    """A JSON body, its weak ETag, when its read started, and its gzip form once asked for."""
+    """A JSON body, its weak ETag, when its read started, and its gzip form once asked for;
+    the answer's headers made once per entry, not per request."""
 
-    __slots__ = ("_gzipped", "body", "etag", "read_at")
+    __slots__ = ("_gzipped", "body", "etag", "gzip_headers", "headers", "read_at", "tag_headers")
 
     def __init__(self, body: bytes, read_at: float) -> None:
         self.body = body
         self.etag = f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
         self.read_at = read_at
         self._gzipped: bytes | None = None
+        # web.Response copies the headers it is given: these are templates, never sent.
+        self.tag_headers = CIMultiDict({hdrs.ETAG: self.etag, hdrs.VARY: "Accept-Encoding"})
+        self.headers = CIMultiDict(self.tag_headers)
+        self.headers[hdrs.CONTENT_TYPE] = "application/json"
+        self.gzip_headers = CIMultiDict(self.headers)
+        self.gzip_headers[hdrs.CONTENT_ENCODING] = "gzip"
 
     def gzipped(self) -> bytes:
         if self._gzipped is None:
@@ -47,9 +55,12 @@ class MicroCache:
         load: Callable[[], Awaitable[bytes]],
         max_age: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        gzip_min_bytes: int = 1024,
     ) -> None:
         self._load = load
         self.max_age = max_age
+        self.gzip_min_bytes = gzip_min_bytes  # for respond(): smaller bodies go as they are
         self._clock = clock
         self._entry: Encoded | None = None
         self._reading: asyncio.Future[Encoded] | None = None
@@ -121,13 +132,10 @@ def respond(request: web.Request, entry: Encoded, gzip_min_bytes: int) -> web.Re
     Cache-Control stays the API's ``no-store`` (web/middlewares.py): the ETag is
     for clients that keep the last answer themselves and send If-None-Match.
     """
-    headers = {hdrs.ETAG: entry.etag, hdrs.VARY: "Accept-Encoding"}
-    tags = request.headers.get(hdrs.IF_NONE_MATCH)
+    asked = request.headers
+    tags = asked.get(hdrs.IF_NONE_MATCH)
     if tags is not None and etag_matches(tags, entry.etag):
-        return web.Response(status=304, headers=headers)
-    headers[hdrs.CONTENT_TYPE] = "application/json"  # here, not content_type=: cheaper
-    body = entry.body
-    if len(body) >= gzip_min_bytes and "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, ""):
-        body = entry.gzipped()
-        headers[hdrs.CONTENT_ENCODING] = "gzip"
-    return web.Response(body=body, headers=headers)
+        return web.Response(status=304, headers=entry.tag_headers)
+    if len(entry.body) >= gzip_min_bytes and "gzip" in asked.get(hdrs.ACCEPT_ENCODING, ""):
+        return web.Response(body=entry.gzipped(), headers=entry.gzip_headers)
+    return web.Response(body=entry.body, headers=entry.headers)

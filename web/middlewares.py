@@ -1,14 +1,17 @@
-"""Cross-cutting HTTP behaviour: request ids, problem+json errors, size limit, CORS, gzip.
+"""Cross-cutting HTTP behaviour: request ids, problem+json errors, size limit, CORS, gzip,
+and the headers every answer carries.
 
-Two middlewares, outermost first: ``context`` (request id, CORS preflight)
-and ``errors`` (body limit, the handler, problem+json for what it raised,
-gzip of what it answered). Each step is a function of its own; they share
-two layers because every layer costs each request a partial call and a
-coroutine (bench rest: five layers were a sixth of a request's Python).
-CORS response headers are added in ``on_response_prepare`` so streamed
-responses (SSE) get them too. CORS answers only the configured origins,
-echoes the one that matched with ``Vary: Origin``, and never sends ``*`` or
-``Allow-Credentials`` (tokens travel in headers, not cookies; STACK-NOTES 7).
+One middleware (``http``, made per application from its settings): the request id,
+CORS preflights, the body limit, the handler, problem+json for what it raised, gzip
+of what it answered, then the common headers (``common_headers``). Every middleware
+layer costs each request a partial call and a coroutine, and aiohttp adds a layer of
+its own whenever there is one (bench rest: five layers were a sixth of a request's
+Python; two plus the response-prepare signal were ~4 us of a ~40 us request).
+Responses a handler prepares itself (SSE, WebSocket handshakes) are sent before the
+middleware sees them: ``on_prepare`` (the app's ``on_response_prepare``) gives them
+the same headers. CORS answers only the configured origins, echoes the one that
+matched with ``Vary: Origin``, and never sends ``*`` or ``Allow-Credentials``
+(tokens travel in headers, not cookies; STACK-NOTES 7).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import uuid
 
 import structlog
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from config.logging import request_id
+from config.settings import WebSettings
 from web.keys import REQUEST_ID, SETTINGS
 from web.problems import Problem
 
@@ -43,27 +47,92 @@ _ID_PREFIX = uuid.uuid4().hex[:16]
 _id_counter = itertools.count()
 
 
-@web.middleware
-async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A request id (the client's X-Request-ID if sane) on every log line and response;
-    CORS preflights answered before anything else.
+def http(settings: WebSettings) -> Middleware:
+    """The application's one middleware, with its settings read once."""
+    origins = frozenset(settings.origins)
+    max_body = settings.max_body_bytes
+    gzip_min = settings.gzip_min_bytes
 
-    Not unbound after: aiohttp runs each request in a task of its own, whose
-    context copy ends with it (aiohttp #3406).
-    """
-    rid = request.headers.get("X-Request-ID")
-    if rid is None or not _REQUEST_ID.match(rid):
-        rid = f"{_ID_PREFIX}{next(_id_counter):016x}"
-    request[REQUEST_ID] = rid
-    request_id.set(rid)
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        return _preflight(request)
-    return await handler(request)
+    @web.middleware
+    async def http(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A request id (the client's X-Request-ID if sane) on every log line and answer;
+        CORS preflights answered before anything else; the handler's answer (gzipped when
+        big and welcome), or problem+json for what it raised; the common headers.
+
+        The request id is not unbound after: aiohttp runs each request in a task of its
+        own, whose context copy ends with it (aiohttp #3406).
+        """
+        headers = request.headers
+        rid = headers.get("X-Request-ID")
+        if rid is None or not _REQUEST_ID.match(rid):
+            rid = f"{_ID_PREFIX}{next(_id_counter):016x}"
+        request[REQUEST_ID] = rid
+        request_id.set(rid)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+            resp: web.StreamResponse = _preflight(request, origins)
+        else:
+            # One try around the handler, not a helper coroutine: each await of a
+            # coroutine of our own is a frame and a coroutine object per request.
+            try:
+                if request.content_length is not None:
+                    _check_body_size(request, max_body)
+                resp = await handler(request)
+            except Problem as p:
+                resp = p.response(request.path)
+            except web.HTTPException as exc:
+                if exc.status < 400:  # a redirect: aiohttp sends it
+                    common_headers(request, exc, rid, origins)
+                    raise
+                resp = _http_problem(request, exc, max_body)
+            except (asyncio.CancelledError, ConnectionResetError):
+                raise
+            except Exception as exc:  # each kind answered in _failure
+                resp = _failure(request, exc)
+            else:
+                if "gzip" in headers.get(hdrs.ACCEPT_ENCODING, ""):
+                    _maybe_gzip(resp, gzip_min)
+        # A handler's own stream (SSE, WebSocket) went out before: on_prepare did this.
+        if type(resp) is web.Response or not resp.prepared:
+            common_headers(request, resp, rid, origins)
+        return resp
+
+    return http
 
 
-def _preflight(request: web.Request) -> web.Response:
+def common_headers(
+    request: web.Request, resp: web.StreamResponse, rid: str | None, origins: frozenset[str]
+) -> None:
+    """Headers every answer gets: request id, nosniff, no referrer, no-store for the API
+    (unless the handler chose its caching), and CORS for an allowed Origin."""
+    h = resp.headers
+    if rid is not None:
+        h["X-Request-ID"] = rid
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    if "Cache-Control" not in h and request.path.startswith("/api/"):
+        h["Cache-Control"] = "no-store"
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        vary = h.get("Vary")
+        if vary is None:
+            h["Vary"] = "Origin"
+        elif "Origin" not in vary:
+            h["Vary"] = f"{vary}, Origin"
+        if origin in origins:
+            h["Access-Control-Allow-Origin"] = origin
+            h["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+
+
+async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
+    """The common headers for an answer a handler prepares itself (SSE, WebSocket)."""
+    if "X-Request-ID" not in resp.headers:  # else the middleware set them
+        origins = frozenset(request.app[SETTINGS].web.origins)
+        common_headers(request, resp, request.get(REQUEST_ID), origins)
+
+
+def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:
     origin = request.headers.get("Origin", "")
-    if origin not in request.app[SETTINGS].web.origins:
+    if origin not in origins:
         return Problem(
             403,
             "origin_not_allowed",
@@ -98,20 +167,10 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The handler's answer (gzipped when big and welcome), or problem+json for what it raised."""
-    try:
-        if request.content_length is not None:
-            _check_body_size(request)
-        resp = await handler(request)
-    except Problem as p:
-        return p.response(request.path)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _http_problem(request, exc)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+def _failure(request: web.Request, exc: Exception) -> web.Response:
+    """503 when a backing service is away (Redis, the database, a refused connection),
+    else 500, logged with the traceback (called in the except block: exc_info is set)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         log.warning("redis_unavailable", path=request.path, error=str(exc))
         return Problem(
             503,
@@ -119,9 +178,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             "Redis is not reachable; try again shortly",
             headers={"Retry-After": "2"},
         ).response(request.path)
-    except DBAPIError as exc:
+    if isinstance(exc, DBAPIError):
         return _database_problem(request, exc)
-    except (ConnectionRefusedError, TimeoutError) as exc:
+    if isinstance(exc, ConnectionRefusedError | TimeoutError):
         log.warning("dependency_unavailable", path=request.path, error=str(exc))
         return Problem(
             503,
@@ -129,27 +188,20 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             "a backing service is not reachable; try again",
             headers={"Retry-After": "2"},
         ).response(request.path)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        log.exception("request_failed", path=request.path, method=request.method)
-        return _internal(request)
-    if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, ""):
-        _maybe_gzip(request, resp)
-    return resp
+    log.exception("request_failed", path=request.path, method=request.method)
+    return _internal(request)
 
 
-def _check_body_size(request: web.Request) -> None:
+def _check_body_size(request: web.Request, limit: int) -> None:
     """Refuse a declared oversize body before reading it (aiohttp checks streamed ones)."""
-    limit = request.app[SETTINGS].web.max_body_bytes
     if (request.content_length or 0) > limit:
         raise Problem(413, "body_too_large", f"the body is larger than {limit} bytes")
 
 
-def _http_problem(request: web.Request, exc: web.HTTPException) -> web.Response:
+def _http_problem(request: web.Request, exc: web.HTTPException, max_body: int) -> web.Response:
     detail = exc.text or exc.reason
     if exc.status == 413:
-        detail = f"the body is larger than {request.app[SETTINGS].web.max_body_bytes} bytes"
+        detail = f"the body is larger than {max_body} bytes"
     elif exc.status == 404:
         detail = f"nothing at {request.path}"
     elif exc.status == 405:
@@ -185,32 +237,12 @@ def _internal(request: web.Request) -> web.Response:
     ).response(request.path)
 
 
-def _maybe_gzip(request: web.Request, resp: web.StreamResponse) -> None:
+def _maybe_gzip(resp: web.StreamResponse, gzip_min: int) -> None:
     """For a client that accepts gzip: compress a big JSON answer not already encoded."""
     if (
         type(resp) is web.Response
         and resp.body is not None
         and hdrs.CONTENT_ENCODING not in resp.headers  # already encoded (web/microcache.py)
-        and len(resp.body) >= request.app[SETTINGS].web.gzip_min_bytes  # type: ignore[arg-type]
+        and len(resp.body) >= gzip_min  # type: ignore[arg-type]
     ):
         resp.enable_compression()
-
-
-async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
-    """Headers every response gets, streamed ones included."""
-    h = resp.headers
-    rid = request.get(REQUEST_ID)
-    if rid is not None:
-        h["X-Request-ID"] = rid
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    if request.path.startswith("/api/") and "Cache-Control" not in h:
-        h["Cache-Control"] = "no-store"
-    origin = request.headers.get("Origin")
-    if origin is not None:
-        vary = h.get("Vary")
-        h["Vary"] = f"{vary}, Origin" if vary else "Origin"
-        if origin in request.app[SETTINGS].web.origins:
-            h["Access-Control-Allow-Origin"] = origin
-            h["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-

@@ -203,3 +203,106 @@ async def test_lines_logged_while_handling_a_request_carry_its_id(
     failed = [line for line in lines if line["event"] == "login_failed"]
     assert failed and failed[0]["request_id"] == "req-login-1"
     assert "not-the-password" not in str(lines)
+
+
+async def test_the_known_user_fast_path_keeps_every_check(env: WebEnv) -> None:
+    """A remembered token with a cached row is answered without a coroutine; anything else
+    (a scheme in other case, a revoked row, a viewer on an admin route) goes the full way."""
+    from web.auth import known_user
+    from web.keys import USER_CACHE
+
+    r = await env.client.get("/api/robots", headers=env.auth("staff"))
+    assert r.status == 200
+    r = await env.client.get(
+        "/api/robots", headers={"Authorization": f"bearer  {env.tokens['staff']} "}
+    )
+    assert r.status == 200  # not the fast path's form: the full parse accepts it
+    r = await env.client.get("/api/users", headers=env.auth("viewer"))
+    assert r.status == 403 and (await r.json())["code"] == "forbidden"
+
+    class Req:  # what known_user reads of a request
+        def __init__(self, header: str) -> None:
+            self.headers = {"Authorization": header}
+            self.app = env.app
+            self.state: dict[object, object] = {}
+
+        def __setitem__(self, key: object, value: object) -> None:
+            self.state[key] = value
+
+    user = known_user(Req(f"Bearer {env.tokens['staff']}"))  # type: ignore[arg-type]
+    assert user is not None and user.username == "staff" and user.role == "staff"
+    assert known_user(Req("Bearer not-a-token")) is None  # type: ignore[arg-type]
+    role, _, version = env.app[USER_CACHE].get("staff")[1]  # type: ignore[misc]
+    env.app[USER_CACHE].put("staff", (role, True, version))  # disabled meanwhile
+    assert known_user(Req(f"Bearer {env.tokens['staff']}")) is None  # type: ignore[arg-type]
+    r = await env.client.get("/api/robots", headers=env.auth("staff"))
+    assert r.status == 401 and (await r.json())["code"] == "invalid_token"
+
+
+async def test_common_headers_once_on_answers_and_streams(env: WebEnv) -> None:
+    r = await env.client.get("/api/robots", headers={**env.auth(), "Origin": ORIGIN})
+    assert r.status == 200
+    assert r.headers.getall("Vary") == ["Accept-Encoding, Origin"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert len(r.headers.getall("X-Request-ID")) == 1
+    r = await env.client.get(
+        "/api/stream/events", params={"token": env.tokens["viewer"]},
+        headers={"Origin": ORIGIN, "X-Request-ID": "sse-1"},
+    )
+    assert r.status == 200  # prepared by its handler: the prepare signal set these
+    assert r.headers["X-Request-ID"] == "sse-1"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-cache, no-store"
+    r.close()
+
+
+def test_log_lines_keep_their_format_and_redaction() -> None:
+    import re
+
+    from config.logging import _redact, _UtcStamp
+
+    stamp = _UtcStamp()
+    for _ in range(3):
+        ts = stamp(None, "info", {})["timestamp"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts), ts
+    for _ in range(2):  # the second time from the memo of harmless keys
+        event = _redact(None, "info", {"path": "/x", "api_key": "k", "Token": "t", "n": 1})
+        assert event == {"path": "/x", "api_key": "[redacted]", "Token": "[redacted]", "n": 1}
+
+
+async def test_info_lines_leave_once_per_loop_turn_warnings_at_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+    import sys
+
+    saved = structlog.get_config()
+    configure_logging("info", "json", cache=False)
+    try:
+        log = structlog.get_logger("t")
+        flushes = []
+        real_flush = sys.stderr.flush
+
+        def counting_flush() -> None:
+            flushes.append(1)
+            real_flush()
+
+        sys.stderr.flush = counting_flush  # type: ignore[method-assign]
+        try:
+            log.info("one")
+            log.info("two")
+            assert flushes == []  # in the buffer until the loop turns
+            await asyncio.sleep(0)
+            assert len(flushes) == 1
+            log.info("three")
+            log.warning("four")
+            assert len(flushes) == 2  # the warning carried the info line out with it
+            await asyncio.sleep(0)
+        finally:
+            sys.stderr.flush = real_flush  # type: ignore[method-assign]
+        out = capfd.readouterr().err
+        events = [orjson.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+        assert events == ["one", "two", "three", "four"]
+    finally:
+        structlog.configure(**saved)

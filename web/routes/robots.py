@@ -54,7 +54,9 @@ def _setup(app: web.Application) -> None:
         sql = await sql_robots(app[DB])
         return dumps(RobotList(items=await load_robots(app[REDIS], app[SETTINGS], sql=sql)))
 
-    app[ROBOT_LIST] = MicroCache(read, LIST_MAX_AGE_S)
+    app[ROBOT_LIST] = MicroCache(
+        read, LIST_MAX_AGE_S, gzip_min_bytes=app[SETTINGS].web.gzip_min_bytes
+    )
 
 
 routes = Routes(
@@ -75,10 +77,8 @@ async def list_robots(request: web.Request) -> web.Response:
     gateway has a snapshot of. `source` says where a robot is registered. The list is read at
     most 0.5 s before the request (robots added or removed here show at once); it carries an
     `ETag`, and `If-None-Match` with it answers 304 while nothing changed."""
-    app = request.app
-    cache = app[ROBOT_LIST]
-    entry = cache.fresh() or await cache.get()
-    return respond(request, entry, app[SETTINGS].web.gzip_min_bytes)
+    cache = request.app[ROBOT_LIST]
+    return respond(request, cache.fresh() or await cache.get(), cache.gzip_min_bytes)
 
 
 async def _robot(request: web.Request, robot_id: str) -> RobotOut:
