@@ -1,12 +1,18 @@
-"""The UDP telemetry endpoint: the datagrams of one loop iteration go to the fleet as a run.
+"""The UDP telemetry endpoint: the datagrams the socket holds go to the fleet as a run.
 
-uvloop calls ``datagram_received`` once per datagram, up to 32 per readable
-socket in one loop iteration. The endpoint only collects them; the first one
-schedules ``_apply`` with ``call_soon``, which runs on the loop's next turn
-(no timer, no added wait), and hands the run to ``Fleet.datagram_run``: each
-datagram checked on its own, the good ones applied as one batch. Nothing
-awaits and no task starts: a few microseconds of synchronous work per
-datagram, cheaper than a hop through a queue.
+The endpoint owns its socket: when the loop finds it readable, ``_readable``
+reads what is queued, up to ``BURST`` datagrams (``recv`` until it would
+block), and hands them to ``Fleet.datagram_run`` at once: each datagram
+checked on its own, the good ones applied as one batch. Nothing waits for a
+timer, nothing awaits and no task starts: a few microseconds of synchronous
+work per datagram, cheaper than a hop through a queue.
+
+Why not ``create_datagram_endpoint``: uvloop calls ``datagram_received`` per
+datagram (with the sender's address made into a tuple, which we never use)
+and reads at most 32 per wake-up; collecting those into a run for the next
+loop turn cost ~11 % more gateway CPU per datagram than reading the burst here
+(in-process at 55,000/s, alternated: medians 12.3 vs 10.0 us) and lost
+datagrams in steps where this did not.
 """
 
 from __future__ import annotations
@@ -22,39 +28,62 @@ from gateway.fleet.fleet import Fleet
 
 log = structlog.get_logger("gateway.udp")
 
+BURST = 256  # datagrams read per wake-up at most, so TCP and the writer get their turn
 
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, fleet: Fleet) -> None:
+
+class UdpEndpoint:
+    """The gateway's UDP socket, read by the loop when readable."""
+
+    def __init__(self, fleet: Fleet, sock: socket.socket, max_size: int) -> None:
         self.fleet = fleet
+        self.sock = sock
+        self._recv = sock.recv
+        self._size = max_size + 1  # a bigger datagram reads as one byte too many: too_large
         self._loop = asyncio.get_running_loop()
-        self._run: list[bytes] = []  # this loop iteration's datagrams, not yet applied
+        self._loop.add_reader(sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        run = self._run
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def _readable(self) -> None:
+        recv, size = self._recv, self._size
+        run: list[bytes] = []
+        try:
+            for _ in range(BURST):
+                run.append(recv(size))
+        except BlockingIOError:
+            pass
+        except OSError:  # an ICMP error queued on the socket: the next read goes on
+            self.fleet.stats.inc("udp_dropped", "socket_error")
         if not run:
-            self._loop.call_soon(self._apply)
-        run.append(data)
-
-    def _apply(self) -> None:
-        run, self._run = self._run, []
+            return
         try:
             self.fleet.datagram_run(run, time.time())
         except Exception:  # a bug: counted and logged, the next run is handled
             self.fleet.stats.inc("udp_dropped", "handler_failed", len(run))
             log.exception("udp_run_failed", datagrams=len(run))
 
-    def error_received(self, exc: Exception) -> None:
-        self.fleet.stats.inc("udp_dropped", "socket_error")
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
-async def open_udp(fleet: Fleet, settings: UdpSettings) -> tuple[asyncio.DatagramTransport, int]:
+async def open_udp(fleet: Fleet, settings: UdpSettings) -> tuple[UdpEndpoint, int]:
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: _Endpoint(fleet), local_addr=(settings.host, settings.port)
-    )
-    port = int(transport.get_extra_info("sockname")[1])
-    _grow_receive_buffer(transport.get_extra_info("socket"), settings.receive_buffer_bytes)
-    return transport, port
+    family, type_, proto, _, address = (await loop.getaddrinfo(
+        settings.host, settings.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE))[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setblocking(False)
+        sock.bind(address)
+        _grow_receive_buffer(sock, settings.receive_buffer_bytes)
+        endpoint = UdpEndpoint(fleet, sock, settings.max_datagram_bytes)
+    except BaseException:
+        sock.close()
+        raise
+    return endpoint, endpoint.port
 
 
 def _grow_receive_buffer(sock: socket.socket, wanted: int) -> None:

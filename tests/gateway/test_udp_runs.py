@@ -1,7 +1,7 @@
 """UDP datagrams a loop iteration at a time: the same outcome as one datagram at a time.
 
-The endpoint collects the datagrams uvloop hands it in one iteration and gives them to
-``Fleet.datagram_run`` as one run on the next (``call_soon``, no timer); the fleet checks
+The endpoint reads what its socket holds when the loop finds it readable and gives it to
+``Fleet.datagram_run`` as one run; the fleet checks
 each (``DatagramDecoder.decode_run``) and applies the good ones with ``telemetry_run``,
 the MQTT batch path. Here a run and the same datagrams one by one must leave the same
 samples, events, counters and sessions.
@@ -10,6 +10,7 @@ samples, events, counters and sessions.
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.streams.spool import Spool
 from gateway.streams.writer import StreamWriter
-from gateway.transports.udp import _Endpoint
+from gateway.transports.udp import BURST, UdpEndpoint
 from protocol.auth import sign
 from protocol.messages import Telemetry
 from protocol.udp import encode_datagram
@@ -143,53 +144,89 @@ def test_dropped_datagrams_are_logged_at_most_every_ten_seconds(tmp_path: Path) 
     assert fleet_module.DROP_LOG_EVERY_S == 10.0
 
 
-async def test_the_endpoint_applies_one_iterations_datagrams_as_one_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gw = Gateway(settings(tmp_path), tmp_path)
+class Socket:
+    """The gateway's endpoint on a real loopback socket, and a robot's socket to it."""
+
+    def __init__(self, gw: Gateway) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # the burst fits
+        sock.bind(("127.0.0.1", 0))
+        self.endpoint = UdpEndpoint(gw.fleet, sock, 1400)
+        self.robot = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.robot.connect(("127.0.0.1", self.endpoint.port))
+
+    def close(self) -> None:
+        self.endpoint.close()
+        self.robot.close()
+
+
+def record_runs(gw: Gateway, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
+                ) -> list[list[bytes]]:
     runs: list[list[bytes]] = []
     apply = gw.fleet.datagram_run
 
     def recorded(run: list[bytes], now: float) -> None:
         runs.append(list(run))
+        if fail_first and len(runs) == 1:
+            raise RuntimeError("a bug")
         apply(run, now)
 
     monkeypatch.setattr(gw.fleet, "datagram_run", recorded)
-    endpoint = _Endpoint(gw.fleet)
-    first = [datagram(gw, "serve-1", seq) for seq in (1, 2, 3)]
-    for data in first:
-        endpoint.datagram_received(data, ("127.0.0.1", 1))
-    assert runs == []  # not inside uvloop's read callback...
-    await asyncio.sleep(0)
-    assert runs == [first]  # ...but on the loop's next turn, with no timer
-    endpoint.datagram_received(datagram(gw, "serve-1", 4), ("127.0.0.1", 1))
-    await asyncio.sleep(0)
-    assert [len(r) for r in runs] == [3, 1]
-    assert [s[2] for s in gw.samples()] == [1, 2, 3, 4]
+    return runs
+
+
+async def until(check: Any) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("not in time")
+
+
+async def test_the_endpoint_reads_what_the_socket_holds_as_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = Gateway(settings(tmp_path), tmp_path)
+    runs = record_runs(gw, monkeypatch)
+    udp = Socket(gw)
+    try:
+        first = [datagram(gw, "serve-1", seq) for seq in (1, 2, 3)]
+        for data in first:
+            udp.robot.send(data)
+        await until(lambda: runs)
+        assert runs == [first]  # queued before the loop looked: one run
+        burst = [datagram(gw, "serve-2", seq) for seq in range(1, BURST + 45)]
+        for data in burst:
+            udp.robot.send(data)
+        udp.robot.send(b"RD\x01" + b"x" * 1500)  # over max_datagram_bytes, not cut to size
+        await until(lambda: sum(map(len, runs)) == 3 + len(burst) + 1)
+        assert [len(r) for r in runs] == [3, BURST, 45]  # at most BURST per wake-up
+        assert [s[2] for s in gw.samples()][:3] == [1, 2, 3]
+        assert gw.stats.get("telemetry_received", "udp") == 3 + 6  # serve-2: burst of 6
+        assert gw.stats.get("udp_dropped", "too_large") == 1
+    finally:
+        udp.close()
+    assert udp.endpoint.sock.fileno() == -1
+    udp.endpoint.close()  # twice: nothing
 
 
 async def test_a_run_that_raises_is_counted_and_the_next_one_is_handled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gw = Gateway(settings(tmp_path), tmp_path)
-    calls: list[int] = []
-    apply = gw.fleet.datagram_run
-
-    def flaky(run: list[bytes], now: float) -> None:
-        calls.append(len(run))
-        if len(calls) == 1:
-            raise RuntimeError("a bug")
-        apply(run, now)
-
-    monkeypatch.setattr(gw.fleet, "datagram_run", flaky)
-    endpoint = _Endpoint(gw.fleet)
-    with capture_logs() as logs:
-        endpoint.datagram_received(datagram(gw, "serve-1", 1), ("127.0.0.1", 1))
-        endpoint.datagram_received(datagram(gw, "serve-1", 2), ("127.0.0.1", 1))
-        await asyncio.sleep(0)
-        endpoint.datagram_received(datagram(gw, "serve-1", 3), ("127.0.0.1", 1))
-        await asyncio.sleep(0)
-    assert calls == [2, 1]
+    runs = record_runs(gw, monkeypatch, fail_first=True)
+    udp = Socket(gw)
+    try:
+        with capture_logs() as logs:
+            udp.robot.send(datagram(gw, "serve-1", 1))
+            udp.robot.send(datagram(gw, "serve-1", 2))
+            await until(lambda: runs)
+            udp.robot.send(datagram(gw, "serve-1", 3))
+            await until(lambda: len(runs) == 2)
+    finally:
+        udp.close()
+    assert [len(r) for r in runs] == [2, 1]
     assert gw.stats.get("udp_dropped", "handler_failed") == 2
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["udp_run_failed"]
     assert [s[2] for s in gw.samples()] == [3]
