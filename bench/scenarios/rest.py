@@ -32,17 +32,23 @@ path's Python; no SQL or Redis is left on the hot path. GET /api/robots answers 
 body from a micro-cache (web/microcache.py: one read of SQL + 50 snapshots per 0.25-0.5 s, in
 the background, with a weak ETag; the list is never older than 0.5 s), the bearer token's
 signature is checked once and remembered until it expires, the user's row comes from the
-UserCache (web.auth_cache_s), and five middlewares became two. Measured 2026-11-22 on the
-shared 2-core box (load 3-5 from other runs): 0.47-0.67 of the hello-world between runs
-(before: 109-392 req/s, 0.01-0.04); server CPU per request, same client, alternating
-windows: the web tier 96-131 us against 57-76 us for a bare aiohttp answering the same 16 KB
-body (60-76 us for the hello-world). In-process (cProfile, thread CPU time) a request makes
-186 Python calls against 99 for the bare server: aiohttp's middleware layer, the
-on_response_prepare signal (security headers), the request id and its structlog binding,
-token + user-row checks, the ETag/gzip checks, the Response with six more headers. To move
-it: fewer calls per request (request id bound for logs without structlog's generic
-bind_contextvars; the common headers set in the middleware for unprepared responses, the
-signal kept for streams), or a second web process behind SO_REUSEPORT on a bigger box.
+UserCache (web.auth_cache_s). The bench config logs at warning, so no access-log line is
+written here (at the default info level one cost ~23 us in-process; 2026-12-04: ~14 us).
+2026-12-04, measured with callgrind on an in-process run (aiohttp's RequestHandler with a fake
+transport, background tasks off; deterministic to ~0.1 %): 304k instructions per request
+before, 289k after (one middleware instead of two, the common headers set there, auth of a
+remembered token without a coroutine, AuthUser a msgspec Struct, header templates per cache
+entry); the bare hello-world is 192k. In-process thread CPU: ~40 us vs ~25 us. Full runs on
+the shared 2-core box the same day: 0.64 and 0.79 of the hello-world (server CPU per request
+58-61 us against 39-42 us; before: 61-65 us against 36-44 us). What is left over the
+hello-world, ~95k instructions: aiohttp's middleware machinery (its own extra layer, the
+cached chain's key hashing, current_app swaps; ~8 Python calls and 2 coroutines), the
+on_response_prepare signal kept for streamed answers (7k; it could go if WebSocket handshakes
+set the common headers before prepare, web/views/socket.py, as SSE could), request id and
+user on the request, token + user-row lookups, the access logger's early return, six more
+headers to serialize, the 16 KB body. To move it further: no middleware at all for declared
+routes (the route wrapper doing ids, errors and headers; 404/405 and raw routes need a plan),
+or a second web process behind SO_REUSEPORT on a bigger box.
 """
 def unavailable() -> str | None:
     return availability.web()
