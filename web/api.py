@@ -110,21 +110,24 @@ class Routes:
         if self.setup is not None:
             self.setup(app)
         for ep in self.endpoints:
-            app.router.add_route(ep.method, ep.path, _wrap(ep), name=ep.operation_id)
+            app.router.add_route(ep.method, ep.path, _wrap(ep, app), name=ep.operation_id)
             app[ENDPOINTS].append(ep)
 
 
-def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _wrap(
+    ep: Endpoint, app: web.Application
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     if ep.raw:
         return ep.handler
-    # What the wrapper checks on every request, read once here.
+    # What the wrapper checks on every request, read once here (the app too: the route
+    # table is installed per application, so request.app is this one).
     fn, roles, token_query, status = ep.handler, ep.roles, ep.token_query, ep.status
     params, query, body = ep.params, ep.query, ep.body
     skip = ("token",) if token_query else ()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         if roles is not None:
-            user = auth.known_user(request) or await auth.authenticate(
+            user = auth.known_user(request, app) or await auth.authenticate(
                 request, allow_query=token_query
             )
             if user.role not in roles:

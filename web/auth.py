@@ -69,15 +69,15 @@ async def _user_row(app: web.Application, username: str) -> UserRow | None:
     return (Role(found.role), found.disabled, found.token_version) if found is not None else None
 
 
-def known_user(request: web.Request) -> AuthUser | None:
+def known_user(request: web.Request, app: web.Application) -> AuthUser | None:
     """The caller, without I/O or a coroutine, when the bearer token in the Authorization
     header passed ``Tokens.verify`` before and the user's row is cached and still lets it
     in: nearly every request of a logged-in client. None: ask ``authenticate``, which
-    decides everything else (other header forms, a query token, a load, a 401)."""
+    decides everything else (other header forms, a query token, a load, a 401).
+    ``app`` is ``request.app``, given by a caller that has it at hand."""
     header = request.headers.get("Authorization")
     if header is None or not header.startswith("Bearer "):
         return None
-    app = request.app
     claims = app[TOKENS].remembered(header[7:])
     if claims is None:
         return None

@@ -74,7 +74,7 @@ def http(settings: WebSettings) -> Middleware:
             # One try around the handler, not a helper coroutine: each await of a
             # coroutine of our own is a frame and a coroutine object per request.
             try:
-                if request.content_length is not None:
+                if "Content-Length" in headers:  # the header, not the property: no call
                     _check_body_size(request, max_body)
                 resp = await handler(request)
             except Problem as p:

@@ -229,12 +229,12 @@ async def test_the_known_user_fast_path_keeps_every_check(env: WebEnv) -> None:
         def __setitem__(self, key: object, value: object) -> None:
             self.state[key] = value
 
-    user = known_user(Req(f"Bearer {env.tokens['staff']}"))  # type: ignore[arg-type]
+    user = known_user(Req(f"Bearer {env.tokens['staff']}"), env.app)  # type: ignore[arg-type]
     assert user is not None and user.username == "staff" and user.role == "staff"
-    assert known_user(Req("Bearer not-a-token")) is None  # type: ignore[arg-type]
+    assert known_user(Req("Bearer not-a-token"), env.app) is None  # type: ignore[arg-type]
     role, _, version = env.app[USER_CACHE].get("staff")[1]  # type: ignore[misc]
     env.app[USER_CACHE].put("staff", (role, True, version))  # disabled meanwhile
-    assert known_user(Req(f"Bearer {env.tokens['staff']}")) is None  # type: ignore[arg-type]
+    assert known_user(Req(f"Bearer {env.tokens['staff']}"), env.app) is None  # type: ignore[arg-type]
     r = await env.client.get("/api/robots", headers=env.auth("staff"))
     assert r.status == 401 and (await r.json())["code"] == "invalid_token"
 
