@@ -36,11 +36,12 @@ UserCache (web.auth_cache_s). The bench config logs at warning, so no access-log
 written here (at the default info level one cost ~23 us in-process; 2026-12-04: ~14 us).
 2026-12-04, measured with callgrind on an in-process run (aiohttp's RequestHandler with a fake
 transport, background tasks off; deterministic to ~0.1 %): 304k instructions per request
-before, 289k after (one middleware instead of two, the common headers set there, auth of a
+before, 286k after (one middleware instead of two, the common headers set there, auth of a
 remembered token without a coroutine, AuthUser a msgspec Struct, header templates per cache
 entry); the bare hello-world is 192k. In-process thread CPU: ~40 us vs ~25 us. Full runs on
-the shared 2-core box the same day: 0.64 and 0.79 of the hello-world (server CPU per request
-58-61 us against 39-42 us; before: 61-65 us against 36-44 us). What is left over the
+the shared 2-core box the same day, other runs beside them: 0.64, 0.79 and 0.59 of the
+hello-world (server CPU per request 58-73 us against 39-42 us; before: 61-65 us against
+36-44 us): the goal is not met reliably. What is left over the
 hello-world, ~95k instructions: aiohttp's middleware machinery (its own extra layer, the
 cached chain's key hashing, current_app swaps; ~8 Python calls and 2 coroutines), the
 on_response_prepare signal kept for streamed answers (7k; it could go if WebSocket handshakes
