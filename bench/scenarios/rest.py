@@ -62,7 +62,7 @@ side by side and the client alternates between them (4 windows each): the first 
 0.66 overall with per-round ratios 0.85, 0.57, 0.74 and 0.56, both servers at 97-99 % of a
 core in every window, so the machine's drift within seconds is as large as the gap to the goal.
 The client sends no Accept-Encoding: the 16 KB list goes uncompressed (a browser would get the
-cached gzip form, ~2 KB); the figure is for that plainer client.
+cached gzip form); the figure is for that plainer client.
 """
 def unavailable() -> str | None:
     return availability.web()
