@@ -60,13 +60,19 @@ def ws_text(payload: bytes) -> bytes:
 class FrameBatch(tuple[Frame, ...]):
     """One read's frames of a latest-wins topic, handed to every client as the same object.
 
-    Its WebSocket message (the frame itself, or a ``batch`` of them) is built on
-    first use and then written as is to every client that takes it whole.
+    Its message (the frame itself, or a ``batch`` of them) is built on first use
+    and then sent as is to every client that takes it whole: framed once
+    (``wire``) for the sockets the hub writes to directly, and as the payload of
+    each backed-up client's next send when nothing newer came for it meanwhile.
     """
 
     @functools.cached_property
+    def payload(self) -> bytes:
+        return self[0].data if len(self) == 1 else batch_message(self)
+
+    @functools.cached_property
     def wire(self) -> bytes:
-        return ws_text(self[0].data if len(self) == 1 else batch_message(self))
+        return ws_text(self.payload)
 
 
 def frame(

@@ -377,7 +377,7 @@ class Hub:
         r = self._by_stream[stream]
         return r.position.get(stream) if r.ready.is_set() else None
 
-    async def next_frames(self, sub: Subscription, idle: float | None = None) -> list[Frame]:
+    async def next_frames(self, sub: Subscription, idle: float | None = None) -> Sequence[Frame]:
         """The next frames for one client; waits until there are some.
 
         Returns [] after ``idle`` seconds without any (SSE pings, token expiry).
@@ -407,8 +407,8 @@ class Hub:
             if ready:
                 if sub.lag_notice:
                     sub.lag_notice = False
-                    ready.append(self._lagging(sub, behind=True))
-                return out + ready
+                    return [*out, *ready, self._lagging(sub, behind=True)]
+                return [*out, *ready] if out else ready  # a kept FrameBatch stays one
             if out:
                 return out
             if deadline is not None:

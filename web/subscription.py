@@ -229,10 +229,14 @@ class Subscription:
         n = min(limit, len(self._queue))
         return [self._queue.popleft() for _ in range(n)]
 
-    def take_latest(self) -> tuple[list[Frame], float | None]:
-        """Frames whose key may be sent now, and how long until the next one may."""
+    def take_latest(self) -> tuple[Sequence[Frame], float | None]:
+        """Frames whose key may be sent now, and how long until the next one may.
+
+        A kept batch comes back as it is (the hub's FrameBatch, whose message is
+        built once for every client that sends it).
+        """
         if self._batch:
-            kept, self._batch = list(self._batch), ()
+            kept, self._batch = self._batch, ()
             return kept, None
         if not self._latest:
             return [], None

@@ -330,6 +330,18 @@ def test_a_client_that_keeps_up_gets_the_shared_batch_written_directly() -> None
     assert sub.take_latest() == ([], None), "nothing left pending"
 
 
+def test_a_busy_client_sends_the_kept_batch_as_the_hubs_one_message() -> None:
+    sub = _plain_sub()
+    sub.direct = lambda b: False  # the socket is busy or backed up
+    batch = FrameBatch([_sample("a", 5), _sample("b", 6)])
+    sub.offer(batch)
+    ready, wait = sub.take_latest()
+    assert ready is batch and wait is None, "the hub's object, not a copy per client"
+    assert batch.payload is batch.payload and batch.payload == batch_message(batch)
+    assert batch.wire == ws_text(batch.payload)
+    assert sub.take_latest() == ([], None)
+
+
 def test_a_busy_client_keeps_the_batch_then_merges_per_robot() -> None:
     sub = _plain_sub()
     sub.direct = lambda b: False  # the socket is busy or backed up

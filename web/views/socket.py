@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -80,14 +80,16 @@ class SocketSession:
     async def send(self, f: Frame | msgspec.Struct) -> None:
         await self._write([(f if isinstance(f, Frame) else frame(f)).data])
 
-    async def send_many(self, frames: list[Frame]) -> None:
+    async def send_many(self, frames: Sequence[Frame]) -> None:
         """Each frame as its own message, in order, under one lock and one deadline."""
         if frames:
             await self._write([f.data for f in frames])
 
-    async def send_batch(self, frames: list[Frame]) -> None:
+    async def send_batch(self, frames: Sequence[Frame]) -> None:
         """All frames as one message: a ``batch`` when there are several (latest-wins feeds)."""
-        if len(frames) > 1:
+        if isinstance(frames, FrameBatch):  # the hub's, as it is: its message is built once
+            await self._write([frames.payload])
+        elif len(frames) > 1:
             await self._write([batch_message(frames)])
         elif frames:
             await self._write([frames[0].data])
