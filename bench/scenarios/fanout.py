@@ -39,26 +39,25 @@ ROBOTS = 400
 FEED_RATE = 20_000  # entries/s into rd:telemetry: 400 robots at 50 Hz, in 1 ms ticks (NOTES)
 
 NOTES = """\
-What bounds it (2026-12-04, quiet machine): at 500 clients the web tier delivers as many
-samples per second as the bare aiohttp loop sends (7.12 M against 6.79 M, 1.05; the bare loop's
-clients at 98 % of a core, so that ceiling is partly the receiving process's). What moved it: a
-client whose socket was busy when a read was fanned out used to join that read's frames into a
-message of its own (256-300 samples per message at 500 clients): it now sends the hub's
+What bounds it (2026-12-04, quiet machine): at 500 clients the web tier delivers 0.76-1.05 of the
+samples per second the bare aiohttp loop sends (5.55-7.12 M against 6.79-7.34 M in two runs; the
+bare loop's clients at 98 % of a core, so that ceiling is partly the receiving process's). What
+moved it: a client whose socket was busy when a read was fanned out used to join that read's frames
+into a message of its own (256-300 samples per message at 500 clients): it now sends the hub's
 FrameBatch as it is, its payload built once per read (4.30 M -> 7.12 M samples/s, same run
-conditions). Clients that keep up get the pre-framed message written from the hub's loop (no
-task wake-up); only a client more than one read behind merges per robot. Per sample the hub now
-costs ~8.5 us in-process (XREAD ~4.5 on robodine/resp.py, decode + encode ~4.1, down from 7.6).
-At 100 clients the feed, not the web tier, is the bound: every sample fed was delivered
-(`delivered_share` 1.0, 2.0 M samples/s) with the web at ~88 % of a core, so the figure (0.44-
-0.62 of a bare loop that sent 3.2-4.5 M between runs) is a lower bound of what it can do; 0.7
-would take a feed of 23,000-32,000 entries/s through Redis on these two cores. The feed: 400
-robots at 50 Hz (the issue's "hundreds of robots at 10-50 Hz"), 20,000 entries/s in 1 ms ticks
-(the gateway's writer flushes at most every 1 ms), from a feeder at ~5 us of CPU per entry.
-Until 2026-11-22 it was 50 robots at 200 Hz in 2 ms ticks from a feeder at ~28 us per entry:
-latest-wins left at most 50 samples per read, the feeder took 25-31 % of a core from the web
-tier, and at 100 clients the ratio could not exceed feed x clients / ceiling = 0.25 whatever the
-web tier did. Connecting 500 telemetry sockets is bounded by the token's SQL lookup
-(web/auth.py) and each socket's snapshot.
+conditions). Clients that keep up get the pre-framed message written from the hub's loop (no task
+wake-up); only a client more than one read behind merges per robot. Per sample the hub now costs
+~8.5 us in-process (XREAD ~4.5 on robodine/resp.py, decode + encode ~4.1, down from 7.6). At 100
+clients the feed, not the web tier, is the bound: every sample fed was delivered (`delivered_share`
+1.0, 2.0 M samples/s) with the web at ~88 % of a core, so the figure (0.44- 0.62 of a bare loop
+that sent 3.2-4.5 M between runs) is a lower bound of what it can do; 0.7 would take a feed of
+23,000-32,000 entries/s through Redis on these two cores. The feed: 400 robots at 50 Hz (the
+issue's "hundreds of robots at 10-50 Hz"), 20,000 entries/s in 1 ms ticks (the gateway's writer
+flushes at most every 1 ms), from a feeder at ~5 us of CPU per entry. Until 2026-11-22 it was 50
+robots at 200 Hz in 2 ms ticks from a feeder at ~28 us per entry: latest-wins left at most 50
+samples per read, the feeder took 25-31 % of a core from the web tier, and at 100 clients the ratio
+could not exceed feed x clients / ceiling = 0.25 whatever the web tier did. Connecting 500
+telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
 """
 
 def unavailable() -> str | None:
