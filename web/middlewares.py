@@ -172,22 +172,16 @@ def _failure(request: web.Request, exc: Exception) -> web.Response:
     else 500, logged with the traceback (called in the except block: exc_info is set)."""
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         log.warning("redis_unavailable", path=request.path, error=str(exc))
-        return Problem(
-            503,
-            "redis_unavailable",
-            "Redis is not reachable; try again shortly",
-            headers={"Retry-After": "2"},
-        ).response(request.path)
+        return _unavailable(
+            request, "redis_unavailable", "Redis is not reachable; try again shortly"
+        )
     if isinstance(exc, DBAPIError):
         return _database_problem(request, exc)
     if isinstance(exc, ConnectionRefusedError | TimeoutError):
         log.warning("dependency_unavailable", path=request.path, error=str(exc))
-        return Problem(
-            503,
-            "service_unavailable",
-            "a backing service is not reachable; try again",
-            headers={"Retry-After": "2"},
-        ).response(request.path)
+        return _unavailable(
+            request, "service_unavailable", "a backing service is not reachable; try again"
+        )
     log.exception("request_failed", path=request.path, method=request.method)
     return _internal(request)
 
@@ -220,12 +214,12 @@ def _database_problem(request: web.Request, exc: DBAPIError) -> web.Response:
         log.exception("database_error", path=request.path)
         return _internal(request)
     log.warning("database_unavailable", path=request.path, error=str(exc.orig))
-    return Problem(
-        503,
-        "database_unavailable",
-        "the database is not reachable; try again",
-        headers={"Retry-After": "2"},
-    ).response(request.path)
+    return _unavailable(request, "database_unavailable", "the database is not reachable; try again")
+
+
+def _unavailable(request: web.Request, code: str, detail: str) -> web.Response:
+    """503: a backing service is away; clients retry after a short wait."""
+    return Problem(503, code, detail, headers={"Retry-After": "2"}).response(request.path)
 
 
 def _internal(request: web.Request) -> web.Response:

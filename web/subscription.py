@@ -267,6 +267,3 @@ class Subscription:
         except TimeoutError:
             pass
         self._wake.clear()
-
-    def has_work(self) -> bool:
-        return bool(self._notices or self._queue or self.behind or self.ended or self.lag_notice)

@@ -9,50 +9,30 @@ the same samples, events, counters and sessions.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import pytest
-from redis.asyncio import Redis
 
 from config import Settings
-from gateway.fleet.fleet import Fleet
-from gateway.metrics import Stats
-from gateway.streams.spool import Spool
-from gateway.streams.writer import StreamWriter
 from gateway.transports.mqtt import MqttSupervisor, open_mqtt
 from protocol.envelope import encode
 from protocol.messages import State, Telemetry
 from protocol.mqtt_wire import Publish
+from tests.gateway.fleet_harness import NOW, FleetHarness
 from tests.integration.mqtt_support import mqtt_settings
 
 ROOT = "robodine/v1/robots"
-NOW = 1000.0
 
 
-class Gateway:
+class Gateway(FleetHarness):
     """The MQTT side of a gateway without sockets: supervisor, routers, fleet, writer."""
 
     def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.stats = Stats()
-        self.writer = StreamWriter(cast(Redis, None), settings.redis,
-                                   Spool(tmp_path / f"spool-{id(self)}.sqlite3", 100),
-                                   self.stats, src="gw", clock=lambda: NOW)
-        self.fleet = Fleet(settings, self.writer, self.stats, NOW - 1)
+        super().__init__(settings, tmp_path)
         supervisor = open_mqtt(settings, self.fleet, self.stats, clock=lambda: NOW)
         assert supervisor is not None
         self.mqtt: MqttSupervisor = supervisor
-
-    def samples(self) -> list[list[Any]]:
-        return [msgspec.json.decode(s) for s in self.writer._telemetry]
-
-    def events(self) -> list[tuple[str, str, str]]:
-        return [(str(r.fields["type"]), str(r.fields["robot"]), str(r.fields["data"]))
-                for r in self.writer._events]
-
-    def sessions(self) -> list[tuple[Any, ...]]:
-        return [(s.id, s.conn, s.transport, s.x, s.y, s.battery, s.last_seen,
-                 s.link is not None) for s in self.fleet.sessions.values()]
 
 
 def tele(robot: str, seq: int, *, topic_robot: str | None = None, **fields: Any) -> Publish:

@@ -12,48 +12,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import pytest
-from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from config import Settings
 from gateway.fleet import fleet as fleet_module
-from gateway.fleet.fleet import Fleet
-from gateway.metrics import Stats
-from gateway.streams.spool import Spool
-from gateway.streams.writer import StreamWriter
 from gateway.transports.udp import BURST, UdpEndpoint
 from protocol.auth import sign
 from protocol.messages import Telemetry
 from protocol.udp import encode_datagram
+from tests.gateway.fleet_harness import NOW, FleetHarness
 from tests.integration.conftest import gateway_settings
-
-NOW = 1000.0
-
-
-class Gateway:
-    """The UDP side of a gateway without sockets: fleet and writer."""
-
-    def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.stats = Stats()
-        self.writer = StreamWriter(cast(Redis, None), settings.redis,
-                                   Spool(tmp_path / f"spool-{id(self)}.sqlite3", 100),
-                                   self.stats, src="gw", clock=lambda: NOW)
-        self.fleet = Fleet(settings, self.writer, self.stats, NOW - 1)
-
-    def samples(self) -> list[list[Any]]:
-        return [msgspec.json.decode(s) for s in self.writer._telemetry]
-
-    def events(self) -> list[tuple[str, str, str]]:
-        return [(str(r.fields["type"]), str(r.fields["robot"]), str(r.fields["data"]))
-                for r in self.writer._events]
-
-    def sessions(self) -> list[tuple[Any, ...]]:
-        return [(s.id, s.conn, s.transport, s.x, s.y, s.battery, s.last_seen)
-                for s in self.fleet.sessions.values()]
 
 
 def settings(tmp_path: Path) -> Settings:
@@ -61,14 +33,14 @@ def settings(tmp_path: Path) -> Settings:
                             udp={"host": "127.0.0.1", "port": 0, "rate_per_s": 5, "burst": 6})
 
 
-def datagram(gw: Gateway, robot: str, seq: int, *, key: bytes | None = None,
+def datagram(gw: FleetHarness, robot: str, seq: int, *, key: bytes | None = None,
              **fields: Any) -> bytes:
     msg = Telemetry(robot=robot, seq=seq, ts=NOW - 0.5, x=seq + 0.5, y=2.25, theta=1e-05,
                     battery=80.0, speed=0.3, **fields)
     return encode_datagram(msg, key or gw.fleet.sessions[robot].key)
 
 
-def mixed(gw: Gateway) -> list[bytes]:
+def mixed(gw: FleetHarness) -> list[bytes]:
     head = b"RD\x01\x07serve-1"
     bad_body = head + b'{"type":"telemetry","robot":"serve-1","x":'
     other = b"RD\x01\x07serve-1" + datagram(gw, "serve-2", 1)[11:-32]  # serve-2's body
@@ -92,7 +64,8 @@ def mixed(gw: Gateway) -> list[bytes]:
 
 
 def test_a_run_leaves_what_one_datagram_at_a_time_leaves(tmp_path: Path) -> None:
-    batched, single = Gateway(settings(tmp_path), tmp_path), Gateway(settings(tmp_path), tmp_path)
+    batched = FleetHarness(settings(tmp_path), tmp_path)
+    single = FleetHarness(settings(tmp_path), tmp_path)
     run = mixed(batched)
     assert run == mixed(single)  # same keys, same bytes
     batched.fleet.datagram_run(run, NOW)
@@ -126,7 +99,7 @@ def test_a_run_leaves_what_one_datagram_at_a_time_leaves(tmp_path: Path) -> None
 
 
 def test_dropped_datagrams_are_logged_at_most_every_ten_seconds(tmp_path: Path) -> None:
-    gw = Gateway(settings(tmp_path), tmp_path)
+    gw = FleetHarness(settings(tmp_path), tmp_path)
     with capture_logs() as logs:
         gw.fleet.datagram_run([b"garbage", datagram(gw, "serve-1", 1)], NOW)
         gw.fleet.datagram_run([b"garbage", datagram(gw, "serve-1", 1)], NOW + 1)
@@ -147,7 +120,7 @@ def test_dropped_datagrams_are_logged_at_most_every_ten_seconds(tmp_path: Path) 
 class Socket:
     """The gateway's endpoint on a real loopback socket, and a robot's socket to it."""
 
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: FleetHarness) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # the burst fits
@@ -161,7 +134,7 @@ class Socket:
         self.robot.close()
 
 
-def record_runs(gw: Gateway, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
+def record_runs(gw: FleetHarness, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
                 ) -> list[list[bytes]]:
     runs: list[list[bytes]] = []
     apply = gw.fleet.datagram_run
@@ -187,7 +160,7 @@ async def until(check: Any) -> None:
 async def test_the_endpoint_reads_what_the_socket_holds_as_one_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gw = Gateway(settings(tmp_path), tmp_path)
+    gw = FleetHarness(settings(tmp_path), tmp_path)
     runs = record_runs(gw, monkeypatch)
     udp = Socket(gw)
     try:
@@ -214,7 +187,7 @@ async def test_the_endpoint_reads_what_the_socket_holds_as_one_run(
 async def test_a_run_that_raises_is_counted_and_the_next_one_is_handled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gw = Gateway(settings(tmp_path), tmp_path)
+    gw = FleetHarness(settings(tmp_path), tmp_path)
     runs = record_runs(gw, monkeypatch, fail_first=True)
     udp = Socket(gw)
     try:

@@ -124,6 +124,17 @@ async def running_hub(
         await redis.aclose()
 
 
+@contextlib.asynccontextmanager
+async def live_events(hub: Hub, queue_max: int = 10) -> AsyncIterator[Subscription]:
+    """An events subscription from the stream's end, already live."""
+    topic = EventsTopic()
+    start = await topic.start(hub.ctx, Filter(), None)
+    sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=queue_max)
+    async with hub.subscribe(sub):
+        await hub.next_frames(sub, idle=0.05)  # goes live
+        yield sub
+
+
 async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]:
     pipe = redis.pipeline(transaction=False)
     for i in range(start, start + n):
@@ -163,58 +174,46 @@ async def test_a_client_that_falls_behind_catches_up_from_the_stream(
     redis_server: RedisServer,
     redis_client: aioredis.Redis,
 ) -> None:
-    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
-        topic = EventsTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)  # goes live
-            assert not sub.behind
-            ids = await add_events(redis, 200)  # arrives while nobody reads: the queue overflows
-            await read_up_to(hub, ids[-1])
-            assert sub.behind and sub.queued == 10
-            more = await add_events(redis, 5, 200)  # while behind: read from Redis, not queued
-            got, other = await drain(hub, sub, 205)
-            assert got == ids + more
-            assert other == ["lagging", "lagging"]  # behind, then caught up
-            assert not sub.behind
-            live = await add_events(redis, 3, 205)
-            got, _ = await drain(hub, sub, 3)
-            assert got == live
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis), live_events(hub) as sub:
+        assert not sub.behind
+        ids = await add_events(redis, 200)  # arrives while nobody reads: the queue overflows
+        await read_up_to(hub, ids[-1])
+        assert sub.behind and sub.queued == 10
+        more = await add_events(redis, 5, 200)  # while behind: read from Redis, not queued
+        got, other = await drain(hub, sub, 205)
+        assert got == ids + more
+        assert other == ["lagging", "lagging"]  # behind, then caught up
+        assert not sub.behind
+        live = await add_events(redis, 3, 205)
+        got, _ = await drain(hub, sub, 3)
+        assert got == live
     assert hub.stats["fell_behind"] == 1
 
 
 async def test_behind_for_too_long_ends_the_feed(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
-    async with running_hub(redis_server.url, hub_batch=10, lag_timeout_s=0.2) as (hub, redis):
-        topic = EventsTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)
-            await add_events(redis, 50)
-            await asyncio.sleep(0.4)
-            with pytest.raises(FeedEnded) as exc:
-                await drain(hub, sub, 50)
-            assert exc.value.code == CLOSE_TOO_SLOW
+    async with (
+        running_hub(redis_server.url, hub_batch=10, lag_timeout_s=0.2) as (hub, redis),
+        live_events(hub) as sub,
+    ):
+        await add_events(redis, 50)
+        await asyncio.sleep(0.4)
+        with pytest.raises(FeedEnded) as exc:
+            await drain(hub, sub, 50)
+        assert exc.value.code == CLOSE_TOO_SLOW
 
 
 async def test_trimmed_while_behind_ends_the_feed(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
-    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
-        topic = EventsTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)
-            ids = await add_events(redis, 100)
-            await read_up_to(hub, ids[-1])
-            await redis.xtrim(EVENTS, maxlen=5, approximate=False)  # the missed part is gone
-            with pytest.raises(FeedEnded) as exc:
-                await drain(hub, sub, 100)
-            assert exc.value.code == CLOSE_TOO_SLOW
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis), live_events(hub) as sub:
+        ids = await add_events(redis, 100)
+        await read_up_to(hub, ids[-1])
+        await redis.xtrim(EVENTS, maxlen=5, approximate=False)  # the missed part is gone
+        with pytest.raises(FeedEnded) as exc:
+            await drain(hub, sub, 100)
+        assert exc.value.code == CLOSE_TOO_SLOW
 
 
 async def test_latest_wins_keeps_one_frame_per_robot(
@@ -397,15 +396,13 @@ async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
 async def test_events_are_never_skipped_however_far_behind(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
-    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
-        topic = EventsTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=1000)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)
-            ids = await add_events(redis, 100)
-            got, _ = await drain(hub, sub, 100)
-            assert got == ids
+    async with (
+        running_hub(redis_server.url, hub_batch=10) as (hub, redis),
+        live_events(hub, queue_max=1000) as sub,
+    ):
+        ids = await add_events(redis, 100)
+        got, _ = await drain(hub, sub, 100)
+        assert got == ids
     assert hub.stats["skipped_ahead"] == 0
 
 
