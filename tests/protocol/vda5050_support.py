@@ -1,8 +1,9 @@
 """Helpers for the VDA 5050 tests: the official schemas (fixed and made strict) and strategies.
 
-The schemas are the official 2.1.0 ones in shared/vda5050/schemas (beside the
-repository; ROBODINE_VDA5050_SCHEMAS overrides). Three fixes, because the
-standard's text wins over its schemas (shared/vda5050/README.md):
+The schemas are the official 2.1.0 ones, copied unchanged into
+tests/protocol/vda5050/schemas (MIT, LICENSE.txt there) so that a clone tests
+on its own; ROBODINE_VDA5050_SCHEMAS names another folder. Three fixes, because
+the standard's text wins over its schemas (tests/protocol/vda5050/README.md):
 
 - ``state.actionStates[].actionStatus`` gains PAUSED (section 6.11 lists it);
 - ``factsheet...agvActions[].blockingTypes`` has its enum on the array, where
@@ -76,7 +77,7 @@ from protocol.vda5050 import (
     format_timestamp,
 )
 
-_DEFAULT_DIR = Path(__file__).resolve().parents[3] / "shared" / "vda5050" / "schemas"
+_DEFAULT_DIR = Path(__file__).resolve().parent / "vda5050" / "schemas"
 SCHEMA_DIR = Path(os.environ.get("ROBODINE_VDA5050_SCHEMAS", _DEFAULT_DIR))
 
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -119,8 +120,8 @@ def raw_schema(subtopic: Subtopic) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{subtopic.value}.schema"
     if not path.exists():
         raise FileNotFoundError(
-            f"VDA 5050 schema {path} not found: shared/ must sit beside the repository "
-            "or ROBODINE_VDA5050_SCHEMAS must name the folder"
+            f"VDA 5050 schema {path} not found (the folder is tests/protocol/vda5050/schemas "
+            "or ROBODINE_VDA5050_SCHEMAS)"
         )
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
