@@ -172,10 +172,11 @@ class Fleet:
     def received(self, robot: str, msg: RobotMessage, now: float) -> None:
         """A message from an authenticated link (TCP or MQTT)."""
         session = self.sessions[robot]
-        self._heard(session, now)
         if isinstance(msg, Telemetry):
-            self._telemetry(session, msg, now)
-        elif isinstance(msg, State):
+            self.telemetry_run(((session, msg),), now, session.transport)
+            return
+        self._heard(session, now)
+        if isinstance(msg, State):
             self._reported(session, msg, now)
         elif isinstance(msg, Ack):
             self.commands.acked(session, msg)
@@ -192,9 +193,9 @@ class Fleet:
     def telemetry_run(
         self, run: Sequence[tuple[RobotSession, Telemetry]], now: float, transport: str
     ) -> None:
-        """Telemetry from authenticated links, a batch at a time (MQTT reads a few hundred
-        messages at once): per sample what ``received`` does with one, in order; the
-        stats and the writer once per batch."""
+        """Telemetry from authenticated links, in order, a batch at a time (MQTT and UDP
+        read hundreds at once, TCP hands over one): per sample heard, state machine, rate
+        limit, position; the stats and the writer once per batch."""
         online = ConnState.ONLINE
         accepted: list[Telemetry] = []
         for session, msg in run:
@@ -242,28 +243,6 @@ class Fleet:
         session.last_seen = now
         if session.conn is not ConnState.ONLINE:
             self._connection(session, ConnInput.HEARD, now, "heard")
-
-    def _telemetry(
-        self, session: RobotSession, msg: Telemetry, now: float, transport: str | None = None
-    ) -> None:
-        if not session.bucket.allow(now):
-            self.stats.inc("telemetry_dropped", "rate_limited")
-            return
-        transport = transport or session.transport
-        session.x, session.y, session.battery = msg.x, msg.y, msg.battery
-        self.stats.inc("telemetry_received", transport)
-        self.writer.telemetry(
-            session.id,
-            msg.seq,
-            msg.ts,
-            msg.x,
-            msg.y,
-            msg.theta,
-            msg.battery,
-            msg.speed,
-            transport,
-            now,
-        )
 
     def _reported(self, session: RobotSession, msg: State, now: float) -> None:
         previous = session.state

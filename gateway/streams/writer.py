@@ -98,40 +98,15 @@ class StreamWriter:
 
     # ---- producers: synchronous, never await ------------------------------
 
-    def telemetry(
-        self,
-        robot: str,
-        seq: int,
-        ts: float,
-        x: float,
-        y: float,
-        theta: float,
-        battery: float,
-        speed: float,
-        transport: str,
-        rx: float,
-    ) -> None:
-        if not self.up:
-            self.stats.inc("telemetry_dropped", "redis_down")
-            return
-        buffered = self._telemetry
-        if not buffered:
-            self._wake.set()  # the flush loop waits only when nothing is buffered
-        elif len(buffered) >= self._buffer_max:
-            buffered.popleft()
-            self.stats.inc("telemetry_dropped", "buffer_full")
-        sample = telemetry_batch.sample(robot, seq, ts, x, y, theta, battery, speed, transport, rx)
-        buffered.append(sample)
-        self._latest[robot] = sample  # the snapshot is written once per flush, not per sample
-
     def telemetry_run(self, msgs: Sequence[Telemetry], transport: str, rx: float) -> None:
-        """``telemetry`` for each message of a batch, all received at ``rx``."""
+        """Buffer a batch of samples, all received at ``rx``; past ``buffer_max`` the
+        oldest go (counted), and with Redis down none are taken (counted)."""
         if not self.up:
             self.stats.inc("telemetry_dropped", "redis_down", len(msgs))
             return
         buffered = self._telemetry
         if not buffered:
-            self._wake.set()
+            self._wake.set()  # the flush loop waits only when nothing is buffered
         buffered.extend(telemetry_batch.batch_samples(msgs, transport, rx, self._latest))
         over = len(buffered) - self._buffer_max
         if over > 0:  # the oldest go, as one by one

@@ -16,6 +16,7 @@ from gateway.streams import writer as writer_module
 from gateway.streams.spool import Spool
 from gateway.streams.writer import StreamWriter
 from protocol import streams
+from protocol.messages import Telemetry
 from tests.servers import RedisServer
 from tests.waiting import wait_for
 
@@ -35,7 +36,9 @@ async def writer(redis_private: RedisServer, tmp_path: Path) -> AsyncIterator[St
 
 
 def _sample(w: StreamWriter, seq: int) -> None:
-    w.telemetry("r1", seq, 10.0 + seq, 1.25, 2.5, -0.0, 80.0, 1e-05, "udp", 20.0 + seq)
+    msg = Telemetry(robot="r1", seq=seq, ts=10.0 + seq, x=1.25, y=2.5, theta=-0.0,
+                    battery=80.0, speed=1e-05)
+    w.telemetry_run([msg], "udp", 20.0 + seq)
 
 
 async def test_events_hashes_telemetry_and_snapshots_land_as_written(
