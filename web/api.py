@@ -18,7 +18,7 @@ from aiohttp import web
 
 from web import auth
 from web.jsonutil import json_response
-from web.keys import ENDPOINTS
+from web.keys import EDGE, ENDPOINTS
 from web.problems import Problem, from_validation
 from web.security import Role
 
@@ -110,7 +110,8 @@ class Routes:
         if self.setup is not None:
             self.setup(app)
         for ep in self.endpoints:
-            app.router.add_route(ep.method, ep.path, _wrap(ep, app), name=ep.operation_id)
+            handler = app[EDGE].wrap(_wrap(ep, app))
+            app.router.add_route(ep.method, ep.path, handler, name=ep.operation_id)
             app[ENDPOINTS].append(ep)
 
 

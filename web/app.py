@@ -16,9 +16,11 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from config import Settings
-from web import middlewares, openapi
+from web import openapi
 from web.db.session import DatabaseConfigError, database_url
+from web.edge import Edge
 from web.keys import (
+    EDGE,
     ENDPOINTS,
     HUB,
     LOGIN_LIMITER,
@@ -101,11 +103,9 @@ def create_app(
 ) -> web.Application:
     """The application; raises WebConfigError when a required setting is missing or wrong."""
     secret = check_settings(settings)
-    app = web.Application(
-        client_max_size=settings.web.max_body_bytes,
-        middlewares=[middlewares.http(settings.web)],
-    )
+    app = web.Application(client_max_size=settings.web.max_body_bytes)  # no middleware: edge
     app[SETTINGS] = settings
+    app[EDGE] = Edge(settings.web)
     app[SESSION_ID] = uuid.uuid4().hex
     app[PASSWORDS] = Passwords(settings.web)
     app[TOKENS] = Tokens(secret, settings.web.token_ttl_s)
@@ -118,7 +118,7 @@ def create_app(
     for module in ROUTE_MODULES:
         module.routes.install(app)
     openapi.install(app)
-    app.on_response_prepare.append(middlewares.on_prepare)
+    app[EDGE].add_fallback(app)  # last: what no route above takes
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx])
     app.on_shutdown.append(_close_feeds)
     return app

@@ -15,6 +15,7 @@ from web.security import AuthUser, Passwords, Tokens, UserCache
 if TYPE_CHECKING:
     from web.api import Endpoint
     from web.chat import ChatService
+    from web.edge import Edge
     from web.hub import Hub
     from web.orders.outbox import OutboxRelay
     from web.orders.projector import Projector
@@ -38,6 +39,7 @@ LOGIN_LIMITER: web.AppKey[KeyedLimiter] = web.AppKey("login_limiter")
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 OUTBOX: web.AppKey[OutboxRelay] = web.AppKey("outbox")  # wake it after an order commits
 PROJECTOR: web.AppKey[Projector] = web.AppKey("projector")
+EDGE: web.AppKey[Edge] = web.AppKey("edge")  # wraps every handler (web/edge.py)
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

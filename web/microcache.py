@@ -129,7 +129,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 def respond(request: web.Request, entry: Encoded, gzip_min_bytes: int) -> web.Response:
     """200 with the body (gzipped once per entry for clients that take it), or 304.
 
-    Cache-Control stays the API's ``no-store`` (web/middlewares.py): the ETag is
+    Cache-Control stays the API's ``no-store`` (web/edge.py): the ETag is
     for clients that keep the last answer themselves and send If-None-Match.
     """
     asked = request.headers

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from web.api import Endpoint
-from web.keys import ENDPOINTS, SETTINGS
+from web.keys import EDGE, ENDPOINTS, SETTINGS
 from web.problems import PROBLEM_TYPE
 from web.schemas import ProblemOut
 from web.security import ALL_ROLES
@@ -177,7 +177,8 @@ def install(app: web.Application) -> None:
             body=doc, content_type="application/json", headers={"Cache-Control": "no-cache"}
         )
 
-    app.router.add_get("/api/openapi.json", openapi_json, name="openapi")
+    edge = app[EDGE]
+    app.router.add_get("/api/openapi.json", edge.wrap(openapi_json), name="openapi")
     if not settings.docs:
         return
     files = {name: (_STATIC / name).read_bytes() for name in ("docs.html", "docs.js", "docs.css")}
@@ -194,6 +195,6 @@ def install(app: web.Application) -> None:
 
         return handler
 
-    app.router.add_get("/api/docs", serve("docs.html"), name="docs")
-    app.router.add_get("/api/docs/docs.js", serve("docs.js"))
-    app.router.add_get("/api/docs/docs.css", serve("docs.css"))
+    app.router.add_get("/api/docs", edge.wrap(serve("docs.html")), name="docs")
+    app.router.add_get("/api/docs/docs.js", edge.wrap(serve("docs.js")))
+    app.router.add_get("/api/docs/docs.css", edge.wrap(serve("docs.css")))

@@ -1,7 +1,7 @@
 """RFC 9457 problem details: every error the web tier answers, with the field that was wrong.
 
-Handlers raise ``Problem``; the error middleware turns it (and aiohttp's own
-HTTP exceptions) into ``application/problem+json``. ``from_validation`` maps a
+Handlers raise ``Problem``; the wrapper every handler gets (web/edge.py) turns it (and
+aiohttp's own HTTP exceptions) into ``application/problem+json``. ``from_validation`` maps a
 msgspec error message to the field it names, so a client learns *which* field.
 """
 

@@ -37,32 +37,29 @@ ROUNDS = 4  # alternated windows per side in the full run (docstring)
 NOTES = """\
 What bounds it: the web process's CPU per request, nearly all of it aiohttp's and the hot
 path's Python; no SQL or Redis is left on the hot path. GET /api/robots answers a pre-encoded
-body from a micro-cache (web/microcache.py: one read of SQL + 50 snapshots per 0.25-0.5 s, in
-the background, with a weak ETag; the list is never older than 0.5 s), the bearer token's
-signature is checked once and remembered until it expires, the user's row comes from the
-UserCache (web.auth_cache_s). The bench config logs at warning, so no access-log line is
-written here (at the default info level one cost ~23 us in-process; 2026-12-04: ~14 us).
-2026-12-04, measured with callgrind on an in-process run (aiohttp's RequestHandler with a fake
-transport, background tasks off; deterministic to ~0.1 %): 304k instructions per request
-before, 286k after (one middleware instead of two, the common headers set there, auth of a
-remembered token without a coroutine, AuthUser a msgspec Struct, header templates per cache
-entry); the bare hello-world is 192k. In-process thread CPU: ~40 us vs ~25 us. Full runs on
-the shared 2-core box the same day, other runs beside them: 0.64, 0.79 and 0.59 of the
-hello-world (server CPU per request 58-73 us against 39-42 us; before: 61-65 us against
-36-44 us): the goal is not met reliably. What is left over the
-hello-world, ~95k instructions: aiohttp's middleware machinery (its own extra layer, the
-cached chain's key hashing, current_app swaps; ~8 Python calls and 2 coroutines), the
-on_response_prepare signal kept for streamed answers (7k; it could go if WebSocket handshakes
-set the common headers before prepare, web/views/socket.py, as SSE could), request id and
-user on the request, token + user-row lookups, the access logger's early return, six more
-headers to serialize, the 16 KB body. To move it further: no middleware at all for declared
-routes (the route wrapper doing ids, errors and headers; 404/405 and raw routes need a plan),
-or a second web process behind SO_REUSEPORT on a bigger box. Since then the two servers run
-side by side and the client alternates between them (4 windows each): the first such run gave
-0.66 overall with per-round ratios 0.85, 0.57, 0.74 and 0.56, both servers at 97-99 % of a
-core in every window, so the machine's drift within seconds is as large as the gap to the goal.
-The client sends no Accept-Encoding: the 16 KB list goes uncompressed (a browser would get the
-cached gzip form); the figure is for that plainer client.
+body from a micro-cache (web/microcache.py: one read of SQL + 50 snapshots per 0.25-0.5 s, in the
+background, with a weak ETag; the list is never older than 0.5 s), the bearer token's signature
+is checked once and remembered until it expires, the user's row comes from the UserCache
+(web.auth_cache_s). The bench config logs at warning, so no access-log line is written here (at
+the default info level one cost ~14 us in-process). What moved it last (2026-12-04): the web tier
+has no aiohttp middleware any more. With even one, aiohttp builds a handler chain per request
+with a layer of its own (its current_app fix-up), and the on_response_prepare signal that gave
+streamed answers their headers cost every answer an await; callgrind on an in-process run had
+put those at ~20k and ~7k of 286k instructions per request (the bare hello-world: 192k). Now
+web/edge.py wraps each handler once, when its route is added, one fallback route added last
+answers 404, 405 (with Allow) and CORS preflights, and the two stream handlers (SSE, WebSocket)
+set the common headers just before they prepare. Same quiet machine, back to back, 4 alternated
+windows each: 0.649 before (16,140 vs 24,850 req/s, rounds 0.62-0.67), 0.761 after (19,685 vs
+25,867 req/s, rounds 0.75-0.78); server CPU per request ~62 -> ~50 us against the hello-world's
+~38 us. Before that, the same day: one middleware instead of two, the common headers set there,
+auth of a remembered token without a coroutine, AuthUser a msgspec Struct, header templates per
+cache entry (304k -> 286k instructions). What is left over the hello-world: the two wrappers'
+coroutines (edge, route), request id and user on the request, token and user-row lookups, the
+access logger's early return, six more headers to serialize, and the 16 KB body (a kernel copy
+and the client's read, which callgrind does not see). The client sends no Accept-Encoding: the
+16 KB list goes uncompressed (a browser would get the cached gzip form); the figure is for that
+plainer client. Runs beside other suites on this shared box moved the ratio by +-0.15 between
+windows (0.56-0.85 in one run), so the rounds are reported.
 """
 def unavailable() -> str | None:
     return availability.web()

@@ -63,9 +63,17 @@ async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) 
 async def test_unknown_route_and_method(env: WebEnv) -> None:
     r = await env.client.get("/api/nothing-here", headers=env.auth())
     assert r.status == 404 and r.content_type == "application/problem+json"
+    assert (await r.json())["detail"] == "nothing at /api/nothing-here"
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Request-ID"]
     r = await env.client.put("/api/todos", headers=env.auth(), json={})
-    assert r.status == 405
+    assert r.status == 405 and r.content_type == "application/problem+json"
+    assert (await r.json())["code"] == "method_not_allowed"
     assert "GET" in r.headers["Allow"] and "POST" in r.headers["Allow"]
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Request-ID"]
+    r = await env.client.options("/api/todos")  # not a CORS preflight: no such method here
+    assert r.status == 405 and "OPTIONS" not in r.headers["Allow"]
+    r = await env.client.delete("/api/robots/wok-1/telemetry", headers=env.auth())
+    assert r.status == 405 and r.headers["Allow"] == "GET"
 
 
 async def test_unknown_query_parameters_are_422(env: WebEnv) -> None:

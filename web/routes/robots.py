@@ -59,9 +59,7 @@ def _setup(app: web.Application) -> None:
     )
 
 
-routes = Routes(
-    "robots", "Robots as the gateway reports them, and commands to them.", setup=_setup
-)
+routes = Routes("robots", "Robots as the gateway reports them, and commands to them.", setup=_setup)
 
 
 @routes.route(

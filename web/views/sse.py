@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from web.edge import stream_headers
 from web.frames import Frame, Goodbye, frame
 from web.hub import FeedEnded
 from web.keys import HUB, SETTINGS
@@ -47,6 +48,7 @@ async def serve_feed(request: web.Request, fr: FeedRequest) -> web.StreamRespons
     )
     sent = 0
     async with hub.subscribe(sub):
+        stream_headers(request, resp)
         await resp.prepare(request)
         log.info(
             "feed_opened",

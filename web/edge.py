@@ -1,17 +1,17 @@
-"""Cross-cutting HTTP behaviour: request ids, problem+json errors, size limit, CORS, gzip,
+"""What every answer goes through: request ids, problem+json errors, size limit, CORS, gzip,
 and the headers every answer carries.
 
-One middleware (``http``, made per application from its settings): the request id,
-CORS preflights, the body limit, the handler, problem+json for what it raised, gzip
-of what it answered, then the common headers (``common_headers``). Every middleware
-layer costs each request a partial call and a coroutine, and aiohttp adds a layer of
-its own whenever there is one (bench rest: five layers were a sixth of a request's
-Python; two plus the response-prepare signal were ~4 us of a ~40 us request).
-Responses a handler prepares itself (SSE, WebSocket handshakes) are sent before the
-middleware sees them: ``on_prepare`` (the app's ``on_response_prepare``) gives them
-the same headers. CORS answers only the configured origins, echoes the one that
-matched with ``Vary: Origin``, and never sends ``*`` or ``Allow-Credentials``
-(tokens travel in headers, not cookies; STACK-NOTES 7).
+Not an aiohttp middleware: ``Edge.wrap`` wraps each route's handler once, when the
+route is added (web/api.py, web/openapi.py), and one catch-all route added last
+(``Edge.add_fallback``) answers what no route takes: 404, 405 with ``Allow``, and CORS
+preflights. With even one middleware, aiohttp builds a chain per request with a layer of
+its own (its current_app fix-up), and an ``on_response_prepare`` signal costs every
+answer an await: bench rest measured the middleware machinery at ~20k and the signal at
+~7k of ~286k instructions per GET /api/robots. Answers a handler prepares itself (SSE,
+WebSocket handshakes) are sent before the wrapper sees them, so those handlers call
+``stream_headers`` just before they prepare. CORS answers only the configured origins,
+echoes the one that matched with ``Vary: Origin``, and never sends ``*`` or
+``Allow-Credentials`` (tokens travel in headers, not cookies; STACK-NOTES 7).
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import uuid
 
 import structlog
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from config.logging import request_id
 from config.settings import WebSettings
-from web.keys import REQUEST_ID, SETTINGS
+from web.keys import EDGE, REQUEST_ID
 from web.problems import Problem
 
 log = structlog.get_logger("web.http")
@@ -47,32 +47,36 @@ _ID_PREFIX = uuid.uuid4().hex[:16]
 _id_counter = itertools.count()
 
 
-def http(settings: WebSettings) -> Middleware:
-    """The application's one middleware, with its settings read once."""
-    origins = frozenset(settings.origins)
-    max_body = settings.max_body_bytes
-    gzip_min = settings.gzip_min_bytes
+class Edge:
+    """The wrapper every handler gets, with the settings it needs read once."""
 
-    @web.middleware
-    async def http(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """A request id (the client's X-Request-ID if sane) on every log line and answer;
-        CORS preflights answered before anything else; the handler's answer (gzipped when
-        big and welcome), or problem+json for what it raised; the common headers.
+    def __init__(self, settings: WebSettings) -> None:
+        self.origins = frozenset(settings.origins)
+        self.max_body = settings.max_body_bytes
+        self.gzip_min = settings.gzip_min_bytes
+        self._fallback: web.AbstractResource | None = None
 
-        The request id is not unbound after: aiohttp runs each request in a task of its
-        own, whose context copy ends with it (aiohttp #3406).
-        """
-        headers = request.headers
-        rid = headers.get("X-Request-ID")
-        if rid is None or not _REQUEST_ID.match(rid):
-            rid = f"{_ID_PREFIX}{next(_id_counter):016x}"
-        request[REQUEST_ID] = rid
-        request_id.set(rid)
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
-            resp: web.StreamResponse = _preflight(request, origins)
-        else:
+    def wrap(self, handler: Handler) -> Handler:
+        """``handler`` with a request id, problem+json for what it raises, gzip, headers."""
+        origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            """A request id (the client's X-Request-ID if sane) on every log line and
+            answer; the handler's answer (gzipped when big and welcome), or problem+json
+            for what it raised; the common headers.
+
+            The request id is not unbound after: aiohttp runs each request in a task of
+            its own, whose context copy ends with it (aiohttp #3406).
+            """
+            headers = request.headers
+            rid = headers.get("X-Request-ID")
+            if rid is None or not _REQUEST_ID.match(rid):
+                rid = f"{_ID_PREFIX}{next(_id_counter):016x}"
+            request[REQUEST_ID] = rid
+            request_id.set(rid)
             # One try around the handler, not a helper coroutine: each await of a
             # coroutine of our own is a frame and a coroutine object per request.
+            resp: web.StreamResponse
             try:
                 if "Content-Length" in headers:  # the header, not the property: no call
                     _check_body_size(request, max_body)
@@ -91,12 +95,30 @@ def http(settings: WebSettings) -> Middleware:
             else:
                 if "gzip" in headers.get(hdrs.ACCEPT_ENCODING, ""):
                     _maybe_gzip(resp, gzip_min)
-        # A handler's own stream (SSE, WebSocket) went out before: on_prepare did this.
-        if type(resp) is web.Response or not resp.prepared:
-            common_headers(request, resp, rid, origins)
-        return resp
+            # A handler's own stream (SSE, WebSocket) went out before: stream_headers did this.
+            if type(resp) is web.Response or not resp.prepared:
+                common_headers(request, resp, rid, origins)
+            return resp
 
-    return http
+        answer.__name__ = getattr(handler, "__name__", answer.__name__)
+        answer.__doc__ = handler.__doc__
+        return answer
+
+    def add_fallback(self, app: web.Application) -> None:
+        """The route for every method and path no other route takes; added last."""
+        self._fallback = app.router.add_route("*", "/{tail:.*}", self.wrap(self._unrouted)).resource
+
+    async def _unrouted(self, request: web.Request) -> web.StreamResponse:
+        """A CORS preflight, else 405 (the path has other methods) or 404."""
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return _preflight(request, self.origins)
+        allowed: set[str] = set()
+        for resource in request.app.router.resources():
+            if resource is not self._fallback:
+                allowed |= (await resource.resolve(request))[1]
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound()
 
 
 def common_headers(
@@ -123,11 +145,10 @@ def common_headers(
             h["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
 
 
-async def on_prepare(request: web.Request, resp: web.StreamResponse) -> None:
-    """The common headers for an answer a handler prepares itself (SSE, WebSocket)."""
-    if "X-Request-ID" not in resp.headers:  # else the middleware set them
-        origins = frozenset(request.app[SETTINGS].web.origins)
-        common_headers(request, resp, request.get(REQUEST_ID), origins)
+def stream_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    """The common headers for an answer its handler prepares itself (SSE, WebSocket):
+    called just before ``prepare``, which sends them."""
+    common_headers(request, resp, request.get(REQUEST_ID), request.app[EDGE].origins)
 
 
 def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:
