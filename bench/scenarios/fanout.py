@@ -20,7 +20,9 @@ sample fed (`delivered_share` >= 0.97: samples received / entries fed x
 clients). A step below that share is the web tier coalescing (latest wins)
 because it, or the machine, is saturated. The step with the most samples
 delivered per second is the figure; the bare loop then sends messages holding
-that step's samples per message. Every step is kept in the results.
+that step's samples per message. Every step is kept in the results. Both sides'
+clients receive in two processes, so the bare loop is not bound by one receiving
+process (NOTES).
 """
 
 from __future__ import annotations
@@ -42,30 +44,42 @@ GOAL = ">= 0.7 of the ceiling"
 ROBOTS = 400
 # entries/s into rd:telemetry, in 1 ms ticks: 400 robots at 50 Hz, then faster (module docstring)
 FEEDS = (20_000, 35_000, 50_000, 65_000)
+# Receiving processes on both sides: with one, the bare loop's clients were the bound (one
+# process at 99 % of a core, the server at 37-64 %), and ratios above 1 came out (NOTES).
+CLIENT_PROCESSES = 2
 KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample delivered"
 
 NOTES = """\
 What bounds it (2026-12-04, quiet machine): the two cores, shared by the web tier, Redis, the
-feeder and the receiving clients. Until this date the web tier was fed at one rate, 20,000
-entries/s (400 robots at 50 Hz): at 100 clients it delivered every sample (2.0 M samples/s,
-`delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read,
-while the bare loop's clients were at 98 % of a core (their socket buffers full, so each of its
-sends carries many messages): 0.44-0.49 of it, a figure of the feed, not of the web tier (py-spy:
-38 % of the web's samples in the socket write of the direct path, one send per client per read). So
-the feed now steps up (20,000, 35,000, 50,000, 65,000 entries/s) while every sample is still
-delivered: at 100 clients the web kept up to 50,000/s (4.99 M samples/s, ~100 samples per message)
-and at 65,000/s delivered 5.82 M (0.895 of the feed: coalescing, the box full: web 75 %, clients
-~75 %, Redis ~26 %, feeder ~23 %) against the bare loop's 6.78 M at the same 221 samples per
-message = 0.86. At 70,000-90,000/s (tried by hand) the share fell to 0.45-0.48 and the figure to
-3.4-4.0 M: the feeder and Redis take the cores. At 500 clients the first step already saturates the
-web tier (0.66 of the feed, 89 % of a core): 6.57 M vs 7.06 M = 0.93 (0.76-1.05 in earlier runs).
-What moved 500 clients: a client whose socket was busy when a read was fanned out used to join that
-read's frames into a message of its own; it now sends the hub's FrameBatch as it is, its payload
-built once per read (4.30 M -> 7.12 M samples/s). Clients that keep up get the pre-framed message
-written from the hub's loop (no task wake-up); only a client more than one read behind merges per
-robot. Per sample the hub costs ~8.5 us in-process (XREAD ~4.5 on robodine/resp.py, decode + encode
-~4.1, down from 7.6), which at 65,000 entries/s is about half the web tier's CPU. Connecting 500
-telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
+feeder and the receiving clients; the bare loop shares them with its clients only. Two things in
+the measurement were fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400
+robots at 50 Hz), the web tier at 100 clients delivered every sample (2.0 M samples/s,
+`delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read: a
+figure of the feed (0.42-0.49 of the bare loop), not of the web tier. The feed now steps up
+(20,000, 35,000, 50,000, 65,000 entries/s) while every sample is still delivered, and the step
+with the most samples/s is the figure. (2) The ceiling: with one receiving process, the bare
+loop's clients were its bound (that process at 99 % of a core, the server at 37-64 %), and one
+full run reported 1.18 and 1.32 of a "ceiling" that had dropped from 6.8 M to 4.6 M samples/s.
+Both sides now receive in two processes; the bare loop's server then reaches 64-71 % of a core and
+the box is full (server + clients ~190 %). Result, two runs: at 100 clients 4.84-4.95 M samples/s
+at a 50,000/s feed against 7.60-7.84 M = 0.62-0.65 (not met; at 65,000/s the share fell to
+0.72-0.79, the web at 75 % of a core, Redis ~23 % and the feeder ~18 % beside it); at 500 clients
+the first step already saturates the web tier (0.68 of the feed delivered, 84 % of a core): 6.61-
+6.81 M vs 6.91-7.06 M = 0.96. Where the web tier's time goes at 100 clients (py-spy): ~30 % the
+socket writes of the direct path (one send per client per read: the pre-built frame, cheaper per
+message than the bare loop's send_frame), ~12 % the XREAD (hiredis parse and the field dicts), ~10
+% decoding and encoding each robot's newest sample, ~4 % stream ids; so per message it costs less
+than the bare loop, and what the bare loop does not pay is reading every sample from Redis (the
+web's XREAD and frames, Redis's own ~23 % and the feeder's ~18 % of the two cores at 65,000/s). On
+a box with a core for the web tier alone that share goes away; here the way to move it is fewer
+Python steps per entry in the hub (a dict per entry from XREAD; the stream id parsed, then
+formatted again for the frame) or the gateway writing each sample's JSON once so the web does not
+decode and re-encode it. What moved 500 clients earlier: a client whose socket was busy when a
+read was fanned out used to join that read's frames into a message of its own; it now sends the
+hub's FrameBatch as it is, its payload built once per read (4.30 M -> 7.12 M samples/s). Clients
+that keep up get the pre-framed message written from the hub's loop (no task wake-up); only a
+client more than one read behind merges per robot. Connecting 500 telemetry sockets is bounded by
+the token's SQL lookup (web/auth.py) and each socket's snapshot.
 """
 
 def unavailable() -> str | None:
@@ -150,7 +164,7 @@ def _ceiling(ctx: Context, n: int, seconds: float, per_message: int) -> dict[str
 def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
              pids: dict[str, int],
              feed: tuple[str, list[str], float] | None = None) -> dict[str, Any]:
-    clients = FeedClients(port, path, n)
+    clients = FeedClients(port, path, n, processes=CLIENT_PROCESSES)
     feeder: Feeder | None = None
     try:
         opened = clients.connect()
@@ -162,7 +176,9 @@ def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
             feeder = Feeder(*feed)
             pids = {**pids, "feeder": feeder.pid}
         time.sleep(1.0)
-        window = CpuWindow({**pids, "clients": clients.pid}).start()
+        window = CpuWindow(
+            {**pids, **{f"clients-{i + 1}": pid for i, pid in enumerate(clients.pids)}}
+        ).start()
         clients.start()
         time.sleep(seconds)
         got = clients.window()
@@ -177,11 +193,16 @@ def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
 def _bound(last: dict[str, Any]) -> str:
     p, c = last["project_cpu_pct"], last["ceiling_cpu_pct"]
     text = (f"at {last['clients']} clients the web tier used {p.get('web', 0):.0f}% of a core "
-            f"(clients {p.get('clients', 0):.0f}%), the bare loop {c.get('server', 0):.0f}% "
-            f"(clients {c.get('clients', 0):.0f}%)")
+            f"(clients {_clients(p):.0f}%, Redis {p.get('redis', 0):.0f}%, feeder "
+            f"{p.get('feeder', 0):.0f}%), the bare loop {c.get('server', 0):.0f}% (clients "
+            f"{_clients(c):.0f}%)")
     if last["delivered_share"] >= KEEPS_UP:
         return text + (f": the web tier delivered every sample of the fastest feed "
                        f"({last['feed_entries_s']:,}/s), so the figure is a lower bound of its "
                        f"capacity")
-    return text + (": the server's one event loop is the bound when it is near 100%, the "
-                   "receiving process when that is")
+    return text + (": the two cores were full; the server's one event loop is the bound when it "
+                   "is near 100%, the receiving processes when they are")
+
+
+def _clients(cpu: dict[str, float]) -> float:
+    return sum(v for k, v in cpu.items() if k.startswith("clients"))
