@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -22,8 +21,10 @@ from web.streamid import StreamId
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(msgspec.Struct, frozen=True, gc=False):
+    """One frame as every client gets it. A Struct, not a dataclass: the hub makes one per
+    sample, and a frozen dataclass's ``__init__`` took ~0.7 us of that (this ~0.06)."""
+
     id: StreamId | None  # None: a notice, not a stream position (never a resume cursor)
     name: str  # the frame's "type" (SSE event name)
     data: bytes  # the JSON object (UTF-8), encoded once for every client

@@ -103,6 +103,15 @@ async def stream_info(redis: Redis, stream: str) -> StreamInfo:
     )
 
 
+def _field_map(flat: list[str] | None) -> dict[str, str]:
+    """An entry's [field, value, ...] as a dict: pairs off one iterator (no slices);
+    an odd list raises ValueError, as the slices' strict zip did."""
+    if not flat:
+        return {}
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=True))
+
+
 def as_str(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -273,10 +282,7 @@ class Hub:
             ]
         )
         # RESP2: [[stream, [[id, [field, value, ...]], ...]], ...], or nil when nothing came.
-        return [
-            (stream, [(i, dict(zip(f[::2], f[1::2], strict=True)) if f else {}) for i, f in raw])
-            for stream, raw in reply or ()
-        ]
+        return [(stream, [(i, _field_map(f)) for i, f in raw]) for stream, raw in reply or ()]
 
     async def _batches(
         self, r: Reader, reply: list[tuple[str, list[Entry]]]
