@@ -20,8 +20,9 @@ sample fed (`delivered_share` >= 0.97: samples received / entries fed x
 clients). A step below that share is the web tier coalescing (latest wins)
 because it, or the machine, is saturated. The step with the most samples
 delivered per second is the figure; the bare loop then sends messages holding
-that step's samples per message. Every step is kept in the results. Both sides'
-clients receive in two processes, so the bare loop is not bound by one receiving
+that step's samples per message, in two windows, the better of which counts
+(the quick run: one). Every step is kept in the results. Both sides' clients
+receive in two processes, so the bare loop is not bound by one receiving
 process (NOTES).
 """
 
@@ -51,35 +52,36 @@ KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample
 
 NOTES = """\
 What bounds it (2026-12-04, quiet machine): the two cores, shared by the web tier, Redis, the
-feeder and the receiving clients; the bare loop shares them with its clients only. Two things in
-the measurement were fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400
-robots at 50 Hz), the web tier at 100 clients delivered every sample (2.0 M samples/s,
-`delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read: a
-figure of the feed (0.42-0.49 of the bare loop), not of the web tier. The feed now steps up
-(20,000, 35,000, 50,000, 65,000 entries/s) while every sample is still delivered, and the step
-with the most samples/s is the figure. (2) The ceiling: with one receiving process, the bare
-loop's clients were its bound (that process at 99 % of a core, the server at 37-64 %), and one
-full run reported 1.18 and 1.32 of a "ceiling" that had dropped from 6.8 M to 4.6 M samples/s.
-Both sides now receive in two processes; the bare loop's server then reaches 64-71 % of a core and
-the box is full (server + clients ~190 %). Result, two runs: at 100 clients 4.84-4.95 M samples/s
-at a 50,000/s feed against 7.60-7.84 M = 0.62-0.65 (not met; at 65,000/s the share fell to
-0.72-0.79, the web at 75 % of a core, Redis ~23 % and the feeder ~18 % beside it); at 500 clients
-the first step already saturates the web tier (0.68 of the feed delivered, 84 % of a core): 6.61-
-6.81 M vs 6.91-7.06 M = 0.96. Where the web tier's time goes at 100 clients (py-spy): ~30 % the
-socket writes of the direct path (one send per client per read: the pre-built frame, cheaper per
-message than the bare loop's send_frame), ~12 % the XREAD (hiredis parse and the field dicts), ~10
-% decoding and encoding each robot's newest sample, ~4 % stream ids; so per message it costs less
-than the bare loop, and what the bare loop does not pay is reading every sample from Redis (the
-web's XREAD and frames, Redis's own ~23 % and the feeder's ~18 % of the two cores at 65,000/s). On
-a box with a core for the web tier alone that share goes away; here the way to move it is fewer
-Python steps per entry in the hub (a dict per entry from XREAD; the stream id parsed, then
-formatted again for the frame) or the gateway writing each sample's JSON once so the web does not
-decode and re-encode it. What moved 500 clients earlier: a client whose socket was busy when a
-read was fanned out used to join that read's frames into a message of its own; it now sends the
-hub's FrameBatch as it is, its payload built once per read (4.30 M -> 7.12 M samples/s). Clients
-that keep up get the pre-framed message written from the hub's loop (no task wake-up); only a
-client more than one read behind merges per robot. Connecting 500 telemetry sockets is bounded by
-the token's SQL lookup (web/auth.py) and each socket's snapshot.
+feeder and the receiving clients; the bare loop shares them with its clients only. At 500 clients
+the goal is met (0.92-0.96 in three runs, the web tier saturated at the first step: 0.68 of a
+20,000/s feed delivered, 82-84 % of a core); at 100 clients it is not (0.60-0.65 in five runs,
+0.76 once against a ceiling that ran slower in that window). Three things in the measurement were
+fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400 robots at 50 Hz), the web
+tier at 100 clients delivered every sample (2.0 M samples/s, `delivered_share` 1.0) with 70-90 %
+of a core, one ~20-sample message per client per 1 ms read: a figure of the feed (0.42-0.49 of the
+bare loop), not of the web tier. The feed now steps up (20,000, 35,000, 50,000, 65,000 entries/s)
+while every sample is still delivered, and the step with the most samples/s is the figure. (2) The
+ceiling's clients: with one receiving process, the bare loop's clients were its bound (that
+process at 99 % of a core, the server at 37-64 %), and one full run reported 1.18 and 1.32 of a
+"ceiling" that had dropped from 6.8 M to 4.6 M samples/s. Both sides now receive in two
+processes; the box is then full on both sides (~185-195 % of the two cores). (3) The ceiling's
+window: it varies by 25 % between windows (5.8-8.8 M samples/s), so it is measured twice and the
+better window counts. What moved the web tier: the hub's CPU per telemetry entry (in-process, a
+300-entry XREAD from a real Redis, then frames) 8.4 -> 6.3 us (Frame a frozen msgspec Struct: a
+frozen dataclass's __init__ was ~0.7 us per sample; an entry's field map paired off one iterator;
+StreamId.parse without a helper call); earlier a backed-up client's message built once per read
+for every client (500 clients 4.30 M -> 7.12 M samples/s); clients that keep up get the pre-framed
+message written from the hub's loop (no task wake-up). Where the web tier's time goes at 100
+clients and 65,000 entries/s (py-spy, web at ~72 % of a core): reading every entry (~6.3 us each,
+about 40 % of a core: XREAD ~3.1 of it, mostly hiredis building 21 strings, then each robot's
+newest sample decoded and encoded ~3), and the socket writes of the direct path (~25,000 sends/s,
+one pre-built frame per client per read: cheaper per message than the bare loop's send_frame).
+Redis (~22 %) and the feeder (~18 %) take the rest of what the bare loop's side spends on
+sending. So the gap at 100 clients is the cost of reading telemetry from Redis on the same two
+cores; with a core for the web tier alone it shrinks, and in the code the next step would be the
+gateway writing each sample's JSON once, so the web tier neither parses ten fields nor re-encodes
+them (a stream format change: every reader of rd:telemetry). Connecting 500 telemetry sockets is
+bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
 """
 
 def unavailable() -> str | None:
@@ -117,7 +119,10 @@ def run(ctx: Context) -> Result:
         profiles.append(profile)
         project = max(steps, key=lambda g: g["samples_s"])
         per_message = max(1, round(project["samples"] / max(project["messages"], 1)))
-        ceiling = _ceiling(ctx, n, seconds, per_message)
+        # The project's figure is its best step; the ceiling's is the better of two windows,
+        # so a dip of the machine in one window cannot flatter the ratio.
+        ceilings = [_ceiling(ctx, n, seconds, per_message) for _ in range(ctx.pick(1, 2))]
+        ceiling = max(ceilings, key=lambda g: g["samples_s"])
         runs.append({"clients": n, "feed_entries_s": project["feed"],
                      "project_samples_s": project["samples_s"],
                      "ceiling_samples_s": ceiling["samples_s"],
@@ -131,6 +136,7 @@ def run(ctx: Context) -> Result:
                      "project_per_client": [project["per_client_min"],
                                             project["per_client_max"]],
                      "project_closes": project["closes"],
+                     "ceiling_windows_samples_s": [g["samples_s"] for g in ceilings],
                      "steps": [{"feed_entries_s": g["feed"], "samples_s": g["samples_s"],
                                 "messages_s": g["messages_s"],
                                 "delivered_share": g["delivered_share"], "cpu_pct": g["cpu"]}
