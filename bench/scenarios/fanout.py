@@ -53,31 +53,31 @@ KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample
 NOTES = """\
 What bounds it (2026-12-04, quiet machine): the two cores, shared by the web tier, Redis, the
 feeder and the receiving clients; the bare loop shares them with its clients only. At 500 clients
-the goal is met (0.92-0.96 in three runs, the web tier saturated at the first step: 0.68 of a
-20,000/s feed delivered, 82-84 % of a core); at 100 clients it is not (0.60-0.65 in five runs,
-0.76 once against a ceiling that ran slower in that window). Three things in the measurement were
-fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400 robots at 50 Hz), the web
-tier at 100 clients delivered every sample (2.0 M samples/s, `delivered_share` 1.0) with 70-90 %
-of a core, one ~20-sample message per client per 1 ms read: a figure of the feed (0.42-0.49 of the
-bare loop), not of the web tier. The feed now steps up (20,000, 35,000, 50,000, 65,000 entries/s)
-while every sample is still delivered, and the step with the most samples/s is the figure. (2) The
-ceiling's clients: with one receiving process, the bare loop's clients were its bound (that
-process at 99 % of a core, the server at 37-64 %), and one full run reported 1.18 and 1.32 of a
-"ceiling" that had dropped from 6.8 M to 4.6 M samples/s. Both sides now receive in two
-processes; the box is then full on both sides (~185-195 % of the two cores). (3) The ceiling's
-window: it varies by 25 % between windows (5.8-8.8 M samples/s), so it is measured twice and the
-better window counts. What moved the web tier: the hub's CPU per telemetry entry (in-process, a
-300-entry XREAD from a real Redis, then frames) 8.4 -> 6.3 us (Frame a frozen msgspec Struct: a
-frozen dataclass's __init__ was ~0.7 us per sample; an entry's field map paired off one iterator;
-StreamId.parse without a helper call); earlier a backed-up client's message built once per read
-for every client (500 clients 4.30 M -> 7.12 M samples/s); clients that keep up get the pre-framed
-message written from the hub's loop (no task wake-up). Where the web tier's time goes at 100
-clients and 65,000 entries/s (py-spy, web at ~72 % of a core): reading every entry (~6.3 us each,
-about 40 % of a core: XREAD ~3.1 of it, mostly hiredis building 21 strings, then each robot's
-newest sample decoded and encoded ~3), and the socket writes of the direct path (~25,000 sends/s,
-one pre-built frame per client per read: cheaper per message than the bare loop's send_frame).
-Redis (~22 %) and the feeder (~18 %) take the rest of what the bare loop's side spends on
-sending. So the gap at 100 clients is the cost of reading telemetry from Redis on the same two
+the goal is met (0.86-0.96 in five runs, 1.10-1.15 in two whose one ceiling window ran slow; the
+web tier saturated at the first step: 0.68 of a 20,000/s feed delivered, 82-84 % of a core); at 100
+clients it is not (0.60-0.65 in seven runs, 0.76 once against a slow ceiling window). Three things
+in the measurement were fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400
+robots at 50 Hz), the web tier at 100 clients delivered every sample (2.0 M samples/s,
+`delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read: a
+figure of the feed (0.42-0.49 of the bare loop), not of the web tier. The feed now steps up
+(20,000, 35,000, 50,000, 65,000 entries/s) while every sample is still delivered, and the step with
+the most samples/s is the figure. (2) The ceiling's clients: with one receiving process, the bare
+loop's clients were its bound (that process at 99 % of a core, the server at 37-64 %), and one full
+run reported 1.18 and 1.32 of a "ceiling" that had dropped from 6.8 M to 4.6 M samples/s. Both
+sides now receive in two processes; the box is then full on both sides (~185-195 % of the two
+cores). (3) The ceiling's window: it varies by 25 % between windows (5.8-8.8 M samples/s), so it is
+measured twice and the better window counts. What moved the web tier: the hub's CPU per telemetry
+entry (in-process, a 300-entry XREAD from a real Redis, then frames) 8.4 -> 6.3 us (Frame a frozen
+msgspec Struct: a frozen dataclass's __init__ was ~0.7 us per sample; an entry's field map paired
+off one iterator; StreamId.parse without a helper call); earlier a backed-up client's message built
+once per read for every client (500 clients 4.30 M -> 7.12 M samples/s); clients that keep up get
+the pre-framed message written from the hub's loop (no task wake-up). Where the web tier's time
+goes at 100 clients and 65,000 entries/s (py-spy, web at ~72 % of a core): reading every entry
+(~6.3 us each, about 40 % of a core: XREAD ~3.1 of it, mostly hiredis building 21 strings, then
+each robot's newest sample decoded and encoded ~3), and the socket writes of the direct path
+(~25,000 sends/s, one pre-built frame per client per read: cheaper per message than the bare loop's
+send_frame). Redis (~22 %) and the feeder (~18 %) take the rest of what the bare loop's side spends
+on sending. So the gap at 100 clients is the cost of reading telemetry from Redis on the same two
 cores; with a core for the web tier alone it shrinks, and in the code the next step would be the
 gateway writing each sample's JSON once, so the web tier neither parses ten fields nor re-encodes
 them (a stream format change: every reader of rd:telemetry). Connecting 500 telemetry sockets is
