@@ -272,6 +272,9 @@ class WebSettings(Section):
     login_attempts_per_min: Positive = 10  # failed logins per client address before 429
     ws_queue: Annotated[int, Field(ge=8, le=100_000)] = 1024  # frames buffered per client
     ws_send_timeout_s: Seconds = 10.0  # a send blocked this long means the client is gone
+    # SO_SNDBUF of a feed's socket (the kernel doubles it); 0: the kernel's autotuning, which
+    # lets megabytes of stale samples queue for a slow client before latest-wins can act
+    feed_send_buffer_bytes: Annotated[int, Field(ge=0, le=16 * 1024 * 1024)] = 128 * 1024
     ws_heartbeat_s: Seconds = 20.0  # WebSocket ping interval; no pong closes the socket
     sse_ping_s: Seconds = 15.0  # SSE comment line that keeps proxies from timing out
     lag_timeout_s: Seconds = 30.0  # longest a client may stay behind before it is disconnected

@@ -9,7 +9,7 @@ its own (its current_app fix-up), and an ``on_response_prepare`` signal costs ev
 answer an await: bench rest measured the middleware machinery at ~20k and the signal at
 ~7k of ~286k instructions per GET /api/robots. Answers a handler prepares itself (SSE,
 WebSocket handshakes) are sent before the wrapper sees them, so those handlers call
-``stream_headers`` just before they prepare. CORS answers only the configured origins,
+``before_stream`` just before they prepare. CORS answers only the configured origins,
 echoes the one that matched with ``Vary: Origin``, and never sends ``*`` or
 ``Allow-Credentials`` (tokens travel in headers, not cookies; STACK-NOTES 7).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
 import uuid
 
 import structlog
@@ -54,6 +55,7 @@ class Edge:
         self.origins = frozenset(settings.origins)
         self.max_body = settings.max_body_bytes
         self.gzip_min = settings.gzip_min_bytes
+        self.feed_send_buffer = settings.feed_send_buffer_bytes
         self._fallback: web.AbstractResource | None = None
 
     def wrap(self, handler: Handler) -> Handler:
@@ -95,7 +97,7 @@ class Edge:
             else:
                 if "gzip" in headers.get(hdrs.ACCEPT_ENCODING, ""):
                     _maybe_gzip(resp, gzip_min)
-            # A handler's own stream (SSE, WebSocket) went out before: stream_headers did this.
+            # A handler's own stream (SSE, WebSocket) went out before: before_stream did this.
             if type(resp) is web.Response or not resp.prepared:
                 common_headers(request, resp, rid, origins)
             return resp
@@ -145,10 +147,21 @@ def common_headers(
             h["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
 
 
-def stream_headers(request: web.Request, resp: web.StreamResponse) -> None:
-    """The common headers for an answer its handler prepares itself (SSE, WebSocket):
-    called just before ``prepare``, which sends them."""
-    common_headers(request, resp, request.get(REQUEST_ID), request.app[EDGE].origins)
+def before_stream(request: web.Request, resp: web.StreamResponse) -> None:
+    """For an answer its handler prepares itself (SSE, WebSocket), just before ``prepare``:
+    the common headers (``prepare`` sends them) and a bounded kernel send buffer.
+
+    The buffer: a feed's socket left to the kernel's autotuning can hold up to
+    net.ipv4.tcp_wmem's maximum (4 MB here) for a client that reads slowly, and what
+    waits there is seconds old when it is read; the server's own latest-wins merge only
+    starts once the socket stops taking data (web/subscription.py).
+    """
+    edge = request.app[EDGE]
+    common_headers(request, resp, request.get(REQUEST_ID), edge.origins)
+    if edge.feed_send_buffer and request.transport is not None:
+        sock = request.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, edge.feed_send_buffer)
 
 
 def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp import WSMsgType
 
 from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
-from web.keys import HUB
+from web.keys import HUB, WEBSOCKETS
 
 
 async def open_feed(
@@ -375,6 +376,34 @@ async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(
     await fast.close()
 
 
+def _server_send_buffers(env: WebEnv) -> list[int]:
+    """SO_SNDBUF of the server's end of each open WebSocket (aiohttp keeps no public
+    handle on a response's request: ``_req``)."""
+    out = []
+    for ws in env.app[WEBSOCKETS]:
+        sock = ws._req.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        out.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    return out
+
+
+async def test_feed_sockets_have_a_bounded_kernel_send_buffer(make_env: MakeEnv) -> None:
+    """Else the kernel queues megabytes for a slow reader before latest-wins can act."""
+    env = await make_env()
+    ws, _, _ = await open_feed(env, "telemetry")
+    chat = await env.ws("/ws/chat/kitchen", "staff")
+    assert _server_send_buffers(env) == [2 * 128 * 1024] * 2  # Linux doubles what is asked
+    await ws.close()
+    await chat.close()
+    env = await make_env(web={"feed_send_buffer_bytes": 48 * 1024})
+    ws, _, _ = await open_feed(env, "events")
+    assert _server_send_buffers(env) == [2 * 48 * 1024]
+    await ws.close()
+    env = await make_env(web={"feed_send_buffer_bytes": 0})  # the kernel's autotuning
+    ws, _, _ = await open_feed(env, "events")
+    assert _server_send_buffers(env) != [2 * 128 * 1024]  # whatever the kernel chose
+    await ws.close()
+
+
 async def test_a_client_that_stops_reading_is_closed_with_4008(make_env: MakeEnv) -> None:
     """Its send blocks (socket buffers full) past ws_send_timeout_s: closed, memory bounded."""
     env = await make_env(web={"ws_queue": 8, "hub_batch": 8, "ws_send_timeout_s": 0.5})
@@ -405,9 +434,9 @@ async def test_a_telemetry_client_that_stops_reading_is_closed_with_4008(
 ) -> None:
     """Direct writes stop at the transport's low-water mark; then latest-wins, then 4008.
 
-    The kernel's loopback buffers take megabytes before the server's own buffer
-    fills; the heartbeat is pushed out of the way so that only the send deadline
-    can close the socket.
+    The server's kernel send buffer is bounded (web.feed_send_buffer_bytes), so its
+    own buffer fills within a second or so; the heartbeat is pushed out of the way so
+    that only the send deadline can close the socket.
     """
     env = await make_env(web={"ws_send_timeout_s": 0.5, "ws_heartbeat_s": 120})
     ws, _, _ = await open_feed(env, "telemetry")

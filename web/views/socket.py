@@ -21,7 +21,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from web.auth import user_for_token
-from web.edge import stream_headers
+from web.edge import before_stream
 from web.frames import (
     AuthExpiring,
     AuthOk,
@@ -73,7 +73,7 @@ class SocketSession:
         self.sent = 0
 
     async def prepare(self) -> None:
-        stream_headers(self.request, self.ws)
+        before_stream(self.request, self.ws)
         await self.ws.prepare(self.request)
         self.request.app[WEBSOCKETS].add(self.ws)
 

@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from web.edge import stream_headers
+from web.edge import before_stream
 from web.frames import Frame, Goodbye, frame
 from web.hub import FeedEnded
 from web.keys import HUB, SETTINGS
@@ -48,7 +48,7 @@ async def serve_feed(request: web.Request, fr: FeedRequest) -> web.StreamRespons
     )
     sent = 0
     async with hub.subscribe(sub):
-        stream_headers(request, resp)
+        before_stream(request, resp)
         await resp.prepare(request)
         log.info(
             "feed_opened",
