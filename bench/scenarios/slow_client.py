@@ -36,7 +36,7 @@ NOTES = """\
 What bounds it: nothing visible at this load; the figure is a check that a stalled client costs
 the others nothing, and its ratio is noise around 1 (p99s of 1.3-1.9 ms). 2026-12-04: the phases
 alternate A B A B A (means compared) instead of A B A', after single phases gave 0.66-1.6 on the
-same code; three runs since: 0.88, 0.89, 1.07. What this scenario showed on that date: the stalled
+same code; four runs since: 0.88-1.15. What this scenario showed on that date: the stalled
 client never made the server hold anything. Its socket's kernel send buffer, autotuned up to
 net.ipv4.tcp_wmem's 4 MB, took the whole phase (`ss`: 0.49 MB, then 1.14 MB queued for it, growing
 at ~90 KB/s), so the web tier's latest-wins merge and send deadline were never reached, and a
