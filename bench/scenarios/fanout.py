@@ -53,9 +53,9 @@ KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample
 NOTES = """\
 What bounds it (2026-12-04, quiet machine): the two cores, shared by the web tier, Redis, the
 feeder and the receiving clients; the bare loop shares them with its clients only. At 500 clients
-the goal is met (0.86-0.96 in five runs, 1.10-1.15 in two whose one ceiling window ran slow; the
+the goal is met (0.85-1.02 in seven runs, 1.10-1.15 in two whose one ceiling window ran slow; the
 web tier saturated at the first step: 0.68 of a 20,000/s feed delivered, 82-84 % of a core); at 100
-clients it is not (0.60-0.65 in seven runs, 0.76 once against a slow ceiling window). Three things
+clients it is not (0.60-0.68 in nine runs, 0.76 once against a slow ceiling window). Three things
 in the measurement were fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400
 robots at 50 Hz), the web tier at 100 clients delivered every sample (2.0 M samples/s,
 `delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read: a
@@ -144,14 +144,15 @@ def run(ctx: Context) -> Result:
         ctx.log(f"{n} clients: web {project['samples_s']:,.0f} samples/s at a feed of "
                 f"{project['feed']:,}/s, bare aiohttp {ceiling['samples_s']:,.0f} samples/s at "
                 f"{per_message} per message -> {runs[-1]['ratio']}")
-    last = runs[-1]
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
+    # The table shows the run that decides the goal: the lowest ratio (each run is in figures).
+    decisive = min(runs, key=lambda r: r["ratio"] if r["ratio"] is not None else 0.0)
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=last["project_samples_s"], unit="samples/s",
-        ceiling=last["ceiling_samples_s"], ceiling_label=CEILING, ratio=last["ratio"],
+        NAME, "ok", MEASURES, GOAL, project=decisive["project_samples_s"], unit="samples/s",
+        ceiling=decisive["ceiling_samples_s"], ceiling_label=CEILING, ratio=decisive["ratio"],
         met=bool(ratios) and min(ratios) >= 0.7,
         figures={"runs": runs, "feeds_entries_s": list(feeds), "window_s": seconds},
-        bound=_bound(last), profile=profiles[-1] or None,
+        bound=_bound(decisive), profile=profiles[-1] or None,
     )
 
 
