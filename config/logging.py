@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, BinaryIO, TextIO, cast
 
 import orjson
 import structlog
@@ -141,10 +141,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
         stderr = _Stderr(binary=True)
-        factory: Any = lambda *_: _JsonLines(stderr)  # noqa: E731
+        factory: Any = lambda *_: _JsonLines(cast(BinaryIO, stderr))  # noqa: E731
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
-        factory = structlog.PrintLoggerFactory(_Stderr(binary=False))
+        factory = structlog.PrintLoggerFactory(cast(TextIO, _Stderr(binary=False)))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import uvloop
@@ -85,8 +85,8 @@ async def _send(
         protocol=2,
     )
     try:
-        last = await redis.xrevrange(streams.EVENTS, count=1)
-        cursor = last[0][0] if last else b"0-0"
+        last: Any = await redis.xrevrange(streams.EVENTS, count=1)
+        cursor: Any = last[0][0] if last else b"0-0"
         now = time.time()
         rec = CommandRecord(
             id=uuid.uuid4().hex,
@@ -97,11 +97,13 @@ async def _send(
             expires=now + timeout,
             source="cli",
         )
-        await redis.xadd(streams.COMMANDS, streams.to_fields(rec))
+        await redis.xadd(streams.COMMANDS, cast(Any, streams.to_fields(rec)))
         print(f"sent {action} to {robot} (command {rec.id})", file=sys.stderr)
         deadline = now + timeout
         while (left := deadline - time.time()) > 0:
-            reply = await redis.xread({streams.EVENTS: cursor}, block=int(min(left, 4) * 1000) + 1)
+            reply: Any = await redis.xread(
+                {streams.EVENTS: cursor}, block=int(min(left, 4) * 1000) + 1
+            )
             for _, entries in reply:
                 for entry_id, fields in entries:
                     cursor = entry_id

@@ -25,7 +25,7 @@ read forever): redis-py spent ~90 us of CPU per XREAD of a few entries, this ~36
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hiredis
@@ -105,9 +105,11 @@ class RespConnection(asyncio.Protocol):
         if self._waiter is not None:
             raise RuntimeError("one batch at a time")
         loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
+        waiter: asyncio.Future[list[Any]] = loop.create_future()
+        self._waiter = waiter
         self._replies, self._expected = [], len(commands)
-        self._transport.write(b"".join(hiredis.pack_command(c) for c in commands))
+        assert self._transport is not None  # usable
+        self._transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
         timer = loop.call_later(self.reply_timeout, self._time_out)
         try:
             replies = await waiter
@@ -162,7 +164,7 @@ class RespConnection(asyncio.Protocol):
         self.close()  # replies may be half read: this connection is done
 
 
-def _ssl_context(kw: dict[str, Any]) -> Any:
+def _ssl_context(kw: Mapping[str, Any]) -> Any:
     """The TLS context redis-py would build from the URL's ``ssl_*`` options."""
     options = {k.removeprefix("ssl_"): v for k, v in kw.items() if k.startswith("ssl_")}
     return RedisSSLContext(**options).get()

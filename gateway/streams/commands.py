@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -99,7 +100,7 @@ class CommandReader:
         """Our own pending entries first (a restart), then other consumers' stale ones."""
         start = "0"
         while True:
-            reply = await self.redis.xreadgroup(
+            reply: Any = await self.redis.xreadgroup(
                 streams.COMMANDS_GROUP, self.consumer, {streams.COMMANDS: start}, count=500
             )
             entries = reply[0][1] if reply else []
@@ -109,7 +110,7 @@ class CommandReader:
             start = entries[-1][0]
         cursor = "0-0"
         while True:
-            cursor, claimed, *_ = await self.redis.xautoclaim(
+            claim: Any = await self.redis.xautoclaim(
                 streams.COMMANDS,
                 streams.COMMANDS_GROUP,
                 self.consumer,
@@ -117,12 +118,13 @@ class CommandReader:
                 start_id=cursor,
                 count=500,
             )
+            cursor, claimed, *_ = claim
             await self._submit(claimed, recovered=True)
             if cursor in (b"0-0", "0-0"):
                 break
 
     async def _read_new(self) -> None:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             streams.COMMANDS_GROUP,
             self.consumer,
             {streams.COMMANDS: ">"},
@@ -141,9 +143,12 @@ class CommandReader:
         if self._loaded:
             return
         now = self.clock()
-        for robot, raw in (await self.redis.hgetall(streams.REGISTRY)).items():
+        registry = cast(dict[bytes, bytes], await self.redis.hgetall(streams.REGISTRY))
+        for robot, raw in registry.items():
             self._sync(robot.decode(), raw, None, now)
-        self.fleet.dispatcher.load(await self.redis.hgetall(streams.DISPATCH))
+        self.fleet.dispatcher.load(
+            cast(dict[bytes, bytes], await self.redis.hgetall(streams.DISPATCH))
+        )
         self._loaded = True
 
     def _sync(self, robot: str, raw: bytes | None, ref: str | None, now: float) -> None:
@@ -193,7 +198,8 @@ class CommandReader:
                 self.fleet.commands.submit(rec, ref, now, grace=grace)
             elif rec.type == CommandType.REGISTRY_SYNC:
                 robot = str(rec.args.get("robot", ""))
-                self._sync(robot, await self.redis.hget(streams.REGISTRY, robot), ref, now)
+                raw = cast(bytes | None, await self.redis.hget(streams.REGISTRY, robot))
+                self._sync(robot, raw, ref, now)
             elif rec.type in CommandType.__members__.values():
                 self.fleet.dispatcher.command(rec, ref, now)
             else:

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -282,8 +282,8 @@ class StreamWriter:
             commands.append(("HDEL", key, field) if value is None else ("HSET", key, field, value))
         maxlen = self.settings.events_maxlen
         for rec in events:
-            fields = [item for pair in rec.fields.items() for item in pair]
-            commands.append(("XADD", rec.stream, "MAXLEN", "~", maxlen, "*", *fields))
+            flat = [item for pair in rec.fields.items() for item in pair]
+            commands.append(("XADD", rec.stream, "MAXLEN", "~", maxlen, "*", *flat))
             if rec.ack:
                 commands.append(("XACK", streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack))
         if tele or snaps or latest:
@@ -383,7 +383,10 @@ class StreamWriter:
             for _, rec in rows:
                 if rec.fields.get("eid") not in seen:
                     pipe.xadd(
-                        rec.stream, rec.fields, maxlen=self.settings.events_maxlen, approximate=True
+                        rec.stream,
+                        cast(Any, rec.fields),  # redis-py's dict type is invariant
+                        maxlen=self.settings.events_maxlen,
+                        approximate=True,
                     )
                     replayed += 1
                 if rec.ack:
@@ -409,8 +412,9 @@ class StreamWriter:
         seen: set[str] = set()
         src = self.src.encode()
         for _ in range(_DEDUPE_MAX_ENTRIES // 1000):
-            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(
-                streams.EVENTS, min=start, max="+", count=1000
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self.redis.xrange(streams.EVENTS, min=start, max="+", count=1000),
             )
             for _, fields in entries:
                 if fields.get(b"src") == src:
