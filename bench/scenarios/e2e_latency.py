@@ -54,13 +54,14 @@ receive time and decode when the window closes (~26 %): on the quiet machine p99
 ms to 7.2-8.4 ms and p50 from ~3.0 to 2.1-2.7 ms in three runs of this scenario alone; in the full
 run that followed (after the ingest scenarios, web at 57 % of a core) p50 3.7 / p99 11.7 ms. Three
 later full runs the same day, on a quiet box (an Intel Xeon by then; the runs before were on an AMD
-EPYC), met it: p50 1.0-1.1 ms, p99 3.4-3.9 ms, the web at ~40 % of a core. Also: a full collection in the web tier walked ~130,000
-import-time objects (~80 ms, a stall every client saw); both processes freeze their start-up heap
-(~10 ms); the hub's CPU per read fell (XREAD on robodine/resp.py ~36 instead of ~90 us; frames 4.1
-instead of 7.6 us per sample). py-spy of the web tier: 60 % of its samples are socket sends (50
-clients' writes and the XREAD), each of which wakes another process on the two cores. On a busy
-machine (load 2-4 from other suites) the same code gives p99 of 100 ms and more: the figure needs a
-quiet box, which the table's load average says whether it had.
+EPYC), met it: p50 1.0-1.1 ms, p99 3.4-3.9 ms, the web at ~40 % of a core. Also: a full collection
+in the web tier walked ~130,000 import-time objects (~80 ms, a stall every client saw); both
+processes freeze their start-up heap (~10 ms); the hub's CPU per read fell (XREAD on
+robodine/resp.py ~36 instead of ~90 us; frames 4.1 instead of 7.6 us per sample). py-spy of the web
+tier: 60 % of its samples are socket sends (50 clients' writes and the XREAD), each of which wakes
+another process on the two cores. On a busy machine (load 2-4 from other suites) the same code
+gives p99 of 100 ms and more: the figure needs a quiet box, which the table's load average says
+whether it had.
 """
 
 def unavailable() -> str | None:
