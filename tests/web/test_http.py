@@ -60,6 +60,23 @@ async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) 
     assert r.status == 413
 
 
+async def test_every_route_answers_through_the_edge(env: WebEnv) -> None:
+    """A route added without Edge.wrap would answer without these (web/edge.py)."""
+    checked = 0
+    for route in env.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path")
+        if route.method != "GET" or path is None or path.startswith(("/ws/", "/api/stream/")):
+            continue  # parameterised paths, feeds (their own test), the fallback
+        r = await env.client.get(path, headers={**env.auth(), "Origin": ORIGIN})
+        assert r.headers.get("X-Request-ID"), path
+        assert r.headers["X-Content-Type-Options"] == "nosniff", path
+        assert r.headers["Access-Control-Allow-Origin"] == ORIGIN, path
+        r.close()
+        checked += 1
+    assert checked >= 15
+
+
 async def test_unknown_route_and_method(env: WebEnv) -> None:
     r = await env.client.get("/api/nothing-here", headers=env.auth())
     assert r.status == 404 and r.content_type == "application/problem+json"
