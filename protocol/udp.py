@@ -189,14 +189,14 @@ class DatagramDecoder:
                 dropped.append(Dropped(DropReason.BAD_MESSAGE, robot))
                 continue
             if msg.robot != robot or msg.v != 1:
-                dropped.append(Dropped(
-                    DropReason.ROBOT_MISMATCH if msg.v == 1 else DropReason.BAD_MESSAGE, robot
-                ))
+                dropped.append(
+                    Dropped(
+                        DropReason.ROBOT_MISMATCH if msg.v == 1 else DropReason.BAD_MESSAGE, robot
+                    )
+                )
                 continue
-            window = sender.window  # ReplayWindow.accept, inline
-            if msg.seq <= window.last:
+            if not sender.window.accept(msg.seq):
                 dropped.append(Dropped(DropReason.REPLAYED, robot))
                 continue
-            window.last = msg.seq
             good.append(msg)
         return good, dropped

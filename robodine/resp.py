@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["RespConnection"]
 
-Command = Sequence[Any]
+Command = tuple[Any, ...]
 
 
 class RespConnection(asyncio.Protocol):
@@ -109,7 +109,7 @@ class RespConnection(asyncio.Protocol):
         self._waiter = waiter
         self._replies, self._expected = [], len(commands)
         assert self._transport is not None  # usable
-        self._transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        self._transport.write(b"".join(hiredis.pack_command(c) for c in commands))
         timer = loop.call_later(self.reply_timeout, self._time_out)
         try:
             replies = await waiter

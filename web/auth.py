@@ -7,13 +7,15 @@ token issued before, and the role always comes from the table.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from aiohttp import web
 from sqlalchemy import select
 
 from web.db.models import User
 from web.keys import DB, TOKENS, USER, USER_CACHE
 from web.problems import Problem
-from web.security import AuthUser, Role, TokenError, UserRow
+from web.security import AuthUser, Claims, Role, TokenError, UserRow
 
 
 def _unauthorized(code: str, detail: str) -> Problem:
@@ -52,9 +54,14 @@ async def user_for_token(app: web.Application, token: str) -> AuthUser:
     cached, row = users.get(claims.username)
     if not cached:
         row = await users.load(claims.username, lambda: _user_row(app, claims.username))
-    if row is None or row[1] or row[2] != claims.version:
-        raise _unauthorized("invalid_token", "the token was revoked; log in again")
-    return AuthUser(claims.username, row[0], claims.expires)
+    if _admits(row, claims):
+        return AuthUser(claims.username, row[0], claims.expires)
+    raise _unauthorized("invalid_token", "the token was revoked; log in again")
+
+
+def _admits(row: UserRow | None, claims: Claims) -> TypeGuard[UserRow]:
+    """Does the user's row still let this token in: user there, enabled, same token_version."""
+    return row is not None and not row[1] and row[2] == claims.version
 
 
 async def _user_row(app: web.Application, username: str) -> UserRow | None:
@@ -82,7 +89,7 @@ def known_user(request: web.Request, app: web.Application) -> AuthUser | None:
     if claims is None:
         return None
     cached, row = app[USER_CACHE].get(claims.username)
-    if not cached or row is None or row[1] or row[2] != claims.version:
+    if not (cached and _admits(row, claims)):
         return None
     user = AuthUser(claims.username, row[0], claims.expires)
     request[USER] = user
