@@ -42,8 +42,12 @@ def xadd_ceiling(url: str, fields: dict[bytes, bytes], *, maxlen: int, requests:
 
 
 def parse_csv_rps(out: str) -> float:
+    """The rps column, counted from the end: redis-benchmark does not escape the quotes
+    of the command it names a row after (a JSON argument breaks the first columns)."""
     rows = list(csv.reader(io.StringIO(out)))
-    for row in rows[1:]:
-        if len(row) >= 2:
-            return float(row[1])
+    if rows and "rps" in rows[0]:
+        from_end = len(rows[0]) - rows[0].index("rps")
+        for row in rows[1:]:
+            if len(row) >= from_end:
+                return float(row[-from_end])
     raise ValueError(f"no rps in redis-benchmark output: {out!r}")

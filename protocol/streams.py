@@ -3,6 +3,13 @@
 Records are flat field maps (readable with ``redis-cli XRANGE``). Each codec
 is a msgspec Struct; ``to_fields`` gives what XADD takes and ``from_fields``
 accepts what XRANGE/XREAD return (bytes or str), converting numbers back.
+
+Telemetry is the exception: an entry is the robot id plus the whole sample as
+one JSON object (``sample``). It is the one stream read at tens of thousands
+of entries a second, and every reader wants the sample whole: the web tier
+forwards the JSON to its clients as it is, after one validating decode,
+instead of converting ten text fields and encoding them again (bench/RESULTS.md,
+fanout). Entries in the flat layout of earlier versions still read.
 See docs/streams.md for the field-by-field reference.
 """
 
@@ -10,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import msgspec
 import orjson
@@ -25,6 +32,7 @@ __all__ = [
     "ROBOTS_INDEX",
     "ROBOT_PREFIX",
     "TELEMETRY",
+    "TELEMETRY_SAMPLE",
     "CommandRecord",
     "CommandType",
     "EventRecord",
@@ -43,6 +51,7 @@ __all__ = [
 ]
 
 TELEMETRY: Final = "rd:telemetry"
+TELEMETRY_SAMPLE: Final = "sample"  # rd:telemetry's JSON field (module docstring)
 EVENTS: Final = "rd:events"
 COMMANDS: Final = "rd:commands"
 COMMANDS_GROUP: Final = "gateway"
@@ -181,6 +190,9 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 _JSON_FIELDS: Final = frozenset({"data", "args"})
+_encode = msgspec.json.Encoder().encode
+_decode_telemetry = msgspec.json.Decoder(TelemetryRecord).decode
+_SAMPLE_BYTES: Final = TELEMETRY_SAMPLE.encode()
 R = TypeVar("R", bound=msgspec.Struct)
 
 
@@ -189,6 +201,8 @@ Fields = dict[str, str | int | float]
 
 def to_fields(record: msgspec.Struct) -> Fields:
     """Flatten a record for XADD/HSET; dict fields become one JSON string."""
+    if type(record) is TelemetryRecord:
+        return {"robot": record.robot, TELEMETRY_SAMPLE: _encode(record).decode()}
     out: Fields = {}
     for name in record.__struct_fields__:
         value = getattr(record, name)
@@ -220,6 +234,14 @@ def from_fields(cls: type[R], fields: Mapping[bytes, bytes] | Mapping[str, str])
 
     Raises msgspec.ValidationError when a field is missing or wrong.
     """
+    if cls is TelemetryRecord:
+        by_name = cast(Mapping[Any, Any], fields)
+        sample = by_name.get(TELEMETRY_SAMPLE, by_name.get(_SAMPLE_BYTES))
+        if sample is not None:
+            try:
+                return cast(R, _decode_telemetry(sample))
+            except msgspec.DecodeError as exc:  # not JSON: what the readers skip
+                raise msgspec.ValidationError(f"{TELEMETRY_SAMPLE}: {exc}") from None
     if type(fields) is dict and _JSON_FIELDS.isdisjoint(fields):
         first = next(iter(fields), "")
         if type(first) is str and type(fields[first]) is str:  # decoded: nothing to redo

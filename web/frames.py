@@ -59,13 +59,20 @@ def ws_text(payload: bytes) -> bytes:
 
 
 class FrameBatch(tuple[Frame, ...]):
-    """One read's frames of a latest-wins topic, handed to every client as the same object.
+    """One read's frames of a latest-wins topic (one per key), handed to every client as
+    the same object.
 
     Its message (the frame itself, or a ``batch`` of them) is built on first use
     and then sent as is to every client that takes it whole: framed once
     (``wire``) for the sockets the hub writes to directly, and as the payload of
-    each backed-up client's next send when nothing newer came for it meanwhile.
+    each backed-up client's next send. A client still holding an older batch
+    when this one comes takes ``after(older)``, which is made once per pair:
+    clients that fell behind together (they usually do: the machine was busy,
+    not one client) share the merge and its message instead of each merging
+    per key and building its own.
     """
+
+    superseded = 0  # frames of the older batch a merge replaced (``after``)
 
     @functools.cached_property
     def payload(self) -> bytes:
@@ -74,6 +81,23 @@ class FrameBatch(tuple[Frame, ...]):
     @functools.cached_property
     def wire(self) -> bytes:
         return ws_text(self.payload)
+
+    def after(self, older: FrameBatch) -> FrameBatch:
+        """``older`` then this batch, latest wins per key, in stream order (``older``
+        came first): what a client that has sent neither should send."""
+        cached = self._merged.get(id(older))
+        if cached is not None and cached[0] is older:  # it holds ``older``: no id reuse
+            return cached[1]
+        keys = {f.key for f in self}
+        kept = [f for f in older if f.key not in keys]
+        merged = FrameBatch((*kept, *self))
+        merged.superseded = len(older) - len(kept)
+        self._merged[id(older)] = (older, merged)
+        return merged
+
+    @functools.cached_property
+    def _merged(self) -> dict[int, tuple[FrameBatch, FrameBatch]]:
+        return {}
 
 
 def frame(

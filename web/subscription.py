@@ -8,11 +8,15 @@ Drop policy, per delivery (STYLE.md lesson 4):
   is disconnected (close 4008) and resumes with ``since``.
 - ``latest`` (telemetry, robots): one pending frame per key (robot); a newer
   one replaces it. ``max_hz`` sends each key at most that often. Replacements
-  the client did not ask for (it was slow) are counted and reported.
-  A client without filters or ``max_hz`` that has sent everything keeps the
-  hub's batch itself (shared by every client, one frame per key already), so
-  keeping up costs it no work per frame; only a client that falls behind
-  merges batches per key. When its feed has registered a ``direct`` writer
+  the client did not ask for (it was slow) are counted and reported (a
+  ``lagging`` notice at most once a second, with the count so far).
+  A client without filters or ``max_hz`` keeps the hub's batch itself (shared
+  by every client, one frame per key already), and when the next one comes
+  before its feed sent it, the two batches' shared merge
+  (``FrameBatch.after``): falling behind costs it no work per frame either,
+  which matters because clients fall behind together when the machine is
+  busy. Only a filtered or throttled client merges per key on its own.
+  When its feed has registered a ``direct`` writer
   and that writer can take the batch at once (nothing pending, the socket
   idle and not backed up), the batch is written from the hub's loop without
   waking the client's task at all.
@@ -36,6 +40,9 @@ from web.streamid import StreamId
 
 if TYPE_CHECKING:
     from web.topics.base import Topic
+
+LAG_NOTICE_EVERY_S = 1.0  # latest-wins: at most one `lagging` notice a second per client
+_NO_BATCH = FrameBatch()
 
 
 class Delivery(StrEnum):
@@ -108,10 +115,11 @@ class Subscription:
         self._queue: deque[Frame] = deque()
         self._latest: dict[str, tuple[int, Frame]] = {}  # key -> (offer generation, frame)
         self._plain = self.min_interval == 0 and flt == Filter()  # may keep the hub's batch
-        self._batch: Sequence[Frame] = ()  # the hub's batch, pending as is (docstring)
+        self._batch = _NO_BATCH  # the hub's batch (or a merge of them), pending as is
         self.direct: Callable[[FrameBatch], bool] | None = None  # writes a batch now, or False
         self._next_at: dict[str, float] = {}
         self._notices: dict[str, Frame] = {}
+        self._lag_notice_at = 0.0  # latest-wins: no `lagging` notice before (clock)
         self._gen = 0
         self._wake = asyncio.Event()
 
@@ -138,20 +146,31 @@ class Subscription:
         self._wake.set()
 
     def _offer_latest(self, frames: Sequence[Frame]) -> bool:
-        """Write or keep the hub's batch as is when nothing is pending, else merge it per key.
+        """Write or keep the hub's batch as is when nothing is pending, else keep its shared
+        merge with the kept one; per key only for filtered or throttled clients (docstring).
 
         ``frames`` holds at most one frame per key (topics coalesce each batch).
         True when the batch was written directly.
         """
         if not frames:
             return False
-        self._unbatch()
         first = frames[0].id
-        if self._plain and not self._latest and first is not None and first > self.cursor:
+        if (
+            self._plain
+            and not self._latest
+            and isinstance(frames, FrameBatch)
+            and first is not None
+            and first > self.cursor
+        ):
             self.cursor = frames[-1].id or self.cursor
+            kept = self._batch
+            if kept:  # the feed has not sent the last one: the merge every such client shares
+                self._batch = frames.after(kept)
+                if self._batch.superseded:
+                    self._count_dropped(self._batch.superseded)
+                return False
             if (
                 self.direct is not None
-                and isinstance(frames, FrameBatch)
                 and not (self.lag_notice or self._notices)
                 and self.direct(frames)
             ):
@@ -165,12 +184,20 @@ class Subscription:
         """The kept batch was not sent before more came: its frames join the per-key map."""
         for f in self._batch:
             self._latest[f.key] = (self._gen - 1, f)
-        self._batch = ()
+        self._batch = _NO_BATCH
+
+    def _count_dropped(self, n: int) -> None:
+        self.dropped += n
+        now = self.clock()
+        if now >= self._lag_notice_at:
+            self.lag_notice = True
+            self._lag_notice_at = now + LAG_NOTICE_EVERY_S
 
     def absorb(self, frames: Sequence[Frame]) -> None:
         """Latest-wins: keep the newest frame per key."""
         self._unbatch()
         now = self.clock()
+        replaced = 0
         for f in frames:
             if f.id is None or f.id <= self.cursor:
                 continue
@@ -179,9 +206,10 @@ class Subscription:
                 continue
             old = self._latest.get(f.key)
             if old is not None and old[0] < self._gen and self._next_at.get(f.key, 0.0) <= now:
-                self.dropped += 1  # not throttled by max_hz: the client was too slow
-                self.lag_notice = True
+                replaced += 1  # not throttled by max_hz: the client was too slow
             self._latest[f.key] = (self._gen, f)
+        if replaced:
+            self._count_dropped(replaced)
 
     def notice(self, f: Frame, key: str | None = None) -> None:
         """A side frame (presence, ...): latest per key, sent before queued frames."""
@@ -236,7 +264,7 @@ class Subscription:
         built once for every client that sends it).
         """
         if self._batch:
-            kept, self._batch = self._batch, ()
+            kept, self._batch = self._batch, _NO_BATCH
             return kept, None
         if not self._latest:
             return [], None

@@ -1,13 +1,15 @@
 """Writes telemetry entries into rd:telemetry at a steady rate, as the gateway would.
 
-For scenarios that measure the web tier alone (fanout): the entries are
-``protocol.streams.TelemetryRecord`` fields (tests/bench checks they decode
-as one), pipelined every 2 ms, so the gateway's own cost stays out of the
-figure. The feeder shares the 2 cores with the process it measures, so it
-is kept cheap: the XADDs are packed by hiredis from field strings made once
-(poses cycled per robot, one send time per tick) and their replies read
-with hiredis's parser on a plain socket. redis-py's pipeline spent ~40 us of
-CPU per entry, building and converting a record per entry ~28 us; this ~5.
+For scenarios that measure the web tier alone (fanout): the entries are laid
+out as the gateway writes them (robot id, and the ``TelemetryRecord`` as one
+JSON object; tests/bench checks they decode as one and take the web tier's
+fast path), pipelined every millisecond, so the gateway's own cost stays out
+of the figure. The feeder shares the 2 cores with the process it measures, so
+it is kept cheap: the XADDs are packed by hiredis from strings formatted from
+text made once (poses cycled per robot, one send time per tick) and their
+replies read with hiredis's parser on a plain socket. redis-py's pipeline
+spent ~40 us of CPU per entry, building and converting a record per entry
+~28 us; this ~5.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ __all__ = ["Feeder"]
 
 _TICK_S = 0.001
 _POSES = 64  # poses cycled per robot: the fields vary as a moving robot's do
+# What the gateway's batch script writes (gateway/streams/telemetry_batch.py).
+_SAMPLE = ('{"robot":"%s","seq":%d,"ts":%s,"x":%s,"y":%s,"theta":%s,"battery":87.5,'
+           '"speed":0.61,"transport":"udp","rx":%s}')
 
 
 class Feeder:
@@ -72,9 +77,8 @@ def _main(conn: Connection, url: str, robots: list[str], rate: float) -> None:
                     x, y, theta = poses[seq % _POSES]
                     commands.append(pack_command((
                         "XADD", streams.TELEMETRY, "MAXLEN", "~", "1000000", "*",
-                        "robot", robot, "seq", str(seq), "ts", now, "x", x, "y", y,
-                        "theta", theta, "battery", "87.5", "speed", "0.61",
-                        "transport", "udp", "rx", now)))
+                        "robot", robot, streams.TELEMETRY_SAMPLE,
+                        _SAMPLE % (robot, seq, now, x, y, theta, now))))
                 sock.sendall(b"".join(commands))
                 _read_replies(sock, replies, len(commands))
                 written = due

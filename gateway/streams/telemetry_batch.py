@@ -10,16 +10,19 @@ Each sample is encoded once, when it arrives, as a JSON array (msgspec, in
 C), and a batch travels as one argument, the arrays back to back: hiredis
 copies one string per batch instead of packing ten values per sample
 (packing was 30 % of the gateway at its UDP limit), and a robot's latest
-sample is reused as is for its snapshot, which the script builds. Stored text
-is unchanged: each number reads as Python's repr, what hiredis wrote when the
-values were arguments of their own (tests/gateway/test_telemetry_batch.py
-compares both). msgspec writes the same digits, but not the same notation
+sample is reused as is for its snapshot, which the script builds. The script
+writes each entry as protocol.streams lays telemetry out: the robot id, and
+the sample as one JSON object (``sample``) that it joins from the array's
+parts. Each number reads as Python's repr, what hiredis wrote when the values
+were arguments of their own (tests/gateway/test_telemetry_batch.py compares
+both; repr's text of a finite float is a JSON number). msgspec writes the same digits, but not the same notation
 below 1e-4 or at 1e16 and beyond, nor for inf/nan: a sample with such a
 number is written with repr instead. A batch of telemetry messages
 (``batch_samples``, MQTT's) has its numbers encoded in one call, each
 sample's joined to a per-robot prefix: the same bytes as ``sample`` of each.
-Robot ids and transport names cannot hold a quote (the RobotId pattern), so
-the script's patterns split exactly.
+Robot ids and transport names cannot hold a quote or a backslash (the RobotId
+pattern), so the script's patterns split exactly and they are JSON strings as
+they are.
 
 The script runs atomically: a batch of ``redis.batch_max`` samples holds
 Redis for a few milliseconds, which is why the batch is capped.
@@ -48,9 +51,10 @@ local SAMPLE = '%["([^"]*)","([^"]*)",([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([
 local stream, index, maxlen = KEYS[1], KEYS[2], ARGV[1]
 local count = 0
 for robot, transport, seq, ts, x, y, theta, battery, speed, rx in string.gmatch(ARGV[3], SAMPLE) do
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'robot', robot, 'seq', seq, 'ts', ts,
-             'x', x, 'y', y, 'theta', theta, 'battery', battery, 'speed', speed,
-             'transport', transport, 'rx', rx)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'robot', robot, 'sample',
+             '{"robot":"' .. robot .. '","seq":' .. seq .. ',"ts":' .. ts .. ',"x":' .. x ..
+             ',"y":' .. y .. ',"theta":' .. theta .. ',"battery":' .. battery ..
+             ',"speed":' .. speed .. ',"transport":"' .. transport .. '","rx":' .. rx .. '}')
   count = count + 1
 end
 local k, i = 3, 6
@@ -70,7 +74,7 @@ return count
 """
 SHA: Final = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
-# TelemetryRecord fields, in the order of the entries.
+# TelemetryRecord's fields, in the order of the entry's JSON object.
 FIELDS: Final = ("robot", "seq", "ts", "x", "y", "theta", "battery", "speed", "transport", "rx")
 # What a robot's latest sample sets in its snapshot (rx as ``seen``).
 SNAPSHOT_FIELDS: Final = ("seq", "ts", "x", "y", "theta", "battery", "speed", "seen")

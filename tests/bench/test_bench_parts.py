@@ -46,6 +46,10 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_redis_benchmark_csv_gives_requests_per_second() -> None:
     out = '"test","rps","avg_latency_ms"\n"XADD k * a 1","242130.77","0.266"\n'
     assert parse_csv_rps(out) == 242130.77
+    # redis-benchmark 7 names the row after the command without escaping its quotes
+    out = ('"test","rps","avg_latency_ms","min_latency_ms"\n'
+           '"XADD k * sample {"robot":"r1","seq":2}","111111.12","0.073","0.040"\n')
+    assert parse_csv_rps(out) == 111111.12
     with pytest.raises(ValueError, match="no rps"):
         parse_csv_rps("ERROR: connection refused\n")
 
@@ -152,6 +156,7 @@ def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> N
     from bench.loadgen.feeder import Feeder
     from protocol import streams
     from protocol.streams import TelemetryRecord
+    from web.topics.telemetry import sample_frame
 
     robots = ["serve-1", "serve-2", "cook-1"]
     feeder = Feeder(redis_private.url, robots, 1000)
@@ -166,6 +171,9 @@ def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> N
     assert len(entries) >= 300
     records = [streams.from_fields(TelemetryRecord, f) for _, f in entries]
     assert {r.robot for r in records} == set(robots)
+    # the gateway's layout, which the web tier passes on without re-encoding
+    assert all(list(f) == ["robot", streams.TELEMETRY_SAMPLE] for _, f in entries)
+    assert all(sample_frame(e) is not None for e in entries[:50])
     for robot in robots:  # each robot's samples are numbered 1, 2, 3, ...
         seqs = [r.seq for r in records if r.robot == robot]
         assert seqs == list(range(1, len(seqs) + 1))

@@ -1,4 +1,4 @@
-"""The batch command's layout, and its effect in a real Redis: the same entries and
+"""The batch command's layout, and its effect in a real Redis: the same values and
 snapshots as one XADD / HSET per sample with the values as arguments of their own."""
 
 from __future__ import annotations
@@ -57,7 +57,18 @@ def test_command_layout() -> None:
 
 
 def _old_entry(sample: tuple[Any, ...]) -> dict[str, Any]:
+    """The flat layout: one field per value (what entries were before ``sample``)."""
     return dict(zip(telemetry_batch.FIELDS, sample, strict=True))
+
+
+def _as_json(flat: dict[bytes, bytes]) -> bytes:
+    def text(name: str) -> bytes:
+        v = flat[name.encode()]
+        return b'"' + v + b'"' if name in ("robot", "transport") else v
+
+    return b"{" + b",".join(
+        b'"%s":%s' % (k.encode(), text(k)) for k in telemetry_batch.FIELDS
+    ) + b"}"
 
 
 @pytest.mark.integration
@@ -93,9 +104,15 @@ async def test_entries_and_snapshots_equal_one_command_per_value(
 
     got = [f for _, f in await redis_client.xrange(streams.TELEMETRY)]
     want = [f for _, f in await redis_client.xrange(ref_stream)]
-    assert got == want
-    assert [list(f) for f in got] == [[k.encode() for k in telemetry_batch.FIELDS]] * 4
-    assert got[0][b"y"] == b"1e-05" and got[0][b"theta"] == b"-0.0"
+    assert [list(f) for f in got] == [[b"robot", b"sample"]] * 4
+    # The sample holds each value as the old writer's field held it, in one JSON object.
+    assert [f[b"sample"] for f in got] == [_as_json(f) for f in want]
+    assert b',"y":1e-05,"theta":-0.0,' in got[0][b"sample"]
+    assert [f[b"robot"] for f in got] == [f[b"robot"] for f in want]
+    # ... and both layouts read as the same record (old entries stay readable).
+    assert [streams.from_fields(streams.TelemetryRecord, f) for f in got] == [
+        streams.from_fields(streams.TelemetryRecord, f) for f in want
+    ]
     for robot, fields in expected_snaps.items():
         await redis_client.hset(f"ref:{robot}", mapping=fields)
         assert await redis_client.hgetall(streams.robot_key(robot)) == await redis_client.hgetall(

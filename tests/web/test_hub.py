@@ -342,13 +342,52 @@ def test_a_busy_client_sends_the_kept_batch_as_the_hubs_one_message() -> None:
 
 
 def test_a_busy_client_keeps_the_batch_then_merges_per_robot() -> None:
-    sub = _plain_sub()
-    sub.direct = lambda b: False  # the socket is busy or backed up
-    sub.offer(FrameBatch([_sample("a", 5), _sample("b", 6)]))
-    sub.offer(FrameBatch([_sample("a", 7)]))  # before the feed sent the first one
-    ready, _ = sub.take_latest()
+    clock = [100.0]
+    subs = [_plain_sub(), _plain_sub()]
+    for sub in subs:
+        sub.direct = lambda b: False  # the socket is busy or backed up
+        sub.clock = lambda: clock[0]
+    first = FrameBatch([_sample("a", 5), _sample("b", 6)])
+    second = FrameBatch([_sample("a", 7)])
+    for batch in (first, second):  # the second comes before the feeds sent the first
+        for sub in subs:
+            sub.offer(batch)
+    ready, _ = subs[0].take_latest()
     assert [(f.robot, f.id.ms) for f in ready if f.id] == [("b", 6), ("a", 7)]
-    assert sub.dropped == 1 and sub.lag_notice, "a's older sample was replaced: reported"
+    assert isinstance(ready, FrameBatch) and ready.payload == batch_message(ready)
+    assert subs[1].take_latest()[0] is ready, "clients behind together share the merge"
+    assert subs[0].dropped == 1 and subs[0].lag_notice, "a's older sample was replaced: reported"
+    subs[0].lag_notice = False  # sent
+    for ms in (8, 9):
+        subs[0].offer(FrameBatch([_sample("a", ms)]))
+    assert subs[0].dropped == 2 and not subs[0].lag_notice, "one notice a second at most"
+    clock[0] += 1.0
+    subs[0].offer(FrameBatch([_sample("a", 10)]))
+    assert subs[0].dropped == 3 and subs[0].lag_notice, "... with the count so far"
+    assert [f.id.ms for f in subs[0].take_latest()[0] if f.id] == [10]
+
+
+_keys = st.sampled_from("abcde")
+
+
+@given(st.lists(st.lists(_keys, min_size=1, max_size=5, unique=True), min_size=1, max_size=6))
+def test_merged_batches_hold_what_merging_per_robot_keeps(reads: list[list[str]]) -> None:
+    """A plain client's shared merges send what a filtered one (per key) sends."""
+    plain = _plain_sub()
+    keyed = Subscription(TelemetryTopic(), Filter.make(robots="abcde"), cursor=ZERO, queue_max=10)
+    keyed.caught_up()
+    plain.direct = lambda b: False
+    ms = 0
+    for keys in reads:
+        batch = []
+        for k in keys:
+            ms += 1
+            batch.append(_sample(k, ms))
+        for sub in (plain, keyed):
+            sub.offer(FrameBatch(batch))
+    got, want = plain.take_latest()[0], keyed.take_latest()[0]
+    assert [(f.key, f.id) for f in got] == [(f.key, f.id) for f in want]
+    assert plain.dropped == keyed.dropped == ms - len(want)
 
 
 def test_a_filtered_client_never_takes_the_shared_batch() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from msgspec import Struct
 
-from protocol.streams import TELEMETRY, TelemetryRecord
+from protocol.streams import TELEMETRY, TELEMETRY_SAMPLE, TelemetryRecord
 from web.frames import Batch, Frame, Snapshot, frame
 from web.hub import Entry, entries_of, stream_info
 from web.schemas import Query, RobotId, TelemetryEntry
@@ -27,6 +28,30 @@ class TelemetryParams(Query):
 
 def telemetry_frame(sid: StreamId, rec: TelemetryRecord) -> Frame:
     return frame(TelemetryFrame(id=str(sid), sample=rec), id=sid, key=rec.robot, robot=rec.robot)
+
+
+_FRAME = '{"type":"telemetry","id":"%s","sample":%s}'  # TelemetryFrame, as msgspec lays it out
+_check_sample = msgspec.json.Decoder(TelemetryRecord).decode
+
+
+def sample_frame(entry: Entry) -> Frame | None:
+    """The frame of an entry whose ``sample`` is valid, its JSON passed on as the gateway
+    wrote it (protocol/streams.py); None for anything else, which ``decode_entries`` reads.
+
+    The decode is the validation: the text is one JSON object holding a valid record,
+    so nothing else can get into the frame; the id is checked by its parse.
+    """
+    sid, fields = entry
+    sample = fields.get(TELEMETRY_SAMPLE)
+    if sample is None:
+        return None
+    try:
+        rec = _check_sample(sample)
+        id = StreamId.parse(sid)
+    except (msgspec.DecodeError, ValueError):  # ValidationError is a DecodeError
+        return None
+    robot = rec.robot
+    return Frame(id, "telemetry", (_FRAME % (sid, sample)).encode(), robot, robot)
 
 
 class TelemetryTopic(Topic):
@@ -80,10 +105,15 @@ class TelemetryTopic(Topic):
         Older samples of a robot in the same batch are superseded before any client
         sees them, so they are not decoded at all.
         """
-        return [
-            telemetry_frame(sid, rec)
-            for sid, rec in decode_entries(newest_per_robot(entries), TelemetryRecord, self.stream)
-        ]
+        out = []
+        for entry in newest_per_robot(entries):
+            f = sample_frame(entry)
+            if f is None:  # an entry of the flat layout, or a bad one (logged and skipped)
+                out += [telemetry_frame(*d) for d in decode_entries([entry], TelemetryRecord,
+                                                                      self.stream)]
+            else:
+                out.append(f)
+        return out
 
 
 def newest_per_robot(entries: Sequence[Entry]) -> list[Entry]:
