@@ -5,7 +5,8 @@ redis-py cost ~90 us of CPU per read, this ~36, and a busy feed reads up to a
 thousand times a second) whose reply timeout is longer than its BLOCK
 (STACK-NOTES 1) and which never retries by itself: the loop below reconnects
 with backoff and logs the outage once when it starts and once when it ends.
-Its other commands (XINFO, XREVRANGE) go through the shared client. Each batch
+Its other commands (XINFO, and XRANGE for clients catching up) go through the
+shared client. Each batch
 is turned into frames once per topic (not per client) and offered to every
 local subscription without awaiting, so one slow client cannot hold up the
 others (web/subscription.py has the drop policy).
@@ -292,7 +293,7 @@ class Hub:
         for name, entries in reply:
             if len(entries) >= self.settings.hub_batch and self._latest_only(r, name):
                 first = entries[0][0]
-                entries = await self._newest(self.redis, name, first)
+                entries = await self._read_newest(r, name, first)
                 if entries and entries[0][0] != first:
                     self.stats["skipped_ahead"] += 1
             if entries:
@@ -319,6 +320,16 @@ class Hub:
         return not r.taps[stream] and all(
             t.delivery is Delivery.LATEST for t, subs in r.topics[stream].items() if subs
         )
+
+    async def _read_newest(self, r: Reader, stream: str, low: str) -> list[Entry]:
+        """``_newest`` on the reader's own connection (idle between its reads): skipping
+        ahead happens when the web tier is busiest, where redis-py's reply parsing cost
+        several times the read itself."""
+        assert r.conn is not None  # it has just read
+        (raw,) = await r.conn.execute(
+            [("XREVRANGE", stream, "+", low, "COUNT", self.settings.hub_batch)]
+        )
+        return [(i, _field_map(f)) for i, f in reversed(raw or ())]
 
     async def _newest(self, client: Redis, stream: str, low: str) -> list[Any]:
         """The newest ``hub_batch`` entries not below ``low`` (an XRANGE bound), in stream order."""

@@ -15,11 +15,12 @@ writes each entry as protocol.streams lays telemetry out: the robot id, and
 the sample as one JSON object (``sample``) that it joins from the array's
 parts. Each number reads as Python's repr, what hiredis wrote when the values
 were arguments of their own (tests/gateway/test_telemetry_batch.py compares
-both; repr's text of a finite float is a JSON number). msgspec writes the same digits, but not the same notation
-below 1e-4 or at 1e16 and beyond, nor for inf/nan: a sample with such a
-number is written with repr instead. A batch of telemetry messages
-(``batch_samples``, MQTT's) has its numbers encoded in one call, each
-sample's joined to a per-robot prefix: the same bytes as ``sample`` of each.
+both; repr's text of a finite float is a JSON number). msgspec writes the same
+digits, but not the same notation below 1e-4 or at 1e16 and beyond, nor for
+inf/nan: a sample with such a number is written with repr instead. A batch
+of telemetry messages (``batch_samples``, MQTT's) has its numbers encoded in
+one call, each sample's joined to a per-robot prefix: the same bytes as
+``sample`` of each.
 Robot ids and transport names cannot hold a quote or a backslash (the RobotId
 pattern), so the script's patterns split exactly and they are JSON strings as
 they are.
