@@ -53,37 +53,32 @@ KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample
 GROWS = 1.05  # a coalescing step must deliver this much more than the one before to go on
 
 NOTES = """\
-What bounds it (2026-12-04, quiet machine): the two cores, shared by the web tier, Redis, the
-feeder and the receiving clients; the bare loop shares them with its clients only. At 500 clients
-the goal is met (0.85-1.02 in seven runs, 1.10-1.15 in two whose one ceiling window ran slow; the
-web tier saturated at the first step: 0.68 of a 20,000/s feed delivered, 82-84 % of a core); at 100
-clients it is not (0.60-0.68 in nine runs, 0.76 once against a slow ceiling window). Three things
-in the measurement were fixed on this date. (1) The feed: fed at one rate, 20,000 entries/s (400
-robots at 50 Hz), the web tier at 100 clients delivered every sample (2.0 M samples/s,
-`delivered_share` 1.0) with 70-90 % of a core, one ~20-sample message per client per 1 ms read: a
-figure of the feed (0.42-0.49 of the bare loop), not of the web tier. The feed now steps up
-(20,000, 35,000, 50,000, 65,000 entries/s) while every sample is still delivered, and the step with
-the most samples/s is the figure. (2) The ceiling's clients: with one receiving process, the bare
-loop's clients were its bound (that process at 99 % of a core, the server at 37-64 %), and one full
-run reported 1.18 and 1.32 of a "ceiling" that had dropped from 6.8 M to 4.6 M samples/s. Both
-sides now receive in two processes; the box is then full on both sides (~185-195 % of the two
-cores). (3) The ceiling's window: it varies by 25 % between windows (5.8-8.8 M samples/s), so it is
-measured twice and the better window counts. What moved the web tier: the hub's CPU per telemetry
-entry (in-process, a 300-entry XREAD from a real Redis, then frames) 8.4 -> 6.3 us (Frame a frozen
-msgspec Struct: a frozen dataclass's __init__ was ~0.7 us per sample; an entry's field map paired
-off one iterator; StreamId.parse without a helper call); earlier a backed-up client's message built
-once per read for every client (500 clients 4.30 M -> 7.12 M samples/s); clients that keep up get
-the pre-framed message written from the hub's loop (no task wake-up). Where the web tier's time
-goes at 100 clients and 65,000 entries/s (py-spy, web at ~72 % of a core): reading every entry
-(~6.3 us each, about 40 % of a core: XREAD ~3.1 of it, mostly hiredis building 21 strings, then
-each robot's newest sample decoded and encoded ~3), and the socket writes of the direct path
-(~25,000 sends/s, one pre-built frame per client per read: cheaper per message than the bare loop's
-send_frame). Redis (~22 %) and the feeder (~18 %) take the rest of what the bare loop's side spends
-on sending. So the gap at 100 clients is the cost of reading telemetry from Redis on the same two
-cores; with a core for the web tier alone it shrinks, and in the code the next step would be the
-gateway writing each sample's JSON once, so the web tier neither parses ten fields nor re-encodes
-them (a stream format change: every reader of rd:telemetry). Connecting 500 telemetry sockets is
-bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
+What bounds it (2026-12-05): the two cores, shared by the web tier, Redis, the feeder and the
+receiving clients; the bare loop shares them with its clients only. At 100 clients, five runs in a
+row after this date's changes: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow ceiling
+window), against 0.48 and 0.52 for the previous commit run back to back with them (0.60-0.68 on
+2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers every sample of
+a 50,000 entries/s feed (4.93 M samples/s, share 0.987, in three runs) where it kept up with
+35,000; at 65,000 it coalesces. What changed: (1) rd:telemetry entries hold the sample as one JSON
+object (robot id + `sample`; protocol/streams.py): the hub reads 4 strings an entry instead of 20,
+checks the JSON with one msgspec decode and puts it in the frame as it is, instead of converting ten
+fields and encoding them again; Redis serves and stores a 2-field entry (its CPU at a 35,000/s feed
+21 -> 14 %, 211 bytes an entry in memory instead of 118); (2) a client holding the hub's batch when
+the next one comes takes the two batches' merge, made once and shared (FrameBatch.after), instead
+of merging per robot and building its own message: clients fall behind together when the machine
+is busy, and per-client, per-sample work at that moment made a short overload a collapse (60,000 ->
+18,000 messages/s in one step); (3) a `lagging` notice at most once a second per client (each one
+forced a per-client message); (4) the feeder ~1 us an entry (was ~1.8: hiredis packing each
+command), 12 % of a core at 65,000/s instead of 18 %. The stepping goes on past a coalescing step
+while it still delivers 5 % more samples/s than the step before (it stopped at the first
+coalescing step, assuming saturation; at 50,000/s the share was 0.94 with the web tier at 71 % of
+a core). Where the web tier's time goes at the top step (py-spy): the direct socket writes ~45 %
+(one pre-built frame per client per read, the kernel's loopback TCP included; the bare loop pays
+the same per message), reading and framing the entries ~25 % (msgspec's validating decode, the
+stream id's parse, the field map), the event loop ~8 %. Redis (~16-19 %) and the feeder (~10-12 %)
+are the rest of what the bare loop's side spends on sending. The ceiling itself moves 4.9-7.4 M
+samples/s between windows and runs; the table shows the run with the lowest ratio. Connecting 500
+telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
 """
 
 def unavailable() -> str | None:

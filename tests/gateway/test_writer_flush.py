@@ -55,9 +55,10 @@ async def test_events_hashes_telemetry_and_snapshots_land_as_written(
     [(_, event)] = await client.xrange(streams.EVENTS)
     assert streams.decode_fields(event)["data"] == {"state": "idle"}
     entries = [f for _, f in await client.xrange(streams.TELEMETRY)]
-    assert [(e[b"seq"], e[b"ts"], e[b"theta"], e[b"speed"]) for e in entries] == [
-        (b"1", b"11.0", b"-0.0", b"1e-05"),
-        (b"2", b"12.0", b"-0.0", b"1e-05"),
+    assert [e[b"sample"] for e in entries] == [
+        b'{"robot":"r1","seq":%d,"ts":%d.0,"x":1.25,"y":2.5,"theta":-0.0,"battery":80.0,'
+        b'"speed":1e-05,"transport":"udp","rx":%d.0}' % (seq, 10 + seq, 20 + seq)
+        for seq in (1, 2)
     ]
     snap = await client.hgetall(streams.robot_key("r1"))
     assert (snap[b"connection"], snap[b"seq"], snap[b"seen"], snap[b"id"]) == (
@@ -78,7 +79,10 @@ async def test_a_flushed_script_costs_one_batch_of_telemetry_and_no_event(
         await writer.drained()
     got = [streams.decode_fields(f)["data"]["n"] for _, f in await client.xrange(streams.EVENTS)]
     assert got == [0, 1, 2]  # the event sent with the failed script is not written twice
-    seqs = [int(f[b"seq"]) for _, f in await client.xrange(streams.TELEMETRY)]
+    seqs = [
+        streams.from_fields(streams.TelemetryRecord, f).seq
+        for _, f in await client.xrange(streams.TELEMETRY)
+    ]
     assert seqs == [1, 3] and writer.stats.get("telemetry_dropped", "redis_down") == 1
     await client.aclose()
 

@@ -209,7 +209,10 @@ async def test_udp_forged_replayed_unknown_and_malformed_are_dropped(
     await wait_for(lambda: stats.total("udp_dropped") == 6)
     await wait_for(lambda: redis_client.xlen(streams.TELEMETRY))
     await gateway.drained()
-    seqs = [int(f[b"seq"]) for _, f in await redis_client.xrange(streams.TELEMETRY)]
+    seqs = [
+        streams.from_fields(streams.TelemetryRecord, f).seq
+        for _, f in await redis_client.xrange(streams.TELEMETRY)
+    ]
     assert seqs == [10, 13]
     assert stats.get("udp_dropped", "replayed") == 2
     assert stats.get("udp_dropped", "bad_signature") == 2
