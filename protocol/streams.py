@@ -239,9 +239,13 @@ def from_fields(cls: type[R], fields: Mapping[bytes, bytes] | Mapping[str, str])
         sample = by_name.get(TELEMETRY_SAMPLE, by_name.get(_SAMPLE_BYTES))
         if sample is not None:
             try:
-                return cast(R, _decode_telemetry(sample))
+                rec = _decode_telemetry(sample)
             except msgspec.DecodeError as exc:  # not JSON: what the readers skip
                 raise msgspec.ValidationError(f"{TELEMETRY_SAMPLE}: {exc}") from None
+            robot = by_name.get("robot", by_name.get(b"robot"))
+            if robot not in (rec.robot, rec.robot.encode()):  # readers pick robots by this one
+                raise msgspec.ValidationError(f"robot {robot!r} holds a sample of {rec.robot!r}")
+            return cast(R, rec)
     if type(fields) is dict and _JSON_FIELDS.isdisjoint(fields):
         first = next(iter(fields), "")
         if type(first) is str and type(fields[first]) is str:  # decoded: nothing to redo

@@ -59,6 +59,8 @@ async def test_broker_outage_is_logged_once_and_tcp_robots_carry_on(
                 await bot.send(Ack(robot="mq-1", id=cmd.id))
                 await bot.send(Telemetry(robot="mq-1", x=1.0, y=2.0, battery=50.0))
                 ack = await outcome(redis_client, cid)
+                # QoS 0: wait for it before the robot's client goes (it raced the exit once)
+                await wait_for(lambda: gw.gateway.stats.get("telemetry_received", "mqtt") == 1)
             await tcp.close()
             await gw.drained()
     assert cmd.id == cid and ack["type"] == "command.acked"

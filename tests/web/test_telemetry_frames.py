@@ -71,10 +71,12 @@ async def test_flat_entries_still_read_and_bad_ones_are_skipped() -> None:
     assert sample_frame(_entry(StreamId(1, 0), flat)) is None
     bad_json = {"robot": "c", TELEMETRY_SAMPLE: '{"robot":"c","seq":'}
     wrong = {"robot": "d", TELEMETRY_SAMPLE: '{"robot":"d","seq":"x"}'}
+    other = {"robot": "e", TELEMETRY_SAMPLE: to_fields(b)[TELEMETRY_SAMPLE]}  # b's, filed as e
     got = await _frames(
         _entry(StreamId(1, 0), flat),
         _entry(StreamId(2, 0), bad_json),
         _entry(StreamId(3, 0), wrong),
+        _entry(StreamId(3, 1), other),
         _entry(StreamId(4, 0), to_fields(b)),
     )
     assert [orjson.loads(f.data) for f in got] == [

@@ -51,6 +51,8 @@ def sample_frame(entry: Entry) -> Frame | None:
     except (msgspec.DecodeError, ValueError):  # ValidationError is a DecodeError
         return None
     robot = rec.robot
+    if robot != fields.get("robot"):  # newest_per_robot went by that one: from_fields refuses it
+        return None
     return Frame(id, "telemetry", (_FRAME % (sid, sample)).encode(), robot, robot)
 
 
