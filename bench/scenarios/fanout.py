@@ -55,12 +55,14 @@ GROWS = 1.05  # a coalescing step must deliver this much more than the one befor
 NOTES = """\
 What bounds it (2026-12-05): the two cores, shared by the web tier, Redis, the feeder and the
 receiving clients; the bare loop shares them with its clients only. At 100 clients, five runs in a
-row after this date's changes: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow ceiling
-window), against 0.48 and 0.52 for the previous commit run back to back with them (0.60-0.68 on
-2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers every sample of
-a 50,000 entries/s feed (4.93 M samples/s, share 0.987, in three runs) where it kept up with
-35,000; at 65,000 it coalesces. What changed: (1) rd:telemetry entries hold the sample as one JSON
-object (robot id + `sample`; protocol/streams.py): the hub reads 4 strings an entry instead of 20,
+row as this date's changes landed: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow
+ceiling window), and 0.69 in the full run (5.40 M samples/s at a 65,000/s feed against a ceiling
+window of 7.84 M), against 0.48 and 0.52 for the previous commit run back to back with them
+(0.60-0.68 on 2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers
+every sample of a 50,000 entries/s feed (4.89-4.94 M samples/s, share 0.977-0.987, in four runs)
+where it kept up with 35,000; at 65,000 it coalesces (share 0.75-0.83). What changed: (1)
+rd:telemetry entries hold the sample as one JSON object (robot id + `sample`;
+protocol/streams.py): the hub reads 4 strings an entry instead of 20,
 checks the JSON with one msgspec decode and puts it in the frame as it is, instead of converting ten
 fields and encoding them again; Redis serves and stores a 2-field entry (its CPU at a 35,000/s feed
 21 -> 14 %, 211 bytes an entry in memory instead of 118); (2) a client holding the hub's batch when

@@ -67,7 +67,13 @@ more than ~12 ms, and the 4 MiB socket buffer holds ~10,000 datagrams (~130 ms a
 loss is the gateway getting less than the CPU it needs for long enough while Redis (~10 us per
 entry in the script), the sender and other people's processes share the two cores. To move it
 further: a second UDP worker process (SO_REUSEPORT) on machines with more cores; what is left per
-datagram is mostly C.
+datagram is mostly C. 2026-12-05 (AMD EPYC, where everything ran ~1.5x slower than on the Intel
+Xeon of the day before): rd:telemetry entries became the robot id plus the sample as one JSON
+object (the web tier forwards it as it is), which the gateway's script joins from the sample's
+parts. Back to back: 86,575/s clean against 90,345/s for the commit before (noise); Redis ~7 % of a
+core more at 75,000/s (~1 us an entry for the join); the ratio fell from 0.35 to 0.24-0.26 because
+the ceiling, XADD of the same entry, is now a two-field XADD (258,503 -> 356,869/s), not because
+the gateway is slower.
 """
 
 def unavailable() -> str | None:
