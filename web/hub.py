@@ -287,9 +287,9 @@ class Hub:
 
     async def _batches(
         self, r: Reader, reply: list[tuple[str, list[Entry]]]
-    ) -> list[tuple[str, list[Any]]]:
+    ) -> list[tuple[str, list[Entry]]]:
         """(stream, entries) of an XREAD; a full batch of a latest-only stream skips ahead."""
-        out: list[tuple[str, list[Any]]] = []
+        out: list[tuple[str, list[Entry]]] = []
         for name, entries in reply:
             if len(entries) >= self.settings.hub_batch and self._latest_only(r, name):
                 first = entries[0][0]
@@ -336,8 +336,7 @@ class Hub:
         raw = await client.xrevrange(stream, max="+", min=low, count=self.settings.hub_batch)
         return list(reversed(raw or ()))
 
-    async def _dispatch(self, r: Reader, stream: str, raw: list[Any]) -> None:
-        entries = entries_of(raw)
+    async def _dispatch(self, r: Reader, stream: str, entries: list[Entry]) -> None:
         if not entries:
             return
         # The position moves first: a subscription catching up meanwhile cannot go
