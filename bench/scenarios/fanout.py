@@ -55,34 +55,34 @@ GROWS = 1.05  # a coalescing step must deliver this much more than the one befor
 NOTES = """\
 What bounds it (2026-12-05): the two cores, shared by the web tier, Redis, the feeder and the
 receiving clients; the bare loop shares them with its clients only. At 100 clients, five runs in a
-row as this date's changes landed: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow
-ceiling window), and 0.69 in the full run (5.40 M samples/s at a 65,000/s feed against a ceiling
-window of 7.84 M), against 0.48 and 0.52 for the previous commit run back to back with them
-(0.60-0.68 on 2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers
-every sample of a 50,000 entries/s feed (4.89-4.94 M samples/s, share 0.977-0.987, in four runs)
-where it kept up with 35,000; at 65,000 it coalesces (share 0.75-0.83). What changed: (1)
-rd:telemetry entries hold the sample as one JSON object (robot id + `sample`;
-protocol/streams.py): the hub reads 4 strings an entry instead of 20,
-checks the JSON with one msgspec decode and puts it in the frame as it is, instead of converting ten
-fields and encoding them again (in-process, a 300-entry XREAD from a real Redis then frames: 7.5 ->
-4.0 us of CPU an entry on the same machine; of the 4.0, reading 1.4, the stream id's parse ~1.0,
-the decode ~0.5, the frame's text ~0.3); Redis serves and stores a 2-field entry (its CPU at a 35,000/s feed
-21 -> 14 %, 211 bytes an entry in memory instead of 118); (2) a client holding the hub's batch when
-the next one comes takes the two batches' merge, made once and shared (FrameBatch.after), instead
-of merging per robot and building its own message: clients fall behind together when the machine
-is busy, and per-client, per-sample work at that moment made a short overload a collapse (60,000 ->
-18,000 messages/s in one step); (3) a `lagging` notice at most once a second per client (each one
-forced a per-client message); (4) the feeder ~1 us an entry (was ~1.8: hiredis packing each
-command), 12 % of a core at 65,000/s instead of 18 %. The stepping goes on past a coalescing step
-while it still delivers 5 % more samples/s than the step before (it stopped at the first
-coalescing step, assuming saturation; at 50,000/s the share was 0.94 with the web tier at 71 % of
-a core). Where the web tier's time goes at the top step (py-spy): the direct socket writes ~45 %
-(one pre-built frame per client per read, the kernel's loopback TCP included; the bare loop pays
-the same per message), reading and framing the entries ~25 % (msgspec's validating decode, the
-stream id's parse, the field map), the event loop ~8 %. Redis (~16-19 %) and the feeder (~10-12 %)
-are the rest of what the bare loop's side spends on sending. The ceiling itself moves 4.9-7.4 M
-samples/s between windows and runs; the table shows the run with the lowest ratio. Connecting 500
-telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each socket's snapshot.
+row as this date's changes landed: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow ceiling
+window), and 0.69 in the full run (5.40 M samples/s at a 65,000/s feed against a ceiling window of
+7.84 M), against 0.48 and 0.52 for the previous commit run back to back with them (0.60-0.68 on
+2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers every sample of a
+50,000 entries/s feed (4.89-4.94 M samples/s, share 0.977-0.987, in four runs) where it kept up
+with 35,000; at 65,000 it coalesces (share 0.75-0.83). What changed: (1) rd:telemetry entries hold
+the sample as one JSON object (robot id + `sample`; protocol/streams.py): the hub reads 4 strings
+an entry instead of 20, checks the JSON with one msgspec decode and puts it in the frame as it is,
+instead of converting ten fields and encoding them again (in-process, a 300-entry XREAD from a real
+Redis then frames: 7.5 -> 4.0 us of CPU an entry on the same machine; of the 4.0, reading 1.4, the
+stream id's parse ~1.0, the decode ~0.5, the frame's text ~0.3); Redis serves and stores a 2-field
+entry (its CPU at a 35,000/s feed 21 -> 14 %, 211 bytes an entry in memory instead of 118); (2) a
+client holding the hub's batch when the next one comes takes the two batches' merge, made once and
+shared (FrameBatch.after), instead of merging per robot and building its own message: clients fall
+behind together when the machine is busy, and per-client, per-sample work at that moment made a
+short overload a collapse (60,000 -> 18,000 messages/s in one step); (3) a `lagging` notice at most
+once a second per client (each one forced a per-client message); (4) the feeder ~1 us an entry (was
+~1.8: hiredis packing each command), 12 % of a core at 65,000/s instead of 18 %. The stepping goes
+on past a coalescing step while it still delivers 5 % more samples/s than the step before (it
+stopped at the first coalescing step, assuming saturation; at 50,000/s the share was 0.94 with the
+web tier at 71 % of a core). Where the web tier's time goes at the top step (py-spy): the direct
+socket writes ~45 % (one pre-built frame per client per read, the kernel's loopback TCP included;
+the bare loop pays the same per message), reading and framing the entries ~25 % (msgspec's
+validating decode, the stream id's parse, the field map), the event loop ~8 %. Redis (~16-19 %) and
+the feeder (~10-12 %) are the rest of what the bare loop's side spends on sending. The ceiling
+itself moves 4.9-7.4 M samples/s between windows and runs; the table shows the run with the lowest
+ratio. Connecting 500 telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each
+socket's snapshot.
 """
 
 def unavailable() -> str | None:
