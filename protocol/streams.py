@@ -133,7 +133,10 @@ class RegistryEntry(msgspec.Struct, kw_only=True):
     updated: float = 0.0
 
 
-class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True):
+class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One sample. Untracked by the cycle collector (scalars only, no cycles possible): the
+    web tier makes one per sample it fans out, the gateway one per sample it takes in."""
+
     robot: str
     seq: int
     ts: float  # robot clock

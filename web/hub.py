@@ -109,6 +109,9 @@ def _field_map(flat: list[str] | None) -> dict[str, str]:
     an odd list raises ValueError, as the slices' strict zip did."""
     if not flat:
         return {}
+    if len(flat) == 4:  # rd:telemetry's robot + sample (one per fanned-out sample): 4x faster
+        a, b, c, d = flat
+        return {a: b, c: d}
     pairs = iter(flat)
     return dict(zip(pairs, pairs, strict=True))
 

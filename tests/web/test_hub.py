@@ -17,7 +17,7 @@ from protocol.streams import EVENTS, TELEMETRY, EventRecord, TelemetryRecord, to
 from tests.servers import RedisServer
 from tests.web.conftest import web_settings
 from web.frames import Frame, FrameBatch, batch_message, ws_text
-from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub
+from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub, _field_map
 from web.resources import hub_connection, redis_client
 from web.streamid import ZERO, StreamId
 from web.subscription import Filter, Subscription
@@ -36,8 +36,7 @@ def test_stream_id_round_trips(sid: StreamId) -> None:
     assert StreamId.parse_cursor(str(sid)) == sid
 
 
-@given(st.text(alphabet="0123456789-\n \u0661x", max_size=45))
-def test_stream_id_parse_takes_ascii_ms_seq_and_nothing_else(text: str) -> None:
+def _check_parse(text: str) -> None:
     ms, dash, seq = text.partition("-")
     valid = (
         bool(dash)
@@ -51,6 +50,27 @@ def test_stream_id_parse_takes_ascii_ms_seq_and_nothing_else(text: str) -> None:
         assert not valid, text
     else:
         assert valid and sid == (int(ms), int(seq)), text
+
+
+@given(st.text(alphabet="0123456789-\n \u0661x", max_size=45))
+def test_stream_id_parse_takes_ascii_ms_seq_and_nothing_else(text: str) -> None:
+    _check_parse(text)
+
+
+_parts = st.one_of(
+    st.text(alphabet="0123456789\u0661", min_size=1, max_size=22),
+    st.integers(2**64 - 2, 2**64 + 1).map(str),  # the range's edge
+    st.tuples(st.integers(19, 21), st.integers(0, 9)).map(lambda t: f"{t[1]:0{t[0]}d}"),  # length
+)
+
+
+@given(st.lists(_parts, min_size=1, max_size=3), st.lists(st.tuples(st.integers(0, 2), _parts)))
+def test_stream_id_parse_of_ids_sharing_their_ms_part(
+    ms: list[str], ids: list[tuple[int, str]]
+) -> None:
+    """The ms parts a parse has seen are remembered: a known one must not let a bad seq by."""
+    for i, seq in ids:
+        _check_parse(f"{ms[i % len(ms)]}-{seq}")
 
 
 @given(ids, ids)
@@ -466,3 +486,17 @@ def test_frames_encode_to_the_json_of_every_other_body(
     f = frame(obj, id=StreamId(1, 2), key=robot)
     assert orjson.loads(f.data) == orjson.loads(dumps(obj))  # (1e16 is "1e16", not "1e+16")
     assert f.name == "telemetry" and orjson.loads(f.data)["sample"]["robot"] == robot
+
+
+@given(st.lists(st.text(max_size=3), max_size=9))
+def test_an_entrys_field_list_pairs_off_as_redis_keeps_it(flat: list[str]) -> None:
+    """Pairs in order, a repeated field keeps its last value; an odd list is refused."""
+    if len(flat) % 2:
+        with pytest.raises(ValueError, match="shorter"):
+            _field_map(flat)
+        return
+    expected: dict[str, str] = {}
+    for k, v in zip(flat[::2], flat[1::2], strict=True):
+        expected[k] = v
+    assert _field_map(flat) == expected
+    assert list(_field_map(flat)) == list(expected)
