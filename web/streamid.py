@@ -55,11 +55,11 @@ def _from_parts(ms: str, seq: str) -> StreamId:
     and the ms part looked up before it is converted: the hub calls it once per sample."""
     a = _ms_parts.get(ms)
     if a is None:
-        if len(ms) > 20 or (a := int(ms)) > _MAX:
+        if len(ms) > 20 or int(ms) > _MAX:
             raise ValueError(f"{ms}-{seq} is out of range")
         if len(_ms_parts) >= 256:
             _ms_parts.clear()
-        _ms_parts[ms] = a
+        a = _ms_parts[ms] = int(ms)
     if len(seq) > 20 or (b := int(seq)) > _MAX:
         raise ValueError(f"{ms}-{seq} is out of range")
     return _new(StreamId, (a, b))
