@@ -83,6 +83,26 @@ the feeder (~10-12 %) are the rest of what the bare loop's side spends on sendin
 itself moves 4.9-7.4 M samples/s between windows and runs; the table shows the run with the lowest
 ratio. Connecting 500 telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each
 socket's snapshot.
+
+Later on 2026-12-05 (an Intel Xeon host, busier: e2e p99 9.7 ms and slow-client p99 4.6 ms in the
+same full run): the hub's CPU per entry in-process (260-entry reply -> frames -> framed message)
+2.9 -> 2.2 us: an entry of two fields pairs off without an iterator (~0.9 -> ~0.2 us), the stream
+id's ms part is remembered (a read's ids share a few) and parsed without a classmethod hop (~1.0
+-> ~0.6 us), TelemetryRecord is untracked by the GC. Fanout at 100 clients, the commit before and
+this one alternated: 0.76, 0.61 and 0.72, 0.81 (noise larger than the change); the full run 0.64
+at 100 clients (4.26 M against 6.64 M), 0.69 at 500. Two experiments, not kept: (a) the feed
+sockets' send buffer (web.feed_send_buffer_bytes) 512 KiB: 0.55, 0.72; the kernel's autotuning:
+0.71, 0.77; 128 KiB (the default): 0.79, 0.76, so buffering is not what coalesces; (b) four
+receiving processes instead of two on both sides: 0.70, 0.77 against 0.70, 0.61, and the clients'
+total CPU stayed where it was (~85-90 % of a core against the web tier, ~130 % against the bare
+loop), so no per-process scheduler share sets it. What the numbers show: per entry fed, Redis
+(XADD with MAXLEN ~ and the hub's XREAD, 28-30 % of a core at 65,000/s on this host, ~4.4 us), the
+feeder (~2.2 us) and the web tier's read and frame (~3 us) cost ~10 us that the bare loop does not
+pay, against ~18 us the 100 clients spend receiving it (~0.18 us a sample); at 500 clients that
+becomes ~90 us, which is why 500 meets the goal and 100 does not. Unexplained, and the next thing
+to look at: the web tier starts to coalesce at 50,000/s with itself at ~70 % of a core and its
+clients at ~45 % each, not saturated; count why try_write refuses (send lock held by a pump that
+is draining a merged message, or the transport above its low-water mark) per step.
 """
 
 def unavailable() -> str | None:
