@@ -21,9 +21,12 @@ Latest-wins streams skip ahead. When a read returns a full batch
 stream is latest-wins, the reader reads the newest ``hub_batch`` entries
 instead and goes on from there: the skipped samples were superseded anyway,
 and reading them in order would make every client's latency grow for as long
-as the load lasts. A latest-wins subscription catching up reads the newest
-page after its cursor the same way. A robot whose newest sample fell in a
-skipped stretch shows it with its next sample.
+as the load lasts. While it lasts, a one-stream reader that has just skipped
+reads the newest page after its position straight away (one XREVRANGE), not a
+full XREAD it would throw away, and goes back to the blocking XREAD when a
+page comes back short. A latest-wins subscription catching up reads the
+newest page after its cursor the same way. A robot whose newest sample fell
+in a skipped stretch shows it with its next sample.
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ class Reader:
     taps: dict[str, list[Tap]] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     up: bool = True
+    ahead_of_load: bool = False  # it skipped ahead last read: read the newest page next (docstring)
 
 
 class Hub:
@@ -159,6 +163,7 @@ class Hub:
             "fell_behind": 0,
             "too_slow": 0,
             "skipped_ahead": 0,
+            "read_newest": 0,  # reads that went straight to the newest page (module docstring)
         }
 
     # ---- wiring (before run) --------------------------------------------------
@@ -268,9 +273,14 @@ class Hub:
             _drop(ahead)
 
     async def _xread(self, r: Reader, after: dict[str, StreamId]) -> list[tuple[str, list[Entry]]]:
-        """(stream, entries) with new entries, waiting up to ``hub_block_ms`` for some."""
+        """(stream, entries) with new entries, waiting up to ``hub_block_ms`` for some (or,
+        while a latest-only stream is over the load, its newest page without waiting)."""
         if r.conn is None or not r.conn.usable:
             r.conn = await self._connect(r.name)
+        if r.ahead_of_load and self._latest_only(r, r.streams[0]):  # module docstring
+            stream = r.streams[0]
+            entries = await self._read_newest(r, stream, after[stream].exclusive)
+            return [(stream, entries)] if entries else []
         (reply,) = await r.conn.execute(
             [
                 (
@@ -291,14 +301,19 @@ class Hub:
     async def _batches(
         self, r: Reader, reply: list[tuple[str, list[Entry]]]
     ) -> list[tuple[str, list[Entry]]]:
-        """(stream, entries) of an XREAD; a full batch of a latest-only stream skips ahead."""
+        """(stream, entries) of a read; a full batch of a latest-only stream skips ahead."""
         out: list[tuple[str, list[Entry]]] = []
+        newest, r.ahead_of_load = r.ahead_of_load, False
         for name, entries in reply:
             if len(entries) >= self.settings.hub_batch and self._latest_only(r, name):
-                first = entries[0][0]
-                entries = await self._read_newest(r, name, first)
-                if entries and entries[0][0] != first:
-                    self.stats["skipped_ahead"] += 1
+                if newest:  # the newest page already, and full: the load goes on
+                    self.stats["read_newest"] += 1
+                else:
+                    first = entries[0][0]
+                    entries = await self._read_newest(r, name, first)
+                    if entries and entries[0][0] != first:
+                        self.stats["skipped_ahead"] += 1
+                r.ahead_of_load = len(r.streams) == 1
             if entries:
                 out.append((name, entries))
         return out

@@ -452,6 +452,38 @@ async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
     assert hub.stats["skipped_ahead"] >= 1
 
 
+async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_again(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """While every read would be full, the reader asks for the newest page only (no XREAD
+    it would throw away); once a page comes back short it waits on XREAD again."""
+    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
+        topic = TelemetryTopic()
+        start = await topic.start(hub.ctx, Filter(), None)
+        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
+        async with hub.subscribe(sub):
+            await hub.next_frames(sub, idle=0.05)  # live
+            seq = 0
+            for _ in range(40):  # bursts of five reads' worth, back to back
+                pipe = redis.pipeline(transaction=False)
+                for _ in range(50):
+                    seq += 1
+                    pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+                ids = await pipe.execute()
+            async with asyncio.timeout(3):
+                while hub.position(TELEMETRY) != StreamId.parse(ids[-1]):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            frames = await hub.next_frames(sub, idle=1)
+            got = {orjson.loads(f.data)["sample"]["seq"] for f in frames if f.name == "telemetry"}
+            assert got >= set(range(seq - 9, seq + 1)), "the newest page"
+            assert hub.stats["read_newest"] >= 1
+            await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
+            (last,) = [await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))]
+            frames = await hub.next_frames(sub, idle=1)
+            assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
+            assert hub.position(TELEMETRY) == StreamId.parse(last)
+
+
 async def test_events_are_never_skipped_however_far_behind(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
