@@ -281,6 +281,7 @@ class Hub:
             stream = r.streams[0]
             entries = await self._read_newest(r, stream, after[stream].exclusive)
             return [(stream, entries)] if entries else []
+        r.ahead_of_load = False  # what _batches reads: this reply is the oldest page
         (reply,) = await r.conn.execute(
             [
                 (
