@@ -103,6 +103,20 @@ becomes ~90 us, which is why 500 meets the goal and 100 does not. Unexplained, a
 to look at: the web tier starts to coalesce at 50,000/s with itself at ~70 % of a core and its
 clients at ~45 % each, not saturated; count why try_write refuses (send lock held by a pump that
 is draining a merged message, or the transport above its low-water mark) per step.
+
+Answered the same afternoon by counting (a throw-away instrumented run): try_write refused only
+~2.5 % of its calls (the transport's low-water mark is 16 bytes: any partial write counts), while
+the hub itself read past ~0.47 M of the ~2.5 M entries fed over the steps: at 65,000/s a cycle
+that overran 500 entries (web.hub_batch, ~7.7 ms) made a full XREAD, thrown away for an
+XREVRANGE of the newest 500, and the next read was full again, so under a lasting load every read
+cost Redis and the hub twice. Within a read, latest-wins keeps one sample per robot (400 robots:
+a read of more than 400 entries cannot deliver them all). Change: a one-stream latest-only reader
+that has just skipped reads the newest page next (one XREVRANGE after its position) and goes back
+to the blocking XREAD when a page comes back short (web/hub.py; stats `read_newest`). At an 80,000/s
+feed, back to back: Redis 21 % of a core against 24.5-28 % before, delivered share 0.83 against
+0.67-0.70; fanout at 100 clients, alternated with the commit before: 0.82, 0.74 against 0.73, 0.70
+(500 clients 1.31, 1.14 against 1.00, 0.78). Full run after it (13:07, quiet, Intel Xeon): 0.80 at
+100 clients (4.84 M at a 50,000/s feed against 6.05 M), 0.81 at 500.
 """
 
 def unavailable() -> str | None:

@@ -59,7 +59,10 @@ access logger's early return, six more headers to serialize, and the 16 KB body 
 and the client's read, which callgrind does not see). The client sends no Accept-Encoding: the
 16 KB list goes uncompressed (a browser would get the cached gzip form); the figure is for that
 plainer client. Runs beside other suites on this shared box moved the ratio by +-0.15 between
-windows (0.56-0.85 in one run), so the rounds are reported.
+windows (0.56-0.85 in one run), so the rounds are reported. 2026-12-05, three full runs on
+unchanged REST code: 0.73 (rounds 0.81, 0.73, 0.69, 0.71), 0.81 (0.85, 0.68, 0.73, 0.98) and 0.68
+(0.45, 0.73, 0.79, 0.84), the web process at 99.6 % of a core in each: the rounds' spread, not the
+code, decides which side of 0.7 a run lands on; what would move it for good is CPU per request.
 """
 def unavailable() -> str | None:
     return availability.web()
