@@ -21,7 +21,7 @@ from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub, _field_m
 from web.resources import hub_connection, redis_client
 from web.streamid import ZERO, StreamId
 from web.subscription import Filter, Subscription
-from web.topics import TopicContext
+from web.topics import Topic, TopicContext
 from web.topics.events import EventsTopic
 from web.topics.telemetry import TelemetryTopic
 
@@ -147,7 +147,15 @@ async def running_hub(
 @contextlib.asynccontextmanager
 async def live_events(hub: Hub, queue_max: int = 10) -> AsyncIterator[Subscription]:
     """An events subscription from the stream's end, already live."""
-    topic = EventsTopic()
+    async with live_subscription(hub, EventsTopic(), queue_max) as sub:
+        yield sub
+
+
+@contextlib.asynccontextmanager
+async def live_subscription(
+    hub: Hub, topic: Topic, queue_max: int = 10
+) -> AsyncIterator[Subscription]:
+    """A subscription to ``topic`` from its stream's end, already live."""
     start = await topic.start(hub.ctx, Filter(), None)
     sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=queue_max)
     async with hub.subscribe(sub):
@@ -167,10 +175,10 @@ async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]
     return [str(x) for x in await pipe.execute()]
 
 
-async def read_up_to(hub: Hub, sid: str) -> None:
+async def read_up_to(hub: Hub, sid: str, stream: str = EVENTS) -> None:
     """Until the hub's reader has read ``sid`` (its position is polled: it has no event)."""
     async with asyncio.timeout(3):
-        while hub.position(EVENTS) != StreamId.parse(sid):  # noqa: ASYNC110
+        while hub.position(stream) != StreamId.parse(sid):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
@@ -430,25 +438,21 @@ def _telemetry(robot: str, seq: int) -> dict[str, Any]:
 async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
-    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
-        topic = TelemetryTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)  # live
-            pipe = redis.pipeline(transaction=False)
-            for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
-                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
-            ids = await pipe.execute()
-            async with asyncio.timeout(3):
-                while hub.position(TELEMETRY) != StreamId.parse(ids[-1]):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-            frames = await hub.next_frames(sub, idle=1)
-            seqs = sorted(orjson.loads(f.data)["sample"]["seq"] for f in frames)
-            assert set(range(91, 101)) <= set(seqs), "the newest hub_batch entries"
-            # A first read may have caught the pipeline's head (at most one batch) before
-            # the rest arrived; everything between it and the newest batch was skipped.
-            assert all(s <= 10 or s > 90 for s in seqs), seqs
+    async with (
+        running_hub(redis_server.url, hub_batch=10) as (hub, redis),
+        live_subscription(hub, TelemetryTopic()) as sub,
+    ):
+        pipe = redis.pipeline(transaction=False)
+        for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
+            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+        ids = await pipe.execute()
+        await read_up_to(hub, ids[-1], TELEMETRY)
+        frames = await hub.next_frames(sub, idle=1)
+        seqs = sorted(orjson.loads(f.data)["sample"]["seq"] for f in frames)
+        assert set(range(91, 101)) <= set(seqs), "the newest hub_batch entries"
+        # A first read may have caught the pipeline's head (at most one batch) before
+        # the rest arrived; everything between it and the newest batch was skipped.
+        assert all(s <= 10 or s > 90 for s in seqs), seqs
     assert hub.stats["skipped_ahead"] >= 1
 
 
@@ -457,31 +461,27 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
 ) -> None:
     """While every read would be full, the reader asks for the newest page only (no XREAD
     it would throw away); once a page comes back short it waits on XREAD again."""
-    async with running_hub(redis_server.url, hub_batch=10) as (hub, redis):
-        topic = TelemetryTopic()
-        start = await topic.start(hub.ctx, Filter(), None)
-        sub = Subscription(topic, Filter(), cursor=start.cursor, queue_max=10)
-        async with hub.subscribe(sub):
-            await hub.next_frames(sub, idle=0.05)  # live
-            seq = 0
-            for _ in range(40):  # bursts of five reads' worth, back to back
-                pipe = redis.pipeline(transaction=False)
-                for _ in range(50):
-                    seq += 1
-                    pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
-                ids = await pipe.execute()
-            async with asyncio.timeout(3):
-                while hub.position(TELEMETRY) != StreamId.parse(ids[-1]):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-            frames = await hub.next_frames(sub, idle=1)
-            got = {orjson.loads(f.data)["sample"]["seq"] for f in frames if f.name == "telemetry"}
-            assert got >= set(range(seq - 9, seq + 1)), "the newest page"
-            assert hub.stats["read_newest"] >= 1
-            await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
-            (last,) = [await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))]
-            frames = await hub.next_frames(sub, idle=1)
-            assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
-            assert hub.position(TELEMETRY) == StreamId.parse(last)
+    async with (
+        running_hub(redis_server.url, hub_batch=10) as (hub, redis),
+        live_subscription(hub, TelemetryTopic()) as sub,
+    ):
+        seq = 0
+        for _ in range(40):  # bursts of five reads' worth, back to back
+            pipe = redis.pipeline(transaction=False)
+            for _ in range(50):
+                seq += 1
+                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+            ids = await pipe.execute()
+        await read_up_to(hub, ids[-1], TELEMETRY)
+        frames = await hub.next_frames(sub, idle=1)
+        got = {orjson.loads(f.data)["sample"]["seq"] for f in frames if f.name == "telemetry"}
+        assert got >= set(range(seq - 9, seq + 1)), "the newest page"
+        assert hub.stats["read_newest"] >= 1
+        await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
+        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))
+        frames = await hub.next_frames(sub, idle=1)
+        assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
+        assert hub.position(TELEMETRY) == StreamId.parse(last)
 
 
 async def test_events_are_never_skipped_however_far_behind(
