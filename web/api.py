@@ -110,8 +110,7 @@ class Routes:
         if self.setup is not None:
             self.setup(app)
         for ep in self.endpoints:
-            handler = app[EDGE].wrap(_wrap(ep, app))
-            app.router.add_route(ep.method, ep.path, handler, name=ep.operation_id)
+            app[EDGE].add_route(app, ep.method, ep.path, _wrap(ep, app), name=ep.operation_id)
             app[ENDPOINTS].append(ep)
 
 

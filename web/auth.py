@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from sqlalchemy import select
 
 from web.db.models import User
@@ -82,7 +82,7 @@ def known_user(request: web.Request, app: web.Application) -> AuthUser | None:
     in: nearly every request of a logged-in client. None: ask ``authenticate``, which
     decides everything else (other header forms, a query token, a load, a 401).
     ``app`` is ``request.app``, given by a caller that has it at hand."""
-    header = request.headers.get("Authorization")
+    header = request.headers.get(hdrs.AUTHORIZATION)
     if header is None or not header.startswith("Bearer "):
         return None
     claims = app[TOKENS].remembered(header[7:])

@@ -1,7 +1,7 @@
 """What every answer goes through: request ids, problem+json errors, size limit, CORS, gzip,
 and the headers every answer carries.
 
-Not an aiohttp middleware: ``Edge.wrap`` wraps each route's handler once, when the
+Not an aiohttp middleware: ``Edge.add_route`` wraps each route's handler once, when the
 route is added (web/api.py, web/openapi.py), and one catch-all route added last
 (``Edge.add_fallback``) answers what no route takes: 404, 405 with ``Allow``, and CORS
 preflights. With even one middleware, aiohttp builds a chain per request with a layer of
@@ -25,6 +25,7 @@ import uuid
 import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from multidict import istr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -40,6 +41,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID"
 EXPOSE_HEADERS = "Location, Retry-After, X-Request-ID"
+# istr: a header name the multidict need not case-fold on every request (as aiohttp.hdrs)
+X_REQUEST_ID = istr("X-Request-ID")
+X_CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
+REFERRER_POLICY = istr("Referrer-Policy")
 
 
 # Request ids made here: this process's random prefix and a counter (32 hex digits, as a
@@ -58,9 +63,25 @@ class Edge:
         self.feed_send_buffer = settings.feed_send_buffer_bytes
         self._fallback: web.AbstractResource | None = None
 
-    def wrap(self, handler: Handler) -> Handler:
-        """``handler`` with a request id, problem+json for what it raises, gzip, headers."""
+    def add_route(
+        self,
+        app: web.Application,
+        method: str,
+        path: str,
+        handler: Handler,
+        name: str | None = None,
+    ) -> web.AbstractRoute:
+        """Add ``handler`` for ``method path``, wrapped (``wrap``)."""
+        return app.router.add_route(method, path, self.wrap(handler, path), name=name)
+
+    def wrap(self, handler: Handler, path: str | None = None) -> Handler:
+        """``handler`` with a request id, problem+json for what it raises, gzip, headers.
+
+        ``path``: the route's, when it has one path: whether its answers are the API's
+        (``no-store`` by default) is then known here, not looked up per request.
+        """
         origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
+        api = None if path is None else path.startswith("/api/")
 
         async def answer(request: web.Request) -> web.StreamResponse:
             """A request id (the client's X-Request-ID if sane) on every log line and
@@ -71,7 +92,7 @@ class Edge:
             its own, whose context copy ends with it (aiohttp #3406).
             """
             headers = request.headers
-            rid = headers.get("X-Request-ID")
+            rid = headers.get(X_REQUEST_ID)
             if rid is None or not _REQUEST_ID.match(rid):
                 rid = f"{_ID_PREFIX}{next(_id_counter):016x}"
             request[REQUEST_ID] = rid
@@ -80,14 +101,14 @@ class Edge:
             # coroutine of our own is a frame and a coroutine object per request.
             resp: web.StreamResponse
             try:
-                if "Content-Length" in headers:  # the header, not the property: no call
+                if hdrs.CONTENT_LENGTH in headers:  # the header, not the property: no call
                     _check_body_size(request, max_body)
                 resp = await handler(request)
             except Problem as p:
                 resp = p.response(request.path)
             except web.HTTPException as exc:
                 if exc.status < 400:  # a redirect: aiohttp sends it
-                    common_headers(request, exc, rid, origins)
+                    common_headers(request, exc, rid, origins, api)
                     raise
                 resp = _http_problem(request, exc, max_body)
             except (asyncio.CancelledError, ConnectionResetError):
@@ -99,7 +120,7 @@ class Edge:
                     _maybe_gzip(resp, gzip_min)
             # A handler's own stream (SSE, WebSocket) went out before: before_stream did this.
             if type(resp) is web.Response or not resp.prepared:
-                common_headers(request, resp, rid, origins)
+                common_headers(request, resp, rid, origins, api)
             return resp
 
         answer.__name__ = getattr(handler, "__name__", answer.__name__)
@@ -124,27 +145,35 @@ class Edge:
 
 
 def common_headers(
-    request: web.Request, resp: web.StreamResponse, rid: str | None, origins: frozenset[str]
+    request: web.Request,
+    resp: web.StreamResponse,
+    rid: str | None,
+    origins: frozenset[str],
+    api: bool | None = None,
 ) -> None:
     """Headers every answer gets: request id, nosniff, no referrer, no-store for the API
-    (unless the handler chose its caching), and CORS for an allowed Origin."""
+    (unless the handler chose its caching), and CORS for an allowed Origin. ``api``: whether
+    the answer is the API's, when the route says (None: the request's path decides)."""
     h = resp.headers
     if rid is not None:
-        h["X-Request-ID"] = rid
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    if "Cache-Control" not in h and request.path.startswith("/api/"):
-        h["Cache-Control"] = "no-store"
-    origin = request.headers.get("Origin")
+        h[X_REQUEST_ID] = rid
+    h.setdefault(X_CONTENT_TYPE_OPTIONS, "nosniff")
+    h.setdefault(REFERRER_POLICY, "no-referrer")
+    if hdrs.CACHE_CONTROL not in h:
+        if api is None:
+            api = request.path.startswith("/api/")
+        if api:
+            h[hdrs.CACHE_CONTROL] = "no-store"
+    origin = request.headers.get(hdrs.ORIGIN)
     if origin is not None:
-        vary = h.get("Vary")
+        vary = h.get(hdrs.VARY)
         if vary is None:
-            h["Vary"] = "Origin"
+            h[hdrs.VARY] = "Origin"
         elif "Origin" not in vary:
-            h["Vary"] = f"{vary}, Origin"
+            h[hdrs.VARY] = f"{vary}, Origin"
         if origin in origins:
-            h["Access-Control-Allow-Origin"] = origin
-            h["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+            h[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+            h[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
 
 
 def before_stream(request: web.Request, resp: web.StreamResponse) -> None:

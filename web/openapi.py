@@ -178,7 +178,7 @@ def install(app: web.Application) -> None:
         )
 
     edge = app[EDGE]
-    app.router.add_get("/api/openapi.json", edge.wrap(openapi_json), name="openapi")
+    edge.add_route(app, "GET", "/api/openapi.json", openapi_json, name="openapi")
     if not settings.docs:
         return
     files = {name: (_STATIC / name).read_bytes() for name in ("docs.html", "docs.js", "docs.css")}
@@ -195,6 +195,6 @@ def install(app: web.Application) -> None:
 
         return handler
 
-    app.router.add_get("/api/docs", edge.wrap(serve("docs.html")), name="docs")
-    app.router.add_get("/api/docs/docs.js", edge.wrap(serve("docs.js")))
-    app.router.add_get("/api/docs/docs.css", edge.wrap(serve("docs.css")))
+    edge.add_route(app, "GET", "/api/docs", serve("docs.html"), name="docs")
+    edge.add_route(app, "GET", "/api/docs/docs.js", serve("docs.js"))
+    edge.add_route(app, "GET", "/api/docs/docs.css", serve("docs.css"))
