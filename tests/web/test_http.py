@@ -61,7 +61,8 @@ async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) 
 
 
 async def test_every_route_answers_through_the_edge(env: WebEnv) -> None:
-    """A route added without Edge.wrap would answer without these (web/edge.py)."""
+    """A route added without Edge.add_route would answer without these (web/edge.py); an
+    API route's caching is decided when it is added: no-store unless its handler chose."""
     checked = 0
     for route in env.app.router.routes():
         info = route.resource.get_info() if route.resource else {}
@@ -72,6 +73,8 @@ async def test_every_route_answers_through_the_edge(env: WebEnv) -> None:
         assert r.headers.get("X-Request-ID"), path
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
         assert r.headers["Access-Control-Allow-Origin"] == ORIGIN, path
+        if path.startswith("/api/"):
+            assert r.headers["Cache-Control"] in ("no-store", "no-cache"), path
         r.close()
         checked += 1
     assert checked >= 15
