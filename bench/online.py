@@ -11,9 +11,25 @@ import time
 
 import redis
 
-from bench.harness import Context
+from bench.harness import Context, Ports
 from bench.loadgen.udp_sender import UdpSender
+from bench.procs import Service
 from protocol import streams
+
+
+def fleet_online(ctx: Context, robots: int) -> tuple[Service, str, Ports]:
+    """Redis, the run's config and the gateway with every robot online: (Redis, its URL, the
+    ports), for the web tier's scenarios."""
+    redis_svc, url = ctx.redis()
+    ports = ctx.config(robots, url)
+    gw = ctx.gateway(robots, url, ports=ports)
+    sender = UdpSender("127.0.0.1", gw.udp_port,
+                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
+    try:
+        bring_online(ctx, sender, url, robots)
+    finally:
+        sender.close()
+    return redis_svc, url, ports
 
 
 def bring_online(ctx: Context, sender: UdpSender, redis_url: str, robots: int,

@@ -201,7 +201,9 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
         "Run it: `robodine bench` (all scenarios, under 15 minutes), `robodine bench SCENARIO...`, "
         "`robodine bench --quick` (the CI smoke run, under two minutes, writes quick.json only), "
         "`robodine bench SCENARIO --profile` (py-spy summaries into results/profiles.json; needs "
-        "the `bench` extra). On a machine with 2 cores every process shares them: the measured "
+        "the `bench` extra), `python -m bench.callgrind --against REF` (instructions per GET "
+        "/api/robots, for changes smaller than the runs' drift; needs valgrind). On a machine "
+        "with 2 cores every process shares them: the measured "
         "server, Redis, mosquitto and the load generators, so the CPU columns in the JSON say "
         "which one was the bound.",
         "",

@@ -21,8 +21,7 @@ from typing import Any
 from bench import availability, webtier
 from bench.harness import Context, Result
 from bench.loadgen.http_load import HttpLoad
-from bench.loadgen.udp_sender import UdpSender
-from bench.online import bring_online
+from bench.online import fleet_online
 from bench.procs import CpuWindow, free_port, robodine_argv
 
 NAME = "rest"
@@ -63,8 +62,8 @@ windows (0.56-0.85 in one run), so the rounds are reported. 2026-12-05, three fu
 unchanged REST code: 0.73 (rounds 0.81, 0.73, 0.69, 0.71), 0.81 (0.85, 0.68, 0.73, 0.98) and 0.68
 (0.45, 0.73, 0.79, 0.84), the web process at 99.6 % of a core in each: the rounds' spread, not the
 code, decides which side of 0.7 a run lands on; what would move it for good is CPU per request.
-Where that CPU goes (2026-12-05, callgrind on the real web process, the micro-cache held fresh
-so its background reads are not counted, 2,000 keep-alive requests after 300 of warm-up):
+Where that CPU goes (2026-12-05, `python -m bench.callgrind [--against REF]`: callgrind on the
+real web process, the micro-cache held fresh, 2,000 keep-alive requests after 300 of warm-up):
 hello-world 183k instructions per request; a bare aiohttp handler answering a constant 16 KB
 body 180k (the body is not the cost: aiohttp's own work is the same); that handler inside our
 application 190k (router, access logger); wrapped by the edge 220k; the real GET /api/robots
@@ -72,8 +71,9 @@ application 190k (router, access logger); wrapped by the edge 220k; the real GET
 the edge's four real ones: +9.2k): aiohttp copies them into a CIMultiDict, casefolds a plain-str
 name on each set, and serializes them character by character. Since: the edge sets headers by
 istr name and knows at add time whether a route is the API's (no-store) instead of reading
-request.path (a yarl decode) per request: 236k (-4.7 %); A/B against the previous commit, same
-machine, alternated windows: 1.025x req/s (noise of identical code: 0.98-1.0). Measured and left
+request.path (a yarl decode) per request: 236-239k (-3.3 to -4.7 % in two set-ups); A/B
+against the previous commit, same machine, alternated windows: 1.025x req/s (noise of identical
+code: 0.98-1.0). Measured and left
 alone: the access logger's per-request call when only 5xx lines are written (-1.3k), putting the
 static headers into the micro-cache's templates (-1.4k). The rest over the hello-world is six
 headers a browser-facing API should send (ETag, Vary, X-Request-ID, nosniff, Referrer-Policy,
@@ -85,15 +85,7 @@ def unavailable() -> str | None:
 
 def run(ctx: Context) -> Result:
     seconds = ctx.pick(2.0, 10.0)
-    redis_svc, url = ctx.redis()
-    ports = ctx.config(ROBOTS, url)
-    gw = ctx.gateway(ROBOTS, url, ports=ports)
-    sender = UdpSender("127.0.0.1", gw.udp_port,
-                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
-    try:
-        bring_online(ctx, sender, url, ROBOTS)
-    finally:
-        sender.close()
+    redis_svc, _, ports = fleet_online(ctx, ROBOTS)
     web = ctx.web(ports)
     token = webtier.login(ports.web)
     listed = webtier.request(ports.web, "GET", "/api/robots", token=token)
