@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import webtier
 from bench.harness import Context, eprint
 from bench.online import fleet_online
-from bench.procs import Service, child_env, free_port, robodine_argv
+from bench.procs import Service, child_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ROBOTS = 50
@@ -81,7 +81,7 @@ def _measure(ctx: Context, workdir: Path, sides: dict[str, Path],
     counts: dict[str, float] = {}
 
     port = free_port()
-    hello = ctx.service("hello", [*valgrind, *robodine_argv()[:1], "-m", "bench.ceilings",
+    hello = ctx.service("hello", [*valgrind, sys.executable, "-m", "bench.ceilings",
                                   "hello", str(port)], env=child_env(), cwd=ROOT)
     hello.wait_port(port, timeout=300)
     counts["hello-world"] = _count(hello, port, "/hello", {}, requests, workdir)

@@ -81,7 +81,7 @@ class Edge:
         (``no-store`` by default) is then known here, not looked up per request.
         """
         origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
-        api = None if path is None else path.startswith("/api/")
+        api = None if path is None else _is_api(path)
 
         async def answer(request: web.Request) -> web.StreamResponse:
             """A request id (the client's X-Request-ID if sane) on every log line and
@@ -161,7 +161,7 @@ def common_headers(
     h.setdefault(REFERRER_POLICY, "no-referrer")
     if hdrs.CACHE_CONTROL not in h:
         if api is None:
-            api = request.path.startswith("/api/")
+            api = _is_api(request.path)
         if api:
             h[hdrs.CACHE_CONTROL] = "no-store"
     origin = request.headers.get(hdrs.ORIGIN)
@@ -174,6 +174,11 @@ def common_headers(
         if origin in origins:
             h[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             h[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
+
+
+def _is_api(path: str) -> bool:
+    """Answers under /api/ are not cached unless their handler says otherwise."""
+    return path.startswith("/api/")
 
 
 def before_stream(request: web.Request, resp: web.StreamResponse) -> None:

@@ -73,9 +73,9 @@ name on each set, and serializes them character by character. Since: the edge se
 istr name and knows at add time whether a route is the API's (no-store) instead of reading
 request.path (a yarl decode) per request: 236-239k (-3.3 to -4.7 % in two set-ups); A/B
 against the previous commit, same machine, alternated windows: 1.025x req/s (noise of identical
-code: 0.98-1.0). Measured and left
-alone: the access logger's per-request call when only 5xx lines are written (-1.3k), putting the
-static headers into the micro-cache's templates (-1.4k). The rest over the hello-world is six
+code: 0.98-1.0). Measured and left alone: the access logger's per-request call when only 5xx
+lines are written (-1.3k), putting the static headers into the micro-cache's templates (-1.4k).
+The rest over the hello-world is six
 headers a browser-facing API should send (ETag, Vary, X-Request-ID, nosniff, Referrer-Policy,
 Cache-Control) at ~2k each, the bearer token and user-row lookups (~3k) and two coroutines.
 """
