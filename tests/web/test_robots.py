@@ -9,7 +9,7 @@ import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
 from tests.web.conftest import MakeEnv, WebEnv
-from web.routes.robots import LIST_MAX_AGE_S
+from web.robots.routes import LIST_MAX_AGE_S
 
 
 async def test_robot_list_merges_registry_and_snapshots(env: WebEnv) -> None:
