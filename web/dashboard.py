@@ -11,7 +11,6 @@ from pathlib import Path
 from aiohttp import web
 from msgspec import Struct
 
-from web.http import auth
 from web.http.api import Routes
 from web.keys import SETTINGS
 from web.security import ALL_ROLES
@@ -63,31 +62,6 @@ async def floor(request: web.Request) -> FloorOut:
         docks=[_point(d) for d in f.docks],
         tables=[_point(t) for t in f.tables],
         waypoints=[_point(w) for w in f.waypoints],
-    )
-
-
-class RoomOut(Struct, kw_only=True):
-    name: str
-    title: str
-    can_post: bool
-
-
-class RoomList(Struct, kw_only=True):
-    items: list[RoomOut]
-
-
-@routes.route(
-    "GET", "/api/chat/rooms", summary="Chat rooms you may read", roles=ALL_ROLES, response=RoomList
-)
-async def rooms(request: web.Request) -> RoomList:
-    """The `[[chat.rooms]]` your role may read (join them at /ws/chat/{name})."""
-    user = await auth.authenticate(request)
-    return RoomList(
-        items=[
-            RoomOut(name=r.name, title=r.title or r.name, can_post=user.role in r.write_roles)
-            for r in request.app[SETTINGS].chat.rooms
-            if user.role in r.read_roles
-        ]
     )
 
 

@@ -25,12 +25,16 @@ from web.http.problems import Problem, not_found
 from web.keys import DB, REDIS, SETTINGS, USER
 from web.robots.registry import RegistryService, sql_robots
 from web.robots.schemas import (
+    NEEDS_ARGS,
+    ActionOut,
     CommandAccepted,
     CommandIn,
     DockCommand,
     GotoCommand,
     RobotCreated,
     RobotIn,
+    RobotKindList,
+    RobotKindOut,
     RobotList,
     RobotOut,
     RobotPath,
@@ -60,6 +64,33 @@ def _setup(app: web.Application) -> None:
 
 
 routes = Routes("robots", "Robots as the gateway reports them, and commands to them.", setup=_setup)
+
+
+@routes.route(
+    "GET",
+    "/api/robot-kinds",
+    summary="The robot kinds and the commands each carries out",
+    roles=ALL_ROLES,
+    response=RobotKindList,
+    errors=(401,),
+)
+async def robot_kinds(request: web.Request) -> RobotKindList:
+    """What `POST /api/robots/{robot_id}/commands` accepts per kind (any other action is a 422
+    naming `action`); `needs_args` says which must carry `args`. The dashboard draws its command
+    buttons from this."""
+    return RobotKindList(
+        items=[
+            RobotKindOut(
+                kind=str(kind),
+                actions=[
+                    ActionOut(action=str(a), needs_args=NEEDS_ARGS[str(a)])
+                    for a in CommandAction
+                    if a in ACTIONS_BY_KIND[kind]
+                ],
+            )
+            for kind in RobotKind
+        ]
+    )
 
 
 @routes.route(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from protocol.streams import RobotSnapshot, TelemetryRecord
@@ -156,3 +157,27 @@ class CommandAccepted(Struct, kw_only=True):
     args: dict[str, Any]
     expires_at: str
     duplicate: bool = False  # true when an Idempotency-Key repeated an earlier request
+
+
+class ActionOut(Struct, kw_only=True):
+    action: str
+    needs_args: bool  # `args` must be given (goto, cook); else `{"action": ...}` will do
+
+
+class RobotKindOut(Struct, kw_only=True):
+    kind: str
+    actions: list[ActionOut]  # the commands a robot of this kind carries out, in a stable order
+
+
+class RobotKindList(Struct, kw_only=True):
+    items: list[RobotKindOut]
+
+
+def _needs_args(cmd: type[Struct]) -> bool:
+    return any(f.name == "args" and f.required for f in msgspec.structs.fields(cmd))
+
+
+# action -> whether its command needs arguments, from the request models themselves
+NEEDS_ARGS: dict[str, bool] = {
+    str(cmd.__struct_config__.tag): _needs_args(cmd) for cmd in CommandIn.__args__
+}
