@@ -17,9 +17,9 @@ from typing import Any
 import structlog
 
 from config.settings import CommandSettings
+from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.metrics import Stats
-from gateway.streams.writer import StreamWriter
 from protocol.acks import Pending
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction
 from protocol.messages import Ack, Command
@@ -34,7 +34,7 @@ class CommandRouter:
     def __init__(
         self,
         sessions: Mapping[str, RobotSession],
-        writer: StreamWriter,
+        writer: FleetOutput,
         settings: CommandSettings,
         stats: Stats,
     ) -> None:

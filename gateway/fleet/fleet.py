@@ -17,6 +17,7 @@ from config import Settings
 from config.settings import RobotConfig
 from gateway.fleet.commands import CommandRouter
 from gateway.fleet.dispatcher import Dispatcher
+from gateway.fleet.port import FleetOutput
 from gateway.fleet.registry import RegistryError, robot_from_entry
 from gateway.fleet.session import Link, RobotSession
 from gateway.fleet.states import (
@@ -27,7 +28,6 @@ from gateway.fleet.states import (
     apply_reported,
 )
 from gateway.metrics import Stats
-from gateway.streams.writer import StreamWriter
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
@@ -52,7 +52,7 @@ DROP_LOG_EVERY_S = 10.0  # dropped datagrams: counted each, logged at most this 
 
 
 class Fleet:
-    def __init__(self, settings: Settings, writer: StreamWriter, stats: Stats, now: float) -> None:
+    def __init__(self, settings: Settings, writer: FleetOutput, stats: Stats, now: float) -> None:
         self.settings = settings
         self.writer = writer
         self.stats = stats
@@ -60,15 +60,17 @@ class Fleet:
             r.id: self._session(r, now) for r in settings.robots
         }
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
-        self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings)
+        self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings, stats)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
         self._drop_log_at = 0.0  # when dropped datagrams may be logged again
         self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
-        udp = self.settings.udp
+        g = self.settings.gateway
         return RobotSession(
-            robot, self.settings.commands, TokenBucket(udp.rate_per_s, udp.burst, now)
+            robot,
+            self.settings.commands,
+            TokenBucket(g.telemetry_rate_per_s, g.telemetry_burst, now),
         )
 
     def sync_robot(self, robot_id: str, raw: bytes | None, now: float) -> str:
