@@ -193,7 +193,7 @@ def problem(key: str, message: str) -> str:
 
 def _describe(err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
+    msg: str = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "required value is missing"
     if err["type"] == "extra_forbidden":
