@@ -9,7 +9,7 @@ Time comes in as ``now`` (wall clock seconds), so tests drive it directly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -117,6 +117,32 @@ class Fleet:
     def key_for(self, robot: str) -> bytes | None:
         session = self.sessions.get(robot)
         return session.key if session is not None else None
+
+    def expect_back(self, snapshots: Mapping[str, Sequence[bytes | None]], now: float) -> list[str]:
+        """Robots the previous gateway had connected when it went away, from what it left in
+        their snapshots (``connection``, ``seen``, ``updated`` of rd:robot:{id}): still online
+        or stale (it died without telling), or heard less than ``stale_after_s`` before the
+        snapshot's last write (its stop closed their links). They reconnect within seconds,
+        so for ``offline_after_s`` from ``now`` a command for one waits for it rather than
+        failing as robot_offline. Returns their ids."""
+        g = self.settings.gateway
+        back = []
+        for robot, (connection, seen, updated) in snapshots.items():
+            session = self.sessions.get(robot)
+            if session is None or session.link is not None or seen is None:
+                continue
+            try:
+                left_connected = connection in (b"online", b"stale") or (
+                    updated is not None and float(updated) - float(seen) < g.stale_after_s
+                )
+            except ValueError:  # not written by a gateway: nothing to go by
+                continue
+            if left_connected:
+                session.expected_until = now + g.offline_after_s
+                back.append(robot)
+        if back:
+            log.info("robots_expected_back", robots=back, within_s=g.offline_after_s)
+        return back
 
     def publish_registry(self) -> None:
         """Write every known robot's identity into its snapshot (at start)."""
