@@ -176,17 +176,35 @@ def _unknown_env() -> list[str]:
     ]
 
 
+# Keys that moved, old -> new: refused with a line that names the new key.
+MOVED = {
+    # They limit telemetry from every transport, not UDP's alone.
+    "udp.rate_per_s": "gateway.telemetry_rate_per_s",
+    "udp.burst": "gateway.telemetry_burst",
+}
+
+
+def problem(key: str, message: str) -> str:
+    """One problem line about ``section.key``, as ``load_settings`` reports them:
+    the key as written in the TOML file and the environment variable that sets it."""
+    env = f" (env {ENV_PREFIX}{key.replace('.', '_').upper()})" if key.count(".") == 1 else ""
+    return f"{key}: {message}{env}"
+
+
 def _describe(err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"])
-    key = loc.replace(".", "_").upper()
-    msg = err["msg"].removeprefix("Value error, ")
+    msg: str = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "required value is missing"
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (misspelled?)"
-    named_key = len(err["loc"]) == 2 and err["type"] != "extra_forbidden"
-    where = f" (env {ENV_PREFIX}{key})" if named_key and loc != "robots" else ""
-    return f"{loc}: {msg}{where}" if loc else msg  # no loc: a rule across sections
+        moved = MOVED.get(loc)
+        msg = f"moved to {moved}" if moved else "unknown key (misspelled?)"
+        return f"{loc}: {msg}"
+    if not loc:
+        return msg  # a rule across sections
+    if len(err["loc"]) != 2 or loc == "robots":
+        return f"{loc}: {msg}"
+    return problem(loc, msg)
 
 
 def _duplicate_robots(robots: object) -> list[str]:

@@ -31,6 +31,10 @@ class GatewaySettings(Section):
     stale_after_s: Seconds = 3.0
     offline_after_s: Seconds = 10.0
     shutdown_timeout_s: Seconds = 5.0
+    # Telemetry samples per robot per second, sustained and in a burst, whichever
+    # transport (TCP, UDP, MQTT, VDA 5050) they come by; the excess is dropped and counted.
+    telemetry_rate_per_s: Positive = 200
+    telemetry_burst: Positive = 400
     metrics_host: str = "127.0.0.1"
     metrics_port: Port = 9464  # Prometheus /metrics; 0 turns it off
 
@@ -47,7 +51,7 @@ class TcpSettings(Section):
     max_frame_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     handshake_timeout_s: Seconds = 5.0
     max_strikes: Positive = 5  # bad frames tolerated before the connection is closed
-    rate_per_s: Positive = 200  # messages per robot per second, sustained
+    rate_per_s: Positive = 200  # messages per connection per second, sustained
     burst: Positive = 400
 
 
@@ -58,8 +62,6 @@ class UdpSettings(Section):
     # Absorbs bursts while the loop is busy; capped by net.core.rmem_max
     # (systemd/99-robodine.conf raises it on an edge box).
     receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
-    rate_per_s: Positive = 200
-    burst: Positive = 400
 
 
 class RedisSettings(Section):

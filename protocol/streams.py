@@ -98,6 +98,7 @@ class EventType(StrEnum):
     GATEWAY_STARTED = "gateway.started"
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
+    GATEWAY_SPOOL_DEGRADED = "gateway.spool_degraded"  # the spool's disk refuses writes
 
 
 class CommandType(StrEnum):

@@ -17,9 +17,9 @@ from typing import Any
 import structlog
 
 from config.settings import CommandSettings
+from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.metrics import Stats
-from gateway.streams.writer import StreamWriter
 from protocol.acks import Pending
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction
 from protocol.messages import Ack, Command
@@ -34,7 +34,7 @@ class CommandRouter:
     def __init__(
         self,
         sessions: Mapping[str, RobotSession],
-        writer: StreamWriter,
+        writer: FleetOutput,
         settings: CommandSettings,
         stats: Stats,
     ) -> None:
@@ -57,7 +57,7 @@ class CommandRouter:
             id=uuid.uuid4().hex, robot=robot, action=action, ts=now, args=args, source="dispatcher"
         )
         refused = self._refusal(rec, self.sessions.get(robot), now)
-        self.submit(rec, "", now)  # sends it, or records why not
+        self._take(rec, "", now, 0.0)  # sends it, or records why not
         return None if refused else rec.id
 
     def submit(self, rec: CommandRecord, ref: str, now: float, *, grace: float = 0.0) -> None:
@@ -65,8 +65,16 @@ class CommandRouter:
 
         ``grace`` > 0 (commands recovered after a gateway restart): a robot that
         is offline gets that long to reconnect before the command fails, since
-        the robots were away because the gateway was.
+        the robots were away because the gateway was. A robot the previous
+        gateway left connected (``expected_until``, Fleet.expect_back) gets the
+        same until then, whenever its command was written.
         """
+        session = self.sessions.get(rec.robot)
+        if session is not None and session.expected_until > now:
+            grace = max(grace, session.expected_until - now)
+        self._take(rec, ref, now, grace)
+
+    def _take(self, rec: CommandRecord, ref: str, now: float, grace: float) -> None:
         session = self.sessions.get(rec.robot)
         if rec.id in self._finished or (session is not None and rec.id in session.pending):
             self.stats.inc("commands", "duplicate")

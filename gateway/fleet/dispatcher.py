@@ -11,16 +11,17 @@ first robot come back still working on it, it is told to cancel, so no task
 is carried out twice. Idle serving robots below ``dispatch.dock_below`` are
 sent to a dock instead of taking work.
 
+Which status an order or a task may move to is the table in order_states.py.
 The state of every open order lives in the hash rd:dispatch (written through
-the stream writer), so pending tasks survive a gateway restart. Progress is
-told as ``order.status`` and ``task.*`` events (docs/orders.md).
+the fleet's output port, port.py), so pending tasks survive a gateway restart.
+Progress is told as ``order.status`` and ``task.*`` events (docs/orders.md).
+Time comes in as ``now``, so tests drive it directly.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -28,24 +29,24 @@ import structlog
 
 from config import Settings
 from gateway.fleet.commands import CommandRouter
+from gateway.fleet.order_states import (
+    ORDER,
+    IllegalTransition,
+    TaskStatus,
+    move_order,
+    move_task,
+)
+from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
-from gateway.streams.writer import StreamWriter
+from gateway.metrics import Stats
 from protocol.kinds import CommandAction, RobotKind
 from protocol.streams import DISPATCH, CommandRecord, CommandType, EventType, Level, OrderStatus
 
 log = structlog.get_logger("gateway.dispatcher")
 
-_STATUS_ORDER = list(OrderStatus)
 _FAILED = frozenset({"error", "estop"})
 _FREE_SERVING = frozenset({"idle", "charging"})
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    ASSIGNED = "assigned"
-    DONE = "done"
-    CANCELLED = "cancelled"
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -94,12 +95,14 @@ class Dispatcher:
         self,
         sessions: Mapping[str, RobotSession],
         commands: CommandRouter,
-        writer: StreamWriter,
+        writer: FleetOutput,
         settings: Settings,
+        stats: Stats,
     ) -> None:
         self.sessions = sessions
         self.commands = commands
         self.writer = writer
+        self.stats = stats
         self.settings = settings.dispatch
         self.kitchen = settings.floor.kitchen_pass
         self.orders: dict[str, Order] = {}
@@ -225,7 +228,7 @@ class Dispatcher:
         self._assign(now)
 
     def _cancel(self, order: Order, ref: str, now: float) -> None:
-        if order.status is OrderStatus.DELIVERED:
+        if OrderStatus.CANCELLED not in ORDER[order.status]:
             self._refuse_order(order, ref, "already_delivered")
             return
         for task in order.tasks:
@@ -233,7 +236,7 @@ class Dispatcher:
                 self._by_robot.pop(task.robot, None)
                 self.commands.send(task.robot, CommandAction.CANCEL, {"task": task.id}, now)
             if task.status is not TaskStatus.DONE:
-                task.status = TaskStatus.CANCELLED
+                self._move(task, TaskStatus.CANCELLED)
         self._status(order, OrderStatus.CANCELLED, order.status, ack=ref)
 
     def _pickup(self, order: Order, rec: CommandRecord, ref: str, now: float) -> None:
@@ -267,9 +270,9 @@ class Dispatcher:
                     continue
                 action = CommandAction.COOK if task.kind == "cook" else CommandAction.GOTO
                 command = self.commands.send(robot.id, action, {**task.args, "task": task.id}, now)
-                if command is None:
+                if command is None or not self._move(task, TaskStatus.ASSIGNED):
                     continue
-                task.status, task.robot, task.command = TaskStatus.ASSIGNED, robot.id, command
+                task.robot, task.command = robot.id, command
                 task.attempts += 1
                 self._by_robot[robot.id] = task
                 self._by_command[command] = task
@@ -313,8 +316,9 @@ class Dispatcher:
         )
 
     def _done(self, task: Task, now: float) -> None:
-        task.status = TaskStatus.DONE
         self._by_robot.pop(task.robot, None)
+        if not self._move(task, TaskStatus.DONE):
+            return
         self._idle_since[task.robot] = now
         order = self.orders.get(task.id.rsplit(":", 1)[0])
         if order is not None:
@@ -322,10 +326,11 @@ class Dispatcher:
 
     def _release(self, task: Task, now: float | None, *, reason: str) -> None:
         if task.status is not TaskStatus.ASSIGNED:
-            return
+            return  # a late outcome of a task already done or cancelled
         robot = task.robot
         self._by_robot.pop(robot, None)
-        task.status, task.robot, task.command = TaskStatus.PENDING, "", ""
+        self._move(task, TaskStatus.PENDING)
+        task.robot, task.command = "", ""
         order_id = task.id.rsplit(":", 1)[0]
         self.writer.event(
             EventType.TASK_RELEASED,
@@ -378,8 +383,9 @@ class Dispatcher:
             status = OrderStatus.COOKING
         else:
             status = OrderStatus.PLACED
-        # Statuses only move forward: a delivery handed to another robot stays "delivering".
-        if _STATUS_ORDER.index(status) > _STATUS_ORDER.index(order.status):
+        # Statuses only move forward (order_states.ORDER): a delivery handed to another
+        # robot stays "delivering", a cook task given back leaves the order "cooking".
+        if status in ORDER[order.status]:
             self._status(order, status, order.status)
         else:
             self._persist(order)
@@ -392,7 +398,7 @@ class Dispatcher:
         *,
         ack: str | None = None,
     ) -> None:
-        order.status = status
+        order.status = status if previous is None else move_order(previous, status)
         delivery = order.tasks[-1]
         self.writer.event(
             EventType.ORDER_STATUS,
@@ -402,6 +408,16 @@ class Dispatcher:
         )
         log.info("order_status", order=order.id, status=status)
         self._persist(order)
+
+    def _move(self, task: Task, status: TaskStatus) -> bool:
+        """Move a task by the table; an impossible move is refused, counted and logged."""
+        try:
+            task.status = move_task(task.status, status)
+        except IllegalTransition as exc:
+            self.stats.inc("transitions_refused", "task")
+            log.error("task_transition_refused", task=task.id, robot=task.robot, error=str(exc))
+            return False
+        return True
 
     def _persist(self, order: Order) -> None:
         if order.status in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):

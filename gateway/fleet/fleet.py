@@ -9,7 +9,7 @@ Time comes in as ``now`` (wall clock seconds), so tests drive it directly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -17,6 +17,7 @@ from config import Settings
 from config.settings import RobotConfig
 from gateway.fleet.commands import CommandRouter
 from gateway.fleet.dispatcher import Dispatcher
+from gateway.fleet.port import FleetOutput
 from gateway.fleet.registry import RegistryError, robot_from_entry
 from gateway.fleet.session import Link, RobotSession
 from gateway.fleet.states import (
@@ -27,7 +28,6 @@ from gateway.fleet.states import (
     apply_reported,
 )
 from gateway.metrics import Stats
-from gateway.streams.writer import StreamWriter
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
@@ -52,7 +52,7 @@ DROP_LOG_EVERY_S = 10.0  # dropped datagrams: counted each, logged at most this 
 
 
 class Fleet:
-    def __init__(self, settings: Settings, writer: StreamWriter, stats: Stats, now: float) -> None:
+    def __init__(self, settings: Settings, writer: FleetOutput, stats: Stats, now: float) -> None:
         self.settings = settings
         self.writer = writer
         self.stats = stats
@@ -60,15 +60,17 @@ class Fleet:
             r.id: self._session(r, now) for r in settings.robots
         }
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
-        self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings)
+        self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings, stats)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
         self._drop_log_at = 0.0  # when dropped datagrams may be logged again
         self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
-        udp = self.settings.udp
+        g = self.settings.gateway
         return RobotSession(
-            robot, self.settings.commands, TokenBucket(udp.rate_per_s, udp.burst, now)
+            robot,
+            self.settings.commands,
+            TokenBucket(g.telemetry_rate_per_s, g.telemetry_burst, now),
         )
 
     def sync_robot(self, robot_id: str, raw: bytes | None, now: float) -> str:
@@ -115,6 +117,32 @@ class Fleet:
     def key_for(self, robot: str) -> bytes | None:
         session = self.sessions.get(robot)
         return session.key if session is not None else None
+
+    def expect_back(self, snapshots: Mapping[str, Sequence[bytes | None]], now: float) -> list[str]:
+        """Robots the previous gateway had connected when it went away, from what it left in
+        their snapshots (``connection``, ``seen``, ``updated`` of rd:robot:{id}): still online
+        or stale (it died without telling), or heard less than ``stale_after_s`` before the
+        snapshot's last write (its stop closed their links). They reconnect within seconds,
+        so for ``offline_after_s`` from ``now`` a command for one waits for it rather than
+        failing as robot_offline. Returns their ids."""
+        g = self.settings.gateway
+        back = []
+        for robot, (connection, seen, updated) in snapshots.items():
+            session = self.sessions.get(robot)
+            if session is None or session.link is not None or seen is None:
+                continue
+            try:
+                left_connected = connection in (b"online", b"stale") or (
+                    updated is not None and float(updated) - float(seen) < g.stale_after_s
+                )
+            except ValueError:  # not written by a gateway: nothing to go by
+                continue
+            if left_connected:
+                session.expected_until = now + g.offline_after_s
+                back.append(robot)
+        if back:
+            log.info("robots_expected_back", robots=back, within_s=g.offline_after_s)
+        return back
 
     def publish_registry(self) -> None:
         """Write every known robot's identity into its snapshot (at start)."""

@@ -32,6 +32,7 @@ class RobotSession:
         "bucket",
         "conn",
         "docking",
+        "expected_until",
         "firmware",
         "id",
         "key",
@@ -64,3 +65,6 @@ class RobotSession:
         self.x = self.y = 0.0  # last reported position, for the dispatcher
         self.battery: float | None = None
         self.docking = False  # sent to a dock by the dispatcher, not back yet
+        # Connected to the previous gateway when it went away: until this time, a command
+        # for it waits for it to reconnect rather than failing (Fleet.expect_back).
+        self.expected_until = 0.0

@@ -17,8 +17,18 @@ Outage policy (docs/reliability.md):
   order when it is back, before anything newer;
 - telemetry is dropped and counted: a position from a minute ago is worth
   nothing to a live map, and replaying a backlog would delay the fresh data;
-- snapshots are latest-wins per robot, kept in memory and written on recovery.
+- snapshots are latest-wins per robot, kept in memory and written on recovery;
+  the writer also keeps every field it wrote into each robot's snapshot (and the
+  hashes of ``hash_put``) and writes them all again over each new connection, so
+  a Redis that came back empty (restarted without persistence) has them again.
 The outage is logged once when it starts and once when it ends.
+
+A spool that cannot keep events (``spool.max_records`` reached, or its disk
+refusing writes) loses the newest and counts them; that is logged once per
+episode, and told as alarm events once Redis takes them
+(``gateway.spool_overflow`` with how many were lost, ``gateway.spool_degraded``
+when the disk refuses). On the way out, however ``run`` ends (closed,
+cancelled, crashed), the events still held go to the spool.
 """
 
 from __future__ import annotations
@@ -91,6 +101,14 @@ class StreamWriter:
         self._down_since = 0.0
         self._dropped_in_outage = 0
         self._overflowed = 0
+        self._spool_refusing = False  # the last append lost events (logged once per episode)
+        self._degraded_told = False  # the spool's disk problem is in rd:events
+        self._task: asyncio.Task[None] | None = None  # the task running ``run``
+        # What went into Redis and is latest-wins, written again over a new connection:
+        self._written_snapshots: dict[str, dict[str, Any]] = {}  # robot -> fields
+        self._written_latest: dict[str, bytes] = {}  # robot -> newest sample in its snapshot
+        self._written_hashes: dict[tuple[str, str], str] = {}
+        self._connections = 0  # flush connections opened so far
         self._script_loaded = False
         self._conn: RespConnection | None = None  # flushes: see robodine/resp.py
         self._last_flush = 0.0  # loop time of the last small flush (_pace)
@@ -158,7 +176,21 @@ class StreamWriter:
     # ---- the flush loop -----------------------------------------------------
 
     async def run(self) -> None:
-        """Flush until ``close``; then one last flush, and spool what is left."""
+        """Flush until ``close``; then one last flush, and spool what is left.
+
+        However it ends (closed, cancelled, or an error), the events still held
+        go to the spool before it returns.
+        """
+        self._task = asyncio.current_task()
+        try:
+            await self._run()
+        finally:
+            self._spool_held()
+            if self._conn is not None:
+                self._conn.close()
+            self._idle.set()
+
+    async def _run(self) -> None:
         backoff = Backoff(base=0.05, cap=2.0)
         while True:
             if not self._has_work():
@@ -185,9 +217,6 @@ class StreamWriter:
                 self._on_recovered()
             backoff.reset()
         await self._spool_events()
-        if self._conn is not None:
-            self._conn.close()
-        self._idle.set()
 
     async def _pace(self) -> None:
         """Hold small flushes back a little; events and big batches go at once.
@@ -224,14 +253,24 @@ class StreamWriter:
         return max(0.0, due - asyncio.get_running_loop().time())
 
     async def close(self, timeout: float) -> None:
-        """Flush what is buffered (within ``timeout``), then stop ``run``."""
+        """Flush what is buffered (within ``timeout``), then stop ``run``; events that
+        did not make it to Redis in time are in the spool when this returns."""
         self._closing = True
         self._wake.set()
         self._urgent.set()
+        task = self._task
+        if task is None or task.done():  # not running (never started, or crashed)
+            self._spool_held()
+            return
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
             log.warning("writer_flush_timeout", pending=self.pending)
+            task.cancel()  # a flush still in flight gives its events back: spooled
+            with contextlib.suppress(BaseException):
+                await task
+        except Exception:
+            pass  # run's own error: whoever watches its task reports it
 
     async def drained(self) -> None:
         """Wait until everything queued so far is in Redis or the spool (for tests and shutdown)."""
@@ -246,7 +285,7 @@ class StreamWriter:
         return (
             bool(self._telemetry or self._events or self._snapshots or self._hashes)
             or self._snapshots_due_in() == 0.0
-            or (self.up and len(self.spool) > 0)
+            or (self.up and (len(self.spool) > 0 or self._alarm_due()))
         )
 
     async def _sleep(self, delay: float) -> None:
@@ -267,6 +306,9 @@ class StreamWriter:
         if not self._script_loaded:  # before anything leaves the buffers: this can fail too
             await self.redis.script_load(telemetry_batch.SCRIPT)
             self._script_loaded = True
+        conn = await self._connection()
+        if self.up and (self._overflowed or self.spool.degraded is not None):
+            self._spool_alarms()
         batch = self.settings.batch_max
         events, self._events = self._events[:batch], self._events[batch:]
         n_tel = min(batch, len(self._telemetry))
@@ -298,7 +340,7 @@ class StreamWriter:
         if not commands:
             return
         try:
-            await (await self._connection()).execute(commands)
+            await conn.execute(commands)
         except BaseException:
             # The events may or may not be in Redis now: spool them; the
             # replay skips any that did arrive (by eid). Snapshots go back
@@ -317,6 +359,14 @@ class StreamWriter:
             self.stats.inc("entries_written", streams.EVENTS, len(events))
         if tele:
             self.stats.inc("entries_written", streams.TELEMETRY, len(tele))
+        self._written_latest.update(latest)
+        for robot, fields in snaps.items():
+            self._written_snapshots.setdefault(robot, {}).update(fields)
+        for where, value in hashes.items():
+            if value is None:
+                self._written_hashes.pop(where, None)
+            else:
+                self._written_hashes[where] = value
 
     async def _connection(self) -> RespConnection:
         if self._conn is not None and not self._conn.usable:
@@ -328,7 +378,21 @@ class StreamWriter:
                 timeout=self.settings.connect_timeout_s,
                 reply_timeout=_REPLY_TIMEOUT_S,
             )
+            self._connections += 1
+            if self._connections > 1:
+                self._rewrite_written()
         return self._conn
+
+    def _rewrite_written(self) -> None:
+        """A new connection may reach a Redis that lost its data (restarted without
+        persistence): queue every snapshot field and hash field written so far again,
+        under anything newer still waiting. Latest-wins, so writing them twice is harmless.
+        """
+        for robot, fields in self._written_snapshots.items():
+            self._snapshots[robot] = {**fields, **self._snapshots.get(robot, {})}
+        self._latest = {**self._written_latest, **self._latest}
+        for key, value in self._written_hashes.items():
+            self._hashes.setdefault(key, value)
 
     # ---- outage and recovery ------------------------------------------------
 
@@ -365,12 +429,60 @@ class StreamWriter:
         if not self._events:
             return
         records, self._events = self._events, []
-        lost = await asyncio.to_thread(self.spool.append, records)
+        self._spooled(records, await asyncio.to_thread(self.spool.append, records))
+
+    def _spool_held(self) -> None:
+        """The way out: every event still held goes to the spool now, on this thread, so
+        that no further cancellation can come between them and the disk."""
+        if self._events:
+            records, self._events = self._events, []
+            self._spooled(records, self.spool.append(records))
+
+    def _spooled(self, records: list[SpoolRecord], lost: int) -> None:
+        """Count what the spool took and lost; log once when it starts and stops losing."""
         self.stats.inc("events_spooled", "", len(records) - lost)
+        degraded = self.spool.degraded
+        self.stats.set("spool_degraded", "", 1 if degraded else 0)
+        if not degraded:
+            self._degraded_told = False
         if lost:
             self._overflowed += lost
             self.stats.inc("spool_overflow", "", lost)
-            log.error("spool_full", lost=lost, path=str(self.spool.path))
+            if not self._spool_refusing:
+                self._spool_refusing = True
+                log.error(
+                    "spool_full",
+                    lost=lost,
+                    path=str(self.spool.path),
+                    reason=degraded or f"max_records ({self.spool.max_records}) reached",
+                    policy="newest events lost and counted until the spool takes them again",
+                )
+        elif self._spool_refusing:
+            self._spool_refusing = False
+            log.info("spool_accepting", path=str(self.spool.path))
+
+    def _alarm_due(self) -> bool:
+        told = self._degraded_told or self.spool.degraded is None
+        return bool(self._overflowed) or not told
+
+    def _spool_alarms(self) -> None:
+        """Tell in rd:events what the spool lost or why it cannot write (Redis is up)."""
+        degraded = self.spool.degraded
+        if degraded is not None and not self._degraded_told:
+            self._degraded_told = True
+            self.stats.set("spool_degraded", "", 1)
+            self.event(
+                streams.EventType.GATEWAY_SPOOL_DEGRADED,
+                level=Level.ALARM,
+                data={"path": str(self.spool.path), "error": degraded},
+            )
+        if self._overflowed:
+            self.event(
+                streams.EventType.GATEWAY_SPOOL_OVERFLOW,
+                level=Level.ALARM,
+                data={"lost": self._overflowed},
+            )
+            self._overflowed = 0
 
     async def _replay_spool(self) -> None:
         """Write spooled events in order; skip those a failed pipeline already delivered."""
@@ -379,6 +491,8 @@ class StreamWriter:
         replayed = 0
         while len(self.spool):
             rows = await asyncio.to_thread(self.spool.peek, self.settings.batch_max)
+            if not rows:  # the disk would not give them: they stay for the next start
+                break
             pipe = self.redis.pipeline(transaction=False)
             for _, rec in rows:
                 if rec.fields.get("eid") not in seen:
@@ -394,13 +508,6 @@ class StreamWriter:
             await pipe.execute()
             await asyncio.to_thread(self.spool.delete_through, rows[-1][0])
         self.stats.inc("events_replayed", "", replayed)
-        if self._overflowed:
-            self.event(
-                streams.EventType.GATEWAY_SPOOL_OVERFLOW,
-                level=Level.ALARM,
-                data={"lost": self._overflowed},
-            )
-            self._overflowed = 0
         log.info("spool_replayed", events=replayed)
 
     async def _eids_in_redis(self) -> set[str]:

@@ -39,8 +39,8 @@ import structlog
 
 from config import Settings
 from gateway.backoff import Backoff
+from gateway.fleet.port import FleetOutput
 from gateway.metrics import Stats
-from gateway.streams.writer import StreamWriter
 from gateway.transports.mqtt_socket import split_reads
 from protocol.mqtt_topics import Publication, Subscription
 from protocol.mqtt_wire import Publish
@@ -126,7 +126,7 @@ class Rejections:
     flood the log or rd:events.
     """
 
-    def __init__(self, counter: str, stats: Stats, writer: StreamWriter, *,
+    def __init__(self, counter: str, stats: Stats, writer: FleetOutput, *,
                  quiet_s: float = 60.0) -> None:
         self.counter = counter
         self.stats = stats

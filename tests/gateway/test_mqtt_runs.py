@@ -44,7 +44,8 @@ def tele(robot: str, seq: int, *, topic_robot: str | None = None, **fields: Any)
 def settings(tmp_path: Path) -> Settings:
     return mqtt_settings("redis://127.0.0.1:1/0", tmp_path, "mqtt://127.0.0.1:1",
                          mqtt={"max_payload_bytes": 1024},
-                         udp={"host": "127.0.0.1", "port": 0, "rate_per_s": 5, "burst": 6})
+                         udp={"host": "127.0.0.1", "port": 0},
+                         gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6})
 
 
 MIXED: list[Publish] = [

@@ -30,7 +30,8 @@ from tests.integration.conftest import gateway_settings
 
 def settings(tmp_path: Path) -> Settings:
     return gateway_settings("redis://127.0.0.1:1/0", tmp_path,
-                            udp={"host": "127.0.0.1", "port": 0, "rate_per_s": 5, "burst": 6})
+                            udp={"host": "127.0.0.1", "port": 0},
+                            gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6})
 
 
 def datagram(gw: FleetHarness, robot: str, seq: int, *, key: bytes | None = None,
