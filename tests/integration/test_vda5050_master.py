@@ -153,6 +153,25 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
     assert gw.gateway.stats.get("vda_published", "order") == 4
 
 
+async def test_an_order_the_agv_never_confirms_is_published_on_every_attempt(
+    gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
+) -> None:
+    """QoS 0: the router's resends are the only way a lost order reaches the AGV."""
+    async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
+        await online(agv, redis_client, "agv-1")
+        cid = await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
+        sent = [(await agv.order(timeout=3))[0] for _ in range(3)]  # ack_timeout 1 s, 3 attempts
+        ev = await outcome(redis_client, cid, timeout=6)
+    assert [(o.order_update_id, o.header_id) for o in sent] == [(0, 0), (0, 1), (0, 2)]
+    assert len({o.order_id for o in sent}) == 1
+    assert all((o.nodes, o.edges) == (sent[0].nodes, sent[0].edges) for o in sent)
+    for o in sent:
+        check_order(o)
+    assert ev["type"] == "command.failed"
+    assert (ev["data"]["reason"], ev["data"]["detail"]) == ("timeout", "no ack after 3 attempt(s)")
+    assert gw.gateway.stats.get("vda_published", "order") == 3
+
+
 async def test_order_update_error_is_an_alarm_and_never_resent(
     gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
 ) -> None:
