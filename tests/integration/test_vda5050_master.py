@@ -346,6 +346,31 @@ async def test_bad_input_is_counted_and_the_order_is_not_lost(
     assert "SN-9" not in str(await events(redis_client))  # an unknown AGV gets no event
 
 
+async def test_a_state_with_a_bad_timestamp_is_dropped_not_believed(
+    gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
+) -> None:
+    async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
+        await online(agv, redis_client, "agv-1")
+        await gw.drained()
+        before = await redis_client.xlen(streams.TELEMETRY)
+        agv.battery, agv.x = 12.0, 7.0  # what a believed state would show
+        good = publication(agv.state_msg(safety_state=SafetyState(
+            e_stop=EStop.MANUAL, field_violation=False))).payload
+        stamp = good.split(b'"timestamp":"', 1)[1].split(b'"', 1)[0]
+        for bad in (b"15.01.2025 12:00", b"not a time at all"):
+            await agv.raw(agv.topic(Subtopic.STATE), good.replace(stamp, bad))
+        stats = gw.gateway.stats
+        await wait_for(lambda: stats.get("vda_dropped", "bad_message") == 2)
+        await gw.drained()
+        assert await redis_client.xlen(streams.TELEMETRY) == before
+        assert states_of(await events(redis_client, "robot.state"), "agv-1") == ["idle"]
+        snap = await redis_client.hgetall(streams.robot_key("agv-1"))
+        assert snap[b"battery"] != b"12.0"
+    (rejected,) = robot_events(await events(redis_client), "agv-1", "message_rejected")
+    assert "timestamp '15.01.2025 12:00' is not an RFC 3339 date-time" in (
+        rejected["data"]["data"]["detail"])
+
+
 async def test_presence_from_connection_restart_and_silence(
     redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
     mosquitto_private: MosquittoServer,
