@@ -16,6 +16,7 @@ the window, which a full-speed server does a few times a second, not per request
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import http.client
 import os
@@ -25,13 +26,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import webtier
+from bench import webtier, worktree
 from bench.harness import Context, eprint
 from bench.online import fleet_online
 from bench.procs import Service, child_env
 from robodine.testing.servers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = worktree.ROOT
 ROBOTS = 50
 WARM_UP = 300
 # The web tier as `robodine web`, with the robot list's micro-cache never expiring.
@@ -50,20 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="rd-callgrind-"))
     ctx = Context("callgrind", quick=False, workdir=workdir, progress=eprint)
-    worktree: Path | None = None
     try:
-        sides = {"working tree": ROOT}
-        if args.against:
-            worktree = workdir / "against"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree),
-                            args.against], check=True, capture_output=True)
-            sides[args.against] = worktree
-        counts = _measure(ctx, workdir, sides, args.requests)
+        with contextlib.ExitStack() as trees:
+            sides = {"working tree": ROOT}
+            if args.against:
+                sides[args.against] = trees.enter_context(worktree.checkout(args.against))
+            counts = _measure(ctx, workdir, sides, args.requests)
     finally:
         ctx.close()
-        if worktree is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(worktree)], check=False, capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
     hello = counts.pop("hello-world")
     print(f"\n{'side':24} {'instructions/request':>22} {'vs hello-world':>15}")

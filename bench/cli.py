@@ -1,4 +1,4 @@
-"""`robodine bench [SCENARIO...] [--quick]`."""
+"""`robodine bench [SCENARIO...] [--quick] [--against REF]`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ bench/results/latest.json and bench/RESULTS.md; --quick (the CI smoke test)
 writes bench/results/quick.json only. --profile runs py-spy on the measured
 process under the heaviest load and keeps the summaries in
 bench/results/profiles.json (its figures, perturbed by the sampling, go to
-profiled.json). The goals are reported, not asserted: the exit status is 0
-when every scenario ran (or is not available here).
+profiled.json). --against REF runs each scenario from a git worktree of REF
+and from this tree, alternated (--rounds times each), and writes
+bench/results/compare.json and its side-by-side table in RESULTS.md
+(--quick: quick-against.json only). The goals are reported, not asserted: the
+exit status is 0 when every scenario ran (or is not available here).
 """
 
 
@@ -43,7 +46,12 @@ def register(sub: Any) -> None:
                    help="keep each scenario's temp dir (configs, process logs)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--report", action="store_true",
-                   help="rewrite RESULTS.md from latest.json and profiles.json, run nothing")
+                   help="rewrite RESULTS.md from the JSON in bench/results, run nothing")
+    p.add_argument("--against", metavar="REF",
+                   help="also run each scenario from a git worktree of REF, alternated with "
+                        "this tree, and put the two side by side")
+    p.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="with --against: runs of each scenario per side (default 1)")
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,6 +71,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
               f"(choose from {', '.join(scenarios.MODULES)})", file=sys.stderr)
         return 2
     names = list(dict.fromkeys(args.scenarios)) or list(scenarios.MODULES)
+    if args.against:
+        return _against(args, names, summary)
     from bench.runner import run_all  # imports the load generators only when running
 
     meta = report.machine(args.quick)
@@ -76,6 +86,31 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     for path in report.write(results, meta, out_dir=args.out, summary=summary):
         print(f"wrote {path}")
     failed = [r.scenario for r in results if r.status == "failed"]
+    if failed:
+        print(f"robodine bench: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _against(args: argparse.Namespace, names: list[str], summary: Path | None) -> int:
+    from bench import compare
+
+    if args.profile or args.rounds < 1:
+        print("robodine bench: --against takes --rounds 1 or more and no --profile",
+              file=sys.stderr)
+        return 2
+    try:
+        data = compare.run(args.against, names, quick=args.quick, rounds=args.rounds,
+                           progress=eprint)
+    except ValueError as exc:
+        print(f"robodine bench: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(report.compare_table(data))
+    for path in report.write_compare(data, out_dir=args.out, summary=summary):
+        print(f"wrote {path}")
+    failed = sorted({e["scenario"] for e in data["results"]
+                     for side in compare.SIDES for r in e[side] if r["status"] == "failed"})
     if failed:
         print(f"robodine bench: failed: {', '.join(failed)}", file=sys.stderr)
         return 1

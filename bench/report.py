@@ -4,8 +4,10 @@ A full run merges its scenarios into latest.json (so running one scenario
 again keeps the others' last figures, each with its own date) and rewrites
 RESULTS.md from it. A --quick run is a smoke test: it writes quick.json only.
 A --profile run (quick or full) also merges its py-spy summaries into
-profiles.json, which RESULTS.md shows under each scenario: profiling costs
-CPU on a small machine, so the figures come from runs without it.
+profiles.json, kept apart because profiling costs CPU on a small machine: the
+figures come from runs without it. A run --against REF writes compare.json,
+which RESULTS.md shows as a side-by-side table. The dated story of what was
+measured and changed is bench/JOURNAL.md, written by hand.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +82,12 @@ def _version(argv: list[str]) -> str:
     return text[0][:80] if text else ""
 
 
-def _notes(name: str) -> str:
-    """A scenario's NOTES: what the profiles showed and what would move the figure."""
+def _bounded_by(name: str) -> str:
+    """A scenario's BOUNDED_BY: what limits its figure, in a few lines that hold between runs."""
     from bench import scenarios
 
     try:
-        return str(getattr(scenarios.load(name), "NOTES", ""))
+        return " ".join(str(getattr(scenarios.load(name), "BOUNDED_BY", "")).split())
     except (ImportError, KeyError):
         return ""
 
@@ -99,7 +102,7 @@ def _num(v: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def rows(results: list[Result | dict[str, Any]]) -> list[list[str]]:
+def rows(results: Sequence[Result | dict[str, Any]]) -> list[list[str]]:
     out = [["scenario", "project", "ceiling", "ratio", "goal", "met", "peak RSS MB", "time"]]
     for raw in results:
         r = raw if isinstance(raw, dict) else raw.to_json()
@@ -116,7 +119,10 @@ def rows(results: list[Result | dict[str, Any]]) -> list[list[str]]:
 
 
 def table(results: list[Result]) -> str:
-    data = rows(results)
+    return _text_table(rows(results))
+
+
+def _text_table(data: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in data) for i in range(len(data[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in data]
@@ -154,7 +160,8 @@ def write(results: list[Result], meta: dict[str, Any], *, out_dir: Path | None,
     path = _merge(out_dir / "latest.json", {r["scenario"]: r for r in stamped}, meta)
     ordered = json.loads(path.read_text())["results"]
     md = summary or BENCH_DIR / "RESULTS.md"
-    md.write_text(markdown(ordered, meta, _load(out_dir / "profiles.json")))
+    md.write_text(markdown(ordered, meta, _load(out_dir / "profiles.json"),
+                           _load_compare(out_dir / "compare.json")))
     return [path, md, *written]
 
 
@@ -163,8 +170,30 @@ def rewrite_markdown(out_dir: Path | None, summary: Path | None) -> Path:
     out_dir = out_dir or BENCH_DIR / "results"
     data = json.loads((out_dir / "latest.json").read_text())
     md = summary or BENCH_DIR / "RESULTS.md"
-    md.write_text(markdown(data["results"], data["run"], _load(out_dir / "profiles.json")))
+    md.write_text(markdown(data["results"], data["run"], _load(out_dir / "profiles.json"),
+                           _load_compare(out_dir / "compare.json")))
     return md
+
+
+def write_compare(data: dict[str, Any], *, out_dir: Path | None,
+                  summary: Path | None) -> list[Path]:
+    """compare.json, and RESULTS.md again with it (quick: quick-against.json only)."""
+    out_dir = out_dir or BENCH_DIR / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quick = data["run"]["mode"] == "quick"
+    path = out_dir / ("quick-against.json" if quick else "compare.json")
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    if quick or not (out_dir / "latest.json").exists():
+        return [path]
+    return [path, rewrite_markdown(out_dir, summary)]
+
+
+def _load_compare(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("results") else None
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:
@@ -184,28 +213,38 @@ def _merge(path: Path, new: dict[str, dict[str, Any]], meta: dict[str, Any]) -> 
     return path
 
 
+HOW_TO_RUN = """\
+## How to run
+
+- `robodine bench` runs every scenario (under 15 minutes) and rewrites `results/latest.json`
+  and this file; `robodine bench SCENARIO...` runs some and keeps the others' last figures.
+- `robodine bench --quick` is the CI smoke run (under two minutes): `results/quick.json` only.
+- `robodine bench --against REF [--rounds N] [SCENARIO...]` runs each scenario from a git
+  worktree of REF and from this tree, alternated (`results/compare.json`), and puts the two
+  side by side in this file.
+- `robodine bench SCENARIO --profile` keeps py-spy summaries in `results/profiles.json`
+  (needs the `bench` extra); its perturbed figures go to `results/profiled.json`.
+- `python -m bench.callgrind [--against REF]` counts instructions per GET /api/robots, for
+  changes smaller than the drift between timed runs (needs valgrind).
+- `robodine bench --report` rewrites this file from the JSON without running anything.
+
+On a 2-core machine every process shares the cores (the measured server, Redis, mosquitto
+and the load generators): the CPU figures in the JSON say which one was the bound.
+"""
+
+
 def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
-             profiles: dict[str, dict[str, Any]] | None = None) -> str:
+             profiles: dict[str, dict[str, Any]] | None = None,
+             compare: dict[str, Any] | None = None) -> str:
+    """RESULTS.md: the table, what bounds each figure, the side-by-side run, how to run."""
     lines = [
         "# Benchmark results",
         "",
-        f"Generated by `robodine bench` on {meta['date']}: {meta['cores']} cores ({meta['cpu']}), "
-        f"load average {', '.join(map(str, meta['loadavg_at_start']))} at start, "
-        f"Python {meta['python']}, {meta['redis']}, commit {meta['commit']}"
-        + (f" plus uncommitted changes to {', '.join(meta['uncommitted'])}"
-           if meta.get("uncommitted") else "") + ".",
+        f"`robodine bench` on {meta['date']}: {_machine_line(meta)}.",
         "Each scenario measures the project and its ceiling in the same run; the ratio is the "
-        "figure to compare between runs (these shared machines drift by tens of percent). "
-        "Goals are reported, never asserted. Raw data: `bench/results/latest.json`.",
-        "",
-        "Run it: `robodine bench` (all scenarios, under 15 minutes), `robodine bench SCENARIO...`, "
-        "`robodine bench --quick` (the CI smoke run, under two minutes, writes quick.json only), "
-        "`robodine bench SCENARIO --profile` (py-spy summaries into results/profiles.json; needs "
-        "the `bench` extra), `python -m bench.callgrind --against REF` (instructions per GET "
-        "/api/robots, for changes smaller than the runs' drift; needs valgrind). On a machine "
-        "with 2 cores every process shares them: the measured "
-        "server, Redis, mosquitto and the load generators, so the CPU columns in the JSON say "
-        "which one was the bound.",
+        "figure to compare between runs (shared machines drift by tens of percent). Goals are "
+        "reported, never asserted. Data: `bench/results/latest.json`; what was measured and "
+        "changed, by date: `bench/JOURNAL.md`.",
         "",
         *_md_table(rows(results)),
         "",
@@ -216,27 +255,95 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
             f"{r['scenario']} {r.get('date', '?')}" for r in results) + ".", ""]
     lines += ["## What bounds each figure", ""]
     for r in results:
-        lines += [f"### {r['scenario']}", "", f"- measures: {r['measures']}"]
-        if r["ceiling_label"]:
-            lines.append(f"- ceiling: {r['ceiling_label']}")
-        lines.append(f"- goal: {r['goal']}")
-        if r["status"] != "ok":
-            lines += [f"- **{r['status']}**: {r['reason']}", ""]
-            continue
-        if r["bound"]:
-            lines.append(f"- bound: {r['bound']}")
-        for k, v in r["figures"].items():
-            lines.append(f"- {k}: {json.dumps(v) if isinstance(v, dict | list) else v}")
-        notes = _notes(r["scenario"])
-        if notes:
-            lines += ["", notes.strip()]
-        prof = (profiles or {}).get(r["scenario"]) or {}
-        if prof.get("self"):
-            lines += ["", f"Profile of the busiest process (py-spy `--profile` run, "
-                          f"{prof.get('mode')} {prof.get('date')}, {prof['samples']:,} samples, "
-                          f"busy {prof.get('busy_pct')}% of the window), self time:", ""]
-            lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["self"][:10]]
-            lines += ["", "inclusive:", ""]
-            lines += [f"- {p['pct']:5.1f}% {p['function']}" for p in prof["inclusive"][:12]]
-        lines.append("")
-    return "\n".join(lines) + "\n"
+        this = r["bound"] if r["status"] == "ok" else f"**{r['status']}**: {r['reason']}"
+        what = r["measures"] + (f"; ceiling: {r['ceiling_label']}" if r["ceiling_label"] else "")
+        lines.append(f"- **{r['scenario']}**: {what}.")
+        if _bounded_by(r["scenario"]):
+            lines.append(f"  - bound: {_bounded_by(r['scenario'])}")
+        if this:
+            lines.append(f"  - this run: {this.rstrip('.')}.")
+    lines.append("")
+    prof = [p for p in (profiles or {}).values() if p.get("date")]
+    if prof:
+        newest = max(p["date"] for p in prof)
+        lines += [f"Where the busiest process spends its time (py-spy, the last `--profile` "
+                  f"runs, up to {newest}): `bench/results/profiles.json`.", ""]
+    if compare:
+        lines += compare_markdown(compare)
+    lines.append(HOW_TO_RUN)
+    return "\n".join(lines)
+
+
+def _machine_line(meta: dict[str, Any]) -> str:
+    return (f"{meta['cores']} cores ({meta['cpu']}), load average "
+            f"{', '.join(map(str, meta['loadavg_at_start']))} at start, Python {meta['python']}, "
+            f"{meta['redis']}, commit {meta['commit']}"
+            + (f" plus uncommitted changes to {', '.join(meta['uncommitted'])}"
+               if meta.get("uncommitted") else ""))
+
+
+# ---- two code trees side by side (robodine bench --against REF) ---------------------------
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _side_cell(runs: list[dict[str, Any]], key: str) -> tuple[str, float | None]:
+    """One side's figure over its rounds: the mean, the rounds in brackets when several."""
+    bad = [r for r in runs if r["status"] != "ok"]
+    if bad:
+        return f"{bad[0]['status']}: {bad[0]['reason']}"[:120], None
+    values = [float(r[key]) for r in runs if r.get(key) is not None]
+    if not values:
+        return "-", None
+    unit = "" if key == "ratio" else runs[0]["unit"]
+    text = _num(_mean(values), unit)
+    if len(values) > 1:
+        text += " (" + ", ".join(_num(v) for v in values) + ")"
+    return text, _mean(values)
+
+
+def _factor(before: float | None, after: float | None) -> str:
+    if before is None or after is None or before == 0:
+        return "-"
+    return f"x{after / before:.3f}"
+
+
+def compare_rows(data: dict[str, Any]) -> list[list[str]]:
+    """The side-by-side table: each scenario's ratio and figure from REF and from this tree."""
+    ref, tree = (s["label"] for s in data["sides"])
+    out = [["scenario", f"ratio {ref}", f"ratio {tree}", "change",
+            f"project {ref}", f"project {tree}", "change"]]
+    for entry in data["results"]:
+        ref_runs, tree_runs = entry["ref"], entry["tree"]
+        cells = [entry["scenario"]]
+        for key in ("ratio", "project"):
+            a, va = _side_cell(ref_runs, key)
+            b, vb = _side_cell(tree_runs, key)
+            cells += [a, b, _factor(va, vb)]
+        out.append(cells)
+    return out
+
+
+def compare_table(data: dict[str, Any]) -> str:
+    return _text_table(compare_rows(data))
+
+
+def compare_markdown(data: dict[str, Any]) -> list[str]:
+    ref, tree = data["sides"]
+    return [
+        f"## Side by side: {ref['label']} and {tree['label']}",
+        "",
+        f"`robodine bench --against {data['against']}` ({data['run']['mode']}, "
+        f"{data['rounds']} round{'s' if data['rounds'] > 1 else ''}) on {data['run']['date']}: "
+        f"{_machine_line(data['run'])}. Each scenario ran from a git worktree of "
+        f"{data['against']} and from this tree in turn (the order swapped from one scenario "
+        "and round to the next), each run a `robodine bench` process of its own with its own "
+        "ceiling, so the ratios compare; the projects' figures only as far as the machine "
+        "stayed the same. With several rounds the cell is their mean, the rounds in brackets: "
+        "their spread is the run-to-run noise. Data: `bench/results/compare.json`.",
+        "",
+        *_md_table(compare_rows(data)),
+        "",
+    ]

@@ -36,19 +36,10 @@ MEMBERS = 10
 HISTORY = (100, 10_000, 100_000)
 PASSWORD = "member-password-0123"
 
-NOTES = """\
-What bounds it: message latency does not grow with history size (history on join is XREVRANGE
-COUNT, posting is XADD with an approximate MAXLEN: nothing scans the history). Three full runs on
-2026-11-22 (400 messages per size, rooms interleaved): the p50s of the three sizes were within 1 %
-of each other in every run (1.13-1.36 ms), while the level moved 20 % between runs with the
-machine's load. Earlier versions of this scenario timed the poster's own copy in one room whose
-history was refilled between rounds, and compared p50s measured seconds apart: the spread was
-10-30 %, and it came from two artefacts, not from history: the machine's drift between rounds, and
-the order in which the server writes to a room's ten sockets (the poster's place in it differs
-between rooms; ten WebSocket writes are about half a millisecond). Interleaving per message and
-timing until the last member has it remove both. Throughput is bounded by the web process's loop:
-each message is one XADD and ten WebSocket sends (py-spy: the WebSocket send path, then redis-py
-command packing for the XADD).
+BOUNDED_BY = """\
+The web process's loop: each message is one XADD and ten WebSocket sends. Latency does not
+depend on history size: history on join is XREVRANGE COUNT and posting is XADD with an
+approximate MAXLEN, so nothing scans the history.
 """
 
 def unavailable() -> str | None:

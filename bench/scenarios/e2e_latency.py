@@ -38,30 +38,10 @@ RATE = 5000
 CLIENTS = 50
 CLIENT_PROCESSES = 2  # receiving 250,000 samples/s is more than one Python process keeps up with
 
-NOTES = """\
-What bounds it (2026-12-04): the turn each of the six processes in the chain (sender, gateway,
-Redis, web, two client processes) gets on one of the two cores. A per-message trace (receive time,
-client, the oldest sample's latency) showed two regimes: stretches where the chain keeps up (p50
-2-3 ms, p99 of each 250 ms 5-13 ms, robot -> Redis ~0.3 ms of it, the web tier reading every ~1.2
-ms, ~6 samples a read), and episodes of 20-90 ms in which all 50 clients fell behind at once (the
-web tier's reads grew to 8-10 samples: it waited for a core); with other suites on the machine the
-episodes lasted seconds and some clients then read through up to a second of backlog from their
-kernel buffers (loopback receive buffers autotune up to 32 MB here, net.ipv4.tcp_rmem; latest-wins
-coalescing happens in the server, but only for a client whose socket is backed up there). The
-episodes were the p99, so what moved it is CPU taken off the two cores: the measuring clients
-decoded every sample as it came (~33 % of a core per process); they now keep each message with its
-receive time and decode when the window closes (~26 %): on the quiet machine p99 went from 24.8-31
-ms to 7.2-8.4 ms and p50 from ~3.0 to 2.1-2.7 ms in three runs of this scenario alone; in the full
-run that followed (after the ingest scenarios, web at 57 % of a core) p50 3.7 / p99 11.7 ms. Three
-later full runs the same day, on a quiet box (an Intel Xeon by then; the runs before were on an AMD
-EPYC), met it: p50 1.0-1.1 ms, p99 3.4-3.9 ms, the web at ~40 % of a core. Also: a full collection
-in the web tier walked ~130,000 import-time objects (~80 ms, a stall every client saw); both
-processes freeze their start-up heap (~10 ms); the hub's CPU per read fell (XREAD on
-robodine/resp.py ~36 instead of ~90 us; frames 4.1 instead of 7.6 us per sample). py-spy of the web
-tier: 60 % of its samples are socket sends (50 clients' writes and the XREAD), each of which wakes
-another process on the two cores. On a busy machine (load 2-4 from other suites) the same code
-gives p99 of 100 ms and more: the figure needs a quiet box, which the table's load average says
-whether it had.
+BOUNDED_BY = """\
+The turn each of the six processes in the chain (sender, gateway, Redis, web, two client
+processes) gets on a core: the p99 is made of moments when all of them wait for one, so the
+figure needs a quiet machine (the run's load average at the start says whether it had one).
 """
 
 def unavailable() -> str | None:

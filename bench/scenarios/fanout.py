@@ -14,17 +14,18 @@ both figures are also reported in messages per second.
 The bare loop sends as fast as the sockets take messages, so the web tier is
 measured at its capacity too: it is fed telemetry of 400 robots (entries
 written straight into rd:telemetry by a feeder process, so the gateway's cost
-is not in the figure), first at 50 Hz (20,000 entries/s, the issue's "hundreds
-of robots at 10-50 Hz"), then at higher rates while it still delivers every
-sample fed (`delivered_share` >= 0.97: samples received / entries fed x
-clients) or, coalescing (latest wins), still delivers more samples per second
-than at the step before (at least 5 % more): a step that coalesces without
-delivering more shows the web tier, or the machine, saturated. The step with
-the most samples delivered per second is the figure; the bare loop then sends messages holding
-that step's samples per message, in two windows, the better of which counts
-(the quick run: one). Every step is kept in the results. Both sides' clients
-receive in two processes, so the bare loop is not bound by one receiving
-process (NOTES).
+is not in the figure), first at 50 Hz (20,000 entries/s; hundreds of robots
+at 10-50 Hz is the load the web tier is built for), then at higher rates
+while it still delivers every sample fed (`delivered_share` >= 0.97: samples
+received / entries fed x clients) or, coalescing (latest wins), still
+delivers more samples per second than at the step before (at least 5 %
+more): a step that coalesces without delivering more shows the web tier, or
+the machine, saturated. The step with the most samples delivered per second
+is the figure; the bare loop then sends messages holding that step's samples
+per message, in two windows, the better of which counts (the quick run:
+one). Every step is kept in the results. Both sides' clients receive in two
+processes, so the bare loop is not bound by one receiving process
+(bench/JOURNAL.md, 2026-12-04).
 """
 
 from __future__ import annotations
@@ -48,76 +49,16 @@ ROBOTS = 400
 # entries/s into rd:telemetry, in 1 ms ticks: 400 robots at 50 Hz, then faster (module docstring)
 FEEDS = (20_000, 35_000, 50_000, 65_000, 80_000)
 # Receiving processes on both sides: with one, the bare loop's clients were the bound (one
-# process at 99 % of a core, the server at 37-64 %), and ratios above 1 came out (NOTES).
+# process at 99 % of a core, the server at 37-64 %), and ratios above 1 came out (JOURNAL.md).
 CLIENT_PROCESSES = 2
 KEEPS_UP = 0.97  # delivered share at which a step still counts as "every sample delivered"
 GROWS = 1.05  # a coalescing step must deliver this much more than the one before to go on
 
-NOTES = """\
-What bounds it (2026-12-05): the two cores, shared by the web tier, Redis, the feeder and the
-receiving clients; the bare loop shares them with its clients only. At 100 clients, five runs in a
-row as this date's changes landed: 0.71, 0.72, 0.80, 0.93 and 1.02 (that one against a slow ceiling
-window), and 0.69 in the full run (5.40 M samples/s at a 65,000/s feed against a ceiling window of
-7.84 M), against 0.48 and 0.52 for the previous commit run back to back with them (0.60-0.68 on
-2026-12-04); at 500 clients 0.89-1.20 (was 0.83-0.86). The web tier now delivers every sample of a
-50,000 entries/s feed (4.89-4.94 M samples/s, share 0.977-0.987, in four runs) where it kept up
-with 35,000; at 65,000 it coalesces (share 0.75-0.83). What changed: (1) rd:telemetry entries hold
-the sample as one JSON object (robot id + `sample`; protocol/streams.py): the hub reads 4 strings
-an entry instead of 20, checks the JSON with one msgspec decode and puts it in the frame as it is,
-instead of converting ten fields and encoding them again (in-process, a 300-entry XREAD from a real
-Redis then frames: 7.5 -> 4.0 us of CPU an entry on the same machine; of the 4.0, reading 1.4, the
-stream id's parse ~1.0, the decode ~0.5, the frame's text ~0.3); Redis serves and stores a 2-field
-entry (its CPU at a 35,000/s feed 21 -> 14 %, 211 bytes an entry in memory instead of 118); (2) a
-client holding the hub's batch when the next one comes takes the two batches' merge, made once and
-shared (FrameBatch.after), instead of merging per robot and building its own message: clients fall
-behind together when the machine is busy, and per-client, per-sample work at that moment made a
-short overload a collapse (60,000 -> 18,000 messages/s in one step); (3) a `lagging` notice at most
-once a second per client (each one forced a per-client message); (4) the feeder ~1 us an entry (was
-~1.8: hiredis packing each command), 12 % of a core at 65,000/s instead of 18 %. The stepping goes
-on past a coalescing step while it still delivers 5 % more samples/s than the step before (it
-stopped at the first coalescing step, assuming saturation; at 50,000/s the share was 0.94 with the
-web tier at 71 % of a core). Where the web tier's time goes at the top step (py-spy): the direct
-socket writes ~45 % (one pre-built frame per client per read, the kernel's loopback TCP included;
-the bare loop pays the same per message), reading and framing the entries ~25 % (msgspec's
-validating decode, the stream id's parse, the field map), the event loop ~8 %. Redis (~16-19 %) and
-the feeder (~10-12 %) are the rest of what the bare loop's side spends on sending. The ceiling
-itself moves 4.9-7.4 M samples/s between windows and runs; the table shows the run with the lowest
-ratio. Connecting 500 telemetry sockets is bounded by the token's SQL lookup (web/auth.py) and each
-socket's snapshot.
-
-Later on 2026-12-05 (an Intel Xeon host, busier: e2e p99 9.7 ms and slow-client p99 4.6 ms in the
-same full run): the hub's CPU per entry in-process (260-entry reply -> frames -> framed message)
-2.9 -> 2.2 us: an entry of two fields pairs off without an iterator (~0.9 -> ~0.2 us), the stream
-id's ms part is remembered (a read's ids share a few) and parsed without a classmethod hop (~1.0
--> ~0.6 us), TelemetryRecord is untracked by the GC. Fanout at 100 clients, the commit before and
-this one alternated: 0.76, 0.61 and 0.72, 0.81 (noise larger than the change); the full run 0.64
-at 100 clients (4.26 M against 6.64 M), 0.69 at 500. Two experiments, not kept: (a) the feed
-sockets' send buffer (web.feed_send_buffer_bytes) 512 KiB: 0.55, 0.72; the kernel's autotuning:
-0.71, 0.77; 128 KiB (the default): 0.79, 0.76, so buffering is not what coalesces; (b) four
-receiving processes instead of two on both sides: 0.70, 0.77 against 0.70, 0.61, and the clients'
-total CPU stayed where it was (~85-90 % of a core against the web tier, ~130 % against the bare
-loop), so no per-process scheduler share sets it. What the numbers show: per entry fed, Redis
-(XADD with MAXLEN ~ and the hub's XREAD, 28-30 % of a core at 65,000/s on this host, ~4.4 us), the
-feeder (~2.2 us) and the web tier's read and frame (~3 us) cost ~10 us that the bare loop does not
-pay, against ~18 us the 100 clients spend receiving it (~0.18 us a sample); at 500 clients that
-becomes ~90 us, which is why 500 meets the goal and 100 does not. Unexplained, and the next thing
-to look at: the web tier starts to coalesce at 50,000/s with itself at ~70 % of a core and its
-clients at ~45 % each, not saturated; count why try_write refuses (send lock held by a pump that
-is draining a merged message, or the transport above its low-water mark) per step.
-
-Answered the same afternoon by counting (a throw-away instrumented run): try_write refused only
-~2.5 % of its calls (the transport's low-water mark is 16 bytes: any partial write counts), while
-the hub itself read past ~0.47 M of the ~2.5 M entries fed over the steps: at 65,000/s a cycle
-that overran 500 entries (web.hub_batch, ~7.7 ms) made a full XREAD, thrown away for an
-XREVRANGE of the newest 500, and the next read was full again, so under a lasting load every read
-cost Redis and the hub twice. Within a read, latest-wins keeps one sample per robot (400 robots:
-a read of more than 400 entries cannot deliver them all). Change: a one-stream latest-only reader
-that has just skipped reads the newest page next (one XREVRANGE after its position) and goes back
-to the blocking XREAD when a page comes back short (web/hub.py; stats `read_newest`). At an 80,000/s
-feed, back to back: Redis 21 % of a core against 24.5-28 % before, delivered share 0.83 against
-0.67-0.70; fanout at 100 clients, alternated with the commit before: 0.82, 0.74 against 0.73, 0.70
-(500 clients 1.31, 1.14 against 1.00, 0.78). Full run after it (13:07, quiet, Intel Xeon): 0.80 at
-100 clients (4.84 M at a 50,000/s feed against 6.05 M), 0.81 at 500.
+BOUNDED_BY = """\
+The cores, shared by the web tier, Redis, the feeder and the receiving clients; the bare
+loop shares them with its clients only. Per entry fed, Redis (XADD and the hub's XREAD), the
+feeder and the web tier's read and frame cost what the bare loop does not pay; the direct
+socket writes are the web tier's largest share.
 """
 
 def unavailable() -> str | None:

@@ -37,33 +37,10 @@ GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 MAX_LAG_S = 0.5
 
-NOTES = """\
-What bounds it (2026-12-04, after telemetry got a batch path): mosquitto and the shared 2 cores,
-not the gateway. Two full runs: 88,534 vs 103,490 msg/s = 0.85, and 84,734 vs 88,343 = 0.96
-(the run before: 36,298 vs 100,210 = 0.36). Both sides now fail the same way: the broker pushes
-back on the publisher (mosquitto 50-80 % of a core with the gateway, 73-98 % with the bare
-subscriber), while the gateway uses 40-60 % of a core at 80,000-96,000 msg/s (~5 us of CPU per
-message in the real process; it was 63 % at 37,647/s). Gateway, mosquitto and redis together
-fill the box near the top: once (95,922/s, first run) the gateway fell 0.65 s behind and its
-writer's 50,000-sample buffer overflowed (28,602 samples dropped and counted as
-`telemetry_dropped{reason="buffer_full"}`); the second run dropped nothing.
-
-What changed: `protocol/mqtt_wire.py` hands the QoS 0 PUBLISH packets between two other
-packets to the gateway as one list, and `RobotRouter.handle_run` takes the telemetry in it in
-one call: per message only the checks (topic -> registered MQTT robot by one dict lookup,
-msgspec decode, telemetry of the topic's robot, version 1, a session attached to MQTT); the
-fleet applies the batch per sample (heard, state machine, rate limit, position) and the
-writer buffers it, counters bumped once per batch; `telemetry_batch.batch_samples` encodes
-the batch's numbers in one call (940 -> 571 ns per sample). The first message that fails a
-check, or is anything else, takes the one-message path, which says what is wrong (same
-counters, logs, events); tests/gateway/test_mqtt_runs.py checks both paths leave the same
-samples, events, counters and sessions. In-process gateway CPU per telemetry message, socket
-bytes to rd:telemetry in a real Redis (thread time, A/B alternated, 4 rounds of 200,000):
-9.0 us before, 5.4 us with the batch path; the one encode saves another ~0.37 us per
-sample measured alone (the whole path's +-20 % noise on this box hides it). Of what is
-left (py-spy, in-process): msgspec decode ~0.86 us, the splitter ~0.5 us, the sample
-encode ~0.57 us, the batch loops ~0.8 us, the Redis flush ~0.5 us. On more cores: robots
-split over gateway processes with shared subscriptions.
+BOUNDED_BY = """\
+Where a step fails, mosquitto and the shared cores: on both sides the broker pushes back on
+the publisher first. The gateway's own share is per message the checks (topic lookup, body
+decode), the packet splitter and the flush to Redis.
 """
 
 

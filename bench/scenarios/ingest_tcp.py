@@ -29,17 +29,10 @@ GOAL = "gateway < 50 % of one core, RSS < 150 MB"
 ROBOTS = 1000
 HZ = 10.0
 
-NOTES = """\
-What bounds it (2026-11-22): the loop's own work for 1,000 sockets (epoll and one recv per frame,
-robots send one frame per read) is ~36 % of the gateway's samples, then the writer's one write per
-flush ~15 %, `BodyDecoder.decode` ~12 % (the union decode and the robot-id regex), framing and the
-fleet a few % each. What moved it: one asyncio.Protocol per connection handling every frame of a
-read in `data_received` (no task, StreamReader or future per connection), the writer's flush on a
-lean RESP connection (257 -> 31 us of CPU per flush, same run), and small telemetry flushes at most
-once a millisecond (nearly every sample was its own flush under this trickle). 52 % of a core
-before; after, 27-33 % under other load (more frames per wake-up) and 42 % on a quiet machine
-(load 0.5), where each frame is nearer its own wake-up; RSS ~113 MB and flat (~100 MB of it the
-interpreter, imports and 1,000 sessions before any traffic).
+BOUNDED_BY = """\
+Per-frame work in the gateway's one event loop: epoll and one recv per frame for 1,000
+sockets, the writer's flushes to Redis, the body decode. Most of the RSS is the interpreter,
+its imports and 1,000 sessions before any traffic.
 """
 
 def unavailable() -> str | None:

@@ -40,40 +40,12 @@ MIN_RATE = 500
 GROWTH = 1.4
 MAX_RATE = 190 * ROBOTS
 
-NOTES = """\
-What bounds it (2026-12-04, after UDP went a burst at a time): the endpoint owns its socket
-(`add_reader`); when the loop finds it readable, it reads what is queued (up to 256 datagrams,
-`recv` until it would block) and hands them at once to `Fleet.datagram_run`:
-`DatagramDecoder.decode_run` checks each datagram (size, HMAC, body, robot, version, replay window)
-in one loop with one dict lookup per robot, and the good ones take the MQTT batch path
-(`Fleet.telemetry_run`, `StreamWriter.telemetry_run`: heard, state machine, rate limit per sample;
-one encode and one set of counters per batch). No timer: at 5,000/s a datagram is read and applied
-alone, as before. In-process gateway CPU per datagram (socket -> fleet -> writer -> a real Redis,
-thread time, steps alternated): one datagram at a time through uvloop's `datagram_received` (the
-base) ~12.5 us at 50-55,000/s; the same datagrams collected into a run for the loop's next turn
-~9.5-12.3 us; read as a burst here ~10.0 us at 55,000/s on the busy machine (9.7-10.6, where the
-collected run took 10.8-13.9 and lost datagrams in 2 of 4 steps; uvloop reads at most 32 per
-wake-up and makes each sender's address a tuple). The bench sees ~7.5 us: 57 % of a core at
-75,000/s. Full runs on the shared machine: 82,785/s clean = 0.34 of a 246,784/s ceiling (load
-average 1.3 at the start, 75,294/s clean at 57 % of a core), and 61,842/s = 0.19 of 319,243/s under
-load average 3.5-3.9 (59-75k steps lost with the gateway at 50-55 % of a core). Before this change,
-same day: 59,156/s (0.19 of 312,604/s) and 51,857/s (0.16 of 324,139/s) with the collected run; the
-ceiling ran at 1.5-2x the 149-178k of earlier runs, which alone moves the ratio. Where the
-gateway's loop goes now (py-spy, native): the HMAC (two OpenSSL SHA-256 context copies, ~0.7 us)
-and msgspec (~0.4 us) per datagram, recv per datagram, the writer's socket write to Redis (~12 %),
-the batch encode (~11 %); the Python around them is ~20 %. A step that loses does so with the
-gateway at only 50-65 % of a core: with the whole gateway app in-process the loop never paused for
-more than ~12 ms, and the 4 MiB socket buffer holds ~10,000 datagrams (~130 ms at 75,000/s), so the
-loss is the gateway getting less than the CPU it needs for long enough while Redis (~10 us per
-entry in the script), the sender and other people's processes share the two cores. To move it
-further: a second UDP worker process (SO_REUSEPORT) on machines with more cores; what is left per
-datagram is mostly C. 2026-12-05 (AMD EPYC, where everything ran ~1.5x slower than on the Intel
-Xeon of the day before): rd:telemetry entries became the robot id plus the sample as one JSON
-object (the web tier forwards it as it is), which the gateway's script joins from the sample's
-parts. Back to back: 86,575/s clean against 90,345/s for the commit before (noise); Redis ~7 % of a
-core more at 75,000/s (~1 us an entry for the join); the ratio fell from 0.35 to 0.24-0.26 because
-the ceiling, XADD of the same entry, is now a two-field XADD (258,503 -> 356,869/s), not because
-the gateway is slower.
+BOUNDED_BY = """\
+The gateway's one event loop: per datagram the HMAC and the body decode (both in C), then
+the batch's encode and its write to Redis. A step loses datagrams when the gateway gets less
+CPU than it needs for long enough while Redis and the sender share the cores, before it
+reaches a full core; when no step fails, the step schedule (the per-robot limit x 1,000
+robots) is the bound.
 """
 
 def unavailable() -> str | None:

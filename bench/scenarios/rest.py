@@ -34,51 +34,12 @@ ROBOTS = 50
 CONNECTIONS = 16
 ROUNDS = 4  # alternated windows per side in the full run (docstring)
 
-NOTES = """\
-What bounds it: the web process's CPU per request, nearly all of it aiohttp's and the hot
-path's Python; no SQL or Redis is left on the hot path. GET /api/robots answers a pre-encoded
-body from a micro-cache (web/microcache.py: one read of SQL + 50 snapshots per 0.25-0.5 s, in the
-background, with a weak ETag; the list is never older than 0.5 s), the bearer token's signature
-is checked once and remembered until it expires, the user's row comes from the UserCache
-(web.auth_cache_s). The bench config logs at warning, so no access-log line is written here (at
-the default info level one cost ~14 us in-process). What moved it last (2026-12-04): the web tier
-has no aiohttp middleware any more. With even one, aiohttp builds a handler chain per request
-with a layer of its own (its current_app fix-up), and the on_response_prepare signal that gave
-streamed answers their headers cost every answer an await; callgrind on an in-process run had
-put those at ~20k and ~7k of 286k instructions per request (the bare hello-world: 192k). Now
-web/edge.py wraps each handler once, when its route is added, one fallback route added last
-answers 404, 405 (with Allow) and CORS preflights, and the two stream handlers (SSE, WebSocket)
-set the common headers just before they prepare. Same quiet machine, back to back, 4 alternated
-windows each: 0.649 before (16,140 vs 24,850 req/s, rounds 0.62-0.67), 0.761 after (19,685 vs
-25,867 req/s, rounds 0.75-0.78); server CPU per request ~62 -> ~50 us against the hello-world's
-~38 us. Before that, the same day: one middleware instead of two, the common headers set there,
-auth of a remembered token without a coroutine, AuthUser a msgspec Struct, header templates per
-cache entry (304k -> 286k instructions). What is left over the hello-world: the two wrappers'
-coroutines (edge, route), request id and user on the request, token and user-row lookups, the
-access logger's early return, six more headers to serialize, and the 16 KB body (a kernel copy
-and the client's read, which callgrind does not see). The client sends no Accept-Encoding: the
-16 KB list goes uncompressed (a browser would get the cached gzip form); the figure is for that
-plainer client. Runs beside other suites on this shared box moved the ratio by +-0.15 between
-windows (0.56-0.85 in one run), so the rounds are reported. 2026-12-05, three full runs on
-unchanged REST code: 0.73 (rounds 0.81, 0.73, 0.69, 0.71), 0.81 (0.85, 0.68, 0.73, 0.98) and 0.68
-(0.45, 0.73, 0.79, 0.84), the web process at 99.6 % of a core in each: the rounds' spread, not the
-code, decides which side of 0.7 a run lands on; what would move it for good is CPU per request.
-Where that CPU goes (2026-12-05, `python -m bench.callgrind [--against REF]`: callgrind on the
-real web process, the micro-cache held fresh, 2,000 keep-alive requests after 300 of warm-up):
-hello-world 183k instructions per request; a bare aiohttp handler answering a constant 16 KB
-body 180k (the body is not the cost: aiohttp's own work is the same); that handler inside our
-application 190k (router, access logger); wrapped by the edge 220k; the real GET /api/robots
-248k. Every header costs ~2k instructions however short (4 extra one-letter headers: +7.8k;
-the edge's four real ones: +9.2k): aiohttp copies them into a CIMultiDict, casefolds a plain-str
-name on each set, and serializes them character by character. Since: the edge sets headers by
-istr name and knows at add time whether a route is the API's (no-store) instead of reading
-request.path (a yarl decode) per request: 236-239k (-3.3 to -4.7 % in two set-ups); A/B
-against the previous commit, same machine, alternated windows: 1.025x req/s (noise of identical
-code: 0.98-1.0). Measured and left alone: the access logger's per-request call when only 5xx
-lines are written (-1.3k), putting the static headers into the micro-cache's templates (-1.4k).
-The rest over the hello-world is six
-headers a browser-facing API should send (ETag, Vary, X-Request-ID, nosniff, Referrer-Policy,
-Cache-Control) at ~2k each, the bearer token and user-row lookups (~3k) and two coroutines.
+BOUNDED_BY = """\
+The web process's CPU per request, nearly all of it aiohttp's own and the hot path's Python:
+no SQL or Redis is left on it (a micro-cache answers the list, tokens and user rows are
+remembered). The ratio moves by up to +-0.15 between windows of the same code on a shared
+machine, so the rounds are reported; `python -m bench.callgrind` counts instructions per
+request for changes smaller than that.
 """
 def unavailable() -> str | None:
     return availability.web()

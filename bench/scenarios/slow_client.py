@@ -32,22 +32,11 @@ RATE = 500  # 5 Hz x 100 robots: within what the web tier carries, so latency me
 CLIENTS = 10
 MEMORY_BOUND_MB = 32.0  # RSS growth during the stall that still counts as bounded
 
-NOTES = """\
-What bounds it: nothing visible at this load; the figure is a check that a stalled client costs
-the others nothing, and its ratio is noise around 1 (p99s of 1.3-1.9 ms). 2026-12-04: the phases
-alternate A B A B A (means compared) instead of A B A', after single phases gave 0.66-1.6 on the
-same code; four runs since: 0.88-1.15. What this scenario showed on that date: the stalled
-client never made the server hold anything. Its socket's kernel send buffer, autotuned up to
-net.ipv4.tcp_wmem's 4 MB, took the whole phase (`ss`: 0.49 MB, then 1.14 MB queued for it, growing
-at ~90 KB/s), so the web tier's latest-wins merge and send deadline were never reached, and a
-client that reads slowly (a tablet on weak Wi-Fi) would get samples seconds old from that queue.
-The web tier now sets each feed socket's SO_SNDBUF to `web.feed_send_buffer_bytes` (128 KiB, 256
-KiB after the kernel doubles it): the queue for the stalled client stopped at ~213 KB, after which
-the hub stops direct writes to it (its transport is past the low-water mark), its subscription
-keeps at most one pending sample per robot, and its own task's send, blocked, closes it with 4008
-after `web.ws_send_timeout_s` (10 s). The others' latency and the web's RSS (109 -> 114 MB over the
-run) did not move; e2e-latency and fanout measured the same after the change (p50 1.2 / p99 4.2
-ms; 0.68 and 0.85).
+BOUNDED_BY = """\
+Nothing at this load: the figure checks that a client that stops reading costs the others
+nothing, so its ratio is noise around 1. Memory stays bounded because each feed socket's
+kernel send buffer is capped (`web.feed_send_buffer_bytes`) and a send blocked for
+`web.ws_send_timeout_s` closes the socket (4008).
 """
 
 def unavailable() -> str | None:
