@@ -2,8 +2,9 @@
 
 `robodine bench --profile` records the gateway (and the web tier) during the
 scenario's heaviest load step, in py-spy's raw (collapsed stack) format,
-keeps the file in the results directory, and reports the functions with the
-most samples, by self time and by inclusive time.
+in the scenario's temp dir (kept with --keep, never in bench/results), and
+reports the functions with the most samples, by self time and by inclusive
+time (results/profiles.json).
 """
 
 from __future__ import annotations
