@@ -67,7 +67,9 @@ def run(ref: str, names: list[str], *, quick: bool, rounds: int,
         "against": ref,
         "rounds": rounds,
         "sides": [
-            {"side": "ref", "label": label, "commit": commit},
+            {"side": "ref", "label": label, "commit": commit,
+             # what the runs from REF's worktree found themselves to be: REF's commit
+             "measured_commit": side_meta.get("ref", {}).get("commit", "")},
             {"side": "tree", "label": tree_label, "commit": tree_meta.get("commit", ""),
              "uncommitted": tree_meta.get("uncommitted", [])},
         ],

@@ -1,6 +1,8 @@
 """What a scenario gets to work with (``Context``) and what it gives back (``Result``).
 
 A scenario module has ``NAME``, ``MEASURES``, ``CEILING``, ``GOAL``,
+``BOUNDED_BY`` (what limits its figure, in a few lines that hold from run to
+run; RESULTS.md shows it beside the run's own measured ``bound``),
 ``unavailable() -> str | None`` (the reason it cannot run here, or None) and
 ``run(ctx) -> Result``. Everything it starts goes through the context, which
 stops it again (newest first) and remembers each process's peak RSS.
@@ -52,6 +54,7 @@ class Scenario(Protocol):
     MEASURES: str
     CEILING: str
     GOAL: str
+    BOUNDED_BY: str
 
     def unavailable(self) -> str | None: ...
 

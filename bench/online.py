@@ -56,5 +56,6 @@ def _online(client: redis.Redis) -> int:
     ids = client.smembers(streams.ROBOTS_INDEX)
     pipe = client.pipeline(transaction=False)
     for rid in ids:
-        pipe.hget(streams.robot_key(rid.decode()), "connection")
+        pipe.hget(streams.robot_key(rid.decode() if isinstance(rid, bytes) else rid),
+                  "connection")
     return sum(1 for v in pipe.execute() if v == b"online")

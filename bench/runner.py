@@ -51,7 +51,7 @@ def _run_one(name: str, *, quick: bool, profile: bool, keep: bool,
     ctx = Context(name, quick=quick, workdir=workdir, progress=say, profile=profile)
     started = time.perf_counter()
     try:
-        result = module.run(ctx)
+        result: Result = module.run(ctx)
     except Exception as exc:  # one scenario's crash must not hide the others' numbers
         (workdir / "error.txt").write_text(traceback.format_exc())
         base.status = "failed"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -53,7 +53,8 @@ class Child:
             self._proc.join(2)
 
 
-def run_child(conn: Connection, main: Callable[[Connection], Awaitable[None]]) -> None:
+def run_child(conn: Connection,
+              main: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:
     """The child's entry: run ``main(conn)`` on uvloop; hand a crash to the parent."""
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -18,6 +18,7 @@ import random
 import socket
 import time
 from multiprocessing.connection import Connection
+from typing import Any
 
 import hiredis
 import redis
@@ -38,9 +39,11 @@ _SAMPLE = (b'{"robot":"%s","seq":%d,"ts":%s,"x":%s,"y":%s,"theta":%s,"battery":8
 def _heads(robots: list[str]) -> dict[str, bytes]:
     """Each robot's XADD up to the sample's length: the command packed with an empty
     sample, whose ``$0\\r\\n\\r\\n`` is cut off."""
-    return {robot: pack_command(("XADD", streams.TELEMETRY, "MAXLEN", "~", "1000000", "*",
-                                 "robot", robot, streams.TELEMETRY_SAMPLE, ""))[:-6]
-            for robot in robots}
+    def head(robot: str) -> tuple[Any, ...]:
+        return ("XADD", streams.TELEMETRY, "MAXLEN", "~", "1000000", "*", "robot", robot,
+                streams.TELEMETRY_SAMPLE, "")
+
+    return {robot: pack_command(head(robot))[:-6] for robot in robots}
 
 
 class Feeder:

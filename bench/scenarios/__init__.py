@@ -1,6 +1,6 @@
 """The scenarios, in the order they run: gateway first, then the web tier.
 
-Each module has NAME, MEASURES, CEILING, GOAL, ``unavailable()`` and ``run(ctx)``
+Each module has NAME, MEASURES, CEILING, GOAL, BOUNDED_BY, ``unavailable()`` and ``run(ctx)``
 (see ``bench.harness``). Adding one means adding a module and a line here.
 """
 

@@ -86,8 +86,8 @@ def run(ctx: Context) -> Result:
     finally:
         client.close()
     latency: dict[str, Any] = {str(size): by_room[_history_room(size)] for size in HISTORY}
-    for size, lat in latency.items():
-        ctx.log(f"history {int(size):,}: post -> all members p50 {lat['p50']} ms, "
+    for history, lat in latency.items():
+        ctx.log(f"history {int(history):,}: post -> all members p50 {lat['p50']} ms, "
                 f"p99 {lat['p99']} ms")
     p50s = [v["p50"] for v in latency.values()]
     spread = max(p50s) / min(p50s) if min(p50s) > 0 else None

@@ -156,6 +156,7 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
     steps: list[dict[str, Any]] = []
 
     def confirmed(rate: int) -> dict[str, Any]:
+        s: dict[str, Any] = {}
         for _ in range(ctx.pick(1, 2)):  # a full run repeats a failed step once
             s = _step(publisher, count, pids, rate, seconds)
             steps.append(s)

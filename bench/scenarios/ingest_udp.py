@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import redis
 
@@ -114,7 +115,9 @@ def run(ctx: Context) -> Result:
         if warm.received == 0:
             raise RuntimeError(f"no telemetry reached Redis in the warm-up:\n"
                                f"{gw.service.log_tail()}")
-        entry = client.xrevrange(streams.TELEMETRY, count=1)[0][1]
+        newest = cast(list[tuple[bytes, dict[bytes, bytes]]],
+                      client.xrevrange(streams.TELEMETRY, count=1))
+        entry = newest[0][1]
         maxlen = int(gw.config.section("redis")["telemetry_maxlen"])
         ceilings = [_ceiling(ctx, url, entry, maxlen, bench_requests)]
 
@@ -123,8 +126,7 @@ def run(ctx: Context) -> Result:
         bad: Step | None = None
         rate = START_RATE
         while rate <= MAX_RATE:
-            s = _confirmed(ctx, steps, lambda r=rate: _step(ctx, client, gw, sender, pids, r,
-                                                            seconds))
+            s = _confirmed(ctx, steps, partial(_step, ctx, client, gw, sender, pids, rate, seconds))
             if not s.clean:
                 bad = s
                 break
@@ -132,8 +134,7 @@ def run(ctx: Context) -> Result:
             rate = int(rate * GROWTH)
         rate = START_RATE // 2
         while good is None and rate >= MIN_RATE:  # even the first step failed: step down
-            s = _confirmed(ctx, steps, lambda r=rate: _step(ctx, client, gw, sender, pids, r,
-                                                            seconds))
+            s = _confirmed(ctx, steps, partial(_step, ctx, client, gw, sender, pids, rate, seconds))
             if s.clean:
                 good = s
             else:
@@ -145,8 +146,7 @@ def run(ctx: Context) -> Result:
             mid = (good.target + bad.target) // 2
             if bad.target - good.target < 0.04 * bad.target:
                 break
-            s = _confirmed(ctx, steps, lambda m=mid: _step(ctx, client, gw, sender, pids, m,
-                                                           seconds))
+            s = _confirmed(ctx, steps, partial(_step, ctx, client, gw, sender, pids, mid, seconds))
             if s.clean:
                 good = s
             else:

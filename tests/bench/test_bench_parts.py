@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import tomllib
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import fleetconf, prom, report
+from bench import fleetconf, prom, report, scenarios
 from bench.harness import Result
 from bench.loadgen.ws import mask_frame
 from bench.profile import summarise
@@ -167,7 +169,7 @@ def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> N
     finally:
         feeder.close()
     client = sync_redis.Redis.from_url(redis_private.url, decode_responses=True)
-    entries = client.xrange(streams.TELEMETRY)
+    entries = cast(list[tuple[str, dict[str, str]]], client.xrange(streams.TELEMETRY))
     assert len(entries) >= 300
     records = [streams.from_fields(TelemetryRecord, f) for _, f in entries]
     assert {r.robot for r in records} == set(robots)
@@ -179,3 +181,90 @@ def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> N
         assert seqs == list(range(1, len(seqs) + 1))
     assert len({(r.x, r.y) for r in records}) > 10  # the robots move
     assert all(abs(r.ts - time.time()) < 60 and r.rx == r.ts for r in records)
+
+
+def test_results_md_is_generated_from_the_data_in_results() -> None:
+    """RESULTS.md is what `robodine bench --report` makes of results/*.json: edit the data
+    or a scenario's BOUNDED_BY, then run it (the story goes into bench/JOURNAL.md)."""
+    out = report.BENCH_DIR / "results"
+    data = json.loads((out / "latest.json").read_text())
+    expected = report.markdown(data["results"], data["run"], report._load(out / "profiles.json"),
+                               report._load_compare(out / "compare.json"))
+    assert (report.BENCH_DIR / "RESULTS.md").read_text() == expected, (
+        "RESULTS.md is stale: run `robodine bench --report`")
+
+
+def test_results_md_has_the_table_each_bound_and_how_to_run_and_no_story() -> None:
+    results = [Result("rest", "ok", "GET /api/robots", ">= 0.7", 18_000.0, "req/s", 25_000.0,
+                      "hello-world", 0.72, True, bound="the web process at 98% of a core",
+                      seconds=30.0).to_json()]
+    meta = {"date": "2026-12-07T10:00:00+00:00", "cores": 2, "cpu": "x", "python": "3.11",
+            "loadavg_at_start": [0.5, 0.5, 0.5], "redis": "7", "commit": "abc1234"}
+    text = report.markdown(results, meta)
+    assert "| rest | 18,000 req/s | 25,000 req/s | 0.72 | >= 0.7 | yes |" in text
+    assert "- **rest**: GET /api/robots; ceiling: hello-world." in text
+    assert f"  - bound: {' '.join(scenarios.load('rest').BOUNDED_BY.split())}" in text
+    assert "  - this run: the web process at 98% of a core." in text
+    assert "## How to run" in text and "--against REF" in text
+    assert "bench/JOURNAL.md" in text
+    assert "Side by side" not in text  # no comparison recorded
+    assert len(text.splitlines()) < 40
+
+
+def test_every_scenario_says_what_bounds_it_in_a_few_undated_lines() -> None:
+    for name in scenarios.MODULES:
+        module = scenarios.load(name)
+        assert not hasattr(module, "NOTES"), f"{name}: dated notes belong in bench/JOURNAL.md"
+        text = module.BOUNDED_BY
+        assert text.strip(), name
+        assert len(text.strip().splitlines()) <= 6, name
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), f"{name}: a date in BOUNDED_BY"
+
+
+def test_the_two_trees_take_turns_going_first() -> None:
+    from bench.compare import order
+
+    assert order(0, 0) == ("ref", "tree") and order(0, 1) == ("tree", "ref")
+    assert order(1, 0) == ("tree", "ref"), "the next scenario starts with the other side"
+    for rounds in (2, 4):
+        firsts = [order(3, k)[0] for k in range(rounds)]
+        assert firsts.count("ref") == firsts.count("tree")
+
+
+def _run(ratio: float | None, project: float, status: str = "ok") -> dict[str, Any]:
+    return {"scenario": "rest", "status": status, "reason": "boom" if status != "ok" else "",
+            "ratio": ratio, "project": project, "unit": "req/s"}
+
+
+def test_the_side_by_side_table_gives_each_sides_mean_its_rounds_and_the_change() -> None:
+    data = {
+        "against": "main", "rounds": 2,
+        "run": {"mode": "full", "date": "2026-12-07T10:00:00+00:00", "cores": 2, "cpu": "x",
+                "loadavg_at_start": [0.1, 0.2, 0.3], "python": "3.11", "redis": "7",
+                "commit": "abc1234"},
+        "sides": [{"side": "ref", "label": "main (1111111)"},
+                  {"side": "tree", "label": "this tree (2222222)"}],
+        "results": [
+            {"scenario": "rest", "ref": [_run(0.70, 17_000.0), _run(0.74, 19_000.0)],
+             "tree": [_run(0.77, 19_000.0), _run(0.77, 21_000.0)]},
+            {"scenario": "chat", "ref": [_run(None, 7000.0)],
+             "tree": [_run(None, 0.0, status="failed")]},
+        ],
+    }
+    rows = {r[0]: r for r in report.compare_rows(data)}
+    assert rows["scenario"][1:3] == ["ratio main (1111111)", "ratio this tree (2222222)"]
+    assert rows["rest"][1:4] == ["0.72 (0.7, 0.74)", "0.77 (0.77, 0.77)", "x1.069"]
+    assert rows["rest"][4:] == ["18,000 req/s (17,000, 19,000)", "20,000 req/s (19,000, 21,000)",
+                                "x1.111"]
+    assert rows["chat"][1:4] == ["-", "failed: boom", "-"]
+    assert rows["chat"][4] == "7,000 req/s" and rows["chat"][6] == "-"
+    md = "\n".join(report.compare_markdown(data))
+    assert "## Side by side: main (1111111) and this tree (2222222)" in md
+    assert "`robodine bench --against main` (full, 2 rounds)" in md
+    assert "| rest | 0.72 (0.7, 0.74) | 0.77 (0.77, 0.77) | x1.069 |" in md
+
+
+def test_against_a_ref_that_is_no_commit_is_refused_before_anything_runs() -> None:
+    out = _robodine("rest", "--against", "no-such-ref-anywhere")
+    assert out.returncode == 2
+    assert "'no-such-ref-anywhere' is not a commit" in out.stderr

@@ -55,3 +55,38 @@ def test_quick_run_reports_numbers_for_every_available_scenario(tmp_path: Path) 
             assert r["ratio"] is not None, name
         assert isinstance(r["met"], bool), name
     assert "(1/" in proc.stderr  # progress lines while it runs
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), *args],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_against_a_ref_measures_both_trees_side_by_side(tmp_path: Path) -> None:
+    """One scenario from a worktree of HEAD~1 and from this tree: each side ran its own
+    code (the REF side's run reports REF's commit), and nothing is left behind."""
+    ref = _git("rev-parse", "--short", "HEAD~1")
+    if not ref or scenarios.load("ingest-tcp").unavailable() is not None:
+        pytest.skip("needs a git checkout with a parent commit and redis-server")
+    worktrees = _git("worktree", "list")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROBODINE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "robodine", "bench", "ingest-tcp", "--quick", "--against", ref,
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=290, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "quick-against.json").read_text())
+    ref_side, tree_side = data["sides"]
+    assert ref_side["commit"] == ref and ref_side["measured_commit"] == ref
+    assert tree_side["commit"] == _git("rev-parse", "--short", "HEAD")
+    [entry] = data["results"]
+    for side in ("ref", "tree"):
+        [r] = entry[side]
+        assert r["status"] == "ok", (side, r["reason"])
+        assert r["project"] > 0 and r["unit"] == "% of a core"
+    assert "ingest-tcp" in proc.stdout and f"project {ref}" in proc.stdout
+    assert not (tmp_path / "RESULTS.md").exists()
+    assert _git("worktree", "list") == worktrees  # the REF worktree is gone again
