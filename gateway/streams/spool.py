@@ -133,6 +133,7 @@ class Spool:
                     deleted = self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
                 self._count -= deleted.rowcount - self._skipped
                 self._skipped = 0
+                self.degraded = None
             except sqlite3.Error as exc:  # in Redis, but still on disk: skip them from now on
                 self.degraded = str(exc)
                 try:

@@ -269,8 +269,8 @@ class StreamWriter:
             task.cancel()  # a flush still in flight gives its events back: spooled
             with contextlib.suppress(BaseException):
                 await task
-        except Exception:
-            pass  # run's own error: whoever watches its task reports it
+        except Exception:  # noqa: S110 - run's own error: whoever watches its task reports it
+            pass
 
     async def drained(self) -> None:
         """Wait until everything queued so far is in Redis or the spool (for tests and shutdown)."""
