@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from bench.servers import missing_binaries
+from robodine.testing.servers import missing_binaries
 
 
 def _module_missing(name: str) -> bool:

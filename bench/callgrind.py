@@ -28,7 +28,8 @@ from pathlib import Path
 from bench import webtier
 from bench.harness import Context, eprint
 from bench.online import fleet_online
-from bench.procs import Service, child_env, free_port
+from bench.procs import Service, child_env
+from robodine.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ROBOTS = 50

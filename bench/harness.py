@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench import fleetconf, servers
-from bench.procs import Service, child_env, free_port, robodine_argv
+from bench import fleetconf
+from bench.procs import Service, child_env, robodine_argv
+from robodine.testing.servers import MosquittoServer, RedisServer, free_port
 
 
 @dataclass
@@ -109,15 +110,22 @@ class Context:
         self.services.append(svc)
         self._stack.callback(svc.stop)
 
-    def redis(self) -> tuple[Service, str]:
-        svc, url = servers.start_redis(self.workdir)
-        self._track(svc)
-        return svc, url
+    def redis(self) -> tuple[RedisServer, str]:
+        """A redis-server of the run's own, without persistence (AOF and RDB off)."""
+        server = RedisServer(aof=False, log=self.workdir / "redis.log")
+        self._stack.callback(server.close)
+        server.start()
+        return server, server.url
 
-    def mosquitto(self) -> tuple[Service, int]:
-        svc, port = servers.start_mosquitto(self.workdir)
-        self._track(svc)
-        return svc, port
+    def mosquitto(self) -> tuple[MosquittoServer, int]:
+        """A mosquitto of the run's own, without persistence; up to 100,000 messages queue
+        per client instead of mosquitto's 1,000, so a subscriber behind a burst of the load
+        is not cut off by the broker."""
+        server = MosquittoServer(persistence=False, max_queued_messages=100_000,
+                                 log=self.workdir / "mosquitto.log")
+        self._stack.callback(server.close)
+        server.start()
+        return server, server.port
 
     def config(self, robots: int, redis_url: str,
                overrides: dict[str, dict[str, Any]] | None = None,

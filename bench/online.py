@@ -13,11 +13,11 @@ import redis
 
 from bench.harness import Context, Ports
 from bench.loadgen.udp_sender import UdpSender
-from bench.procs import Service
 from protocol import streams
+from robodine.testing.servers import RedisServer
 
 
-def fleet_online(ctx: Context, robots: int) -> tuple[Service, str, Ports]:
+def fleet_online(ctx: Context, robots: int) -> tuple[RedisServer, str, Ports]:
     """Redis, the run's config and the gateway with every robot online: (Redis, its URL, the
     ports), for the web tier's scenarios."""
     redis_svc, url = ctx.redis()

@@ -11,7 +11,6 @@ import contextlib
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from robodine.testing.servers import log_tail, wait_port
+
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raise_fd_limit() -> None:
@@ -134,25 +129,13 @@ class Service:
     def peak_rss_mb(self) -> float:
         return self.sample_memory()[1]
 
-    def wait_port(self, port: int, timeout: float = 20.0, *, udp: bool = False) -> None:
+    def wait_port(self, port: int, timeout: float = 20.0) -> None:
         """Wait until something accepts TCP connections on ``port`` (raise with the log tail)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited with {self.proc and self.proc.returncode}"
-                                   f":\n{self.log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.name}: nothing listening on {port} after {timeout}s:\n"
-                           f"{self.log_tail()}")
+        assert self.proc is not None, f"{self.name} not started"
+        wait_port(port, self.proc, timeout, name=self.name, log=self.log_path)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit status."""

@@ -16,9 +16,15 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from config import Settings
-from web import openapi
+from web import dashboard, health, topics
+from web.chat import routes as chat
 from web.db.session import DatabaseConfigError, database_url
-from web.edge import Edge
+from web.events import routes as events
+from web.feeds import routes as feeds
+from web.feeds.topic import TopicRegistry
+from web.http import openapi
+from web.http.edge import Edge
+from web.http.ratelimit import KeyedLimiter
 from web.keys import (
     EDGE,
     ENDPOINTS,
@@ -32,41 +38,34 @@ from web.keys import (
     USER_CACHE,
     WEBSOCKETS,
 )
-from web.ratelimit import KeyedLimiter
+from web.orders import routes as orders
 from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
-from web.routes import (
-    auth,
-    dashboard,
-    events,
-    health,
-    inventory,
-    kinds,
-    menu,
-    orders,
-    robots,
-    tables,
-    todos,
-    topics,
-    users,
-)
+from web.restaurant import floor_routes, inventory_routes, menu_routes
+from web.robots import kind_routes
+from web.robots import routes as robots
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
-from web.topics import TopicRegistry, default_topics
+from web.todos import routes as todos
+from web.topics import default_topics
+from web.users import login_routes
+from web.users import routes as users
 
 log = structlog.get_logger("web")
 
 ROUTE_MODULES = (
     health,
-    auth,
+    login_routes,
     users,
     robots,
-    kinds,
-    tables,
-    menu,
-    inventory,
+    kind_routes,
+    floor_routes,
+    menu_routes,
+    inventory_routes,
     orders,
     events,
     todos,
     topics,
+    feeds,
+    chat,
     dashboard,
 )
 

@@ -111,7 +111,7 @@ async def _with_users(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> 
     from web.db.migrate import upgrade
     from web.db.session import create_engine, sessionmaker
     from web.security import Passwords
-    from web.users import UserService
+    from web.users.service import UserService
 
     engine = create_engine(settings.database)
     try:
@@ -129,7 +129,7 @@ def _run_users(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def users_add(settings: Settings, args: argparse.Namespace) -> int:
-    from web.problems import Problem
+    from web.http.problems import Problem
     from web.security import Role
 
     try:
@@ -145,8 +145,8 @@ def users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def users_passwd(settings: Settings, args: argparse.Namespace) -> int:
-    from web.problems import Problem
-    from web.schemas import UserPatch
+    from web.http.problems import Problem
+    from web.users.schemas import UserPatch
 
     try:
         password = read_password("New password: ")
@@ -166,7 +166,7 @@ def users_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def users_remove(settings: Settings, args: argparse.Namespace) -> int:
-    from web.problems import Problem
+    from web.http.problems import Problem
 
     try:
         _run_users(settings, lambda s: s.delete(args.name))
@@ -213,9 +213,9 @@ def demo_data(settings: Settings, args: argparse.Namespace) -> int:
     from web.db.migrate import upgrade
     from web.db.session import create_engine, sessionmaker
     from web.demo import ADMIN, has_admin, is_empty, load_demo
-    from web.problems import Problem
+    from web.http.problems import Problem
     from web.security import Passwords, Role
-    from web.users import UserService
+    from web.users.service import UserService
 
     async def go() -> int:
         engine = create_engine(settings.database)
@@ -268,8 +268,8 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> int:
     from protocol.sealing import parse_data_key
     from web.db.migrate import upgrade
     from web.db.session import create_engine, sessionmaker
-    from web.registry import rotate_data_key as rotate
     from web.resources import redis_client
+    from web.robots.registry import rotate_data_key as rotate
 
     if settings.data.key is None or settings.data.previous_key is None:
         return _fail(

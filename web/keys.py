@@ -13,14 +13,14 @@ from config import Settings
 from web.security import AuthUser, Passwords, Tokens, UserCache
 
 if TYPE_CHECKING:
-    from web.api import Endpoint
-    from web.chat import ChatService
-    from web.edge import Edge
-    from web.hub import Hub
+    from web.chat.service import ChatService
+    from web.feeds.hub import Hub
+    from web.feeds.topic import TopicRegistry
+    from web.http.api import Endpoint
+    from web.http.edge import Edge
+    from web.http.ratelimit import KeyedLimiter
     from web.orders.outbox import OutboxRelay
     from web.orders.projector import Projector
-    from web.ratelimit import KeyedLimiter
-    from web.topics import TopicRegistry
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION_ID = web.AppKey("session_id", str)  # names this server process run (first frame of a feed)
@@ -39,7 +39,7 @@ LOGIN_LIMITER: web.AppKey[KeyedLimiter] = web.AppKey("login_limiter")
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 OUTBOX: web.AppKey[OutboxRelay] = web.AppKey("outbox")  # wake it after an order commits
 PROJECTOR: web.AppKey[Projector] = web.AppKey("projector")
-EDGE: web.AppKey[Edge] = web.AppKey("edge")  # wraps every handler (web/edge.py)
+EDGE: web.AppKey[Edge] = web.AppKey("edge")  # wraps every handler (web/http/edge.py)
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

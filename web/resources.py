@@ -21,15 +21,15 @@ from config import Settings
 from config.settings import RedisSettings
 from protocol.streams import EVENTS
 from robodine.resp import RespConnection
-from web.chat import ChatService
+from web.chat.service import ChatService
 from web.db.migrate import current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
-from web.hub import Hub
+from web.feeds.hub import Hub
+from web.feeds.topic import TopicContext
 from web.keys import CHAT, DB, ENGINE, HUB, OUTBOX, PROJECTOR, REDIS, SESSION_ID, SETTINGS, TOPICS
 from web.orders.outbox import OutboxRelay
 from web.orders.projector import Projector
-from web.registry import RegistryService, rotate_data_key
-from web.topics import TopicContext
+from web.robots.registry import RegistryService, rotate_data_key
 
 log = structlog.get_logger("web")
 

@@ -111,7 +111,7 @@ class Tokens:
     A token's signature and claims cannot change, so checking one again on each
     request (PyJWT: ~100 us, most of an authenticated request) proves nothing new;
     only expiry can, and ``verify`` checks it every time. Revocation is not the
-    token's business: the users table decides (web/auth.py, ``UserCache``).
+    token's business: the users table decides (web/http/auth.py, ``UserCache``).
     """
 
     def __init__(self, secret: str, ttl_s: float, verified_max: int = 1024) -> None:

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from config import Settings
 from robodine.lifecycle import Notifier, install_signal_handlers, settle_heap
-from web.access_log import AccessLogger
 from web.app import create_app
+from web.http.access_log import AccessLogger
 
 log = structlog.get_logger("web")
 

@@ -36,7 +36,8 @@ from bench import availability, webtier
 from bench.harness import Context, Result
 from bench.loadgen.feeder import Feeder
 from bench.loadgen.wsfeed import FeedClients
-from bench.procs import CpuWindow, free_port, robodine_argv
+from bench.procs import CpuWindow, robodine_argv
+from robodine.testing.servers import free_port
 
 NAME = "fanout"
 MEASURES = "WebSocket telemetry samples delivered per second to 100-500 clients"

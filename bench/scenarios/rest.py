@@ -22,7 +22,8 @@ from bench import availability, webtier
 from bench.harness import Context, Result
 from bench.loadgen.http_load import HttpLoad
 from bench.online import fleet_online
-from bench.procs import CpuWindow, free_port, robodine_argv
+from bench.procs import CpuWindow, robodine_argv
+from robodine.testing.servers import free_port
 
 NAME = "rest"
 MEASURES = "GET /api/robots with 50 robots online, requests/s"

@@ -372,6 +372,7 @@ class AgvControl:
             self._publish(instant_actions(self._header(Subtopic.INSTANT_ACTIONS, now), actions))
 
     def _resend(self, waiting: _Waiting, now: float) -> None:
+        """The router's next attempt: what the AGV may have lost (QoS 0) goes on the wire again."""
         job = self.job
         if waiting.order_id is not None:
             if job is not None and job.order_id == waiting.order_id:
@@ -380,12 +381,13 @@ class AgvControl:
             self._send_plan(waiting.plan, now)
 
     def _republish(self, job: Job, now: float) -> None:
-        """The same message again (same orderId and orderUpdateId), with a new header."""
+        """Publish the same message again (same orderId and orderUpdateId) with a new header."""
         header = self._header(Subtopic.ORDER, now)
         job.sent = Order(**header.fields(), order_id=job.sent.order_id,
                          order_update_id=job.sent.order_update_id, nodes=job.sent.nodes,
                          edges=job.sent.edges, zone_set_id=job.sent.zone_set_id)
         job.sent_at = now
+        self._publish(job.sent)
 
     # ---- what the AGV reports ----------------------------------------------------
 
@@ -532,7 +534,6 @@ class AgvControl:
                 else:
                     job.resends += 1
                     self._republish(job, now)
-                    self._publish(job.sent)
             elif not job.accepted and now - job.created > self.abandon_after_s:
                 self.job = None  # never seen by the AGV; its command has failed by now
                 self._event("order_not_accepted", "warning", {"order": job.order_id})

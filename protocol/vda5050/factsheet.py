@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from protocol.vda5050.formats import check_date_time
 from protocol.vda5050.kinds import ActionScope, BlockingType
 from protocol.vda5050.messages import Uint32, Wire
 
@@ -200,6 +201,9 @@ class Factsheet(Wire, frozen=True, kw_only=True):
     protocol_features: ProtocolFeatures
     agv_geometry: AgvGeometry
     load_specification: LoadSpecification
+
+    def __post_init__(self) -> None:
+        check_date_time("timestamp", self.timestamp)
 
     def supports(self, action_type: str, scope: ActionScope = ActionScope.INSTANT) -> bool:
         """Whether the AGV lists ``action_type`` as usable in ``scope``."""

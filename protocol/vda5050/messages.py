@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from protocol.vda5050.formats import check_date_time
 from protocol.vda5050.kinds import BlockingType, ConnectionState, CorridorRefPoint
 
 __all__ = [
@@ -62,6 +63,9 @@ class HeaderFields(Wire, frozen=True, kw_only=True):
     version: str  # [Major].[Minor].[Patch]
     manufacturer: str
     serial_number: str
+
+    def __post_init__(self) -> None:
+        check_date_time("timestamp", self.timestamp)  # the schemas' format: date-time
 
 
 # ---- actions (section 6.6.6, action; section 6.9) ------------------------------
@@ -199,3 +203,6 @@ class Visualization(Wire, frozen=True, kw_only=True):
     serial_number: str | None = None
     agv_position: AgvPosition | None = None
     velocity: Velocity | None = None
+
+    def __post_init__(self) -> None:
+        check_date_time("timestamp", self.timestamp)

@@ -156,7 +156,7 @@ def test_the_feeder_writes_records_the_web_tier_decodes(redis_private: Any) -> N
     from bench.loadgen.feeder import Feeder
     from protocol import streams
     from protocol.streams import TelemetryRecord
-    from web.topics.telemetry import sample_frame
+    from web.robots.telemetry_topic import sample_frame
 
     robots = ["serve-1", "serve-2", "cook-1"]
     feeder = Feeder(redis_private.url, robots, 1000)

@@ -22,7 +22,7 @@ from web import create_app
 from web.demo import load_demo
 from web.keys import DB, PASSWORDS
 from web.security import Role
-from web.users import UserService
+from web.users.service import UserService
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"

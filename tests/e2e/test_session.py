@@ -15,7 +15,7 @@ from tests.integration.test_order_flow_e2e import e2e_settings
 from tests.servers import RedisServer, free_port
 from web.keys import DB, PASSWORDS
 from web.security import Role
-from web.users import UserService
+from web.users.service import UserService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

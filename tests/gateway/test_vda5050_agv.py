@@ -231,6 +231,35 @@ def test_an_order_the_agv_never_saw_is_abandoned() -> None:
     assert loop.ctl.job is None and loop.fleet_state == "idle"
 
 
+def test_every_resend_of_an_unconfirmed_order_is_published_with_a_new_header() -> None:
+    """The router resends a command the AGV has not acknowledged; order goes at QoS 0, so each
+    attempt must put the order on the wire again (same orderId/orderUpdateId, new headerId)."""
+    loop = Loop(loss=1.0)
+    loop.step()
+    cid = loop.command("goto", table="T1", task="o-7")
+    for _ in range(2):  # the router's attempts 2 and 3
+        loop.run(0.3)
+        loop.ctl.on_command(Command(robot="agv-1", id=cid, action="goto",
+                                    args={"table": "T1", "task": "o-7"}), loop.now)
+    orders = [m for m in loop.published if isinstance(m, Order)]
+    assert [(o.order_update_id, o.header_id) for o in orders] == [(0, 0), (0, 1), (0, 2)]
+    assert len({o.order_id for o in orders}) == 1
+    assert all((o.nodes, o.edges) == (orders[0].nodes, orders[0].edges) for o in orders)
+    loop.loss = 0.0  # the third one arrives: the command is acknowledged
+    loop.run(0.5)
+    assert loop.acks[cid].ok and loop.agv.order_id == orders[0].order_id
+
+
+def test_every_resend_of_instant_actions_is_published_with_a_new_header() -> None:
+    loop = Loop(loss=1.0)
+    loop.step()
+    cid = loop.command("pause")
+    loop.ctl.on_command(Command(robot="agv-1", id=cid, action="pause", args={}), loop.now)
+    sent = [m for m in loop.published if isinstance(m, InstantActions)]
+    assert [m.header_id for m in sent] == [0, 1]
+    assert sent[0].actions == sent[1].actions
+
+
 COMMANDS = st.sampled_from([
     ("goto", {"table": "T3", "task": "t"}), ("goto", {"table": "T1"}), ("goto", {"x": 7, "y": 4}),
     ("dock", {}), ("cancel", {}), ("pause", {}), ("resume", {}), ("estop", {}), ("release", {}),

@@ -25,7 +25,7 @@ from web import create_app
 from web.demo import load_demo
 from web.keys import DB, PASSWORDS
 from web.security import Role
-from web.users import UserService
+from web.users.service import UserService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -153,6 +153,25 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
     assert gw.gateway.stats.get("vda_published", "order") == 4
 
 
+async def test_an_order_the_agv_never_confirms_is_published_on_every_attempt(
+    gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
+) -> None:
+    """QoS 0: the router's resends are the only way a lost order reaches the AGV."""
+    async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
+        await online(agv, redis_client, "agv-1")
+        cid = await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
+        sent = [(await agv.order(timeout=3))[0] for _ in range(3)]  # ack_timeout 1 s, 3 attempts
+        ev = await outcome(redis_client, cid, timeout=6)
+    assert [(o.order_update_id, o.header_id) for o in sent] == [(0, 0), (0, 1), (0, 2)]
+    assert len({o.order_id for o in sent}) == 1
+    assert all((o.nodes, o.edges) == (sent[0].nodes, sent[0].edges) for o in sent)
+    for o in sent:
+        check_order(o)
+    assert ev["type"] == "command.failed"
+    assert (ev["data"]["reason"], ev["data"]["detail"]) == ("timeout", "no ack after 3 attempt(s)")
+    assert gw.gateway.stats.get("vda_published", "order") == 3
+
+
 async def test_order_update_error_is_an_alarm_and_never_resent(
     gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
 ) -> None:
@@ -325,6 +344,31 @@ async def test_bad_input_is_counted_and_the_order_is_not_lost(
     details = {e["data"]["data"]["reason"]: e["data"]["data"]["detail"] for e in rejected}
     assert "not valid JSON" in details["bad_message"]
     assert "SN-9" not in str(await events(redis_client))  # an unknown AGV gets no event
+
+
+async def test_a_state_with_a_bad_timestamp_is_dropped_not_believed(
+    gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
+) -> None:
+    async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
+        await online(agv, redis_client, "agv-1")
+        await gw.drained()
+        before = await redis_client.xlen(streams.TELEMETRY)
+        agv.battery, agv.x = 12.0, 7.0  # what a believed state would show
+        good = publication(agv.state_msg(safety_state=SafetyState(
+            e_stop=EStop.MANUAL, field_violation=False))).payload
+        stamp = good.split(b'"timestamp":"', 1)[1].split(b'"', 1)[0]
+        for bad in (b"15.01.2025 12:00", b"not a time at all"):
+            await agv.raw(agv.topic(Subtopic.STATE), good.replace(stamp, bad))
+        stats = gw.gateway.stats
+        await wait_for(lambda: stats.get("vda_dropped", "bad_message") == 2)
+        await gw.drained()
+        assert await redis_client.xlen(streams.TELEMETRY) == before
+        assert states_of(await events(redis_client, "robot.state"), "agv-1") == ["idle"]
+        snap = await redis_client.hgetall(streams.robot_key("agv-1"))
+        assert snap[b"battery"] != b"12.0"
+    (rejected,) = robot_events(await events(redis_client), "agv-1", "message_rejected")
+    assert "timestamp '15.01.2025 12:00' is not an RFC 3339 date-time" in (
+        rejected["data"]["data"]["detail"])
 
 
 async def test_presence_from_connection_restart_and_silence(

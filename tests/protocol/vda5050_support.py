@@ -1,17 +1,23 @@
-"""Helpers for the VDA 5050 tests: the official schemas (fixed and made strict) and strategies.
+"""Helpers for the VDA 5050 tests: the official schemas per version (fixed, strict) and strategies.
 
-The schemas are the official 2.1.0 ones, copied unchanged into
-tests/protocol/vda5050/schemas (MIT, LICENSE.txt there) so that a clone tests
-on its own; ROBODINE_VDA5050_SCHEMAS names another folder. Three fixes, because
-the standard's text wins over its schemas (tests/protocol/vda5050/README.md):
+The schemas are the official ones, copied unchanged into tests/protocol/vda5050
+(MIT, LICENSE.txt and README.md there) so that a clone tests on its own:
+``schemas/`` is 2.1.0, ``schemas-2.0.0/`` is 2.0.0; ROBODINE_VDA5050_SCHEMAS names
+another folder for 2.1.0. Because the standard's text wins over its schemas,
+``validator`` fixes the quirks README.md lists:
 
-- ``state.actionStates[].actionStatus`` gains PAUSED (section 6.11 lists it);
-- ``factsheet...agvActions[].blockingTypes`` has its enum on the array, where
-  no array can match it: the enum moves to the items;
-- strict: every object that lists properties gets ``additionalProperties:
-  false``, so a misspelled optional field fails instead of passing unseen.
+- 2.1.0: ``state.actionStates[].actionStatus`` gains PAUSED;
+  ``factsheet...agvActions[].blockingTypes`` moves its enum to the items;
+- 2.0.0: the factsheet's top-level definitions move under ``properties``;
+  an instant action's ``actionType`` (the text) is required instead of
+  ``actionName`` (which stays allowed); a state's nodePosition ``theta`` and
+  controlPoint ``weight`` are optional; a nodePosition may say
+  ``allowedDeviationXY`` (the text) beside the schema's ``allowedDeviationXy``;
+- strict (the default): every object that lists properties gets
+  ``additionalProperties: false``, so a misspelled optional field fails.
 
-``date-time`` is checked (jsonschema only annotates it without extra packages).
+``date-time`` is checked by jsonschema's own checker (rfc3339-validator), an
+implementation independent of ``protocol.vda5050.formats``.
 """
 
 from __future__ import annotations
@@ -20,14 +26,13 @@ import copy
 import json
 import math
 import os
-import re
 import string
 import subprocess
 import sys
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 from hypothesis import strategies as st
@@ -77,21 +82,20 @@ from protocol.vda5050 import (
     format_timestamp,
 )
 
-_DEFAULT_DIR = Path(__file__).resolve().parent / "vda5050" / "schemas"
-SCHEMA_DIR = Path(os.environ.get("ROBODINE_VDA5050_SCHEMAS", _DEFAULT_DIR))
+_HERE = Path(__file__).resolve().parent / "vda5050"
+SCHEMA_DIRS: Final[Mapping[str, Path]] = {
+    "2.1.0": Path(os.environ.get("ROBODINE_VDA5050_SCHEMAS", _HERE / "schemas")),
+    "2.0.0": _HERE / "schemas-2.0.0",
+}
+V21: Final = "2.1.0"
 
-_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _formats = jsonschema.FormatChecker()
+assert "date-time" in _formats.checkers, "rfc3339-validator is missing (pip install -e .[test])"
 
 
-@_formats.checks("date-time", raises=ValueError)
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _RFC3339.match(value):
-        raise ValueError(f"{value!r} is not an RFC 3339 date-time")
-    datetime.fromisoformat(value)
-    return True
+def date_time_checked(value: str) -> bool:
+    """jsonschema's verdict on ``value`` as a ``date-time``."""
+    return _formats.conforms(value, "date-time")
 
 
 def _strict(node: Any) -> None:
@@ -105,7 +109,7 @@ def _strict(node: Any) -> None:
             _strict(value)
 
 
-def _fix(name: str, schema: dict[str, Any]) -> None:
+def _fix_21(name: str, schema: dict[str, Any]) -> None:
     if name == "state":
         status = schema["properties"]["actionStates"]["items"]["properties"]["actionStatus"]
         status["enum"].append("PAUSED")
@@ -115,36 +119,98 @@ def _fix(name: str, schema: dict[str, Any]) -> None:
         blocking["items"] = {"type": "string", "enum": blocking.pop("enum")}
 
 
+_KEYWORDS: Final = frozenset({"$schema", "title", "description", "required", "subtopic", "type",
+                              "properties", "additionalProperties", "examples"})
+
+
+def _fix_20(name: str, schema: dict[str, Any]) -> None:
+    if name == "factsheet":
+        schema["properties"] = {k: schema.pop(k) for k in list(schema) if k not in _KEYWORDS}
+        lens = schema["properties"]["protocolLimits"]["properties"]["maxArrayLens"]
+        lens["properties"] = {k: lens.pop(k) for k in list(lens) if k not in _KEYWORDS}
+        nav = schema["properties"]["typeSpecification"]["properties"]["navigationTypes"]["items"]
+        nav["enum"] = ["PHYSICAL_LINE_GUIDED" if v == "PHYSICAL_LINDE_GUIDED" else v
+                       for v in nav["enum"]]
+    if name == "instantActions":
+        action = schema["properties"]["actions"]["items"]
+        action["properties"]["actionType"] = {"type": "string"}
+        action["required"] = ["actionType" if r == "actionName" else r for r in action["required"]]
+    if name == "state":
+        props = schema["properties"]
+        position = props["nodeStates"]["items"]["properties"]["nodePosition"]
+        position["required"].remove("theta")
+        point = props["edgeStates"]["items"]["properties"]["trajectory"]["properties"][
+            "controlPoints"]["items"]
+        point["required"].remove("weight")
+    if name == "order":
+        position = schema["properties"]["nodes"]["items"]["properties"]["nodePosition"]
+        position["properties"]["allowedDeviationXY"] = position["properties"]["allowedDeviationXy"]
+
+
+_FIXES: Final[Mapping[str, Callable[[str, dict[str, Any]], None]]] = {
+    "2.1.0": _fix_21, "2.0.0": _fix_20}
+
+
 @cache
-def raw_schema(subtopic: Subtopic) -> dict[str, Any]:
-    path = SCHEMA_DIR / f"{subtopic.value}.schema"
+def raw_schema(subtopic: Subtopic, version: str = V21) -> dict[str, Any]:
+    folder = SCHEMA_DIRS[version]
+    path = folder / f"{subtopic.value}.schema"
+    if not path.exists():
+        path = folder / f"{subtopic.value}.json"  # 2.0.0's factsheet
     if not path.exists():
         raise FileNotFoundError(
-            f"VDA 5050 schema {path} not found (the folder is tests/protocol/vda5050/schemas "
-            "or ROBODINE_VDA5050_SCHEMAS)"
-        )
+            f"VDA 5050 {version} schema {path} not found (tests/protocol/vda5050/README.md)")
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 @cache
-def validator(subtopic: Subtopic, *, strict: bool = True) -> jsonschema.Draft202012Validator:
-    schema = copy.deepcopy(raw_schema(subtopic))
-    _fix(subtopic.value, schema)
+def fixed_schema(subtopic: Subtopic, version: str = V21) -> dict[str, Any]:
+    schema = copy.deepcopy(raw_schema(subtopic, version))
+    _FIXES[version](subtopic.value, schema)
+    return schema
+
+
+def schemas_of(version: str) -> dict[Subtopic, dict[str, Any]]:
+    """Every subtopic's schema of ``version``, quirks fixed, not strict."""
+    return {sub: fixed_schema(sub, version) for sub in Subtopic}
+
+
+SCHEMA_SETS: Final[Mapping[str, Callable[[], dict[Subtopic, dict[str, Any]]]]] = {
+    v: (lambda v=v: schemas_of(v)) for v in SCHEMA_DIRS}  # type: ignore[misc]
+
+
+@cache
+def validator(subtopic: Subtopic, *, strict: bool = True, version: str = V21,
+              raw: bool = False) -> jsonschema.Draft202012Validator:
+    schema = copy.deepcopy(raw_schema(subtopic, version) if raw else
+                           fixed_schema(subtopic, version))
     if strict:
         _strict(schema)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=_formats)
 
 
-def schema_errors(subtopic: Subtopic, document: Any, *, strict: bool = True) -> list[str]:
-    errors = validator(subtopic, strict=strict).iter_errors(document)
+def schema_errors(subtopic: Subtopic, document: Any, *, strict: bool = True,
+                  version: str = V21, raw: bool = False) -> list[str]:
+    errors = validator(subtopic, strict=strict, version=version, raw=raw).iter_errors(document)
     return [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in errors]
 
 
-def assert_schema_valid(subtopic: Subtopic, msg: Any) -> None:
+def wire_errors(subtopic: Subtopic, document: Any, version: str = V21) -> list[str]:
+    """What a message on the wire breaks: the fixed strict schema, and for what we send to
+    an AGV also the official copy as it is (an AGV may validate with that one)."""
+    errors = schema_errors(subtopic, document, version=version)
+    if version != V21 and subtopic in (Subtopic.ORDER, Subtopic.INSTANT_ACTIONS):
+        errors += [f"(official {version} schema) {e}" for e in
+                   schema_errors(subtopic, document, strict=False, version=version, raw=True)]
+    return errors
+
+
+def assert_schema_valid(subtopic: Subtopic, msg: Any, version: str = V21) -> None:
     """Validate what goes on the wire: the encoded bytes, parsed back as plain JSON."""
-    errors = schema_errors(subtopic, json.loads(encode(msg)))
-    assert not errors, f"{subtopic.value} breaks the schema:\n" + "\n".join(errors)
+    doc = json.loads(msg if isinstance(msg, bytes) else encode(msg))
+    errors = wire_errors(subtopic, doc, version)
+    assert not errors, f"{subtopic.value} breaks the {version} schema:\n" + "\n".join(errors)
 
 
 # ---- hypothesis strategies --------------------------------------------------------

@@ -40,7 +40,7 @@ from web.db.migrate import upgrade
 from web.db.session import create_engine
 from web.keys import DB, PASSWORDS
 from web.security import Role
-from web.users import UserService
+from web.users.service import UserService
 
 SECRET = "test-secret-" + "s" * 60  # 72 bytes: HS512 forgeries in tests need 64
 PASSWORD = "correct horse battery staple"

@@ -61,7 +61,7 @@ async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) 
 
 
 async def test_every_route_answers_through_the_edge(env: WebEnv) -> None:
-    """A route added without Edge.add_route would answer without these (web/edge.py); an
+    """A route added without Edge.add_route would answer without these (web/http/edge.py); an
     API route's caching is decided when it is added: no-store unless its handler chose."""
     checked = 0
     for route in env.app.router.routes():
@@ -236,7 +236,7 @@ async def test_lines_logged_while_handling_a_request_carry_its_id(
 async def test_the_known_user_fast_path_keeps_every_check(env: WebEnv) -> None:
     """A remembered token with a cached row is answered without a coroutine; anything else
     (a scheme in other case, a revoked row, a viewer on an admin route) goes the full way."""
-    from web.auth import known_user
+    from web.http.auth import known_user
     from web.keys import USER_CACHE
 
     r = await env.client.get("/api/robots", headers=env.auth("staff"))

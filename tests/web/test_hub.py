@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from protocol.streams import EVENTS, TELEMETRY, EventRecord, TelemetryRecord, to_fields
 from tests.servers import RedisServer
 from tests.web.conftest import web_settings
-from web.frames import Frame, FrameBatch, batch_message, ws_text
-from web.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub, _field_map
+from web.events.topic import EventsTopic
+from web.feeds.frames import Frame, FrameBatch, batch_message, ws_text
+from web.feeds.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub, _field_map
+from web.feeds.streamid import ZERO, StreamId
+from web.feeds.subscription import Filter, Subscription
+from web.feeds.topic import Topic, TopicContext
 from web.resources import hub_connection, redis_client
-from web.streamid import ZERO, StreamId
-from web.subscription import Filter, Subscription
-from web.topics import Topic, TopicContext
-from web.topics.events import EventsTopic
-from web.topics.telemetry import TelemetryTopic
+from web.robots.telemetry_topic import TelemetryTopic
 
 # ---- pure parts -----------------------------------------------------------------
 
@@ -507,9 +507,9 @@ def test_frames_encode_to_the_json_of_every_other_body(
     x: float, ts: float, seq: int, robot: str
 ) -> None:
     from protocol.streams import TelemetryRecord
-    from web.frames import frame
-    from web.jsonutil import dumps
-    from web.topics.telemetry import TelemetryFrame
+    from web.feeds.frames import frame
+    from web.http.jsonutil import dumps
+    from web.robots.telemetry_topic import TelemetryFrame
 
     rec = TelemetryRecord(
         robot=robot, seq=seq, ts=ts, x=x, y=-x, theta=0.5, battery=1.0, speed=0.0, rx=ts

@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from web.microcache import MicroCache, etag_matches
+from web.http.microcache import MicroCache, etag_matches
 
 
 class Source:

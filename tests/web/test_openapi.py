@@ -27,7 +27,7 @@ async def test_every_route_is_documented(env: WebEnv) -> None:
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
     served = set()
     routes = list(env.app.router.routes())
-    # The last route is web/edge.py's fallback (404, 405, CORS preflights), no endpoint.
+    # The last route is web/http/edge.py's fallback (404, 405, CORS preflights), no endpoint.
     assert [(r.method, r.resource.canonical) for r in routes if r.method == "*"] == [
         ("*", "/{tail}")
     ] and routes[-1].method == "*"

@@ -9,7 +9,7 @@ import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
 from tests.web.conftest import MakeEnv, WebEnv
-from web.routes.robots import LIST_MAX_AGE_S
+from web.robots.routes import LIST_MAX_AGE_S
 
 
 async def test_robot_list_merges_registry_and_snapshots(env: WebEnv) -> None:
@@ -38,6 +38,40 @@ async def test_robot_list_merges_registry_and_snapshots(env: WebEnv) -> None:
     assert r.status == 404 and (await r.json())["code"] == "not_found"
     r = await env.client.get("/api/robots/bad%20id", headers=env.auth("viewer"))
     assert r.status == 404
+
+
+async def test_robot_kinds_say_which_actions_each_kind_carries_out(env: WebEnv) -> None:
+    r = await env.client.get("/api/robot-kinds", headers=env.auth("viewer"))
+    assert r.status == 200
+    kinds = {
+        k["kind"]: {a["action"]: a["needs_args"] for a in k["actions"]}
+        for k in (await r.json())["items"]
+    }
+    assert kinds["serving"] == {
+        "goto": True,
+        "dock": False,
+        "cancel": False,
+        "pause": False,
+        "resume": False,
+        "estop": False,
+        "release": False,
+        "pickup_done": False,
+    }
+    assert kinds["cooking"] == {
+        "cook": True,
+        "cancel": False,
+        "pause": False,
+        "resume": False,
+        "estop": False,
+        "release": False,
+    }
+    # what it lists is what the command route takes: an unlisted action is refused
+    r = await env.client.post(
+        "/api/robots/cook-1/commands", json={"action": "dock"}, headers=env.auth("staff")
+    )
+    assert r.status == 422 and (await r.json())["field"] == "action"
+    r = await env.client.get("/api/robot-kinds")
+    assert r.status == 401
 
 
 async def test_recent_telemetry_of_one_robot(env: WebEnv) -> None:
@@ -214,16 +248,12 @@ async def test_robot_list_is_fresh_within_its_bound_with_etag_and_304(env: WebEn
     assert first["serve-1"]["state"] == "idle" and etag.startswith('W/"')
     assert r.headers["Cache-Control"] == "no-store"  # the ETag is for clients that keep it
 
-    r = await env.client.get(
-        "/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag}
-    )
+    r = await env.client.get("/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag})
     assert r.status == 304 and await r.read() == b"" and r.headers["ETag"] == etag
 
     await env.snapshot("serve-1", kind="serving", connection="online", state="delivering")
     await asyncio.sleep(LIST_MAX_AGE_S + 0.1)  # the documented bound (docs/api.md)
-    r = await env.client.get(
-        "/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag}
-    )
+    r = await env.client.get("/api/robots", headers={**env.auth("viewer"), "If-None-Match": etag})
     assert r.status == 200 and r.headers["ETag"] != etag
     assert {i["id"]: i for i in (await r.json())["items"]}["serve-1"]["state"] == "delivering"
 

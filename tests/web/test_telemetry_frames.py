@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord, to_fields
-from web.hub import Entry
-from web.streamid import StreamId
-from web.topics.telemetry import TelemetryTopic, sample_frame, telemetry_frame
+from web.feeds.hub import Entry
+from web.feeds.streamid import StreamId
+from web.robots.telemetry_topic import TelemetryTopic, sample_frame, telemetry_frame
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 records = st.builds(

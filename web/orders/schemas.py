@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from web.schemas import Query, Request
+from web.http.schemas import Query, Request
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
 Status = Literal["placed", "cooking", "ready", "delivering", "delivered", "cancelled"]

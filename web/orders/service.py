@@ -30,6 +30,7 @@ from web.db.models import utcnow
 from web.db.orders import Order, OrderEvent, OrderLine, OutboxRow
 from web.db.restaurant import FloorTable, InventoryItem, MenuIngredient, MenuItem
 from web.db.session import transaction
+from web.http.problems import Problem, not_found
 from web.orders.schemas import (
     OrderIn,
     OrderLineOut,
@@ -38,7 +39,6 @@ from web.orders.schemas import (
     OrdersQuery,
     StatusChange,
 )
-from web.problems import Problem, not_found
 from web.restaurant.inventory import LowStock, OutOfStock, reserve
 
 log = structlog.get_logger("web.orders")

@@ -13,7 +13,7 @@ from config.settings import FloorSettings
 from web.db.orders import Order
 from web.db.restaurant import FloorTable
 from web.db.session import transaction
-from web.problems import Problem, not_found
+from web.http.problems import Problem, not_found
 from web.restaurant.schemas import TableIn, TableOut, TablePatch, TablesQuery
 
 _SORT = {

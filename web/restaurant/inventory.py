@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web.db.models import utcnow
 from web.db.restaurant import InventoryItem, MenuIngredient, MenuItem
 from web.db.session import transaction
-from web.problems import Problem, not_found
+from web.http.problems import Problem, not_found
 from web.restaurant.schemas import (
     IngredientUse,
     InventoryIn,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web.db.orders import OrderLine
 from web.db.restaurant import InventoryItem, MenuIngredient, MenuItem
 from web.db.session import transaction
-from web.problems import Problem, not_found
+from web.http.problems import Problem, not_found
 from web.restaurant.schemas import MenuItemIn, MenuItemOut, MenuItemPatch, MenuQuery
 
 _SORT: dict[str, Any] = {

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from web.schemas import Query, Request
+from web.http.schemas import Query, Request
 
 Id = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 TableName = Annotated[

@@ -1,0 +1,199 @@
+"""Real redis-server and mosquitto processes on free loopback ports, for tests and benchmarks.
+
+Each server lives in its own temporary directory and can be killed and
+restarted on the same port, so tests can stage outages. The benchmark runs
+them without persistence (``RedisServer(aof=False)``,
+``MosquittoServer(persistence=False)``): its figures then measure software,
+not the disk of whichever shared machine ran them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = [
+    "MosquittoServer",
+    "RedisServer",
+    "free_port",
+    "log_tail",
+    "missing_binaries",
+    "postgres_available",
+    "wait_port",
+]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def missing_binaries(*names: str) -> list[str]:
+    """Those of ``names`` that are not on PATH."""
+    return [n for n in names if shutil.which(n) is None]
+
+
+def wait_port(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 10.0,
+    *,
+    name: str = "server",
+    log: Path | None = None,
+) -> None:
+    """Return once something accepts TCP connections on ``port``; raise if ``proc`` exits
+    first or nothing listens within ``timeout`` (with the tail of ``log``, if given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{name}: nothing listening on {port} after {timeout}s:\n{log_tail(log)}")
+
+
+def log_tail(log: Path | None, lines: int = 15) -> str:
+    """The last ``lines`` lines of a process's log ("" without one)."""
+    if log is None:
+        return ""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class _Server:
+    binary = ""
+
+    def __init__(self, port: int | None = None, *, log: Path | None = None) -> None:
+        if shutil.which(self.binary) is None:
+            raise RuntimeError(f"{self.binary} not found; run scripts/setup")
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"rd-{self.binary}-"))
+        self.log = log  # the server's output goes here (appended), or nowhere
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.binary} not started"
+        return self.proc.pid
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(self.log, "ab")) if self.log else subprocess.DEVNULL
+            self.proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
+                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        wait_port(self.port, self.proc, name=self.binary, log=self.log)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case, no chance to save anything."""
+        self._stop(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._stop(signal.SIGTERM)
+
+    def _stop(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer(_Server):
+    binary = "redis-server"
+
+    def __init__(
+        self, port: int | None = None, *, aof: bool = True, log: Path | None = None
+    ) -> None:
+        super().__init__(port, log=log)
+        self.aof = aof
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def argv(self) -> list[str]:
+        return [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+        ]
+
+
+class MosquittoServer(_Server):
+    binary = "mosquitto"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        persistence: bool = True,
+        max_queued_messages: int | None = None,
+        log: Path | None = None,
+    ) -> None:
+        super().__init__(port, log=log)
+        self.persistence = persistence
+        self.max_queued_messages = max_queued_messages  # None: mosquitto's default (1000)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+        if self.persistence:
+            lines += ["persistence true", f"persistence_location {self.dir}/",
+                      "autosave_interval 1"]
+        else:
+            lines.append("persistence false")
+        if self.max_queued_messages is not None:
+            lines.append(f"max_queued_messages {self.max_queued_messages}")
+        if os.geteuid() == 0:
+            # As root, mosquitto drops to user `mosquitto`, which cannot write
+            # our 0700 temp dir: persistence would silently save nothing.
+            lines.append("user root")
+        conf.write_text("\n".join(lines) + "\n")
+        return ["mosquitto", "-c", str(conf)]
+
+
+def postgres_available(dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> bool:
+    if os.environ.get("ROBODINE_TEST_NO_PG"):
+        return False
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), 0.5):
+        return True
+    return False

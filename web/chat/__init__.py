@@ -1,0 +1,1 @@
+"""Chat rooms: the service over Redis streams and the room socket."""

@@ -1,0 +1,360 @@
+"""Chat rooms over Redis streams: history, live messages, presence, event relay.
+
+- Messages: XADD ``rd:chat:{room}`` (MAXLEN ~ chat.maxlen); history on join is
+  XREVRANGE COUNT chat.history (never KEYS). Every web process reads the room
+  streams in its hub, so members on different processes see the same room.
+- The sender is the logged-in user, never a field of the message.
+- Presence: a sorted set ``rd:presence:{room}`` of connections scored by
+  expiry, refreshed by each process every ttl/3, so a crashed process's
+  members vanish after ``presence_ttl_s``; every change is announced on the
+  ``rd:presence`` stream and each process pushes the room's member list to
+  its local members.
+- Relay: robot events matching a ``[[chat.relay]]`` rule become a message from
+  ``relay_username``; ``SET NX rd:relay:{eid}`` makes exactly one process post it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import orjson
+import structlog
+from msgspec import Struct
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from config.settings import ChatRelay, ChatRoom, ChatSettings
+from protocol.streams import EventRecord, chat_stream
+from web.feeds.frames import Frame, frame
+from web.feeds.hub import Entry, Hub, as_str, entries_of, stream_info
+from web.feeds.streamid import StreamId
+from web.feeds.subscription import Delivery, Filter, Subscription
+from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
+from web.http.ratelimit import KeyedLimiter
+from web.security import AuthUser, iso
+
+log = structlog.get_logger("web.chat")
+
+PRESENCE_STREAM: Final = "rd:presence"
+PRESENCE_PREFIX: Final = "rd:presence:"
+RELAY_PREFIX: Final = "rd:relay:"
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class Message(Struct, tag_field="type", tag="message", kw_only=True):
+    id: str  # stream id
+    room: str
+    username: str
+    content: str
+    timestamp: str  # ISO 8601 UTC
+    role: str = ""
+    system: bool = False  # posted by the relay, not a person
+
+
+class History(Struct, tag_field="type", tag="history", kw_only=True):
+    room: str
+    id: str  # cursor: the newest id the history covers
+    session: str  # changes when the server process restarts
+    resumed: bool  # true: `since` was honoured, the missed messages follow one by one
+    messages: list[Message]
+
+
+class Member(Struct, kw_only=True):
+    username: str
+    role: str
+
+
+class Presence(Struct, tag_field="type", tag="presence", kw_only=True):
+    room: str
+    users: list[Member]
+
+
+class MessageIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    content: str
+
+
+CHAT_FRAMES = History | Message | Presence
+
+
+def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:
+    try:
+        ts = float(fields.get("ts", 0))
+    except ValueError:
+        ts = 0.0
+    return Message(
+        id=sid,
+        room=room,
+        username=fields.get("username", ""),
+        content=fields.get("content", ""),
+        timestamp=iso(ts),
+        role=fields.get("role", ""),
+        system=fields.get("system") == "1",
+    )
+
+
+def check_content(content: str, max_chars: int) -> str:
+    """The content as stored, or ValueError saying what is wrong with it."""
+    content = content.replace("\r\n", "\n")
+    if not content.strip():
+        raise ValueError("content is empty")
+    if len(content) > max_chars:
+        raise ValueError(f"content is longer than {max_chars} characters")
+    for ch in content:
+        if ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI:
+            raise ValueError(f"content contains control character U+{ord(ch):04X}")
+    return content
+
+
+class RoomTopic(Topic):
+    """One room as a hub topic (not in the /ws/{topic} registry: /ws/chat/{room} serves it)."""
+
+    delivery = Delivery.RELIABLE
+    summary = "A chat room."
+    frame_types = CHAT_FRAMES
+
+    def __init__(self, room: ChatRoom, history: int, session: str) -> None:
+        self.room = room
+        self.name = f"chat:{room.name}"  # type: ignore[misc]
+        self.stream = chat_stream(room.name)  # type: ignore[misc]
+        self.history = history
+        self.session = session
+
+    async def start(self, ctx: TopicContext, flt: Filter, since: StreamId | None) -> Start:
+        info, resumable = await resume_or_snapshot(ctx, self.stream, since)
+        messages: list[Message] = []
+        cursor = since if resumable and since is not None else info.last
+        if not resumable and self.history:
+            raw = entries_of(await ctx.redis.xrevrange(self.stream, count=self.history))
+            messages = [message_from(self.room.name, i, f) for i, f in reversed(raw)]
+            if messages:
+                cursor = max(cursor, StreamId.parse(messages[-1].id))
+        hist = History(
+            room=self.room.name,
+            id=str(cursor),
+            session=self.session,
+            resumed=resumable,
+            messages=messages,
+        )
+        return Start(cursor, frame(hist, id=cursor), resumed=resumable)
+
+    async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
+        return [
+            frame(message_from(self.room.name, sid, f), id=StreamId.parse(sid))
+            for sid, f in entries
+        ]
+
+
+@dataclass(eq=False)
+class Connection:
+    room: str
+    user: AuthUser
+    sub: Subscription
+    conn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def member(self) -> str:
+        return f"{self.user.username}|{self.user.role}|{self.conn_id}"
+
+
+class ChatService:
+    def __init__(self, redis: Redis, settings: ChatSettings, hub: Hub, session: str) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.hub = hub
+        self.rooms = {r.name: RoomTopic(r, settings.history, session) for r in settings.rooms}
+        self.limiter = KeyedLimiter(settings.rate_per_s, settings.burst)
+        self._local: dict[str, set[Connection]] = {name: set() for name in self.rooms}
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True  # see Hub.stop: a cancelled Redis call may still return
+
+    def streams(self) -> list[str]:
+        return [t.stream for t in self.rooms.values()] + [PRESENCE_STREAM]
+
+    def attach(self, hub: Hub) -> None:
+        hub.add_tap(PRESENCE_STREAM, self._on_presence)
+
+    # ---- presence -------------------------------------------------------------
+
+    async def join(self, conn: Connection) -> None:
+        self._local[conn.room].add(conn)
+        await self._announce(conn, "join", add=True)
+
+    async def leave(self, conn: Connection) -> None:
+        self._local[conn.room].discard(conn)
+        try:
+            await self._announce(conn, "leave", add=False)
+        except RedisError as exc:  # it expires by itself
+            log.warning("presence_leave_failed", room=conn.room, error=str(exc))
+
+    async def _announce(self, conn: Connection, action: str, *, add: bool) -> None:
+        key = PRESENCE_PREFIX + conn.room
+        pipe = self.redis.pipeline(transaction=False)
+        if add:
+            pipe.zadd(key, {conn.member: time.time() + self.settings.presence_ttl_s})
+        else:
+            pipe.zrem(key, conn.member)
+        pipe.xadd(
+            PRESENCE_STREAM,
+            {"room": conn.room, "username": conn.user.username, "action": action},
+            maxlen=1000,
+            approximate=True,
+        )
+        await pipe.execute()
+
+    async def members(self, room: str) -> list[Member]:
+        raw = await self.redis.zrangebyscore(PRESENCE_PREFIX + room, time.time(), "+inf")
+        seen: dict[str, Member] = {}
+        for m in raw:
+            name, role, _ = as_str(m).split("|", 2)
+            seen.setdefault(name, Member(username=name, role=role))
+        return sorted(seen.values(), key=lambda m: m.username)
+
+    async def _on_presence(self, stream: str, entries: list[Entry]) -> None:
+        rooms = {f.get("room", "") for _, f in entries} & {r for r, c in self._local.items() if c}
+        for room in rooms:
+            f = frame(Presence(room=room, users=await self.members(room)))
+            for conn in list(self._local[room]):
+                conn.sub.notice(f, "presence")
+
+    async def keep_alive(self) -> None:
+        """Refresh local members' scores; drop expired ones (any process's) and say so."""
+        interval = self.settings.presence_ttl_s / 3
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            try:
+                await self._refresh_presence()
+            except RedisError as exc:
+                log.warning("presence_refresh_failed", error=str(exc))
+
+    async def _refresh_presence(self) -> None:
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for room, conns in self._local.items():
+            if conns:
+                pipe.zadd(
+                    PRESENCE_PREFIX + room,
+                    {c.member: now + self.settings.presence_ttl_s for c in conns},
+                )
+        for room in self.rooms:
+            pipe.zremrangebyscore(PRESENCE_PREFIX + room, "-inf", now)
+        results = await pipe.execute()
+        removed = results[-len(self.rooms) :]
+        pipe = self.redis.pipeline(transaction=False)
+        expired = [room for room, n in zip(self.rooms, removed, strict=True) if n]
+        for room in expired:
+            pipe.xadd(
+                PRESENCE_STREAM,
+                {"room": room, "username": "", "action": "expired"},
+                maxlen=1000,
+                approximate=True,
+            )
+        if expired:
+            await pipe.execute()
+
+    # ---- messages ---------------------------------------------------------------
+
+    def can_read(self, room: str, user: AuthUser) -> bool:
+        return str(user.role) in self.rooms[room].room.read_roles
+
+    def can_write(self, room: str, user: AuthUser) -> bool:
+        return str(user.role) in self.rooms[room].room.write_roles
+
+    async def post(
+        self,
+        room: str,
+        username: str,
+        role: str,
+        content: str,
+        *,
+        system: bool = False,
+        event: str = "",
+    ) -> str:
+        fields: dict[FieldT, EncodableT] = {
+            "username": username,
+            "content": content,
+            "ts": time.time(),
+            "role": role,
+            "system": int(system),
+        }
+        if event:
+            fields["event"] = event
+        sid = await self.redis.xadd(
+            chat_stream(room), fields, maxlen=self.settings.maxlen, approximate=True
+        )
+        return as_str(sid)
+
+    # ---- relay of robot events ----------------------------------------------------
+
+    async def relay(self, stream: str, entries: list[Entry]) -> None:
+        if not self.settings.relay:
+            return
+        for _, rec in decode_entries(entries, EventRecord, stream):
+            for rule in self.settings.relay:
+                if _matches(rule, rec) and await self.redis.set(
+                    RELAY_PREFIX + rec.eid,
+                    rule.room,
+                    nx=True,
+                    ex=86400,
+                ):
+                    await self.post(
+                        rule.room,
+                        self.settings.relay_username,
+                        "system",
+                        describe(rec),
+                        system=True,
+                        event=rec.eid,
+                    )
+
+    async def cursor(self, room: str) -> StreamId:
+        return (await stream_info(self.redis, chat_stream(room))).last
+
+
+def _matches(rule: ChatRelay, rec: EventRecord) -> bool:
+    if rule.levels and str(rec.level) not in rule.levels:
+        return False
+    if rule.robots and rec.robot not in rule.robots:
+        return False
+    if rule.types:
+        return any(
+            rec.type == t or (t.endswith("*") and rec.type.startswith(t[:-1])) for t in rule.types
+        )
+    return True
+
+
+def describe(rec: EventRecord) -> str:
+    """One line a person can read, from an event record."""
+    d = rec.data
+    who = rec.robot or rec.src or "gateway"
+    if rec.type == "robot.connection":
+        text = f"{who}: connection {d.get('previous', '?')} → {d.get('state', '?')}"
+        if d.get("reason"):
+            text += f" ({d['reason']})"
+    elif rec.type == "robot.state":
+        text = f"{who}: {d.get('previous', '?')} → {d.get('state', '?')}"
+        if d.get("task"):
+            text += f" (task {d['task']})"
+    elif rec.type == "command.failed":
+        text = f"{who}: command {d.get('action', '?')} failed: {d.get('reason', 'unknown reason')}"
+        if d.get("detail"):
+            text += f" ({d['detail']})"
+    elif rec.type == "robot.event" and d.get("name"):
+        text = f"{who}: {d['name']}"
+        if d.get("data"):
+            text += " " + orjson.dumps(d["data"]).decode()[:200]
+    elif rec.type == "robot.transition_refused":
+        text = f"{who}: refused {d.get('from', '?')} → {d.get('to', '?')}"
+    else:
+        extra = orjson.dumps(d).decode() if d else ""
+        text = f"{who}: {rec.type}" + (f" {extra[:200]}" if extra else "")
+    return f"[{rec.level}] {text}"

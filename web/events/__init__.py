@@ -1,0 +1,1 @@
+"""rd:events over REST and as a live topic."""

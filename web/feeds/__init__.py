@@ -1,0 +1,1 @@
+"""Live feeds: the fan-out hub, subscriptions, frames, and the WebSocket and SSE views."""

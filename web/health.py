@@ -1,0 +1,70 @@
+"""Liveness and readiness probes (no login: systemd, load balancers and monitors call them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from aiohttp import web
+from msgspec import Struct
+from sqlalchemy import text
+
+from web.http.api import Routes
+from web.http.jsonutil import json_response
+from web.keys import DB, HUB, REDIS, SESSION_ID, SETTINGS
+
+
+class HealthOut(Struct, kw_only=True):
+    status: Literal["ok"]
+    server: str
+    session: str
+
+
+class ReadyOut(Struct, kw_only=True):
+    status: Literal["ready", "not_ready"]
+    redis: str
+    database: str
+    hub: str
+
+
+routes = Routes("health", "Probes for process managers and load balancers.")
+
+
+@routes.route("GET", "/health", summary="The process is alive", roles=None, response=HealthOut)
+async def health(request: web.Request) -> HealthOut:
+    """Answers as long as the event loop runs; checks nothing else."""
+    return HealthOut(
+        status="ok", server=request.app[SETTINGS].web.name, session=request.app[SESSION_ID]
+    )
+
+
+async def _check(coro: object, timeout: float = 2.0) -> str:
+    try:
+        async with asyncio.timeout(timeout):
+            await coro  # type: ignore[misc]
+    except Exception as exc:  # a probe reports every failure, whatever its kind
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+    return "ok"
+
+
+@routes.route(
+    "GET",
+    "/ready",
+    summary="Redis and the database are reachable",
+    roles=None,
+    response=ReadyOut,
+    errors=(503,),
+)
+async def ready(request: web.Request) -> web.Response:
+    """200 when Redis answers PING, the database answers SELECT 1 and the hub reads; else 503."""
+
+    async def db_ping() -> None:
+        async with request.app[DB]() as s:
+            await s.execute(text("SELECT 1"))
+
+    redis = await _check(request.app[REDIS].ping())
+    database = await _check(db_ping())
+    hub = "ok" if await request.app[HUB].wait_ready(0.5) else "starting"
+    ok = redis == database == hub == "ok"
+    body = ReadyOut(status="ready" if ok else "not_ready", redis=redis, database=database, hub=hub)
+    return json_response(body, status=200 if ok else 503)

@@ -1,0 +1,113 @@
+"""Who is calling: token from the request, checked against the users table, role checks.
+
+The token says who; the users table says what they may do *now*: a disabled
+user, a changed password or a changed role (``token_version``) ends every
+token issued before, and the role always comes from the table.
+"""
+
+from __future__ import annotations
+
+from typing import TypeGuard
+
+from aiohttp import hdrs, web
+from sqlalchemy import select
+
+from web.db.models import User
+from web.http.problems import Problem
+from web.keys import DB, TOKENS, USER, USER_CACHE
+from web.security import AuthUser, Claims, Role, TokenError, UserRow
+
+
+def _unauthorized(code: str, detail: str) -> Problem:
+    """401 with the RFC 6750 challenge; no error attribute when no token came at all."""
+    challenge = 'Bearer realm="robodine"'
+    if code != "missing_token":
+        challenge += f', error="invalid_token", error_description="{code}"'
+    return Problem(401, code, detail, headers={"WWW-Authenticate": challenge})
+
+
+def token_from(request: web.Request, *, allow_query: bool) -> str:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if not value or scheme.lower() != "bearer":
+            raise _unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
+        return value
+    if allow_query:
+        values = request.query.getall("token", [])
+        if len(values) == 1 and values[0]:
+            return values[0]
+        if len(values) > 1:
+            raise _unauthorized("invalid_token", "give one token")
+    where = "the Authorization header or ?token=" if allow_query else "the Authorization header"
+    raise _unauthorized("missing_token", f"log in first: send a bearer token in {where}")
+
+
+async def user_for_token(app: web.Application, token: str) -> AuthUser:
+    """Validate a token and load its user; raise a 401 Problem saying why not."""
+    try:
+        claims = app[TOKENS].verify(token)
+    except TokenError as exc:
+        raise _unauthorized(exc.code, exc.detail) from None
+    users = app[USER_CACHE]
+    cached, row = users.get(claims.username)
+    if not cached:
+        row = await users.load(claims.username, lambda: _user_row(app, claims.username))
+    if _admits(row, claims):
+        return AuthUser(claims.username, row[0], claims.expires)
+    raise _unauthorized("invalid_token", "the token was revoked; log in again")
+
+
+def _admits(row: UserRow | None, claims: Claims) -> TypeGuard[UserRow]:
+    """Does the user's row still let this token in: user there, enabled, same token_version."""
+    return row is not None and not row[1] and row[2] == claims.version
+
+
+async def _user_row(app: web.Application, username: str) -> UserRow | None:
+    async with app[DB]() as session:
+        found = (
+            await session.execute(
+                select(User.role, User.disabled, User.token_version).where(
+                    User.username == username
+                )
+            )
+        ).one_or_none()
+    return (Role(found.role), found.disabled, found.token_version) if found is not None else None
+
+
+def known_user(request: web.Request, app: web.Application) -> AuthUser | None:
+    """The caller, without I/O or a coroutine, when the bearer token in the Authorization
+    header passed ``Tokens.verify`` before and the user's row is cached and still lets it
+    in: nearly every request of a logged-in client. None: ask ``authenticate``, which
+    decides everything else (other header forms, a query token, a load, a 401).
+    ``app`` is ``request.app``, given by a caller that has it at hand."""
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if header is None or not header.startswith("Bearer "):
+        return None
+    claims = app[TOKENS].remembered(header[7:])
+    if claims is None:
+        return None
+    cached, row = app[USER_CACHE].get(claims.username)
+    if not (cached and _admits(row, claims)):
+        return None
+    user = AuthUser(claims.username, row[0], claims.expires)
+    request[USER] = user
+    return user
+
+
+async def authenticate(request: web.Request, *, allow_query: bool = False) -> AuthUser:
+    user = await user_for_token(request.app, token_from(request, allow_query=allow_query))
+    request[USER] = user
+    return user
+
+
+def require(user: AuthUser, roles: frozenset[Role]) -> None:
+    if user.role not in roles:
+        need = " or ".join(sorted(roles))
+        raise Problem(
+            403,
+            "forbidden",
+            f"this needs role {need}; you are {user.role}",
+            extra={"role": str(user.role)},
+        )

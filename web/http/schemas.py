@@ -1,0 +1,58 @@
+"""What every REST request and answer model builds on: base Structs, shared field types.
+
+Request bodies forbid unknown fields (a typo is a 422 naming the field, not a
+silent default). Times in REST bodies are ISO 8601 UTC strings; stream
+records keep their float ``ts`` as the gateway wrote it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Username = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$",
+        min_length=1,
+        max_length=32,
+        description="lowercase letters, digits, . _ -; up to 32",
+    ),
+]
+Password = Annotated[str, Meta(min_length=8, max_length=1024)]
+RoleName = Literal["admin", "staff", "viewer"]
+RobotId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+StreamIdStr = Annotated[
+    str,
+    Meta(
+        pattern=r"^\d{1,20}(-\d{1,20})?$", description="a stream id `ms-seq` (or a Unix time in ms)"
+    ),
+]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+
+
+class Request(Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Query(Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ProblemOut(Struct, kw_only=True):
+    """application/problem+json (RFC 9457) with our ``code`` and the wrong ``field``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    instance: str | None = None
+
+
+def schema(tp: Any) -> dict[str, Any]:
+    return msgspec.json.schema(tp)

@@ -1,0 +1,85 @@
+"""/api/tables: the guest tables and where they are on the floor plan."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.http.api import Routes
+from web.keys import DB, SETTINGS
+from web.restaurant.floor import TableService
+from web.restaurant.schemas import TableIn, TableList, TableOut, TablePatch, TablePath, TablesQuery
+from web.security import ADMINS, ALL_ROLES
+
+routes = Routes("tables", "Guest tables (name, seats, position on the floor plan). Writes: admin.")
+
+
+def _service(request: web.Request) -> TableService:
+    return TableService(request.app[DB], request.app[SETTINGS].floor)
+
+
+@routes.route(
+    "GET",
+    "/api/tables",
+    summary="List tables",
+    roles=ALL_ROLES,
+    query=TablesQuery,
+    response=TableList,
+)
+async def list_tables(request: web.Request, query: TablesQuery) -> TableList:
+    items, total = await _service(request).page(query)
+    return TableList(items=items, total=total)
+
+
+@routes.route(
+    "GET",
+    "/api/tables/{table_id}",
+    summary="One table",
+    roles=ALL_ROLES,
+    params=TablePath,
+    response=TableOut,
+)
+async def get_table(request: web.Request, params: TablePath) -> TableOut:
+    return await _service(request).get(params.table_id)
+
+
+@routes.route(
+    "POST",
+    "/api/tables",
+    summary="Add a table",
+    roles=ADMINS,
+    body=TableIn,
+    response=TableOut,
+    status=201,
+    errors=(409,),
+)
+async def create_table(request: web.Request, body: TableIn) -> TableOut:
+    """`x`, `y` are metres on the floor plan and must lie within `[floor]` width and height."""
+    return await _service(request).create(body)
+
+
+@routes.route(
+    "PATCH",
+    "/api/tables/{table_id}",
+    summary="Change a table",
+    roles=ADMINS,
+    params=TablePath,
+    body=TablePatch,
+    response=TableOut,
+    errors=(409,),
+)
+async def update_table(request: web.Request, params: TablePath, body: TablePatch) -> TableOut:
+    return await _service(request).update(params.table_id, body)
+
+
+@routes.route(
+    "DELETE",
+    "/api/tables/{table_id}",
+    summary="Remove a table",
+    roles=ADMINS,
+    params=TablePath,
+    status=204,
+    errors=(409,),
+)
+async def delete_table(request: web.Request, params: TablePath) -> None:
+    """A table that has orders cannot be removed (409): deactivate it instead."""
+    await _service(request).delete(params.table_id)

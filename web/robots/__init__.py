@@ -1,0 +1,1 @@
+"""Robots as the web shows them: registry, snapshots, telemetry, commands, views by kind."""

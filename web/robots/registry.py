@@ -1,0 +1,259 @@
+"""The robots registry in SQL, mirrored to rd:registry so the gateway learns it without SQL.
+
+A robot's key is a secret the gateway needs in clear (it checks HMACs with
+it), so it cannot be hashed: it is sealed (AES-256-GCM, protocol.sealing)
+under the data key ``ROBODINE_DATA_KEY`` with the robot id as associated
+data, in SQL and in rd:registry alike. The key is made here, returned once
+when the robot is created (or re-keyed), and never again.
+
+Every change writes SQL and rd:registry and puts ``registry.sync`` on
+rd:commands (docs/orders.md); the Redis side runs as one MULTI inside the
+SQL transaction, so a Redis failure leaves SQL unchanged, and a failed
+commit undoes the Redis side. Robots of the config file are fixed: the API
+cannot add, re-key or remove them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config import Settings
+from protocol.sealing import NONCE_BYTES, SealError, seal, unseal
+from protocol.streams import (
+    COMMANDS,
+    REGISTRY,
+    CommandRecord,
+    CommandType,
+    RegistryEntry,
+    to_fields,
+)
+from web.db.restaurant import RobotRow
+from web.db.session import transaction
+from web.http.problems import Problem, not_found
+from web.robots.schemas import RobotIn
+from web.robots.snapshots import Registered, registered
+
+log = structlog.get_logger("web.registry")
+
+ROBOT_KEY_BYTES = 32
+
+
+def sync_command(robot_id: str, source: str) -> CommandRecord:
+    return CommandRecord(
+        id=uuid.uuid4().hex,
+        robot="",
+        action="sync",
+        ts=time.time(),
+        type=CommandType.REGISTRY_SYNC,
+        args={"robot": robot_id},
+        source=source,
+    )
+
+
+def seal_key(data_key: bytes, robot_id: str, key: bytes) -> str:
+    return seal(data_key, robot_id, key, secrets.token_bytes(NONCE_BYTES))
+
+
+def entry_json(row: RobotRow) -> bytes:
+    assert row.key_sealed is not None
+    entry = RegistryEntry(
+        id=row.id, kind=row.kind, name=row.name, key=row.key_sealed, updated=time.time()
+    )
+    return msgspec.json.encode(entry)
+
+
+async def sql_robots(db: async_sessionmaker[AsyncSession]) -> dict[str, Registered]:
+    async with db() as s:
+        rows = (await s.scalars(select(RobotRow))).all()
+    return {r.id: registered(r.id, r.kind, r.name, r.network, r.source) for r in rows}
+
+
+class RegistryService:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings
+    ) -> None:
+        self.db, self.redis, self.settings = db, redis, settings
+
+    @property
+    def data_key(self) -> bytes:
+        key = self.settings.data.key_bytes
+        if key is None:  # checked at start (web.app.check_settings); kept for direct callers
+            raise Problem(503, "data_key_missing", "no data key (ROBODINE_DATA_KEY) to seal keys")
+        return key
+
+    def _not_configured(self, robot_id: str, verb: str) -> None:
+        if self.settings.robot(robot_id) is not None:
+            raise Problem(
+                409,
+                "conflict",
+                f"robot {robot_id!r} is in the config file, which wins; {verb} it there",
+                field="id",
+            )
+
+    async def _publish(self, robot_id: str, entry: bytes | None, user: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        if entry is None:
+            pipe.hdel(REGISTRY, robot_id)
+        else:
+            pipe.hset(REGISTRY, robot_id, entry)
+        pipe.xadd(COMMANDS, dict(to_fields(sync_command(robot_id, user))))  # type: ignore[arg-type]
+        await pipe.execute()
+
+    async def create(self, body: RobotIn, user: str) -> tuple[RobotRow, str]:
+        """(the robot, its key in hex: shown once)."""
+        self._not_configured(body.id, "change")
+        key = secrets.token_bytes(ROBOT_KEY_BYTES)
+        row = RobotRow(
+            id=body.id,
+            kind=body.kind,
+            name=body.name,
+            network=body.network,
+            source="api",
+            key_sealed=seal_key(self.data_key, body.id, key),
+            created_by=user,
+        )
+        published = False
+        try:
+            async with transaction(self.db) as s:
+                if await s.get(RobotRow, body.id) is not None:
+                    raise Problem(409, "conflict", f"robot {body.id!r} exists", field="id")
+                s.add(row)
+                await s.flush()
+                await self._publish(body.id, entry_json(row), user)
+                published = True
+        except IntegrityError:
+            raise Problem(409, "conflict", f"robot {body.id!r} exists", field="id") from None
+        except BaseException:
+            if published:  # the commit failed after Redis took it: take it back
+                with contextlib.suppress(RedisError):
+                    await self._publish(body.id, None, user)
+            raise
+        log.info("robot_registered", robot=body.id, kind=body.kind, user=user)
+        return row, key.hex()
+
+    async def rekey(self, robot_id: str, user: str) -> tuple[RobotRow, str]:
+        self._not_configured(robot_id, "change its key")
+        key = secrets.token_bytes(ROBOT_KEY_BYTES)
+        async with transaction(self.db) as s:
+            row = await s.get(RobotRow, robot_id, with_for_update=True)
+            if row is None or row.source != "api":
+                raise not_found("robot added through the API", robot_id)
+            row.key_sealed = seal_key(self.data_key, robot_id, key)
+            await s.flush()
+            await self._publish(robot_id, entry_json(row), user)
+        log.info("robot_rekeyed", robot=robot_id, user=user)
+        return row, key.hex()
+
+    async def remove(self, robot_id: str, user: str) -> None:
+        self._not_configured(robot_id, "remove")
+        async with transaction(self.db) as s:
+            row = await s.get(RobotRow, robot_id, with_for_update=True)
+            if row is None or row.source != "api":
+                raise not_found("robot added through the API", robot_id)
+            await s.delete(row)
+            await s.flush()
+            await self._publish(robot_id, None, user)
+        log.info("robot_unregistered", robot=robot_id, user=user)
+
+    async def reconcile(self) -> list[str]:
+        """Put back in rd:registry every API robot it lacks (Redis lost its data, say)."""
+        async with self.db() as s:
+            rows = (
+                await s.scalars(
+                    select(RobotRow).where(
+                        RobotRow.source == "api", RobotRow.key_sealed.is_not(None)
+                    )
+                )
+            ).all()
+        present = {_s(k) for k in await self.redis.hkeys(REGISTRY)}
+        missing = [r for r in rows if r.id not in present]
+        for row in missing:
+            await self._publish(row.id, entry_json(row), "web")
+        if missing:
+            log.warning("registry_restored", robots=[r.id for r in missing])
+        return [r.id for r in missing]
+
+
+@dataclass
+class Rotation:
+    resealed_sql: int = 0
+    resealed_redis: int = 0
+    current: int = 0  # already under the new key
+    failed: list[str] = field(default_factory=list)  # opens with neither key
+
+
+def _reseal(new: bytes, old: bytes, robot_id: str, sealed: str, report: Rotation) -> str | None:
+    """The value sealed under ``new``, or None when it already is (or cannot be opened)."""
+    try:
+        unseal(new, robot_id, sealed)
+        report.current += 1
+        return None
+    except SealError:
+        pass
+    try:
+        key = unseal(old, robot_id, sealed)
+    except SealError as exc:
+        report.failed.append(f"{robot_id}: {exc}")
+        return None
+    return seal_key(new, robot_id, key)
+
+
+async def rotate_data_key(
+    db: async_sessionmaker[AsyncSession], redis: Redis, new: bytes, old: bytes, *, source: str
+) -> Rotation:
+    """Re-seal every robot key from ``old`` to ``new`` in SQL and rd:registry; sync each.
+
+    Idempotent: values already under ``new`` are left alone, so it can run at
+    every start during a rotation, or be run again after a failure.
+    """
+    report = Rotation()
+    changed: set[str] = set()
+    async with transaction(db) as s:
+        for row in await s.scalars(select(RobotRow).where(RobotRow.key_sealed.is_not(None))):
+            assert row.key_sealed is not None
+            fresh = _reseal(new, old, row.id, row.key_sealed, report)
+            if fresh is not None:
+                row.key_sealed = fresh
+                report.resealed_sql += 1
+                changed.add(row.id)
+    for rid, raw in (await redis.hgetall(REGISTRY)).items():
+        robot_id = _s(rid)
+        try:
+            entry = msgspec.json.decode(raw, type=RegistryEntry)
+        except msgspec.DecodeError:
+            report.failed.append(f"{robot_id}: unreadable rd:registry entry")
+            continue
+        fresh = _reseal(new, old, robot_id, entry.key, report)
+        if fresh is not None:
+            entry = msgspec.structs.replace(entry, key=fresh, updated=time.time())
+            await redis.hset(REGISTRY, robot_id, msgspec.json.encode(entry))
+            report.resealed_redis += 1
+            changed.add(robot_id)
+    for robot_id in sorted(changed):
+        await redis.xadd(COMMANDS, dict(to_fields(sync_command(robot_id, source))))  # type: ignore[arg-type]
+    log.info(
+        "data_key_rotated",
+        resealed_sql=report.resealed_sql,
+        resealed_redis=report.resealed_redis,
+        current=report.current,
+        failed=len(report.failed),
+    )
+    for problem in report.failed:
+        log.error("data_key_rotation_failed", detail=problem)
+    return report
+
+
+def _s(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

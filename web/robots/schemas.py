@@ -1,0 +1,183 @@
+"""Request and answer models of /api/robots: registry, snapshots, telemetry, commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from protocol.streams import RobotSnapshot, TelemetryRecord
+from web.http.schemas import Query, Request, RobotId, StreamIdStr
+
+# ---- robots, telemetry, events, commands ------------------------------------------
+
+
+class RobotPath(Query):
+    robot_id: RobotId
+
+
+class RobotIn(Request):
+    """A robot registered through the API; its key is made by the server and shown once."""
+
+    id: RobotId
+    kind: Literal["serving", "cooking"]
+    name: Annotated[str, Meta(max_length=100)] = ""
+    network: Annotated[str, Meta(max_length=128)] = ""  # MAC, host name or serial, for people
+
+
+class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
+    """The gateway's snapshot (rd:robot:{id}) merged with the registry.
+
+    Every field is present (``null`` when unknown): ``omit_defaults`` of the
+    snapshot is for the Redis hash, not for clients.
+    """
+
+    registered: bool  # in the registry: the config's [[robots]] or added through the API
+    source: Literal["config", "api"] | None = None  # where it is registered
+    network: str = ""  # how it is known on the LAN (MAC, host name, serial), if recorded
+
+
+class RobotCreated(RobotOut, kw_only=True):
+    """The robot and its key, in hex: shown this once, never again (store it in the robot)."""
+
+    key: str
+
+
+class RobotList(Struct, kw_only=True):
+    items: list[RobotOut]
+
+
+class TelemetryEntry(Struct, kw_only=True):
+    id: str  # stream id
+    sample: TelemetryRecord
+
+
+class TelemetryQuery(Query):
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    before: StreamIdStr | None = None  # page towards older samples
+
+
+class TelemetryPage(Struct, kw_only=True):
+    robot: str
+    items: list[TelemetryEntry]  # oldest first
+    before: (
+        str | None
+    )  # pass as `before` for the next older page; null when the scan reached the start
+    scanned: int
+
+
+class _Args(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class GotoArgs(_Args, frozen=True):
+    x: float | None = None
+    y: float | None = None
+    table: Annotated[str, Meta(min_length=1, max_length=64)] | None = None  # resolved via [floor]
+
+
+class DockArgs(_Args, frozen=True):
+    dock: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
+class CookArgs(_Args, frozen=True):
+    recipe: Annotated[str, Meta(min_length=1, max_length=64)]
+    order: Annotated[str, Meta(max_length=64)] = ""
+    item: Annotated[str, Meta(max_length=64)] = ""
+
+
+class NoArgs(_Args, frozen=True):
+    pass
+
+
+TtlS = Annotated[float, Meta(gt=0, le=3600, description="fail the command if not delivered within")]
+
+
+class _Cmd(Struct, tag_field="action", forbid_unknown_fields=True, kw_only=True):
+    ttl_s: TtlS | None = None
+
+
+class GotoCommand(_Cmd, tag="goto"):
+    args: GotoArgs
+
+
+class DockCommand(_Cmd, tag="dock"):
+    args: DockArgs = DockArgs()
+
+
+class CookCommand(_Cmd, tag="cook"):
+    args: CookArgs
+
+
+class CancelCommand(_Cmd, tag="cancel"):
+    args: NoArgs = NoArgs()
+
+
+class PauseCommand(_Cmd, tag="pause"):
+    args: NoArgs = NoArgs()
+
+
+class ResumeCommand(_Cmd, tag="resume"):
+    args: NoArgs = NoArgs()
+
+
+class EstopCommand(_Cmd, tag="estop"):
+    args: NoArgs = NoArgs()
+
+
+class ReleaseCommand(_Cmd, tag="release"):
+    args: NoArgs = NoArgs()
+
+
+class PickupDoneCommand(_Cmd, tag="pickup_done"):
+    args: NoArgs = NoArgs()
+
+
+CommandIn = (
+    GotoCommand
+    | DockCommand
+    | CookCommand
+    | CancelCommand
+    | PauseCommand
+    | ResumeCommand
+    | EstopCommand
+    | ReleaseCommand
+    | PickupDoneCommand
+)
+
+
+class CommandAccepted(Struct, kw_only=True):
+    """Queued on rd:commands; the outcome is a command.acked / command.failed event."""
+
+    command: str  # the CommandRecord id; events carry it as data.command
+    stream_id: str
+    robot: str
+    action: str
+    args: dict[str, Any]
+    expires_at: str
+    duplicate: bool = False  # true when an Idempotency-Key repeated an earlier request
+
+
+class ActionOut(Struct, kw_only=True):
+    action: str
+    needs_args: bool  # `args` must be given (goto, cook); else `{"action": ...}` will do
+
+
+class RobotKindOut(Struct, kw_only=True):
+    kind: str
+    actions: list[ActionOut]  # the commands a robot of this kind carries out, in a stable order
+
+
+class RobotKindList(Struct, kw_only=True):
+    items: list[RobotKindOut]
+
+
+def _needs_args(cmd: type[Struct]) -> bool:
+    return any(f.name == "args" and f.required for f in msgspec.structs.fields(cmd))
+
+
+# action -> whether its command needs arguments, from the request models themselves
+NEEDS_ARGS: dict[str, bool] = {
+    str(cmd.__struct_config__.tag): _needs_args(cmd) for cmd in CommandIn.__args__
+}

@@ -1,1 +1,0 @@
-"""REST route modules; each has a ``routes`` table (web.api.Routes)."""

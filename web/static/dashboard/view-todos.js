@@ -1,0 +1,38 @@
+// Staff todos: the live list, adding, ticking off and deleting.
+import { api, canWrite } from "./api.js";
+import { clear, h } from "./dom.js";
+import { t } from "./i18n.js";
+import { feed, toast } from "./ui.js";
+
+export function todosView() {
+  const todos = new Map();
+  const list = h("ul", { class: "todos" });
+  const title = h("input", { "aria-label": t("new_todo"), placeholder: t("new_todo"), maxlength: 200 });
+  const form = h("form", { class: "todo-form" }, title, h("button", { type: "submit", class: "primary" }, t("add_todo")));
+  const el = h("section", { class: "todos-view" }, canWrite() ? form : null, list);
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    if (!title.value.trim()) return;
+    try { await api("/api/todos", { method: "POST", body: { title: title.value.trim() } }); title.value = ""; }
+    catch (ex) { toast(ex.message, true); }
+  };
+  function render() {
+    clear(list);
+    const all = [...todos.values()].sort((a, b) => (a.done - b.done) || (a.id - b.id));
+    for (const td of all) {
+      const box = h("input", { type: "checkbox", checked: td.done, disabled: !canWrite(), "aria-label": `${t("done")}: ${td.title}`,
+        onchange: () => api(`/api/todos/${td.id}`, { method: "PATCH", body: { done: box.checked, version: td.version } }).catch((ex) => toast(ex.message, true)) });
+      list.append(h("li", { class: td.done ? "done" : "" }, h("label", {}, box, " ", td.title),
+        td.assignee ? h("small", {}, ` → ${td.assignee}`) : null,
+        canWrite() ? h("button", { class: "small", onclick: () => api(`/api/todos/${td.id}`, { method: "DELETE" }).catch((ex) => toast(ex.message, true)) }, t("delete")) : null));
+    }
+    if (!all.length) list.append(h("li", { class: "empty" }, t("nothing")));
+  }
+  feed("/ws/todos", (f) => {
+    if (f.type === "snapshot") { todos.clear(); for (const td of f.items) todos.set(td.id, td); }
+    else if (f.type === "todo") { if (f.op === "deleted") todos.delete(f.todo.id); else todos.set(f.todo.id, f.todo); }
+    else return;
+    render();
+  });
+  return el;
+}

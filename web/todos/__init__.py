@@ -1,0 +1,1 @@
+"""Staff todos: SQL, REST, and the live topic."""

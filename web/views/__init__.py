@@ -1,1 +1,0 @@
-"""Streaming views: topic WebSockets, SSE, chat sockets."""
