@@ -168,6 +168,10 @@ def _check_path(path: Path) -> None:
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SpoolError(
+            f"cannot create the directory {str(parent)!r}: a file is in the way"
+        ) from None
     except OSError as exc:
         raise SpoolError(f"cannot create the directory {str(parent)!r}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK | os.X_OK):

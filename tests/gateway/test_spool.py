@@ -107,7 +107,7 @@ def _not_a_spool(tmp: Path) -> Path:
     ("make", "says"),
     [
         (_directory, "is a directory"),
-        (_under_a_file, "cannot create the directory"),
+        (_under_a_file, "cannot create the directory .*: a file is in the way"),
         (_not_a_spool, "cannot be used as the spool: file is not a database"),
     ],
 )
