@@ -70,7 +70,8 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
 
         async def settled() -> bool:
             snaps = await _snapshots(client)
-            return snaps["serve-1"].get(b"x") == b"3.5" and snaps["cook-1"].get(b"state") == b"cooking"
+            cooking = snaps["cook-1"].get(b"state") == b"cooking"
+            return snaps["serve-1"].get(b"x") == b"3.5" and cooking
 
         await wait_for(settled)
         await gw.drained()
