@@ -30,6 +30,18 @@ def write_config(path: Path, redis_url: str, tcp: int, udp: int) -> None:
     )
 
 
+def listening(proc: subprocess.Popen[bytes], tcp: int, timeout: float = 15) -> None:
+    """Wait until the gateway process accepts robots on ``tcp``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", tcp), 1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+
+
 def test_ready_then_clean_sigterm(redis_server: RedisServer, tmp_path: Path) -> None:
     cfg = tmp_path / "gw.toml"
     tcp = free_port()
@@ -72,14 +84,7 @@ def test_unreachable_redis_still_serves_and_exits_cleanly(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", tcp), 1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
+        listening(proc, tcp)
         time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
@@ -164,14 +169,7 @@ def test_a_redis_database_found_missing_when_redis_comes_up_stops_with_exit_2(
     )
     server = RedisServer(port)
     try:
-        deadline = time.monotonic() + 15
-        while True:  # serving robots while Redis is away
-            try:
-                socket.create_connection(("127.0.0.1", tcp), 1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
+        listening(proc, tcp)  # serving robots while Redis is away
         server.start()
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2
