@@ -163,7 +163,8 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await client.aclose()
             await asyncio.to_thread(spool.close)
-            log.info("gateway_stopped", spooled=len(spool))
+            if self.started.is_set():
+                log.info("gateway_stopped", spooled=len(spool))
 
     async def _load(self, blocking: Redis, reader: CommandReader, fleet: Fleet) -> bool:
         """Before the ports open: the Redis URL checked, registry robots and open orders

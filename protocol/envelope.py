@@ -50,6 +50,8 @@ class BodyDecoder(Generic[T]):
             msg = self._decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise self._diagnose(body, exc) from None
+        except RecursionError:  # nested past the interpreter's limit (a 64 KiB frame can be)
+            raise _too_deep() from None
         if msg.v != PROTOCOL_VERSION:  # type: ignore[attr-defined]
             raise RemoteProtocolError(
                 f"unsupported protocol version {msg.v!r}",  # type: ignore[attr-defined]
@@ -62,6 +64,8 @@ class BodyDecoder(Generic[T]):
             head = _header_decoder.decode(body)
         except msgspec.DecodeError:
             return RemoteProtocolError(f"invalid JSON: {exc}", code=ErrorCode.BAD_MESSAGE)
+        except RecursionError:
+            return _too_deep()
         if head.v not in (None, PROTOCOL_VERSION):
             return RemoteProtocolError(
                 f"unsupported protocol version {head.v!r}", code=ErrorCode.UNSUPPORTED_VERSION
@@ -75,6 +79,10 @@ class BodyDecoder(Generic[T]):
                 f"{head.type!r} is not sent in this direction", code=ErrorCode.UNEXPECTED
             )
         return RemoteProtocolError(f"invalid {head.type}: {exc}", code=ErrorCode.BAD_MESSAGE)
+
+
+def _too_deep() -> RemoteProtocolError:
+    return RemoteProtocolError("invalid JSON: nested too deeply", code=ErrorCode.BAD_MESSAGE)
 
 
 def gateway_decoder() -> BodyDecoder[RobotMessage]:

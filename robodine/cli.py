@@ -55,15 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        for line in exc.problems:
-            print(f"robodine: config: {line}", file=sys.stderr)
-        return 2
+        return _config_problems(exc)
     configure_logging(settings.logging.level, settings.logging.format)
     handler: Handler = args.handler
     try:
         return handler(settings, args)
+    except ConfigError as exc:  # found only when the command ran (a path, a server's answer)
+        return _config_problems(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _config_problems(exc: ConfigError) -> int:
+    for line in exc.problems:
+        print(f"robodine: config: {line}", file=sys.stderr)
+    return 2
 
 
 def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:

@@ -248,22 +248,23 @@ class Fleet:
         ``udp_dropped``, with a log line at most every ``DROP_LOG_EVERY_S``. No await,
         no task."""
         good, dropped = self.datagrams.decode_run(datagrams)
-        if dropped:
-            self._datagrams_dropped(dropped, now)
-        if good:
+        if good:  # first: what goes wrong with the bad ones cannot cost the good ones
             sessions = self.sessions
             self.telemetry_run([(sessions[m.robot], m) for m in good], now, "udp")
+        if dropped:
+            self._datagrams_dropped(dropped, now)
 
     def _datagrams_dropped(self, dropped: Sequence[Dropped], now: float) -> None:
         inc = self.stats.inc
         for d in dropped:
             inc("udp_dropped", d.reason)
-        self._drops_unlogged.update(d.reason for d in dropped)
+        # Plain str keys: the JSON renderer (orjson) refuses a str subclass as a key.
+        self._drops_unlogged.update(d.reason.value for d in dropped)
         if now >= self._drop_log_at:
             self._drop_log_at = now + DROP_LOG_EVERY_S
             last = dropped[-1]
             log.warning("udp_datagrams_dropped", reasons=dict(self._drops_unlogged),
-                        last_robot=last.robot, last_reason=last.reason,
+                        last_robot=last.robot, last_reason=last.reason.value,
                         every_s=DROP_LOG_EVERY_S)
             self._drops_unlogged.clear()
 

@@ -133,6 +133,7 @@ class Spool:
                     deleted = self._db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
                 self._count -= deleted.rowcount - self._skipped
                 self._skipped = 0
+                self.degraded = None
             except sqlite3.Error as exc:  # in Redis, but still on disk: skip them from now on
                 self.degraded = str(exc)
                 try:
@@ -167,6 +168,10 @@ def _check_path(path: Path) -> None:
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SpoolError(
+            f"cannot create the directory {str(parent)!r}: a file is in the way"
+        ) from None
     except OSError as exc:
         raise SpoolError(f"cannot create the directory {str(parent)!r}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK | os.X_OK):

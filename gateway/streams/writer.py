@@ -67,6 +67,7 @@ _DEDUPE_MAX_ENTRIES = 100_000
 _MIN_GAP_S = 0.001  # between small flushes (StreamWriter._pace)
 _SMALL_BATCH = 100
 _SNAPSHOT_GAP_S = 0.1  # between writes of the telemetry snapshots (_snapshots_due_in)
+_CONN_CHECK_S = 1.0  # an idle writer looks at its connection this often (_idle_wait_s)
 _REPLY_TIMEOUT_S = 5.0  # as the redis-py clients' socket_timeout (gateway/redis_client.py)
 
 
@@ -198,7 +199,7 @@ class StreamWriter:
                     break
                 self._idle.set()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._snapshots_due_in()):
+                    async with asyncio.timeout(self._idle_wait_s()):
                         await self._wake.wait()
                 self._idle.clear()
             self._wake.clear()
@@ -252,6 +253,15 @@ class StreamWriter:
         due = self._snapshots_written + _SNAPSHOT_GAP_S
         return max(0.0, due - asyncio.get_running_loop().time())
 
+    def _idle_wait_s(self) -> float | None:
+        """How long an idle writer sleeps: until the snapshots are due, and at most
+        ``_CONN_CHECK_S`` while it holds a connection, which it then checks: a Redis
+        restarted meanwhile gets the snapshots back even if nothing new is written."""
+        due = self._snapshots_due_in()
+        if self._conn is None:
+            return due
+        return _CONN_CHECK_S if due is None else min(due, _CONN_CHECK_S)
+
     async def close(self, timeout: float) -> None:
         """Flush what is buffered (within ``timeout``), then stop ``run``; events that
         did not make it to Redis in time are in the spool when this returns."""
@@ -286,6 +296,7 @@ class StreamWriter:
             bool(self._telemetry or self._events or self._snapshots or self._hashes)
             or self._snapshots_due_in() == 0.0
             or (self.up and (len(self.spool) > 0 or self._alarm_due()))
+            or (self._conn is not None and not self._conn.usable)  # lost: reconnect, rewrite
         )
 
     async def _sleep(self, delay: float) -> None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import orjson
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from config import Settings
+from config.logging import configure_logging
 from gateway.fleet import fleet as fleet_module
 from gateway.transports.udp import BURST, UdpEndpoint
 from protocol.auth import sign
@@ -204,3 +208,37 @@ async def test_a_run_that_raises_is_counted_and_the_next_one_is_handled(
     assert gw.stats.get("udp_dropped", "handler_failed") == 2
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["udp_run_failed"]
     assert [s[2] for s in gw.samples()] == [3]
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The production log pipeline (structlog, orjson renderer) on a captured stderr:
+    what the renderer refuses shows up here, where capture_logs would hide it."""
+    configure_logging("info", "json", cache=False)
+    try:
+        yield lambda: [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        structlog.reset_defaults()
+
+
+async def test_a_bad_datagram_costs_no_good_one_and_is_logged_once(
+    tmp_path: Path, json_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    gw = FleetHarness(settings(tmp_path), tmp_path)
+    udp = Socket(gw)
+    try:
+        run = [b"garbage", *(datagram(gw, "serve-1", seq) for seq in range(1, 6))]
+        for data in run:
+            udp.robot.send(data)  # queued before the loop looks: one read, one run
+        await until(lambda: gw.stats.total("udp_dropped"))
+        await asyncio.sleep(0.01)
+    finally:
+        udp.close()
+    assert [s[2] for s in gw.samples()] == [1, 2, 3, 4, 5]  # every valid one applied
+    assert gw.stats.get("udp_dropped", "malformed") == 1
+    assert gw.stats.get("udp_dropped", "handler_failed") == 0
+    lines = json_logs()
+    assert [(e["event"], e["level"]) for e in lines] == [
+        ("robot_connection", "info"), ("udp_datagrams_dropped", "warning")
+    ]  # serve-1 heard: online  # fmt: skip
+    assert (lines[1]["reasons"], lines[1]["last_reason"]) == ({"malformed": 1}, "malformed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -287,3 +288,29 @@ async def test_cli_send_waits_for_the_outcome(
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and b"robot_offline" in out
     await bot.close()
+
+
+async def test_a_command_sent_while_the_gateway_restarts_waits_for_its_robot(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    settings = gateway_settings(
+        redis_server.url, tmp_path, gateway={"stale_after_s": 1.0, "offline_after_s": 3.0}
+    )
+    async with run_gateway(settings) as gw:
+        bot = await online(gw)
+        bot.heartbeat()
+        await gw.drained()
+    await bot.close()  # told `shutting_down`; it will reconnect once a gateway listens
+    cid = await submit(redis_client, "serve-1", "dock")  # no gateway reads it now
+    never = await submit(redis_client, "serve-2", "dock")  # never connected: not expected
+    async with run_gateway(settings) as gw:
+        assert (await outcome(redis_client, never))["data"]["reason"] == "robot_offline"
+        await asyncio.sleep(1.0)  # robots come back a little after their gateway
+        assert not [e for e in await events(redis_client, "command.failed")
+                    if e["data"].get("command") == cid]  # read, and held for serve-1
+        bot = await online(gw)
+        cmd = await bot.wait_command()
+        assert isinstance(cmd, Command) and cmd.id == cid
+        bot.ack(cmd)
+        assert (await outcome(redis_client, cid))["type"] == "command.acked"
+        await bot.close()

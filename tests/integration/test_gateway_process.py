@@ -30,6 +30,18 @@ def write_config(path: Path, redis_url: str, tcp: int, udp: int) -> None:
     )
 
 
+def listening(proc: subprocess.Popen[bytes], tcp: int, timeout: float = 15) -> None:
+    """Wait until the gateway process accepts robots on ``tcp``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", tcp), 1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+
+
 def test_ready_then_clean_sigterm(redis_server: RedisServer, tmp_path: Path) -> None:
     cfg = tmp_path / "gw.toml"
     tcp = free_port()
@@ -72,14 +84,7 @@ def test_unreachable_redis_still_serves_and_exits_cleanly(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", tcp), 1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
+        listening(proc, tcp)
         time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
@@ -100,3 +105,80 @@ def test_missing_config_file_exits_2() -> None:
     )
     assert out.returncode == 2
     assert out.stderr.strip() == "robodine: config: config: file '/nonexistent.toml' not found"
+
+
+def _gateway_config_error(cfg: Path) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    return out.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("spool", "says"),
+    [
+        ("{dir}", "'{dir}' is a directory; name a file in it"),
+        ("{dir}/file/spool.sqlite3",
+         "cannot create the directory '{dir}/file': a file is in the way"),
+        ("{dir}/junk", "'{dir}/junk' cannot be used as the spool: file is not a database"),
+    ],
+    ids=["a directory", "under a file", "not a spool"],
+)
+def test_a_spool_path_that_cannot_hold_a_spool_exits_2_with_one_line(
+    redis_server: RedisServer, tmp_path: Path, spool: str, says: str
+) -> None:
+    cfg = tmp_path / "gw.toml"
+    write_config(cfg, redis_server.url, free_port(), free_port(socket.SOCK_DGRAM))
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "file").write_text("")
+    (d / "junk").write_bytes(b"this is no SQLite database, it is just text\n" * 50)
+    text = cfg.read_text().replace(str(tmp_path / "spool.sqlite3"), spool.format(dir=d))
+    cfg.write_text(text)
+    assert _gateway_config_error(cfg) == [
+        f"robodine: config: spool.path: {says.format(dir=d)} (env ROBODINE_SPOOL_PATH)"
+    ]
+
+
+def test_a_redis_database_the_server_does_not_have_exits_2_with_one_line(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "gw.toml"
+    url = redis_server.url.rsplit("/", 1)[0] + "/99"  # the server has 16
+    write_config(cfg, url, free_port(), free_port(socket.SOCK_DGRAM))
+    assert _gateway_config_error(cfg) == [
+        "robodine: config: redis.url: the Redis server has no database 99 "
+        "(DB index is out of range) (env ROBODINE_REDIS_URL)"
+    ]
+
+
+def test_a_redis_database_found_missing_when_redis_comes_up_stops_with_exit_2(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "gw.toml"
+    tcp, port = free_port(), free_port()
+    write_config(cfg, f"redis://127.0.0.1:{port}/99", tcp, free_port(socket.SOCK_DGRAM))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robodine", "gateway", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    server = RedisServer(port)
+    try:
+        listening(proc, tcp)  # serving robots while Redis is away
+        server.start()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2
+        lines = err.decode().splitlines()
+        assert lines[-1] == (
+            "robodine: config: redis.url: the Redis server has no database 99 "
+            "(DB index is out of range) (env ROBODINE_REDIS_URL)"
+        )
+        assert any('"event":"gateway_stopping"' in line for line in lines)  # the ordered stop
+    finally:
+        proc.kill()
+        server.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import uvloop
+from structlog.testing import capture_logs
 
 from protocol import streams
 from protocol.kinds import ErrorCode, RobotKind
@@ -93,3 +94,41 @@ async def test_shutdown_tells_each_robot_and_records_it_offline(
 
 def _robot(port: int) -> TestRobot:
     return TestRobot("serve-1", RobotKind.SERVING, port)
+
+
+def deep(type_: str) -> bytes:
+    """A message whose one unknown field is nested 30,000 deep: 60 KB, within a 64 KiB frame."""
+    head = b'{"v":1,"type":"%s","robot":"serve-1","x":' % type_.encode()
+    return head + b"[" * 30_000 + b"]" * 30_000 + b"}"
+
+
+async def test_json_nested_too_deep_is_a_bad_message_before_and_after_hello(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = gateway_settings(redis_server.url, tmp_path, tcp={"max_frame_bytes": 65536})
+    with capture_logs() as logs:
+        async with run_gateway(settings) as gw:
+            stranger = _robot(gw.tcp_port)
+            stranger.reader, stranger.writer = await asyncio.open_connection(
+                "127.0.0.1", gw.tcp_port
+            )
+            assert isinstance(await stranger.recv(), Challenge)
+            stranger.send_raw(deep("hello"))  # instead of a hello
+            refused = await stranger.recv()
+            assert isinstance(refused, Error) and refused.code is ErrorCode.BAD_MESSAGE
+            assert "nested too deeply" in refused.message
+            assert await stranger.closed()
+            assert gw.gateway.stats.get("connections", "refused_bad_message") == 1
+
+            bot = _robot(gw.tcp_port)
+            assert isinstance(await bot.connect(), Welcome)
+            bot.send_raw(deep("heartbeat"))  # on an open connection: a strike, the connection stays
+            strike = await bot.recv()
+            assert isinstance(strike, Error) and strike.code is ErrorCode.BAD_MESSAGE
+            bot.heartbeat()
+            await wait_for(lambda: gw.gateway.stats.get("frames_rejected", "bad_message") == 1)
+            await stranger.close()
+            await bot.close()
+    refusals = [e for e in logs if e["event"] == "robot_refused"]
+    assert len(refusals) == 1 and refusals[0]["code"] == "bad_message"
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []  # no traceback

@@ -174,3 +174,20 @@ def test_version_always_goes_out_and_missing_version_means_one() -> None:
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     msg = gateway_decoder().decode(b'{"v":1,"type":"heartbeat","robot":"r","cpu":0.5}')
     assert msg == Heartbeat(robot="r")
+
+
+NESTED = [
+    b"[" * 30_000 + b"]" * 30_000,
+    b'{"v":1,"type":"hello","x":' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    b'{"a":' * 30_000 + b"1" + b"}" * 30_000,
+    b'{"v":1,"type":"telemetry","robot":"r","x":1,"y":2,"battery":5,"z":'
+    + b'{"a":' * 30_000 + b"1" + b"}" * 30_000 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", NESTED, ids=["array", "hello", "object", "telemetry"])
+@pytest.mark.parametrize("side", [gateway_decoder, robot_decoder])
+def test_json_nested_past_the_recursion_limit_is_a_bad_message(body: bytes, side: object) -> None:
+    with pytest.raises(RemoteProtocolError) as raised:
+        side().decode(body)  # type: ignore[operator]
+    assert raised.value.code is ErrorCode.BAD_MESSAGE
