@@ -71,6 +71,12 @@ class RedisSettings(Section):
     batch_max: Positive = 2000  # entries per pipeline
     telemetry_buffer_max: Positive = 50_000  # telemetry waiting in memory; beyond, oldest dropped
     connect_timeout_s: Seconds = 2.0
+    # The longest wait for the reply to a command that does not block (a gateway
+    # flush, a command of a web request): a Redis slower than this counts as away.
+    request_timeout_s: Annotated[float, Field(gt=0, le=30)] = 0.5
+    # While Redis does not answer, the web tier tries it with one request this often
+    # and answers the others 503 at once (docs/api.md, section 3).
+    probe_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     command_block_ms: Annotated[int, Field(ge=10, le=4000)] = 1000
     commands_retention_s: Seconds = 86400.0  # rd:commands entries older than this are trimmed
 

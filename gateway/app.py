@@ -33,8 +33,6 @@ from redis.exceptions import ResponseError
 
 from config import ConfigError, Settings
 from config.loader import problem
-from gateway import redis_client
-from gateway.backoff import Backoff
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
@@ -45,7 +43,9 @@ from gateway.transports.tcp import TcpServer
 from gateway.transports.udp import UdpEndpoint, open_udp
 from protocol import streams
 from protocol.streams import EventType, Level
+from robodine.backoff import Backoff
 from robodine.lifecycle import Notifier
+from robodine.redisio.client import connect
 
 log = structlog.get_logger("gateway")
 
@@ -83,8 +83,8 @@ class Gateway:
         """Serve until ``shutdown`` completes (a signal's Event.wait(), or a test's trigger)."""
         s = self.settings
         spool = await asyncio.to_thread(_open_spool, s)
-        redis = redis_client.connect(s.redis, name=f"{s.gateway.name}:writer")
-        blocking = redis_client.connect(
+        redis = connect(s.redis, name=f"{s.gateway.name}:writer")
+        blocking = connect(
             s.redis, name=f"{s.gateway.name}:commands", block_ms=s.redis.command_block_ms
         )
         started = _Started()
@@ -251,7 +251,7 @@ async def _check_redis(client: Redis, s: Settings) -> None:
 
 
 async def _check_redis_until_reached(client: Redis, s: Settings) -> None:
-    backoff = Backoff(base=0.5, cap=10.0)
+    backoff = Backoff(0.5, 10.0)
     while True:
         try:
             await _check_redis(client, s)

@@ -26,7 +26,7 @@ import structlog
 
 from protocol.kinds import ErrorCode
 from protocol.messages import Command, Error, GatewayMessage, Heartbeat, Ping, State
-from simulator.backoff import Backoff
+from robodine.backoff import Backoff
 from simulator.model import Outgoing, RobotModel
 from simulator.stats import Stats
 from simulator.transport import Link, LinkError, RobotIdentity, Transport
@@ -71,7 +71,7 @@ class SimRobot:
         self._clock, self._wall = clock, wall
         self._start_delay = start_delay
         self._rng = rng or random.Random()
-        self._backoff = backoff or Backoff(rng=self._rng)
+        self._backoff = backoff or Backoff(0.2, 10.0, rng=self._rng)
         self._link: Link | None = None
         self._retry_at = 0.0
         self._next_heartbeat = math.inf

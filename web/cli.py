@@ -266,9 +266,9 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when every key is under the new data key, 1 when some would not open, 2 when
     the keys are not configured."""
     from protocol.sealing import parse_data_key
+    from robodine.redisio.client import connect
     from web.db.migrate import upgrade
     from web.db.session import create_engine, sessionmaker
-    from web.resources import redis_client
     from web.robots.registry import rotate_data_key as rotate
 
     if settings.data.key is None or settings.data.previous_key is None:
@@ -281,7 +281,7 @@ def rotate_data_key(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go() -> int:
         engine = create_engine(settings.database)
-        redis = redis_client(settings.redis, name="rotate-data-key")
+        redis = connect(settings.redis, name="rotate-data-key", decode=True)
         try:
             await upgrade(engine)
             report = await rotate(sessionmaker(engine), redis, new, old, source="cli")

@@ -12,15 +12,13 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from config import Settings
-from config.settings import RedisSettings
 from protocol.streams import EVENTS
-from robodine.resp import RespConnection
+from robodine.redisio.circuit import Circuit
+from robodine.redisio.client import connect, open_connection
+from robodine.redisio.resp import RespConnection
 from web.chat.service import ChatService
 from web.db.migrate import current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
@@ -34,31 +32,12 @@ from web.robots.registry import RegistryService, rotate_data_key
 log = structlog.get_logger("web")
 
 
-def redis_client(settings: RedisSettings, *, name: str, block_ms: int | None = None) -> Redis:
-    """A client that fails fast (STACK-NOTES 1): no silent retries, RESP2 reply shapes.
-
-    A blocking reader gets a socket timeout longer than its BLOCK, so an idle
-    XREAD is never mistaken for a dead server.
-    """
-    return Redis.from_url(
-        settings.url,
-        socket_timeout=5.0 if block_ms is None else block_ms / 1000 + 5.0,
-        socket_connect_timeout=settings.connect_timeout_s,
-        retry=Retry(NoBackoff(), 1 if block_ms is None else 0),  # one retry: a stale pooled socket
-        health_check_interval=30,
-        client_name=name,
-        protocol=2,
-        decode_responses=True,
-    )
-
-
 async def hub_connection(settings: Settings, reader: str) -> RespConnection:
     """A hub reader's connection: replies as str, a reply timeout longer than its BLOCK."""
-    return await RespConnection.open(
-        settings.redis.url,
+    return await open_connection(
+        settings.redis,
         name=f"{settings.web.name}:hub:{reader}",
-        timeout=settings.redis.connect_timeout_s,
-        reply_timeout=settings.web.hub_block_ms / 1000 + 5.0,  # STACK-NOTES 1
+        block_ms=settings.web.hub_block_ms,
         encoding="utf-8",
     )
 
@@ -68,8 +47,12 @@ class DatabaseNotMigrated(RuntimeError):
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The shared client: requests, the hub's catch-up reads, chat, the outbox relay.
+    A Redis that does not answer costs one request ``redis.request_timeout_s``; the
+    others get their 503 at once (robodine/redisio/circuit.py)."""
     s = app[SETTINGS]
-    app[REDIS] = redis_client(s.redis, name=f"{s.web.name}:web")
+    circuit = Circuit(s.redis.probe_interval_s)
+    app[REDIS] = connect(s.redis, name=f"{s.web.name}:web", decode=True, circuit=circuit)
     yield
     await app[REDIS].aclose()
 
@@ -103,7 +86,9 @@ async def orders_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(app[DB], app[REDIS])
     projector = Projector(
         app[DB],
-        lambda: redis_client(s.redis, name=f"{s.web.name}:projector", block_ms=s.web.hub_block_ms),
+        lambda: connect(
+            s.redis, name=f"{s.web.name}:projector", block_ms=s.web.hub_block_ms, decode=True
+        ),
         consumer=s.web.name,
         block_ms=s.web.hub_block_ms,
     )

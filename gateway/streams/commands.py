@@ -11,23 +11,24 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from config.settings import RedisSettings
-from gateway.backoff import Backoff
 from gateway.fleet.fleet import Fleet
 from gateway.fleet.registry import RegistryError
 from gateway.streams.writer import OUTAGE_ERRORS
 from protocol import streams
 from protocol.streams import CommandRecord, CommandType, EventType, Level
+from robodine.backoff import Backoff
+from robodine.redisio.group import GroupReader
+from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.commands")
 
@@ -54,6 +55,23 @@ class CommandReader:
         self._last_trim = 0.0
         self._stopping = False
         self._loaded = False
+        # From 0: commands written before the gateway's first start are not skipped.
+        self._group = GroupReader(
+            redis,
+            streams.COMMANDS,
+            streams.COMMANDS_GROUP,
+            consumer,
+            count=500,
+            claim_idle_ms=CLAIM_IDLE_MS,
+            block_ms=settings.command_block_ms,
+            running=self._running,
+        )
+        self._supervisor = Supervisor(
+            log,
+            lost="commands_reader_unavailable",
+            recovered="commands_reader_recovered",
+            backoff=Backoff(0.1, 5.0),
+        )
 
     def stop(self) -> None:
         """Finish after the current read (at most ``command_block_ms``).
@@ -64,75 +82,24 @@ class CommandReader:
         """
         self._stopping = True
 
+    def _running(self) -> bool:
+        return not self._stopping
+
     async def run(self) -> None:
-        backoff = Backoff(base=0.1, cap=5.0)
-        down = False
+        await self._supervisor.run(self._read, errors=OUTAGE_ERRORS, running=self._running)
+
+    async def _read(self) -> None:
+        """The group, the registry, what was left pending; then new commands until stopped."""
+        await self._group.ensure_group()
+        await self.load()
+        # Our own pending entries first (a restart), then other consumers' stale ones.
+        await self._group.recover(functools.partial(self._submit, recovered=True))
+        self._supervisor.ok()
         while not self._stopping:
-            try:
-                await self._ensure_group()
-                await self.load()
-                await self._recover()
-                if down:
-                    log.info("commands_reader_recovered")
-                    down = False
-                backoff.reset()
-                while not self._stopping:
-                    await self._read_new()
-                    await self._maybe_trim()
-            except OUTAGE_ERRORS as exc:
-                if not down:
-                    log.warning("commands_reader_unavailable", error=str(exc) or type(exc).__name__)
-                    down = True
-                if not self._stopping:
-                    await asyncio.sleep(backoff.next())
-
-    async def _ensure_group(self) -> None:
-        try:
-            # From 0: commands written before the gateway's first start are not skipped.
-            await self.redis.xgroup_create(
-                streams.COMMANDS, streams.COMMANDS_GROUP, id="0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def _recover(self) -> None:
-        """Our own pending entries first (a restart), then other consumers' stale ones."""
-        start = "0"
-        while True:
-            reply: Any = await self.redis.xreadgroup(
-                streams.COMMANDS_GROUP, self.consumer, {streams.COMMANDS: start}, count=500
-            )
-            entries = reply[0][1] if reply else []
-            if not entries:
-                break
-            await self._submit(entries, recovered=True)
-            start = entries[-1][0]
-        cursor = "0-0"
-        while True:
-            claim: Any = await self.redis.xautoclaim(
-                streams.COMMANDS,
-                streams.COMMANDS_GROUP,
-                self.consumer,
-                CLAIM_IDLE_MS,
-                start_id=cursor,
-                count=500,
-            )
-            cursor, claimed, *_ = claim
-            await self._submit(claimed, recovered=True)
-            if cursor in (b"0-0", "0-0"):
-                break
-
-    async def _read_new(self) -> None:
-        reply: Any = await self.redis.xreadgroup(
-            streams.COMMANDS_GROUP,
-            self.consumer,
-            {streams.COMMANDS: ">"},
-            count=500,
-            block=self.settings.command_block_ms,
-        )
-        if reply:
-            await self._submit(reply[0][1])
+            entries = await self._group.read_new()
+            if entries:
+                await self._submit(entries)
+            await self._maybe_trim()
 
     async def load(self) -> None:
         """Robots of rd:registry and open orders of rd:dispatch, once, before any command.

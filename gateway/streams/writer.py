@@ -7,9 +7,9 @@ thousands per round trip (throughput). Two small limits keep a steady trickle
 cheap: small telemetry flushes go at most once a millisecond, and robots'
 telemetry snapshots at most every 100 ms (``_pace``, ``_snapshots_due_in``);
 events never wait. Flushes go out on a connection of their own
-(robodine/resp.py: one write and one wake-up per flush, not redis-py's
-pipeline machinery); the spool replay and script loading, which are rare, use
-redis-py.
+(robodine/redisio/resp.py: one write and one wake-up per flush, not
+redis-py's pipeline machinery); the spool replay and script loading, which
+are rare, use redis-py.
 
 Outage policy (docs/reliability.md):
 - events (state changes, command outcomes, alarms) are never dropped: while
@@ -21,7 +21,9 @@ Outage policy (docs/reliability.md):
   the writer also keeps every field it wrote into each robot's snapshot (and the
   hashes of ``hash_put``) and writes them all again over each new connection, so
   a Redis that came back empty (restarted without persistence) has them again.
-The outage is logged once when it starts and once when it ends.
+A flush that gets no reply within ``redis.request_timeout_s`` is an outage
+too (a Redis that hangs). The outage is logged once when it starts and once
+when it ends (robodine/supervisor.py).
 
 A spool that cannot keep events (``spool.max_records`` reached, or its disk
 refusing writes) loses the newest and counts them; that is logged once per
@@ -48,14 +50,16 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import RedisSettings
-from gateway.backoff import Backoff
 from gateway.metrics import Stats
 from gateway.streams import telemetry_batch
 from gateway.streams.spool import Spool, SpoolRecord
 from protocol import streams
 from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
-from robodine.resp import RespConnection
+from robodine.backoff import Backoff
+from robodine.redisio.client import open_connection
+from robodine.redisio.resp import RespConnection
+from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.writer")
 
@@ -68,7 +72,6 @@ _MIN_GAP_S = 0.001  # between small flushes (StreamWriter._pace)
 _SMALL_BATCH = 100
 _SNAPSHOT_GAP_S = 0.1  # between writes of the telemetry snapshots (_snapshots_due_in)
 _CONN_CHECK_S = 1.0  # an idle writer looks at its connection this often (_idle_wait_s)
-_REPLY_TIMEOUT_S = 5.0  # as the redis-py clients' socket_timeout (gateway/redis_client.py)
 
 
 class StreamWriter:
@@ -88,7 +91,15 @@ class StreamWriter:
         self.stats = stats
         self.src = src
         self.clock = clock
-        self.up = True
+        self._supervisor = Supervisor(
+            log,
+            lost="redis_unavailable",
+            recovered="redis_recovered",
+            backoff=Backoff(0.05, 2.0),
+            policy="events spooled to disk, telemetry dropped",
+            gauge=lambda up: stats.set("redis_up", "", up),
+            clock=clock,
+        )
         self._telemetry: deque[bytes] = deque()  # telemetry_batch.sample() of each
         self._buffer_max = settings.telemetry_buffer_max
         self._events: list[SpoolRecord] = []
@@ -98,9 +109,8 @@ class StreamWriter:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # cuts _pace short: events, close, drained
         self._closing = False
+        self._finished = False  # closing, and nothing more to flush: ``run`` ends
         self._idle = asyncio.Event()
-        self._down_since = 0.0
-        self._dropped_in_outage = 0
         self._overflowed = 0
         self._spool_refusing = False  # the last append lost events (logged once per episode)
         self._degraded_told = False  # the spool's disk problem is in rd:events
@@ -111,7 +121,7 @@ class StreamWriter:
         self._written_hashes: dict[tuple[str, str], str] = {}
         self._connections = 0  # flush connections opened so far
         self._script_loaded = False
-        self._conn: RespConnection | None = None  # flushes: see robodine/resp.py
+        self._conn: RespConnection | None = None  # flushes: see robodine/redisio/resp.py
         self._last_flush = 0.0  # loop time of the last small flush (_pace)
         self._snapshots_written = 0.0  # loop time the latest samples went to their snapshots
 
@@ -120,7 +130,7 @@ class StreamWriter:
     def telemetry_run(self, msgs: Sequence[Telemetry], transport: str, rx: float) -> None:
         """Buffer a batch of samples, all received at ``rx``; past ``buffer_max`` the
         oldest go (counted), and with Redis down none are taken (counted)."""
-        if not self.up:
+        if not self._supervisor.up:
             self.stats.inc("telemetry_dropped", "redis_down", len(msgs))
             return
         buffered = self._telemetry
@@ -171,6 +181,11 @@ class StreamWriter:
         self._wake.set()
 
     @property
+    def up(self) -> bool:
+        """Does Redis take the flushes (False from a failed flush to the next good one)?"""
+        return self._supervisor.up
+
+    @property
     def pending(self) -> int:
         return len(self._telemetry) + len(self._events)
 
@@ -192,11 +207,22 @@ class StreamWriter:
             self._idle.set()
 
     async def _run(self) -> None:
-        backoff = Backoff(base=0.05, cap=2.0)
+        await self._supervisor.run(
+            self._flush_until_closed,
+            errors=OUTAGE_ERRORS,
+            running=lambda: not self._finished,
+            on_error=self._on_outage,
+            sleep=self._sleep,
+        )
+        await self._spool_events()
+
+    async def _flush_until_closed(self) -> None:
+        """Flush what accumulates until closed with nothing left; an outage raises."""
         while True:
             if not self._has_work():
                 if self._closing:
-                    break
+                    self._finished = True
+                    return
                 self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._idle_wait_s()):
@@ -204,20 +230,13 @@ class StreamWriter:
                 self._idle.clear()
             self._wake.clear()
             await self._pace()
-            try:
-                if len(self.spool):
-                    await self._replay_spool()
-                await self._flush_once()
-            except OUTAGE_ERRORS as exc:
-                await self._on_outage(exc)
-                if self._closing:
-                    break
-                await self._sleep(backoff.next())
-                continue
-            if not self.up:
-                self._on_recovered()
-            backoff.reset()
-        await self._spool_events()
+            if len(self.spool):
+                await self._replay_spool()
+            await self._flush_once()
+            if not self._supervisor.up:
+                self._supervisor.ok(
+                    telemetry_dropped=self.stats.get("telemetry_dropped", "redis_down")
+                )
 
     async def _pace(self) -> None:
         """Hold small flushes back a little; events and big batches go at once.
@@ -295,7 +314,7 @@ class StreamWriter:
         return (
             bool(self._telemetry or self._events or self._snapshots or self._hashes)
             or self._snapshots_due_in() == 0.0
-            or (self.up and (len(self.spool) > 0 or self._alarm_due()))
+            or (self._supervisor.up and (len(self.spool) > 0 or self._alarm_due()))
             or (self._conn is not None and not self._conn.usable)  # lost: reconnect, rewrite
         )
 
@@ -318,7 +337,7 @@ class StreamWriter:
             await self.redis.script_load(telemetry_batch.SCRIPT)
             self._script_loaded = True
         conn = await self._connection()
-        if self.up and (self._overflowed or self.spool.degraded is not None):
+        if self._supervisor.up and (self._overflowed or self.spool.degraded is not None):
             self._spool_alarms()
         batch = self.settings.batch_max
         events, self._events = self._events[:batch], self._events[batch:]
@@ -383,12 +402,7 @@ class StreamWriter:
         if self._conn is not None and not self._conn.usable:
             self._conn = None
         if self._conn is None:
-            self._conn = await RespConnection.open(
-                self.settings.url,
-                name=f"{self.src}:flush",
-                timeout=self.settings.connect_timeout_s,
-                reply_timeout=_REPLY_TIMEOUT_S,
-            )
+            self._conn = await open_connection(self.settings, name=f"{self.src}:flush")
             self._connections += 1
             if self._connections > 1:
                 self._rewrite_written()
@@ -408,33 +422,19 @@ class StreamWriter:
     # ---- outage and recovery ------------------------------------------------
 
     async def _on_outage(self, exc: BaseException) -> None:
+        """After a failed flush (logged by the supervisor): a new connection next time,
+        telemetry dropped, events to the spool."""
         self._script_loaded = False  # a restarted Redis has forgotten it
         if self._conn is not None and not isinstance(exc, ResponseError):
             self._conn.close()  # lost or silent: the next flush connects afresh
             self._conn = None
-        if self.up:
-            self.up = False
-            self._down_since = self.clock()
-            self.stats.set("redis_up", "", 0)
-            log.warning(
-                "redis_unavailable",
-                error=str(exc) or type(exc).__name__,
-                policy="events spooled to disk, telemetry dropped",
-            )
         if self._telemetry:
             self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
             self._telemetry.clear()
             self._latest.clear()
         await self._spool_events()
-
-    def _on_recovered(self) -> None:
-        self.up = True
-        self.stats.set("redis_up", "", 1)
-        log.info(
-            "redis_recovered",
-            outage_s=round(self.clock() - self._down_since, 3),
-            telemetry_dropped=self.stats.get("telemetry_dropped", "redis_down"),
-        )
+        if self._closing:
+            self._finished = True  # no more attempts: what is left goes to the spool
 
     async def _spool_events(self) -> None:
         if not self._events:

@@ -1,11 +1,12 @@
 """The gateway's one MQTT client: connect, subscribe, route topics, publish; reconnect forever.
 
-``while True: try: async with Client(...) ... except MqttError: sleep(backoff)``
-(STYLE.md lesson 10). What arrives goes, synchronously, to the ``Router`` that
-owns its topic: robodine/v1 robots (``gateway.transports.mqtt_robots``) and the
-VDA 5050 master control (``gateway.vda5050``). What routers publish goes into
-a bounded ``Outbox``, drained by the client while it is connected, so a
-``send`` never awaits and a broker outage only delays it.
+``async with Client(...)`` for each connection, started again after an
+``MqttError`` with a backoff (``robodine.supervisor``). What arrives goes,
+synchronously, to the ``Router`` that owns its topic: robodine/v1 robots
+(``gateway.transports.mqtt_robots``) and the VDA 5050 master control
+(``gateway.vda5050``). What routers publish goes into a bounded ``Outbox``,
+drained by the client while it is connected, so a ``send`` never awaits and
+a broker outage only delays it.
 
 - A broker outage is logged once when it starts and once when it ends; robots
   on TCP/UDP never notice (nothing here blocks the loop).
@@ -38,13 +39,14 @@ import aiomqtt
 import structlog
 
 from config import Settings
-from gateway.backoff import Backoff
 from gateway.fleet.port import FleetOutput
 from gateway.metrics import Stats
 from gateway.transports.mqtt_socket import split_reads
 from protocol.mqtt_topics import Publication, Subscription
 from protocol.mqtt_wire import Publish
 from protocol.streams import EventType, Level
+from robodine.backoff import Backoff
+from robodine.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from gateway.fleet.fleet import Fleet
@@ -153,6 +155,10 @@ class Rejections:
                                              "detail": detail[:300]}})
 
 
+class _Disconnected(Exception):
+    """A connection to the broker ended (its MqttErrors, joined, or "disconnected")."""
+
+
 def _inbound(dispatch: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[Any]]:
     class Inbound(asyncio.Queue[Any]):
         """aiomqtt's inbound queue, where nothing waits: each message is handled as paho
@@ -182,14 +188,29 @@ class MqttSupervisor:
         self.outbox = outbox
         self.stats = stats
         self.clock = clock
-        self.up = False
         self.connected = asyncio.Event()  # set while subscribed (tests wait on it)
         self._stop = asyncio.Event()
-        self._down_since: float | None = None
         url = urlsplit(self.settings.url)
         self._tls = url.scheme == "mqtts"
         self._host = url.hostname or "127.0.0.1"
         self._port = url.port or (8883 if self._tls else 1883)
+        self._supervisor = Supervisor(
+            log,
+            lost="mqtt_unavailable",
+            recovered="mqtt_recovered",
+            backoff=Backoff(0.1, self.settings.reconnect_max_s),
+            up=False,
+            policy="reconnecting with backoff; TCP/UDP robots unaffected",
+            gauge=lambda up: stats.set("mqtt_up", "", up),
+            on_outage=lambda: stats.inc("mqtt_outages"),
+            clock=clock,
+            broker=f"{self._host}:{self._port}",
+        )
+
+    @property
+    def up(self) -> bool:
+        """Connected and subscribed."""
+        return self._supervisor.up
 
     def subscriptions(self) -> list[Subscription]:
         return [sub for r in self.routers for sub in r.subscriptions()]
@@ -227,26 +248,28 @@ class MqttSupervisor:
         return client
 
     async def _connection_loop(self) -> None:
-        backoff = Backoff(base=0.1, cap=self.settings.reconnect_max_s)
-        while True:
-            error = ""
-            try:
-                async with self._client() as client:
-                    topics: list[tuple[str, int]] = [(s.topic_filter, s.qos)
-                                                     for s in self.subscriptions()]
-                    await client.subscribe(topics)
-                    self._on_up()
-                    backoff.reset()
-                    async with asyncio.TaskGroup() as tg:
-                        publisher = tg.create_task(self.outbox.drain(client), name="mqtt-publish")
-                        try:
-                            await self._read(client)
-                        finally:
-                            publisher.cancel()
-            except* aiomqtt.MqttError as group:
-                error = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
-            self._on_down(error or "disconnected")
-            await asyncio.sleep(backoff.next())
+        await self._supervisor.run(
+            self._connection, errors=_Disconnected, on_error=lambda _: self.connected.clear()
+        )
+
+    async def _connection(self) -> None:
+        """One connection, from connect to its end; it always ends in _Disconnected."""
+        error = ""
+        try:
+            async with self._client() as client:
+                topics: list[tuple[str, int]] = [(s.topic_filter, s.qos)
+                                                 for s in self.subscriptions()]
+                await client.subscribe(topics)
+                self._on_up()
+                async with asyncio.TaskGroup() as tg:
+                    publisher = tg.create_task(self.outbox.drain(client), name="mqtt-publish")
+                    try:
+                        await self._read(client)
+                    finally:
+                        publisher.cancel()
+        except* aiomqtt.MqttError as group:
+            error = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
+        raise _Disconnected(error or "disconnected")
 
     async def _read(self, client: aiomqtt.Client) -> None:
         """Until the connection drops (MqttError); messages go to ``_dispatch`` meanwhile."""
@@ -306,27 +329,10 @@ class MqttSupervisor:
                     log.exception("mqtt_tick_failed", router=type(router).__name__)
 
     def _on_up(self) -> None:
-        self.up = True
         self.connected.set()
-        self.stats.set("mqtt_up", "", 1)
-        if self._down_since is None:
+        if not self._supervisor.ok(unsent=len(self.outbox)):  # not after an outage: the first
             log.info("mqtt_connected", broker=f"{self._host}:{self._port}",
                      client_id=self.client_id, subscriptions=len(self.subscriptions()))
-        else:
-            log.info("mqtt_recovered", outage_s=round(self.clock() - self._down_since, 3),
-                     unsent=len(self.outbox))
-            self._down_since = None
-
-    def _on_down(self, error: str) -> None:
-        was_up = self.up
-        self.up = False
-        self.connected.clear()
-        self.stats.set("mqtt_up", "", 0)
-        if was_up or self._down_since is None:
-            self._down_since = self.clock()
-            self.stats.inc("mqtt_outages")
-            log.warning("mqtt_unavailable", broker=f"{self._host}:{self._port}", error=error,
-                        policy="reconnecting with backoff; TCP/UDP robots unaffected")
 
 
 def open_mqtt(settings: Settings, fleet: Fleet, stats: Stats,

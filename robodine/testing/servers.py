@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -105,6 +106,19 @@ class _Server:
 
     def stop(self) -> None:
         self._stop(signal.SIGTERM)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP for the block, SIGCONT after: a server that hangs (a stuck fsync, a
+        peer gone without RST) while the kernel still accepts connections for it."""
+        proc = self.proc
+        assert proc is not None, f"{self.binary} not started"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
 
     def _stop(self, sig: int) -> None:
         if self.proc and self.proc.poll() is None:

@@ -148,6 +148,6 @@ def test_the_writer_takes_a_batch_as_it_takes_samples_one_by_one(tmp_path: Path)
     assert [sample[2] for sample in gw.samples()] == [3, 4, 5]  # the oldest went
     assert gw.stats.get("telemetry_dropped", "buffer_full") == 2
     assert msgspec.json.decode(gw.writer._latest["mq-1"])[2] == 5
-    gw.writer.up = False
+    gw.writer._supervisor.failed("Redis away (test)")
     gw.writer.telemetry_run(msgs, "mqtt", NOW)
     assert gw.stats.get("telemetry_dropped", "redis_down") == 5

@@ -10,13 +10,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from config.settings import RedisSettings
-from gateway import redis_client
 from gateway.metrics import Stats
 from gateway.streams import writer as writer_module
 from gateway.streams.spool import Spool
 from gateway.streams.writer import StreamWriter
 from protocol import streams
 from protocol.messages import Telemetry
+from robodine.redisio.client import connect
 from tests.servers import RedisServer
 from tests.waiting import wait_for
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def writer(redis_private: RedisServer, tmp_path: Path) -> AsyncIterator[StreamWriter]:
     settings = RedisSettings(url=redis_private.url, connect_timeout_s=0.5)
-    client = redis_client.connect(settings, name="test:writer")
+    client = connect(settings, name="test:writer")
     w = StreamWriter(client, settings, Spool(tmp_path / "spool.sqlite3", 100), Stats(), src="gw")
     task = asyncio.create_task(w.run())
     yield w

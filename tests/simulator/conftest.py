@@ -13,7 +13,7 @@ import pytest
 
 from config.settings import FloorSettings, Point
 from protocol.kinds import RobotKind
-from simulator.backoff import Backoff
+from robodine.backoff import Backoff
 from simulator.client import TcpTransport
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, RobotModel

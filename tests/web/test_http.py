@@ -8,6 +8,7 @@ import structlog
 
 from config.logging import configure_logging
 from tests.servers import RedisServer
+from tests.waiting import wait_for
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
 
 
@@ -194,8 +195,13 @@ async def test_ready_reports_redis_down_as_503_and_routes_fail_fast(
     r = await env.client.get("/health")
     assert r.status == 200
     redis_private.start()
-    r = await env.client.get("/api/robots", headers=env.auth())
-    assert r.status == 200
+    # Back once the next probe (every redis.probe_interval_s) finds it answering.
+    await wait_for(lambda: _status(env, "/api/robots"), timeout=5)
+
+
+async def _status(env: WebEnv, path: str) -> bool:
+    r = await env.client.get(path, headers=env.auth())
+    return r.status == 200
 
 
 async def test_missing_or_short_secret_is_refused(

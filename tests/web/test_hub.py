@@ -14,15 +14,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.streams import EVENTS, TELEMETRY, EventRecord, TelemetryRecord, to_fields
+from robodine.redisio.client import connect
+from robodine.redisio.replies import field_map
+from robodine.redisio.streamid import ZERO, StreamId
 from tests.servers import RedisServer
 from tests.web.conftest import web_settings
 from web.events.topic import EventsTopic
 from web.feeds.frames import Frame, FrameBatch, batch_message, ws_text
-from web.feeds.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub, _field_map
-from web.feeds.streamid import ZERO, StreamId
+from web.feeds.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub
 from web.feeds.subscription import Filter, Subscription
 from web.feeds.topic import Topic, TopicContext
-from web.resources import hub_connection, redis_client
+from web.resources import hub_connection
 from web.robots.telemetry_topic import TelemetryTopic
 
 # ---- pure parts -----------------------------------------------------------------
@@ -123,7 +125,7 @@ async def running_hub(
     url: str, *, ready: bool = True, **web: Any
 ) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
-    redis = redis_client(settings.redis, name="test")
+    redis = connect(settings.redis, name="test", decode=True)
     hub = Hub(
         redis,
         settings.web,
@@ -525,10 +527,10 @@ def test_an_entrys_field_list_pairs_off_as_redis_keeps_it(flat: list[str]) -> No
     """Pairs in order, a repeated field keeps its last value; an odd list is refused."""
     if len(flat) % 2:
         with pytest.raises(ValueError, match="shorter"):
-            _field_map(flat)
+            field_map(flat)
         return
     expected: dict[str, str] = {}
     for k, v in zip(flat[::2], flat[1::2], strict=True):
         expected[k] = v
-    assert _field_map(flat) == expected
-    assert list(_field_map(flat)) == list(expected)
+    assert field_map(flat) == expected
+    assert list(field_map(flat)) == list(expected)

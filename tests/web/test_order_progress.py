@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from config.settings import DatabaseSettings, RedisSettings
 from protocol.streams import EVENTS, EventRecord, to_fields
+from robodine.redisio.client import connect
 from tests.servers import RedisServer
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, recv, recv_until, web_settings
 from tests.web.shop import TABLES, Shop, open_shop, until
@@ -24,7 +25,6 @@ from web.keys import DB
 from web.orders.projector import GROUP, Projector, apply_event, moves
 from web.orders.schemas import OrderIn, OrderLineIn
 from web.orders.service import OrderService
-from web.resources import redis_client
 
 DELIVERED = ["placed", "cooking", "ready", "delivering", "delivered"]
 
@@ -160,7 +160,8 @@ async def test_a_projector_restarted_after_a_crash_applies_what_it_had_read_once
 
 
 def _client(url: str) -> aioredis.Redis:
-    return redis_client(RedisSettings(url=url, connect_timeout_s=0.5), name="t", block_ms=100)
+    settings = RedisSettings(url=url, connect_timeout_s=0.5)
+    return connect(settings, name="t", block_ms=100, decode=True)
 
 
 async def test_the_orders_board_gets_the_snapshot_then_every_change(shop: Shop) -> None:

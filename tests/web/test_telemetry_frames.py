@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord, to_fields
-from web.feeds.hub import Entry
-from web.feeds.streamid import StreamId
+from robodine.redisio.replies import Entry
+from robodine.redisio.streamid import StreamId
 from web.robots.telemetry_topic import TelemetryTopic, sample_frame, telemetry_frame
 
 finite = st.floats(allow_nan=False, allow_infinity=False)

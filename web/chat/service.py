@@ -32,9 +32,10 @@ from redis.typing import EncodableT, FieldT
 
 from config.settings import ChatRelay, ChatRoom, ChatSettings
 from protocol.streams import EventRecord, chat_stream
+from robodine.redisio.replies import Entry, as_str, entries_of, stream_info
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, frame
-from web.feeds.hub import Entry, Hub, as_str, entries_of, stream_info
-from web.feeds.streamid import StreamId
+from web.feeds.hub import Hub
 from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.ratelimit import KeyedLimiter

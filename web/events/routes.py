@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.streams import EVENTS, EventRecord
+from robodine.redisio.replies import entries_of, stream_info
+from robodine.redisio.streamid import StreamId
 from web.events.schemas import EventEntry, EventsPage, EventsQuery
 from web.events.topic import event_frame, scan_back
-from web.feeds.hub import entries_of, stream_info
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Filter
 from web.feeds.topic import decode_entries
 from web.http.api import Routes

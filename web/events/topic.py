@@ -9,10 +9,10 @@ from msgspec import Meta, Struct
 from redis.asyncio import Redis
 
 from protocol.streams import EVENTS, EventRecord, Level
+from robodine.redisio.replies import Entry, entries_of
+from robodine.redisio.streamid import StreamId
 from web.events.schemas import EventEntry
 from web.feeds.frames import Frame, Snapshot, frame
-from web.feeds.hub import Entry, entries_of
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.schemas import Query, RobotId

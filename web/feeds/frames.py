@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from web.feeds.streamid import StreamId
+from robodine.redisio.streamid import StreamId
 
 T = TypeVar("T")
 

@@ -1,10 +1,11 @@
 """The fan-out hub: one blocking XREAD per stream group per process, many local clients.
 
-Each reader owns its own Redis connection for its XREADs (robodine/resp.py:
-redis-py cost ~90 us of CPU per read, this ~36, and a busy feed reads up to a
-thousand times a second) whose reply timeout is longer than its BLOCK
-(STACK-NOTES 1) and which never retries by itself: the loop below reconnects
-with backoff and logs the outage once when it starts and once when it ends.
+Each reader owns its own Redis connection for its XREADs
+(robodine/redisio/resp.py: redis-py cost ~90 us of CPU per read, this ~36, and
+a busy feed reads up to a thousand times a second) whose reply timeout is
+longer than its BLOCK and which never retries by itself: its supervisor
+(robodine/supervisor.py) reconnects with backoff and logs the outage once when
+it starts and once when it ends.
 Its other commands (XINFO, and XRANGE for clients catching up) go through the
 shared client. Each batch
 is turned into frames once per topic (not per client) and offered to every
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,13 +42,16 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import WebSettings
-from robodine.resp import RespConnection
+from robodine.backoff import Backoff
+from robodine.redisio.replies import Entry, entries_of, field_map, stream_info
+from robodine.redisio.resp import RespConnection
+from robodine.redisio.streamid import ZERO, StreamId
+from robodine.supervisor import Supervisor
 from web.feeds.frames import Frame, FrameBatch, Lagging, frame
-from web.feeds.streamid import ZERO, StreamId
 from web.feeds.subscription import Delivery, Subscription
 
 if TYPE_CHECKING:
@@ -56,7 +59,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("web.hub")
 
-Entry = tuple[str, dict[str, str]]
 Tap = Callable[[str, list[Entry]], Awaitable[None]]
 _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -79,55 +81,6 @@ class FeedEnded(Exception):
         self.code, self.reason = code, reason
 
 
-@dataclass
-class StreamInfo:
-    last: StreamId  # last-generated-id (ZERO when the stream does not exist)
-    first: StreamId | None
-    trimmed: bool  # entries were removed (MAXLEN/XDEL): history before `first` is gone
-
-    def lost_after(self, cursor: StreamId) -> bool:
-        """Can entries after ``cursor`` be missing (trimmed), or is it from another Redis?"""
-        if cursor > self.last:
-            return True
-        return self.trimmed and self.first is not None and cursor < self.first
-
-
-async def stream_info(redis: Redis, stream: str) -> StreamInfo:
-    try:
-        info = await redis.xinfo_stream(stream)
-    except ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return StreamInfo(ZERO, None, False)
-        raise
-    first = info.get("first-entry")
-    return StreamInfo(
-        StreamId.parse(as_str(info["last-generated-id"])),
-        StreamId.parse(as_str(first[0])) if first else None,
-        int(info.get("entries-added", 0)) > int(info.get("length", 0)),
-    )
-
-
-def _field_map(flat: list[str] | None) -> dict[str, str]:
-    """An entry's [field, value, ...] as a dict: pairs off one iterator (no slices);
-    an odd list raises ValueError, as the slices' strict zip did."""
-    if not flat:
-        return {}
-    if len(flat) == 4:  # rd:telemetry's robot + sample (one per fanned-out sample): 4x faster
-        a, b, c, d = flat
-        return {a: b, c: d}
-    pairs = iter(flat)
-    return dict(zip(pairs, pairs, strict=True))
-
-
-def as_str(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def entries_of(raw: Any) -> list[Entry]:
-    """XRANGE/XREVRANGE replies as (id, fields); the clients decode responses to str."""
-    return [(as_str(i), f) for i, f in (raw or ())]
-
-
 @dataclass(eq=False)
 class Reader:
     name: str
@@ -137,7 +90,6 @@ class Reader:
     topics: dict[str, dict[Topic, set[Subscription]]] = field(default_factory=dict)
     taps: dict[str, list[Tap]] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    up: bool = True
     ahead_of_load: bool = False  # it skipped ahead last read: read the newest page next (docstring)
 
 
@@ -221,54 +173,46 @@ class Hub:
 
         This is the supervisor of the reader: an outage, a Redis error (say
         WRONGTYPE on a stream key) or a bug in a topic must not end the fan-out
-        of every other stream, so it alone catches everything.
+        of every other stream, so it alone catches everything (a failure that is
+        not an outage is logged with its traceback, as ``hub_reader_failed``).
         """
-        delay = 0.0
-        down_since = 0.0
+        supervisor = Supervisor(
+            log,
+            lost="hub_reader_lost",
+            recovered="hub_reader_recovered",
+            backoff=Backoff(0.05, 2.0),
+            bug="hub_reader_failed",
+            outages=_OUTAGE,
+            reader=r.name,
+        )
+        await supervisor.run(
+            lambda: self._read_until_stopped(r, supervisor),
+            errors=Exception,  # the supervisor (docstring)
+            running=lambda: not self._stopping,
+            on_error=lambda _: r.ready.clear(),  # re-read the positions: Redis restarted empty?
+        )
+
+    async def _read_until_stopped(self, r: Reader, supervisor: Supervisor) -> None:
         ahead: asyncio.Task[Any] | None = None  # the next XREAD, in flight during a fan-out
         try:
             while not self._stopping:
-                try:
-                    if not r.ready.is_set():
-                        await self._init_positions(r)
-                    reply = await (ahead if ahead is not None else self._xread(r, r.position))
-                    ahead = None
-                    batches = await self._batches(r, reply)
-                    # Ask for what comes next before fanning this out: Redis answers
-                    # while the clients are written to, so the round trip costs no time.
-                    after = {
-                        **r.position,
-                        **{s: StreamId.parse(as_str(e[-1][0])) for s, e in batches},
-                    }
-                    ahead = asyncio.create_task(self._xread(r, after))
-                    await asyncio.sleep(0)  # the request goes out first
-                    for stream, entries in batches:
-                        await self._dispatch(r, stream, entries)
-                except Exception as exc:  # the supervisor (docstring)
-                    _drop(ahead)
-                    ahead = None
-                    if r.up:
-                        r.up, down_since = False, time.monotonic()
-                        if isinstance(exc, _OUTAGE):
-                            log.warning(
-                                "hub_reader_lost",
-                                reader=r.name,
-                                error=str(exc) or type(exc).__name__,
-                            )
-                        else:
-                            log.exception("hub_reader_failed", reader=r.name)
-                    r.ready.clear()  # re-read the positions: was Redis restarted empty?
-                    delay = min(2.0, max(0.05, delay * 2))
-                    await asyncio.sleep(random.uniform(0, delay))
-                    continue
-                if not r.up:
-                    r.up = True
-                    log.info(
-                        "hub_reader_recovered",
-                        reader=r.name,
-                        outage_s=round(time.monotonic() - down_since, 3),
-                    )
-                delay = 0.0
+                if not r.ready.is_set():
+                    await self._init_positions(r)
+                reply = await (ahead if ahead is not None else self._xread(r, r.position))
+                ahead = None
+                batches = await self._batches(r, reply)
+                # Ask for what comes next before fanning this out: Redis answers
+                # while the clients are written to, so the round trip costs no time.
+                after = {
+                    **r.position,
+                    **{s: StreamId.parse(e[-1][0]) for s, e in batches},
+                }
+                ahead = asyncio.create_task(self._xread(r, after))
+                await asyncio.sleep(0)  # the request goes out first
+                for stream, entries in batches:
+                    await self._dispatch(r, stream, entries)
+                if not supervisor.up:
+                    supervisor.ok()
         finally:
             _drop(ahead)
 
@@ -297,7 +241,7 @@ class Hub:
             ]
         )
         # RESP2: [[stream, [[id, [field, value, ...]], ...]], ...], or nil when nothing came.
-        return [(stream, [(i, _field_map(f)) for i, f in raw]) for stream, raw in reply or ()]
+        return [(stream, [(i, field_map(f)) for i, f in raw]) for stream, raw in reply or ()]
 
     async def _batches(
         self, r: Reader, reply: list[tuple[str, list[Entry]]]
@@ -348,7 +292,7 @@ class Hub:
         (raw,) = await r.conn.execute(
             [("XREVRANGE", stream, "+", low, "COUNT", self.settings.hub_batch)]
         )
-        return [(i, _field_map(f)) for i, f in reversed(raw or ())]
+        return [(i, field_map(f)) for i, f in reversed(raw or ())]
 
     async def _newest(self, client: Redis, stream: str, low: str) -> list[Any]:
         """The newest ``hub_batch`` entries not below ``low`` (an XRANGE bound), in stream order."""

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from config.settings import WebSettings
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Hello, frame
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic
 from web.http import auth

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, FrameBatch
-from web.feeds.streamid import StreamId
 
 if TYPE_CHECKING:
     from web.feeds.topic import Topic

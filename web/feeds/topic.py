@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from protocol.streams import from_fields
+from robodine.redisio.replies import Entry, StreamInfo, stream_info
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame
-from web.feeds.hub import Entry, StreamInfo, stream_info
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.http.schemas import Query
 from web.security import ALL_ROLES, Role

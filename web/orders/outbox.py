@@ -17,6 +17,7 @@ a flag, not only on cancellation (docs/api.md, known limits).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 
@@ -29,6 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import COMMANDS, CommandRecord, to_fields
+from robodine.backoff import Backoff
+from robodine.supervisor import Supervisor
 from web.db.models import utcnow
 from web.db.orders import OutboxRow
 from web.db.session import transaction
@@ -80,6 +83,12 @@ class OutboxRelay:
         self._stopping = False
         self._last_prune = 0.0
         self.sent = 0
+        self._supervisor = Supervisor(
+            log,
+            lost="outbox_relay_unavailable",
+            recovered="outbox_relay_recovered",
+            backoff=Backoff(0.1, poll_s * 5),
+        )
 
     def wake(self) -> None:
         """An outbox row was committed: publish now rather than at the next poll."""
@@ -90,30 +99,23 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        down = False
-        delay = 0.0
-        while not self._stopping:
-            self._wake.clear()  # a commit from here on wakes the next round
-            try:
-                n = await self.publish_pending()
-                await self._maybe_prune()
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                if not down:
-                    log.warning("outbox_relay_unavailable", error=str(exc) or type(exc).__name__)
-                    down = True
-                delay = min(self.poll_s * 5, max(0.1, delay * 2))
-                await asyncio.sleep(delay)
-                continue
-            if down:
-                log.info("outbox_relay_recovered")
-                down, delay = False, 0.0
-            if n >= self.batch:
-                continue  # more waiting
-            try:
-                async with asyncio.timeout(self.poll_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+        await self._supervisor.run(
+            self._round,
+            errors=(RedisError, SQLAlchemyError, OSError),
+            running=lambda: not self._stopping,
+        )
+
+    async def _round(self) -> None:
+        """Publish what is waiting; then wait for a commit (or ``poll_s``) unless more is."""
+        self._wake.clear()  # a commit from here on wakes the next round
+        n = await self.publish_pending()
+        await self._maybe_prune()
+        self._supervisor.ok()
+        if n >= self.batch:
+            return  # more waiting
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_s):
+                await self._wake.wait()
 
     async def publish_pending(self) -> int:
         """Publish up to ``batch`` unsent rows in order; returns how many."""

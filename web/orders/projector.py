@@ -14,7 +14,7 @@ a cancel the web tier recorded meanwhile: the dishes did reach the table.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +32,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import EVENTS, EventRecord, EventType, OrderStatus, from_fields
+from robodine.backoff import Backoff
+from robodine.redisio.group import GroupReader, RawEntry
+from robodine.redisio.replies import as_str
+from robodine.supervisor import Supervisor
 from web.db.orders import Order, OrderEvent
 from web.db.session import transaction
 
@@ -51,8 +55,6 @@ HANDLED: Final = frozenset(
 _RANK = {s: i for i, s in enumerate(OrderStatus)}
 _FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
 _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-Entry = tuple[Any, dict[Any, Any]]
 
 
 def moves(current: str, status: str) -> bool:
@@ -127,87 +129,71 @@ class Projector:
         self.applied = 0
         self._stopping = False
         self._last_claim = 0.0
+        self._supervisor = Supervisor(
+            log,
+            lost="projector_unavailable",
+            recovered="projector_recovered",
+            backoff=Backoff(0.05, 2.0),
+        )
 
     def stop(self) -> None:
         self._stopping = True
 
+    def _running(self) -> bool:
+        return not self._stopping
+
     async def run(self) -> None:
         redis = self.connect()
-        down = False
-        delay = 0.0
+        # From 0: events written before the first web start are applied too (once).
+        group = GroupReader(
+            redis,
+            EVENTS,
+            GROUP,
+            self.consumer,
+            count=self.batch,
+            claim_idle_ms=CLAIM_IDLE_MS,
+            block_ms=self.block_ms,
+            running=self._running,
+        )
         try:
-            while not self._stopping:
-                try:
-                    await self._ensure_group(redis)
-                    await self._pending(redis)  # what this consumer read before a crash
-                    await self._claim(redis)
-                    if down:
-                        log.info("projector_recovered")
-                        down, delay = False, 0.0
-                    while not self._stopping:
-                        reply: Any = await redis.xreadgroup(
-                            GROUP,
-                            self.consumer,
-                            {EVENTS: ">"},
-                            count=self.batch,
-                            block=self.block_ms,
-                        )
-                        if reply:
-                            await self._handle(redis, reply[0][1])
-                        if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
-                            await self._claim(redis)
-                except (*_OUTAGE, RedisError, SQLAlchemyError) as exc:
-                    if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                        log.warning("projector_group_lost", detail="recreating it (Redis reset?)")
-                    elif not down:
-                        log.warning("projector_unavailable", error=str(exc) or type(exc).__name__)
-                        down = True
-                    if not self._stopping:
-                        delay = min(2.0, max(0.05, delay * 2))
-                        await asyncio.sleep(delay)
+            await self._supervisor.run(
+                lambda: self._read(redis, group),
+                errors=(*_OUTAGE, RedisError, SQLAlchemyError),
+                running=self._running,
+            )
         finally:
             await redis.aclose()
 
-    async def _ensure_group(self, redis: Redis) -> None:
+    async def _read(self, redis: Redis, group: GroupReader) -> None:
+        """What this consumer read before a crash, what dead ones left, then new events."""
+        handle = functools.partial(self._handle, redis)
         try:
-            # From 0: events written before the first web start are applied too (once).
-            await redis.xgroup_create(EVENTS, GROUP, id="0", mkstream=True)
-            log.info("projector_group_created", stream=EVENTS, group=GROUP)
+            if await group.ensure_group():
+                log.info("projector_group_created", stream=EVENTS, group=GROUP)
+            await group.pending(handle)
+            await self._claim(group, handle)
+            self._supervisor.ok()
+            while not self._stopping:
+                entries = await group.read_new()
+                if entries:
+                    await self._handle(redis, entries)
+                if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
+                    await self._claim(group, handle)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if "NOGROUP" not in str(exc):
                 raise
+            log.warning("projector_group_lost", detail="recreating it (Redis reset?)")
 
-    async def _pending(self, redis: Redis) -> None:
-        start = "0"
-        while not self._stopping:
-            reply: Any = await redis.xreadgroup(
-                GROUP, self.consumer, {EVENTS: start}, count=self.batch
-            )
-            entries = reply[0][1] if reply else []
-            if not entries:
-                return
-            await self._handle(redis, entries)
-            start = _s(entries[-1][0])
-
-    async def _claim(self, redis: Redis) -> None:
+    async def _claim(self, group: GroupReader, handle: functools.partial[Any]) -> None:
         self._last_claim = time.monotonic()
-        cursor = "0-0"
-        while not self._stopping:
-            answer: Any = await redis.xautoclaim(
-                EVENTS, GROUP, self.consumer, CLAIM_IDLE_MS, start_id=cursor, count=self.batch
-            )
-            cursor, claimed = answer[0], answer[1]
-            if claimed:
-                await self._handle(redis, claimed)
-            if _s(cursor) == "0-0":
-                return
+        await group.claim(handle)
 
-    async def _handle(self, redis: Redis, entries: list[Entry]) -> None:
+    async def _handle(self, redis: Redis, entries: list[RawEntry]) -> None:
         done: list[str] = []
         applied = 0
         for raw_id, fields in entries:
-            sid = _s(raw_id)
-            if fields and _s(fields.get("type", fields.get(b"type", ""))) in HANDLED:
+            sid = as_str(raw_id)
+            if fields and as_str(fields.get("type", fields.get(b"type", ""))) in HANDLED:
                 try:
                     rec = from_fields(EventRecord, fields)
                 except (msgspec.ValidationError, ValueError) as exc:
@@ -226,6 +212,3 @@ class Projector:
         except IntegrityError:
             return False  # another consumer applied the same eid at the same moment
 
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)

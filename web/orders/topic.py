@@ -27,10 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.streams import EVENTS, EventType
+from robodine.redisio.replies import Entry, as_str
+from robodine.redisio.streamid import StreamId
 from web.db.orders import Order
 from web.feeds.frames import Frame, Snapshot, frame
-from web.feeds.hub import Entry, as_str
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, resume_or_snapshot
 from web.http.schemas import Query

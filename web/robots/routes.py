@@ -15,8 +15,8 @@ from redis.typing import EncodableT, FieldT
 
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
 from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
-from web.feeds.hub import as_str, entries_of
-from web.feeds.streamid import StreamId
+from robodine.redisio.replies import as_str, entries_of
+from robodine.redisio.streamid import StreamId
 from web.feeds.topic import decode_entries
 from web.http.api import Routes, idempotency_key
 from web.http.jsonutil import dumps, json_response

@@ -9,9 +9,9 @@ import msgspec
 from msgspec import Struct
 
 from protocol.streams import TELEMETRY, TELEMETRY_SAMPLE, TelemetryRecord
+from robodine.redisio.replies import Entry, entries_of, stream_info
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
-from web.feeds.hub import Entry, entries_of, stream_info
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries
 from web.http.schemas import Query, RobotId

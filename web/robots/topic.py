@@ -14,9 +14,9 @@ from typing import Any
 from msgspec import Struct
 
 from protocol.streams import EVENTS
+from robodine.redisio.replies import Entry, stream_info
+from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
-from web.feeds.hub import Entry, stream_info
-from web.feeds.streamid import StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext
 from web.http.schemas import Query, RobotId

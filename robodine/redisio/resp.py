@@ -9,8 +9,9 @@ one future resolved when hiredis has parsed all their replies: about 20 us.
 
 Connecting follows the URL as redis-py reads it (``parse_url``: host or unix
 path, user, password, db, TLS options), then AUTH, SELECT and CLIENT SETNAME,
-RESP2 like the gateway's other clients. Errors are redis-py's, so the
-writer's outage handling treats both clients alike: a lost or silent
+RESP2 like the redis-py clients of ``robodine.redisio.client`` (which opens
+these too, with the reply timeout of their kind). Errors are redis-py's, so
+the writer's outage handling treats both clients alike: a lost or silent
 connection raises ConnectionError or TimeoutError and the connection is
 closed (open a new one); an error reply raises ResponseError after every reply
 of the batch is read, so the connection stays usable. A batch cancelled while

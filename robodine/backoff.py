@@ -1,6 +1,11 @@
-"""Reconnect delays: exponential with full jitter, so a fleet that lost its gateway
-does not come back as one synchronised wave (the AWS "full jitter" scheme, as in
-redis-py's backoff.py)."""
+"""Reconnect delays: exponential with full jitter, for every retry loop of the project.
+
+Full jitter (the delay uniform in ``[0, min(cap, base * 2**n)]``, as redis-py's
+``FullJitterBackoff``) keeps many clients that lost the same server from
+coming back as one synchronised wave: a fleet of robots after a gateway
+restart, or the web tier's readers after a Redis restart. The random source
+is injectable so a seeded simulation replays the same delays.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,11 @@ __all__ = ["Backoff"]
 class Backoff:
     __slots__ = ("_rng", "attempts", "base", "cap")
 
-    def __init__(self, base: float = 0.2, cap: float = 10.0, rng: random.Random | None = None
-                 ) -> None:
+    def __init__(self, base: float, cap: float, *, rng: random.Random | None = None) -> None:
         if not 0 < base <= cap:
             raise ValueError("need 0 < base <= cap")
         self.base, self.cap = base, cap
-        self.attempts = 0
+        self.attempts = 0  # failures since the last reset
         self._rng = rng or random.Random()
 
     def next(self) -> float:

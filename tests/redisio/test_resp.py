@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from robodine.resp import RespConnection
+from robodine.redisio.resp import RespConnection
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import Connection
 
 from config.settings import RedisSettings
-from gateway.redis_client import _PACKED, connect
+from robodine.redisio.client import _PACKED, connect
 from tests.servers import RedisServer
 
 args_st = st.lists(
