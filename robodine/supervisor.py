@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from robodine.backoff import Backoff
@@ -32,41 +33,29 @@ def _forever() -> bool:
     return True
 
 
+@dataclass(eq=False)
 class Supervisor:
-    def __init__(
-        self,
-        log: Any,
-        *,
-        lost: str,
-        recovered: str,
-        backoff: Backoff,
-        up: bool = True,
-        policy: str | None = None,
-        gauge: Callable[[int], None] | None = None,
-        on_outage: Callable[[], None] | None = None,
-        bug: str | None = None,
-        outages: Errors = (),
-        clock: Callable[[], float] = time.monotonic,
-        **context: Any,
-    ) -> None:
-        """``lost``/``recovered``: the component's own log event names. ``up``: the
-        state before the first attempt (False: not connected yet; the first failure
-        is an outage all the same). ``policy``: what the component does meanwhile, in
-        the ``lost`` line. ``on_outage``: called once per outage (a counter).
-        ``bug``: with ``outages``, an error that is not an outage is logged under this
-        name with its traceback instead. ``context``: fields of both lines."""
-        self.log = log
-        self.lost, self.recovered = lost, recovered
-        self.backoff = backoff
-        self.up = up
-        self.down_since: float | None = None  # clock() when the outage began
-        self.policy = policy
-        self.gauge = gauge
-        self.on_outage = on_outage
-        self.bug = bug
-        self.outages = outages
-        self.clock = clock
-        self.context = context
+    """``lost``/``recovered``: the component's own log event names. ``up``: the state
+    before the first attempt (False: not connected yet; its first failure is an outage
+    all the same). ``policy``: what the component does meanwhile, in the ``lost`` line.
+    ``on_outage``: called once per outage (a counter). ``bug``: with ``outages``, an
+    error that is not an outage is logged under this name, with its traceback, instead.
+    ``context``: fields of both lines."""
+
+    log: Any
+    _: KW_ONLY
+    lost: str
+    recovered: str
+    backoff: Backoff
+    up: bool = True
+    policy: str | None = None
+    gauge: Callable[[int], None] | None = None
+    on_outage: Callable[[], None] | None = None
+    bug: str | None = None
+    outages: Errors = ()
+    clock: Callable[[], float] = time.monotonic
+    context: dict[str, Any] = field(default_factory=dict)
+    down_since: float | None = None  # clock() when the outage began; None while none is on
 
     def failed(self, exc: BaseException | str) -> bool:
         """The service failed the component; True when this began an outage (logged)."""

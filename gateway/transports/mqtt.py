@@ -204,7 +204,7 @@ class MqttSupervisor:
             gauge=lambda up: stats.set("mqtt_up", "", up),
             on_outage=lambda: stats.inc("mqtt_outages"),
             clock=clock,
-            broker=f"{self._host}:{self._port}",
+            context={"broker": f"{self._host}:{self._port}"},
         )
 
     @property

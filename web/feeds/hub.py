@@ -183,7 +183,7 @@ class Hub:
             backoff=Backoff(0.05, 2.0),
             bug="hub_reader_failed",
             outages=_OUTAGE,
-            reader=r.name,
+            context={"reader": r.name},
         )
         await supervisor.run(
             lambda: self._read_until_stopped(r, supervisor),
