@@ -80,6 +80,9 @@ class LocalStore(MediaStore):
             if not done:
                 tmp.unlink(missing_ok=True)
 
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
     async def size(self, key: str) -> int | None:
         try:
             return (await asyncio.to_thread(self.path(key).stat)).st_size

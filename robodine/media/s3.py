@@ -48,8 +48,9 @@ def _missing(exc: ClientError) -> bool:
 class S3Store(MediaStore):
     name = "s3"
 
-    def __init__(self, client: S3Client, stack: AsyncExitStack, bucket: str, prefix: str,
-                 part_bytes: int) -> None:
+    def __init__(
+        self, client: S3Client, stack: AsyncExitStack, bucket: str, prefix: str, part_bytes: int
+    ) -> None:
         self.client = client
         self._stack = stack
         self.bucket = bucket
@@ -115,12 +116,17 @@ class S3Store(MediaStore):
                 if buf or not parts:
                     n = len(parts) + 1
                     r2 = await self.client.upload_part(
-                        Bucket=self.bucket, Key=tmp, UploadId=upload_id, PartNumber=n,
+                        Bucket=self.bucket,
+                        Key=tmp,
+                        UploadId=upload_id,
+                        PartNumber=n,
                         Body=bytes(buf),
                     )
                     parts.append({"ETag": r2["ETag"], "PartNumber": n})
                 await self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=tmp, UploadId=upload_id,
+                    Bucket=self.bucket,
+                    Key=tmp,
+                    UploadId=upload_id,
                     MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
                 )
                 upload_id = None

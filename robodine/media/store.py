@@ -14,6 +14,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from config.settings import MediaSettings
 
@@ -98,6 +99,10 @@ class MediaStore(ABC):
     async def delete(self, key: str) -> None:
         """Remove the blob (no error when it is already gone)."""
 
+    def local_path(self, key: str) -> Path | None:
+        """The blob's file when the store is a local directory (served with sendfile)."""
+        return None
+
     async def presigned_url(
         self, key: str, *, content_type: str, filename: str, expires_s: int
     ) -> str | None:
@@ -106,9 +111,11 @@ class MediaStore(ABC):
 
     async def check(self) -> None:
         """Raise StoreUnavailable when the store cannot be used (at start, for health)."""
+        return
 
     async def close(self) -> None:
         """Release connections."""
+        return
 
 
 async def open_store(settings: MediaSettings) -> MediaStore:

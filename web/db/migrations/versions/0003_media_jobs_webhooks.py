@@ -49,7 +49,9 @@ def upgrade() -> None:
         _when("updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_floor_plan")),
         sa.ForeignKeyConstraint(
-            ["upload_id"], ["uploads.id"], ondelete="SET NULL",
+            ["upload_id"],
+            ["uploads.id"],
+            ondelete="SET NULL",
             name=op.f("fk_floor_plan_upload_id_uploads"),
         ),
     )
@@ -63,8 +65,12 @@ def upgrade() -> None:
     else:
         op.add_column("menu_items", sa.Column("photo_upload_id", sa.String(32), nullable=True))
         op.create_foreign_key(
-            op.f("fk_menu_items_photo_upload_id_uploads"), "menu_items", "uploads",
-            ["photo_upload_id"], ["id"], ondelete="SET NULL",
+            op.f("fk_menu_items_photo_upload_id_uploads"),
+            "menu_items",
+            "uploads",
+            ["photo_upload_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
     op.create_table(
         "jobs",
@@ -119,7 +125,9 @@ def upgrade() -> None:
         _when("delivered_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["webhook_endpoints.id"], ondelete="CASCADE",
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            ondelete="CASCADE",
             name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
         ),
         sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries"),
@@ -128,9 +136,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_webhook_deliveries_endpoint_id"), "webhook_deliveries", ["endpoint_id"]
     )
-    op.create_index(
-        op.f("ix_webhook_deliveries_created_at"), "webhook_deliveries", ["created_at"]
-    )
+    op.create_index(op.f("ix_webhook_deliveries_created_at"), "webhook_deliveries", ["created_at"])
 
 
 def downgrade() -> None:
