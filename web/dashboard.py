@@ -7,13 +7,17 @@ No build step: the files under web/static/dashboard are served as they are.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from aiohttp import web
-from msgspec import Struct
+from msgspec import Meta, Struct
 
+from web.db.media import FloorPlan
 from web.http.api import Routes
-from web.keys import SETTINGS
-from web.security import ALL_ROLES
+from web.http.schemas import Request
+from web.keys import DB, SETTINGS, USER
+from web.security import ADMINS, ALL_ROLES
+from web.uploads.service import require_image
 
 STATIC = Path(__file__).resolve().parent / "static" / "dashboard"
 CSP = (
@@ -37,6 +41,12 @@ class FloorOut(Struct, kw_only=True):
     docks: list[FloorPoint]
     tables: list[FloorPoint]  # the config's tables; /api/tables has the ones in SQL
     waypoints: list[FloorPoint]
+    image_upload_id: str | None = None  # the floor-plan image drawn under the map
+    image: str | None = None  # its content URL
+
+
+class FloorImageIn(Request):
+    upload_id: Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")] | None  # null: no image
 
 
 routes = Routes("dashboard", "The staff dashboard's page, its files and the floor plan it draws.")
@@ -53,9 +63,15 @@ def _point(p: object) -> FloorPoint:
 
 @routes.route("GET", "/api/floor", summary="The floor plan", roles=ALL_ROLES, response=FloorOut)
 async def floor(request: web.Request) -> FloorOut:
-    """Size, kitchen pass, docks, configured tables and aisle waypoints, in metres."""
+    """Size, kitchen pass, docks, configured tables and aisle waypoints, in metres; the
+    floor-plan image (an upload) when one is set."""
     f = request.app[SETTINGS].floor
+    async with request.app[DB]() as s:
+        plan = await s.get(FloorPlan, 1)
+    image = plan.upload_id if plan is not None else None
     return FloorOut(
+        image_upload_id=image,
+        image=f"/api/uploads/{image}/content" if image else None,
         width=f.width,
         height=f.height,
         kitchen_pass=_point(f.kitchen_pass),
@@ -63,6 +79,28 @@ async def floor(request: web.Request) -> FloorOut:
         tables=[_point(t) for t in f.tables],
         waypoints=[_point(w) for w in f.waypoints],
     )
+
+
+@routes.route(
+    "PUT",
+    "/api/floor/image",
+    summary="Set (or clear) the floor-plan image",
+    roles=ADMINS,
+    body=FloorImageIn,
+    response=FloorOut,
+)
+async def set_floor_image(request: web.Request, body: FloorImageIn) -> FloorOut:
+    """`upload_id` of an image upload (422 otherwise), or null for none."""
+    async with request.app[DB].begin() as s:
+        if body.upload_id is not None:
+            await require_image(s, body.upload_id, "upload_id")
+        plan = await s.get(FloorPlan, 1)
+        if plan is None:
+            s.add(FloorPlan(id=1, upload_id=body.upload_id, updated_by=request[USER].username))
+        else:
+            plan.upload_id = body.upload_id
+            plan.updated_by = request[USER].username
+    return await floor(request)
 
 
 @routes.route(

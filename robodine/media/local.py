@@ -16,6 +16,7 @@ import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from robodine.media.store import Blob, Hasher, MediaStore, StoreFull, StoreUnavailable
 
@@ -57,25 +58,19 @@ class LocalStore(MediaStore):
     async def put(self, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None) -> Blob:
         tmp = self.tmp / secrets.token_hex(16)
         hasher = Hasher(max_bytes)
-        try:
-            f = await asyncio.to_thread(open, tmp, "xb", buffering=0)
-        except OSError as exc:
-            raise _store_error(exc) from exc
+        f = await _fs(open, tmp, "xb", buffering=0)
         done = False
         try:
             try:
-                async for chunk in chunks:
-                    await asyncio.to_thread(_write, f, hasher, chunk)
-                await asyncio.to_thread(os.fsync, f.fileno())
+                async for chunk in chunks:  # the source's own errors pass through as they are
+                    await _fs(_write, f, hasher, chunk)
+                await _fs(os.fsync, f.fileno())
             finally:
                 f.close()
             blob = hasher.blob()
-            final = self.path(blob.key)
-            await asyncio.to_thread(_publish, tmp, final)
+            await _fs(_publish, tmp, self.path(blob.key))
             done = True
             return blob
-        except OSError as exc:
-            raise _store_error(exc) from exc
         finally:
             if not done:
                 tmp.unlink(missing_ok=True)
@@ -120,6 +115,14 @@ class LocalStore(MediaStore):
     async def check(self) -> None:
         if not os.access(self.tmp, os.W_OK):
             raise StoreUnavailable(f"media store: {self.root} is not writable")
+
+
+async def _fs(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """A filesystem call in a worker thread; its OSError as the store's error."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except OSError as exc:
+        raise _store_error(exc) from exc
 
 
 def _write(f: object, hasher: Hasher, chunk: bytes) -> None:

@@ -138,7 +138,7 @@ class S3Store(MediaStore):
                     Bucket=self.bucket, Key=final, CopySource={"Bucket": self.bucket, "Key": tmp}
                 )
             return blob
-        except (ClientError, BotoCoreError, OSError) as exc:
+        except (ClientError, BotoCoreError) as exc:  # the source's own errors pass through
             raise _error(exc, "writing a blob") from exc
         finally:
             with contextlib.suppress(ClientError, BotoCoreError, OSError):

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -66,7 +67,8 @@ class FilePart:
 
 
 def _clean_filename(raw: str | None) -> str:
-    name = PureWindowsPath(PurePosixPath(raw or "").name).name  # no directories, either kind
+    # Some clients percent-encode the name (RFC 7578 4.2 allows it): decode, then drop dirs.
+    name = PureWindowsPath(PurePosixPath(unquote(raw or "")).name).name
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
     return name[:255] or "upload"
 
