@@ -12,6 +12,7 @@ MULTI, skipping heartbeats that change nothing a client can see.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -62,13 +63,73 @@ def _dumps(d: Mapping[Any, Any]) -> str:
     return orjson.dumps(d).decode()
 
 
-class RobodineQueue(RedisQueue):
-    """SAQ's Redis queue that also writes each visible change of a job to rd:jobs."""
+class SweepSafeQueue(RedisQueue):
+    """SAQ's Redis queue whose sweep never touches a job a live worker holds."""
 
-    def __init__(self, redis: Redis, name: str, retention_s: int) -> None:
+    def __init__(self, redis: Redis, name: str) -> None:
         super().__init__(
             redis, name=name, dump=_dumps, load=orjson.loads, swept_error_message=SWEPT
         )
+
+    # -- the sweep, made safe against a worker that is alive --------------------------
+    # SAQ's sweep aborts every job in its active list that is not ACTIVE, or whose
+    # heartbeat is late, then waits for it to end and queues it again. A job a worker
+    # has just moved to the list but not yet marked ACTIVE (a few milliseconds) looks
+    # the same, and so a job it went on to complete was queued a second time (seen in
+    # tests with a 1 s sweep). These guards re-read the job first: a sweep only
+    # touches a job that is really lost, and never queues one that has ended.
+
+    async def _lost(self, key: str) -> bool:
+        for _ in range(3):
+            stored = await self.job(key)
+            if stored is None or stored.status in TERMINAL_STATUSES:
+                return False
+            if stored.status is SaqStatus.ACTIVE:
+                return stored.stuck
+            if stored.status is SaqStatus.ABORTING:
+                return True
+            await asyncio.sleep(0.5)  # queued but in the active list: being picked up
+        return True
+
+    async def _ended(self, key: str) -> bool:
+        stored = await self.job(key)
+        if stored is None:
+            return True
+        if stored.status is SaqStatus.ACTIVE:
+            return not stored.stuck  # a live worker has it
+        return stored.status in (SaqStatus.COMPLETE, SaqStatus.FAILED) or (
+            stored.status is SaqStatus.ABORTED and stored.error != SWEPT
+        )
+
+    async def abort(self, job: Job, error: str, ttl: float = 5) -> None:
+        if error == SWEPT and not await self._lost(job.key):
+            return
+        await super().abort(job, error, ttl)
+
+    async def retry(self, job: Job, error: str | None) -> None:
+        if error == SWEPT and await self._ended(job.key):
+            return
+        await super().retry(job, error)
+
+    async def finish(
+        self,
+        job: Job,
+        status: SaqStatus,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if error == SWEPT and await self._ended(job.key):
+            return
+        await super().finish(job, status, result=result, error=error, **kwargs)
+
+
+class RobodineQueue(SweepSafeQueue):
+    """SAQ's Redis queue that also writes each visible change of a job to rd:jobs."""
+
+    def __init__(self, redis: Redis, name: str, retention_s: int) -> None:
+        super().__init__(redis, name)
         self.retention_ms = retention_s * 1000
         self._seen: dict[str, tuple[Any, ...]] = {}
 
@@ -98,13 +159,7 @@ class JobQueue:
         self.redis = redis
         self.jobs = RobodineQueue(redis, s.queue, s.stream_retention_s)
         # Outbound webhook deliveries: the same library, a queue of their own (not on rd:jobs).
-        self.deliveries = RedisQueue(
-            redis,
-            name=f"{s.queue}-webhooks",
-            dump=_dumps,
-            load=orjson.loads,
-            swept_error_message=SWEPT,
-        )
+        self.deliveries = SweepSafeQueue(redis, f"{s.queue}-webhooks")
 
     @classmethod
     def open(cls, settings: Settings, *, name: str, blocking: bool = False) -> JobQueue:
