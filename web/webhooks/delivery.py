@@ -30,16 +30,20 @@ from typing import Any
 import aiohttp
 import orjson
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from saq.job import Job
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from protocol.streams import EVENTS
 from robodine import signing
 from web.consumer import Entry
 from web.db.media import WebhookDelivery, WebhookEndpoint
 from web.jobs.queue import JobQueue
+from web.jobs.stream import JOBS_STREAM
 from web.webhooks.events import event_id, outbound
 from web.webhooks.service import open_secret
 from web.webhooks.targets import TargetRefused, check_target
@@ -48,6 +52,17 @@ log = structlog.get_logger("web.webhooks")
 GROUP = "webhooks"
 FUNCTION = "deliver"
 USER_AGENT = "Robodine-Webhooks/1"
+
+
+async def ensure_group(redis: Redis) -> None:
+    """The fan-out group, from now: made when an endpoint is registered, so events that
+    come before any worker runs are delivered too (a worker makes it as well)."""
+    for stream in (EVENTS, JOBS_STREAM):
+        try:
+            await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
 class DeliveryFailed(Exception):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from web.http.api import Routes
-from web.keys import DB, SETTINGS, USER
+from web.keys import DB, REDIS, SETTINGS, USER
 from web.security import ADMINS
+from web.webhooks.delivery import ensure_group
 from web.webhooks.schemas import (
     DeliveriesQuery,
     DeliveryList,
@@ -18,6 +21,7 @@ from web.webhooks.schemas import (
 )
 from web.webhooks.service import EndpointService
 
+log = structlog.get_logger("web.webhooks")
 routes = Routes(
     "webhooks",
     "Outbound webhooks: admins register endpoints (URL, event types, secret); each matching "
@@ -43,7 +47,12 @@ async def create_endpoint(request: web.Request, body: EndpointIn) -> EndpointOut
     """The answer carries the `secret` (generated when not given): the only time it is shown.
     A URL whose host is this box (loopback, link-local, its own addresses) is 422
     `url_refused` unless `webhooks.allow_addresses` lists it."""
-    return await _service(request).create(body, request[USER].username)
+    out = await _service(request).create(body, request[USER].username)
+    try:
+        await ensure_group(request.app[REDIS])
+    except RedisError as exc:  # the first worker to start makes it
+        log.warning("webhook_group_not_created", error=str(exc))
+    return out
 
 
 @routes.route(

@@ -81,6 +81,11 @@ async def serve(
     def deps(job: Job) -> JobContext:
         return JobContext(settings, db, redis, store, http, job)
 
+    sender = Sender(db, settings, hooks_http)
+
+    async def deliver(ctx: dict[str, Any], *, delivery: str) -> dict[str, Any]:
+        return await sender(ctx, delivery=delivery)  # a coroutine function, as SAQ checks
+
     functions: list[tuple[str, Any]] = [
         (k.name, saq_function(k, deps, s.heartbeat_s)) for k in KINDS.values()
     ] + list(extra_functions or [])
@@ -90,7 +95,7 @@ async def serve(
     )
     hooks_worker = QuietWorker(
         queue.deliveries,
-        [(FUNCTION, Sender(db, settings, hooks_http))],
+        [(FUNCTION, deliver)],
         id=f"{wid}-webhooks",
         concurrency=s.concurrency,
         timers=timers,
