@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from msgspec import Meta, Struct
@@ -108,7 +109,7 @@ async def set_floor_image(request: web.Request, body: FloorImageIn) -> FloorOut:
 )
 async def index(request: web.Request) -> web.Response:
     """The single page; it logs in with /api/auth/login and keeps the token in localStorage."""
-    return _file("index.html")
+    return _file("index.html", _csp(request))
 
 
 @routes.route(
@@ -126,7 +127,21 @@ async def ui_file(request: web.Request) -> web.Response:
     return _file(request.match_info["name"])
 
 
-def _file(name: str) -> web.Response:
+def _csp(request: web.Request) -> str:
+    """The page's CSP; with the S3 store, images also come from the object store (the
+    upload content route redirects there)."""
+    media = request.app[SETTINGS].media
+    if not media.url.startswith("s3://"):
+        return CSP
+    if media.s3_endpoint:
+        parts = urlsplit(media.s3_endpoint)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    else:
+        origin = "https://*.amazonaws.com"
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
+
+
+def _file(name: str, csp: str = CSP) -> web.Response:
     ext = name.rsplit(".", 1)[-1]
     path = STATIC / name
     if "/" in name or name.startswith(".") or ext not in TYPES or not path.is_file():
@@ -135,5 +150,5 @@ def _file(name: str) -> web.Response:
         body=path.read_bytes(),
         content_type=TYPES[ext],
         charset="utf-8",
-        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
+        headers={"Content-Security-Policy": csp, "Cache-Control": "no-cache"},
     )
