@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Awaitable
 from typing import Any
@@ -61,6 +62,8 @@ async def serve(
 ) -> None:
     s = settings.jobs
     wid = f"{s.name}-{os.getpid()}"
+    if settings.logging.level != "debug":  # SAQ logs three INFO lines per job; ours suffice
+        logging.getLogger("saq").setLevel(logging.WARNING)
     engine = create_engine(settings.database)
     db = sessionmaker(engine)
     current, head = await current_revision(engine), head_revision()
