@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
-
-import uvloop
 
 from config import load_settings
 from config.logging import configure_logging
-from robodine.lifecycle import install_signal_handlers
+from robodine.lifecycle import run_until_signal
 from web.worker.main import serve
 
 KIND = "bench_echo"
@@ -28,16 +25,7 @@ def main() -> None:
     settings = load_settings(args.config)
     configure_logging("warning", "json")
 
-    async def go() -> None:
-        stop = asyncio.Event()
-        uninstall = install_signal_handlers(asyncio.get_running_loop(), stop)
-        try:
-            await serve(settings, stop.wait(), extra_functions=[(KIND, echo)])
-        finally:
-            uninstall()
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(go())
+    run_until_signal(lambda stop: serve(settings, stop, extra_functions=[(KIND, echo)]))
 
 
 if __name__ == "__main__":

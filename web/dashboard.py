@@ -101,7 +101,8 @@ async def set_floor_image(request: web.Request, body: FloorImageIn) -> FloorOut:
         else:
             plan.upload_id = body.upload_id
             plan.updated_by = request[USER].username
-    return await floor(request)
+    out: FloorOut = await floor(request)
+    return out
 
 
 @routes.route(

@@ -18,17 +18,6 @@ from pathlib import Path
 
 from config.settings import MediaSettings
 
-__all__ = [
-    "Blob",
-    "MediaStore",
-    "StoreError",
-    "StoreFull",
-    "StoreUnavailable",
-    "TooLarge",
-    "blob_key",
-    "open_store",
-]
-
 
 class StoreError(Exception):
     """A media store could not do what was asked; the message says why."""

@@ -19,14 +19,13 @@ from typing import Any
 
 import aiohttp
 import structlog
-import uvloop
 from saq.job import Job
 from saq.types import PartialTimersDict
 from saq.worker import Worker
 
 from config import Settings
 from protocol.streams import EVENTS
-from robodine.lifecycle import Notifier, install_signal_handlers
+from robodine.lifecycle import Notifier, run_until_signal
 from robodine.media import open_store
 from web.consumer import GroupConsumer
 from web.db.migrate import current_revision, head_revision
@@ -165,17 +164,8 @@ async def serve(
 
 
 def run(settings: Settings) -> int:
-    async def main() -> None:
-        stop = asyncio.Event()
-        uninstall = install_signal_handlers(asyncio.get_running_loop(), stop)
-        try:
-            await serve(settings, stop.wait())
-        finally:
-            uninstall()
-
     try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main())
+        run_until_signal(lambda stop: serve(settings, stop))
     except WorkerNotReady as exc:
         log.error("worker_not_ready", error=str(exc))
         return 1
