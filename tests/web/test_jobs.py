@@ -308,6 +308,23 @@ async def test_an_analysis_service_answering_500_fails_the_job_after_its_retries
     assert failed["attempts"] == 3 and len(service.submits) == 3
 
 
+async def test_an_analysis_service_that_times_out_fails_the_job_with_the_reason(
+    setup: Any, service: FakeAnalysis
+) -> None:
+    env, worker = setup
+    service.delay = 5  # analysis_timeout_s is 3
+    up = await (
+        await env.client.post(
+            "/api/uploads", data=multipart(b"x", "video/mp4"), headers=env.auth("staff")
+        )
+    ).json()
+    worker()
+    j = await submit(env, "analysis", {"upload_id": up["id"]})
+    failed = await until_status(env, j["id"], "failed", "completed", timeout=60)
+    assert failed["error"] == "analysis service timed out after 3 s"
+    assert failed["attempts"] == 3
+
+
 async def test_a_worker_killed_mid_job_has_it_completed_once_by_another(
     setup: Any, service: FakeAnalysis
 ) -> None:

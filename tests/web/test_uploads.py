@@ -173,3 +173,21 @@ async def test_with_the_s3_store_content_redirects_to_a_presigned_url(
     assert r.status == 302
     async with aiohttp.ClientSession() as http, http.get(r.headers["Location"]) as got:
         assert got.status == 200 and await got.read() == PNG
+
+
+async def test_an_unreachable_store_is_a_503_and_leaves_no_row(make_env: MakeEnv) -> None:
+    from tests.servers import free_port
+
+    env = await make_env(
+        media={
+            "url": "s3://gone/x",
+            "s3_endpoint": f"http://127.0.0.1:{free_port()}",
+            "s3_access_key": "k",
+            "s3_secret_key": "s",
+            "timeout_s": 1.0,
+        }
+    )
+    r = await upload(env, PNG)
+    body = await r.json()
+    assert r.status == 503 and body["code"] == "store_unavailable", body
+    assert (await (await env.client.get("/api/uploads", headers=env.auth())).json())["total"] == 0
