@@ -21,7 +21,6 @@ from typing import Any
 from robodine.media.store import Blob, Hasher, MediaStore, StoreFull, StoreUnavailable
 
 READ_CHUNK = 1024 * 1024
-WRITE_BYTES = 1024 * 1024
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,14 +62,8 @@ class LocalStore(MediaStore):
         done = False
         try:
             try:
-                buf = bytearray()
                 async for chunk in chunks:  # the source's own errors pass through as they are
-                    buf += chunk
-                    if len(buf) >= WRITE_BYTES:  # one thread hop per MiB, not per network read
-                        await _fs(_write, f, hasher, bytes(buf))
-                        buf.clear()
-                if buf:
-                    await _fs(_write, f, hasher, bytes(buf))
+                    await _fs(_write, f, hasher, chunk)
                 await _fs(os.fsync, f.fileno())
             finally:
                 f.close()
