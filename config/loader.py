@@ -27,14 +27,18 @@ from config.settings import (
     DispatchSettings,
     FloorSettings,
     GatewaySettings,
+    JobSettings,
     LoggingSettings,
+    MediaSettings,
     MqttSettings,
     RedisSettings,
     RobotConfig,
     SpoolSettings,
     TcpSettings,
     UdpSettings,
+    UploadSettings,
     Vda5050Settings,
+    WebhookSettings,
     WebSettings,
 )
 
@@ -72,6 +76,10 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     mqtt: MqttSettings = MqttSettings()
     vda5050: Vda5050Settings = Vda5050Settings()
+    media: MediaSettings = MediaSettings()
+    uploads: UploadSettings = UploadSettings()
+    jobs: JobSettings = JobSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

@@ -355,3 +355,109 @@ class ChatSettings(Section):
             if rule.room not in names:
                 raise ValueError(f"relay names room {rule.room!r}, which is not in chat.rooms")
         return self
+
+
+class MediaSettings(Section):
+    """Where uploads, job outputs and recordings are kept (robodine/media)."""
+
+    # A directory (relative to the working directory, or file:///abs/path), or
+    # s3://bucket/prefix for S3-compatible object storage.
+    url: str = "var/media"
+    s3_endpoint: str = ""  # e.g. http://127.0.0.1:9000 (MinIO); empty: AWS by region
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None  # unset: botocore's chain (AWS_* env, instance role)
+    s3_secret_key: SecretStr | None = None
+    s3_part_bytes: Annotated[int, Field(ge=5 * 1024 * 1024, le=512 * 1024 * 1024)] = 8 * 1024 * 1024
+    presign_s: Annotated[int, Field(ge=10, le=7 * 86400)] = 300  # life of a presigned GET URL
+    timeout_s: Seconds = 30.0  # one request to the object store
+
+    @field_validator("url")
+    @classmethod
+    def _media_url(cls, v: str) -> str:
+        if v.startswith("s3://"):
+            bucket = v[5:].split("/", 1)[0]
+            if not bucket:
+                raise ValueError("s3://bucket/prefix: the bucket is missing")
+        elif "://" in v and not v.startswith("file://"):
+            raise ValueError("a directory, file:///path or s3://bucket/prefix")
+        return v
+
+
+DEFAULT_UPLOAD_TYPES = [
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "video/mp4",
+    "video/webm",
+    "application/pdf",
+    "text/csv",
+    "text/plain",
+    "application/json",
+    "application/x-ndjson",
+    "application/gzip",
+    "application/zip",
+]
+
+
+class UploadSettings(Section):
+    max_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**3)] = 512 * 1024 * 1024
+    types: list[str] = DEFAULT_UPLOAD_TYPES  # Content-Type allowlist (the part's type)
+    chunk_bytes: Annotated[int, Field(ge=16 * 1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+
+class JobSettings(Section):
+    """Background jobs (docs/jobs.md): the SAQ queue on the same Redis, `robodine worker`."""
+
+    queue: str = Field("robodine", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4  # jobs at once per worker process
+    heartbeat_s: Annotated[int, Field(ge=1, le=3600)] = 10  # silent longer: the worker is lost
+    sweep_s: Annotated[int, Field(ge=1, le=3600)] = 5  # how often a worker looks for lost jobs
+    retries: Annotated[int, Field(ge=1, le=100)] = 3  # attempts in all, including the first
+    retry_delay_s: Annotated[float, Field(ge=0, le=3600)] = 2.0  # first retry; doubles after
+    retry_max_delay_s: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    timeout_s: Annotated[int, Field(ge=1, le=86400)] = 600  # one attempt of a job
+    keep_finished_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400  # in Redis; SQL keeps all
+    stream_retention_s: Annotated[int, Field(ge=3600, le=90 * 86400)] = 7 * 86400  # rd:jobs
+    name: str = Field("worker-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # The analysis service: POST {analysis_url} with the media, Bearer analysis_token;
+    # it answers 2xx and later calls {public_url}/api/webhooks/analysis/{job_id}.
+    analysis_url: str = ""
+    analysis_token: SecretStr | None = None
+    analysis_timeout_s: Seconds = 30.0  # the submit request
+    analysis_wait_s: Annotated[int, Field(ge=1, le=86400)] = 3600  # for the webhook
+    # Signs the per-job webhook secrets (HMAC of the job id); >= 32 bytes.
+    webhook_secret: SecretStr | None = None
+    webhook_window_s: Annotated[int, Field(ge=10, le=3600)] = 300  # timestamp replay window
+    public_url: str = "http://127.0.0.1:8080"  # how the analysis service reaches the web tier
+
+    @field_validator("analysis_url", "public_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class WebhookSettings(Section):
+    """Outbound webhooks to admin-registered endpoints (docs/jobs.md, Webhooks out)."""
+
+    timeout_s: Seconds = 10.0  # one delivery attempt
+    retries: Annotated[int, Field(ge=1, le=50)] = 8  # attempts per event and endpoint
+    retry_delay_s: Annotated[float, Field(ge=0, le=3600)] = 5.0  # doubles per attempt, jittered
+    retry_max_delay_s: Annotated[float, Field(ge=0, le=86400)] = 3600.0
+    disable_after: Annotated[int, Field(ge=1, le=10_000)] = 20  # failed attempts in a row
+    https_only: bool = False  # true: refuse http:// endpoints
+    # Endpoints may not target the box itself: loopback, link-local, unspecified,
+    # multicast and this machine's own addresses are refused unless listed here
+    # (addresses or networks, e.g. "127.0.0.1" or "10.0.0.0/8").
+    allow_addresses: list[str] = []
+    deny_private: bool = False  # true: refuse RFC 1918 / ULA addresses too (a LAN POS needs them)
+
+    @field_validator("allow_addresses")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for a in v:
+            ipaddress.ip_network(a, strict=False)
+        return v

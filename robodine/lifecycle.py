@@ -18,7 +18,7 @@ import gc
 import os
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import NoReturn
 
 import structlog
@@ -28,6 +28,7 @@ __all__ = [
     "Notifier",
     "install_signal_handlers",
     "notify",
+    "run_until_signal",
     "settle_heap",
 ]
 
@@ -246,3 +247,23 @@ def install_signal_handlers(
             loop.remove_signal_handler(sig)
 
     return uninstall
+
+
+def run_until_signal(serve: Callable[[Awaitable[object]], Awaitable[None]]) -> None:
+    """Run ``serve(stop)`` on uvloop until SIGTERM/SIGINT completes ``stop``.
+
+    The one way the daemons are run: ``serve`` gets an awaitable that finishes
+    at the first signal (a second exits at once, see install_signal_handlers).
+    """
+    import uvloop
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        uninstall = install_signal_handlers(asyncio.get_running_loop(), stop)
+        try:
+            await serve(stop.wait())
+        finally:
+            uninstall()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -34,7 +34,7 @@ from tests.servers import MosquittoServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMD = REPO / "systemd"
-UNITS = ("robodine-gateway.service", "robodine-web.service")
+UNITS = ("robodine-gateway.service", "robodine-web.service", "robodine-worker.service")
 REDIS_SNIPPET = REPO / "config" / "redis-robodine.conf"
 MOSQUITTO_SNIPPET = REPO / "config" / "mosquitto-robodine.conf"
 MOSQUITTO_ACL = REPO / "config" / "mosquitto-acl.example"
@@ -150,6 +150,24 @@ def test_web_unit_runs_web_with_the_same_hardening() -> None:
     assert hardening(web) == hardening(gateway)
 
 
+def test_worker_unit_runs_the_worker_with_the_same_hardening_but_any_address() -> None:
+    """Webhook endpoints may be anywhere: no IP allowlist (the code refuses the box itself)."""
+    gateway = parse_unit(SYSTEMD / "robodine-gateway.service")
+    worker = parse_unit(SYSTEMD / "robodine-worker.service")
+    assert one(worker, "Service", "ExecStart") == (
+        "/opt/robodine/.venv/bin/robodine worker --config /etc/robodine/robodine.toml"
+    )
+    assert one(worker, "Service", "Type") == "notify"
+    per_unit = {"Type", "NotifyAccess", "WatchdogSec", "ExecStart", "Environment",
+                "TimeoutStartSec", "IPAddressDeny", "IPAddressAllow"}
+
+    def hardening(u: Unit) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in u["Service"] if k not in per_unit]
+
+    assert hardening(worker) == hardening(gateway)
+    assert values(worker, "Service", "IPAddressDeny") == []
+
+
 @pytest.mark.parametrize("name", UNITS)
 def test_units_keep_secrets_in_the_environment_file(name: str) -> None:
     unit = parse_unit(SYSTEMD / name)
@@ -188,6 +206,7 @@ def test_unit_environment_is_accepted_by_the_settings_loader(
 
 @pytest.mark.parametrize(("name", "command"), [
     ("robodine-gateway.service", "gateway"), ("robodine-web.service", "web"),
+    ("robodine-worker.service", "worker"),
 ])
 def test_exec_start_parses_with_the_cli(name: str, command: str) -> None:
     from robodine.cli import build_parser

@@ -25,6 +25,8 @@ from web.feeds.topic import TopicRegistry
 from web.http import openapi
 from web.http.edge import Edge
 from web.http.ratelimit import KeyedLimiter
+from web.jobs import routes as jobs
+from web.jobs.queue_ctx import jobs_ctx
 from web.keys import (
     EDGE,
     ENDPOINTS,
@@ -46,8 +48,12 @@ from web.robots import routes as robots
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
 from web.todos import routes as todos
 from web.topics import default_topics
+from web.uploads import routes as uploads
+from web.uploads.store_ctx import media_ctx
 from web.users import login_routes
 from web.users import routes as users
+from web.webhooks import inbound_routes as webhooks_in
+from web.webhooks import routes as webhooks
 
 log = structlog.get_logger("web")
 
@@ -66,6 +72,10 @@ ROUTE_MODULES = (
     topics,
     feeds,
     chat,
+    uploads,
+    jobs,
+    webhooks,
+    webhooks_in,
     dashboard,
 )
 
@@ -119,6 +129,7 @@ def create_app(
     openapi.install(app)
     app[EDGE].add_fallback(app)  # last: what no route above takes
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx])
+    app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.on_shutdown.append(_close_feeds)
     return app
 

@@ -1,4 +1,5 @@
-"""`robodine web`, `robodine users ...`, `robodine db ...`, `demo-data`, `rotate-data-key`."""
+"""`robodine web`, `robodine users ...`, `robodine db ...`, `demo-data`, `rotate-data-key`,
+`robodine worker` (web/worker/cli.py)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,10 @@ def register(sub: Any) -> None:
         p = ds.add_parser(name, help=text)
         p.set_defaults(handler=handler)
         add_config_option(p)
+
+    from web.worker.cli import register as register_worker
+
+    register_worker(sub)
 
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover

@@ -13,12 +13,14 @@ from config import Settings
 from web.security import AuthUser, Passwords, Tokens, UserCache
 
 if TYPE_CHECKING:
+    from robodine.media import MediaStore
     from web.chat.service import ChatService
     from web.feeds.hub import Hub
     from web.feeds.topic import TopicRegistry
     from web.http.api import Endpoint
     from web.http.edge import Edge
     from web.http.ratelimit import KeyedLimiter
+    from web.jobs.queue import JobQueue
     from web.orders.outbox import OutboxRelay
     from web.orders.projector import Projector
 
@@ -40,6 +42,8 @@ WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("web
 OUTBOX: web.AppKey[OutboxRelay] = web.AppKey("outbox")  # wake it after an order commits
 PROJECTOR: web.AppKey[Projector] = web.AppKey("projector")
 EDGE: web.AppKey[Edge] = web.AppKey("edge")  # wraps every handler (web/http/edge.py)
+MEDIA: web.AppKey[MediaStore] = web.AppKey("media")  # uploads, job outputs (robodine/media)
+JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")  # the job queue (web/jobs/queue.py)
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -13,11 +13,10 @@ import contextlib
 from collections.abc import Awaitable
 
 import structlog
-import uvloop
 from aiohttp import web
 
 from config import Settings
-from robodine.lifecycle import Notifier, install_signal_handlers, settle_heap
+from robodine.lifecycle import Notifier, run_until_signal, settle_heap
 from web.app import create_app
 from web.http.access_log import AccessLogger
 
@@ -56,14 +55,5 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
 
 
 def run(settings: Settings) -> int:
-    async def main() -> None:
-        stop = asyncio.Event()
-        uninstall = install_signal_handlers(asyncio.get_running_loop(), stop)
-        try:
-            await serve(settings, stop.wait())
-        finally:
-            uninstall()
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
+    run_until_signal(lambda stop: serve(settings, stop))
     return 0

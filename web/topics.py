@@ -20,6 +20,7 @@ from web.feeds.schemas import TopicOut, TopicsOut
 from web.feeds.subscription import Delivery
 from web.feeds.topic import TopicRegistry
 from web.http.api import Routes
+from web.jobs.topic import JobsTopic
 from web.keys import TOPICS
 from web.orders.topic import OrdersTopic
 from web.robots.telemetry_topic import TelemetryTopic
@@ -41,6 +42,7 @@ def default_topics() -> TopicRegistry:
     reg = TopicRegistry()
     for topic in (RobotsTopic(), TelemetryTopic(), EventsTopic(), TodosTopic(), OrdersTopic()):
         reg.register(topic)
+    reg.register(JobsTopic())
     return reg
 
 

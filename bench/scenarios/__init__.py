@@ -18,6 +18,7 @@ MODULES: dict[str, str] = {
     "chat": "bench.scenarios.chat",
     "rest": "bench.scenarios.rest",
     "slow-client": "bench.scenarios.slow_client",
+    "jobs": "bench.scenarios.jobs",
 }
 
 

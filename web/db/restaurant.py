@@ -58,6 +58,9 @@ class MenuItem(Base):
     robot_cooked: Mapped[bool] = mapped_column(Boolean, default=False)
     recipe: Mapped[str | None] = mapped_column(String(64), default=None)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
+    photo_upload_id: Mapped[str | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

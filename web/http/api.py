@@ -45,6 +45,9 @@ class Endpoint:
     token_query: bool = False  # `?token=` accepted (SSE: browsers cannot set headers)
     response_type: str = "application/json"
     raw: bool = False  # the handler checks auth and parameters itself (WebSocket, SSE)
+    # A body the handler reads itself (multipart, a signed raw body): its content type and
+    # a msgspec model or a JSON schema dict, for the OpenAPI document only.
+    raw_body: tuple[str, Any] | None = None
 
     @property
     def operation_id(self) -> str:
@@ -80,6 +83,7 @@ class Routes:
         token_query: bool = False,
         response_type: str = "application/json",
         raw: bool = False,
+        raw_body: tuple[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -100,6 +104,7 @@ class Routes:
                     token_query,
                     response_type,
                     raw,
+                    raw_body,
                 )
             )
             return fn

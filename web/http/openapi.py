@@ -39,7 +39,7 @@ def _errors(ep: Endpoint) -> list[int]:
         codes.add(401)
         if ep.roles != ALL_ROLES:
             codes.add(403)
-    if ep.body is not None:
+    if ep.body is not None or ep.raw_body is not None:
         codes |= {400, 413, 415, 422}
     if ep.query is not None:
         codes.add(422)
@@ -50,6 +50,7 @@ def _errors(ep: Endpoint) -> list[int]:
 
 def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
     models = [ProblemOut] + [m for ep in endpoints for m in (ep.body, ep.response) if m is not None]
+    models += [e.raw_body[1] for e in endpoints if e.raw_body and isinstance(e.raw_body[1], type)]
     refs, comps = msgspec.json.schema_components(models, ref_template=REF)
     ref_of = dict(zip([id(m) for m in models], refs, strict=True))
     comps = dict(comps)
@@ -99,6 +100,12 @@ def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, A
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": ref_of[id(ep.body)]}},
+            }
+        elif ep.raw_body is not None:
+            kind, schema = ep.raw_body
+            op["requestBody"] = {
+                "required": True,
+                "content": {kind: {"schema": ref_of.get(id(schema), schema)}},
             }
         ok: dict[str, Any] = {"description": HTTPStatus(ep.status).phrase}
         if ep.response is not None:

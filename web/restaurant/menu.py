@@ -16,6 +16,7 @@ from web.db.restaurant import InventoryItem, MenuIngredient, MenuItem
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
 from web.restaurant.schemas import MenuItemIn, MenuItemOut, MenuItemPatch, MenuQuery
+from web.uploads.service import require_image
 
 _SORT: dict[str, Any] = {
     "id": (MenuItem.id,),
@@ -70,6 +71,8 @@ def item_out(m: MenuItem, stock: tuple[int | None, bool] = (None, False)) -> Men
         available=m.available,
         stock=stock[0],
         low_stock=stock[1],
+        photo_upload_id=m.photo_upload_id,
+        photo=f"/api/uploads/{m.photo_upload_id}/content" if m.photo_upload_id else None,
     )
 
 
@@ -117,6 +120,8 @@ class MenuService:
         _check_recipe(body.robot_cooked, body.recipe)
         try:
             async with transaction(self.db) as s:
+                if body.photo_upload_id is not None:
+                    await require_image(s, body.photo_upload_id, "photo_upload_id")
                 m = MenuItem(**msgspec.structs.asdict(body))
                 s.add(m)
                 await s.flush()
@@ -134,6 +139,8 @@ class MenuService:
                 _check_recipe(
                     changes.get("robot_cooked", m.robot_cooked), changes.get("recipe", m.recipe)
                 )
+                if changes.get("photo_upload_id") is not None:
+                    await require_image(s, changes["photo_upload_id"], "photo_upload_id")
                 for k, v in changes.items():
                     setattr(m, k, v)
                 await s.flush()

@@ -48,6 +48,7 @@ Ingredient = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Count = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 Unit = Annotated[str, Meta(min_length=1, max_length=16)]
 Limit = Annotated[int, Meta(ge=1, le=1000)]
+UploadRef = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="an upload id")]
 Offset = Annotated[int, Meta(ge=0)]
 
 # ---- tables ---------------------------------------------------------------------------
@@ -111,6 +112,8 @@ class MenuItemOut(Struct, kw_only=True):
     available: bool
     stock: int | None  # portions the inventory allows; null: not counted
     low_stock: bool  # some stock it needs is at or below its threshold
+    photo_upload_id: str | None = None  # an image upload shown with the item
+    photo: str | None = None  # its content URL
 
 
 class MenuItemIn(Request):
@@ -123,6 +126,7 @@ class MenuItemIn(Request):
     robot_cooked: bool = False
     recipe: Recipe | None = None  # required when robot_cooked
     available: bool = True
+    photo_upload_id: UploadRef | None = None  # an image from POST /api/uploads
 
 
 class MenuItemPatch(Request):
@@ -135,6 +139,7 @@ class MenuItemPatch(Request):
     robot_cooked: bool | UnsetType = UNSET
     recipe: Recipe | UnsetType | None = UNSET
     available: bool | UnsetType = UNSET
+    photo_upload_id: UploadRef | UnsetType | None = UNSET  # null removes the photo
 
 
 class MenuPath(Query):

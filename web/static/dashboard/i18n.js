@@ -90,6 +90,23 @@ const STRINGS = {
   s_paused: ["paused", "일시 정지"],
   s_error: ["error", "오류"],
   s_estop: ["e-stop", "비상 정지"],
+  jobs: ["Jobs", "작업 목록"],
+  progress: ["Progress", "진행률"],
+  error: ["Error", "오류"],
+  download: ["Download", "내려받기"],
+  report_day: ["Day", "날짜"],
+  sales_report: ["Sales report", "매출 보고서"],
+  start_job: ["Start", "시작"],
+  jk_sales_report: ["Sales report", "매출 보고서"],
+  jk_robot_logs: ["Robot logs", "로봇 로그"],
+  jk_analysis: ["Analysis", "분석"],
+  js_queued: ["queued", "대기 중"],
+  js_running: ["running", "실행 중"],
+  js_cancelling: ["cancelling", "취소 중"],
+  js_completed: ["completed", "완료"],
+  js_failed: ["failed", "실패"],
+  js_cancelled: ["cancelled", "취소됨"],
+  photo: ["Photo", "사진"],
 };
 
 const KEY = "robodine.lang";

@@ -1,5 +1,5 @@
 // The staff dashboard: login, then the shell (tabs, language, live/reconnecting state) and
-// the views, one module each: floor map + robots, order board, chat, events, todos.
+// the views, one module each: floor map + robots, order board, chat, events, todos, jobs.
 import { login, logout, onLogout, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { onFeedState } from "./feed.js";
@@ -8,6 +8,7 @@ import { stopAll } from "./ui.js";
 import { chatView } from "./view-chat.js";
 import { eventsView } from "./view-events.js";
 import { floorView } from "./view-floor.js";
+import { jobsView } from "./view-jobs.js";
 import { ordersView } from "./view-orders.js";
 import { todosView } from "./view-todos.js";
 
@@ -48,7 +49,7 @@ function langSwitch(redraw) {
 
 
 // ---------------------------------------------------------------- shell
-const TABS = ["floor", "orders", "chat", "events", "todos"];
+const TABS = ["floor", "orders", "chat", "events", "todos", "jobs"];
 
 function showShell() {
   stopAll();
@@ -72,6 +73,7 @@ function showShell() {
   root.append(header, main);
   const views = {
     floor: floorView(), orders: ordersView(), chat: chatView(), events: eventsView(), todos: todosView(),
+    jobs: jobsView(),
   };
   for (const [name, el] of Object.entries(views)) {
     el.id = `view-${name}`;

@@ -1,5 +1,5 @@
-// The order board (a column per status) and, for staff, the order form.
-import { api, canWrite } from "./api.js";
+// The order board (a column per status, a dish's photo on its card) and, for staff, the order form.
+import { api, canWrite, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { lang, money, t } from "./i18n.js";
 import { feed, toast } from "./ui.js";
@@ -14,6 +14,18 @@ export function ordersView() {
   const form = h("form", { class: "order-form" });
   const el = h("section", { class: "orders-view" }, canWrite() ? form : null, board);
   if (canWrite()) buildOrderForm(form);
+  const photos = new Map(); // menu item id -> its photo's content URL
+  api("/api/menu?limit=500").then((m) => {
+    for (const i of m.items) if (i.photo) photos.set(i.id, i.photo);
+    changed();
+  }).catch(() => {});
+  function photoOf(o) {
+    const line = (o.items || []).find((i) => photos.has(i.menu_item_id));
+    if (!line) return null;
+    const s = session(); // an <img> cannot send the Authorization header
+    return h("img", { class: "photo", alt: line.name, loading: "lazy",
+      src: `${photos.get(line.menu_item_id)}?token=${encodeURIComponent(s ? s.token : "")}` });
+  }
 
   let timer = null;
   function changed() { if (!timer) timer = setTimeout(render, 100); }
@@ -26,6 +38,7 @@ export function ordersView() {
       if (!col || ((o.status === "delivered" || o.status === "cancelled") && col.children.length >= 20)) continue;
       const items = (o.items || []).map((i) => `${itemName(i)} ×${i.quantity}`).join(", ");
       col.append(h("li", { class: "card", "data-order": o.id, "data-status": o.status, "data-trail": (o.trail || []).join(",") },
+        photoOf(o),
         h("div", { class: "card-head" }, h("strong", {}, `${t("table")} ${o.table || "?"}`), h("span", { class: "oid" }, o.id.slice(-6))),
         items ? h("div", { class: "items" }, items) : null,
         h("div", { class: "card-foot" },

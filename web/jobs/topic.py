@@ -1,0 +1,107 @@
+"""``jobs``: the newest jobs (SQL with SAQ's live state), then every change from rd:jobs.
+
+Frames carry a job's whole visible state (status, progress, message), so a
+frame seen twice is harmless and the snapshot may overlap the replay: the
+cursor is read before the snapshot, never after. ``job=<id>`` (repeatable)
+follows single jobs; it is what ``GET /api/jobs/{id}/events`` serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+from msgspec import Struct
+
+from protocol.streams import from_fields
+from web.feeds.frames import Frame, Snapshot, frame
+from web.feeds.hub import Entry
+from web.feeds.streamid import StreamId
+from web.feeds.subscription import Delivery, Filter
+from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
+from web.http.schemas import Query
+from web.jobs.queue import JobQueue
+from web.jobs.schemas import JobId, JobOut, JobsQuery
+from web.jobs.service import JobService
+from web.jobs.stream import JOBS_STREAM, JobRecord
+
+SNAPSHOT_JOBS: Final = 100
+
+
+class JobFrame(Struct, tag_field="type", tag="job", kw_only=True):
+    """A job changed: queued, started, progressed, retried, finished."""
+
+    id: str  # the rd:jobs id
+    job: str
+    kind: str
+    status: str
+    progress: float
+    message: str
+    attempt: int
+    error: str
+    ts: float
+    result: dict[str, Any] | None = None  # once completed
+
+
+class JobsParams(Query):
+    job: list[JobId] = []
+
+
+class JobsTopic(Topic):
+    name = "jobs"
+    stream = JOBS_STREAM
+    delivery = Delivery.RELIABLE
+    summary = (
+        "Background jobs: the newest first, then every change (queued, running with "
+        "progress, retried, completed, failed, cancelled). Filter: job (ids)."
+    )
+    params = JobsParams
+    frame_types = JobFrame | Snapshot[JobOut]
+
+    def make_filter(self, params: Any) -> Filter:
+        return Filter.make(keys=params.job)
+
+    async def start(self, ctx: TopicContext, flt: Filter, since: StreamId | None) -> Start:
+        info, resumable = await resume_or_snapshot(ctx, self.stream, since)
+        if resumable:
+            assert since is not None
+            return Start(since, None, resumed=True)
+        service = JobService(ctx.db, JobQueue(ctx.settings, ctx.redis), ctx.settings)
+        if flt.keys:
+            items = []
+            for job_id in sorted(flt.keys):
+                try:
+                    items.append(await service.get(job_id))
+                except Exception as exc:  # an unknown id: nothing to show for it
+                    if getattr(exc, "status", None) != 404:
+                        raise
+        else:
+            items, _ = await service.page(JobsQuery(limit=SNAPSHOT_JOBS))
+        snap = Snapshot[JobOut](
+            topic=self.name, id=str(info.last), reset=since is not None, items=items
+        )
+        return Start(info.last, frame(snap, id=info.last), resumed=False)
+
+    async def frames(self, ctx: TopicContext, entries: Sequence[Entry]) -> list[Frame]:
+        out = []
+        for sid, fields in entries:
+            try:
+                rec = from_fields(JobRecord, fields)
+            except (msgspec.ValidationError, ValueError) as exc:
+                log.warning("stream_entry_invalid", stream=self.stream, id=sid, error=str(exc))
+                continue
+            f = JobFrame(
+                id=sid,
+                job=rec.job,
+                kind=rec.kind,
+                status=str(rec.status),
+                progress=rec.progress,
+                message=rec.message,
+                attempt=rec.attempt,
+                error=rec.error,
+                ts=rec.ts,
+                result=rec.data or None,
+            )
+            out.append(frame(f, id=StreamId.parse(sid), key=rec.job))
+        return out

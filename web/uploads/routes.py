@@ -1,0 +1,165 @@
+"""/api/uploads: stream a file into the media store, list, read, serve with ranges, delete."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import structlog
+from aiohttp import web
+
+from robodine.media import StoreError, StoreFull, TooLarge
+from web.http import auth
+from web.http.api import Routes, parse_path
+from web.http.jsonutil import json_response
+from web.http.problems import Problem
+from web.keys import DB, MEDIA, SETTINGS, USER
+from web.security import ADMINS, ALL_ROLES, WRITERS
+from web.uploads.multipart import file_part, too_large
+from web.uploads.schemas import MultipartUpload, UploadList, UploadOut, UploadPath, UploadsQuery
+from web.uploads.service import UploadService
+
+log = structlog.get_logger("web.uploads")
+routes = Routes(
+    "uploads",
+    "Files in the media store (menu photos, the floor plan, recordings, job outputs): "
+    "streamed in with a size limit and a type allowlist, SHA-256 on the way. Upload: staff, "
+    "admin; delete: admin.",
+)
+INLINE = ("image/", "video/", "application/pdf", "text/plain")
+
+
+def _service(request: web.Request) -> UploadService:
+    return UploadService(request.app[DB], request.app[MEDIA])
+
+
+def store_problem(exc: StoreError) -> Problem:
+    if isinstance(exc, StoreFull):
+        return Problem(507, "store_full", str(exc))
+    return Problem(503, "store_unavailable", str(exc))
+
+
+@routes.route(
+    "POST",
+    "/api/uploads",
+    summary="Upload a file (multipart/form-data, part `file`)",
+    roles=WRITERS,
+    response=UploadOut,
+    status=201,
+    raw_body=("multipart/form-data", MultipartUpload),
+    errors=(503, 507),
+)
+async def create_upload(request: web.Request) -> web.Response:
+    """Streamed to the store as it arrives, never held whole in memory. Over
+    `uploads.max_bytes`: 413 `upload_too_large` (at once when Content-Length says so);
+    a part type outside `uploads.types`: 415; a body that ends early: 400
+    `truncated_upload`. Nothing of a failed upload stays behind."""
+    s = request.app[SETTINGS].uploads
+    part = await file_part(request, s)
+    try:
+        out = await _service(request).save(
+            part.chunks(),
+            filename=part.filename,
+            content_type=part.content_type,
+            created_by=request[USER].username,
+            max_bytes=s.max_bytes,
+        )
+    except TooLarge:
+        raise too_large(s.max_bytes) from None
+    except StoreError as exc:
+        log.warning("upload_store_failed", error=str(exc))
+        raise store_problem(exc) from None
+    log.info("uploaded", upload=out.id, size=out.size, type=out.content_type)
+    return json_response(out, status=201, headers={"Location": f"/api/uploads/{out.id}"})
+
+
+@routes.route(
+    "GET",
+    "/api/uploads",
+    summary="List uploads, newest first",
+    roles=ALL_ROLES,
+    query=UploadsQuery,
+    response=UploadList,
+)
+async def list_uploads(request: web.Request, query: UploadsQuery) -> UploadList:
+    """Filter by `source` (upload, job) and `type` (exact, or a prefix ending in `/`)."""
+    items, total = await _service(request).page(query)
+    return UploadList(items=items, total=total)
+
+
+@routes.route(
+    "GET",
+    "/api/uploads/{upload_id}",
+    summary="One upload's metadata",
+    roles=ALL_ROLES,
+    params=UploadPath,
+    response=UploadOut,
+)
+async def get_upload(request: web.Request, params: UploadPath) -> UploadOut:
+    return await _service(request).get(params.upload_id)
+
+
+@routes.route(
+    "GET",
+    "/api/uploads/{upload_id}/content",
+    summary="An upload's bytes (Range requests; a redirect to the object store for S3)",
+    roles=ALL_ROLES,
+    params=UploadPath,
+    token_query=True,
+    raw=True,
+    response_type="application/octet-stream",
+    errors=(401, 404, 416, 503),
+)
+async def upload_content(request: web.Request) -> web.StreamResponse:
+    """Local store: the file with `Range`/`If-Range` (206, 416), `ETag` and a long cache
+    life (content-addressed, so it never changes). S3 store: 302 to a presigned URL valid
+    for `media.presign_s`. `?token=` works for `<img src>`."""
+    await auth.authenticate(request, allow_query=True)
+    params = parse_path(request, UploadPath)
+    row = await _service(request).row(params.upload_id)
+    store = request.app[MEDIA]
+    inline = row.content_type.startswith(INLINE)
+    disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(row.filename)}"
+    path = store.local_path(row.key)
+    if path is not None:
+        if not path.is_file():
+            raise Problem(503, "store_unavailable", f"the blob of upload {row.id} is missing")
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": row.content_type,
+                "Content-Disposition": disposition,
+                "Cache-Control": "private, max-age=31536000, immutable",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+    try:
+        url = await store.presigned_url(
+            row.key,
+            content_type=row.content_type,
+            filename=row.filename,
+            expires_s=request.app[SETTINGS].media.presign_s,
+        )
+    except StoreError as exc:
+        raise store_problem(exc) from None
+    if url is None:  # pragma: no cover - every store either has files or presigns
+        raise Problem(503, "store_unavailable", "the store can neither serve nor presign")
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+@routes.route(
+    "DELETE",
+    "/api/uploads/{upload_id}",
+    summary="Delete an upload",
+    roles=ADMINS,
+    params=UploadPath,
+    status=204,
+    errors=(503,),
+)
+async def delete_upload(request: web.Request, params: UploadPath) -> None:
+    """Menu photos and the floor plan that showed it are cleared. The blob is removed
+    unless another upload has the same content."""
+    try:
+        await _service(request).delete(params.upload_id)
+    except StoreError as exc:
+        raise store_problem(exc) from None

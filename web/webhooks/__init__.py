@@ -1,0 +1,1 @@
+"""Webhooks: outbound (admin-registered endpoints, signed, retried) and inbound (analysis)."""

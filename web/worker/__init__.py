@@ -1,0 +1,1 @@
+"""`robodine worker`: runs the jobs, the outbound webhooks and the jobs' SQL history."""
