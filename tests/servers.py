@@ -2,9 +2,10 @@
 
 from robodine.testing.servers import (
     MosquittoServer,
+    MotoServer,
     RedisServer,
     free_port,
     postgres_available,
 )
 
-__all__ = ["MosquittoServer", "RedisServer", "free_port", "postgres_available"]
+__all__ = ["MosquittoServer", "MotoServer", "RedisServer", "free_port", "postgres_available"]

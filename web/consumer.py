@@ -1,11 +1,11 @@
 """A consumer group on one or more streams: at-least-once handling that survives crashes.
 
-Each process is one consumer. At start it handles what it had read but not
-acknowledged (its own pending entries); every ``claim_every_s`` it takes over
-entries another consumer has held longer than ``claim_idle_ms`` (that
-process died). An entry is acknowledged only after ``handle`` returned, so a
-crash in between hands it out again: ``handle`` must be idempotent. Redis or
-SQL away: logged once, retried with backoff, nothing skipped.
+Each process is one consumer; each stream is read by a ``GroupReader`` (its own
+pending entries first, then entries a dead consumer left idle, then new ones),
+kept going by a ``Supervisor`` (Redis or SQL away: logged once, retried with
+backoff, nothing skipped). An entry is acknowledged only after ``handle``
+returned, so a crash in between hands it out again: ``handle`` must be
+idempotent.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
+
+from robodine.backoff import Backoff
+from robodine.redisio.group import GroupReader, RawEntry
+from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("web.consumer")
 
@@ -57,88 +60,66 @@ class GroupConsumer:
     def stop(self) -> None:
         self._stopping = True
 
+    def _running(self) -> bool:
+        return not self._stopping
+
     async def run(self) -> None:
+        """One reader per stream, each on its own connection (a blocking read each)."""
+        await asyncio.gather(*(self._run_stream(stream) for stream in self.streams))
+
+    async def _run_stream(self, stream: str) -> None:
         redis = self.connect()
-        down, delay = False, 0.0
+        reader = GroupReader(
+            redis,
+            stream,
+            self.group,
+            self.consumer,
+            count=self.batch,
+            claim_idle_ms=self.claim_idle_ms,
+            block_ms=self.block_ms,
+            running=self._running,
+            start_id=self.start_id,
+        )
+        supervisor = Supervisor(
+            log,
+            lost="consumer_unavailable",
+            recovered="consumer_recovered",
+            backoff=Backoff(0.05, 2.0),
+            context={"group": self.group, "stream": stream},
+        )
         try:
-            while not self._stopping:
-                try:
-                    await self._groups(redis)
-                    for stream in self.streams:
-                        await self._drain(redis, stream, "0")  # ours from before a crash
-                    if down:
-                        log.info("consumer_recovered", group=self.group)
-                        down, delay = False, 0.0
-                    last_claim = 0.0
-                    while not self._stopping:
-                        if time.monotonic() - last_claim > self.claim_every_s:
-                            await self._claim(redis)
-                            last_claim = time.monotonic()
-                        reply: Any = await redis.xreadgroup(
-                            self.group,
-                            self.consumer,
-                            dict.fromkeys(self.streams, ">"),
-                            count=self.batch,
-                            block=self.block_ms,
-                        )
-                        for stream, entries in reply or []:
-                            await self._handle(redis, stream, entries)
-                except (RedisError, SQLAlchemyError, OSError) as exc:
-                    if not down:
-                        log.warning(
-                            "consumer_unavailable",
-                            group=self.group,
-                            error=str(exc) or type(exc).__name__,
-                        )
-                        down = True
-                    if not self._stopping:
-                        delay = min(2.0, max(0.05, delay * 2))
-                        await asyncio.sleep(delay)
+            await supervisor.run(
+                lambda: self._read(redis, reader, supervisor),
+                errors=(RedisError, SQLAlchemyError, OSError),
+                running=self._running,
+            )
         finally:
             await redis.aclose()
 
-    async def _groups(self, redis: Redis) -> None:
-        for stream in self.streams:
-            try:
-                await redis.xgroup_create(stream, self.group, id=self.start_id, mkstream=True)
-                log.info("consumer_group_created", stream=stream, group=self.group)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+    async def _read(self, redis: Redis, reader: GroupReader, supervisor: Supervisor) -> None:
+        async def handle(entries: list[RawEntry]) -> None:
+            await self._handle(redis, reader.stream, entries)
 
-    async def _drain(self, redis: Redis, stream: str, start: str) -> None:
-        while not self._stopping:
-            reply: Any = await redis.xreadgroup(
-                self.group, self.consumer, {stream: start}, count=self.batch
-            )
-            entries = [e for e in (reply[0][1] if reply else []) if e[1] is not None]
-            if not entries:
-                return
-            await self._handle(redis, stream, entries)
-            start = entries[-1][0]
-
-    async def _claim(self, redis: Redis) -> None:
-        for stream in self.streams:
-            cursor = "0-0"
+        try:
+            if await reader.ensure_group():
+                log.info("consumer_group_created", stream=reader.stream, group=self.group)
+            await reader.recover(handle)  # ours from before a crash, then a dead one's
+            supervisor.ok()
+            last_claim = time.monotonic()
             while not self._stopping:
-                reply: Any = await redis.xautoclaim(
-                    stream,
-                    self.group,
-                    self.consumer,
-                    self.claim_idle_ms,
-                    cursor,
-                    count=self.batch,
-                )
-                cursor, entries = reply[0], [e for e in reply[1] if e[1]]
-                if entries:
-                    log.info(
-                        "consumer_claimed", group=self.group, stream=stream, count=len(entries)
-                    )
-                    await self._handle(redis, stream, entries)
-                if cursor in ("0-0", b"0-0"):
-                    break
+                await self._handle(redis, reader.stream, await reader.read_new())
+                if time.monotonic() - last_claim > self.claim_every_s:
+                    await reader.claim(handle)
+                    last_claim = time.monotonic()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("consumer_group_lost", group=self.group, stream=reader.stream)
 
-    async def _handle(self, redis: Redis, stream: str, entries: Sequence[Entry]) -> None:
-        await self.handle(stream, entries)
-        await redis.xack(stream, self.group, *[sid for sid, _ in entries])
-        self.handled += len(entries)
+    async def _handle(self, redis: Redis, stream: str, entries: list[RawEntry]) -> None:
+        live = [(sid, fields) for sid, fields in entries if fields]  # trimmed: nothing to do
+        if live:
+            await self.handle(stream, live)
+        if entries:
+            await redis.xack(stream, self.group, *[sid for sid, _ in entries])
+            self.handled += len(live)

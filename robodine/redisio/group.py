@@ -1,7 +1,8 @@
 """One consumer of a Redis consumer group, read in the order that loses nothing.
 
 1. ``ensure_group``: the group is created from id 0 (entries written before the
-   first consumer ever started are read too), or found (BUSYGROUP).
+   first consumer ever started are read too; ``start_id`` "$" for only new ones),
+   or found (BUSYGROUP).
 2. ``pending``: this consumer's own pending entries, from 0: what it read
    before a crash and never acknowledged. An entry trimmed away meanwhile
    comes back with no fields; the handler decides what that means.
@@ -46,20 +47,26 @@ class GroupReader:
         claim_idle_ms: int,
         block_ms: int,
         running: Callable[[], bool] = _forever,
+        start_id: str = "0",
     ) -> None:
         """``running``: checked between pages of ``pending`` and ``claim``, so a stop
-        does not wait for a long backlog."""
+        does not wait for a long backlog. ``start_id``: where a new group starts ("0":
+        everything already in the stream; "$": only what comes after)."""
         self.redis = redis
         self.stream, self.group, self.consumer = stream, group, consumer
         self.count = count
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
         self.running = running
+        self.start_id = start_id
 
     async def ensure_group(self) -> bool:
-        """Create the group (from 0, with the stream) unless it exists; True if created."""
+        """Create the group (at ``start_id``, with the stream) unless it exists; True if
+        created."""
         try:
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(
+                self.stream, self.group, id=self.start_id, mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

@@ -10,11 +10,13 @@ not the disk of whichever shared machine ran them.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "MosquittoServer",
+    "MotoServer",
     "RedisServer",
     "free_port",
     "log_tail",
@@ -75,9 +78,14 @@ def log_tail(log: Path | None, lines: int = 15) -> str:
 
 class _Server:
     binary = ""
+    module = ""  # a Python module run as the server instead of ``binary`` (python -m)
+    start_timeout = 10.0
 
     def __init__(self, port: int | None = None, *, log: Path | None = None) -> None:
-        if shutil.which(self.binary) is None:
+        if self.module:
+            if importlib.util.find_spec(self.module.split(".")[0]) is None:
+                raise RuntimeError(f"{self.module} not installed; run scripts/setup")
+        elif shutil.which(self.binary) is None:
             raise RuntimeError(f"{self.binary} not found; run scripts/setup")
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix=f"rd-{self.binary}-"))
@@ -98,7 +106,7 @@ class _Server:
             self.proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
                 self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
-        wait_port(self.port, self.proc, name=self.binary, log=self.log)
+        wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
 
     def kill(self) -> None:
         """SIGKILL: the crash case, no chance to save anything."""
@@ -211,3 +219,25 @@ def postgres_available(dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), 0.5):
         return True
     return False
+
+
+class MotoServer(_Server):
+    """moto's S3-compatible server (its server mode, a process of its own) for the media
+    store's S3 backend: a real HTTP S3 endpoint, not an in-process mock."""
+
+    binary = "moto_server"
+    module = "moto.server"
+    start_timeout = 30.0  # it imports a great deal
+    access_key = secret_key = "test"  # noqa: S105 - moto accepts any key
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def start(self) -> None:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", self.access_key)
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", self.secret_key)
+        super().start()

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,35 +18,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.servers import _wait_port, free_port
+from tests.servers import MotoServer, free_port
 from tests.web.conftest import DATA_KEY, SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_MASTER = "analysis-master-" + "m" * 40
 
 
-class MotoServer:
-    """moto's S3-compatible server as its own process on a free loopback port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.logfile = Path(tempfile.mkdtemp(prefix="rd-moto-")) / "moto.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-        with self.logfile.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        _wait_port(self.port, self.proc, timeout=30)
+class S3Server(MotoServer):
+    """The S3 server with the buckets the tests use."""
 
     def create_bucket(self, name: str) -> None:
         import boto3
@@ -60,15 +39,10 @@ class MotoServer:
             aws_secret_access_key="test",
         ).create_bucket(Bucket=name)
 
-    def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
+def moto_server() -> Iterator[S3Server]:
+    server = S3Server()
     server.start()
     yield server
     server.close()

@@ -28,7 +28,7 @@ from web.jobs.kinds import JobContext, JobFailed, kind
 CALLBACK: Final = "rd:jobs:callback:{}"  # the verdict (set once: a repeat changes nothing)
 WAKE: Final = "rd:jobs:wake:{}"  # a list the waiting job BLPOPs
 SUBMITTED: Final = "rd:jobs:submitted:{}"  # the service accepted this job (a retry skips it)
-POLL_S: Final = 2  # BLPOP timeout: well under the client's 5 s socket timeout
+POLL_S: Final = 2  # BLPOP timeout; the worker's client waits this plus a margin for a reply
 
 
 def job_secret(master: bytes, job_id: str) -> str:

@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import from_fields
+from robodine.redisio.streamid import StreamId
 from web.consumer import Entry
 from web.db.media import JobRow
-from web.feeds.streamid import StreamId
 from web.jobs.queue import JobQueue
 from web.jobs.stream import TERMINAL, JobRecord, JobStatus, record_of
 

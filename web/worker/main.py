@@ -27,16 +27,17 @@ from config import Settings
 from protocol.streams import EVENTS
 from robodine.lifecycle import Notifier, run_until_signal
 from robodine.media import open_store
+from robodine.redisio.client import connect
 from web.consumer import GroupConsumer
 from web.db.migrate import current_revision, head_revision
 from web.db.session import create_engine, sessionmaker
+from web.jobs.analysis import POLL_S
 from web.jobs.history import GROUP as HISTORY_GROUP
 from web.jobs.history import History
 from web.jobs.kinds import JobContext, saq_function
 from web.jobs.queue import JobQueue
 from web.jobs.registry import KINDS
 from web.jobs.stream import JOBS_STREAM
-from web.resources import redis_client
 from web.webhooks.delivery import FUNCTION, GROUP, Fanout, Sender
 from web.webhooks.targets import connector_kwargs
 
@@ -73,7 +74,8 @@ async def serve(
             "start `robodine web` (it migrates) or run `robodine db upgrade`"
         )
     store = await open_store(settings.media)
-    redis = redis_client(settings.redis, name=f"{wid}:jobs")
+    # jobs block on it (the analysis job waits for its webhook with BLPOP)
+    redis = connect(settings.redis, name=f"{wid}:jobs", block_ms=int(POLL_S * 1000), decode=True)
     queue = JobQueue.open(settings, name=f"{wid}:saq", blocking=True)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
     hooks_http = aiohttp.ClientSession(
@@ -107,7 +109,7 @@ async def serve(
     block = 1000
 
     def group_client() -> Any:
-        return redis_client(settings.redis, name=f"{wid}:group", block_ms=block)
+        return connect(settings.redis, name=f"{wid}:group", block_ms=block, decode=True)
 
     consumers = [
         GroupConsumer(
