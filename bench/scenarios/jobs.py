@@ -35,19 +35,10 @@ CEILING = "shutil.copyfile + fsync of the same file on the same disk"
 GOAL = "upload >= 0.5 of the plain copy"
 CONCURRENCY = 8
 
-NOTES = """\
-Only --quick runs so far, on a shared 2-core machine with a load average of 4-6 from other work
-(2026-12-07): jobs 300-330/s with one worker process, 55-80/s with four; upload 170 MB/s
-against copyfile+fsync 430 MB/s (0.39-0.40; 0.24-0.36 in runs that first gathered the chunks
-into 256 KiB or 1 MiB blocks, which was dropped). The full run is for a quiet machine.
-What bounds the jobs figure: per job SAQ makes about ten Redis round trips (enqueue script,
-BLMOVE, GET, SET active, SET complete + LREM/ZREM, PUBLISH; the rd:jobs XADD rides in the
-PUBLISH's MULTI), and each rd:jobs entry is one SQL transaction in the history group. Four
-processes are slower than one here: not measured further, but four SQLite writers (the history
-group) contend for the one write lock, and 4 x 8 blocking BLMOVE slots share two busy cores.
-What bounds uploads: the store alone (hash, write in a thread, fsync) measured 150-230 MB/s
-for 64 MiB against 270-285 MB/s for copyfile+fsync in-process; the rest is multipart parsing
-and the client, which share the same two cores.
+BOUNDED_BY = """\
+Jobs: SAQ's ~10 Redis round trips per job and one SQL transaction per rd:jobs entry in the
+history group (several SQLite writers share one write lock). Uploads: hashing, writing in a
+thread and fsync in the store, then multipart parsing and the client on the same two cores.
 """
 
 
@@ -95,7 +86,7 @@ def run(ctx: Context) -> Result:
                  "upload_mb": size_mb, "upload_mb_s": round(up_mbs, 1),
                  "copy_mb_s": round(copy_mbs, 1)},
         bound="uploads: SHA-256 and the write in a worker thread per 1 MiB chunk, then fsync; "
-              "jobs: Redis round trips per job (NOTES)",
+              "jobs: Redis round trips per job (BOUNDED_BY)",
     )
 
 
