@@ -34,6 +34,7 @@ __all__ = [
     "VdaMessage",
     "connection_last_will",
     "connection_message",
+    "connection_state_of",
     "decode",
     "decode_connection",
     "decode_factsheet",
@@ -73,6 +74,24 @@ class _Peek(msgspec.Struct):
 
 
 _peek = msgspec.json.Decoder(_Peek)
+
+
+class _PeekConnection(msgspec.Struct, rename="camel"):
+    connection_state: ConnectionState | None = None
+
+
+_peek_connection = msgspec.json.Decoder(_PeekConnection)
+
+
+def connection_state_of(payload: bytes) -> ConnectionState | None:
+    """A ``connection`` message's state in any version, even one we do not speak: whether
+    such an AGV is there. None if it cannot be read."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        return _peek_connection.decode(payload).connection_state
+    except msgspec.MsgspecError:
+        return None
 
 
 def _dialect_of(msg: VdaMessage) -> Dialect:
