@@ -14,6 +14,7 @@ from typing import Any
 import uvloop
 
 from config import Settings
+from protocol.vda5050 import SPOKEN, dialect_for, is_version
 from robodine.cli import command
 from simulator.fleet import Fleet, FleetOptions
 from simulator.fleet_config import MAX_ROBOTS, write_fleet_config
@@ -59,6 +60,9 @@ def register(sub: Any) -> None:
                    help="idle serving robots stroll to a table every ~S seconds (default 0: never)")
     p.add_argument("--ramp-s", type=_number(float, 0, 3600), metavar="S",
                    help="spread robot start-up over S seconds (default 5 ms per robot, max 5 s)")
+    p.add_argument("--vda-version", action="append", default=[], metavar="[ROBOT=]VERSION",
+                   help="the VDA 5050 version a vda5050 robot speaks (1.1.0, 2.0.0, 2.1.0), for "
+                        "all of them or one (repeatable; default: its vda.version, else 2.1.0)")
     p.add_argument("--seed", type=int, help="seed the simulation's randomness")
     p.add_argument("--write-config", nargs=2, metavar=("N", "FILE"),
                    help="write a config with N robots, a floor plan and keys to FILE, then exit")
@@ -76,6 +80,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
               f"generate a fleet with: robodine sim --write-config {n or 10} FILE "
               f"(then: robodine sim --config FILE)", file=sys.stderr)
         return 2
+    try:
+        settings = _vda_versions(settings, args.vda_version)
+    except ValueError as exc:
+        print(f"robodine sim: --vda-version: {exc}", file=sys.stderr)
+        return 2
+    configured = settings.robots
     host = gateway_host(settings, args.gateway_host)
     options = FleetOptions(
         hz=args.hz, ramp_s=args.ramp_s, seed=args.seed,
@@ -101,6 +111,26 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(fleet.summary(), flush=True)
     return 0
+
+
+def _vda_versions(settings: Settings, choices: list[str]) -> Settings:
+    """``settings`` with each ``[ROBOT=]VERSION`` choice written into the robots' vda.version."""
+    if not choices:
+        return settings
+    robots = {r.id: r for r in settings.robots}
+    for choice in choices:
+        robot, _, version = choice.rpartition("=")
+        if not is_version(version) or dialect_for(version) is None:
+            raise ValueError(f"{version!r} is not a VDA 5050 version we speak ({SPOKEN})")
+        targets = [robots[robot]] if robot in robots else [
+            r for r in robots.values() if r.vda is not None] if not robot else []
+        if not targets or any(r.vda is None for r in targets):
+            raise ValueError(f"{robot or 'no robot'!r} is not a robot with vda = {{...}}")
+        for r in targets:
+            assert r.vda is not None
+            vda = type(r.vda).model_validate({**r.vda.model_dump(), "version": version})
+            robots[r.id] = r.model_copy(update={"vda": vda})
+    return settings.model_copy(update={"robots": list(robots.values())})
 
 
 async def _until_stopped(fleet: Fleet, duration: float | None, report: Any) -> None:
