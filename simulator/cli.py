@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--pickup-s", type=_number(float, 0, 3600), default=3.0, metavar="S",
                    help="a guest takes the dish S seconds after arrival (default 3)")
     p.add_argument("--speed", type=_number(float, 0, 5, open_low=True), default=0.7,
-                   metavar="M_S", help="serving robot speed in m/s (default 0.7)")
+                   metavar="M_S", help="serving robot and VDA 5050 AGV speed in m/s (default 0.7)")
     p.add_argument("--fail-rate", type=_number(float, 0, 1), default=0.0, metavar="P",
                    help="probability per robot per minute of a random fault (default 0)")
     p.add_argument("--wander-s", type=_number(float, 0, 86400), default=0.0, metavar="S",
@@ -92,8 +92,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
                            wander_s=args.wander_s),
     )
-    fleet = Fleet(settings, configured[:n], make_transport(args.transport, settings, host),
-                  options)
+    transport = make_transport(args.transport, settings, host)
+    _vda_speed(transport, args.speed)
+    fleet = Fleet(settings, configured[:n], transport, options)
     tty = sys.stdout.isatty()
     print(f"robodine sim: {n} robots -> {host} ({args.transport}), telemetry at {args.hz:g} Hz"
           + (f", for {args.duration:g} s" if args.duration else ", Ctrl-C to stop"), flush=True)
@@ -111,6 +112,18 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(fleet.summary(), flush=True)
     return 0
+
+
+def _vda_speed(transport: object, speed: float) -> None:
+    """``--speed`` for VDA 5050 AGVs too (their model is not the serving robots')."""
+    from simulator.transport_mixed import ConfiguredTransport  # as make_transport: when used
+    from simulator.transport_vda5050 import VdaTransport
+
+    if isinstance(transport, VdaTransport):
+        transport.speed = speed
+    elif isinstance(transport, ConfiguredTransport):
+        for inner in transport.transports.values():
+            _vda_speed(inner, speed)
 
 
 def _vda_versions(settings: Settings, choices: list[str]) -> Settings:
