@@ -11,6 +11,9 @@ From the 2.0.0 text and JSON schemas (docs/vda5050.md, *Versions*, is the table)
   ``allowedDeviationXy``: we send both, and read either.
 - The instantActions schema names an action's type ``actionName``, the text
   ``actionType``: we send both, and read either.
+- vda-5050-lib (and the AGVs and master controls built on it) kept 1.1's name
+  for the list of instant actions, ``instantActions``, where 2.0 says
+  ``actions``: we send the list under both names, and read either.
 - ``batteryHealth`` and ``reach`` are integers in 2.0: a fraction is refused on
   the way in and rounded on the way out.
 """
@@ -129,10 +132,13 @@ def _instant_out(doc: Document) -> Document:
     actions_out(actions, LINE)
     for action in actions:
         action["actionName"] = action["actionType"]
+    doc["instantActions"] = actions
     return doc
 
 
 def _instant_in(doc: Document) -> Document:
+    if "actions" not in doc and "instantActions" in doc:
+        doc["actions"] = doc.pop("instantActions")
     actions_in(doc.get("actions"))
     return doc
 

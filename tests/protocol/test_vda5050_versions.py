@@ -165,9 +165,13 @@ def test_instant_actions_for_2_0_name_their_type_both_ways(msg: InstantActions) 
     assert_schema_valid(Subtopic.INSTANT_ACTIONS, msg, "2.0.0")
     doc = _wire(msg)
     assert all(a["actionName"] == a["actionType"] for a in doc["actions"])
+    assert doc["instantActions"] == doc["actions"]  # as vda-5050-lib reads 2.0
     assert decode(Subtopic.INSTANT_ACTIONS, encode(msg)) == msg
+    del doc["instantActions"]
     for a in doc["actions"]:
         del a["actionType"]  # a master built from the 2.0.0 schema sends only actionName
+    assert decode(Subtopic.INSTANT_ACTIONS, json.dumps(doc).encode()) == msg
+    doc["instantActions"] = doc.pop("actions")  # what vda-5050-lib's master sends
     assert decode(Subtopic.INSTANT_ACTIONS, json.dumps(doc).encode()) == msg
 
 

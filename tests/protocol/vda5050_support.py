@@ -11,7 +11,8 @@ another folder for 2.1.0. Because the standard's text wins over its schemas,
 - 2.0.0: the same PAUSED; the factsheet's top-level definitions move under
   ``properties``; an edge may say ``orientationType`` (in the 2.0 text);
   an instant action's ``actionType`` (the text) is required instead of
-  ``actionName`` (which stays allowed); a state's nodePosition ``theta`` and
+  ``actionName`` (which stays allowed), and the list may also be named
+  ``instantActions`` (1.1's name, which vda-5050-lib kept); a state's nodePosition ``theta`` and
   controlPoint ``weight`` are optional; a nodePosition may say
   ``allowedDeviationXY`` (the text) beside the schema's ``allowedDeviationXy``;
 - strict (the default): every object that lists properties gets
@@ -133,6 +134,8 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
         nav["enum"] = ["PHYSICAL_LINE_GUIDED" if v == "PHYSICAL_LINDE_GUIDED" else v
                        for v in nav["enum"]]
     if name == "instantActions":
+        # The 1.1 name of the list, which vda-5050-lib still uses in 2.0: we send both.
+        schema["properties"]["instantActions"] = schema["properties"]["actions"]
         action = schema["properties"]["actions"]["items"]
         action["properties"]["actionType"] = {"type": "string"}
         action["required"] = ["actionType" if r == "actionName" else r for r in action["required"]]
