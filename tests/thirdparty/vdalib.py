@@ -109,11 +109,12 @@ class NodeParty:
         self._proc.stdin.write(json.dumps(msg).encode() + b"\n")
         await self._proc.stdin.drain()
 
-    def seen(self, event: str, **match: Any) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == event
+    def seen(self, event: str | tuple[str, ...], **match: Any) -> list[dict[str, Any]]:
+        events = (event,) if isinstance(event, str) else event
+        return [e for e in self.events if e.get("event") in events
                 and all(e.get(k) == v for k, v in match.items())]
 
-    async def wait(self, event: str, *, timeout: float = 10.0,
+    async def wait(self, event: str | tuple[str, ...], *, timeout: float = 10.0,
                    where: Callable[[dict[str, Any]], bool] | None = None,
                    **match: Any) -> dict[str, Any]:
         """The first ``event`` (matching ``match`` and ``where``) said so far or within

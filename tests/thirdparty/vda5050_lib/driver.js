@@ -99,7 +99,7 @@ async function onMasterCommand(master, msg) {
                                 discarded: sent === undefined });
         } else if (msg.cmd === "instant") {
             const sent = await master.initiateInstantActions(
-                config.agv, { actions: msg.actions }, actionHandler(msg.id));
+                config.agv, { instantActions: msg.actions }, actionHandler(msg.id));
             emit("published", { id: msg.id, headerId: sent ? sent.headerId : null });
         } else {
             emit("error", { id: msg.id, message: `unknown command ${msg.cmd}` });
