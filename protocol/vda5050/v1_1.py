@@ -24,9 +24,8 @@ from protocol.vda5050.kinds import Subtopic
 from protocol.vda5050.v2_0 import (
     actions_in,
     actions_out,
-    edges_out,
-    positions_in,
-    positions_out,
+    order_in,
+    order_out,
     state_in,
     state_out,
 )
@@ -39,17 +38,6 @@ LINE: Final = "1.1"
 def _rename(doc: Document, old: str, new: str) -> None:
     if old in doc and new not in doc:
         doc[new] = doc.pop(old)
-
-
-def _order_out(doc: Document) -> Document:
-    positions_out(doc)
-    edges_out(doc, LINE, orientation_type=False)
-    return doc
-
-
-def _order_in(doc: Document) -> Document:
-    positions_in(doc)
-    return doc
 
 
 def _instant_out(doc: Document) -> Document:
@@ -88,8 +76,9 @@ DIALECT: Final = Dialect(
         Subtopic.VISUALIZATION: Delivery(0),
         Subtopic.CONNECTION: Delivery(0, retain=True),
     },
-    inbound={Subtopic.ORDER: _order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
+    inbound={Subtopic.ORDER: order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
              Subtopic.STATE: _state_in},
-    outbound={Subtopic.ORDER: _order_out, Subtopic.INSTANT_ACTIONS: _instant_out,
+    outbound={Subtopic.ORDER: order_out(LINE, orientation_type=False),
+              Subtopic.INSTANT_ACTIONS: _instant_out,
               Subtopic.STATE: _state_out},
 )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from protocol.errors import LocalProtocolError
-from protocol.vda5050.dialect import ARRAY, Dialect, Document, check_integer
+from protocol.vda5050.dialect import ARRAY, Dialect, Document, Transform, check_integer
 from protocol.vda5050.kinds import Subtopic
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "actions_out",
     "battery_out",
     "edges_out",
+    "order_in",
+    "order_out",
     "positions_in",
     "positions_out",
     "state_in",
@@ -116,13 +118,16 @@ def state_in(doc: Document, line: str = LINE) -> Document:
     return doc
 
 
-def _order_out(doc: Document) -> Document:
-    positions_out(doc)
-    edges_out(doc, LINE, orientation_type=True)
-    return doc
+def order_out(line: str, *, orientation_type: bool) -> Transform:
+    """An order to ``line`` (2.0 or 1.1): both deviation spellings, 2.1's edge fields mapped."""
+    def transform(doc: Document) -> Document:
+        positions_out(doc)
+        edges_out(doc, line, orientation_type=orientation_type)
+        return doc
+    return transform
 
 
-def _order_in(doc: Document) -> Document:
+def order_in(doc: Document) -> Document:
     positions_in(doc)
     return doc
 
@@ -154,8 +159,9 @@ DIALECT: Final = Dialect(
     line=LINE,
     version="2.0.0",
     major="v2",
-    inbound={Subtopic.ORDER: _order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
+    inbound={Subtopic.ORDER: order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
              Subtopic.STATE: state_in},
-    outbound={Subtopic.ORDER: _order_out, Subtopic.INSTANT_ACTIONS: _instant_out,
+    outbound={Subtopic.ORDER: order_out(LINE, orientation_type=True),
+              Subtopic.INSTANT_ACTIONS: _instant_out,
               Subtopic.STATE: state_out, Subtopic.FACTSHEET: _factsheet_out},
 )
