@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from protocol.auth import parse_key
 from protocol.kinds import RobotKind
 from protocol.sealing import parse_data_key
+from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]
@@ -176,10 +177,19 @@ class FloorSettings(Section):
 
 
 class VdaIdentity(Section):
-    """Who a robot is in VDA 5050: the ``manufacturer`` and ``serialNumber`` of its topics."""
+    """Who a robot is in VDA 5050: the ``manufacturer`` and ``serialNumber`` of its topics, and
+    the protocol ``version`` it speaks if the config pins it (else learned from its headers)."""
 
     manufacturer: str = Field(pattern=r"^[^/+#$\x00][^/+#\x00]*$")
     serial: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")  # VDA 5050 section 6.3
+    version: str | None = None  # e.g. "2.0.0": one of the lines docs/vda5050.md lists
+
+    @field_validator("version")
+    @classmethod
+    def _spoken(cls, v: str | None) -> str | None:
+        if v is not None and (not is_version(v) or dialect_for(v) is None):
+            raise ValueError(f"must be a VDA 5050 version [major].[minor].[patch] of {SPOKEN}")
+        return v
 
 
 Transport = Literal["tcp", "mqtt", "vda5050"]

@@ -14,6 +14,7 @@ from typing import Any
 import uvloop
 
 from config import Settings
+from protocol.vda5050 import SPOKEN, dialect_for, is_version
 from robodine.cli import command
 from simulator.fleet import Fleet, FleetOptions
 from simulator.fleet_config import MAX_ROBOTS, write_fleet_config
@@ -52,13 +53,16 @@ def register(sub: Any) -> None:
     p.add_argument("--pickup-s", type=_number(float, 0, 3600), default=3.0, metavar="S",
                    help="a guest takes the dish S seconds after arrival (default 3)")
     p.add_argument("--speed", type=_number(float, 0, 5, open_low=True), default=0.7,
-                   metavar="M_S", help="serving robot speed in m/s (default 0.7)")
+                   metavar="M_S", help="serving robot and VDA 5050 AGV speed in m/s (default 0.7)")
     p.add_argument("--fail-rate", type=_number(float, 0, 1), default=0.0, metavar="P",
                    help="probability per robot per minute of a random fault (default 0)")
     p.add_argument("--wander-s", type=_number(float, 0, 86400), default=0.0, metavar="S",
                    help="idle serving robots stroll to a table every ~S seconds (default 0: never)")
     p.add_argument("--ramp-s", type=_number(float, 0, 3600), metavar="S",
                    help="spread robot start-up over S seconds (default 5 ms per robot, max 5 s)")
+    p.add_argument("--vda-version", action="append", default=[], metavar="[ROBOT=]VERSION",
+                   help="the VDA 5050 version a vda5050 robot speaks (1.1.0, 2.0.0, 2.1.0), for "
+                        "all of them or one (repeatable; default: its vda.version, else 2.1.0)")
     p.add_argument("--seed", type=int, help="seed the simulation's randomness")
     p.add_argument("--write-config", nargs=2, metavar=("N", "FILE"),
                    help="write a config with N robots, a floor plan and keys to FILE, then exit")
@@ -76,14 +80,21 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
               f"generate a fleet with: robodine sim --write-config {n or 10} FILE "
               f"(then: robodine sim --config FILE)", file=sys.stderr)
         return 2
+    try:
+        settings = _vda_versions(settings, args.vda_version)
+    except ValueError as exc:
+        print(f"robodine sim: --vda-version: {exc}", file=sys.stderr)
+        return 2
+    configured = settings.robots
     host = gateway_host(settings, args.gateway_host)
     options = FleetOptions(
         hz=args.hz, ramp_s=args.ramp_s, seed=args.seed,
         model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
                            wander_s=args.wander_s),
     )
-    fleet = Fleet(settings, configured[:n], make_transport(args.transport, settings, host),
-                  options)
+    transport = make_transport(args.transport, settings, host)
+    _vda_speed(transport, args.speed)
+    fleet = Fleet(settings, configured[:n], transport, options)
     tty = sys.stdout.isatty()
     print(f"robodine sim: {n} robots -> {host} ({args.transport}), telemetry at {args.hz:g} Hz"
           + (f", for {args.duration:g} s" if args.duration else ", Ctrl-C to stop"), flush=True)
@@ -101,6 +112,38 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(fleet.summary(), flush=True)
     return 0
+
+
+def _vda_speed(transport: object, speed: float) -> None:
+    """``--speed`` for VDA 5050 AGVs too (their model is not the serving robots')."""
+    from simulator.transport_mixed import ConfiguredTransport  # as make_transport: when used
+    from simulator.transport_vda5050 import VdaTransport
+
+    if isinstance(transport, VdaTransport):
+        transport.speed = speed
+    elif isinstance(transport, ConfiguredTransport):
+        for inner in transport.transports.values():
+            _vda_speed(inner, speed)
+
+
+def _vda_versions(settings: Settings, choices: list[str]) -> Settings:
+    """``settings`` with each ``[ROBOT=]VERSION`` choice written into the robots' vda.version."""
+    if not choices:
+        return settings
+    robots = {r.id: r for r in settings.robots}
+    for choice in choices:
+        robot, _, version = choice.rpartition("=")
+        if not is_version(version) or dialect_for(version) is None:
+            raise ValueError(f"{version!r} is not a VDA 5050 version we speak ({SPOKEN})")
+        targets = [robots[robot]] if robot in robots else [
+            r for r in robots.values() if r.vda is not None] if not robot else []
+        if not targets or any(r.vda is None for r in targets):
+            raise ValueError(f"{robot or 'no robot'!r} is not a robot with vda = {{...}}")
+        for r in targets:
+            assert r.vda is not None
+            vda = type(r.vda).model_validate({**r.vda.model_dump(), "version": version})
+            robots[r.id] = r.model_copy(update={"vda": vda})
+    return settings.model_copy(update={"robots": list(robots.values())})
 
 
 async def _until_stopped(fleet: Fleet, duration: float | None, report: Any) -> None:

@@ -1,4 +1,4 @@
-"""The vda5050 transport: each simulated robot is a VDA 5050 2.1 AGV on its own MQTT connection.
+"""The vda5050 transport: each simulated robot is a VDA 5050 AGV on its own MQTT connection.
 
 A VDA 5050 AGV is driven by orders, not by our v1 commands, so its behaviour is
 ``simulator.vda_model.VdaAgv`` (kept per robot across reconnects, so an order
@@ -13,7 +13,9 @@ CONNECTIONBROKEN; after connecting the AGV publishes a retained ONLINE and its
 retained ``factsheet``, subscribes to its ``order`` and ``instantActions``, and
 says OFFLINE before an orderly disconnect. Robots need ``vda = {manufacturer,
 serial}`` in the config; each starts parked on a dock (or the pass), which is
-its first ``lastNodeId``.
+its first ``lastNodeId``. Each speaks the version of its ``vda.version`` (2.1.0
+when not set): 2.0.0 and 1.1.0 go through their dialects (``uagv/v1/...`` and no
+factsheet for 1.1), and an order or instant action in another version is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from protocol.messages import RobotMessage, Telemetry
 from protocol.mqtt_topics import Publication, Subscription
 from protocol.vda5050 import (
     MASTER_PUBLISHES,
+    SPOKEN,
+    VERSION,
     AgvId,
     ConnectionState,
     Header,
@@ -42,6 +46,7 @@ from protocol.vda5050 import (
     connection_last_will,
     connection_message,
     decode_for_topic,
+    dialect_for,
     publication,
 )
 from simulator.floorplan import FloorPlan
@@ -58,10 +63,15 @@ class VdaLink(BrokerLink):
     heartbeat_s = None
 
     def __init__(self, transport: VdaTransport, agv: AgvId, model: VdaAgv, host: str,
-                 port: int) -> None:
+                 port: int, version: str = VERSION) -> None:
         self.transport = transport
         self.agv = agv
         self.model = model
+        self.version = version
+        dialect = dialect_for(version)
+        if dialect is None:
+            raise LinkError(f"VDA 5050 {version} is not a version we speak ({SPOKEN})")
+        self.dialect = dialect
         self._last_state = 0.0
         will = connection_last_will(self._header(Subtopic.CONNECTION),
                                     interface=transport.interface)
@@ -70,7 +80,8 @@ class VdaLink(BrokerLink):
         self.bad_messages = 0
 
     def _header(self, subtopic: Subtopic) -> Header:
-        return self.transport.headers.header(self.agv, subtopic, time.time())
+        return self.transport.headers.header(self.agv, subtopic, time.time(),
+                                             version=self.version)
 
     def _pub(self, msg: VdaMessage) -> Publication:
         return publication(msg, interface=self.transport.interface)
@@ -81,12 +92,15 @@ class VdaLink(BrokerLink):
     # ---- BrokerLink ----------------------------------------------------------------
 
     def subscriptions(self) -> tuple[Subscription, ...]:
-        return agv_subscriptions(self.agv, self.transport.interface)
+        return agv_subscriptions(self.agv, self.transport.interface, self.dialect.major)
 
     def greeting(self) -> list[Publication]:
-        sheet = factsheet(self._header(Subtopic.FACTSHEET), speed=self.model.speed)
         self.model.tick(self.transport.clock())
-        return [self._connection(ConnectionState.ONLINE), self._pub(sheet), self._state()]
+        hello = [self._connection(ConnectionState.ONLINE)]
+        if Subtopic.FACTSHEET in self.dialect.subtopics:  # 2.0 and later
+            hello.append(self._pub(factsheet(self._header(Subtopic.FACTSHEET),
+                                             speed=self.model.speed)))
+        return [*hello, self._state()]
 
     def goodbye(self) -> Publication:
         return self._connection(ConnectionState.OFFLINE)
@@ -95,7 +109,7 @@ class VdaLink(BrokerLink):
         try:
             parsed = VdaTopic.parse(topic, accept=MASTER_PUBLISHES,
                                     interface=self.transport.interface)
-            msg = decode_for_topic(parsed, payload)
+            msg = decode_for_topic(parsed, payload, version=self.version)
         except RemoteProtocolError as exc:
             self.bad_messages += 1
             log.warning("master_message_rejected", agv=self.agv.serial_number, error=exc.message)
@@ -145,6 +159,7 @@ class VdaTransport:
         self._floor = FloorPlan(settings.floor)
         vda = [r for r in settings.robots if r.vda is not None]
         self._agvs = {r.id: AgvId(r.vda.manufacturer, r.vda.serial) for r in vda if r.vda}
+        self._versions = {r.id: r.vda.version or VERSION for r in vda if r.vda}
         parking = list(self._floor.docks) or [self._floor.kitchen_pass]
         self._parking = {r.id: parking[i % len(parking)] for i, r in enumerate(vda)}
 
@@ -170,7 +185,8 @@ class VdaTransport:
     async def connect(self, identity: RobotIdentity, on_message: MessageHandler) -> VdaLink:
         model = self.model(identity.robot)
         host, port = self._mqtt.host, self._mqtt.port
-        return await self._mqtt.open(lambda: VdaLink(self, model.agv, model, host, port))
+        version = self._versions[identity.robot]
+        return await self._mqtt.open(lambda: VdaLink(self, model.agv, model, host, port, version))
 
     async def aclose(self) -> None:
         await self._mqtt.aclose()

@@ -18,6 +18,10 @@ long form. The rules, briefly:
   same orderUpdateId (the AGV ignores a duplicate), at most ``max_resends`` times.
 - An ``orderUpdateError`` or ``noOrderToCancel`` becomes an alarm or a warning
   event; nothing is resent because of it.
+- Everything we send carries the version the AGV speaks (``version``: pinned in
+  the config, else learned from its headers by ``MasterControl``). An AGV whose
+  version we cannot speak (``unsupported``) is mapped to ``error`` and refuses
+  every command with ``unsupported_version``.
 """
 
 from __future__ import annotations
@@ -144,6 +148,7 @@ class AgvControl:
         report: Callable[[RobotMessage], None],
         current: Callable[[], str | None],
         abandon_after_s: float = 10.0,
+        version: str | None = None,
     ) -> None:
         self.robot = robot
         self.agv = agv
@@ -154,6 +159,9 @@ class AgvControl:
         self._report = report
         self._current = current  # the fleet's operational state of this robot
         self.abandon_after_s = abandon_after_s
+        self.pinned = version  # the config's vda.version: the only one we speak to it
+        self.version = version  # what we speak to it now (None: not heard yet)
+        self.unsupported: str | None = None  # why we cannot speak to it, if we cannot
         self.state: VdaState | None = None
         self.factsheet: Factsheet | None = None
         self.job: Job | None = None
@@ -173,6 +181,26 @@ class AgvControl:
         """A new fleet session: it believes the next reported state, so report again."""
         self._last_report = None
 
+    def speak(self, version: str) -> None:
+        """From now on, talk to the AGV in ``version`` (a line we speak)."""
+        self.version, self.unsupported = version, None
+
+    def refuse_version(self, why: str, now: float) -> None:
+        """The AGV speaks a version we cannot: ``error``, and every command is refused, until
+        it speaks one we can."""
+        self.unsupported = why
+        self._map(now)
+
+    def new_session(self) -> None:
+        """The AGV changed its version: what it ran belongs to the old session, its next
+        ``state`` tells what it still has. Our e-stop stays latched until a release."""
+        self.job = None
+        self._waiting.clear()
+        self.state = None
+        self.at_table_since = None
+        self._errors = frozenset()
+        self._last_report = None
+
     def on_command(self, cmd: Command, now: float) -> None:
         done = self._outcomes.get(cmd.id)
         if done is not None:  # decided already: say it again
@@ -190,6 +218,8 @@ class AgvControl:
         }
         handler = handlers.get(cmd.action)
         try:
+            if self.unsupported is not None:
+                raise _Refused(f"unsupported_version: {self.unsupported}")
             if handler is None:
                 raise _Refused(f"{cmd.action}: not supported by a VDA 5050 robot")
             handler(cmd, now)
@@ -547,6 +577,8 @@ class AgvControl:
 
     def mapped(self) -> Mapped | None:
         st = self.state
+        if self.unsupported is not None:
+            return Mapped(S.ERROR, "unsupported_version")
         if st is None:
             return None
         intent = self.job.intent if self.job is not None else None
@@ -628,7 +660,7 @@ class AgvControl:
         return f"{what}-{cmd.id[:40]}"
 
     def _header(self, subtopic: Subtopic, now: float) -> Any:
-        return self.headers.header(self.agv, subtopic, now)
+        return self.headers.header(self.agv, subtopic, now, version=self.version)
 
     def _decide(self, cid: str, *, ok: bool, reason: str = "",
                 data: dict[str, Any] | None = None) -> None:

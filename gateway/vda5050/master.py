@@ -1,4 +1,4 @@
-"""The gateway as VDA 5050 master control: ``uagv/v2/...`` topics <-> one ``AgvControl`` per AGV.
+"""The gateway as VDA 5050 master control: ``uagv/...`` topics <-> one ``AgvControl`` per AGV.
 
 A ``Router`` of the gateway's MQTT client (gateway.transports.mqtt). Each AGV
 configured with ``vda = {manufacturer, serial}`` is presented to the fleet as a
@@ -7,10 +7,14 @@ session whose ``VdaLink`` turns commands into orders and instant actions.
 What arrives, in order of checks (each failure is a counted drop, and for an
 AGV we know a rate-limited ``message_rejected`` event; docs/vda5050.md):
 
-1. the topic parses (``VdaTopic.parse``) and names an AGV we know;
-2. the payload decodes as the topic's message and its header names the topic's
-   AGV (``decode_for_topic``);
-3. ``state``/``visualization`` headerIds rise (a stale one is dropped); the
+1. the topic parses (``VdaTopic.parse``, any major version) and names an AGV we know;
+2. its header's ``version`` is one we speak (and the one the config pins, if it
+   does): if not, the message is dropped as ``unsupported_version``, the AGV gets
+   an alarm and ``error``, and every command to it is refused, never silence.
+   An AGV that changes its version line is a new session (detached, attached);
+3. the payload decodes in that version as the topic's message and its header
+   names the topic's AGV (``decode_for_topic``);
+4. ``state``/``visualization`` headerIds rise (a stale one is dropped); the
    counters start again when the AGV publishes ``connection`` ONLINE. Retained
    messages and ``connection`` are exempt: a last will is stale by design.
 
@@ -28,6 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
 from config import Settings
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
@@ -35,14 +41,17 @@ from gateway.transports.mqtt import Outbox, Rejections
 from gateway.transports.mqtt_robots import presence_hello
 from gateway.vda5050.agv import AgvControl
 from gateway.vda5050.graph import FloorGraph
-from protocol.errors import RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import Command, GatewayMessage, RobotMessage
 from protocol.mqtt_topics import Presence, Subscription
+from protocol.streams import EventType, Level
 from protocol.vda5050 import (
+    SPOKEN,
     UINT32_MAX,
     AgvId,
     Connection,
+    ConnectionState,
     Factsheet,
     HeaderCounter,
     InstantActions,
@@ -50,7 +59,12 @@ from protocol.vda5050 import (
     Subtopic,
     VdaTopic,
     Visualization,
+    connection_state_of,
     decode_for_topic,
+    default_for_major,
+    dialect_for,
+    header_version,
+    line_of,
     master_subscriptions,
     presence_of,
     publication,
@@ -58,6 +72,8 @@ from protocol.vda5050 import (
 from protocol.vda5050 import State as VdaState
 
 __all__ = ["MasterControl", "VdaLink"]
+
+log = structlog.get_logger("gateway.vda5050")
 
 _HEADER_CHECKED = frozenset({Subtopic.STATE, Subtopic.VISUALIZATION})
 
@@ -113,6 +129,7 @@ class MasterControl:
                 r.id, agv, self.graph, settings.vda5050, self.headers,
                 publish=self.publish, report=self._reporter(r.id),
                 current=self._current(r.id), abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
+                version=r.vda.version,
             )
 
     def _reporter(self, robot: str) -> Callable[[RobotMessage], None]:
@@ -133,7 +150,7 @@ class MasterControl:
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float) -> None:
         try:
-            parsed = VdaTopic.parse(topic, interface=self.interface)
+            parsed = VdaTopic.parse(topic, interface=self.interface, majors=None)
         except RemoteProtocolError as exc:
             self.reject(str(exc.code), topic, exc.message, now)
             return
@@ -144,10 +161,26 @@ class MasterControl:
                         now)
             return
         try:
-            msg: Any = decode_for_topic(parsed, payload)
+            announced = header_version(payload, parsed.subtopic)
         except RemoteProtocolError as exc:
             self.reject(str(exc.code), topic, exc.message, now, robot=agv.robot)
             return
+        version = announced or agv.version
+        if version is None:  # a visualization without a header, before anything else
+            fallback = default_for_major(parsed.major)
+            version = fallback.version if fallback is not None else parsed.major
+        why = self._cannot_speak(agv, version)
+        if why is not None:
+            self._unsupported(agv, parsed, payload, why, now)
+            self.flush()
+            return
+        try:
+            msg: Any = decode_for_topic(parsed, payload, version=version)
+        except RemoteProtocolError as exc:
+            self.reject(str(exc.code), topic, exc.message, now, robot=agv.robot)
+            return
+        if announced is not None:
+            self._speak(agv, announced, now)
         sub = parsed.subtopic
         checked = sub in _HEADER_CHECKED and not retained and msg.header_id is not None
         if checked and self._stale(parsed.agv, sub, msg.header_id):
@@ -166,6 +199,57 @@ class MasterControl:
             agv.factsheet = msg
         self.flush()
 
+    # ---- versions -----------------------------------------------------------------------
+
+    def _event(self, agv: AgvControl, name: str, level: Level, data: dict[str, Any]) -> None:
+        """A robot event written at once: it may concern an AGV no session is attached for."""
+        self.flush()  # what came before it goes first
+        self.fleet.writer.event(EventType.ROBOT_EVENT, agv.robot, level=level,
+                                data={"name": name, "data": data})
+
+    def _cannot_speak(self, agv: AgvControl, version: str) -> str | None:
+        """Why we cannot talk to ``agv`` announcing ``version``; None if we can."""
+        if dialect_for(version) is None:
+            return f"the AGV announces {version!r}; this gateway speaks VDA 5050 {SPOKEN}"
+        if agv.pinned is not None and line_of(version) != line_of(agv.pinned):
+            return (f"the AGV announces {version!r}; its config pins vda.version = "
+                    f"{agv.pinned!r}")
+        return None
+
+    def _unsupported(self, agv: AgvControl, topic: VdaTopic, payload: bytes, why: str,
+                     now: float) -> None:
+        """Dropped and counted; an alarm once per announcement; the AGV is ``error`` and refuses
+        commands. Its presence still follows its messages (if their connection state reads)."""
+        self.reject("unsupported_version", topic.value, why, now, robot=agv.robot)
+        if agv.unsupported != why:
+            self._event(agv, "unsupported_version", Level.ALARM,
+                        {"detail": why, "spoken": SPOKEN, "pinned": agv.pinned})
+        state = connection_state_of(payload) if topic.subtopic is Subtopic.CONNECTION else None
+        if state is not None and state is not ConnectionState.ONLINE:
+            self._detach(agv, now, "connection_broken" if state is
+                         ConnectionState.CONNECTIONBROKEN else "disconnected")
+            agv.refuse_version(why, now)
+            return
+        if topic.subtopic is not Subtopic.FACTSHEET:
+            self._attach(agv, now)
+        agv.refuse_version(why, now)
+
+    def _speak(self, agv: AgvControl, version: str, now: float) -> None:
+        """Talk to ``agv`` in ``version``; a change of line (or from one we could not speak)
+        while attached ends the session and starts a new one."""
+        was, unsupported = agv.version, agv.unsupported is not None
+        agv.speak(version)
+        if unsupported or (was is not None and line_of(was) != line_of(version)):
+            link = self.links.get(agv.robot)
+            if link is None or link.closed:
+                return
+            self._event(agv, "version_changed", Level.WARNING, {"from": was, "to": version})
+            self._detach(agv, now, "version_changed")
+            for sub in _HEADER_CHECKED:
+                self._last_header.pop((agv.agv, sub), None)
+            agv.new_session()
+            self._attach(agv, now)
+
     def tick(self, now: float) -> None:
         for agv in self.agvs.values():
             agv.tick(now)
@@ -181,11 +265,13 @@ class MasterControl:
                     self._last_header.pop((agv.agv, sub), None)
             self._attach(agv, now)
         else:
-            link = self.links.pop(agv.robot, None)
-            if link is not None:
-                link.closed = True
-                self.fleet.disconnected(agv.robot, link, now, update.reason or "offline")
+            self._detach(agv, now, update.reason or "offline")
 
+    def _detach(self, agv: AgvControl, now: float, reason: str) -> None:
+        link = self.links.pop(agv.robot, None)
+        if link is not None:
+            link.closed = True
+            self.fleet.disconnected(agv.robot, link, now, reason)
 
     def _attach(self, agv: AgvControl, now: float) -> None:
         session = self.fleet.sessions[agv.robot]
@@ -193,7 +279,7 @@ class MasterControl:
         if link is not None and not link.closed and session.link is link:
             return  # attached already: the AGV reconnected, or ONLINE was replayed to us
         link = self.links[agv.robot] = VdaLink(self, agv)
-        firmware = f"vda5050 {agv.agv.manufacturer}"[:64]
+        firmware = f"vda5050 {agv.version or '?'} {agv.agv.manufacturer}"[:64]
         self.fleet.connected(presence_hello(agv.robot, session.kind, firmware), link, now)
         agv.attached()
         self.fleet.resume(agv.robot, now)
@@ -208,8 +294,16 @@ class MasterControl:
     # ---- out ----------------------------------------------------------------------------
 
     def publish(self, msg: Order | InstantActions) -> None:
-        self.stats.inc("vda_published", "order" if isinstance(msg, Order) else "instantActions")
-        self.outbox.put(publication(msg, interface=self.interface))
+        kind = "order" if isinstance(msg, Order) else "instantActions"
+        try:
+            pub = publication(msg, interface=self.interface)
+        except LocalProtocolError as exc:  # a 2.1 feature the AGV's version cannot carry
+            self.stats.inc("vda_unsent", kind)
+            log.error("vda_unsendable", agv=msg.serial_number, version=msg.version,
+                      error=exc.message)
+            return
+        self.stats.inc("vda_published", kind)
+        self.outbox.put(pub)
 
     def command(self, agv: AgvControl, cmd: Command) -> None:
         """From ``VdaLink.send``, i.e. from inside ``CommandRouter.submit``: acks go out

@@ -1,4 +1,5 @@
-"""VDA 5050 2.1 for master control, sans-IO: models, codec, topics, builders, mapping.
+"""VDA 5050 for master control, sans-IO: models (2.1), codecs for 1.1, 2.0 and 2.1, topics,
+builders, mapping.
 
 docs/vda5050.md says what we implement and the choices we made.
 """
@@ -28,6 +29,7 @@ from protocol.vda5050.codec import (
     VdaMessage,
     connection_last_will,
     connection_message,
+    connection_state_of,
     decode,
     decode_connection,
     decode_factsheet,
@@ -37,9 +39,11 @@ from protocol.vda5050.codec import (
     decode_state,
     decode_visualization,
     encode,
+    header_version,
     publication,
     subtopic_of,
 )
+from protocol.vda5050.dialect import Dialect
 from protocol.vda5050.factsheet import (
     AgvAction,
     AgvGeometry,
@@ -147,22 +151,36 @@ from protocol.vda5050.topics import (
     AGV_PUBLISHES,
     DELIVERY,
     MASTER_PUBLISHES,
+    SPOKEN_MAJORS,
     AgvId,
     VdaTopic,
     agv_subscriptions,
     master_subscriptions,
+)
+from protocol.vda5050.versions import (
+    DIALECTS,
+    LATEST,
+    SPOKEN,
+    default_for_major,
+    dialect_for,
+    is_version,
+    line_of,
 )
 
 __all__ = [
     "AGV_PUBLISHES",
     "CANCEL_ORDER",
     "DELIVERY",
+    "DIALECTS",
     "INTERFACE_NAME",
+    "LATEST",
     "MAJOR_VERSION",
     "MASTER_PUBLISHES",
     "MAX_PAYLOAD",
     "MESSAGE_TYPES",
     "RULES",
+    "SPOKEN",
+    "SPOKEN_MAJORS",
     "START_PAUSE",
     "STATE_REQUEST",
     "STOP_PAUSE",
@@ -187,6 +205,7 @@ __all__ = [
     "ControlPoint",
     "Corridor",
     "CorridorRefPoint",
+    "Dialect",
     "EStop",
     "Edge",
     "EdgeNamer",
@@ -250,6 +269,7 @@ __all__ = [
     "cancel_order",
     "connection_last_will",
     "connection_message",
+    "connection_state_of",
     "decision_point",
     "decode",
     "decode_connection",
@@ -260,11 +280,16 @@ __all__ = [
     "decode_state",
     "decode_visualization",
     "default_edge_id",
+    "default_for_major",
+    "dialect_for",
     "encode",
     "estop_plan",
     "facts",
     "format_timestamp",
+    "header_version",
     "instant_actions",
+    "is_version",
+    "line_of",
     "master_subscriptions",
     "operational_state",
     "order_problems",

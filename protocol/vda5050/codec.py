@@ -1,27 +1,32 @@
-"""VDA 5050 JSON bytes <-> typed messages, and MQTT publications of them.
+"""VDA 5050 JSON bytes <-> typed messages, and MQTT publications of them, in every version.
 
+Messages are always the 2.1 models; the bytes are in the version the header
+says (``version``), through that version's ``Dialect`` (``versions``): 2.1
+decodes straight into the models, 2.0 and 1.1 through their transforms.
 Every decode failure is a ``RemoteProtocolError`` whose message names the
 message kind and the field (msgspec's path, e.g. "at `$.nodes[0].sequenceId`"):
-BAD_MESSAGE for bad JSON or fields, UNSUPPORTED_VERSION for a header whose
-major version is not 2, FRAME_TOO_LARGE above ``MAX_PAYLOAD``.
+BAD_MESSAGE for bad JSON or fields, UNSUPPORTED_VERSION for a version we do
+not speak (or not the one expected), FRAME_TOO_LARGE above ``MAX_PAYLOAD``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 import msgspec
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.mqtt_topics import Publication
+from protocol.vda5050.dialect import Dialect
 from protocol.vda5050.factsheet import Factsheet
 from protocol.vda5050.headers import Header
 from protocol.vda5050.kinds import INTERFACE_NAME, ConnectionState, Subtopic
 from protocol.vda5050.messages import Connection, InstantActions, Order, Visualization
 from protocol.vda5050.state import State
 from protocol.vda5050.topics import AgvId, VdaTopic
+from protocol.vda5050.versions import LATEST, SPOKEN, default_for_major, dialect_for
 
 __all__ = [
     "MAX_PAYLOAD",
@@ -29,6 +34,7 @@ __all__ = [
     "VdaMessage",
     "connection_last_will",
     "connection_message",
+    "connection_state_of",
     "decode",
     "decode_connection",
     "decode_factsheet",
@@ -38,6 +44,7 @@ __all__ = [
     "decode_state",
     "decode_visualization",
     "encode",
+    "header_version",
     "publication",
     "subtopic_of",
 ]
@@ -62,8 +69,47 @@ _DECODERS: Final[Mapping[Subtopic, msgspec.json.Decoder[Any]]] = {
 _encoder = msgspec.json.Encoder()
 
 
+class _Peek(msgspec.Struct):
+    version: str | None = None
+
+
+_peek = msgspec.json.Decoder(_Peek)
+
+
+class _PeekConnection(msgspec.Struct, rename="camel"):
+    connection_state: ConnectionState | None = None
+
+
+_peek_connection = msgspec.json.Decoder(_PeekConnection)
+
+
+def connection_state_of(payload: bytes) -> ConnectionState | None:
+    """A ``connection`` message's state in any version, even one we do not speak: whether
+    such an AGV is there. None if it cannot be read."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        return _peek_connection.decode(payload).connection_state
+    except msgspec.MsgspecError:
+        return None
+
+
+def _dialect_of(msg: VdaMessage) -> Dialect:
+    if msg.version is None:
+        return LATEST
+    dialect = dialect_for(msg.version)
+    if dialect is None:
+        raise LocalProtocolError(f"VDA 5050 {msg.version!r} is not a version we speak ({SPOKEN})")
+    return dialect
+
+
 def encode(msg: VdaMessage) -> bytes:
-    return _encoder.encode(msg)
+    """``msg`` in the version its header names (2.1 without one)."""
+    dialect = _dialect_of(msg)
+    if dialect.native:
+        return _encoder.encode(msg)
+    doc = msgspec.to_builtins(msg)
+    return _encoder.encode(dialect.to_wire(subtopic_of(msg), doc))
 
 
 def subtopic_of(msg: VdaMessage) -> Subtopic:
@@ -73,25 +119,59 @@ def subtopic_of(msg: VdaMessage) -> Subtopic:
         raise LocalProtocolError(f"{type(msg).__name__} is not a VDA 5050 message") from None
 
 
-def decode(subtopic: Subtopic, payload: bytes) -> VdaMessage:
-    """Decode a message of the kind ``subtopic`` carries; check the major version."""
+def _check_size(subtopic: Subtopic, payload: bytes) -> None:
     if len(payload) > MAX_PAYLOAD:
         raise RemoteProtocolError(
             f"VDA 5050 {subtopic.value} of {len(payload)} bytes exceeds {MAX_PAYLOAD}",
             code=ErrorCode.FRAME_TOO_LARGE,
         )
+
+
+def header_version(payload: bytes, subtopic: Subtopic = Subtopic.STATE) -> str | None:
+    """The header's ``version`` without decoding the rest (None if absent)."""
+    _check_size(subtopic, payload)
     try:
-        msg = _DECODERS[subtopic].decode(payload)
+        return _peek.decode(payload).version
     except msgspec.ValidationError as exc:
         raise RemoteProtocolError(f"invalid VDA 5050 {subtopic.value}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"VDA 5050 {subtopic.value} is not valid JSON: {exc}") from None
-    version = msg.version
-    if version is not None and version.split(".", 1)[0] != "2":
-        raise RemoteProtocolError(
-            f"VDA 5050 {subtopic.value} has version {version!r}, we speak 2.x",
-            code=ErrorCode.UNSUPPORTED_VERSION,
-        )
+
+
+def _unsupported(subtopic: Subtopic, version: str, expected: str | None = None) -> NoReturn:
+    want = f"expected {expected}.x" if expected else f"we speak {SPOKEN}"
+    raise RemoteProtocolError(
+        f"VDA 5050 {subtopic.value} has version {version!r}, {want}",
+        code=ErrorCode.UNSUPPORTED_VERSION,
+    )
+
+
+def decode(subtopic: Subtopic, payload: bytes, *, version: str | None = None) -> VdaMessage:
+    """Decode a message of the kind ``subtopic`` carries, in ``version`` (default: the one
+    its header names, else 2.1); a header naming another version line is refused."""
+    if version is None:
+        version = header_version(payload, subtopic)
+    dialect = LATEST if version is None else dialect_for(version)
+    if dialect is None:
+        _unsupported(subtopic, str(version))
+    try:
+        dialect.check_subtopic(subtopic)
+        if dialect.native:
+            msg = _DECODERS[subtopic].decode(payload)
+        else:
+            doc = msgspec.json.decode(payload)
+            if not isinstance(doc, dict):
+                raise msgspec.ValidationError(f"Expected `object`, got `{type(doc).__name__}`")
+            msg = msgspec.convert(dialect.to_model(subtopic, doc), MESSAGE_TYPES[subtopic])
+    except msgspec.ValidationError as exc:
+        raise RemoteProtocolError(f"invalid VDA 5050 {subtopic.value}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise RemoteProtocolError(f"VDA 5050 {subtopic.value} is not valid JSON: {exc}") from None
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(f"invalid VDA 5050 {subtopic.value}: {exc.message}",
+                                  code=exc.code) from None
+    if msg.version is not None and not dialect.speaks(msg.version):
+        _unsupported(subtopic, msg.version, dialect.line)
     return cast(VdaMessage, msg)
 
 
@@ -123,14 +203,28 @@ def decode_factsheet(payload: bytes) -> Factsheet:
     return _typed(Subtopic.FACTSHEET, payload, Factsheet)
 
 
-def decode_for_topic(topic: VdaTopic, payload: bytes) -> VdaMessage:
-    """Decode and check the header names the topic's AGV (BAD_MESSAGE if not).
+def decode_for_topic(topic: VdaTopic, payload: bytes, *,
+                     version: str | None = None) -> VdaMessage:
+    """Decode and check that the message belongs on ``topic`` (BAD_MESSAGE if not).
 
     The broker's ACL vouches for the topic, not for the payload: an AGV that
-    reports under another AGV's serial number is refused, never believed.
-    Visualization may omit manufacturer and serialNumber; absent is accepted.
+    reports under another AGV's serial number is refused, never believed; so is
+    a header whose version is of another major version than the topic's level.
+    Visualization may omit its header; absent fields are accepted, and its
+    version is then ``version`` or the newest line of the topic's major version.
     """
-    msg = decode(topic.subtopic, payload)
+    if version is None:
+        version = header_version(payload, topic.subtopic)
+    if version is None:
+        fallback = default_for_major(topic.major)
+        if fallback is None:
+            _unsupported(topic.subtopic, topic.major)
+        version = fallback.version
+    dialect = dialect_for(version)
+    if dialect is not None and dialect.major != topic.major:
+        raise RemoteProtocolError(
+            f"VDA 5050 {topic.subtopic.value} of version {version!r} on a {topic.major} topic")
+    msg = decode(topic.subtopic, payload, version=version)
     agv = topic.agv
     for wire, got, want in (
         ("manufacturer", msg.manufacturer, agv.manufacturer),
@@ -147,8 +241,11 @@ def publication(msg: VdaMessage, *, interface: str = INTERFACE_NAME) -> Publicat
     """Topic, payload, QoS and retain for ``msg``, addressed by its own header."""
     if msg.manufacturer is None or msg.serial_number is None:
         raise LocalProtocolError("a message to publish needs manufacturer and serialNumber")
-    topic = VdaTopic(AgvId(msg.manufacturer, msg.serial_number), subtopic_of(msg), interface)
-    delivery = topic.delivery
+    dialect, sub = _dialect_of(msg), subtopic_of(msg)
+    topic = VdaTopic(AgvId(msg.manufacturer, msg.serial_number), sub, interface, dialect.major)
+    delivery = dialect.delivery.get(sub)
+    if delivery is None:
+        raise LocalProtocolError(f"VDA 5050 {dialect.line} has no {sub.value} topic")
     return Publication(topic.value, encode(msg), delivery.qos, delivery.retain)
 
 

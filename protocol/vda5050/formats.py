@@ -1,7 +1,7 @@
 """The string formats the official VDA 5050 JSON schemas declare, checked on decode.
 
-Every schema (1.x as the AGV libraries define it, 2.0.0, 2.1.0) declares one
-format: ``date-time`` on each header's ``timestamp``, i.e. RFC 3339 section 5.6
+The official schemas (2.0.0, 2.1.0) declare one format: ``date-time`` on each
+header's ``timestamp`` (1.1's text asks the same of its headers), RFC 3339 section 5.6
 (``2017-04-15T11:40:03.12Z``; ``T`` and ``Z`` in either case, an offset instead
 of ``Z``, any number of fraction digits). A date that does not exist (February 30)
 or a leap second fails, as in the checker JSON Schema validators use.

@@ -1,8 +1,9 @@
-"""VDA 5050 2.1 MQTT topics: ``uagv/v2/{manufacturer}/{serialNumber}/{subtopic}``.
+"""VDA 5050 MQTT topics: ``uagv/{major}/{manufacturer}/{serialNumber}/{subtopic}``.
 
 Section 6.3 suggests this layout for a local broker; ``interface`` is
-configurable for integrators that need another first level. QoS and retain
-per subtopic, as the standard prescribes them:
+configurable for integrators that need another first level; ``major`` is the
+major version, ``v2`` for 2.x, ``v1`` for 1.x. QoS and retain per subtopic in
+2.x, as the standard prescribes them (1.1 differs: ``v1_1``):
 
 - 6.2: QoS 0 ("Best Effort") for ``order``, ``instantActions``, ``state``,
   ``factsheet`` and ``visualization``; QoS 1 for ``connection``.
@@ -25,12 +26,14 @@ from typing import Final
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.mqtt_topics import Delivery, Subscription, check_level
+from protocol.vda5050.dialect import DELIVERY_2X
 from protocol.vda5050.kinds import INTERFACE_NAME, MAJOR_VERSION, Subtopic
 
 __all__ = [
     "AGV_PUBLISHES",
     "DELIVERY",
     "MASTER_PUBLISHES",
+    "SPOKEN_MAJORS",
     "AgvId",
     "VdaTopic",
     "agv_subscriptions",
@@ -39,15 +42,10 @@ __all__ = [
 
 # Section 6.3: serialNumber is A-Z a-z 0-9 _ . : -
 _SERIAL: Final = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_MAJOR: Final = re.compile(r"^v[0-9]{1,4}$")
+SPOKEN_MAJORS: Final = frozenset({"v1", "v2"})
 
-DELIVERY: Final[Mapping[Subtopic, Delivery]] = {
-    Subtopic.ORDER: Delivery(0),
-    Subtopic.INSTANT_ACTIONS: Delivery(0),
-    Subtopic.STATE: Delivery(0),
-    Subtopic.VISUALIZATION: Delivery(0),
-    Subtopic.CONNECTION: Delivery(1, retain=True),
-    Subtopic.FACTSHEET: Delivery(0, retain=True),
-}
+DELIVERY: Final[Mapping[Subtopic, Delivery]] = DELIVERY_2X
 
 MASTER_PUBLISHES: Final = frozenset({Subtopic.ORDER, Subtopic.INSTANT_ACTIONS})
 AGV_PUBLISHES: Final = frozenset(
@@ -81,6 +79,7 @@ class VdaTopic:
     agv: AgvId
     subtopic: Subtopic
     interface: str = INTERFACE_NAME
+    major: str = MAJOR_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.subtopic, Subtopic):
@@ -88,17 +87,20 @@ class VdaTopic:
         problem = check_level(self.interface, "interface name")
         if problem:
             raise LocalProtocolError(problem)
+        if not _MAJOR.match(self.major):
+            raise LocalProtocolError(f"major version {self.major!r} must be v and a number")
 
     @property
     def value(self) -> str:
         a, sub = self.agv, self.subtopic.value
-        return f"{self.interface}/{MAJOR_VERSION}/{a.manufacturer}/{a.serial_number}/{sub}"
+        return f"{self.interface}/{self.major}/{a.manufacturer}/{a.serial_number}/{sub}"
 
     def __str__(self) -> str:
         return self.value
 
     @property
     def delivery(self) -> Delivery:
+        """QoS and retain of 2.x (a 1.1 topic's are its dialect's)."""
         return DELIVERY[self.subtopic]
 
     @classmethod
@@ -108,8 +110,10 @@ class VdaTopic:
         *,
         accept: frozenset[Subtopic] = AGV_PUBLISHES,
         interface: str = INTERFACE_NAME,
+        majors: frozenset[str] | None = SPOKEN_MAJORS,
     ) -> VdaTopic:
-        """Read a received topic. ``accept`` is what this side may receive.
+        """Read a received topic. ``accept`` is what this side may receive; ``majors`` the
+        major versions (None: any ``v<n>``, for a caller that tells unknown versions itself).
 
         RemoteProtocolError codes: BAD_MESSAGE for a topic outside the layout,
         UNSUPPORTED_VERSION for another major version, UNKNOWN_TYPE for an
@@ -123,9 +127,10 @@ class VdaTopic:
                 "{manufacturer}/{serialNumber}/{subtopic}"
             )
         _, major, manufacturer, serial, sub = levels
-        if major != MAJOR_VERSION:
+        if not _MAJOR.match(major) or (majors is not None and major not in majors):
+            spoken = " and ".join(sorted(majors or SPOKEN_MAJORS))
             raise RemoteProtocolError(
-                f"topic {topic!r} is for VDA 5050 {major!r}, we speak {MAJOR_VERSION}",
+                f"topic {topic!r} is for VDA 5050 {major!r}, we speak {spoken}",
                 code=ErrorCode.UNSUPPORTED_VERSION,
             )
         problem = check_level(manufacturer, "manufacturer") or _serial_problem(serial)
@@ -142,20 +147,23 @@ class VdaTopic:
             raise RemoteProtocolError(
                 f"subtopic {sub!r} is not accepted in this direction", code=ErrorCode.UNEXPECTED
             )
-        return cls(AgvId(manufacturer, serial), kind, interface)
+        return cls(AgvId(manufacturer, serial), kind, interface, major)
 
 
 def master_subscriptions(interface: str = INTERFACE_NAME) -> tuple[Subscription, ...]:
-    """Master control (the gateway): every AGV's state, connection, visualization, factsheet."""
+    """Master control (the gateway): every AGV's state, connection, visualization, factsheet,
+    under every major version (``+``), so an AGV of a version we do not speak is told, not
+    unheard."""
     return tuple(
-        Subscription(f"{interface}/{MAJOR_VERSION}/+/+/{sub.value}", DELIVERY[sub].qos)
+        Subscription(f"{interface}/+/+/+/{sub.value}", DELIVERY[sub].qos)
         for sub in sorted(AGV_PUBLISHES)
     )
 
 
-def agv_subscriptions(agv: AgvId, interface: str = INTERFACE_NAME) -> tuple[Subscription, ...]:
+def agv_subscriptions(agv: AgvId, interface: str = INTERFACE_NAME,
+                      major: str = MAJOR_VERSION) -> tuple[Subscription, ...]:
     """One AGV (the simulator): its own order and instantActions."""
     return tuple(
-        Subscription(VdaTopic(agv, sub, interface).value, DELIVERY[sub].qos)
+        Subscription(VdaTopic(agv, sub, interface, major).value, DELIVERY[sub].qos)
         for sub in sorted(MASTER_PUBLISHES)
     )

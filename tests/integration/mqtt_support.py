@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 import orjson
 
 from config import Settings
@@ -23,6 +24,7 @@ from protocol import streams
 from protocol.messages import Ack, Event, State, Telemetry
 from protocol.mqtt_topics import (
     Presence,
+    Publication,
     last_will,
     presence_publication,
     publication_for,
@@ -40,11 +42,12 @@ from protocol.vda5050 import (
     SafetyState,
     Subtopic,
     VdaTopic,
-    connection_last_will,
     connection_message,
     decode_instant_actions,
     decode_order,
+    dialect_for,
     publication,
+    subtopic_of,
 )
 from protocol.vda5050 import State as VdaState
 from tests.integration.conftest import gateway_settings
@@ -175,33 +178,49 @@ class _Client:
 
 
 class ScriptedAgv(_Client):
-    """A VDA 5050 AGV that does exactly what the test says."""
+    """A VDA 5050 AGV that does exactly what the test says, in ``version`` (any string: one
+    we do not speak is written as 2.1 with that version and topic level)."""
 
     def __init__(self, port: int, serial: str, *, manufacturer: str = MANUFACTURER,
-                 will: bool = True) -> None:
+                 will: bool = True, version: str = "2.1.0") -> None:
         self.agv = AgvId(manufacturer, serial)
-        self.headers = HeaderCounter()
-        subs = [VdaTopic(self.agv, s).value for s in (Subtopic.ORDER, Subtopic.INSTANT_ACTIONS)]
+        self.version = version
+        self.headers = HeaderCounter(version=version)
+        spoken = dialect_for(version)
+        self.major = spoken.major if spoken is not None else f"v{version.split('.')[0]}"
+        subs = [self.topic(s) for s in (Subtopic.ORDER, Subtopic.INSTANT_ACTIONS)]
         w = None
         if will:
             now = time.time()
-            p = connection_last_will(self.headers.header(self.agv, Subtopic.CONNECTION, now))
-            w = aiomqtt.Will(p.topic, p.payload, p.qos, p.retain)
+            p = self._publication(connection_message(
+                self.headers.header(self.agv, Subtopic.CONNECTION, now),
+                ConnectionState.CONNECTIONBROKEN))
+            w = aiomqtt.Will(p.topic, p.payload, p.qos, True)
         super().__init__(port, f"agv-{serial}-{uuid.uuid4().hex[:6]}", subs, w)
         self.x, self.y = 1.0, 1.0  # on dock-1
         self.last_node, self.last_seq = "dock-1", 0
         self.battery = 80.0
 
     def topic(self, sub: Subtopic) -> str:
-        return VdaTopic(self.agv, sub).value
+        return VdaTopic(self.agv, sub, major=self.major).value
 
     def header(self, sub: Subtopic) -> dict[str, Any]:
         return self.headers.header(self.agv, sub, time.time()).fields()
 
-    async def connection(self, state: ConnectionState = ConnectionState.ONLINE) -> None:
-        pub = publication(connection_message(self.headers.header(
-            self.agv, Subtopic.CONNECTION, time.time()), state))
+    def _publication(self, msg: Any) -> Publication:
+        if dialect_for(self.version) is not None:
+            return publication(msg)
+        as21 = publication(msgspec.structs.replace(msg, version="2.1.0"))
+        payload = as21.payload.replace(b'"version":"2.1.0"', f'"version":"{self.version}"'.encode())
+        return Publication(self.topic(subtopic_of(msg)), payload, as21.qos, as21.retain)
+
+    async def send(self, msg: Any) -> None:
+        pub = self._publication(msg)
         await self.raw(pub.topic, pub.payload, pub.qos, pub.retain)
+
+    async def connection(self, state: ConnectionState = ConnectionState.ONLINE) -> None:
+        await self.send(connection_message(self.headers.header(
+            self.agv, Subtopic.CONNECTION, time.time()), state))
 
     def state_msg(self, **fields: Any) -> VdaState:
         base: dict[str, Any] = {
@@ -219,8 +238,7 @@ class ScriptedAgv(_Client):
 
     async def state(self, **fields: Any) -> VdaState:
         msg = self.state_msg(**fields)
-        pub = publication(msg)
-        await self.raw(pub.topic, pub.payload, pub.qos, pub.retain)
+        await self.send(msg)
         return msg
 
     async def order(self, timeout: float = 3.0) -> tuple[Order, Received]:

@@ -33,14 +33,16 @@ async def simulated(
     speed: float = 6.0,
     pickup_s: float = 0.3,
     cook_s: float = 0.4,
+    robots: tuple[str, ...] | None = None,
 ) -> AsyncIterator[SimFleet]:
-    """Every robot of ``settings`` as a simulated robot, fast enough for tests."""
+    """Every robot of ``settings`` (or those of ``robots``) as a simulated TCP robot, fast
+    enough for tests."""
     sim_settings = settings.model_copy(
         update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})}
     )
     fleet = SimFleet(
         sim_settings,
-        list(settings.robots),
+        [r for r in settings.robots if robots is None or r.id in robots],
         make_transport("tcp", sim_settings, "127.0.0.1"),
         FleetOptions(
             hz=20,

@@ -34,17 +34,17 @@ ORIGIN = "http://dash.test"
 PASSWORD = "correct horse battery staple"
 
 
-def e2e_settings(redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3) -> Settings:
-    """One config for the gateway and the web tier, as on the edge box."""
-    return gateway_settings(
-        redis_url,
-        tmp_path,
-        floor=FLOOR,
-        gateway={"heartbeat_s": 0.2, "stale_after_s": 0.8, "offline_after_s": 1.5},
-        tcp={"port": free_port()},  # the same after a gateway restart: robots reconnect
-        commands={"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
-        dispatch={"cook_seconds": cook_seconds, "min_battery": 30, "dock_below": 20},
-        web={
+def e2e_settings(redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3,
+                 **overrides: Any) -> Settings:
+    """One config for the gateway and the web tier, as on the edge box (``overrides``:
+    whole sections, e.g. ``floor`` or ``robots``)."""
+    sections: dict[str, Any] = {
+        "floor": FLOOR,
+        "gateway": {"heartbeat_s": 0.2, "stale_after_s": 0.8, "offline_after_s": 1.5},
+        "tcp": {"port": free_port()},  # the same after a gateway restart: robots reconnect
+        "commands": {"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
+        "dispatch": {"cook_seconds": cook_seconds, "min_battery": 30, "dock_below": 20},
+        "web": {
             "name": "web-e2e",
             "secret": "e2e-secret-" + "s" * 40,
             "origins": [ORIGIN],
@@ -54,9 +54,11 @@ def e2e_settings(redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3) -
             "hub_block_ms": 200,
             "shutdown_timeout_s": 2,
         },
-        database={"url": f"sqlite+aiosqlite:///{tmp_path}/e2e.sqlite3"},
-        data={"key": "5a" * 32},
-    )
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/e2e.sqlite3"},
+        "data": {"key": "5a" * 32},
+    }
+    sections.update(overrides)
+    return gateway_settings(redis_url, tmp_path, **sections)
 
 
 class Restaurant:

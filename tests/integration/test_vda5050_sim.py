@@ -16,7 +16,8 @@ from structlog.testing import capture_logs
 
 from config import Settings
 from protocol import streams
-from protocol.vda5050 import Subtopic, VdaTopic, order_problems
+from protocol.vda5050 import Subtopic, VdaTopic, decode_for_topic, order_problems
+from simulator.cli import _vda_versions
 from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.transport import make_transport
@@ -30,7 +31,7 @@ from tests.integration.mqtt_support import (
     states_of,
 )
 from tests.integration.test_gateway_commands import outcome, submit
-from tests.protocol.vda5050_support import schema_errors
+from tests.protocol.vda5050_support import SCHEMA_DIRS, wire_errors
 from tests.servers import MosquittoServer, RedisServer
 
 pytestmark = pytest.mark.integration
@@ -43,8 +44,14 @@ class Running:
 
 
 @pytest.fixture
+def agv_version() -> str:
+    """The version the simulated AGV speaks (tests override it); the gateway learns it."""
+    return "2.1.0"
+
+
+@pytest.fixture
 async def world(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
-                mosquitto_private: MosquittoServer) -> AsyncIterator[Running]:
+                mosquitto_private: MosquittoServer, agv_version: str) -> AsyncIterator[Running]:
     settings: Settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
                                        mqtt={"reconnect_max_s": 0.2},
                                        vda5050={"resend_s": 0.5, "max_resends": 10})
@@ -52,9 +59,10 @@ async def world(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_pat
                                                     ["uagv/#"]) as wire:
         assert gw.gateway.mqtt is not None
         await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
-        transport = VdaTransport(settings, "127.0.0.1", mosquitto_private.port, speed=5.0,
+        sim_settings = _vda_versions(settings, [f"agv-1={agv_version}"])
+        transport = VdaTransport(sim_settings, "127.0.0.1", mosquitto_private.port, speed=5.0,
                                  state_interval_s=0.3)
-        agvs = [r for r in settings.robots if r.id == "agv-1"]
+        agvs = [r for r in sim_settings.robots if r.id == "agv-1"]
         fleet = SimFleet(settings, agvs, transport, FleetOptions(hz=20, ramp_s=0, seed=1))
         stop = asyncio.Event()
         run = asyncio.create_task(fleet.run(stop.wait))
@@ -74,16 +82,23 @@ async def reached(r: aioredis.Redis, *want: str) -> bool:
     return got[-len(want):] == list(want)
 
 
-def check_wire(wire: _Client) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """Validate everything seen on uagv/#; how many of each subtopic, and the orders."""
+def check_wire(wire: _Client, version: str = "2.1.0") -> tuple[dict[str, int],
+                                                               list[dict[str, Any]]]:
+    """Validate everything seen on uagv/# against ``version``'s schemas (1.1 has none: it must
+    read back in 1.1); how many of each subtopic, and the orders."""
     seen: dict[str, int] = {}
     orders = []
     while not wire.inbox.empty():
         msg = wire.inbox.get_nowait()
-        sub = VdaTopic.parse(msg.topic, accept=frozenset(Subtopic)).subtopic
+        topic = VdaTopic.parse(msg.topic, accept=frozenset(Subtopic))
+        sub = topic.subtopic
         doc: Any = json.loads(msg.payload)
-        errors = schema_errors(sub, doc)
-        assert not errors, f"{msg.topic}: {errors}"
+        assert doc["version"] == version, msg.topic
+        if version in SCHEMA_DIRS:
+            errors = wire_errors(sub, doc, version)
+            assert not errors, f"{msg.topic}: {errors}"
+        else:
+            decode_for_topic(topic, msg.payload, version=version)
         seen[sub] = seen.get(sub, 0) + 1
         if sub is Subtopic.ORDER:
             orders.append(doc)
@@ -156,6 +171,29 @@ async def test_simulated_agv_delivers_an_order(world: Running,
         ["T3", "T2", "T1", "pass"], ["T1", "pass"]]
     assert {"state", "visualization", "connection", "factsheet"} <= set(seen)
     assert world.gw.gateway.stats.total("vda_dropped") == 0
+    assert model.orders_ignored == 0 and model.errors == []
+
+
+@pytest.mark.parametrize("agv_version", ["2.0.0", "1.1.0"])
+async def test_a_simulated_agv_of_an_older_version_delivers_too(
+        world: Running, redis_client: aioredis.Redis, agv_version: str) -> None:
+    """``--vda-version agv-1=2.0.0``: the gateway learns the version from its headers."""
+    r = redis_client
+    await wait_for(lambda: reached(r, "idle"))
+    cid = await submit(r, "agv-1", "goto", args={"table": "T3", "task": "order-44"})
+    await wait_for(lambda: reached(r, "at_table"), timeout=8)
+    pid = await submit(r, "agv-1", "pickup_done", args={"task": "order-44"})
+    await wait_for(lambda: reached(r, "returning", "idle"), timeout=8)
+    assert (await outcome(r, cid))["type"] == (await outcome(r, pid))["type"] == "command.acked"
+    await world.gw.drained()
+    assert await robot_states(r) == ["idle", "assigned", "en_route", "at_table", "returning",
+                                     "idle"]
+    seen, orders = check_wire(world.wire, agv_version)
+    assert [o["orderUpdateId"] for o in orders] == [0, 1, 2, 0, 1]
+    major = "v1" if agv_version == "1.1.0" else "v2"
+    assert ("factsheet" in seen) == (major == "v2")
+    assert world.gw.gateway.stats.total("vda_dropped") == 0
+    model = world.transport.models["agv-1"]
     assert model.orders_ignored == 0 and model.errors == []
 
 

@@ -191,9 +191,14 @@ def _mutated(change: Any) -> bytes:
             "at `$.nodes[1].nodePosition.theta`",
         ),
         (
-            _mutated(lambda d: d.update(version="1.1.0")),
+            _mutated(lambda d: d.update(version="3.0.0")),
             ErrorCode.UNSUPPORTED_VERSION,
-            "version '1.1.0', we speak 2.x",
+            "version '3.0.0', we speak 1.1, 2.0, 2.1",
+        ),
+        (
+            _mutated(lambda d: d.update(version=2)),
+            ErrorCode.BAD_MESSAGE,
+            "got `int` - at `$.version`",
         ),
         (_mutated(lambda d: d.update(edges={})), ErrorCode.BAD_MESSAGE, "at `$.edges`"),
     ],

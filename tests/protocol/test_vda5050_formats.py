@@ -44,13 +44,9 @@ AGV = AgvId("Acme", "SR-001")
 NOW = 1_700_000_000.5
 
 
-def _header(sub: Subtopic) -> Any:
-    return HeaderCounter().header(AGV, sub, NOW)
-
-
-def sample(sub: Subtopic) -> dict[str, Any]:
-    """A valid document of ``sub`` with every field a schema puts a format on."""
-    h = _header(sub)
+def sample(sub: Subtopic, version: str) -> dict[str, Any]:
+    """A valid ``version`` document of ``sub`` with every field a schema puts a format on."""
+    h = HeaderCounter().header(AGV, sub, NOW, version=version)
     msg: Any
     if sub is Subtopic.ORDER:
         msg = build_order(h, "o-1", [RouteNode("a", 0, 0), RouteNode("b", 1, 0)], map_id="m")
@@ -121,11 +117,11 @@ def test_each_declared_format_is_enforced_where_it_is_declared(
         version: str, sub: Subtopic, path: tuple[str | int, ...], fmt: str) -> None:
     assert fmt == "date-time"
     for good in GOOD_TIMES:
-        doc = sample(sub)
+        doc = sample(sub, version)
         _set(doc, path, good)
         decode(sub, json.dumps(doc).encode())
     for bad in BAD_TIMES:
-        doc = sample(sub)
+        doc = sample(sub, version)
         _set(doc, path, bad)
         with pytest.raises(RemoteProtocolError) as err:
             decode(sub, json.dumps(doc).encode())

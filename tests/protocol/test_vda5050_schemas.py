@@ -180,6 +180,19 @@ def test_schema_quirks_are_still_there() -> None:
     assert "items" not in blocking
 
 
+def test_the_2_0_0_schema_quirks_are_still_there() -> None:
+    """If a new 2.0.0 copy fixes these, vda5050_support's 2.0.0 fixes can go."""
+    sheet = raw_schema(Subtopic.FACTSHEET, "2.0.0")
+    assert "properties" not in sheet and "typeSpecification" in sheet
+    action = raw_schema(Subtopic.INSTANT_ACTIONS, "2.0.0")["properties"]["actions"]["items"]
+    assert "actionName" in action["required"] and "actionType" not in action["properties"]
+    state = raw_schema(Subtopic.STATE, "2.0.0")["properties"]
+    assert "theta" in state["nodeStates"]["items"]["properties"]["nodePosition"]["required"]
+    assert "PAUSED" not in state["actionStates"]["items"]["properties"]["actionStatus"]["enum"]
+    edge = raw_schema(Subtopic.ORDER, "2.0.0")["properties"]["edges"]["items"]["properties"]
+    assert "orientationType" not in edge
+
+
 # ---- the models' fields are the schemas' fields --------------------------------------
 
 # (model, path of its object schema) for the objects we model

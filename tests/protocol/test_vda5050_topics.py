@@ -108,9 +108,14 @@ def test_topic_refuses_a_bad_interface_or_subtopic() -> None:
         ("uagv/v2/Acme/SR-001/state/x", ErrorCode.BAD_MESSAGE, "must be"),
         ("other/v2/Acme/SR-001/state", ErrorCode.BAD_MESSAGE, "must be uagv/v2"),
         (
-            "uagv/v1/Acme/SR-001/state",
+            "uagv/v3/Acme/SR-001/state",
             ErrorCode.UNSUPPORTED_VERSION,
-            "is for VDA 5050 'v1', we speak v2",
+            "is for VDA 5050 'v3', we speak v1 and v2",
+        ),
+        (
+            "uagv/2/Acme/SR-001/state",
+            ErrorCode.UNSUPPORTED_VERSION,
+            "is for VDA 5050 '2', we speak v1 and v2",
         ),
         ("uagv/v2//SR-001/state", ErrorCode.BAD_MESSAGE, "manufacturer must be a non-empty string"),
         ("uagv/v2/Acme/SR 1/state", ErrorCode.BAD_MESSAGE, "serialNumber 'SR 1' must be"),
@@ -144,13 +149,15 @@ def test_parse_of_any_text_raises_only_remote_errors(topic: str) -> None:
         assert VdaTopic.parse(topic).value == topic
 
 
-def test_master_subscribes_to_what_agvs_publish_only() -> None:
+@pytest.mark.parametrize("major", ["v1", "v2", "v3"])
+def test_master_subscribes_to_what_agvs_publish_only(major: str) -> None:
+    """Under every major version: an AGV of a version we do not speak is heard (and told)."""
     subs = master_subscriptions()
     for sub in Subtopic:
-        topic = aiomqtt.Topic(VdaTopic(AGV, sub).value)
+        topic = aiomqtt.Topic(VdaTopic(AGV, sub, major=major).value)
         matched = [s for s in subs if topic.matches(s.topic_filter)]
         assert [s.qos for s in matched] == ([DELIVERY[sub].qos] if sub in AGV_PUBLISHES else [])
-    assert Subscription("uagv/v2/+/+/connection", 1) in subs
+    assert Subscription("uagv/+/+/+/connection", 1) in subs
 
 
 def test_agv_subscribes_to_its_order_and_instant_actions() -> None:
@@ -158,6 +165,16 @@ def test_agv_subscribes_to_its_order_and_instant_actions() -> None:
         Subscription("uagv/v2/Acme/SR-001/order", 0),
         Subscription("uagv/v2/Acme/SR-001/instantActions", 0),
     }
+    assert {s.topic_filter for s in agv_subscriptions(AGV, major="v1")} == {
+        "uagv/v1/Acme/SR-001/order", "uagv/v1/Acme/SR-001/instantActions"}
+
+
+def test_parse_of_a_version_we_do_not_speak_when_asked_to() -> None:
+    got = VdaTopic.parse("uagv/v3/Acme/SR-001/state", majors=None)
+    assert (got.major, got.value) == ("v3", "uagv/v3/Acme/SR-001/state")
+    assert VdaTopic.parse("uagv/v1/Acme/SR-001/state").major == "v1"
+    with pytest.raises(RemoteProtocolError):
+        VdaTopic.parse("uagv/version2/Acme/SR-001/state", majors=None)
 
 
 # ---- against a real broker ----------------------------------------------------------

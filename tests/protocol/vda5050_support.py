@@ -8,9 +8,11 @@ another folder for 2.1.0. Because the standard's text wins over its schemas,
 
 - 2.1.0: ``state.actionStates[].actionStatus`` gains PAUSED;
   ``factsheet...agvActions[].blockingTypes`` moves its enum to the items;
-- 2.0.0: the factsheet's top-level definitions move under ``properties``;
+- 2.0.0: the same PAUSED; the factsheet's top-level definitions move under
+  ``properties``; an edge may say ``orientationType`` (in the 2.0 text);
   an instant action's ``actionType`` (the text) is required instead of
-  ``actionName`` (which stays allowed); a state's nodePosition ``theta`` and
+  ``actionName`` (which stays allowed), and the list may also be named
+  ``instantActions`` (1.1's name, which vda-5050-lib kept); a state's nodePosition ``theta`` and
   controlPoint ``weight`` are optional; a nodePosition may say
   ``allowedDeviationXY`` (the text) beside the schema's ``allowedDeviationXy``;
 - strict (the default): every object that lists properties gets
@@ -132,11 +134,14 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
         nav["enum"] = ["PHYSICAL_LINE_GUIDED" if v == "PHYSICAL_LINDE_GUIDED" else v
                        for v in nav["enum"]]
     if name == "instantActions":
+        # The 1.1 name of the list, which vda-5050-lib still uses in 2.0: we send both.
+        schema["properties"]["instantActions"] = schema["properties"]["actions"]
         action = schema["properties"]["actions"]["items"]
         action["properties"]["actionType"] = {"type": "string"}
         action["required"] = ["actionType" if r == "actionName" else r for r in action["required"]]
     if name == "state":
         props = schema["properties"]
+        props["actionStates"]["items"]["properties"]["actionStatus"]["enum"].append("PAUSED")
         position = props["nodeStates"]["items"]["properties"]["nodePosition"]
         position["required"].remove("theta")
         point = props["edgeStates"]["items"]["properties"]["trajectory"]["properties"][
@@ -145,6 +150,8 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
     if name == "order":
         position = schema["properties"]["nodes"]["items"]["properties"]["nodePosition"]
         position["properties"]["allowedDeviationXY"] = position["properties"]["allowedDeviationXy"]
+        edge = schema["properties"]["edges"]["items"]["properties"]
+        edge["orientationType"] = {"type": "string", "enum": ["GLOBAL", "TANGENTIAL"]}
 
 
 _FIXES: Final[Mapping[str, Callable[[str, dict[str, Any]], None]]] = {

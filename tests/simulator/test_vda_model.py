@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import msgspec
+import pytest
 
 from protocol.vda5050 import (
     Action,
@@ -110,3 +114,43 @@ def test_instant_actions() -> None:
     assert a.nodes == [] and a.order_id == "o1"  # cancelled, the orderId stays
     assert_schema_valid(Subtopic.FACTSHEET, factsheet(m.h(Subtopic.FACTSHEET), speed=1.0))
     assert_schema_valid(Subtopic.VISUALIZATION, a.visualization(m.h(Subtopic.VISUALIZATION)))
+
+
+# ---- robodine sim --vda-version ------------------------------------------------------------
+
+
+def _vda_fleet() -> Any:
+    from config import Settings
+
+    return Settings(robots=[
+        {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "S1"}},
+        {"id": "agv-2", "kind": "serving",
+         "vda": {"manufacturer": "Acme", "serial": "S2", "version": "2.0.0"}},
+        {"id": "serve-1", "kind": "serving", "key": "ab" * 32}])
+
+
+def test_vda_version_flags_pick_the_version_per_robot_or_for_all() -> None:
+    from simulator.cli import _vda_versions
+
+    def versions(s: Any) -> dict[str, str | None]:
+        return {r.id: r.vda.version for r in s.robots if r.vda is not None}
+
+    s = _vda_fleet()
+    assert versions(_vda_versions(s, [])) == {"agv-1": None, "agv-2": "2.0.0"}
+    assert versions(_vda_versions(s, ["agv-1=1.1.0"])) == {"agv-1": "1.1.0", "agv-2": "2.0.0"}
+    assert versions(_vda_versions(s, ["2.1.0", "agv-2=1.1.0"])) == {"agv-1": "2.1.0",
+                                                                    "agv-2": "1.1.0"}
+    assert versions(s) == {"agv-1": None, "agv-2": "2.0.0"}  # a copy: the config is untouched
+
+
+@pytest.mark.parametrize(("choice", "words"), [
+    ("agv-1=3.0.0", "'3.0.0' is not a VDA 5050 version we speak (1.1, 2.0, 2.1)"),
+    ("agv-1=2.0", "'2.0' is not a VDA 5050 version we speak"),
+    ("serve-1=2.0.0", "'serve-1' is not a robot with vda = {...}"),
+    ("agv-9=2.0.0", "'agv-9' is not a robot with vda = {...}"),
+])
+def test_vda_version_flags_refuse_what_cannot_be(choice: str, words: str) -> None:
+    from simulator.cli import _vda_versions
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        _vda_versions(_vda_fleet(), [choice])
