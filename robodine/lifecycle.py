@@ -217,7 +217,7 @@ def install_signal_handlers(
     """SIGTERM/SIGINT set ``stop``; a second one exits at once. Returns an uninstaller.
 
     The first signal only sets the event, so the shutdown runs as ordinary
-    tasks in its documented order (STYLE.md lessons 8, 9). A second signal
+    tasks in its documented order. A second signal
     means whoever sent it has stopped waiting (Ctrl-C twice, `systemctl kill`):
     we log ``forced_exit`` and call ``os._exit(128 + signum)`` without running
     cleanup. What is in Redis or the SQLite spool stays; only records the

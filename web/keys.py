@@ -1,4 +1,5 @@
-"""Every object the application shares, as a typed ``web.AppKey`` (STYLE.md lesson 12)."""
+"""Every object the application shares, as a typed ``web.AppKey``: one place to look,
+and mypy checks each use."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Passwords (argon2id) and login tokens (HS256 JWT): the primitives, no HTTP.
 
 Hashing runs in a worker thread: a default argon2 hash costs ~180 ms of CPU
-on the edge box (STACK-NOTES 11), which must not stall the event loop.
+on the edge box, which must not stall the event loop.
 """
 
 from __future__ import annotations

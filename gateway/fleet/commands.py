@@ -21,7 +21,7 @@ from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.metrics import Stats
 from protocol.acks import Pending
-from protocol.kinds import ACTIONS_BY_KIND, CommandAction
+from protocol.kinds import ACTIONS_BY_KIND, CommandAction, ErrorCode
 from protocol.messages import Ack, Command
 from protocol.streams import CommandRecord, EventType, Level
 
@@ -150,7 +150,7 @@ class CommandRouter:
                 session.id,
                 cmd.action,
                 entry.ref,
-                "refused",
+                refusal_reason(ack.reason),
                 detail=ack.reason or "",
                 remember=False,
             )
@@ -204,3 +204,13 @@ class CommandRouter:
         self._finished[cid] = None
         if len(self._finished) > _REMEMBERED:
             self._finished.popitem(last=False)
+
+
+_CODES = frozenset(ErrorCode)
+
+
+def refusal_reason(detail: str | None) -> str:
+    """A refusal's reason: ``refused``, or the error code its detail starts with
+    (``unsupported_version: ...``), so a client can tell why without parsing text."""
+    code = (detail or "").partition(":")[0]
+    return code if code in _CODES else "refused"

@@ -6,7 +6,7 @@
   as the command's outcome event, so an entry leaves the PEL only when its
   outcome is in Redis (or in the spool).
 - rd:commands is trimmed by MINID, never by MAXLEN, and never above the oldest
-  pending entry (STACK-NOTES 2).
+  pending entry.
 """
 
 from __future__ import annotations

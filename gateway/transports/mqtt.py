@@ -11,7 +11,8 @@ a broker outage only delays it.
 - A broker outage is logged once when it starts and once when it ends; robots
   on TCP/UDP never notice (nothing here blocks the loop).
 - Inbound messages are handled synchronously in paho's socket callback, so
-  aiomqtt's queue stays empty (STACK-NOTES 5: it would be acked before we
+  aiomqtt's queue stays empty (paho acknowledges a QoS 1 message as soon as
+  it has read it, so one waiting there would be acknowledged before we
   handled it) and a QoS 1 PUBACK leaves only once the message is in the
   stream writer's buffer. It also doubled the ingest rate (docs/mqtt.md).
 - QoS 0 messages (telemetry) skip paho and aiomqtt: paho's socket is read a
@@ -162,7 +163,7 @@ class _Disconnected(Exception):
 def _inbound(dispatch: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[Any]]:
     class Inbound(asyncio.Queue[Any]):
         """aiomqtt's inbound queue, where nothing waits: each message is handled as paho
-        hands it over (STACK-NOTES 5).
+        hands it over.
 
         aiomqtt puts every message into its queue from paho's socket callback, then
         wakes one task per message to take it out; that cost most of the gateway's

@@ -351,3 +351,12 @@ def test_an_impossible_task_move_is_refused_counted_and_not_applied() -> None:
     assert task.status is TaskStatus.CANCELLED
     assert f.stats.get("transitions_refused", "task") == 1
     assert "delivered" not in f.statuses()
+
+
+def test_a_refusal_says_its_error_code_when_its_detail_starts_with_one() -> None:
+    from gateway.fleet.commands import refusal_reason
+
+    assert refusal_reason("unsupported_version: the AGV announces '3.0.0'") == "unsupported_version"
+    assert refusal_reason("goto: no table 'T9' on the floor graph") == "refused"
+    assert refusal_reason("busy") == "refused"
+    assert refusal_reason(None) == "refused"

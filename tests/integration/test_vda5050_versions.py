@@ -129,7 +129,7 @@ async def test_an_agv_of_a_version_we_do_not_speak_is_told_not_ignored(
         await wait_for(lambda: equals(connections(r), [("online", "hello"),
                                                      ("offline", "connection_broken")]))
     for ev in fails:
-        assert ev["type"] == "command.failed" and ev["data"]["reason"] == "refused"
+        assert ev["type"] == "command.failed" and ev["data"]["reason"] == "unsupported_version"
         assert ev["data"]["detail"].startswith(
             "unsupported_version: the AGV announces '3.0.0'; this gateway speaks VDA 5050 "
             "1.1, 2.0, 2.1")

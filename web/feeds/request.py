@@ -34,7 +34,7 @@ FEED_PARAMS = ("since", "max_hz", "token")
 def check_origin(request: web.Request) -> None:
     """Browsers always send Origin on WebSocket/EventSource: only configured ones pass.
 
-    aiohttp itself accepts any Origin (STACK-NOTES 6). A request without Origin
+    aiohttp itself accepts any Origin. A request without Origin
     comes from a non-browser client, which cannot be a cross-site attack; it
     still needs a token.
     """

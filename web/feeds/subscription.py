@@ -1,6 +1,6 @@
 """One client's place in one stream: bounded, filtered, and honest about lag.
 
-Drop policy, per delivery (STYLE.md lesson 4):
+Drop policy, per delivery:
 - ``reliable`` (events, todos, chat): a bounded queue. When it is full the
   client is *behind*: the hub stops queueing for it, and its feed re-reads the
   stream from its cursor (XRANGE) until it is level again. Nothing is dropped

@@ -11,7 +11,7 @@ answer an await: bench rest measured the middleware machinery at ~20k and the si
 WebSocket handshakes) are sent before the wrapper sees them, so those handlers call
 ``before_stream`` just before they prepare. CORS answers only the configured origins,
 echoes the one that matched with ``Vary: Origin``, and never sends ``*`` or
-``Allow-Credentials`` (tokens travel in headers, not cookies; STACK-NOTES 7).
+``Allow-Credentials`` (tokens travel in headers, not cookies).
 """
 
 from __future__ import annotations

@@ -347,7 +347,7 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
     )
     try:
         fields: dict[FieldT, EncodableT] = dict(to_fields(rec).items())
-        sid = as_str(await redis.xadd(COMMANDS, fields))  # never MAXLEN (STACK-NOTES 2)
+        sid = as_str(await redis.xadd(COMMANDS, fields))  # never MAXLEN
     except BaseException:
         if idem_key is not None:
             await redis.delete(idem_key)
