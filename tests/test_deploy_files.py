@@ -483,7 +483,7 @@ PASSWORDS = {"robodine-gateway": "gw-pw", "r1": "r1-pw", "r2": "r2-pw", "agv-7":
 def test_mosquitto_snippet_settings() -> None:
     settings = dict(line.split(None, 1) for line in _active_lines(MOSQUITTO_SNIPPET))
     assert settings["persistence"] == "true"
-    assert int(settings["autosave_interval"]) <= 5  # mosquitto's default of 1800 s loses every unsaved message on a crash
+    assert int(settings["autosave_interval"]) <= 5  # the default 1800 s loses all on a crash
     assert settings["autosave_on_changes"] == "false"
     assert settings["allow_anonymous"] == "false"
     assert settings["password_file"] == "/etc/mosquitto/robodine.passwd"
