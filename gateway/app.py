@@ -94,6 +94,7 @@ class Gateway:
             writer = self.writer = StreamWriter(
                 redis, s.redis, spool, self.stats, src=s.gateway.name, clock=self.clock
             )
+            writer.probe_buffers()
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
             reader = started.reader = CommandReader(
                 blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock

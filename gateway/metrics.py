@@ -7,7 +7,7 @@ changes; counts are for everything that repeats.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -21,6 +21,8 @@ class Stats:
         # (inc runs once per telemetry sample).
         self.counts: dict[tuple[str, str], int] = {}
         self.gauges: dict[tuple[str, str], float] = {}
+        # gauges read when scraped, not kept up to date on a hot path: (name, label) -> read
+        self.probes: dict[tuple[str, str], Callable[[], float]] = {}
 
     def inc(self, name: str, label: str = "", n: int = 1) -> None:
         key = (name, label)
@@ -28,6 +30,9 @@ class Stats:
 
     def set(self, name: str, label: str, value: float) -> None:
         self.gauges[name, label] = value
+
+    def probe(self, name: str, label: str, read: Callable[[], float]) -> None:
+        self.probes[name, label] = read
 
     def get(self, name: str, label: str = "") -> int:
         return self.counts.get((name, label), 0)
@@ -88,4 +93,7 @@ class StatsCollector(Collector):
             for (n, value), g in self.stats.gauges.items():
                 if n == name:
                     gfam.add_metric([value] if label else [], g)
+            for (n, value), read in self.stats.probes.items():
+                if n == name:
+                    gfam.add_metric([value] if label else [], read())
             yield gfam

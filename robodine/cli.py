@@ -18,7 +18,7 @@ from config.logging import configure_logging
 
 # Packages whose cli.register() adds subcommands; missing ones are skipped so a
 # partial install (say, gateway without web) still runs what it has.
-COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli", "robodine.tools")
+COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli")
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 

@@ -189,6 +189,11 @@ class StreamWriter:
     def pending(self) -> int:
         return len(self._telemetry) + len(self._events)
 
+    def probe_buffers(self) -> None:
+        """The ``buffered`` gauge, read when scraped: what waits in memory for Redis."""
+        self.stats.probe("buffered", "telemetry", lambda: len(self._telemetry))
+        self.stats.probe("buffered", "events", lambda: len(self._events))
+
     # ---- the flush loop -----------------------------------------------------
 
     async def run(self) -> None:

@@ -36,8 +36,9 @@ async def writer(redis_private: RedisServer, tmp_path: Path) -> AsyncIterator[St
 
 
 def _sample(w: StreamWriter, seq: int) -> None:
-    msg = Telemetry(robot="r1", seq=seq, ts=10.0 + seq, x=1.25, y=2.5, theta=-0.0,
-                    battery=80.0, speed=1e-05)
+    msg = Telemetry(
+        robot="r1", seq=seq, ts=10.0 + seq, x=1.25, y=2.5, theta=-0.0, battery=80.0, speed=1e-05
+    )
     w.telemetry_run([msg], "udp", 20.0 + seq)
 
 
@@ -107,3 +108,28 @@ async def test_telemetry_snapshots_trail_the_stream_by_at_most_their_gap(
 
 async def _equals(read: Callable[[], Awaitable[object]], want: object) -> bool:
     return await read() == want
+
+
+def test_the_buffered_gauge_reads_what_waits_for_redis_when_scraped() -> None:
+    from gateway.metrics import Stats, StatsCollector
+
+    stats = Stats()
+
+    class _Writer:
+        def __init__(self) -> None:
+            self._telemetry = [1, 2, 3]
+            self._events: list[int] = []
+            self.stats = stats
+
+    from gateway.streams.writer import StreamWriter
+
+    w = _Writer()
+    StreamWriter.probe_buffers(w)  # type: ignore[arg-type]
+    fams = {f.name: f for f in StatsCollector(stats).collect()}
+    got = {s.labels["kind"]: s.value for s in fams["robodine_gateway_buffered"].samples}
+    assert got == {"telemetry": 3, "events": 0}
+    w._events.append(9)
+    fams = {f.name: f for f in StatsCollector(stats).collect()}
+    assert {s.labels["kind"]: s.value for s in fams["robodine_gateway_buffered"].samples}[
+        "events"
+    ] == 1

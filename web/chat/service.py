@@ -77,10 +77,6 @@ class Presence(Struct, tag_field="type", tag="presence", kw_only=True):
     users: list[Member]
 
 
-class MessageIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    content: str
-
-
 CHAT_FRAMES = History | Message | Presence
 
 

@@ -134,9 +134,6 @@ class Hub:
         """An in-process consumer of every batch (chat relay, presence)."""
         self._by_stream[stream].taps[stream].append(tap)
 
-    def has_stream(self, stream: str) -> bool:
-        return stream in self._by_stream
-
     # ---- running ----------------------------------------------------------------
 
     async def run(self) -> None:
