@@ -12,7 +12,7 @@ from protocol.streams import EVENTS, EventRecord, Level
 from web.events.schemas import EventEntry
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.hub import Entry, entries_of
-from web.feeds.streamid import StreamId
+from web.feeds.streamid import ZERO, StreamId
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.schemas import Query, RobotId
@@ -57,6 +57,8 @@ async def scan_back(
     newest: StreamId | None = None
     oldest: StreamId | None = None
     scanned = 0
+    if before == ZERO:  # nothing is older (and Redis refuses the empty interval)
+        return found, newest, oldest, scanned
     upper = f"({before}" if before is not None else "+"
     while len(found) < limit and scanned < scan_max:
         batch = await redis.xrevrange(
