@@ -93,6 +93,7 @@ class EventsTopic(Topic):
     )
     params = EventsParams
     frame_types = EventFrame | Snapshot[EventEntry]
+    resume_after_reset = True  # a snapshot holds only web.snapshot_events of them
 
     def make_filter(self, params: Any) -> Filter:
         return Filter.make(params.robot, params.type, [str(x) for x in params.level])
