@@ -12,11 +12,12 @@ Two jobs share one index of leases, one per open feed:
   every ``web.auth_cache_s / 2`` (at least every 0.25 s), and ends each feed
   whose token its row no longer lets in (user disabled, removed, or changed:
   role, password): close 4001 ``token revoked``, or the SSE ``goodbye``. A
-  change made through this process wakes it at once (``recheck``); one made
-  by another process or by ``robodine users`` is in the table, so it is seen
-  at the next read, within ``web.auth_cache_s``.
+  change made by another process or by ``robodine users`` is in the table, so
+  it is seen at the next read, within ``web.auth_cache_s``. A change made
+  through this process ends the user's feeds at once (``end_user``: any change
+  voids every token issued before it).
 
-``end_token`` ends the feeds of one token (a logout); ``end_user`` those of a user.
+``end_token`` ends the feeds of one token (for a logout).
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ class Feeds:
         self._by_user: dict[str, set[Lease]] = {}
         self._by_token: dict[str, set[Lease]] = {}
         self._count = 0
-        self._wake = asyncio.Event()
 
     def __len__(self) -> int:
         return self._count
@@ -174,20 +174,13 @@ class Feeds:
             log.info("feeds_revoked", users=users, feeds=len(leases), reason=reason)
         return len(leases)
 
-    def recheck(self) -> None:
-        """A user changed through this process: read the rows now, not at the next period."""
-        self._wake.set()
-
     async def watch(self, load: Load) -> None:
-        """Every ``interval`` (or when woken): read the rows of the users with open feeds,
-        ``sweep``. The database away: the feeds stay (their tokens cannot be checked), said
-        once until it answers again."""
+        """Every ``interval``: read the rows of the users with open feeds, ``sweep``. The
+        database away: the feeds stay (their tokens cannot be checked), said once until it
+        answers again."""
         failing = False
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
-            self._wake.clear()
+            await asyncio.sleep(self.interval)
             names = list(self._by_user)
             if not names:
                 continue
