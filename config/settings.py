@@ -287,8 +287,16 @@ class WebSettings(Section):
     argon2_time_cost: Annotated[int, Field(ge=1, le=20)] = 3  # argon2-cffi defaults (RFC 9106)
     argon2_memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = 64 * 1024
     argon2_parallelism: Annotated[int, Field(ge=1, le=16)] = 4
-    login_attempts_per_min: Positive = 10  # failed logins per client address before 429
+    # failed logins a minute before 429: per client address and username, per username from
+    # any address, per address for any username (docs/api.md section 2 says how they combine)
+    login_attempts_per_min: Positive = 10
+    login_attempts_per_user_per_min: Positive = 30
+    login_attempts_per_address_per_min: Positive = 100
     ws_queue: Annotated[int, Field(ge=8, le=100_000)] = 1024  # frames buffered per client
+    # open feeds (topic WebSockets, SSE streams, chat sockets) one process takes: per user
+    # (then 429) and in all (then 503), refused before the upgrade
+    max_feeds_per_user: Annotated[int, Field(ge=1, le=100_000)] = 50
+    max_feeds: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     ws_send_timeout_s: Seconds = 10.0  # a send blocked this long means the client is gone
     # SO_SNDBUF of a feed's socket (the kernel doubles it); 0: the kernel's autotuning, which
     # lets megabytes of stale samples queue for a slow client before latest-wins can act

@@ -21,17 +21,20 @@ from web.chat import routes as chat
 from web.db.session import DatabaseConfigError, database_url
 from web.events import routes as events
 from web.feeds import routes as feeds
+from web.feeds.connections import Feeds, feeds_ctx
 from web.feeds.topic import TopicRegistry
 from web.http import openapi
 from web.http.edge import Edge
-from web.http.ratelimit import KeyedLimiter
+from web.http.ratelimit import LoginLimits
 from web.jobs import routes as jobs
 from web.jobs.queue_ctx import jobs_ctx
 from web.keys import (
     EDGE,
     ENDPOINTS,
+    FEEDS,
     HUB,
     LOGIN_LIMITER,
+    METRICS,
     PASSWORDS,
     SESSION_ID,
     SETTINGS,
@@ -40,6 +43,7 @@ from web.keys import (
     USER_CACHE,
     WEBSOCKETS,
 )
+from web.metrics import WebMetrics
 from web.orders import routes as orders
 from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
 from web.restaurant import floor_routes, inventory_routes, menu_routes
@@ -122,13 +126,14 @@ def create_app(
     app[TOPICS] = topics_registry or default_topics()
     app[ENDPOINTS] = []
     app[WEBSOCKETS] = weakref.WeakSet()
-    n = settings.web.login_attempts_per_min
-    app[LOGIN_LIMITER] = KeyedLimiter(n / 60.0, n)
+    app[METRICS] = WebMetrics()
+    app[FEEDS] = Feeds(settings.web, app[METRICS])
+    app[LOGIN_LIMITER] = LoginLimits(settings.web)
     for module in ROUTE_MODULES:
         module.routes.install(app)
     openapi.install(app)
     app[EDGE].add_fallback(app)  # last: what no route above takes
-    app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx])
+    app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx, feeds_ctx])
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.on_shutdown.append(_close_feeds)
     return app

@@ -11,16 +11,18 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config import Settings
-from web.security import AuthUser, Passwords, Tokens, UserCache
+from web.metrics import WebMetrics
+from web.security import AuthUser, Claims, Passwords, Tokens, UserCache
 
 if TYPE_CHECKING:
     from robodine.media import MediaStore
     from web.chat.service import ChatService
+    from web.feeds.connections import Feeds
     from web.feeds.hub import Hub
     from web.feeds.topic import TopicRegistry
     from web.http.api import Endpoint
     from web.http.edge import Edge
-    from web.http.ratelimit import KeyedLimiter
+    from web.http.ratelimit import LoginLimits
     from web.jobs.queue import JobQueue
     from web.orders.outbox import OutboxRelay
     from web.orders.projector import Projector
@@ -38,15 +40,18 @@ TOPICS: web.AppKey[TopicRegistry] = web.AppKey("topics")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CHAT: web.AppKey[ChatService] = web.AppKey("chat")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
-LOGIN_LIMITER: web.AppKey[KeyedLimiter] = web.AppKey("login_limiter")
+LOGIN_LIMITER: web.AppKey[LoginLimits] = web.AppKey("login_limiter")
 WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 OUTBOX: web.AppKey[OutboxRelay] = web.AppKey("outbox")  # wake it after an order commits
 PROJECTOR: web.AppKey[Projector] = web.AppKey("projector")
 EDGE: web.AppKey[Edge] = web.AppKey("edge")  # wraps every handler (web/http/edge.py)
 MEDIA: web.AppKey[MediaStore] = web.AppKey("media")  # uploads, job outputs (robodine/media)
 JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")  # the job queue (web/jobs/queue.py)
+FEEDS: web.AppKey[Feeds] = web.AppKey("feeds")  # open feeds per user and token: limits, revocation
+METRICS = web.AppKey("metrics", WebMetrics)  # this application's Prometheus registry
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)
+CLAIMS = web.RequestKey("claims", Claims)  # the checked token's (set by auth.authenticate)
 
 __all__ = [name for name, v in globals().items() if isinstance(v, web.AppKey | web.RequestKey)]

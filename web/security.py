@@ -7,6 +7,7 @@ on the edge box, which must not stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,12 @@ class Claims:
     role: Role
     version: int
     expires: float  # epoch seconds
+    id: str  # names this one token (``token_id``): what its open feeds are tracked by
+
+
+def token_id(token: str) -> str:
+    """A token's name that is not the token: its SHA-256, shortened (for logs and indexes)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 class AuthUser(msgspec.Struct, frozen=True):
@@ -135,8 +142,8 @@ class Tokens:
             "iat": int(now),
             "exp": exp,
         }
-        claims = Claims(username, role, version, exp)
-        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
+        token = jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+        return token, Claims(username, role, version, exp, token_id(token))
 
     def decode(self, token: str) -> Claims:
         try:
@@ -152,7 +159,9 @@ class Tokens:
         except jwt.PyJWTError as exc:
             raise TokenError("invalid_token", f"the token is not valid: {exc}") from None
         try:
-            return Claims(str(p["sub"]), Role(p["role"]), int(p["ver"]), float(p["exp"]))
+            return Claims(
+                str(p["sub"]), Role(p["role"]), int(p["ver"]), float(p["exp"]), token_id(token)
+            )
         except (KeyError, ValueError, TypeError):
             raise TokenError("invalid_token", "the token is missing claims") from None
 

@@ -19,13 +19,14 @@ from config import Settings
 from robodine.lifecycle import Notifier, run_until_signal, settle_heap
 from web.app import create_app
 from web.http.access_log import AccessLogger
+from web.http.protocol import Runner
 
 log = structlog.get_logger("web")
 
 
 async def serve(settings: Settings, stop: Awaitable[object]) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(
+    runner = Runner(  # aiohttp's own 400s as problem+json (web/http/protocol.py)
         app,
         access_log_class=AccessLogger,
         handle_signals=False,

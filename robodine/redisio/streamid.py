@@ -65,4 +65,5 @@ def _from_parts(ms: str, seq: str) -> StreamId:
     return _new(StreamId, (a, b))
 
 
-ZERO = StreamId(0, 0)
+ZERO = StreamId(0, 0)  # nothing is before it: a page `before` it is empty
+MAX = StreamId(_MAX, _MAX)  # nothing is after it: a page `since` it is empty

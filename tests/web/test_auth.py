@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from tests.web.conftest import PASSWORD, SECRET, MakeEnv, WebEnv
+from web.keys import LOGIN_LIMITER
 
 
 @pytest.fixture
@@ -217,7 +218,51 @@ async def test_failed_logins_are_limited_per_client(make_env: MakeEnv) -> None:
     r = await env.client.post("/api/auth/login", json={"username": "staff", "password": PASSWORD})
     assert r.status == 429
     assert int(r.headers["Retry-After"]) >= 1
-    assert (await r.json())["code"] == "too_many_attempts"
+    body = await r.json()
+    assert body["code"] == "too_many_attempts" and body["limit"] == "address_username"
+
+
+async def _login(env: WebEnv, username: str, password: str, address: str) -> int:
+    """A login over HTTP from ``address`` (a loopback address: 127.x.y.z all reach the server)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as s:
+        url = env.client.make_url("/api/auth/login")
+        async with s.post(url, json={"username": username, "password": password}) as r:
+            return r.status
+
+
+async def test_a_guesser_behind_a_shared_address_locks_out_only_what_it_guesses(
+    make_env: MakeEnv,
+) -> None:
+    """The guests' Wi-Fi NAT is the staff's too: failures for `admin` from it do not stop
+    `staff` logging in from it, nor `admin` from elsewhere; a guesser spread over many
+    addresses is stopped by the per-username limit, a sprayer by the per-address one."""
+    env = await make_env(
+        web={
+            "login_attempts_per_min": 3,
+            "login_attempts_per_user_per_min": 6,
+            "login_attempts_per_address_per_min": 8,
+        }
+    )
+    for _ in range(3):  # through HTTP: the test client's address is the shared one
+        r = await env.client.post("/api/auth/login", json={"username": "admin", "password": "x"})
+        assert r.status == 401
+    r = await env.client.post("/api/auth/login", json={"username": "admin", "password": "y"})
+    assert r.status == 429 and (await r.json())["limit"] == "address_username"
+    r = await env.client.post("/api/auth/login", json={"username": "staff", "password": PASSWORD})
+    assert r.status == 200, "another user behind the same address logs in"
+    assert await _login(env, "admin", PASSWORD, "127.0.9.9") == 200, "admin elsewhere too"
+    # Spread over addresses, the guesses for one username stop at its own limit.
+    codes = [await _login(env, "admin", "x", f"127.1.0.{i + 1}") for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]  # 3 above + 3 here = 6
+    wait, limit = env.app[LOGIN_LIMITER].wait("127.2.0.1", "admin")
+    assert wait > 0 and limit == "username"
+    # One address trying many usernames stops at the per-address limit.
+    codes = [await _login(env, f"user{i}", "x", "127.3.0.1") for i in range(10)]
+    assert codes == [401] * 8 + [429] * 2
+    assert env.app[LOGIN_LIMITER].wait("127.3.0.1", "someone")[1] == "address"
 
 
 async def test_refresh_gives_a_new_token(denv: WebEnv) -> None:

@@ -211,6 +211,14 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
     try:
         base = f"http://127.0.0.1:{port}"
         await _wait_http(f"{base}/ready", proc)
+        # A request aiohttp refuses before any route: problem+json, no versions, no traceback.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Nul: a\x00b\r\n\r\n")
+        refused = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert b" 400 " in head.split(b"\r\n")[0] and b"Server: robodine\r\n" in head + b"\r\n"
+        assert b"application/problem+json" in head and b'"code":"bad_request"' in body
         local = await make_env(db, users=False)  # a second web process, in this test's loop
         await local.add_user("admin", Role.ADMIN)
         await local.login("admin")
@@ -265,6 +273,7 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
         assert notes[0] == "READY=1\nSTATUS=serving" and notes[-1] == "STOPPING=1"
         assert "WATCHDOG=1" in notes
         assert '"event":"web_started"' in log and '"event":"web_stopped"' in log
+        assert '"event":"http_bad_request"' in log and "Traceback" not in log
         assert '"event":"http_request"' in log and "token=[redacted]" in log
         assert "token=" not in log.replace("token=[redacted]", "")
     finally:

@@ -556,3 +556,146 @@ async def test_feeds_survive_a_redis_restart(make_env: MakeEnv, redis_private: A
         await ws.close()
     finally:
         await producer.aclose()
+
+
+# ---- a stream reset (Redis lost its data): resume from the reset point ------------------
+
+
+async def _close_of(ws: Any, timeout: float) -> tuple[int | None, str]:
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            if msg.type is WSMsgType.CLOSE:
+                return int(msg.data), str(msg.extra or "")  # the frame's (not a late reply's)
+            assert msg.type is WSMsgType.TEXT, (msg.type, msg.data)
+
+
+async def test_after_a_data_losing_restart_events_resume_from_the_reset_point(
+    make_env: MakeEnv,
+) -> None:
+    """More than a snapshot's worth of events lands in the new stream before the client
+    is back (the gateway replays its spool): reconnecting with the since the 1012 close
+    (or the SSE goodbye) names, the client gets every one of them, once, in order."""
+    from redis.asyncio import Redis
+
+    from tests.servers import RedisServer
+
+    server = RedisServer(aof=False)  # a restart loses everything, as without persistence
+    server.start()
+    producer = Redis.from_url(server.url)
+    try:
+        env = await make_env(redis={"url": server.url}, web={"hub_batch": 50})
+        env.redis = producer
+        old = [await env.event("robot.state", "serve-1", state=f"old{i}") for i in range(3)]
+        ws, _, snapshot = await open_feed(env, "events")
+        assert [e["id"] for e in snapshot["items"]] == old
+        sse = await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]})
+        assert [e["event"] for e in await read_sse(sse, 2)] == ["hello", "snapshot"]
+        todos, _, _ = await open_feed(env, "todos")
+        r = await env.client.post("/api/todos", json={"title": "wipe"}, headers=env.auth("staff"))
+        assert r.status == 201
+        assert (await recv(todos))["type"] == "todo"
+        server.kill()
+        server.start()
+        await producer.aclose()
+        producer = Redis.from_url(server.url)
+        env.redis = producer
+        code, reason = await _close_of(ws, timeout=10)
+        assert code == 1012
+        assert reason.rsplit(" ", 1)[-1].startswith("since="), reason
+        since = reason.rsplit("since=", 1)[1]
+        (goodbye,) = await read_sse(sse, 1, timeout=10)
+        assert goodbye["data"]["code"] == 1012 and goodbye["data"]["since"] == since
+        sse.close()
+        todo_code, todo_reason = await _close_of(todos, timeout=10)
+        assert todo_code == 1012 and "since=" not in todo_reason  # its snapshot is SQL's
+        n = env.settings.web.snapshot_events + 50
+        replayed = []
+        for start in range(0, n, 50):  # the spool replay, before the client reconnects
+            pipe = producer.pipeline(transaction=False)
+            for i in range(start, min(n, start + 50)):
+                pipe.xadd(EVENTS, to_fields(_event(f"new{i}")))
+            replayed += [x.decode() for x in await pipe.execute()]
+        ws = await env.ws("/ws/events", since=since)
+        hello = await recv(ws)
+        assert hello["type"] == "hello" and hello["resumed"] is True
+        got = [(await recv(ws, timeout=5))["id"] for _ in range(n)]
+        assert got == replayed, "every event of the new stream once, in order"
+        live = await env.event("robot.state", "serve-1", state="live")
+        assert (await recv(ws))["id"] == live
+        r = await env.client.get(
+            "/api/stream/events", params={"token": env.tokens["viewer"], "since": since}
+        )
+        frames = await read_sse(r, n + 2, timeout=10)
+        assert frames[0]["data"]["resumed"] is True
+        assert [f["id"] for f in frames[1:]] == [*replayed, live]
+        r.close()
+        await ws.close()
+    finally:
+        await producer.aclose()
+        server.close()
+
+
+def _event(state: str) -> Any:
+    from protocol.streams import EventRecord
+
+    return EventRecord(eid=state, type="robot.state", ts=time.time(), robot="serve-1",
+                       src="gw-test", data={"state": state})
+
+
+# ---- a client that reads nothing at all gets the documented 4008 ------------------------
+
+
+def _ws_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of the server's frames after the 101 answer (unmasked, unfragmented)."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 101"), head[:80]
+    out = []
+    while len(rest) >= 2:
+        opcode, n = rest[0] & 0x0F, rest[1] & 0x7F
+        at = 2
+        if n == 126:
+            n, at = int.from_bytes(rest[2:4], "big"), 4
+        elif n == 127:
+            n, at = int.from_bytes(rest[2:10], "big"), 10
+        if len(rest) < at + n:
+            break
+        out.append((opcode, rest[at : at + n]))
+        rest = rest[at + n :]
+    return out
+
+
+async def test_a_client_that_never_reads_is_closed_with_4008_not_dropped(
+    make_env: MakeEnv,
+) -> None:
+    """It never answers a ping either: after ws_heartbeat_s and half of it again the server
+    closes with 4008, and the close frame is there when the client finally reads (it
+    used to be the transport closed under it, 1006 on the client's side)."""
+    import base64
+    import os
+
+    env = await make_env(web={"ws_heartbeat_s": 1.0, "ws_send_timeout_s": 30})
+    reader, writer = await asyncio.open_connection("127.0.0.1", env.client.server.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws/events?token={env.tokens['viewer']} HTTP/1.1\r\nHost: t\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await writer.drain()
+    started = time.monotonic()
+    async with asyncio.timeout(10):
+        while not env.app[HUB].subscriptions():  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.02)
+        while env.app[HUB].subscriptions():  # a trickle of events, never read
+            await env.event("robot.state", "serve-1", state="tick")
+            await asyncio.sleep(0.1)
+    print(f"closed after {time.monotonic() - started:.2f}s")
+    data = await asyncio.wait_for(reader.read(), 5)  # now read it all, to the end
+    writer.close()
+    frames = _ws_frames(data)
+    assert frames and frames[-1][0] == 0x8, [op for op, _ in frames][-5:]
+    payload = frames[-1][1]
+    assert int.from_bytes(payload[:2], "big") == 4008, payload
+    assert b"not reading" in payload[2:]
+    assert any(op == 0x9 for op, _ in frames), "it was pinged first"

@@ -340,3 +340,81 @@ async def test_info_lines_leave_once_per_loop_turn_warnings_at_once(
         assert events == ["one", "two", "three", "four"]
     finally:
         structlog.configure(**saved)
+
+
+async def test_the_server_header_names_no_versions(env: WebEnv) -> None:
+    answers = [
+        await env.client.get("/health"),
+        await env.client.get("/api/robots", headers=env.auth()),
+        await env.client.get("/api/nothing"),
+        await env.client.post("/api/auth/login", data=b"{", headers={"Content-Type": "x/y"}),
+        await env.client.get("/api/stream/events", params={"token": env.tokens["viewer"]}),
+    ]
+    for r in answers:
+        assert r.headers.getall("Server") == ["robodine"], (r.url, r.headers.get("Server"))
+        r.close()
+    ws = await env.ws("/ws/events")
+    assert ws._response.headers["Server"] == "robodine"
+    await ws.close()
+
+
+async def _raw(port: int, request: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 5)  # aiohttp closes after an error
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return status.encode(), headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /health HTTP/1.1\r\nHost: t\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: t\r\nX-Nul: a\x00b\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n",
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n",
+    ],
+    ids=["long-header", "nul-in-header", "space-in-name", "long-request-line"],
+)
+async def test_requests_aiohttp_refuses_are_problem_json_without_a_traceback(
+    redis_server: RedisServer,
+    sqlite_url: str,
+    request_bytes: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`robodine web`'s runner (web/http/protocol.py): aiohttp's own 400s, before any route."""
+    from aiohttp import web
+
+    from tests.web.conftest import web_settings
+    from web import create_app
+    from web.http.access_log import AccessLogger
+    from web.http.protocol import Runner
+
+    runner = Runner(
+        create_app(web_settings(redis_server.url, sqlite_url)), access_log_class=AccessLogger
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        caplog.clear()
+        status, headers, body = await _raw(port, request_bytes)
+        assert status.split(b" ")[1] == b"400", status  # HTTP/1.0: aiohttp answers a bad message so
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["server"] == "robodine"
+        problem = orjson.loads(body)
+        assert problem["status"] == 400 and problem["code"] == "bad_request"
+        assert b"aaaa" not in body, "the request is not echoed"
+        assert not [r for r in caplog.records if r.exc_info], "no traceback per request"
+        ok_status, ok_headers, _ = await _raw(port, b"GET /health HTTP/1.1\r\nHost: t\r\n"
+                                              b"Connection: close\r\n\r\n")
+        assert ok_status.startswith(b"HTTP/1.1 200") and ok_headers["server"] == "robodine"
+    finally:
+        await runner.cleanup()

@@ -289,6 +289,7 @@ async def test_redis_losing_its_data_ends_every_feed_of_the_stream(
             with pytest.raises(FeedEnded) as exc:
                 await drain(hub, sub, 1)
             assert exc.value.code == CLOSE_STREAM_RESET
+            assert exc.value.since == str(ZERO), "events resume from the new stream's start"
         assert hub.position(EVENTS) == ZERO
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.web.conftest import WebEnv, recv
+from web.http.problems import STANDARD_MEMBERS, Problem
+from web.http.schemas import ProblemOut
 
 
 def _validator(root: dict[str, Any], ref: str | dict[str, Any]) -> jsonschema.Draft202012Validator:
@@ -133,3 +138,125 @@ async def test_topics_list_their_frame_schemas_and_frames_conform(env: WebEnv) -
     for _ in range(2):
         chat.validate(await recv(ws))
     await ws.close()
+
+
+# ---- every integer a request carries is bounded (a huge one is a 422, never a 500) ----------
+
+
+def _unbounded_integers(
+    doc: dict[str, Any], schema: Any, where: str, seen: frozenset[str]
+) -> list[str]:
+    """Where ``schema`` (refs followed) allows an integer without a lower and an upper bound."""
+    out: list[str] = []
+    if isinstance(schema, list):
+        for s in schema:
+            out += _unbounded_integers(doc, s, where, seen)
+        return out
+    if not isinstance(schema, dict):
+        return out
+    ref = schema.get("$ref")
+    if ref is not None:
+        name = ref.rsplit("/", 1)[1]
+        if name not in seen:
+            out += _unbounded_integers(
+                doc, doc["components"]["schemas"][name], f"{where}<{name}>", seen | {name}
+            )
+        return out
+    kind = schema.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        low = "minimum" in schema or "exclusiveMinimum" in schema
+        high = "maximum" in schema or "exclusiveMaximum" in schema
+        if not (low and high):
+            out.append(f"{where}: {schema}")
+    for key, value in schema.items():
+        if key == "properties":
+            for prop, sub in value.items():
+                out += _unbounded_integers(doc, sub, f"{where}.{prop}", seen)
+        elif isinstance(value, dict | list):
+            out += _unbounded_integers(doc, value, where, seen)
+    return out
+
+
+async def test_every_integer_a_request_carries_has_both_bounds(env: WebEnv) -> None:
+    doc = await openapi(env)
+    found: list[str] = []
+    checked = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                where = f"{method.upper()} {path} {p['in']} {p['name']}"
+                found += _unbounded_integers(doc, p["schema"], where, frozenset())
+                checked += 1
+            body = op.get("requestBody")
+            if body is not None:
+                schema = body["content"]["application/json"]["schema"]
+                where = f"{method.upper()} {path} body"
+                found += _unbounded_integers(doc, schema, where, frozenset())
+                checked += 1
+    assert checked > 50  # the walk saw the API, not an empty document
+    assert found == []
+    # The walker does find one (so an empty list above means something).
+    assert _unbounded_integers(doc, {"type": "integer", "minimum": 0}, "x", frozenset())
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/menu?offset=9223372036854775808",
+        "/api/tables?offset=9223372036854775808",
+        "/api/inventory?offset=99999999999999999999",
+        "/api/orders?offset=9223372036854775808",
+        "/api/todos?offset=9223372036854775808",
+        "/api/todos/9223372036854775808",
+        "/api/todos/2147483648",
+    ],
+)
+async def test_integers_out_of_range_are_4xx(env: WebEnv, path: str) -> None:
+    r = await env.client.get(path, headers=env.auth())
+    assert r.status in (404, 422), (path, r.status, await r.text())
+    _validator(await openapi(env), "#/components/schemas/ProblemOut").validate(await r.json())
+
+
+@pytest.mark.parametrize("before", ["0", "0-0"])
+async def test_paging_before_the_first_id_is_an_empty_page(env: WebEnv, before: str) -> None:
+    await env.event("robot.state", "serve-1", state="idle")
+    await env.telemetry("serve-1", 1)
+    r = await env.client.get("/api/events", params={"before": before}, headers=env.auth())
+    assert r.status == 200, await r.text()
+    page = await r.json()
+    assert page["items"] == [] and page["before"] is None
+    r = await env.client.get(
+        "/api/robots/serve-1/telemetry", params={"before": before}, headers=env.auth()
+    )
+    assert r.status == 200, await r.text()
+    page = await r.json()
+    assert page["items"] == [] and page["before"] is None
+    top = "18446744073709551615-18446744073709551615"  # nothing comes after the largest id
+    r = await env.client.get("/api/events", params={"since": top}, headers=env.auth())
+    assert r.status == 200, await r.text()
+    assert (await r.json())["items"] == []
+
+
+# ---- problem+json: the standard members are never replaced by extra ones ----------------
+
+_MEMBER = st.sampled_from(["type", "title", "status", "detail", "instance", "code", "field"])
+_JSON = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20))
+
+
+@given(
+    status=st.integers(400, 599),
+    field=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
+    extra=st.dictionaries(st.one_of(_MEMBER, st.text(max_size=10)), _JSON, max_size=8),
+)
+def test_a_problem_keeps_its_standard_members_whatever_extra_says(
+    status: int, field: str | None, extra: dict[str, Any]
+) -> None:
+    p = Problem(status, "conflict", "what went wrong", field=field, extra=extra)
+    body = p.body("/api/x")
+    jsonschema.validate(body, msgspec.json.schema(ProblemOut))
+    assert body["status"] == status and body["code"] == "conflict"
+    assert body["type"] == "urn:robodine:problem:conflict" and body["instance"] == "/api/x"
+    assert body["detail"] == "what went wrong" and body.get("field") == field
+    for key, value in extra.items():
+        if key not in STANDARD_MEMBERS:
+            assert body[key] == value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import jsonschema
 import pytest
 from sqlalchemy import func, select, update
 
@@ -238,7 +239,11 @@ async def test_a_delivered_order_cannot_be_cancelled(shop: Shop) -> None:
     r = await env.client.post(f"/api/orders/{order['id']}/cancel", headers=env.auth("staff"))
     assert r.status == 409
     p = await r.json()
-    assert p["code"] == "conflict" and p["status"] == "delivered" and "delivered" in p["detail"]
+    assert p["status"] == 409, "the HTTP status, never the order's (RFC 9457)"
+    assert p["code"] == "conflict" and p["order_status"] == "delivered"
+    assert "delivered" in p["detail"]
+    doc = await (await env.client.get("/api/openapi.json")).json()
+    jsonschema.validate(p, {**doc, "$ref": "#/components/schemas/ProblemOut"})
     r = await env.client.post(f"/api/orders/{order['id']}/pickup", headers=env.auth("staff"))
     assert r.status == 409
 

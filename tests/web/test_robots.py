@@ -153,6 +153,27 @@ async def test_cook_command_args(env: WebEnv) -> None:
     assert rec.args == {"recipe": "ramen", "order": "o-1"}
 
 
+async def test_cook_takes_seconds_bounded_and_passes_them_on(env: WebEnv) -> None:
+    """docs/protocol.md lists `seconds` as an optional argument of `cook`."""
+    r = await env.client.post(
+        "/api/robots/cook-1/commands",
+        headers=env.auth("staff"),
+        json={"action": "cook", "args": {"recipe": "ramen", "seconds": 90.5}},
+    )
+    assert r.status == 202, await r.text()
+    (rec,) = await commands(env)
+    assert rec.args == {"recipe": "ramen", "seconds": 90.5}
+    for bad in (0, -1, 3601, "90", True):
+        r = await env.client.post(
+            "/api/robots/cook-1/commands",
+            headers=env.auth("staff"),
+            json={"action": "cook", "args": {"recipe": "ramen", "seconds": bad}},
+        )
+        assert r.status == 422, bad
+        assert (await r.json())["field"] == "args.seconds"
+    assert await env.redis.xlen(COMMANDS) == 1
+
+
 @pytest.mark.parametrize(
     ("robot", "body", "status", "field"),
     [

@@ -117,6 +117,7 @@ class RoomTopic(Topic):
     delivery = Delivery.RELIABLE
     summary = "A chat room."
     frame_types = CHAT_FRAMES
+    resume_after_reset = True  # the history frame holds only chat.history messages
 
     def __init__(self, room: ChatRoom, history: int, session: str) -> None:
         self.room = room

@@ -8,14 +8,17 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from robodine.redisio.streamid import StreamId
 from web.chat.service import Connection, check_content
+from web.feeds.connections import Lease
 from web.feeds.hub import FeedEnded
 from web.feeds.request import _since, check_origin, queue_size
 from web.feeds.socket import SocketSession
 from web.feeds.subscription import Filter, Subscription
 from web.http import auth
 from web.http.problems import Problem
-from web.keys import CHAT, HUB, SETTINGS
+from web.keys import CHAT, FEEDS, HUB, SETTINGS
+from web.security import AuthUser
 
 log = structlog.get_logger("web.chat")
 
@@ -47,13 +50,24 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
                 extra={"in": "query"},
             )
     since = _since(request.query.get("since"), "since")
+    with request.app[FEEDS].open(request, "chat") as lease:  # a limit reached: 429/503 here
+        return await _serve(request, room, user, since, lease)
+
+
+async def _serve(
+    request: web.Request, room: str, user: AuthUser, since: StreamId | None, lease: Lease
+) -> web.StreamResponse:
+    chat = request.app[CHAT]
     topic = chat.rooms[room]
     hub = request.app[HUB]
     start = await topic.start(hub.ctx, Filter(), since)
     sub = Subscription(
         topic, Filter(), cursor=start.cursor, queue_max=queue_size(request.app[SETTINGS].web)
     )
-    conn = SocketSession(request, user, max_msg_size=16 * 1024 + 4 * chat.settings.max_chars)
+    lease.attach(sub)  # a revoked token ends the subscription, and so the socket
+    conn = SocketSession(
+        request, user, lease=lease, max_msg_size=16 * 1024 + 4 * chat.settings.max_chars
+    )
     conn.max_bad = chat.settings.max_strikes
     member = Connection(room, user, sub)
 
@@ -77,6 +91,8 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
             await conn.reject(
                 "bad_message", 'send {"content": "<text>"} and nothing else', field=bad
             )
+            return
+        if lease.ended is not None:  # revoked: the socket is closing, nothing more is posted
             return
         u = conn.user  # refreshed tokens may carry a new role
         if not chat.can_write(room, u):

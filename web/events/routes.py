@@ -6,7 +6,7 @@ from aiohttp import web
 
 from protocol.streams import EVENTS, EventRecord
 from robodine.redisio.replies import entries_of, stream_info
-from robodine.redisio.streamid import StreamId
+from robodine.redisio.streamid import MAX, StreamId
 from web.events.schemas import EventEntry, EventsPage, EventsQuery
 from web.events.topic import event_frame, scan_back
 from web.feeds.subscription import Filter
@@ -74,7 +74,7 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
     items: list[EventEntry] = []
     scanned = 0
     cursor = since
-    while len(items) < query.limit and scanned < scan_max:
+    while len(items) < query.limit and scanned < scan_max and cursor < MAX:  # MAX: nothing after
         raw = await redis.xrange(
             EVENTS, min=cursor.exclusive, max="+", count=min(1000, scan_max - scanned)
         )

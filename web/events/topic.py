@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from protocol.streams import EVENTS, EventRecord, Level
 from robodine.redisio.replies import Entry, entries_of
-from robodine.redisio.streamid import StreamId
+from robodine.redisio.streamid import ZERO, StreamId
 from web.events.schemas import EventEntry
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
@@ -57,6 +57,8 @@ async def scan_back(
     newest: StreamId | None = None
     oldest: StreamId | None = None
     scanned = 0
+    if before == ZERO:  # nothing is older (and Redis refuses the empty interval)
+        return found, newest, oldest, scanned
     upper = f"({before}" if before is not None else "+"
     while len(found) < limit and scanned < scan_max:
         batch = await redis.xrevrange(
@@ -91,6 +93,7 @@ class EventsTopic(Topic):
     )
     params = EventsParams
     frame_types = EventFrame | Snapshot[EventEntry]
+    resume_after_reset = True  # a snapshot holds only web.snapshot_events of them
 
     def make_filter(self, params: Any) -> Filter:
         return Filter.make(params.robot, params.type, [str(x) for x in params.level])

@@ -189,6 +189,7 @@ class Goodbye(_Tagged, tag="goodbye"):
 
     code: int
     reason: str
+    since: str | None = None  # 1012 on events: reconnect with this since (docs/api.md)
 
 
 class AuthRefresh(msgspec.Struct, tag_field="type", tag="auth", forbid_unknown_fields=True):

@@ -68,6 +68,21 @@ CLOSE_STREAM_RESET = 1012  # "service restart": the stream's history is gone, re
 CLOSE_INTERNAL = 1011
 
 
+def _reset(topic: Topic, last: StreamId) -> tuple[str | None, str]:
+    """(since, close reason) for a feed of a stream that was reset, ``last`` being the new
+    stream's last id when the reset was seen.
+
+    Everything after ``last`` is new to every client: entries written since (the
+    gateway's spool replayed after a data-losing restart, say) have newer ids, and
+    what the new stream held up to ``last`` is what survived of the old one, which
+    the clients had read. A topic whose stream is its state (events, chat) resumes
+    from there; the others start over with a fresh snapshot.
+    """
+    if topic.resume_after_reset:
+        return str(last), f"the stream was reset; reconnect with since={last}"
+    return None, "the stream was reset; reconnect without since"
+
+
 def _drop(task: asyncio.Task[Any] | None) -> None:
     """Cancel a read nobody will wait for, and retrieve its outcome (no 'never retrieved')."""
     if task is not None:
@@ -76,9 +91,9 @@ def _drop(task: asyncio.Task[Any] | None) -> None:
 
 
 class FeedEnded(Exception):
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, since: str | None = None) -> None:
         super().__init__(reason)
-        self.code, self.reason = code, reason
+        self.code, self.reason, self.since = code, reason, since
 
 
 @dataclass(eq=False)
@@ -267,9 +282,10 @@ class Hub:
             if old is not None and info.last < old:
                 # Redis came back without the data we had read: every cursor is void.
                 log.warning("stream_reset", stream=s, was=str(old), now=str(info.last))
-                for subs in r.topics[s].values():
+                for topic, subs in r.topics[s].items():
+                    since, reason = _reset(topic, info.last)
                     for sub in subs:
-                        sub.end(CLOSE_STREAM_RESET, "the stream was reset; subscribe again")
+                        sub.end(CLOSE_STREAM_RESET, reason, since)
                 r.position[s] = info.last
             elif old is None:
                 r.position[s] = info.last

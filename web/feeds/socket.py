@@ -1,11 +1,19 @@
 """One open WebSocket: serialized sends with a timeout, in-band token refresh, expiry, close.
 
-Three coroutines run under one TaskGroup owned by the handler (no orphan
+Four coroutines run under one TaskGroup owned by the handler (no orphan
 tasks): ``_receive`` (client frames: ``auth``, ``ping``, and whatever the
-view accepts), the view's ``pump`` (frames to the client), and ``_expiry``
-(warns before the token ends and closes at the end unless it was refreshed).
-Whichever decides the socket is done raises ``_Stop``; the group cancels the
-others and the handler returns.
+view accepts), the view's ``pump`` (frames to the client), ``_expiry``
+(warns before the token ends and closes at the end unless it was refreshed)
+and ``_heartbeat``. Whichever decides the socket is done raises ``_Stop``;
+the group cancels the others and the handler returns.
+
+The heartbeat is ours, not aiohttp's: a client that does not answer aiohttp's
+ping has its transport closed without a close frame (1006 on the client's
+side), where docs/api.md promises 4008 to a client that stops reading. So
+aiohttp neither pings nor answers pings here (``autoping=False``): a ping
+goes out after ``web.ws_heartbeat_s`` without a frame from the client, and a
+client that sends nothing for half that again is closed with 4008; the
+client's own pings are answered in ``_receive``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import orjson
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from web.feeds.connections import CLOSE_TOKEN_REVOKED, Lease
 from web.feeds.frames import (
     AuthExpiring,
     AuthOk,
@@ -30,15 +39,16 @@ from web.feeds.frames import (
     batch_message,
     frame,
 )
-from web.http.auth import user_for_token
+from web.feeds.hub import CLOSE_TOO_SLOW
+from web.http.auth import check_token
 from web.http.edge import before_stream
 from web.http.problems import Problem
-from web.keys import SETTINGS, WEBSOCKETS
+from web.keys import FEEDS, SETTINGS, WEBSOCKETS
 from web.security import AuthUser, iso
 
 log = structlog.get_logger("web.ws")
 
-CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_TOKEN_EXPIRED = CLOSE_TOKEN_REVOKED  # 4001 either way: log in again
 CLOSE_FORBIDDEN = 4003
 MAX_BAD_FRAMES = 5
 
@@ -56,18 +66,25 @@ def _really_cancelled() -> bool:
 
 class SocketSession:
     def __init__(
-        self, request: web.Request, user: AuthUser, *, max_msg_size: int = 64 * 1024
+        self,
+        request: web.Request,
+        user: AuthUser,
+        *,
+        lease: Lease | None = None,
+        max_msg_size: int = 64 * 1024,
     ) -> None:
         s = request.app[SETTINGS].web
         self.request = request
         self.user = user
+        self.lease = lease  # the feed's place in FEEDS: a refreshed token is tracked there
         self.send_timeout = s.ws_send_timeout_s
         self.warning_s = s.token_warning_s
-        self.ws = web.WebSocketResponse(
-            heartbeat=s.ws_heartbeat_s, max_msg_size=max_msg_size, compress=False
-        )
+        self.heartbeat_s = s.ws_heartbeat_s
+        self.ws = web.WebSocketResponse(autoping=False, max_msg_size=max_msg_size, compress=False)
         self._lock = asyncio.Lock()
         self._refreshed = asyncio.Event()
+        self._heard = asyncio.Event()  # set by every frame the client sends
+        self._heard_at = time.monotonic()
         self.bad_frames = 0
         self.max_bad = MAX_BAD_FRAMES  # rejected frames in a row before the socket is closed
         self.sent = 0
@@ -114,7 +131,7 @@ class SocketSession:
                         await self._send_frames(messages)
             except TimeoutError:
                 log.info("client_send_timeout", user=self.user.username)
-                await self._close(4008, "send timed out: the client is not reading")
+                await self._close(CLOSE_TOO_SLOW, "send timed out: the client is not reading")
                 raise _Stop from None
             except ConnectionError:
                 raise _Stop from None
@@ -184,6 +201,7 @@ class SocketSession:
                 tg.create_task(self._receive(on_message))
                 tg.create_task(self._pump(pump))
                 tg.create_task(self._expiry())
+                tg.create_task(self._heartbeat())
         except* _Stop:
             pass
         except* ConnectionError:
@@ -204,12 +222,37 @@ class SocketSession:
 
     async def _receive(self, on_message: OnMessage | None) -> None:
         async for msg in self.ws:
+            self._heard_at = time.monotonic()
+            self._heard.set()
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(msg.data, on_message)
+            elif msg.type is WSMsgType.PING:
+                await self.ws.pong(msg.data)
             elif msg.type is WSMsgType.BINARY:
                 await self.close(WSCloseCode.UNSUPPORTED_DATA, "send JSON text frames")
                 break
         raise _Stop
+
+    async def _heartbeat(self) -> None:
+        """Ping a client silent for ``heartbeat_s``; no frame within half that: 4008 (docstring).
+
+        The ping and the wait share one deadline: a ping that cannot even be written
+        (the client has stopped reading) is the same silence.
+        """
+        while True:
+            silent = time.monotonic() - self._heard_at
+            if silent < self.heartbeat_s:
+                await asyncio.sleep(self.heartbeat_s - silent)
+                continue
+            self._heard.clear()
+            try:
+                async with asyncio.timeout(self.heartbeat_s / 2):
+                    await self.ws.ping()
+                    await self._heard.wait()
+            except TimeoutError:
+                log.info("client_not_answering", user=self.user.username)
+                await self.close(CLOSE_TOO_SLOW, "no answer to ping: the client is not reading")
+                raise _Stop from None
 
     async def _on_text(self, text: str, on_message: OnMessage | None) -> None:
         try:
@@ -254,7 +297,7 @@ class SocketSession:
             await self.reject("bad_message", 'send {"type": "auth", "token": "..."}', field="token")
             return
         try:
-            user = await user_for_token(self.request.app, token)
+            user, claims = await check_token(self.request.app, token)
         except Problem as p:
             await self.reject(p.code, p.detail, field="token")
             return
@@ -264,6 +307,8 @@ class SocketSession:
             )
             return
         self.user = user
+        if self.lease is not None:
+            self.request.app[FEEDS].renew(self.lease, claims)
         self.accepted()
         self._refreshed.set()
         log.info("socket_token_refreshed", user=user.username)

@@ -15,12 +15,13 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from web.feeds.connections import Lease
 from web.feeds.frames import Frame, Goodbye, frame
 from web.feeds.hub import FeedEnded
 from web.feeds.request import FeedRequest, hello, open_feed, start_feed
 from web.feeds.socket import CLOSE_TOKEN_EXPIRED
 from web.http.edge import before_stream
-from web.keys import HUB, SETTINGS
+from web.keys import FEEDS, HUB, SETTINGS
 
 log = structlog.get_logger("web.sse")
 
@@ -36,7 +37,13 @@ async def topic_stream(request: web.Request) -> web.StreamResponse:
 
 async def serve_feed(request: web.Request, fr: FeedRequest) -> web.StreamResponse:
     """Stream one checked feed request (a topic, or a view of one such as an order's events)."""
+    with request.app[FEEDS].open(request, "sse") as lease:  # a limit reached: 429/503 here
+        return await _stream(request, fr, lease)
+
+
+async def _stream(request: web.Request, fr: FeedRequest, lease: Lease) -> web.StreamResponse:
     start, sub = await start_feed(request, fr)
+    lease.attach(sub)  # a revoked token ends the subscription: goodbye 4001
     hub = request.app[HUB]
     settings = request.app[SETTINGS].web
     resp = web.StreamResponse(
@@ -71,7 +78,8 @@ async def serve_feed(request: web.Request, fr: FeedRequest) -> web.StreamRespons
                 try:
                     frames = await hub.next_frames(sub, idle=min(settings.sse_ping_s, left))
                 except FeedEnded as end:
-                    await resp.write(encode(frame(Goodbye(code=end.code, reason=end.reason))))
+                    goodbye = Goodbye(code=end.code, reason=end.reason, since=end.since)
+                    await resp.write(encode(frame(goodbye)))
                     break
                 except RedisError as exc:
                     log.warning("feed_redis_error", topic=fr.topic.name, error=str(exc))

@@ -111,7 +111,7 @@ class Subscription:
         self.lag_notice = False  # a `lagging` frame is owed
         self.check_gap = False  # once per lag episode: is the cursor still in the stream?
         self.dropped = 0  # latest-wins replacements caused by a slow client
-        self.ended: tuple[int, str] | None = None
+        self.ended: tuple[int, str, str | None] | None = None  # (code, reason, since)
         self._queue: deque[Frame] = deque()
         self._latest: dict[str, tuple[int, Frame]] = {}  # key -> (offer generation, frame)
         self._plain = self.min_interval == 0 and flt == Filter()  # may keep the hub's batch
@@ -216,9 +216,11 @@ class Subscription:
         self._notices[key or f.name] = f
         self._wake.set()
 
-    def end(self, code: int, reason: str) -> None:
+    def end(self, code: int, reason: str, since: str | None = None) -> None:
+        """Stop the feed: it closes with ``code`` (SSE: goodbye); ``since`` is where a client
+        resumes from, when the server knows better than the client's last id."""
         if self.ended is None:
-            self.ended = (code, reason)
+            self.ended = (code, reason, since)
         self._wake.set()
 
     def fall_behind(self) -> None:

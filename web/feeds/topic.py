@@ -57,6 +57,10 @@ class Topic(ABC):
     frame_types: ClassVar[Any]  # union of the data frame Structs (for GET /api/topics)
     roles: ClassVar[frozenset[Role]] = ALL_ROLES
     sse: ClassVar[bool] = True
+    # After a reset of its stream (close 1012), a client resumes with the new stream's
+    # reset point (the close reason's since) instead of starting over from a snapshot:
+    # for topics whose stream is the data itself, where a snapshot holds only the newest.
+    resume_after_reset: ClassVar[bool] = False
 
     def __hash__(self) -> int:
         return hash(self.name)

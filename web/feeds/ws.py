@@ -12,11 +12,12 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from web.feeds.connections import Lease
 from web.feeds.hub import FeedEnded
-from web.feeds.request import hello, open_feed, start_feed
+from web.feeds.request import FeedRequest, hello, open_feed, start_feed
 from web.feeds.socket import SocketSession
 from web.feeds.subscription import Delivery
-from web.keys import HUB
+from web.keys import FEEDS, HUB
 
 log = structlog.get_logger("web.ws")
 
@@ -25,9 +26,15 @@ CLOSE_TRY_AGAIN = 1013
 
 async def topic_socket(request: web.Request) -> web.StreamResponse:
     fr = await open_feed(request, sse=False)
+    with request.app[FEEDS].open(request, "ws") as lease:  # a limit reached: 429/503 here
+        return await _serve(request, fr, lease)
+
+
+async def _serve(request: web.Request, fr: FeedRequest, lease: Lease) -> web.StreamResponse:
     start, sub = await start_feed(request, fr)  # Redis down: a 503 before the upgrade
+    lease.attach(sub)  # a revoked token ends the subscription, and so the socket
     hub = request.app[HUB]
-    conn = SocketSession(request, fr.user)
+    conn = SocketSession(request, fr.user, lease=lease)
     await conn.prepare()
 
     async def pump() -> None:

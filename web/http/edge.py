@@ -45,6 +45,8 @@ EXPOSE_HEADERS = "Location, Retry-After, X-Request-ID"
 X_REQUEST_ID = istr("X-Request-ID")
 X_CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
 REFERRER_POLICY = istr("Referrer-Policy")
+# aiohttp's own Server header names aiohttp's and Python's versions: a map of known bugs.
+SERVER_NAME = "robodine"
 
 
 # Request ids made here: this process's random prefix and a counter (32 hex digits, as a
@@ -151,10 +153,12 @@ def common_headers(
     origins: frozenset[str],
     api: bool | None = None,
 ) -> None:
-    """Headers every answer gets: request id, nosniff, no referrer, no-store for the API
-    (unless the handler chose its caching), and CORS for an allowed Origin. ``api``: whether
-    the answer is the API's, when the route says (None: the request's path decides)."""
+    """Headers every answer gets: a Server without versions, request id, nosniff, no
+    referrer, no-store for the API (unless the handler chose its caching), and CORS for an
+    allowed Origin. ``api``: whether the answer is the API's, when the route says (None: the
+    request's path decides)."""
     h = resp.headers
+    h[hdrs.SERVER] = SERVER_NAME
     if rid is not None:
         h[X_REQUEST_ID] = rid
     h.setdefault(X_CONTENT_TYPE_OPTIONS, "nosniff")
@@ -220,7 +224,7 @@ def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:
     )
 
 
-_HTTP_CODES = {
+HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -271,7 +275,7 @@ def _http_problem(request: web.Request, exc: web.HTTPException, max_body: int) -
     headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
     return Problem(
         exc.status,
-        _HTTP_CODES.get(exc.status, f"http_{exc.status}"),
+        HTTP_CODES.get(exc.status, f"http_{exc.status}"),
         str(detail).removeprefix(f"{exc.status}: "),
         headers=headers,
     ).response(request.path)

@@ -22,8 +22,17 @@ _AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 
 
+# The members every problem carries (RFC 9457's and ours, as ProblemOut declares them):
+# ``extra`` adds context beside them and never replaces one.
+STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "field"})
+
+
 class Problem(Exception):
-    """An error answer: HTTP status, a stable machine ``code``, and what went wrong."""
+    """An error answer: HTTP status, a stable machine ``code``, and what went wrong.
+
+    ``extra`` adds members (``in``, ``role``, ``order_status``, ...); a key that
+    names a standard member is ignored, so ``status`` is always the HTTP status.
+    """
 
     def __init__(
         self,
@@ -57,7 +66,9 @@ class Problem(Exception):
             out["field"] = self.field
         if instance:
             out["instance"] = instance
-        out.update(self.extra)
+        for k, v in self.extra.items():
+            if k not in STANDARD_MEMBERS:
+                out[k] = v
         return out
 
     def response(self, instance: str | None = None) -> web.Response:

@@ -32,6 +32,12 @@ StreamIdStr = Annotated[
     ),
 ]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
+# Every integer a request carries is bounded on both sides (a huge one is a 422, never an
+# overflow in the database driver); tests/web/test_openapi.py checks the document for any
+# that is not. Row ids and counters fit SQL INTEGER on SQLite and PostgreSQL alike.
+INT32_MAX = 2**31 - 1
+RowId = Annotated[int, Meta(ge=1, le=INT32_MAX)]
+Offset = Annotated[int, Meta(ge=0, le=INT32_MAX, description="rows to skip")]
 
 
 class Request(Struct, forbid_unknown_fields=True, kw_only=True):

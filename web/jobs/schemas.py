@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Query, Request
+from web.http.schemas import Offset, Query, Request
 
 JobId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 StatusName = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
@@ -59,4 +59,4 @@ class JobsQuery(Query):
     status: list[StatusName] = []
     kind: Annotated[str, Meta(max_length=32)] | None = None
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: Offset = 0

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Query, Request
+from web.http.schemas import Offset, Query, Request
+from web.http.schemas import RowId as Id
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
 Status = Literal["placed", "cooking", "ready", "delivering", "delivered", "cancelled"]
 Quantity = Annotated[int, Meta(ge=1, le=99, description="portions; at least 1")]
-Id = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 
 
 class OrderLineIn(Request):
@@ -86,7 +86,7 @@ class OrdersQuery(Query):
     open: bool | None = None  # true: not delivered or cancelled yet
     sort: Literal["created_at", "-created_at"] = "-created_at"
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: Offset = 0
 
 
 class OrderList(Struct, kw_only=True):

@@ -355,7 +355,7 @@ class OrderService:
                     409,
                     "conflict",
                     f"order {order_id} was delivered; it cannot be cancelled",
-                    extra={"status": o.status},
+                    extra={"order_status": o.status},
                 )
             if o.status == OrderStatus.CANCELLED:
                 return (await load_orders(s, [o]))[0], False
@@ -393,7 +393,7 @@ class OrderService:
                     409,
                     "conflict",
                     f"order {order_id} is {o.status}; only a delivering order is picked up",
-                    extra={"status": o.status},
+                    extra={"order_status": o.status},
                 )
             self._outbox(s, CommandType.ORDER_PICKUP, {"order": o.id}, user)
             return (await load_orders(s, [o]))[0]

@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from web.http.schemas import Query, Request
+from web.http.schemas import Offset, Query, Request
+from web.http.schemas import RowId as Id
 
-Id = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 TableName = Annotated[
     str,
     Meta(
@@ -49,7 +49,6 @@ Count = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 Unit = Annotated[str, Meta(min_length=1, max_length=16)]
 Limit = Annotated[int, Meta(ge=1, le=1000)]
 UploadRef = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="an upload id")]
-Offset = Annotated[int, Meta(ge=0)]
 
 # ---- tables ---------------------------------------------------------------------------
 

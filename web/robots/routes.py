@@ -16,7 +16,7 @@ from redis.typing import EncodableT, FieldT
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
 from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
 from robodine.redisio.replies import as_str, entries_of
-from robodine.redisio.streamid import StreamId
+from robodine.redisio.streamid import ZERO, StreamId
 from web.feeds.topic import decode_entries
 from web.http.api import Routes, idempotency_key
 from web.http.jsonutil import dumps, json_response
@@ -208,16 +208,18 @@ async def robot_telemetry(
     redis = request.app[REDIS]
     scan_max = request.app[SETTINGS].web.scan_max
     upper = "+"
+    exhausted = False
     if query.before is not None:
         try:
-            upper = StreamId.parse_cursor(query.before).exclusive
+            before = StreamId.parse_cursor(query.before)
         except ValueError as exc:
             raise Problem(422, "invalid_field", f"query: before: {exc}", field="before") from None
+        upper = before.exclusive
+        exhausted = before == ZERO  # nothing is older (and Redis refuses the empty interval)
     found: list[TelemetryEntry] = []
     scanned = 0
     oldest: str | None = None
-    exhausted = False
-    while len(found) < query.limit and scanned < scan_max:
+    while not exhausted and len(found) < query.limit and scanned < scan_max:
         raw = await redis.xrevrange(
             TELEMETRY, max=upper, min="-", count=min(1000, scan_max - scanned)
         )

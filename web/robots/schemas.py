@@ -85,6 +85,8 @@ class CookArgs(_Args, frozen=True):
     recipe: Annotated[str, Meta(min_length=1, max_length=64)]
     order: Annotated[str, Meta(max_length=64)] = ""
     item: Annotated[str, Meta(max_length=64)] = ""
+    # how long to cook; the robot's own time for the recipe when not given (docs/protocol.md)
+    seconds: Annotated[float, Meta(gt=0, le=3600)] | None = None
 
 
 class NoArgs(_Args, frozen=True):

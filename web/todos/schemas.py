@@ -7,7 +7,7 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from web.http.schemas import AwareDatetime, Query, Request, Username
+from web.http.schemas import INT32_MAX, AwareDatetime, Offset, Query, Request, RowId, Username
 
 # ---- todos ----------------------------------------------------------------------
 
@@ -29,7 +29,8 @@ class TodoPatch(Request):
     assignee: Username | UnsetType | None = UNSET
     due_at: AwareDatetime | UnsetType | None = UNSET
     done: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET  # when given, the update fails with 409 if the todo changed
+    # when given, the update fails with 409 if the todo changed since that version
+    version: Annotated[int, Meta(ge=1, le=INT32_MAX)] | UnsetType = UNSET
 
 
 class TodoOut(Struct, kw_only=True):
@@ -46,14 +47,14 @@ class TodoOut(Struct, kw_only=True):
 
 
 class TodoPath(Query):
-    todo_id: Annotated[int, Meta(ge=1)]
+    todo_id: RowId
 
 
 class TodosQuery(Query):
     done: bool | None = None
     assignee: Username | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] = 500
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: Offset = 0
 
 
 class TodoList(Struct, kw_only=True):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Query
+from web.http.schemas import Offset, Query
 
 UploadId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 
@@ -41,7 +41,7 @@ class UploadsQuery(Query):
         | None
     ) = None
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: Offset = 0
 
 
 class MultipartUpload(Struct, kw_only=True):

@@ -33,25 +33,29 @@ routes = Routes("auth", "Log in for a bearer token (Authorization: Bearer <token
 async def login(request: web.Request, body: LoginIn) -> TokenOut:
     """Exchange username and password for a token that expires after `web.token_ttl_s`.
 
-    Failed attempts are limited per client address (`web.login_attempts_per_min`).
+    Failed attempts are limited per client address and username (`web.login_attempts_per_min`),
+    per username (`web.login_attempts_per_user_per_min`) and per address
+    (`web.login_attempts_per_address_per_min`): a 429 names the `limit` that held it.
     """
     app = request.app
-    limiter = app[LOGIN_LIMITER]
+    limits = app[LOGIN_LIMITER]
     client = request.remote or "?"
-    if limiter.retry_after(client) > 0:
-        wait = max(1, round(limiter.retry_after(client)))
+    username = body.username.strip().lower()
+    wait, limit = limits.wait(client, username)
+    if wait > 0:
+        seconds = max(1, round(wait))
         raise Problem(
             429,
             "too_many_attempts",
-            f"too many failed logins; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+            f"too many failed logins; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+            extra={"limit": limit},
         )
-    username = body.username.strip().lower()
     async with app[DB]() as s:
         u = await s.scalar(select(User).where(User.username == username))
     ok = await app[PASSWORDS].verify(u.password_hash if u else None, body.password)
     if u is None or not ok or u.disabled:
-        limiter.allow(client)
+        limits.failed(client, username)
         log.info("login_failed", user=username, client=client)
         raise Problem(401, "invalid_credentials", "wrong username or password")
     token, claims = app[TOKENS].make(u.username, Role(u.role), u.token_version)

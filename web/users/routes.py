@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from web.http.api import Routes
-from web.keys import DB, PASSWORDS, SETTINGS, USER, USER_CACHE
+from web.keys import DB, FEEDS, PASSWORDS, SETTINGS, USER, USER_CACHE
 from web.security import ADMINS, Role
 from web.users.schemas import UserIn, UserList, UserOut, UserPatch, UserPath
 from web.users.service import UserService
@@ -70,6 +70,7 @@ async def update_user(request: web.Request, params: UserPath, body: UserPatch) -
     """Any change ends the user's current tokens (they log in again)."""
     out = await _service(request).update(params.username, body, acting=request[USER].username)
     request.app[USER_CACHE].forget(params.username)  # a revocation applies at once here
+    request.app[FEEDS].end_user(params.username)  # every token of theirs is void: so are its feeds
     log.info(
         "user_updated",
         user=out.username,
@@ -92,4 +93,5 @@ async def update_user(request: web.Request, params: UserPath, body: UserPatch) -
 async def delete_user(request: web.Request, params: UserPath) -> None:
     await _service(request).delete(params.username, acting=request[USER].username)
     request.app[USER_CACHE].forget(params.username)
+    request.app[FEEDS].end_user(params.username)
     log.info("user_deleted", user=params.username, by=request[USER].username)

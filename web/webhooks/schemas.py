@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from web.http.schemas import Query, Request
+from web.http.schemas import Offset, Query, Request
 
 EventType = Literal[
     "order.placed",
@@ -87,7 +87,7 @@ class EndpointPath(Query):
 class DeliveriesQuery(Query):
     status: list[Literal["pending", "delivered", "failed", "skipped"]] = []
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
-    offset: Annotated[int, Meta(ge=0)] = 0
+    offset: Offset = 0
 
 
 class AnalysisPath(Query):
