@@ -188,10 +188,9 @@ async def test_every_integer_a_request_carries_has_both_bounds(env: WebEnv) -> N
                 found += _unbounded_integers(doc, p["schema"], where, frozenset())
                 checked += 1
             body = op.get("requestBody")
-            if body is not None:
-                schema = body["content"]["application/json"]["schema"]
-                where = f"{method.upper()} {path} body"
-                found += _unbounded_integers(doc, schema, where, frozenset())
+            for ctype, content in (body or {}).get("content", {}).items():
+                where = f"{method.upper()} {path} body ({ctype})"
+                found += _unbounded_integers(doc, content.get("schema", {}), where, frozenset())
                 checked += 1
     assert checked > 50  # the walk saw the API, not an empty document
     assert found == []
