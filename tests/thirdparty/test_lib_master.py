@@ -205,7 +205,8 @@ async def test_the_library_cancels_an_order_mid_route(
         assert st["agvPosition"]["x"] < 10.0
         again = await m.instant(action("cancelOrder", "cancel-2"))
         await m.action(again, "FAILED")  # nothing left to cancel
-        assert any(e["errorType"] == "noOrderToCancel" for e in m.state()["errors"])
+        await m.until(  # the state that says so may come after the action's
+            lambda s: any(e["errorType"] == "noOrderToCancel" for e in s["errors"]), since=mark)
     await wire.check("2.0.0", ours=AGV_PUBLISHES)
 
 
