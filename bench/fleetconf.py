@@ -53,6 +53,8 @@ def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis
             # measure telemetry, not a storm of online/stale events.
             "heartbeat_s": 1.0, "stale_after_s": 300.0, "offline_after_s": 600.0,
         },
+        # One bench user opens every client socket (up to 500 in the full run).
+        "web": {"max_feeds_per_user": 10_000, "max_feeds": 10_000},
         "redis": {"url": redis_url, "telemetry_maxlen": 50_000_000},
         "spool": {"path": str(path.parent / "spool.sqlite3")},
         "logging": {"level": "warning", "format": "json"},
