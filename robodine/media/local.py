@@ -14,7 +14,7 @@ import asyncio
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +62,7 @@ class LocalStore(MediaStore):
         done = False
         try:
             try:
-                async for chunk in chunks:  # the source's own errors pass through as they are
-                    await _fs(_write, f, hasher, chunk)
+                await _write_behind(chunks, lambda chunk: _fs(_write, f, hasher, chunk))
                 await _fs(os.fsync, f.fileno())
             finally:
                 f.close()
@@ -123,6 +122,31 @@ async def _fs(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
     except OSError as exc:
         raise _store_error(exc) from exc
+
+
+async def _write_behind(chunks: AsyncIterable[bytes],
+                        write: Callable[[bytes], Awaitable[None]]) -> None:
+    """Write each chunk in order while the next one is read, so the socket and the
+    disk (and the hash, which releases the GIL) overlap instead of taking turns.
+
+    One write at most is in flight: the hash sees the chunks in order and memory
+    holds two chunks. The source's own errors pass through as they are, after the
+    write in flight has finished (the file must not be closed under its thread).
+    """
+    pending: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            if pending is not None:
+                await asyncio.shield(pending)  # a cancelled upload still lets it finish
+            pending = asyncio.ensure_future(write(chunk))
+        if pending is not None:
+            await asyncio.shield(pending)
+    finally:
+        if pending is not None:
+            if not pending.done():
+                await asyncio.wait({pending})
+            if not pending.cancelled():
+                pending.exception()  # retrieved: the error that ended the upload wins
 
 
 def _write(f: object, hasher: Hasher, chunk: bytes) -> None:
