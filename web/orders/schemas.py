@@ -1,6 +1,7 @@
 """Request and answer models of /api/orders (the interface outside checks rely on).
 
 ``POST /api/orders`` takes ``{"table_id", "items": [{"menu_item_id", "quantity"}]}``
+(or the table's ``name`` as ``table`` instead of ``table_id``, as robot commands take it)
 and answers 201 with the order: its ``id``, ``status`` and ``history``.
 A delivered order's history is placed, cooking, ready, delivering, delivered.
 """
@@ -25,8 +26,9 @@ class OrderLineIn(Request):
     quantity: Quantity = 1
 
 
-class OrderIn(Request):
-    table_id: Id
+class OrderIn(Request, kw_only=True):
+    table_id: Id | None = None  # this or `table`, not both
+    table: Annotated[str, Meta(min_length=1, max_length=32)] | None = None  # the table's name
     items: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=50)]
     note: Annotated[str, Meta(max_length=500)] = ""
 
