@@ -1,7 +1,7 @@
 // The floor view: the live map, the robot list, a robot's details and its commands.
 import { api, canWrite } from "./api.js";
 import { clear, h } from "./dom.js";
-import { FloorMap, stateClass } from "./floor.js";
+import { FloorMap, stateClass, stateText } from "./floor.js";
 import { t, word } from "./i18n.js";
 import { feed, toast } from "./ui.js";
 
@@ -45,7 +45,7 @@ export function floorView() {
       list.append(h("tr", { class: stateClass(r), tabindex: 0, "data-robot": r.id, onclick: () => pick(r.id),
         onkeydown: (e) => { if (e.key === "Enter") pick(r.id); } },
         h("td", {}, r.id), h("td", {}, word("k", r.kind)), h("td", {}, word("c", r.connection)),
-        h("td", { class: "state" }, word("s", r.state)), h("td", {}, battery(r.battery)), h("td", {}, r.task || "—")));
+        h("td", { class: "state" }, stateText(r)), h("td", {}, battery(r.battery)), h("td", {}, r.task || "—")));
     }
     if (!rows.length) list.append(h("tr", {}, h("td", { colspan: 6 }, t("nothing"))));
   }
@@ -55,12 +55,12 @@ export function floorView() {
     clear(detail);
     detail.hidden = !r;
     if (!r) return;
-    const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", word("s", r.state)],
+    const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", stateText(r)],
       ["battery", battery(r.battery)], ["task", r.task || "—"],
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
     const c = lastCommand.get(r.id);
     if (c) rows.push(["last_command", `${t(c.action) } · ${t(`cmd_${c.outcome}`)}${c.reason ? ` (${c.reason})` : ""}`]);
-    detail.append(h("h2", {}, `${t("robot")} ${r.id}`), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k }, v || "—")])));
+    detail.append(h("h2", {}, `${t("robot")} ${r.id}`), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k, class: k === "state" ? stateClass(r) : null }, v || "—")])));
     if (canWrite()) {
       const acts = buttonsFor(r.kind);
       detail.append(h("div", { class: "actions" }, acts.map((a) =>
