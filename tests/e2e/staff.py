@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import Site
+from tests.e2e.conftest import PASSWORD, Site
 from tests.e2e.test_dashboard import log_in, open_page, shot
 
 SIZES: dict[str, dict[str, int]] = {
@@ -34,3 +34,39 @@ async def snap(page: Any, item: str, size: str, lang: str) -> None:
 async def close(page: Any) -> None:
     assert not page.js_errors, page.js_errors
     await page.context.close()
+
+
+class Api:
+    """The site's REST API as one user, for setting a scene before the browser looks."""
+
+    def __init__(self, site: Site, session: Any, token: str) -> None:
+        self.site, self.session, self.token = site, session, token
+
+    @classmethod
+    async def login(cls, site: Site, session: Any, user: str = "minji") -> Api:
+        r = await session.post(
+            f"{site.url}/api/auth/login", json={"username": user, "password": PASSWORD}
+        )
+        assert r.status == 200, await r.text()
+        return cls(site, session, (await r.json())["token"])
+
+    async def call(self, method: str, path: str, body: Any = None, status: int = 0) -> Any:
+        r = await self.session.request(
+            method,
+            self.site.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}", "Origin": self.site.url},
+        )
+        if status:
+            assert r.status == status, (r.status, await r.text())
+        return await r.json() if r.status != 204 else None
+
+    async def menu(self) -> dict[str, dict[str, Any]]:
+        return {m["name_en"]: m for m in (await self.call("GET", "/api/menu?limit=500"))["items"]}
+
+    async def order(self, table: str, items: dict[str, int], note: str = "") -> dict[str, Any]:
+        menu = await self.menu()
+        lines = [{"menu_item_id": menu[n]["id"], "quantity": q} for n, q in items.items()]
+        body = {"table": table, "items": lines, "note": note}
+        out: dict[str, Any] = await self.call("POST", "/api/orders", body, status=201)
+        return out

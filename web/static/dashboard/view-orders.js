@@ -12,7 +12,8 @@ export function ordersView() {
   const board = h("div", { class: "board" }, STATUSES.map((st) =>
     h("section", { class: `col col-${st}`, "data-status": st }, h("h2", {}, t(`st_${st}`)), cols[st])));
   const form = h("form", { class: "order-form" });
-  const el = h("section", { class: "orders-view" }, canWrite() ? form : null, board);
+  // A viewer (a kitchen or hall display) has no form: the board takes the whole width.
+  const el = h("section", { class: `orders-view${canWrite() ? " with-form" : ""}` }, canWrite() ? form : null, board);
   if (canWrite()) buildOrderForm(form);
   const photos = new Map(); // menu item id -> its photo's content URL
   api("/api/menu?limit=500").then((m) => {
