@@ -70,3 +70,9 @@ class Api:
         body = {"table": table, "items": lines, "note": note}
         out: dict[str, Any] = await self.call("POST", "/api/orders", body, status=201)
         return out
+
+    async def set_stock(self, name: str, stock: int) -> None:
+        """A stocktake of the row named `name` (a ready-made dish or an ingredient)."""
+        rows = (await self.call("GET", "/api/inventory?limit=500"))["items"]
+        [row] = [r for r in rows if r["name"] == name]
+        await self.call("PATCH", f"/api/inventory/{row['id']}", {"stock": stock}, status=200)
