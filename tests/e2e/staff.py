@@ -76,3 +76,28 @@ class Api:
         rows = (await self.call("GET", "/api/inventory?limit=500"))["items"]
         [row] = [r for r in rows if r["name"] == name]
         await self.call("PATCH", f"/api/inventory/{row['id']}", {"stock": stock}, status=200)
+
+
+async def robot_event(site: Site, type_: str, robot: str, level: str, **data: Any) -> None:
+    """An rd:events entry as the gateway writes it (the relay and the events feed read it)."""
+    import time
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from protocol.streams import EVENTS, EventRecord, Level, to_fields
+
+    rec = EventRecord(
+        eid=uuid.uuid4().hex,
+        type=type_,
+        ts=time.time(),
+        robot=robot,
+        level=Level(level),
+        src="gw-test",
+        data=data,
+    )
+    r = aioredis.Redis.from_url(site.settings.redis.url)
+    try:
+        await r.xadd(EVENTS, to_fields(rec))  # type: ignore[arg-type]
+    finally:
+        await r.aclose()

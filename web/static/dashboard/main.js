@@ -4,6 +4,7 @@ import { login, logout, onLogout, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { onFeedState } from "./feed.js";
 import { lang, setLang, t } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { stopAll } from "./ui.js";
 import { chatView } from "./view-chat.js";
 import { eventsView } from "./view-events.js";
@@ -29,7 +30,7 @@ function showLogin(error = "") {
       await login(user.value, pass.value);
       showShell();
     } catch (ex) {
-      err.textContent = ex.status === 401 ? t("login_failed") : `${t("login_error")}: ${ex.message}`;
+      err.textContent = ex.status === 401 ? t("login_failed") : problemText(ex);
     }
   } },
   h("h1", {}, t("app")),

@@ -3,6 +3,7 @@ import { api, canWrite } from "./api.js";
 import { clear, h } from "./dom.js";
 import { FloorMap, stateClass, stateText } from "./floor.js";
 import { t, word } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { feed, toast } from "./ui.js";
 
 export function floorView() {
@@ -21,7 +22,7 @@ export function floorView() {
   api("/api/robot-kinds").then(({ items }) => {
     for (const k of items) kinds.set(k.kind, k.actions);
     renderDetail();
-  }).catch((e) => toast(e.message, true));
+  }).catch((e) => toast(problemText(e), true));
   const el = h("section", { class: "floor-view" }, mapBox, detail,
     h("table", { class: "robots" }, h("caption", {}, t("robots")),
       h("thead", {}, h("tr", {}, ["robot", "kind", "connection", "state", "battery", "task"].map((k) => h("th", {}, t(k))))),
@@ -29,7 +30,7 @@ export function floorView() {
 
   Promise.all([api("/api/floor"), api("/api/tables?limit=500").catch(() => ({ items: [] }))])
     .then(([floor, tables]) => { map.plan(floor, tables.items); for (const r of robots.values()) map.update(r); })
-    .catch((e) => toast(e.message, true));
+    .catch((e) => toast(problemText(e), true));
 
   let listTimer = null;
   function changed(r) {
@@ -72,7 +73,7 @@ export function floorView() {
     try {
       await api(`/api/robots/${encodeURIComponent(id)}/commands`, { method: "POST", body: { action }, headers: { "Idempotency-Key": crypto.randomUUID() } });
       toast(`${t("command_sent")}: ${t(action)} → ${id}`);
-    } catch (e) { toast(`${t("command_failed")}: ${e.message}`, true); }
+    } catch (e) { toast(`${t("command_failed")}: ${problemText(e)}`, true); }
   }
   function merge(id, fields) {
     const r = { ...(robots.get(id) || { id }), ...fields };

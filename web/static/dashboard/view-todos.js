@@ -2,6 +2,7 @@
 import { api, canWrite } from "./api.js";
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { feed, toast } from "./ui.js";
 
 export function todosView() {
@@ -14,17 +15,17 @@ export function todosView() {
     e.preventDefault();
     if (!title.value.trim()) return;
     try { await api("/api/todos", { method: "POST", body: { title: title.value.trim() } }); title.value = ""; }
-    catch (ex) { toast(ex.message, true); }
+    catch (ex) { toast(problemText(ex), true); }
   };
   function render() {
     clear(list);
     const all = [...todos.values()].sort((a, b) => (a.done - b.done) || (a.id - b.id));
     for (const td of all) {
       const box = h("input", { type: "checkbox", checked: td.done, disabled: !canWrite(), "aria-label": `${t("done")}: ${td.title}`,
-        onchange: () => api(`/api/todos/${td.id}`, { method: "PATCH", body: { done: box.checked, version: td.version } }).catch((ex) => toast(ex.message, true)) });
+        onchange: () => api(`/api/todos/${td.id}`, { method: "PATCH", body: { done: box.checked, version: td.version } }).catch((ex) => toast(problemText(ex), true)) });
       list.append(h("li", { class: td.done ? "done" : "" }, h("label", {}, box, " ", td.title),
         td.assignee ? h("small", {}, ` → ${td.assignee}`) : null,
-        canWrite() ? h("button", { class: "small", onclick: () => api(`/api/todos/${td.id}`, { method: "DELETE" }).catch((ex) => toast(ex.message, true)) }, t("delete")) : null));
+        canWrite() ? h("button", { class: "small", onclick: () => api(`/api/todos/${td.id}`, { method: "DELETE" }).catch((ex) => toast(problemText(ex), true)) }, t("delete")) : null));
     }
     if (!all.length) list.append(h("li", { class: "empty" }, t("nothing")));
   }
