@@ -37,6 +37,9 @@ function showLogin(error = "") {
   h("label", { for: "username" }, t("username")), user,
   h("label", { for: "password" }, t("password")), pass,
   h("button", { type: "submit", class: "primary" }, t("login")), err, langSwitch(() => showLogin()));
+  // A stale error must not stay under the browser's own bubble, nor while a fix is typed.
+  form.addEventListener("invalid", () => { err.textContent = ""; }, true);
+  for (const input of [user, pass]) input.addEventListener("input", () => { err.textContent = ""; });
   root.append(form);
   user.focus();
 }

@@ -203,7 +203,9 @@ function buildOrderForm(form, menu, reloadMenu) {
       update();
       reloadMenu().catch(() => {});
     } catch (ex) {
-      toast(problemText(ex), true);
+      const p = ex.problem || {};
+      const m = menu.get(p.menu_item_id); // the dish in the page's language, not as stored
+      toast(problemText(m ? { ...p, item: dishLabel(m), short_of: p.short_of === p.item ? dishLabel(m) : p.short_of } : ex), true);
       if (ex.problem?.code === "out_of_stock") reloadMenu().catch(() => {});
     }
   };
