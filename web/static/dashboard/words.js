@@ -97,6 +97,13 @@ export function robotName(id) {
   return n && n !== id ? n : id;
 }
 
+/** The id of the robot called `name` (any case), or null. */
+export function robotByName(name) {
+  const want = String(name).trim().toLowerCase();
+  for (const [id, n] of robotNames) if (n && n.toLowerCase() === want) return id;
+  return null;
+}
+
 /** Has the robot a name of its own (then its id is shown beside it, small)? */
 export function hasName(id) { return robotName(id) !== id; }
 
