@@ -101,3 +101,19 @@ async def robot_event(site: Site, type_: str, robot: str, level: str, **data: An
         await r.xadd(EVENTS, to_fields(rec))  # type: ignore[arg-type]
     finally:
         await r.aclose()
+
+
+async def robot_snapshot(site: Site, robot: str, event: bool = True, **fields: Any) -> None:
+    """Fields of rd:robot:{id} as the gateway writes them, and (``event``) the robot.state
+    event that makes the web send the robot again."""
+    import redis.asyncio as aioredis
+
+    from protocol.streams import robot_key
+
+    r = aioredis.Redis.from_url(site.settings.redis.url)
+    try:
+        await r.hset(robot_key(robot), mapping={"id": robot, **fields})
+    finally:
+        await r.aclose()
+    if event:
+        await robot_event(site, "robot.state", robot, "info", state=fields.get("state", ""))

@@ -3,6 +3,7 @@
 // a CSS transition on the robot's transform keeps 10 Hz motion smooth.
 import { s, clear } from "./dom.js";
 import { t, word } from "./i18n.js";
+import { dockName, robotName } from "./words.js";
 
 const PX = 40; // SVG units per metre
 
@@ -47,7 +48,7 @@ export class FloorMap {
       this.svg.append(s("g", { class: "dock", transform: `translate(${d.x * PX},${d.y * PX})` },
         s("rect", { x: -14, y: -14, width: 28, height: 28, rx: 3 }),
         s("text", { y: 4 }, "⚡"),
-        s("text", { y: -20, class: "lbl" }, d.name)));
+        s("text", { y: -20, class: "lbl" }, dockName(d.name))));
     }
     const seen = new Set();
     for (const tb of [...tables, ...floor.tables]) {
@@ -88,7 +89,7 @@ export class FloorMap {
       const heading = s("line", { x1: 0, y1: 0, x2: 16, y2: 0, class: "heading" });
       const gaugeBg = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge-bg" });
       const gauge = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge" });
-      const label = s("text", { y: 28, class: "lbl" }, r.id);
+      const label = s("text", { y: 28, class: "lbl" }, robotName(r.id));
       const title = s("title", {}, r.id);
       const mark = s("g", { class: "mark" }, s("rect", { x: -5, y: -6, width: 3.5, height: 12 }),
         s("rect", { x: 1.5, y: -6, width: 3.5, height: 12 })); // ⏸ drawn: fonts may lack the glyph
@@ -110,7 +111,8 @@ export class FloorMap {
     const paused = !!r.paused && r.state !== "estop";
     n.g.dataset.paused = String(paused);
     n.mark.classList.toggle("hidden", !paused);
-    n.title.textContent = `${r.name || r.id}: ${stateText(r)}`;
+    n.title.textContent = `${robotName(r.id)}: ${stateText(r)}`;
+    if (n.label.textContent !== robotName(r.id)) n.label.textContent = robotName(r.id);
     const deg = ((r.theta || 0) * 180) / Math.PI;
     n.heading.setAttribute("transform", `rotate(${deg.toFixed(1)})`);
     const b = Math.max(0, Math.min(100, r.battery ?? 0));

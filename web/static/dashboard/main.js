@@ -5,6 +5,7 @@ import { clear, h } from "./dom.js";
 import { onFeedState } from "./feed.js";
 import { lang, setLang, t } from "./i18n.js";
 import { problemText } from "./problems.js";
+import { userLabel } from "./words.js";
 import { stopAll } from "./ui.js";
 import { chatView } from "./view-chat.js";
 import { eventsView } from "./view-events.js";
@@ -70,7 +71,7 @@ function showShell() {
       "aria-selected": String(name === currentTab), onclick: () => selectTab(name) }, t(name))));
   const header = h("header", {},
     h("strong", { class: "brand" }, t("app")), nav, status,
-    h("span", { class: "who" }, `${me.username} (${me.role})`),
+    h("span", { class: "who" }, userLabel(me.username, me.role)),
     langSwitch(() => showShell()),
     h("button", { class: "logout", onclick: () => logout() }, t("logout")));
   const main = h("main", {});

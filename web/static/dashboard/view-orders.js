@@ -4,6 +4,7 @@ import { clear, h } from "./dom.js";
 import { addStrings, ago, clock, lang, money, t, tf } from "./i18n.js";
 import { problemText } from "./problems.js";
 import { feed, toast } from "./ui.js";
+import { loadRobotNames, noteOrder, robotName } from "./words.js";
 
 addStrings({
   cancel_confirm: ["Cancel this order?", "이 주문을 취소할까요?"],
@@ -41,6 +42,7 @@ export function ordersView() {
       if (orderForm) orderForm.menuChanged();
     });
   }
+  loadRobotNames().then(changed);
   loadMenu().then(() => { if (canWrite()) orderForm = buildOrderForm(form, menu, loadMenu); })
     .catch((e) => toast(problemText(e), true));
   let menuTimer = null; // others' orders take stock too: re-read the menu now and then
@@ -75,7 +77,7 @@ export function ordersView() {
         o.note ? h("div", { class: "note" }, h("b", {}, `${t("note")}: `), o.note) : null,
         h("div", { class: "card-foot" },
           o.total_minor != null ? h("span", {}, money(o.total_minor, o.currency)) : null,
-          o.robot ? h("span", { class: "robot-tag" }, `${t("robot")} ${o.robot}`) : null,
+          o.robot ? h("span", { class: "robot-tag" }, `${t("robot")} ${robotName(o.robot)}`) : null,
           canWrite() && !["delivered", "cancelled", "delivering"].includes(o.status) ? cancelButtons(o) : null,
           canWrite() && o.status === "delivering"
             ? h("button", { class: "small", onclick: () => act(o.id, "pickup") }, t("pickup")) : null)));
@@ -102,12 +104,13 @@ export function ordersView() {
   feed("/ws/orders", (f) => {
     if (f.type === "snapshot") {
       orders.clear(); // a snapshot is the whole board (only sent when `since` could not resume)
-      for (const o of f.items || []) orders.set(o.id, { ...o, trail: (o.history || []).map((x) => x.status) });
+      for (const o of f.items || []) { orders.set(o.id, { ...o, trail: (o.history || []).map((x) => x.status) }); noteOrder(o); }
     } else if (f.type === "order") {
       const o = { ...(orders.get(f.order) || { id: f.order }), ...(f.detail || {}) };
       o.status = f.status; o.table = f.table || o.table; o.robot = f.robot || o.robot;
       o.trail = [...(o.trail || []), f.status]; // every status seen, in order: shows gaps and repeats
       orders.set(f.order, o);
+      noteOrder(o);
       if (f.status === "placed" || f.status === "cancelled") menuSoon();
     } else return;
     changed();

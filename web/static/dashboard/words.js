@@ -139,16 +139,19 @@ export function taskText(task, onLoaded) {
   const table = o ? `${t("table")} ${o.table}` : tf("task_order", { id: id.slice(-6) });
   if (line === undefined) return tf("task_deliver", { table });
   const item = o && (o.items || []).find((i) => String(i.line) === line);
-  return tf("task_cook", { table, dish: item ? lineName(item) : `#${line}` });
+  return tf("task_cook", { table, dish: item ? lineName(item, onLoaded) : `#${line}` });
 }
 
-let menuNames = null; // menu item id -> English name, for dishes in English
-function lineName(item) {
+const menuNames = new Map(); // menu item id -> English name, for dishes in English
+let menuLoading = null;
+function lineName(item, onLoaded) {
   if (lang === "ko") return item.name;
-  if (!menuNames) {
-    menuNames = new Map();
-    api("/api/menu?limit=500").then(({ items }) => { for (const m of items) menuNames.set(m.id, m.name_en); }).catch(() => {});
+  if (!menuLoading) {
+    menuLoading = api("/api/menu?limit=500")
+      .then(({ items }) => { for (const m of items) menuNames.set(m.id, m.name_en); })
+      .catch(() => { menuLoading = null; });
   }
+  if (!menuNames.size && onLoaded) menuLoading.then(() => { if (menuNames.size) onLoaded(); });
   return menuNames.get(item.menu_item_id) || item.name;
 }
 
@@ -180,7 +183,7 @@ function known(key, fallback) {
 
 /** A state id in words (`en_route` -> 이동 중); unknown ones with spaces for underscores. */
 export function stateWord(s) { return s ? known(`s_${s}`, s) : "?"; }
-function reasonWord(r) { return known(`rs_${r}`, r); }
+export function reasonWord(r) { return known(`rs_${r}`, r); }
 function actionWord(a) { return known(a, a); }
 
 /** What a robot reported, as words: known keys labelled, the rest "key value", no JSON. */
