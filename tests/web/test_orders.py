@@ -144,6 +144,10 @@ async def test_an_order_names_its_table_as_robot_commands_do(shop: Shop) -> None
     assert (order["table"], order["table_id"]) == ("T2", shop.tables["T2"]["id"])
     [(_, cmd)] = await commands(env, 1)
     assert cmd["args"]["table"] == {"name": "T2", "x": 8.0, "y": 6.0}
+    spec = await (await env.client.get("/api/openapi.json")).json()
+    fields = spec["components"]["schemas"]["OrderIn"]["properties"]
+    assert {"table", "table_id"} <= fields.keys() and "T5" in fields["table"]["description"]
+    assert "items" in spec["components"]["schemas"]["OrderIn"]["required"]
 
 
 async def test_orders_need_a_writer_and_an_item_in_service(shop: Shop) -> None:

@@ -18,6 +18,7 @@ from web.http.schemas import RowId as Id
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
 Status = Literal["placed", "cooking", "ready", "delivering", "delivered", "cancelled"]
+TableName = Annotated[str, Meta(min_length=1, max_length=32)]
 Quantity = Annotated[int, Meta(ge=1, le=99, description="portions; at least 1")]
 
 
@@ -27,8 +28,11 @@ class OrderLineIn(Request):
 
 
 class OrderIn(Request, kw_only=True):
-    table_id: Id | None = None  # this or `table`, not both
-    table: Annotated[str, Meta(min_length=1, max_length=32)] | None = None  # the table's name
+    table_id: Annotated[Id | None, Meta(description="the table's id; or give `table`")] = None
+    table: Annotated[
+        TableName | None,
+        Meta(description="the table's name (`T5`), as robot commands take it; or `table_id`"),
+    ] = None
     items: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=50)]
     note: Annotated[str, Meta(max_length=500)] = ""
 
