@@ -68,7 +68,10 @@ async def test_quantities_the_api_refuses_are_marked_and_never_priced(
         assert (await api.call("GET", "/api/orders"))["total"] == 0  # nothing was ordered
 
 
-TOO_LONG = {"ko": "너무 깁니다: 300자 (최대 200자)", "en": "Too long: 300 of at most 200 characters"}
+TOO_LONG = {
+    "ko": "너무 깁니다: 300자 (최대 200자)",
+    "en": "Too long: 300 of at most 200 characters",
+}
 
 
 async def test_todos_long_titles_checkbox_beside_its_title_and_toasts_stacked(
