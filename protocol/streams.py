@@ -181,6 +181,7 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
     state: str = ""
     transport: str = ""
     task: str = ""
+    paused: bool = False  # an acknowledged pause, until resume or release (state unchanged)
     firmware: str = ""
     x: float | None = None
     y: float | None = None

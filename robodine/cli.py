@@ -23,8 +23,19 @@ COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli")
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
+DESCRIPTION = (
+    "Robodine connects a restaurant's serving and cooking robots with its staff: the "
+    "gateway talks to the robots, the web tier serves the staff dashboard and the API."
+)
+EPILOG = (
+    "Start with `robodine demo-data` and `robodine web`, or scripts/run for everything at "
+    "once. `robodine COMMAND --help` shows a command's options. Settings come from the TOML "
+    "file (--config or $ROBODINE_CONFIG) and ROBODINE_<SECTION>_<KEY> variables."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robodine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="robodine", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument(
         "--config",
         "-c",
@@ -56,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return _config_problems(exc)
-    configure_logging(settings.logging.level, settings.logging.format)
+    level = settings.logging.level
+    if getattr(args, "quiet", False) and level == "info":
+        level = "warning"  # a one-shot command prints its own result; info lines are noise
+    configure_logging(level, settings.logging.format)
     handler: Handler = args.handler
     try:
         return handler(settings, args)
@@ -72,8 +86,12 @@ def _config_problems(exc: ConfigError) -> int:
     return 2
 
 
-def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+def command(
+    sub: Any, name: str, handler: Handler, help: str, *, quiet: bool = False
+) -> argparse.ArgumentParser:
+    """``quiet``: log warnings and worse only (unless logging.level is debug), for commands
+    that say what they did on standard output."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
     add_config_option(p)
-    p.set_defaults(handler=handler)
+    p.set_defaults(handler=handler, quiet=quiet)
     return p

@@ -25,7 +25,9 @@ def register(sub: Any) -> None:
         sub, "web", run_web, "run the web tier (REST, WebSocket, SSE, chat) on web.host:web.port"
     )
 
-    users = command(sub, "users", _help_users, "manage web users (the first admin, passwords)")
+    users = command(
+        sub, "users", _help_users, "manage web users (the first admin, passwords)", quiet=True
+    )
     us = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     p = us.add_parser("add", help="create a user; the password is read from standard input")
     p.add_argument("name", help="username: lowercase letters, digits, . _ -")
@@ -47,6 +49,7 @@ def register(sub: Any) -> None:
         "demo-data",
         demo_data,
         "load a small restaurant (tables, Korean menu, stock, robots, an admin); idempotent",
+        quiet=True,
     )
     p.add_argument(
         "--if-empty",
@@ -64,9 +67,16 @@ def register(sub: Any) -> None:
         "rotate-data-key",
         rotate_data_key,
         "re-seal every robot key from data.previous_key to data.key (SQL and rd:registry)",
+        quiet=True,
     )
 
-    db = command(sub, "db", _help_users, "database schema: upgrade to the code's revision, show it")
+    db = command(
+        sub,
+        "db",
+        _help_users,
+        "database schema: upgrade to the code's revision, show it",
+        quiet=True,
+    )
     ds = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     for name, handler, text in (
         ("upgrade", db_upgrade, "migrate the schema to head"),

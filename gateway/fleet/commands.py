@@ -133,6 +133,9 @@ class CommandRouter:
             self.on_outcome(cmd.id, session.id, ack.ok, ack.reason or "")
         if ack.ok:
             self.stats.inc("commands", "acked")
+            paused = PAUSED_AFTER.get(CommandAction(cmd.action))
+            if paused is not None:  # the state stays what it was: the snapshot says paused
+                self.writer.snapshot(session.id, paused=int(paused))
             self.writer.event(
                 EventType.COMMAND_ACKED,
                 session.id,
@@ -207,6 +210,13 @@ class CommandRouter:
 
 
 _CODES = frozenset(ErrorCode)
+# A pause leaves the robot's state as it was (en_route, idle ...); rd:robot:{id} keeps
+# `paused` from the acknowledged pause to the acknowledged resume or release.
+PAUSED_AFTER: Mapping[CommandAction, bool] = {
+    CommandAction.PAUSE: True,
+    CommandAction.RESUME: False,
+    CommandAction.RELEASE: False,
+}
 
 
 def refusal_reason(detail: str | None) -> str:

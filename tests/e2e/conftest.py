@@ -135,3 +135,29 @@ async def restaurant(
         async with run_gateway(settings) as gw, simulated(settings, gw, speed=2.0):
             await wait_for(lambda: all_idle(redis_client), timeout=10)
             yield Site(url, settings, app, server)
+
+
+ROBOT_NAMES = {"serve-1": "Alba 1", "serve-2": "Alba 2", "cook-1": "Wok station"}
+
+
+@pytest.fixture
+async def named_site(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Site]:
+    """The web tier alone with the demo restaurant, robots with names (as a real config has
+    them), staff `minji`, `joon` and `staff1`..`staff6` (one each for tests that use up a
+    per-user limit), and `viewer`."""
+    from tests.robot import robots_config
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    robots = [{**r, "name": ROBOT_NAMES[r["id"]]} for r in robots_config()]
+    base = e2e_settings(redis_server.url, tmp_path, cook_seconds=0.3, robots=robots)
+    settings = base.model_copy(
+        update={"web": base.web.model_copy(update={"origins": [url], "port": port})}
+    )
+    async with serve(settings, port) as (app, server):
+        await load_demo(app[DB], settings)
+        users = UserService(app[DB], app[PASSWORDS], 8)
+        for name in ("minji", "joon", *(f"staff{i}" for i in range(1, 7))):
+            await users.create(name, PASSWORD, Role.STAFF)
+        await users.create("viewer", PASSWORD, Role.VIEWER)
+        yield Site(url, settings, app, server)

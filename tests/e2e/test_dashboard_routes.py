@@ -59,3 +59,4 @@ async def test_chat_rooms_are_the_ones_the_role_may_read(web_only: Site) -> None
         ("kitchen", False),
         ("floor", False),
     ]
+    assert {r["max_chars"] for r in staff["items"]} == {web_only.settings.chat.max_chars}

@@ -246,3 +246,18 @@ def test_every_command_ends_in_exactly_one_outcome(events: list[tuple[Any, ...]]
     told = [e.ack for e in r.out.events if e.type in OUTCOMES]
     assert sorted(told, key=str) == sorted(refs, key=str)  # one outcome per entry, each acked
     assert len(r.sessions["serve-1"].pending) == 0
+
+
+def test_an_acknowledged_pause_shows_in_the_snapshot_until_resume_or_release() -> None:
+    r = Router()
+    link = r.link()
+    assert "paused" not in r.out.snapshots.get("serve-1", {})
+    for action, paused in (("pause", 1), ("goto", 1), ("resume", 0), ("pause", 1), ("release", 0)):
+        r.submit(action)
+        [cmd] = link.take()
+        r.ack(cmd)
+        assert r.out.snapshots["serve-1"].get("paused") == paused, action
+    r.submit("pause")
+    [cmd] = link.take()
+    r.ack(cmd, ok=False)  # refused: nothing changes
+    assert r.out.snapshots["serve-1"]["paused"] == 0

@@ -220,6 +220,7 @@ async def test_failed_logins_are_limited_per_client(make_env: MakeEnv) -> None:
     assert int(r.headers["Retry-After"]) >= 1
     body = await r.json()
     assert body["code"] == "too_many_attempts" and body["limit"] == "address_username"
+    assert body["retry_after"] == int(r.headers["Retry-After"])  # the same, as a value
 
 
 async def _login(env: WebEnv, username: str, password: str, address: str) -> int:

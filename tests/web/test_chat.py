@@ -201,11 +201,28 @@ async def test_robot_alarms_are_relayed_once_across_processes(make_env: MakeEnv)
     first = await recv_until(ws, "message")
     second = await recv_until(ws, "message")
     assert first["username"] == "robodine" and first["system"] is True
-    assert first["content"] == "[warning] serve-1: connection online → stale"
-    assert second["content"] == '[alarm] serve-2: bumper {"side":"left"}'
+    assert first["content"] == "Warning · serve-1: connection online → stale"
+    assert second["content"] == "Alarm · serve-2: bumper (side left)"
+    # The event itself, for clients that word it in their own language.
+    assert first["event"]["type"] == "robot.connection" and first["event"]["level"] == "warning"
+    assert (first["event"]["robot"], first["event"]["data"]["state"]) == ("serve-1", "stale")
+    assert second["event"]["data"] == {"name": "bumper", "data": {"side": "left"}}
+    await one.event("robot.state", "serve-5", Level.ALARM, state="estop", previous="en_route")
+    await one.event("robot.event", "serve-5", Level.ALARM, name="estop", data={"task": None})
+    third, fourth = await recv_until(ws, "message"), await recv_until(ws, "message")
+    assert third["content"] == "Alarm · serve-5: en route → e-stop"  # words, not state ids
+    assert fourth["content"] == "Alarm · serve-5: e-stop"  # no JSON, no nulls
+    again, history = await join(one, "floor", "staff")
+    await again.close()
+    assert [m["event"]["type"] for m in history["messages"]] == [
+        "robot.connection",
+        "robot.event",
+        "robot.state",
+        "robot.event",
+    ]
     await asyncio.sleep(0.3)
     entries = await one.redis.xrange(chat_stream("floor"))
-    assert len(entries) == 2, "each event posted once although two processes read it"
+    assert len(entries) == 4, "each event posted once although two processes read it"
     await ws.close()
     del two
 

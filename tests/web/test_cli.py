@@ -78,9 +78,21 @@ def test_users_add_on_an_empty_database(tmp_path: Path) -> None:
     )
     done = robodine("users", "add", "boss", "--role", "admin", stdin=PASSWORD + "\n", env=env)
     assert done.returncode == 0, done.stderr
-    assert "user 'boss' created with role admin" in done.stdout
+    # Quiet: the one line it did, no alembic INFO lines nor the migration's log line.
+    assert done.stdout == "user 'boss' created with role admin\n"
+    assert done.stderr == ""
     again = robodine("users", "add", "boss", "--role", "staff", stdin=PASSWORD + "\n", env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_help_says_what_robodine_is_not_how_the_parser_is_built() -> None:
+    done = robodine("--help")
+    assert done.returncode == 0, done.stderr
+    assert "serving and cooking robots" in done.stdout and "staff dashboard" in done.stdout
+    assert "robodine COMMAND --help" in done.stdout
+    assert "SUBCOMMAND" not in done.stdout and "argument parsing" not in done.stdout
+    for command in ("gateway", "web", "users", "demo-data", "sim"):
+        assert f"    {command} " in done.stdout, command
 
 
 def in_process(monkeypatch: pytest.MonkeyPatch, db: str, *argv: str, stdin: str = "") -> int:

@@ -111,7 +111,15 @@ async def test_an_order_is_placed_with_its_stock_taken_and_handed_to_the_gateway
             "invalid_field",
             "price",
         ),
-        ({"table": "T1", "items": [{"menu_item_id": 1}]}, 422, "invalid_field", "table"),
+        ({"table": "T99", "items": [{"menu_item_id": 1}]}, 422, "invalid_field", "table"),
+        ({"items": [{"menu_item_id": 1}]}, 422, "invalid_field", "table_id"),
+        (
+            {"table_id": 1, "table": "T1", "items": [{"menu_item_id": 1}]},
+            422,
+            "invalid_field",
+            "table_id",
+        ),
+        ({"table": "", "items": [{"menu_item_id": 1}]}, 422, "invalid_field", "table"),
     ],
 )
 async def test_bad_orders_are_refused_and_take_nothing(
@@ -125,6 +133,21 @@ async def test_bad_orders_are_refused_and_take_nothing(
     async with env.app[DB]() as s:
         assert await s.scalar(select(func.count()).select_from(Order)) == 0
         assert await s.scalar(select(func.count()).select_from(OutboxRow)) == 0
+
+
+async def test_an_order_names_its_table_as_robot_commands_do(shop: Shop) -> None:
+    env = shop.env
+    body = {"table": "T2", "items": [{"menu_item_id": shop.item("Cola"), "quantity": 2}]}
+    r = await env.client.post("/api/orders", headers=env.auth("staff"), json=body)
+    assert r.status == 201, await r.text()
+    order = await r.json()
+    assert (order["table"], order["table_id"]) == ("T2", shop.tables["T2"]["id"])
+    [(_, cmd)] = await commands(env, 1)
+    assert cmd["args"]["table"] == {"name": "T2", "x": 8.0, "y": 6.0}
+    spec = await (await env.client.get("/api/openapi.json")).json()
+    fields = spec["components"]["schemas"]["OrderIn"]["properties"]
+    assert {"table", "table_id"} <= fields.keys() and "T5" in fields["table"]["description"]
+    assert "items" in spec["components"]["schemas"]["OrderIn"]["required"]
 
 
 async def test_orders_need_a_writer_and_an_item_in_service(shop: Shop) -> None:
@@ -143,7 +166,8 @@ async def test_orders_need_a_writer_and_an_item_in_service(shop: Shop) -> None:
     )
     assert r.status == 200
     r = await shop.order([("Bibimbap", 1)], table="T3")
-    assert r.status == 409 and (await r.json())["field"] == "table_id"
+    p = await r.json()
+    assert r.status == 409 and (p["field"], p["table"]) == ("table_id", "T3")
     assert (await shop.order([("Bibimbap", 1)], table="T1")).status == 201
 
 
@@ -158,12 +182,15 @@ async def test_out_of_stock_is_a_409_naming_the_item_and_the_order_takes_nothing
     assert p["code"] == "out_of_stock" and p["item"] == "콜라"
     assert p["field"] == "items[1].menu_item_id" and p["menu_item_id"] == shop.item("Cola")
     assert "콜라 is out of stock (needs 2 of 콜라, 1 left)" in p["detail"]
+    assert (p["needed"], p["left"], p["short_of"]) == (2, 1, "콜라")  # for a translated message
     assert await shop.portions("Bulgogi") == bulgogi  # rolled back with the order
     # an ingredient: two portions of bulgogi need 4 beef
     await shop.set_stock("beef", 3)
     r = await shop.order([("Bulgogi", 2)])
     assert r.status == 409
-    assert "needs 4 of beef, 3 left" in (await r.json())["detail"]
+    p = await r.json()
+    assert "needs 4 of beef, 3 left" in p["detail"]
+    assert (p["item"], p["needed"], p["left"], p["short_of"]) == ("불고기", 4, 3, "beef")
     r = await shop.order([("Bulgogi", 1), ("Cola", 1)])
     assert r.status == 201
     assert await shop.portions("Cola") == 0 and await shop.portions("Bulgogi") == 0

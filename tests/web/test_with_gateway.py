@@ -11,6 +11,7 @@ from protocol.messages import Command, Welcome
 from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.waiting import wait_for
 from tests.web.conftest import MakeEnv, recv, recv_until
 
 pytestmark = pytest.mark.integration
@@ -86,3 +87,36 @@ async def test_a_failed_command_reaches_the_floor_chat(
         assert "serve-1" in msg["content"] and "blocked by a chair" in msg["content"]
         await bot.close()
         await floor.close()
+
+
+async def test_an_acknowledged_pause_reaches_the_robots_feed_as_paused(
+    make_env: MakeEnv, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = await make_env()
+    async with run_gateway(gateway_settings(redis_server.url, tmp_path)) as gw:
+        bot = TestRobot("serve-1", RobotKind.SERVING, gw.tcp_port, gw.udp_port)
+        assert isinstance(await bot.connect(), Welcome)
+        bot.state("en_route")
+        robots = await env.ws("/ws/robots", "viewer", robot="serve-1")
+        await recv_until(robots, "snapshot")
+        for action, paused in (("pause", True), ("resume", False)):
+            r = await env.client.post(
+                "/api/robots/serve-1/commands", headers=env.auth("staff"), json={"action": action}
+            )
+            assert r.status == 202
+            cmd = await bot.recv()
+            assert isinstance(cmd, Command) and cmd.action == action
+            bot.ack(cmd)
+            while True:  # the state stays en_route; `paused` says what the ack changed
+                f = await recv_until(robots, "robot")
+                if f["robot"]["paused"] is paused:
+                    break
+            assert f["robot"]["state"] == "en_route"
+
+            async def listed_as(paused: bool = paused) -> bool:  # the list is micro-cached
+                listed = await (await env.client.get("/api/robots", headers=env.auth())).json()
+                return any(x["id"] == "serve-1" and x["paused"] is paused for x in listed["items"])
+
+            await wait_for(listed_as)
+        await bot.close()
+        await robots.close()

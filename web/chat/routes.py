@@ -40,6 +40,7 @@ class RoomOut(Struct, kw_only=True):
     name: str
     title: str
     can_post: bool
+    max_chars: int  # the longest message a room takes (chat.max_chars)
 
 
 class RoomList(Struct, kw_only=True):
@@ -52,10 +53,16 @@ class RoomList(Struct, kw_only=True):
 async def rooms(request: web.Request) -> RoomList:
     """The `[[chat.rooms]]` your role may read (join them at /ws/chat/{name})."""
     user = await auth.authenticate(request)
+    chat = request.app[SETTINGS].chat
     return RoomList(
         items=[
-            RoomOut(name=r.name, title=r.title or r.name, can_post=user.role in r.write_roles)
-            for r in request.app[SETTINGS].chat.rooms
+            RoomOut(
+                name=r.name,
+                title=r.title or r.name,
+                can_post=user.role in r.write_roles,
+                max_chars=chat.max_chars,
+            )
+            for r in chat.rooms
             if user.role in r.read_roles
         ]
     )

@@ -21,9 +21,9 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-import orjson
+import msgspec
 import structlog
 from msgspec import Struct
 from redis.asyncio import Redis
@@ -49,6 +49,16 @@ RELAY_PREFIX: Final = "rd:relay:"
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+class RelayedEvent(Struct, kw_only=True):
+    """The robot event a relayed message tells of, so a client can word it in its language."""
+
+    id: str  # the event's eid
+    type: str
+    level: str
+    robot: str
+    data: dict[str, Any]
+
+
 class Message(Struct, tag_field="type", tag="message", kw_only=True):
     id: str  # stream id
     room: str
@@ -57,6 +67,7 @@ class Message(Struct, tag_field="type", tag="message", kw_only=True):
     timestamp: str  # ISO 8601 UTC
     role: str = ""
     system: bool = False  # posted by the relay, not a person
+    event: RelayedEvent | None = None  # the relay's: what `content` says in English
 
 
 class History(Struct, tag_field="type", tag="history", kw_only=True):
@@ -93,7 +104,20 @@ def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:
         timestamp=iso(ts),
         role=fields.get("role", ""),
         system=fields.get("system") == "1",
+        event=_relayed(fields.get("record")),
     )
+
+
+_decode_relayed = msgspec.json.Decoder(RelayedEvent).decode
+
+
+def _relayed(raw: str | None) -> RelayedEvent | None:
+    if not raw:
+        return None
+    try:
+        return _decode_relayed(raw)
+    except msgspec.DecodeError:  # a damaged field costs the wording, not the message
+        return None
 
 
 def check_content(content: str, max_chars: int) -> str:
@@ -276,7 +300,7 @@ class ChatService:
         content: str,
         *,
         system: bool = False,
-        event: str = "",
+        event: EventRecord | None = None,
     ) -> str:
         fields: dict[FieldT, EncodableT] = {
             "username": username,
@@ -285,8 +309,16 @@ class ChatService:
             "role": role,
             "system": int(system),
         }
-        if event:
-            fields["event"] = event
+        if event is not None:
+            fields["event"] = event.eid
+            record = RelayedEvent(
+                id=event.eid,
+                type=event.type,
+                level=str(event.level),
+                robot=event.robot,
+                data=event.data,
+            )
+            fields["record"] = msgspec.json.encode(record)
         sid = await self.redis.xadd(
             chat_stream(room), fields, maxlen=self.settings.maxlen, approximate=True
         )
@@ -311,7 +343,7 @@ class ChatService:
                         "system",
                         describe(rec),
                         system=True,
-                        event=rec.eid,
+                        event=rec,
                     )
 
     async def cursor(self, room: str) -> StreamId:
@@ -330,29 +362,46 @@ def _matches(rule: ChatRelay, rec: EventRecord) -> bool:
     return True
 
 
+def _word(state: Any) -> str:
+    """A state id as a word: ``en_route`` -> en route, ``estop`` -> e-stop."""
+    text = str(state if state not in (None, "") else "?")
+    return "e-stop" if text == "estop" else text.replace("_", " ")
+
+
+def _details(data: Any) -> str:
+    """What a robot reported, as words: ``(side left, battery 18)``; nothing when empty."""
+    if not isinstance(data, dict):
+        return ""
+    parts = [
+        f"{_word(k)} {_word(v) if isinstance(v, str) else v}"
+        for k, v in data.items()
+        if v is not None and v != "" and not isinstance(v, dict | list)
+    ]
+    return f" ({', '.join(parts)[:200]})" if parts else ""
+
+
 def describe(rec: EventRecord) -> str:
-    """One line a person can read, from an event record."""
+    """One line a person can read, from an event record (clients that know the language
+    they show word it themselves, from the message's ``event``)."""
     d = rec.data
     who = rec.robot or rec.src or "gateway"
     if rec.type == "robot.connection":
-        text = f"{who}: connection {d.get('previous', '?')} → {d.get('state', '?')}"
+        text = f"{who}: connection {_word(d.get('previous'))} → {_word(d.get('state'))}"
         if d.get("reason"):
-            text += f" ({d['reason']})"
+            text += f" ({_word(d['reason'])})"
     elif rec.type == "robot.state":
-        text = f"{who}: {d.get('previous', '?')} → {d.get('state', '?')}"
+        text = f"{who}: {_word(d.get('previous'))} → {_word(d.get('state'))}"
         if d.get("task"):
             text += f" (task {d['task']})"
     elif rec.type == "command.failed":
-        text = f"{who}: command {d.get('action', '?')} failed: {d.get('reason', 'unknown reason')}"
+        reason = _word(d.get("reason") or "unknown reason")
+        text = f"{who}: command {_word(d.get('action'))} failed: {reason}"
         if d.get("detail"):
             text += f" ({d['detail']})"
     elif rec.type == "robot.event" and d.get("name"):
-        text = f"{who}: {d['name']}"
-        if d.get("data"):
-            text += " " + orjson.dumps(d["data"]).decode()[:200]
+        text = f"{who}: {_word(d['name'])}{_details(d.get('data'))}"
     elif rec.type == "robot.transition_refused":
-        text = f"{who}: refused {d.get('from', '?')} → {d.get('to', '?')}"
+        text = f"{who}: refused {_word(d.get('from'))} → {_word(d.get('to'))}"
     else:
-        extra = orjson.dumps(d).decode() if d else ""
-        text = f"{who}: {rec.type}" + (f" {extra[:200]}" if extra else "")
-    return f"[{rec.level}] {text}"
+        text = f"{who}: {rec.type}{_details(d)}"
+    return f"{str(rec.level).capitalize()} · {text}"

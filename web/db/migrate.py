@@ -7,6 +7,7 @@ SQLite serialises writers by itself.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import structlog
@@ -39,7 +40,15 @@ def _current(conn: Connection) -> str | None:
 
 def _upgrade(conn: Connection, cfg: Config) -> None:
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    # Alembic's own INFO lines (plain text, one per revision) say what database_migrated says.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # debug keeps them
+        alembic_log.setLevel(logging.WARNING)
+    try:
+        command.upgrade(cfg, "head")
+    finally:
+        alembic_log.setLevel(level)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -1,6 +1,7 @@
 """Request and answer models of /api/orders (the interface outside checks rely on).
 
 ``POST /api/orders`` takes ``{"table_id", "items": [{"menu_item_id", "quantity"}]}``
+(or the table's ``name`` as ``table`` instead of ``table_id``, as robot commands take it)
 and answers 201 with the order: its ``id``, ``status`` and ``history``.
 A delivered order's history is placed, cooking, ready, delivering, delivered.
 """
@@ -17,6 +18,7 @@ from web.http.schemas import RowId as Id
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
 Status = Literal["placed", "cooking", "ready", "delivering", "delivered", "cancelled"]
+TableName = Annotated[str, Meta(min_length=1, max_length=32)]
 Quantity = Annotated[int, Meta(ge=1, le=99, description="portions; at least 1")]
 
 
@@ -25,8 +27,12 @@ class OrderLineIn(Request):
     quantity: Quantity = 1
 
 
-class OrderIn(Request):
-    table_id: Id
+class OrderIn(Request, kw_only=True):
+    table_id: Annotated[Id | None, Meta(description="the table's id; or give `table`")] = None
+    table: Annotated[
+        TableName | None,
+        Meta(description="the table's name (`T5`), as robot commands take it; or `table_id`"),
+    ] = None
     items: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=50)]
     note: Annotated[str, Meta(max_length=500)] = ""
 

@@ -139,6 +139,25 @@ async def load_orders(s: AsyncSession, orders: Sequence[Order]) -> list[OrderOut
     ]
 
 
+async def _table(s: AsyncSession, body: OrderIn) -> FloorTable:
+    """The order's table, by ``table_id`` or by ``table`` (its name): exactly one of them."""
+    if (body.table_id is None) == (body.table is None):
+        raise _body_problem(
+            422, "invalid_field", "give the table as table_id or as table (its name)", "table_id"
+        )
+    if body.table_id is not None:
+        table = await s.get(FloorTable, body.table_id)
+        if table is None:
+            raise _body_problem(422, "invalid_field", f"no table {body.table_id}", "table_id")
+        return table
+    table = await s.scalar(select(FloorTable).where(FloorTable.name == body.table))
+    if table is None:
+        raise _body_problem(
+            422, "invalid_field", f"no table named {body.table!r}", "table", table=body.table
+        )
+    return table
+
+
 class OrderService:
     def __init__(self, db: async_sessionmaker[AsyncSession], *, source: str) -> None:
         self.db = db
@@ -220,12 +239,14 @@ class OrderService:
     async def _place(
         self, s: AsyncSession, body: OrderIn, user: str, key: str | None, body_digest: str
     ) -> tuple[Order, list[LowStock]]:
-        table = await s.get(FloorTable, body.table_id)
-        if table is None:
-            raise _body_problem(422, "invalid_field", f"no table {body.table_id}", "table_id")
+        table = await _table(s, body)
         if not table.active:
             raise _body_problem(
-                409, "unavailable", f"table {table.name!r} is not in service", "table_id"
+                409,
+                "unavailable",
+                f"table {table.name!r} is not in service",
+                "table" if body.table is not None else "table_id",
+                table=table.name,
             )
         wanted = {line.menu_item_id for line in body.items}
         items = {m.id: m for m in await s.scalars(select(MenuItem).where(MenuItem.id.in_(wanted)))}
@@ -266,6 +287,9 @@ class OrderService:
                 f"items[{index}].menu_item_id",
                 menu_item_id=exc.item_id,
                 item=exc.item,
+                needed=exc.needed,
+                left=exc.left,
+                short_of=exc.stock,
             ) from None
         now = utcnow()
         order = Order(

@@ -45,9 +45,12 @@ class LowStock:
 
 
 class OutOfStock(Exception):
-    def __init__(self, item: str, item_id: int, needed: str) -> None:
-        super().__init__(f"{item} is out of stock ({needed})")
-        self.item, self.item_id, self.needed = item, item_id, needed
+    """``needed`` of ``stock`` (the item itself or an ingredient) for ``item``, ``left`` left."""
+
+    def __init__(self, item: str, item_id: int, stock: str, needed: int, left: int) -> None:
+        super().__init__(f"{item} is out of stock (needs {needed} of {stock}, {left} left)")
+        self.item, self.item_id = item, item_id
+        self.stock, self.needed, self.left = stock, needed, left
 
 
 async def reserve(s: AsyncSession, lines: Sequence[tuple[MenuItem, int]]) -> list[LowStock]:
@@ -88,7 +91,7 @@ async def reserve(s: AsyncSession, lines: Sequence[tuple[MenuItem, int]]) -> lis
             short = await s.get(InventoryItem, inventory_id)
             left = short.stock if short is not None else 0
             what = short.ingredient if short is not None and short.ingredient else names[item_id]
-            raise OutOfStock(names[item_id], item_id, f"needs {n} of {what}, {left} left")
+            raise OutOfStock(names[item_id], item_id, what, n, left)
         stock, threshold, ingredient = got
         if stock <= threshold:
             low.append(LowStock(inventory_id, ingredient or names[item_id], stock, threshold))

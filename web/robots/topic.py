@@ -23,6 +23,10 @@ from web.http.schemas import Query, RobotId
 from web.robots.schemas import RobotOut
 from web.robots.snapshots import load_robots
 
+# Besides robot.*: a robot added or removed, and a command acknowledged (an acked pause or
+# resume changes the snapshot's `paused` and no state, so no robot.state event says so).
+_ALSO_CHANGE = frozenset({"registry.changed", "command.acked"})
+
 
 class RobotFrame(Struct, tag_field="type", tag="robot", kw_only=True):
     id: str  # the rd:events id of the change
@@ -38,9 +42,9 @@ class RobotsTopic(Topic):
     stream = EVENTS
     delivery = Delivery.LATEST
     summary = (
-        "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*` or "
-        "`registry.changed` event names it. Latest wins per robot; a reconnect gets a fresh "
-        "snapshot."
+        "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*`, "
+        "`registry.changed` or `command.acked` event names it. Latest wins per robot; a "
+        "reconnect gets a fresh snapshot."
     )
     params = RobotsParams
     frame_types = RobotFrame | Batch | Snapshot[RobotOut]
@@ -62,7 +66,7 @@ class RobotsTopic(Topic):
         for sid, fields in entries:
             robot = fields.get("robot") or ""
             kind = fields.get("type") or ""
-            if robot and (kind.startswith("robot.") or kind == "registry.changed"):
+            if robot and (kind.startswith("robot.") or kind in _ALSO_CHANGE):
                 changed[robot] = StreamId.parse(sid)
         if not changed:
             return []

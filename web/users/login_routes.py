@@ -35,7 +35,8 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
 
     Failed attempts are limited per client address and username (`web.login_attempts_per_min`),
     per username (`web.login_attempts_per_user_per_min`) and per address
-    (`web.login_attempts_per_address_per_min`): a 429 names the `limit` that held it.
+    (`web.login_attempts_per_address_per_min`): a 429 names the `limit` that held it and
+    says in `retry_after` (as `Retry-After` does) how many seconds to wait.
     """
     app = request.app
     limits = app[LOGIN_LIMITER]
@@ -49,7 +50,7 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
             "too_many_attempts",
             f"too many failed logins; retry in {seconds} s",
             headers={"Retry-After": str(seconds)},
-            extra={"limit": limit},
+            extra={"limit": limit, "retry_after": seconds},
         )
     async with app[DB]() as s:
         u = await s.scalar(select(User).where(User.username == username))

@@ -2,14 +2,23 @@
 // position. Positions are applied once per animation frame however fast telemetry comes;
 // a CSS transition on the robot's transform keeps 10 Hz motion smooth.
 import { s, clear } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, word } from "./i18n.js";
+import { dockName, robotName } from "./words.js";
 
 const PX = 40; // SVG units per metre
 
 export function stateClass(r) {
   if (r.connection === "offline") return "st-offline";
   if (r.connection === "stale") return "st-stale";
+  if (r.paused && r.state !== "estop") return "st-paused";
   return `st-${(r.state || "unknown").replace(/[^a-z_]/g, "")}`;
+}
+
+/** The state in words; a paused robot keeps its state, so it reads "paused (en route)". */
+export function stateText(r) {
+  const st = word("s", r.state);
+  if (!r.paused || r.state === "estop") return st;
+  return r.state ? `${t("s_paused")} (${st})` : t("s_paused");
 }
 
 export class FloorMap {
@@ -39,7 +48,7 @@ export class FloorMap {
       this.svg.append(s("g", { class: "dock", transform: `translate(${d.x * PX},${d.y * PX})` },
         s("rect", { x: -14, y: -14, width: 28, height: 28, rx: 3 }),
         s("text", { y: 4 }, "⚡"),
-        s("text", { y: -20, class: "lbl" }, d.name)));
+        s("text", { y: -20, class: "lbl" }, dockName(d.name))));
     }
     const seen = new Set();
     for (const tb of [...tables, ...floor.tables]) {
@@ -80,14 +89,17 @@ export class FloorMap {
       const heading = s("line", { x1: 0, y1: 0, x2: 16, y2: 0, class: "heading" });
       const gaugeBg = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge-bg" });
       const gauge = s("rect", { x: -14, y: -24, width: 28, height: 5, class: "gauge" });
-      const label = s("text", { y: 28, class: "lbl" }, r.id);
+      const label = s("text", { y: 28, class: "lbl" }, robotName(r.id));
+      const title = s("title", {}, r.id);
+      const mark = s("g", { class: "mark" }, s("rect", { x: -5, y: -6, width: 3.5, height: 12 }),
+        s("rect", { x: 1.5, y: -6, width: 3.5, height: 12 })); // ⏸ drawn: fonts may lack the glyph
       const g = s("g", {
         class: "robot", tabindex: 0, role: "button", "data-robot": r.id,
         onclick: () => this.onPick(r.id),
         onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.onPick(r.id); } },
-      }, s("title", {}, r.id), heading, body, gaugeBg, gauge, label);
+      }, title, heading, body, gaugeBg, gauge, mark, label);
       this.robotLayer.append(g);
-      n = { g, body, gauge, heading };
+      n = { g, body, gauge, heading, title, mark, label };
       this.nodes.set(r.id, n);
     }
     n.g.classList.remove("hidden");
@@ -96,6 +108,11 @@ export class FloorMap {
     n.g.dataset.x = r.x.toFixed(3);
     n.g.dataset.y = r.y.toFixed(3);
     n.g.setAttribute("class", `robot ${stateClass(r)}`);
+    const paused = !!r.paused && r.state !== "estop";
+    n.g.dataset.paused = String(paused);
+    n.mark.classList.toggle("hidden", !paused);
+    n.title.textContent = `${robotName(r.id)}: ${stateText(r)}`;
+    if (n.label.textContent !== robotName(r.id)) n.label.textContent = robotName(r.id);
     const deg = ((r.theta || 0) * 180) / Math.PI;
     n.heading.setAttribute("transform", `rotate(${deg.toFixed(1)})`);
     const b = Math.max(0, Math.min(100, r.battery ?? 0));

@@ -145,3 +145,21 @@ export function clock(tsOrIso) {
   const p = (n) => String(n).padStart(2, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; // same in both languages
 }
+
+/** More labels, kept by the module that uses them: {key: [English, Korean]}. */
+export function addStrings(more) { Object.assign(STRINGS, more); }
+
+/** `t(key)` with each `{name}` filled from `values`. */
+export function tf(key, values = {}) {
+  return t(key).replace(/\{(\w+)\}/g, (m, k) => (values[k] === undefined || values[k] === null ? m : String(values[k])));
+}
+
+/** How long ago, in the page's language: "3분 전", "3 minutes ago" ("now" under a minute). */
+export function ago(tsOrIso, now = Date.now()) {
+  const then = typeof tsOrIso === "number" ? tsOrIso * 1000 : Date.parse(tsOrIso);
+  const min = Math.floor((now - then) / 60000);
+  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  if (min < 1) return rtf.format(0, "second");
+  if (min < 60) return rtf.format(-min, "minute");
+  return rtf.format(-Math.floor(min / 60), "hour");
+}

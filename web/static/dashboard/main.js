@@ -4,6 +4,8 @@ import { login, logout, onLogout, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { onFeedState } from "./feed.js";
 import { lang, setLang, t } from "./i18n.js";
+import { problemText } from "./problems.js";
+import { userLabel } from "./words.js";
 import { stopAll } from "./ui.js";
 import { chatView } from "./view-chat.js";
 import { eventsView } from "./view-events.js";
@@ -29,13 +31,16 @@ function showLogin(error = "") {
       await login(user.value, pass.value);
       showShell();
     } catch (ex) {
-      err.textContent = ex.status === 401 ? t("login_failed") : `${t("login_error")}: ${ex.message}`;
+      err.textContent = ex.status === 401 ? t("login_failed") : problemText(ex);
     }
   } },
   h("h1", {}, t("app")),
   h("label", { for: "username" }, t("username")), user,
   h("label", { for: "password" }, t("password")), pass,
   h("button", { type: "submit", class: "primary" }, t("login")), err, langSwitch(() => showLogin()));
+  // A stale error must not stay under the browser's own bubble, nor while a fix is typed.
+  form.addEventListener("invalid", () => { err.textContent = ""; }, true);
+  for (const input of [user, pass]) input.addEventListener("input", () => { err.textContent = ""; });
   root.append(form);
   user.focus();
 }
@@ -66,7 +71,7 @@ function showShell() {
       "aria-selected": String(name === currentTab), onclick: () => selectTab(name) }, t(name))));
   const header = h("header", {},
     h("strong", { class: "brand" }, t("app")), nav, status,
-    h("span", { class: "who" }, `${me.username} (${me.role})`),
+    h("span", { class: "who" }, userLabel(me.username, me.role)),
     langSwitch(() => showShell()),
     h("button", { class: "logout", onclick: () => logout() }, t("logout")));
   const main = h("main", {});

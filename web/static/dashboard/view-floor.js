@@ -1,9 +1,11 @@
 // The floor view: the live map, the robot list, a robot's details and its commands.
 import { api, canWrite } from "./api.js";
 import { clear, h } from "./dom.js";
-import { FloorMap, stateClass } from "./floor.js";
+import { FloorMap, stateClass, stateText } from "./floor.js";
 import { t, word } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { feed, toast } from "./ui.js";
+import { hasName, noteRobot, reasonWord, robotName, taskText } from "./words.js";
 
 export function floorView() {
   const robots = new Map();
@@ -21,7 +23,7 @@ export function floorView() {
   api("/api/robot-kinds").then(({ items }) => {
     for (const k of items) kinds.set(k.kind, k.actions);
     renderDetail();
-  }).catch((e) => toast(e.message, true));
+  }).catch((e) => toast(problemText(e), true));
   const el = h("section", { class: "floor-view" }, mapBox, detail,
     h("table", { class: "robots" }, h("caption", {}, t("robots")),
       h("thead", {}, h("tr", {}, ["robot", "kind", "connection", "state", "battery", "task"].map((k) => h("th", {}, t(k))))),
@@ -29,7 +31,7 @@ export function floorView() {
 
   Promise.all([api("/api/floor"), api("/api/tables?limit=500").catch(() => ({ items: [] }))])
     .then(([floor, tables]) => { map.plan(floor, tables.items); for (const r of robots.values()) map.update(r); })
-    .catch((e) => toast(e.message, true));
+    .catch((e) => toast(problemText(e), true));
 
   let listTimer = null;
   function changed(r) {
@@ -44,23 +46,26 @@ export function floorView() {
     for (const r of rows) {
       list.append(h("tr", { class: stateClass(r), tabindex: 0, "data-robot": r.id, onclick: () => pick(r.id),
         onkeydown: (e) => { if (e.key === "Enter") pick(r.id); } },
-        h("td", {}, r.id), h("td", {}, word("k", r.kind)), h("td", {}, word("c", r.connection)),
-        h("td", { class: "state" }, word("s", r.state)), h("td", {}, battery(r.battery)), h("td", {}, r.task || "—")));
+        h("td", { class: "name" }, robotName(r.id), hasName(r.id) ? h("small", { class: "rid" }, ` ${r.id}`) : null),
+        h("td", {}, word("k", r.kind)), h("td", {}, word("c", r.connection)),
+        h("td", { class: "state" }, stateText(r)), h("td", {}, battery(r.battery)),
+        h("td", { class: "task", "data-task": r.task || "" }, taskText(r.task, later))));
     }
     if (!rows.length) list.append(h("tr", {}, h("td", { colspan: 6 }, t("nothing"))));
   }
+  function later() { if (!listTimer) listTimer = setTimeout(renderList, 250); renderDetail(); } // an order's table came
   function pick(id) { picked = id; renderDetail(); }
   function renderDetail() {
     const r = robots.get(picked);
     clear(detail);
     detail.hidden = !r;
     if (!r) return;
-    const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", word("s", r.state)],
-      ["battery", battery(r.battery)], ["task", r.task || "—"],
+    const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", stateText(r)],
+      ["battery", battery(r.battery)], ["task", taskText(r.task, later)],
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
     const c = lastCommand.get(r.id);
-    if (c) rows.push(["last_command", `${t(c.action) } · ${t(`cmd_${c.outcome}`)}${c.reason ? ` (${c.reason})` : ""}`]);
-    detail.append(h("h2", {}, `${t("robot")} ${r.id}`), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k }, v || "—")])));
+    if (c) rows.push(["last_command", `${t(c.action) } · ${t(`cmd_${c.outcome}`)}${c.reason ? ` (${reasonWord(c.reason)})` : ""}`]);
+    detail.append(h("h2", {}, `${t("robot")} ${robotName(r.id)}`, hasName(r.id) ? h("small", { class: "rid" }, ` ${r.id}`) : null), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k, class: k === "state" ? stateClass(r) : null }, v || "—")])));
     if (canWrite()) {
       const acts = buttonsFor(r.kind);
       detail.append(h("div", { class: "actions" }, acts.map((a) =>
@@ -71,11 +76,12 @@ export function floorView() {
   async function command(id, action) {
     try {
       await api(`/api/robots/${encodeURIComponent(id)}/commands`, { method: "POST", body: { action }, headers: { "Idempotency-Key": crypto.randomUUID() } });
-      toast(`${t("command_sent")}: ${t(action)} → ${id}`);
-    } catch (e) { toast(`${t("command_failed")}: ${e.message}`, true); }
+      toast(`${t("command_sent")}: ${t(action)} → ${robotName(id)}`);
+    } catch (e) { toast(`${t("command_failed")}: ${problemText(e)}`, true); }
   }
   function merge(id, fields) {
     const r = { ...(robots.get(id) || { id }), ...fields };
+    if (fields.name !== undefined) noteRobot(r);
     robots.set(id, r);
     changed(r);
   }

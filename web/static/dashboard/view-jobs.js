@@ -2,6 +2,7 @@
 import { api, canWrite, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { clock, t, word } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { feed, toast } from "./ui.js";
 
 const OPEN = ["queued", "running", "cancelling"];
@@ -15,7 +16,7 @@ export function jobsView() {
   form.onsubmit = async (e) => {
     e.preventDefault();
     try { await api("/api/jobs", { method: "POST", body: { kind: "sales_report", input: { date: day.value } } }); }
-    catch (ex) { toast(ex.message, true); }
+    catch (ex) { toast(problemText(ex), true); }
   };
   const el = h("section", { class: "jobs-view" }, canWrite() ? form : null, list);
 
@@ -46,7 +47,7 @@ export function jobsView() {
     if (!all.length) list.append(h("li", { class: "empty" }, t("nothing")));
   }
   async function cancel(id) {
-    try { await api(`/api/jobs/${id}/cancel`, { method: "POST" }); } catch (ex) { toast(ex.message, true); }
+    try { await api(`/api/jobs/${id}/cancel`, { method: "POST" }); } catch (ex) { toast(problemText(ex), true); }
   }
   feed("/ws/jobs", (f) => {
     if (f.type === "snapshot") { jobs.clear(); for (const j of f.items || []) jobs.set(j.id, j); }
