@@ -45,6 +45,7 @@ from protocol import streams
 from protocol.streams import EventType, Level
 from robodine.backoff import Backoff
 from robodine.lifecycle import Notifier
+from robodine.ports import listening
 from robodine.redisio.client import connect
 
 log = structlog.get_logger("gateway")
@@ -108,10 +109,12 @@ class Gateway:
                         started.workers.append(
                             tg.create_task(_check_redis_until_reached(blocking, s), name="redis")
                         )
-                    started.udp, self.udp_port = await open_udp(fleet, s.udp)
+                    with listening("udp.port", "UDP", s.udp.host, s.udp.port):
+                        started.udp, self.udp_port = await open_udp(fleet, s.udp)
                     tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
                     started.tcp = tcp
-                    self.tcp_port = await tcp.start()
+                    with listening("tcp.port", "TCP", s.tcp.host, s.tcp.port):
+                        self.tcp_port = await tcp.start()
                     started.reader_task = tg.create_task(reader.run(), name="commands")
                     mqtt = self.mqtt = started.mqtt = open_mqtt(s, fleet, self.stats, self.clock)
                     if mqtt is not None:

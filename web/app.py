@@ -16,7 +16,7 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from config import Settings
-from web import dashboard, health, topics
+from web import dashboard, health, origin, topics
 from web.chat import routes as chat
 from web.db.session import DatabaseConfigError, database_url
 from web.events import routes as events
@@ -81,6 +81,7 @@ ROUTE_MODULES = (
     webhooks,
     webhooks_in,
     dashboard,
+    origin,
 )
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from config import Settings
 from robodine.lifecycle import Notifier, run_until_signal, settle_heap
+from robodine.ports import listening
 from web.app import create_app
 from web.http.access_log import AccessLogger
 from web.http.protocol import Runner
@@ -34,8 +35,10 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
     )
     await runner.setup()  # resources up: Redis, database (migrated), hub, chat
     try:
-        site = web.TCPSite(runner, settings.web.host, settings.web.port, reuse_address=True)
-        await site.start()
+        w = settings.web
+        site = web.TCPSite(runner, w.host, w.port, reuse_address=True)
+        with listening("web.port", "TCP", w.host, w.port):
+            await site.start()
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]
         log.info("web_started", name=settings.web.name, listen=listen, frozen=settle_heap())
         notifier = Notifier()

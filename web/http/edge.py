@@ -37,6 +37,7 @@ from web.keys import EDGE, REQUEST_ID
 
 log = structlog.get_logger("web.http")
 
+_MAX_REFUSED_LOGGED = 100  # distinct refused origins logged; a flood of made-up ones is not
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID"
@@ -64,6 +65,27 @@ class Edge:
         self.gzip_min = settings.gzip_min_bytes
         self.feed_send_buffer = settings.feed_send_buffer_bytes
         self._fallback: web.AbstractResource | None = None
+        self._refused: set[str] = set()  # origins already logged as refused
+
+    def origin_refused(self, origin: str, path: str) -> Problem:
+        """The 403 for an Origin not in web.origins, logged once per origin with the list:
+        a dashboard opened at an address nobody added would otherwise just reconnect."""
+        if origin not in self._refused and len(self._refused) < _MAX_REFUSED_LOGGED:
+            self._refused.add(origin)
+            log.warning(
+                "origin_refused",
+                origin=origin,
+                path=path,
+                allowed=sorted(self.origins),
+                hint="add it to web.origins (env ROBODINE_WEB_ORIGINS, JSON or a comma list)",
+            )
+        return Problem(
+            403,
+            "origin_not_allowed",
+            f"origin {origin!r} is not allowed: add it to web.origins",
+            field="Origin",
+            extra={"in": "header"},
+        )
 
     def add_route(
         self,
@@ -136,7 +158,7 @@ class Edge:
     async def _unrouted(self, request: web.Request) -> web.StreamResponse:
         """A CORS preflight, else 405 (the path has other methods) or 404."""
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return _preflight(request, self.origins)
+            return _preflight(request, self)
         allowed: set[str] = set()
         for resource in request.app.router.resources():
             if resource is not self._fallback:
@@ -202,16 +224,10 @@ def before_stream(request: web.Request, resp: web.StreamResponse) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, edge.feed_send_buffer)
 
 
-def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:
+def _preflight(request: web.Request, edge: Edge) -> web.Response:
     origin = request.headers.get("Origin", "")
-    if origin not in origins:
-        return Problem(
-            403,
-            "origin_not_allowed",
-            f"origin {origin!r} is not allowed",
-            field="Origin",
-            extra={"in": "header"},
-        ).response(request.path)
+    if origin not in edge.origins:
+        return edge.origin_refused(origin, request.path).response(request.path)
     return web.Response(
         status=204,
         headers={
