@@ -131,11 +131,11 @@ class Gateway:
                         EventType.GATEWAY_STARTED,
                         data={"gateway": s.gateway.name, "robots": len(fleet.sessions)},
                     )
-                    self._serve_metrics()
                     log.info(
                         "gateway_started",
                         tcp_port=self.tcp_port,
                         udp_port=self.udp_port,
+                        metrics=self._serve_metrics(),
                         robots=len(fleet.sessions),
                         redis=_redact_url(s.redis.url),
                     )
@@ -213,16 +213,20 @@ class Gateway:
             await asyncio.sleep(TICK_S)
             fleet.tick(self.clock())
 
-    def _serve_metrics(self) -> None:
+    def _serve_metrics(self) -> str | None:
+        """/metrics on gateway.metrics_host:metrics_port; the address, or None (off, or the
+        port taken: logged, and the gateway serves robots without its metrics)."""
         g = self.settings.gateway
         if not g.metrics_port:
-            return
+            return None
         registry = CollectorRegistry()
         registry.register(StatsCollector(self.stats))
         try:
             start_http_server(g.metrics_port, addr=g.metrics_host, registry=registry)
         except OSError as exc:
             log.warning("metrics_unavailable", port=g.metrics_port, error=str(exc))
+            return None
+        return f"{g.metrics_host}:{g.metrics_port}"
 
 
 def _open_spool(s: Settings) -> Spool:

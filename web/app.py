@@ -119,7 +119,8 @@ def create_app(
     secret = check_settings(settings)
     app = web.Application(client_max_size=settings.web.max_body_bytes)  # no middleware: edge
     app[SETTINGS] = settings
-    app[EDGE] = Edge(settings.web)
+    app[METRICS] = WebMetrics()
+    app[EDGE] = Edge(settings.web, app[METRICS])
     app[SESSION_ID] = uuid.uuid4().hex
     app[PASSWORDS] = Passwords(settings.web)
     app[TOKENS] = Tokens(secret, settings.web.token_ttl_s)
@@ -127,7 +128,6 @@ def create_app(
     app[TOPICS] = topics_registry or default_topics()
     app[ENDPOINTS] = []
     app[WEBSOCKETS] = weakref.WeakSet()
-    app[METRICS] = WebMetrics()
     app[FEEDS] = Feeds(settings.web, app[METRICS])
     app[LOGIN_LIMITER] = LoginLimits(settings.web)
     for module in ROUTE_MODULES:

@@ -72,8 +72,12 @@ def test_a_taken_gateway_port_fails_naming_the_port_and_protocol(
     assert "Address already in use" in out.stderr
 
 
-def test_ctrl_c_stops_everything_in_order_with_redis_last(tmp_path: Path) -> None:
-    env = run_env(tmp_path)
+def test_ctrl_c_stops_everything_in_order_with_redis_last(
+    tmp_path: Path, taken: dict[str, int]
+) -> None:
+    """Also: the banner shows the metrics addresses bound, and says when one is not."""
+    env = run_env(tmp_path, ROBODINE_GATEWAY_METRICS_HOST="0.0.0.0")
+    env["ROBODINE_GATEWAY_METRICS_PORT"] = str(taken["TCP"])
     log = tmp_path / "run.out"
     with log.open("w") as f:
         proc = subprocess.Popen(
@@ -86,8 +90,9 @@ def test_ctrl_c_stops_everything_in_order_with_redis_last(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
         banner = log.read_text()
-        gw = env["ROBODINE_GATEWAY_METRICS_PORT"]
-        assert f"gateway metrics  curl -s http://127.0.0.1:{gw}/metrics" in banner
+        gw, web = env["ROBODINE_GATEWAY_METRICS_PORT"], env["ROBODINE_WEB_METRICS_PORT"]
+        assert f"gateway metrics  not serving at 0.0.0.0:{gw} (see metrics_unavailable" in banner
+        assert f"web metrics      curl -s http://127.0.0.1:{web}/metrics" in banner
         assert f"http://127.0.0.1:{env['ROBODINE_WEB_PORT']}/" in banner
         time.sleep(2)
         proc.send_signal(signal.SIGINT)

@@ -21,6 +21,7 @@ import itertools
 import re
 import socket
 import uuid
+from time import perf_counter
 
 import structlog
 from aiohttp import hdrs, web
@@ -34,6 +35,7 @@ from config.logging import request_id
 from config.settings import WebSettings
 from web.http.problems import Problem
 from web.keys import EDGE, REQUEST_ID
+from web.metrics import UNROUTED, WebMetrics
 
 log = structlog.get_logger("web.http")
 
@@ -59,7 +61,8 @@ _id_counter = itertools.count()
 class Edge:
     """The wrapper every handler gets, with the settings it needs read once."""
 
-    def __init__(self, settings: WebSettings) -> None:
+    def __init__(self, settings: WebSettings, metrics: WebMetrics | None = None) -> None:
+        self.metrics = metrics  # requests by route template and status, latency
         self.origins = frozenset(settings.origins)
         self.max_body = settings.max_body_bytes
         self.gzip_min = settings.gzip_min_bytes
@@ -106,6 +109,7 @@ class Edge:
         """
         origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
         api = None if path is None else _is_api(path)
+        counted = None if self.metrics is None else self.metrics.route(path or UNROUTED)
 
         async def answer(request: web.Request) -> web.StreamResponse:
             """A request id (the client's X-Request-ID if sane) on every log line and
@@ -115,6 +119,7 @@ class Edge:
             The request id is not unbound after: aiohttp runs each request in a task of
             its own, whose context copy ends with it (aiohttp #3406).
             """
+            started = perf_counter()
             headers = request.headers
             rid = headers.get(X_REQUEST_ID)
             if rid is None or not _REQUEST_ID.match(rid):
@@ -133,6 +138,8 @@ class Edge:
             except web.HTTPException as exc:
                 if exc.status < 400:  # a redirect: aiohttp sends it
                     common_headers(request, exc, rid, origins, api)
+                    if counted is not None:
+                        counted.answered(request.method, exc.status, started)
                     raise
                 resp = _http_problem(request, exc, max_body)
             except (asyncio.CancelledError, ConnectionResetError):
@@ -145,6 +152,10 @@ class Edge:
             # A handler's own stream (SSE, WebSocket) went out before: before_stream did this.
             if type(resp) is web.Response or not resp.prepared:
                 common_headers(request, resp, rid, origins, api)
+                if counted is not None:
+                    counted.answered(request.method, resp.status, started)
+            elif counted is not None:  # a stream, counted when it ends; its length is no latency
+                counted.answered(request.method, resp.status, None)
             return resp
 
         answer.__name__ = getattr(handler, "__name__", answer.__name__)
