@@ -84,6 +84,7 @@ class Gateway:
         """Serve until ``shutdown`` completes (a signal's Event.wait(), or a test's trigger)."""
         s = self.settings
         spool = await asyncio.to_thread(_open_spool, s)
+        self.stats.probe("spool_depth", "", lambda: float(len(spool)))
         redis = connect(s.redis, name=f"{s.gateway.name}:writer")
         blocking = connect(
             s.redis, name=f"{s.gateway.name}:commands", block_ms=s.redis.command_block_ms

@@ -50,6 +50,7 @@ from web.restaurant import floor_routes, inventory_routes, menu_routes
 from web.robots import kind_routes
 from web.robots import routes as robots
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
+from web.status import routes as status
 from web.todos import routes as todos
 from web.topics import default_topics
 from web.uploads import routes as uploads
@@ -82,6 +83,7 @@ ROUTE_MODULES = (
     webhooks_in,
     dashboard,
     origin,
+    status,
 )
 
 

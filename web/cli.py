@@ -80,6 +80,10 @@ def register(sub: Any) -> None:
 
     register_worker(sub)
 
+    from web.status.cli import register as register_status
+
+    register_status(sub)
+
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover
     return 2
