@@ -46,7 +46,7 @@ from protocol.streams import EventType, Level
 from robodine.backoff import Backoff
 from robodine.lifecycle import Notifier
 from robodine.ports import listening
-from robodine.redisio.client import connect
+from robodine.redisio.client import connect, redacted_url
 
 log = structlog.get_logger("gateway")
 
@@ -138,7 +138,7 @@ class Gateway:
                         udp_port=self.udp_port,
                         metrics=self._serve_metrics(),
                         robots=len(fleet.sessions),
-                        redis=_redact_url(s.redis.url),
+                        redis=redacted_url(s.redis.url),
                     )
                     self.notifier.ready(f"serving {len(fleet.sessions)} robots")
                     self.started.set()
@@ -304,13 +304,3 @@ def _problems(group: BaseExceptionGroup[ConfigError]) -> list[str]:
     for exc in group.exceptions:
         out += _problems(exc) if isinstance(exc, BaseExceptionGroup) else exc.problems
     return out
-
-
-def _redact_url(url: str) -> str:
-    """redis://user:secret@host -> redis://user:***@host, so a password never reaches a log."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

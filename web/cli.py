@@ -84,6 +84,10 @@ def register(sub: Any) -> None:
 
     register_status(sub)
 
+    from web.backup.cli import register as register_backup
+
+    register_backup(sub)
+
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover
     return 2

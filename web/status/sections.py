@@ -24,6 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import func, select, text
 
 from protocol.streams import COMMANDS, EVENTS, REGISTRY, ROBOTS_INDEX, Level, robot_key
+from robodine.redisio.client import redacted_url
 from robodine.redisio.replies import as_str
 from robodine.redisio.streamid import StreamId
 from web.status.document import Section, judged, off, ok, section
@@ -42,13 +43,6 @@ def _loopback(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _redacted(url: str) -> str:
-    u = urlsplit(url)
-    if u.password:
-        return url.replace(f":{u.password}@", ":***@")
-    return url
-
-
 # ---- Redis ---------------------------------------------------------------------------
 
 
@@ -59,7 +53,7 @@ async def _info(p: Probe) -> dict[str, Any]:
 
 @section("redis")
 async def redis_section(p: Probe) -> Section:
-    url = _redacted(p.settings.redis.url)
+    url = redacted_url(p.settings.redis.url)
     try:
         info = await p.once("info", lambda: _info(p))
     except OUTAGE as exc:
