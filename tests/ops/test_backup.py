@@ -66,7 +66,8 @@ async def _served(system: System, order_ids: list[int]) -> dict[str, Any]:
         h = {"Authorization": f"Bearer {(await r.json())['token']}"}
         orders = {o["id"] for o in (await (await http.get(
             "/api/orders", params={"limit": "500"}, headers=h)).json())["items"]}
-        robots = [x["id"] for x in (await (await http.get("/api/robots", headers=h)).json())["items"]]
+        listed = await (await http.get("/api/robots", headers=h)).json()
+        robots = [x["id"] for x in listed["items"]]
         ws = await http.ws_connect("/ws/chat/kitchen", params={"token": (
             h["Authorization"].split()[1])}, headers={"Origin": system.url})
         history = await ws.receive_json(timeout=5)
