@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from config.settings import (
     ChatSettings,
@@ -111,10 +114,32 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML file arrives as init kwargs (see load_settings), so the
         # environment must come first to win over it.
-        return (env_settings, init_settings)
+        return (_Environment(settings_cls), init_settings)
 
     def robot(self, robot_id: str) -> RobotConfig | None:
         return next((r for r in self.robots if r.id == robot_id), None)
+
+
+class _Environment(EnvSettingsSource):
+    """ROBODINE_* variables; a list of plain values may be JSON or a comma list
+    (``ROBODINE_WEB_ORIGINS=http://a,http://b``). A value that is neither stays a string,
+    so validation reports it as one problem naming the key, never a traceback."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)  # type: ignore[arg-type]
+        except ValueError:
+            if field is not None and _plain_list(field.annotation):
+                return [item.strip() for item in str(value).split(",") if item.strip()]
+            return value
+
+
+def _plain_list(annotation: Any) -> bool:
+    """list[str], list[Role] ...: items that a comma list can spell."""
+    if get_origin(annotation) is not list:
+        return False
+    (item,) = get_args(annotation) or (Any,)
+    return item is str or get_origin(item) is Literal
 
 
 def _check_floor_graph(floor: FloorSettings) -> None:
@@ -164,6 +189,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(problems + [_describe(e) for e in exc.errors()]) from None
+    except SettingsError as exc:  # the environment could not be read at all
+        raise ConfigError([*problems, f"environment: {exc}"]) from None
     if problems:
         raise ConfigError(problems)
     return settings

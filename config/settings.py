@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from config.network import own_origins
 from protocol.auth import parse_key
 from protocol.kinds import RobotKind
 from protocol.sealing import parse_data_key
@@ -272,7 +273,14 @@ class DataSettings(Section):
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: Port = 8080
-    origins: list[str] = ["http://127.0.0.1:8080", "http://localhost:8080"]
+    # Browser origins allowed for feeds and CORS. Not set: this server's own (host and
+    # port, every name and address of the box for 0.0.0.0, https with TLS) and public_url's.
+    origins: list[str] = []
+    public_url: str = ""  # how browsers reach the dashboard when not at host:port (a proxy)
+    tls_cert: Path | None = None  # PEM certificate chain: serve HTTPS (docs/operations.md)
+    tls_key: Path | None = None  # its PEM private key
+    metrics_host: str = "127.0.0.1"  # Prometheus /metrics of the web tier, without login
+    metrics_port: Port = 9465  # 0 turns it off
     max_body_bytes: Positive = 1024 * 1024
     token_ttl_s: Seconds = 8 * 3600.0
     auth_cache_s: Annotated[float, Field(ge=0, le=60)] = 2.0  # user rows cached for token checks
@@ -319,6 +327,24 @@ class WebSettings(Section):
             if o == "*" or not o.startswith(("http://", "https://")) or o.endswith("/"):
                 raise ValueError(f"{o!r}: an origin is scheme://host[:port], no wildcard, no path")
         return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _own_origins(self) -> WebSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if "origins" not in self.model_fields_set:  # frozen: set once, while validating
+            derived = own_origins(
+                self.host, self.port, tls=self.tls_cert is not None, public_url=self.public_url
+            )
+            object.__setattr__(self, "origins", derived)
+        return self
 
 
 class DatabaseSettings(Section):

@@ -45,7 +45,8 @@ from protocol import streams
 from protocol.streams import EventType, Level
 from robodine.backoff import Backoff
 from robodine.lifecycle import Notifier
-from robodine.redisio.client import connect
+from robodine.ports import listening
+from robodine.redisio.client import connect, redacted_url
 
 log = structlog.get_logger("gateway")
 
@@ -83,6 +84,7 @@ class Gateway:
         """Serve until ``shutdown`` completes (a signal's Event.wait(), or a test's trigger)."""
         s = self.settings
         spool = await asyncio.to_thread(_open_spool, s)
+        self.stats.probe("spool_depth", "", lambda: float(len(spool)))
         redis = connect(s.redis, name=f"{s.gateway.name}:writer")
         blocking = connect(
             s.redis, name=f"{s.gateway.name}:commands", block_ms=s.redis.command_block_ms
@@ -108,10 +110,12 @@ class Gateway:
                         started.workers.append(
                             tg.create_task(_check_redis_until_reached(blocking, s), name="redis")
                         )
-                    started.udp, self.udp_port = await open_udp(fleet, s.udp)
+                    with listening("udp.port", "UDP", s.udp.host, s.udp.port):
+                        started.udp, self.udp_port = await open_udp(fleet, s.udp)
                     tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
                     started.tcp = tcp
-                    self.tcp_port = await tcp.start()
+                    with listening("tcp.port", "TCP", s.tcp.host, s.tcp.port):
+                        self.tcp_port = await tcp.start()
                     started.reader_task = tg.create_task(reader.run(), name="commands")
                     mqtt = self.mqtt = started.mqtt = open_mqtt(s, fleet, self.stats, self.clock)
                     if mqtt is not None:
@@ -128,13 +132,13 @@ class Gateway:
                         EventType.GATEWAY_STARTED,
                         data={"gateway": s.gateway.name, "robots": len(fleet.sessions)},
                     )
-                    self._serve_metrics()
                     log.info(
                         "gateway_started",
                         tcp_port=self.tcp_port,
                         udp_port=self.udp_port,
+                        metrics=self._serve_metrics(),
                         robots=len(fleet.sessions),
-                        redis=_redact_url(s.redis.url),
+                        redis=redacted_url(s.redis.url),
                     )
                     self.notifier.ready(f"serving {len(fleet.sessions)} robots")
                     self.started.set()
@@ -210,16 +214,20 @@ class Gateway:
             await asyncio.sleep(TICK_S)
             fleet.tick(self.clock())
 
-    def _serve_metrics(self) -> None:
+    def _serve_metrics(self) -> str | None:
+        """/metrics on gateway.metrics_host:metrics_port; the address, or None (off, or the
+        port taken: logged, and the gateway serves robots without its metrics)."""
         g = self.settings.gateway
         if not g.metrics_port:
-            return
+            return None
         registry = CollectorRegistry()
         registry.register(StatsCollector(self.stats))
         try:
             start_http_server(g.metrics_port, addr=g.metrics_host, registry=registry)
         except OSError as exc:
             log.warning("metrics_unavailable", port=g.metrics_port, error=str(exc))
+            return None
+        return f"{g.metrics_host}:{g.metrics_port}"
 
 
 def _open_spool(s: Settings) -> Spool:
@@ -296,13 +304,3 @@ def _problems(group: BaseExceptionGroup[ConfigError]) -> list[str]:
     for exc in group.exceptions:
         out += _problems(exc) if isinstance(exc, BaseExceptionGroup) else exc.problems
     return out
-
-
-def _redact_url(url: str) -> str:
-    """redis://user:secret@host -> redis://user:***@host, so a password never reaches a log."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

@@ -67,6 +67,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
 GAUGES: dict[str, tuple[str, str]] = {
     "redis_up": ("1 while the stream writer reaches Redis", ""),
     "spool_degraded": ("1 while the spool's disk refuses writes (full, read-only, failing)", ""),
+    "spool_depth": ("Events waiting in the on-disk spool for Redis", ""),
     "mqtt_up": ("1 while the MQTT client is connected and subscribed", ""),
     "robots": ("Robots by connection state", "state"),
     "buffered": ("Records waiting in memory for Redis", "kind"),

@@ -64,6 +64,8 @@ def register(sub: Any) -> None:
                    help="the VDA 5050 version a vda5050 robot speaks (1.1.0, 2.0.0, 2.1.0), for "
                         "all of them or one (repeatable; default: its vda.version, else 2.1.0)")
     p.add_argument("--seed", type=int, help="seed the simulation's randomness")
+    p.add_argument("--status-s", type=_number(float, 0, 3600), default=1.0, metavar="S",
+                   help="a status line every S seconds (default 1; 0: none, only the summary)")
     p.add_argument("--write-config", nargs=2, metavar=("N", "FILE"),
                    help="write a config with N robots, a floor plan and keys to FILE, then exit")
     p.add_argument("--force", action="store_true", help="let --write-config replace FILE")
@@ -88,7 +90,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     configured = settings.robots
     host = gateway_host(settings, args.gateway_host)
     options = FleetOptions(
-        hz=args.hz, ramp_s=args.ramp_s, seed=args.seed,
+        hz=args.hz, ramp_s=args.ramp_s, seed=args.seed, progress_s=args.status_s,
         model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
                            wander_s=args.wander_s),
     )
@@ -104,11 +106,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_until_stopped(fleet, args.duration, report))
+            runner.run(_until_stopped(fleet, args.duration, report if args.status_s else None))
     except OSError as exc:  # the transport could not start (robots' own errors are retried)
         print(f"robodine sim: {exc}", file=sys.stderr)
         return 1
-    if tty:
+    if tty and args.status_s:
         print()
     print(fleet.summary(), flush=True)
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from config import ConfigError, Settings, load_settings
+from config import ConfigError, Settings, load_settings, network
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "example.toml"
 
@@ -131,3 +133,63 @@ def test_example_config_documents_every_key() -> None:
         )
         assert documented, f"{dotted} not documented"
     assert load_settings(EXAMPLE).robots
+
+
+@pytest.mark.parametrize(
+    ("value", "origins"),
+    [
+        ("http://a,http://b", ["http://a", "http://b"]),
+        (" http://a , http://b ,", ["http://a", "http://b"]),
+        ('["http://a", "http://b"]', ["http://a", "http://b"]),
+        ("http://a", ["http://a"]),
+    ],
+)
+def test_list_settings_from_the_environment_take_json_or_a_comma_list(
+    monkeypatch: pytest.MonkeyPatch, value: str, origins: list[str]
+) -> None:
+    monkeypatch.setenv("ROBODINE_WEB_ORIGINS", value)
+    monkeypatch.setenv("ROBODINE_UPLOADS_TYPES", "text/csv,image/png")
+    s = load_settings()
+    assert s.web.origins == origins
+    assert s.uploads.types == ["text/csv", "image/png"]
+
+
+def test_a_bad_list_from_the_environment_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    env = {"ROBODINE_WEB_ORIGINS": "http://a,ftp://b", "ROBODINE_FLOOR_TABLES": "t1,t2"}
+    out = subprocess.run(
+        [sys.executable, "-m", "robodine", "--config", str(EXAMPLE), "web"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert out.returncode == 2, out.stderr
+    assert sorted(out.stderr.splitlines()) == [
+        "robodine: config: floor.tables: Input should be a valid list (env ROBODINE_FLOOR_TABLES)",
+        "robodine: config: web.origins: 'ftp://b': an origin is scheme://host[:port], "
+        "no wildcard, no path (env ROBODINE_WEB_ORIGINS)",
+    ]
+
+
+def test_origins_default_to_the_web_tiers_own_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROBODINE_WEB_PORT", "8090")
+    assert load_settings().web.origins == ["http://127.0.0.1:8090", "http://localhost:8090"]
+    monkeypatch.setenv("ROBODINE_WEB_HOST", "0.0.0.0")
+    monkeypatch.setenv("ROBODINE_WEB_PUBLIC_URL", "https://robodine.example/")
+    origins = load_settings().web.origins
+    assert origins[:2] == ["http://127.0.0.1:8090", "http://localhost:8090"]
+    assert origins[-1] == "https://robodine.example"
+    host = socket.gethostname().split(".")[0]
+    assert f"http://{host}:8090" in origins and f"http://{host}.local:8090" in origins
+    for address in network.addresses():
+        assert network.origin("http", address, 8090) in origins
+    monkeypatch.setenv("ROBODINE_WEB_ORIGINS", "http://only")  # set: taken as it is
+    assert load_settings().web.origins == ["http://only"]
+
+
+def test_tls_cert_and_key_go_together(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[web]\ntls_cert = "/etc/robodine/tls/robodine.crt"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    assert err.value.problems == ["web: tls_cert and tls_key go together: set both or neither"]

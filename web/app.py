@@ -16,7 +16,7 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from config import Settings
-from web import dashboard, health, topics
+from web import dashboard, health, origin, topics
 from web.chat import routes as chat
 from web.db.session import DatabaseConfigError, database_url
 from web.events import routes as events
@@ -50,6 +50,7 @@ from web.restaurant import floor_routes, inventory_routes, menu_routes
 from web.robots import kind_routes
 from web.robots import routes as robots
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
+from web.status import routes as status
 from web.todos import routes as todos
 from web.topics import default_topics
 from web.uploads import routes as uploads
@@ -81,6 +82,8 @@ ROUTE_MODULES = (
     webhooks,
     webhooks_in,
     dashboard,
+    origin,
+    status,
 )
 
 
@@ -118,7 +121,8 @@ def create_app(
     secret = check_settings(settings)
     app = web.Application(client_max_size=settings.web.max_body_bytes)  # no middleware: edge
     app[SETTINGS] = settings
-    app[EDGE] = Edge(settings.web)
+    app[METRICS] = WebMetrics()
+    app[EDGE] = Edge(settings.web, app[METRICS])
     app[SESSION_ID] = uuid.uuid4().hex
     app[PASSWORDS] = Passwords(settings.web)
     app[TOKENS] = Tokens(secret, settings.web.token_ttl_s)
@@ -126,7 +130,6 @@ def create_app(
     app[TOPICS] = topics_registry or default_topics()
     app[ENDPOINTS] = []
     app[WEBSOCKETS] = weakref.WeakSet()
-    app[METRICS] = WebMetrics()
     app[FEEDS] = Feeds(settings.web, app[METRICS])
     app[LOGIN_LIMITER] = LoginLimits(settings.web)
     for module in ROUTE_MODULES:

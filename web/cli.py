@@ -90,6 +90,14 @@ def register(sub: Any) -> None:
 
     register_worker(sub)
 
+    from web.status.cli import register as register_status
+
+    register_status(sub)
+
+    from web.backup.cli import register as register_backup
+
+    register_backup(sub)
+
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover
     return 2

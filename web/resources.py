@@ -24,7 +24,19 @@ from web.db.migrate import current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
 from web.feeds.hub import Hub
 from web.feeds.topic import TopicContext
-from web.keys import CHAT, DB, ENGINE, HUB, OUTBOX, PROJECTOR, REDIS, SESSION_ID, SETTINGS, TOPICS
+from web.keys import (
+    CHAT,
+    DB,
+    ENGINE,
+    HUB,
+    METRICS,
+    OUTBOX,
+    PROJECTOR,
+    REDIS,
+    SESSION_ID,
+    SETTINGS,
+    TOPICS,
+)
 from web.orders.outbox import OutboxRelay
 from web.orders.projector import Projector
 from web.robots.registry import RegistryService, rotate_data_key
@@ -137,6 +149,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub.add_tap(EVENTS, chat.relay)
     app[HUB] = hub
     app[CHAT] = chat
+    app[METRICS].watch(hub, app[REDIS])
     task = asyncio.create_task(hub.run(), name="hub")
     if not await hub.wait_ready(s.redis.connect_timeout_s + 1):
         log.warning("hub_not_ready", detail="Redis unreachable at start; readers keep retrying")

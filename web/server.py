@@ -17,9 +17,12 @@ from aiohttp import web
 
 from config import Settings
 from robodine.lifecycle import Notifier, run_until_signal, settle_heap
+from robodine.ports import listening
 from web.app import create_app
 from web.http.access_log import AccessLogger
 from web.http.protocol import Runner
+from web.keys import METRICS
+from web.metrics import serve_metrics
 
 log = structlog.get_logger("web")
 
@@ -33,11 +36,19 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         shutdown_timeout=settings.web.shutdown_timeout_s,
     )
     await runner.setup()  # resources up: Redis, database (migrated), hub, chat
+    stack = contextlib.AsyncExitStack()
     try:
-        site = web.TCPSite(runner, settings.web.host, settings.web.port, reuse_address=True)
-        await site.start()
+        w = settings.web
+        site = web.TCPSite(runner, w.host, w.port, reuse_address=True)
+        with listening("web.port", "TCP", w.host, w.port):
+            await site.start()
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]
-        log.info("web_started", name=settings.web.name, listen=listen, frozen=settle_heap())
+        metrics = await stack.enter_async_context(
+            serve_metrics(app[METRICS], w, settings.redis.request_timeout_s)
+        )
+        log.info(
+            "web_started", name=w.name, listen=listen, metrics=metrics, frozen=settle_heap()
+        )
         notifier = Notifier()
         notifier.ready("serving")
         # The watchdog pings while the event loop runs: a stuck loop gets the unit restarted.
@@ -51,6 +62,7 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         log.info("web_stopping")
         notifier.stopping()
     finally:
+        await stack.aclose()
         await runner.cleanup()
     log.info("web_stopped")
 

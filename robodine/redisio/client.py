@@ -43,7 +43,7 @@ from config.settings import RedisSettings
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.resp import RespConnection
 
-__all__ = ["BLOCK_MARGIN_S", "connect", "open_connection", "reply_timeout"]
+__all__ = ["BLOCK_MARGIN_S", "connect", "open_connection", "redacted_url", "reply_timeout"]
 
 BLOCK_MARGIN_S = 5.0  # a blocking read's reply timeout: its BLOCK plus this
 
@@ -161,3 +161,13 @@ async def open_connection(
         reply_timeout=reply_timeout(settings, block_ms),
         encoding=encoding,
     )
+
+
+def redacted_url(url: str) -> str:
+    """redis://user:secret@host -> redis://user:***@host, so a password never reaches a log."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

@@ -17,7 +17,7 @@ from web.feeds.socket import SocketSession
 from web.feeds.subscription import Filter, Subscription
 from web.http import auth
 from web.http.problems import Problem
-from web.keys import CHAT, FEEDS, HUB, SETTINGS
+from web.keys import CHAT, FEEDS, HUB, METRICS, SETTINGS
 from web.security import AuthUser
 
 log = structlog.get_logger("web.chat")
@@ -113,6 +113,7 @@ async def _serve(
             return
         conn.accepted()
         await chat.post(room, u.username, str(u.role), content)
+        request.app[METRICS].chat_messages.labels(room).inc()
 
     await conn.prepare()
     async with hub.subscribe(sub):

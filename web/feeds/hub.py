@@ -124,6 +124,8 @@ class Hub:
         self._readers: list[Reader] = []
         self._by_stream: dict[str, Reader] = {}
         self._stopping = False
+        self._topic_names: set[str] = set()
+        self._dropped_ended = 0  # dropped by subscriptions that have ended
         self.stats = {
             "entries": 0,
             "frames_offered": 0,
@@ -355,10 +357,23 @@ class Hub:
         r = self._by_stream[sub.stream]
         subs = r.topics[sub.stream].setdefault(sub.topic, set())
         subs.add(sub)
+        self._topic_names.add(sub.topic.name)
         try:
             yield sub
         finally:
             subs.discard(sub)
+            self._dropped_ended += sub.dropped
+
+    def streams(self) -> list[str]:
+        return list(self._by_stream)
+
+    def topic_names(self) -> list[str]:
+        """Every topic that has had a subscriber in this process (the metrics' labels)."""
+        return sorted(self._topic_names)
+
+    def dropped_total(self) -> int:
+        """Latest-wins frames replaced before a slow client took them, ever (a counter)."""
+        return self._dropped_ended + sum(s.dropped for s in self.subscriptions())
 
     def subscriptions(self) -> list[Subscription]:
         return [

@@ -16,7 +16,7 @@ from web.http import auth
 from web.http.api import parse_query
 from web.http.problems import Problem
 from web.http.schemas import Query, StreamIdStr
-from web.keys import HUB, SESSION_ID, SETTINGS, TOPICS
+from web.keys import EDGE, HUB, SESSION_ID, SETTINGS, TOPICS
 from web.security import AuthUser, iso
 
 
@@ -39,14 +39,10 @@ def check_origin(request: web.Request) -> None:
     still needs a token.
     """
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in request.app[SETTINGS].web.origins:
-        raise Problem(
-            403,
-            "origin_not_allowed",
-            f"origin {origin!r} is not allowed",
-            field="Origin",
-            extra={"in": "header"},
-        )
+    if origin is not None:
+        edge = request.app[EDGE]
+        if origin not in edge.origins:
+            raise edge.origin_refused(origin, request.path)
 
 
 @dataclass

@@ -21,6 +21,7 @@ import itertools
 import re
 import socket
 import uuid
+from time import perf_counter
 
 import structlog
 from aiohttp import hdrs, web
@@ -34,9 +35,11 @@ from config.logging import request_id
 from config.settings import WebSettings
 from web.http.problems import Problem
 from web.keys import EDGE, REQUEST_ID
+from web.metrics import UNROUTED, WebMetrics
 
 log = structlog.get_logger("web.http")
 
+_MAX_REFUSED_LOGGED = 100  # distinct refused origins logged; a flood of made-up ones is not
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID"
@@ -58,12 +61,34 @@ _id_counter = itertools.count()
 class Edge:
     """The wrapper every handler gets, with the settings it needs read once."""
 
-    def __init__(self, settings: WebSettings) -> None:
+    def __init__(self, settings: WebSettings, metrics: WebMetrics | None = None) -> None:
+        self.metrics = metrics  # requests by route template and status, latency
         self.origins = frozenset(settings.origins)
         self.max_body = settings.max_body_bytes
         self.gzip_min = settings.gzip_min_bytes
         self.feed_send_buffer = settings.feed_send_buffer_bytes
         self._fallback: web.AbstractResource | None = None
+        self._refused: set[str] = set()  # origins already logged as refused
+
+    def origin_refused(self, origin: str, path: str) -> Problem:
+        """The 403 for an Origin not in web.origins, logged once per origin with the list:
+        a dashboard opened at an address nobody added would otherwise just reconnect."""
+        if origin not in self._refused and len(self._refused) < _MAX_REFUSED_LOGGED:
+            self._refused.add(origin)
+            log.warning(
+                "origin_refused",
+                origin=origin,
+                path=path,
+                allowed=sorted(self.origins),
+                hint="add it to web.origins (env ROBODINE_WEB_ORIGINS, JSON or a comma list)",
+            )
+        return Problem(
+            403,
+            "origin_not_allowed",
+            f"origin {origin!r} is not allowed: add it to web.origins",
+            field="Origin",
+            extra={"in": "header"},
+        )
 
     def add_route(
         self,
@@ -84,6 +109,7 @@ class Edge:
         """
         origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
         api = None if path is None else _is_api(path)
+        counted = None if self.metrics is None else self.metrics.route(path or UNROUTED)
 
         async def answer(request: web.Request) -> web.StreamResponse:
             """A request id (the client's X-Request-ID if sane) on every log line and
@@ -93,6 +119,7 @@ class Edge:
             The request id is not unbound after: aiohttp runs each request in a task of
             its own, whose context copy ends with it (aiohttp #3406).
             """
+            started = perf_counter()
             headers = request.headers
             rid = headers.get(X_REQUEST_ID)
             if rid is None or not _REQUEST_ID.match(rid):
@@ -111,6 +138,8 @@ class Edge:
             except web.HTTPException as exc:
                 if exc.status < 400:  # a redirect: aiohttp sends it
                     common_headers(request, exc, rid, origins, api)
+                    if counted is not None:
+                        counted.answered(request.method, exc.status, started)
                     raise
                 resp = _http_problem(request, exc, max_body)
             except (asyncio.CancelledError, ConnectionResetError):
@@ -123,6 +152,10 @@ class Edge:
             # A handler's own stream (SSE, WebSocket) went out before: before_stream did this.
             if type(resp) is web.Response or not resp.prepared:
                 common_headers(request, resp, rid, origins, api)
+                if counted is not None:
+                    counted.answered(request.method, resp.status, started)
+            elif counted is not None:  # a stream, counted when it ends; its length is no latency
+                counted.answered(request.method, resp.status, None)
             return resp
 
         answer.__name__ = getattr(handler, "__name__", answer.__name__)
@@ -136,7 +169,7 @@ class Edge:
     async def _unrouted(self, request: web.Request) -> web.StreamResponse:
         """A CORS preflight, else 405 (the path has other methods) or 404."""
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return _preflight(request, self.origins)
+            return _preflight(request, self)
         allowed: set[str] = set()
         for resource in request.app.router.resources():
             if resource is not self._fallback:
@@ -202,16 +235,10 @@ def before_stream(request: web.Request, resp: web.StreamResponse) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, edge.feed_send_buffer)
 
 
-def _preflight(request: web.Request, origins: frozenset[str]) -> web.Response:
+def _preflight(request: web.Request, edge: Edge) -> web.Response:
     origin = request.headers.get("Origin", "")
-    if origin not in origins:
-        return Problem(
-            403,
-            "origin_not_allowed",
-            f"origin {origin!r} is not allowed",
-            field="Origin",
-            extra={"in": "header"},
-        ).response(request.path)
+    if origin not in edge.origins:
+        return edge.origin_refused(origin, request.path).response(request.path)
     return web.Response(
         status=204,
         headers={

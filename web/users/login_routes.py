@@ -12,7 +12,7 @@ from web.db.models import User
 from web.http.api import Routes
 from web.http.problems import Problem
 from web.http.schemas import RoleName
-from web.keys import DB, LOGIN_LIMITER, PASSWORDS, SETTINGS, TOKENS, USER
+from web.keys import DB, LOGIN_LIMITER, METRICS, PASSWORDS, SETTINGS, TOKENS, USER
 from web.security import ALL_ROLES, Role, iso
 from web.users.schemas import LoginIn, MeOut, TokenOut
 from web.users.service import UserService
@@ -44,6 +44,7 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
     username = body.username.strip().lower()
     wait, limit = limits.wait(client, username)
     if wait > 0:
+        app[METRICS].login_failures.labels("rate_limited").inc()
         seconds = max(1, round(wait))
         raise Problem(
             429,
@@ -57,6 +58,7 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
     ok = await app[PASSWORDS].verify(u.password_hash if u else None, body.password)
     if u is None or not ok or u.disabled:
         limits.failed(client, username)
+        app[METRICS].login_failures.labels("invalid_credentials").inc()
         log.info("login_failed", user=username, client=client)
         raise Problem(401, "invalid_credentials", "wrong username or password")
     token, claims = app[TOKENS].make(u.username, Role(u.role), u.token_version)

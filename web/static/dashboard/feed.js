@@ -1,6 +1,7 @@
 // A WebSocket feed that reconnects by itself (backoff with jitter), resumes from the last
 // stream id with ?since= (docs/api.md §5), and drops any frame it has already applied.
 import { logout, refresh, session } from "./api.js";
+import { originAllowed } from "./origin.js";
 
 /** Stream ids "ms-seq" compared as numbers; -1, 0, 1. */
 export function cmpId(a, b) {
@@ -111,6 +112,8 @@ export class Feed {
     if (!session()) { logout(); return; }
     const ws = new WebSocket(this.url());
     this.ws = ws;
+    let opened = false;
+    ws.onopen = () => { opened = true; };
     ws.onmessage = (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
@@ -126,9 +129,16 @@ export class Feed {
       if (!this.running) return;
       if (ev.code === 4001) { logout(); return; }
       if (ev.code === 1012) this.lastId = null; // the stream was reset: start over
-      const wait = this.delay * (0.75 + Math.random() * 0.5);
-      this.delay = Math.min(this.delay * 2, 10000);
-      this.timer = setTimeout(() => this.connect(), wait);
+      // Refused before it opened: perhaps this page's address is not in web.origins.
+      if (!opened) originAllowed().then((ok) => { if (ok) this.retry(); });
+      else this.retry();
     };
+  }
+
+  retry() {
+    if (!this.running) return;
+    const wait = this.delay * (0.75 + Math.random() * 0.5);
+    this.delay = Math.min(this.delay * 2, 10000);
+    this.timer = setTimeout(() => this.connect(), wait);
   }
 }

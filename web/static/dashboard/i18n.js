@@ -107,6 +107,7 @@ const STRINGS = {
   js_failed: ["failed", "실패"],
   js_cancelled: ["cancelled", "취소됨"],
   photo: ["Photo", "사진"],
+  origin_refused: ["This address is not allowed: add it to web.origins", "이 주소는 허용되지 않습니다: web.origins에 추가하세요"],
 };
 
 const KEY = "robodine.lang";

@@ -4,6 +4,7 @@ import { login, logout, onLogout, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { onFeedState } from "./feed.js";
 import { lang, setLang, t } from "./i18n.js";
+import { onOriginRefused, originRefused } from "./origin.js";
 import { problemText } from "./problems.js";
 import { userLabel } from "./words.js";
 import { stopAll } from "./ui.js";
@@ -61,11 +62,14 @@ function showShell() {
   clear(root);
   const me = session();
   const status = h("span", { class: "live", role: "status", "aria-live": "polite" });
-  onFeedState((down) => {
-    status.textContent = down ? t("reconnecting") : t("connected");
-    status.className = down ? "live down" : "live";
-    document.body.classList.toggle("reconnecting", down);
-  });
+  const showState = (down) => {
+    const refused = originRefused();
+    status.textContent = refused ? t("origin_refused") : down ? t("reconnecting") : t("connected");
+    status.className = refused ? "live refused" : down ? "live down" : "live";
+    document.body.classList.toggle("reconnecting", down || refused);
+  };
+  onFeedState(showState);
+  onOriginRefused(() => showState(true));
   const nav = h("nav", { role: "tablist" }, TABS.map((name) =>
     h("button", { role: "tab", id: `tab-${name}`, "aria-controls": `view-${name}`,
       "aria-selected": String(name === currentTab), onclick: () => selectTab(name) }, t(name))));
