@@ -119,6 +119,15 @@ class SimRobot:
     def wake(self) -> None:
         self._silent_until = 0.0
 
+    def stop_probes(self) -> None:
+        """Make no more probe events (those made still go out), so a count can settle."""
+        self._next_probe = math.inf
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbox for a link."""
+        return len(self._outbox)
+
     def fault(self, reason: str = "injected_fault") -> None:
         """Put the robot in ``error`` now (it needs a ``release`` command)."""
         self._queue(self.model.fault(reason))
