@@ -1,0 +1,13 @@
+"""Say how many inputs each ingress was fed (tests.fuzz.budget.INPUTS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fuzz.budget import INPUTS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if INPUTS:
+        fed = ", ".join(f"{name} {n:,}" for name, n in sorted(INPUTS.items()))
+        terminalreporter.write_line(f"fuzz inputs: {fed}")
