@@ -207,3 +207,26 @@ def _after_hello(ingress: Ingress, bodies: list[bytes], rnd: Any) -> None:
 
 test_tcp_frames, test_tcp_frames_long = short_and_long(
     ROUNDS, bodies=BODIES, rnd=st.randoms(use_true_random=True))(_after_hello)
+
+
+@pytest.mark.parametrize("value", [b"99999999999999999999999", b"[" * 300 + b"]" * 300])
+def test_an_event_the_streams_cannot_hold_is_refused_and_counted(
+    ingress: Ingress, value: bytes
+) -> None:
+    """Found by the fuzzing above: it raised out of data_received (no error, no count,
+    the connection dropped with a traceback)."""
+    def one() -> None:
+        proto, wire, robot = ingress.connect()
+        [challenge] = received(robot, wire)
+        proto.data_received(robot.hello(challenge, time.time()))
+        received(robot, wire)
+        before = ingress.stats.get("frames_rejected", "bad_message")
+        body = b'{"type":"event","robot":"serve-1","name":"x","data":{"n":%s}}' % value
+        proto.data_received(encode_frame(body, 1 << 30))
+        [error] = received(robot, wire)
+        assert isinstance(error, Error) and error.code is ErrorCode.BAD_MESSAGE
+        assert ingress.stats.get("frames_rejected", "bad_message") == before + 1
+        assert not proto.link.closed
+        proto.connection_lost(None)
+
+    ingress.run(one)
