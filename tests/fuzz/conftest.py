@@ -1,10 +1,12 @@
-"""Say how many inputs each ingress was fed (tests.fuzz.budget.INPUTS)."""
+"""Say how many inputs each ingress was fed (tests.fuzz.budget.INPUTS); the web tier's
+fixtures, for the WebSocket ingress."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.fuzz.budget import INPUTS
+from tests.web.conftest import env, make_env, sqlite_template, sqlite_url  # noqa: F401
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
