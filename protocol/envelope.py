@@ -10,10 +10,19 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 import msgspec
+import orjson
 
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import PROTOCOL_VERSION, ErrorCode, MessageType
-from protocol.messages import GATEWAY_TO_ROBOT, ROBOT_TO_GATEWAY, GatewayMessage, RobotMessage
+from protocol.messages import (
+    GATEWAY_TO_ROBOT,
+    ROBOT_TO_GATEWAY,
+    Ack,
+    Command,
+    Event,
+    GatewayMessage,
+    RobotMessage,
+)
 
 __all__ = ["BodyDecoder", "encode", "gateway_decoder", "robot_decoder"]
 
@@ -57,6 +66,8 @@ class BodyDecoder(Generic[T]):
                 f"unsupported protocol version {msg.v!r}",  # type: ignore[attr-defined]
                 code=ErrorCode.UNSUPPORTED_VERSION,
             )
+        if type(msg) in _FREE_FORM:
+            _storable(msg)
         return msg
 
     def _diagnose(self, body: bytes, exc: msgspec.DecodeError) -> RemoteProtocolError:
@@ -79,6 +90,23 @@ class BodyDecoder(Generic[T]):
                 f"{head.type!r} is not sent in this direction", code=ErrorCode.UNEXPECTED
             )
         return RemoteProtocolError(f"invalid {head.type}: {exc}", code=ErrorCode.BAD_MESSAGE)
+
+
+# Messages with a JSON object of the sender's own, which the streams keep as it is.
+_FREE_FORM: dict[type, str] = {Event: "data", Ack: "data", Command: "args"}
+
+
+def _storable(msg: Any) -> None:
+    """The free-form object must be JSON the streams (orjson) can write: no integer beyond
+    64 bits, no nesting past 254 levels. msgspec reads both, so without this check the
+    message was accepted and then failed where it was written (found by tests/fuzz)."""
+    name = _FREE_FORM[type(msg)]
+    try:
+        orjson.dumps(getattr(msg, name))
+    except TypeError as exc:  # "Integer exceeds 64-bit range", "Recursion limit reached"
+        raise RemoteProtocolError(
+            f"invalid {msg.__struct_config__.tag}: {name}: {exc}", code=ErrorCode.BAD_MESSAGE
+        ) from None
 
 
 def _too_deep() -> RemoteProtocolError:

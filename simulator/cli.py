@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
     p.add_argument("--vda-version", action="append", default=[], metavar="[ROBOT=]VERSION",
                    help="the VDA 5050 version a vda5050 robot speaks (1.1.0, 2.0.0, 2.1.0), for "
                         "all of them or one (repeatable; default: its vda.version, else 2.1.0)")
+    p.add_argument("--probe-hz", type=_number(float, 0, 100), default=0.0, metavar="HZ",
+                   help="numbered `probe` events per robot per second, to count loss, "
+                        "duplicates and reordering end to end (default 0: none)")
     p.add_argument("--seed", type=int, help="seed the simulation's randomness")
     p.add_argument("--status-s", type=_number(float, 0, 3600), default=1.0, metavar="S",
                    help="a status line every S seconds (default 1; 0: none, only the summary)")
@@ -91,6 +94,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     host = gateway_host(settings, args.gateway_host)
     options = FleetOptions(
         hz=args.hz, ramp_s=args.ramp_s, seed=args.seed, progress_s=args.status_s,
+        probe_hz=args.probe_hz,
         model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
                            wander_s=args.wander_s),
     )

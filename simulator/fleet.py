@@ -32,6 +32,7 @@ class FleetOptions:
     ramp_s: float | None = None  # None: 5 ms per robot, at most 5 s
     progress_s: float = 1.0
     seed: int | None = None
+    probe_hz: float = 0.0  # numbered `probe` events per robot per second (0: none)
     model: ModelOptions = field(default_factory=ModelOptions)
 
 
@@ -63,8 +64,12 @@ class Fleet:
             self.robots[cfg.id] = SimRobot(
                 RobotIdentity(cfg.id, cfg.kind, cfg.key_bytes), model, transport,
                 hz=self.options.hz, stats=self.stats, clock=clock,
-                start_delay=r.uniform(0.0, ramp), rng=r,
+                start_delay=r.uniform(0.0, ramp), rng=r, probe_hz=self.options.probe_hz,
             )
+
+    def probes(self) -> dict[str, int]:
+        """Per robot, the number of the last `probe` event it made (0: none yet)."""
+        return {name: r.probes for name, r in self.robots.items()}
 
     def states(self) -> Counter[str]:
         return Counter(str(r.model.state) for r in self.robots.values())

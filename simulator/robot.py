@@ -25,7 +25,7 @@ import msgspec
 import structlog
 
 from protocol.kinds import ErrorCode
-from protocol.messages import Command, Error, GatewayMessage, Heartbeat, Ping, State
+from protocol.messages import Command, Error, Event, GatewayMessage, Heartbeat, Ping, State
 from robodine.backoff import Backoff
 from simulator.model import Outgoing, RobotModel
 from simulator.stats import Stats
@@ -60,9 +60,12 @@ class SimRobot:
         start_delay: float = 0.0,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
+        probe_hz: float = 0.0,
     ) -> None:
         if not 0 < hz <= 1000:
             raise ValueError("hz must be in (0, 1000]")
+        if not 0 <= probe_hz <= 1000:
+            raise ValueError("probe_hz must be in [0, 1000]")
         self.identity = identity
         self.model = model
         self.transport = transport
@@ -83,6 +86,11 @@ class SimRobot:
         self.telemetry_seq = 0  # datagrams; strictly increasing, kept across reconnects
         self.connects = 0
         self.last_error: str | None = None
+        # Numbered `probe` events (1, 2, ...): what reached the streams can be checked for
+        # loss, duplicates and order robot by robot (the chaos tests count them).
+        self._probe_period = 1.0 / probe_hz if probe_hz else math.inf
+        self._next_probe = -math.inf if probe_hz else math.inf
+        self.probes = 0  # probe events made so far: the last one's number
 
     @property
     def robot(self) -> str:
@@ -110,6 +118,15 @@ class SimRobot:
 
     def wake(self) -> None:
         self._silent_until = 0.0
+
+    def stop_probes(self) -> None:
+        """Make no more probe events (those made still go out), so a count can settle."""
+        self._next_probe = math.inf
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbox for a link."""
+        return len(self._outbox)
 
     def fault(self, reason: str = "injected_fault") -> None:
         """Put the robot in ``error`` now (it needs a ``release`` command)."""
@@ -140,6 +157,12 @@ class SimRobot:
     async def _step(self) -> None:
         now = self._clock()
         self._queue(self.model.tick(now))
+        if now >= self._next_probe:
+            period = self._probe_period
+            behind = self._next_probe < now - period  # the first, or after a stall: no burst
+            self._next_probe = (now if behind else self._next_probe) + period
+            self.probes += 1
+            self._queue([Event(robot=self.robot, name="probe", data={"n": self.probes})])
         link = self._link
         if link is not None and link.is_closing:
             self._lost(now)

@@ -2,7 +2,8 @@
 
 One connection per robot, because presence is per connection: the robot sets
 its last will (retained ``offline`` on its presence topic) when it connects,
-then publishes a retained ``online`` (docs/mqtt.md). Its messages go to
+subscribes to its ``command`` topic, then publishes a retained ``online``
+(docs/mqtt.md). Its messages go to
 ``robodine/v1/robots/{id}/{telemetry|state|event|ack}`` with the QoS of
 ``protocol.mqtt_topics.DELIVERY``; commands arrive on its ``command`` topic.
 An orderly ``close`` says ``offline`` first; a crash leaves it to the will.
@@ -128,12 +129,14 @@ class BrokerLink:
     async def _run(self) -> None:
         try:
             async with self._client as client:
-                for pub in self.greeting():
-                    await client.publish(pub.topic, pub.payload, qos=pub.qos, retain=pub.retain)
+                # Subscribed before saying `online`: the gateway answers a (re)connect by
+                # sending what the robot has not acknowledged, at once.
                 subs: list[tuple[str, int]] = [(s.topic_filter, s.qos)
                                                for s in self.subscriptions()]
                 if subs:
                     await client.subscribe(subs)
+                for pub in self.greeting():
+                    await client.publish(pub.topic, pub.payload, qos=pub.qos, retain=pub.retain)
                 if not self.opened.done():
                     self.opened.set_result(None)
                 async with asyncio.TaskGroup() as tg:

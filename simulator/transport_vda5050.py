@@ -9,9 +9,10 @@ publishes ``visualization``, and ``state`` when something changed or
 not sent: the gateway maps VDA ``state`` onto our states itself.
 
 On the wire (section 6.14): the last will is a retained ``connection``
-CONNECTIONBROKEN; after connecting the AGV publishes a retained ONLINE and its
-retained ``factsheet``, subscribes to its ``order`` and ``instantActions``, and
-says OFFLINE before an orderly disconnect. Robots need ``vda = {manufacturer,
+CONNECTIONBROKEN; after connecting the AGV subscribes to its ``order`` and
+``instantActions``, then publishes a retained ONLINE and its retained
+``factsheet`` (so an order the gateway resends on ONLINE reaches it), and says
+OFFLINE before an orderly disconnect. Robots need ``vda = {manufacturer,
 serial}`` in the config; each starts parked on a dock (or the pass), which is
 its first ``lastNodeId``. Each speaks the version of its ``vda.version`` (2.1.0
 when not set): 2.0.0 and 1.1.0 go through their dialects (``uagv/v1/...`` and no

@@ -63,6 +63,12 @@ class WebMetrics:
             ["limit"],
             registry=self.registry,
         )
+        self.frames_rejected = Counter(
+            "robodine_web_frames_rejected",
+            "Client frames a WebSocket refused (an error frame, or the close of a binary one)",
+            ["code"],
+            registry=self.registry,
+        )
         self.feeds_revoked = Counter(
             "robodine_web_feeds_revoked",
             "Open feeds ended because their token stopped being valid (user changed or removed)",

@@ -263,7 +263,7 @@ class MasterControl:
             if not retained:  # a new MQTT session of the AGV: its headerIds may start again
                 for sub in _HEADER_CHECKED:
                     self._last_header.pop((agv.agv, sub), None)
-            self._attach(agv, now)
+            self._attach(agv, now, fresh=not retained)
         else:
             self._detach(agv, now, update.reason or "offline")
 
@@ -273,11 +273,13 @@ class MasterControl:
             link.closed = True
             self.fleet.disconnected(agv.robot, link, now, reason)
 
-    def _attach(self, agv: AgvControl, now: float) -> None:
+    def _attach(self, agv: AgvControl, now: float, *, fresh: bool = False) -> None:
         session = self.fleet.sessions[agv.robot]
         link = self.links.get(agv.robot)
         if link is not None and not link.closed and session.link is link:
-            return  # attached already: the AGV reconnected, or ONLINE was replayed to us
+            if fresh:  # the AGV reconnected (say the broker restarted): an order published
+                self.fleet.resume(agv.robot, now)  # at QoS 0 meanwhile never reached it
+            return  # attached already, or ONLINE was replayed to us
         link = self.links[agv.robot] = VdaLink(self, agv)
         firmware = f"vda5050 {agv.version or '?'} {agv.agv.manufacturer}"[:64]
         self.fleet.connected(presence_hello(agv.robot, session.kind, firmware), link, now)

@@ -172,6 +172,29 @@ async def test_an_order_the_agv_never_confirms_is_published_on_every_attempt(
     assert gw.gateway.stats.get("vda_published", "order") == 3
 
 
+async def test_an_agv_that_reconnects_gets_its_unconfirmed_order_again_at_once(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+) -> None:
+    """A fresh ONLINE from an attached AGV (its broker restarted: no will in between) is a
+    reconnect: the order it never confirmed goes out again now, not at the next resend,
+    which may come after the last attempt (found by tests/chaos/test_broker_killed.py)."""
+    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
+                             commands={"ack_timeout_s": 10.0, "max_attempts": 2, "ttl_s": 30})
+    async with run_gateway(settings) as gw, ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
+        assert gw.gateway.mqtt is not None
+        await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
+        await online(agv, redis_client, "agv-1")
+        await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
+        first, _ = await agv.order()
+        await agv.connection()  # reconnected; the first order is taken as lost
+        again, _ = await agv.order(timeout=5)  # the next timed resend is 10 s away
+    assert (again.order_id, again.order_update_id) == (first.order_id, 0)
+    assert again.header_id == first.header_id + 1
+    conn = await events(redis_client, "robot.connection", "agv-1")
+    assert [e["data"]["state"] for e in conn] == ["online"]  # the same session goes on
+
+
 async def test_order_update_error_is_an_alarm_and_never_resent(
     gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
 ) -> None:

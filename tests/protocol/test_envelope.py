@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import msgspec
 import orjson
@@ -191,3 +192,29 @@ def test_json_nested_past_the_recursion_limit_is_a_bad_message(body: bytes, side
     with pytest.raises(RemoteProtocolError) as raised:
         side().decode(body)  # type: ignore[operator]
     assert raised.value.code is ErrorCode.BAD_MESSAGE
+
+
+_TOO_BIG = b"99999999999999999999999"
+_TOO_DEEP = b"[" * 300 + b"]" * 300
+
+
+@pytest.mark.parametrize("value", [_TOO_BIG, _TOO_DEEP], ids=["int beyond 64 bits", "300 deep"])
+@pytest.mark.parametrize(
+    ("body", "decoder"),
+    [
+        (b'{"type":"event","robot":"r","name":"x","data":{"a":%s}}', gateway_decoder),
+        (b'{"type":"ack","robot":"r","id":"c1","data":{"a":%s}}', gateway_decoder),
+        (b'{"type":"command","robot":"r","id":"c1","action":"goto","args":{"a":%s}}',
+         robot_decoder),
+    ],
+    ids=["event data", "ack data", "command args"],
+)
+def test_free_form_json_the_streams_cannot_hold_is_a_bad_message(
+    body: bytes, decoder: Any, value: bytes
+) -> None:
+    """msgspec reads it, orjson (which writes the streams) cannot: refused here, not where
+    the gateway writes it (it escaped data_received there)."""
+    with pytest.raises(RemoteProtocolError) as raised:
+        decoder().decode(body % value)
+    assert raised.value.code is ErrorCode.BAD_MESSAGE
+    assert "data" in raised.value.message or "args" in raised.value.message

@@ -55,7 +55,8 @@ def sim_robot(keys: dict[str, bytes], floor: FloorPlan) -> RobotFactory:
 
     @contextlib.asynccontextmanager
     async def make(peer: PeerGateway, robot_id: str = "serve-001", *, port: int | None = None,
-                   key: bytes | None = None, hz: float = 50.0, **model: Any
+                   key: bytes | None = None, hz: float = 50.0, probe_hz: float = 0.0,
+                   **model: Any
                    ) -> AsyncIterator[SimRobot]:
         kind = RobotKind.COOKING if robot_id.startswith("cook") else RobotKind.SERVING
         transport = TcpTransport("127.0.0.1", port or peer.port, handshake_timeout_s=1.0)
@@ -65,7 +66,8 @@ def sim_robot(keys: dict[str, bytes], floor: FloorPlan) -> RobotFactory:
         m = RobotModel(robot_id, kind, floor, loop.time(), rng=rng,
                        options=ModelOptions(**model), start=(2.0, 6.0), battery=80.0)
         robot = SimRobot(RobotIdentity(robot_id, kind, key or keys[robot_id]), m, transport,
-                         hz=hz, clock=loop.time, backoff=Backoff(0.02, 0.1, rng=rng), rng=rng)
+                         hz=hz, clock=loop.time, backoff=Backoff(0.02, 0.1, rng=rng), rng=rng,
+                         probe_hz=probe_hz)
         task = asyncio.create_task(robot.run())
         try:
             yield robot

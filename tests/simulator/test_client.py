@@ -256,3 +256,23 @@ async def test_gateway_goodbye_is_not_a_protocol_warning(
         await peer.wait_for(lambda: len(peer.hellos) == 2)
         assert robot.stats.gateway_errors == 1
         assert robot._errors_seen == set()  # not logged as a warning
+
+
+async def test_probe_events_are_numbered_one_by_one(
+        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    async with sim_robot(peer, probe_hz=50) as robot:
+        await peer.wait_for(lambda: len(_probes(peer)) >= 20)
+        made = robot.probes
+        await peer.wait_for(lambda: len(_probes(peer)) >= made)
+    got = _probes(peer)
+    assert got[:made] == list(range(1, made + 1))
+
+
+async def test_no_probe_events_unless_asked(peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    async with sim_robot(peer) as robot:
+        await peer.wait_for(lambda: len(peer.telemetry) >= 10)
+    assert robot.probes == 0 and _probes(peer) == []
+
+
+def _probes(peer: PeerGateway) -> list[int]:
+    return [m.data["n"] for m in peer.of("serve-001", Event) if m.name == "probe"]

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType
 
 from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
 from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
-from web.keys import HUB, WEBSOCKETS
+from web.keys import HUB, METRICS, WEBSOCKETS
 
 
 async def open_feed(
@@ -315,6 +315,26 @@ async def test_binary_frames_close_with_1003(env: WebEnv) -> None:
     ws, _, _ = await open_feed(env, "events")
     await ws.send_bytes(b"\x00\x01")
     assert await closed_with(ws) == 1003
+    assert _rejected(env, "binary_frame") == 1
+
+
+async def test_only_bad_frames_in_a_row_close_and_each_is_counted(env: WebEnv) -> None:
+    """A ping between bad frames is a good frame: the run starts again (it did not)."""
+    ws, _, _ = await open_feed(env, "events")
+    for _ in range(3):
+        for _ in range(4):
+            await ws.send_str("[]")
+            assert (await recv(ws))["code"] == "bad_message"
+        await ws.send_str('{"type": "ping"}')
+        assert (await recv(ws))["type"] == "pong"
+    assert _rejected(env, "bad_message") == 12
+    await ws.close()
+
+
+def _rejected(env: WebEnv, code: str) -> float:
+    value = env.app[METRICS].registry.get_sample_value(
+        "robodine_web_frames_rejected_total", {"code": code})
+    return value or 0.0
 
 
 async def test_shutdown_closes_sockets_with_going_away(make_env: MakeEnv) -> None:

@@ -43,7 +43,7 @@ from web.feeds.hub import CLOSE_TOO_SLOW
 from web.http.auth import check_token
 from web.http.edge import before_stream
 from web.http.problems import Problem
-from web.keys import FEEDS, SETTINGS, WEBSOCKETS
+from web.keys import FEEDS, METRICS, SETTINGS, WEBSOCKETS
 from web.security import AuthUser, iso
 
 log = structlog.get_logger("web.ws")
@@ -229,6 +229,7 @@ class SocketSession:
             elif msg.type is WSMsgType.PING:
                 await self.ws.pong(msg.data)
             elif msg.type is WSMsgType.BINARY:
+                self.request.app[METRICS].frames_rejected.labels("binary_frame").inc()
                 await self.close(WSCloseCode.UNSUPPORTED_DATA, "send JSON text frames")
                 break
         raise _Stop
@@ -268,6 +269,7 @@ class SocketSession:
             await self._refresh(data)
             return
         if kind == "ping" and set(data) == {"type"}:
+            self.accepted()  # a good frame ends a run of bad ones
             await self.send(Pong())
             return
         if on_message is not None:
@@ -281,6 +283,7 @@ class SocketSession:
         self, code: str, detail: str, *, field: str | None = None, retry_after: float | None = None
     ) -> None:
         """Answer a bad client frame; too many in a row close the socket (1008)."""
+        self.request.app[METRICS].frames_rejected.labels(code).inc()
         self.bad_frames += 1
         await self.send(ErrorFrame(code=code, detail=detail, field=field, retry_after=retry_after))
         if self.bad_frames >= self.max_bad:

@@ -1,0 +1,15 @@
+"""Say how many inputs each ingress was fed (tests.fuzz.budget.INPUTS); the web tier's
+fixtures, for the WebSocket ingress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fuzz.budget import INPUTS
+from tests.web.conftest import env, make_env, sqlite_template, sqlite_url  # noqa: F401
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if INPUTS:
+        fed = ", ".join(f"{name} {n:,}" for name, n in sorted(INPUTS.items()))
+        terminalreporter.write_line(f"fuzz inputs: {fed}")

@@ -1,0 +1,127 @@
+"""The web tier's WebSocket ingress (web/feeds/socket.py: what a client may send on a topic
+feed) fed good frames, mutants of them and noise over a real socket: each frame gets the
+answer docs/api.md §5 gives it (pong, auth_ok, or an error; five bad ones in a row close
+with 1008, a binary one with 1003), the server never fails, and every refusal is counted in
+``robodine_web_frames_rejected_total``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import ClientWebSocketResponse, WSMsgType
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fuzz.budget import INPUTS, LONG, SHORT
+from tests.fuzz.mutate import JSON, mutated_json
+from tests.web.conftest import WebEnv, recv
+from web.keys import METRICS
+
+pytestmark = pytest.mark.integration
+
+GOOD = [{"type": "ping"}, {"type": "auth", "token": "<admin>"}]
+SEEDS = st.sampled_from([*GOOD, {"type": "auth", "token": "<viewer>"},
+                         {"type": "auth", "token": "x.y.z"}, {"type": "subscribe"}])
+FRAME = st.one_of(
+    SEEDS.map(lambda d: ("text", json.dumps(d))),
+    mutated_json(SEEDS).map(lambda b: ("text", b.decode("utf-8", "replace"))),
+    JSON.map(lambda d: ("text", json.dumps(d))),
+    st.text(max_size=80).map(lambda t: ("text", t)),
+    st.binary(min_size=1, max_size=16).map(lambda b: ("binary", b)),
+)
+FRAMES = st.lists(FRAME, min_size=1, max_size=12)
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+          HealthCheck.data_too_large]
+
+
+def expected(text: str) -> str:
+    """What the server answers a text frame with, by docs/api.md §5."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return "error"
+    if not isinstance(data, dict):
+        return "error"
+    if data == {"type": "ping"}:
+        return "pong"
+    if data.get("type") == "auth" and set(data) == {"type", "token"} and (
+            data["token"] == "<admin>"):
+        return "auth_ok"
+    return "error"
+
+
+def rejected(env: WebEnv) -> float:
+    metric = env.app[METRICS].registry
+    return sum(s.value for m in metric.collect() if m.name == "robodine_web_frames_rejected"
+               for s in m.samples if s.name.endswith("_total"))
+
+
+class Client:
+    def __init__(self, env: WebEnv) -> None:
+        self.env = env
+        self.ws: ClientWebSocketResponse | None = None
+        self.bad = 0
+
+    async def socket(self) -> ClientWebSocketResponse:
+        if self.ws is None or self.ws.closed:
+            self.ws = await self.env.ws("/ws/events")
+            assert (await recv(self.ws))["type"] == "hello"
+            assert (await recv(self.ws))["type"] == "snapshot"
+            self.bad = 0
+        return self.ws
+
+    async def closes_with(self, code: int) -> None:
+        assert self.ws is not None
+        msg = await self.ws.receive(timeout=5)
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED), msg
+        assert self.ws.close_code == code
+        await self.ws.close()
+        self.ws = None
+
+    async def send(self, kind: str, payload: Any) -> None:
+        ws = await self.socket()
+        if kind == "binary":
+            await ws.send_bytes(payload)
+            await self.closes_with(1003)
+            return
+        token = self.env.tokens
+        text = payload.replace('"<admin>"', json.dumps(token["admin"])).replace(
+            '"<viewer>"', json.dumps(token["viewer"]))
+        await ws.send_str(text)
+        want = expected(payload)
+        got = await recv(ws, timeout=5)
+        assert got["type"] == want, (payload, got)
+        if want != "error":
+            self.bad = 0
+            return
+        self.bad += 1
+        if self.bad == 5:
+            await self.closes_with(1008)
+
+
+async def _fuzz(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
+    client = getattr(env, "_fuzz_client", None) or Client(env)
+    env._fuzz_client = client  # type: ignore[attr-defined]
+    before = rejected(env)
+    errors = 0
+    for kind, payload in frames:
+        errors += kind == "binary" or expected(payload) == "error"
+        await client.send(kind, payload)
+    assert rejected(env) - before == errors
+    INPUTS["websocket frames"] += len(frames)
+
+
+@settings(max_examples=SHORT // 2, suppress_health_check=_QUIET)
+@given(frames=FRAMES)
+async def test_websocket_frames(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
+    await _fuzz(env, frames)
+
+
+@pytest.mark.long
+@settings(max_examples=-(-LONG // 6), suppress_health_check=_QUIET)
+@given(frames=FRAMES)
+async def test_websocket_frames_long(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
+    await _fuzz(env, frames)
