@@ -141,10 +141,12 @@ ROBOT_NAMES = {"serve-1": "Alba 1", "serve-2": "Alba 2", "cook-1": "Wok station"
 
 
 @pytest.fixture
-async def named_site(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Site]:
-    """The web tier alone with the demo restaurant, robots with names (as a real config has
-    them), staff `minji`, `joon` and `staff1`..`staff6` (one each for tests that use up a
-    per-user limit), and `viewer`."""
+async def named_site(
+    redis_server: RedisServer, redis_client: Any, tmp_path: Path
+) -> AsyncIterator[Site]:
+    """The web tier alone on an empty Redis with the demo restaurant, robots with names (as a
+    real config has them), staff `minji`, `joon` and `staff1`..`staff6` (one each for tests
+    that use up a per-user limit), and `viewer`."""
     from tests.robot import robots_config
 
     port = free_port()

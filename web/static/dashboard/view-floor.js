@@ -65,7 +65,7 @@ export function floorView() {
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
     const c = lastCommand.get(r.id);
     if (c) rows.push(["last_command", `${t(c.action) } · ${t(`cmd_${c.outcome}`)}${c.reason ? ` (${reasonWord(c.reason)})` : ""}`]);
-    detail.append(h("h2", {}, `${t("robot")} ${robotName(r.id)}`, hasName(r.id) ? h("small", { class: "rid" }, ` ${r.id}`) : null), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k, class: k === "state" ? stateClass(r) : null }, v || "—")])));
+    detail.append(h("h2", {}, `${t("robot")} ${robotName(r.id)}`, hasName(r.id) ? h("small", { class: "rid" }, ` ${r.id}`) : null), h("dl", {}, rows.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { "data-field": k, class: k === "state" && stateClass(r) === "st-paused" ? "st-paused" : null }, v || "—")])));
     if (canWrite()) {
       const acts = buttonsFor(r.kind);
       detail.append(h("div", { class: "actions" }, acts.map((a) =>
