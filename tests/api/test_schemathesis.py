@@ -73,7 +73,7 @@ def _fuzz(live: Live, per_operation: int) -> None:
     me = session.get(f"{live.url}/api/auth/me", headers=auth, timeout=10)
     record("API fuzz (schemathesis)", "valid and invalid requests from the OpenAPI document, "
            "as an admin", f"{operations} operations, up to {per_operation} cases each per mode",
-           "no 5xx, every answer as documented", cases=sum(cases.values()),
+           "no 5xx, every answer as documented", kind="api", cases=sum(cases.values()),
            by_mode=dict(cases), failures=len(failures))
     assert operations > 50 and sum(cases.values()) > operations
     assert failures == [], "\n".join(failures[:20])
