@@ -85,5 +85,6 @@ def test_api_fuzzed_from_its_openapi_document(live: Live) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(3600)
 def test_api_fuzzed_from_its_openapi_document_long(live: Live) -> None:
     _fuzz(live, LONG_CASES)
