@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.chaos.world import World
+from tests.integration.test_redis_data_loss import volatile_redis  # noqa: F401 - a fixture
 
 SHORT_S = 3.0
 LONG_S = float(os.environ.get("CHAOS_OUTAGE_S", "20"))
