@@ -33,7 +33,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     redis.start()
     ctx = Context("api", quick=True, workdir=workdir, progress=lambda _: None)
     try:
-        ports = ctx.config(3, redis.url)
+        # configured as a box would be: the analysis webhook has its secret (else it is 503)
+        ports = ctx.config(3, redis.url, {"jobs": {"webhook_secret": "w" * 40}})
         ctx.web(ports)  # with the admin user webtier.USER
         admin = webtier.login(ports.web)
         users = {"admin": webtier.USER, "staff": "api-staff", "viewer": "api-viewer"}

@@ -5,13 +5,14 @@ outages); without persistence, every event made after the kill, and every snapsh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
 
 import pytest
 
 from protocol import streams
 from tests.chaos.conftest import OUTAGES, MakeWorld
-from tests.chaos.probes import ProbeWatch, record, settle, stream_probes, tally
+from tests.chaos.probes import ProbeWatch, Tally, record, settle, stream_probes, tally
+from tests.chaos.world import World
 from tests.servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,69 +22,45 @@ PROBE_HZ = 10.0
 LOAD = f"{ROBOTS} TCP robots, {PROBE_HZ:g} events/s and 10 telemetry/s each"
 
 
-@pytest.fixture
-def volatile_redis() -> Iterator[RedisServer]:
-    server = RedisServer(aof=False)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.mark.parametrize("outage_s", OUTAGES)
-async def test_redis_frozen(redis_private: RedisServer, make_world: MakeWorld,
-                            outage_s: float) -> None:
-    world = await make_world(redis_private, robots=ROBOTS)
+async def _outage(world: World, server: RedisServer, outage_s: float, *, frozen: bool
+                  ) -> tuple[Tally, float | None]:
+    """Under the fleet: Redis frozen (SIGSTOP) or killed and restarted with its AOF, for
+    ``outage_s``; the tally of every probe, and how long the spool took to drain."""
     world.start_gateway()
     async with world.fleet(probe_hz=PROBE_HZ) as fleet:
         await world.online(world.robot_ids)
         await asyncio.sleep(1.0)
-        with redis_private.frozen():
+        with server.frozen() if frozen else contextlib.nullcontext():
+            if not frozen:
+                server.kill()
             await asyncio.sleep(outage_s)
-        marks = fleet.probes()  # made before SIGCONT: in the spool or in flight
+        marks = fleet.probes()  # made before Redis came back: in the spool or in flight
+        if not frozen:
+            server.start()  # the same port and AOF
         watch = ProbeWatch(world.redis)
         drained = await watch.until(lambda: watch.holds(marks), timeout=30 + outage_s)
         await asyncio.sleep(1.0)
         made = await settle(fleet, world.redis)
     seen = [(robot, n) for _, robot, n in await stream_probes(world.redis)]
-    t = tally(made, seen)
+    return tally(made, seen), drained
+
+
+@pytest.mark.parametrize("outage_s", OUTAGES)
+@pytest.mark.parametrize("how", ["SIGSTOP", "SIGKILL"])
+async def test_redis_frozen_or_killed_with_aof(redis_private: RedisServer,
+                                               make_world: MakeWorld, how: str,
+                                               outage_s: float) -> None:
+    world = await make_world(redis_private, robots=ROBOTS)
+    t, drained = await _outage(world, redis_private, outage_s, frozen=how == "SIGSTOP")
     m = await world.metrics()
-    record(f"redis SIGSTOP {outage_s:g}s", f"Redis SIGSTOP for {outage_s:g} s, then SIGCONT",
-           LOAD, "every event once, in order", t, recovery_s=drained,
-           spooled=m.get1("robodine_gateway_events_spooled_total"),
+    injected = (f"Redis SIGSTOP for {outage_s:g} s, then SIGCONT" if how == "SIGSTOP" else
+                f"Redis SIGKILL, restarted with its AOF after {outage_s:g} s")
+    record(f"redis {how} {outage_s:g}s", injected, LOAD, "every event once, in order", t,
+           recovery_s=drained, spooled=m.get1("robodine_gateway_events_spooled_total"),
            replayed=m.get1("robodine_gateway_events_replayed_total"))
     assert (t.lost, t.duplicated, t.out_of_order) == (0, 0, 0), t
     assert drained is not None
     assert m.get1("robodine_gateway_events_spooled_total") > 0  # it was an outage
-    assert world.log_lines("gateway", "redis_unavailable") == 1
-    assert world.log_lines("gateway", "redis_recovered") == 1
-
-
-@pytest.mark.parametrize("outage_s", OUTAGES)
-async def test_redis_killed_with_aof(redis_private: RedisServer, make_world: MakeWorld,
-                                     outage_s: float) -> None:
-    world = await make_world(redis_private, robots=ROBOTS)
-    world.start_gateway()
-    async with world.fleet(probe_hz=PROBE_HZ) as fleet:
-        await world.online(world.robot_ids)
-        await asyncio.sleep(1.0)
-        redis_private.kill()
-        await asyncio.sleep(outage_s)
-        marks = fleet.probes()
-        redis_private.start()  # the same port and AOF
-        watch = ProbeWatch(world.redis)
-        drained = await watch.until(lambda: watch.holds(marks), timeout=30 + outage_s)
-        await asyncio.sleep(1.0)
-        made = await settle(fleet, world.redis)
-    seen = [(robot, n) for _, robot, n in await stream_probes(world.redis)]
-    t = tally(made, seen)
-    m = await world.metrics()
-    record(f"redis SIGKILL (AOF) {outage_s:g}s",
-           f"Redis SIGKILL, restarted with its AOF after {outage_s:g} s", LOAD,
-           "every event once, in order", t, recovery_s=drained,
-           spooled=m.get1("robodine_gateway_events_spooled_total"),
-           replayed=m.get1("robodine_gateway_events_replayed_total"))
-    assert (t.lost, t.duplicated, t.out_of_order) == (0, 0, 0), t
-    assert drained is not None
     assert world.log_lines("gateway", "redis_unavailable") == 1
     assert world.log_lines("gateway", "redis_recovered") == 1
 

@@ -30,8 +30,9 @@ def short_and_long(per_example: int, *strategies: Any, **named: Any
         short = settings(max_examples=SHORT, suppress_health_check=_QUIET)(
             given(*strategies, **named)(body))
         examples = -(-LONG // per_example)
-        long = pytest.mark.long(settings(max_examples=examples, suppress_health_check=_QUIET)(
-            given(*strategies, **named)(body)))
+        long = settings(max_examples=examples, suppress_health_check=_QUIET)(
+            given(*strategies, **named)(body))
+        long = pytest.mark.timeout(3600)(pytest.mark.long(long))
         return short, long
 
     return make

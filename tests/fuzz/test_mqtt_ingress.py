@@ -113,7 +113,7 @@ def _robodine(ingress: Ingress, seeds: list[tuple[str, bytes]], stray: str, nois
 
 
 test_mqtt_robodine, test_mqtt_robodine_long = short_and_long(
-    4 * (MUTANTS + 2), seeds=st.lists(V1, min_size=1, max_size=4), stray=OTHER_ROBOTS,
+    16, seeds=st.lists(V1, min_size=1, max_size=4), stray=OTHER_ROBOTS,
     noise=NOISE, as_run=st.booleans(), rnd=st.randoms(use_true_random=True))(_robodine)
 
 
@@ -155,5 +155,5 @@ def _vda(ingress: Ingress, seeds: list[tuple[str, bytes]], topic: str, noise: by
 
 
 test_mqtt_vda5050, test_mqtt_vda5050_long = short_and_long(
-    3 * (MUTANTS + 1), seeds=st.lists(VDA_SEEDS, min_size=1, max_size=3), topic=TOPICS,
+    12, seeds=st.lists(VDA_SEEDS, min_size=1, max_size=3), topic=TOPICS,
     noise=NOISE, rnd=st.randoms(use_true_random=True))(_vda)

@@ -84,5 +84,5 @@ def _run(gateway: FleetHarness, robots: list[str], noise: bytes, rnd: Any) -> No
 
 
 test_udp_datagrams, test_udp_datagrams_long = short_and_long(
-    DATAGRAMS, robots=st.lists(st.sampled_from(ROBOTS), min_size=1, max_size=5),
+    15, robots=st.lists(st.sampled_from(ROBOTS), min_size=1, max_size=5),
     noise=NOISE, rnd=st.randoms(use_true_random=True))(_run)
