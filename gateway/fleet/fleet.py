@@ -33,6 +33,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import (
     Ack,
+    Camera,
     Error,
     Event,
     Heartbeat,
@@ -215,7 +216,7 @@ class Fleet:
                 level=Level(msg.level),
                 data={"name": msg.name, "data": msg.data},
             )
-        elif not isinstance(msg, Heartbeat | Hello):
+        elif not isinstance(msg, Heartbeat | Hello | Camera):
             raise AssertionError(f"unhandled message {msg!r}")
 
     def telemetry_run(

@@ -24,6 +24,7 @@ import structlog
 from config.settings import GatewaySettings, TcpSettings
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
+from protocol.camera_chunks import RawChunk
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import Error, GatewayMessage, Hello
@@ -142,6 +143,9 @@ class _RobotConnection(asyncio.Protocol):
                 continue
             if msg is NEED_DATA:
                 return
+            if isinstance(msg, RawChunk):
+                stats.inc("camera_dropped", "unknown_camera")
+                continue
             if not self.bucket.allow(time.monotonic()):
                 stats.inc("frames_rejected", ErrorCode.RATE_LIMITED)
                 if now - self.last_rate_error > 1.0:
