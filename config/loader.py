@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from config.settings import (
+    CameraSettings,
     ChatSettings,
     CommandSettings,
     DatabaseSettings,
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     tcp: TcpSettings = TcpSettings()
     udp: UdpSettings = UdpSettings()
+    camera: CameraSettings = CameraSettings()
     redis: RedisSettings = RedisSettings()
     spool: SpoolSettings = SpoolSettings()
     commands: CommandSettings = CommandSettings()

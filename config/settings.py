@@ -65,6 +65,29 @@ class UdpSettings(Section):
     receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
 
 
+class CameraSettings(Section):
+    """Robot cameras at the gateway (docs/protocol.md §11, docs/streams.md, Cameras)."""
+
+    enabled: bool = True  # off: no camera socket, chunks over TCP dropped
+    port: Port = 7702  # signed camera chunks over UDP (told in `welcome` as camera_port)
+    max_datagram_bytes: Annotated[int, Field(ge=128, le=65507)] = 1400
+    receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
+    max_frame_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 512 * 1024
+    frame_timeout_s: Seconds = 1.0  # a frame not whole by then is dropped as incomplete
+    assembly_bytes: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 16 * 1024 * 1024
+    max_fps: Annotated[float, Field(gt=0, le=120)] = 30.0  # whole frames per camera per second
+    stale_after_s: Seconds = 2.0  # no whole frame for this long: the camera is stale
+    off_after_s: Seconds = 10.0  # ... and off (also when its robot goes offline)
+    stream_maxlen: Annotated[int, Field(ge=1, le=10_000)] = 30  # frames kept per camera stream
+    flush_max_bytes: Annotated[int, Field(ge=64 * 1024, le=256 * 1024 * 1024)] = 2 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CameraSettings:
+        if not self.stale_after_s < self.off_after_s:
+            raise ValueError("need stale_after_s < off_after_s")
+        return self
+
+
 class RedisSettings(Section):
     url: str = "redis://127.0.0.1:6379/0"
     telemetry_maxlen: Positive = 100_000  # XADD MAXLEN ~ for rd:telemetry

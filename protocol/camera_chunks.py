@@ -71,6 +71,7 @@ class CameraDrop(StrEnum):
     NOT_JPEG = "not_jpeg"  # assembled, but not a whole JPEG (gateway)
     OVER_BUDGET = "over_budget"  # evicted: assembly memory full (gateway)
     SUPERSEDED = "superseded"  # a newer frame of the camera took its place unwritten (gateway)
+    RATE_LIMITED = "rate_limited"  # whole frames above camera.max_fps (gateway)
     REDIS_DOWN = "redis_down"  # (gateway)
 
 

@@ -23,6 +23,8 @@ import msgspec
 import orjson
 
 __all__ = [
+    "CAMERAS",
+    "CAMERA_PREFIX",
     "CHAT_PREFIX",
     "COMMANDS",
     "COMMANDS_GROUP",
@@ -43,6 +45,7 @@ __all__ = [
     "RegistryEntry",
     "RobotSnapshot",
     "TelemetryRecord",
+    "camera_stream",
     "chat_stream",
     "decode_fields",
     "from_fields",
@@ -62,10 +65,17 @@ REGISTRY: Final = (
     "rd:registry"  # hash: robot id -> RegistryEntry JSON (robots added through the API)
 )
 DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
+CAMERAS: Final = "rd:cameras"  # hash: robot:camera -> the camera's JSON status
+CAMERA_PREFIX: Final = "rd:camera:"  # stream per camera: its newest frames (camera_stream)
 
 
 def robot_key(robot_id: str) -> str:
     return ROBOT_PREFIX + robot_id
+
+
+def camera_stream(robot: str, camera: str) -> str:
+    """The stream of one camera's newest frames (docs/streams.md, Cameras)."""
+    return f"{CAMERA_PREFIX}{robot}:{camera}"
 
 
 def chat_stream(room: str) -> str:
@@ -191,9 +201,11 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
     ts: float | None = None  # last telemetry, robot clock
     seen: float | None = None  # last time the gateway heard from it, gateway clock
     updated: float | None = None
+    # camera id -> its status (gateway.cameras.hub.CameraStatus), JSON in the hash
+    cameras: dict[str, dict[str, Any]] = {}
 
 
-_JSON_FIELDS: Final = frozenset({"data", "args"})
+_JSON_FIELDS: Final = frozenset({"data", "args", "cameras"})
 _encode = msgspec.json.Encoder().encode
 _decode_telemetry = msgspec.json.Decoder(TelemetryRecord).decode
 _SAMPLE_BYTES: Final = TELEMETRY_SAMPLE.encode()

@@ -143,8 +143,8 @@ class _RobotConnection(asyncio.Protocol):
                 continue
             if msg is NEED_DATA:
                 return
-            if isinstance(msg, RawChunk):
-                stats.inc("camera_dropped", "unknown_camera")
+            if isinstance(msg, RawChunk):  # cameras have limits of their own, not the bucket's
+                fleet.cameras.tcp_chunk(robot, msg.data, now)
                 continue
             if not self.bucket.allow(time.monotonic()):
                 stats.inc("frames_rejected", ErrorCode.RATE_LIMITED)
@@ -189,7 +189,11 @@ class _RobotConnection(asyncio.Protocol):
         self.robot = msg.robot
         self.link.write(
             self.conn.welcome(
-                f"{s.gateway.name}:{self.conn.nonce[:8]}", s.gateway.heartbeat_s, s.udp_port, now
+                f"{s.gateway.name}:{self.conn.nonce[:8]}",
+                s.gateway.heartbeat_s,
+                s.udp_port,
+                now,
+                camera_port=s.camera_port,
             )
         )
         s.fleet.resume(msg.robot, now)
@@ -211,6 +215,7 @@ class TcpServer:
         self.gateway = gateway
         self.stats = stats
         self.udp_port = udp_port
+        self.camera_port: int | None = None  # the camera socket's, told in `welcome`
         self._server: asyncio.Server | None = None
         self.links: set[TcpLink] = set()
         self._no_links = asyncio.Event()
