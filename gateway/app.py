@@ -1,7 +1,7 @@
 """The gateway daemon: one TaskGroup, a fixed start order and a fixed stop order.
 
-Start: spool -> Redis clients -> writers (streams, cameras) -> fleet -> UDP (telemetry, cameras) -> TCP -> command
-reader -> ticker -> READY. Stop: STOPPING -> stop
+Start: spool -> Redis clients -> writers (streams, cameras) -> fleet -> UDP
+(telemetry, cameras) -> TCP -> command reader -> ticker -> READY. Stop: STOPPING -> stop
 accepting and tell robots -> stop reading commands -> record gateway.stopped
 -> flush the writer (what Redis cannot take goes to the spool) -> close clients.
 
