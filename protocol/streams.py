@@ -30,6 +30,7 @@ __all__ = [
     "COMMANDS_GROUP",
     "DISPATCH",
     "EVENTS",
+    "RECORD_PREFIX",
     "REGISTRY",
     "ROBOTS_INDEX",
     "ROBOT_PREFIX",
@@ -49,6 +50,7 @@ __all__ = [
     "chat_stream",
     "decode_fields",
     "from_fields",
+    "record_key",
     "robot_key",
     "to_fields",
 ]
@@ -67,6 +69,7 @@ REGISTRY: Final = (
 DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
 CAMERAS: Final = "rd:cameras"  # hash: robot:camera -> the camera's JSON status
 CAMERA_PREFIX: Final = "rd:camera:"  # stream per camera: its newest frames (camera_stream)
+RECORD_PREFIX: Final = "rd:record:"  # string per camera: record it until this time (record_key)
 
 
 def robot_key(robot_id: str) -> str:
@@ -76,6 +79,11 @@ def robot_key(robot_id: str) -> str:
 def camera_stream(robot: str, camera: str) -> str:
     """The stream of one camera's newest frames (docs/streams.md, Cameras)."""
     return f"{CAMERA_PREFIX}{robot}:{camera}"
+
+
+def record_key(robot: str, camera: str) -> str:
+    """Set by the web's record request: the recorder records the camera until its value."""
+    return f"{RECORD_PREFIX}{robot}:{camera}"
 
 
 def chat_stream(room: str) -> str:
