@@ -32,6 +32,7 @@ from config.settings import (
     LoggingSettings,
     MediaSettings,
     MqttSettings,
+    RecorderSettings,
     RedisSettings,
     RobotConfig,
     SpoolSettings,
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    recorder: RecorderSettings = RecorderSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

@@ -479,6 +479,27 @@ class JobSettings(Section):
         return v.rstrip("/")
 
 
+class RecorderSettings(Section):
+    """`robodine recorder`: camera segments into the media store (docs/cameras.md)."""
+
+    name: str = Field("recorder-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # `src` of its events
+    continuous: bool = False  # record every camera all the time (else on request and incidents)
+    segment_s: Annotated[float, Field(ge=5, le=3600)] = 60.0  # one file per camera this long
+    format: Literal["avi", "mp4"] = "avi"  # avi: MJPEG in AVI; mp4: H.264, needs PyAV
+    spool_dir: Path = Path("var/recorder")  # open segments are written here first
+    max_age_s: Annotated[float, Field(ge=60, le=3650 * 86400)] = 7 * 86400.0
+    incident_max_age_s: Annotated[float, Field(ge=60, le=3650 * 86400)] = 30 * 86400.0
+    max_bytes: Annotated[int, Field(ge=1024 * 1024, le=2**50)] = 10 * 1024**3  # all recordings
+    retention_every_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    # An event at one of these levels naming a robot keeps its cameras' last
+    # incident_before_s seconds and the next incident_after_s.
+    incident_levels: list[Literal["info", "warning", "alarm"]] = ["alarm"]
+    incident_before_s: Annotated[float, Field(ge=0, le=300)] = 10.0
+    incident_after_s: Annotated[float, Field(ge=0, le=3600)] = 20.0
+    preroll_max_bytes: Annotated[int, Field(ge=0, le=1024**3)] = 8 * 1024 * 1024  # per camera
+    retry_s: Annotated[float, Field(ge=1, le=3600)] = 30.0  # a full store is tried again after
+
+
 class WebhookSettings(Section):
     """Outbound webhooks to admin-registered endpoints (docs/jobs.md, Webhooks out)."""
 

@@ -117,6 +117,9 @@ class EventType(StrEnum):
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
     GATEWAY_SPOOL_DEGRADED = "gateway.spool_degraded"  # the spool's disk refuses writes
+    RECORDER_STORE_FULL = "recorder.store_full"  # recordings stopped: no room (docs/cameras.md)
+    RECORDER_STORE_RECOVERED = "recorder.store_recovered"  # recording again
+    RECORDER_CLIP = "recorder.clip"  # an incident's clip is in the store
 
 
 class CommandType(StrEnum):

@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, web
 
 from config import Settings
 from web import dashboard, health, topics
+from web.cameras import recording_routes as recordings
 from web.cameras import routes as cameras
 from web.cameras.context import cameras_ctx
 from web.chat import routes as chat
@@ -83,6 +84,7 @@ ROUTE_MODULES = (
     webhooks,
     webhooks_in,
     cameras,
+    recordings,
     dashboard,
 )
 

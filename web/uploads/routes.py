@@ -7,7 +7,7 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
-from robodine.media import StoreError, StoreFull, TooLarge
+from robodine.media import StoreError, TooLarge
 from web.http import auth
 from web.http.api import Routes, parse_path
 from web.http.jsonutil import json_response
@@ -16,7 +16,7 @@ from web.keys import DB, MEDIA, SETTINGS, USER
 from web.security import ADMINS, ALL_ROLES, WRITERS
 from web.uploads.multipart import file_part, too_large
 from web.uploads.schemas import MultipartUpload, UploadList, UploadOut, UploadPath, UploadsQuery
-from web.uploads.service import UploadService
+from web.uploads.service import UploadService, store_problem
 
 log = structlog.get_logger("web.uploads")
 routes = Routes(
@@ -30,12 +30,6 @@ INLINE = ("image/", "video/", "application/pdf", "text/plain")
 
 def _service(request: web.Request) -> UploadService:
     return UploadService(request.app[DB], request.app[MEDIA])
-
-
-def store_problem(exc: StoreError) -> Problem:
-    if isinstance(exc, StoreFull):
-        return Problem(507, "store_full", str(exc))
-    return Problem(503, "store_unavailable", str(exc))
 
 
 @routes.route(
