@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from config import Settings
 from config.settings import RobotConfig
+from simulator.camera import CameraOptions
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, RobotModel
 from simulator.robot import SimRobot
@@ -33,6 +34,7 @@ class FleetOptions:
     progress_s: float = 1.0
     seed: int | None = None
     model: ModelOptions = field(default_factory=ModelOptions)
+    camera: CameraOptions | None = None  # each robot sends camera frames (tcp transport)
 
 
 class Fleet:
@@ -64,6 +66,7 @@ class Fleet:
                 RobotIdentity(cfg.id, cfg.kind, cfg.key_bytes), model, transport,
                 hz=self.options.hz, stats=self.stats, clock=clock,
                 start_delay=r.uniform(0.0, ramp), rng=r,
+                camera=self.options.camera, floor=settings.floor,
             )
 
     def states(self) -> Counter[str]:

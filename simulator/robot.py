@@ -24,12 +24,16 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from config.settings import FloorSettings
+from protocol.camera_chunks import CameraSender
+from protocol.cameras import CameraInfo
 from protocol.kinds import ErrorCode
-from protocol.messages import Command, Error, GatewayMessage, Heartbeat, Ping, State
+from protocol.messages import Camera, Command, Error, GatewayMessage, Heartbeat, Ping, State
 from robodine.backoff import Backoff
+from simulator.camera import CameraOptions, FrameMaker
 from simulator.model import Outgoing, RobotModel
 from simulator.stats import Stats
-from simulator.transport import Link, LinkError, RobotIdentity, Transport
+from simulator.transport import CameraLink, Link, LinkError, RobotIdentity, Transport
 
 __all__ = ["SimRobot"]
 
@@ -60,6 +64,8 @@ class SimRobot:
         start_delay: float = 0.0,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
+        camera: CameraOptions | None = None,
+        floor: FloorSettings | None = None,
     ) -> None:
         if not 0 < hz <= 1000:
             raise ValueError("hz must be in (0, 1000]")
@@ -83,6 +89,12 @@ class SimRobot:
         self.telemetry_seq = 0  # datagrams; strictly increasing, kept across reconnects
         self.connects = 0
         self.last_error: str | None = None
+        self.camera = camera
+        if camera is not None:
+            self._frames = FrameMaker(identity.robot, camera, floor or FloorSettings())
+            self._chunks = CameraSender(identity.robot, identity.key)
+            self._camera_period = 1.0 / camera.fps
+        self._next_frame = 0.0
 
     @property
     def robot(self) -> str:
@@ -152,8 +164,14 @@ class SimRobot:
             return
         self._flush()
         self.telemetry_seq += 1
-        link.send_telemetry(self.model.telemetry(self.telemetry_seq, self._wall()))
+        sample = self.model.telemetry(self.telemetry_seq, self._wall())
+        link.send_telemetry(sample)
         self.stats.telemetry += 1
+        if self.camera is not None and now >= self._next_frame and isinstance(link, CameraLink):
+            self._next_frame = max(self._next_frame + self._camera_period, now - self.period)
+            jpeg = self._frames.frame(sample.x, sample.y, sample.ts)
+            link.send_camera(self._chunks.frame(self.camera.camera, jpeg, sample.ts))
+            self.stats.camera_frames += 1
         if now >= self._next_heartbeat:
             self._send(link, Heartbeat(robot=self.robot), self._wall())
             self._next_heartbeat = now + (link.heartbeat_s or math.inf)
@@ -179,6 +197,10 @@ class SimRobot:
         self._next_heartbeat = now + (link.heartbeat_s or math.inf)
         if not any(isinstance(m, State) for _, m in self._outbox):
             self._queue([self.model.current_state()])
+        if self.camera is not None and isinstance(link, CameraLink):  # announced after each hello
+            c = self.camera
+            info = CameraInfo(id=c.camera, width=c.width, height=c.height, fps=c.fps)
+            self._send(link, Camera(robot=self.robot, cameras=[info]), self._wall())
         if now >= self._silent_until:
             self._flush()
         link.ready()
@@ -216,7 +238,7 @@ class SimRobot:
             ts, msg = self._outbox.popleft()
             self._send(link, msg, ts)
 
-    def _send(self, link: Link, msg: Outgoing | Heartbeat, ts: float) -> None:
+    def _send(self, link: Link, msg: Outgoing | Heartbeat | Camera, ts: float) -> None:
         self.msg_seq += 1
         link.send(msgspec.structs.replace(msg, seq=self.msg_seq, ts=ts))
         self.stats.messages += 1
