@@ -1,9 +1,8 @@
 """H.264 in MP4 through PyAV (``pip install robodine[video]``): segments a browser plays.
 
 Optional: without PyAV the recorder writes MJPEG in AVI (web/recorder/avi.py).
-Each JPEG is decoded and encoded again, which costs CPU the AVI path does not
-(about a core for 20 cameras at 10 fps on a small box); the files are several
-times smaller. Frames get presentation times from the gateway's clock, so a
+Each JPEG is decoded and encoded again, which costs CPU the AVI path does not;
+the files are smaller. Frames get presentation times from the gateway's clock, so a
 gap in the frames plays as long as it lasted.
 """
 
