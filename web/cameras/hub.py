@@ -81,6 +81,7 @@ class CameraHub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cameras: dict[str, _Camera] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # readers cancelled, not yet done
         self.closing = False  # the server is shutting down: viewers end
 
     def watching(self, key: str) -> int:
@@ -111,17 +112,17 @@ class CameraHub:
             if not cam.viewers:
                 task, cam.task = cam.task, None
                 del self._cameras[key]
-                if task is not None:
+                if task is not None:  # not awaited here: ``close`` waits for the last ones
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    self._stopping.add(task)
+                    task.add_done_callback(self._stopping.discard)
 
     async def close(self) -> None:
-        for cam in list(self._cameras.values()):
-            if cam.task is not None:
-                cam.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cam.task
+        tasks = [c.task for c in self._cameras.values() if c.task is not None]
+        tasks += self._stopping
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._cameras.clear()
 
     async def _read(self, cam: _Camera) -> None:

@@ -9,7 +9,7 @@ import { toast } from "./ui.js";
 const WORDS = {
   cameras: ["Cameras", "카메라"], no_cameras: ["No cameras", "카메라 없음"],
   live: ["live", "실시간"], stale: ["stale", "지연"], off: ["off", "꺼짐"],
-  snapshot: ["Snapshot", "스냅샷"], record: ["Record", "녹화"], minutes: ["minutes", "분"],
+  snapshot: ["Snapshot", "스냅샷"], record: ["Record", "녹화"], minutes: ["min", "분"],
   recording_until: ["Recording until", "녹화 종료"], recordings: ["Recordings", "녹화 목록"],
   none: ["none yet", "아직 없음"], continuous: ["continuous", "상시"], request: ["requested", "요청"],
   incident: ["incident", "사고"],
@@ -49,7 +49,7 @@ function build(robot) {
 function view(cam) {
   const canvas = h("canvas", { width: cam.width, height: cam.height, class: "camera-live", "data-stream": cam.id,
     "aria-label": `${cam.id} ${w("live")}` });
-  const state = h("span", { class: `camera-state ${cam.state}` }, w(cam.state));
+  const state = h("span", { class: `camera-state cam-${cam.state}` }, w(cam.state));
   const s = session();
   const snap = h("a", { href: `${cam.snapshot}?token=${encodeURIComponent(s ? s.token : "")}`, target: "_blank",
     rel: "noopener" }, w("snapshot"));
@@ -88,12 +88,14 @@ function view(cam) {
     ws = new WebSocket(`${proto}//${location.host}${cam.websocket}?token=${encodeURIComponent(now.token)}`);
     ws.binaryType = "blob";
     ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") { delay = 500; state.textContent = w("live"); return; }
+      if (typeof ev.data === "string") { delay = 500; return; }
+      if (state.className !== "camera-state cam-live") { state.className = "camera-state cam-live"; state.textContent = w("live"); }
       draw(ev.data);
     };
     ws.onclose = () => {
       ws = null;
       if (!running) return;
+      state.className = "camera-state cam-off";
       state.textContent = w("off");
       timer = setTimeout(connect, delay * (0.75 + Math.random() * 0.5));
       delay = Math.min(delay * 2, 10000);
