@@ -13,9 +13,10 @@ from web.cameras.schemas import RecordingList, RecordingOut, RecordingPath, Reco
 from web.http.api import Routes
 from web.http.problems import Problem
 from web.http.schemas import Query
-from web.keys import DB, MEDIA, SETTINGS
+from web.keys import DB, MEDIA
 from web.security import ADMINS, ALL_ROLES
 from web.uploads.service import store_problem
+from web.uploads.serving import blob_response
 
 routes = Routes(
     "recordings",
@@ -97,28 +98,12 @@ async def video_file(request: web.Request, params: VideoPath) -> web.StreamRespo
     row = await _service(request).row(rid)
     if row.format != ext:
         raise Problem(404, "not_found", f"recording {rid} is {row.format}, not {ext}")
-    store = request.app[MEDIA]
     filename = f"{row.robot}-{row.camera}-{row.started_at:%Y%m%dT%H%M%SZ}.{row.format}"
-    path = store.local_path(row.key)
-    if path is not None:
-        if not path.is_file():
-            raise Problem(503, "store_unavailable", f"the file of recording {rid} is missing")
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": row.content_type,
-                "Content-Disposition": f'inline; filename="{filename}"',
-                "Cache-Control": "private, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-    try:
-        url = await store.presigned_url(
-            row.key, content_type=row.content_type, filename=filename,
-            expires_s=request.app[SETTINGS].media.presign_s,
-        )
-    except StoreError as exc:
-        raise store_problem(exc) from None
-    if url is None:  # pragma: no cover - every store either has files or presigns
-        raise Problem(503, "store_unavailable", "the store can neither serve nor presign")
-    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+    return await blob_response(
+        request,
+        row.key,
+        content_type=row.content_type,
+        filename=filename,
+        disposition=f'inline; filename="{filename}"',
+        what=f"recording {rid}",
+    )

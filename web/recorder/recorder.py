@@ -34,7 +34,7 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
@@ -51,6 +51,7 @@ from protocol.streams import (
 from robodine.backoff import Backoff
 from robodine.media import MediaStore, StoreError, StoreFull
 from robodine.supervisor import Supervisor
+from web.cameras.recordings import RecordingService
 from web.db.recordings import Recording
 from web.recorder.avi import AviWriter
 from web.recorder.segments import CameraRecorder, ClosedSegment
@@ -349,12 +350,7 @@ class Recorder:
         return len(doomed)
 
     async def _delete(self, r: Recording) -> None:
-        async with self.db.begin() as s:
-            await s.execute(delete(Recording).where(Recording.id == r.id))
-            shared = await s.scalar(
-                select(func.count()).select_from(Recording).where(Recording.sha256 == r.sha256))
-        if not shared:
-            await self.store.delete(r.key)
+        await RecordingService(self.db, self.store).delete(r.id)
 
 
 async def _chunks(path: Path) -> AsyncIterator[bytes]:
