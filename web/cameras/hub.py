@@ -32,12 +32,38 @@ log = structlog.get_logger("web.cameras")
 READ_BLOCK_MS = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LiveFrame:
+    """One frame as every viewer of the process gets it; the bytes each view writes are
+    built once per frame, not once per viewer (a 40 KB copy each)."""
+
     id: str  # stream id
     frame: int
     ts: float
     jpeg: bytes
+    _part: bytes | None = None
+    _wire: bytes | None = None
+
+    def mjpeg_part(self, boundary: str) -> bytes:
+        if self._part is None:
+            self._part = (
+                f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+                f"Content-Length: {len(self.jpeg)}\r\nX-Frame-Id: {self.frame}\r\n\r\n"
+            ).encode() + self.jpeg + b"\r\n"
+        return self._part
+
+    def ws_wire(self) -> bytes:
+        """The whole WebSocket message (a server's binary frame: FIN, opcode 2, unmasked)."""
+        if self._wire is None:
+            n = len(self.jpeg)
+            if n < 126:
+                head = bytes((0x82, n))
+            elif n < 65536:
+                head = bytes((0x82, 126)) + n.to_bytes(2, "big")
+            else:
+                head = bytes((0x82, 127)) + n.to_bytes(8, "big")
+            self._wire = head + self.jpeg
+        return self._wire
 
 
 class Viewer:

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 
 from protocol.streams import CAMERAS
 from web.cameras.context import CAMERA_HUB
+from web.cameras.hub import LiveFrame
 from web.cameras.schemas import VideoStreamPath
 from web.feeds.connections import CLOSE_TOKEN_REVOKED, Lease
 from web.feeds.hub import CLOSE_TOO_SLOW
@@ -61,6 +62,18 @@ def _ended(request: web.Request, user: AuthUser, lease: Lease) -> str | None:
     return None
 
 
+def _write_now(request: web.Request, frame: LiveFrame) -> bool:
+    """The frame's one pre-built WebSocket message, written straight to the transport when
+    the client has taken what was written before (its buffer at most the low-water mark),
+    as the topic feeds do (web/feeds/socket.py); else False: the usual send, with its
+    deadline."""
+    t = request.transport
+    if t is None or t.is_closing() or t.get_write_buffer_size() > t.get_write_buffer_limits()[0]:
+        return False
+    t.write(frame.ws_wire())
+    return True
+
+
 async def mjpeg(request: web.Request) -> web.StreamResponse:
     user, robot, camera = await open_view(request)
     with request.app[FEEDS].open(request, "video") as lease:
@@ -80,13 +93,9 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
                 frame = await viewer.next(IDLE_CHECK_S)
                 if frame is None:
                     continue
-                head = (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(frame.jpeg)}\r\nX-Frame-Id: {frame.frame}\r\n\r\n"
-                ).encode()
                 try:
                     async with asyncio.timeout(timeout):
-                        await resp.write(head + frame.jpeg + b"\r\n")
+                        await resp.write(frame.mjpeg_part(BOUNDARY))
                 except TimeoutError:
                     reason = "send timed out: the client is not reading"
                     break
@@ -134,6 +143,9 @@ async def socket(request: web.Request) -> web.StreamResponse:
                         break
                     frame = await viewer.next(IDLE_CHECK_S)
                     if frame is None:
+                        continue
+                    if _write_now(request, frame):
+                        sent += 1
                         continue
                     try:
                         async with asyncio.timeout(s.ws_send_timeout_s):
