@@ -56,6 +56,8 @@ def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis
         # One bench user opens every client socket (up to 500 in the full run).
         "web": {"max_feeds_per_user": 10_000, "max_feeds": 10_000},
         "redis": {"url": redis_url, "telemetry_maxlen": 50_000_000},
+        # the camera socket on a port of the kernel's choosing (welcome names it), never 7702
+        "camera": {"port": 0},
         "spool": {"path": str(path.parent / "spool.sqlite3")},
         "logging": {"level": "warning", "format": "json"},
     }

@@ -23,6 +23,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from config.settings import (
+    CameraSettings,
     ChatSettings,
     CommandSettings,
     DatabaseSettings,
@@ -34,6 +35,7 @@ from config.settings import (
     LoggingSettings,
     MediaSettings,
     MqttSettings,
+    RecorderSettings,
     RedisSettings,
     RobotConfig,
     SpoolSettings,
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     tcp: TcpSettings = TcpSettings()
     udp: UdpSettings = UdpSettings()
+    camera: CameraSettings = CameraSettings()
     redis: RedisSettings = RedisSettings()
     spool: SpoolSettings = SpoolSettings()
     commands: CommandSettings = CommandSettings()
@@ -83,6 +86,7 @@ class Settings(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    recorder: RecorderSettings = RecorderSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

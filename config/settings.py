@@ -66,6 +66,29 @@ class UdpSettings(Section):
     receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
 
 
+class CameraSettings(Section):
+    """Robot cameras at the gateway (docs/protocol.md §11, docs/streams.md, Cameras)."""
+
+    enabled: bool = True  # off: no camera socket, chunks over TCP dropped
+    port: Port = 7702  # signed camera chunks over UDP (told in `welcome` as camera_port)
+    max_datagram_bytes: Annotated[int, Field(ge=128, le=65507)] = 1400
+    receive_buffer_bytes: Annotated[int, Field(ge=65536, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
+    max_frame_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 512 * 1024
+    frame_timeout_s: Seconds = 1.0  # a frame not whole by then is dropped as incomplete
+    assembly_bytes: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 16 * 1024 * 1024
+    max_fps: Annotated[float, Field(gt=0, le=120)] = 30.0  # whole frames per camera per second
+    stale_after_s: Seconds = 2.0  # no whole frame for this long: the camera is stale
+    off_after_s: Seconds = 10.0  # ... and off (also when its robot goes offline)
+    stream_maxlen: Annotated[int, Field(ge=1, le=10_000)] = 30  # frames kept per camera stream
+    flush_max_bytes: Annotated[int, Field(ge=64 * 1024, le=256 * 1024 * 1024)] = 2 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CameraSettings:
+        if not self.stale_after_s < self.off_after_s:
+            raise ValueError("need stale_after_s < off_after_s")
+        return self
+
+
 class RedisSettings(Section):
     url: str = "redis://127.0.0.1:6379/0"
     telemetry_maxlen: Positive = 100_000  # XADD MAXLEN ~ for rd:telemetry
@@ -480,6 +503,27 @@ class JobSettings(Section):
         if v and not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+
+class RecorderSettings(Section):
+    """`robodine recorder`: camera segments into the media store (docs/cameras.md)."""
+
+    name: str = Field("recorder-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # `src` of its events
+    continuous: bool = False  # record every camera all the time (else on request and incidents)
+    segment_s: Annotated[float, Field(ge=5, le=3600)] = 60.0  # one file per camera this long
+    format: Literal["avi", "mp4"] = "avi"  # avi: MJPEG in AVI; mp4: H.264, needs PyAV
+    spool_dir: Path = Path("var/recorder")  # open segments are written here first
+    max_age_s: Annotated[float, Field(ge=60, le=3650 * 86400)] = 7 * 86400.0
+    incident_max_age_s: Annotated[float, Field(ge=60, le=3650 * 86400)] = 30 * 86400.0
+    max_bytes: Annotated[int, Field(ge=1024 * 1024, le=2**50)] = 10 * 1024**3  # all recordings
+    retention_every_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    # An event at one of these levels naming a robot keeps its cameras' last
+    # incident_before_s seconds and the next incident_after_s.
+    incident_levels: list[Literal["info", "warning", "alarm"]] = ["alarm"]
+    incident_before_s: Annotated[float, Field(ge=0, le=300)] = 10.0
+    incident_after_s: Annotated[float, Field(ge=0, le=3600)] = 20.0
+    preroll_max_bytes: Annotated[int, Field(ge=0, le=1024**3)] = 8 * 1024 * 1024  # per camera
+    retry_s: Annotated[float, Field(ge=1, le=3600)] = 30.0  # a full store is tried again after
 
 
 class WebhookSettings(Section):

@@ -1,7 +1,7 @@
 """The gateway daemon: one TaskGroup, a fixed start order and a fixed stop order.
 
-Start: spool -> Redis clients -> writer -> fleet -> UDP -> TCP -> command
-reader -> ticker -> READY. Stop: STOPPING -> stop
+Start: spool -> Redis clients -> writers (streams, cameras) -> fleet -> UDP
+(telemetry, cameras) -> TCP -> command reader -> ticker -> READY. Stop: STOPPING -> stop
 accepting and tell robots -> stop reading commands -> record gateway.stopped
 -> flush the writer (what Redis cannot take goes to the spool) -> close clients.
 
@@ -33,6 +33,7 @@ from redis.exceptions import ResponseError
 
 from config import ConfigError, Settings
 from config.loader import problem
+from gateway.cameras.writer import CameraWriter
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
@@ -40,7 +41,7 @@ from gateway.streams.spool import Spool, SpoolError
 from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
 from gateway.transports.mqtt import MqttSupervisor, open_mqtt, stop_mqtt
 from gateway.transports.tcp import TcpServer
-from gateway.transports.udp import UdpEndpoint, open_udp
+from gateway.transports.udp import UdpEndpoint, open_camera_udp, open_udp
 from protocol import streams
 from protocol.streams import EventType, Level
 from robodine.backoff import Backoff
@@ -58,6 +59,7 @@ class _Started:
     """What has been started so far, for the ordered stop to undo on any path."""
 
     udp: UdpEndpoint | None = None
+    camera_udp: UdpEndpoint | None = None
     tcp: TcpServer | None = None
     reader: CommandReader | None = None
     reader_task: asyncio.Task[None] | None = None
@@ -75,6 +77,8 @@ class Gateway:
         self.started = asyncio.Event()
         self.tcp_port = 0
         self.udp_port = 0
+        self.camera_port = 0
+        self.cameras: CameraWriter | None = None
         self.fleet: Fleet | None = None
         self.writer: StreamWriter | None = None
         self.mqtt: MqttSupervisor | None = None
@@ -97,7 +101,10 @@ class Gateway:
                 redis, s.redis, spool, self.stats, src=s.gateway.name, clock=self.clock
             )
             writer.probe_buffers()
-            fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
+            cameras = self.cameras = CameraWriter(
+                s.redis, s.camera, self.stats, src=s.gateway.name, clock=self.clock
+            )
+            fleet = self.fleet = Fleet(s, writer, self.stats, self.clock(), frames=cameras)
             reader = started.reader = CommandReader(
                 blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock
             )
@@ -113,6 +120,12 @@ class Gateway:
                     with listening("udp.port", "UDP", s.udp.host, s.udp.port):
                         started.udp, self.udp_port = await open_udp(fleet, s.udp)
                     tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
+                    if s.camera.enabled:  # video: a socket, a writer and a task of its own
+                        started.camera_udp, self.camera_port = await open_camera_udp(
+                            fleet, s.udp, s.camera
+                        )
+                        tcp.camera_port = self.camera_port
+                        started.workers.append(tg.create_task(cameras.run(), name="cameras"))
                     started.tcp = tcp
                     with listening("tcp.port", "TCP", s.tcp.host, s.tcp.port):
                         self.tcp_port = await tcp.start()
@@ -137,6 +150,7 @@ class Gateway:
                         tcp_port=self.tcp_port,
                         udp_port=self.udp_port,
                         metrics=self._serve_metrics(),
+                        camera_port=self.camera_port or None,
                         robots=len(fleet.sessions),
                         redis=redacted_url(s.redis.url),
                     )
@@ -195,6 +209,8 @@ class Gateway:
         timeout = self.settings.gateway.shutdown_timeout_s
         if started.udp is not None:
             started.udp.close()
+        if started.camera_udp is not None:
+            started.camera_udp.close()
         if started.tcp is not None:
             await started.tcp.stop(timeout / 2)
         if started.mqtt is not None and started.mqtt_task is not None:

@@ -63,6 +63,12 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "vda_dropped": ("VDA 5050 messages dropped", "reason"),
     "vda_published": ("VDA 5050 messages published", "topic"),
     "vda_unsent": ("Gateway messages with no VDA 5050 equivalent", "type"),
+    # robot cameras (docs/protocol.md §11, docs/streams.md Cameras)
+    "camera_chunks": ("Camera chunks accepted, by transport", "transport"),
+    "camera_frames": ("Whole camera frames taken (before the writer's latest-wins)", "camera"),
+    "camera_bytes": ("Bytes of whole camera frames taken", "camera"),
+    "camera_frames_dropped": ("Frames of an announced camera dropped", "camera"),
+    "camera_dropped": ("Camera chunks and frames dropped", "reason"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "redis_up": ("1 while the stream writer reaches Redis", ""),
@@ -71,6 +77,8 @@ GAUGES: dict[str, tuple[str, str]] = {
     "mqtt_up": ("1 while the MQTT client is connected and subscribed", ""),
     "robots": ("Robots by connection state", "state"),
     "buffered": ("Records waiting in memory for Redis", "kind"),
+    "cameras": ("Announced cameras by state (live, stale, off)", "state"),
+    "camera_assembly_bytes": ("Bytes held in camera frames in assembly", ""),
 }
 
 

@@ -31,6 +31,7 @@ class MessageType(StrEnum):
     STATE = "state"
     EVENT = "event"
     ACK = "ack"
+    CAMERA = "camera"
 
 
 class RobotKind(StrEnum):

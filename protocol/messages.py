@@ -12,12 +12,14 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
+from protocol.cameras import MAX_CAMERAS, CameraInfo
 from protocol.kinds import CommandAction, ErrorCode, RobotKind
 
 __all__ = [
     "GATEWAY_TO_ROBOT",
     "ROBOT_TO_GATEWAY",
     "Ack",
+    "Camera",
     "Challenge",
     "Command",
     "Error",
@@ -73,6 +75,7 @@ class Welcome(_Envelope, frozen=True, kw_only=True, tag="welcome"):
     proof: Hex
     heartbeat_s: float
     udp_port: int | None = None
+    camera_port: int | None = None  # camera chunks over UDP go here (docs/protocol.md §11)
 
 
 class Ping(_Envelope, frozen=True, kw_only=True, tag="ping"):
@@ -137,9 +140,18 @@ class Ack(_Envelope, frozen=True, kw_only=True, tag="ack"):
     data: dict[str, Any] = {}
 
 
-RobotMessage = Hello | Heartbeat | Telemetry | State | Event | Ack
+class Camera(_Envelope, frozen=True, kw_only=True, tag="camera"):
+    """The robot's cameras, all of them: each announcement replaces the one before
+    (an empty list: it has none now). Frames travel as chunks (protocol/camera_chunks.py)."""
+
+    cameras: Annotated[list[CameraInfo], Meta(max_length=MAX_CAMERAS)]
+
+
+RobotMessage = Hello | Heartbeat | Telemetry | State | Event | Ack | Camera
 GatewayMessage = Challenge | Welcome | Ping | Command | Error
 Message = RobotMessage | GatewayMessage
 
-ROBOT_TO_GATEWAY: Final = frozenset({"hello", "heartbeat", "telemetry", "state", "event", "ack"})
+ROBOT_TO_GATEWAY: Final = frozenset(
+    {"hello", "heartbeat", "telemetry", "state", "event", "ack", "camera"}
+)
 GATEWAY_TO_ROBOT: Final = frozenset({"challenge", "welcome", "ping", "command", "error"})

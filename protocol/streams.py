@@ -23,11 +23,14 @@ import msgspec
 import orjson
 
 __all__ = [
+    "CAMERAS",
+    "CAMERA_PREFIX",
     "CHAT_PREFIX",
     "COMMANDS",
     "COMMANDS_GROUP",
     "DISPATCH",
     "EVENTS",
+    "RECORD_PREFIX",
     "REGISTRY",
     "ROBOTS_INDEX",
     "ROBOT_PREFIX",
@@ -43,9 +46,11 @@ __all__ = [
     "RegistryEntry",
     "RobotSnapshot",
     "TelemetryRecord",
+    "camera_stream",
     "chat_stream",
     "decode_fields",
     "from_fields",
+    "record_key",
     "robot_key",
     "to_fields",
 ]
@@ -62,10 +67,23 @@ REGISTRY: Final = (
     "rd:registry"  # hash: robot id -> RegistryEntry JSON (robots added through the API)
 )
 DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
+CAMERAS: Final = "rd:cameras"  # hash: robot:camera -> the camera's JSON status
+CAMERA_PREFIX: Final = "rd:camera:"  # stream per camera: its newest frames (camera_stream)
+RECORD_PREFIX: Final = "rd:record:"  # string per camera: record it until this time (record_key)
 
 
 def robot_key(robot_id: str) -> str:
     return ROBOT_PREFIX + robot_id
+
+
+def camera_stream(robot: str, camera: str) -> str:
+    """The stream of one camera's newest frames (docs/streams.md, Cameras)."""
+    return f"{CAMERA_PREFIX}{robot}:{camera}"
+
+
+def record_key(robot: str, camera: str) -> str:
+    """Set by the web's record request: the recorder records the camera until its value."""
+    return f"{RECORD_PREFIX}{robot}:{camera}"
 
 
 def chat_stream(room: str) -> str:
@@ -99,6 +117,9 @@ class EventType(StrEnum):
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
     GATEWAY_SPOOL_DEGRADED = "gateway.spool_degraded"  # the spool's disk refuses writes
+    RECORDER_STORE_FULL = "recorder.store_full"  # recordings stopped: no room (docs/cameras.md)
+    RECORDER_STORE_RECOVERED = "recorder.store_recovered"  # recording again
+    RECORDER_CLIP = "recorder.clip"  # an incident's clip is in the store
 
 
 class CommandType(StrEnum):
@@ -192,9 +213,11 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
     ts: float | None = None  # last telemetry, robot clock
     seen: float | None = None  # last time the gateway heard from it, gateway clock
     updated: float | None = None
+    # camera id -> its status (gateway.cameras.hub.CameraStatus), JSON in the hash
+    cameras: dict[str, dict[str, Any]] = {}
 
 
-_JSON_FIELDS: Final = frozenset({"data", "args"})
+_JSON_FIELDS: Final = frozenset({"data", "args", "cameras"})
 _encode = msgspec.json.Encoder().encode
 _decode_telemetry = msgspec.json.Decoder(TelemetryRecord).decode
 _SAMPLE_BYTES: Final = TELEMETRY_SAMPLE.encode()

@@ -18,6 +18,7 @@ from typing import Literal
 import msgspec
 
 from protocol import auth
+from protocol.camera_chunks import RawChunk, is_chunk
 from protocol.envelope import BodyDecoder, encode, gateway_decoder, robot_decoder
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.framing import DEFAULT_MAX_FRAME, NEED_DATA, FrameDecoder, encode_frame
@@ -75,10 +76,15 @@ class GatewayConnection(_Codec):
     def challenge(self) -> bytes:
         return self.send(Challenge(nonce=self.nonce, gateway=self.gateway))
 
-    def next_event(self) -> RobotMessage | Literal[NEED_DATA]:  # type: ignore[valid-type]
+    def next_event(self) -> RobotMessage | RawChunk | Literal[NEED_DATA]:  # type: ignore[valid-type]
+        """The next message; a camera chunk (a binary frame body, §3) comes back raw."""
         body = self._frames.next_frame()
         if body is NEED_DATA:
             return NEED_DATA
+        if is_chunk(body):
+            if self.phase is Phase.HANDSHAKE:
+                raise RemoteProtocolError("camera chunk before hello", code=ErrorCode.UNEXPECTED)
+            return RawChunk(body)
         msg = self._decoder.decode(body)
         if self.phase is Phase.HANDSHAKE:
             if not isinstance(msg, Hello):
@@ -106,7 +112,14 @@ class GatewayConnection(_Codec):
         self.phase = Phase.OPEN
         self.robot, self.kind, self._key, self._cnonce = hello.robot, hello.kind, key, hello.cnonce
 
-    def welcome(self, session: str, heartbeat_s: float, udp_port: int | None, ts: float) -> bytes:
+    def welcome(
+        self,
+        session: str,
+        heartbeat_s: float,
+        udp_port: int | None,
+        ts: float,
+        camera_port: int | None = None,
+    ) -> bytes:
         if self._key is None or self.robot is None:
             raise LocalProtocolError("welcome before a verified hello")
         proof = auth.welcome_proof(self._key, self.robot, self.nonce, self._cnonce)
@@ -118,6 +131,7 @@ class GatewayConnection(_Codec):
                 proof=proof,
                 heartbeat_s=heartbeat_s,
                 udp_port=udp_port,
+                camera_port=camera_port,
             )
         )
 
@@ -155,6 +169,10 @@ class RobotConnection(_Codec):
                 firmware=self.firmware,
             )
         )
+
+    def chunk(self, chunk: bytes) -> bytes:
+        """A camera chunk (protocol/camera_chunks.py) as a TCP frame."""
+        return encode_frame(chunk, self.max_frame)
 
     def next_event(self) -> GatewayMessage | Literal[NEED_DATA]:  # type: ignore[valid-type]
         body = self._frames.next_frame()

@@ -16,6 +16,7 @@ import uvloop
 from config import Settings
 from protocol.vda5050 import SPOKEN, dialect_for, is_version
 from robodine.cli import command
+from simulator.camera import CameraOptions
 from simulator.fleet import Fleet, FleetOptions
 from simulator.fleet_config import MAX_ROBOTS, write_fleet_config
 from simulator.model import ModelOptions
@@ -36,6 +37,17 @@ def _number(kind: type[float] | type[int], low: float, high: float, *, open_low:
             raise argparse.ArgumentTypeError(f"{text} is outside {bracket}{low}, {high}]")
         return v
     return parse
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = (0, 0)
+    if not sep or not (16 <= size[0] <= 4096 and 16 <= size[1] <= 4096):
+        raise argparse.ArgumentTypeError(f"{text!r}: WIDTHxHEIGHT, each 16..4096")
+    return size
 
 
 def register(sub: Any) -> None:
@@ -66,6 +78,12 @@ def register(sub: Any) -> None:
     p.add_argument("--probe-hz", type=_number(float, 0, 100), default=0.0, metavar="HZ",
                    help="numbered `probe` events per robot per second, to count loss, "
                         "duplicates and reordering end to end (default 0: none)")
+    p.add_argument("--camera", action="store_true",
+                   help="each robot announces a camera and sends JPEG frames (tcp transport)")
+    p.add_argument("--camera-fps", type=_number(float, 0, 60, open_low=True), default=5.0,
+                   metavar="FPS", help="camera frames per second (default %(default)s)")
+    p.add_argument("--camera-size", type=_size, default=(320, 240), metavar="WxH",
+                   help="camera frame size in pixels (default 320x240)")
     p.add_argument("--seed", type=int, help="seed the simulation's randomness")
     p.add_argument("--status-s", type=_number(float, 0, 3600), default=1.0, metavar="S",
                    help="a status line every S seconds (default 1; 0: none, only the summary)")
@@ -91,10 +109,18 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"robodine sim: --vda-version: {exc}", file=sys.stderr)
         return 2
     configured = settings.robots
+    if args.camera and args.transport != "tcp":
+        print(f"robodine sim: --camera needs --transport tcp, not {args.transport}",
+              file=sys.stderr)
+        return 2
+    camera = None
+    if args.camera:
+        w, h = args.camera_size
+        camera = CameraOptions(fps=min(args.camera_fps, args.hz), width=w, height=h)
     host = gateway_host(settings, args.gateway_host)
     options = FleetOptions(
         hz=args.hz, ramp_s=args.ramp_s, seed=args.seed, progress_s=args.status_s,
-        probe_hz=args.probe_hz,
+        probe_hz=args.probe_hz, camera=camera,
         model=ModelOptions(speed=args.speed, pickup_s=args.pickup_s, fail_rate=args.fail_rate,
                            wander_s=args.wander_s),
     )
@@ -103,6 +129,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     fleet = Fleet(settings, configured[:n], transport, options)
     tty = sys.stdout.isatty()
     print(f"robodine sim: {n} robots -> {host} ({args.transport}), telemetry at {args.hz:g} Hz"
+          + (f", camera {camera.width}x{camera.height} at {camera.fps:g} fps" if camera else "")
           + (f", for {args.duration:g} s" if args.duration else ", Ctrl-C to stop"), flush=True)
 
     def report(line: str) -> None:

@@ -118,6 +118,7 @@ class TcpLink(asyncio.Protocol):
         self.welcomed: asyncio.Future[Welcome] = asyncio.get_running_loop().create_future()
         self.heartbeat_s: float | None = None
         self.udp_addr: tuple[str, int] | None = None
+        self.camera_addr: tuple[str, int] | None = None  # camera chunks over UDP, if named
         self.session = ""
         self._refusal: Error | None = None
         self._closing = False
@@ -159,6 +160,8 @@ class TcpLink(asyncio.Protocol):
                 self.session = msg.session
                 if msg.udp_port and self._udp is not None:
                     self.udp_addr = (self._ip, msg.udp_port)
+                if msg.camera_port and self._udp is not None:
+                    self.camera_addr = (self._ip, msg.camera_port)
                 if not self.welcomed.done():
                     self.welcomed.set_result(msg)
             elif not self.welcomed.done():
@@ -196,6 +199,17 @@ class TcpLink(asyncio.Protocol):
             udp.sendto(encode_datagram(msg, self.identity.key), addr)
         else:
             self.send(msg)
+
+    def send_camera(self, chunks: list[bytes]) -> None:
+        """A frame's chunks (protocol/camera_chunks.py): to the camera port over UDP when
+        the welcome named one, else as binary frames on this connection."""
+        udp, addr = self._udp, self.camera_addr
+        if addr is not None and udp is not None and not udp.is_closing():
+            for chunk in chunks:
+                udp.sendto(chunk, addr)
+        else:
+            for chunk in chunks:
+                self._write(self._codec.chunk(chunk))
 
     def close(self) -> None:
         self._closing = True

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from config import Settings
 from config.settings import RobotConfig
+from simulator.camera import CameraOptions
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, RobotModel
 from simulator.robot import SimRobot
@@ -34,6 +35,7 @@ class FleetOptions:
     seed: int | None = None
     probe_hz: float = 0.0  # numbered `probe` events per robot per second (0: none)
     model: ModelOptions = field(default_factory=ModelOptions)
+    camera: CameraOptions | None = None  # each robot sends camera frames (tcp transport)
 
 
 class Fleet:
@@ -65,6 +67,7 @@ class Fleet:
                 RobotIdentity(cfg.id, cfg.kind, cfg.key_bytes), model, transport,
                 hz=self.options.hz, stats=self.stats, clock=clock,
                 start_delay=r.uniform(0.0, ramp), rng=r, probe_hz=self.options.probe_hz,
+                camera=self.options.camera, floor=settings.floor,
             )
 
     def probes(self) -> dict[str, int]:

@@ -24,12 +24,18 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from config.settings import FloorSettings
+from protocol.camera_chunks import CameraSender
+from protocol.cameras import CameraInfo
 from protocol.kinds import ErrorCode
-from protocol.messages import Command, Error, Event, GatewayMessage, Heartbeat, Ping, State
+from protocol.messages import (
+    Camera, Command, Error, Event, GatewayMessage, Heartbeat, Ping, State,
+)
 from robodine.backoff import Backoff
+from simulator.camera import CameraOptions, FrameMaker
 from simulator.model import Outgoing, RobotModel
 from simulator.stats import Stats
-from simulator.transport import Link, LinkError, RobotIdentity, Transport
+from simulator.transport import CameraLink, Link, LinkError, RobotIdentity, Transport
 
 __all__ = ["SimRobot"]
 
@@ -61,6 +67,8 @@ class SimRobot:
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         probe_hz: float = 0.0,
+        camera: CameraOptions | None = None,
+        floor: FloorSettings | None = None,
     ) -> None:
         if not 0 < hz <= 1000:
             raise ValueError("hz must be in (0, 1000]")
@@ -91,6 +99,12 @@ class SimRobot:
         self._probe_period = 1.0 / probe_hz if probe_hz else math.inf
         self._next_probe = -math.inf if probe_hz else math.inf
         self.probes = 0  # probe events made so far: the last one's number
+        self.camera = camera
+        if camera is not None:
+            self._frames = FrameMaker(identity.robot, camera, floor or FloorSettings())
+            self._chunks = CameraSender(identity.robot, identity.key)
+            self._camera_period = 1.0 / camera.fps
+        self._next_frame = 0.0
 
     @property
     def robot(self) -> str:
@@ -175,8 +189,14 @@ class SimRobot:
             return
         self._flush()
         self.telemetry_seq += 1
-        link.send_telemetry(self.model.telemetry(self.telemetry_seq, self._wall()))
+        sample = self.model.telemetry(self.telemetry_seq, self._wall())
+        link.send_telemetry(sample)
         self.stats.telemetry += 1
+        if self.camera is not None and now >= self._next_frame and isinstance(link, CameraLink):
+            self._next_frame = max(self._next_frame + self._camera_period, now - self.period)
+            jpeg = self._frames.frame(sample.x, sample.y, sample.ts)
+            link.send_camera(self._chunks.frame(self.camera.camera, jpeg, sample.ts))
+            self.stats.camera_frames += 1
         if now >= self._next_heartbeat:
             self._send(link, Heartbeat(robot=self.robot), self._wall())
             self._next_heartbeat = now + (link.heartbeat_s or math.inf)
@@ -202,6 +222,10 @@ class SimRobot:
         self._next_heartbeat = now + (link.heartbeat_s or math.inf)
         if not any(isinstance(m, State) for _, m in self._outbox):
             self._queue([self.model.current_state()])
+        if self.camera is not None and isinstance(link, CameraLink):  # announced after each hello
+            c = self.camera
+            info = CameraInfo(id=c.camera, width=c.width, height=c.height, fps=c.fps)
+            self._send(link, Camera(robot=self.robot, cameras=[info]), self._wall())
         if now >= self._silent_until:
             self._flush()
         link.ready()
@@ -239,7 +263,7 @@ class SimRobot:
             ts, msg = self._outbox.popleft()
             self._send(link, msg, ts)
 
-    def _send(self, link: Link, msg: Outgoing | Heartbeat, ts: float) -> None:
+    def _send(self, link: Link, msg: Outgoing | Heartbeat | Camera, ts: float) -> None:
         self.msg_seq += 1
         link.send(msgspec.structs.replace(msg, seq=self.msg_seq, ts=ts))
         self.stats.messages += 1

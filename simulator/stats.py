@@ -29,6 +29,7 @@ class Stats:
     ignored: int = 0  # gateway messages a silenced robot did not answer
     gateway_errors: int = 0
     outbox_dropped: int = 0
+    camera_frames: int = 0  # camera frames sent (--camera)
     last_error: str | None = None
     _last: tuple[float, int] = field(default=(0.0, 0), repr=False)
 
@@ -53,7 +54,8 @@ class Stats:
             f"  connections  {self.connects:,} made, {self.reconnects:,} reconnects, "
             f"{self.disconnects:,} drops, {self.connect_failures:,} failed attempts",
             f"  sent         {self.telemetry:,} telemetry ({rate:,.0f}/s), "
-            f"{self.messages:,} tcp messages, {self.outbox_dropped:,} dropped from outboxes",
+            f"{self.messages:,} tcp messages, {self.outbox_dropped:,} dropped from outboxes, "
+            f"{self.camera_frames:,} camera frames",
             f"  commands     {self.commands:,} received: {self.acked_ok:,} ok, "
             f"{self.refused:,} refused, {self.duplicates:,} resends acked again, "
             f"{self.ignored:,} ignored while silent",

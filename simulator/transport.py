@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from config import Settings
 from protocol.kinds import RobotKind
@@ -20,6 +20,7 @@ from protocol.messages import GatewayMessage, RobotMessage, Telemetry
 
 __all__ = [
     "TRANSPORTS",
+    "CameraLink",
     "Link",
     "LinkError",
     "MessageHandler",
@@ -68,6 +69,13 @@ class Link(Protocol):
         """Send a telemetry sample on the transport's fast path (UDP for tcp)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CameraLink(Protocol):
+    """A link that carries camera chunks too (tcp: UDP to the camera port, or TCP frames)."""
+
+    def send_camera(self, chunks: list[bytes]) -> None: ...
 
 
 class Transport(Protocol):

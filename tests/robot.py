@@ -145,9 +145,10 @@ class TestRobot:
         assert self.udp_port is not None
         self.udp_raw(encode_datagram(msg, key or self.key))
 
-    def udp_raw(self, data: bytes) -> None:
-        assert self.udp_port is not None
-        self._udp.sendto(data, ("127.0.0.1", self.udp_port))
+    def udp_raw(self, data: bytes, port: int | None = None) -> None:
+        port = port or self.udp_port
+        assert port is not None
+        self._udp.sendto(data, ("127.0.0.1", port))
 
     async def close(self) -> None:
         self._udp.close()

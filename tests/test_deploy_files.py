@@ -34,7 +34,12 @@ from tests.servers import MosquittoServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMD = REPO / "systemd"
-UNITS = ("robodine-gateway.service", "robodine-web.service", "robodine-worker.service")
+UNITS = (
+    "robodine-gateway.service",
+    "robodine-web.service",
+    "robodine-worker.service",
+    "robodine-recorder.service",
+)
 REDIS_SNIPPET = REPO / "config" / "redis-robodine.conf"
 MOSQUITTO_SNIPPET = REPO / "config" / "mosquitto-robodine.conf"
 MOSQUITTO_ACL = REPO / "config" / "mosquitto-acl.example"
@@ -168,6 +173,23 @@ def test_worker_unit_runs_the_worker_with_the_same_hardening_but_any_address() -
     assert values(worker, "Service", "IPAddressDeny") == []
 
 
+def test_recorder_unit_runs_the_recorder_with_the_web_tiers_hardening() -> None:
+    """Redis, the database and an object store on the LAN: the web tier's allowlist."""
+    web = parse_unit(SYSTEMD / "robodine-web.service")
+    recorder = parse_unit(SYSTEMD / "robodine-recorder.service")
+    assert one(recorder, "Service", "ExecStart") == (
+        "/opt/robodine/.venv/bin/robodine recorder --config /etc/robodine/robodine.toml"
+    )
+    assert one(recorder, "Service", "Type") == "notify"
+    assert "robodine-web.service" in one(recorder, "Unit", "After")
+    per_unit = {"ExecStart"}
+
+    def hardening(u: Unit) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in u["Service"] if k not in per_unit]
+
+    assert hardening(recorder) == hardening(web)
+
+
 @pytest.mark.parametrize("name", UNITS)
 def test_units_keep_secrets_in_the_environment_file(name: str) -> None:
     unit = parse_unit(SYSTEMD / name)
@@ -206,7 +228,7 @@ def test_unit_environment_is_accepted_by_the_settings_loader(
 
 @pytest.mark.parametrize(("name", "command"), [
     ("robodine-gateway.service", "gateway"), ("robodine-web.service", "web"),
-    ("robodine-worker.service", "worker"),
+    ("robodine-worker.service", "worker"), ("robodine-recorder.service", "recorder"),
 ])
 def test_exec_start_parses_with_the_cli(name: str, command: str) -> None:
     from robodine.cli import build_parser

@@ -17,6 +17,9 @@ from aiohttp import WSCloseCode, web
 
 from config import Settings
 from web import dashboard, health, origin, topics
+from web.cameras import recording_routes as recordings
+from web.cameras import routes as cameras
+from web.cameras.context import cameras_ctx
 from web.chat import routes as chat
 from web.db.session import DatabaseConfigError, database_url
 from web.events import routes as events
@@ -81,6 +84,8 @@ ROUTE_MODULES = (
     jobs,
     webhooks,
     webhooks_in,
+    cameras,
+    recordings,
     dashboard,
     origin,
     status,
@@ -138,6 +143,7 @@ def create_app(
     app[EDGE].add_fallback(app)  # last: what no route above takes
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx, feeds_ctx])
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
+    app.cleanup_ctx.append(cameras_ctx)  # live views (docs/api.md, Cameras)
     app.on_shutdown.append(_close_feeds)
     return app
 

@@ -1,5 +1,5 @@
 """`robodine web`, `robodine users ...`, `robodine db ...`, `demo-data`, `rotate-data-key`,
-`robodine worker` (web/worker/cli.py)."""
+`robodine worker` (web/worker/cli.py), `robodine recorder` (web/recorder/cli.py)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,9 @@ def register(sub: Any) -> None:
     from web.worker.cli import register as register_worker
 
     register_worker(sub)
+    from web.recorder.cli import register as register_recorder
+
+    register_recorder(sub)
 
     from web.status.cli import register as register_status
 

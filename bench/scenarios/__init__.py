@@ -19,6 +19,7 @@ MODULES: dict[str, str] = {
     "rest": "bench.scenarios.rest",
     "slow-client": "bench.scenarios.slow_client",
     "jobs": "bench.scenarios.jobs",
+    "camera": "bench.scenarios.camera",
 }
 
 

@@ -15,6 +15,7 @@ import structlog
 
 from config import Settings
 from config.settings import RobotConfig
+from gateway.cameras.hub import Cameras, DiscardFrames, FrameSink
 from gateway.fleet.commands import CommandRouter
 from gateway.fleet.dispatcher import Dispatcher
 from gateway.fleet.port import FleetOutput
@@ -33,6 +34,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import (
     Ack,
+    Camera,
     Error,
     Event,
     Heartbeat,
@@ -52,7 +54,14 @@ DROP_LOG_EVERY_S = 10.0  # dropped datagrams: counted each, logged at most this 
 
 
 class Fleet:
-    def __init__(self, settings: Settings, writer: FleetOutput, stats: Stats, now: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: FleetOutput,
+        stats: Stats,
+        now: float,
+        frames: FrameSink | None = None,
+    ) -> None:
         self.settings = settings
         self.writer = writer
         self.stats = stats
@@ -62,6 +71,11 @@ class Fleet:
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
         self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings, stats)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
+        # camera frames go to ``frames`` (the camera writer), never through ``writer``
+        self.cameras = Cameras(
+            settings.camera, writer, frames or DiscardFrames(), stats, self.key_for,
+            heard=self._heard_id,
+        )
         self._drop_log_at = 0.0  # when dropped datagrams may be logged again
         self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
 
@@ -88,6 +102,7 @@ class Fleet:
                 old.link.close(ErrorCode.UNKNOWN_ROBOT, "robot removed from the registry")
                 old.link = None
             self._connection(old, ConnInput.DISCONNECTED, now, "removed")
+            self.cameras.announce(robot_id, [], now)
             del self.sessions[robot_id]
             change = "removed"
         else:
@@ -179,6 +194,7 @@ class Fleet:
         session.state = None  # believe the next reported state: the robot may have rebooted
         session.last_seen = now
         self.datagrams.reset(session.id)  # a rebooted robot restarts its UDP seq
+        self.cameras.hello(session.id)  # ... and its camera chunks' seq
         self.writer.snapshot(
             session.id, transport=link.transport, firmware=hello.firmware, seen=now
         )
@@ -215,6 +231,8 @@ class Fleet:
                 level=Level(msg.level),
                 data={"name": msg.name, "data": msg.data},
             )
+        elif isinstance(msg, Camera):
+            self.cameras.announce(robot, msg.cameras, now)
         elif not isinstance(msg, Heartbeat | Hello):
             raise AssertionError(f"unhandled message {msg!r}")
 
@@ -267,6 +285,13 @@ class Fleet:
                         last_robot=last.robot, last_reason=last.reason.value,
                         every_s=DROP_LOG_EVERY_S)
             self._drops_unlogged.clear()
+
+    def _heard_id(self, robot: str, now: float) -> None:
+        session = self.sessions.get(robot)
+        if session is not None:
+            session.last_seen = now
+            if session.conn is not ConnState.ONLINE:
+                self._connection(session, ConnInput.HEARD, now, "heard")
 
     def _heard(self, session: RobotSession, now: float) -> None:
         session.last_seen = now
@@ -331,6 +356,7 @@ class Fleet:
         self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
         if state is ConnState.OFFLINE:
             self.dispatcher.robot_offline(session, now)
+            self.cameras.offline(session.id, now)
         log.info(
             "robot_connection", robot=session.id, state=state, previous=previous, reason=reason
         )
@@ -359,3 +385,4 @@ class Fleet:
         for state in ConnState:
             self.stats.set("robots", state, by_state[state])
         self.dispatcher.tick(now)
+        self.cameras.tick(now)

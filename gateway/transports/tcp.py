@@ -24,6 +24,7 @@ import structlog
 from config.settings import GatewaySettings, TcpSettings
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
+from protocol.camera_chunks import RawChunk
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
 from protocol.messages import Error, GatewayMessage, Hello
@@ -142,6 +143,9 @@ class _RobotConnection(asyncio.Protocol):
                 continue
             if msg is NEED_DATA:
                 return
+            if isinstance(msg, RawChunk):  # cameras have limits of their own, not the bucket's
+                fleet.cameras.tcp_chunk(robot, msg.data, now)
+                continue
             if not self.bucket.allow(time.monotonic()):
                 stats.inc("frames_rejected", ErrorCode.RATE_LIMITED)
                 if now - self.last_rate_error > 1.0:
@@ -185,7 +189,11 @@ class _RobotConnection(asyncio.Protocol):
         self.robot = msg.robot
         self.link.write(
             self.conn.welcome(
-                f"{s.gateway.name}:{self.conn.nonce[:8]}", s.gateway.heartbeat_s, s.udp_port, now
+                f"{s.gateway.name}:{self.conn.nonce[:8]}",
+                s.gateway.heartbeat_s,
+                s.udp_port,
+                now,
+                camera_port=s.camera_port,
             )
         )
         s.fleet.resume(msg.robot, now)
@@ -207,6 +215,7 @@ class TcpServer:
         self.gateway = gateway
         self.stats = stats
         self.udp_port = udp_port
+        self.camera_port: int | None = None  # the camera socket's, told in `welcome`
         self._server: asyncio.Server | None = None
         self.links: set[TcpLink] = set()
         self._no_links = asyncio.Event()

@@ -20,22 +20,45 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 
-from config.settings import UdpSettings
+from config.settings import CameraSettings, UdpSettings
 from gateway.fleet.fleet import Fleet
+from gateway.metrics import Stats
 
 log = structlog.get_logger("gateway.udp")
 
 BURST = 256  # datagrams read per wake-up at most, so TCP and the writer get their turn
+# The camera socket's: a smaller share of each loop turn, so video waits for the rest
+CAMERA_BURST = 64
+
+
+class Datagrams(Protocol):
+    """Who takes a socket's runs: the fleet (telemetry), or its cameras (chunks)."""
+
+    stats: Stats
+
+    def datagram_run(self, datagrams: Sequence[bytes], now: float) -> None: ...
 
 
 class UdpEndpoint:
-    """The gateway's UDP socket, read by the loop when readable."""
+    """The gateway's UDP socket, read by the loop when readable. ``dropped``: the counter
+    for what never reached ``fleet`` (a socket error, a handler that failed)."""
 
-    def __init__(self, fleet: Fleet, sock: socket.socket, max_size: int) -> None:
+    def __init__(
+        self,
+        fleet: Datagrams,
+        sock: socket.socket,
+        max_size: int,
+        dropped: str = "udp_dropped",
+        burst: int = BURST,
+    ) -> None:
         self.fleet = fleet
+        self.burst = burst
+        self.dropped = dropped
         self.sock = sock
         self._recv = sock.recv
         self._size = max_size + 1  # a bigger datagram reads as one byte too many: too_large
@@ -50,19 +73,19 @@ class UdpEndpoint:
         recv, size = self._recv, self._size
         run: list[bytes] = []
         try:
-            for _ in range(BURST):
+            for _ in range(self.burst):
                 run.append(recv(size))
         except BlockingIOError:
             pass
         except OSError:  # an ICMP error queued on the socket: the next read goes on
-            self.fleet.stats.inc("udp_dropped", "socket_error")
+            self.fleet.stats.inc(self.dropped, "socket_error")
         if not run:
             return
         try:
             self.fleet.datagram_run(run, time.time())
         except Exception:  # a bug: counted and logged, the next run is handled
-            self.fleet.stats.inc("udp_dropped", "handler_failed", len(run))
-            log.exception("udp_run_failed", datagrams=len(run))
+            self.fleet.stats.inc(self.dropped, "handler_failed", len(run))
+            log.exception("udp_run_failed", datagrams=len(run), counter=self.dropped)
 
     def close(self) -> None:
         if self.sock.fileno() >= 0:
@@ -71,15 +94,31 @@ class UdpEndpoint:
 
 
 async def open_udp(fleet: Fleet, settings: UdpSettings) -> tuple[UdpEndpoint, int]:
+    return await _open(fleet, settings.host, settings.port, settings.receive_buffer_bytes,
+                       settings.max_datagram_bytes, "udp_dropped", BURST)
+
+
+async def open_camera_udp(
+    fleet: Fleet, udp: UdpSettings, settings: CameraSettings
+) -> tuple[UdpEndpoint, int]:
+    """The camera socket: the same host as telemetry's, a port and a buffer of its own, so a
+    burst of video can never fill the buffer telemetry arrives in (docs/protocol.md §11)."""
+    return await _open(fleet.cameras, udp.host, settings.port, settings.receive_buffer_bytes,
+                       settings.max_datagram_bytes, "camera_dropped", CAMERA_BURST)
+
+
+async def _open(
+    sink: Datagrams, host: str, port: int, buffer: int, max_size: int, dropped: str, burst: int
+) -> tuple[UdpEndpoint, int]:
     loop = asyncio.get_running_loop()
     family, type_, proto, _, address = (await loop.getaddrinfo(
-        settings.host, settings.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE))[0]
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE))[0]
     sock = socket.socket(family, type_, proto)
     try:
         sock.setblocking(False)
         sock.bind(address)
-        _grow_receive_buffer(sock, settings.receive_buffer_bytes)
-        endpoint = UdpEndpoint(fleet, sock, settings.max_datagram_bytes)
+        _grow_receive_buffer(sock, buffer)
+        endpoint = UdpEndpoint(sink, sock, max_size, dropped, burst)
     except BaseException:
         sock.close()
         raise

@@ -36,6 +36,7 @@ def gateway_settings(redis_url: str, tmp_path: Path, **overrides: Any) -> Settin
             "handshake_timeout_s": 1.0,
         },
         "udp": {"host": "127.0.0.1", "port": 0},
+        "camera": {"port": 0},
         "redis": {"url": redis_url, "connect_timeout_s": 0.5, "command_block_ms": 200},
         "spool": {"path": str(tmp_path / "spool.sqlite3")},
         "commands": {"ack_timeout_s": 0.3, "max_attempts": 3, "ttl_s": 5},
@@ -60,6 +61,10 @@ class RunningGateway:
     @property
     def udp_port(self) -> int:
         return self.gateway.udp_port
+
+    @property
+    def camera_port(self) -> int:
+        return self.gateway.camera_port
 
     async def drained(self) -> None:
         assert self.gateway.writer is not None

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from config import Settings
 from protocol import streams
+from simulator.camera import CameraOptions
 from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.model import ModelOptions
@@ -34,6 +35,7 @@ async def simulated(
     pickup_s: float = 0.3,
     cook_s: float = 0.4,
     robots: tuple[str, ...] | None = None,
+    camera: CameraOptions | None = None,
 ) -> AsyncIterator[SimFleet]:
     """Every robot of ``settings`` (or those of ``robots``) as a simulated TCP robot, fast
     enough for tests."""
@@ -48,6 +50,7 @@ async def simulated(
             hz=20,
             ramp_s=0.1,
             seed=11,
+            camera=camera,
             model=ModelOptions(
                 speed=speed, pickup_s=pickup_s, load_s=0.1, cook_s=cook_s, ready_hold_s=0.2
             ),

@@ -25,6 +25,7 @@ def write_config(path: Path, redis_url: str, tcp: int, udp: int) -> None:
     )
     path.write_text(
         f'[tcp]\nhost = "127.0.0.1"\nport = {tcp}\n[udp]\nhost = "127.0.0.1"\nport = {udp}\n'
+        "[camera]\nport = 0\n"
         f'[redis]\nurl = "{redis_url}"\n[gateway]\nmetrics_port = 0\n'
         f'[spool]\npath = "{path.parent / "spool.sqlite3"}"\n\n{robots}'
     )

@@ -50,3 +50,19 @@ def test_state_tables_in_the_doc_match_the_code() -> None:
             row = re.search(rf"^\| `{state}` \| (.*) \|$", text, re.M)
             assert row, state
             assert set(re.findall(r"`(\w+)`", row.group(1))) == set(nexts), state
+
+
+def test_camera_chunk_vectors() -> None:
+    from protocol.camera_chunks import Chunk, ChunkDecoder, encode_chunks
+
+    section = DOC.split("## 11. Cameras")[1].split("**Test vectors**")[1]
+    blocks = section.split("```")[1::2]
+    wire = [bytes.fromhex(re.sub(r"\s", "", b)) for b in blocks]
+    frame = b"\xff\xd8" + bytes(range(16)) + b"\xff\xd9"
+    assert wire == encode_chunks(
+        "serve-001", "front", KEY, frame=7, data=frame, ts=1767225600.25, seq=100, max_chunk=89
+    )
+    dec = ChunkDecoder({"serve-001": KEY}.get, max_chunk=89)
+    got = [dec.decode(w) for w in wire]
+    assert all(isinstance(c, Chunk) for c in got)
+    assert b"".join(c.payload for c in got if isinstance(c, Chunk)) == frame

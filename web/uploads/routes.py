@@ -7,16 +7,16 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
-from robodine.media import StoreError, StoreFull, TooLarge
+from robodine.media import StoreError, TooLarge
 from web.http import auth
 from web.http.api import Routes, parse_path
 from web.http.jsonutil import json_response
-from web.http.problems import Problem
 from web.keys import DB, MEDIA, SETTINGS, USER
 from web.security import ADMINS, ALL_ROLES, WRITERS
 from web.uploads.multipart import file_part, too_large
 from web.uploads.schemas import MultipartUpload, UploadList, UploadOut, UploadPath, UploadsQuery
-from web.uploads.service import UploadService
+from web.uploads.service import UploadService, store_problem
+from web.uploads.serving import blob_response
 
 log = structlog.get_logger("web.uploads")
 routes = Routes(
@@ -30,12 +30,6 @@ INLINE = ("image/", "video/", "application/pdf", "text/plain")
 
 def _service(request: web.Request) -> UploadService:
     return UploadService(request.app[DB], request.app[MEDIA])
-
-
-def store_problem(exc: StoreError) -> Problem:
-    if isinstance(exc, StoreFull):
-        return Problem(507, "store_full", str(exc))
-    return Problem(503, "store_unavailable", str(exc))
 
 
 @routes.route(
@@ -116,35 +110,17 @@ async def upload_content(request: web.Request) -> web.StreamResponse:
     await auth.authenticate(request, allow_query=True)
     params = parse_path(request, UploadPath)
     row = await _service(request).row(params.upload_id)
-    store = request.app[MEDIA]
     inline = row.content_type.startswith(INLINE)
     disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(row.filename)}"
-    path = store.local_path(row.key)
-    if path is not None:
-        if not path.is_file():
-            raise Problem(503, "store_unavailable", f"the blob of upload {row.id} is missing")
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": row.content_type,
-                "Content-Disposition": disposition,
-                "Cache-Control": "private, max-age=31536000, immutable",
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-    try:
-        url = await store.presigned_url(
-            row.key,
-            content_type=row.content_type,
-            filename=row.filename,
-            expires_s=request.app[SETTINGS].media.presign_s,
-        )
-    except StoreError as exc:
-        raise store_problem(exc) from None
-    if url is None:  # pragma: no cover - every store either has files or presigns
-        raise Problem(503, "store_unavailable", "the store can neither serve nor presign")
-    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+    return await blob_response(
+        request,
+        row.key,
+        content_type=row.content_type,
+        filename=row.filename,
+        disposition=disposition,
+        what=f"upload {row.id}",
+        headers={"Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
 
 
 @routes.route(

@@ -12,11 +12,18 @@ from collections.abc import AsyncIterable
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from robodine.media import MediaStore
+from robodine.media import MediaStore, StoreError, StoreFull
 from web.db.media import FloorPlan, Upload
 from web.db.restaurant import MenuItem
 from web.http.problems import Problem, not_found
 from web.uploads.schemas import UploadOut, UploadsQuery
+
+
+def store_problem(exc: StoreError) -> Problem:
+    """A store's refusal as the API answers it: 507 when full, else 503."""
+    if isinstance(exc, StoreFull):
+        return Problem(507, "store_full", str(exc))
+    return Problem(503, "store_unavailable", str(exc))
 
 
 def upload_out(u: Upload) -> UploadOut:

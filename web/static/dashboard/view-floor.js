@@ -1,5 +1,6 @@
 // The floor view: the live map, the robot list, a robot's details and its commands.
 import { api, canWrite } from "./api.js";
+import { cameraPanel } from "./cameras.js";
 import { clear, h } from "./dom.js";
 import { FloorMap, stateClass, stateText } from "./floor.js";
 import { t, word } from "./i18n.js";
@@ -59,7 +60,7 @@ export function floorView() {
     const r = robots.get(picked);
     clear(detail);
     detail.hidden = !r;
-    if (!r) return;
+    if (!r) { cameraPanel(null); return; }
     const rows = [["kind", word("k", r.kind)], ["connection", word("c", r.connection)], ["state", stateText(r)],
       ["battery", battery(r.battery)], ["task", taskText(r.task, later)],
       ["position", r.x == null ? "—" : `${r.x.toFixed(1)}, ${r.y.toFixed(1)} m`]];
@@ -71,6 +72,7 @@ export function floorView() {
       detail.append(h("div", { class: "actions" }, acts.map((a) =>
         h("button", { class: a === "estop" ? "danger" : "", "data-action": a, onclick: () => command(r.id, a) }, t(a)))));
     }
+    detail.append(cameraPanel(r.id));
     detail.append(h("button", { class: "close", onclick: () => { picked = null; renderDetail(); } }, t("close")));
   }
   async function command(id, action) {

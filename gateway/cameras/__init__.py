@@ -1,0 +1,1 @@
+"""Robot cameras at the gateway: chunks -> frames -> the camera streams in Redis."""

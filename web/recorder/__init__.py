@@ -1,0 +1,1 @@
+"""`robodine recorder`: camera frames from Redis into segments in the media store."""
