@@ -29,7 +29,14 @@ from protocol.camera_chunks import CameraSender
 from protocol.cameras import CameraInfo
 from protocol.kinds import ErrorCode
 from protocol.messages import (
-    Camera, Command, Error, Event, GatewayMessage, Heartbeat, Ping, State,
+    Camera,
+    Command,
+    Error,
+    Event,
+    GatewayMessage,
+    Heartbeat,
+    Ping,
+    State,
 )
 from robodine.backoff import Backoff
 from simulator.camera import CameraOptions, FrameMaker
