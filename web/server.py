@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable
 
 import structlog
@@ -28,6 +29,14 @@ log = structlog.get_logger("web")
 
 
 async def serve(settings: Settings, stop: Awaitable[object]) -> None:
+    try:
+        await _serve(settings, stop)
+    finally:
+        if inspect.iscoroutine(stop):  # never awaited when the start failed: no warning
+            stop.close()
+
+
+async def _serve(settings: Settings, stop: Awaitable[object]) -> None:
     app = create_app(settings)
     runner = Runner(  # aiohttp's own 400s as problem+json (web/http/protocol.py)
         app,
