@@ -15,10 +15,11 @@ from typing import Any
 
 from config import ConfigError, Settings, load_settings
 from config.logging import configure_logging
+from robodine import __version__
 
 # Packages whose cli.register() adds subcommands; missing ones are skipped so a
 # partial install (say, gateway without web) still runs what it has.
-COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli")
+COMMAND_MODULES = ("gateway.cli", "simulator.cli", "web.cli", "bench.cli", "robodine.install.cli")
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -36,6 +37,7 @@ EPILOG = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robodine", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"robodine {__version__}")
     parser.add_argument(
         "--config",
         "-c",

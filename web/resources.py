@@ -20,7 +20,7 @@ from robodine.redisio.circuit import Circuit
 from robodine.redisio.client import connect, open_connection
 from robodine.redisio.resp import RespConnection
 from web.chat.service import ChatService
-from web.db.migrate import current_revision, head_revision, upgrade
+from web.db.migrate import check_not_newer, current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
 from web.feeds.hub import Hub
 from web.feeds.topic import TopicContext
@@ -78,6 +78,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await upgrade(engine)
         else:
             current, head = await current_revision(engine), head_revision()
+            check_not_newer(current)
             if current != head:
                 raise DatabaseNotMigrated(
                     f"database is at revision {current}, the code needs {head}: run "

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import os
+import ssl
 from collections.abc import Awaitable
 
 import structlog
 from aiohttp import web
 
-from config import Settings
+from config import ConfigError, Settings
+from config.loader import problem
+from config.settings import WebSettings
 from robodine.lifecycle import Notifier, run_until_signal, settle_heap
 from robodine.ports import listening
 from web.app import create_app
@@ -28,6 +33,14 @@ log = structlog.get_logger("web")
 
 
 async def serve(settings: Settings, stop: Awaitable[object]) -> None:
+    try:
+        await _serve(settings, stop)
+    finally:
+        if inspect.iscoroutine(stop):  # never awaited when the start failed: no warning
+            stop.close()
+
+
+async def _serve(settings: Settings, stop: Awaitable[object]) -> None:
     app = create_app(settings)
     runner = Runner(  # aiohttp's own 400s as problem+json (web/http/protocol.py)
         app,
@@ -39,7 +52,8 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
     stack = contextlib.AsyncExitStack()
     try:
         w = settings.web
-        site = web.TCPSite(runner, w.host, w.port, reuse_address=True)
+        tls = tls_context(w)
+        site = web.TCPSite(runner, w.host, w.port, reuse_address=True, ssl_context=tls)
         with listening("web.port", "TCP", w.host, w.port):
             await site.start()
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]
@@ -65,6 +79,27 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         await stack.aclose()
         await runner.cleanup()
     log.info("web_stopped")
+
+
+def tls_context(w: WebSettings) -> ssl.SSLContext | None:
+    """HTTPS when web.tls_cert and web.tls_key are set; a file that cannot be read or a
+    key that does not match is a config problem (exit status 2), said once."""
+    if w.tls_cert is None or w.tls_key is None:
+        return None
+    for key, path in (("web.tls_cert", w.tls_cert), ("web.tls_key", w.tls_key)):
+        if not path.is_file():
+            raise ConfigError([problem(key, f"{path}: no such file")])
+        if not os.access(path, os.R_OK):
+            raise ConfigError([problem(key, f"{path}: not readable by this user")])
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(w.tls_cert, w.tls_key)
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            [problem("web.tls_cert", f"{w.tls_cert} and {w.tls_key} do not load: {exc.reason}")]
+        ) from None
+    return ctx
 
 
 def run(settings: Settings) -> int:

@@ -232,7 +232,7 @@ def _check_manifest(path: Path, manifest: dict[str, Any], work: Path) -> None:
 
 
 async def restore(settings: Settings, path: Path, *, force: bool) -> Summary:
-    from web.db.migrate import alembic_config, upgrade
+    from web.db.migrate import upgrade
     from web.db.session import create_engine
 
     with opened(path) as (manifest, work):
@@ -243,7 +243,7 @@ async def restore(settings: Settings, path: Path, *, force: bool) -> Summary:
                 f"{path} holds a {db['kind']} database and database.url is {kind}: restore "
                 f"into a {db['kind']} database (a move between kinds is not a restore)"
             )
-        _check_revision(path, db.get("revision"), alembic_config())
+        _check_revision(path, db.get("revision"))
         redis = _redis(settings)
         try:
             taken = await _answer(redis_dump.occupied(redis))
@@ -281,13 +281,10 @@ async def _answer(step: Awaitable[T]) -> T:
         raise BackupError(f"Redis does not answer ({exc})") from None
 
 
-def _check_revision(path: Path, revision: str | None, cfg: Any) -> None:
-    from alembic.script import ScriptDirectory
+def _check_revision(path: Path, revision: str | None) -> None:
+    from web.db.migrate import known_revisions
 
-    if revision is None:
-        return
-    known = {r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()}
-    if revision not in known:
+    if revision is not None and revision not in known_revisions():
         raise BackupError(
             f"{path} holds a database at schema {revision}, which this robodine {__version__} "
             "does not know (a newer version wrote it): install that version to restore it"

@@ -48,6 +48,8 @@ EXPOSE_HEADERS = "Location, Retry-After, X-Request-ID"
 X_REQUEST_ID = istr("X-Request-ID")
 X_CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
 REFERRER_POLICY = istr("Referrer-Policy")
+STRICT_TRANSPORT_SECURITY = istr("Strict-Transport-Security")
+HSTS = "max-age=31536000"  # a year; no includeSubDomains: the box's name is not a domain of ours
 # aiohttp's own Server header names aiohttp's and Python's versions: a map of known bugs.
 SERVER_NAME = "robodine"
 
@@ -67,6 +69,7 @@ class Edge:
         self.max_body = settings.max_body_bytes
         self.gzip_min = settings.gzip_min_bytes
         self.feed_send_buffer = settings.feed_send_buffer_bytes
+        self.hsts = settings.tls_cert is not None  # only over TLS: the browser then keeps to it
         self._fallback: web.AbstractResource | None = None
         self._refused: set[str] = set()  # origins already logged as refused
 
@@ -107,7 +110,7 @@ class Edge:
         ``path``: the route's, when it has one path: whether its answers are the API's
         (``no-store`` by default) is then known here, not looked up per request.
         """
-        origins, max_body, gzip_min = self.origins, self.max_body, self.gzip_min
+        origins, max_body, gzip_min, hsts = self.origins, self.max_body, self.gzip_min, self.hsts
         api = None if path is None else _is_api(path)
         counted = None if self.metrics is None else self.metrics.route(path or UNROUTED)
 
@@ -137,7 +140,7 @@ class Edge:
                 resp = p.response(request.path)
             except web.HTTPException as exc:
                 if exc.status < 400:  # a redirect: aiohttp sends it
-                    common_headers(request, exc, rid, origins, api)
+                    common_headers(request, exc, rid, origins, api, hsts)
                     if counted is not None:
                         counted.answered(request.method, exc.status, started)
                     raise
@@ -151,7 +154,7 @@ class Edge:
                     _maybe_gzip(resp, gzip_min)
             # A handler's own stream (SSE, WebSocket) went out before: before_stream did this.
             if type(resp) is web.Response or not resp.prepared:
-                common_headers(request, resp, rid, origins, api)
+                common_headers(request, resp, rid, origins, api, hsts)
                 if counted is not None:
                     counted.answered(request.method, resp.status, started)
             elif counted is not None:  # a stream, counted when it ends; its length is no latency
@@ -185,13 +188,17 @@ def common_headers(
     rid: str | None,
     origins: frozenset[str],
     api: bool | None = None,
+    hsts: bool = False,
 ) -> None:
     """Headers every answer gets: a Server without versions, request id, nosniff, no
     referrer, no-store for the API (unless the handler chose its caching), and CORS for an
     allowed Origin. ``api``: whether the answer is the API's, when the route says (None: the
-    request's path decides)."""
+    request's path decides). ``hsts``: the server speaks TLS (web.tls_cert), so browsers
+    are told to keep to HTTPS."""
     h = resp.headers
     h[hdrs.SERVER] = SERVER_NAME
+    if hsts:
+        h[STRICT_TRANSPORT_SECURITY] = HSTS
     if rid is not None:
         h[X_REQUEST_ID] = rid
     h.setdefault(X_CONTENT_TYPE_OPTIONS, "nosniff")
@@ -228,7 +235,7 @@ def before_stream(request: web.Request, resp: web.StreamResponse) -> None:
     starts once the socket stops taking data (web/feeds/subscription.py).
     """
     edge = request.app[EDGE]
-    common_headers(request, resp, request.get(REQUEST_ID), edge.origins)
+    common_headers(request, resp, request.get(REQUEST_ID), edge.origins, hsts=edge.hsts)
     if edge.feed_send_buffer and request.transport is not None:
         sock = request.transport.get_extra_info("socket")
         if sock is not None:
