@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from config.settings import (
+    AlarmSettings,
     ChatSettings,
     CommandSettings,
     DatabaseSettings,
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    alarms: AlarmSettings = AlarmSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")
