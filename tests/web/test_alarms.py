@@ -359,3 +359,21 @@ def test_the_escalation_room_must_be_a_chat_room() -> None:
 
 
 
+
+
+async def test_a_rule_that_fails_for_one_event_spares_the_others(
+    aenv: WebEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = aenv
+    from web.alarms import runner as runner_module
+
+    def picky(rec: EventRecord) -> list[Any]:
+        if rec.robot == "serve-2":
+            raise KeyError("a bug")
+        return effects(rec)
+
+    monkeypatch.setattr(runner_module, "effects", picky)
+    await env.event("robot.state", "serve-2", Level.ALARM, state="estop")
+    await env.event("robot.state", "serve-1", Level.ALARM, state="estop")
+    (alarm,) = await until(env, 1)
+    assert alarm["robot"] == "serve-1"

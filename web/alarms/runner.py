@@ -70,15 +70,19 @@ class AlarmRunner:
             start_id="$",
         )
         self._stopping = False
+        self._wake = asyncio.Event()  # set by stop: the checks' pause ends at once
         self._checks = Supervisor(
             log,
             lost="alarm_checks_unavailable",
             recovered="alarm_checks_recovered",
             backoff=Backoff(0.5, 10.0),
+            bug="alarm_check_failed",  # logged with its traceback; tried again after a pause
+            outages=(RedisError, SQLAlchemyError, OSError),
         )
 
     def stop(self) -> None:
         self._stopping = True
+        self._wake.set()
         self.consumer.stop()
 
     async def run(self) -> None:
@@ -93,7 +97,11 @@ class AlarmRunner:
             except (msgspec.ValidationError, ValueError) as exc:
                 log.warning("alarm_event_invalid", id=sid, error=str(exc))
                 continue
-            found = effects(rec)
+            try:
+                found = effects(rec)
+            except Exception:  # a bug for one event must not stop the alarms of the rest
+                log.exception("alarm_rule_failed", id=sid, type=rec.type)
+                continue
             if found:
                 await self.apply(found, at=event_time(rec.ts), by=rec.type, eid=rec.eid, sid=sid)
 
@@ -115,13 +123,10 @@ class AlarmRunner:
             while not self._stopping:
                 await self.check()
                 self._checks.ok()
-                await asyncio.sleep(self.settings.alarms.check_every_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.alarms.check_every_s)
 
-        await self._checks.run(
-            loop,
-            errors=(RedisError, SQLAlchemyError, OSError),
-            running=lambda: not self._stopping,
-        )
+        await self._checks.run(loop, errors=Exception, running=lambda: not self._stopping)
 
     async def check(self) -> None:
         await self.check_batteries()
@@ -202,7 +207,12 @@ async def alarms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RUNNER] = runner
     task = asyncio.create_task(runner.run(), name="alarms")
     yield
-    runner.stop()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    runner.stop()  # a check finishes its transaction; a blocking read returns within its BLOCK
+    try:
+        await asyncio.wait_for(asyncio.shield(task), s.web.hub_block_ms / 1000 + 2)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    except Exception:
+        log.exception("alarms_failed")
