@@ -145,3 +145,9 @@ export function clock(tsOrIso) {
   const p = (n) => String(n).padStart(2, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; // same in both languages
 }
+
+/** A view's own labels, merged into the table: `{key: [English, Korean]}` (admin-i18n.js). */
+export function addStrings(more) { Object.assign(STRINGS, more); }
+
+/** Every label with its two languages (the translation test reads it). */
+export function allStrings() { return STRINGS; }
