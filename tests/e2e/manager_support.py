@@ -8,8 +8,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from protocol.streams import EVENTS, ROBOTS_INDEX, EventRecord, Level, RobotSnapshot, robot_key
-from protocol.streams import TELEMETRY, TelemetryRecord, to_fields
+from protocol.streams import (
+    EVENTS,
+    ROBOTS_INDEX,
+    TELEMETRY,
+    EventRecord,
+    Level,
+    RobotSnapshot,
+    TelemetryRecord,
+    robot_key,
+    to_fields,
+)
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
@@ -21,8 +30,6 @@ SIZES = {
     "phone": {"width": 390, "height": 844},
 }
 SHOTS = ARTIFACTS.parent / "manager"
-# The browser may play the alarm sound without a click first (a test cannot click "allow").
-AUDIO_ARGS = ["--autoplay-policy=no-user-gesture-required"]
 
 
 async def add_admin(site: Site, name: str = "boss") -> None:

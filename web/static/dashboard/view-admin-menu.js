@@ -19,9 +19,9 @@ export function menuAdmin() {
   const rows = h("tbody");
   const name = h("input", { required: true, maxlength: 100 });
   const nameEn = h("input", { maxlength: 100 });
-  const category = h("input", { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,31}", value: "mains" });
+  const category = h("input", { required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,31}", value: "mains" });
   const price = wonInput("");
-  const recipe = h("input", { pattern: "[a-z0-9][a-z0-9_-]{0,63}" });
+  const recipe = h("input", { pattern: "[a-z0-9][a-z0-9_\\-]{0,63}" });
   const form = h("form", { class: "admin-form", "data-form": "menu", onsubmit: async (e) => {
     e.preventDefault();
     const won = parseWon(price.value);

@@ -9,13 +9,13 @@ import { connection, transport as transportWord } from "./words.js";
 
 export function robotsAdmin() {
   const rows = h("tbody");
-  const id = h("input", { required: true, maxlength: 64, pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,63}", autocomplete: "off" });
+  const id = h("input", { required: true, maxlength: 64, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}", autocomplete: "off" });
   const name = h("input", { maxlength: 100 });
   const kind = h("select", {}, ["serving", "cooking"].map((k) => h("option", { value: k }, word("k", k))));
   const transport = h("select", {}, ["tcp", "mqtt", "vda5050"].map((tr) => h("option", { value: tr }, transportWord(tr))));
   const network = h("input", { maxlength: 128, autocomplete: "off" });
   const maker = h("input", { maxlength: 100, autocomplete: "off" });
-  const serial = h("input", { maxlength: 100, pattern: "[A-Za-z0-9_.:-]+", autocomplete: "off" });
+  const serial = h("input", { maxlength: 100, pattern: "[A-Za-z0-9_.:\\-]+", autocomplete: "off" });
   const version = h("select", {}, h("option", { value: "" }, t("vda_version_auto")),
     ["2.1.0", "2.0.0", "1.1.0"].map((v) => h("option", { value: v }, v)));
   const vdaBox = h("fieldset", { class: "vda", hidden: true }, h("legend", {}, t("vda_identity")),

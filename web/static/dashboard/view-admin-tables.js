@@ -13,7 +13,7 @@ export function tablesAdmin() {
   const rows = h("tbody");
   const save = h("button", { type: "button", class: "primary", disabled: true, "data-save": "plan", onclick: () => saveMoves() }, t("save_plan"));
   const moved = new Map(); // table id -> {x, y} not saved yet
-  const name = h("input", { required: true, maxlength: 32, pattern: "[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}" });
+  const name = h("input", { required: true, maxlength: 32, pattern: "[A-Za-z0-9][A-Za-z0-9 _.\\-]{0,31}" });
   const seats = h("input", { type: "number", min: 1, max: 100, value: 4, required: true });
   const form = h("form", { class: "admin-form", "data-form": "table", onsubmit: async (e) => {
     e.preventDefault();

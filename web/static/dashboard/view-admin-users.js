@@ -14,7 +14,7 @@ function roleSelect(value) {
 
 export function usersAdmin() {
   const rows = h("tbody");
-  const name = h("input", { required: true, maxlength: 32, pattern: "[a-z0-9][a-z0-9._-]{0,31}", autocomplete: "off" });
+  const name = h("input", { required: true, maxlength: 32, pattern: "[a-z0-9][a-z0-9._\\-]{0,31}", autocomplete: "off" });
   const pass = h("input", { type: "password", required: true, minlength: 8, autocomplete: "new-password" });
   const role = roleSelect("staff");
   const form = h("form", { class: "admin-form", "data-form": "user", onsubmit: async (e) => {

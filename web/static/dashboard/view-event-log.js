@@ -19,7 +19,7 @@ export function eventLogView() {
     LEVELS.map((l) => h("option", { value: l, selected: p.get("level") === l }, levelWord(l))));
   const type = h("select", {}, h("option", { value: "" }, t("all")),
     TYPES.map((ty) => h("option", { value: ty, selected: p.get("type") === ty }, typeLabel(ty))));
-  const robot = h("input", { value: p.get("robot") || "", size: 12, autocomplete: "off", pattern: "[A-Za-z0-9._-]*" });
+  const robot = h("input", { value: p.get("robot") || "", size: 12, autocomplete: "off", pattern: "[A-Za-z0-9._\\-]*" });
   const rows = h("tbody");
   const status = h("p", { class: "summary", "aria-live": "polite" });
   const older = h("button", { type: "button", "data-page": "older", onclick: () => go(cursor, true) }, t("older"));
