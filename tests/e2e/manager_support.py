@@ -38,13 +38,20 @@ async def add_admin(site: Site, name: str = "boss") -> None:
 
 
 async def open_page(browser: Any, site: Site, locale: str, size: str = "desktop") -> Any:
-    ctx = await browser.new_context(locale=locale, viewport=SIZES[size],
-                                    is_mobile=size == "phone", has_touch=size == "phone")
+    ctx = await browser.new_context(
+        locale=locale, viewport=SIZES[size], is_mobile=size == "phone", has_touch=size == "phone"
+    )
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text
-            and "Failed to load resource" not in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and "401" not in m.text and "Failed to load resource" not in m.text
+            else None
+        ),
+    )
     page.js_errors = errors
     await page.goto(site.url + "/")
     return page
@@ -64,26 +71,53 @@ async def shot(page: Any, name: str) -> Path:
     return path
 
 
-async def event(site: Site, type_: str, robot: str = "", level: Level = Level.INFO,
-                **data: Any) -> str:
-    rec = EventRecord(eid=uuid.uuid4().hex, type=type_, ts=time.time(), robot=robot,
-                      level=level, src="gw-test", data=data)
+async def event(
+    site: Site, type_: str, robot: str = "", level: Level = Level.INFO, **data: Any
+) -> str:
+    rec = EventRecord(
+        eid=uuid.uuid4().hex,
+        type=type_,
+        ts=time.time(),
+        robot=robot,
+        level=level,
+        src="gw-test",
+        data=data,
+    )
     sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))
     return str(sid)
 
 
-async def place_robot(site: Site, robot: str, x: float, y: float, *, kind: str = "serving",
-                      state: str = "idle", battery: float = 80.0) -> None:
+async def place_robot(
+    site: Site,
+    robot: str,
+    x: float,
+    y: float,
+    *,
+    kind: str = "serving",
+    state: str = "idle",
+    battery: float = 80.0,
+) -> None:
     """A robot where the map shows it: its snapshot and a telemetry sample, as the gateway
     writes them."""
     redis = site.app[REDIS]
-    snap = RobotSnapshot(id=robot, kind=kind, connection="online", state=state, x=x, y=y,
-                         theta=0.0, battery=battery)
+    snap = RobotSnapshot(
+        id=robot, kind=kind, connection="online", state=state, x=x, y=y, theta=0.0, battery=battery
+    )
     await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]
     await redis.sadd(ROBOTS_INDEX, robot)
     now = time.time()
-    sample = TelemetryRecord(robot=robot, seq=int(now * 1000) % 1_000_000, ts=now, x=x, y=y,
-                             theta=0.0, battery=battery, speed=0.0, transport="udp", rx=now)
+    sample = TelemetryRecord(
+        robot=robot,
+        seq=int(now * 1000) % 1_000_000,
+        ts=now,
+        x=x,
+        y=y,
+        theta=0.0,
+        battery=battery,
+        speed=0.0,
+        transport="udp",
+        rx=now,
+    )
     await redis.xadd(TELEMETRY, dict(to_fields(sample)))  # type: ignore[arg-type]
 
 
@@ -101,11 +135,13 @@ OVERFLOW_JS = """() => {
     const r = el.getBoundingClientRect();
     if (!r.width || !r.height) continue;
     if ((r.right > W + 1 || r.left < -1) && !scrolls(el)) {
-      bad.push(`${el.tagName.toLowerCase()}.${el.className && el.className.baseVal !== undefined
-        ? el.className.baseVal : el.className} ${Math.round(r.left)}..${Math.round(r.right)} > ${W}`);
+      const cls = el.className && el.className.baseVal !== undefined
+        ? el.className.baseVal : el.className;
+      bad.push(`${el.tagName.toLowerCase()}.${cls} ${Math.round(r.left)}..${Math.round(r.right)}`);
     }
   }
-  if (document.documentElement.scrollWidth > W + 1) bad.push(`page ${document.documentElement.scrollWidth} > ${W}`);
+  const sw = document.documentElement.scrollWidth;
+  if (sw > W + 1) bad.push(`page ${sw} > ${W}`);
   return bad.slice(0, 10);
 }"""
 
@@ -126,9 +162,13 @@ TEXT_JS = """() => {
     const text = n.textContent.trim();
     if (text) out.push(text);
   }
-  for (const o of document.querySelectorAll('select:not([hidden]) option')) out.push(o.textContent.trim());
+  for (const o of document.querySelectorAll('select:not([hidden]) option')) {
+    out.push(o.textContent.trim());
+  }
   for (const el of document.querySelectorAll('[aria-label], [placeholder], [title]')) {
-    for (const a of ['aria-label', 'placeholder', 'title']) if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    for (const a of ['aria-label', 'placeholder', 'title']) {
+      if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    }
   }
   return out;
 }"""

@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 async def api(site: Site, path: str) -> Any:
     async with aiohttp.ClientSession() as s:
-        r = await s.post(f"{site.url}/api/auth/login", json={"username": "boss", "password": PASSWORD})
+        r = await s.post(
+            f"{site.url}/api/auth/login", json={"username": "boss", "password": PASSWORD}
+        )
         token = (await r.json())["token"]
         r = await s.get(f"{site.url}{path}", headers={"Authorization": f"Bearer {token}"})
         assert r.status == 200, await r.text()
@@ -62,8 +64,10 @@ async def test_a_manager_runs_the_restaurant_from_the_admin_screens(
     users = {u["username"]: u for u in (await api(web_only, "/api/users"))["items"]}
     assert (users["hana"]["role"], users["hana"]["disabled"]) == ("viewer", True)
     async with aiohttp.ClientSession() as s:  # the reset password is the one that works
-        r = await s.post(f"{web_only.url}/api/auth/login",
-                         json={"username": "hana", "password": "another long one 2"})
+        r = await s.post(
+            f"{web_only.url}/api/auth/login",
+            json={"username": "hana", "password": "another long one 2"},
+        )
         assert r.status == 401  # disabled now
     await shot(page, "admin-users-ko")
 

@@ -25,13 +25,13 @@ async def group_ready(site: Site) -> bool:
 
 async def login_token(site: Site, user: str) -> str:
     async with aiohttp.ClientSession() as s:
-        r = await s.post(f"{site.url}/api/auth/login", json={"username": user, "password": PASSWORD})
+        r = await s.post(
+            f"{site.url}/api/auth/login", json={"username": user, "password": PASSWORD}
+        )
         return str((await r.json())["token"])
 
 
-async def test_the_banner_sounds_until_someone_acknowledges(
-    browser: Any, web_only: Site
-) -> None:
+async def test_the_banner_sounds_until_someone_acknowledges(browser: Any, web_only: Site) -> None:
     await wait_for(lambda: group_ready(web_only), timeout=10)
     page = await open_page(browser, web_only, "ko-KR")
     await log_in(page, "minji")
@@ -41,7 +41,9 @@ async def test_the_banner_sounds_until_someone_acknowledges(
     assert await page.is_hidden(".alarm-banner")
 
     await event(web_only, "robot.state", "serve-1", Level.ALARM, state="estop", previous="idle")
-    await page.wait_for_selector(".alarm-banner[data-sounding='true'] li[data-alarm]", timeout=10_000)
+    await page.wait_for_selector(
+        ".alarm-banner[data-sounding='true'] li[data-alarm]", timeout=10_000
+    )
     text = await page.inner_text(".alarm-banner")
     assert "비상 정지 · serve-1" in text and "긴급" in text and "확인할 알람: 1" in text
     await viewer.wait_for_selector(".alarm-banner[data-sounding='true']", timeout=10_000)
@@ -53,17 +55,21 @@ async def test_the_banner_sounds_until_someone_acknowledges(
     await page.click(".alarm-banner button[data-ack]")
     await page.wait_for_selector(".alarm-banner[hidden]", state="attached")
     assert await page.get_attribute(".alarm-banner", "data-sounding") == "false"
-    await viewer.wait_for_selector(".alarm-banner[hidden]", state="attached", timeout=10_000)  # everywhere
+    await viewer.wait_for_selector(
+        ".alarm-banner[hidden]", state="attached", timeout=10_000
+    )  # everywhere
     token = await login_token(web_only, "minji")
     async with aiohttp.ClientSession() as s:
-        r = await s.get(f"{web_only.url}/api/alarms?state=all",
-                        headers={"Authorization": f"Bearer {token}"})
+        r = await s.get(
+            f"{web_only.url}/api/alarms?state=all", headers={"Authorization": f"Bearer {token}"}
+        )
         (alarm,) = (await r.json())["items"]
     assert alarm["acked_by"] == "minji" and alarm["acked_at"] is not None
 
     # a minor one shows but makes no sound; the alarms tab acknowledges with a note
-    await event(web_only, "robot.connection", "serve-2", Level.WARNING, state="stale",
-                previous="online")
+    await event(
+        web_only, "robot.connection", "serve-2", Level.WARNING, state="stale", previous="online"
+    )
     await page.wait_for_selector(".alarm-banner:not([hidden]) li.sev-minor", timeout=10_000)
     assert await page.get_attribute(".alarm-banner", "data-sounding") == "false"
     await page.click(".alarm-banner button:has-text('전체 알람')")
@@ -87,24 +93,52 @@ async def test_an_orders_detail_and_the_days_totals(browser: Any, web_only: Site
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as s:
         tables = (await (await s.get(f"{web_only.url}/api/tables", headers=auth)).json())["items"]
-        menu = {m["name_en"]: m["id"] for m in
-                (await (await s.get(f"{web_only.url}/api/menu", headers=auth)).json())["items"]}
-        body = {"table_id": tables[1]["id"], "items": [
-            {"menu_item_id": menu["Bibimbap"], "quantity": 1},
-            {"menu_item_id": menu["Cola"], "quantity": 2}]}
-        order = (await (await s.post(f"{web_only.url}/api/orders", headers=auth, json=body)).json())
-        body = {"table_id": tables[0]["id"], "items": [{"menu_item_id": menu["Cola"], "quantity": 1}]}
-        other = (await (await s.post(f"{web_only.url}/api/orders", headers=auth, json=body)).json())
+        menu = {
+            m["name_en"]: m["id"]
+            for m in (await (await s.get(f"{web_only.url}/api/menu", headers=auth)).json())["items"]
+        }
+        body = {
+            "table_id": tables[1]["id"],
+            "items": [
+                {"menu_item_id": menu["Bibimbap"], "quantity": 1},
+                {"menu_item_id": menu["Cola"], "quantity": 2},
+            ],
+        }
+        order = await (await s.post(f"{web_only.url}/api/orders", headers=auth, json=body)).json()
+        body = {
+            "table_id": tables[0]["id"],
+            "items": [{"menu_item_id": menu["Cola"], "quantity": 1}],
+        }
+        other = await (await s.post(f"{web_only.url}/api/orders", headers=auth, json=body)).json()
         await s.post(f"{web_only.url}/api/orders/{other['id']}/cancel", headers=auth)
     oid = order["id"]
     for type_, robot, level, data in (
         ("order.status", "", Level.INFO, {"status": "placed", "previous": None}),
-        ("task.assigned", "cook-1", Level.INFO, {"task": f"{oid}:c0", "kind": "cook", "attempt": 1}),
-        ("task.released", "cook-1", Level.WARNING, {"task": f"{oid}:c0", "kind": "cook",
-                                                    "reason": "robot reported error"}),
-        ("task.assigned", "cook-1", Level.INFO, {"task": f"{oid}:c0", "kind": "cook", "attempt": 2}),
+        (
+            "task.assigned",
+            "cook-1",
+            Level.INFO,
+            {"task": f"{oid}:c0", "kind": "cook", "attempt": 1},
+        ),
+        (
+            "task.released",
+            "cook-1",
+            Level.WARNING,
+            {"task": f"{oid}:c0", "kind": "cook", "reason": "robot reported error"},
+        ),
+        (
+            "task.assigned",
+            "cook-1",
+            Level.INFO,
+            {"task": f"{oid}:c0", "kind": "cook", "attempt": 2},
+        ),
         ("order.status", "", Level.INFO, {"status": "ready", "previous": "placed"}),
-        ("task.assigned", "serve-2", Level.INFO, {"task": f"{oid}:d", "kind": "deliver", "attempt": 1}),
+        (
+            "task.assigned",
+            "serve-2",
+            Level.INFO,
+            {"task": f"{oid}:d", "kind": "deliver", "attempt": 1},
+        ),
         ("order.status", "serve-2", Level.INFO, {"status": "delivering", "previous": "ready"}),
         ("order.status", "serve-2", Level.INFO, {"status": "delivered", "previous": "delivering"}),
     ):
@@ -133,7 +167,9 @@ async def test_an_orders_detail_and_the_days_totals(browser: Any, web_only: Site
     assert await page.inner_text("dialog dd[data-field='reassigned']") == "1"
     tasks = await page.inner_text("dialog table.tasks")
     assert "해제됨" in tasks and "로봇 보고: 오류" in tasks and "조리: 비빔밥" in tasks
-    statuses = await page.eval_on_selector_all("dialog ol.history li", "els => els.map(e => e.dataset.status)")
+    statuses = await page.eval_on_selector_all(
+        "dialog ol.history li", "els => els.map(e => e.dataset.status)"
+    )
     assert statuses == ["placed", "ready", "delivering", "delivered"]
     await shot(page, "order-detail-ko")
     await page.keyboard.press("Escape")
@@ -158,8 +194,14 @@ async def test_the_event_log_pages_back_with_its_filters_in_the_address(
     browser: Any, web_only: Site
 ) -> None:
     for i in range(130):
-        await event(web_only, "robot.event", "serve-1" if i % 2 else "serve-2", Level.INFO,
-                    name="battery_low" if i % 2 else "message_rejected", data={"n": i})
+        await event(
+            web_only,
+            "robot.event",
+            "serve-1" if i % 2 else "serve-2",
+            Level.INFO,
+            name="battery_low" if i % 2 else "message_rejected",
+            data={"n": i},
+        )
     page = await open_page(browser, web_only, "ko-KR")
     await log_in(page, "minji")
     await page.click("#tab-log")
@@ -186,4 +228,3 @@ async def test_the_event_log_pages_back_with_its_filters_in_the_address(
 async def _first_id(page: Any, not_this: str | None) -> bool:
     now = await page.get_attribute(".event-log tbody tr >> nth=0", "data-id")
     return now is not None and now != not_this
-
