@@ -83,7 +83,7 @@ async def event(
         src="gw-test",
         data=data,
     )
-    sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))
+    sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
     return str(sid)
 
 

@@ -12,7 +12,7 @@ import pytest
 from protocol.streams import EVENTS, Level
 from tests.e2e.conftest import PASSWORD, Site
 from tests.e2e.manager_support import event, log_in, open_page, shot
-from tests.integration.conftest import wait_for
+from tests.waiting import wait_for
 from web.keys import REDIS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
