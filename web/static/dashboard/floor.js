@@ -3,6 +3,7 @@
 // a CSS transition on the robot's transform keeps 10 Hz motion smooth.
 import { s, clear } from "./dom.js";
 import { t } from "./i18n.js";
+import { fixedBoxes, placeLabels } from "./floor-labels.js";
 
 const PX = 40; // SVG units per metre
 
@@ -50,6 +51,8 @@ export class FloorMap {
         s("text", { y: 5 }, tb.name)));
     }
     this.svg.append(this.robotLayer);
+    this.fixed = fixedBoxes(this.svg); // what robot labels must not cover
+    this.bounds = { x: -10, y: -10, w: W + 20, h: H + 20 }; // the viewBox: nothing cut off
   }
 
   /** Queue a robot for redrawing at the next animation frame. */
@@ -67,6 +70,7 @@ export class FloorMap {
     this.frame = null;
     for (const r of this.dirty.values()) this.draw(r);
     this.dirty.clear();
+    if (this.bounds) placeLabels(this.nodes, this.fixed, this.bounds);
   }
 
   draw(r) {
@@ -87,7 +91,7 @@ export class FloorMap {
         onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.onPick(r.id); } },
       }, s("title", {}, r.id), heading, body, gaugeBg, gauge, label);
       this.robotLayer.append(g);
-      n = { g, body, gauge, heading };
+      n = { g, body, gauge, heading, label };
       this.nodes.set(r.id, n);
     }
     n.g.classList.remove("hidden");
