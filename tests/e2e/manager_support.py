@@ -162,10 +162,12 @@ TEXT_JS = """() => {
     const text = n.textContent.trim();
     if (text) out.push(text);
   }
-  for (const o of document.querySelectorAll('select:not([hidden]) option')) {
-    out.push(o.textContent.trim());
+  const shown = (el) => !el.closest('[hidden], dialog:not([open])') && el.getClientRects().length;
+  for (const sel of document.querySelectorAll('select')) {
+    if (shown(sel)) for (const o of sel.options) out.push(o.textContent.trim());
   }
   for (const el of document.querySelectorAll('[aria-label], [placeholder], [title]')) {
+    if (!shown(el)) continue;
     for (const a of ['aria-label', 'placeholder', 'title']) {
       if (el.getAttribute(a)) out.push(el.getAttribute(a));
     }

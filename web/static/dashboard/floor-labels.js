@@ -92,3 +92,14 @@ export function placeLabels(nodes, fixed, bounds) {
   }
   return chosen;
 }
+
+/** The plan (W x H) and every fixed box, with a margin: the viewBox, so nothing is cut off. */
+export function fitBox(fixed, W, H, margin = 10) {
+  let x0 = 0, y0 = 0, x1 = W, y1 = H;
+  for (const b of fixed) {
+    x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y);
+    x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h);
+  }
+  return { x: Math.floor(x0 - margin), y: Math.floor(y0 - margin),
+    w: Math.ceil(x1 - x0 + 2 * margin), h: Math.ceil(y1 - y0 + 2 * margin) };
+}

@@ -3,7 +3,7 @@
 // a CSS transition on the robot's transform keeps 10 Hz motion smooth.
 import { s, clear } from "./dom.js";
 import { t } from "./i18n.js";
-import { fixedBoxes, placeLabels } from "./floor-labels.js";
+import { fitBox, fixedBoxes, placeLabels } from "./floor-labels.js";
 
 const PX = 40; // SVG units per metre
 
@@ -52,7 +52,9 @@ export class FloorMap {
     }
     this.svg.append(this.robotLayer);
     this.fixed = fixedBoxes(this.svg); // what robot labels must not cover
-    this.bounds = { x: -10, y: -10, w: W + 20, h: H + 20 }; // the viewBox: nothing cut off
+    this.bounds = fitBox(this.fixed, W, H); // the viewBox holds every label: none cut off
+    const b = this.bounds;
+    this.svg.setAttribute("viewBox", `${b.x} ${b.y} ${b.w} ${b.h}`);
   }
 
   /** Queue a robot for redrawing at the next animation frame. */
