@@ -71,7 +71,8 @@ export function placeLabels(nodes, fixed, bounds) {
   }
   const chosen = new Map();
   for (const r of robots) {
-    const w = textWidth(r.n.label.textContent, ROBOT_FONT) + 6;
+    if (r.n.labelW === undefined) r.n.labelW = textWidth(r.n.label.textContent, ROBOT_FONT) + 6;
+    const w = r.n.labelW;
     const h = ROBOT_FONT * 1.3;
     let best = null;
     for (const [dx, dy] of candidates(w)) {
@@ -102,4 +103,17 @@ export function fitBox(fixed, W, H, margin = 10) {
   }
   return { x: Math.floor(x0 - margin), y: Math.floor(y0 - margin),
     w: Math.ceil(x1 - x0 + 2 * margin), h: Math.ceil(y1 - y0 + 2 * margin) };
+}
+
+const EVERY_MS = 200; // labels follow their robot anyway; choosing a side needs no 60 fps
+const pending = new WeakMap(); // nodes -> {last, timer}
+
+/** ``placeLabels`` at most every 200 ms, and once more after the last call. */
+export function placeLabelsSoon(nodes, fixed, bounds) {
+  const p = pending.get(nodes) || { last: 0, timer: null };
+  pending.set(nodes, p);
+  const run = () => { p.timer = null; p.last = performance.now(); placeLabels(nodes, fixed, bounds); };
+  const wait = EVERY_MS - (performance.now() - p.last);
+  if (wait <= 0) run();
+  else if (!p.timer) p.timer = setTimeout(run, wait);
 }

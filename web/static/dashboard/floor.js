@@ -3,7 +3,7 @@
 // a CSS transition on the robot's transform keeps 10 Hz motion smooth.
 import { s, clear } from "./dom.js";
 import { t } from "./i18n.js";
-import { fitBox, fixedBoxes, placeLabels } from "./floor-labels.js";
+import { fitBox, fixedBoxes, placeLabelsSoon } from "./floor-labels.js";
 
 const PX = 40; // SVG units per metre
 
@@ -72,7 +72,7 @@ export class FloorMap {
     this.frame = null;
     for (const r of this.dirty.values()) this.draw(r);
     this.dirty.clear();
-    if (this.bounds) placeLabels(this.nodes, this.fixed, this.bounds);
+    if (this.bounds) placeLabelsSoon(this.nodes, this.fixed, this.bounds);
   }
 
   draw(r) {
