@@ -166,7 +166,7 @@ async def test_every_screen_fits_reads_and_contrasts(
         submit = page.locator(".order-form button[type=submit]")
         await submit.scroll_into_view_if_needed()
         box = await submit.bounding_box()
-        assert box and 0 <= box["y"] and box["y"] + box["height"] <= SIZES["phone"]["height"]
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= SIZES["phone"]["height"]
         hit = await page.evaluate(
             "([x, y]) => document.elementFromPoint(x, y).closest('button[type=submit]') !== null",
             [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
@@ -209,3 +209,34 @@ async def test_the_keyboard_reaches_the_manager_screens(browser: Any, web_only: 
     await page.keyboard.press("Escape")
     await page.wait_for_selector("dialog", state="detached")
     assert not page.js_errors, page.js_errors
+
+
+async def test_the_checks_find_what_they_look_for(browser: Any, web_only: Site) -> None:
+    """Planted faults: grey on white, a box wider than the phone, a state id, a table label
+    over a robot label, and a label past the map's edge."""
+    page = await open_page(browser, web_only, "ko-KR", "phone")
+    await log_in(page, "minji")
+    await place_robot(web_only, "serve-1", 2.0, 2.0)
+    await page.wait_for_selector("#view-floor g.robot[data-robot='serve-1']:not(.hidden)")
+    await page.evaluate("""() => {
+        const p = document.createElement('p');
+        p.textContent = 'en_route';
+        p.style.color = '#bbbbbb';
+        p.style.width = '600px';
+        document.querySelector('main').prepend(p);
+        const svg = document.querySelector('#view-floor svg.floor');
+        const robot = svg.querySelector("g.robot[data-robot='serve-1'] text.lbl");
+        const clone = robot.cloneNode(true);
+        clone.textContent = 'TX';
+        robot.parentNode.append(clone);
+        const far = robot.cloneNode(true);
+        far.textContent = 'far';
+        far.setAttribute('x', '5000');
+        robot.parentNode.append(far);
+    }""")
+    await page.wait_for_timeout(300)
+    assert any("p." in x for x in await overflowing(page))
+    assert "en_route" in raw_ids(await screen_texts(page), "ko")
+    assert any(x.startswith("en_route") for x in await page.evaluate(CONTRAST_JS))
+    labels = await page.evaluate(LABELS_JS)
+    assert "serve-1 / TX" in labels["overlaps"] and "far" in labels["outside"]
