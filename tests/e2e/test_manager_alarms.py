@@ -187,6 +187,10 @@ async def test_an_orders_detail_and_the_days_totals(browser: Any, web_only: Site
     await page.click("#tab-orders")
     await page.click(f".board .card[data-order='{oid}'] .items")
     await page.wait_for_selector(f"dialog .order-detail[data-order='{oid}']")
+    await page.keyboard.press("Escape")
+    await page.focus(f".board .card[data-order='{oid}']")  # and by keyboard
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f"dialog .order-detail[data-order='{oid}']")
     assert not page.js_errors, page.js_errors
 
 

@@ -16,9 +16,16 @@ export function managerViews(me) {
   return views;
 }
 
-// An order card of the board (view-orders.js) opens the order's detail; its buttons keep
-// their own jobs.
+// An order card of the board (view-orders.js) opens the order's detail, by click or by Enter
+// once focused (each card is made focusable as it appears); its buttons keep their own jobs.
+const CARD = ".board .card[data-order]";
 document.addEventListener("click", (e) => {
-  const card = e.target.closest && e.target.closest(".board .card[data-order]");
+  const card = e.target.closest && e.target.closest(CARD);
   if (card && !e.target.closest("button, a, input")) openOrderDetail(card.dataset.order);
 });
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && e.target.matches && e.target.matches(CARD)) openOrderDetail(e.target.dataset.order);
+});
+new MutationObserver(() => {
+  for (const card of document.querySelectorAll(`${CARD}:not([tabindex])`)) card.tabIndex = 0;
+}).observe(document.getElementById("root"), { childList: true, subtree: true });
