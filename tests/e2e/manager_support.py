@@ -20,9 +20,12 @@ from protocol.streams import (
     to_fields,
 )
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
+from tests.e2e.test_dashboard import log_in
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
 from web.users.service import UserService
+
+__all__ = ["log_in"]  # the dashboard test's, shared
 
 SIZES = {
     "desktop": {"width": 1280, "height": 800},
@@ -55,13 +58,6 @@ async def open_page(browser: Any, site: Site, locale: str, size: str = "desktop"
     page.js_errors = errors
     await page.goto(site.url + "/")
     return page
-
-
-async def log_in(page: Any, user: str) -> None:
-    await page.fill("#username", user)
-    await page.fill("#password", PASSWORD)
-    await page.click("form.login button[type=submit]")
-    await page.wait_for_selector("header nav")
 
 
 async def shot(page: Any, name: str) -> Path:

@@ -1,6 +1,8 @@
 // What the manager's screens share: a modal dialog, a labelled field, a confirmation, dates.
-import { h } from "./dom.js";
+import { api } from "./api.js";
+import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { toast } from "./ui.js";
 
 /** A modal <dialog> (Esc closes it, focus stays inside); removed from the page when closed. */
 export function openDialog(title, body, { onClose, wide = false } = {}) {
@@ -49,3 +51,23 @@ export function today() {
 }
 
 export const timeZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+/** Fill `rows` (a tbody) with `row(item)` for the items `path` answers (sorted by `order`). */
+export async function fillRows(rows, path, row, order = null) {
+  let body;
+  try { body = await api(path); } catch (e) { toast(e.message, true); return null; }
+  clear(rows);
+  const items = order ? [...body.items].sort(order) : body.items;
+  for (const item of items) rows.append(row(item));
+  if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 6 }, t("nothing"))));
+  return body;
+}
+
+/** A change (PATCH by default) with its toast; the answer, or null when it was refused. */
+export async function send(path, body, done, method = "PATCH") {
+  try {
+    const out = await api(path, { method, body });
+    if (done) toast(done);
+    return out ?? true;
+  } catch (e) { toast(e.message, true); return null; }
+}

@@ -1,9 +1,9 @@
 // The menu: add a dish, change its price (whole won) and names, mark it available or not.
 import { api } from "./api.js";
-import { clear, h } from "./dom.js";
+import { h } from "./dom.js";
 import { lang, money, t } from "./i18n.js";
 import { toast } from "./ui.js";
-import { field } from "./admin-ui.js";
+import { field, fillRows, send } from "./admin-ui.js";
 
 /** A price typed as people write it ("12,000", "12000원") as whole won, or null. */
 export function parseWon(text) {
@@ -38,12 +38,7 @@ export function menuAdmin() {
       h("thead", {}, h("tr", {}, ["dish", "category", "price_won", "stock", "available", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       rows)));
 
-  async function load() {
-    let body;
-    try { body = await api("/api/menu?limit=500"); } catch (e) { toast(e.message, true); return; }
-    clear(rows);
-    for (const m of body.items) rows.append(row(m));
-  }
+  const load = () => fillRows(rows, "/api/menu?limit=500", row);
   function row(m) {
     const p = wonInput(m.price_minor);
     p.setAttribute("aria-label", `${t("price_won")}: ${m.name}`);
@@ -64,8 +59,7 @@ export function menuAdmin() {
       h("td", {}, avail), h("td", { class: "actions" }, save));
   }
   async function patch(m, body) {
-    try { await api(`/api/menu/${m.id}`, { method: "PATCH", body }); toast(`${t("saved")}: ${m.name}`); }
-    catch (e) { toast(e.message, true); }
+    await send(`/api/menu/${m.id}`, body, `${t("saved")}: ${m.name}`);
     load();
   }
   load();

@@ -1,10 +1,10 @@
 // The robots registry: add a robot (TCP, MQTT or VDA 5050); a TCP robot's key is shown once,
 // to copy into the robot; give a new key; remove a robot added here. Config robots are fixed.
 import { api } from "./api.js";
-import { clear, h } from "./dom.js";
+import { h } from "./dom.js";
 import { t, word } from "./i18n.js";
 import { toast } from "./ui.js";
-import { confirmAction, field, openDialog } from "./admin-ui.js";
+import { confirmAction, field, fillRows, openDialog } from "./admin-ui.js";
 import { connection, transport as transportWord } from "./words.js";
 
 export function robotsAdmin() {
@@ -44,12 +44,7 @@ export function robotsAdmin() {
       h("thead", {}, h("tr", {}, ["robot", "kind", "transport", "registered_in", "connection", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       rows)));
 
-  async function load() {
-    let body;
-    try { body = await api("/api/robots"); } catch (e) { toast(e.message, true); return; }
-    clear(rows);
-    for (const r of body.items) rows.append(row(r));
-  }
+  const load = () => fillRows(rows, "/api/robots", row);
   function row(r) {
     const mine = r.source === "api";
     const vda = r.vda ? ` · ${r.vda.manufacturer}/${r.vda.serial}${r.vda.version ? ` ${r.vda.version}` : ""}` : "";

@@ -1,8 +1,7 @@
 // Stock: counts and low-stock thresholds of ready-made items and ingredients; what is low first.
-import { api } from "./api.js";
-import { clear, h } from "./dom.js";
+import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { toast } from "./ui.js";
+import { fillRows, send } from "./admin-ui.js";
 
 export function stockAdmin() {
   const rows = h("tbody");
@@ -13,15 +12,8 @@ export function stockAdmin() {
       h("thead", {}, h("tr", {}, ["stock_item", "stock", "low_stock", "unit", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       rows)));
 
-  async function load() {
-    let body;
-    try { body = await api(`/api/inventory?limit=500${lowOnly.checked ? "&low=true" : ""}`); }
-    catch (e) { toast(e.message, true); return; }
-    clear(rows);
-    const items = [...body.items].sort((a, b) => (b.low - a.low) || a.name.localeCompare(b.name));
-    for (const i of items) rows.append(row(i));
-    if (!items.length) rows.append(h("tr", {}, h("td", { colspan: 5 }, t("nothing"))));
-  }
+  const load = () => fillRows(rows, `/api/inventory?limit=500${lowOnly.checked ? "&low=true" : ""}`, row,
+    (a, b) => (b.low - a.low) || a.name.localeCompare(b.name));
   function row(i) {
     const count = h("input", { type: "number", min: 0, value: i.stock, "aria-label": `${t("stock")}: ${i.name}` });
     const low = h("input", { type: "number", min: 0, value: i.low_stock, "aria-label": `${t("low_stock")}: ${i.name}` });
@@ -33,8 +25,7 @@ export function stockAdmin() {
       h("td", { class: "actions" }, save));
   }
   async function patch(i, body) {
-    try { await api(`/api/inventory/${i.id}`, { method: "PATCH", body }); toast(`${t("saved")}: ${i.name}`); }
-    catch (e) { toast(e.message, true); }
+    await send(`/api/inventory/${i.id}`, body, `${t("saved")}: ${i.name}`);
     load();
   }
   load();

@@ -1,9 +1,9 @@
 // Users: add one with a role, change a role, reset a password, disable or enable.
 import { api, session } from "./api.js";
-import { clear, h } from "./dom.js";
+import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { toast } from "./ui.js";
-import { confirmAction, field, openDialog, when } from "./admin-ui.js";
+import { confirmAction, field, fillRows, openDialog, send, when } from "./admin-ui.js";
 import { role as roleWord } from "./words.js";
 
 const ROLES = ["admin", "staff", "viewer"];
@@ -32,12 +32,7 @@ export function usersAdmin() {
       h("thead", {}, h("tr", {}, ["username", "role", "user_state", "created", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       rows)));
 
-  async function load() {
-    let body;
-    try { body = await api("/api/users"); } catch (e) { toast(e.message, true); return; }
-    clear(rows);
-    for (const u of body.items) rows.append(row(u));
-  }
+  const load = () => fillRows(rows, "/api/users", row);
   function row(u) {
     const me = session() && session().username === u.username;
     const sel = roleSelect(u.role);
@@ -52,8 +47,7 @@ export function usersAdmin() {
           onclick: () => toggle(u) }, u.disabled ? t("enable") : t("disable"))));
   }
   async function patch(u, body, done) {
-    try { await api(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", body }); toast(done); }
-    catch (e) { toast(e.message, true); }
+    await send(`/api/users/${encodeURIComponent(u.username)}`, body, done);
     load();
   }
   async function toggle(u) {
