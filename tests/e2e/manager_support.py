@@ -20,12 +20,10 @@ from protocol.streams import (
     to_fields,
 )
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
-from tests.e2e.test_dashboard import log_in
+from tests.e2e.test_dashboard import log_in as log_in  # the dashboard test's, shared
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
 from web.users.service import UserService
-
-__all__ = ["log_in"]  # the dashboard test's, shared
 
 SIZES = {
     "desktop": {"width": 1280, "height": 800},
