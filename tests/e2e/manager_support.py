@@ -90,12 +90,14 @@ async def place_robot(
     kind: str = "serving",
     state: str = "idle",
     battery: float = 80.0,
+    connection: str = "online",
 ) -> None:
     """A robot where the map shows it: its snapshot and a telemetry sample, as the gateway
     writes them."""
     redis = site.app[REDIS]
     snap = RobotSnapshot(
-        id=robot, kind=kind, connection="online", state=state, x=x, y=y, theta=0.0, battery=battery
+        id=robot, kind=kind, connection=connection, state=state, x=x, y=y, theta=0.0,
+        battery=battery,
     )
     await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]
     await redis.sadd(ROBOTS_INDEX, robot)

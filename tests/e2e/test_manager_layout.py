@@ -139,6 +139,7 @@ async def test_every_screen_fits_reads_and_contrasts(
     await place_robot(web_only, "serve-1", floor.kitchen_pass.x + 0.3, floor.kitchen_pass.y)
     await place_robot(web_only, "serve-2", floor.kitchen_pass.x + 0.4, floor.kitchen_pass.y + 0.1)
     await place_robot(web_only, "cook-1", floor.width / 2, floor.height, kind="cooking")
+    await place_robot(web_only, "spare-1", floor.width - 1, 1.0, connection="offline")
     page = await open_page(browser, web_only, "ko-KR" if lang == "ko" else "en-US", size)
     await log_in(page, "boss")
     problems: list[str] = []
