@@ -23,6 +23,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from config.settings import (
+    AlarmSettings,
     CameraSettings,
     ChatSettings,
     CommandSettings,
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
     recorder: RecorderSettings = RecorderSettings()
+    alarms: AlarmSettings = AlarmSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

@@ -549,3 +549,13 @@ class WebhookSettings(Section):
         for a in v:
             ipaddress.ip_network(a, strict=False)
         return v
+
+
+class AlarmSettings(Section):
+    """Alarms from rd:events (docs/api.md, Alarms). The first three an admin may also change
+    while running (`PATCH /api/settings`); what an admin set wins over these."""
+
+    escalate_after_s: Annotated[float, Field(ge=0, le=86400)] = 300.0  # unacked this long; 0: never
+    escalate_room: str = Field("managers", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")  # a chat room
+    battery_below: Annotated[float, Field(ge=0, le=100)] = 15.0  # % in a robot's snapshot
+    check_every_s: Annotated[float, Field(ge=0.1, le=3600)] = 5.0  # escalation and battery checks

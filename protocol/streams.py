@@ -44,6 +44,7 @@ __all__ = [
     "Level",
     "OrderStatus",
     "RegistryEntry",
+    "RegistryVda",
     "RobotSnapshot",
     "TelemetryRecord",
     "camera_stream",
@@ -145,14 +146,29 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class RegistryVda(msgspec.Struct, kw_only=True):
+    """A VDA 5050 AGV's identity: the ``manufacturer`` and ``serialNumber`` of its topics, and
+    the protocol version the registry pins (None: learned from its headers)."""
+
+    manufacturer: str
+    serial: str
+    version: str | None = None
+
+
 class RegistryEntry(msgspec.Struct, kw_only=True):
-    """One robot of rd:registry. ``key`` is sealed (protocol.sealing), never in clear."""
+    """One robot of rd:registry. ``key`` is sealed (protocol.sealing), never in clear.
+
+    ``transport`` and ``vda`` say how the robot reaches the gateway, as a config
+    robot's ``transport`` and ``vda`` do; entries written before they existed are TCP.
+    """
 
     id: str
     kind: str
     key: str
     name: str = ""
     updated: float = 0.0
+    transport: str = "tcp"  # tcp | mqtt | vda5050
+    vda: RegistryVda | None = None  # required for vda5050
 
 
 class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):

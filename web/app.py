@@ -17,6 +17,8 @@ from aiohttp import WSCloseCode, web
 
 from config import Settings
 from web import dashboard, health, origin, topics
+from web.alarms import routes as alarms
+from web.alarms.runner import alarms_ctx
 from web.cameras import recording_routes as recordings
 from web.cameras import routes as cameras
 from web.cameras.context import cameras_ctx
@@ -52,6 +54,8 @@ from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
 from web.restaurant import floor_routes, inventory_routes, menu_routes
 from web.robots import kind_routes
 from web.robots import routes as robots
+from web.runtime import routes as runtime
+from web.runtime.store import runtime_ctx
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
 from web.status import routes as status
 from web.todos import routes as todos
@@ -86,6 +90,8 @@ ROUTE_MODULES = (
     webhooks_in,
     cameras,
     recordings,
+    alarms,
+    runtime,
     dashboard,
     origin,
     status,
@@ -111,6 +117,10 @@ def check_settings(settings: Settings) -> str:
             "data.key: required to seal the keys of robots added through the API "
             "(env ROBODINE_DATA_KEY, 64 hex digits, the same as the gateway's; make one with "
             "`python -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    if settings.alarms.escalate_room not in {r.name for r in settings.chat.rooms}:
+        raise WebConfigError(
+            f"alarms.escalate_room: {settings.alarms.escalate_room!r} is not one of [[chat.rooms]]"
         )
     try:
         database_url(settings.database.url)
@@ -144,6 +154,7 @@ def create_app(
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx, feeds_ctx])
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.cleanup_ctx.append(cameras_ctx)  # live views (docs/api.md, Cameras)
+    app.cleanup_ctx.extend([runtime_ctx, alarms_ctx])  # run-time settings, alarms
     app.on_shutdown.append(_close_feeds)
     return app
 

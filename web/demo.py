@@ -154,6 +154,17 @@ async def load_demo(db: async_sessionmaker[AsyncSession], settings: Settings) ->
                 if robots[r.id].source != "config":
                     report.skipped.append(f"robot {r.id}: already added through the API")
                 continue
-            s.add(RobotRow(id=r.id, kind=str(r.kind), name=r.name, source="config"))
+            s.add(
+                RobotRow(
+                    id=r.id,
+                    kind=str(r.kind),
+                    name=r.name,
+                    source="config",
+                    transport=r.transport,
+                    vda_manufacturer=r.vda.manufacturer if r.vda else None,
+                    vda_serial=r.vda.serial if r.vda else None,
+                    vda_version=r.vda.version if r.vda else None,
+                )
+            )
             report.robots += 1
     return report

@@ -9,7 +9,7 @@ Time comes in as ``now`` (wall clock seconds), so tests drive it directly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import structlog
 
@@ -68,6 +68,10 @@ class Fleet:
         self.sessions: dict[str, RobotSession] = {
             r.id: self._session(r, now) for r in settings.robots
         }
+        # Robots of rd:registry (added through the API), and who wants to hear of a change
+        # to them: the MQTT and VDA 5050 routers serve them as they serve config robots.
+        self.registered: dict[str, RobotConfig] = {}
+        self.on_registry: list[Callable[[str, RobotConfig | None], None]] = []
         self.commands = CommandRouter(self.sessions, writer, settings.commands, stats)
         self.dispatcher = Dispatcher(self.sessions, self.commands, writer, settings, stats)
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
@@ -104,14 +108,25 @@ class Fleet:
             self._connection(old, ConnInput.DISCONNECTED, now, "removed")
             self.cameras.announce(robot_id, [], now)
             del self.sessions[robot_id]
+            self.registered.pop(robot_id, None)
             change = "removed"
+            self._tell(robot_id, None)
         else:
             robot = robot_from_entry(robot_id, raw, self.settings.data.keys)
+            self._check_vda_identity(robot)
             new = self._session(robot, now)
+            before = self.registered.get(robot_id)
+            moved = before is not None and (before.transport, before.vda) != (
+                robot.transport,
+                robot.vda,
+            )
+            self.registered[robot_id] = robot
             if old is not None:
-                if old.key != new.key or old.kind != new.kind:
+                if old.key != new.key or old.kind != new.kind or moved:
                     if old.link is not None:  # it must prove the new key
-                        old.link.close(ErrorCode.AUTH_FAILED, "robot key or kind changed")
+                        old.link.close(
+                            ErrorCode.AUTH_FAILED, "robot key, kind or transport changed"
+                        )
                         old.link = None
                     self._connection(old, ConnInput.DISCONNECTED, now, "re-keyed")
                     self.sessions[robot_id] = new
@@ -125,9 +140,43 @@ class Fleet:
             self.writer.snapshot(
                 robot_id, kind=session.kind, name=session.name, connection=session.conn
             )
+            self._tell(robot_id, robot)
+            self._warn_unserved(robot)
         self.datagrams.reset(robot_id)
         log.info("registry_changed", robot=robot_id, change=change)
         return change
+
+    def robots(self) -> Iterator[RobotConfig]:
+        """Every robot the fleet serves: the config file's, then those of rd:registry."""
+        yield from self.settings.robots
+        yield from self.registered.values()
+
+    def _check_vda_identity(self, robot: RobotConfig) -> None:
+        if robot.vda is None:
+            return
+        mine = (robot.vda.manufacturer, robot.vda.serial)
+        for other in self.robots():
+            if other.id != robot.id and other.vda is not None and mine == (
+                other.vda.manufacturer,
+                other.vda.serial,
+            ):
+                raise RegistryError(f"AGV {mine[0]}/{mine[1]} is robot {other.id!r} already")
+
+    def _warn_unserved(self, robot: RobotConfig) -> None:
+        hint = ""
+        if robot.transport != "tcp" and not self.settings.mqtt.enabled:
+            hint = "this robot uses MQTT; set [mqtt] enabled = true"
+        elif robot.transport == "vda5050" and not self.settings.vda5050.enabled:
+            hint = "this robot is a VDA 5050 AGV; set [vda5050] enabled = true"
+        if hint:
+            log.warning("mqtt_robots_unserved", robots=[robot.id], hint=hint)
+
+    def _tell(self, robot_id: str, robot: RobotConfig | None) -> None:
+        for listener in self.on_registry:
+            try:
+                listener(robot_id, robot)
+            except Exception:  # one router's bug must not undo the registry change
+                log.exception("registry_listener_failed", robot=robot_id)
 
     def key_for(self, robot: str) -> bytes | None:
         session = self.sessions.get(robot)

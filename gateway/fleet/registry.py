@@ -3,7 +3,9 @@
 The web tier writes a robot to SQL and to the hash rd:registry (its key
 sealed, protocol.sealing), then puts ``registry.sync`` on rd:commands; the
 gateway reads the entry back from Redis, so it never touches SQL and no key
-ever travels through a stream.
+ever travels through a stream. An entry carries the robot's transport and VDA
+5050 identity as a config robot does, so the MQTT and VDA 5050 routers serve
+it like one (``Fleet.on_registry``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,15 @@ def robot_from_entry(robot_id: str, raw: bytes, data_keys: tuple[bytes, ...]) ->
             error = error or exc  # report against the current key
     if key is None:
         raise RegistryError(f"its key {error}")
+    vda = msgspec.to_builtins(entry.vda) if entry.vda is not None else None
     try:
-        return RobotConfig(id=robot_id, kind=entry.kind, key=key.hex(), name=entry.name)
+        return RobotConfig(
+            id=robot_id,
+            kind=entry.kind,
+            key=key.hex(),
+            name=entry.name,
+            transport=entry.transport,  # checked by the model
+            vda=vda,
+        )
     except ValidationError as exc:
         raise RegistryError(f"invalid entry: {exc.errors()[0]['msg']}") from None

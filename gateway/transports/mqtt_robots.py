@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import msgspec
 
 from config import Settings
+from config.settings import RobotConfig
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
@@ -97,7 +98,7 @@ class RobotRouter:
         self.outbox = outbox
         self.stats = stats
         self.decoder = InboundDecoder(settings.mqtt.max_payload_bytes)
-        self.transports = {r.id: r.transport for r in settings.robots}
+        self.transports = {r.id: r.transport for r in fleet.robots()}
         self.links: dict[str, MqttLink] = {}
         self._robots: dict[str, str] = {}  # topic -> its registered MQTT robot
         self._telemetry_topics = {  # for handle_run: the telemetry topic of each MQTT robot
@@ -107,6 +108,21 @@ class RobotRouter:
         }
         self.run_end = 0  # handle_run: where the batch it is applying ends
         self.reject = Rejections("mqtt_dropped", stats, fleet.writer)
+        fleet.on_registry.append(self.registry_changed)
+
+    def registry_changed(self, robot: str, config: RobotConfig | None) -> None:
+        """A robot of rd:registry added, changed or removed: serve it (or no longer) as a
+        config robot of that transport is served. Its link, if any, is the fleet's to end."""
+        self._robots = {t: r for t, r in self._robots.items() if r != robot}
+        telemetry = RobotTopic(robot, Channel.TELEMETRY).value
+        self._telemetry_topics.pop(telemetry, None)
+        if config is None:
+            self.transports.pop(robot, None)
+            self.links.pop(robot, None)
+            return
+        self.transports[robot] = config.transport
+        if config.transport == "mqtt":
+            self._telemetry_topics[telemetry] = robot
 
     def subscriptions(self) -> tuple[Subscription, ...]:
         return gateway_subscriptions()

@@ -1,8 +1,9 @@
 """The gateway as VDA 5050 master control: ``uagv/...`` topics <-> one ``AgvControl`` per AGV.
 
 A ``Router`` of the gateway's MQTT client (gateway.transports.mqtt). Each AGV
-configured with ``vda = {manufacturer, serial}`` is presented to the fleet as a
-session whose ``VdaLink`` turns commands into orders and instant actions.
+configured with ``vda = {manufacturer, serial}`` (in the config file, or added
+through the API: ``registry_changed``) is presented to the fleet as a session
+whose ``VdaLink`` turns commands into orders and instant actions.
 
 What arrives, in order of checks (each failure is a counted drop, and for an
 AGV we know a rate-limited ``message_rejected`` event; docs/vda5050.md):
@@ -35,6 +36,7 @@ from typing import Any
 import structlog
 
 from config import Settings
+from config.settings import RobotConfig
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
@@ -120,17 +122,41 @@ class MasterControl:
         self._to_fleet: list[tuple[str, RobotMessage]] = []
         self._flush_scheduled = False
         self.reject = Rejections("vda_dropped", stats, fleet.writer)
-        c = settings.commands
-        for r in settings.robots:
-            if r.vda is None:
+        for r in fleet.robots():
+            self._add(r)
+        fleet.on_registry.append(self.registry_changed)
+
+    def _add(self, r: RobotConfig) -> None:
+        if r.vda is None:
+            return
+        c = self.settings.commands
+        agv = AgvId(r.vda.manufacturer, r.vda.serial)
+        self.agvs[agv] = AgvControl(
+            r.id, agv, self.graph, self.settings.vda5050, self.headers,
+            publish=self.publish, report=self._reporter(r.id),
+            current=self._current(r.id), abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
+            version=r.vda.version,
+        )
+
+    def registry_changed(self, robot: str, config: RobotConfig | None) -> None:
+        """A robot of rd:registry added, changed or removed: its AGV is served (or no longer)
+        as a configured one is. A changed identity or version pin is a new AgvControl; the
+        fleet has ended the old session already."""
+        for agv_id, agv in list(self.agvs.items()):
+            if agv.robot != robot:
                 continue
-            agv = AgvId(r.vda.manufacturer, r.vda.serial)
-            self.agvs[agv] = AgvControl(
-                r.id, agv, self.graph, settings.vda5050, self.headers,
-                publish=self.publish, report=self._reporter(r.id),
-                current=self._current(r.id), abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
-                version=r.vda.version,
+            same = config is not None and config.vda is not None and (
+                agv_id == AgvId(config.vda.manufacturer, config.vda.serial)
+                and agv.pinned == config.vda.version
             )
+            if same:
+                return
+            del self.agvs[agv_id]
+            self.links.pop(robot, None)
+            for sub in _HEADER_CHECKED:
+                self._last_header.pop((agv_id, sub), None)
+        if config is not None:
+            self._add(config)
 
     def _reporter(self, robot: str) -> Callable[[RobotMessage], None]:
         def report(msg: RobotMessage) -> None:

@@ -122,6 +122,12 @@ class RobotRow(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('serving', 'cooking')", name="kind"),
         CheckConstraint("source IN ('config', 'api')", name="source"),
+        CheckConstraint("transport IN ('tcp', 'mqtt', 'vda5050')", name="transport"),
+        CheckConstraint(
+            "(transport = 'vda5050') = (vda_manufacturer IS NOT NULL AND vda_serial IS NOT NULL)",
+            name="vda",
+        ),
+        UniqueConstraint("vda_manufacturer", "vda_serial", name="uq_robots_vda"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -130,6 +136,11 @@ class RobotRow(Base):
     network: Mapped[str] = mapped_column(String(128), default="")  # MAC, host name, serial
     source: Mapped[str] = mapped_column(String(8), default="api")
     key_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    # How it reaches the gateway, as a config robot's `transport` and `vda` say.
+    transport: Mapped[str] = mapped_column(String(8), default="tcp")
+    vda_manufacturer: Mapped[str | None] = mapped_column(String(100), default=None)
+    vda_serial: Mapped[str | None] = mapped_column(String(100), default=None)
+    vda_version: Mapped[str | None] = mapped_column(String(16), default=None)
     created_by: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

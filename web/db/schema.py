@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from web.db import media, orders, recordings, restaurant
+from web.db import alarms, media, orders, recordings, restaurant
 from web.db.models import Base, Todo, User
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Todo", "User", "media", "metadata", "orders", "recordings", "restaurant"]
+__all__ = [
+    "Base",
+    "Todo",
+    "User",
+    "alarms",
+    "media",
+    "metadata",
+    "orders",
+    "recordings",
+    "restaurant",
+]

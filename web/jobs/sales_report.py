@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from msgspec import Meta, Struct
 from sqlalchemy import func, select
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from web.db.orders import Order, OrderLine
 from web.db.restaurant import FloorTable
 from web.jobs.kinds import JobContext, JobFailed, kind
+from web.orders.history import day_window
 
 PAGE = 500
 COLUMNS = ["order_id", "created_at", "table", "status", "items", "total_minor", "currency", "robot"]
@@ -28,11 +28,10 @@ class SalesReportIn(Struct, forbid_unknown_fields=True, kw_only=True):
 @kind("sales_report", SalesReportIn, "The orders of one day (in `tz`) as CSV in the media store.")
 async def sales_report(ctx: JobContext, inp: SalesReportIn) -> dict[str, Any]:
     try:
-        zone = ZoneInfo(inp.tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise JobFailed(f"invalid input: unknown time zone {inp.tz!r}", permanent=True) from None
-    start = datetime.combine(inp.date, time(), zone)
-    end = start + timedelta(days=1)
+        start, end = day_window(inp.date, inp.tz)
+    except ValueError as exc:
+        raise JobFailed(f"invalid input: {exc}", permanent=True) from None
+    zone = start.tzinfo
     window = (Order.created_at >= start, Order.created_at < end)
     async with ctx.db() as s:
         total = int(await s.scalar(select(func.count()).select_from(Order).where(*window)) or 0)

@@ -95,9 +95,12 @@ async def _low_stock(request: web.Request, order: str, rows: list[LowStock]) -> 
     response=OrderList,
 )
 async def list_orders(request: web.Request, query: OrdersQuery) -> OrderList:
-    """Newest first by default; filter by `status` (repeat or commas), `table_id`, `open`."""
-    items, total = await _service(request).page(query)
-    return OrderList(items=items, total=total)
+    """Newest first by default; filter by `status` (repeat or commas), `table_id`, `open`,
+    `day` (placed that day in `tz`, an IANA zone such as Asia/Seoul; default UTC) and
+    `robot` (the serving robot that carried it). `totals` counts every matching order by
+    status and sums their prices per currency (not only this page)."""
+    items, total, totals = await _service(request).page(query)
+    return OrderList(items=items, total=total, totals=totals)
 
 
 @routes.route(
@@ -110,7 +113,9 @@ async def list_orders(request: web.Request, query: OrdersQuery) -> OrderList:
 )
 async def get_order(request: web.Request, params: OrderPath) -> OrderOut:
     """`history` lists each status with when and who; `log` the task assignments and
-    releases (which robot cooked or carried it, and any robot that dropped out)."""
+    releases; `tasks` every robot's attempt at each task (the dish, when it was assigned,
+    its outcome, and why a robot was released from it: a reassignment), `cooked_by` and
+    `carried_by` the robots that did the work."""
     return await _service(request).get(params.order_id)
 
 

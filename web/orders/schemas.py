@@ -8,12 +8,12 @@ A delivered order's history is placed, cooking, ready, delivering, delivered.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Offset, Query, Request
+from web.http.schemas import Offset, Query, Request, RobotId
 from web.http.schemas import RowId as Id
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
@@ -64,6 +64,23 @@ class OrderLogEntry(Struct, kw_only=True):
     data: dict[str, Any]
 
 
+class TaskAttempt(Struct, kw_only=True):
+    """One robot's attempt at one task of the order (web/orders/detail.py)."""
+
+    task: str  # "{order}:c{i}" cooks line i + 1, "{order}:d" is the delivery
+    kind: Literal["cook", "deliver"]
+    robot: str
+    attempt: int  # 1, 2, ...: above 1 the task was reassigned
+    item: str  # the dish a cook task makes ("" for the delivery)
+    line: int | None  # its order line
+    assigned_at: datetime
+    # done: the order moved past it; released: the robot lost it (see `reason`) and it went
+    # to another; replaced: assigned again with no release seen; running; cancelled
+    outcome: Literal["running", "done", "released", "replaced", "cancelled"]
+    released_at: datetime | None = None
+    reason: str = ""  # why it was released: "robot reported error", "robot offline", ...
+
+
 class OrderOut(Struct, kw_only=True):
     id: str
     table_id: int
@@ -80,6 +97,9 @@ class OrderOut(Struct, kw_only=True):
     items: list[OrderLineOut]
     history: list[StatusChange]  # oldest first
     log: list[OrderLogEntry]  # task assignments and releases, oldest first
+    tasks: list[TaskAttempt] = []  # every attempt at every task, oldest first
+    cooked_by: list[str] = []  # the cooking robots that made its dishes
+    carried_by: str = ""  # the serving robot that carried it
 
 
 class OrderPath(Query):
@@ -90,11 +110,29 @@ class OrdersQuery(Query):
     status: list[Status] = []
     table_id: Id | None = None
     open: bool | None = None  # true: not delivered or cancelled yet
+    day: date | None = None  # placed on this day, in `tz`
+    tz: Annotated[str, Meta(max_length=64, description="IANA time zone of `day`")] = "UTC"
+    robot: RobotId | None = None  # carried by this serving robot
     sort: Literal["created_at", "-created_at"] = "-created_at"
     limit: Annotated[int, Meta(ge=1, le=500)] = 100
     offset: Offset = 0
 
 
+class Money(Struct, kw_only=True):
+    currency: str
+    minor: int
+
+
+class OrderTotals(Struct, kw_only=True):
+    """Every order the filters match (not only the page)."""
+
+    orders: int
+    by_status: dict[str, int]  # every status, 0 when none
+    revenue: list[Money]  # per currency: the orders not cancelled
+    delivered: list[Money]  # per currency: the delivered orders
+
+
 class OrderList(Struct, kw_only=True):
     items: list[OrderOut]
     total: int
+    totals: OrderTotals | None = None

@@ -31,12 +31,15 @@ from web.db.orders import Order, OrderEvent, OrderLine, OutboxRow
 from web.db.restaurant import FloorTable, InventoryItem, MenuIngredient, MenuItem
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
+from web.orders.detail import carried_by, cooked_by, task_attempts
+from web.orders.history import filters, order_totals
 from web.orders.schemas import (
     OrderIn,
     OrderLineOut,
     OrderLogEntry,
     OrderOut,
     OrdersQuery,
+    OrderTotals,
     StatusChange,
 )
 from web.restaurant.inventory import LowStock, OutOfStock, reserve
@@ -113,7 +116,7 @@ async def load_orders(s: AsyncSession, orders: Sequence[Order]) -> list[OrderOut
             task_log[ev.order_id].append(
                 OrderLogEntry(type=ev.type, at=ev.at, robot=ev.robot, data=orjson.loads(ev.detail))
             )
-    return [
+    out = [
         msgspec.convert(
             {
                 "id": o.id,
@@ -137,6 +140,11 @@ async def load_orders(s: AsyncSession, orders: Sequence[Order]) -> list[OrderOut
         )
         for o in orders
     ]
+    for order in out:
+        order.tasks = task_attempts(order.status, order.items, order.log)
+        order.cooked_by = cooked_by(order.tasks)
+        order.carried_by = carried_by(order.tasks) or order.robot
+    return out
 
 
 async def _table(s: AsyncSession, body: OrderIn) -> FloorTable:
@@ -165,8 +173,11 @@ class OrderService:
 
     # ---- reading ----------------------------------------------------------------
 
-    async def page(self, q: OrdersQuery) -> tuple[list[OrderOut], int]:
-        where: list[ColumnElement[bool]] = []
+    async def page(
+        self, q: OrdersQuery, *, with_totals: bool = True
+    ) -> tuple[list[OrderOut], int, OrderTotals | None]:
+        """(the page, how many match, their totals: skipped for the board's snapshot)."""
+        where: list[ColumnElement[bool]] = filters(q)
         if q.status:
             where.append(Order.status.in_(q.status))
         if q.table_id is not None:
@@ -178,8 +189,11 @@ class OrderService:
         stmt = select(Order).where(*where).order_by(order_by, Order.id)
         async with self.db() as s:
             rows = (await s.scalars(stmt.limit(q.limit).offset(q.offset))).all()
+            if with_totals:
+                totals = await order_totals(s, where)
+                return await load_orders(s, rows), totals.orders, totals
             total = await s.scalar(select(func.count()).select_from(Order).where(*where))
-            return await load_orders(s, rows), int(total or 0)
+            return await load_orders(s, rows), int(total or 0), None
 
     async def get(self, order_id: str) -> OrderOut:
         async with self.db() as s:

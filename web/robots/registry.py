@@ -37,12 +37,14 @@ from protocol.streams import (
     CommandRecord,
     CommandType,
     RegistryEntry,
+    RegistryVda,
     to_fields,
 )
+from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
 from web.db.restaurant import RobotRow
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
-from web.robots.schemas import RobotIn
+from web.robots.schemas import RobotIn, VdaIdentity
 from web.robots.snapshots import Registered, registered
 
 log = structlog.get_logger("web.registry")
@@ -66,10 +68,25 @@ def seal_key(data_key: bytes, robot_id: str, key: bytes) -> str:
     return seal(data_key, robot_id, key, secrets.token_bytes(NONCE_BYTES))
 
 
+def vda_of(row: RobotRow) -> VdaIdentity | None:
+    if row.vda_manufacturer is None or row.vda_serial is None:
+        return None
+    return VdaIdentity(
+        manufacturer=row.vda_manufacturer, serial=row.vda_serial, version=row.vda_version
+    )
+
+
 def entry_json(row: RobotRow) -> bytes:
     assert row.key_sealed is not None
+    vda = vda_of(row)
     entry = RegistryEntry(
-        id=row.id, kind=row.kind, name=row.name, key=row.key_sealed, updated=time.time()
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        key=row.key_sealed,
+        updated=time.time(),
+        transport=row.transport,
+        vda=None if vda is None else msgspec.convert(msgspec.to_builtins(vda), RegistryVda),
     )
     return msgspec.json.encode(entry)
 
@@ -77,7 +94,35 @@ def entry_json(row: RobotRow) -> bytes:
 async def sql_robots(db: async_sessionmaker[AsyncSession]) -> dict[str, Registered]:
     async with db() as s:
         rows = (await s.scalars(select(RobotRow))).all()
-    return {r.id: registered(r.id, r.kind, r.name, r.network, r.source) for r in rows}
+    return {
+        r.id: registered(r.id, r.kind, r.name, r.network, r.source, r.transport, vda_of(r))
+        for r in rows
+    }
+
+
+def transport_of(body: RobotIn) -> str:
+    """The robot's transport as a config robot's would be: vda5050 when ``vda`` is given."""
+    transport = body.transport or ("vda5050" if body.vda is not None else "tcp")
+    if transport == "vda5050":
+        if body.vda is None:
+            raise _field(
+                "vda", "a vda5050 robot needs vda = {manufacturer, serial}", "vda"
+            )
+        if body.kind != "serving":
+            raise _field("kind", "a vda5050 robot must be of kind serving", "kind")
+        if body.vda.version is not None and (
+            not is_version(body.vda.version) or dialect_for(body.vda.version) is None
+        ):
+            raise _field(
+                "vda.version", f"must be a VDA 5050 version of {SPOKEN}", "vda.version"
+            )
+    elif body.vda is not None:
+        raise _field("vda", f"vda is set but transport is {transport!r}", "vda")
+    return transport
+
+
+def _field(name: str, detail: str, field: str) -> Problem:
+    return Problem(422, "invalid_field", f"body: {detail}", field=field, extra={"in": "body"})
 
 
 class RegistryService:
@@ -111,10 +156,30 @@ class RegistryService:
         pipe.xadd(COMMANDS, dict(to_fields(sync_command(robot_id, user))))  # type: ignore[arg-type]
         await pipe.execute()
 
-    async def create(self, body: RobotIn, user: str) -> tuple[RobotRow, str]:
-        """(the robot, its key in hex: shown once)."""
+    def _agv_free(self, robot_id: str, vda: VdaIdentity | None) -> None:
+        """409 when a config robot is that AGV already (SQL's unique pair covers the rest)."""
+        if vda is None:
+            return
+        for r in self.settings.robots:
+            if r.vda is not None and (r.vda.manufacturer, r.vda.serial) == (
+                vda.manufacturer,
+                vda.serial,
+            ):
+                raise Problem(
+                    409,
+                    "conflict",
+                    f"AGV {vda.manufacturer}/{vda.serial} is robot {r.id!r} of the config file",
+                    field="vda",
+                )
+
+    async def create(self, body: RobotIn, user: str) -> tuple[RobotRow, str | None]:
+        """(the robot, its key in hex: shown once; None for MQTT and VDA 5050 robots, whose
+        key nobody needs: the broker login authenticates them)."""
         self._not_configured(body.id, "change")
+        transport = transport_of(body)
+        self._agv_free(body.id, body.vda)
         key = secrets.token_bytes(ROBOT_KEY_BYTES)
+        vda = body.vda
         row = RobotRow(
             id=body.id,
             kind=body.kind,
@@ -123,12 +188,28 @@ class RegistryService:
             source="api",
             key_sealed=seal_key(self.data_key, body.id, key),
             created_by=user,
+            transport=transport,
+            vda_manufacturer=vda.manufacturer if vda else None,
+            vda_serial=vda.serial if vda else None,
+            vda_version=vda.version if vda else None,
         )
         published = False
         try:
             async with transaction(self.db) as s:
                 if await s.get(RobotRow, body.id) is not None:
                     raise Problem(409, "conflict", f"robot {body.id!r} exists", field="id")
+                if vda is not None and await s.scalar(
+                    select(RobotRow.id).where(
+                        RobotRow.vda_manufacturer == vda.manufacturer,
+                        RobotRow.vda_serial == vda.serial,
+                    )
+                ):
+                    raise Problem(
+                        409,
+                        "conflict",
+                        f"AGV {vda.manufacturer}/{vda.serial} is registered already",
+                        field="vda",
+                    )
                 s.add(row)
                 await s.flush()
                 await self._publish(body.id, entry_json(row), user)
@@ -140,8 +221,8 @@ class RegistryService:
                 with contextlib.suppress(RedisError):
                     await self._publish(body.id, None, user)
             raise
-        log.info("robot_registered", robot=body.id, kind=body.kind, user=user)
-        return row, key.hex()
+        log.info("robot_registered", robot=body.id, kind=body.kind, transport=transport, user=user)
+        return row, key.hex() if transport == "tcp" else None
 
     async def rekey(self, robot_id: str, user: str) -> tuple[RobotRow, str]:
         self._not_configured(robot_id, "change its key")
@@ -150,6 +231,13 @@ class RegistryService:
             row = await s.get(RobotRow, robot_id, with_for_update=True)
             if row is None or row.source != "api":
                 raise not_found("robot added through the API", robot_id)
+            if row.transport != "tcp":
+                raise Problem(
+                    409,
+                    "conflict",
+                    f"robot {robot_id!r} uses {row.transport}: the broker login authenticates "
+                    "it, it has no key to change",
+                )
             row.key_sealed = seal_key(self.data_key, robot_id, key)
             await s.flush()
             await self._publish(robot_id, entry_json(row), user)

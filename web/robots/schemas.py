@@ -17,13 +17,31 @@ class RobotPath(Query):
     robot_id: RobotId
 
 
+Transport = Literal["tcp", "mqtt", "vda5050"]
+
+
+class VdaIdentity(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who an AGV is in VDA 5050: the manufacturer and serialNumber of its topics."""
+
+    manufacturer: Annotated[
+        str, Meta(min_length=1, max_length=100, pattern=r"^[^/+#$\x00][^/+#\x00]*$")
+    ]
+    serial: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    # the protocol version to speak, e.g. "2.0.0"; null: learned from the AGV's headers
+    version: Annotated[str, Meta(pattern=r"^\d+\.\d+\.\d+$")] | None = None
+
+
 class RobotIn(Request):
-    """A robot registered through the API; its key is made by the server and shown once."""
+    """A robot registered through the API; a TCP robot's key is made by the server and shown
+    once. ``transport`` and ``vda`` are those of a config robot: ``vda`` given and no transport
+    means ``vda5050``; a VDA 5050 robot needs ``vda`` and is a serving robot."""
 
     id: RobotId
     kind: Literal["serving", "cooking"]
     name: Annotated[str, Meta(max_length=100)] = ""
     network: Annotated[str, Meta(max_length=128)] = ""  # MAC, host name or serial, for people
+    transport: Transport | None = None  # default tcp (vda5050 when `vda` is given)
+    vda: VdaIdentity | None = None
 
 
 class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
@@ -36,12 +54,16 @@ class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
     registered: bool  # in the registry: the config's [[robots]] or added through the API
     source: Literal["config", "api"] | None = None  # where it is registered
     network: str = ""  # how it is known on the LAN (MAC, host name, serial), if recorded
+    vda: VdaIdentity | None = None  # a VDA 5050 AGV's identity (registered robots)
 
 
 class RobotCreated(RobotOut, kw_only=True):
-    """The robot and its key, in hex: shown this once, never again (store it in the robot)."""
+    """The robot and its key, in hex: shown this once, never again (store it in the robot).
 
-    key: str
+    ``null`` for MQTT and VDA 5050 robots: the broker login authenticates them, and the
+    gateway gives them a key nobody knows, so nobody can say hello over TCP in their name."""
+
+    key: str | None
 
 
 class RobotList(Struct, kw_only=True):

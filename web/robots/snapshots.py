@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from config import Settings
 from config.settings import RobotConfig
 from protocol.streams import REGISTRY, ROBOTS_INDEX, RobotSnapshot, from_fields, robot_key
-from web.robots.schemas import RobotOut
+from web.robots.schemas import RobotOut, VdaIdentity
 
 log = structlog.get_logger("web.robots")
 
@@ -30,6 +30,8 @@ class Registered(msgspec.Struct, kw_only=True):
     name: str = ""
     network: str = ""
     source: str = "api"
+    transport: str = "tcp"
+    vda: VdaIdentity | None = None
 
 
 def _registry(raw: dict[str, str]) -> dict[str, Registered]:
@@ -44,8 +46,24 @@ def _registry(raw: dict[str, str]) -> dict[str, Registered]:
     return out
 
 
-def registered(robot_id: str, kind: str, name: str, network: str, source: str) -> Registered:
-    return Registered(id=robot_id, kind=kind, name=name, network=network, source=source)
+def registered(
+    robot_id: str,
+    kind: str,
+    name: str,
+    network: str,
+    source: str,
+    transport: str = "tcp",
+    vda: VdaIdentity | None = None,
+) -> Registered:
+    return Registered(
+        id=robot_id,
+        kind=kind,
+        name=name,
+        network=network,
+        source=source,
+        transport=transport,
+        vda=vda,
+    )
 
 
 def _merge(
@@ -71,9 +89,14 @@ def _merge(
     if configured is not None:
         data["source"] = "config"
         data["network"] = dynamic.network if dynamic is not None else ""
+        data["transport"] = configured.transport
+        if configured.vda is not None:
+            data["vda"] = configured.vda.model_dump()
     elif dynamic is not None:
         data["source"] = dynamic.source
         data["network"] = dynamic.network
+        data["transport"] = dynamic.transport
+        data["vda"] = dynamic.vda
     return msgspec.convert(data, RobotOut)
 
 

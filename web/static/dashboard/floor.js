@@ -4,6 +4,7 @@
 import { s, clear } from "./dom.js";
 import { t, word } from "./i18n.js";
 import { dockName, robotName } from "./words.js";
+import { fitBox, fixedBoxes, placeLabelsSoon } from "./floor-labels.js";
 
 const PX = 40; // SVG units per metre
 
@@ -59,6 +60,10 @@ export class FloorMap {
         s("text", { y: 5 }, tb.name)));
     }
     this.svg.append(this.robotLayer);
+    this.fixed = fixedBoxes(this.svg); // what robot labels must not cover
+    this.bounds = fitBox(this.fixed, W, H); // the viewBox holds every label: none cut off
+    const b = this.bounds;
+    this.svg.setAttribute("viewBox", `${b.x} ${b.y} ${b.w} ${b.h}`);
   }
 
   /** Queue a robot for redrawing at the next animation frame. */
@@ -76,6 +81,7 @@ export class FloorMap {
     this.frame = null;
     for (const r of this.dirty.values()) this.draw(r);
     this.dirty.clear();
+    if (this.bounds) placeLabelsSoon(this.nodes, this.fixed, this.bounds);
   }
 
   draw(r) {
@@ -112,7 +118,10 @@ export class FloorMap {
     n.g.dataset.paused = String(paused);
     n.mark.classList.toggle("hidden", !paused);
     n.title.textContent = `${robotName(r.id)}: ${stateText(r)}`;
-    if (n.label.textContent !== robotName(r.id)) n.label.textContent = robotName(r.id);
+    if (n.label.textContent !== robotName(r.id)) {
+      n.label.textContent = robotName(r.id);
+      n.labelW = undefined; // measured again by the label placement
+    }
     const deg = ((r.theta || 0) * 180) / Math.PI;
     n.heading.setAttribute("transform", `rotate(${deg.toFixed(1)})`);
     const b = Math.max(0, Math.min(100, r.battery ?? 0));

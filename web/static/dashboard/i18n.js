@@ -164,3 +164,6 @@ export function ago(tsOrIso, now = Date.now()) {
   if (min < 60) return rtf.format(-min, "minute");
   return rtf.format(-Math.floor(min / 60), "hour");
 }
+
+/** Every label with its two languages (the translation test reads it). */
+export function allStrings() { return STRINGS; }

@@ -14,9 +14,12 @@ import { floorView } from "./view-floor.js";
 import { jobsView } from "./view-jobs.js";
 import { ordersView } from "./view-orders.js";
 import { todosView } from "./view-todos.js";
+import { alarmBanner } from "./alarms.js";
+import { MANAGER_TABS, managerViews } from "./manager.js";
+import { hashState } from "./route.js";
 
 const root = document.getElementById("root");
-let currentTab = location.hash.slice(1) || "floor";
+let currentTab = hashState().tab || "floor";
 
 // ---------------------------------------------------------------- login
 function showLogin(error = "") {
@@ -55,7 +58,7 @@ function langSwitch(redraw) {
 
 
 // ---------------------------------------------------------------- shell
-const TABS = ["floor", "orders", "chat", "events", "todos", "jobs"];
+const TABS = ["floor", "orders", "chat", "events", "todos", "jobs", ...MANAGER_TABS];
 
 function showShell() {
   stopAll();
@@ -79,11 +82,12 @@ function showShell() {
     langSwitch(() => showShell()),
     h("button", { class: "logout", onclick: () => logout() }, t("logout")));
   const main = h("main", {});
-  root.append(header, main);
+  root.append(header, alarmBanner({ onShowAll: () => selectTab("alarms") }), main);
   const views = {
     floor: floorView(), orders: ordersView(), chat: chatView(), events: eventsView(), todos: todosView(),
-    jobs: jobsView(),
+    jobs: jobsView(), ...managerViews(me),
   };
+  for (const b of [...nav.children]) if (!views[b.id.slice(4)]) b.remove(); // admin only
   for (const [name, el] of Object.entries(views)) {
     el.id = `view-${name}`;
     el.setAttribute("role", "tabpanel");
@@ -91,8 +95,8 @@ function showShell() {
     main.append(el);
   }
   function selectTab(name) {
-    currentTab = TABS.includes(name) ? name : "floor";
-    history.replaceState(null, "", `#${currentTab}`);
+    currentTab = TABS.includes(name) && views[name] ? name : "floor";
+    if (hashState().tab !== currentTab) history.replaceState(null, "", `#${currentTab}`);
     for (const b of nav.children) b.setAttribute("aria-selected", String(b.id === `tab-${currentTab}`));
     for (const [n, el] of Object.entries(views)) el.hidden = n !== currentTab;
   }

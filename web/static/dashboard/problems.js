@@ -2,6 +2,7 @@
 // is stable and the values come as members (`item`, `needed`, `left`, `retry_after` ...), so
 // the message is ours, never the server's English `detail` with its "body:" prefix.
 import { addStrings, t, tf } from "./i18n.js";
+import { roleWord } from "./words.js";
 
 addStrings({
   p_invalid_field: ["That value is not valid ({field})", "입력값이 올바르지 않습니다 ({field})"],
@@ -88,17 +89,3 @@ function contentText(detail) {
   if (detail.includes("longer")) return t("p_content_long");
   return t("p_content_control");
 }
-
-/** A role in words ("staff" -> 직원). */
-export function roleWord(role) {
-  const k = `role_${role}`;
-  const w = t(k);
-  return w === k ? role : w;
-}
-
-addStrings({
-  role_admin: ["admin", "관리자"],
-  role_staff: ["staff", "직원"],
-  role_viewer: ["viewer", "보기 전용"],
-  role_system: ["system", "시스템"],
-});

@@ -1,0 +1,1 @@
+"""Alarms: robot faults, e-stops, low batteries, lost robots, failed deliveries; staff ack them."""
