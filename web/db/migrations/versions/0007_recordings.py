@@ -1,7 +1,7 @@
 """recordings: the index of camera segments in the media store
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
