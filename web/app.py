@@ -49,6 +49,7 @@ from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
 from web.restaurant import floor_routes, inventory_routes, menu_routes
 from web.robots import kind_routes
 from web.robots import routes as robots
+from web.robots.command_status import command_status_ctx
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
 from web.todos import routes as todos
 from web.topics import default_topics
@@ -135,6 +136,7 @@ def create_app(
     app[EDGE].add_fallback(app)  # last: what no route above takes
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx, feeds_ctx])
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
+    app.cleanup_ctx.append(command_status_ctx)  # after the hub: its tap on rd:events
     app.on_shutdown.append(_close_feeds)
     return app
 

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.streams import RobotSnapshot, TelemetryRecord
-from web.http.schemas import Query, Request, RobotId, StreamIdStr
+from web.http.schemas import Offset, Query, Request, RobotId, StreamIdStr
 
 # ---- robots, telemetry, events, commands ------------------------------------------
 
@@ -147,6 +147,80 @@ CommandIn = (
     | ReleaseCommand
     | PickupDoneCommand
 )
+
+
+CommandStatusName = Literal["queued", "sent", "acked", "failed", "expired"]
+CommandId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the command's id, as `POST /api/robots/{robot_id}/commands` answered it",
+        examples=["5f0c9a3e1b2d4c6e8a7b6c5d4e3f2a1b"],
+    ),
+]
+
+
+class CommandPath(Query):
+    robot_id: RobotId
+    command_id: CommandId
+
+
+class CommandWaitQuery(Query):
+    wait: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=30,
+            description="seconds to wait for the command to reach an outcome (acked, failed, "
+            "expired) before answering; 0 answers at once",
+            examples=[10],
+        ),
+    ] = 0.0
+
+
+class CommandsQuery(Query):
+    limit: Annotated[int, Meta(ge=1, le=200, description="commands per page")] = 50
+    offset: Offset = 0
+
+
+class CommandOut(Struct, kw_only=True):
+    """One command and what became of it, from the gateway's outcome events."""
+
+    command: Annotated[str, Meta(description="the command's id (`data.command` of its events)")]
+    robot: Annotated[str, Meta(description="the robot it is for")]
+    action: Annotated[str, Meta(description="what it asks", examples=["goto"])]
+    args: Annotated[dict[str, Any], Meta(description="its arguments as the gateway got them")]
+    source: Annotated[
+        str, Meta(description="who asked: a username, an integration, or `dispatcher`")
+    ]
+    status: Annotated[
+        CommandStatusName,
+        Meta(
+            description="queued (on rd:commands), sent (to the robot), acked (done), failed "
+            "(refused, timed out, robot offline...), expired (its ttl passed before delivery)"
+        ),
+    ]
+    attempts: Annotated[int, Meta(description="deliveries to the robot so far")]
+    reason: Annotated[
+        str | None,
+        Meta(description="why it failed (`refused`, `timeout`, `robot_offline`, `expired`, ...)"),
+    ] = None
+    detail: Annotated[str | None, Meta(description="the robot's or gateway's words")] = None
+    result: Annotated[Any, Meta(description="what the robot answered with its ack")] = None
+    stream_id: Annotated[
+        str | None, Meta(description="its rd:commands entry (null: the gateway's own command)")
+    ] = None
+    queued_at: Annotated[str, Meta(description="when it was queued (ISO 8601 UTC)")]
+    sent_at: Annotated[str | None, Meta(description="when the gateway first sent it")] = None
+    finished_at: Annotated[str | None, Meta(description="when it reached its outcome")] = None
+    expires_at: Annotated[
+        str | None, Meta(description="after this it fails as expired if not delivered")
+    ] = None
+
+
+class CommandPage(Struct, kw_only=True):
+    items: Annotated[list[CommandOut], Meta(description="newest first")]
+    total: Annotated[int, Meta(description="the robot's commands still kept")]
 
 
 class CommandAccepted(Struct, kw_only=True):
