@@ -26,6 +26,7 @@ from web.feeds.topic import TopicRegistry
 from web.http import openapi
 from web.http.edge import Edge
 from web.http.ratelimit import LoginLimits
+from web.http.revocations import Revocations, revocations_ctx
 from web.jobs import routes as jobs
 from web.jobs.queue_ctx import jobs_ctx
 from web.keys import (
@@ -36,6 +37,7 @@ from web.keys import (
     LOGIN_LIMITER,
     METRICS,
     PASSWORDS,
+    REVOKED,
     SESSION_ID,
     SETTINGS,
     TOKENS,
@@ -130,6 +132,7 @@ def create_app(
     app[METRICS] = WebMetrics()
     app[FEEDS] = Feeds(settings.web, app[METRICS])
     app[LOGIN_LIMITER] = LoginLimits(settings.web)
+    app[REVOKED] = Revocations()
     for module in ROUTE_MODULES:
         module.routes.install(app)
     openapi.install(app)
@@ -137,6 +140,7 @@ def create_app(
     app.cleanup_ctx.extend([redis_ctx, database_ctx, orders_ctx, hub_ctx, chat_ctx, feeds_ctx])
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.cleanup_ctx.append(command_status_ctx)  # after the hub: its tap on rd:events
+    app.cleanup_ctx.append(revocations_ctx)  # logouts of every process (rd:revoked)
     app.on_shutdown.append(_close_feeds)
     return app
 

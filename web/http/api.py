@@ -48,6 +48,7 @@ class Endpoint:
     # A body the handler reads itself (multipart, a signed raw body): its content type and
     # a msgspec model or a JSON schema dict, for the OpenAPI document only.
     raw_body: tuple[str, Any] | None = None
+    bearer: bool = False  # no role check, but the handler reads the bearer token itself
 
     @property
     def operation_id(self) -> str:
@@ -84,6 +85,7 @@ class Routes:
         response_type: str = "application/json",
         raw: bool = False,
         raw_body: tuple[str, Any] | None = None,
+        bearer: bool = False,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -105,6 +107,7 @@ class Routes:
                     response_type,
                     raw,
                     raw_body,
+                    bearer,
                 )
             )
             return fn

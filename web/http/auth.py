@@ -16,11 +16,13 @@ from sqlalchemy import select
 
 from web.db.models import User
 from web.http.problems import Problem
-from web.keys import CLAIMS, DB, TOKENS, USER, USER_CACHE
+from web.keys import CLAIMS, DB, REVOKED, TOKENS, USER, USER_CACHE
 from web.security import AuthUser, Claims, Role, TokenError, UserRow
 
+REVOKED_DETAIL = "the token was revoked; log in again"
 
-def _unauthorized(code: str, detail: str) -> Problem:
+
+def unauthorized(code: str, detail: str) -> Problem:
     """401 with the RFC 6750 challenge; no error attribute when no token came at all."""
     challenge = 'Bearer realm="robodine"'
     if code != "missing_token":
@@ -34,16 +36,16 @@ def token_from(request: web.Request, *, allow_query: bool) -> str:
         scheme, _, value = header.partition(" ")
         value = value.strip()
         if not value or scheme.lower() != "bearer":
-            raise _unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
+            raise unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
         return value
     if allow_query:
         values = request.query.getall("token", [])
         if len(values) == 1 and values[0]:
             return values[0]
         if len(values) > 1:
-            raise _unauthorized("invalid_token", "give one token")
+            raise unauthorized("invalid_token", "give one token")
     where = "the Authorization header or ?token=" if allow_query else "the Authorization header"
-    raise _unauthorized("missing_token", f"log in first: send a bearer token in {where}")
+    raise unauthorized("missing_token", f"log in first: send a bearer token in {where}")
 
 
 async def check_token(app: web.Application, token: str) -> tuple[AuthUser, Claims]:
@@ -51,14 +53,16 @@ async def check_token(app: web.Application, token: str) -> tuple[AuthUser, Claim
     try:
         claims = app[TOKENS].verify(token)
     except TokenError as exc:
-        raise _unauthorized(exc.code, exc.detail) from None
+        raise unauthorized(exc.code, exc.detail) from None
+    if claims.id in app[REVOKED]:
+        raise unauthorized("invalid_token", REVOKED_DETAIL)
     users = app[USER_CACHE]
     cached, row = users.get(claims.username)
     if not cached:
         row = await users.load(claims.username, lambda: _user_row(app, claims.username))
     if admits(row, claims):
         return AuthUser(claims.username, row[0], claims.expires), claims
-    raise _unauthorized("invalid_token", "the token was revoked; log in again")
+    raise unauthorized("invalid_token", REVOKED_DETAIL)
 
 
 async def user_for_token(app: web.Application, token: str) -> AuthUser:
@@ -113,7 +117,7 @@ def known_user(request: web.Request, app: web.Application) -> AuthUser | None:
     if header is None or not header.startswith("Bearer "):
         return None
     claims = app[TOKENS].remembered(header[7:])
-    if claims is None:
+    if claims is None or claims.id in app[REVOKED]:
         return None
     cached, row = app[USER_CACHE].get(claims.username)
     if not (cached and admits(row, claims)):

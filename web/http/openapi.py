@@ -35,7 +35,7 @@ def _props(model: Any, comps: dict[str, Any]) -> tuple[dict[str, Any], set[str]]
 
 def _errors(ep: Endpoint) -> list[int]:
     codes = set(ep.errors)
-    if ep.roles is not None:
+    if ep.roles is not None or ep.bearer:
         codes.add(401)
         if ep.roles != ALL_ROLES:
             codes.add(403)
@@ -63,7 +63,9 @@ def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, A
         }
         if ep.description:
             op["description"] = ep.description
-        if ep.roles is None:
+        if ep.bearer:
+            op["security"] = [{"bearer": []}]
+        elif ep.roles is None:
             op["security"] = []
         else:
             op["x-roles"] = sorted(ep.roles)

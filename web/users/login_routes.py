@@ -9,12 +9,25 @@ from aiohttp import web
 from sqlalchemy import select
 
 from web.db.models import User
+from web.http import auth
 from web.http.api import Routes
 from web.http.problems import Problem
+from web.http.ratelimit import LoginLimits
 from web.http.schemas import RoleName
-from web.keys import DB, LOGIN_LIMITER, PASSWORDS, SETTINGS, TOKENS, USER
-from web.security import ALL_ROLES, Role, iso
-from web.users.schemas import LoginIn, MeOut, TokenOut
+from web.keys import (
+    DB,
+    FEEDS,
+    LOGIN_LIMITER,
+    PASSWORDS,
+    REDIS,
+    REVOKED,
+    SETTINGS,
+    TOKENS,
+    USER,
+    USER_CACHE,
+)
+from web.security import ALL_ROLES, Role, TokenError, iso
+from web.users.schemas import LoginIn, MeOut, PasswordIn, TokenOut, UserPatch
 from web.users.service import UserService
 
 log = structlog.get_logger("web.auth")
@@ -41,16 +54,7 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
     limits = app[LOGIN_LIMITER]
     client = request.remote or "?"
     username = body.username.strip().lower()
-    wait, limit = limits.wait(client, username)
-    if wait > 0:
-        seconds = max(1, round(wait))
-        raise Problem(
-            429,
-            "too_many_attempts",
-            f"too many failed logins; retry in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-            extra={"limit": limit},
-        )
+    _check_limits(limits, client, username)
     async with app[DB]() as s:
         u = await s.scalar(select(User).where(User.username == username))
     ok = await app[PASSWORDS].verify(u.password_hash if u else None, body.password)
@@ -69,6 +73,98 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
         expires_at=iso(claims.expires),
         username=u.username,
         role=cast(RoleName, u.role),
+    )
+
+
+def _check_limits(limits: LoginLimits, client: str, username: str) -> None:
+    """429 while any of the failed-login limits holds this address and username."""
+    wait, limit = limits.wait(client, username)
+    if wait > 0:
+        seconds = max(1, round(wait))
+        raise Problem(
+            429,
+            "too_many_attempts",
+            f"too many failed logins; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+            extra={"limit": limit},
+        )
+
+
+@routes.route(
+    "POST",
+    "/api/auth/logout",
+    summary="End this token",
+    roles=None,
+    bearer=True,
+    status=204,
+    errors=(401, 503),
+)
+async def logout(request: web.Request) -> None:
+    """The token in `Authorization` stops working on every web process, and the sockets
+    opened with it close (4001). Already ended (expired, revoked, logged out): 204 all the
+    same. A malformed or forged token is a 401."""
+    app = request.app
+    token = auth.token_from(request, allow_query=False)
+    try:
+        claims = app[TOKENS].verify(token)
+    except TokenError as exc:
+        if exc.code == "token_expired":  # the signature was checked first: it was ours
+            return
+        raise auth.unauthorized(exc.code, exc.detail) from None
+    if claims.id in app[REVOKED]:
+        return
+    await app[REVOKED].revoke(app[REDIS], claims.id, claims.expires)
+    feeds = app[FEEDS].end_token(claims.id, "logged out")
+    log.info("logout", user=claims.username, feeds=feeds)
+
+
+@routes.route(
+    "POST",
+    "/api/auth/password",
+    summary="Change your own password",
+    roles=ALL_ROLES,
+    body=PasswordIn,
+    response=TokenOut,
+    errors=(403, 429),
+)
+async def change_password(request: web.Request, body: PasswordIn) -> TokenOut:
+    """The old password is required: a wrong one is a 403 `wrong_password`, counted with the
+    failed logins (so it meets their 429 too). The change ends every token of the user issued
+    before it, this one included, and closes the user's sockets (4001); the answer is a new
+    token for this session."""
+    app = request.app
+    user = request[USER]
+    limits = app[LOGIN_LIMITER]
+    client = request.remote or "?"
+    _check_limits(limits, client, user.username)
+    async with app[DB]() as s:
+        stored = await s.scalar(select(User.password_hash).where(User.username == user.username))
+    if not await app[PASSWORDS].verify(stored, body.old_password):
+        limits.failed(client, user.username)
+        log.info("password_change_refused", user=user.username, client=client)
+        raise Problem(403, "wrong_password", "the old password is wrong", field="old_password")
+    min_length = app[SETTINGS].web.password_min_length
+    if len(body.new_password) < min_length:
+        raise Problem(
+            422,
+            "invalid_field",
+            f"new_password: at least {min_length} characters",
+            field="new_password",
+            extra={"in": "body"},
+        )
+    service = UserService(app[DB], app[PASSWORDS], min_length)
+    await service.update(user.username, UserPatch(password=body.new_password))
+    app[USER_CACHE].forget(user.username)
+    app[FEEDS].end_user(user.username, "password changed")
+    async with app[DB]() as s:
+        version = await s.scalar(select(User.token_version).where(User.username == user.username))
+    token, claims = app[TOKENS].make(user.username, user.role, int(version or 0))
+    log.info("password_changed", user=user.username)
+    return TokenOut(
+        token=token,
+        expires_at=iso(claims.expires),
+        username=user.username,
+        role=cast(RoleName, str(user.role)),
     )
 
 

@@ -25,6 +25,20 @@ class TokenOut(Struct, kw_only=True):
     role: RoleName
 
 
+class PasswordIn(Request):
+    old_password: Annotated[
+        str, Meta(min_length=1, max_length=1024, description="the password in use now")
+    ]
+    new_password: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=1024,
+            description="the new password: at least `web.password_min_length` characters",
+        ),
+    ]
+
+
 class MeOut(Struct, kw_only=True):
     username: str
     role: RoleName
