@@ -99,6 +99,7 @@ class EventType(StrEnum):
     GATEWAY_STOPPED = "gateway.stopped"
     GATEWAY_SPOOL_OVERFLOW = "gateway.spool_overflow"
     GATEWAY_SPOOL_DEGRADED = "gateway.spool_degraded"  # the spool's disk refuses writes
+    AUDIT = "audit"  # a write by an integration (web): who, what route, what answer
 
 
 class CommandType(StrEnum):

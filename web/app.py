@@ -25,8 +25,10 @@ from web.feeds.connections import Feeds, feeds_ctx
 from web.feeds.topic import TopicRegistry
 from web.http import openapi
 from web.http.edge import Edge
+from web.http.integration_auth import integrations_ctx
 from web.http.ratelimit import LoginLimits
 from web.http.revocations import Revocations, revocations_ctx
+from web.integrations import routes as integrations
 from web.jobs import routes as jobs
 from web.jobs.queue_ctx import jobs_ctx
 from web.keys import (
@@ -83,6 +85,7 @@ ROUTE_MODULES = (
     jobs,
     webhooks,
     webhooks_in,
+    integrations,
     dashboard,
 )
 
@@ -141,6 +144,7 @@ def create_app(
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.cleanup_ctx.append(command_status_ctx)  # after the hub: its tap on rd:events
     app.cleanup_ctx.append(revocations_ctx)  # logouts of every process (rd:revoked)
+    app.cleanup_ctx.append(integrations_ctx)  # integration keys: checks, last uses
     app.on_shutdown.append(_close_feeds)
     return app
 

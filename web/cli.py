@@ -76,9 +76,11 @@ def register(sub: Any) -> None:
         p.set_defaults(handler=handler)
         add_config_option(p)
 
+    from web.integrations.cli import register as register_integrations
     from web.worker.cli import register as register_worker
 
     register_worker(sub)
+    register_integrations(sub)
 
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from web.feeds.topic import TopicRegistry
     from web.http.api import Endpoint
     from web.http.edge import Edge
+    from web.http.integration_auth import IntegrationAuth
     from web.http.ratelimit import LoginLimits
     from web.http.revocations import Revocations
     from web.jobs.queue import JobQueue
@@ -51,6 +52,7 @@ JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")  # the job queue (web/jobs/queue
 FEEDS: web.AppKey[Feeds] = web.AppKey("feeds")  # open feeds per user and token: limits, revocation
 METRICS = web.AppKey("metrics", WebMetrics)  # this application's Prometheus registry
 REVOKED: web.AppKey[Revocations] = web.AppKey("revoked")  # logged-out tokens (rd:revoked)
+INTEGRATIONS: web.AppKey[IntegrationAuth] = web.AppKey("integrations")  # integration keys
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

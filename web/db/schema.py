@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from web.db import media, orders, restaurant
+from web.db import integrations, media, orders, restaurant
 from web.db.models import Base, Todo, User
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Todo", "User", "media", "metadata", "orders", "restaurant"]
+__all__ = ["Base", "Todo", "User", "integrations", "media", "metadata", "orders", "restaurant"]

@@ -16,7 +16,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from web.http import auth
+from web.http import audit, auth
 from web.http.jsonutil import json_response
 from web.http.problems import Problem, from_validation
 from web.keys import EDGE, ENDPOINTS
@@ -132,14 +132,25 @@ def _wrap(
     fn, roles, token_query, status = ep.handler, ep.roles, ep.token_query, ep.status
     params, query, body = ep.params, ep.query, ep.body
     skip = ("token",) if token_query else ()
+    write = ep.method in audit.WRITES
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if roles is not None:
-            user = auth.known_user(request, app) or await auth.authenticate(
-                request, allow_query=token_query
-            )
-            if user.role not in roles:
-                auth.require(user, roles)
+        if roles is None:
+            return await respond(request)
+        if write:  # an integration's writes are audited, refused ones too
+            return await audit.audited(request, lambda: authorized(request))
+        return await authorized(request)
+
+    async def authorized(request: web.Request) -> web.StreamResponse:
+        assert roles is not None
+        user = auth.known_user(request, app) or await auth.authenticate(
+            request, allow_query=token_query
+        )
+        if user.role not in roles:
+            auth.require(user, roles)
+        return await respond(request)
+
+    async def respond(request: web.Request) -> web.StreamResponse:
         if params is None and query is None and body is None:  # most GETs
             if request.query_string:
                 _unknown_query(request, skip)

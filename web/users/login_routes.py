@@ -11,7 +11,8 @@ from sqlalchemy import select
 from web.db.models import User
 from web.http import auth
 from web.http.api import Routes
-from web.http.problems import Problem
+from web.http.integration_auth import integration_of, is_key
+from web.http.problems import Problem, unauthorized
 from web.http.ratelimit import LoginLimits
 from web.http.schemas import RoleName
 from web.keys import (
@@ -76,6 +77,11 @@ async def login(request: web.Request, body: LoginIn) -> TokenOut:
     )
 
 
+def _no_key(username: str, why: str) -> None:
+    if integration_of(username) is not None:
+        raise Problem(403, "forbidden", f"an integration key {why}")
+
+
 def _check_limits(limits: LoginLimits, client: str, username: str) -> None:
     """429 while any of the failed-login limits holds this address and username."""
     wait, limit = limits.wait(client, username)
@@ -97,7 +103,7 @@ def _check_limits(limits: LoginLimits, client: str, username: str) -> None:
     roles=None,
     bearer=True,
     status=204,
-    errors=(401, 503),
+    errors=(401, 403, 503),
 )
 async def logout(request: web.Request) -> None:
     """The token in `Authorization` stops working on every web process, and the sockets
@@ -105,12 +111,18 @@ async def logout(request: web.Request) -> None:
     same. A malformed or forged token is a 401."""
     app = request.app
     token = auth.token_from(request, allow_query=False)
+    if is_key(token):
+        raise Problem(
+            403,
+            "forbidden",
+            "an integration key is ended by revoking it (POST /api/integrations/{name}/revoke)",
+        )
     try:
         claims = app[TOKENS].verify(token)
     except TokenError as exc:
         if exc.code == "token_expired":  # the signature was checked first: it was ours
             return
-        raise auth.unauthorized(exc.code, exc.detail) from None
+        raise unauthorized(exc.code, exc.detail) from None
     if claims.id in app[REVOKED]:
         return
     await app[REVOKED].revoke(app[REDIS], claims.id, claims.expires)
@@ -134,6 +146,7 @@ async def change_password(request: web.Request, body: PasswordIn) -> TokenOut:
     token for this session."""
     app = request.app
     user = request[USER]
+    _no_key(user.username, "has no password")
     limits = app[LOGIN_LIMITER]
     client = request.remote or "?"
     _check_limits(limits, client, user.username)
@@ -174,7 +187,7 @@ async def change_password(request: web.Request, body: PasswordIn) -> TokenOut:
     summary="A fresh token for the caller",
     roles=ALL_ROLES,
     response=TokenOut,
-    errors=(401,),
+    errors=(401, 403),
 )
 async def refresh(request: web.Request) -> TokenOut:
     """A new token with a new expiry, for a caller whose token is still valid.
@@ -182,6 +195,7 @@ async def refresh(request: web.Request) -> TokenOut:
     Send it on open WebSockets as `{"type": "auth", "token": ...}` to keep them.
     """
     user = request[USER]
+    _no_key(user.username, "does not expire: it needs no refresh")
     async with request.app[DB]() as s:
         version = await s.scalar(select(User.token_version).where(User.username == user.username))
     token, claims = request.app[TOKENS].make(user.username, user.role, int(version or 0))
