@@ -23,6 +23,7 @@ from web.http.api import Routes
 from web.jobs.topic import JobsTopic
 from web.keys import TOPICS
 from web.orders.topic import OrdersTopic
+from web.restaurant.topic import RestaurantTopic
 from web.robots.telemetry_topic import TelemetryTopic
 from web.robots.topic import RobotsTopic
 from web.security import ALL_ROLES
@@ -43,6 +44,7 @@ def default_topics() -> TopicRegistry:
     for topic in (RobotsTopic(), TelemetryTopic(), EventsTopic(), TodosTopic(), OrdersTopic()):
         reg.register(topic)
     reg.register(JobsTopic())
+    reg.register(RestaurantTopic())
     return reg
 
 

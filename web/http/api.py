@@ -248,6 +248,8 @@ def _list_fields(model: Any) -> frozenset[str]:
     out = set()
     for f in info.fields:
         t = f.type
+        if isinstance(t, msgspec.inspect.Metadata):  # Annotated with a Meta (a description)
+            t = t.type
         if isinstance(t, msgspec.inspect.UnionType):
             t = next((x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)), t)
         if isinstance(t, msgspec.inspect.ListType | msgspec.inspect.SetType):

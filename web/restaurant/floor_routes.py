@@ -6,6 +6,7 @@ from aiohttp import web
 
 from web.http.api import Routes
 from web.keys import DB, SETTINGS
+from web.restaurant import live
 from web.restaurant.floor import TableService
 from web.restaurant.schemas import TableIn, TableList, TableOut, TablePatch, TablePath, TablesQuery
 from web.security import ADMINS, ALL_ROLES
@@ -54,7 +55,9 @@ async def get_table(request: web.Request, params: TablePath) -> TableOut:
 )
 async def create_table(request: web.Request, body: TableIn) -> TableOut:
     """`x`, `y` are metres on the floor plan and must lie within `[floor]` width and height."""
-    return await _service(request).create(body)
+    out = await _service(request).create(body)
+    await live.publish(request, live.changes("table", "created", [out]))
+    return out
 
 
 @routes.route(
@@ -68,7 +71,10 @@ async def create_table(request: web.Request, body: TableIn) -> TableOut:
     errors=(409,),
 )
 async def update_table(request: web.Request, params: TablePath, body: TablePatch) -> TableOut:
-    return await _service(request).update(params.table_id, body)
+    """Only the fields sent change; the `restaurant` feed pushes the table to every client."""
+    out = await _service(request).update(params.table_id, body)
+    await live.publish(request, live.changes("table", "updated", [out]))
+    return out
 
 
 @routes.route(
@@ -82,4 +88,7 @@ async def update_table(request: web.Request, params: TablePath, body: TablePatch
 )
 async def delete_table(request: web.Request, params: TablePath) -> None:
     """A table that has orders cannot be removed (409): deactivate it instead."""
-    await _service(request).delete(params.table_id)
+    service = _service(request)
+    last = await service.get(params.table_id)
+    await service.delete(params.table_id)
+    await live.publish(request, live.changes("table", "deleted", [last]))

@@ -2,6 +2,7 @@
 import { api, canWrite, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { lang, money, t } from "./i18n.js";
+import { followRestaurant } from "./restaurant.js";
 import { feed, toast } from "./ui.js";
 
 const STATUSES = ["placed", "cooking", "ready", "delivering", "delivered", "cancelled"];
@@ -13,7 +14,10 @@ export function ordersView() {
     h("section", { class: `col col-${st}`, "data-status": st }, h("h2", {}, t(`st_${st}`)), cols[st])));
   const form = h("form", { class: "order-form" });
   const el = h("section", { class: "orders-view" }, canWrite() ? form : null, board);
-  if (canWrite()) buildOrderForm(form);
+  if (canWrite()) {
+    buildOrderForm(form);
+    followRestaurant(["menu_item", "table"], () => buildOrderForm(form)); // live prices, availability, tables
+  }
   const photos = new Map(); // menu item id -> its photo's content URL
   api("/api/menu?limit=500").then((m) => {
     for (const i of m.items) if (i.photo) photos.set(i.id, i.photo);
