@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 from aiohttp import web
 
 from web.chat.routes import ChatQuery
@@ -21,7 +22,7 @@ from web.feeds.subscription import Delivery
 from web.feeds.topic import TopicRegistry
 from web.http.api import Routes
 from web.jobs.topic import JobsTopic
-from web.keys import TOPICS
+from web.keys import SETTINGS, TOPICS
 from web.orders.topic import OrdersTopic
 from web.restaurant.topic import RestaurantTopic
 from web.robots.telemetry_topic import TelemetryTopic
@@ -54,6 +55,42 @@ def _params(model: Any) -> dict[str, Any]:
     return dict(comps[name].get("properties", {}))
 
 
+def _asyncapi(app: web.Application) -> None:
+    from web.asyncapi import build
+    from web.http.openapi import package_version
+
+    s = app[SETTINGS].web
+    app[ASYNCAPI] = orjson.dumps(
+        build(
+            app[TOPICS],
+            title=f"Robodine feeds ({s.name})",
+            version=package_version(),
+            server=f"{s.host}:{s.port}",
+        )
+    )
+
+
+routes.setup = _asyncapi
+ASYNCAPI = web.AppKey("asyncapi", bytes)
+
+
+@routes.route(
+    "GET",
+    "/api/asyncapi.json",
+    summary="The feeds as an AsyncAPI 3.0 document",
+    roles=None,
+)
+async def asyncapi(request: web.Request) -> web.Response:
+    """Every WebSocket and SSE feed and the chat rooms: channels, their query parameters,
+    the frames each sends and accepts (the same Structs the server encodes with), the frame
+    sequence and the close codes. No login, like `/api/openapi.json`."""
+    return web.Response(
+        body=request.app[ASYNCAPI],
+        content_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 @routes.route(
     "GET",
     "/api/topics",
@@ -63,6 +100,9 @@ def _params(model: Any) -> dict[str, Any]:
     errors=(401,),
 )
 async def list_topics(request: web.Request) -> TopicsOut:
+    """Each feed (`/ws/{topic}`, `/api/stream/{topic}`, `/ws/chat/{room}`), its delivery
+    policy, its filters and the JSON schema of its frames, from the Structs the server
+    encodes with. The same in a standard form: `/api/asyncapi.json`."""
     registry = request.app[TOPICS]
     topics = list(registry)
     unions = [t.frame_types | CONTROL_FRAMES for t in topics] + [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import structlog
 from aiohttp import web
 
@@ -19,7 +21,7 @@ from web.chat.socket import chat_socket
 from web.http import auth
 from web.http.api import Routes
 from web.http.jsonutil import json_response
-from web.http.schemas import Query, StreamIdStr
+from web.http.schemas import Query, StreamIdStr, doc
 from web.keys import CHAT, DB, USER
 from web.security import ADMINS, ALL_ROLES
 
@@ -32,8 +34,12 @@ routes = Routes(
 
 
 class ChatQuery(Query):
-    since: StreamIdStr | None = None
-    token: str | None = None
+    since: Annotated[
+        StreamIdStr | None, doc("resume after this message id: the history frame is then empty")
+    ] = None
+    token: Annotated[
+        str | None, doc("the bearer token (browsers cannot set headers on WebSockets)")
+    ] = None
 
 
 @routes.route(
@@ -106,6 +112,7 @@ async def rooms(request: web.Request, query: RoomsQuery) -> RoomList:
     response=RoomAdminOut,
     status=201,
     errors=(409,),
+    response_headers=("Location",),
 )
 async def create_room(request: web.Request, body: RoomIn) -> web.Response:
     """Kept in SQL; every web process opens it within a moment (`rd:chatrooms`), this one

@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Annotated, Final
 
 import orjson
 import structlog
@@ -43,6 +43,7 @@ from web.feeds.hub import Hub
 from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.ratelimit import KeyedLimiter
+from web.http.schemas import doc
 from web.security import AuthUser, iso
 
 log = structlog.get_logger("web.chat")
@@ -56,34 +57,51 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class Message(Struct, tag_field="type", tag="message", kw_only=True):
-    id: str  # stream id
-    room: str
-    username: str
-    content: str
-    timestamp: str  # ISO 8601 UTC
-    role: str = ""
-    system: bool = False  # posted by the relay, not a person
+    id: Annotated[str, doc("the message's stream id")]
+    room: Annotated[str, doc("the room")]
+    username: Annotated[str, doc("who posted it (their login, never a field of what they sent)")]
+    content: Annotated[str, doc("the text")]
+    timestamp: Annotated[str, doc("when (ISO 8601 UTC)")]
+    role: Annotated[str, doc("the poster's role")] = ""
+    system: Annotated[bool, doc("posted by the relay (a robot event), not a person")] = False
 
 
 class History(Struct, tag_field="type", tag="history", kw_only=True):
-    room: str
-    id: str  # cursor: the newest id the history covers
-    session: str  # changes when the server process restarts
-    resumed: bool  # true: `since` was honoured, the missed messages follow one by one
-    messages: list[Message]
+    room: Annotated[str, doc("the room")]
+    id: Annotated[str, doc("cursor: the newest id the history covers")]
+    session: Annotated[str, doc("changes when the server process restarts")]
+    resumed: Annotated[
+        bool, doc("true: `since` was honoured, the missed messages follow one by one")
+    ]
+    messages: Annotated[
+        list[Message], doc("the last `chat.history` messages, oldest first (empty when resumed)")
+    ]
 
 
 class Member(Struct, kw_only=True):
-    username: str
-    role: str
+    username: Annotated[str, doc("who")]
+    role: Annotated[str, doc("their role")]
 
 
 class Presence(Struct, tag_field="type", tag="presence", kw_only=True):
-    room: str
-    users: list[Member]
+    room: Annotated[str, doc("the room")]
+    users: Annotated[list[Member], doc("who is in the room now (on any web process)")]
 
 
 CHAT_FRAMES = History | Message | Presence
+
+
+class ChatPost(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Client -> server: a message to post in the room (the sender is the token's user)."""
+
+    content: Annotated[
+        str,
+        doc(
+            "at most `chat.max_chars` characters, not blank, no control characters but "
+            "newline and tab",
+            "two soups ready",
+        ),
+    ]
 
 
 def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:

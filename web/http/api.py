@@ -8,6 +8,7 @@ models, so the document cannot drift from what is enforced.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ class Endpoint:
     # a msgspec model or a JSON schema dict, for the OpenAPI document only.
     raw_body: tuple[str, Any] | None = None
     bearer: bool = False  # no role check, but the handler reads the bearer token itself
+    headers: tuple[str, ...] = ()  # request headers it reads (web/http/openapi.py HEADERS)
+    response_headers: tuple[str, ...] = ()  # headers of its success answer (Location, ETag)
+    tag_description: str = ""
 
     @property
     def operation_id(self) -> str:
@@ -86,6 +90,8 @@ class Routes:
         raw: bool = False,
         raw_body: tuple[str, Any] | None = None,
         bearer: bool = False,
+        headers: tuple[str, ...] = (),
+        response_headers: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -102,12 +108,15 @@ class Routes:
                     response,
                     status,
                     errors,
-                    (fn.__doc__ or "").strip(),
+                    inspect.cleandoc(fn.__doc__ or ""),  # docstring indentation is no code block
                     token_query,
                     response_type,
                     raw,
                     raw_body,
                     bearer,
+                    headers,
+                    response_headers,
+                    self.description,
                 )
             )
             return fn

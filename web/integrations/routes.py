@@ -60,6 +60,7 @@ def _with_last_use(request: web.Request, out: IntegrationOut) -> IntegrationOut:
     response=IntegrationCreated,
     status=201,
     errors=(409,),
+    response_headers=("Location",),
 )
 async def create_integration(request: web.Request, body: IntegrationIn) -> web.Response:
     """The answer's `key` is shown this once and never again (only its SHA-256 is kept): give

@@ -47,6 +47,8 @@ def _service(request: web.Request) -> OrderService:
     response=OrderOut,
     status=201,
     errors=(409,),
+    headers=("Idempotency-Key",),
+    response_headers=("Location",),
 )
 async def place_order(request: web.Request, body: OrderIn) -> Any:
     """Checks the table and menu items, takes the stock (409 `out_of_stock` names the item;

@@ -27,6 +27,8 @@ def _service(request: web.Request) -> TableService:
     response=TableList,
 )
 async def list_tables(request: web.Request, query: TablesQuery) -> TableList:
+    """Tables with their position on the floor plan; filter by `active` and `min_seats`, sort,
+    page with `limit` and `offset`."""
     items, total = await _service(request).page(query)
     return TableList(items=items, total=total)
 
@@ -40,6 +42,7 @@ async def list_tables(request: web.Request, query: TablesQuery) -> TableList:
     response=TableOut,
 )
 async def get_table(request: web.Request, params: TablePath) -> TableOut:
+    """One table: name, seats, position, whether it takes orders."""
     return await _service(request).get(params.table_id)
 
 

@@ -53,6 +53,8 @@ async def list_inventory(request: web.Request, query: InventoryQuery) -> Invento
     response=InventoryOut,
 )
 async def get_inventory(request: web.Request, params: InventoryPath) -> InventoryOut:
+    """One stock row: what it counts, how many, its threshold, and for an ingredient the menu
+    items that use it."""
     return await _service(request).get(params.inventory_id)
 
 

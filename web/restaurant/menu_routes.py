@@ -51,6 +51,8 @@ async def list_menu(request: web.Request, query: MenuQuery) -> MenuList:
     response=MenuItemOut,
 )
 async def get_menu_item(request: web.Request, params: MenuPath) -> MenuItemOut:
+    """One item with its price, availability and `stock` (portions the inventory allows, null
+    when not counted)."""
     return await _service(request).get(params.item_id)
 
 

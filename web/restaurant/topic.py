@@ -15,7 +15,7 @@ from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
-from web.http.schemas import Query
+from web.http.schemas import Query, doc
 from web.restaurant.floor import all_tables
 from web.restaurant.inventory import inventory_rows
 from web.restaurant.live import RESTAURANT_STREAM, Kind
@@ -36,7 +36,7 @@ class TableFrame(Struct, tag_field="type", tag="table", kw_only=True):
     id: _ID
     op: _OP
     by: _BY
-    item: TableOut
+    item: Annotated[TableOut, doc("the table as `GET /api/tables/{table_id}` answers it")]
 
 
 class MenuItemFrame(Struct, tag_field="type", tag="menu_item", kw_only=True):
@@ -45,7 +45,9 @@ class MenuItemFrame(Struct, tag_field="type", tag="menu_item", kw_only=True):
     id: _ID
     op: _OP
     by: _BY
-    item: MenuItemOut
+    item: Annotated[
+        MenuItemOut, doc("the item as `GET /api/menu/{item_id}` answers it (with its `stock`)")
+    ]
 
 
 class InventoryFrame(Struct, tag_field="type", tag="inventory", kw_only=True):
@@ -54,22 +56,28 @@ class InventoryFrame(Struct, tag_field="type", tag="inventory", kw_only=True):
     id: _ID
     op: _OP
     by: _BY
-    item: InventoryOut
+    item: Annotated[InventoryOut, doc("the row as `GET /api/inventory/{inventory_id}` answers it")]
 
 
 class TableEntry(Struct, tag_field="kind", tag="table", kw_only=True):
-    item: TableOut
+    item: Annotated[TableOut, doc("a table")]
 
 
 class MenuItemEntry(Struct, tag_field="kind", tag="menu_item", kw_only=True):
-    item: MenuItemOut
+    item: Annotated[MenuItemOut, doc("a menu item")]
 
 
 class InventoryEntry(Struct, tag_field="kind", tag="inventory", kw_only=True):
-    item: InventoryOut
+    item: Annotated[InventoryOut, doc("a stock row")]
 
 
 RestaurantEntry = TableEntry | MenuItemEntry | InventoryEntry
+
+
+class RestaurantSnapshot(Snapshot[RestaurantEntry]):
+    """Every table, menu item and stock row (those of the kinds asked for)."""
+
+
 _FRAMES: dict[str, type[Struct]] = {
     "table": TableFrame,
     "menu_item": MenuItemFrame,
@@ -93,7 +101,7 @@ class RestaurantTopic(Topic):
         "them first, then every committed change, from any web process."
     )
     params = RestaurantQuery
-    frame_types = TableFrame | MenuItemFrame | InventoryFrame | Snapshot[RestaurantEntry]
+    frame_types = TableFrame | MenuItemFrame | InventoryFrame | RestaurantSnapshot
 
     def make_filter(self, params: Any) -> Filter:
         return Filter.make(types=params.kind)
@@ -114,7 +122,7 @@ class RestaurantTopic(Topic):
                 items += [MenuItemEntry(item=m) for m in await menu_items(s)]
             if "inventory" in wanted:
                 items += [InventoryEntry(item=r) for r in await inventory_rows(s)]
-        snap = Snapshot[RestaurantEntry](
+        snap = RestaurantSnapshot(
             topic=self.name, id=str(info.last), reset=since is not None, items=items
         )
         return Start(info.last, frame(snap, id=info.last), resumed=False)

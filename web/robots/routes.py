@@ -107,6 +107,8 @@ async def robot_kinds(request: web.Request) -> RobotKindList:
     roles=ALL_ROLES,
     response=RobotList,
     errors=(401,),
+    headers=("If-None-Match",),
+    response_headers=("ETag",),
 )
 async def list_robots(request: web.Request) -> web.Response:
     """Robots of the config's `[[robots]]`, robots added through the API, and every robot the
@@ -193,6 +195,8 @@ async def delete_robot(request: web.Request, params: RobotPath) -> None:
     errors=(401, 404),
 )
 async def get_robot(request: web.Request, params: RobotPath) -> RobotOut:
+    """The registry entry merged with the gateway's snapshot `rd:robot:{id}`: every field
+    present, `null` when unknown. A robot neither registered nor reported is a 404."""
     return await _robot(request, params.robot_id)
 
 
@@ -303,6 +307,8 @@ def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
     response=CommandAccepted,
     status=202,
     errors=(400, 401, 403, 404, 409, 413, 415, 422),
+    headers=("Idempotency-Key",),
+    response_headers=("Location",),
 )
 async def send_command(request: web.Request, params: RobotPath, body: CommandIn) -> Any:
     """Queue a command on rd:commands and answer its id at once (202), with `Location`: the

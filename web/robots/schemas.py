@@ -8,22 +8,25 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.streams import RobotSnapshot, TelemetryRecord
-from web.http.schemas import Offset, Query, Request, RobotId, StreamIdStr
+from web.http.schemas import Offset, Query, Request, RobotId, StreamIdStr, doc
 
 # ---- robots, telemetry, events, commands ------------------------------------------
 
 
 class RobotPath(Query):
-    robot_id: RobotId
+    robot_id: Annotated[RobotId, doc("the robot")]
 
 
 class RobotIn(Request):
     """A robot registered through the API; its key is made by the server and shown once."""
 
-    id: RobotId
-    kind: Literal["serving", "cooking"]
-    name: Annotated[str, Meta(max_length=100)] = ""
-    network: Annotated[str, Meta(max_length=128)] = ""  # MAC, host name or serial, for people
+    id: Annotated[RobotId, doc("the new robot's id (not one of the config file's)")]
+    kind: Annotated[Literal["serving", "cooking"], doc("what it is")]
+    name: Annotated[Annotated[str, Meta(max_length=100)], doc("for people")] = ""
+    network: Annotated[
+        Annotated[str, Meta(max_length=128)],
+        doc("MAC, host name or serial, for people", "b8:27:eb:12:34:56"),
+    ] = ""
 
 
 class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
@@ -33,38 +36,46 @@ class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
     snapshot is for the Redis hash, not for clients.
     """
 
-    registered: bool  # in the registry: the config's [[robots]] or added through the API
-    source: Literal["config", "api"] | None = None  # where it is registered
-    network: str = ""  # how it is known on the LAN (MAC, host name, serial), if recorded
+    registered: Annotated[
+        bool, doc("in the registry: the config's `[[robots]]` or added through the API")
+    ]
+    source: Annotated[
+        Literal["config", "api"] | None,
+        doc("where it is registered (null: nowhere, only the gateway reports it)"),
+    ] = None
+    network: Annotated[
+        str, doc("how it is known on the LAN (MAC, host name, serial), as recorded by an admin")
+    ] = ""
 
 
 class RobotCreated(RobotOut, kw_only=True):
     """The robot and its key, in hex: shown this once, never again (store it in the robot)."""
 
-    key: str
+    key: Annotated[str, doc("the robot's key in hex, shown this once: configure it in the robot")]
 
 
 class RobotList(Struct, kw_only=True):
-    items: list[RobotOut]
+    items: Annotated[list[RobotOut], doc("every robot: registered, and any the gateway reports")]
 
 
 class TelemetryEntry(Struct, kw_only=True):
-    id: str  # stream id
-    sample: TelemetryRecord
+    id: Annotated[str, doc("the sample's stream id")]
+    sample: Annotated[TelemetryRecord, doc("the sample")]
 
 
 class TelemetryQuery(Query):
-    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    limit: Annotated[Annotated[int, Meta(ge=1, le=1000)], doc("samples at most")] = 100
     before: StreamIdStr | None = None  # page towards older samples
 
 
 class TelemetryPage(Struct, kw_only=True):
-    robot: str
-    items: list[TelemetryEntry]  # oldest first
-    before: (
-        str | None
-    )  # pass as `before` for the next older page; null when the scan reached the start
-    scanned: int
+    robot: Annotated[str, doc("whose samples")]
+    items: Annotated[list[TelemetryEntry], doc("oldest first")]
+    before: Annotated[
+        str | None,
+        doc("pass as `before` for the next older page; null when the scan reached the start"),
+    ]
+    scanned: Annotated[int, doc("rd:telemetry entries this page read")]
 
 
 class _Args(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -72,21 +83,32 @@ class _Args(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
 
 
 class GotoArgs(_Args, frozen=True):
-    x: float | None = None
-    y: float | None = None
-    table: Annotated[str, Meta(min_length=1, max_length=64)] | None = None  # resolved via [floor]
+    x: Annotated[float | None, doc("metres on the floor plan (with y)", 3.5)] = None
+    y: Annotated[float | None, doc("metres on the floor plan (with x)", 4.0)] = None
+    table: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=64)] | None,
+        doc("a table of `[floor]`, resolved to its x and y", "t1"),
+    ] = None
 
 
 class DockArgs(_Args, frozen=True):
-    dock: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    dock: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=64)] | None, doc("a dock of `[floor]`", "d1")
+    ] = None
 
 
 class CookArgs(_Args, frozen=True):
-    recipe: Annotated[str, Meta(min_length=1, max_length=64)]
-    order: Annotated[str, Meta(max_length=64)] = ""
-    item: Annotated[str, Meta(max_length=64)] = ""
+    recipe: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=64)],
+        doc("the recipe id the cooking robots know", "ramen"),
+    ]
+    order: Annotated[Annotated[str, Meta(max_length=64)], doc("the order it is for, if any")] = ""
+    item: Annotated[Annotated[str, Meta(max_length=64)], doc("the order line, if any")] = ""
     # how long to cook; the robot's own time for the recipe when not given (docs/protocol.md)
-    seconds: Annotated[float, Meta(gt=0, le=3600)] | None = None
+    seconds: Annotated[
+        Annotated[float, Meta(gt=0, le=3600)] | None,
+        doc("how long to cook; the robot's own time for the recipe when not given"),
+    ] = None
 
 
 class NoArgs(_Args, frozen=True):
@@ -101,39 +123,39 @@ class _Cmd(Struct, tag_field="action", forbid_unknown_fields=True, kw_only=True)
 
 
 class GotoCommand(_Cmd, tag="goto"):
-    args: GotoArgs
+    args: Annotated[GotoArgs, doc("where to: a table of `[floor]`, or x and y")]
 
 
 class DockCommand(_Cmd, tag="dock"):
-    args: DockArgs = DockArgs()
+    args: Annotated[DockArgs, doc("which dock (default: the robot's own)")] = DockArgs()
 
 
 class CookCommand(_Cmd, tag="cook"):
-    args: CookArgs
+    args: Annotated[CookArgs, doc("what to cook")]
 
 
 class CancelCommand(_Cmd, tag="cancel"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 class PauseCommand(_Cmd, tag="pause"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 class ResumeCommand(_Cmd, tag="resume"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 class EstopCommand(_Cmd, tag="estop"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 class ReleaseCommand(_Cmd, tag="release"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 class PickupDoneCommand(_Cmd, tag="pickup_done"):
-    args: NoArgs = NoArgs()
+    args: Annotated[NoArgs, doc("none")] = NoArgs()
 
 
 CommandIn = (
@@ -161,7 +183,7 @@ CommandId = Annotated[
 
 
 class CommandPath(Query):
-    robot_id: RobotId
+    robot_id: Annotated[RobotId, doc("the robot")]
     command_id: CommandId
 
 
@@ -226,27 +248,41 @@ class CommandPage(Struct, kw_only=True):
 class CommandAccepted(Struct, kw_only=True):
     """Queued on rd:commands; the outcome is a command.acked / command.failed event."""
 
-    command: str  # the CommandRecord id; events carry it as data.command
-    stream_id: str
-    robot: str
-    action: str
-    args: dict[str, Any]
-    expires_at: str
-    duplicate: bool = False  # true when an Idempotency-Key repeated an earlier request
+    command: Annotated[
+        str,
+        doc(
+            "the command's id: its status is `GET /api/robots/{robot_id}/commands/{command}`, "
+            "its events carry it as `data.command`"
+        ),
+    ]
+    stream_id: Annotated[str, doc("its rd:commands entry")]
+    robot: Annotated[str, doc("the robot it is for")]
+    action: Annotated[str, doc("what it asks")]
+    args: Annotated[
+        dict[str, Any], doc("its arguments as the gateway gets them (named places resolved)")
+    ]
+    expires_at: Annotated[str, doc("it fails as expired if not delivered by then")]
+    duplicate: Annotated[
+        bool, doc("true when an `Idempotency-Key` repeated an earlier request")
+    ] = False
 
 
 class ActionOut(Struct, kw_only=True):
-    action: str
-    needs_args: bool  # `args` must be given (goto, cook); else `{"action": ...}` will do
+    action: Annotated[str, doc("a command's `action`", "goto")]
+    needs_args: Annotated[
+        bool, doc('`args` must be given (goto, cook); else `{"action": ...}` will do')
+    ]
 
 
 class RobotKindOut(Struct, kw_only=True):
-    kind: str
-    actions: list[ActionOut]  # the commands a robot of this kind carries out, in a stable order
+    kind: Annotated[str, doc("`serving` or `cooking`", "serving")]
+    actions: Annotated[
+        list[ActionOut], doc("the commands a robot of this kind carries out, in a stable order")
+    ]
 
 
 class RobotKindList(Struct, kw_only=True):
-    items: list[RobotKindOut]
+    items: Annotated[list[RobotKindOut], doc("every robot kind")]
 
 
 def _needs_args(cmd: type[Struct]) -> bool:

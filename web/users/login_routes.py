@@ -42,7 +42,7 @@ routes = Routes("auth", "Log in for a bearer token (Authorization: Bearer <token
     roles=None,
     body=LoginIn,
     response=TokenOut,
-    errors=(400, 401, 413, 415, 422, 429),
+    errors=(400, 401, 413, 415, 422, 429, 503),
 )
 async def login(request: web.Request, body: LoginIn) -> TokenOut:
     """Exchange username and password for a token that expires after `web.token_ttl_s`.
@@ -216,6 +216,8 @@ async def refresh(request: web.Request) -> TokenOut:
     errors=(401,),
 )
 async def me(request: web.Request) -> MeOut:
+    """The caller as the token says and the users table confirms: username, role now, and when
+    the token expires. For an integration key: `integration:<name>` and its role."""
     user = request[USER]
     return MeOut(
         username=user.username,
