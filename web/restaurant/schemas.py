@@ -127,8 +127,8 @@ class MenuItemIn(Request):
     price_minor: Annotated[
         PriceMinor, doc("price in the minor unit: an integer, never a float or a string")
     ]
-    name_en: Annotated[Annotated[str, Meta(max_length=100)], doc("its English name")] = ""
-    description: Annotated[Annotated[str, Meta(max_length=1000)], doc("for the menu")] = ""
+    name_en: Annotated[str, Meta(max_length=100), doc("its English name")] = ""
+    description: Annotated[str, Meta(max_length=1000), doc("for the menu")] = ""
     currency: Annotated[Currency, doc("ISO 4217")] = "KRW"
     robot_cooked: Annotated[bool, doc("a cooking robot makes it")] = False
     recipe: Annotated[
@@ -190,8 +190,7 @@ class MenuList(Struct, kw_only=True):
 class IngredientUse(Struct, forbid_unknown_fields=True, kw_only=True):
     menu_item_id: Annotated[Id, doc("a menu item that uses the ingredient")]
     amount: Annotated[
-        Annotated[int, Meta(ge=1, le=1_000_000)],
-        doc("how much one portion uses (in the row's unit)"),
+        int, Meta(ge=1, le=1_000_000), doc("how much one portion uses (in the row's unit)")
     ] = 1
 
 
@@ -217,8 +216,7 @@ class InventoryIn(Request):
     low_stock: Annotated[Count, doc("the low-stock threshold")] = 0
     unit: Annotated[Unit, doc("what `stock` counts")] = "portion"
     used_by: Annotated[
-        Annotated[list[IngredientUse], Meta(max_length=200)],
-        doc("ingredients: which menu items use how much"),
+        list[IngredientUse], Meta(max_length=200), doc("ingredients: which menu items use how much")
     ] = []
 
 

@@ -22,10 +22,9 @@ class RobotIn(Request):
 
     id: Annotated[RobotId, doc("the new robot's id (not one of the config file's)")]
     kind: Annotated[Literal["serving", "cooking"], doc("what it is")]
-    name: Annotated[Annotated[str, Meta(max_length=100)], doc("for people")] = ""
+    name: Annotated[str, Meta(max_length=100), doc("for people")] = ""
     network: Annotated[
-        Annotated[str, Meta(max_length=128)],
-        doc("MAC, host name or serial, for people", "b8:27:eb:12:34:56"),
+        str, Meta(max_length=128), doc("MAC, host name or serial, for people", "b8:27:eb:12:34:56")
     ] = ""
 
 
@@ -64,7 +63,7 @@ class TelemetryEntry(Struct, kw_only=True):
 
 
 class TelemetryQuery(Query):
-    limit: Annotated[Annotated[int, Meta(ge=1, le=1000)], doc("samples at most")] = 100
+    limit: Annotated[int, Meta(ge=1, le=1000), doc("samples at most")] = 100
     before: StreamIdStr | None = None  # page towards older samples
 
 
@@ -99,11 +98,12 @@ class DockArgs(_Args, frozen=True):
 
 class CookArgs(_Args, frozen=True):
     recipe: Annotated[
-        Annotated[str, Meta(min_length=1, max_length=64)],
+        str,
+        Meta(min_length=1, max_length=64),
         doc("the recipe id the cooking robots know", "ramen"),
     ]
-    order: Annotated[Annotated[str, Meta(max_length=64)], doc("the order it is for, if any")] = ""
-    item: Annotated[Annotated[str, Meta(max_length=64)], doc("the order line, if any")] = ""
+    order: Annotated[str, Meta(max_length=64), doc("the order it is for, if any")] = ""
+    item: Annotated[str, Meta(max_length=64), doc("the order line, if any")] = ""
     # how long to cook; the robot's own time for the recipe when not given (docs/protocol.md)
     seconds: Annotated[
         Annotated[float, Meta(gt=0, le=3600)] | None,

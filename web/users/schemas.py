@@ -14,12 +14,11 @@ from web.http.schemas import Password, Query, Request, RoleName, Username, doc
 
 class LoginIn(Request):
     username: Annotated[
-        Annotated[str, Meta(min_length=1, max_length=64)],
+        str,
+        Meta(min_length=1, max_length=64),
         doc("the user's name (case and outer spaces ignored)", "alice"),
     ]
-    password: Annotated[
-        Annotated[str, Meta(min_length=1, max_length=1024)], doc("the user's password")
-    ]
+    password: Annotated[str, Meta(min_length=1, max_length=1024), doc("the user's password")]
 
 
 class TokenOut(Struct, kw_only=True):
