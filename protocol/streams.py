@@ -223,6 +223,17 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
     updated: Annotated[
         float | None, Meta(description="when the gateway last wrote this record")
     ] = None
+    address: Annotated[
+        str, Meta(description="the IP address its connection came from (empty: unknown)")
+    ] = ""
+    mac: Annotated[
+        str,
+        Meta(
+            description="its MAC, when the gateway's LAN shows it (same link, IPv4); empty: "
+            "unknown",
+            examples=["b8:27:eb:12:34:56"],
+        ),
+    ] = ""
 
 
 _JSON_FIELDS: Final = frozenset({"data", "args"})
