@@ -175,6 +175,13 @@ async def test_a_key_cannot_manage_keys_log_out_or_change_a_password(env: WebEnv
     key = (await add(env, "ops", role="admin"))["key"]
     r = await env.client.get("/api/integrations", headers=bearer(key))
     assert r.status == 403
+    sse = await env.client.get("/api/stream/events", params={"token": key})
+    assert sse.status == 200, "a key works on SSE too"
+    lines: list[str] = []
+    while not any(line.startswith("data: ") for line in lines):
+        lines.append((await sse.content.readline()).decode())
+    assert "event: hello\n" in lines and '"username":"integration:ops"' in lines[-1]
+    sse.close()
     r = await env.client.get("/api/users", headers=bearer(key))
     assert r.status == 200, "an admin key is an admin elsewhere"
     for path, body in (
