@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
+from aiohttp import WSServerHandshakeError
 
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv, recv, recv_until
-
-
-async def closed_with(ws: ClientWebSocketResponse, timeout: float = 5.0) -> int | None:
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.CLOSE:
-                return int(msg.data)
-            if msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR):
-                return ws.close_code
+from tests.web.conftest import MakeEnv, WebEnv, closed_with, recv, recv_until
 
 
 async def rooms(env: WebEnv, who: str = "viewer", **params: Any) -> dict[str, dict[str, Any]]:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
 from sqlalchemy import select
 
 from protocol.streams import EVENTS
 from tests.integration.conftest import gateway_settings, run_gateway
 from tests.servers import RedisServer
 from tests.waiting import wait_for
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, recv_until
+from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv_until
 from tests.web.shop import Shop, open_shop
 from tests.web.test_cli import in_process
 from web.db.integrations import Integration
@@ -38,16 +36,6 @@ async def add(env: WebEnv, name: str = "pos", **body: Any) -> dict[str, Any]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def closed_with(ws: ClientWebSocketResponse, timeout: float = 5.0) -> int | None:
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.CLOSE:
-                return int(msg.data)
-            if msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR):
-                return ws.close_code
 
 
 async def audit_events(env: WebEnv) -> list[dict[str, Any]]:

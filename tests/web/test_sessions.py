@@ -6,23 +6,11 @@ import asyncio
 import time
 
 import redis.asyncio as aioredis
-from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from tests.web.conftest import PASSWORD, MakeEnv, WebEnv, recv_until
+from tests.web.conftest import PASSWORD, MakeEnv, WebEnv, closed_with, recv_until
 from web.http.revocations import REVOKED_KEY, Revocations
 from web.keys import TOKENS
 from web.security import Role
-
-
-async def closed_with(ws: ClientWebSocketResponse, timeout: float = 5.0) -> int | None:
-    """The code of the close frame the server sends (not the client's own reply's)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.CLOSE:
-                return int(msg.data)
-            if msg.type in (WSMsgType.CLOSED, WSMsgType.ERROR):
-                return ws.close_code
 
 
 async def _me(env: WebEnv, token: str) -> int:
