@@ -29,9 +29,9 @@ async def test_rapidoc_renders_every_tag_and_calls_the_api(browser: Any, web_onl
         "Add an integration (its key is shown once)",
         "The feeds as an AsyncAPI 3.0 document",
     ):
-        await page.locator(f"rapi-doc >> text={summary}").first.wait_for(timeout=20_000)
+        await page.locator(f"rapi-doc >> text={summary}").first.wait_for(timeout=90_000)
     health = page.locator("rapi-doc >> [id='get-/health']")
-    async with page.expect_response(lambda r: r.url.endswith("/health")) as answer:
+    async with page.expect_response(lambda r: r.url.endswith("/health"), timeout=60_000) as answer:
         await health.locator("button:has-text('TRY')").click()  # "try it out", no login
     response = await answer.value
     assert response.status == 200 and (await response.json())["status"] == "ok"
