@@ -151,7 +151,42 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, cache: bool = T
         logger_factory=factory,
         cache_logger_on_first_use=cache,
     )
-    # Libraries that use stdlib logging (aiohttp, alembic) go through the same level.
-    logging.basicConfig(
-        level=_LEVELS[level], stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    _stdlib_through_structlog(_LEVELS[level], shared, json)
+
+
+class _StdlibStream:
+    """What the stdlib handler writes to: sys.stderr of the moment (see ``_Stderr``)."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _stdlib_through_structlog(level: int, shared: list[Any], json: bool) -> None:
+    """The standard library's loggers (aiohttp, alembic, aiomqtt and paho, asyncio, SAQ)
+    rendered by structlog's ProcessorFormatter: one JSON object a line, as our own lines,
+    with ``logger`` naming the library's logger and the same timestamp, level, request id
+    and redaction."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o).decode())
+        if json
+        else structlog.dev.ConsoleRenderer()
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(cast(TextIO, _StdlibStream()))
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_robodine", False)]:
+        root.removeHandler(old)
+    handler._robodine = True  # type: ignore[attr-defined]  # replaced when configured again
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -342,6 +342,8 @@ class WebSettings(Section):
     hub_block_ms: Annotated[int, Field(ge=10, le=4000)] = 1000  # XREAD BLOCK of the fan-out readers
     hub_batch: Annotated[int, Field(ge=1, le=10_000)] = 500  # XREAD COUNT of the fan-out readers
     todos_maxlen: Positive = 10_000  # rd:todos change feed cap (MAXLEN ~)
+    integration_rate_per_min: Positive = 600  # requests an integration key may make (then 429)
+    restaurant_maxlen: Positive = 10_000  # rd:restaurant change feed cap (MAXLEN ~)
 
     @field_validator("origins")
     @classmethod

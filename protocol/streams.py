@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Final, TypeVar, cast
+from typing import Annotated, Any, Final, TypeVar, cast
 
 import msgspec
 import orjson
+from msgspec import Meta
 
 __all__ = [
     "CAMERAS",
@@ -121,6 +122,7 @@ class EventType(StrEnum):
     RECORDER_STORE_FULL = "recorder.store_full"  # recordings stopped: no room (docs/cameras.md)
     RECORDER_STORE_RECOVERED = "recorder.store_recovered"  # recording again
     RECORDER_CLIP = "recorder.clip"  # an incident's clip is in the store
+    AUDIT = "audit"  # a write by an integration (web): who, what route, what answer
 
 
 class CommandType(StrEnum):
@@ -175,26 +177,45 @@ class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One sample. Untracked by the cycle collector (scalars only, no cycles possible): the
     web tier makes one per sample it fans out, the gateway one per sample it takes in."""
 
-    robot: str
-    seq: int
-    ts: float  # robot clock
-    x: float
-    y: float
-    theta: float
-    battery: float
-    speed: float
-    transport: str = "udp"
-    rx: float = 0.0  # gateway clock when received: ``rx - ts`` shows clock skew and lag
+    robot: Annotated[str, Meta(description="the robot's id", examples=["serve-1"])]
+    seq: Annotated[int, Meta(description="the robot's message sequence number")]
+    ts: Annotated[float, Meta(description="when measured: the robot's clock, epoch seconds")]
+    x: Annotated[
+        float, Meta(description="position on the floor plan, metres (the `[floor]` frame)")
+    ]
+    y: Annotated[float, Meta(description="position on the floor plan, metres")]
+    theta: Annotated[float, Meta(description="heading, radians")]
+    battery: Annotated[float, Meta(description="percent, 0 to 100", examples=[87.5])]
+    speed: Annotated[float, Meta(description="metres a second")]
+    transport: Annotated[
+        str, Meta(description="how it came: `udp`, `tcp` or `mqtt`", examples=["udp"])
+    ] = "udp"
+    rx: Annotated[
+        float,
+        Meta(
+            description="when the gateway got it (its clock): `rx - ts` shows skew and lag"
+        ),
+    ] = 0.0
 
 
 class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
-    eid: str  # unique id: replays after a Redis outage are deduplicated by it
-    type: str
-    ts: float
-    robot: str = ""
-    level: Level = Level.INFO
-    src: str = ""  # which gateway or web process wrote it
-    data: dict[str, Any] = {}
+    eid: Annotated[
+        str, Meta(description="unique id (replays after a Redis outage are deduplicated by it)")
+    ]
+    type: Annotated[
+        str,
+        Meta(
+            description="what happened (docs/streams.md lists each type and its `data`)",
+            examples=["command.acked"],
+        ),
+    ]
+    ts: Annotated[float, Meta(description="when it happened, epoch seconds (the writer's clock)")]
+    robot: Annotated[
+        str, Meta(description="the robot it is about; empty for gateway-wide events")
+    ] = ""
+    level: Annotated[Level, Meta(description="`info`, `warning` or `alarm`")] = Level.INFO
+    src: Annotated[str, Meta(description="which gateway or web process wrote it")] = ""
+    data: Annotated[dict[str, Any], Meta(description="per type (docs/streams.md)")] = {}
 
 
 class CommandRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,27 +232,54 @@ class CommandRecord(msgspec.Struct, frozen=True, kw_only=True):
 class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The hash rd:robot:{id}: latest known everything about one robot."""
 
-    id: str
-    kind: str = ""
-    name: str = ""
-    connection: str = "offline"
-    state: str = ""
-    transport: str = ""
-    task: str = ""
-    paused: bool = False  # an acknowledged pause, until resume or release (state unchanged)
-    firmware: str = ""
-    x: float | None = None
-    y: float | None = None
-    theta: float | None = None
-    battery: float | None = None
-    speed: float | None = None
-    seq: int | None = None
-    ts: float | None = None  # last telemetry, robot clock
-    seen: float | None = None  # last time the gateway heard from it, gateway clock
-    updated: float | None = None
+    id: Annotated[str, Meta(description="the robot's id", examples=["serve-1"])]
+    kind: Annotated[str, Meta(description="`serving` or `cooking`", examples=["serving"])] = ""
+    name: Annotated[str, Meta(description="for people")] = ""
+    connection: Annotated[
+        str, Meta(description="`online`, `stale` or `offline`", examples=["online"])
+    ] = "offline"
+    state: Annotated[
+        str, Meta(description="what the robot says it does (docs/states.md)", examples=["idle"])
+    ] = ""
+    transport: Annotated[
+        str, Meta(description="how it is connected: `tcp`, `udp`, `mqtt`, `vda5050`")
+    ] = ""
+    task: Annotated[str, Meta(description="the task it works on, if any")] = ""
+    paused: Annotated[
+        bool,
+        Meta(description="an acknowledged pause, until a resume or release (state unchanged)"),
+    ] = False
+    firmware: Annotated[str, Meta(description="as the robot announced it")] = ""
+    x: Annotated[float | None, Meta(description="last position, metres (null: unknown)")] = None
+    y: Annotated[float | None, Meta(description="last position, metres")] = None
+    theta: Annotated[float | None, Meta(description="last heading, radians")] = None
+    battery: Annotated[float | None, Meta(description="last battery level, percent")] = None
+    speed: Annotated[float | None, Meta(description="last speed, metres a second")] = None
+    seq: Annotated[int | None, Meta(description="sequence number of its last sample")] = None
+    ts: Annotated[float | None, Meta(description="its last telemetry, the robot's clock")] = None
+    seen: Annotated[
+        float | None,
+        Meta(description="the last time the gateway heard from it, the gateway's clock"),
+    ] = None
+    updated: Annotated[
+        float | None, Meta(description="when the gateway last wrote this record")
+    ] = None
+    address: Annotated[
+        str, Meta(description="the IP address its connection came from (empty: unknown)")
+    ] = ""
+    mac: Annotated[
+        str,
+        Meta(
+            description="its MAC, when the gateway's LAN shows it (same link, IPv4); empty: "
+            "unknown",
+            examples=["b8:27:eb:12:34:56"],
+        ),
+    ] = ""
     # camera id -> its status (gateway.cameras.hub.CameraStatus), JSON in the hash
-    cameras: dict[str, dict[str, Any]] = {}
-
+    cameras: Annotated[
+        dict[str, dict[str, Any]],
+        Meta(description="camera id -> its state and counters (docs/cameras.md)"),
+    ] = {}
 
 _JSON_FIELDS: Final = frozenset({"data", "args", "cameras"})
 _encode = msgspec.json.Encoder().encode

@@ -30,7 +30,10 @@ from web.feeds.connections import Feeds, feeds_ctx
 from web.feeds.topic import TopicRegistry
 from web.http import openapi
 from web.http.edge import Edge
+from web.http.integration_auth import integrations_ctx
 from web.http.ratelimit import LoginLimits
+from web.http.revocations import Revocations, revocations_ctx
+from web.integrations import routes as integrations
 from web.jobs import routes as jobs
 from web.jobs.queue_ctx import jobs_ctx
 from web.keys import (
@@ -41,6 +44,7 @@ from web.keys import (
     LOGIN_LIMITER,
     METRICS,
     PASSWORDS,
+    REVOKED,
     SESSION_ID,
     SETTINGS,
     TOKENS,
@@ -54,6 +58,7 @@ from web.resources import chat_ctx, database_ctx, hub_ctx, orders_ctx, redis_ctx
 from web.restaurant import floor_routes, inventory_routes, menu_routes
 from web.robots import kind_routes
 from web.robots import routes as robots
+from web.robots.command_status import command_status_ctx
 from web.runtime import routes as runtime
 from web.runtime.store import runtime_ctx
 from web.security import MIN_SECRET_BYTES, Passwords, Tokens, UserCache
@@ -92,6 +97,7 @@ ROUTE_MODULES = (
     recordings,
     alarms,
     runtime,
+    integrations,
     dashboard,
     origin,
     status,
@@ -147,6 +153,7 @@ def create_app(
     app[WEBSOCKETS] = weakref.WeakSet()
     app[FEEDS] = Feeds(settings.web, app[METRICS])
     app[LOGIN_LIMITER] = LoginLimits(settings.web)
+    app[REVOKED] = Revocations()
     for module in ROUTE_MODULES:
         module.routes.install(app)
     openapi.install(app)
@@ -155,6 +162,9 @@ def create_app(
     app.cleanup_ctx.extend([media_ctx, jobs_ctx])  # uploads and jobs (docs/jobs.md)
     app.cleanup_ctx.append(cameras_ctx)  # live views (docs/api.md, Cameras)
     app.cleanup_ctx.extend([runtime_ctx, alarms_ctx])  # run-time settings, alarms
+    app.cleanup_ctx.append(command_status_ctx)  # after the hub: its tap on rd:events
+    app.cleanup_ctx.append(revocations_ctx)  # logouts of every process (rd:revoked)
+    app.cleanup_ctx.append(integrations_ctx)  # integration keys: checks, last uses
     app.on_shutdown.append(_close_feeds)
     return app
 

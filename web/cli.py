@@ -86,6 +86,7 @@ def register(sub: Any) -> None:
         p.set_defaults(handler=handler)
         add_config_option(p)
 
+    from web.integrations.cli import register as register_integrations
     from web.worker.cli import register as register_worker
 
     register_worker(sub)
@@ -100,6 +101,7 @@ def register(sub: Any) -> None:
     from web.backup.cli import register as register_backup
 
     register_backup(sub)
+    register_integrations(sub)
 
 
 def _help_users(settings: Settings, args: argparse.Namespace) -> int:  # pragma: no cover

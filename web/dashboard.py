@@ -15,7 +15,7 @@ from msgspec import Meta, Struct
 
 from web.db.media import FloorPlan
 from web.http.api import Routes
-from web.http.schemas import Request
+from web.http.schemas import Request, doc
 from web.keys import DB, SETTINGS, USER
 from web.security import ADMINS, ALL_ROLES
 from web.uploads.service import require_image
@@ -28,26 +28,31 @@ CSP = (
 
 
 class FloorPoint(Struct, kw_only=True):
-    name: str
-    x: float
-    y: float
+    name: Annotated[str, doc("its name")]
+    x: Annotated[float, doc("metres from the plan's left edge")]
+    y: Annotated[float, doc("metres from the plan's top edge")]
 
 
 class FloorOut(Struct, kw_only=True):
     """Metres; the origin is the plan's top-left corner."""
 
-    width: float
-    height: float
-    kitchen_pass: FloorPoint
-    docks: list[FloorPoint]
-    tables: list[FloorPoint]  # the config's tables; /api/tables has the ones in SQL
-    waypoints: list[FloorPoint]
-    image_upload_id: str | None = None  # the floor-plan image drawn under the map
-    image: str | None = None  # its content URL
+    width: Annotated[float, doc("metres")]
+    height: Annotated[float, doc("metres")]
+    kitchen_pass: Annotated[FloorPoint, doc("where the cooked dishes wait")]
+    docks: Annotated[list[FloorPoint], doc("where robots charge")]
+    tables: Annotated[
+        list[FloorPoint], doc("the config's tables; `/api/tables` has the ones in SQL")
+    ]
+    waypoints: Annotated[list[FloorPoint], doc("the aisles the serving robots follow")]
+    image_upload_id: Annotated[str | None, doc("the floor-plan image drawn under the map")] = None
+    image: Annotated[str | None, doc("its content URL")] = None
 
 
 class FloorImageIn(Request):
-    upload_id: Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")] | None  # null: no image
+    upload_id: Annotated[
+        Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$")] | None,
+        doc("an image upload (null: no image)"),
+    ]
 
 
 routes = Routes("dashboard", "The staff dashboard's page, its files and the floor plan it draws.")
@@ -55,7 +60,7 @@ TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
 
 
 class FilePath(Struct, kw_only=True):
-    name: str  # a file of web/static/dashboard, e.g. main.js
+    name: Annotated[str, doc("a file of the dashboard, e.g. `main.js`")]
 
 
 def _point(p: object) -> FloorPoint:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from msgspec import Struct
@@ -11,20 +11,24 @@ from sqlalchemy import text
 
 from web.http.api import Routes
 from web.http.jsonutil import json_response
+from web.http.schemas import doc
 from web.keys import DB, HUB, REDIS, SESSION_ID, SETTINGS
 
 
 class HealthOut(Struct, kw_only=True):
-    status: Literal["ok"]
-    server: str
-    session: str
+    status: Annotated[Literal["ok"], doc("always `ok`: the process runs")]
+    server: Annotated[str, doc("`web.name`", "web-1")]
+    session: Annotated[str, doc("changes when the process restarts (as in feeds' `hello`)")]
 
 
 class ReadyOut(Struct, kw_only=True):
-    status: Literal["ready", "not_ready"]
-    redis: str
-    database: str
-    hub: str
+    status: Annotated[
+        Literal["ready", "not_ready"],
+        doc("`ready` when Redis, the database and the stream readers all answer"),
+    ]
+    redis: Annotated[str, doc("`ok`, or the error", "ok")]
+    database: Annotated[str, doc("`ok`, or the error", "ok")]
+    hub: Annotated[str, doc("`ok` when every stream reader runs, or which do not", "ok")]
 
 
 routes = Routes("health", "Probes for process managers and load balancers.")

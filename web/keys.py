@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from web.feeds.topic import TopicRegistry
     from web.http.api import Endpoint
     from web.http.edge import Edge
+    from web.http.integration_auth import IntegrationAuth
     from web.http.ratelimit import LoginLimits
+    from web.http.revocations import Revocations
     from web.jobs.queue import JobQueue
     from web.orders.outbox import OutboxRelay
     from web.orders.projector import Projector
@@ -49,6 +51,8 @@ MEDIA: web.AppKey[MediaStore] = web.AppKey("media")  # uploads, job outputs (rob
 JOBS: web.AppKey[JobQueue] = web.AppKey("jobs")  # the job queue (web/jobs/queue.py)
 FEEDS: web.AppKey[Feeds] = web.AppKey("feeds")  # open feeds per user and token: limits, revocation
 METRICS = web.AppKey("metrics", WebMetrics)  # this application's Prometheus registry
+REVOKED: web.AppKey[Revocations] = web.AppKey("revoked")  # logged-out tokens (rd:revoked)
+INTEGRATIONS: web.AppKey[IntegrationAuth] = web.AppKey("integrations")  # integration keys
 
 USER = web.RequestKey("user", AuthUser)
 REQUEST_ID = web.RequestKey("request_id", str)

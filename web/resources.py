@@ -19,6 +19,7 @@ from protocol.streams import EVENTS
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.client import connect, open_connection
 from robodine.redisio.resp import RespConnection
+from web.chat.rooms import RoomService
 from web.chat.service import ChatService
 from web.db.migrate import check_not_newer, current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
@@ -142,7 +143,9 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         ctx,
         connect=lambda name: hub_connection(s, name),
     )
-    chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID])
+    rooms = RoomService(app[DB], frozenset(r.name for r in s.chat.rooms))
+    chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID], load_rooms=rooms.open_rooms)
+    await chat.start()  # the rooms admins added (SQL), before the reader is made
     for stream in sorted(app[TOPICS].streams() | {EVENTS}):  # one reader per stream
         hub.add_reader(stream.removeprefix("rd:"), [stream])
     hub.add_reader("chat", chat.streams())  # every room, one connection

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 from aiohttp import web
 
 from web.chat.routes import ChatQuery
@@ -21,8 +22,9 @@ from web.feeds.subscription import Delivery
 from web.feeds.topic import TopicRegistry
 from web.http.api import Routes
 from web.jobs.topic import JobsTopic
-from web.keys import TOPICS
+from web.keys import SETTINGS, TOPICS
 from web.orders.topic import OrdersTopic
+from web.restaurant.topic import RestaurantTopic
 from web.robots.telemetry_topic import TelemetryTopic
 from web.robots.topic import RobotsTopic
 from web.security import ALL_ROLES
@@ -43,6 +45,7 @@ def default_topics() -> TopicRegistry:
     for topic in (RobotsTopic(), TelemetryTopic(), EventsTopic(), TodosTopic(), OrdersTopic()):
         reg.register(topic)
     reg.register(JobsTopic())
+    reg.register(RestaurantTopic())
     return reg
 
 
@@ -50,6 +53,42 @@ def _params(model: Any) -> dict[str, Any]:
     (schema,), comps = msgspec.json.schema_components([model], ref_template=REF)
     name = schema["$ref"].rsplit("/", 1)[1]
     return dict(comps[name].get("properties", {}))
+
+
+def _asyncapi(app: web.Application) -> None:
+    from web.asyncapi import build
+    from web.http.openapi import package_version
+
+    s = app[SETTINGS].web
+    app[ASYNCAPI] = orjson.dumps(
+        build(
+            app[TOPICS],
+            title=f"Robodine feeds ({s.name})",
+            version=package_version(),
+            server=f"{s.host}:{s.port}",
+        )
+    )
+
+
+routes.setup = _asyncapi
+ASYNCAPI = web.AppKey("asyncapi", bytes)
+
+
+@routes.route(
+    "GET",
+    "/api/asyncapi.json",
+    summary="The feeds as an AsyncAPI 3.0 document",
+    roles=None,
+)
+async def asyncapi(request: web.Request) -> web.Response:
+    """Every WebSocket and SSE feed and the chat rooms: channels, their query parameters,
+    the frames each sends and accepts (the same Structs the server encodes with), the frame
+    sequence and the close codes. No login, like `/api/openapi.json`."""
+    return web.Response(
+        body=request.app[ASYNCAPI],
+        content_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @routes.route(
@@ -61,6 +100,9 @@ def _params(model: Any) -> dict[str, Any]:
     errors=(401,),
 )
 async def list_topics(request: web.Request) -> TopicsOut:
+    """Each feed (`/ws/{topic}`, `/api/stream/{topic}`, `/ws/chat/{room}`), its delivery
+    policy, its filters and the JSON schema of its frames, from the Structs the server
+    encodes with. The same in a standard form: `/api/asyncapi.json`."""
     registry = request.app[TOPICS]
     topics = list(registry)
     unions = [t.frame_types | CONTROL_FRAMES for t in topics] + [

@@ -88,7 +88,7 @@ class CommandRouter:
         reason = self._refusal(rec, session, now)
         waits = reason == "robot_offline" and grace > 0
         if (reason is not None and not waits) or session is None:
-            self._fail(rec.id, rec.robot, rec.action, ref, reason or "unknown_robot")
+            self._fail(rec.id, rec.robot, rec.action, ref, reason or "unknown_robot", attempts=0)
             return
         command = Command(
             robot=rec.robot, ts=now, id=rec.id, action=CommandAction(rec.action), args=rec.args
@@ -156,6 +156,7 @@ class CommandRouter:
                 refusal_reason(ack.reason),
                 detail=ack.reason or "",
                 remember=False,
+                attempts=cmd.attempt,
             )
 
     def tick(self, session: RobotSession, now: float) -> None:
@@ -171,6 +172,7 @@ class CommandRouter:
                 entry.ref,
                 reason,
                 detail=f"no ack after {entry.command.attempt} attempt(s)",
+                attempts=entry.command.attempt,
             )
             if self.on_outcome is not None:
                 self.on_outcome(entry.command.id, session.id, False, reason)
@@ -194,11 +196,17 @@ class CommandRouter:
         *,
         detail: str = "",
         remember: bool = True,
+        attempts: int,
     ) -> None:
         if remember:
             self._remember(cid)
         self.stats.inc("commands", f"failed_{reason}")
-        data: dict[str, Any] = {"command": cid, "action": action, "reason": reason}
+        data: dict[str, Any] = {
+            "command": cid,
+            "action": action,
+            "reason": reason,
+            "attempts": attempts,  # attempts made (0: refused before any)
+        }
         if detail:
             data["detail"] = detail
         self.writer.event(EventType.COMMAND_FAILED, robot, level=Level.WARNING, ack=ref, data=data)

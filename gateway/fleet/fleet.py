@@ -245,7 +245,13 @@ class Fleet:
         self.datagrams.reset(session.id)  # a rebooted robot restarts its UDP seq
         self.cameras.hello(session.id)  # ... and its camera chunks' seq
         self.writer.snapshot(
-            session.id, transport=link.transport, firmware=hello.firmware, seen=now
+            session.id,
+            transport=link.transport,
+            firmware=hello.firmware,
+            seen=now,
+            # where it connected from (TCP links say; over a broker it is not known)
+            address=getattr(link, "address", ""),
+            mac=getattr(link, "mac", ""),
         )
         self._connection(session, ConnInput.CONNECTED, now, "hello")
 

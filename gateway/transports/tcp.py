@@ -24,6 +24,7 @@ import structlog
 from config.settings import GatewaySettings, TcpSettings
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
+from gateway.transports.lan import host_of, mac_of
 from protocol.camera_chunks import RawChunk
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
@@ -44,9 +45,18 @@ class TcpLink:
     transport = "tcp"
     silence_limits: tuple[float, float] | None = None
 
-    def __init__(self, transport: asyncio.WriteTransport, conn: GatewayConnection) -> None:
+    def __init__(
+        self,
+        transport: asyncio.WriteTransport,
+        conn: GatewayConnection,
+        *,
+        address: str = "",
+        mac: str = "",
+    ) -> None:
         self._transport = transport
         self._conn = conn
+        self.address = address  # the robot's IP, as the socket says
+        self.mac = mac  # its MAC when the LAN shows it (gateway/transports/lan.py)
         self._seq = 0
         self.closed = False
         self.close_reason = ""
@@ -88,14 +98,16 @@ class _RobotConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport
         s = self.server
-        self.peer = str(transport.get_extra_info("peername"))
+        peername = transport.get_extra_info("peername")
+        self.peer = str(peername)
         self.conn = GatewayConnection(
             s.fleet.key_for,
             secrets.token_hex(16),
             gateway=s.gateway.name,
             max_frame=s.settings.max_frame_bytes,
         )
-        self.link = TcpLink(transport, self.conn)
+        host = host_of(peername)
+        self.link = TcpLink(transport, self.conn, address=host, mac=mac_of(host))
         s.links.add(self.link)
         self.bucket = TokenBucket(s.settings.rate_per_s, s.settings.burst, time.monotonic())
         self.link.write(self.conn.challenge())

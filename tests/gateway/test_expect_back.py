@@ -59,7 +59,7 @@ def test_a_command_for_an_expected_robot_waits_until_the_grace_ends() -> None:
     f.tick(T0 + 10.1)
     assert out.of(EventType.COMMAND_FAILED)[-1].data == {
         "command": waits, "action": "dock", "reason": "robot_offline",
-        "detail": "no ack after 1 attempt(s)",
+        "detail": "no ack after 1 attempt(s)", "attempts": 1,
     }  # fmt: skip
     late = submit("r1", T0 + 11)  # after the grace: at once
     assert out.of(EventType.COMMAND_FAILED)[-1].data["command"] == late

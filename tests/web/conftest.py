@@ -281,15 +281,16 @@ async def recv_until(
 
 
 async def closed_with(ws: ClientWebSocketResponse, timeout: float = 3.0) -> int | None:
-    """Read until the server closes; the close code."""
+    """Read until the server closes; the code of its close frame (not of the client's own
+    reply, which ``ws.close_code`` may hold when a late frame raced the close)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         left = deadline - asyncio.get_running_loop().time()
         assert left > 0, "the server did not close the socket"
         msg = await ws.receive(timeout=left)
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
-            return ws.close_code
-        if msg.type is WSMsgType.ERROR:
+        if msg.type is WSMsgType.CLOSE:
+            return int(msg.data)
+        if msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
             return ws.close_code
 
 

@@ -68,7 +68,7 @@ async def test_operations_declare_security_roles_and_errors(env: WebEnv) -> None
     login = doc["paths"]["/api/auth/login"]["post"]
     assert login["security"] == []
     events = doc["paths"]["/api/events"]["get"]
-    names = {p["name"] for p in events["parameters"]}
+    names = {p["name"] for p in events["parameters"] if p["in"] == "query"}
     assert names == {"robot", "type", "level", "since", "before", "limit"}
     sse = doc["paths"]["/api/stream/{topic}"]["get"]
     assert "text/event-stream" in sse["responses"]["200"]["content"]

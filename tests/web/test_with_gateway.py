@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,22 @@ async def test_an_acknowledged_pause_reaches_the_robots_feed_as_paused(
             await wait_for(listed_as)
         await bot.close()
         await robots.close()
+
+
+async def test_a_robots_address_is_in_its_record(
+    make_env: MakeEnv, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = await make_env()
+    async with run_gateway(gateway_settings(redis_server.url, tmp_path)) as gw:
+        bot = TestRobot("serve-2", RobotKind.SERVING, gw.tcp_port, gw.udp_port)
+        assert isinstance(await bot.connect(), Welcome)
+        bot.state("idle")
+        for _ in range(100):
+            r = await env.client.get("/api/robots/serve-2", headers=env.auth("viewer"))
+            robot = await r.json()
+            if robot["address"]:
+                break
+            await asyncio.sleep(0.05)
+        assert robot["address"] == "127.0.0.1", robot
+        assert robot["mac"] == "", "loopback has no neighbour entry: unknown, not guessed"
+        await bot.close()

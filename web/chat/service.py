@@ -11,6 +11,10 @@
   its local members.
 - Relay: robot events matching a ``[[chat.relay]]`` rule become a message from
   ``relay_username``; ``SET NX rd:relay:{eid}`` makes exactly one process post it.
+- Rooms: the config's ``[[chat.rooms]]``, plus those admins add through the API
+  (SQL, web/chat/rooms.py). A change to those is announced on ``rd:chatrooms``;
+  every process then reads them again, gives its hub reader the new rooms'
+  streams, and ends the sockets of a room that was archived (4004).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import asyncio
 import time
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import structlog
@@ -39,11 +43,14 @@ from web.feeds.hub import Hub
 from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.ratelimit import KeyedLimiter
+from web.http.schemas import doc
 from web.security import AuthUser, iso
 
 log = structlog.get_logger("web.chat")
 
 PRESENCE_STREAM: Final = "rd:presence"
+ROOMS_STREAM: Final = "rd:chatrooms"  # a room added, changed or archived (not rd:chat:*)
+CLOSE_ROOM_ARCHIVED: Final = 4004
 PRESENCE_PREFIX: Final = "rd:presence:"
 RELAY_PREFIX: Final = "rd:relay:"
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -60,35 +67,55 @@ class RelayedEvent(Struct, kw_only=True):
 
 
 class Message(Struct, tag_field="type", tag="message", kw_only=True):
-    id: str  # stream id
-    room: str
-    username: str
-    content: str
-    timestamp: str  # ISO 8601 UTC
-    role: str = ""
-    system: bool = False  # posted by the relay, not a person
-    event: RelayedEvent | None = None  # the relay's: what `content` says in English
+    id: Annotated[str, doc("the message's stream id")]
+    room: Annotated[str, doc("the room")]
+    username: Annotated[str, doc("who posted it (their login, never a field of what they sent)")]
+    content: Annotated[str, doc("the text")]
+    timestamp: Annotated[str, doc("when (ISO 8601 UTC)")]
+    role: Annotated[str, doc("the poster's role")] = ""
+    system: Annotated[bool, doc("posted by the relay (a robot event), not a person")] = False
+    event: Annotated[
+        RelayedEvent | None,
+        doc("the relay's: the robot event that `content` tells in English (null: a person's)"),
+    ] = None
 
 
 class History(Struct, tag_field="type", tag="history", kw_only=True):
-    room: str
-    id: str  # cursor: the newest id the history covers
-    session: str  # changes when the server process restarts
-    resumed: bool  # true: `since` was honoured, the missed messages follow one by one
-    messages: list[Message]
+    room: Annotated[str, doc("the room")]
+    id: Annotated[str, doc("cursor: the newest id the history covers")]
+    session: Annotated[str, doc("changes when the server process restarts")]
+    resumed: Annotated[
+        bool, doc("true: `since` was honoured, the missed messages follow one by one")
+    ]
+    messages: Annotated[
+        list[Message], doc("the last `chat.history` messages, oldest first (empty when resumed)")
+    ]
 
 
 class Member(Struct, kw_only=True):
-    username: str
-    role: str
+    username: Annotated[str, doc("who")]
+    role: Annotated[str, doc("their role")]
 
 
 class Presence(Struct, tag_field="type", tag="presence", kw_only=True):
-    room: str
-    users: list[Member]
+    room: Annotated[str, doc("the room")]
+    users: Annotated[list[Member], doc("who is in the room now (on any web process)")]
 
 
 CHAT_FRAMES = History | Message | Presence
+
+
+class ChatPost(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Client -> server: a message to post in the room (the sender is the token's user)."""
+
+    content: Annotated[
+        str,
+        doc(
+            "at most `chat.max_chars` characters, not blank, no control characters but "
+            "newline and tab",
+            "two soups ready",
+        ),
+    ]
 
 
 def message_from(room: str, sid: str, fields: dict[str, str]) -> Message:
@@ -187,11 +214,25 @@ class Connection:
         return f"{self.user.username}|{self.user.role}|{self.conn_id}"
 
 
+LoadRooms = Callable[[], Awaitable[list[ChatRoom]]]
+
+
 class ChatService:
-    def __init__(self, redis: Redis, settings: ChatSettings, hub: Hub, session: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: ChatSettings,
+        hub: Hub,
+        session: str,
+        *,
+        load_rooms: LoadRooms | None = None,
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.hub = hub
+        self.session = session
+        self.load_rooms = load_rooms  # the rooms added through the API (not archived)
+        self.config_rooms = frozenset(r.name for r in settings.rooms)
         self.rooms = {r.name: RoomTopic(r, settings.history, session) for r in settings.rooms}
         self.limiter = KeyedLimiter(settings.rate_per_s, settings.burst)
         self._local: dict[str, set[Connection]] = {name: set() for name in self.rooms}
@@ -200,20 +241,65 @@ class ChatService:
     def stop(self) -> None:
         self._stopping = True  # see Hub.stop: a cancelled Redis call may still return
 
+    async def start(self) -> None:
+        """The API's rooms as well, before the hub reader is made (``streams``)."""
+        if self.load_rooms is not None:
+            for room in await self.load_rooms():
+                if room.name not in self.config_rooms:
+                    self.rooms[room.name] = RoomTopic(room, self.settings.history, self.session)
+                    self._local.setdefault(room.name, set())
+
     def streams(self) -> list[str]:
-        return [t.stream for t in self.rooms.values()] + [PRESENCE_STREAM]
+        return [t.stream for t in self.rooms.values()] + [PRESENCE_STREAM, ROOMS_STREAM]
 
     def attach(self, hub: Hub) -> None:
         hub.add_tap(PRESENCE_STREAM, self._on_presence)
+        hub.add_tap(ROOMS_STREAM, self._on_rooms)
+
+    # ---- rooms added through the API --------------------------------------------
+
+    async def announce_rooms(self, name: str, change: str) -> None:
+        """Tell every process (this one at once) that the API's rooms changed."""
+        await self.sync_rooms()
+        try:
+            await self.redis.xadd(
+                ROOMS_STREAM, {"room": name, "change": change}, maxlen=1000, approximate=True
+            )
+        except RedisError as exc:  # the others see it when they next read the rooms
+            log.warning("chat_rooms_announce_failed", room=name, error=str(exc))
+
+    async def _on_rooms(self, stream: str, entries: list[Entry]) -> None:
+        await self.sync_rooms()
+
+    async def sync_rooms(self) -> None:
+        """Read the API's rooms again: new ones get a stream in the hub, changed ones their
+        title and roles, archived ones end their sockets."""
+        if self.load_rooms is None:
+            return
+        wanted = {r.name: r for r in await self.load_rooms() if r.name not in self.config_rooms}
+        for name in [n for n in self.rooms if n not in self.config_rooms and n not in wanted]:
+            self.rooms.pop(name)
+            for conn in list(self._local.get(name, ())):
+                conn.sub.end(CLOSE_ROOM_ARCHIVED, "the room was archived")
+            log.info("chat_room_archived", room=name)
+        for name, room in wanted.items():
+            topic = self.rooms.get(name)
+            if topic is not None:
+                topic.room = room  # a new title or roles; the stream is the same
+                continue
+            topic = self.rooms[name] = RoomTopic(room, self.settings.history, self.session)
+            self._local.setdefault(name, set())
+            self.hub.add_stream("chat", topic.stream, await self.cursor(name))
+            log.info("chat_room_opened", room=name)
 
     # ---- presence -------------------------------------------------------------
 
     async def join(self, conn: Connection) -> None:
-        self._local[conn.room].add(conn)
+        self._local.setdefault(conn.room, set()).add(conn)
         await self._announce(conn, "join", add=True)
 
     async def leave(self, conn: Connection) -> None:
-        self._local[conn.room].discard(conn)
+        self._local.get(conn.room, set()).discard(conn)
         try:
             await self._announce(conn, "leave", add=False)
         except RedisError as exc:  # it expires by itself
@@ -268,12 +354,13 @@ class ChatService:
                     PRESENCE_PREFIX + room,
                     {c.member: now + self.settings.presence_ttl_s for c in conns},
                 )
-        for room in self.rooms:
+        rooms = list(self.rooms)
+        for room in rooms:
             pipe.zremrangebyscore(PRESENCE_PREFIX + room, "-inf", now)
         results = await pipe.execute()
-        removed = results[-len(self.rooms) :]
+        removed = results[-len(rooms) :] if rooms else []
         pipe = self.redis.pipeline(transaction=False)
-        expired = [room for room, n in zip(self.rooms, removed, strict=True) if n]
+        expired = [room for room, n in zip(rooms, removed, strict=True) if n]
         for room in expired:
             pipe.xadd(
                 PRESENCE_STREAM,
@@ -287,10 +374,12 @@ class ChatService:
     # ---- messages ---------------------------------------------------------------
 
     def can_read(self, room: str, user: AuthUser) -> bool:
-        return str(user.role) in self.rooms[room].room.read_roles
+        topic = self.rooms.get(room)  # None: archived meanwhile
+        return topic is not None and str(user.role) in topic.room.read_roles
 
     def can_write(self, room: str, user: AuthUser) -> bool:
-        return str(user.role) in self.rooms[room].room.write_roles
+        topic = self.rooms.get(room)
+        return topic is not None and str(user.role) in topic.room.write_roles
 
     async def post(
         self,

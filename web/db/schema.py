@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.db import alarms, media, orders, recordings, restaurant
+from web.db import alarms, integrations, media, orders, recordings, restaurant
 from web.db.models import Base, Todo, User
 
 metadata = Base.metadata
@@ -12,6 +12,7 @@ __all__ = [
     "Todo",
     "User",
     "alarms",
+    "integrations",
     "media",
     "metadata",
     "orders",

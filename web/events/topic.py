@@ -15,18 +15,21 @@ from web.events.schemas import EventEntry
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
-from web.http.schemas import Query, RobotId
+from web.http.schemas import Query, RobotId, doc
 
 
 class EventFrame(Struct, tag_field="type", tag="event", kw_only=True):
-    id: str
-    event: EventRecord
+    id: Annotated[str, doc("the event's rd:events id: resume with `since`")]
+    event: Annotated[EventRecord, doc("the event")]
 
 
 class EventsParams(Query):
-    robot: list[RobotId] = []
-    type: list[Annotated[str, Meta(pattern=r"^[a-z0-9_.]+\*?$", max_length=64)]] = []
-    level: list[Level] = []
+    robot: Annotated[list[RobotId], doc("only these robots' events (repeat or commas)")] = []
+    type: Annotated[
+        list[Annotated[str, Meta(pattern=r"^[a-z0-9_.]+\*?$", max_length=64)]],
+        doc("only these types; `prefix.*` matches a family", "robot.*"),
+    ] = []
+    level: Annotated[list[Level], doc("only these levels")] = []
 
 
 def event_frame(sid: StreamId, rec: EventRecord) -> Frame:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
 from robodine.redisio.streamid import StreamId
+from web.http.schemas import doc
 
 T = TypeVar("T")
 
@@ -126,33 +127,42 @@ class _Tagged(msgspec.Struct, tag_field="type", kw_only=True):
 class Hello(_Tagged, tag="hello"):
     """First frame of every feed: which server session, which topic, whose token."""
 
-    session: str  # changes when the server process restarts
-    server: str
-    topic: str
-    delivery: str  # reliable | latest
-    username: str
-    role: str
-    expires_at: str
-    resumed: bool  # true when ``since`` was honoured: what follows is what was missed
-    max_hz: float | None = None
+    session: Annotated[str, doc("changes when the server process restarts")]
+    server: Annotated[str, doc("`web.name`", "web-1")]
+    topic: Annotated[str, doc("the feed")]
+    delivery: Annotated[str, doc("`reliable` or `latest`")]
+    username: Annotated[str, doc("whose token")]
+    role: Annotated[str, doc("their role")]
+    expires_at: Annotated[
+        str, doc("when the token ends (a key without expiry: 9999-12-31T23:59:59.000Z)")
+    ]
+    resumed: Annotated[bool, doc("true when `since` was honoured: what follows is what was missed")]
+    max_hz: Annotated[float | None, doc("the `max_hz` in force, if any")] = None
 
 
 class Snapshot(_Tagged, Generic[T], tag="snapshot"):
     """The topic's current state; ``id`` is the cursor it is consistent with."""
 
-    topic: str
-    id: str
-    reset: bool  # true when ``since`` could not be honoured (trimmed or unknown): replace state
-    items: list[T]
+    topic: Annotated[str, doc("the feed")]
+    id: Annotated[str, doc("the stream id the snapshot is consistent with: resume with `since`")]
+    reset: Annotated[
+        bool,
+        doc(
+            "true when `since` could not be honoured (trimmed, another Redis): replace your state"
+        ),
+    ]
+    items: Annotated[list[T], doc("the topic's state")]
 
 
 class Lagging(_Tagged, tag="lagging"):
     """The client is slower than the stream (reliable: catching up; latest: samples skipped)."""
 
-    topic: str
-    behind: bool  # false once caught up again
-    policy: str  # reliable: nothing lost, replayed from the stream | latest: older samples skipped
-    dropped: int = 0
+    topic: Annotated[str, doc("the feed")]
+    behind: Annotated[bool, doc("false once caught up again")]
+    policy: Annotated[
+        str, doc("reliable: nothing lost, replayed from the stream; latest: older samples skipped")
+    ]
+    dropped: Annotated[int, doc("latest topics: samples skipped for this client so far")] = 0
 
 
 class Batch(_Tagged, tag="batch"):
@@ -162,15 +172,19 @@ class Batch(_Tagged, tag="batch"):
     arrive on its own; a client handles them in order.
     """
 
-    frames: list[Any]
+    frames: Annotated[
+        list[Any], doc("the topic's frames, in order, each exactly as it would come alone")
+    ]
 
 
 class AuthExpiring(_Tagged, tag="auth_expiring"):
-    expires_at: str
+    expires_at: Annotated[
+        str, doc('the socket\'s token ends then: send `{"type": "auth", "token"}` with a fresh one')
+    ]
 
 
 class AuthOk(_Tagged, tag="auth_ok"):
-    expires_at: str
+    expires_at: Annotated[str, doc("the new token's expiry")]
 
 
 class Pong(_Tagged, tag="pong"):
@@ -178,24 +192,26 @@ class Pong(_Tagged, tag="pong"):
 
 
 class ErrorFrame(_Tagged, tag="error"):
-    code: str
-    detail: str
-    field: str | None = None
-    retry_after: float | None = None
+    code: Annotated[str, doc("why the frame was refused", "bad_message")]
+    detail: Annotated[str, doc("for people")]
+    field: Annotated[str | None, doc("the wrong field")] = None
+    retry_after: Annotated[
+        float | None, doc("chat `rate_limited`: seconds until a message is taken")
+    ] = None
 
 
 class Goodbye(_Tagged, tag="goodbye"):
     """Last frame before the server ends a feed (SSE has no close code)."""
 
-    code: int
-    reason: str
-    since: str | None = None  # 1012 on events: reconnect with this since (docs/api.md)
+    code: Annotated[int, doc("what a WebSocket would close with (docs/api.md close codes)", 4001)]
+    reason: Annotated[str, doc("for people")]
+    since: Annotated[str | None, doc("1012 on events: reconnect with this since")] = None
 
 
 class AuthRefresh(msgspec.Struct, tag_field="type", tag="auth", forbid_unknown_fields=True):
     """Client -> server: a fresh token for this socket; subscriptions stay."""
 
-    token: str
+    token: Annotated[str, doc("a fresh token for the same user (`POST /api/auth/refresh`)")]
 
 
 class Ping(msgspec.Struct, tag_field="type", tag="ping", forbid_unknown_fields=True):

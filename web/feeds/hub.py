@@ -147,6 +147,18 @@ class Hub:
             reader.taps[s] = []
         self._readers.append(reader)
 
+    def add_stream(self, reader: str, stream: str, position: StreamId) -> None:
+        """Give a running reader one more stream (a chat room added at run time), read
+        after ``position`` from the reader's next XREAD on (within ``hub_block_ms``)."""
+        if stream in self._by_stream:
+            return
+        r = next(x for x in self._readers if x.name == reader)
+        r.position[stream] = position  # first: a read being built may already see it
+        r.topics[stream] = {}
+        r.taps[stream] = []
+        self._by_stream[stream] = r
+        r.streams.append(stream)
+
     def add_tap(self, stream: str, tap: Tap) -> None:
         """An in-process consumer of every batch (chat relay, presence)."""
         self._by_stream[stream].taps[stream].append(tap)
@@ -250,7 +262,7 @@ class Hub:
                     self.settings.hub_block_ms,
                     "STREAMS",
                     *r.streams,
-                    *[str(after[s]) for s in r.streams],
+                    *[str(after.get(s, r.position[s])) for s in r.streams],
                 )
             ]
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 
@@ -15,7 +15,7 @@ from web.feeds.topic import Start, Topic
 from web.http import auth
 from web.http.api import parse_query
 from web.http.problems import Problem
-from web.http.schemas import Query, StreamIdStr
+from web.http.schemas import Query, StreamIdStr, doc
 from web.keys import EDGE, HUB, SESSION_ID, SETTINGS, TOPICS
 from web.security import AuthUser, iso
 
@@ -23,9 +23,17 @@ from web.security import AuthUser, iso
 class FeedQuery(Query):
     """Parameters every feed takes (plus the topic's own filters)."""
 
-    since: StreamIdStr | None = None  # resume after this id (SSE: or the Last-Event-ID header)
-    max_hz: float | None = None  # latest-wins topics: newest sample at most this often per key
-    token: str | None = None  # the bearer token (browsers cannot set headers on WS/SSE)
+    since: Annotated[
+        StreamIdStr | None,
+        doc("resume after this stream id (or a Unix time in ms); SSE: `Last-Event-ID` wins"),
+    ] = None
+    max_hz: Annotated[
+        float | None, doc("latest-wins topics: each robot's newest sample at most this often", 10)
+    ] = None
+    token: Annotated[
+        str | None,
+        doc("the bearer token (browsers cannot set headers on WebSockets or EventSource)"),
+    ] = None
 
 
 FEED_PARAMS = ("since", "max_hz", "token")

@@ -8,6 +8,7 @@ models, so the document cannot drift from what is enforced.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from web.http import auth
+from web.http import audit, auth
 from web.http.jsonutil import json_response
 from web.http.problems import Problem, from_validation
 from web.keys import EDGE, ENDPOINTS
@@ -48,6 +49,10 @@ class Endpoint:
     # A body the handler reads itself (multipart, a signed raw body): its content type and
     # a msgspec model or a JSON schema dict, for the OpenAPI document only.
     raw_body: tuple[str, Any] | None = None
+    bearer: bool = False  # no role check, but the handler reads the bearer token itself
+    headers: tuple[str, ...] = ()  # request headers it reads (web/http/openapi.py HEADERS)
+    response_headers: tuple[str, ...] = ()  # headers of its success answer (Location, ETag)
+    tag_description: str = ""
 
     @property
     def operation_id(self) -> str:
@@ -84,6 +89,9 @@ class Routes:
         response_type: str = "application/json",
         raw: bool = False,
         raw_body: tuple[str, Any] | None = None,
+        bearer: bool = False,
+        headers: tuple[str, ...] = (),
+        response_headers: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -100,11 +108,15 @@ class Routes:
                     response,
                     status,
                     errors,
-                    (fn.__doc__ or "").strip(),
+                    inspect.cleandoc(fn.__doc__ or ""),  # docstring indentation is no code block
                     token_query,
                     response_type,
                     raw,
                     raw_body,
+                    bearer,
+                    headers,
+                    response_headers,
+                    self.description,
                 )
             )
             return fn
@@ -129,14 +141,25 @@ def _wrap(
     fn, roles, token_query, status = ep.handler, ep.roles, ep.token_query, ep.status
     params, query, body = ep.params, ep.query, ep.body
     skip = ("token",) if token_query else ()
+    write = ep.method in audit.WRITES
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if roles is not None:
-            user = auth.known_user(request, app) or await auth.authenticate(
-                request, allow_query=token_query
-            )
-            if user.role not in roles:
-                auth.require(user, roles)
+        if roles is None:
+            return await respond(request)
+        if write:  # an integration's writes are audited, refused ones too
+            return await audit.audited(request, lambda: authorized(request))
+        return await authorized(request)
+
+    async def authorized(request: web.Request) -> web.StreamResponse:
+        assert roles is not None
+        user = auth.known_user(request, app) or await auth.authenticate(
+            request, allow_query=token_query
+        )
+        if user.role not in roles:
+            auth.require(user, roles)
+        return await respond(request)
+
+    async def respond(request: web.Request) -> web.StreamResponse:
         if params is None and query is None and body is None:  # most GETs
             if request.query_string:
                 _unknown_query(request, skip)
@@ -234,6 +257,8 @@ def _list_fields(model: Any) -> frozenset[str]:
     out = set()
     for f in info.fields:
         t = f.type
+        if isinstance(t, msgspec.inspect.Metadata):  # Annotated with a Meta (a description)
+            t = t.type
         if isinstance(t, msgspec.inspect.UnionType):
             t = next((x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)), t)
         if isinstance(t, msgspec.inspect.ListType | msgspec.inspect.SetType):

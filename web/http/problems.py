@@ -112,5 +112,13 @@ def from_validation(exc: msgspec.ValidationError, *, where: str = "body") -> Pro
     )
 
 
+def unauthorized(code: str, detail: str) -> Problem:
+    """401 with the RFC 6750 challenge; no error attribute when no token came at all."""
+    challenge = 'Bearer realm="robodine"'
+    if code != "missing_token":
+        challenge += f', error="invalid_token", error_description="{code}"'
+    return Problem(401, code, detail, headers={"WWW-Authenticate": challenge})
+
+
 def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not_found", f"{what} {ident!r} not found")

@@ -38,6 +38,8 @@ def _service(request: web.Request) -> JobService:
     response=JobKinds,
 )
 async def job_kinds(request: web.Request) -> JobKinds:
+    """The kinds of job there are, the JSON schema of each one's `input`, and how long an
+    attempt may take."""
     s = request.app[SETTINGS]
     return JobKinds(
         items=[
@@ -61,6 +63,7 @@ async def job_kinds(request: web.Request) -> JobKinds:
     response=JobOut,
     status=202,
     errors=(503,),
+    response_headers=("Location",),
 )
 async def submit_job(request: web.Request, body: JobIn) -> web.Response:
     """`kind` must be one of /api/jobs/kinds (422 `unknown_job_kind`) and `input` match its
@@ -87,6 +90,8 @@ async def list_jobs(request: web.Request, query: JobsQuery) -> JobList:
     "GET", "/api/jobs/{job_id}", summary="One job", roles=ALL_ROLES, params=JobPath, response=JobOut
 )
 async def get_job(request: web.Request, params: JobPath) -> JobOut:
+    """One job: status, progress, message, attempts, input, result or error, and the URL of its
+    progress feed."""
     return await _service(request).get(params.job_id)
 
 

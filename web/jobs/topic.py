@@ -9,7 +9,7 @@ follows single jobs; it is what ``GET /api/jobs/{id}/events`` serves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from msgspec import Struct
@@ -20,7 +20,7 @@ from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
-from web.http.schemas import Query
+from web.http.schemas import Query, doc
 from web.jobs.queue import JobQueue
 from web.jobs.schemas import JobId, JobOut, JobsQuery
 from web.jobs.service import JobService
@@ -32,20 +32,20 @@ SNAPSHOT_JOBS: Final = 100
 class JobFrame(Struct, tag_field="type", tag="job", kw_only=True):
     """A job changed: queued, started, progressed, retried, finished."""
 
-    id: str  # the rd:jobs id
-    job: str
-    kind: str
-    status: str
-    progress: float
-    message: str
-    attempt: int
-    error: str
-    ts: float
-    result: dict[str, Any] | None = None  # once completed
+    id: Annotated[str, doc("the rd:jobs id: resume with `since`")]
+    job: Annotated[str, doc("the job's id")]
+    kind: Annotated[str, doc("its kind")]
+    status: Annotated[str, doc("its status now")]
+    progress: Annotated[float, doc("0 to 1")]
+    message: Annotated[str, doc("what it is doing")]
+    attempt: Annotated[int, doc("which attempt")]
+    error: Annotated[str, doc("why it failed, if it did")]
+    ts: Annotated[float, doc("when, epoch seconds")]
+    result: Annotated[dict[str, Any] | None, doc("once completed")] = None
 
 
 class JobsParams(Query):
-    job: list[JobId] = []
+    job: Annotated[list[JobId], doc("only these jobs (repeat or commas)")] = []
 
 
 class JobsTopic(Topic):

@@ -21,6 +21,7 @@ from web.http.problems import not_found
 from web.keys import DB, OUTBOX, REDIS, SETTINGS, TOPICS, USER
 from web.orders.schemas import OrderIn, OrderList, OrderOut, OrderPath, OrdersQuery
 from web.orders.service import OrderService
+from web.restaurant import live
 from web.restaurant.inventory import LowStock
 from web.security import ALL_ROLES, WRITERS
 
@@ -46,6 +47,8 @@ def _service(request: web.Request) -> OrderService:
     response=OrderOut,
     status=201,
     errors=(409,),
+    headers=("Idempotency-Key",),
+    response_headers=("Location",),
 )
 async def place_order(request: web.Request, body: OrderIn) -> Any:
     """Checks the table and menu items, takes the stock (409 `out_of_stock` names the item;
@@ -59,6 +62,7 @@ async def place_order(request: web.Request, body: OrderIn) -> Any:
     request.app[OUTBOX].wake()
     if low:
         await _low_stock(request, order.id, low)
+    await live.push_stock(request, {line.menu_item_id for line in order.items})
     return json_response(order, status=201, headers={"Location": f"/api/orders/{order.id}"})
 
 
@@ -134,6 +138,7 @@ async def cancel_order(request: web.Request, params: OrderPath) -> OrderOut:
     order, changed = await _service(request).cancel(params.order_id, request[USER].username)
     if changed:
         request.app[OUTBOX].wake()
+        await live.push_stock(request, {line.menu_item_id for line in order.items})
     return order
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Offset, Query, Request, RobotId
+from web.http.schemas import Offset, Query, Request, RobotId, doc
 from web.http.schemas import RowId as Id
 
 OrderId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
@@ -23,45 +23,55 @@ Quantity = Annotated[int, Meta(ge=1, le=99, description="portions; at least 1")]
 
 
 class OrderLineIn(Request):
-    menu_item_id: Id
+    menu_item_id: Annotated[Id, doc("the menu item (`GET /api/menu`)", 1)]
     quantity: Quantity = 1
 
 
 class OrderIn(Request, kw_only=True):
-    table_id: Annotated[Id | None, Meta(description="the table's id; or give `table`")] = None
+    table_id: Annotated[
+        Id | None, doc("the table (`GET /api/tables`); or give `table`", 3)
+    ] = None
     table: Annotated[
         TableName | None,
-        Meta(description="the table's name (`T5`), as robot commands take it; or `table_id`"),
+        doc("the table's name, as robot commands take it; or `table_id`", "T5"),
     ] = None
-    items: Annotated[list[OrderLineIn], Meta(min_length=1, max_length=50)]
-    note: Annotated[str, Meta(max_length=500)] = ""
+    items: Annotated[
+        list[OrderLineIn],
+        Meta(min_length=1, max_length=50),
+        doc("what is ordered: one line per menu item"),
+    ]
+    note: Annotated[str, Meta(max_length=500), doc("for the kitchen", "no onions")] = ""
 
 
 class OrderLineOut(Struct, kw_only=True):
-    line: int
-    menu_item_id: int
-    name: str
-    recipe: str | None  # null: prepared by staff, not cooked by a robot
-    quantity: int
-    unit_price_minor: int
-    subtotal_minor: int
+    line: Annotated[int, doc("the line's number in the order, from 0")]
+    menu_item_id: Annotated[int, doc("the menu item")]
+    name: Annotated[str, doc("the item's name when ordered")]
+    recipe: Annotated[
+        str | None, doc("its recipe (null: prepared by staff, not cooked by a robot)")
+    ]
+    quantity: Annotated[int, doc("portions")]
+    unit_price_minor: Annotated[int, doc("the price of one, when ordered")]
+    subtotal_minor: Annotated[int, doc("quantity times unit price")]
 
 
 class StatusChange(Struct, kw_only=True):
-    status: Status
-    previous: Status | None
-    at: datetime
-    robot: str  # the delivering robot, once there is one
-    source: str  # who said so: the web process, a user, the gateway
+    status: Annotated[Status, doc("the status it moved to")]
+    previous: Annotated[Status | None, doc("the status before (null: the first)")]
+    at: Annotated[datetime, doc("when")]
+    robot: Annotated[str, doc("the delivering robot, once there is one")]
+    source: Annotated[str, doc("who said so: the web process, a user, the gateway")]
 
 
 class OrderLogEntry(Struct, kw_only=True):
     """A task event of the order: task.assigned, task.released, command.failed ..."""
 
-    type: str
-    at: datetime
-    robot: str
-    data: dict[str, Any]
+    type: Annotated[
+        str, doc("`task.assigned`, `task.released` or `command.failed`", "task.assigned")
+    ]
+    at: Annotated[datetime, doc("when")]
+    robot: Annotated[str, doc("the robot")]
+    data: Annotated[dict[str, Any], doc("the event's data (task, kind, attempt, reason)")]
 
 
 class TaskAttempt(Struct, kw_only=True):
@@ -82,39 +92,49 @@ class TaskAttempt(Struct, kw_only=True):
 
 
 class OrderOut(Struct, kw_only=True):
-    id: str
-    table_id: int
-    table: str
-    status: Status
-    total_minor: int
-    currency: str
-    note: str
-    robot: str  # the serving robot that carried (or carries) it; "" before delivery
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    accepted_at: datetime | None  # when the gateway took the order
-    items: list[OrderLineOut]
-    history: list[StatusChange]  # oldest first
-    log: list[OrderLogEntry]  # task assignments and releases, oldest first
-    tasks: list[TaskAttempt] = []  # every attempt at every task, oldest first
-    cooked_by: list[str] = []  # the cooking robots that made its dishes
-    carried_by: str = ""  # the serving robot that carried it
+    id: Annotated[str, doc("the order's id", "5f0c9a3e1b2d4c6e")]
+    table_id: Annotated[int, doc("its table")]
+    table: Annotated[str, doc("its table's name", "T3")]
+    status: Annotated[
+        Status, doc("placed, cooking, ready, delivering, delivered or cancelled", "placed")
+    ]
+    total_minor: Annotated[int, doc("the sum of its lines, in the minor unit", 22000)]
+    currency: Annotated[str, doc("ISO 4217")]
+    note: Annotated[str, doc("for the kitchen")]
+    robot: Annotated[
+        str, doc("the serving robot that carried (or carries) it; empty before delivery")
+    ]
+    created_by: Annotated[str, doc("who placed it (a username or `integration:<name>`)")]
+    created_at: Annotated[datetime, doc("when it was placed")]
+    updated_at: Annotated[datetime, doc("its last change")]
+    accepted_at: Annotated[datetime | None, doc("when the gateway took the order (null: not yet)")]
+    items: Annotated[
+        list[OrderLineOut], doc("its lines, with the names and prices they were placed with")
+    ]
+    history: Annotated[list[StatusChange], doc("every status change, oldest first")]
+    log: Annotated[list[OrderLogEntry], doc("task assignments and releases, oldest first")]
+    tasks: Annotated[
+        list[TaskAttempt], doc("every robot's attempt at every task, oldest first")
+    ] = []
+    cooked_by: Annotated[list[str], doc("the cooking robots that made its dishes")] = []
+    carried_by: Annotated[str, doc("the serving robot that carried it")] = ""
 
 
 class OrderPath(Query):
-    order_id: OrderId
+    order_id: Annotated[OrderId, doc("the order")]
 
 
 class OrdersQuery(Query):
-    status: list[Status] = []
-    table_id: Id | None = None
-    open: bool | None = None  # true: not delivered or cancelled yet
-    day: date | None = None  # placed on this day, in `tz`
-    tz: Annotated[str, Meta(max_length=64, description="IANA time zone of `day`")] = "UTC"
-    robot: RobotId | None = None  # carried by this serving robot
-    sort: Literal["created_at", "-created_at"] = "-created_at"
-    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+    status: Annotated[list[Status], doc("only these statuses (repeat or commas)")] = []
+    table_id: Annotated[Id | None, doc("only this table's")] = None
+    open: Annotated[bool | None, doc("true: not delivered or cancelled yet")] = None
+    day: Annotated[date | None, doc("placed on this day, in `tz`", "2026-12-07")] = None
+    tz: Annotated[str, Meta(max_length=64), doc("IANA time zone of `day`", "Asia/Seoul")] = "UTC"
+    robot: Annotated[RobotId | None, doc("carried by this serving robot")] = None
+    sort: Annotated[
+        Literal["created_at", "-created_at"], doc("order of the list (`-created_at`: newest first)")
+    ] = "-created_at"
+    limit: Annotated[int, Meta(ge=1, le=500), doc("orders per page at most")] = 100
     offset: Offset = 0
 
 
@@ -133,6 +153,8 @@ class OrderTotals(Struct, kw_only=True):
 
 
 class OrderList(Struct, kw_only=True):
-    items: list[OrderOut]
-    total: int
-    totals: OrderTotals | None = None
+    items: Annotated[list[OrderOut], doc("this page")]
+    total: Annotated[int, doc("orders that match, in all")]
+    totals: Annotated[
+        OrderTotals | None, doc("counts and sums over every matching order, not only the page")
+    ] = None

@@ -15,7 +15,7 @@ Filter ``order=<id>`` (repeatable) follows single orders; it is also what
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 import orjson
@@ -33,7 +33,7 @@ from web.db.orders import Order
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, resume_or_snapshot
-from web.http.schemas import Query
+from web.http.schemas import Query, doc
 from web.orders.projector import GROUP
 from web.orders.schemas import OrderId, OrderOut, OrdersQuery
 from web.orders.service import OrderService, load_orders
@@ -47,32 +47,34 @@ _TASK_TYPES: Final = frozenset({EventType.TASK_ASSIGNED, EventType.TASK_RELEASED
 class OrderFrame(Struct, tag_field="type", tag="order", kw_only=True):
     """An order moved on (``order.status``)."""
 
-    id: str  # the rd:events id
-    order: str
-    status: str
-    previous: str | None
-    table: str
-    robot: str  # the delivering robot, once there is one
-    ts: float
-    detail: OrderOut | None = None  # the whole order (lines, total) with `placed`, from SQL
+    id: Annotated[str, doc("the rd:events id: resume with `since`")]
+    order: Annotated[str, doc("the order's id")]
+    status: Annotated[str, doc("the status it moved to")]
+    previous: Annotated[str | None, doc("the status before")]
+    table: Annotated[str, doc("its table's name")]
+    robot: Annotated[str, doc("the delivering robot, once there is one")]
+    ts: Annotated[float, doc("when, epoch seconds")]
+    detail: Annotated[
+        OrderOut | None, doc("the whole order (lines, total) with `placed`, from SQL")
+    ] = None
 
 
 class TaskFrame(Struct, tag_field="type", tag="task", kw_only=True):
     """A cook or delivery task of an order went to a robot, or was taken from it."""
 
-    id: str
-    order: str
-    event: str  # task.assigned | task.released
-    task: str
-    kind: str  # cook | deliver
-    robot: str
-    ts: float
-    attempt: int | None = None
-    reason: str | None = None  # task.released: why (offline, fault, ...)
+    id: Annotated[str, doc("the rd:events id")]
+    order: Annotated[str, doc("the order's id")]
+    event: Annotated[str, doc("`task.assigned` or `task.released`")]
+    task: Annotated[str, doc("the task's id")]
+    kind: Annotated[str, doc("`cook` or `deliver`")]
+    robot: Annotated[str, doc("the robot given (or that lost) the task")]
+    ts: Annotated[float, doc("when, epoch seconds")]
+    attempt: Annotated[int | None, doc("which robot this is for the task (1: the first)")] = None
+    reason: Annotated[str | None, doc("task.released: why (offline, fault, ...)")] = None
 
 
 class OrdersParams(Query):
-    order: list[OrderId] = []
+    order: Annotated[list[OrderId], doc("only these orders (repeat or commas)")] = []
 
 
 async def projected_upto(redis: Redis) -> StreamId | None:

@@ -29,6 +29,10 @@ def table_out(t: FloorTable) -> TableOut:
     return TableOut(id=t.id, name=t.name, seats=t.seats, x=t.x, y=t.y, active=t.active)
 
 
+async def all_tables(s: AsyncSession) -> list[TableOut]:
+    return [table_out(t) for t in await s.scalars(select(FloorTable).order_by(FloorTable.id))]
+
+
 class TableService:
     def __init__(self, db: async_sessionmaker[AsyncSession], floor: FloorSettings) -> None:
         self.db, self.floor = db, floor

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from web.http.api import Routes
 from web.keys import DB, SETTINGS
+from web.restaurant import live
 from web.restaurant.floor import TableService
 from web.restaurant.schemas import TableIn, TableList, TableOut, TablePatch, TablePath, TablesQuery
 from web.security import ADMINS, ALL_ROLES
@@ -26,6 +27,8 @@ def _service(request: web.Request) -> TableService:
     response=TableList,
 )
 async def list_tables(request: web.Request, query: TablesQuery) -> TableList:
+    """Tables with their position on the floor plan; filter by `active` and `min_seats`, sort,
+    page with `limit` and `offset`."""
     items, total = await _service(request).page(query)
     return TableList(items=items, total=total)
 
@@ -39,6 +42,7 @@ async def list_tables(request: web.Request, query: TablesQuery) -> TableList:
     response=TableOut,
 )
 async def get_table(request: web.Request, params: TablePath) -> TableOut:
+    """One table: name, seats, position, whether it takes orders."""
     return await _service(request).get(params.table_id)
 
 
@@ -54,7 +58,9 @@ async def get_table(request: web.Request, params: TablePath) -> TableOut:
 )
 async def create_table(request: web.Request, body: TableIn) -> TableOut:
     """`x`, `y` are metres on the floor plan and must lie within `[floor]` width and height."""
-    return await _service(request).create(body)
+    out = await _service(request).create(body)
+    await live.publish(request, live.changes("table", "created", [out]))
+    return out
 
 
 @routes.route(
@@ -68,7 +74,10 @@ async def create_table(request: web.Request, body: TableIn) -> TableOut:
     errors=(409,),
 )
 async def update_table(request: web.Request, params: TablePath, body: TablePatch) -> TableOut:
-    return await _service(request).update(params.table_id, body)
+    """Only the fields sent change; the `restaurant` feed pushes the table to every client."""
+    out = await _service(request).update(params.table_id, body)
+    await live.publish(request, live.changes("table", "updated", [out]))
+    return out
 
 
 @routes.route(
@@ -82,4 +91,7 @@ async def update_table(request: web.Request, params: TablePath, body: TablePatch
 )
 async def delete_table(request: web.Request, params: TablePath) -> None:
     """A table that has orders cannot be removed (409): deactivate it instead."""
-    await _service(request).delete(params.table_id)
+    service = _service(request)
+    last = await service.get(params.table_id)
+    await service.delete(params.table_id)
+    await live.publish(request, live.changes("table", "deleted", [last]))

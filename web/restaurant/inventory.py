@@ -12,7 +12,7 @@ each other out.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,20 @@ _SORT: dict[str, Any] = {
 }
 
 
+async def inventory_rows(s: AsyncSession, ids: Collection[int] | None = None) -> list[InventoryOut]:
+    """These stock rows (None: all of them) as the API answers them, by id."""
+    stmt = (
+        select(InventoryItem, MenuItem.name)
+        .outerjoin(MenuItem, MenuItem.id == InventoryItem.menu_item_id)
+        .order_by(InventoryItem.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(InventoryItem.id.in_(list(ids)))
+    rows = (await s.execute(stmt)).all()
+    uses = await InventoryService._uses(s, [r.id for r, _ in rows])
+    return [_out(r, name or r.ingredient or "", uses[r.id]) for r, name in rows]
+
+
 class InventoryService:
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self.db = db
@@ -150,7 +164,8 @@ class InventoryService:
             total or 0
         )
 
-    async def _uses(self, s: AsyncSession, ids: Iterable[int]) -> dict[int, list[IngredientUse]]:
+    @staticmethod
+    async def _uses(s: AsyncSession, ids: Iterable[int]) -> dict[int, list[IngredientUse]]:
         out: dict[int, list[IngredientUse]] = defaultdict(list)
         rows = await s.execute(
             select(MenuIngredient.inventory_id, MenuIngredient.menu_item_id, MenuIngredient.amount)

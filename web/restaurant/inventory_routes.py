@@ -6,7 +6,9 @@ from aiohttp import web
 
 from web.http.api import Routes
 from web.keys import DB
+from web.restaurant import live
 from web.restaurant.inventory import InventoryService
+from web.restaurant.menu import menu_items
 from web.restaurant.schemas import (
     InventoryIn,
     InventoryList,
@@ -51,6 +53,8 @@ async def list_inventory(request: web.Request, query: InventoryQuery) -> Invento
     response=InventoryOut,
 )
 async def get_inventory(request: web.Request, params: InventoryPath) -> InventoryOut:
+    """One stock row: what it counts, how many, its threshold, and for an ingredient the menu
+    items that use it."""
     return await _service(request).get(params.inventory_id)
 
 
@@ -67,7 +71,11 @@ async def get_inventory(request: web.Request, params: InventoryPath) -> Inventor
 async def create_inventory(request: web.Request, body: InventoryIn) -> InventoryOut:
     """Either `menu_item_id` (a ready-made item: one portion per order line) or `ingredient`
     with `used_by` (how much one portion of each menu item uses)."""
-    return await _service(request).create(body)
+    out = await _service(request).create(body)
+    moved = await live.stock_changes_of(request.app[DB], inventory_ids=[out.id])
+    items = [c for c in moved if c.kind == "menu_item"]  # their `stock` is counted now
+    await live.publish(request, [*live.changes("inventory", "created", [out]), *items])
+    return out
 
 
 @routes.route(
@@ -85,7 +93,9 @@ async def update_inventory(
 ) -> InventoryOut:
     """`adjust` adds (or with a negative number removes) stock atomically, safe while orders
     take stock; `stock` sets the count after a stocktake. A change below zero is a 409."""
-    return await _service(request).update(params.inventory_id, body)
+    out = await _service(request).update(params.inventory_id, body)
+    await live.push_stock(request, inventory_ids=[out.id])
+    return out
 
 
 @routes.route(
@@ -97,4 +107,19 @@ async def update_inventory(
     status=204,
 )
 async def delete_inventory(request: web.Request, params: InventoryPath) -> None:
-    await _service(request).delete(params.inventory_id)
+    """The menu items it counted are no longer counted (`stock` null)."""
+    service = _service(request)
+    last = await service.get(params.inventory_id)
+    await service.delete(params.inventory_id)
+    counted = {u.menu_item_id for u in last.used_by}
+    if last.menu_item_id is not None:
+        counted.add(last.menu_item_id)
+    async with request.app[DB]() as s:
+        items = await menu_items(s, counted) if counted else []
+    await live.publish(
+        request,
+        [
+            *live.changes("inventory", "deleted", [last]),
+            *live.changes("menu_item", "updated", items),
+        ],
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -74,6 +74,16 @@ def item_out(m: MenuItem, stock: tuple[int | None, bool] = (None, False)) -> Men
         photo_upload_id=m.photo_upload_id,
         photo=f"/api/uploads/{m.photo_upload_id}/content" if m.photo_upload_id else None,
     )
+
+
+async def menu_items(s: AsyncSession, ids: Collection[int] | None = None) -> list[MenuItemOut]:
+    """These menu items (None: all of them) with their stock, by id."""
+    stmt = select(MenuItem).order_by(MenuItem.id)
+    if ids is not None:
+        stmt = stmt.where(MenuItem.id.in_(list(ids)))
+    rows = (await s.scalars(stmt)).all()
+    stock = await stock_of(s, [m.id for m in rows])
+    return [item_out(m, stock[m.id]) for m in rows]
 
 
 def _check_recipe(robot_cooked: bool, recipe: str | None) -> None:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from web.http.api import Routes
 from web.keys import DB
+from web.restaurant import live
 from web.restaurant.menu import MenuService
 from web.restaurant.schemas import (
     MenuItemIn,
@@ -50,6 +51,8 @@ async def list_menu(request: web.Request, query: MenuQuery) -> MenuList:
     response=MenuItemOut,
 )
 async def get_menu_item(request: web.Request, params: MenuPath) -> MenuItemOut:
+    """One item with its price, availability and `stock` (portions the inventory allows, null
+    when not counted)."""
     return await _service(request).get(params.item_id)
 
 
@@ -65,7 +68,9 @@ async def get_menu_item(request: web.Request, params: MenuPath) -> MenuItemOut:
 )
 async def create_menu_item(request: web.Request, body: MenuItemIn) -> MenuItemOut:
     """A robot-cooked item (`robot_cooked`) needs the `recipe` id its cooking robots know."""
-    return await _service(request).create(body)
+    out = await _service(request).create(body)
+    await live.publish(request, live.changes("menu_item", "created", [out]))
+    return out
 
 
 @routes.route(
@@ -81,8 +86,11 @@ async def create_menu_item(request: web.Request, body: MenuItemIn) -> MenuItemOu
 async def update_menu_item(
     request: web.Request, params: MenuPath, body: MenuItemPatch
 ) -> MenuItemOut:
-    """Orders already placed keep the name and price they were placed with."""
-    return await _service(request).update(params.item_id, body)
+    """Orders already placed keep the name and price they were placed with. The `restaurant`
+    feed pushes the item to every client (a second dashboard shows the new price at once)."""
+    out = await _service(request).update(params.item_id, body)
+    await live.publish(request, live.changes("menu_item", "updated", [out]))
+    return out
 
 
 @routes.route(
@@ -96,4 +104,7 @@ async def update_menu_item(
 )
 async def delete_menu_item(request: web.Request, params: MenuPath) -> None:
     """An item that was ever ordered cannot be removed (409): mark it unavailable instead."""
-    await _service(request).delete(params.item_id)
+    service = _service(request)
+    last = await service.get(params.item_id)
+    await service.delete(params.item_id)
+    await live.publish(request, live.changes("menu_item", "deleted", [last]))

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from web.http.schemas import Offset, Query, Request
+from web.http.schemas import Offset, Query, Request, doc
 from web.http.schemas import RowId as Id
 
 TableName = Annotated[
@@ -54,164 +54,202 @@ UploadRef = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="an uploa
 
 
 class TableOut(Struct, kw_only=True):
-    id: int
-    name: str
-    seats: int
-    x: float
-    y: float
-    active: bool
+    id: Annotated[int, doc("the table's id (`table_id` of an order)")]
+    name: Annotated[str, doc("its name", "T3")]
+    seats: Annotated[int, doc("seats at it")]
+    x: Annotated[float, doc("where the serving robot goes, metres on the floor plan")]
+    y: Annotated[float, doc("where the serving robot goes, metres")]
+    active: Annotated[bool, doc("false: out of service (no orders)")]
 
 
 class TableIn(Request):
-    name: TableName
-    x: Coordinate
-    y: Coordinate
-    seats: Seats = 4
-    active: bool = True
+    name: Annotated[TableName, doc("a unique name")]
+    x: Annotated[Coordinate, doc("metres on the floor plan, within `[floor]` width")]
+    y: Annotated[Coordinate, doc("metres, within `[floor]` height")]
+    seats: Annotated[Seats, doc("seats at it")] = 4
+    active: Annotated[bool, doc("false: out of service")] = True
 
 
 class TablePatch(Request):
-    name: TableName | UnsetType = UNSET
-    x: Coordinate | UnsetType = UNSET
-    y: Coordinate | UnsetType = UNSET
-    seats: Seats | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
+    name: Annotated[TableName | UnsetType, doc("a new unique name")] = UNSET
+    x: Annotated[Coordinate | UnsetType, doc("a new position, metres")] = UNSET
+    y: Annotated[Coordinate | UnsetType, doc("a new position, metres")] = UNSET
+    seats: Annotated[Seats | UnsetType, doc("seats at it")] = UNSET
+    active: Annotated[bool | UnsetType, doc("false: out of service")] = UNSET
 
 
 class TablePath(Query):
-    table_id: Id
+    table_id: Annotated[Id, doc("the table")]
 
 
 class TablesQuery(Query):
-    active: bool | None = None
-    min_seats: Seats | None = None
-    sort: Literal["name", "-name", "seats", "-seats", "id"] = "id"
-    limit: Limit = 500
+    active: Annotated[bool | None, doc("only active (true) or inactive (false) tables")] = None
+    min_seats: Annotated[Seats | None, doc("at least this many seats")] = None
+    sort: Annotated[Literal["name", "-name", "seats", "-seats", "id"], doc("order of the list")] = (
+        "id"
+    )
+    limit: Annotated[Limit, doc("tables per page at most")] = 500
     offset: Offset = 0
 
 
 class TableList(Struct, kw_only=True):
-    items: list[TableOut]
-    total: int
+    items: Annotated[list[TableOut], doc("this page")]
+    total: Annotated[int, doc("tables that match, in all")]
 
 
 # ---- menu -------------------------------------------------------------------------------
 
 
 class MenuItemOut(Struct, kw_only=True):
-    id: int
-    name: str
-    name_en: str
-    description: str
-    category: str
-    price_minor: int
-    currency: str
-    robot_cooked: bool
-    recipe: str | None
-    available: bool
-    stock: int | None  # portions the inventory allows; null: not counted
-    low_stock: bool  # some stock it needs is at or below its threshold
-    photo_upload_id: str | None = None  # an image upload shown with the item
-    photo: str | None = None  # its content URL
+    id: Annotated[int, doc("the item's id (`menu_item_id` of an order line)")]
+    name: Annotated[str, doc("its name (Korean on the demo menu)", "김치찌개")]
+    name_en: Annotated[str, doc("its English name", "Kimchi stew")]
+    description: Annotated[str, doc("for the menu")]
+    category: Annotated[str, doc("its tab on the menu", "main")]
+    price_minor: Annotated[
+        int, doc("price in the currency's minor unit (KRW has none: whole won)", 9000)
+    ]
+    currency: Annotated[str, doc("ISO 4217", "KRW")]
+    robot_cooked: Annotated[bool, doc("a cooking robot makes it (with `recipe`)")]
+    recipe: Annotated[
+        str | None, doc("the recipe id its cooking robot knows (null: staff prepare it)")
+    ]
+    available: Annotated[bool, doc("false: cannot be ordered now")]
+    stock: Annotated[int | None, doc("portions the inventory allows; null: not counted")]
+    low_stock: Annotated[bool, doc("some stock it needs is at or below its threshold")]
+    photo_upload_id: Annotated[str | None, doc("an image upload shown with the item")] = None
+    photo: Annotated[str | None, doc("the photo's content URL")] = None
 
 
 class MenuItemIn(Request):
-    name: ItemName
-    category: Category
-    price_minor: PriceMinor
-    name_en: Annotated[str, Meta(max_length=100)] = ""
-    description: Annotated[str, Meta(max_length=1000)] = ""
-    currency: Currency = "KRW"
-    robot_cooked: bool = False
-    recipe: Recipe | None = None  # required when robot_cooked
-    available: bool = True
-    photo_upload_id: UploadRef | None = None  # an image from POST /api/uploads
+    name: Annotated[ItemName, doc("a unique name")]
+    category: Annotated[Category, doc("its tab on the menu")]
+    price_minor: Annotated[
+        PriceMinor, doc("price in the minor unit: an integer, never a float or a string")
+    ]
+    name_en: Annotated[str, Meta(max_length=100), doc("its English name")] = ""
+    description: Annotated[str, Meta(max_length=1000), doc("for the menu")] = ""
+    currency: Annotated[Currency, doc("ISO 4217")] = "KRW"
+    robot_cooked: Annotated[bool, doc("a cooking robot makes it")] = False
+    recipe: Annotated[
+        Recipe | None, doc("required when robot-cooked: the recipe id the robots know")
+    ] = None
+    available: Annotated[bool, doc("false: cannot be ordered")] = True
+    photo_upload_id: Annotated[UploadRef | None, doc("an image from POST /api/uploads")] = None
 
 
 class MenuItemPatch(Request):
-    name: ItemName | UnsetType = UNSET
-    name_en: Annotated[str, Meta(max_length=100)] | UnsetType = UNSET
-    description: Annotated[str, Meta(max_length=1000)] | UnsetType = UNSET
-    category: Category | UnsetType = UNSET
-    price_minor: PriceMinor | UnsetType = UNSET
-    currency: Currency | UnsetType = UNSET
-    robot_cooked: bool | UnsetType = UNSET
-    recipe: Recipe | UnsetType | None = UNSET
-    available: bool | UnsetType = UNSET
-    photo_upload_id: UploadRef | UnsetType | None = UNSET  # null removes the photo
+    name: Annotated[ItemName | UnsetType, doc("a new unique name")] = UNSET
+    name_en: Annotated[
+        Annotated[str, Meta(max_length=100)] | UnsetType, doc("its English name")
+    ] = UNSET
+    description: Annotated[
+        Annotated[str, Meta(max_length=1000)] | UnsetType, doc("for the menu")
+    ] = UNSET
+    category: Annotated[Category | UnsetType, doc("its tab")] = UNSET
+    price_minor: Annotated[
+        PriceMinor | UnsetType, doc("a new price (orders placed keep theirs)", 9500)
+    ] = UNSET
+    currency: Annotated[Currency | UnsetType, doc("ISO 4217")] = UNSET
+    robot_cooked: Annotated[bool | UnsetType, doc("a cooking robot makes it")] = UNSET
+    recipe: Annotated[Recipe | UnsetType | None, doc("the recipe id (null: none)")] = UNSET
+    available: Annotated[bool | UnsetType, doc("false: cannot be ordered now")] = UNSET
+    photo_upload_id: Annotated[
+        UploadRef | UnsetType | None, doc("an image upload; null removes the photo")
+    ] = UNSET
 
 
 class MenuPath(Query):
-    item_id: Id
+    item_id: Annotated[Id, doc("the menu item")]
 
 
 class MenuQuery(Query):
-    category: list[Category] = []
-    available: bool | None = None
-    robot_cooked: bool | None = None
-    sort: Literal["id", "name", "-name", "price", "-price", "category"] = "id"
-    limit: Limit = 500
+    category: Annotated[list[Category], doc("only these categories (repeat or commas)")] = []
+    available: Annotated[
+        bool | None, doc("only items that can (true) or cannot (false) be ordered")
+    ] = None
+    robot_cooked: Annotated[
+        bool | None, doc("only robot-cooked (true) or staff-made (false) items")
+    ] = None
+    sort: Annotated[
+        Literal["id", "name", "-name", "price", "-price", "category"], doc("order of the list")
+    ] = "id"
+    limit: Annotated[Limit, doc("items per page at most")] = 500
     offset: Offset = 0
 
 
 class MenuList(Struct, kw_only=True):
-    items: list[MenuItemOut]
-    total: int
-    categories: list[str]  # every category on the menu, for tabs
+    items: Annotated[list[MenuItemOut], doc("this page")]
+    total: Annotated[int, doc("items that match, in all")]
+    categories: Annotated[list[str], doc("every category on the menu, for tabs")]
 
 
 # ---- inventory --------------------------------------------------------------------------
 
 
 class IngredientUse(Struct, forbid_unknown_fields=True, kw_only=True):
-    menu_item_id: Id
-    amount: Annotated[int, Meta(ge=1, le=1_000_000)] = 1  # per portion
+    menu_item_id: Annotated[Id, doc("a menu item that uses the ingredient")]
+    amount: Annotated[
+        int, Meta(ge=1, le=1_000_000), doc("how much one portion uses (in the row's unit)")
+    ] = 1
 
 
 class InventoryOut(Struct, kw_only=True):
-    id: int
-    name: str  # the menu item's name, or the ingredient
-    menu_item_id: int | None
-    ingredient: str | None
-    stock: int
-    low_stock: int
-    unit: str
-    low: bool  # stock <= low_stock
-    used_by: list[IngredientUse]  # ingredients: the menu items that use them
-    updated_at: datetime
+    id: Annotated[int, doc("the stock row's id")]
+    name: Annotated[str, doc("the menu item's name, or the ingredient")]
+    menu_item_id: Annotated[int | None, doc("the ready-made item it counts (null: an ingredient)")]
+    ingredient: Annotated[str | None, doc("the ingredient it counts (null: a menu item)")]
+    stock: Annotated[int, doc("how many (portions, or the unit) are there")]
+    low_stock: Annotated[int, doc("the threshold: at or below it the row is low")]
+    unit: Annotated[str, doc("what `stock` counts", "portion")]
+    low: Annotated[bool, doc("stock is at or below low_stock")]
+    used_by: Annotated[list[IngredientUse], doc("ingredients: the menu items that use them")]
+    updated_at: Annotated[datetime, doc("its last change")]
 
 
 class InventoryIn(Request):
-    stock: Count
-    menu_item_id: Id | None = None  # stock of a ready-made item (drinks) ...
-    ingredient: Ingredient | None = None  # ... or of an ingredient, with the items it goes into
-    low_stock: Count = 0
-    unit: Unit = "portion"
-    used_by: Annotated[list[IngredientUse], Meta(max_length=200)] = []
+    stock: Annotated[Count, doc("how many there are now")]
+    menu_item_id: Annotated[Id | None, doc("stock of a ready-made item (drinks) ...")] = None
+    ingredient: Annotated[
+        Ingredient | None, doc("... or of an ingredient, with the items it goes into")
+    ] = None
+    low_stock: Annotated[Count, doc("the low-stock threshold")] = 0
+    unit: Annotated[Unit, doc("what `stock` counts")] = "portion"
+    used_by: Annotated[
+        list[IngredientUse], Meta(max_length=200), doc("ingredients: which menu items use how much")
+    ] = []
 
 
 class InventoryPatch(Request):
-    stock: Count | UnsetType = UNSET  # set the count (a stocktake) ...
-    adjust: Annotated[int, Meta(ge=-1_000_000_000, le=1_000_000_000)] | UnsetType = (
-        UNSET  # ... or add
-    )
-    low_stock: Count | UnsetType = UNSET
-    unit: Unit | UnsetType = UNSET
-    used_by: Annotated[list[IngredientUse], Meta(max_length=200)] | UnsetType = UNSET
+    stock: Annotated[Count | UnsetType, doc("set the count (a stocktake) ...")] = UNSET
+    adjust: Annotated[
+        Annotated[int, Meta(ge=-1_000_000_000, le=1_000_000_000)] | UnsetType,
+        doc("... or add (negative: remove) atomically, safe while orders take stock", 12),
+    ] = UNSET
+    low_stock: Annotated[Count | UnsetType, doc("a new threshold")] = UNSET
+    unit: Annotated[Unit | UnsetType, doc("what `stock` counts")] = UNSET
+    used_by: Annotated[
+        Annotated[list[IngredientUse], Meta(max_length=200)] | UnsetType,
+        doc("ingredients: which menu items use how much"),
+    ] = UNSET
 
 
 class InventoryPath(Query):
-    inventory_id: Id
+    inventory_id: Annotated[Id, doc("the stock row")]
 
 
 class InventoryQuery(Query):
-    low: bool | None = None  # only rows at or below their threshold
-    kind: Literal["item", "ingredient"] | None = None
-    sort: Literal["id", "name", "stock", "-stock"] = "id"
-    limit: Limit = 500
+    low: Annotated[
+        bool | None, doc("only rows at or below (true) or above (false) their threshold")
+    ] = None
+    kind: Annotated[
+        Literal["item", "ingredient"] | None, doc("only menu items' or ingredients' rows")
+    ] = None
+    sort: Annotated[Literal["id", "name", "stock", "-stock"], doc("order of the list")] = "id"
+    limit: Annotated[Limit, doc("rows per page at most")] = 500
     offset: Offset = 0
 
 
 class InventoryList(Struct, kw_only=True):
-    items: list[InventoryOut]
-    total: int
+    items: Annotated[list[InventoryOut], doc("this page")]
+    total: Annotated[int, doc("rows that match, in all")]

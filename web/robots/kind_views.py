@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import structlog
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import DISPATCH
 from web.db.restaurant import MenuItem
+from web.http.schemas import doc
 from web.robots.schemas import RobotOut
 
 log = structlog.get_logger("web.kinds")
@@ -44,55 +45,61 @@ class _Order(Struct, kw_only=True):
 
 
 class CookTask(Struct, kw_only=True):
-    order: str
-    task: str
-    table: str
-    recipe: str
-    item: str
-    quantity: int
-    status: str  # pending (in the queue) | assigned (a robot cooks it)
-    robot: str
-    attempts: int  # robots it was given to so far (more than 1: one dropped out)
-    placed: float
+    order: Annotated[str, doc("the order's id")]
+    task: Annotated[str, doc("the task's id (`<order>:c<n>`)")]
+    table: Annotated[str, doc("the order's table")]
+    recipe: Annotated[str, doc("what the cooking robot is asked to cook")]
+    item: Annotated[str, doc("the dish (menu item name)")]
+    quantity: Annotated[int, doc("portions")]
+    status: Annotated[
+        str, doc("`pending` (in the queue) or `assigned` (a robot cooks it)", "assigned")
+    ]
+    robot: Annotated[str, doc("the cooking robot (empty while pending)")]
+    attempts: Annotated[int, doc("robots it was given to so far (more than 1: one dropped out)")]
+    placed: Annotated[float, doc("when the order was placed, epoch seconds")]
 
 
 class Delivery(Struct, kw_only=True):
-    order: str
-    task: str
-    table: str
-    x: float | None
-    y: float | None
-    status: str  # pending | assigned
-    ready: bool  # every dish is cooked: a robot may take it now
-    robot: str
-    attempts: int
-    placed: float
+    order: Annotated[str, doc("the order's id")]
+    task: Annotated[str, doc("the task's id (`<order>:d`)")]
+    table: Annotated[str, doc("where it goes")]
+    x: Annotated[float | None, doc("the table's position, metres")]
+    y: Annotated[float | None, doc("the table's position, metres")]
+    status: Annotated[str, doc("`pending` or `assigned`", "pending")]
+    ready: Annotated[bool, doc("every dish is cooked: a robot may take it now")]
+    robot: Annotated[str, doc("the serving robot (empty while pending)")]
+    attempts: Annotated[int, doc("robots it was given to so far")]
+    placed: Annotated[float, doc("when the order was placed, epoch seconds")]
 
 
 class Recipe(Struct, kw_only=True):
-    recipe: str
-    menu_items: list[str]  # names of the menu items cooked with it
+    recipe: Annotated[str, doc("the recipe id")]
+    menu_items: Annotated[list[str], doc("names of the menu items cooked with it")]
 
 
 class CookbotEntry(Struct, kw_only=True):
-    robot: RobotOut
-    task: CookTask | None  # what it cooks now
+    robot: Annotated[RobotOut, doc("the cooking robot")]
+    task: Annotated[CookTask | None, doc("what it cooks now (null: nothing)")]
 
 
 class AlbabotEntry(Struct, kw_only=True):
-    robot: RobotOut
-    task: Delivery | None  # what it carries now
+    robot: Annotated[RobotOut, doc("the serving robot")]
+    task: Annotated[Delivery | None, doc("what it carries now (null: nothing)")]
 
 
 class CookbotView(Struct, kw_only=True):
-    robots: list[CookbotEntry]
-    queue: list[CookTask]  # dishes waiting for a free cooking robot, oldest order first
-    recipes: list[Recipe]  # what the cooking robots are asked to cook (robot-cooked menu)
+    robots: Annotated[list[CookbotEntry], doc("every cooking robot")]
+    queue: Annotated[
+        list[CookTask], doc("dishes waiting for a free cooking robot, oldest order first")
+    ]
+    recipes: Annotated[
+        list[Recipe], doc("what the cooking robots are asked to cook (the robot-cooked menu)")
+    ]
 
 
 class AlbabotView(Struct, kw_only=True):
-    robots: list[AlbabotEntry]
-    queue: list[Delivery]  # deliveries without a robot yet, oldest order first
+    robots: Annotated[list[AlbabotEntry], doc("every serving robot")]
+    queue: Annotated[list[Delivery], doc("deliveries without a robot yet, oldest order first")]
 
 
 async def open_orders(redis: Redis) -> list[_Order]:

@@ -11,10 +11,9 @@ import msgspec
 import orjson
 import structlog
 from aiohttp import web
-from redis.typing import EncodableT, FieldT
 
 from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
-from protocol.streams import COMMANDS, TELEMETRY, CommandRecord, TelemetryRecord, to_fields
+from protocol.streams import TELEMETRY, CommandRecord, TelemetryRecord
 from robodine.redisio.replies import as_str, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.feeds.topic import decode_entries
@@ -23,12 +22,19 @@ from web.http.jsonutil import dumps, json_response
 from web.http.microcache import MicroCache, respond
 from web.http.problems import Problem, not_found
 from web.keys import DB, REDIS, SETTINGS, USER
+from web.robots import command_status
+from web.robots.command_status import STATUS, WAITERS, wait_for_outcome
 from web.robots.registry import RegistryService, sql_robots
 from web.robots.schemas import (
     NEEDS_ARGS,
     ActionOut,
     CommandAccepted,
     CommandIn,
+    CommandOut,
+    CommandPage,
+    CommandPath,
+    CommandsQuery,
+    CommandWaitQuery,
     DockCommand,
     GotoCommand,
     RobotCreated,
@@ -61,6 +67,7 @@ def _setup(app: web.Application) -> None:
     app[ROBOT_LIST] = MicroCache(
         read, LIST_MAX_AGE_S, gzip_min_bytes=app[SETTINGS].web.gzip_min_bytes
     )
+    command_status.setup(app)
 
 
 routes = Routes("robots", "Robots as the gateway reports them, and commands to them.", setup=_setup)
@@ -100,6 +107,8 @@ async def robot_kinds(request: web.Request) -> RobotKindList:
     roles=ALL_ROLES,
     response=RobotList,
     errors=(401,),
+    headers=("If-None-Match",),
+    response_headers=("ETag",),
 )
 async def list_robots(request: web.Request) -> web.Response:
     """Robots of the config's `[[robots]]`, robots added through the API, and every robot the
@@ -186,6 +195,8 @@ async def delete_robot(request: web.Request, params: RobotPath) -> None:
     errors=(401, 404),
 )
 async def get_robot(request: web.Request, params: RobotPath) -> RobotOut:
+    """The registry entry merged with the gateway's snapshot `rd:robot:{id}`: every field
+    present, `null` when unknown. A robot neither registered nor reported is a 404."""
     return await _robot(request, params.robot_id)
 
 
@@ -296,11 +307,14 @@ def _resolve_args(settings: Any, body: Any) -> dict[str, Any]:
     response=CommandAccepted,
     status=202,
     errors=(400, 401, 403, 404, 409, 413, 415, 422),
+    headers=("Idempotency-Key",),
+    response_headers=("Location",),
 )
 async def send_command(request: web.Request, params: RobotPath, body: CommandIn) -> Any:
-    """Queue a command on rd:commands and answer its id at once (202).
+    """Queue a command on rd:commands and answer its id at once (202), with `Location`: the
+    command's status resource (`GET` it, with `?wait=` to wait for the outcome).
 
-    The gateway reports the outcome as a `command.sent`, `command.acked` or
+    The gateway also reports the outcome as a `command.sent`, `command.acked` or
     `command.failed` event whose `data.command` is this id (subscribe to
     /ws/events?type=command.*). An `Idempotency-Key` header makes a retried
     request return the first answer instead of sending the command twice.
@@ -348,8 +362,7 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
         source=user.username,
     )
     try:
-        fields: dict[FieldT, EncodableT] = dict(to_fields(rec).items())
-        sid = as_str(await redis.xadd(COMMANDS, fields))  # never MAXLEN
+        sid = await app[STATUS].queue(rec)  # XADD (never MAXLEN) and the command's record
     except BaseException:
         if idem_key is not None:
             await redis.delete(idem_key)
@@ -371,7 +384,11 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
     log.info(
         "command_queued", command=rec.id, robot=rec.robot, action=rec.action, user=user.username
     )
-    return out
+    return json_response(out, status=202, headers={"Location": _location(out)})
+
+
+def _location(out: CommandAccepted) -> str:
+    return f"/api/robots/{out.robot}/commands/{out.command}"
 
 
 def _repeat(stored: str, digest: str) -> web.Response:
@@ -393,4 +410,48 @@ def _repeat(stored: str, digest: str) -> web.Response:
             extra={"in": "header"},
         )
     answer = msgspec.convert(data["answer"], CommandAccepted)
-    return json_response(msgspec.structs.replace(answer, duplicate=True), status=200)
+    return json_response(
+        msgspec.structs.replace(answer, duplicate=True),
+        status=200,
+        headers={"Location": _location(answer)},
+    )
+
+
+@routes.route(
+    "GET",
+    "/api/robots/{robot_id}/commands",
+    summary="A robot's recent commands and what became of them",
+    roles=ALL_ROLES,
+    params=RobotPath,
+    query=CommandsQuery,
+    response=CommandPage,
+)
+async def list_commands(
+    request: web.Request, params: RobotPath, query: CommandsQuery
+) -> CommandPage:
+    """Newest first: those sent through this API and the gateway's own (the dispatcher's),
+    each kept `redis.commands_retention_s` after it was queued."""
+    await _robot(request, params.robot_id)
+    items, total = await request.app[STATUS].page(params.robot_id, query.limit, query.offset)
+    return CommandPage(items=items, total=total)
+
+
+@routes.route(
+    "GET",
+    "/api/robots/{robot_id}/commands/{command_id}",
+    summary="One command and what became of it",
+    roles=ALL_ROLES,
+    params=CommandPath,
+    query=CommandWaitQuery,
+    response=CommandOut,
+)
+async def get_command(
+    request: web.Request, params: CommandPath, query: CommandWaitQuery
+) -> CommandOut:
+    """`status` moves from `queued` to `sent`, then to one outcome: `acked`, `failed` or
+    `expired`. With `?wait=S` (at most 30) the answer comes as soon as the command has its
+    outcome, or after S seconds with the status it has then: no event feed needed."""
+    app = request.app
+    return await wait_for_outcome(
+        app[STATUS], app[WAITERS], params.robot_id, params.command_id, query.wait
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Struct
@@ -14,17 +14,17 @@ from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries
-from web.http.schemas import Query, RobotId
+from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import TelemetryEntry
 
 
 class TelemetryFrame(Struct, tag_field="type", tag="telemetry", kw_only=True):
-    id: str
-    sample: TelemetryRecord
+    id: Annotated[str, doc("the sample's rd:telemetry id")]
+    sample: Annotated[TelemetryRecord, doc("the sample")]
 
 
 class TelemetryParams(Query):
-    robot: list[RobotId] = []
+    robot: Annotated[list[RobotId], doc("only these robots (repeat or commas)")] = []
 
 
 def telemetry_frame(sid: StreamId, rec: TelemetryRecord) -> Frame:
@@ -112,8 +112,10 @@ class TelemetryTopic(Topic):
         for entry in newest_per_robot(entries):
             f = sample_frame(entry)
             if f is None:  # an entry of the flat layout, or a bad one (logged and skipped)
-                out += [telemetry_frame(*d) for d in decode_entries([entry], TelemetryRecord,
-                                                                      self.stream)]
+                out += [
+                    telemetry_frame(*d)
+                    for d in decode_entries([entry], TelemetryRecord, self.stream)
+                ]
             else:
                 out.append(f)
         return out

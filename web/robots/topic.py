@@ -9,7 +9,7 @@ and only says which events the state is newer than). Live frames come from
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from msgspec import Struct
 
@@ -19,7 +19,7 @@ from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext
-from web.http.schemas import Query, RobotId
+from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import RobotOut
 from web.robots.snapshots import load_robots
 
@@ -29,12 +29,12 @@ _ALSO_CHANGE = frozenset({"registry.changed", "command.acked"})
 
 
 class RobotFrame(Struct, tag_field="type", tag="robot", kw_only=True):
-    id: str  # the rd:events id of the change
-    robot: RobotOut
+    id: Annotated[str, doc("the rd:events id of the change")]
+    robot: Annotated[RobotOut, doc("the whole robot, as `GET /api/robots/{robot_id}` answers it")]
 
 
 class RobotsParams(Query):
-    robot: list[RobotId] = []
+    robot: Annotated[list[RobotId], doc("only these robots (repeat or commas)")] = []
 
 
 class RobotsTopic(Topic):

@@ -29,6 +29,8 @@ def _service(request: web.Request) -> TodoService:
     errors=(401, 422),
 )
 async def list_todos(request: web.Request, query: TodosQuery) -> TodoList:
+    """Todos by id; filter by `done` and `assignee`, page with `limit` and `offset`. The
+    `todos` feed pushes every change."""
     items, total = await _service(request).list(query)
     return TodoList(items=items, total=total)
 
@@ -44,6 +46,7 @@ async def list_todos(request: web.Request, query: TodosQuery) -> TodoList:
     errors=(400, 401, 403, 413, 415, 422),
 )
 async def create_todo(request: web.Request, body: TodoIn) -> TodoOut:
+    """Answers the todo with `version` 1; every process's `/ws/todos` clients see it."""
     return await _service(request).create(body, request[USER].username)
 
 
@@ -57,6 +60,7 @@ async def create_todo(request: web.Request, body: TodoIn) -> TodoOut:
     errors=(401, 404),
 )
 async def get_todo(request: web.Request, params: TodoPath) -> TodoOut:
+    """One todo with its current `version`."""
     return await _service(request).get(params.todo_id)
 
 
@@ -85,4 +89,5 @@ async def update_todo(request: web.Request, params: TodoPath, body: TodoPatch) -
     errors=(401, 403, 404),
 )
 async def delete_todo(request: web.Request, params: TodoPath) -> None:
+    """Gone for good; the `todos` feed says so (`op` deleted, with its last state)."""
     await _service(request).delete(params.todo_id, request[USER].username)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 import orjson
@@ -14,15 +14,16 @@ from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
+from web.http.schemas import doc
 from web.todos.schemas import TodoOut, TodosQuery
 from web.todos.service import TODOS_STREAM, TodoService
 
 
 class TodoFrame(Struct, tag_field="type", tag="todo", kw_only=True):
-    id: str
-    op: Literal["created", "updated", "deleted"]
-    todo: TodoOut
-    by: str
+    id: Annotated[str, doc("the rd:todos id: resume with `since`")]
+    op: Annotated[Literal["created", "updated", "deleted"], doc("what happened to it")]
+    todo: Annotated[TodoOut, doc("the todo as the REST API answers it (deleted: its last state)")]
+    by: Annotated[str, doc("who changed it")]
 
 
 class TodosTopic(Topic):

@@ -41,6 +41,7 @@ def _service(request: web.Request) -> UploadService:
     status=201,
     raw_body=("multipart/form-data", MultipartUpload),
     errors=(503, 507),
+    response_headers=("Location",),
 )
 async def create_upload(request: web.Request) -> web.Response:
     """Streamed to the store as it arrives, never held whole in memory. Over
@@ -89,6 +90,7 @@ async def list_uploads(request: web.Request, query: UploadsQuery) -> UploadList:
     response=UploadOut,
 )
 async def get_upload(request: web.Request, params: UploadPath) -> UploadOut:
+    """One upload's record (not its bytes: `content` is their URL)."""
     return await _service(request).get(params.upload_id)
 
 
@@ -102,6 +104,8 @@ async def get_upload(request: web.Request, params: UploadPath) -> UploadOut:
     raw=True,
     response_type="application/octet-stream",
     errors=(401, 404, 416, 503),
+    headers=("Range", "If-Range"),
+    response_headers=("ETag",),
 )
 async def upload_content(request: web.Request) -> web.StreamResponse:
     """Local store: the file with `Range`/`If-Range` (206, 416), `ETag` and a long cache

@@ -7,27 +7,29 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from web.http.schemas import Offset, Query
+from web.http.schemas import Offset, Query, doc
 
 UploadId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}$", description="32 hex digits")]
 
 
 class UploadOut(Struct, kw_only=True):
-    id: str
-    filename: str
-    content_type: str
-    size: int  # bytes
-    sha256: str  # hex digest of the content, computed while it streamed in
-    store: str  # local | s3
-    source: str  # upload (POST /api/uploads) | job (a job's output)
-    created_by: str
-    created_at: datetime
-    content: str  # GET this for the bytes (ranges, or a redirect to the object store)
+    id: Annotated[str, doc("the upload's id")]
+    filename: Annotated[str, doc("as uploaded")]
+    content_type: Annotated[str, doc("as uploaded", "image/jpeg")]
+    size: Annotated[int, doc("bytes")]
+    sha256: Annotated[str, doc("hex digest of the content, computed while it streamed in")]
+    store: Annotated[str, doc("`local` or `s3`")]
+    source: Annotated[str, doc("`upload` (POST /api/uploads) or `job` (a job's output)")]
+    created_by: Annotated[str, doc("who uploaded it")]
+    created_at: Annotated[datetime, doc("when")]
+    content: Annotated[
+        str, doc("GET this for the bytes (ranges, or a redirect to the object store)")
+    ]
 
 
 class UploadList(Struct, kw_only=True):
-    items: list[UploadOut]
-    total: int
+    items: Annotated[list[UploadOut], doc("this page, newest first")]
+    total: Annotated[int, doc("uploads that match, in all")]
 
 
 class UploadPath(Query):
@@ -35,12 +37,14 @@ class UploadPath(Query):
 
 
 class UploadsQuery(Query):
-    source: Literal["upload", "job"] | None = None
+    source: Annotated[Literal["upload", "job"] | None, doc("only uploads or only job outputs")] = (
+        None
+    )
     type: (
         Annotated[str, Meta(max_length=100, description="content type, or a prefix like image/")]
         | None
     ) = None
-    limit: Annotated[int, Meta(ge=1, le=500)] = 100
+    limit: Annotated[int, Meta(ge=1, le=500), doc("uploads per page at most")] = 100
     offset: Offset = 0
 
 

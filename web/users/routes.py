@@ -24,6 +24,7 @@ def _service(request: web.Request) -> UserService:
     "GET", "/api/users", summary="List users", roles=ADMINS, response=UserList, errors=(401, 403)
 )
 async def list_users(request: web.Request) -> UserList:
+    """Every user, by name, with role and whether disabled. Never a password or its hash."""
     return UserList(items=await _service(request).list())
 
 
@@ -38,6 +39,8 @@ async def list_users(request: web.Request) -> UserList:
     errors=(400, 401, 403, 409, 413, 415, 422),
 )
 async def create_user(request: web.Request, body: UserIn) -> UserOut:
+    """The password must have at least `web.password_min_length` characters; it is stored
+    hashed with argon2id. A name in use is a 409."""
     out = await _service(request).create(body.username, body.password, Role(body.role))
     log.info("user_created", user=out.username, role=out.role, by=request[USER].username)
     return out
@@ -53,6 +56,7 @@ async def create_user(request: web.Request, body: UserIn) -> UserOut:
     errors=(401, 403, 404),
 )
 async def get_user(request: web.Request, params: UserPath) -> UserOut:
+    """One user: role, disabled, when made and last changed."""
     return await _service(request).get(params.username)
 
 
@@ -91,6 +95,8 @@ async def update_user(request: web.Request, params: UserPath, body: UserPatch) -
     errors=(401, 403, 404, 409),
 )
 async def delete_user(request: web.Request, params: UserPath) -> None:
+    """Their tokens end at once and their open feeds close (4001). The last active admin cannot
+    be removed (409 `last_admin`)."""
     await _service(request).delete(params.username, acting=request[USER].username)
     request.app[USER_CACHE].forget(params.username)
     request.app[FEEDS].end_user(params.username)

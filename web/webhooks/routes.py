@@ -59,6 +59,7 @@ async def create_endpoint(request: web.Request, body: EndpointIn) -> EndpointOut
     "GET", "/api/webhooks/endpoints", summary="List endpoints", roles=ADMINS, response=EndpointList
 )
 async def list_endpoints(request: web.Request) -> EndpointList:
+    """Every outbound webhook endpoint, with its events and failure count. Never its secret."""
     return EndpointList(items=await _service(request).all())
 
 
@@ -71,6 +72,7 @@ async def list_endpoints(request: web.Request) -> EndpointList:
     response=EndpointOut,
 )
 async def get_endpoint(request: web.Request, params: EndpointPath) -> EndpointOut:
+    """One endpoint. Never its secret."""
     return await _service(request).get(params.endpoint_id)
 
 
@@ -100,6 +102,7 @@ async def update_endpoint(
     status=204,
 )
 async def delete_endpoint(request: web.Request, params: EndpointPath) -> None:
+    """No more deliveries to it; its delivery log goes with it."""
     await _service(request).delete(params.endpoint_id)
 
 

@@ -3,6 +3,7 @@ import { api, canWrite, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { addStrings, ago, clock, lang, money, t, tf } from "./i18n.js";
 import { problemText } from "./problems.js";
+import { followRestaurant } from "./restaurant.js";
 import { feed, toast } from "./ui.js";
 import { loadRobotNames, noteOrder, robotName } from "./words.js";
 
@@ -45,6 +46,7 @@ export function ordersView() {
   loadRobotNames().then(changed);
   loadMenu().then(() => { if (canWrite()) orderForm = buildOrderForm(form, menu, loadMenu); })
     .catch((e) => toast(problemText(e), true));
+  followRestaurant(["menu_item", "inventory"], () => loadMenu().catch(() => {})); // live prices, availability, stock
   let menuTimer = null; // others' orders take stock too: re-read the menu now and then
   function menuSoon() { if (!menuTimer) menuTimer = setTimeout(() => { menuTimer = null; loadMenu().catch(() => {}); }, 1000); }
 

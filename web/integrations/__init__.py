@@ -1,0 +1,1 @@
+"""Integrations: API keys for other systems (a POS, a building system), their routes and CLI."""
