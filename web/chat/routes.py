@@ -22,7 +22,7 @@ from web.http import auth
 from web.http.api import Routes
 from web.http.jsonutil import json_response
 from web.http.schemas import Query, StreamIdStr, doc
-from web.keys import CHAT, DB, USER
+from web.keys import CHAT, DB, SETTINGS, USER
 from web.security import ADMINS, ALL_ROLES
 
 log = structlog.get_logger("web.chat")

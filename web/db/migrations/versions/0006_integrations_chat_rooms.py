@@ -1,7 +1,7 @@
 """integrations (API keys with a role and a scope) and chat rooms added through the API
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-07
 """
 

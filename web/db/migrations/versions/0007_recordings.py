@@ -1,7 +1,7 @@
 """recordings: the index of camera segments in the media store
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 
