@@ -16,7 +16,10 @@ Next: edit {plan.CONFIG} (the [[robots]] above all), then
   systemctl enable --now robodine.target
   robodine status
   robodine users add admin --role admin        # the first login
-HTTPS: the tablets trust {plan.CA_CERT} once (docs/operations.md, HTTPS).
+HTTPS: each tablet trusts {plan.CA_CERT} once (docs/operations.md, HTTPS):
+  Android: Settings > Security > Encryption & credentials > Install a certificate > CA
+  iPhone, iPad: open the file, install the profile, then Settings > General > About >
+  Certificate Trust Settings > full trust for "Robodine local CA"
 """
 
 

@@ -196,9 +196,18 @@ def wheel_digest(wheel: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+# What a checkout holds that is no source: never copied into the wheel's build tree.
+NOT_SOURCE = (".git", ".venv", "build", "dist", "var", "*.egg-info", "__pycache__",
+              "test-artifacts", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis")
+
+
 def build_wheel(checkout: Path, out: Path) -> Path:
+    """``pip wheel`` of a copy of the sources: setuptools builds in the tree it is given,
+    and a checkout's leftover build/ would put files deleted since into the wheel."""
+    src = out / "src"
+    shutil.copytree(checkout, src, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     done = execute(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(checkout)]
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)]
     )
     if done.returncode != 0:
         raise InstallError(f"building the wheel failed: {done.stderr.strip()[-500:]}")
@@ -322,9 +331,11 @@ def _tls(ctx: Context, rendered: str) -> None:
         return
     names = [*host_names(), "localhost"]
     ips = [*addresses(), "127.0.0.1", "::1"]
-    pem = tls.make(names, ips)
-    ensure_file(ctx, CA_CERT, pem.ca_cert, 0o644, note="trust this on the tablets")
-    ensure_file(ctx, CA_KEY, pem.ca_key, 0o600, note="signs new server certificates")
+    ca_cert, ca_key = ctx.path(CA_CERT), ctx.path(CA_KEY)
+    ca = (ca_cert.read_bytes(), ca_key.read_bytes()) if ca_key.is_file() else None
+    pem = tls.make(names, ips, ca=ca)
+    ensure_file(ctx, CA_CERT, pem.ca_cert, 0o644, keep=True, note="trust this on the tablets")
+    ensure_file(ctx, CA_KEY, pem.ca_key, 0o600, keep=True, note="signs server certificates")
     ensure_file(ctx, CERT, pem.cert, 0o644, note=f"for {', '.join(names + ips)}")
     ensure_file(ctx, KEY, pem.key, 0o640, "root", ctx.user)
 

@@ -43,16 +43,60 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def make(names: list[str], addresses: list[str], *, now: dt.datetime | None = None) -> Pem:
-    """A CA and a server certificate for ``names`` (DNS) and ``addresses`` (IP)."""
+def make(
+    names: list[str],
+    addresses: list[str],
+    *,
+    ca: tuple[bytes, bytes] | None = None,
+    now: dt.datetime | None = None,
+) -> Pem:
+    """A server certificate for ``names`` (DNS) and ``addresses`` (IP), signed by ``ca``
+    (its PEM certificate and key: the tablets already trust it) or by a new CA."""
     now = now or dt.datetime.now(dt.UTC)
     box = names[0] if names else "robodine"
-    ca_key, key = _key(), _key()
+    key = _key()
+    if ca is not None:
+        ca_cert = x509.load_pem_x509_certificate(ca[0])
+        loaded = serialization.load_pem_private_key(ca[1], password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ValueError("the CA key is not an EC key")
+        ca_key = loaded
+    else:
+        ca_key = _key()
+        ca_cert = _ca(ca_key, box, now)
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(names)]
+    alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, box)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    return Pem(
+        ca_cert=ca_pem,
+        ca_key=_pem_key(ca_key),
+        cert=server.public_bytes(serialization.Encoding.PEM) + ca_pem,
+        key=_pem_key(key),
+    )
+
+
+def _ca(ca_key: ec.EllipticCurvePrivateKey, box: str, now: dt.datetime) -> x509.Certificate:
     ca_name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Robodine"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"Robodine local CA ({box})"),
     ])
-    ca = (
+    return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -71,29 +115,4 @@ def make(names: list[str], addresses: list[str], *, now: dt.datetime | None = No
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
-    )
-    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(names)]
-    alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, box)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    return Pem(
-        ca_cert=ca_pem,
-        ca_key=_pem_key(ca_key),
-        cert=server.public_bytes(serialization.Encoding.PEM) + ca_pem,
-        key=_pem_key(key),
     )

@@ -12,8 +12,7 @@ import json
 import sqlite3
 import tarfile
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ import pytest
 import redis
 
 from tests.ops.system import ADMIN_PASSWORD, System, running
-from tests.servers import RedisServer, postgres_available
+from tests.servers import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 async def _shop(system: System, orders: int, messages: list[str]) -> list[int]:
@@ -253,40 +251,20 @@ def test_a_damaged_member_is_refused(small_archive: Path, fresh_redis: RedisServ
     assert gzip  # (the archive is gzip: the truncated case above cuts the stream itself)
 
 
-@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable")
 def test_postgresql_round_trip(redis_private: RedisServer, fresh_redis: RedisServer,
-                               tmp_path: Path) -> None:
-    import asyncpg
-
-    names = [f"rd_backup_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(f"{PG}/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    for n in names:
-        asyncio.run(admin(f"CREATE DATABASE {n}"))
-    try:
-        src = System(tmp_path / "src", redis_private.url,
-                     ROBODINE_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{names[0]}")
-        assert src.robodine("demo-data", input=ADMIN_PASSWORD + "\n").returncode == 0
-        archive = tmp_path / "pg.tar.gz"
-        done = src.robodine("backup", str(archive))
-        assert done.returncode == 0, done.stderr
-        m = manifest_of(archive)
-        assert m["database"]["kind"] == "postgresql" and m["database"]["rows"]["menu_items"] > 0
-        dst = System(tmp_path / "dst", fresh_redis.url,
-                     ROBODINE_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{names[1]}")
-        done = dst.robodine("restore", str(archive))
-        assert done.returncode == 0, done.stderr
-        again = dst.robodine("restore", str(archive))
-        assert again.returncode == 1 and "not empty" in again.stderr
-        done = dst.robodine("backup", str(tmp_path / "pg2.tar.gz"))
-        assert done.returncode == 0, done.stderr
-        assert manifest_of(tmp_path / "pg2.tar.gz")["database"]["rows"] == m["database"]["rows"]
-    finally:
-        for n in names:
-            asyncio.run(admin(f"DROP DATABASE IF EXISTS {n} WITH (FORCE)"))
+                               tmp_path: Path, pg_database: Callable[[], str]) -> None:
+    src = System(tmp_path / "src", redis_private.url, ROBODINE_DATABASE_URL=pg_database())
+    assert src.robodine("demo-data", input=ADMIN_PASSWORD + "\n").returncode == 0
+    archive = tmp_path / "pg.tar.gz"
+    done = src.robodine("backup", str(archive))
+    assert done.returncode == 0, done.stderr
+    m = manifest_of(archive)
+    assert m["database"]["kind"] == "postgresql" and m["database"]["rows"]["menu_items"] > 0
+    dst = System(tmp_path / "dst", fresh_redis.url, ROBODINE_DATABASE_URL=pg_database())
+    done = dst.robodine("restore", str(archive))
+    assert done.returncode == 0, done.stderr
+    again = dst.robodine("restore", str(archive))
+    assert again.returncode == 1 and "not empty" in again.stderr
+    done = dst.robodine("backup", str(tmp_path / "pg2.tar.gz"))
+    assert done.returncode == 0, done.stderr
+    assert manifest_of(tmp_path / "pg2.tar.gz")["database"]["rows"] == m["database"]["rows"]

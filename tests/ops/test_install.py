@@ -90,6 +90,18 @@ def test_every_file_in_place_with_its_mode_and_owners(tree: Path) -> None:
     assert stamp[0] == __import__("robodine").__version__
 
 
+def issued(tls: Path) -> None:
+    from cryptography import x509
+
+    ca = x509.load_pem_x509_certificate((tls / "ca.crt").read_bytes())
+    server = x509.load_pem_x509_certificate((tls / "robodine.crt").read_bytes())
+    server.verify_directly_issued_by(ca)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert "127.0.0.1" in {str(a) for a in names.get_values_for_type(x509.IPAddress)}
+    ssl.create_default_context().load_cert_chain(tls / "robodine.crt", tls / "robodine.key")
+
+
 def test_the_config_is_this_boxs_own(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = dict(line.split("=", 1) for line in
                    (tree / "etc/robodine/secrets.env").read_text().splitlines())
@@ -106,10 +118,8 @@ def test_the_config_is_this_boxs_own(tree: Path, monkeypatch: pytest.MonkeyPatch
     assert str(s.web.tls_cert) == "/etc/robodine/tls/robodine.crt"
     assert str(s.spool.path) == "/var/lib/robodine/spool.sqlite3"
     assert s.database.url == "sqlite+aiosqlite:////var/lib/robodine/robodine.sqlite3"
-    # the certificate verifies against the CA for this box's loopback names
-    ctx = ssl.create_default_context(cafile=str(tree / "etc/robodine/tls/ca.crt"))
-    ctx.load_cert_chain(tree / "etc/robodine/tls/robodine.crt",
-                        tree / "etc/robodine/tls/robodine.key")
+    # the certificate is the CA's, for this box's loopback names, and goes with its key
+    issued(tree / "etc/robodine/tls")
 
 
 def test_a_second_run_changes_nothing_and_says_so(tree: Path, built_wheel: Path) -> None:
@@ -135,6 +145,21 @@ def test_a_kept_config_keeps_its_content_and_gets_its_mode_back(
     assert done.returncode == 0
     assert "changed    /etc/robodine/robodine.toml" in done.stdout and "mode/owner" in done.stdout
     assert config.read_text() == text and owner(config) == ("root", USER, 0o640)
+
+
+def test_a_new_server_certificate_keeps_the_ca_the_tablets_trust(
+    tree: Path, built_wheel: Path
+) -> None:
+    tls = tree / "etc/robodine/tls"
+    ca, old = (tls / "ca.crt").read_bytes(), (tls / "robodine.crt").read_bytes()
+    (tls / "robodine.crt").unlink()
+    (tls / "robodine.key").unlink()
+    done = robodine("install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps",
+                    "--user", USER)
+    assert done.returncode == 0, done.stderr
+    assert (tls / "ca.crt").read_bytes() == ca and (tls / "robodine.crt").read_bytes() != old
+    issued(tls)
+    assert owner(tls / "robodine.key") == ("root", USER, 0o640)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")

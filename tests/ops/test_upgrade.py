@@ -6,19 +6,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from config.settings import DatabaseSettings
-from tests.servers import postgres_available
 from web.db.migrate import head_revision, upgrade
 from web.db.session import create_engine
 
-PG = "postgresql://postgres@127.0.0.1:5432"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -59,24 +56,10 @@ def test_first_migration_with_data_upgrades_to_head_sqlite(tmp_path: Path) -> No
     _check(f"sqlite+aiosqlite:///{tmp_path}/old.sqlite3")
 
 
-@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL is not reachable")
-def test_first_migration_with_data_upgrades_to_head_postgresql() -> None:
-    import asyncpg
-
-    name = f"rd_upgrade_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(f"{PG}/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    try:
-        _check(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
-    finally:
-        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+def test_first_migration_with_data_upgrades_to_head_postgresql(
+    pg_database: Callable[[], str],
+) -> None:
+    _check(pg_database())
 
 
 def test_a_database_from_a_newer_robodine_is_refused(tmp_path: Path) -> None:
