@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from config.settings import (
     ChatSettings,
+    ClusterSettings,
     CommandSettings,
     DatabaseSettings,
     DataSettings,
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    cluster: ClusterSettings = ClusterSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

@@ -89,6 +89,16 @@ class RedisSettings(Section):
         return v
 
 
+class ClusterSettings(Section):
+    """Several gateways on one Redis (docs/scaling.md). Off: one gateway per Redis, as before."""
+
+    enabled: bool = False
+    # Robot leases, the gateway's liveness and the leader lease live this long in Redis
+    # without renewal (renewed every third of it): a dead gateway's robots and its
+    # dispatcher are free for another after at most this.
+    lease_ttl_s: Annotated[float, Field(ge=0.5, le=60)] = 3.0
+
+
 class SpoolSettings(Section):
     path: Path = Path("var/spool/gateway.sqlite3")
     max_records: Positive = 200_000

@@ -33,6 +33,7 @@ from redis.exceptions import ResponseError
 
 from config import ConfigError, Settings
 from config.loader import problem
+from gateway.cluster import membership
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
@@ -96,6 +97,7 @@ class Gateway:
             )
             writer.probe_buffers()
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
+            leases = membership.leases_for(s, fleet, writer, self.stats)
             reader = started.reader = CommandReader(
                 blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock
             )
@@ -112,6 +114,10 @@ class Gateway:
                     tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
                     started.tcp = tcp
                     self.tcp_port = await tcp.start()
+                    if leases is not None:
+                        membership.join(
+                            leases, writer, membership.describe(s, self.tcp_port, self.udp_port)
+                        )
                     started.reader_task = tg.create_task(reader.run(), name="commands")
                     mqtt = self.mqtt = started.mqtt = open_mqtt(s, fleet, self.stats, self.clock)
                     if mqtt is not None:
@@ -149,6 +155,8 @@ class Gateway:
                 # read, the stop recorded, the writer flushed or spooled.
                 await self._stop_inputs(started)
                 writer.event(EventType.GATEWAY_STOPPED, **_stopped(s.gateway.name, crash))
+                if leases is not None:
+                    leases.stop()  # let go of every lease in the last flush
                 await writer.close(s.gateway.shutdown_timeout_s / 2)
         except BaseExceptionGroup as group:
             config = group.subgroup(ConfigError)
@@ -173,6 +181,10 @@ class Gateway:
         (the reader loads them later); returns whether Redis answered."""
         s = self.settings
         try:
+            if s.cluster.enabled:
+                async with asyncio.timeout(s.redis.connect_timeout_s * 2):
+                    await _check_redis(blocking, s)
+                await membership.wait_for_name(blocking, s)
             async with asyncio.timeout(s.redis.connect_timeout_s * 2):
                 await _check_redis(blocking, s)
                 await reader.load()
