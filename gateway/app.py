@@ -63,6 +63,7 @@ class _Started:
     reader_task: asyncio.Task[None] | None = None
     mqtt: MqttSupervisor | None = None
     mqtt_task: asyncio.Task[None] | None = None
+    member: membership.Member | None = None
     workers: list[asyncio.Task[Any]] = field(default_factory=list)
     stopping: bool = False
 
@@ -97,9 +98,11 @@ class Gateway:
             )
             writer.probe_buffers()
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock())
-            leases = membership.leases_for(s, fleet, writer, self.stats)
-            reader = started.reader = CommandReader(
-                blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock
+            member = started.member = membership.member(s, fleet, writer, self.stats, self.clock)
+            reader = started.reader = (
+                CommandReader(blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock)
+                if member is None
+                else member.reader(blocking)
             )
             redis_checked = await self._load(blocking, reader, fleet)
             writer_task = running = asyncio.create_task(writer.run(), name="writer")
@@ -114,10 +117,8 @@ class Gateway:
                     tcp = TcpServer(fleet, s.tcp, s.gateway, self.stats, self.udp_port)
                     started.tcp = tcp
                     self.tcp_port = await tcp.start()
-                    if leases is not None:
-                        membership.join(
-                            leases, writer, membership.describe(s, self.tcp_port, self.udp_port)
-                        )
+                    if member is not None:
+                        started.workers += member.start(tg, self.tcp_port, self.udp_port)
                     started.reader_task = tg.create_task(reader.run(), name="commands")
                     mqtt = self.mqtt = started.mqtt = open_mqtt(s, fleet, self.stats, self.clock)
                     if mqtt is not None:
@@ -155,8 +156,8 @@ class Gateway:
                 # read, the stop recorded, the writer flushed or spooled.
                 await self._stop_inputs(started)
                 writer.event(EventType.GATEWAY_STOPPED, **_stopped(s.gateway.name, crash))
-                if leases is not None:
-                    leases.stop()  # let go of every lease in the last flush
+                if member is not None:
+                    member.leave()  # every lease let go in the last flush
                 await writer.close(s.gateway.shutdown_timeout_s / 2)
         except BaseExceptionGroup as group:
             config = group.subgroup(ConfigError)
@@ -171,6 +172,8 @@ class Gateway:
             for client in (blocking, redis):
                 with contextlib.suppress(Exception):
                     await client.aclose()
+            if started.member is not None:
+                await started.member.aclose()
             await asyncio.to_thread(spool.close)
             if self.started.is_set():
                 log.info("gateway_stopped", spooled=len(spool))
@@ -207,6 +210,8 @@ class Gateway:
             await started.tcp.stop(timeout / 2)
         if started.mqtt is not None and started.mqtt_task is not None:
             await stop_mqtt(started.mqtt, started.mqtt_task, timeout / 2)
+        if started.member is not None:
+            await started.member.stop_leading()
         if started.reader is not None:
             started.reader.stop()
         for task in started.workers:

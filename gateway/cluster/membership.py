@@ -11,39 +11,98 @@ robot. Leaving: every lease is let go in the writer's last flush.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 
 from config import ConfigError, Settings
 from config.loader import problem
+from gateway.cluster.inbox import InboxReader
+from gateway.cluster.leader import Leadership
 from gateway.cluster.leases import Leases
+from gateway.cluster.routing import Routes
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
 from protocol import cluster
+from robodine.redisio.client import connect
 
 log = structlog.get_logger("gateway.cluster")
 
-__all__ = ["describe", "join", "leases_for", "wait_for_name"]
+__all__ = ["Member", "describe", "member", "wait_for_name"]
 
 
-def leases_for(
-    settings: Settings, fleet: Fleet, writer: StreamWriter, stats: Stats
-) -> Leases | None:
-    """The gateway's leases, wired to the fleet and the writer; None without [cluster]."""
-    if not settings.cluster.enabled:
-        return None
-    leases = Leases(settings.gateway.name, "", settings.cluster.lease_ttl_s, stats)
-    fleet.leases = leases
-    leases.on_lost = lambda robot, holder: fleet.moved(robot, holder, time.time())
-    writer.fence_of = leases.fence
-    return leases
+class Member:
+    """What a gateway runs to be one of several: its leases, the routes of its commands
+    and, while it leads, the router of rd:commands (gateway/cluster/leader.py)."""
+
+    def __init__(
+        self, settings: Settings, fleet: Fleet, writer: StreamWriter, stats: Stats,
+        *, clock: Callable[[], float] = time.time,
+    ) -> None:
+        s = settings
+        name = s.gateway.name
+        self.settings, self.fleet, self.writer = settings, fleet, writer
+        self.leases = Leases(name, "", s.cluster.lease_ttl_s, stats)
+        self._clients = [
+            connect(s.redis, name=f"{name}:route"),
+            connect(s.redis, name=f"{name}:leader", block_ms=s.redis.command_block_ms),
+        ]
+        self.routes = Routes(self._clients[0], name, writer, stats)
+        self.routes.local = lambda rec, ref: fleet.commands.submit(rec, ref, clock())
+        self.leadership = Leadership(
+            s, fleet, self.leases, self.routes, self._clients[1],
+            lambda rec, ref, now: fleet.dispatcher.command(rec, ref, now), clock=clock,
+        )
+        fleet.leases = self.leases
+        writer.fence_of = self.leases.fence
+        self.leases.on_lost = lambda robot, holder: self.routes.hand_over(
+            robot, fleet.moved(robot, holder, clock())
+        )
+        self.clock = clock
+
+    def reader(self, redis: Redis) -> InboxReader:
+        """The reader of this gateway's inbox, where rd:commands' reader would be."""
+        return InboxReader(redis, self.fleet, self.settings.redis, self.routes,
+                           consumer=self.settings.gateway.name, clock=self.clock)
+
+    def start(self, tg: asyncio.TaskGroup, tcp_port: int, udp_port: int) -> list[asyncio.Task[Any]]:
+        """Once the ports are open: liveness and leases in the writer's flushes, the
+        hand-overs and the leadership running; the tasks, for the gateway to end."""
+        self.leases.info = describe(self.settings, tcp_port, udp_port)
+        self.writer.attach(self.leases)
+        return [
+            tg.create_task(self.routes.run(), name="cluster-handovers"),
+            tg.create_task(self.leadership.run(), name="cluster-leadership"),
+        ]
+
+    async def stop_leading(self) -> None:
+        await self.leadership.stop()
+
+    def leave(self) -> None:
+        """Every lease let go in the writer's last flush."""
+        self.leases.stop()
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+def member(
+    settings: Settings, fleet: Fleet, writer: StreamWriter, stats: Stats,
+    clock: Callable[[], float] = time.time,
+) -> Member | None:
+    """The gateway's membership; None without [cluster] (one gateway per Redis)."""
+    return Member(settings, fleet, writer, stats, clock=clock) if settings.cluster.enabled else None
 
 
 def describe(settings: Settings, tcp_port: int, udp_port: int) -> str:
@@ -60,12 +119,6 @@ def describe(settings: Settings, tcp_port: int, udp_port: int) -> str:
         },
         separators=(",", ":"),
     )
-
-
-def join(leases: Leases, writer: StreamWriter, info: str) -> None:
-    """Start renewing: liveness and leases ride in the writer's flushes from now on."""
-    leases.info = info
-    writer.attach(leases)
 
 
 async def wait_for_name(client: Redis, settings: Settings) -> None:

@@ -29,6 +29,7 @@ from gateway.fleet.states import (
     apply_reported,
 )
 from gateway.metrics import Stats
+from protocol.acks import Pending
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
@@ -184,19 +185,21 @@ class Fleet:
         if self.leases is not None and (session is None or session.link is None):
             self.leases.release(robot)
 
-    def moved(self, robot: str, holder: str, now: float) -> None:
+    def moved(self, robot: str, holder: str, now: float) -> list[Pending]:
         """[cluster] Another gateway holds the robot now (its newer connection is there, or
         our lease was lost): close our link quietly. Its snapshot and connection are the
-        new holder's to write; an ``offline`` from us could land after its ``online``."""
+        new holder's to write; an ``offline`` from us could land after its ``online``.
+        Returns the commands still awaiting the robot's ack, for the new holder."""
         session = self.sessions.get(robot)
         if session is None:
-            return
+            return []
         if session.link is not None:
             session.link.close(ErrorCode.REPLACED, f"gateway {holder or '?'} holds this robot now")
             session.link = None
         session.conn = ConnState.OFFLINE
         self.stats.inc("connections", "moved")
-        log.info("robot_moved", robot=robot, to=holder or None)
+        log.info("robot_moved", robot=robot, to=holder or None, pending=len(session.pending))
+        return session.pending.drain()
 
     def connected(self, hello: Hello, link: Link, now: float) -> None:
         """A robot proved itself; a link it already had is replaced (the newer wins)."""
