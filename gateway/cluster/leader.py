@@ -12,6 +12,8 @@ what exists once per site, and stops the moment its lease is no longer sure
   Every move is fenced by the leader lease (gateway/cluster/routing.py), so a
   leader that lost its lease without noticing yet moves nothing. Entries the
   previous leader had read and not yet moved are claimed after ``lease_ttl_s``.
+- ``LeaderDispatch`` (gateway/cluster/dispatch.py): the dispatcher, over a view
+  of every gateway's robots, loaded from rd:dispatch at each election.
 - ``Drain``: a gateway whose liveness key expired (it died) leaves commands in
   its inbox, read or not; they move to the gateway that holds their robot
   now, and those whose robot nobody takes within ``gateway.offline_after_s``
@@ -31,11 +33,13 @@ import structlog
 from redis.asyncio import Redis
 
 from config import Settings
+from gateway.cluster.dispatch import LeaderDispatch
 from gateway.cluster.leases import Leases
 from gateway.cluster.routing import Routes
 from gateway.fleet.fleet import Fleet
+from gateway.metrics import Stats
 from gateway.streams.commands import CommandReader
-from gateway.streams.writer import OUTAGE_ERRORS
+from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
 from protocol import cluster, streams
 from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType
@@ -216,30 +220,34 @@ class Drain:
 
 
 class Leadership:
-    """Runs ``CommandRouting`` while this gateway leads; ends it when it no longer does."""
+    """Runs the router and the dispatcher while this gateway leads; ends them when it no
+    longer does (the epoch changed, or ended)."""
 
     def __init__(
         self,
         settings: Settings,
         fleet: Fleet,
+        writer: StreamWriter,
         leases: Leases,
         routes: Routes,
         redis: Redis,
-        orders: Orders,
+        stats: Stats,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.fleet = fleet
+        self.writer = writer
         self.leases = leases
         self.routes = routes
         self.redis = redis
-        self.orders = orders
+        self.stats = stats
         self.clock = clock
         self.name = settings.gateway.name
         self.drain = Drain(redis, routes, self.name, settings.gateway.offline_after_s)
         self.router: CommandRouting | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.dispatch: LeaderDispatch | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
     async def run(self) -> None:
@@ -247,35 +255,52 @@ class Leadership:
         try:
             while True:
                 epoch = self.leases.epoch(loop.time())
-                if self.router is not None and (self._task is None or self._task.done()
-                                                or epoch != self.router.epoch):
+                if self.router is not None and (
+                    any(t.done() for t in self._tasks) or epoch != self.router.epoch
+                ):
                     await self._end()
                 if epoch and self.router is None and not self._stopped:
-                    self._begin(epoch)
+                    await self._begin(epoch)
                 await asyncio.sleep(TICK_S)
         finally:
             await self.stop()
 
-    def _begin(self, epoch: int) -> None:
-        log.info("leading", epoch=epoch)
+    async def _begin(self, epoch: int) -> None:
+        dispatch = LeaderDispatch(self.settings, self.fleet, self.writer, self.routes,
+                                  self.redis, self.stats, epoch=epoch, clock=self.clock)
+        try:
+            await dispatch.load()
+        except OUTAGE_ERRORS as exc:  # tried again at the next tick
+            log.warning("leader_load_failed", epoch=epoch, error=str(exc))
+            return
+        log.info("leading", epoch=epoch, orders=len(dispatch.dispatcher.orders))
+        self.dispatch = dispatch
         self.router = CommandRouting(
-            self.redis, self.fleet, self.settings, self.routes, self.drain, self.orders,
+            self.redis, self.fleet, self.settings, self.routes, self.drain, dispatch.command,
             consumer=self.name, epoch=epoch, clock=self.clock,
         )
-        self._task = asyncio.create_task(self.router.run(), name="leader-router")
+        self._tasks = [
+            asyncio.create_task(self.router.run(), name="leader-router"),
+            asyncio.create_task(dispatch.run(), name="leader-dispatch"),
+        ]
 
     async def _end(self) -> None:
-        router, task = self.router, self._task
-        self.router = self._task = None
-        if router is None or task is None:
+        router, dispatch, tasks = self.router, self.dispatch, self._tasks
+        self.router, self.dispatch, self._tasks = None, None, []
+        if router is None:
             return
         router.stop()
+        if dispatch is not None:
+            dispatch.stop()
         block_s = self.settings.redis.command_block_ms / 1000
-        done, _ = await asyncio.wait({task}, timeout=block_s + 1)
-        if not done:
+        _, pending = await asyncio.wait(tasks, timeout=block_s + 1)
+        for task in pending:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, *OUTAGE_ERRORS):
-            await task
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, *OUTAGE_ERRORS):
+                await task
+        if dispatch is not None:
+            dispatch.end()
         log.info("leading_ended", epoch=router.epoch)
 
     async def stop(self) -> None:

@@ -59,10 +59,11 @@ class Member:
         self.routes = Routes(self._clients[0], name, writer, stats)
         self.routes.local = lambda rec, ref: fleet.commands.submit(rec, ref, clock())
         self.leadership = Leadership(
-            s, fleet, self.leases, self.routes, self._clients[1],
-            lambda rec, ref, now: fleet.dispatcher.command(rec, ref, now), clock=clock,
+            s, fleet, writer, self.leases, self.routes, self._clients[1], stats, clock=clock
         )
         fleet.leases = self.leases
+        fleet.dispatching = False  # the leader's (gateway/cluster/dispatch.py)
+        fleet.commands.on_outcome = None
         writer.fence_of = self.leases.fence
         self.leases.on_lost = lambda robot, holder: self.routes.hand_over(
             robot, fleet.moved(robot, holder, clock())

@@ -21,14 +21,13 @@ Time comes in as ``now``, so tests drive it directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import structlog
 
 from config import Settings
-from gateway.fleet.commands import CommandRouter
 from gateway.fleet.order_states import (
     ORDER,
     IllegalTransition,
@@ -90,11 +89,22 @@ class _Ref(msgspec.Struct):
     order: str
 
 
+class Commands(Protocol):
+    """How the dispatcher commands robots: the fleet's CommandRouter (one gateway), or,
+    with several, the leader's routed commands (gateway/cluster/dispatch.py)."""
+
+    on_outcome: Callable[[str, str, bool, str], None] | None
+
+    def send(
+        self, robot: str, action: CommandAction, args: dict[str, Any], now: float
+    ) -> str | None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
         sessions: Mapping[str, RobotSession],
-        commands: CommandRouter,
+        commands: Commands,
         writer: FleetOutput,
         settings: Settings,
         stats: Stats,

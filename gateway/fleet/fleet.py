@@ -68,6 +68,8 @@ class Fleet:
         self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
         # [cluster]: this gateway's robot leases; None: the only gateway (docs/scaling.md)
         self.leases: Leases | None = None
+        # False with [cluster]: the leader dispatches, from what every gateway writes
+        self.dispatching = True
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
         g = self.settings.gateway
@@ -357,7 +359,8 @@ class Fleet:
             data={"state": state, "previous": previous, "task": task, "reason": msg.reason},
         )
         self.writer.snapshot(session.id, state=state, task=task)
-        self.dispatcher.robot_state(session, previous, now)
+        if self.dispatching:
+            self.dispatcher.robot_state(session, previous, now)
 
     def _connection(self, session: RobotSession, event: ConnInput, now: float, reason: str) -> None:
         previous = session.conn
@@ -378,7 +381,7 @@ class Fleet:
             },
         )
         self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
-        if state is ConnState.OFFLINE:
+        if state is ConnState.OFFLINE and self.dispatching:
             self.dispatcher.robot_offline(session, now)
         log.info(
             "robot_connection", robot=session.id, state=state, previous=previous, reason=reason
@@ -407,4 +410,5 @@ class Fleet:
             by_state[session.conn] += 1
         for state in ConnState:
             self.stats.set("robots", state, by_state[state])
-        self.dispatcher.tick(now)
+        if self.dispatching:
+            self.dispatcher.tick(now)

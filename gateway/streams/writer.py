@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections import deque
@@ -73,6 +74,22 @@ _MIN_GAP_S = 0.001  # between small flushes (StreamWriter._pace)
 _SMALL_BATCH = 100
 _SNAPSHOT_GAP_S = 0.1  # between writes of the telemetry snapshots (_snapshots_due_in)
 _CONN_CHECK_S = 1.0  # an idle writer looks at its connection this often (_idle_wait_s)
+
+# Writes of a fenced hash (``StreamWriter.fence``): applied only while a guard key holds
+# the value they were written under. KEYS[1] guard, KEYS[2] hash; ARGV[1] the value,
+# then field/value pairs, a value of "\0" deleting its field.
+FENCED_HASH = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '\0' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
+_FENCED_SHA = hashlib.sha1(FENCED_HASH.encode(), usedforsecurity=False).hexdigest()
 
 
 class Rider(Protocol):
@@ -146,6 +163,7 @@ class StreamWriter:
         self._last_flush = 0.0  # loop time of the last small flush (_pace)
         self._snapshots_written = 0.0  # loop time the latest samples went to their snapshots
         self._rider: Rider | None = None
+        self._fences: dict[str, tuple[str, str]] = {}  # hash -> (guard key, value)
         # [cluster]: robot -> the fencing token of our lease on it, stamped on its events
         self.fence_of: Callable[[str], int | None] | None = None
 
@@ -153,6 +171,19 @@ class StreamWriter:
         """Carry ``rider``'s command in the flushes (at most one each)."""
         self._rider = rider
         rider.wake = self._poke
+
+    def fence(self, key: str, guard: str, value: str) -> None:
+        """From now on, write hash ``key`` only while ``guard`` holds ``value`` (the leader's
+        rd:dispatch, under its lease: a leader that lost it, flushing late or rewriting
+        after an outage, changes nothing)."""
+        self._fences[key] = (guard, value)
+        self._script_loaded = False  # the next flush loads FENCED_HASH first
+
+    def forget(self, key: str) -> None:
+        """Drop what is queued for hash ``key`` and what would be written again after a
+        reconnect: another process writes it now."""
+        self._hashes = {k: v for k, v in self._hashes.items() if k[0] != key}
+        self._written_hashes = {k: v for k, v in self._written_hashes.items() if k[0] != key}
 
     def _poke(self) -> None:
         self._wake.set()
@@ -389,6 +420,8 @@ class StreamWriter:
     async def _flush_once(self) -> None:
         if not self._script_loaded:  # before anything leaves the buffers: this can fail too
             await self.redis.script_load(telemetry_batch.SCRIPT)
+            if self._fences:
+                await self.redis.script_load(FENCED_HASH)
             for script in self._rider.scripts if self._rider is not None else ():
                 await self.redis.script_load(script)
             self._script_loaded = True
@@ -410,8 +443,17 @@ class StreamWriter:
         ride = rider.take(now) if rider is not None else None
         if ride is not None:
             commands.append(ride)
+        fenced: dict[str, list[str]] = {}
         for (key, field), value in hashes.items():
-            commands.append(("HDEL", key, field) if value is None else ("HSET", key, field, value))
+            if key in self._fences:
+                fenced.setdefault(key, []).extend((field, "\0" if value is None else value))
+            else:
+                commands.append(
+                    ("HDEL", key, field) if value is None else ("HSET", key, field, value)
+                )
+        for key, pairs in fenced.items():
+            guard, expected = self._fences[key]
+            commands.append(("EVALSHA", _FENCED_SHA, 2, guard, key, expected, *pairs))
         maxlen = self.settings.events_maxlen
         for rec in events:
             flat = [item for pair in rec.fields.items() for item in pair]

@@ -27,13 +27,9 @@ TTL = 1.0
 def cluster_settings(url: str, tmp_path: Path, name: str, **overrides: Any) -> Any:
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
     overrides.setdefault("tcp", {"handshake_timeout_s": TTL * 3})
-    return gateway_settings(
-        url,
-        tmp_path / name,
-        gateway={"name": name},
-        cluster={"enabled": True, "lease_ttl_s": TTL},
-        **overrides,
-    )
+    overrides["gateway"] = {**overrides.get("gateway", {}), "name": name}
+    overrides.setdefault("cluster", {"enabled": True, "lease_ttl_s": TTL})
+    return gateway_settings(url, tmp_path / name, **overrides)
 
 
 @contextlib.asynccontextmanager
