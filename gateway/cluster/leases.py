@@ -47,9 +47,10 @@ SCRIPT: Final = r"""
 -- ARGV[5] leader op: 'c' campaign (take or renew), 'q' quit, '' none
 -- ARGV[6] the leader value we hold, or ''; then three per robot op: op, robot, token
 --   'a' acquire -> our new token, or the holder's value (the want key then names us)
+--   'f' take if free -> the same, but wanting nothing from a holder
 --   'r' renew   -> 1, 'taken {gateway}' (let go: a newer connection is there), 'lost {value}'
 --   'x' release -> 1
--- returns {liveness ours 1/0, the leader value or '', one result per robot op}
+-- returns {liveness ours 1/0, the leader value or '', gateways known, one result per robot op}
 local me, info, px = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
 local current = redis.call('GET', KEYS[1])
@@ -77,6 +78,7 @@ elseif ARGV[5] == 'q' and leader == ARGV[6] then
   leader = false
 end
 out[2] = leader or ''
+out[3] = redis.call('SCARD', KEYS[2])
 local mine = me .. ' '
 local k = 6
 for i = 7, #ARGV, 3 do
@@ -85,7 +87,7 @@ for i = 7, #ARGV, 3 do
   k = k + 2
   local value = redis.call('GET', lease)
   local ours = mine .. token
-  if op == 'a' then
+  if op == 'a' or op == 'f' then
     -- ours under a token we do not know: a previous process of this gateway (names
     -- are unique among live gateways: the liveness key)
     if value == false or string.sub(value, 1, #mine) == mine then
@@ -94,7 +96,9 @@ for i = 7, #ARGV, 3 do
       redis.call('DEL', want)
       out[#out + 1] = fence
     else
-      redis.call('SET', want, me, 'PX', px)
+      if op == 'a' then
+        redis.call('SET', want, me, 'PX', px)
+      end
       out[#out + 1] = value
     end
   elseif op == 'r' then
@@ -131,9 +135,11 @@ Done = Callable[[str], None]  # "" acquired, else the gateway that keeps the rob
 
 @dataclass
 class _Wait:
-    until: float  # give up then (the writer's loop clock)
+    until: float  # give up then (the writer's loop clock), once tried
     done: list[Done] = field(default_factory=list)
     holder: str = "another gateway"  # who held the robot at the last attempt
+    takeover: bool = True  # ask the holder to let go (a newer connection is here)
+    tried: bool = False
 
 
 class Leases:
@@ -150,6 +156,7 @@ class Leases:
         self.held: dict[str, int] = {}  # robot -> our token
         self.fences: dict[str, int] = {}  # robot -> the last token we held it under
         self.leader: Holder | None = None  # as the last renewal found it
+        self.gateways = 1  # gateways known (rd:gateways), as the last script found them
         self.on_lost: Callable[[str, str], None] | None = None  # robot, gateway holding it now
         self.wake: Callable[[], None] = lambda: None  # the writer's: something to send now
         self.campaign = True  # stand for leader (cleared on the way out)
@@ -165,9 +172,12 @@ class Leases:
 
     # ---- what the gateway asks --------------------------------------------
 
-    def acquire(self, robot: str, done: Done, wait_s: float, now: float) -> None:
+    def acquire(
+        self, robot: str, done: Done, wait_s: float, now: float, *, takeover: bool = True
+    ) -> None:
         """Take ``robot``'s lease; ``done("")`` once held, ``done(holder)`` if after
-        ``wait_s`` another gateway still holds it. At once when we hold it already."""
+        ``wait_s`` (and one attempt) another gateway still holds it. At once when we hold it
+        already. ``takeover``: ask the holder to let it go; else only take it if free."""
         if robot in self._releasing:  # let go of, not yet sent: keep it instead
             self.held[robot] = self._releasing.pop(robot)
         if robot in self.held:
@@ -175,7 +185,8 @@ class Leases:
             return
         wait = self._waiting.get(robot)
         if wait is None:
-            wait = self._waiting[robot] = _Wait(now + wait_s)
+            wait = self._waiting[robot] = _Wait(now + wait_s, takeover=takeover)
+        wait.takeover = wait.takeover or takeover
         wait.done.append(done)
         self._next_retry = 0.0
         self.wake()
@@ -240,7 +251,9 @@ class Leases:
         ops += [("x", robot, token) for robot, token in self._releasing.items()]
         self._releasing = {}
         if not self._gone:
-            ops += [("a", robot, 0) for robot in self._waiting]
+            for robot, wait in self._waiting.items():
+                wait.tried = True
+                ops.append(("a" if wait.takeover else "f", robot, 0))
         if not renew and not ops:
             return None
         leader = self.leader
@@ -275,7 +288,8 @@ class Leases:
     def done(self, reply: Sequence[Any], now: float) -> None:
         """The script's reply: acquisitions told, losses told, the leader noted."""
         ops, self._sent = self._sent, []
-        live, leader, *results = reply
+        live, leader, gateways, *results = reply
+        self.gateways = max(1, int(gateways))
         if not live and not self._told_clash:
             self._told_clash = True
             log.error(
@@ -285,7 +299,7 @@ class Leases:
             )
         self._note_leader(parse_holder(leader or None), now)
         for (op, robot, _), result in zip(ops, results, strict=True):
-            if op == "a":
+            if op in ("a", "f"):
                 self._acquired(robot, result)
             elif op == "r" and result != 1:
                 self._lost(robot, result)
@@ -332,7 +346,7 @@ class Leases:
 
     def _give_up_waits(self, now: float) -> None:
         for robot, wait in list(self._waiting.items()):
-            if now >= wait.until:
+            if wait.tried and now >= wait.until:
                 del self._waiting[robot]
                 self.stats.inc("leases", "wait_expired")
                 for done in wait.done:

@@ -70,6 +70,7 @@ class Fleet:
         self.leases: Leases | None = None
         # False with [cluster]: the leader dispatches, from what every gateway writes
         self.dispatching = True
+        self.on_moved: list[Callable[[str], None]] = []  # [cluster] told of each robot moved
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
         g = self.settings.gateway
@@ -199,6 +200,8 @@ class Fleet:
             session.link.close(ErrorCode.REPLACED, f"gateway {holder or '?'} holds this robot now")
             session.link = None
         session.conn = ConnState.OFFLINE
+        for listener in self.on_moved:
+            listener(robot)
         self.stats.inc("connections", "moved")
         log.info("robot_moved", robot=robot, to=holder or None, pending=len(session.pending))
         return session.pending.drain()

@@ -22,6 +22,11 @@ Presence follows ``connection`` (6.14): ONLINE is ``Fleet.connected``, OFFLINE
 and CONNECTIONBROKEN ``Fleet.disconnected``. It is retained, so a restarted
 gateway learns at once which AGVs are online. An AGV whose session lives but
 whose ``state`` stops goes ``stale`` after ``vda5050.stale_after_s``.
+
+With ``[cluster]`` the gateway subscribes only to the topics of the AGVs it
+holds, and hears of the others through a shared subscription to their
+``connection`` topics (gateway/cluster/claims.py); what still arrives of an
+AGV it does not hold is dropped and counted (``not_held``).
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 
 from config import Settings
+from gateway.cluster.claims import Claims, shared
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
@@ -47,6 +53,7 @@ from protocol.messages import Command, GatewayMessage, RobotMessage
 from protocol.mqtt_topics import Presence, Subscription
 from protocol.streams import EventType, Level
 from protocol.vda5050 import (
+    AGV_PUBLISHES,
     SPOKEN,
     UINT32_MAX,
     AgvId,
@@ -69,6 +76,7 @@ from protocol.vda5050 import (
     presence_of,
     publication,
 )
+from protocol.vda5050 import DELIVERY as VDA_DELIVERY
 from protocol.vda5050 import State as VdaState
 
 __all__ = ["MasterControl", "VdaLink"]
@@ -121,16 +129,39 @@ class MasterControl:
         self._flush_scheduled = False
         self.reject = Rejections("vda_dropped", stats, fleet.writer)
         c = settings.commands
+        self._ids: dict[str, AgvId] = {}
         for r in settings.robots:
             if r.vda is None:
                 continue
-            agv = AgvId(r.vda.manufacturer, r.vda.serial)
+            agv = self._ids[r.id] = AgvId(r.vda.manufacturer, r.vda.serial)
             self.agvs[agv] = AgvControl(
                 r.id, agv, self.graph, settings.vda5050, self.headers,
                 publish=self.publish, report=self._reporter(r.id),
                 current=self._current(r.id), abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
                 version=r.vda.version,
             )
+
+        self.claims: Claims | None = None
+        if fleet.leases is not None:
+            self.claims = Claims(
+                fleet.leases, list(self._ids), self._agv_filters,
+                [shared(s) for s in master_subscriptions(self.interface)
+                 if s.topic_filter.endswith("/" + Subtopic.CONNECTION.value)],
+                [s for s in master_subscriptions(self.interface)
+                 if s.topic_filter.endswith("/" + Subtopic.STATE.value)],
+                lambda topic, payload, now: self.handle(topic, payload, False, now),
+                sweep_s=settings.cluster.lease_ttl_s,
+            )
+            fleet.on_moved.append(self.claims.released)
+
+    def _agv_filters(self, robot: str) -> tuple[Subscription, ...]:
+        """[cluster] What to subscribe to for one AGV we hold: master_subscriptions, its own."""
+        agv = self._ids[robot]
+        return tuple(  # every major version (+), as master_subscriptions; state: every AGV's
+            Subscription(f"{self.interface}/+/{agv.manufacturer}/{agv.serial_number}/{sub.value}",
+                         VDA_DELIVERY[sub].qos)
+            for sub in sorted(AGV_PUBLISHES - {Subtopic.STATE})
+        )
 
     def _reporter(self, robot: str) -> Callable[[RobotMessage], None]:
         def report(msg: RobotMessage) -> None:
@@ -142,7 +173,9 @@ class MasterControl:
 
     # ---- Router ---------------------------------------------------------------------
 
-    def subscriptions(self) -> tuple[Subscription, ...]:
+    def subscriptions(self) -> Sequence[Subscription]:
+        if self.claims is not None:
+            return self.claims.subscriptions()
         return master_subscriptions(self.interface)
 
     def owns(self, topic: str) -> bool:
@@ -159,6 +192,16 @@ class MasterControl:
             self.reject("unknown_agv", topic,
                         f"no robot has vda = {parsed.agv.manufacturer}/{parsed.agv.serial_number}",
                         now)
+            return
+        if self.claims is not None and agv.robot not in self.claims.held:
+            online = (parsed.subtopic is Subtopic.CONNECTION and not retained
+                      and connection_state_of(payload) is ConnectionState.ONLINE)
+            if online:
+                self.claims.announced(agv.robot, now)
+            elif parsed.subtopic is Subtopic.STATE:
+                self.claims.remember(agv.robot, topic, payload, now)
+            else:
+                self.stats.inc("vda_dropped", "not_held")
             return
         try:
             announced = header_version(payload, parsed.subtopic)
@@ -251,6 +294,8 @@ class MasterControl:
             self._attach(agv, now)
 
     def tick(self, now: float) -> None:
+        if self.claims is not None:
+            self.claims.tick(now)
         for agv in self.agvs.values():
             agv.tick(now)
         self.flush()
