@@ -19,7 +19,10 @@ dispatcher's commands go to the holder's inbox (``RoutedCommands``, fenced by
 the leader lease), its events carry the leader's ``epoch``, and its writes of
 rd:dispatch are fenced too (``StreamWriter.fence``): a leader that lost its
 lease changes nothing there, even writing late after an outage. A new leader
-loads the open orders from rd:dispatch and carries on.
+loads the open orders from rd:dispatch and carries on. The reports its
+predecessor may not have applied (it died between a robot's ``ready`` and
+writing the task done) are found in rd:events, from each held task's
+``task.assigned`` on, and applied first (``Dispatcher.catch_up``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ log = structlog.get_logger("gateway.cluster")
 __all__ = ["EpochOutput", "FleetView", "LeaderDispatch", "RoutedCommands"]
 
 POLL_S = 1.0
+CATCH_UP_MAX = 50_000  # rd:events entries read back at most, at an election
 TICK_S = 0.25
 _REMEMBERED = 10_000  # dispatcher commands awaiting their outcome, at most
 
@@ -336,6 +340,37 @@ class LeaderDispatch:
         saved: Any = await self.redis.hgetall(streams.DISPATCH)
         self.dispatcher.load(saved)
         self.writer.fence(streams.DISPATCH, cluster.LEADER, self.leader)
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """The state reports since each held task was assigned, newest first from where the
+        tail starts back to the task's ``task.assigned``, applied oldest first."""
+        waiting = self.dispatcher.assigned()  # robot -> task whose assignment is not found yet
+        found: dict[str, str] = {}
+        reports: list[tuple[str, str, str | None, str, str]] = []
+        cursor, scanned = self._tail_from, 0
+        while waiting and scanned < CATCH_UP_MAX and cursor != "0-0":
+            page: Any = await self.redis.xrevrange(streams.EVENTS, max=cursor, min="-",
+                                                   count=1000)
+            if not page:
+                break
+            scanned += len(page)
+            for _, fields in page:
+                robot = as_str(fields.get(b"robot", b""))
+                if robot not in waiting:
+                    continue
+                kind = fields.get(b"type")
+                data = orjson.loads(fields.get(b"data", b"{}"))
+                if kind == b"robot.state":
+                    reports.append((robot, str(data.get("state")), data.get("previous"),
+                                    str(data.get("task") or ""), waiting[robot]))
+                elif kind == b"task.assigned" and data.get("task") == waiting[robot]:
+                    found[robot] = waiting.pop(robot)
+            cursor = "(" + as_str(page[-1][0])
+        replay = [r for r in reversed(reports) if r[0] in found]
+        applied = self.dispatcher.catch_up(replay, self.clock())
+        if applied:
+            log.info("leader_caught_up", reports=applied, scanned=scanned)
 
     def command(self, rec: CommandRecord, ref: str, now: float) -> None:
         self.dispatcher.command(rec, ref, now)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "GatewayServer",
     "MosquittoServer",
     "MotoServer",
     "RedisServer",
@@ -91,6 +92,7 @@ class _Server:
         self.dir = Path(tempfile.mkdtemp(prefix=f"rd-{self.binary}-"))
         self.log = log  # the server's output goes here (appended), or nowhere
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] | None = None  # the process's environment (None: ours)
 
     @property
     def pid(self) -> int:
@@ -104,7 +106,8 @@ class _Server:
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(self.log, "ab")) if self.log else subprocess.DEVNULL
             self.proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
-                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env=self.env,
             )
         wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
 
@@ -241,3 +244,22 @@ class MotoServer(_Server):
         os.environ.setdefault("AWS_ACCESS_KEY_ID", self.access_key)
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", self.secret_key)
         super().start()
+
+
+class GatewayServer(_Server):
+    """A real `robodine gateway` process: ``config`` (a TOML file), ``env`` the settings
+    that differ from it (``ROBODINE_GATEWAY_NAME``, ...). ``port`` is its TCP port, which
+    ``start`` waits for; SIGKILL (``kill``) is the crash a site must survive."""
+
+    binary = "robodine-gateway"
+    module = "robodine"
+    start_timeout = 30.0
+
+    def __init__(self, config: Path, env: dict[str, str], *, port: int | None = None,
+                 log: Path | None = None) -> None:
+        super().__init__(port, log=log)
+        self.config = config
+        self.env = {**os.environ, **env, "ROBODINE_TCP_PORT": str(self.port)}
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "gateway", "--config", str(self.config)]
