@@ -84,8 +84,13 @@ class RedisSettings(Section):
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
+        if v.startswith("redis+sentinel://"):
+            from robodine.redisio.sentinel import parse
+
+            parse(v)  # ValueError: what is wrong with it
+            return v
         if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
         return v
 
 

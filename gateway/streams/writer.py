@@ -532,8 +532,8 @@ class StreamWriter:
         """After a failed flush (logged by the supervisor): a new connection next time,
         telemetry dropped, events to the spool."""
         self._script_loaded = False  # a restarted Redis has forgotten it
-        if self._conn is not None and not isinstance(exc, ResponseError):
-            self._conn.close()  # lost or silent: the next flush connects afresh
+        if self._conn is not None and (not isinstance(exc, ResponseError) or _demoted(exc)):
+            self._conn.close()  # lost, silent or no master any more: connect afresh
             self._conn = None
         if self._telemetry:
             self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
@@ -649,6 +649,12 @@ class StreamWriter:
                 break
             start = "(" + entries[-1][0].decode()
         return seen
+
+
+def _demoted(exc: BaseException) -> bool:
+    """The server is a replica now (a Sentinel failover): the next connection asks the
+    sentinels for the master."""
+    return str(exc).startswith(("READONLY", "UNBLOCKED"))
 
 
 __all__ = ["OUTAGE_ERRORS", "RedisError", "StreamWriter"]

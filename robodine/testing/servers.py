@@ -27,10 +27,12 @@ __all__ = [
     "MosquittoServer",
     "MotoServer",
     "RedisServer",
+    "SentinelServer",
     "free_port",
     "log_tail",
     "missing_binaries",
     "postgres_available",
+    "sentinel_url",
     "wait_port",
 ]
 
@@ -150,10 +152,17 @@ class RedisServer(_Server):
     binary = "redis-server"
 
     def __init__(
-        self, port: int | None = None, *, aof: bool = True, log: Path | None = None
+        self,
+        port: int | None = None,
+        *,
+        aof: bool = True,
+        log: Path | None = None,
+        replica_of: int | None = None,
     ) -> None:
+        """``replica_of``: the port of a master on this machine to replicate."""
         super().__init__(port, log=log)
         self.aof = aof
+        self.replica_of = replica_of
 
     @property
     def url(self) -> str:
@@ -176,7 +185,59 @@ class RedisServer(_Server):
             "everysec",
             "--daemonize",
             "no",
+            *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
         ]
+
+
+class SentinelServer(_Server):
+    """``redis-server --sentinel`` watching the master ``service`` on ``master_port``; it
+    rewrites its config file as it learns, so each lives in its own directory."""
+
+    binary = "redis-server"
+
+    def __init__(
+        self,
+        master_port: int,
+        port: int | None = None,
+        *,
+        service: str = "robodine",
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        replicas: tuple[int, ...] = (),
+        log: Path | None = None,
+    ) -> None:
+        """``replicas``: ports of the master's replicas, known at once (a sentinel finds
+        them by itself only at its next INFO of the master, up to 10 s later)."""
+        super().__init__(port, log=log)
+        self.master_port = master_port
+        self.replicas = replicas
+        self.service = service
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    def argv(self) -> list[str]:
+        conf = self.dir / "sentinel.conf"
+        if not conf.exists():  # a restart keeps what it learnt
+            s = self.service
+            conf.write_text("\n".join([
+                f"port {self.port}",
+                "bind 127.0.0.1",
+                f"dir {self.dir}",
+                f"sentinel monitor {s} 127.0.0.1 {self.master_port} {self.quorum}",
+                f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
+                f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
+                f"sentinel parallel-syncs {s} 1",
+                *(f"sentinel known-replica {s} 127.0.0.1 {p}" for p in self.replicas),
+            ]) + "\n")
+        return ["redis-server", str(conf), "--sentinel"]
+
+
+def sentinel_url(sentinels: list[SentinelServer], db: int = 0) -> str:
+    """``redis+sentinel://`` for these sentinels (robodine.redisio.sentinel)."""
+    hosts = ",".join(f"127.0.0.1:{s.port}" for s in sentinels)
+    return f"redis+sentinel://{hosts}/{sentinels[0].service}/{db}"
 
 
 class MosquittoServer(_Server):
