@@ -181,3 +181,29 @@ async def test_one_gateway_name_cannot_run_twice(
         twin = Gateway(cluster_settings(redis_server.url, tmp_path / "twin", "gw-a"))
         with pytest.raises(ConfigError, match="in use by another live gateway"):
             await twin.run(asyncio.get_running_loop().create_future())
+
+
+async def test_the_cluster_status_names_gateways_leader_and_robots(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    from gateway.cluster.status import cluster_status
+
+    assert (await cluster_status(redis_client, ["serve-1"]))["enabled"] is False
+    async with two_gateways(redis_server.url, tmp_path) as (a, b):
+        robot = TestRobot("serve-1", RobotKind.SERVING, b.tcp_port)
+        try:
+            assert isinstance(await robot.connect(), Welcome)
+            await wait_for(lambda: lease(redis_client, "serve-1"))
+            await wait_for(lambda: redis_client.get(cluster.LEADER))
+            status = await cluster_status(redis_client, ["serve-1", "serve-2"])
+        finally:
+            await robot.close()
+    assert status["enabled"] is True
+    by_name = {g["name"]: g for g in status["gateways"]}
+    assert set(by_name) == {"gw-a", "gw-b"}
+    assert by_name["gw-b"]["robots"] == ["serve-1"] and by_name["gw-a"]["robots"] == []
+    assert by_name["gw-b"]["tcp"] == b.tcp_port and by_name["gw-a"]["tcp"] == a.tcp_port
+    assert all(g["alive"] for g in status["gateways"])
+    leader = status["leader"]
+    assert leader is not None and by_name[leader["gateway"]]["leader"] is True
+    assert status["unheld"] == ["serve-2"]
