@@ -63,6 +63,8 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "vda_dropped": ("VDA 5050 messages dropped", "reason"),
     "vda_published": ("VDA 5050 messages published", "topic"),
     "vda_unsent": ("Gateway messages with no VDA 5050 equivalent", "type"),
+    # several gateways on one Redis (docs/scaling.md)
+    "leases": ("Robot leases by outcome (acquired, taken, lost, wait_expired)", "outcome"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "redis_up": ("1 while the stream writer reaches Redis", ""),
@@ -70,6 +72,8 @@ GAUGES: dict[str, tuple[str, str]] = {
     "mqtt_up": ("1 while the MQTT client is connected and subscribed", ""),
     "robots": ("Robots by connection state", "state"),
     "buffered": ("Records waiting in memory for Redis", "kind"),
+    "leases_held": ("Robots this gateway holds the lease of ([cluster])", ""),
+    "leader": ("1 while this gateway is the leader ([cluster])", ""),
 }
 
 

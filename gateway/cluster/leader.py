@@ -274,6 +274,7 @@ class Leadership:
             log.warning("leader_load_failed", epoch=epoch, error=str(exc))
             return
         log.info("leading", epoch=epoch, orders=len(dispatch.dispatcher.orders))
+        self.stats.set("leader", "", 1)
         self.dispatch = dispatch
         self.router = CommandRouting(
             self.redis, self.fleet, self.settings, self.routes, self.drain, dispatch.command,
@@ -301,6 +302,7 @@ class Leadership:
                 await task
         if dispatch is not None:
             dispatch.end()
+        self.stats.set("leader", "", 0)
         log.info("leading_ended", epoch=router.epoch)
 
     async def stop(self) -> None:

@@ -52,6 +52,8 @@ class Member:
         name = s.gateway.name
         self.settings, self.fleet, self.writer = settings, fleet, writer
         self.leases = Leases(name, "", s.cluster.lease_ttl_s, stats)
+        stats.probe("leases_held", "", lambda: len(self.leases.held))
+        stats.set("leader", "", 0)
         self._clients = [
             connect(s.redis, name=f"{name}:route"),
             connect(s.redis, name=f"{name}:leader", block_ms=s.redis.command_block_ms),
