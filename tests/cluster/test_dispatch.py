@@ -41,6 +41,18 @@ async def leader_of(redis: aioredis.Redis) -> str:
     return holder.gateway if holder else ""
 
 
+async def delivered_once(redis: aioredis.Redis, order: str) -> None:
+    """Wait for the order's delivery; it went through every status, each once."""
+
+    async def delivered() -> bool:
+        return (await statuses(redis, order))[-1:] == ["delivered"]
+
+    await wait_for(delivered, timeout=30)
+    assert await statuses(redis, order) == [
+        "placed", "cooking", "ready", "delivering", "delivered",
+    ]
+
+
 async def order_events(redis: aioredis.Redis, order: str) -> list[dict[bytes, bytes]]:
     out = []
     for _, f in await redis.xrange(streams.EVENTS):
@@ -63,13 +75,7 @@ async def test_the_leader_dispatches_robots_held_by_both_gateways(
             await wait_for(lambda: all_idle(redis_client), timeout=15)
             order = await place(redis_client, ORDER)
 
-            async def delivered() -> bool:
-                return (await statuses(redis_client, order))[-1:] == ["delivered"]
-
-            await wait_for(delivered, timeout=30)
-            assert await statuses(redis_client, order) == [
-                "placed", "cooking", "ready", "delivering", "delivered",
-            ]
+            await delivered_once(redis_client, order)
             evs = await order_events(redis_client, order)
             assert {f[b"src"] for f in evs} == {leader.encode()}
             epoch = cluster.parse_holder(await redis_client.get(cluster.LEADER))
@@ -117,13 +123,7 @@ async def test_a_standby_takes_over_an_open_order_when_the_leader_goes(
                 took_over = time.monotonic() - t0
                 assert took_over < 5
 
-                async def delivered() -> bool:
-                    return (await statuses(redis_client, order))[-1:] == ["delivered"]
-
-                await wait_for(delivered, timeout=30)
-                assert await statuses(redis_client, order) == [
-                    "placed", "cooking", "ready", "delivering", "delivered",
-                ]
+                await delivered_once(redis_client, order)
                 evs = await order_events(redis_client, order)
                 by = [(f[b"type"], f[b"src"]) for f in evs]
                 assert (b"order.status", b"gw-b") in by  # delivered by the new leader
