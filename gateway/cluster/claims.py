@@ -118,9 +118,9 @@ class Claims:
         self.leases.acquire(robot, lambda holder: self._answered(robot, holder), 0.0, now,
                             takeover=False)
 
-    def _answered(self, robot: str, holder: str) -> None:
+    def _answered(self, robot: str, holder: str | None) -> None:
         self._asking.discard(robot)
-        if holder or robot in self.held:
+        if holder is not None or robot in self.held:
             return
         self.held.add(robot)
         self.subscribe(self.filters(robot))

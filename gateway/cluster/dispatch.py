@@ -199,7 +199,8 @@ class FleetView:
                 m.link = None
                 self._lost_at.setdefault(m.id, now)
             return
-        self._fence[m.id] = max(self._fence.get(m.id, 0), holder.token)
+        self._fence[m.id] = holder.token  # the lease says whose reports count (a Redis that
+        # lost its data starts the tokens again)
         self.holders[m.id] = holder.gateway
         self._lost_at.pop(m.id, None)
         if m.conn is not ConnState.OFFLINE:

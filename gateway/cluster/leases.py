@@ -130,14 +130,15 @@ SHA: Final = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 RETRY_S: Final = 0.2  # a robot waiting for its lease asks again this often
 
-Done = Callable[[str], None]  # "" acquired, else the gateway that keeps the robot
+# None: acquired; else the gateway that keeps the robot ("": Redis did not answer in time)
+Done = Callable[[str | None], None]
 
 
 @dataclass
 class _Wait:
     until: float  # give up then (the writer's loop clock), once tried
     done: list[Done] = field(default_factory=list)
-    holder: str = "another gateway"  # who held the robot at the last attempt
+    holder: str = ""  # who held the robot at the last attempt ("": no answer from Redis)
     takeover: bool = True  # ask the holder to let go (a newer connection is here)
     tried: bool = False
 
@@ -175,13 +176,13 @@ class Leases:
     def acquire(
         self, robot: str, done: Done, wait_s: float, now: float, *, takeover: bool = True
     ) -> None:
-        """Take ``robot``'s lease; ``done("")`` once held, ``done(holder)`` if after
+        """Take ``robot``'s lease; ``done(None)`` once held, ``done(holder)`` if after
         ``wait_s`` (and one attempt) another gateway still holds it. At once when we hold it
         already. ``takeover``: ask the holder to let it go; else only take it if free."""
         if robot in self._releasing:  # let go of, not yet sent: keep it instead
             self.held[robot] = self._releasing.pop(robot)
         if robot in self.held:
-            done("")
+            done(None)
             return
         wait = self._waiting.get(robot)
         if wait is None:
@@ -336,7 +337,7 @@ class Leases:
             if wait is not None:
                 del self._waiting[robot]
                 for done in wait.done:
-                    done("")
+                    done(None)
             else:  # given up meanwhile: not ours to keep
                 self.release(robot)
             return

@@ -176,9 +176,12 @@ class Fleet:
                 code=ErrorCode.AUTH_FAILED,
             )
 
-    def claim(self, robot: str, done: Callable[[str], None], wait_s: float, now: float) -> None:
-        """[cluster] Take the robot's lease before ``connected``: ``done("")`` once this
-        gateway holds it, ``done(holder)`` if another still does after ``wait_s``."""
+    def claim(
+        self, robot: str, done: Callable[[str | None], None], wait_s: float, now: float
+    ) -> None:
+        """[cluster] Take the robot's lease before ``connected``: ``done(None)`` once this
+        gateway holds it, ``done(holder)`` if another still does after ``wait_s`` ("": Redis
+        did not answer)."""
         assert self.leases is not None
         self.leases.acquire(robot, done, wait_s, now)
 

@@ -199,18 +199,20 @@ class _RobotConnection(asyncio.Protocol):
         self._welcome(msg, now)
         return True
 
-    def _claimed(self, holder: str) -> None:
-        """[cluster] The lease is ours (``holder`` empty), or another gateway kept it."""
+    def _claimed(self, holder: str | None) -> None:
+        """[cluster] The lease is ours (``holder`` None), or another gateway kept it (its
+        name; "" when Redis did not answer in time)."""
         msg, self.claiming = self.claiming, None
         s = self.server
         if msg is None or self.link.closed:
-            if msg is not None and not holder:
+            if msg is not None and holder is None:
                 s.fleet.unclaim(msg.robot)
             return
-        if holder:
+        if holder is not None:
             s.stats.inc("connections", "held_elsewhere")
             log.info("robot_held_elsewhere", robot=msg.robot, holder=holder, peer=self.peer)
-            self.link.close(ErrorCode.HELD_ELSEWHERE, f"gateway {holder} holds this robot")
+            why = f"gateway {holder} holds this robot" if holder else "Redis did not answer"
+            self.link.close(ErrorCode.HELD_ELSEWHERE, why)
             return
         now = time.time()
         try:
