@@ -26,6 +26,7 @@ from config.settings import (
     AlarmSettings,
     CameraSettings,
     ChatSettings,
+    ClusterSettings,
     CommandSettings,
     DatabaseSettings,
     DataSettings,
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     recorder: RecorderSettings = RecorderSettings()
     alarms: AlarmSettings = AlarmSettings()
+    cluster: ClusterSettings = ClusterSettings()
     robots: list[RobotConfig] = []
 
     @model_validator(mode="after")

@@ -108,9 +108,24 @@ class RedisSettings(Section):
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
+        if v.startswith("redis+sentinel://"):
+            from robodine.redisio.sentinel import parse
+
+            parse(v)  # ValueError: what is wrong with it
+            return v
         if not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+            raise ValueError("must start with redis://, rediss://, unix:// or redis+sentinel://")
         return v
+
+
+class ClusterSettings(Section):
+    """Several gateways on one Redis (docs/scaling.md). Off: one gateway per Redis, as before."""
+
+    enabled: bool = False
+    # Robot leases, the gateway's liveness and the leader lease live this long in Redis
+    # without renewal (renewed every third of it): a dead gateway's robots and its
+    # dispatcher are free for another after at most this.
+    lease_ttl_s: Annotated[float, Field(ge=0.5, le=60)] = 3.0
 
 
 class SpoolSettings(Section):

@@ -34,6 +34,7 @@ from redis.exceptions import ResponseError
 from config import ConfigError, Settings
 from config.loader import problem
 from gateway.cameras.writer import CameraWriter
+from gateway.cluster import membership
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats, StatsCollector
 from gateway.streams.commands import CommandReader
@@ -65,6 +66,7 @@ class _Started:
     reader_task: asyncio.Task[None] | None = None
     mqtt: MqttSupervisor | None = None
     mqtt_task: asyncio.Task[None] | None = None
+    member: membership.Member | None = None
     workers: list[asyncio.Task[Any]] = field(default_factory=list)
     stopping: bool = False
 
@@ -105,8 +107,11 @@ class Gateway:
                 s.redis, s.camera, self.stats, src=s.gateway.name, clock=self.clock
             )
             fleet = self.fleet = Fleet(s, writer, self.stats, self.clock(), frames=cameras)
-            reader = started.reader = CommandReader(
-                blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock
+            member = started.member = membership.member(s, fleet, writer, self.stats, self.clock)
+            reader = started.reader = (
+                CommandReader(blocking, fleet, s.redis, consumer=s.gateway.name, clock=self.clock)
+                if member is None
+                else member.reader(blocking)
             )
             redis_checked = await self._load(blocking, reader, fleet)
             writer_task = running = asyncio.create_task(writer.run(), name="writer")
@@ -129,6 +134,8 @@ class Gateway:
                     started.tcp = tcp
                     with listening("tcp.port", "TCP", s.tcp.host, s.tcp.port):
                         self.tcp_port = await tcp.start()
+                    if member is not None:
+                        started.workers += member.start(tg, self.tcp_port, self.udp_port)
                     started.reader_task = tg.create_task(reader.run(), name="commands")
                     mqtt = self.mqtt = started.mqtt = open_mqtt(s, fleet, self.stats, self.clock)
                     if mqtt is not None:
@@ -167,6 +174,8 @@ class Gateway:
                 # read, the stop recorded, the writer flushed or spooled.
                 await self._stop_inputs(started)
                 writer.event(EventType.GATEWAY_STOPPED, **_stopped(s.gateway.name, crash))
+                if member is not None:
+                    member.leave()  # every lease let go in the last flush
                 await writer.close(s.gateway.shutdown_timeout_s / 2)
         except BaseExceptionGroup as group:
             config = group.subgroup(ConfigError)
@@ -181,6 +190,8 @@ class Gateway:
             for client in (blocking, redis):
                 with contextlib.suppress(Exception):
                     await client.aclose()
+            if started.member is not None:
+                await started.member.aclose()
             await asyncio.to_thread(spool.close)
             if self.started.is_set():
                 log.info("gateway_stopped", spooled=len(spool))
@@ -191,6 +202,10 @@ class Gateway:
         (the reader loads them later); returns whether Redis answered."""
         s = self.settings
         try:
+            if s.cluster.enabled:
+                async with asyncio.timeout(s.redis.connect_timeout_s * 2):
+                    await _check_redis(blocking, s)
+                await membership.wait_for_name(blocking, s)
             async with asyncio.timeout(s.redis.connect_timeout_s * 2):
                 await _check_redis(blocking, s)
                 await reader.load()
@@ -215,6 +230,8 @@ class Gateway:
             await started.tcp.stop(timeout / 2)
         if started.mqtt is not None and started.mqtt_task is not None:
             await stop_mqtt(started.mqtt, started.mqtt_task, timeout / 2)
+        if started.member is not None:
+            await started.member.stop_leading()
         if started.reader is not None:
             started.reader.stop()
         for task in started.workers:

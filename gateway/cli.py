@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import orjson
 import uvloop
-from redis.asyncio import Redis
 
 from config import Settings
 from gateway.app import Gateway
@@ -19,6 +18,7 @@ from protocol import streams
 from protocol.kinds import CommandAction
 from protocol.streams import CommandRecord, EventType
 from robodine.lifecycle import install_signal_handlers, settle_heap
+from robodine.redisio.sentinel import redis_from_url
 
 
 def register(sub: Any) -> None:
@@ -78,7 +78,7 @@ async def _send(
     settings: Settings, robot: str, action: str, cmd_args: dict[str, Any], timeout: float
 ) -> int:
     """XADD the command, then follow rd:events from just before it for its outcome."""
-    redis = Redis.from_url(
+    redis = redis_from_url(
         settings.redis.url,
         socket_timeout=timeout + 5,
         socket_connect_timeout=settings.redis.connect_timeout_s,

@@ -69,6 +69,8 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "camera_bytes": ("Bytes of whole camera frames taken", "camera"),
     "camera_frames_dropped": ("Frames of an announced camera dropped", "camera"),
     "camera_dropped": ("Camera chunks and frames dropped", "reason"),
+    # several gateways on one Redis (docs/scaling.md)
+    "leases": ("Robot leases by outcome (acquired, taken, lost, wait_expired)", "outcome"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "redis_up": ("1 while the stream writer reaches Redis", ""),
@@ -79,6 +81,8 @@ GAUGES: dict[str, tuple[str, str]] = {
     "buffered": ("Records waiting in memory for Redis", "kind"),
     "cameras": ("Announced cameras by state (live, stale, off)", "state"),
     "camera_assembly_bytes": ("Bytes held in camera frames in assembly", ""),
+    "leases_held": ("Robots this gateway holds the lease of ([cluster])", ""),
+    "leader": ("1 while this gateway is the leader ([cluster])", ""),
 }
 
 

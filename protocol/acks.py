@@ -49,6 +49,11 @@ class PendingCommands:
     def all(self) -> list[Pending]:
         return list(self._pending.values())
 
+    def drain(self) -> list[Pending]:
+        """Everything pending, removed (handed to another gateway)."""
+        out, self._pending = list(self._pending.values()), {}
+        return out
+
     def due(self, now: float, *, connected: bool = True) -> tuple[list[Pending], list[Pending]]:
         """Return (to resend, expired); expired entries are removed.
 

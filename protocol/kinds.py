@@ -87,6 +87,7 @@ class ErrorCode(StrEnum):
     REPLACED = "replaced"  # a newer connection of the same robot took over
     SHUTTING_DOWN = "shutting_down"
     TIMEOUT = "timeout"  # the robot was silent for too long
+    HELD_ELSEWHERE = "held_elsewhere"  # another gateway of the site holds the robot (cluster)
 
 
 # Which robot kind can carry out which action (docs/protocol.md, section Commands);

@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
     p.add_argument("--hz", type=_number(float, 0, 100, open_low=True), default=10.0,
                    help="telemetry samples per robot per second (default 10)")
     p.add_argument("--gateway-host", metavar="H",
-                   help="gateway address (default: tcp.host, with 0.0.0.0 meaning 127.0.0.1)")
+                   help="gateway address (default: tcp.host, with 0.0.0.0 meaning 127.0.0.1); "
+                        "several gateways: H[:PORT],H[:PORT],... tried in turn by each robot")
     p.add_argument("--transport", choices=sorted(TRANSPORTS), default="tcp",
                    help="how robots talk to the gateway (default tcp: TCP + signed UDP)")
     p.add_argument("--pickup-s", type=_number(float, 0, 3600), default=3.0, metavar="S",

@@ -8,6 +8,11 @@ synchronously. That is what lets one process run a thousand robots.
 Telemetry goes as signed datagrams (``protocol.udp.encode_datagram``) to the
 ``udp_port`` the welcome names; a gateway that names none gets telemetry in
 TCP frames instead.
+
+A robot may be given several gateway addresses (a site with several
+gateways, docs/scaling.md): it keeps to the one that welcomed it, and after a
+connection attempt that fails (refused, timed out, ``held_elsewhere``) it
+tries the next one, round robin, after its backoff.
 """
 
 from __future__ import annotations
@@ -29,9 +34,29 @@ from protocol.tcp import NEED_DATA, Phase, RobotConnection
 from protocol.udp import encode_datagram
 from simulator.transport import LinkError, MessageHandler, RobotIdentity
 
-__all__ = ["TcpLink", "TcpTransport"]
+__all__ = ["TcpLink", "TcpTransport", "parse_addresses"]
 
 log = structlog.get_logger("simulator.client")
+
+
+def parse_addresses(spec: str, default_port: int) -> list[tuple[str, int]]:
+    """``"gw-1,gw-2:7710,[::1]:7700"`` -> [("gw-1", default), ("gw-2", 7710), ("::1", 7700)]."""
+    out: list[tuple[str, int]] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        host, port = part, default_port
+        if part.startswith("["):  # [v6]:port
+            host, _, rest = part[1:].partition("]")
+            if rest.startswith(":"):
+                port = int(rest[1:])
+        elif part.count(":") == 1:
+            host, _, p = part.partition(":")
+            port = int(p)
+        out.append((host, port))
+    if not out:
+        raise ValueError(f"no gateway address in {spec!r}")
+    return out
 
 
 class TcpTransport:
@@ -46,51 +71,67 @@ class TcpTransport:
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
         handshake_timeout_s: float = 5.0,
+        more: list[tuple[str, int]] | None = None,
     ) -> None:
+        """``more``: further gateways (host, port), tried in turn after a failed attempt."""
         self.host, self.port = host, port
+        self.addresses = [(host, port), *(more or [])]
         self.max_frame = max_frame
         self.handshake_timeout_s = handshake_timeout_s
-        self._ip: str | None = None
+        self._ips: list[str] = []
         self._udp: asyncio.DatagramTransport | None = None
+        self._at: dict[str, int] = {}  # robot -> index of the address it uses
 
     @classmethod
     def from_settings(cls, settings: Settings, host: str) -> TcpTransport:
-        return cls(host, settings.tcp.port, max_frame=settings.tcp.max_frame_bytes,
-                   handshake_timeout_s=settings.tcp.handshake_timeout_s)
+        (first, port), *more = parse_addresses(host, settings.tcp.port)
+        return cls(first, port, max_frame=settings.tcp.max_frame_bytes,
+                   handshake_timeout_s=settings.tcp.handshake_timeout_s, more=more)
 
     async def start(self) -> None:
-        """Resolve the gateway once (not once per robot or per datagram) and open the UDP socket."""
+        """Resolve the gateways once (not once per robot or per datagram) and open the UDP
+        socket."""
         loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
-        except socket.gaierror as exc:
-            raise OSError(f"cannot resolve gateway host {self.host!r}: {exc.strerror}") from None
-        if not infos:
-            raise OSError(f"cannot resolve gateway host {self.host!r}")
-        family, _, _, _, addr = infos[0]
-        self._ip = str(addr[0])
+        family = socket.AF_INET
+        for i, (host, port) in enumerate(self.addresses):
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            except socket.gaierror as exc:
+                raise OSError(f"cannot resolve gateway host {host!r}: {exc.strerror}") from None
+            if not infos:
+                raise OSError(f"cannot resolve gateway host {host!r}")
+            info_family, _, _, _, addr = infos[0]
+            if i == 0:
+                family = info_family
+            self._ips.append(str(addr[0]))
         self._udp, _ = await loop.create_datagram_endpoint(
             asyncio.DatagramProtocol, family=family, proto=socket.IPPROTO_UDP)
 
     async def connect(self, identity: RobotIdentity, on_message: MessageHandler) -> TcpLink:
-        if self._ip is None:
+        if not self._ips:
             raise RuntimeError("TcpTransport.start() was not awaited")
         loop = asyncio.get_running_loop()
         codec = RobotConnection(identity.robot, identity.kind, identity.key,
                                 secrets.token_hex(16), firmware=identity.firmware,
                                 max_frame=self.max_frame)
-        ip, udp = self._ip, self._udp
+        at = self._at.get(identity.robot, 0)
+        ip, port, udp = self._ips[at], self.addresses[at][1], self._udp
         link: TcpLink | None = None
         try:
             async with asyncio.timeout(self.handshake_timeout_s):
                 _, link = await loop.create_connection(
-                    lambda: TcpLink(identity, codec, on_message, udp, ip), ip, self.port)
+                    lambda: TcpLink(identity, codec, on_message, udp, ip), ip, port)
                 await link.welcomed
         except BaseException:
             if link is not None:
                 link.abort()
+            self._at[identity.robot] = (at + 1) % len(self.addresses)  # the next one, next time
             raise
         return link
+
+    def address_of(self, robot: str) -> tuple[str, int]:
+        """The gateway ``robot`` connects to (next)."""
+        return self.addresses[self._at.get(robot, 0)]
 
     async def aclose(self) -> None:
         if self._udp is not None:

@@ -21,14 +21,13 @@ Time comes in as ``now``, so tests drive it directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import structlog
 
 from config import Settings
-from gateway.fleet.commands import CommandRouter
 from gateway.fleet.order_states import (
     ORDER,
     IllegalTransition,
@@ -90,11 +89,22 @@ class _Ref(msgspec.Struct):
     order: str
 
 
+class Commands(Protocol):
+    """How the dispatcher commands robots: the fleet's CommandRouter (one gateway), or,
+    with several, the leader's routed commands (gateway/cluster/dispatch.py)."""
+
+    on_outcome: Callable[[str, str, bool, str], None] | None
+
+    def send(
+        self, robot: str, action: CommandAction, args: dict[str, Any], now: float
+    ) -> str | None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
         sessions: Mapping[str, RobotSession],
-        commands: CommandRouter,
+        commands: Commands,
         writer: FleetOutput,
         settings: Settings,
         stats: Stats,
@@ -160,10 +170,17 @@ class Dispatcher:
         if task is None:
             self._stray(session, now)
             return
+        self._progress(task, state, previous, session.task, now)
+        self._assign(now)
+
+    def _progress(
+        self, task: Task, state: str | None, previous: str | None, robot_task: str, now: float
+    ) -> None:
+        """What a state report of the robot holding ``task`` does to it."""
         if state in _FAILED:
             self._release(task, now, reason=f"robot reported {state}")
         elif task.kind == "cook":
-            if state == "ready" and session.task == task.id:
+            if state == "ready" and robot_task == task.id:
                 self._done(task, now)
             elif state == "idle" and previous == "cooking":
                 self._release(task, now, reason="robot stopped cooking")
@@ -171,7 +188,26 @@ class Dispatcher:
             self._done(task, now)  # the guest took the dishes
         elif state == "idle" and previous in ("assigned", "en_route"):
             self._release(task, now, reason="robot dropped the delivery")
+
+    def catch_up(
+        self, reports: Sequence[tuple[str, str, str | None, str, str]], now: float
+    ) -> int:
+        """State reports a previous dispatcher may not have applied, oldest first: (robot,
+        state, previous, the robot's task, the task its assignment was to). Each moves the
+        task it concerns on, if the robot still holds that task. Returns how many did."""
+        applied = 0
+        for robot, state, previous, robot_task, assigned in reports:
+            task = self._by_robot.get(robot)
+            if task is None or task.id != assigned or task.status is not TaskStatus.ASSIGNED:
+                continue
+            self._progress(task, state, previous, robot_task, now)
+            applied += 1
         self._assign(now)
+        return applied
+
+    def assigned(self) -> dict[str, str]:
+        """Robot -> the id of the task it holds."""
+        return {robot: task.id for robot, task in self._by_robot.items()}
 
     def robot_offline(self, session: RobotSession, now: float) -> None:
         task = self._by_robot.get(session.id)

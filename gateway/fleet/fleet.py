@@ -16,6 +16,7 @@ import structlog
 from config import Settings
 from config.settings import RobotConfig
 from gateway.cameras.hub import Cameras, DiscardFrames, FrameSink
+from gateway.cluster.leases import Leases
 from gateway.fleet.commands import CommandRouter
 from gateway.fleet.dispatcher import Dispatcher
 from gateway.fleet.port import FleetOutput
@@ -29,6 +30,7 @@ from gateway.fleet.states import (
     apply_reported,
 )
 from gateway.metrics import Stats
+from protocol.acks import Pending
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
 from protocol.kinds import ErrorCode
@@ -82,6 +84,11 @@ class Fleet:
         )
         self._drop_log_at = 0.0  # when dropped datagrams may be logged again
         self._drops_unlogged: Counter[str] = Counter()  # reason -> dropped since that line
+        # [cluster]: this gateway's robot leases; None: the only gateway (docs/scaling.md)
+        self.leases: Leases | None = None
+        # False with [cluster]: the leader dispatches, from what every gateway writes
+        self.dispatching = True
+        self.on_moved: list[Callable[[str], None]] = []  # [cluster] told of each robot moved
 
     def _session(self, robot: RobotConfig, now: float) -> RobotSession:
         g = self.settings.gateway
@@ -104,7 +111,7 @@ class Fleet:
                 return "absent"
             if old.link is not None:
                 old.link.close(ErrorCode.UNKNOWN_ROBOT, "robot removed from the registry")
-                old.link = None
+                self._unlink(old)
             self._connection(old, ConnInput.DISCONNECTED, now, "removed")
             self.cameras.announce(robot_id, [], now)
             del self.sessions[robot_id]
@@ -127,7 +134,7 @@ class Fleet:
                         old.link.close(
                             ErrorCode.AUTH_FAILED, "robot key, kind or transport changed"
                         )
-                        old.link = None
+                        self._unlink(old)
                     self._connection(old, ConnInput.DISCONNECTED, now, "re-keyed")
                     self.sessions[robot_id] = new
                 else:
@@ -224,14 +231,52 @@ class Fleet:
 
     # ---- links ---------------------------------------------------------------
 
-    def connected(self, hello: Hello, link: Link, now: float) -> None:
-        """A robot proved itself; a link it already had is replaced (the newer wins)."""
+    def check_hello(self, hello: Hello) -> None:
+        """The kind the robot says is the one registered (else auth_failed)."""
         session = self.sessions[hello.robot]
         if hello.kind != session.kind:
             raise RemoteProtocolError(
                 f"robot {session.id!r} is registered as {session.kind}, hello says {hello.kind}",
                 code=ErrorCode.AUTH_FAILED,
             )
+
+    def claim(
+        self, robot: str, done: Callable[[str | None], None], wait_s: float, now: float
+    ) -> None:
+        """[cluster] Take the robot's lease before ``connected``: ``done(None)`` once this
+        gateway holds it, ``done(holder)`` if another still does after ``wait_s`` ("": Redis
+        did not answer)."""
+        assert self.leases is not None
+        self.leases.acquire(robot, done, wait_s, now)
+
+    def unclaim(self, robot: str) -> None:
+        """[cluster] A lease taken for a connection that closed before it was used."""
+        session = self.sessions.get(robot)
+        if self.leases is not None and (session is None or session.link is None):
+            self.leases.release(robot)
+
+    def moved(self, robot: str, holder: str, now: float) -> list[Pending]:
+        """[cluster] Another gateway holds the robot now (its newer connection is there, or
+        our lease was lost): close our link quietly. Its snapshot and connection are the
+        new holder's to write; an ``offline`` from us could land after its ``online``.
+        Returns the commands still awaiting the robot's ack, for the new holder."""
+        session = self.sessions.get(robot)
+        if session is None:
+            return []
+        if session.link is not None:
+            session.link.close(ErrorCode.REPLACED, f"gateway {holder or '?'} holds this robot now")
+            session.link = None
+        session.conn = ConnState.OFFLINE
+        for listener in self.on_moved:
+            listener(robot)
+        self.stats.inc("connections", "moved")
+        log.info("robot_moved", robot=robot, to=holder or None, pending=len(session.pending))
+        return session.pending.drain()
+
+    def connected(self, hello: Hello, link: Link, now: float) -> None:
+        """A robot proved itself; a link it already had is replaced (the newer wins)."""
+        self.check_hello(hello)
+        session = self.sessions[hello.robot]
         old = session.link
         if old is not None and old is not link:
             old.close(ErrorCode.REPLACED, "a newer connection of this robot took over")
@@ -263,8 +308,15 @@ class Fleet:
         session = self.sessions.get(robot)
         if session is None or session.link is not link:
             return  # a replaced link closing after its successor took over
-        session.link = None
+        self._unlink(session)
         self._connection(session, ConnInput.DISCONNECTED, now, reason)
+
+    def _unlink(self, session: RobotSession) -> None:
+        """The robot's link is gone. [cluster] A TCP robot's lease goes with it (an MQTT
+        robot's stays: the broker keeps the robot, and this gateway its topics)."""
+        link, session.link = session.link, None
+        if self.leases is not None and link is not None and link.transport == "tcp":
+            self.leases.release(session.id)
 
     # ---- what robots say -----------------------------------------------------
 
@@ -321,6 +373,11 @@ class Fleet:
         ``udp_dropped``, with a log line at most every ``DROP_LOG_EVERY_S``. No await,
         no task."""
         good, dropped = self.datagrams.decode_run(datagrams)
+        if good and self.leases is not None:  # [cluster] robots held here only
+            held = [m for m in good if self.sessions[m.robot].link is not None]
+            if len(held) < len(good):
+                self.stats.inc("udp_dropped", "not_held", len(good) - len(held))
+                good = held
         if good:  # first: what goes wrong with the bad ones cannot cost the good ones
             sessions = self.sessions
             self.telemetry_run([(sessions[m.robot], m) for m in good], now, "udp")
@@ -388,7 +445,8 @@ class Fleet:
             data={"state": state, "previous": previous, "task": task, "reason": msg.reason},
         )
         self.writer.snapshot(session.id, state=state, task=task)
-        self.dispatcher.robot_state(session, previous, now)
+        if self.dispatching:
+            self.dispatcher.robot_state(session, previous, now)
 
     def _connection(self, session: RobotSession, event: ConnInput, now: float, reason: str) -> None:
         previous = session.conn
@@ -409,7 +467,7 @@ class Fleet:
             },
         )
         self.writer.snapshot(session.id, connection=state, seen=session.last_seen)
-        if state is ConnState.OFFLINE:
+        if state is ConnState.OFFLINE and self.dispatching:
             self.dispatcher.robot_offline(session, now)
             self.cameras.offline(session.id, now)
         log.info(
@@ -430,7 +488,7 @@ class Fleet:
                 if silent > offline_after:
                     if session.link is not None:
                         session.link.close(ErrorCode.TIMEOUT, f"silent for {silent:.1f}s")
-                        session.link = None
+                        self._unlink(session)
                     self._connection(session, ConnInput.LOST, now, "silent")
                 elif silent > stale_after:
                     self._connection(session, ConnInput.SILENT, now, "silent")
@@ -439,5 +497,6 @@ class Fleet:
             by_state[session.conn] += 1
         for state in ConnState:
             self.stats.set("robots", state, by_state[state])
-        self.dispatcher.tick(now)
+        if self.dispatching:
+            self.dispatcher.tick(now)
         self.cameras.tick(now)

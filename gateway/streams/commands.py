@@ -1,5 +1,10 @@
 """The consumer of rd:commands: one consumer group, entries acked only with their outcome.
 
+With ``[cluster]`` the same reader reads the gateway's own inbox instead
+(``stream``; gateway/cluster/inbox.py), and the leader routes rd:commands
+(gateway/cluster/leader.py): both are subclasses that say what a robot
+command, a registry sync and an order command become.
+
 - On start the consumer first re-reads its own pending entries (commands it
   read before a crash), then claims entries other consumers left idle.
 - The XACK of an entry is written by the stream writer in the same pipeline
@@ -25,6 +30,7 @@ from gateway.fleet.fleet import Fleet
 from gateway.fleet.registry import RegistryError
 from gateway.streams.writer import OUTAGE_ERRORS
 from protocol import streams
+from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType, EventType, Level
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader
@@ -45,8 +51,11 @@ class CommandReader:
         *,
         consumer: str,
         clock: Callable[[], float] = time.time,
+        stream: str = streams.COMMANDS,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self.redis = redis
+        self.stream = stream
         self.fleet = fleet
         self.writer = fleet.writer
         self.settings = settings
@@ -58,11 +67,11 @@ class CommandReader:
         # From 0: commands written before the gateway's first start are not skipped.
         self._group = GroupReader(
             redis,
-            streams.COMMANDS,
+            stream,
             streams.COMMANDS_GROUP,
             consumer,
             count=500,
-            claim_idle_ms=CLAIM_IDLE_MS,
+            claim_idle_ms=claim_idle_ms,
             block_ms=settings.command_block_ms,
             running=self._running,
         )
@@ -99,7 +108,10 @@ class CommandReader:
             entries = await self._group.read_new()
             if entries:
                 await self._submit(entries)
-            await self._maybe_trim()
+            await self._between_reads()
+
+    async def _between_reads(self) -> None:
+        await self._maybe_trim()
 
     async def load(self) -> None:
         """Robots of rd:registry and open orders of rd:dispatch, once, before any command.
@@ -113,10 +125,13 @@ class CommandReader:
         registry = cast(dict[bytes, bytes], await self.redis.hgetall(streams.REGISTRY))
         for robot, raw in registry.items():
             self._sync(robot.decode(), raw, None, now)
+        await self._load_orders()
+        self._loaded = True
+
+    async def _load_orders(self) -> None:
         self.fleet.dispatcher.load(
             cast(dict[bytes, bytes], await self.redis.hgetall(streams.DISPATCH))
         )
-        self._loaded = True
 
     def _sync(self, robot: str, raw: bytes | None, ref: str | None, now: float) -> None:
         try:
@@ -140,7 +155,7 @@ class CommandReader:
     ) -> None:
         now = self.clock()
         for entry_id, fields in entries:
-            ref = entry_id.decode()
+            ref = ack_ref(self.stream, entry_id.decode())
             if not fields:  # trimmed away while pending: nothing left to run
                 self.writer.event(
                     EventType.COMMAND_FAILED,
@@ -160,15 +175,11 @@ class CommandReader:
                 )
                 continue
             if rec.type == CommandType.ROBOT:
-                # Recovered after a restart: robots get time to reconnect first.
-                grace = self.fleet.settings.gateway.offline_after_s if recovered else 0.0
-                self.fleet.commands.submit(rec, ref, now, grace=grace)
+                await self._robot_command(rec, ref, fields, now, recovered=recovered)
             elif rec.type == CommandType.REGISTRY_SYNC:
-                robot = str(rec.args.get("robot", ""))
-                raw = cast(bytes | None, await self.redis.hget(streams.REGISTRY, robot))
-                self._sync(robot, raw, ref, now)
+                await self._registry_sync(rec, ref, fields, now)
             elif rec.type in CommandType.__members__.values():
-                self.fleet.dispatcher.command(rec, ref, now)
+                await self._order_command(rec, ref, fields, now)
             else:
                 self.writer.event(
                     EventType.COMMAND_FAILED,
@@ -178,23 +189,43 @@ class CommandReader:
                     data={"command": rec.id, "reason": "unknown_type", "type": rec.type},
                 )
 
+    async def _robot_command(
+        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float, *,
+        recovered: bool,
+    ) -> None:
+        # Recovered after a restart: robots get time to reconnect first.
+        grace = self.fleet.settings.gateway.offline_after_s if recovered else 0.0
+        self.fleet.commands.submit(rec, ref, now, grace=grace)
+
+    async def _registry_sync(
+        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float
+    ) -> None:
+        robot = str(rec.args.get("robot", ""))
+        raw = cast(bytes | None, await self.redis.hget(streams.REGISTRY, robot))
+        self._sync(robot, raw, ref, now)
+
+    async def _order_command(
+        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float
+    ) -> None:
+        self.fleet.dispatcher.command(rec, ref, now)
+
     async def _maybe_trim(self) -> None:
         now = self.clock()
         if now - self._last_trim < TRIM_EVERY_S:
             return
         self._last_trim = now
         keep_from_ms = int((now - self.settings.commands_retention_s) * 1000)
-        summary = await self.redis.xpending(streams.COMMANDS, streams.COMMANDS_GROUP)
+        summary = await self.redis.xpending(self.stream, streams.COMMANDS_GROUP)
         if summary and summary.get("pending"):
             oldest = summary["min"]
             oldest_ms = int(
                 (oldest.decode() if isinstance(oldest, bytes) else oldest).split("-")[0]
             )
             keep_from_ms = min(keep_from_ms, oldest_ms)
-        groups = await self.redis.xinfo_groups(streams.COMMANDS)
+        groups = await self.redis.xinfo_groups(self.stream)
         for g in groups:
             last = g["last-delivered-id"]
             last_ms = int((last.decode() if isinstance(last, bytes) else last).split("-")[0])
             keep_from_ms = min(keep_from_ms, last_ms)  # undelivered entries are kept too
         if keep_from_ms > 0:
-            await self.redis.xtrim(streams.COMMANDS, minid=f"{keep_from_ms}-0", approximate=True)
+            await self.redis.xtrim(self.stream, minid=f"{keep_from_ms}-0", approximate=True)

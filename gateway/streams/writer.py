@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -54,6 +55,7 @@ from gateway.metrics import Stats
 from gateway.streams import telemetry_batch
 from gateway.streams.spool import Spool, SpoolRecord
 from protocol import streams
+from protocol.cluster import split_ref
 from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
 from robodine.backoff import Backoff
@@ -72,6 +74,42 @@ _MIN_GAP_S = 0.001  # between small flushes (StreamWriter._pace)
 _SMALL_BATCH = 100
 _SNAPSHOT_GAP_S = 0.1  # between writes of the telemetry snapshots (_snapshots_due_in)
 _CONN_CHECK_S = 1.0  # an idle writer looks at its connection this often (_idle_wait_s)
+
+# Writes of a fenced hash (``StreamWriter.fence``): applied only while a guard key holds
+# the value they were written under. KEYS[1] guard, KEYS[2] hash; ARGV[1] the value,
+# then field/value pairs, a value of "\0" deleting its field.
+FENCED_HASH = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '\0' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
+_FENCED_SHA = hashlib.sha1(FENCED_HASH.encode(), usedforsecurity=False).hexdigest()
+
+
+class Rider(Protocol):
+    """A command that rides in the writer's flushes, its reply handed back (the cluster's
+    leases, gateway/cluster/leases.py): at most one per flush, first in it."""
+
+    wake: Callable[[], None]  # set by ``attach``: call it when something is due at once
+
+    @property
+    def scripts(self) -> tuple[str, ...]:
+        """The Lua scripts it runs, loaded with the writer's own."""
+        ...
+
+    def due_in(self, now: float) -> float | None: ...
+
+    def take(self, now: float) -> tuple[Any, ...] | None: ...
+
+    def done(self, reply: Any, now: float) -> None: ...
+
+    def failed(self, now: float) -> None: ...
 
 
 class StreamWriter:
@@ -124,6 +162,32 @@ class StreamWriter:
         self._conn: RespConnection | None = None  # flushes: see robodine/redisio/resp.py
         self._last_flush = 0.0  # loop time of the last small flush (_pace)
         self._snapshots_written = 0.0  # loop time the latest samples went to their snapshots
+        self._rider: Rider | None = None
+        self._fences: dict[str, tuple[str, str]] = {}  # hash -> (guard key, value)
+        # [cluster]: robot -> the fencing token of our lease on it, stamped on its events
+        self.fence_of: Callable[[str], int | None] | None = None
+
+    def attach(self, rider: Rider) -> None:
+        """Carry ``rider``'s command in the flushes (at most one each)."""
+        self._rider = rider
+        rider.wake = self._poke
+
+    def fence(self, key: str, guard: str, value: str) -> None:
+        """From now on, write hash ``key`` only while ``guard`` holds ``value`` (the leader's
+        rd:dispatch, under its lease: a leader that lost it, flushing late or rewriting
+        after an outage, changes nothing)."""
+        self._fences[key] = (guard, value)
+        self._script_loaded = False  # the next flush loads FENCED_HASH first
+
+    def forget(self, key: str) -> None:
+        """Drop what is queued for hash ``key`` and what would be written again after a
+        reconnect: another process writes it now."""
+        self._hashes = {k: v for k, v in self._hashes.items() if k[0] != key}
+        self._written_hashes = {k: v for k, v in self._written_hashes.items() if k[0] != key}
+
+    def _poke(self) -> None:
+        self._wake.set()
+        self._urgent.set()
 
     # ---- producers: synchronous, never await ------------------------------
 
@@ -151,8 +215,11 @@ class StreamWriter:
         level: Level = Level.INFO,
         data: dict[str, Any] | None = None,
         ack: str | None = None,
+        extra: dict[str, int] | None = None,
     ) -> str:
-        """Queue an event; ``ack`` names an rd:commands entry to XACK with it."""
+        """Queue an event; ``ack`` names a command entry to XACK with it (its id in
+        rd:commands, or ``"{stream} {id}"``: protocol.cluster.ack_ref); ``extra``: stream
+        fields beside the record's (the leader's ``epoch``)."""
         record = EventRecord(
             eid=uuid.uuid4().hex,
             type=type,
@@ -162,7 +229,12 @@ class StreamWriter:
             src=self.src,
             data=data or {},
         )
-        self._events.append(SpoolRecord(streams.EVENTS, streams.to_fields(record), ack))
+        fields = streams.to_fields(record)
+        if robot and self.fence_of is not None and (fence := self.fence_of(robot)) is not None:
+            fields["fence"] = fence
+        if extra:
+            fields.update(extra)
+        self._events.append(SpoolRecord(streams.EVENTS, fields, ack))
         self._wake.set()
         self._urgent.set()
         return record.eid
@@ -282,6 +354,10 @@ class StreamWriter:
         ``_CONN_CHECK_S`` while it holds a connection, which it then checks: a Redis
         restarted meanwhile gets the snapshots back even if nothing new is written."""
         due = self._snapshots_due_in()
+        if self._rider is not None:
+            ride = self._rider.due_in(asyncio.get_running_loop().time())
+            if ride is not None:
+                due = ride if due is None else min(due, ride)
         if self._conn is None:
             return due
         return _CONN_CHECK_S if due is None else min(due, _CONN_CHECK_S)
@@ -321,6 +397,10 @@ class StreamWriter:
             or self._snapshots_due_in() == 0.0
             or (self._supervisor.up and (len(self.spool) > 0 or self._alarm_due()))
             or (self._conn is not None and not self._conn.usable)  # lost: reconnect, rewrite
+            or (
+                self._rider is not None
+                and self._rider.due_in(asyncio.get_running_loop().time()) == 0.0
+            )
         )
 
     async def _sleep(self, delay: float) -> None:
@@ -340,6 +420,10 @@ class StreamWriter:
     async def _flush_once(self) -> None:
         if not self._script_loaded:  # before anything leaves the buffers: this can fail too
             await self.redis.script_load(telemetry_batch.SCRIPT)
+            if self._fences:
+                await self.redis.script_load(FENCED_HASH)
+            for script in self._rider.scripts if self._rider is not None else ():
+                await self.redis.script_load(script)
             self._script_loaded = True
         conn = await self._connection()
         if self._supervisor.up and (self._overflowed or self.spool.degraded is not None):
@@ -355,14 +439,28 @@ class StreamWriter:
         snaps, self._snapshots = self._snapshots, {}
         hashes, self._hashes = self._hashes, {}
         commands: list[tuple[Any, ...]] = []
+        rider, now = self._rider, asyncio.get_running_loop().time()
+        ride = rider.take(now) if rider is not None else None
+        if ride is not None:
+            commands.append(ride)
+        fenced: dict[str, list[str]] = {}
         for (key, field), value in hashes.items():
-            commands.append(("HDEL", key, field) if value is None else ("HSET", key, field, value))
+            if key in self._fences:
+                fenced.setdefault(key, []).extend((field, "\0" if value is None else value))
+            else:
+                commands.append(
+                    ("HDEL", key, field) if value is None else ("HSET", key, field, value)
+                )
+        for key, pairs in fenced.items():
+            guard, expected = self._fences[key]
+            commands.append(("EVALSHA", _FENCED_SHA, 2, guard, key, expected, *pairs))
         maxlen = self.settings.events_maxlen
         for rec in events:
             flat = [item for pair in rec.fields.items() for item in pair]
             commands.append(("XADD", rec.stream, "MAXLEN", "~", maxlen, "*", *flat))
             if rec.ack:
-                commands.append(("XACK", streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack))
+                stream, entry = split_ref(rec.ack)
+                commands.append(("XACK", stream, streams.COMMANDS_GROUP, entry))
         if tele or snaps or latest:
             updated = self.clock()
             for robot, fields in snaps.items():
@@ -375,8 +473,10 @@ class StreamWriter:
         if not commands:
             return
         try:
-            await conn.execute(commands)
+            replies = await conn.execute(commands)
         except BaseException:
+            if ride is not None and rider is not None:
+                rider.failed(now)
             # The events may or may not be in Redis now: spool them; the
             # replay skips any that did arrive (by eid). Snapshots go back
             # under anything newer; telemetry is dropped (module docstring).
@@ -390,6 +490,8 @@ class StreamWriter:
             if tele:
                 self.stats.inc("telemetry_dropped", "redis_down", len(tele))
             raise
+        if ride is not None and rider is not None:
+            rider.done(replies[0], now)
         if events:
             self.stats.inc("entries_written", streams.EVENTS, len(events))
         if tele:
@@ -430,8 +532,8 @@ class StreamWriter:
         """After a failed flush (logged by the supervisor): a new connection next time,
         telemetry dropped, events to the spool."""
         self._script_loaded = False  # a restarted Redis has forgotten it
-        if self._conn is not None and not isinstance(exc, ResponseError):
-            self._conn.close()  # lost or silent: the next flush connects afresh
+        if self._conn is not None and (not isinstance(exc, ResponseError) or _demoted(exc)):
+            self._conn.close()  # lost, silent or no master any more: connect afresh
             self._conn = None
         if self._telemetry:
             self.stats.inc("telemetry_dropped", "redis_down", len(self._telemetry))
@@ -520,7 +622,8 @@ class StreamWriter:
                     )
                     replayed += 1
                 if rec.ack:
-                    pipe.xack(streams.COMMANDS, streams.COMMANDS_GROUP, rec.ack)
+                    stream, entry = split_ref(rec.ack)
+                    pipe.xack(stream, streams.COMMANDS_GROUP, entry)
             await pipe.execute()
             await asyncio.to_thread(self.spool.delete_through, rows[-1][0])
         self.stats.inc("events_replayed", "", replayed)
@@ -546,6 +649,12 @@ class StreamWriter:
                 break
             start = "(" + entries[-1][0].decode()
         return seen
+
+
+def _demoted(exc: BaseException) -> bool:
+    """The server is a replica now (a Sentinel failover): the next connection asks the
+    sentinels for the master."""
+    return str(exc).startswith(("READONLY", "UNBLOCKED"))
 
 
 __all__ = ["OUTAGE_ERRORS", "RedisError", "StreamWriter"]

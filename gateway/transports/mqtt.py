@@ -191,6 +191,11 @@ class MqttSupervisor:
         self.clock = clock
         self.connected = asyncio.Event()  # set while subscribed (tests wait on it)
         self._stop = asyncio.Event()
+        # Subscriptions changed while connected ([cluster]: robots taken or let go), in order:
+        # (subscribe?, filters). Reconnecting subscribes to ``subscriptions()`` afresh.
+        self._changes: deque[tuple[bool, list[Subscription]]] = deque()
+        self._changed = asyncio.Event()
+        self._queueing = False  # in a connection, from before its subscribe
         url = urlsplit(self.settings.url)
         self._tls = url.scheme == "mqtts"
         self._host = url.hostname or "127.0.0.1"
@@ -215,6 +220,32 @@ class MqttSupervisor:
 
     def subscriptions(self) -> list[Subscription]:
         return [sub for r in self.routers for sub in r.subscriptions()]
+
+    def subscribe(self, subs: Sequence[Subscription]) -> None:
+        """Subscribe now, if connected (a router's ``subscriptions()`` already has them:
+        a reconnect subscribes to them anyway)."""
+        self._change(True, subs)
+
+    def unsubscribe(self, subs: Sequence[Subscription]) -> None:
+        self._change(False, subs)
+
+    def _change(self, add: bool, subs: Sequence[Subscription]) -> None:
+        if subs and self._queueing:
+            self._changes.append((add, list(subs)))
+            self._changed.set()
+
+    async def _apply_changes(self, client: aiomqtt.Client) -> None:
+        while True:
+            while self._changes:
+                add, subs = self._changes[0]
+                if add:
+                    topics: list[tuple[str, int]] = [(s.topic_filter, s.qos) for s in subs]
+                    await client.subscribe(topics)
+                else:
+                    await client.unsubscribe([s.topic_filter for s in subs])
+                self._changes.popleft()
+            self._changed.clear()
+            await self._changed.wait()
 
     def stop(self) -> None:
         """Disconnect cleanly and let ``run`` return."""
@@ -258,18 +289,24 @@ class MqttSupervisor:
         error = ""
         try:
             async with self._client() as client:
+                self._queueing = True
+                self._changes.clear()  # what they changed is in subscriptions() now
                 topics: list[tuple[str, int]] = [(s.topic_filter, s.qos)
                                                  for s in self.subscriptions()]
                 await client.subscribe(topics)
                 self._on_up()
                 async with asyncio.TaskGroup() as tg:
                     publisher = tg.create_task(self.outbox.drain(client), name="mqtt-publish")
+                    changes = tg.create_task(self._apply_changes(client), name="mqtt-subscribe")
                     try:
                         await self._read(client)
                     finally:
                         publisher.cancel()
+                        changes.cancel()
         except* aiomqtt.MqttError as group:
             error = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
+        finally:
+            self._queueing = False
         raise _Disconnected(error or "disconnected")
 
     async def _read(self, client: aiomqtt.Client) -> None:
@@ -357,7 +394,12 @@ def open_mqtt(settings: Settings, fleet: Fleet, stats: Stats,
         from gateway.vda5050.master import MasterControl
 
         routers.append(MasterControl(settings, fleet, outbox, stats, clock=clock))
-    return MqttSupervisor(settings, routers, outbox, stats, clock=clock)
+    supervisor = MqttSupervisor(settings, routers, outbox, stats, clock=clock)
+    for router in routers:  # [cluster] robots taken or let go change the subscriptions
+        claims = getattr(router, "claims", None)
+        if claims is not None:
+            claims.subscribe, claims.unsubscribe = supervisor.subscribe, supervisor.unsubscribe
+    return supervisor
 
 
 async def stop_mqtt(supervisor: MqttSupervisor, task: asyncio.Task[None], timeout: float) -> None:

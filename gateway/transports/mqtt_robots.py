@@ -16,6 +16,11 @@ call. The first message that fails any check, or is anything else, stops the
 batch and goes to ``handle``, the path every message took before, which
 decodes it again to say what is wrong; so a bad message costs more than a
 good one, and the checks and errors are ``handle``'s.
+
+With ``[cluster]`` the gateway subscribes only to the topics of the robots it
+holds, and hears of the others through a shared subscription to their
+presence (gateway/cluster/claims.py); what still arrives of a robot it does
+not hold is dropped and counted (``not_held``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import msgspec
 
 from config import Settings
 from config.settings import RobotConfig
+from gateway.cluster.claims import Claims, shared
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
@@ -33,6 +39,8 @@ from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.kinds import PROTOCOL_VERSION, ErrorCode
 from protocol.messages import Command, GatewayMessage, Hello, Telemetry
 from protocol.mqtt_topics import (
+    DELIVERY,
+    ROBOT_CHANNELS,
     TOPIC_ROOT,
     Channel,
     InboundDecoder,
@@ -47,6 +55,7 @@ from protocol.mqtt_wire import Publish
 __all__ = ["MqttLink", "RobotRouter", "presence_hello"]
 
 _MAX_REMEMBERED_TOPICS = 20_000  # subscribed channels of registered robots only
+_ECHO_S = 0.5  # [cluster] the same presence twice within this: one message, two subscriptions
 _NO_PROOF = "0" * 64  # the broker login replaced the handshake: nothing to prove
 
 
@@ -108,6 +117,22 @@ class RobotRouter:
         }
         self.run_end = 0  # handle_run: where the batch it is applying ends
         self.reject = Rejections("mqtt_dropped", stats, fleet.writer)
+        self.claims: Claims | None = None
+        self._presence: dict[str, tuple[bytes, float]] = {}  # robot -> last presence, when
+        if fleet.leases is not None:
+            self.claims = Claims(
+                fleet.leases,
+                [r for r, t in self.transports.items() if t == "mqtt"],
+                robot_channels,
+                [shared(Subscription(f"{TOPIC_ROOT}/+/{Channel.PRESENCE.value}",
+                                     DELIVERY[Channel.PRESENCE].qos))],
+                [Subscription(f"{TOPIC_ROOT}/+/{Channel.STATE.value}",
+                              DELIVERY[Channel.STATE].qos)],
+                lambda topic, payload, now: self.handle(topic, payload, False, now),
+                sweep_s=settings.cluster.lease_ttl_s,
+            )
+            fleet.on_moved.append(self.claims.released)
+
         fleet.on_registry.append(self.registry_changed)
 
     def registry_changed(self, robot: str, config: RobotConfig | None) -> None:
@@ -124,18 +149,23 @@ class RobotRouter:
         if config.transport == "mqtt":
             self._telemetry_topics[telemetry] = robot
 
-    def subscriptions(self) -> tuple[Subscription, ...]:
+    def subscriptions(self) -> Sequence[Subscription]:
+        if self.claims is not None:
+            return self.claims.subscriptions()
         return gateway_subscriptions()
 
     def owns(self, topic: str) -> bool:
         return topic.startswith(TOPIC_ROOT + "/")
 
     def tick(self, now: float) -> None:
-        pass
+        if self.claims is not None:
+            self.claims.tick(now)
 
     def handle(self, topic: str, payload: bytes, retained: bool, now: float) -> None:
         robot = self._robots.get(topic) or self._admit(topic, now)
         if robot is None:
+            return
+        if self.claims is not None and not self._ours(robot, topic, payload, retained, now):
             return
         try:
             msg = self.decoder.message(topic, payload)
@@ -194,6 +224,26 @@ class RobotRouter:
             self.fleet.telemetry_run(batch, now, "mqtt")
         return i
 
+    def _ours(self, robot: str, topic: str, payload: bytes, retained: bool, now: float) -> bool:
+        """[cluster] Whether to handle the message: a robot we hold, said once. A presence
+        of another robot announces it (we may take it); the rest is not for us."""
+        assert self.claims is not None
+        presence = topic.endswith("/" + Channel.PRESENCE.value)
+        if robot not in self.claims.held:
+            if presence and not retained and payload.strip() == Presence.ONLINE.value.encode():
+                self.claims.announced(robot, now)
+            elif topic.endswith("/" + Channel.STATE.value):
+                self.claims.remember(robot, topic, payload, now)
+            else:
+                self.stats.inc("mqtt_dropped", "not_held")
+            return False
+        if presence and not retained:  # ours through both subscriptions, maybe
+            last = self._presence.get(robot)
+            self._presence[robot] = (payload, now)
+            if last is not None and last[0] == payload and now - last[1] < _ECHO_S:
+                return False
+        return True
+
     def _admit(self, topic: str, now: float) -> str | None:
         """The robot a topic not seen before speaks for, if it is ours on MQTT (remembered:
         a few topics per registered robot); None when refused."""
@@ -228,3 +278,12 @@ class RobotRouter:
         if link is not None:
             link.closed = True
             self.fleet.disconnected(robot, link, now, reason)
+
+
+def robot_channels(robot: str) -> tuple[Subscription, ...]:
+    """[cluster] The gateway's subscriptions for one robot it holds (``state`` is every
+    robot's, gateway/cluster/claims.py)."""
+    return tuple(
+        Subscription(RobotTopic(robot, ch).value, DELIVERY[ch].qos)
+        for ch in sorted(ROBOT_CHANNELS - {Channel.STATE})
+    )

@@ -9,6 +9,11 @@ A bad frame gets an ``error`` reply and costs a strike; ``max_strikes``
 strikes, a failed handshake, no hello within ``handshake_timeout_s`` or a
 newer connection of the same robot close it. A robot that sends faster than
 its token bucket has the excess dropped and counted.
+
+With ``[cluster]`` a verified hello waits for the robot's lease before the
+welcome (``Fleet.claim``: another gateway may still hold it); frames that
+arrive meanwhile wait in the codec. A lease not had within
+``handshake_timeout_s`` closes the connection with ``held_elsewhere``.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class _RobotConnection(asyncio.Protocol):
         self.reason = "closed by robot"
         self.strikes = 0
         self.last_rate_error = 0.0
+        self.claiming: Hello | None = None  # [cluster] verified, waiting for its lease
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport
@@ -142,7 +148,9 @@ class _RobotConnection(asyncio.Protocol):
 
     def _handle(self) -> None:
         """Everything complete in the buffer: the hello first, then messages."""
-        if self.link.closed or (self.robot is None and not self._handshake()):
+        if self.link.closed or self.claiming is not None:
+            return
+        if self.robot is None and not self._handshake():
             return
         robot, stats, fleet = self.robot, self.server.stats, self.server.fleet
         assert robot is not None
@@ -191,12 +199,51 @@ class _RobotConnection(asyncio.Protocol):
                 return False
             assert isinstance(msg, Hello)
             now = time.time()
+            if s.fleet.leases is not None:
+                s.fleet.check_hello(msg)
+                self.timer.cancel()
+                self.claiming = msg
+                s.fleet.claim(msg.robot, self._claimed, s.settings.handshake_timeout_s,
+                              asyncio.get_running_loop().time())
+                return False
             s.fleet.connected(msg, self.link, now)
         except RemoteProtocolError as exc:
             s.stats.inc("connections", f"refused_{exc.code}")
             log.warning("robot_refused", code=exc.code, reason=exc.message, peer=self.peer)
             self.link.close(exc.code, exc.message)
             return False
+        self._welcome(msg, now)
+        return True
+
+    def _claimed(self, holder: str | None) -> None:
+        """[cluster] The lease is ours (``holder`` None), or another gateway kept it (its
+        name; "" when Redis did not answer in time)."""
+        msg, self.claiming = self.claiming, None
+        s = self.server
+        if msg is None or self.link.closed:
+            if msg is not None and holder is None:
+                s.fleet.unclaim(msg.robot)
+            return
+        if holder is not None:
+            s.stats.inc("connections", "held_elsewhere")
+            log.info("robot_held_elsewhere", robot=msg.robot, holder=holder, peer=self.peer)
+            why = f"gateway {holder} holds this robot" if holder else "Redis did not answer"
+            self.link.close(ErrorCode.HELD_ELSEWHERE, why)
+            return
+        now = time.time()
+        try:
+            if msg.robot not in s.fleet.sessions:  # removed from the registry meanwhile
+                raise RemoteProtocolError("robot removed", code=ErrorCode.UNKNOWN_ROBOT)
+            s.fleet.connected(msg, self.link, now)
+        except RemoteProtocolError as exc:
+            s.fleet.unclaim(msg.robot)
+            self.link.close(exc.code, exc.message)
+            return
+        self._welcome(msg, now)
+        self._handle()  # what the robot sent while it waited
+
+    def _welcome(self, msg: Hello, now: float) -> None:
+        s = self.server
         self.timer.cancel()
         self.robot = msg.robot
         self.link.write(
@@ -210,7 +257,6 @@ class _RobotConnection(asyncio.Protocol):
         )
         s.fleet.resume(msg.robot, now)
         s.stats.inc("connections", "accepted")
-        return True
 
 
 class TcpServer:

@@ -23,6 +23,11 @@ Presence follows ``connection`` (6.14): ONLINE is ``Fleet.connected``, OFFLINE
 and CONNECTIONBROKEN ``Fleet.disconnected``. It is retained, so a restarted
 gateway learns at once which AGVs are online. An AGV whose session lives but
 whose ``state`` stops goes ``stale`` after ``vda5050.stale_after_s``.
+
+With ``[cluster]`` the gateway subscribes only to the topics of the AGVs it
+holds, and hears of the others through a shared subscription to their
+``connection`` topics (gateway/cluster/claims.py); what still arrives of an
+AGV it does not hold is dropped and counted (``not_held``).
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 
 from config import Settings
 from config.settings import RobotConfig
+from gateway.cluster.claims import Claims, shared
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
@@ -49,6 +55,7 @@ from protocol.messages import Command, GatewayMessage, RobotMessage
 from protocol.mqtt_topics import Presence, Subscription
 from protocol.streams import EventType, Level
 from protocol.vda5050 import (
+    AGV_PUBLISHES,
     SPOKEN,
     UINT32_MAX,
     AgvId,
@@ -71,6 +78,7 @@ from protocol.vda5050 import (
     presence_of,
     publication,
 )
+from protocol.vda5050 import DELIVERY as VDA_DELIVERY
 from protocol.vda5050 import State as VdaState
 
 __all__ = ["MasterControl", "VdaLink"]
@@ -122,15 +130,29 @@ class MasterControl:
         self._to_fleet: list[tuple[str, RobotMessage]] = []
         self._flush_scheduled = False
         self.reject = Rejections("vda_dropped", stats, fleet.writer)
+        self._ids: dict[str, AgvId] = {}  # robot -> its AGV, for [cluster] subscriptions
         for r in fleet.robots():
             self._add(r)
         fleet.on_registry.append(self.registry_changed)
+
+        self.claims: Claims | None = None
+        if fleet.leases is not None:
+            self.claims = Claims(
+                fleet.leases, list(self._ids), self._agv_filters,
+                [shared(s) for s in master_subscriptions(self.interface)
+                 if s.topic_filter.endswith("/" + Subtopic.CONNECTION.value)],
+                [s for s in master_subscriptions(self.interface)
+                 if s.topic_filter.endswith("/" + Subtopic.STATE.value)],
+                lambda topic, payload, now: self.handle(topic, payload, False, now),
+                sweep_s=settings.cluster.lease_ttl_s,
+            )
+            fleet.on_moved.append(self.claims.released)
 
     def _add(self, r: RobotConfig) -> None:
         if r.vda is None:
             return
         c = self.settings.commands
-        agv = AgvId(r.vda.manufacturer, r.vda.serial)
+        agv = self._ids[r.id] = AgvId(r.vda.manufacturer, r.vda.serial)
         self.agvs[agv] = AgvControl(
             r.id, agv, self.graph, self.settings.vda5050, self.headers,
             publish=self.publish, report=self._reporter(r.id),
@@ -141,7 +163,8 @@ class MasterControl:
     def registry_changed(self, robot: str, config: RobotConfig | None) -> None:
         """A robot of rd:registry added, changed or removed: its AGV is served (or no longer)
         as a configured one is. A changed identity or version pin is a new AgvControl; the
-        fleet has ended the old session already."""
+        fleet has ended the old session already. (With [cluster], the shared subscriptions
+        claim it like any AGV: its own filters come from ``_ids``.)"""
         for agv_id, agv in list(self.agvs.items()):
             if agv.robot != robot:
                 continue
@@ -152,11 +175,21 @@ class MasterControl:
             if same:
                 return
             del self.agvs[agv_id]
+            self._ids.pop(robot, None)
             self.links.pop(robot, None)
             for sub in _HEADER_CHECKED:
                 self._last_header.pop((agv_id, sub), None)
         if config is not None:
             self._add(config)
+
+    def _agv_filters(self, robot: str) -> tuple[Subscription, ...]:
+        """[cluster] What to subscribe to for one AGV we hold: master_subscriptions, its own."""
+        agv = self._ids[robot]
+        return tuple(  # every major version (+), as master_subscriptions; state: every AGV's
+            Subscription(f"{self.interface}/+/{agv.manufacturer}/{agv.serial_number}/{sub.value}",
+                         VDA_DELIVERY[sub].qos)
+            for sub in sorted(AGV_PUBLISHES - {Subtopic.STATE})
+        )
 
     def _reporter(self, robot: str) -> Callable[[RobotMessage], None]:
         def report(msg: RobotMessage) -> None:
@@ -168,7 +201,9 @@ class MasterControl:
 
     # ---- Router ---------------------------------------------------------------------
 
-    def subscriptions(self) -> tuple[Subscription, ...]:
+    def subscriptions(self) -> Sequence[Subscription]:
+        if self.claims is not None:
+            return self.claims.subscriptions()
         return master_subscriptions(self.interface)
 
     def owns(self, topic: str) -> bool:
@@ -185,6 +220,16 @@ class MasterControl:
             self.reject("unknown_agv", topic,
                         f"no robot has vda = {parsed.agv.manufacturer}/{parsed.agv.serial_number}",
                         now)
+            return
+        if self.claims is not None and agv.robot not in self.claims.held:
+            online = (parsed.subtopic is Subtopic.CONNECTION and not retained
+                      and connection_state_of(payload) is ConnectionState.ONLINE)
+            if online:
+                self.claims.announced(agv.robot, now)
+            elif parsed.subtopic is Subtopic.STATE:
+                self.claims.remember(agv.robot, topic, payload, now)
+            else:
+                self.stats.inc("vda_dropped", "not_held")
             return
         try:
             announced = header_version(payload, parsed.subtopic)
@@ -277,6 +322,8 @@ class MasterControl:
             self._attach(agv, now)
 
     def tick(self, now: float) -> None:
+        if self.claims is not None:
+            self.claims.tick(now)
         for agv in self.agvs.values():
             agv.tick(now)
         self.flush()

@@ -19,6 +19,10 @@
   4.6 us (bench/RESULTS.md). Names with a space ("XGROUP CREATE") still go
   through redis-py, which splits them.
 - RESP2 reply shapes (lists, not dicts) for stream commands, everywhere.
+- A ``redis+sentinel://`` URL (robodine.redisio.sentinel) gives the same
+  clients on redis-py's Sentinel pool: each connection asks the sentinels for
+  the master, and one that finds its master demoted reconnects; a lean
+  connection asks them when it opens.
 """
 
 from __future__ import annotations
@@ -34,12 +38,18 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import (
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import RedisSettings
+from robodine.redisio import sentinel
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.resp import RespConnection
 
@@ -65,7 +75,13 @@ class _HiredisPacking(AbstractConnection):
 
 _PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
     cls: type(f"Hiredis{cls.__name__}", (_HiredisPacking, cls), {})
-    for cls in (Connection, SSLConnection, UnixDomainSocketConnection)
+    for cls in (
+        Connection,
+        SSLConnection,
+        UnixDomainSocketConnection,
+        SentinelManagedConnection,
+        SentinelManagedSSLConnection,
+    )
 }
 
 
@@ -115,6 +131,20 @@ class _GuardedPool(ConnectionPool):
         return conn
 
 
+class _SentinelPool(SentinelConnectionPool):
+    """Closes its sentinels' connections with its own (the client owns both)."""
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        await super().disconnect(inuse_connections)
+        if inuse_connections:
+            await self.sentinel_manager.aclose()
+
+
+class _GuardedSentinelPool(_SentinelPool):
+    circuit: Circuit
+    get_connection = _GuardedPool.get_connection
+
+
 def connect(
     settings: RedisSettings,
     *,
@@ -132,18 +162,28 @@ def connect(
     if circuit is not None:
         connect_timeout = min(connect_timeout, timeout)
         retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    pool = (ConnectionPool if circuit is None else _GuardedPool).from_url(
-        settings.url,
-        socket_timeout=timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=retry,
-        health_check_interval=30,
-        client_name=name,
-        protocol=2,
-        decode_responses=decode,
-    )
+    kwargs: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": retry,
+        "health_check_interval": 30,
+        "client_name": name,
+        "protocol": 2,
+        "decode_responses": decode,
+    }
+    pool: ConnectionPool
+    if sentinel.is_sentinel(settings.url):
+        spec = sentinel.parse(settings.url)
+        pool = (_SentinelPool if circuit is None else _GuardedSentinelPool)(  # type: ignore[no-untyped-call]
+            spec.service, spec.sentinel(connect_timeout), ssl=spec.ssl,
+            **spec.master_kwargs(), **kwargs,
+        )
+    else:
+        pool = (ConnectionPool if circuit is None else _GuardedPool).from_url(
+            settings.url, **kwargs
+        )
     cls = _PACKED.get(pool.connection_class, pool.connection_class)
-    if isinstance(pool, _GuardedPool) and circuit is not None:
+    if isinstance(pool, (_GuardedPool, _GuardedSentinelPool)) and circuit is not None:
         pool.circuit = circuit
         cls = type(f"Guarded{cls.__name__}", (_Guarded, cls), {"circuit": circuit})
     pool.connection_class = cls
@@ -153,9 +193,13 @@ def connect(
 async def open_connection(
     settings: RedisSettings, *, name: str, block_ms: int | None = None, encoding: str | None = None
 ) -> RespConnection:
-    """A lean connection (robodine.redisio.resp) with the reply timeout of its kind."""
+    """A lean connection (robodine.redisio.resp) with the reply timeout of its kind, to
+    the master when the URL names sentinels."""
+    url = settings.url
+    if sentinel.is_sentinel(url):
+        url = await sentinel.discover_master(url, settings.connect_timeout_s)
     return await RespConnection.open(
-        settings.url,
+        url,
         name=name,
         timeout=settings.connect_timeout_s,
         reply_timeout=reply_timeout(settings, block_ms),

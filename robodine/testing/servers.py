@@ -23,13 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "GatewayServer",
     "MosquittoServer",
     "MotoServer",
     "RedisServer",
+    "SentinelServer",
     "free_port",
     "log_tail",
     "missing_binaries",
     "postgres_available",
+    "sentinel_url",
     "wait_port",
 ]
 
@@ -91,6 +94,7 @@ class _Server:
         self.dir = Path(tempfile.mkdtemp(prefix=f"rd-{self.binary}-"))
         self.log = log  # the server's output goes here (appended), or nowhere
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] | None = None  # the process's environment (None: ours)
 
     @property
     def pid(self) -> int:
@@ -104,7 +108,8 @@ class _Server:
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(self.log, "ab")) if self.log else subprocess.DEVNULL
             self.proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
-                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env=self.env,
             )
         wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
 
@@ -147,10 +152,17 @@ class RedisServer(_Server):
     binary = "redis-server"
 
     def __init__(
-        self, port: int | None = None, *, aof: bool = True, log: Path | None = None
+        self,
+        port: int | None = None,
+        *,
+        aof: bool = True,
+        log: Path | None = None,
+        replica_of: int | None = None,
     ) -> None:
+        """``replica_of``: the port of a master on this machine to replicate."""
         super().__init__(port, log=log)
         self.aof = aof
+        self.replica_of = replica_of
 
     @property
     def url(self) -> str:
@@ -173,7 +185,59 @@ class RedisServer(_Server):
             "everysec",
             "--daemonize",
             "no",
+            *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
         ]
+
+
+class SentinelServer(_Server):
+    """``redis-server --sentinel`` watching the master ``service`` on ``master_port``; it
+    rewrites its config file as it learns, so each lives in its own directory."""
+
+    binary = "redis-server"
+
+    def __init__(
+        self,
+        master_port: int,
+        port: int | None = None,
+        *,
+        service: str = "robodine",
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        replicas: tuple[int, ...] = (),
+        log: Path | None = None,
+    ) -> None:
+        """``replicas``: ports of the master's replicas, known at once (a sentinel finds
+        them by itself only at its next INFO of the master, up to 10 s later)."""
+        super().__init__(port, log=log)
+        self.master_port = master_port
+        self.replicas = replicas
+        self.service = service
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    def argv(self) -> list[str]:
+        conf = self.dir / "sentinel.conf"
+        if not conf.exists():  # a restart keeps what it learnt
+            s = self.service
+            conf.write_text("\n".join([
+                f"port {self.port}",
+                "bind 127.0.0.1",
+                f"dir {self.dir}",
+                f"sentinel monitor {s} 127.0.0.1 {self.master_port} {self.quorum}",
+                f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
+                f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
+                f"sentinel parallel-syncs {s} 1",
+                *(f"sentinel known-replica {s} 127.0.0.1 {p}" for p in self.replicas),
+            ]) + "\n")
+        return ["redis-server", str(conf), "--sentinel"]
+
+
+def sentinel_url(sentinels: list[SentinelServer], db: int = 0) -> str:
+    """``redis+sentinel://`` for these sentinels (robodine.redisio.sentinel)."""
+    hosts = ",".join(f"127.0.0.1:{s.port}" for s in sentinels)
+    return f"redis+sentinel://{hosts}/{sentinels[0].service}/{db}"
 
 
 class MosquittoServer(_Server):
@@ -241,3 +305,22 @@ class MotoServer(_Server):
         os.environ.setdefault("AWS_ACCESS_KEY_ID", self.access_key)
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", self.secret_key)
         super().start()
+
+
+class GatewayServer(_Server):
+    """A real `robodine gateway` process: ``config`` (a TOML file), ``env`` the settings
+    that differ from it (``ROBODINE_GATEWAY_NAME``, ...). ``port`` is its TCP port, which
+    ``start`` waits for; SIGKILL (``kill``) is the crash a site must survive."""
+
+    binary = "robodine-gateway"
+    module = "robodine"
+    start_timeout = 30.0
+
+    def __init__(self, config: Path, env: dict[str, str], *, port: int | None = None,
+                 log: Path | None = None) -> None:
+        super().__init__(port, log=log)
+        self.config = config
+        self.env = {**os.environ, **env, "ROBODINE_TCP_PORT": str(self.port)}
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "gateway", "--config", str(self.config)]

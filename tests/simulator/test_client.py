@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from typing import Any
 
 from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Ack, Error, Event, Heartbeat, State, Telemetry
@@ -276,3 +278,46 @@ async def test_no_probe_events_unless_asked(peer: PeerGateway, sim_robot: RobotF
 
 def _probes(peer: PeerGateway) -> list[int]:
     return [m.data["n"] for m in peer.of("serve-001", Event) if m.name == "probe"]
+
+
+def test_gateway_addresses_parse() -> None:
+    from simulator.client import parse_addresses
+
+    assert parse_addresses("gw-1, gw-2:7710,[::1]:7800,[::2]", 7700) == [
+        ("gw-1", 7700), ("gw-2", 7710), ("::1", 7800), ("::2", 7700)]
+
+
+async def test_a_robot_with_two_gateways_moves_to_the_second_when_the_first_goes(
+        keys: dict[str, bytes], floor: Any) -> None:
+    import random
+
+    from robodine.backoff import Backoff
+    from simulator.client import TcpTransport
+    from simulator.model import RobotModel
+    from simulator.robot import SimRobot
+    from simulator.transport import RobotIdentity
+
+    async with PeerGateway(keys) as first, PeerGateway(keys) as second:
+        transport = TcpTransport("127.0.0.1", first.port, handshake_timeout_s=1.0,
+                                 more=[("127.0.0.1", second.port)])
+        await transport.start()
+        loop = asyncio.get_running_loop()
+        rng = random.Random(3)
+        model = RobotModel("serve-001", RobotKind.SERVING, floor, loop.time(), rng=rng)
+        robot = SimRobot(RobotIdentity("serve-001", RobotKind.SERVING, keys["serve-001"]),
+                         model, transport, hz=50, clock=loop.time,
+                         backoff=Backoff(0.02, 0.1, rng=rng), rng=rng)
+        task = asyncio.create_task(robot.run())
+        try:
+            await first.wait_for(lambda: robot.connected)
+            await first.stop_listening()
+            first.drop("serve-001")  # the gateway is gone
+            await second.wait_for(lambda: len(second.hellos) == 1 and robot.connected)
+            n = len(second.telemetry)
+            await second.wait_for(lambda: len(second.telemetry) >= n + 3)  # UDP to it as well
+            assert transport.address_of("serve-001") == ("127.0.0.1", second.port)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await transport.aclose()

@@ -29,6 +29,7 @@ from saq.queue.redis import RedisQueue
 
 from config import Settings
 from protocol.streams import to_fields
+from robodine.redisio.sentinel import redis_from_url
 from web.jobs.stream import JOBS_STREAM, SWEPT, record_of
 
 _KEEPALIVE = {
@@ -45,7 +46,7 @@ def queue_client(settings: Settings, *, name: str, blocking: bool) -> Redis:
     timeout), so it has no socket timeout but TCP keepalive instead; the web
     tier's fails fast.
     """
-    return Redis.from_url(
+    return redis_from_url(  # redis+sentinel:// too
         settings.redis.url,
         socket_timeout=None if blocking else 5.0,
         socket_connect_timeout=settings.redis.connect_timeout_s,

@@ -1,0 +1,1 @@
+"""Several gateways on one Redis: robot leases, command routing, the leader (docs/scaling.md)."""
