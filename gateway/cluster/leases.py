@@ -170,6 +170,7 @@ class Leases:
         self._leader_until = 0.0  # our leadership ends then unless renewed (local clock)
         self._gone = False  # stopping: release everything, liveness deleted
         self._told_clash = False
+        self._keys: dict[str, tuple[str, str]] = {}  # robot -> its lease and want keys
 
     # ---- what the gateway asks --------------------------------------------
 
@@ -275,9 +276,13 @@ class Leases:
             leader_op,
             f"{leader.gateway} {leader.token}" if ours and leader is not None else "",
         ]
+        names = self._keys
         for op, robot, token in ops:
-            keys += [cluster.lease_key(robot), cluster.want_key(robot)]
-            argv += [op, robot, token]
+            pair = names.get(robot)
+            if pair is None:
+                pair = names[robot] = (cluster.lease_key(robot), cluster.want_key(robot))
+            keys += pair
+            argv += (op, robot, token)
         self._sent = ops
         self._sent_at = now
         if renew:

@@ -146,6 +146,7 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                 await master.wait(1, 2000)
                 await master.aclose()
                 site.master.kill()
+                killed = asyncio.get_running_loop().time()
                 for state in ("assigned", "en_route", "at_table"):  # while Redis is away
                     robot.state(state, task="o-1")
                     robot.heartbeat()
@@ -155,6 +156,8 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                     return await master_port(site) == site.replica.port
 
                 await wait_for(promoted, timeout=30, interval=0.2)
+                print(f"replica promoted {asyncio.get_running_loop().time() - killed:.1f}s "
+                      "after the master was killed")
                 new = aioredis.Redis(port=site.replica.port)
                 try:
                     async def all_states() -> list[str]:
@@ -167,6 +170,8 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                         return out if out[-1:] == ["at_table"] else []
 
                     states = await wait_for(all_states, timeout=30, interval=0.3)
+                    print(f"every event in the new master "
+                          f"{asyncio.get_running_loop().time() - killed:.1f}s after the kill")
                     assert states == ["idle", "assigned", "en_route", "at_table"]
                     eids = [f[b"eid"] for _, f in await new.xrange(streams.EVENTS)]
                     assert len(eids) == len(set(eids))  # none twice

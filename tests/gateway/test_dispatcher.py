@@ -360,3 +360,29 @@ def test_a_refusal_says_its_error_code_when_its_detail_starts_with_one() -> None
     assert refusal_reason("goto: no table 'T9' on the floor graph") == "refused"
     assert refusal_reason("busy") == "refused"
     assert refusal_reason(None) == "refused"
+
+
+def test_a_new_leader_catches_up_with_reports_its_predecessor_missed() -> None:
+    f = Floor()
+    cook = f.online("cook-1")
+    f.place(DISHES[:1], order="o1")  # one cook task, then the delivery
+    f.place(DISHES[:1], order="o2")
+    task1 = only(cook.take()).args["task"]
+    assert task1 == "o1:c0"
+    saved = {k.encode(): v.encode() for k, v in f.out.hashes[DISPATCH].items()}
+
+    g = Floor()  # the new leader: the saved state, robots already idle again
+    g.dispatcher.load(saved)
+    g.online("cook-1", state="idle")
+    assert g.dispatcher.assigned() == {"cook-1": "o1:c0"}
+    applied = g.dispatcher.catch_up([
+        ("cook-1", "cooking", "idle", "o1:c0", "o1:c0"),
+        ("cook-1", "ready", "cooking", "o1:c0", "o1:c0"),
+        ("cook-1", "idle", "ready", "", "o1:c0"),  # the task is done by then: skipped
+        ("cook-1", "idle", "cooking", "", "o2:c0"),  # about a task it does not hold: skipped
+    ], g.now)
+    assert applied == 2
+    assert g.dispatcher.orders["o1"].tasks[0].status is TaskStatus.DONE
+    assert g.statuses("o1") == ["ready"]  # moved on, not re-cooked
+    # the robot is free again: the next cook task goes to it
+    assert only(g.links["cook-1"].take()).args["task"] == "o2:c0"
