@@ -34,15 +34,17 @@ async def test_a_refused_origin_is_shown_not_retried(
     async with serve(settings, port) as (app, server):
         await UserService(app[DB], app[PASSWORDS], 8).create("minji", PASSWORD, Role.STAFF)
         page = await open_page(browser, Site(url, settings, app, server), "en-US")
+        sockets: list[Any] = []
+        page.on("websocket", lambda ws: sockets.append(ws))
         with structlog.testing.capture_logs() as logs:
             await log_in(page, "minji")
             status = page.locator("header .live.refused")
             await status.wait_for(timeout=15_000)
             assert await status.inner_text() == "This address is not allowed: add it to web.origins"
-            sockets: list[Any] = []
-            page.on("websocket", lambda ws: sockets.append(ws))
+            await asyncio.sleep(1)  # events of sockets opened before the verdict still arrive
+            before = len(sockets)
             await asyncio.sleep(3)  # a reconnecting dashboard would have retried by now
-        assert sockets == []
+        assert before >= 1 and len(sockets) == before
         refused = [e for e in logs if e["event"] == "origin_refused"]
         assert len(refused) == 1, refused  # once per origin, however many feeds were refused
         assert refused[0]["origin"] == url and refused[0]["allowed"] == sorted(allowed)

@@ -1,7 +1,7 @@
 // A WebSocket feed that reconnects by itself (backoff with jitter), resumes from the last
 // stream id with ?since= (docs/api.md §5), and drops any frame it has already applied.
 import { logout, refresh, session } from "./api.js";
-import { originAllowed } from "./origin.js";
+import { originAllowed, originRefused } from "./origin.js";
 
 /** Stream ids "ms-seq" compared as numbers; -1, 0, 1. */
 export function cmpId(a, b) {
@@ -110,6 +110,7 @@ export class Feed {
   connect() {
     if (!this.running) return;
     if (!session()) { logout(); return; }
+    if (originRefused()) return; // the server said so already: the header shows it
     const ws = new WebSocket(this.url());
     this.ws = ws;
     let opened = false;
