@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from config.network import own_origins
 from protocol.auth import parse_key
-from protocol.kinds import RobotKind
 from protocol.sealing import parse_data_key
 from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
+from protocol.vocabulary import RobotKind
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]

@@ -15,8 +15,8 @@ import uvloop
 from config import Settings
 from gateway.app import Gateway
 from protocol import streams
-from protocol.kinds import CommandAction
 from protocol.streams import CommandRecord, EventType
+from protocol.vocabulary import CommandAction
 from robodine.lifecycle import install_signal_handlers, settle_heap
 from robodine.redisio.sentinel import redis_from_url
 

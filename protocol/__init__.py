@@ -5,7 +5,7 @@ comes in as an argument. tests/protocol/test_sans_io.py enforces it.
 """
 
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from protocol.kinds import PROTOCOL_VERSION, CommandAction, ErrorCode, MessageType, RobotKind
+from protocol.vocabulary import PROTOCOL_VERSION, CommandAction, ErrorCode, MessageType, RobotKind
 
 __all__ = [
     "PROTOCOL_VERSION",

@@ -13,7 +13,6 @@ import msgspec
 import orjson
 
 from protocol.errors import RemoteProtocolError
-from protocol.kinds import PROTOCOL_VERSION, ErrorCode, MessageType
 from protocol.messages import (
     GATEWAY_TO_ROBOT,
     ROBOT_TO_GATEWAY,
@@ -23,6 +22,7 @@ from protocol.messages import (
     GatewayMessage,
     RobotMessage,
 )
+from protocol.vocabulary import PROTOCOL_VERSION, ErrorCode, MessageType
 
 __all__ = ["BodyDecoder", "encode", "gateway_decoder", "robot_decoder"]
 

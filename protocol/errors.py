@@ -7,7 +7,7 @@ we refuse (its ``code`` goes back to the robot in an ``error`` message); a
 
 from __future__ import annotations
 
-from protocol.kinds import ErrorCode
+from protocol.vocabulary import ErrorCode
 
 __all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
 

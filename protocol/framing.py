@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Final, Literal
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
+from protocol.vocabulary import ErrorCode
 
 __all__ = ["DEFAULT_MAX_FRAME", "HEADER_SIZE", "NEED_DATA", "FrameDecoder", "encode_frame"]
 

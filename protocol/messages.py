@@ -13,7 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from protocol.cameras import MAX_CAMERAS, CameraInfo
-from protocol.kinds import CommandAction, ErrorCode, RobotKind
+from protocol.vocabulary import CommandAction, ErrorCode, RobotKind
 
 __all__ = [
     "GATEWAY_TO_ROBOT",

@@ -24,8 +24,8 @@ from typing import Final, Literal, get_args
 
 from protocol.envelope import encode, gateway_decoder, robot_decoder
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.messages import Ack, Command, Event, RobotId, State, Telemetry
+from protocol.vocabulary import ErrorCode
 
 __all__ = [
     "DELIVERY",

@@ -22,7 +22,6 @@ from protocol.camera_chunks import RawChunk, is_chunk
 from protocol.envelope import BodyDecoder, encode, gateway_decoder, robot_decoder
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.framing import DEFAULT_MAX_FRAME, NEED_DATA, FrameDecoder, encode_frame
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import (
     Challenge,
     GatewayMessage,
@@ -30,6 +29,7 @@ from protocol.messages import (
     RobotMessage,
     Welcome,
 )
+from protocol.vocabulary import ErrorCode, RobotKind
 
 __all__ = ["NEED_DATA", "GatewayConnection", "Phase", "RobotConnection"]
 

@@ -28,10 +28,10 @@ import structlog
 from config import Settings
 from protocol.errors import RemoteProtocolError
 from protocol.framing import DEFAULT_MAX_FRAME
-from protocol.kinds import ErrorCode
 from protocol.messages import Challenge, Error, RobotMessage, Telemetry, Welcome
 from protocol.tcp import NEED_DATA, Phase, RobotConnection
 from protocol.udp import encode_datagram
+from protocol.vocabulary import ErrorCode
 from simulator.transport import LinkError, MessageHandler, RobotIdentity
 
 __all__ = ["TcpLink", "TcpTransport", "parse_addresses"]

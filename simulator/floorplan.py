@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from config.settings import FloorSettings, Point
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 
 __all__ = ["FloorPlan", "Spot"]
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Ack, Command, Event, State, Telemetry
+from protocol.vocabulary import CommandAction, RobotKind
 from simulator.floorplan import FloorPlan, Spot
 from simulator.states import RobotState, allowed, check
 

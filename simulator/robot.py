@@ -27,7 +27,6 @@ import structlog
 from config.settings import FloorSettings
 from protocol.camera_chunks import CameraSender
 from protocol.cameras import CameraInfo
-from protocol.kinds import ErrorCode
 from protocol.messages import (
     Camera,
     Command,
@@ -38,6 +37,7 @@ from protocol.messages import (
     Ping,
     State,
 )
+from protocol.vocabulary import ErrorCode
 from robodine.backoff import Backoff
 from simulator.camera import CameraOptions, FrameMaker
 from simulator.model import Outgoing, RobotModel

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 
 __all__ = ["TRANSITIONS", "IllegalTransition", "RobotState", "allowed", "check"]
 

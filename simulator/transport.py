@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from config import Settings
-from protocol.kinds import RobotKind
 from protocol.messages import GatewayMessage, RobotMessage, Telemetry
+from protocol.vocabulary import RobotKind
 
 __all__ = [
     "TRANSPORTS",

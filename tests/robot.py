@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 from protocol.framing import encode_frame
-from protocol.kinds import RobotKind
 from protocol.messages import Ack, Challenge, Command, GatewayMessage, Heartbeat, State, Telemetry
 from protocol.tcp import NEED_DATA, RobotConnection
 from protocol.udp import encode_datagram
+from protocol.vocabulary import RobotKind
 
 KEYS = {
     "serve-1": "11" * 32,

@@ -599,7 +599,7 @@ async def _topics_until(client: aiomqtt.Client, marker: str) -> list[str]:
 
 def test_acl_example_matches_the_protocol_topic_layout() -> None:
     from protocol.mqtt_topics import GATEWAY_CHANNELS, ROBOT_CHANNELS, TOPIC_ROOT
-    from protocol.vda5050.kinds import INTERFACE_NAME, MAJOR_VERSION
+    from protocol.vda5050.enums import INTERFACE_NAME, MAJOR_VERSION
     from protocol.vda5050.topics import AGV_PUBLISHES, MASTER_PUBLISHES
 
     rules = [line.split() for line in _active_lines(MOSQUITTO_ACL) if line.startswith("pattern")]

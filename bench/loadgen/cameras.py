@@ -22,9 +22,9 @@ import aiohttp
 from bench.loadgen.child import Child, run_child, serve_pipe
 from protocol.camera_chunks import CameraSender
 from protocol.cameras import CameraInfo
-from protocol.kinds import RobotKind
 from protocol.messages import Camera, Challenge, Heartbeat, Welcome
 from protocol.tcp import NEED_DATA, RobotConnection
+from protocol.vocabulary import RobotKind
 
 __all__ = ["CameraRobots", "Viewers"]
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import uvloop
 
-from protocol.kinds import RobotKind
 from protocol.messages import Challenge, Error, Heartbeat, Ping, Telemetry, Welcome
 from protocol.tcp import NEED_DATA, RobotConnection
+from protocol.vocabulary import RobotKind
 
 __all__ = ["TcpRobots"]
 

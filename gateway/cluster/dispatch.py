@@ -50,9 +50,9 @@ from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
 from protocol import cluster, streams
 from protocol.acks import PendingCommands
 from protocol.cluster import parse_holder
-from protocol.kinds import ACTIONS_BY_KIND, CommandAction, ErrorCode
 from protocol.messages import GatewayMessage, Telemetry
 from protocol.streams import CommandRecord, Level
+from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, ErrorCode
 from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")

@@ -21,9 +21,9 @@ from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.metrics import Stats
 from protocol.acks import Pending
-from protocol.kinds import ACTIONS_BY_KIND, CommandAction, ErrorCode
 from protocol.messages import Ack, Command
 from protocol.streams import CommandRecord, EventType, Level
+from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, ErrorCode
 
 log = structlog.get_logger("gateway.commands")
 

@@ -39,8 +39,8 @@ from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
 from gateway.metrics import Stats
-from protocol.kinds import CommandAction, RobotKind
 from protocol.streams import DISPATCH, CommandRecord, CommandType, EventType, Level, OrderStatus
+from protocol.vocabulary import CommandAction, RobotKind
 
 log = structlog.get_logger("gateway.dispatcher")
 

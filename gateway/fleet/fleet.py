@@ -33,7 +33,6 @@ from gateway.metrics import Stats
 from protocol.acks import Pending
 from protocol.auth import demo_key
 from protocol.errors import RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.messages import (
     Ack,
     Camera,
@@ -48,6 +47,7 @@ from protocol.messages import (
 from protocol.ratelimit import TokenBucket
 from protocol.streams import EventType, Level
 from protocol.udp import DatagramDecoder, Dropped
+from protocol.vocabulary import ErrorCode
 
 log = structlog.get_logger("gateway.fleet")
 

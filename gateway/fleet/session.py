@@ -7,9 +7,9 @@ from typing import Protocol
 from config.settings import CommandSettings, RobotConfig
 from gateway.fleet.states import ConnState
 from protocol.acks import PendingCommands
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import GatewayMessage
 from protocol.ratelimit import TokenBucket
+from protocol.vocabulary import ErrorCode, RobotKind
 
 
 class Link(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
-from protocol.kinds import CookingState, RobotKind, ServingState
+from protocol.vocabulary import CookingState, RobotKind, ServingState
 
 __all__ = [
     "CONNECTION",

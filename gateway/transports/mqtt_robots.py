@@ -36,7 +36,6 @@ from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.transports.mqtt import Outbox, Rejections
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import PROTOCOL_VERSION, ErrorCode
 from protocol.messages import Command, GatewayMessage, Hello, Telemetry
 from protocol.mqtt_topics import (
     DELIVERY,
@@ -51,6 +50,7 @@ from protocol.mqtt_topics import (
     publication_for,
 )
 from protocol.mqtt_wire import Publish
+from protocol.vocabulary import PROTOCOL_VERSION, ErrorCode
 
 __all__ = ["MqttLink", "RobotRouter", "presence_hello"]
 

@@ -32,10 +32,10 @@ from gateway.metrics import Stats
 from gateway.transports.lan import host_of, mac_of
 from protocol.camera_chunks import RawChunk
 from protocol.errors import RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.messages import Error, GatewayMessage, Hello
 from protocol.ratelimit import TokenBucket
 from protocol.tcp import NEED_DATA, GatewayConnection
+from protocol.vocabulary import ErrorCode
 
 log = structlog.get_logger("gateway.tcp")
 

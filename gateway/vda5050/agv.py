@@ -37,7 +37,6 @@ from typing import Any, Final, Literal
 from config.settings import Vda5050Settings
 from gateway.fleet.states import IllegalTransition, apply_reported
 from gateway.vda5050.graph import FloorGraph, GraphNode, NoRoute
-from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Ack, Command, Event, Heartbeat, RobotMessage, State, Telemetry
 from protocol.vda5050 import (
     Action,
@@ -69,6 +68,7 @@ from protocol.vda5050 import (
     stop_pause,
 )
 from protocol.vda5050 import State as VdaState
+from protocol.vocabulary import CommandAction, RobotKind
 
 __all__ = ["AgvControl", "Job"]
 

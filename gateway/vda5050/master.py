@@ -50,7 +50,6 @@ from gateway.transports.mqtt_robots import presence_hello
 from gateway.vda5050.agv import AgvControl
 from gateway.vda5050.graph import FloorGraph
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.messages import Command, GatewayMessage, RobotMessage
 from protocol.mqtt_topics import Presence, Subscription
 from protocol.streams import EventType, Level
@@ -80,6 +79,7 @@ from protocol.vda5050 import (
 )
 from protocol.vda5050 import DELIVERY as VDA_DELIVERY
 from protocol.vda5050 import State as VdaState
+from protocol.vocabulary import ErrorCode
 
 __all__ = ["MasterControl", "VdaLink"]
 

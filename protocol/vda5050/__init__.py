@@ -44,6 +44,22 @@ from protocol.vda5050.codec import (
     subtopic_of,
 )
 from protocol.vda5050.dialect import Dialect
+from protocol.vda5050.enums import (
+    INTERFACE_NAME,
+    MAJOR_VERSION,
+    VERSION,
+    ActionScope,
+    ActionStatus,
+    BlockingType,
+    ConnectionState,
+    CorridorRefPoint,
+    ErrorLevel,
+    EStop,
+    InfoLevel,
+    MapStatus,
+    OperatingMode,
+    Subtopic,
+)
 from protocol.vda5050.factsheet import (
     AgvAction,
     AgvGeometry,
@@ -70,22 +86,6 @@ from protocol.vda5050.headers import (
     HeaderCounter,
     format_timestamp,
     parse_timestamp,
-)
-from protocol.vda5050.kinds import (
-    INTERFACE_NAME,
-    MAJOR_VERSION,
-    VERSION,
-    ActionScope,
-    ActionStatus,
-    BlockingType,
-    ConnectionState,
-    CorridorRefPoint,
-    ErrorLevel,
-    EStop,
-    InfoLevel,
-    MapStatus,
-    OperatingMode,
-    Subtopic,
 )
 from protocol.vda5050.mapping import (
     RULES,

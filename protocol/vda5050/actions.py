@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from protocol.errors import LocalProtocolError
+from protocol.vda5050.enums import BlockingType
 from protocol.vda5050.factsheet import Factsheet
 from protocol.vda5050.headers import Header
-from protocol.vda5050.kinds import BlockingType
 from protocol.vda5050.messages import Action, ActionParameter, InstantActions
 
 __all__ = [

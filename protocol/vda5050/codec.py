@@ -17,16 +17,16 @@ from typing import Any, Final, NoReturn, TypeVar, cast
 import msgspec
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.mqtt_topics import Publication
 from protocol.vda5050.dialect import Dialect
+from protocol.vda5050.enums import INTERFACE_NAME, ConnectionState, Subtopic
 from protocol.vda5050.factsheet import Factsheet
 from protocol.vda5050.headers import Header
-from protocol.vda5050.kinds import INTERFACE_NAME, ConnectionState, Subtopic
 from protocol.vda5050.messages import Connection, InstantActions, Order, Visualization
 from protocol.vda5050.state import State
 from protocol.vda5050.topics import AgvId, VdaTopic
 from protocol.vda5050.versions import LATEST, SPOKEN, default_for_major, dialect_for
+from protocol.vocabulary import ErrorCode
 
 __all__ = [
     "MAX_PAYLOAD",

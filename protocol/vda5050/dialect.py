@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.mqtt_topics import Delivery
-from protocol.vda5050.kinds import Subtopic
+from protocol.vda5050.enums import Subtopic
 
 __all__ = ["ARRAY", "DELIVERY_2X", "Dialect", "Document", "Transform", "check_integer", "path_of"]
 

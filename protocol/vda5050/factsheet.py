@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from protocol.vda5050.enums import ActionScope, BlockingType
 from protocol.vda5050.formats import check_date_time
-from protocol.vda5050.kinds import ActionScope, BlockingType
 from protocol.vda5050.messages import Uint32, Wire
 
 __all__ = [

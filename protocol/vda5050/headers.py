@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from protocol.errors import LocalProtocolError
-from protocol.vda5050.kinds import VERSION, Subtopic
+from protocol.vda5050.enums import VERSION, Subtopic
 from protocol.vda5050.topics import AgvId
 
 __all__ = ["UINT32_MAX", "Header", "HeaderCounter", "format_timestamp", "parse_timestamp"]

@@ -19,11 +19,11 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
-from protocol.kinds import ServingState
 from protocol.mqtt_topics import Presence
-from protocol.vda5050.kinds import ActionStatus, ConnectionState, ErrorLevel, EStop, OperatingMode
+from protocol.vda5050.enums import ActionStatus, ConnectionState, ErrorLevel, EStop, OperatingMode
 from protocol.vda5050.messages import Connection
 from protocol.vda5050.state import State
+from protocol.vocabulary import ServingState
 
 __all__ = [
     "RULES",

@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from protocol.vda5050.enums import BlockingType, ConnectionState, CorridorRefPoint
 from protocol.vda5050.formats import check_date_time
-from protocol.vda5050.kinds import BlockingType, ConnectionState, CorridorRefPoint
 
 __all__ = [
     "Action",

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from protocol.vda5050.kinds import (
+from protocol.vda5050.enums import (
     ActionStatus,
     ErrorLevel,
     EStop,

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.mqtt_topics import Delivery, Subscription, check_level
 from protocol.vda5050.dialect import DELIVERY_2X
-from protocol.vda5050.kinds import INTERFACE_NAME, MAJOR_VERSION, Subtopic
+from protocol.vda5050.enums import INTERFACE_NAME, MAJOR_VERSION, Subtopic
+from protocol.vocabulary import ErrorCode
 
 __all__ = [
     "AGV_PUBLISHES",

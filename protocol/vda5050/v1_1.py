@@ -20,7 +20,7 @@ from typing import Final
 from protocol.errors import RemoteProtocolError
 from protocol.mqtt_topics import Delivery
 from protocol.vda5050.dialect import Dialect, Document
-from protocol.vda5050.kinds import Subtopic
+from protocol.vda5050.enums import Subtopic
 from protocol.vda5050.v2_0 import (
     actions_in,
     actions_out,

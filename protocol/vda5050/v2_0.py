@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from protocol.errors import LocalProtocolError
 from protocol.vda5050.dialect import ARRAY, Dialect, Document, Transform, check_integer
-from protocol.vda5050.kinds import Subtopic
+from protocol.vda5050.enums import Subtopic
 
 __all__ = [
     "DIALECT",

@@ -16,7 +16,7 @@ from typing import Final
 
 from protocol.vda5050 import v1_1, v2_0
 from protocol.vda5050.dialect import Dialect
-from protocol.vda5050.kinds import MAJOR_VERSION, VERSION
+from protocol.vda5050.enums import MAJOR_VERSION, VERSION
 
 __all__ = [
     "DIALECTS",

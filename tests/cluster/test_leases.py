@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import cluster
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Error, Welcome
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer

@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import cluster, streams
-from protocol.kinds import RobotKind
 from protocol.messages import Command, Welcome
 from protocol.streams import CommandRecord
+from protocol.vocabulary import RobotKind
 from tests.cluster.test_leases import alive, two_gateways
 from tests.robot import TestRobot
 from tests.servers import RedisServer

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 
 from config.settings import RedisSettings
 from protocol import streams
-from protocol.kinds import RobotKind
 from protocol.messages import Welcome
+from protocol.vocabulary import RobotKind
 from robodine.redisio import sentinel
 from robodine.redisio.client import connect, open_connection
 from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url

@@ -22,9 +22,9 @@ from gateway.metrics import Stats
 from gateway.transports.tcp import TcpServer, _RobotConnection
 from protocol.envelope import encode
 from protocol.framing import encode_frame
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Challenge, Error, GatewayMessage, Welcome
 from protocol.tcp import NEED_DATA, RobotConnection
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.fuzz.budget import INPUTS, short_and_long
 from tests.fuzz.mutate import NOISE, mutated_json, spray
 from tests.gateway.fleet_harness import FleetHarness

@@ -17,10 +17,10 @@ from config.settings import RobotConfig
 from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
-from protocol.kinds import ErrorCode
 from protocol.messages import Command, GatewayMessage, Telemetry
 from protocol.ratelimit import TokenBucket
 from protocol.streams import Level
+from protocol.vocabulary import ErrorCode
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from gateway.fleet.commands import CommandRouter
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
 from gateway.metrics import Stats
-from protocol.kinds import CommandAction
 from protocol.messages import Ack, Command
 from protocol.streams import CommandRecord, EventType
+from protocol.vocabulary import CommandAction
 from tests.gateway.recorder import Link, Recorder, online, session_of
 
 T0 = 5_000.0

@@ -21,9 +21,9 @@ from gateway.fleet.order_states import TaskStatus
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
 from gateway.metrics import Stats
-from protocol.kinds import CommandAction
 from protocol.messages import Ack, Command
 from protocol.streams import DISPATCH, CommandRecord, CommandType, EventType, OrderStatus
+from protocol.vocabulary import CommandAction
 from tests.gateway.recorder import Link, Recorder, online, session_of
 
 T0 = 1_000.0

@@ -19,8 +19,8 @@ from gateway.fleet.order_states import (
     move_task,
 )
 from gateway.fleet.states import apply_reported, operational_table
-from protocol.kinds import CommandAction
 from protocol.streams import CommandType, EventType
+from protocol.vocabulary import CommandAction
 from tests.gateway.test_dispatcher import DISHES, Floor
 
 S = TypeVar("S", OrderStatus, TaskStatus)

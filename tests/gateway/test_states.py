@@ -18,7 +18,7 @@ from gateway.fleet.states import (
     apply_connection,
     apply_reported,
 )
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 
 KINDS = {RobotKind.SERVING: (ServingState, SERVING), RobotKind.COOKING: (CookingState, COOKING)}
 

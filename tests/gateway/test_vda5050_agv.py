@@ -21,7 +21,6 @@ from config import Settings
 from gateway.fleet.states import IllegalTransition, apply_reported
 from gateway.vda5050.agv import AgvControl
 from gateway.vda5050.graph import FloorGraph
-from protocol.kinds import RobotKind
 from protocol.messages import Ack, Command, Event, Heartbeat, RobotMessage, State, Telemetry
 from protocol.vda5050 import (
     AgvId,
@@ -32,6 +31,7 @@ from protocol.vda5050 import (
     order_problems,
     stitch_problems,
 )
+from protocol.vocabulary import RobotKind
 from simulator.vda_model import VdaAgv
 from tests.protocol.vda5050_support import assert_schema_valid
 

@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 
 from protocol.camera_chunks import CameraSender
 from protocol.cameras import CameraInfo
-from protocol.kinds import RobotKind
 from protocol.messages import Camera, Event, Welcome
 from protocol.streams import CAMERAS, EVENTS, TELEMETRY, camera_stream, robot_key
+from protocol.vocabulary import RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.robot import TestRobot
 from tests.servers import RedisServer

@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Command
+from protocol.vocabulary import CommandAction, RobotKind
 from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import events, online
 from tests.servers import RedisServer

@@ -13,8 +13,8 @@ from config import Settings
 from gateway.app import Gateway
 from gateway.streams.spool import Spool
 from protocol import streams
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Error, Welcome
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.integration.conftest import gateway_settings, wait_for
 from tests.integration.test_gateway_robots import events
 from tests.robot import TestRobot

@@ -10,9 +10,9 @@ import redis.asyncio as aioredis
 
 from protocol import streams
 from protocol.framing import encode_frame
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Error, Welcome
 from protocol.udp import encode_datagram
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.integration.conftest import RunningGateway, wait_for
 from tests.robot import TestRobot
 

@@ -9,9 +9,9 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from protocol.kinds import RobotKind
 from protocol.messages import Ack, State, Telemetry
 from protocol.mqtt_topics import Presence, decode_command
+from protocol.vocabulary import RobotKind
 from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.mqtt_support import ScriptedRobot, events, mqtt_settings, states_of
 from tests.integration.test_gateway_commands import outcome, submit

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import online
 from tests.servers import RedisServer

@@ -11,9 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Error, Welcome
 from protocol.sealing import seal
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import events
 from tests.robot import TestRobot

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 import structlog
 
-from protocol.kinds import RobotKind
 from protocol.messages import Welcome
+from protocol.vocabulary import RobotKind
 from tests.disk import fill, free, small_filesystem
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import events, online

@@ -13,8 +13,8 @@ import uvloop
 from structlog.testing import capture_logs
 
 from protocol import streams
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Challenge, Error, Welcome
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.test_gateway_robots import events
 from tests.robot import TestRobot

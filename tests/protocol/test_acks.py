@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.acks import PendingCommands
-from protocol.kinds import CommandAction
 from protocol.messages import Command
+from protocol.vocabulary import CommandAction
 
 
 def cmd(cid: str = "c1") -> Command:

@@ -24,9 +24,9 @@ from protocol.camera_chunks import (
 from protocol.cameras import CameraInfo, camera_key, is_jpeg, split_camera_key
 from protocol.envelope import gateway_decoder
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Camera
 from protocol.tcp import GatewayConnection, RobotConnection
+from protocol.vocabulary import ErrorCode, RobotKind
 
 KEYS = {"r1": bytes(range(32)), "r2": bytes(range(1, 33))}
 JPEG = b"\xff\xd8" + bytes(range(256)) * 20 + b"\xff\xd9"

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from protocol.envelope import encode, gateway_decoder, robot_decoder
 from protocol.errors import RemoteProtocolError
-from protocol.kinds import CommandAction, ErrorCode, RobotKind
 from protocol.messages import (
     Ack,
     Challenge,
@@ -26,6 +25,7 @@ from protocol.messages import (
     Telemetry,
     Welcome,
 )
+from protocol.vocabulary import CommandAction, ErrorCode, RobotKind
 
 robot_ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")
 finite = st.floats(-1e6, 1e6, allow_nan=False)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from protocol.framing import NEED_DATA, FrameDecoder, encode_frame
-from protocol.kinds import ErrorCode
+from protocol.vocabulary import ErrorCode
 
 bodies = st.lists(st.binary(min_size=1, max_size=300), max_size=20)
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from protocol.envelope import encode
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from protocol.kinds import CommandAction, ErrorCode
 from protocol.messages import Ack, Command, Event, Heartbeat, State, Telemetry
 from protocol.mqtt_topics import (
     DELIVERY,
@@ -37,6 +36,7 @@ from protocol.mqtt_topics import (
     publication_for,
     robot_subscriptions,
 )
+from protocol.vocabulary import CommandAction, ErrorCode
 from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer
 

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Challenge, Heartbeat, Hello, State, Welcome
 from protocol.tcp import NEED_DATA, GatewayConnection, Phase, RobotConnection
+from protocol.vocabulary import ErrorCode, RobotKind
 
 KEY = bytes(range(32))
 

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.vda5050 import (
     MAX_PAYLOAD,
     UINT32_MAX,
@@ -43,6 +42,7 @@ from protocol.vda5050 import (
     publication,
     subtopic_of,
 )
+from protocol.vocabulary import ErrorCode
 from tests.protocol.vda5050_support import (
     connections,
     headers,

@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.vda5050 import (
     AgvId,
     AgvPosition,
@@ -38,6 +37,7 @@ from protocol.vda5050 import (
     start_pause,
 )
 from protocol.vda5050.formats import FORMATS, is_date_time
+from protocol.vocabulary import ErrorCode
 from tests.protocol.vda5050_support import SCHEMA_SETS, date_time_checked, serving_factsheet
 
 AGV = AgvId("Acme", "SR-001")

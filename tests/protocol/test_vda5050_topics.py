@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.mqtt_topics import Delivery, Presence, Subscription
 from protocol.vda5050 import (
     AGV_PUBLISHES,
@@ -34,6 +33,7 @@ from protocol.vda5050 import (
     presence_of,
     publication,
 )
+from protocol.vocabulary import ErrorCode
 from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer
 

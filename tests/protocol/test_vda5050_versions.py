@@ -20,7 +20,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.kinds import ErrorCode
 from protocol.vda5050 import (
     DIALECTS,
     Action,
@@ -63,6 +62,7 @@ from protocol.vda5050 import (
     release_plan,
     start_pause,
 )
+from protocol.vocabulary import ErrorCode
 from tests.protocol.vda5050_support import (
     assert_schema_valid,
     connections,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config.settings import FloorSettings, Point
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 from robodine.backoff import Backoff
 from simulator.client import TcpTransport
 from simulator.floorplan import FloorPlan

@@ -7,8 +7,8 @@ import contextlib
 import itertools
 from typing import Any
 
-from protocol.kinds import ErrorCode, RobotKind
 from protocol.messages import Ack, Error, Event, Heartbeat, State, Telemetry
+from protocol.vocabulary import ErrorCode, RobotKind
 from tests.servers import free_port
 from tests.simulator.conftest import RobotFactory
 from tests.simulator.peer import PeerGateway

@@ -14,8 +14,8 @@ import pytest
 
 from config import Settings, load_settings
 from config.settings import RobotConfig, TcpSettings
-from protocol.kinds import RobotKind
 from protocol.messages import Ack, State
+from protocol.vocabulary import RobotKind
 from robodine.cli import main
 from simulator.client import TcpTransport
 from simulator.fleet import Fleet, FleetOptions

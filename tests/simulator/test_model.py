@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.envelope import encode, gateway_decoder
-from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Ack, Command, Event, State
 from protocol.udp import DatagramDecoder, encode_datagram
+from protocol.vocabulary import CommandAction, RobotKind
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, Outgoing, RobotModel
 from tests.simulator.conftest import FLOOR

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.fleet.states import IllegalTransition as GatewayRefusal
 from gateway.fleet.states import apply_reported
-from protocol.kinds import RobotKind
+from protocol.vocabulary import RobotKind
 from simulator.states import STATES, TRANSITIONS, IllegalTransition, allowed, check
 from tests.simulator.test_model import legal
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from protocol.kinds import RobotKind
 from protocol.messages import Ack, Command, Welcome
 from protocol.streams import EventType, Level
+from protocol.vocabulary import RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer

@@ -16,8 +16,8 @@ from typing import Any, get_args, get_type_hints
 import pytest
 
 from gateway.fleet.states import ConnState
-from protocol.kinds import CommandAction, CookingState, RobotKind, ServingState
 from protocol.streams import EventType, Level, OrderStatus
+from protocol.vocabulary import CommandAction, CookingState, RobotKind, ServingState
 from web.alarms.rules import OWN_TYPES, SEVERITY
 from web.alarms.schemas import AlarmHistory, State
 from web.orders.schemas import TaskAttempt

@@ -13,9 +13,9 @@ from aiohttp import WSMsgType
 
 from protocol.camera_chunks import CameraSender
 from protocol.cameras import CameraInfo
-from protocol.kinds import RobotKind
 from protocol.messages import Camera, Welcome
 from protocol.streams import CAMERAS, camera_stream, record_key
+from protocol.vocabulary import RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from protocol.kinds import CommandAction, RobotKind
 from protocol.messages import Command, Welcome
+from protocol.vocabulary import CommandAction, RobotKind
 from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer

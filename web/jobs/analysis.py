@@ -23,7 +23,7 @@ from msgspec import Meta, Struct
 
 from robodine import signing
 from web.http.problems import Problem
-from web.jobs.kinds import JobContext, JobFailed, kind
+from web.jobs.runtime import JobContext, JobFailed, kind
 
 CALLBACK: Final = "rd:jobs:callback:{}"  # the verdict (set once: a repeat changes nothing)
 WAKE: Final = "rd:jobs:wake:{}"  # a list the waiting job BLPOPs

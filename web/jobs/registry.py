@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from web.jobs import analysis, robot_logs, sales_report
-from web.jobs.kinds import KINDS, Kind
+from web.jobs.runtime import KINDS, Kind
 
 __all__ = ["KINDS", "Kind", "analysis", "robot_logs", "sales_report"]

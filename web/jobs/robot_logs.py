@@ -10,7 +10,7 @@ import orjson
 from msgspec import Meta, Struct
 
 from protocol.streams import EVENTS, decode_fields
-from web.jobs.kinds import JobContext, JobFailed, kind
+from web.jobs.runtime import JobContext, JobFailed, kind
 
 PAGE = 1000
 MAX_SPAN_S = 31 * 86400

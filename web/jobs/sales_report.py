@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from web.db.orders import Order, OrderLine
 from web.db.restaurant import FloorTable
-from web.jobs.kinds import JobContext, JobFailed, kind
+from web.jobs.runtime import JobContext, JobFailed, kind
 from web.orders.history import day_window
 
 PAGE = 500

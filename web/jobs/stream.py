@@ -10,6 +10,7 @@ webhooks) never lose an entry they have not acknowledged yet.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ from saq.job import Status as SaqStatus
 
 JOBS_STREAM: Final = "rd:jobs"
 SWEPT: Final = "worker lost: no heartbeat"  # SAQ's error text for a swept job
+_JOB_FAILED: Final = re.compile(r"(?:[A-Za-z_][\w.]*\.)?JobFailed: ")
 
 
 class JobStatus(StrEnum):
@@ -57,9 +59,9 @@ def reason(job: Job) -> str:
     last = err.splitlines()[-1].strip()
     if last in ("TimeoutError", "asyncio.exceptions.TimeoutError", "CancelledError"):
         return f"timed out after {job.timeout} s" if last != "CancelledError" else "cancelled"
-    for prefix in ("web.jobs.kinds.JobFailed: ", "JobFailed: "):
-        if last.startswith(prefix):
-            return last[len(prefix) :]
+    failed = _JOB_FAILED.match(last)  # any module path: jobs stored before a rename too
+    if failed:
+        return last[failed.end() :]
     return last[:500]
 
 

@@ -12,8 +12,8 @@ import orjson
 import structlog
 from aiohttp import web
 
-from protocol.kinds import ACTIONS_BY_KIND, CommandAction, RobotKind
 from protocol.streams import TELEMETRY, CommandRecord, TelemetryRecord
+from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, RobotKind
 from robodine.redisio.replies import as_str, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.feeds.topic import decode_entries

@@ -34,9 +34,9 @@ from web.db.session import create_engine, sessionmaker
 from web.jobs.analysis import POLL_S
 from web.jobs.history import GROUP as HISTORY_GROUP
 from web.jobs.history import History
-from web.jobs.kinds import JobContext, saq_function
 from web.jobs.queue import JobQueue
 from web.jobs.registry import KINDS
+from web.jobs.runtime import JobContext, saq_function
 from web.jobs.stream import JOBS_STREAM
 from web.webhooks.delivery import FUNCTION, GROUP, Fanout, Sender
 from web.webhooks.targets import connector_kwargs

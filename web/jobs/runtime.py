@@ -1,4 +1,4 @@
-"""Job kinds: each a name, an input model, a timeout, and an async function.
+"""What a job kind is and how SAQ runs one: a name, an input model, a timeout, a function.
 
 A kind's function gets a ``JobContext`` (settings, database, Redis, media
 store, HTTP client, progress) and its validated input, and returns the
