@@ -22,7 +22,7 @@ _LEVELS = {
 
 _SECRET_PARTS = ("key", "secret", "password", "token", "proof")
 # Keys already found harmless: most lines carry only these, and the substring test per key
-# cost a line more than its JSON encoding (bench rest: 5 us of an access-log line's 15).
+# cost a line more than its JSON encoding (docs/performance.md).
 _harmless: set[str] = set()
 
 
@@ -38,7 +38,7 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 # The id of the HTTP request being handled, on every log line written meanwhile. A ContextVar
 # of our own rather than structlog's bind_contextvars, which cost each request (most of which
-# log nothing) more than the rest of its logging (bench rest).
+# log nothing) more than the rest of its logging (docs/performance.md).
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -51,8 +51,8 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 class _UtcStamp:
     """``timestamp``: ISO 8601 in UTC with microseconds and a ``Z``, as structlog's
-    ``TimeStamper(fmt="iso", utc=True)`` writes it, at under half its cost (bench rest: an
-    access-log line paid more for its datetime than for its JSON). The date and time of day
+    ``TimeStamper(fmt="iso", utc=True)`` writes it, for less (an access-log line paid more
+    for its datetime than for its JSON; docs/performance.md). The date and time of day
     are formatted once per second; only the microseconds are formatted per line.
     """
 
@@ -108,8 +108,8 @@ class _JsonLines(structlog.BytesLogger):
     """JSON lines on stderr: warnings and worse are flushed at once, info and debug lines
     once per event-loop iteration.
 
-    A write() per line was a tenth of a web request's CPU (bench rest: one access-log line
-    per request, ~10 us of system time each); lines of one iteration now share one write.
+    A write() per line was a large share of a web request's CPU (one access-log line per
+    request, docs/performance.md); lines of one iteration now share one write.
     They are in the stderr buffer meanwhile, in order with everything else written there,
     so a warning (say ``forced_exit`` before ``os._exit``) carries them out with it, and
     at interpreter exit Python flushes the rest. A SIGKILL may lose one iteration's info.

@@ -8,8 +8,8 @@ Telemetry is the exception: an entry is the robot id plus the whole sample as
 one JSON object (``sample``). It is the one stream read at tens of thousands
 of entries a second, and every reader wants the sample whole: the web tier
 forwards the JSON to its clients as it is, after one validating decode,
-instead of converting ten text fields and encoding them again (bench/RESULTS.md,
-fanout). Entries in the flat layout of earlier versions still read.
+instead of converting ten text fields and encoding them again (docs/performance.md).
+Entries in the flat layout of earlier versions still read.
 See docs/streams.md for the field-by-field reference.
 """
 

@@ -181,9 +181,9 @@ def settle_heap() -> int:
     """Move what start-up built (modules, settings, the app) out of the collector's reach.
 
     Measured in the web tier under the e2e-latency load: each full collection
-    walked the ~130,000 objects of its imports and took ~80 ms, a stall every
-    client saw; frozen, a full collection takes ~10 ms. What is frozen lives for
-    the whole process anyway. Returns the number of objects frozen.
+    walked every object of its imports, a stall every client saw; frozen, a full
+    collection is several times shorter (docs/performance.md). What is frozen
+    lives for the whole process anyway. Returns the number of objects frozen.
     """
     gc.collect()
     gc.freeze()

@@ -63,8 +63,8 @@ def token_id(token: str) -> str:
 class AuthUser(msgspec.Struct, frozen=True):
     """Who is calling, as checked against the users table on this request.
 
-    A msgspec Struct: one is made per authenticated request, at a quarter of a
-    frozen dataclass's cost (bench rest).
+    A msgspec Struct: one is made per authenticated request, far cheaper than a
+    frozen dataclass (docs/performance.md).
     """
 
     username: str
@@ -116,7 +116,7 @@ class Tokens:
     """Makes and checks tokens; ``verify`` remembers tokens it checked until they expire.
 
     A token's signature and claims cannot change, so checking one again on each
-    request (PyJWT: ~100 us, most of an authenticated request) proves nothing new;
+    request (with PyJWT, most of an authenticated request's CPU) proves nothing new;
     only expiry can, and ``verify`` checks it every time. Revocation is not the
     token's business: the users table decides (web/http/auth.py, ``UserCache``).
     """
@@ -199,8 +199,8 @@ class UserCache:
     """(role, disabled, token_version) of recently seen users, for ``web.auth_cache_s``.
 
     Checking every request's token against SQL kept revocation immediate but
-    cost a query per request (3.4 ms of CPU on SQLite: REST ran at 2 % of a
-    bare aiohttp server, bench/RESULTS.md). A change made through this process
+    cost a query per request, which kept REST at a small fraction of a bare
+    aiohttp server (docs/performance.md). A change made through this process
     forgets the user at once; another process (or `robodine users`) is seen
     within the TTL. When a row expires under load, the requests that find it so
     share one query (``load``) instead of each sending their own.

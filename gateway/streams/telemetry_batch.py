@@ -2,14 +2,14 @@
 
 redis-py reads every reply of a pipeline on its own, under its own
 ``asyncio.timeout``: with one XADD per sample that cost more CPU than
-decoding and verifying the datagrams (profile in bench/RESULTS.md). This
+decoding and verifying the datagrams (docs/performance.md). This
 script XADDs the batch's samples (MAXLEN ~) and HSETs the robots' snapshots
 server-side, so the client packs one command and reads one integer.
 
 Each sample is encoded once, when it arrives, as a JSON array (msgspec, in
 C), and a batch travels as one argument, the arrays back to back: hiredis
 copies one string per batch instead of packing ten values per sample
-(packing was 30 % of the gateway at its UDP limit), and a robot's latest
+(packing was a large share of the gateway at its UDP limit), and a robot's latest
 sample is reused as is for its snapshot, which the script builds. The script
 writes each entry as protocol.streams lays telemetry out: the robot id, and
 the sample as one JSON object (``sample``) that it joins from the array's

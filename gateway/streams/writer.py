@@ -318,10 +318,10 @@ class StreamWriter:
     async def _pace(self) -> None:
         """Hold small flushes back a little; events and big batches go at once.
 
-        A flush costs a write and a reply, about as much gateway CPU as 30
-        samples: under a steady trickle (1,000 robots at 10 Hz) flushing each
-        sample on its own was most of the gateway's CPU, so small ones go out at
-        most every ``_MIN_GAP_S``. An event cuts the wait short.
+        A flush costs a write and a reply, the gateway CPU of many samples:
+        under a steady trickle flushing each sample on its own was most of the
+        gateway's CPU (docs/performance.md), so small ones go out at most every
+        ``_MIN_GAP_S``. An event cuts the wait short.
         """
         self._urgent.clear()
         if self._events or self._closing or len(self._telemetry) >= _SMALL_BATCH:

@@ -2,8 +2,8 @@
 
 One ``asyncio.Protocol`` per connection handles every frame of a read in
 ``data_received``, as it arrives: no task, StreamReader or future per
-connection, so a telemetry frame costs one wake-up of the loop, not three
-(1,000 robots at 10 Hz is 10,000 of them a second; bench ingest-tcp).
+connection, so a telemetry frame costs one wake-up of the loop, not three: at
+a fleet's telemetry rate the wake-ups are the gateway's cost (docs/performance.md).
 
 A bad frame gets an ``error`` reply and costs a strike; ``max_strikes``
 strikes, a failed handshake, no hello within ``handshake_timeout_s`` or a

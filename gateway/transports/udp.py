@@ -10,9 +10,8 @@ work per datagram, cheaper than a hop through a queue.
 Why not ``create_datagram_endpoint``: uvloop calls ``datagram_received`` per
 datagram (with the sender's address made into a tuple, which we never use)
 and reads at most 32 per wake-up; collecting those into a run for the next
-loop turn cost ~11 % more gateway CPU per datagram than reading the burst here
-(in-process at 55,000/s, alternated: medians 12.3 vs 10.0 us) and lost
-datagrams in steps where this did not.
+loop turn cost more gateway CPU per datagram than reading the burst here, and
+lost datagrams where this did not (docs/performance.md has the figures).
 """
 
 from __future__ import annotations
@@ -126,8 +125,8 @@ async def _open(
 
 
 def _grow_receive_buffer(sock: socket.socket, wanted: int) -> None:
-    """The default buffer (~208 KiB) holds a few hundred datagrams: a 10 ms pause of
-    the loop at 20,000 datagrams/s overflows it, and the kernel drops in silence."""
+    """The default buffer holds a few hundred datagrams: a short pause of the loop under
+    load overflows it, and the kernel drops in silence (docs/performance.md)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
     if granted < wanted:

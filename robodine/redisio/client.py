@@ -14,10 +14,9 @@
   closed while it was idle gives (a restart, its ``timeout`` setting). The
   retry runs on a new connection; if that connect fails, the circuit opens.
 - Pack commands in C: redis-py's asyncio connection packs every command in
-  Python, 25 us for one telemetry XADD on this box, which capped ingest near
-  13,000 datagrams/s. hiredis (already our parser) packs the same bytes in
-  4.6 us (bench/RESULTS.md). Names with a space ("XGROUP CREATE") still go
-  through redis-py, which splits them.
+  Python, which once capped telemetry ingest; hiredis (already our parser)
+  packs the same bytes several times faster (docs/performance.md). Names with
+  a space ("XGROUP CREATE") still go through redis-py, which splits them.
 - RESP2 reply shapes (lists, not dicts) for stream commands, everywhere.
 - A ``redis+sentinel://`` URL (robodine.redisio.sentinel) gives the same
   clients on redis-py's Sentinel pool: each connection asks the sentinels for

@@ -1,11 +1,11 @@
 """A lean Redis connection: packed commands out, replies in (gateway flushes, hub reads).
 
-redis-py costs about 200 us of CPU per pipeline round trip (a Pipeline object,
-a task per write under ``asyncio.wait_for``, a timeout per reply). Under a
-steady trickle (1,000 robots at 10 Hz over TCP) the writer makes thousands of
-small flushes a second, so that overhead, not the data, was most of the
-gateway's CPU. Here a flush is one ``write`` of commands packed by hiredis and
-one future resolved when hiredis has parsed all their replies: about 20 us.
+redis-py's pipeline round trip has a fixed CPU cost (a Pipeline object, a task
+per write under ``asyncio.wait_for``, a timeout per reply). Under a steady
+trickle of TCP telemetry the writer makes thousands of small flushes a second,
+so that overhead, not the data, was most of the gateway's CPU. Here a flush is
+one ``write`` of commands packed by hiredis and one future resolved when hiredis
+has parsed all their replies, a fraction of the cost (docs/performance.md).
 
 Connecting follows the URL as redis-py reads it (``parse_url``: host or unix
 path, user, password, db, TLS options), then AUTH, SELECT and CLIENT SETNAME,
@@ -20,7 +20,7 @@ for its own.
 
 The web tier's hub reads its streams through one of these per reader (``encoding``
 set: replies as str, a byte that is not UTF-8 replaced rather than failing the
-read forever): redis-py spent ~90 us of CPU per XREAD of a few entries, this ~36.
+read forever): an XREAD of a few entries costs less CPU than through redis-py.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class StreamId(NamedTuple):
         return f"({self}"
 
 
-_ms_parts: dict[str, int] = {}  # recent ms parts: a read's ids share them (~65 a ms at 65,000/s)
+_ms_parts: dict[str, int] = {}  # recent ms parts: under load many ids of a read share one
 
 
 def _from_parts(ms: str, seq: str) -> StreamId:

@@ -48,3 +48,23 @@ def test_the_tests_the_register_names_exist() -> None:
             assert name in defined, (title, name)
             named += 1
     assert named >= 30
+
+
+_FIGURE = re.compile(
+    r"\b\d[\d,.]* ?(?:us|µs|ns)\b"  # a measured duration
+    r"|\b(?:req|msg|datagrams|entries|samples|frames)/s\b"  # a measured rate
+    r"|bench/RESULTS|\bbench (?:rest|fanout|ingest|e2e)"  # a bench run cited as the source
+)
+
+
+def test_no_benchmark_figure_in_the_code() -> None:
+    """Figures go stale in comments: the code says why, the register keeps the numbers."""
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for package in ("gateway", "web", "protocol", "robodine", "simulator", "config")
+        for path in sorted((ROOT / package).rglob("*"))
+        if path.suffix in {".py", ".js", ".lua"}
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if _FIGURE.search(line)
+    ]
+    assert not found, "\n".join(found)

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 class Frame(msgspec.Struct, frozen=True, gc=False):
     """One frame as every client gets it. A Struct, not a dataclass: the hub makes one per
-    sample, and a frozen dataclass's ``__init__`` took ~0.7 us of that (this ~0.06)."""
+    sample, and a frozen dataclass's ``__init__`` is many times slower (docs/performance.md)."""
 
     id: StreamId | None  # None: a notice, not a stream position (never a resume cursor)
     name: str  # the frame's "type" (SSE event name)
@@ -116,7 +116,7 @@ def frame(
 
 
 # A frame is a Struct: msgspec encodes it straight to the JSON value that
-# web.jsonutil.dumps makes (tests/web/test_hub.py), in about 60 % of the time.
+# web.jsonutil.dumps makes (tests/web/test_hub.py), in less time.
 _encode = msgspec.json.Encoder().encode
 
 

@@ -1,8 +1,8 @@
 """The fan-out hub: one blocking XREAD per stream group per process, many local clients.
 
 Each reader owns its own Redis connection for its XREADs
-(robodine/redisio/resp.py: redis-py cost ~90 us of CPU per read, this ~36, and
-a busy feed reads up to a thousand times a second) whose reply timeout is
+(robodine/redisio/resp.py: a read costs less CPU than through redis-py, and a
+busy feed reads up to a thousand times a second) whose reply timeout is
 longer than its BLOCK and which never retries by itself: its supervisor
 (robodine/supervisor.py) reconnects with backoff and logs the outage once when
 it starts and once when it ends.

@@ -6,8 +6,8 @@ route is added (web/http/api.py, web/http/openapi.py), and one catch-all route a
 (``Edge.add_fallback``) answers what no route takes: 404, 405 with ``Allow``, and CORS
 preflights. With even one middleware, aiohttp builds a chain per request with a layer of
 its own (its current_app fix-up), and an ``on_response_prepare`` signal costs every
-answer an await: bench rest measured the middleware machinery at ~20k and the signal at
-~7k of ~286k instructions per GET /api/robots. Answers a handler prepares itself (SSE,
+answer an await; on a polled GET both are a measurable share of the request
+(docs/performance.md). Answers a handler prepares itself (SSE,
 WebSocket handshakes) are sent before the wrapper sees them, so those handlers call
 ``before_stream`` just before they prepare. CORS answers only the configured origins,
 echoes the one that matched with ``Vary: Origin``, and never sends ``*`` or

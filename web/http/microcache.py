@@ -1,8 +1,8 @@
 """One encoded answer shared by every request for a short, stated time: for polled GETs.
 
 A polled list (GET /api/robots) cost a Redis pipeline, a SQL query and an
-encode per request, to produce the same bytes again and again (bench rest:
-110 req/s against 13,000 for a bare aiohttp hello-world). ``MicroCache``
+encode per request, to produce the same bytes again and again: the REST tier
+ran at a small fraction of a bare aiohttp server (docs/performance.md). ``MicroCache``
 keeps the last encoded body, with a weak ETag of its content, for
 ``max_age`` seconds counted from when its read *started*: an answer never
 reflects the sources as they were more than ``max_age`` before the request
