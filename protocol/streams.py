@@ -9,7 +9,6 @@ one JSON object (``sample``). It is the one stream read at tens of thousands
 of entries a second, and every reader wants the sample whole: the web tier
 forwards the JSON to its clients as it is, after one validating decode,
 instead of converting ten text fields and encoding them again (docs/performance.md).
-Entries in the flat layout of earlier versions still read.
 See docs/streams.md for the field-by-field reference.
 """
 
@@ -329,15 +328,16 @@ def from_fields(cls: type[R], fields: Mapping[bytes, bytes] | Mapping[str, str])
     if cls is TelemetryRecord:
         by_name = cast(Mapping[Any, Any], fields)
         sample = by_name.get(TELEMETRY_SAMPLE, by_name.get(_SAMPLE_BYTES))
-        if sample is not None:
-            try:
-                rec = _decode_telemetry(sample)
-            except msgspec.DecodeError as exc:  # not JSON: what the readers skip
-                raise msgspec.ValidationError(f"{TELEMETRY_SAMPLE}: {exc}") from None
-            robot = by_name.get("robot", by_name.get(b"robot"))
-            if robot not in (rec.robot, rec.robot.encode()):  # readers pick robots by this one
-                raise msgspec.ValidationError(f"robot {robot!r} holds a sample of {rec.robot!r}")
-            return cast(R, rec)
+        if sample is None:
+            raise msgspec.ValidationError(f"no {TELEMETRY_SAMPLE!r} field")
+        try:
+            rec = _decode_telemetry(sample)
+        except msgspec.DecodeError as exc:  # not JSON: what the readers skip
+            raise msgspec.ValidationError(f"{TELEMETRY_SAMPLE}: {exc}") from None
+        robot = by_name.get("robot", by_name.get(b"robot"))
+        if robot not in (rec.robot, rec.robot.encode()):  # readers pick robots by this one
+            raise msgspec.ValidationError(f"robot {robot!r} holds a sample of {rec.robot!r}")
+        return cast(R, rec)
     if type(fields) is dict and _JSON_FIELDS.isdisjoint(fields):
         first = next(iter(fields), "")
         if type(first) is str and type(fields[first]) is str:  # decoded: nothing to redo

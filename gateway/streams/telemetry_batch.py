@@ -13,14 +13,12 @@ copies one string per batch instead of packing ten values per sample
 sample is reused as is for its snapshot, which the script builds. The script
 writes each entry as protocol.streams lays telemetry out: the robot id, and
 the sample as one JSON object (``sample``) that it joins from the array's
-parts. Each number reads as Python's repr, what hiredis wrote when the values
-were arguments of their own (tests/gateway/test_telemetry_batch.py compares
-both; repr's text of a finite float is a JSON number). msgspec writes the same
-digits, but not the same notation below 1e-4 or at 1e16 and beyond, nor for
-inf/nan: a sample with such a number is written with repr instead. A batch
-of telemetry messages (``batch_samples``, MQTT's) has its numbers encoded in
-one call, each sample's joined to a per-robot prefix: the same bytes as
-``sample`` of each.
+parts, each number as msgspec wrote it (the shortest text that reads back as
+the same float). The numbers are finite: the protocol bounds every one a
+robot sends (protocol/messages.py) and the VDA 5050 master drops a sample it
+cannot state finitely (gateway/vda5050/agv.py). A batch of telemetry
+messages (``batch_samples``) has its numbers encoded in one call, each
+sample's joined to a per-robot prefix: the same bytes as ``sample`` of each.
 Robot ids and transport names cannot hold a quote or a backslash (the RobotId
 pattern), so the script's patterns split exactly and they are JSON strings as
 they are.
@@ -80,7 +78,6 @@ FIELDS: Final = ("robot", "seq", "ts", "x", "y", "theta", "battery", "speed", "t
 # What a robot's latest sample sets in its snapshot (rx as ``seen``).
 SNAPSHOT_FIELDS: Final = ("seq", "ts", "x", "y", "theta", "battery", "speed", "seen")
 _encode = msgspec.json.Encoder().encode
-_REPR: Final = '["%s","%s",%r,%r,%r,%r,%r,%r,%r,%r]'
 
 
 def sample(
@@ -95,22 +92,8 @@ def sample(
     transport: str,
     rx: float,
 ) -> bytes:
-    """One sample as the script reads it; its numbers as repr writes them."""
-    encoded = _encode((robot, transport, seq, ts, x, y, theta, battery, speed, rx))
-    numbers = len(robot) + len(transport) + 7  # where the numbers start (or before)
-    if (
-        encoded.find(b"e", numbers) < 0  # 1e-07, 1e16
-        and encoded.find(b"0.0000", numbers) < 0  # 0.00001 (repr: 1e-05)
-        and encoded.find(b"l", numbers) < 0  # null: inf or nan
-    ):
-        return encoded
-    return (_REPR % (robot, transport, seq, ts, x, y, theta, battery, speed, rx)).encode()
-
-
-def _as_repr(numbers: bytes) -> bool:
-    """msgspec wrote these numbers (and nothing else) as repr does: 1e-05, 1e+16,
-    inf and nan come out as 0.00001, 1e16 and null."""
-    return b"e" not in numbers and b"0.0000" not in numbers and b"l" not in numbers
+    """One sample as the script reads it."""
+    return _encode((robot, transport, seq, ts, x, y, theta, battery, speed, rx))
 
 
 _prefixes: dict[str, dict[str, bytes]] = {}  # transport -> robot -> b'["robot","transport",'
@@ -121,21 +104,11 @@ def batch_samples(
     msgs: Sequence[Telemetry], transport: str, rx: float, latest: dict[str, bytes]
 ) -> list[bytes]:
     """``sample`` of each message (all received at ``rx`` over ``transport``), the
-    numbers of the batch in one encode; each robot's newest also goes into ``latest``.
-
-    The numbers alone hold no letter and no "0.0000" unless one of them is written
-    otherwise than repr writes it; then the batch goes through ``sample`` one by one.
-    """
+    numbers of the batch in one encode; each robot's newest also goes into ``latest``."""
     if not msgs:
         return []
     numbers = _encode([(m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed) for m in msgs])
     tail = b"," + _encode(rx) + b"]"
-    if not (_as_repr(numbers) and _as_repr(tail)):
-        out = [sample(m.robot, m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed, transport, rx)
-               for m in msgs]
-        for m, encoded in zip(msgs, out, strict=True):
-            latest[m.robot] = encoded
-        return out
     prefixes = _prefixes.get(transport)
     if prefixes is None or len(prefixes) > _MAX_PREFIXES:
         prefixes = _prefixes[transport] = {}

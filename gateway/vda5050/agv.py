@@ -447,8 +447,10 @@ class AgvControl:
                    vy: float | None) -> None:
         if self._battery is None:  # no state yet: nothing honest to say about the battery
             return
-        self._telemetry_seq += 1
         speed = math.hypot(vx or 0.0, vy or 0.0)
+        if not math.isfinite(speed):  # a velocity near float's limit: no finite sample to write
+            return
+        self._telemetry_seq += 1
         self._report(Telemetry(robot=self.robot, seq=self._telemetry_seq, x=x, y=y, theta=theta,
                                battery=self._battery, speed=speed))
 

@@ -1,17 +1,19 @@
-"""The batch command's layout, and its effect in a real Redis: the same values and
-snapshots as one XADD / HSET per sample with the values as arguments of their own."""
+"""The batch command's layout, and its effect in a real Redis: each entry as protocol.streams
+lays a telemetry record out, each robot's snapshot holding its latest sample."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
 from gateway.streams import telemetry_batch
 from protocol import streams
 from protocol.messages import Telemetry
+from protocol.streams import RobotSnapshot, TelemetryRecord
 
 SAMPLE = ("r1", 7, 1.5, 3.25, 7.5, 0.1, 81.0, 0.7, "udp", 2.0)
 # Numbers whose text is easy to get wrong: exponents, negative zero, 17 digits, ints.
@@ -23,23 +25,25 @@ AWKWARD = [
 ]
 
 
+def _record(s: tuple[Any, ...]) -> TelemetryRecord:
+    return TelemetryRecord(**dict(zip(telemetry_batch.FIELDS, s, strict=True)))
+
+
 def _encoded(samples: list[tuple[Any, ...]]) -> list[bytes]:
     return [telemetry_batch.sample(*s) for s in samples]
 
 
-def test_a_sample_is_one_json_array_with_python_s_text_for_each_number() -> None:
+def test_a_sample_is_one_json_array_of_its_values() -> None:
     assert telemetry_batch.sample(*SAMPLE) == b'["r1","udp",7,1.5,3.25,7.5,0.1,81.0,0.7,2.0]'
-    # msgspec would write 0.00001 and 1e16: repr's 1e-05 and 1e+16 are kept
     assert telemetry_batch.sample("serve-1", 2**53 + 1, 5, 1e-05, 1e16, -0.0, 100, 1, "", 2.5) == (
-        b'["serve-1","",9007199254740993,5,1e-05,1e+16,-0.0,100,1,2.5]'
+        b'["serve-1","",9007199254740993,5,0.00001,1e16,-0.0,100,1,2.5]'
     )
-    assert telemetry_batch.sample(*AWKWARD[2]).endswith(b",-1e-07,0.5,1.0000000000000002,7e-06]")
 
 
 def test_snapshot_fields_are_the_sample_s_text() -> None:
     robot, fields = telemetry_batch.snapshot_fields(telemetry_batch.sample(*AWKWARD[0]))
     assert robot == "r1"
-    assert fields == {"seq": "7", "ts": "1763786538.1234567", "x": "3.25", "y": "1e-05",
+    assert fields == {"seq": "7", "ts": "1763786538.1234567", "x": "3.25", "y": "0.00001",
                       "theta": "-0.0", "battery": "81.0", "speed": "0.30000000000000004",
                       "seen": "1700000000.0"}  # fmt: skip
 
@@ -56,27 +60,10 @@ def test_command_layout() -> None:
     )  # fmt: skip
 
 
-def _old_entry(sample: tuple[Any, ...]) -> dict[str, Any]:
-    """The flat layout: one field per value (what entries were before ``sample``)."""
-    return dict(zip(telemetry_batch.FIELDS, sample, strict=True))
-
-
-def _as_json(flat: dict[bytes, bytes]) -> bytes:
-    def text(name: str) -> bytes:
-        v = flat[name.encode()]
-        return b'"' + v + b'"' if name in ("robot", "transport") else v
-
-    return b"{" + b",".join(
-        b'"%s":%s' % (k.encode(), text(k)) for k in telemetry_batch.FIELDS
-    ) + b"}"
-
-
 @pytest.mark.integration
-async def test_entries_and_snapshots_equal_one_command_per_value(
+async def test_entries_are_the_records_layout_and_snapshots_hold_the_latest_sample(
     redis_client: aioredis.Redis,
 ) -> None:
-    """The reference is what redis-py writes with every value an argument of its own
-    (the writer's path before the batch script): the stored text must be identical."""
     await redis_client.script_load(telemetry_batch.SCRIPT)
     latest = {s[0]: s for s in AWKWARD}
     snaps = {"r2": {"connection": "online", "seen": 1.0, "id": "r2", "updated": 2.5},
@@ -92,32 +79,26 @@ async def test_entries_and_snapshots_equal_one_command_per_value(
     )
     assert n == len(AWKWARD)
 
-    ref_stream = "ref:telemetry"
-    for sample in AWKWARD:
-        await redis_client.xadd(ref_stream, _old_entry(sample), maxlen=1000, approximate=True)
-    expected_snaps: dict[str, dict[str, Any]] = {r: dict(f) for r, f in snaps.items()}
-    for robot, s in latest.items():  # the old writer merged a sample's fields over the others
-        fields = expected_snaps.setdefault(robot, {})
-        numbers = (*s[1:8], s[9])
-        fields.update(zip(telemetry_batch.SNAPSHOT_FIELDS, numbers, strict=True))
-        fields.update(id=robot, updated=2.5)
-
     got = [f for _, f in await redis_client.xrange(streams.TELEMETRY)]
-    want = [f for _, f in await redis_client.xrange(ref_stream)]
+    records = [_record(s) for s in AWKWARD]
     assert [list(f) for f in got] == [[b"robot", b"sample"]] * 4
-    # The sample holds each value as the old writer's field held it, in one JSON object.
-    assert [f[b"sample"] for f in got] == [_as_json(f) for f in want]
-    assert b',"y":1e-05,"theta":-0.0,' in got[0][b"sample"]
-    assert [f[b"robot"] for f in got] == [f[b"robot"] for f in want]
-    # ... and both layouts read as the same record (old entries stay readable).
-    assert [streams.from_fields(streams.TelemetryRecord, f) for f in got] == [
-        streams.from_fields(streams.TelemetryRecord, f) for f in want
+    # Byte for byte what protocol.streams writes for the record: one JSON object.
+    assert got == [
+        {k.encode(): str(v).encode() for k, v in streams.to_fields(r).items()} for r in records
     ]
-    for robot, fields in expected_snaps.items():
-        await redis_client.hset(f"ref:{robot}", mapping=fields)
-        assert await redis_client.hgetall(streams.robot_key(robot)) == await redis_client.hgetall(
-            f"ref:{robot}"
-        )
+    assert b',"y":0.00001,"theta":-0.0,' in got[0][b"sample"]
+    assert [streams.from_fields(TelemetryRecord, f) for f in got] == records
+
+    for robot in (*latest, "r9"):
+        stored = await redis_client.hgetall(streams.robot_key(robot))
+        want: dict[str, Any] = dict(snaps.get(robot, {}))
+        if robot in latest:  # the latest sample over the other fields, rx as ``seen``
+            rec = _record(latest[robot])
+            want.update(seq=rec.seq, ts=rec.ts, x=rec.x, y=rec.y, theta=rec.theta,
+                        battery=rec.battery, speed=rec.speed, seen=rec.rx, id=robot,
+                        updated=2.5)  # fmt: skip
+        assert {k.decode() for k in stored} == set(want), robot
+        assert streams.from_fields(RobotSnapshot, stored) == msgspec.convert(want, RobotSnapshot)
     assert await redis_client.smembers(streams.ROBOTS_INDEX) == {
         b"r1", b"r2", b"r9", b"cook-1.a_b"
     }  # fmt: skip
@@ -125,7 +106,7 @@ async def test_entries_and_snapshots_equal_one_command_per_value(
     assert (rec.robot, rec.seq, rec.y, rec.transport) == ("r2", 2**53 + 1, -123456789.0, "tcp")
 
 
-def test_every_number_reads_as_its_repr() -> None:
+def test_every_number_reads_back_as_itself() -> None:
     rng = random.Random(5)
     for _ in range(20_000):
         exp = rng.choice((rng.randint(-12, 20), rng.randint(-320, 300)))
@@ -134,7 +115,8 @@ def test_every_number_reads_as_its_repr() -> None:
         ts, x, y, theta, battery, speed, rx = values
         encoded = telemetry_batch.sample("serve-1", 3, ts, x, y, theta, battery, speed, "udp", rx)
         numbers = encoded[1:-1].decode().split(",")[2:]
-        assert numbers == ["3", *map(repr, values)]
+        assert [float(n) for n in numbers] == [3, *values]
+        assert msgspec.json.decode(encoded)[2:] == [3, *values]
 
 
 def test_a_batch_of_messages_is_sample_of_each() -> None:

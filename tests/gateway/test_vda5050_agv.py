@@ -24,10 +24,13 @@ from gateway.vda5050.graph import FloorGraph
 from protocol.messages import Ack, Command, Event, Heartbeat, RobotMessage, State, Telemetry
 from protocol.vda5050 import (
     AgvId,
+    AgvPosition,
     HeaderCounter,
     InstantActions,
     Order,
     Subtopic,
+    Velocity,
+    Visualization,
     order_problems,
     stitch_problems,
 )
@@ -62,6 +65,7 @@ class Loop:
         self.published: list[Order | InstantActions] = []
         self.acks: dict[str, Ack] = {}
         self.events: list[Event] = []
+        self.telemetry: list[Telemetry] = []
         self.states: list[str] = []
         self.refused: list[tuple[str, str]] = []
         self.fleet_state: str | None = None
@@ -90,8 +94,10 @@ class Loop:
             self.acks[msg.id] = msg
         elif isinstance(msg, Event):
             self.events.append(msg)
+        elif isinstance(msg, Telemetry):
+            self.telemetry.append(msg)
         else:
-            assert isinstance(msg, Telemetry | Heartbeat)
+            assert isinstance(msg, Heartbeat)
 
     def command(self, action: str, **args: Any) -> str:
         self.ids += 1
@@ -321,3 +327,17 @@ def test_a_goto_where_the_agv_stands_steps_through_en_route(first: str) -> None:
     loop.command("goto", table="T1", task="o-5")
     loop.run(3, until="at_table")
     assert loop.fleet_state == "at_table" and loop.refused == []
+
+
+def test_a_velocity_too_large_to_state_finitely_sends_no_sample() -> None:
+    loop = Loop()
+    loop.step()  # a state: the battery is known, so positions become samples
+    pos = AgvPosition(x=2.0, y=3.0, theta=0.5, map_id="restaurant", position_initialized=True)
+    sent = len(loop.telemetry)
+    loop.ctl.on_visualization(Visualization(agv_position=pos, velocity=Velocity(vx=3.0, vy=4.0)),
+                              loop.now)
+    loop.ctl.on_visualization(Visualization(agv_position=pos,
+                                            velocity=Velocity(vx=1.5e308, vy=1.5e308)), loop.now)
+    assert [(t.x, t.y, t.speed) for t in loop.telemetry[sent:]] == [(2.0, 3.0, 5.0)]
+    seqs = [t.seq for t in loop.telemetry]
+    assert seqs == sorted(set(seqs))  # no sequence number spent on the dropped one

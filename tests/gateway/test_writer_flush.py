@@ -58,7 +58,7 @@ async def test_events_hashes_telemetry_and_snapshots_land_as_written(
     entries = [f for _, f in await client.xrange(streams.TELEMETRY)]
     assert [e[b"sample"] for e in entries] == [
         b'{"robot":"r1","seq":%d,"ts":%d.0,"x":1.25,"y":2.5,"theta":-0.0,"battery":80.0,'
-        b'"speed":1e-05,"transport":"udp","rx":%d.0}' % (seq, 10 + seq, 20 + seq)
+        b'"speed":0.00001,"transport":"udp","rx":%d.0}' % (seq, 10 + seq, 20 + seq)
         for seq in (1, 2)
     ]
     snap = await client.hgetall(streams.robot_key("r1"))

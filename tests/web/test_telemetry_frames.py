@@ -9,6 +9,7 @@ import msgspec
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord, to_fields
 from robodine.redisio.replies import Entry
@@ -62,27 +63,31 @@ def test_any_other_sample_text_is_refused_or_a_valid_frame(sample: str, sid: str
         assert msgspec.convert(body["sample"], TelemetryRecord).robot == f.robot == f.key
 
 
-async def test_flat_entries_still_read_and_bad_ones_are_skipped() -> None:
+async def test_entries_without_a_valid_sample_are_skipped() -> None:
     a = TelemetryRecord(robot="a", seq=1, ts=1.0, x=2.0, y=3.0, theta=0.5, battery=50.0,
                         speed=0.1, transport="udp", rx=1.5)  # fmt: skip
     b = TelemetryRecord(robot="b", seq=9, ts=1.0, x=0.0, y=0.0, theta=0.0, battery=5.0,
                         speed=0.0, transport="tcp", rx=1.5)  # fmt: skip
-    flat = {k: getattr(a, k) for k in TelemetryRecord.__struct_fields__}  # the old layout
+    flat = {k: getattr(a, k) for k in TelemetryRecord.__struct_fields__}  # no ``sample``
     assert sample_frame(_entry(StreamId(1, 0), flat)) is None
     bad_json = {"robot": "c", TELEMETRY_SAMPLE: '{"robot":"c","seq":'}
     wrong = {"robot": "d", TELEMETRY_SAMPLE: '{"robot":"d","seq":"x"}'}
     other = {"robot": "e", TELEMETRY_SAMPLE: to_fields(b)[TELEMETRY_SAMPLE]}  # b's, filed as e
-    got = await _frames(
-        _entry(StreamId(1, 0), flat),
-        _entry(StreamId(2, 0), bad_json),
-        _entry(StreamId(3, 0), wrong),
-        _entry(StreamId(3, 1), other),
-        _entry(StreamId(4, 0), to_fields(b)),
-    )
+    with capture_logs() as logs:
+        got = await _frames(
+            _entry(StreamId(1, 0), flat),
+            _entry(StreamId(2, 0), bad_json),
+            _entry(StreamId(3, 0), wrong),
+            _entry(StreamId(3, 1), other),
+            _entry(StreamId(4, 0), to_fields(b)),
+        )
     assert [orjson.loads(f.data) for f in got] == [
-        orjson.loads(telemetry_frame(StreamId(1, 0), a).data),
         orjson.loads(telemetry_frame(StreamId(4, 0), b).data),
     ]
+    skipped = [(e["id"], e["error"]) for e in logs if e["event"] == "stream_entry_invalid"]
+    assert [sid for sid, _ in skipped] == ["1-0", "2-0", "3-0", "3-1"]
+    assert skipped[0][1] == "no 'sample' field"
+    assert skipped[3][1] == "robot 'e' holds a sample of 'b'"
 
 
 async def test_a_batch_keeps_each_robot_s_newest_sample_in_stream_order() -> None:

@@ -37,7 +37,7 @@ _check_sample = msgspec.json.Decoder(TelemetryRecord).decode
 
 def sample_frame(entry: Entry) -> Frame | None:
     """The frame of an entry whose ``sample`` is valid, its JSON passed on as the gateway
-    wrote it (protocol/streams.py); None for anything else, which ``decode_entries`` reads.
+    wrote it (protocol/streams.py); None for anything else.
 
     The decode is the validation: the text is one JSON object holding a valid record,
     so nothing else can get into the frame; the id is checked by its parse.
@@ -111,11 +111,8 @@ class TelemetryTopic(Topic):
         out = []
         for entry in newest_per_robot(entries):
             f = sample_frame(entry)
-            if f is None:  # an entry of the flat layout, or a bad one (logged and skipped)
-                out += [
-                    telemetry_frame(*d)
-                    for d in decode_entries([entry], TelemetryRecord, self.stream)
-                ]
+            if f is None:  # a bad entry: decode_entries logs why (and yields nothing)
+                decode_entries([entry], TelemetryRecord, self.stream)
             else:
                 out.append(f)
         return out
