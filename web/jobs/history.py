@@ -74,7 +74,15 @@ class History:
                     continue
                 row = await s.get(JobRow, rec.job, with_for_update=True)
                 if row is None:  # submitted by something other than the API (tests, bench)
-                    row = JobRow(id=rec.job, kind=rec.kind, status=JobStatus.QUEUED, input="{}")
+                    # column defaults apply only at INSERT: apply() reads these before
+                    row = JobRow(
+                        id=rec.job,
+                        kind=rec.kind,
+                        status=JobStatus.QUEUED,
+                        input="{}",
+                        attempts=0,
+                        last_event="",
+                    )
                     s.add(row)
                 apply(row, sid, rec)
 
