@@ -18,15 +18,17 @@ from web.jobs.queue import JobQueue
 from web.jobs.stream import JOBS_STREAM, JobRecord, JobStatus
 
 
-def entry(sid: str, status: JobStatus, **fields: Any) -> tuple[str, dict[str, str]]:
-    rec = JobRecord(job="j" * 32, kind="bench_echo", status=status, ts=time.time(), **fields)
+def entry(
+    sid: str, status: JobStatus, job: str = "j" * 32, **fields: Any
+) -> tuple[str, dict[str, str]]:
+    rec = JobRecord(job=job, kind="bench_echo", status=status, ts=time.time(), **fields)
     return sid, {k: str(v) for k, v in to_fields(rec).items()}
 
 
 async def test_entries_of_a_job_without_a_row_make_its_row_and_move_it_on_once(
-    sqlite_url: str,
+    any_db_url: str,
 ) -> None:
-    engine = create_engine(DatabaseSettings(url=sqlite_url))
+    engine = create_engine(DatabaseSettings(url=any_db_url))
     db = sessionmaker(engine)
     history = History(db, cast(JobQueue, None))  # handle() never touches the queue
     try:
@@ -60,6 +62,38 @@ async def test_entries_of_a_job_without_a_row_make_its_row_and_move_it_on_once(
             assert row.finished_at is not None
     finally:
         await engine.dispose()
+
+
+async def test_two_workers_making_the_same_missing_rows_at_once_both_succeed(
+    any_db_url: str,
+) -> None:
+    import asyncio
+
+    engines = [create_engine(DatabaseSettings(url=any_db_url)) for _ in range(2)]
+    a, b = (History(sessionmaker(e), cast(JobQueue, None)) for e in engines)
+    jobs = [f"{n:032x}" for n in range(40)]
+    try:
+        for round_ in range(5):
+            batch = jobs[round_ * 8 : round_ * 8 + 8]
+            await asyncio.gather(  # each worker got some of the same jobs' entries
+                a.handle(
+                    JOBS_STREAM,
+                    [entry(f"{i}-1", JobStatus.QUEUED, j) for i, j in enumerate(batch, 1)],
+                ),
+                b.handle(
+                    JOBS_STREAM,
+                    [
+                        entry(f"{i}-2", JobStatus.RUNNING, j, attempt=1)
+                        for i, j in enumerate(batch, 1)
+                    ],
+                ),
+            )
+        async with sessionmaker(engines[0])() as s:
+            rows = [await s.get(JobRow, j) for j in jobs]
+        assert [(r.status, r.attempts) for r in rows if r is not None] == [("running", 1)] * 40
+    finally:
+        for e in engines:
+            await e.dispose()
 
 
 async def test_a_worker_whose_history_group_fails_on_a_bug_exits_instead_of_running_without_it(
