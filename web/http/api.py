@@ -48,6 +48,9 @@ class Endpoint:
     # A body the handler reads itself (multipart, a signed raw body): its content type and
     # a msgspec model or a JSON schema dict, for the OpenAPI document only.
     raw_body: tuple[str, Any] | None = None
+    # The handler streams the body and checks a size limit of its own (uploads): the
+    # edge's web.max_body_bytes check of the declared Content-Length is not applied.
+    own_body_limit: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -84,6 +87,7 @@ class Routes:
         response_type: str = "application/json",
         raw: bool = False,
         raw_body: tuple[str, Any] | None = None,
+        own_body_limit: bool = False,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -105,6 +109,7 @@ class Routes:
                     response_type,
                     raw,
                     raw_body,
+                    own_body_limit,
                 )
             )
             return fn
@@ -115,7 +120,14 @@ class Routes:
         if self.setup is not None:
             self.setup(app)
         for ep in self.endpoints:
-            app[EDGE].add_route(app, ep.method, ep.path, _wrap(ep, app), name=ep.operation_id)
+            app[EDGE].add_route(
+                app,
+                ep.method,
+                ep.path,
+                _wrap(ep, app),
+                name=ep.operation_id,
+                check_body=not ep.own_body_limit,
+            )
             app[ENDPOINTS].append(ep)
 
 

@@ -46,6 +46,7 @@ def store_problem(exc: StoreError) -> Problem:
     response=UploadOut,
     status=201,
     raw_body=("multipart/form-data", MultipartUpload),
+    own_body_limit=True,  # uploads.max_bytes, checked in file_part, not web.max_body_bytes
     errors=(503, 507),
 )
 async def create_upload(request: web.Request) -> web.Response:
