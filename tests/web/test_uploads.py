@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,6 +101,19 @@ async def test_oversized_wrong_type_and_truncated_uploads_leave_nothing(
     assert (await (await env.client.get("/api/uploads", headers=env.auth())).json())["total"] == 0
     media = tmp_path / "media"
     assert list((media / ".tmp").iterdir()) == [] and not (media / "sha256").exists()
+
+
+async def test_a_file_larger_than_web_max_body_bytes_is_taken_with_its_content_length(
+    make_env: MakeEnv, tmp_path: Path
+) -> None:
+    """Browsers send a Content-Length with every form: the upload's own limit applies to
+    it, not `web.max_body_bytes` (the JSON bodies' limit, 1 MiB by default)."""
+    env = await make_env(media={"url": str(tmp_path / "media")})
+    data = PNG + bytes(3 * 1024 * 1024)
+    r = await upload(env, io.BytesIO(data))  # a file: the form goes with its Content-Length
+    assert r.request_info.headers.get("Content-Length") is not None
+    assert r.status == 201, await r.text()
+    assert (await r.json())["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 async def test_delete_is_for_admins_and_keeps_a_blob_another_upload_shares(

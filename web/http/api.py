@@ -53,6 +53,9 @@ class Endpoint:
     headers: tuple[str, ...] = ()  # request headers it reads (web/http/openapi.py HEADERS)
     response_headers: tuple[str, ...] = ()  # headers of its success answer (Location, ETag)
     tag_description: str = ""
+    # The handler streams the body and checks a size limit of its own (uploads): the
+    # edge's web.max_body_bytes check of the declared Content-Length is not applied.
+    own_body_limit: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -92,6 +95,7 @@ class Routes:
         bearer: bool = False,
         headers: tuple[str, ...] = (),
         response_headers: tuple[str, ...] = (),
+        own_body_limit: bool = False,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.endpoints.append(
@@ -117,6 +121,7 @@ class Routes:
                     headers,
                     response_headers,
                     self.description,
+                    own_body_limit,
                 )
             )
             return fn
@@ -127,7 +132,14 @@ class Routes:
         if self.setup is not None:
             self.setup(app)
         for ep in self.endpoints:
-            app[EDGE].add_route(app, ep.method, ep.path, _wrap(ep, app), name=ep.operation_id)
+            app[EDGE].add_route(
+                app,
+                ep.method,
+                ep.path,
+                _wrap(ep, app),
+                name=ep.operation_id,
+                check_body=not ep.own_body_limit,
+            )
             app[ENDPOINTS].append(ep)
 
 

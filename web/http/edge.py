@@ -100,15 +100,23 @@ class Edge:
         path: str,
         handler: Handler,
         name: str | None = None,
+        *,
+        check_body: bool = True,
     ) -> web.AbstractRoute:
         """Add ``handler`` for ``method path``, wrapped (``wrap``)."""
-        return app.router.add_route(method, path, self.wrap(handler, path), name=name)
+        return app.router.add_route(
+            method, path, self.wrap(handler, path, check_body=check_body), name=name
+        )
 
-    def wrap(self, handler: Handler, path: str | None = None) -> Handler:
+    def wrap(
+        self, handler: Handler, path: str | None = None, *, check_body: bool = True
+    ) -> Handler:
         """``handler`` with a request id, problem+json for what it raises, gzip, headers.
 
         ``path``: the route's, when it has one path: whether its answers are the API's
         (``no-store`` by default) is then known here, not looked up per request.
+        ``check_body=False``: the handler streams its body and enforces a limit of its own
+        (uploads), so a Content-Length over ``web.max_body_bytes`` is not refused here.
         """
         origins, max_body, gzip_min, hsts = self.origins, self.max_body, self.gzip_min, self.hsts
         api = None if path is None else _is_api(path)
@@ -133,7 +141,7 @@ class Edge:
             # coroutine of our own is a frame and a coroutine object per request.
             resp: web.StreamResponse
             try:
-                if hdrs.CONTENT_LENGTH in headers:  # the header, not the property: no call
+                if check_body and hdrs.CONTENT_LENGTH in headers:  # the header: no call
                     _check_body_size(request, max_body)
                 resp = await handler(request)
             except Problem as p:

@@ -40,6 +40,7 @@ def _service(request: web.Request) -> UploadService:
     response=UploadOut,
     status=201,
     raw_body=("multipart/form-data", MultipartUpload),
+    own_body_limit=True,  # uploads.max_bytes, checked in file_part, not web.max_body_bytes
     errors=(503, 507),
     response_headers=("Location",),
 )

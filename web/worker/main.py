@@ -4,8 +4,11 @@ One asyncio loop (uvloop) holds: the jobs worker (``jobs.concurrency``
 jobs at once), the deliveries worker, the jobs history (rd:jobs -> SQL) and
 the webhook fan-out (rd:events, rd:jobs -> deliveries). SIGTERM stops them:
 a job still running is handed back to the queue at once (SAQ retries a
-cancelled job), so another worker or the next start runs it again.
-sd_notify READY/WATCHDOG/STOPPING as the other daemons.
+cancelled job), so another worker or the next start runs it again. A part
+that ends with an unexpected error (a bug, not an outage: those each part
+rides out) is logged with its traceback and ends the process with status 1,
+so systemd starts a whole worker again instead of one that silently lacks a
+part. sd_notify READY/WATCHDOG/STOPPING as the other daemons.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ class QuietWorker(Worker[Any]):
 
 class WorkerNotReady(RuntimeError):
     pass
+
+
+class WorkerFailed(RuntimeError):
+    """A part of the worker ended with an unexpected error: the process exits so that its
+    supervisor (systemd) starts it again, rather than running on without that part."""
 
 
 async def serve(
@@ -136,15 +144,27 @@ async def serve(
         asyncio.create_task(history.reconcile_forever(), name="jobs-reconcile"),
         *(asyncio.create_task(c.run(), name=f"group-{c.group}") for c in consumers),
     ]
+    failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def watch(task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or failed.done() or (exc := task.exception()) is None:
+            return
+        log.error("worker_task_failed", task=task.get_name(), exc_info=exc)
+        failed.set_result(f"{task.get_name()}: {exc!r}")
+
+    for t in tasks:
+        t.add_done_callback(watch)
     notifier = Notifier()
-    watchdog = asyncio.create_task(notifier.run_watchdog(lambda: True))
+    watchdog = asyncio.create_task(notifier.run_watchdog(lambda: not failed.done()))
     log.info(
         "worker_started", id=wid, kinds=sorted(KINDS), concurrency=s.concurrency, store=store.name
     )
     notifier.ready("working")
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop)
     try:
-        await stop
+        await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopped.cancel()
         log.info("worker_stopping", id=wid)
         notifier.stopping()
         history.stop()
@@ -163,6 +183,8 @@ async def serve(
         await store.close()
         await engine.dispose()
         log.info("worker_stopped", id=wid)
+    if failed.done():
+        raise WorkerFailed(failed.result())
 
 
 def run(settings: Settings) -> int:
@@ -171,4 +193,6 @@ def run(settings: Settings) -> int:
     except WorkerNotReady as exc:
         log.error("worker_not_ready", error=str(exc))
         return 1
+    except WorkerFailed:
+        return 1  # logged where it failed
     return 0
