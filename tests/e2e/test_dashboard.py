@@ -125,7 +125,7 @@ async def test_staff_log_in_watch_robots_order_and_chat(browser: Any, restaurant
 
     # Events feed and todos render from their feeds.
     await page.click("#tab-events")
-    await page.wait_for_selector("table.events tbody tr")
+    await page.wait_for_selector(".events-view table.events tbody tr")
     await shot(page, "08-events")
     await page.click("#tab-todos")
     await page.fill(".todo-form input", "냅킨 채우기")

@@ -215,7 +215,7 @@ async def test_the_event_log_pages_back_with_its_filters_in_the_address(
     assert await page.locator(".event-log tbody tr").count() == 50
     first = await page.get_attribute(".event-log tbody tr >> nth=0", "data-id")
     texts = await page.inner_text(".event-log tbody")
-    assert "serve-2" not in texts and "배터리 부족" in texts and "로봇 보고" in texts
+    assert "serve-2" not in texts and "배터리 부족" in texts and "로봇 알림" in texts
     await page.click(".pager button[data-page='older']")
     await wait_for(lambda: _first_id(page, first), timeout=10)
     assert "robot=serve-1" in page.url and "before=" in page.url

@@ -32,7 +32,7 @@ WORDS = {
 
 
 async def cells(page: Any, kind: str) -> tuple[str, ...]:
-    row = page.locator(f"table.events tr[data-type='{kind}']").first
+    row = page.locator(f".events-view table.events tr[data-type='{kind}']").first
     texts = await row.locator("td").all_inner_texts()
     return tuple(x.strip() for x in texts[1:])
 
@@ -74,14 +74,14 @@ async def test_events_read_as_words_and_a_bad_filter_says_why(
         w = WORDS[lang]
         page = await staff_page(browser, named_site, size, lang)
         await page.click("#tab-events")
-        await page.wait_for_selector("table.events tr[data-type='inventory.low']")
+        await page.wait_for_selector(".events-view table.events tr[data-type='inventory.low']")
         state = await cells(page, "robot.state")
         assert state[:3] == w["state"][:3] and state[3] == w["state"][3], state
         failed = await cells(page, "command.failed")
         assert failed[0:2] == w["failed"][0:2] and failed[2].startswith("Alba 1"), failed
         assert failed[3] == w["failed"][3], failed
         assert await cells(page, "inventory.low") == w["low"]
-        details = await page.locator("table.events td.data").all_inner_texts()
+        details = await page.locator(".events-view table.events td.data").all_inner_texts()
         assert not any("{" in d or '"' in d for d in details), details
         await snap(page, "events", size, lang)
 
@@ -89,17 +89,17 @@ async def test_events_read_as_words_and_a_bad_filter_says_why(
         await page.fill(".filters label:nth-child(2) input", "robot*x")
         await page.click(".filters button[type=submit]")
         await page.wait_for_selector(f".filter-error:has-text('{w['bad']}')")
-        assert await page.locator("table.events tbody tr").count() == 0
+        assert await page.locator(".events-view table.events tbody tr").count() == 0
         await page.wait_for_timeout(1500)
         assert await page.inner_text("header .live") == w["live"]
         await snap(page, "events-bad-filter", size, lang)
         # Fixed (with a space after the comma, as people type): only those types.
         await page.fill(".filters label:nth-child(2) input", "robot.*, inventory.low")
         await page.click(".filters button[type=submit]")
-        await page.wait_for_selector("table.events tr[data-type='inventory.low']")
+        await page.wait_for_selector(".events-view table.events tr[data-type='inventory.low']")
         assert await page.inner_text(".filter-error") == ""
         kinds = await page.eval_on_selector_all(
-            "table.events tbody tr", "rs => rs.map(r => r.dataset.type)"
+            ".events-view table.events tbody tr", "rs => rs.map(r => r.dataset.type)"
         )
         assert {"robot.state", "inventory.low"} <= set(kinds), kinds
         assert all(k.startswith("robot.") or k == "inventory.low" for k in kinds), kinds

@@ -2,11 +2,12 @@
 // level, type and robot; the filters and the page's cursor live in the address (#log?...).
 import { api } from "./api.js";
 import { clear, h } from "./dom.js";
-import { clock, t } from "./i18n.js";
+import { t } from "./i18n.js";
 import { toast } from "./ui.js";
 import { field, when } from "./admin-ui.js";
 import { hashState, setHashParams } from "./route.js";
-import { eventText, eventTypeWord, levelWord } from "./words.js";
+import { eventCells } from "./event-row.js";
+import { eventTypeWord, levelWord, loadRobotNames } from "./words.js";
 
 const PAGE = 50;
 const LEVELS = ["info", "warning", "alarm"];
@@ -64,12 +65,14 @@ export function eventLogView() {
       ? `${when(new Date(body.items[0].event.ts * 1000).toISOString())} – ${when(new Date(body.items.at(-1).event.ts * 1000).toISOString())}`
       : t("nothing");
   }
-  function row({ id, event: e }) {
-    return h("tr", { class: `lv-${e.level}`, "data-id": id },
-      h("td", { title: when(new Date(e.ts * 1000).toISOString()) }, clock(e.ts)), h("td", {}, levelWord(e.level)),
-      h("td", {}, eventTypeWord(e.type)), h("td", {}, e.robot || "—"), h("td", {}, eventText(e)));
+  function row(entry) {
+    const e = entry.event;
+    const tr = h("tr", { class: `lv-${e.level}`, "data-id": entry.id, "data-type": e.type, "data-level": e.level },
+      eventCells(e, () => { if (tr.isConnected) tr.replaceWith(row(entry)); }));
+    tr.firstChild.title = when(new Date(e.ts * 1000).toISOString());
+    return tr;
   }
-  go(p.get("before") || null, false);
+  loadRobotNames().finally(() => go(p.get("before") || null, false));
   return el;
 }
 

@@ -3,10 +3,11 @@
 // told with its reason instead of a feed that keeps reconnecting.
 import { api } from "./api.js";
 import { clear, h } from "./dom.js";
-import { addStrings, clock, t, tf } from "./i18n.js";
+import { addStrings, t, tf } from "./i18n.js";
+import { eventCells } from "./event-row.js";
 import { problemText } from "./problems.js";
 import { feed, unfeed } from "./ui.js";
-import { eventText, eventTypeWord, hasName, levelWord, loadRobotNames, robotByName, robotName } from "./words.js";
+import { levelWord, loadRobotNames, robotByName } from "./words.js";
 
 addStrings({
   bad_type_filter: ["Not an event type: “{value}”. Types are like robot.state, or robot.* for all robot events; separate several with commas",
@@ -69,10 +70,7 @@ export function eventsView() {
     }, p);
   }
   function row(e) {
-    return h("tr", { class: `lv-${e.level}`, "data-type": e.type, "data-level": e.level },
-      h("td", {}, clock(e.ts)), h("td", {}, levelWord(e.level)), h("td", {}, eventTypeWord(e.type)),
-      h("td", {}, e.robot ? [robotName(e.robot), hasName(e.robot) ? h("small", { class: "rid" }, ` ${e.robot}`) : null] : "—"),
-      h("td", { class: "data" }, eventText(e, () => redraw(e))));
+    return h("tr", { class: `lv-${e.level}`, "data-type": e.type, "data-level": e.level }, eventCells(e, () => redraw(e)));
   }
   const shown = new Map(); // event -> its row, to redraw once an order's table is known
   function redraw(e) { const tr = shown.get(e); if (tr && tr.isConnected) { const n = row(e); tr.replaceWith(n); shown.set(e, n); } }
