@@ -14,6 +14,10 @@ from robodine.testing.servers import RedisServer
 
 PASSWORD = "api-test-password-0123"
 
+# Operations that end the token they are called with (a logout, a password change): the
+# tests call them with a token of their own, so the shared tokens stay good for the rest.
+SESSION_ENDING = frozenset({("POST", "/api/auth/logout"), ("POST", "/api/auth/password")})
+
 
 @dataclass
 class Live:
@@ -24,6 +28,11 @@ class Live:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def fresh_token(self, role: str) -> str:
+        """A new login of the role's user, for a call that may end its token."""
+        password = webtier.PASSWORD if role == "admin" else PASSWORD
+        return webtier.login(self.port, self.users[role], password)
 
 
 @pytest.fixture(scope="package")
