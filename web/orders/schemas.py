@@ -33,7 +33,7 @@ class OrderIn(Request, kw_only=True):
     ] = None
     table: Annotated[
         TableName | None,
-        doc("the table's name, as robot commands take it; or `table_id`", "T5"),
+        doc("the table's name (`T5`), as robot commands take it; or `table_id`", "T5"),
     ] = None
     items: Annotated[
         list[OrderLineIn],
