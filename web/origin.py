@@ -14,18 +14,28 @@ from msgspec import Meta, Struct
 
 from web.http.api import Routes
 from web.http.problems import Problem
-from web.http.schemas import Query
+from web.http.schemas import Query, doc
 from web.keys import EDGE
 
 
 class OriginQuery(Query):
-    origin: Annotated[str, Meta(max_length=300)] | None = None  # else the Origin header
+    origin: (
+        Annotated[
+            str,
+            Meta(
+                max_length=300,
+                description="the page's `location.origin`; without it, the Origin header",
+                examples=["http://127.0.0.1:8080"],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class OriginOut(Struct, kw_only=True):
-    origin: str
-    allowed: bool
-    setting: str  # the setting that lists the allowed origins
+    origin: Annotated[str, doc("the origin that was checked", "http://127.0.0.1:8080")]
+    allowed: Annotated[bool, doc("true: it may open WebSockets and SSE feeds")]
+    setting: Annotated[str, doc("the setting that lists the allowed origins", "web.origins")]
 
 
 routes = Routes("origin", "Whether a browser's origin may open feeds (no login).")

@@ -45,7 +45,8 @@ def _service(request: web.Request) -> RecordingService:
 )
 async def list_recordings(request: web.Request, query: RecordingsQuery) -> RecordingList:
     """Filter by `robot`, `camera`, `reason` (`continuous`, `request`, `incident`) and time:
-    `since` (ends after) and `until` (starts before), ISO 8601 with a zone."""
+    `since` (ends after) and `until` (starts before), ISO 8601 with a zone. Paged with
+    `limit` and `offset`; `total` counts every match."""
     items, total = await _service(request).page(query)
     return RecordingList(items=items, total=total)
 
@@ -60,6 +61,7 @@ async def list_recordings(request: web.Request, query: RecordingsQuery) -> Recor
     errors=(404,),
 )
 async def get_recording(request: web.Request, params: RecordingPath) -> RecordingOut:
+    """The index row of one recording; its file is at `url`. 404 for an unknown id."""
     return recording_out(await _service(request).row(params.recording_id))
 
 
@@ -73,6 +75,8 @@ async def get_recording(request: web.Request, params: RecordingPath) -> Recordin
     errors=(404, 503),
 )
 async def delete_recording(request: web.Request, params: RecordingPath) -> None:
+    """Admins only. Removes the index row, then the file unless another recording shares
+    its content; 503 `store_unavailable` when the media store fails (the row is gone by then)."""
     try:
         await _service(request).delete(params.recording_id)
     except StoreError as exc:

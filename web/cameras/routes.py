@@ -108,6 +108,8 @@ async def list_video_streams(request: web.Request) -> VideoStreamList:
     errors=(401, 404, 503),
 )
 async def get_video_stream(request: web.Request, params: VideoStreamPath) -> VideoStreamOut:
+    """One camera by `robot:camera`, as in the list; 404 while no robot announced it (or
+    its status in Redis is unreadable)."""
     raw = cast(str | None, await request.app[REDIS].hget(CAMERAS, params.stream_id))
     out = _out(params.stream_id, raw) if raw is not None else None
     if out is None:

@@ -59,11 +59,11 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 class RelayedEvent(Struct, kw_only=True):
     """The robot event a relayed message tells of, so a client can word it in its language."""
 
-    id: str  # the event's eid
-    type: str
-    level: str
-    robot: str
-    data: dict[str, Any]
+    id: Annotated[str, doc("the event's eid")]
+    type: Annotated[str, doc("the event's type", "robot.state")]
+    level: Annotated[str, doc("the event's level", "alarm")]
+    robot: Annotated[str, doc("the robot it is about", "serve-1")]
+    data: Annotated[dict[str, Any], doc("the event's data")]
 
 
 class Message(Struct, tag_field="type", tag="message", kw_only=True):

@@ -33,7 +33,7 @@ class OrderIn(Request, kw_only=True):
     ] = None
     table: Annotated[
         TableName | None,
-        doc("the table's name, as robot commands take it; or `table_id`", "T5"),
+        doc("the table's name (`T5`), as robot commands take it; or `table_id`", "T5"),
     ] = None
     items: Annotated[
         list[OrderLineIn],
@@ -77,18 +77,32 @@ class OrderLogEntry(Struct, kw_only=True):
 class TaskAttempt(Struct, kw_only=True):
     """One robot's attempt at one task of the order (web/orders/detail.py)."""
 
-    task: str  # "{order}:c{i}" cooks line i + 1, "{order}:d" is the delivery
-    kind: Literal["cook", "deliver"]
-    robot: str
-    attempt: int  # 1, 2, ...: above 1 the task was reassigned
-    item: str  # the dish a cook task makes ("" for the delivery)
-    line: int | None  # its order line
-    assigned_at: datetime
-    # done: the order moved past it; released: the robot lost it (see `reason`) and it went
-    # to another; replaced: assigned again with no release seen; running; cancelled
-    outcome: Literal["running", "done", "released", "replaced", "cancelled"]
-    released_at: datetime | None = None
-    reason: str = ""  # why it was released: "robot reported error", "robot offline", ...
+    task: Annotated[
+        str,
+        doc("the task: `{order}:c{i}` cooks line i + 1, `{order}:d` is the delivery", "5f0c:d"),
+    ]
+    kind: Annotated[Literal["cook", "deliver"], doc("what the task does", "deliver")]
+    robot: Annotated[str, doc("the robot that had it", "serve-1")]
+    attempt: Annotated[int, doc("1, 2, ...: above 1 the task was reassigned", 1)]
+    item: Annotated[str, doc("the dish a cook task makes (empty for the delivery)")]
+    line: Annotated[
+        int | None,
+        doc("the order line a cook task makes (`line` of `items`); null for the delivery"),
+    ]
+    assigned_at: Annotated[datetime, doc("when the robot got it")]
+    outcome: Annotated[
+        Literal["running", "done", "released", "replaced", "cancelled"],
+        doc(
+            "`done`: the order moved past it; `released`: the robot lost it (see `reason`) and "
+            "it went to another; `replaced`: assigned again with no release seen; `running`; "
+            "`cancelled`",
+            "done",
+        ),
+    ]
+    released_at: Annotated[datetime | None, doc("when the robot lost it; null if it did not")] = (
+        None
+    )
+    reason: Annotated[str, doc("why it was released", "robot offline")] = ""
 
 
 class OrderOut(Struct, kw_only=True):
@@ -139,17 +153,17 @@ class OrdersQuery(Query):
 
 
 class Money(Struct, kw_only=True):
-    currency: str
-    minor: int
+    currency: Annotated[str, doc("ISO 4217", "KRW")]
+    minor: Annotated[int, doc("the sum in the currency's minor unit", 22000)]
 
 
 class OrderTotals(Struct, kw_only=True):
     """Every order the filters match (not only the page)."""
 
-    orders: int
-    by_status: dict[str, int]  # every status, 0 when none
-    revenue: list[Money]  # per currency: the orders not cancelled
-    delivered: list[Money]  # per currency: the delivered orders
+    orders: Annotated[int, doc("orders that match", 12)]
+    by_status: Annotated[dict[str, int], doc("orders per status; every status, 0 when none")]
+    revenue: Annotated[list[Money], doc("per currency: the sum of the orders not cancelled")]
+    delivered: Annotated[list[Money], doc("per currency: the sum of the delivered orders")]
 
 
 class OrderList(Struct, kw_only=True):

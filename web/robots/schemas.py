@@ -24,11 +24,23 @@ class VdaIdentity(Struct, forbid_unknown_fields=True, kw_only=True):
     """Who an AGV is in VDA 5050: the manufacturer and serialNumber of its topics."""
 
     manufacturer: Annotated[
-        str, Meta(min_length=1, max_length=100, pattern=r"^[^/+#$\x00][^/+#\x00]*$")
+        str,
+        Meta(min_length=1, max_length=100, pattern=r"^[^/+#$\x00][^/+#\x00]*$"),
+        doc("the AGV's `manufacturer` in its topics (no `/`, `+`, `#`)", "acme"),
     ]
-    serial: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    # the protocol version to speak, e.g. "2.0.0"; null: learned from the AGV's headers
-    version: Annotated[str, Meta(pattern=r"^\d+\.\d+\.\d+$")] | None = None
+    serial: Annotated[
+        str,
+        Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$"),
+        doc("the AGV's `serialNumber` in its topics", "agv-001"),
+    ]
+    version: (
+        Annotated[
+            str,
+            Meta(pattern=r"^\d+\.\d+\.\d+$"),
+            doc("the protocol version to speak; null: learned from the AGV's headers", "2.0.0"),
+        ]
+        | None
+    ) = None
 
 
 class RobotIn(Request):

@@ -14,9 +14,11 @@ served or recorded). The document's state is its worst section's; exit status 0,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import Struct
+
+from web.http.schemas import doc
 
 if TYPE_CHECKING:
     from web.status.probe import Probe
@@ -27,17 +29,28 @@ EXIT_STATUS = {"ok": 0, "degraded": 1, "down": 2}
 
 
 class Section(Struct, kw_only=True):
-    state: State
-    summary: str  # one line for people
-    problems: list[str] = []  # what made it degraded or down, each a sentence that says what to do
-    details: dict[str, Any] = {}  # the figures, for scripts (names are stable)
+    state: Annotated[
+        State,
+        doc("`off` (not configured: fine), `ok`, `degraded` (needs a look) or `down`", "ok"),
+    ]
+    summary: Annotated[str, doc("one line for people")]
+    problems: Annotated[
+        list[str],
+        doc("what made it degraded or down, each a sentence that says what to do"),
+    ] = []
+    details: Annotated[dict[str, Any], doc("the figures, for scripts (names are stable)")] = {}
 
 
 class StatusOut(Struct, kw_only=True):
-    status: Literal["ok", "degraded", "down"]
-    checked_at: str  # ISO 8601 UTC
-    version: str  # robodine's
-    sections: dict[str, Section]  # in SECTIONS order
+    status: Annotated[
+        Literal["ok", "degraded", "down"],
+        doc("the worst section's state (`off` counts as ok)", "ok"),
+    ]
+    checked_at: Annotated[str, doc("when it was checked, ISO 8601 UTC")]
+    version: Annotated[str, doc("robodine's version")]
+    sections: Annotated[
+        dict[str, Section], doc("each part of the system by name, in a fixed order")
+    ]
 
 
 SectionFn = Callable[["Probe"], Awaitable[Section]]
