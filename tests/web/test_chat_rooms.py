@@ -35,7 +35,8 @@ async def test_a_room_added_on_one_process_is_used_on_another(
     )
     listed = await rooms(a)
     assert listed["bar"] == {
-        "name": "bar", "title": "Bar", "can_post": False, "source": "api", "archived": False,
+        "name": "bar", "title": "Bar", "can_post": False, "max_chars": 2000, "source": "api",
+        "archived": False,
     }  # fmt: skip
     assert listed["kitchen"]["source"] == "config"
 

@@ -39,6 +39,7 @@ addStrings({
   "ev_gateway.stopped": ["gateway stopped", "게이트웨이 중지"],
   "ev_gateway.spool_overflow": ["events lost", "이벤트 유실"],
   "ev_gateway.spool_degraded": ["spool disk failing", "스풀 디스크 문제"],
+  "ev_audit": ["integration write", "연동 시스템 변경"],
   "ev_alarm.raised": ["alarm raised", "알람 발생"],
   "ev_alarm.cleared": ["alarm cleared", "알람 해소"],
   "ev_alarm.acked": ["alarm acknowledged", "알람 확인"],
