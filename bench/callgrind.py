@@ -36,13 +36,18 @@ ROOT = worktree.ROOT
 ROBOTS = 50
 WARM_UP = 300
 # The web tier as `robodine web`, with the robot list's micro-cache never expiring.
-WEB_HELD_FRESH = ("import sys, web.routes.robots as r; r.LIST_MAX_AGE_S = 1e9; "
-                  "from robodine.cli import main; sys.exit(main())")
+WEB_HELD_FRESH = (
+    "import sys, web.routes.robots as r; r.LIST_MAX_AGE_S = 1e9; "
+    "from robodine.cli import main; sys.exit(main())"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.callgrind", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.callgrind",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--against", metavar="REF", help="also measure this git ref (a worktree)")
     ap.add_argument("--requests", type=int, default=2000, help="requests counted per side")
     args = ap.parse_args(argv)
@@ -68,39 +73,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _measure(ctx: Context, workdir: Path, sides: dict[str, Path],
-             requests: int) -> dict[str, float]:
+def _measure(
+    ctx: Context, workdir: Path, sides: dict[str, Path], requests: int
+) -> dict[str, float]:
     _, _, ports = fleet_online(ctx, ROBOTS)
     webtier.add_user(ports.path, webtier.USER, webtier.PASSWORD, "admin", workdir)
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                f"--callgrind-out-file={workdir}/callgrind.out.%p"]
+    valgrind = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={workdir}/callgrind.out.%p",
+    ]
     counts: dict[str, float] = {}
 
     port = free_port()
-    hello = ctx.service("hello", [*valgrind, sys.executable, "-m", "bench.ceilings",
-                                  "hello", str(port)], env=child_env(), cwd=ROOT)
+    hello = ctx.service(
+        "hello",
+        [*valgrind, sys.executable, "-m", "bench.ceilings", "hello", str(port)],
+        env=child_env(),
+        cwd=ROOT,
+    )
     hello.wait_port(port, timeout=300)
     counts["hello-world"] = _count(hello, port, "/hello", {}, requests, workdir)
     hello.stop()
     for name, code in sides.items():
         port = free_port()
         config = workdir / f"web-{port}.toml"
-        config.write_text(ports.path.read_text().replace(f"port = {ports.web}",
-                                                         f"port = {port}"))
+        config.write_text(ports.path.read_text().replace(f"port = {ports.web}", f"port = {port}"))
         env = child_env(PYTHONPATH=str(code))  # the side's packages before the installed ones
-        web = ctx.service(f"web-{port}", [*valgrind, sys.executable, "-c", WEB_HELD_FRESH, "web",
-                                          "--config", str(config)], env=env, cwd=code)
+        web = ctx.service(
+            f"web-{port}",
+            [*valgrind, sys.executable, "-c", WEB_HELD_FRESH, "web", "--config", str(config)],
+            env=env,
+            cwd=code,
+        )
         web.wait_port(port, timeout=600)
         token = webtier.login(port)
-        counts[name] = _count(web, port, "/api/robots", {"Authorization": f"Bearer {token}"},
-                              requests, workdir)
+        counts[name] = _count(
+            web, port, "/api/robots", {"Authorization": f"Bearer {token}"}, requests, workdir
+        )
         web.stop()
         ctx.log(f"{name}: {counts[name]:,.0f} instructions per request")
     return counts
 
 
-def _count(svc: Service, port: int, path: str, headers: dict[str, str], requests: int,
-           workdir: Path) -> float:
+def _count(
+    svc: Service, port: int, path: str, headers: dict[str, str], requests: int, workdir: Path
+) -> float:
     """Instructions the process ran per request over ``requests`` sequential keep-alive GETs."""
     pid = str(svc.pid)
 

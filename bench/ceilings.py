@@ -28,18 +28,31 @@ HELLO = {"hello": "world"}
 
 def telemetry_frame(seq: int = 1, robot: int = 1) -> dict[str, Any]:
     """A frame shaped and sized like the web tier's telemetry frames."""
-    return {"type": "telemetry", "id": f"{int(time.time() * 1000)}-{seq}",
-            "sample": {"robot": f"serve-{robot:04d}", "seq": seq, "ts": time.time(),
-                       "x": 12.345, "y": 6.789, "theta": 1.234, "battery": 87.5,
-                       "speed": 0.61, "transport": "udp", "rx": time.time()}}
+    return {
+        "type": "telemetry",
+        "id": f"{int(time.time() * 1000)}-{seq}",
+        "sample": {
+            "robot": f"serve-{robot:04d}",
+            "seq": seq,
+            "ts": time.time(),
+            "x": 12.345,
+            "y": 6.789,
+            "theta": 1.234,
+            "battery": 87.5,
+            "speed": 0.61,
+            "transport": "udp",
+            "rx": time.time(),
+        },
+    }
 
 
 def telemetry_message(seq: int = 1, samples: int = 1) -> bytes:
     """One message of ``samples`` telemetry frames, as the web tier sends it."""
     if samples == 1:
         return orjson.dumps(telemetry_frame(seq))
-    return orjson.dumps({"type": "batch",
-                         "frames": [telemetry_frame(seq, r + 1) for r in range(samples)]})
+    return orjson.dumps(
+        {"type": "batch", "frames": [telemetry_frame(seq, r + 1) for r in range(samples)]}
+    )
 
 
 def hello_app() -> web.Application:
@@ -99,8 +112,15 @@ def broadcast_app(expected: int = 1, samples: int = 1) -> web.Application:
 def main(argv: list[str]) -> int:
     kind, port = argv[0], int(argv[1])
     app = hello_app() if kind == "hello" else broadcast_app(*map(int, argv[2:4]))
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
-                handle_signals=True, loop=uvloop.new_event_loop())
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+        loop=uvloop.new_event_loop(),
+    )
     return 0
 
 

@@ -34,24 +34,50 @@ def register(sub: Any) -> None:
     p = command(sub, "bench", _run, "measure the gateway and web tier against same-run ceilings")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                   help=f"which to run (default: all): {', '.join(scenarios.MODULES)}")
-    p.add_argument("--quick", action="store_true",
-                   help="short steps for CI smoke use (all scenarios in under two minutes)")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy the measured processes under the heaviest load (needs py-spy)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="write the JSON and RESULTS.md here instead of bench/results, bench/")
-    p.add_argument("--keep", action="store_true",
-                   help="keep each scenario's temp dir (configs, process logs)")
+    p.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"which to run (default: all): {', '.join(scenarios.MODULES)}",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short steps for CI smoke use (all scenarios in under two minutes)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the measured processes under the heaviest load (needs py-spy)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the JSON and RESULTS.md here instead of bench/results, bench/",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep each scenario's temp dir (configs, process logs)"
+    )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    p.add_argument("--report", action="store_true",
-                   help="rewrite RESULTS.md from the JSON in bench/results, run nothing")
-    p.add_argument("--against", metavar="REF",
-                   help="also run each scenario from a git worktree of REF, alternated with "
-                        "this tree, and put the two side by side")
-    p.add_argument("--rounds", type=int, default=1, metavar="N",
-                   help="with --against: runs of each scenario per side (default 1)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="rewrite RESULTS.md from the JSON in bench/results, run nothing",
+    )
+    p.add_argument(
+        "--against",
+        metavar="REF",
+        help="also run each scenario from a git worktree of REF, alternated with "
+        "this tree, and put the two side by side",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --against: runs of each scenario per side (default 1)",
+    )
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -67,8 +93,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     unknown = [n for n in args.scenarios if n not in scenarios.MODULES]
     if unknown:
-        print(f"robodine bench: unknown scenario {unknown[0]!r} "
-              f"(choose from {', '.join(scenarios.MODULES)})", file=sys.stderr)
+        print(
+            f"robodine bench: unknown scenario {unknown[0]!r} "
+            f"(choose from {', '.join(scenarios.MODULES)})",
+            file=sys.stderr,
+        )
         return 2
     names = list(dict.fromkeys(args.scenarios)) or list(scenarios.MODULES)
     if args.against:
@@ -77,10 +106,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     meta = report.machine(args.quick)
     meta["profiled"] = args.profile
-    eprint(f"robodine bench ({meta['mode']}): {', '.join(names)} on {meta['cores']} cores, "
-           f"load average {meta['loadavg_at_start']}")
-    results = run_all(names, quick=args.quick, profile=args.profile, keep=args.keep,
-                      progress=eprint)
+    eprint(
+        f"robodine bench ({meta['mode']}): {', '.join(names)} on {meta['cores']} cores, "
+        f"load average {meta['loadavg_at_start']}"
+    )
+    results = run_all(
+        names, quick=args.quick, profile=args.profile, keep=args.keep, progress=eprint
+    )
     print()
     print(report.table(results))
     for path in report.write(results, meta, out_dir=args.out, summary=summary):
@@ -96,12 +128,14 @@ def _against(args: argparse.Namespace, names: list[str], summary: Path | None) -
     from bench import compare
 
     if args.profile or args.rounds < 1:
-        print("robodine bench: --against takes --rounds 1 or more and no --profile",
-              file=sys.stderr)
+        print(
+            "robodine bench: --against takes --rounds 1 or more and no --profile", file=sys.stderr
+        )
         return 2
     try:
-        data = compare.run(args.against, names, quick=args.quick, rounds=args.rounds,
-                           progress=eprint)
+        data = compare.run(
+            args.against, names, quick=args.quick, rounds=args.rounds, progress=eprint
+        )
     except ValueError as exc:
         print(f"robodine bench: {exc}", file=sys.stderr)
         return 2
@@ -109,8 +143,15 @@ def _against(args: argparse.Namespace, names: list[str], summary: Path | None) -
     print(report.compare_table(data))
     for path in report.write_compare(data, out_dir=args.out, summary=summary):
         print(f"wrote {path}")
-    failed = sorted({e["scenario"] for e in data["results"]
-                     for side in compare.SIDES for r in e[side] if r["status"] == "failed"})
+    failed = sorted(
+        {
+            e["scenario"]
+            for e in data["results"]
+            for side in compare.SIDES
+            for r in e[side]
+            if r["status"] == "failed"
+        }
+    )
     if failed:
         print(f"robodine bench: failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -36,13 +36,16 @@ def order(scenario_index: int, round_index: int) -> tuple[str, str]:
     return ("ref", "tree") if (scenario_index + round_index) % 2 == 0 else ("tree", "ref")
 
 
-def run(ref: str, names: list[str], *, quick: bool, rounds: int,
-        progress: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    ref: str, names: list[str], *, quick: bool, rounds: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
     """Measure ``names`` from REF's tree and from this one; the record compare.json holds."""
     meta = report.machine(quick)
     commit = worktree.short_commit(ref)
-    with worktree.checkout(ref) as ref_root, tempfile.TemporaryDirectory(
-            prefix="rd-bench-against-") as scratch:
+    with (
+        worktree.checkout(ref) as ref_root,
+        tempfile.TemporaryDirectory(prefix="rd-bench-against-") as scratch,
+    ):
         roots = {"ref": ref_root, "tree": worktree.ROOT}
         results: list[dict[str, Any]] = []
         side_meta: dict[str, dict[str, Any]] = {}
@@ -51,10 +54,13 @@ def run(ref: str, names: list[str], *, quick: bool, rounds: int,
             for k in range(rounds):
                 for side in order(i, k):
                     out = Path(scratch) / f"{name}-{k}-{side}"
-                    progress(f"against {ref}: {name}, round {k + 1}/{rounds}, "
-                             f"{'REF' if side == 'ref' else 'this tree'}")
-                    result, run_meta = run_one(roots[side], name, quick=quick, out=out,
-                                               progress=progress)
+                    progress(
+                        f"against {ref}: {name}, round {k + 1}/{rounds}, "
+                        f"{'REF' if side == 'ref' else 'this tree'}"
+                    )
+                    result, run_meta = run_one(
+                        roots[side], name, quick=quick, out=out, progress=progress
+                    )
                     entry[side].append(result)
                     side_meta.setdefault(side, run_meta)
             results.append(entry)
@@ -67,26 +73,41 @@ def run(ref: str, names: list[str], *, quick: bool, rounds: int,
         "against": ref,
         "rounds": rounds,
         "sides": [
-            {"side": "ref", "label": label, "commit": commit,
-             # what the runs from REF's worktree found themselves to be: REF's commit
-             "measured_commit": side_meta.get("ref", {}).get("commit", "")},
-            {"side": "tree", "label": tree_label, "commit": tree_meta.get("commit", ""),
-             "uncommitted": tree_meta.get("uncommitted", [])},
+            {
+                "side": "ref",
+                "label": label,
+                "commit": commit,
+                # what the runs from REF's worktree found themselves to be: REF's commit
+                "measured_commit": side_meta.get("ref", {}).get("commit", ""),
+            },
+            {
+                "side": "tree",
+                "label": tree_label,
+                "commit": tree_meta.get("commit", ""),
+                "uncommitted": tree_meta.get("uncommitted", []),
+            },
         ],
         "results": results,
     }
 
 
-def run_one(root: Path, name: str, *, quick: bool, out: Path,
-            progress: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_one(
+    root: Path, name: str, *, quick: bool, out: Path, progress: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``robodine bench NAME`` from the code at ``root``; (its result, its run's metadata)."""
     argv = [sys.executable, "-m", "robodine", "bench", name, "--out", str(out)]
     if quick:
         argv.append("--quick")
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     tail: deque[str] = deque(maxlen=5)
-    with subprocess.Popen(argv, cwd=root, env=child_env(PYTHONPATH=path),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        argv,
+        cwd=root,
+        env=child_env(PYTHONPATH=path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             tail.append(line.rstrip())
@@ -96,8 +117,14 @@ def run_one(root: Path, name: str, *, quick: bool, out: Path,
     if found:
         return found[0], data.get("run", {})
     reason = f"`robodine bench {name}` exited with {proc.returncode}: " + " | ".join(tail)
-    return {"scenario": name, "status": "failed", "reason": reason[-300:], "unit": "",
-            "project": None, "ratio": None}, data.get("run", {})
+    return {
+        "scenario": name,
+        "status": "failed",
+        "reason": reason[-300:],
+        "unit": "",
+        "project": None,
+        "ratio": None,
+    }, data.get("run", {})
 
 
 def _read(path: Path) -> dict[str, Any]:

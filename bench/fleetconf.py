@@ -36,9 +36,17 @@ class BenchConfig:
         return dict(self.data.get(name, {}))
 
 
-def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis_url: str,
-                 metrics_port: int, overrides: dict[str, dict[str, Any]] | None = None,
-                 robot_fields: dict[str, Any] | None = None) -> BenchConfig:
+def write_config(
+    path: Path,
+    robots: int,
+    *,
+    tcp_port: int,
+    udp_port: int,
+    redis_url: str,
+    metrics_port: int,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    robot_fields: dict[str, Any] | None = None,
+) -> BenchConfig:
     """Write a config with ``robots`` robots; ``overrides`` are merged per section and
     ``robot_fields`` into every robot (e.g. ``{"transport": "mqtt"}``)."""
     base = Settings.model_construct(  # no env, no validation: only the ports are read
@@ -48,10 +56,14 @@ def write_config(path: Path, robots: int, *, tcp_port: int, udp_port: int, redis
     data = tomllib.loads(fleet_toml(robots, base, command="robodine bench"))
     sections: dict[str, dict[str, Any]] = {
         "gateway": {
-            "name": "bench-gateway", "metrics_host": "127.0.0.1", "metrics_port": metrics_port,
+            "name": "bench-gateway",
+            "metrics_host": "127.0.0.1",
+            "metrics_port": metrics_port,
             # Robots heard once stay online between load steps: the figures
             # measure telemetry, not a storm of online/stale events.
-            "heartbeat_s": 1.0, "stale_after_s": 300.0, "offline_after_s": 600.0,
+            "heartbeat_s": 1.0,
+            "stale_after_s": 300.0,
+            "offline_after_s": 600.0,
         },
         # One bench user opens every client socket (up to 500 in the full run).
         "web": {"max_feeds_per_user": 10_000, "max_feeds": 10_000},

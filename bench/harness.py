@@ -86,8 +86,15 @@ class Gateway:
 class Context:
     """One scenario's run: its temp dir, its processes, its progress lines."""
 
-    def __init__(self, scenario: str, *, quick: bool, workdir: Path,
-                 progress: Callable[[str], None], profile: bool = False) -> None:
+    def __init__(
+        self,
+        scenario: str,
+        *,
+        quick: bool,
+        workdir: Path,
+        progress: Callable[[str], None],
+        profile: bool = False,
+    ) -> None:
         self.scenario = scenario
         self.quick = quick
         self.workdir = workdir
@@ -124,22 +131,33 @@ class Context:
         """A mosquitto of the run's own, without persistence; up to 100,000 messages queue
         per client instead of mosquitto's 1,000, so a subscriber behind a burst of the load
         is not cut off by the broker."""
-        server = MosquittoServer(persistence=False, max_queued_messages=100_000,
-                                 log=self.workdir / "mosquitto.log")
+        server = MosquittoServer(
+            persistence=False, max_queued_messages=100_000, log=self.workdir / "mosquitto.log"
+        )
         self._stack.callback(server.close)
         server.start()
         return server, server.port
 
-    def config(self, robots: int, redis_url: str,
-               overrides: dict[str, dict[str, Any]] | None = None,
-               robot_fields: dict[str, Any] | None = None) -> Ports:
+    def config(
+        self,
+        robots: int,
+        redis_url: str,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        robot_fields: dict[str, Any] | None = None,
+    ) -> Ports:
         """Write the run's config (robots, free ports for every listener) and return the ports."""
         ports = Ports(free_port(), free_port(socket.SOCK_DGRAM), free_port(), free_port())
-        web = {"host": "127.0.0.1", "port": ports.web,
-               "origins": [f"http://127.0.0.1:{ports.web}"],
-               # logins are not what is measured: cheap hashes keep set-up short
-               "argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1,
-               "login_attempts_per_min": 10_000, "shutdown_timeout_s": 2.0}
+        web = {
+            "host": "127.0.0.1",
+            "port": ports.web,
+            "origins": [f"http://127.0.0.1:{ports.web}"],
+            # logins are not what is measured: cheap hashes keep set-up short
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8192,
+            "argon2_parallelism": 1,
+            "login_attempts_per_min": 10_000,
+            "shutdown_timeout_s": 2.0,
+        }
         merged: dict[str, dict[str, Any]] = {
             "web": web,
             "database": {"url": f"sqlite+aiosqlite:///{self.workdir / 'web.sqlite3'}"},
@@ -147,18 +165,32 @@ class Context:
         for name, values in (overrides or {}).items():
             merged.setdefault(name, {}).update(values)
         ports.config = fleetconf.write_config(
-            self.workdir / "robodine.toml", robots, tcp_port=ports.tcp, udp_port=ports.udp,
-            redis_url=redis_url, metrics_port=ports.metrics, overrides=merged,
-            robot_fields=robot_fields)
+            self.workdir / "robodine.toml",
+            robots,
+            tcp_port=ports.tcp,
+            udp_port=ports.udp,
+            redis_url=redis_url,
+            metrics_port=ports.metrics,
+            overrides=merged,
+            robot_fields=robot_fields,
+        )
         return ports
 
-    def gateway(self, robots: int, redis_url: str,
-                overrides: dict[str, dict[str, Any]] | None = None,
-                ports: Ports | None = None) -> Gateway:
+    def gateway(
+        self,
+        robots: int,
+        redis_url: str,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        ports: Ports | None = None,
+    ) -> Gateway:
         """Start `robodine gateway --config` on the run's config (written here unless given)."""
         ports = ports or self.config(robots, redis_url, overrides)
-        svc = self.service("gateway", robodine_argv("gateway", "--config", str(ports.path)),
-                           env=child_env(), cwd=self.workdir)
+        svc = self.service(
+            "gateway",
+            robodine_argv("gateway", "--config", str(ports.path)),
+            env=child_env(),
+            cwd=self.workdir,
+        )
         svc.wait_port(ports.tcp)
         svc.wait_port(ports.metrics)
         return Gateway(svc, ports.config, ports.tcp, ports.udp, ports.metrics)
@@ -168,14 +200,21 @@ class Context:
         from bench import webtier
 
         webtier.add_user(ports.path, webtier.USER, webtier.PASSWORD, "admin", self.workdir)
-        svc = self.service("web", robodine_argv("web", "--config", str(ports.path)),
-                           env=child_env(), cwd=self.workdir)
+        svc = self.service(
+            "web",
+            robodine_argv("web", "--config", str(ports.path)),
+            env=child_env(),
+            cwd=self.workdir,
+        )
         svc.wait_port(ports.web, timeout=60)
         return svc
 
     def peak_rss(self) -> dict[str, float]:
-        return {s.name: round(s.peak_rss_mb, 1) for s in self.services
-                if s.name in ("gateway", "web") or s.name.startswith("web")}
+        return {
+            s.name: round(s.peak_rss_mb, 1)
+            for s in self.services
+            if s.name in ("gateway", "web") or s.name.startswith("web")
+        }
 
     @contextlib.contextmanager
     def profiling(self, svc: Service, label: str) -> Iterator[dict[str, Any]]:

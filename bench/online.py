@@ -23,8 +23,9 @@ def fleet_online(ctx: Context, robots: int) -> tuple[RedisServer, str, Ports]:
     redis_svc, url = ctx.redis()
     ports = ctx.config(robots, url)
     gw = ctx.gateway(robots, url, ports=ports)
-    sender = UdpSender("127.0.0.1", gw.udp_port,
-                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
+    sender = UdpSender(
+        "127.0.0.1", gw.udp_port, [(r.id, r.key_bytes) for r in gw.config.robot_configs()]
+    )
     try:
         bring_online(ctx, sender, url, robots)
     finally:
@@ -32,8 +33,9 @@ def fleet_online(ctx: Context, robots: int) -> tuple[RedisServer, str, Ports]:
     return redis_svc, url, ports
 
 
-def bring_online(ctx: Context, sender: UdpSender, redis_url: str, robots: int,
-                 per_robot: int = 2) -> None:
+def bring_online(
+    ctx: Context, sender: UdpSender, redis_url: str, robots: int, per_robot: int = 2
+) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
         base = int(client.xlen(streams.TELEMETRY))
@@ -56,6 +58,5 @@ def _online(client: redis.Redis) -> int:
     ids = client.smembers(streams.ROBOTS_INDEX)
     pipe = client.pipeline(transaction=False)
     for rid in ids:
-        pipe.hget(streams.robot_key(rid.decode() if isinstance(rid, bytes) else rid),
-                  "connection")
+        pipe.hget(streams.robot_key(rid.decode() if isinstance(rid, bytes) else rid), "connection")
     return sum(1 for v in pipe.execute() if v == b"online")

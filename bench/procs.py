@@ -35,7 +35,7 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` (its threads included)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         raw = f.read()
-    fields = raw[raw.rindex(b")") + 2:].split()
+    fields = raw[raw.rindex(b")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
@@ -72,8 +72,10 @@ class CpuWindow:
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._t0
-        return {name: round(100.0 * (_cpu_or_zero(pid) - self._c0[name]) / wall, 1)
-                for name, pid in self.pids.items()}
+        return {
+            name: round(100.0 * (_cpu_or_zero(pid) - self._c0[name]) / wall, 1)
+            for name, pid in self.pids.items()
+        }
 
 
 def _cpu_or_zero(pid: int) -> float:
@@ -90,8 +92,15 @@ class Service:
     after it stops), because /proc forgets a process once it is reaped.
     """
 
-    def __init__(self, name: str, argv: Sequence[str], *, log: Path,
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log
@@ -109,8 +118,13 @@ class Service:
     def start(self) -> Service:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, cwd=self.cwd, start_new_session=True,
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         return self
 

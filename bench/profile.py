@@ -39,9 +39,21 @@ def record(pid: int, out: Path, rate: int = 250) -> Iterator[dict[str, Any]]:
         yield summary
         return
     proc = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-         "--nonblocking", "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            str(rate),
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     time.sleep(0.3)  # attach before the load starts
     t0 = time.perf_counter()

@@ -17,19 +17,38 @@ import redis
 BENCH_KEY = "rd:bench:xadd"
 
 
-def xadd_argv(url: str, fields: dict[bytes, bytes], *, maxlen: int, requests: int,
-              pipeline: int = 100) -> list[str]:
+def xadd_argv(
+    url: str, fields: dict[bytes, bytes], *, maxlen: int, requests: int, pipeline: int = 100
+) -> list[str]:
     u = urlparse(url)
-    argv = ["redis-benchmark", "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379),
-            "-c", "1", "-P", str(pipeline), "-n", str(requests), "--csv",
-            "XADD", BENCH_KEY, "MAXLEN", "~", str(maxlen), "*"]
+    argv = [
+        "redis-benchmark",
+        "-h",
+        u.hostname or "127.0.0.1",
+        "-p",
+        str(u.port or 6379),
+        "-c",
+        "1",
+        "-P",
+        str(pipeline),
+        "-n",
+        str(requests),
+        "--csv",
+        "XADD",
+        BENCH_KEY,
+        "MAXLEN",
+        "~",
+        str(maxlen),
+        "*",
+    ]
     for k, v in fields.items():
         argv += [k.decode(), v.decode()]
     return argv
 
 
-def xadd_ceiling(url: str, fields: dict[bytes, bytes], *, maxlen: int, requests: int,
-                 pipeline: int = 100) -> float:
+def xadd_ceiling(
+    url: str, fields: dict[bytes, bytes], *, maxlen: int, requests: int, pipeline: int = 100
+) -> float:
     """Requests per second redis-benchmark reached (the key is deleted afterwards)."""
     argv = xadd_argv(url, fields, maxlen=maxlen, requests=requests, pipeline=pipeline)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True).stdout

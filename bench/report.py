@@ -31,8 +31,9 @@ def machine(quick: bool) -> dict[str, Any]:
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name")), "")
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), ""
+            )
     except OSError:
         pass
     return {
@@ -55,13 +56,31 @@ def _dirty() -> list[str]:
         return []
     try:
         out = subprocess.run(
-            ["git", "-C", str(BENCH_DIR.parent), "status", "--porcelain", "--", "gateway",
-             "protocol", "web", "config", "simulator"],
-            capture_output=True, text=True, timeout=10, check=False)
+            [
+                "git",
+                "-C",
+                str(BENCH_DIR.parent),
+                "status",
+                "--porcelain",
+                "--",
+                "gateway",
+                "protocol",
+                "web",
+                "config",
+                "simulator",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [line[3:] for line in out.stdout.splitlines() if line[:2].strip() in ("M", "A", "D")
-            or line.startswith(" M")]
+    return [
+        line[3:]
+        for line in out.stdout.splitlines()
+        if line[:2].strip() in ("M", "A", "D") or line.startswith(" M")
+    ]
 
 
 def _loadavg() -> list[float]:
@@ -107,14 +126,33 @@ def rows(results: Sequence[Result | dict[str, Any]]) -> list[list[str]]:
     for raw in results:
         r = raw if isinstance(raw, dict) else raw.to_json()
         if r["status"] != "ok":
-            out.append([r["scenario"], f"{r['status']}: {r['reason']}", "", "", r["goal"], "",
-                        "", f"{r['seconds']:.0f}s" if r["seconds"] else ""])
+            out.append(
+                [
+                    r["scenario"],
+                    f"{r['status']}: {r['reason']}",
+                    "",
+                    "",
+                    r["goal"],
+                    "",
+                    "",
+                    f"{r['seconds']:.0f}s" if r["seconds"] else "",
+                ]
+            )
             continue
         met = {True: "yes", False: "NO", None: "-"}[r["met"]]
         rss = " ".join(f"{k} {v:.0f}" for k, v in sorted(r["peak_rss_mb"].items())) or "-"
-        out.append([r["scenario"], _num(r["project"], r["unit"]),
-                    _num(r["ceiling"], r["unit"]) if r["ceiling"] is not None else "-",
-                    _num(r["ratio"]), r["goal"], met, rss, f"{r['seconds']:.0f}s"])
+        out.append(
+            [
+                r["scenario"],
+                _num(r["project"], r["unit"]),
+                _num(r["ceiling"], r["unit"]) if r["ceiling"] is not None else "-",
+                _num(r["ratio"]),
+                r["goal"],
+                met,
+                rss,
+                f"{r['seconds']:.0f}s",
+            ]
+        )
     return out
 
 
@@ -124,8 +162,9 @@ def table(results: list[Result]) -> str:
 
 def _text_table(data: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in data) for i in range(len(data[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in data]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in data
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -139,16 +178,20 @@ def _md_table(data: list[list[str]]) -> list[str]:
 # ---- files ------------------------------------------------------------------------
 
 
-def write(results: list[Result], meta: dict[str, Any], *, out_dir: Path | None,
-          summary: Path | None) -> list[Path]:
+def write(
+    results: list[Result], meta: dict[str, Any], *, out_dir: Path | None, summary: Path | None
+) -> list[Path]:
     """Write the JSON (and for a full run RESULTS.md); returns the paths written."""
     quick = meta["mode"] == "quick"
     out_dir = out_dir or BENCH_DIR / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     stamped = [{**r.to_json(), "date": meta["date"], "mode": meta["mode"]} for r in results]
     written = []
-    profiles = {r["scenario"]: {**r["profile"], "date": meta["date"], "mode": meta["mode"]}
-                for r in stamped if r.get("profile")}
+    profiles = {
+        r["scenario"]: {**r["profile"], "date": meta["date"], "mode": meta["mode"]}
+        for r in stamped
+        if r.get("profile")
+    }
     if profiles:
         written.append(_merge(out_dir / "profiles.json", profiles, meta))
     for r in stamped:
@@ -160,8 +203,11 @@ def write(results: list[Result], meta: dict[str, Any], *, out_dir: Path | None,
     path = _merge(out_dir / "latest.json", {r["scenario"]: r for r in stamped}, meta)
     ordered = json.loads(path.read_text())["results"]
     md = summary or BENCH_DIR / "RESULTS.md"
-    md.write_text(markdown(ordered, meta, _load(out_dir / "profiles.json"),
-                           _load_compare(out_dir / "compare.json")))
+    md.write_text(
+        markdown(
+            ordered, meta, _load(out_dir / "profiles.json"), _load_compare(out_dir / "compare.json")
+        )
+    )
     return [path, md, *written]
 
 
@@ -170,13 +216,20 @@ def rewrite_markdown(out_dir: Path | None, summary: Path | None) -> Path:
     out_dir = out_dir or BENCH_DIR / "results"
     data = json.loads((out_dir / "latest.json").read_text())
     md = summary or BENCH_DIR / "RESULTS.md"
-    md.write_text(markdown(data["results"], data["run"], _load(out_dir / "profiles.json"),
-                           _load_compare(out_dir / "compare.json")))
+    md.write_text(
+        markdown(
+            data["results"],
+            data["run"],
+            _load(out_dir / "profiles.json"),
+            _load_compare(out_dir / "compare.json"),
+        )
+    )
     return md
 
 
-def write_compare(data: dict[str, Any], *, out_dir: Path | None,
-                  summary: Path | None) -> list[Path]:
+def write_compare(
+    data: dict[str, Any], *, out_dir: Path | None, summary: Path | None
+) -> list[Path]:
     """compare.json, and RESULTS.md again with it (quick: quick-against.json only)."""
     out_dir = out_dir or BENCH_DIR / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -233,9 +286,12 @@ and the load generators): the CPU figures in the JSON say which one was the boun
 """
 
 
-def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
-             profiles: dict[str, dict[str, Any]] | None = None,
-             compare: dict[str, Any] | None = None) -> str:
+def markdown(
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    profiles: dict[str, dict[str, Any]] | None = None,
+    compare: dict[str, Any] | None = None,
+) -> str:
     """RESULTS.md: the table, what bounds each figure, the side-by-side run, how to run."""
     lines = [
         "# Benchmark results",
@@ -251,8 +307,12 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
     ]
     dates = {r.get("date") for r in results}
     if len(dates) > 1:
-        lines += ["Scenarios come from different runs: " + ", ".join(
-            f"{r['scenario']} {r.get('date', '?')}" for r in results) + ".", ""]
+        lines += [
+            "Scenarios come from different runs: "
+            + ", ".join(f"{r['scenario']} {r.get('date', '?')}" for r in results)
+            + ".",
+            "",
+        ]
     lines += ["## What bounds each figure", ""]
     for r in results:
         this = r["bound"] if r["status"] == "ok" else f"**{r['status']}**: {r['reason']}"
@@ -266,8 +326,11 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
     prof = [p for p in (profiles or {}).values() if p.get("date")]
     if prof:
         newest = max(p["date"] for p in prof)
-        lines += [f"Where the busiest process spends its time (py-spy, the last `--profile` "
-                  f"runs, up to {newest}): `bench/results/profiles.json`.", ""]
+        lines += [
+            f"Where the busiest process spends its time (py-spy, the last `--profile` "
+            f"runs, up to {newest}): `bench/results/profiles.json`.",
+            "",
+        ]
     if compare:
         lines += compare_markdown(compare)
     lines.append(HOW_TO_RUN)
@@ -275,11 +338,16 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any],
 
 
 def _machine_line(meta: dict[str, Any]) -> str:
-    return (f"{meta['cores']} cores ({meta['cpu']}), load average "
-            f"{', '.join(map(str, meta['loadavg_at_start']))} at start, Python {meta['python']}, "
-            f"{meta['redis']}, commit {meta['commit']}"
-            + (f" plus uncommitted changes to {', '.join(meta['uncommitted'])}"
-               if meta.get("uncommitted") else ""))
+    return (
+        f"{meta['cores']} cores ({meta['cpu']}), load average "
+        f"{', '.join(map(str, meta['loadavg_at_start']))} at start, Python {meta['python']}, "
+        f"{meta['redis']}, commit {meta['commit']}"
+        + (
+            f" plus uncommitted changes to {', '.join(meta['uncommitted'])}"
+            if meta.get("uncommitted")
+            else ""
+        )
+    )
 
 
 # ---- two code trees side by side (robodine bench --against REF) ---------------------------
@@ -313,8 +381,17 @@ def _factor(before: float | None, after: float | None) -> str:
 def compare_rows(data: dict[str, Any]) -> list[list[str]]:
     """The side-by-side table: each scenario's ratio and figure from REF and from this tree."""
     ref, tree = (s["label"] for s in data["sides"])
-    out = [["scenario", f"ratio {ref}", f"ratio {tree}", "change",
-            f"project {ref}", f"project {tree}", "change"]]
+    out = [
+        [
+            "scenario",
+            f"ratio {ref}",
+            f"ratio {tree}",
+            "change",
+            f"project {ref}",
+            f"project {tree}",
+            "change",
+        ]
+    ]
     for entry in data["results"]:
         ref_runs, tree_runs = entry["ref"], entry["tree"]
         cells = [entry["scenario"]]

@@ -20,8 +20,9 @@ from bench.harness import Context, Result
 from bench.procs import raise_fd_limit
 
 
-def run_all(names: list[str], *, quick: bool, profile: bool, keep: bool,
-            progress: Callable[[str], None]) -> list[Result]:
+def run_all(
+    names: list[str], *, quick: bool, profile: bool, keep: bool, progress: Callable[[str], None]
+) -> list[Result]:
     raise_fd_limit()
     t0 = time.perf_counter()
 
@@ -33,16 +34,19 @@ def run_all(names: list[str], *, quick: bool, profile: bool, keep: bool,
         say(f"({i}/{len(names)}) {name}")
         results.append(_run_one(name, quick=quick, profile=profile, keep=keep, say=say))
         r = results[-1]
-        say(f"{name}: {r.status}" + (f": {r.reason}" if r.reason else "")
-            + (f" ({r.seconds:.0f}s)" if r.seconds else ""))
+        say(
+            f"{name}: {r.status}"
+            + (f": {r.reason}" if r.reason else "")
+            + (f" ({r.seconds:.0f}s)" if r.seconds else "")
+        )
     return results
 
 
-def _run_one(name: str, *, quick: bool, profile: bool, keep: bool,
-             say: Callable[[str], None]) -> Result:
+def _run_one(
+    name: str, *, quick: bool, profile: bool, keep: bool, say: Callable[[str], None]
+) -> Result:
     module = scenarios.load(name)
-    base = Result(name, "not available", module.MEASURES, module.GOAL,
-                  ceiling_label=module.CEILING)
+    base = Result(name, "not available", module.MEASURES, module.GOAL, ceiling_label=module.CEILING)
     reason = module.unavailable()
     if reason:
         base.reason = reason

@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 
 
-def percentiles(values: Sequence[float], points: Sequence[float] = (50, 90, 99, 99.9)
-                ) -> dict[str, float | int]:
+def percentiles(
+    values: Sequence[float], points: Sequence[float] = (50, 90, 99, 99.9)
+) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
     ordered = sorted(values)

@@ -19,21 +19,35 @@ PASSWORD = "bench-password-0123"  # a throwaway user of a throwaway database
 def add_user(config: Path, name: str, password: str, role: str, cwd: Path) -> None:
     out = subprocess.run(
         robodine_argv("users", "add", name, "--role", role, "--config", str(config)),
-        input=password + "\n", capture_output=True, text=True, env=child_env(), cwd=cwd,
-        timeout=120, check=False,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"robodine users add {name} failed: {out.stderr.strip()[-500:]}")
 
 
-def request(port: int, method: str, path: str, body: Any = None, token: str | None = None,
-            timeout: float = 30.0) -> Any:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 30.0,
+) -> Any:
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method, headers=headers,
-        data=orjson.dumps(body) if body is not None else None)
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        headers=headers,
+        data=orjson.dumps(body) if body is not None else None,
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             data = resp.read()
@@ -43,5 +57,6 @@ def request(port: int, method: str, path: str, body: Any = None, token: str | No
 
 
 def login(port: int, name: str = USER, password: str = PASSWORD) -> str:
-    return str(request(port, "POST", "/api/auth/login",
-                       {"username": name, "password": password})["token"])
+    return str(
+        request(port, "POST", "/api/auth/login", {"username": name, "password": password})["token"]
+    )

@@ -153,8 +153,10 @@ def _plain_list(annotation: Any) -> bool:
 def _check_floor_graph(floor: FloorSettings) -> None:
     """The floor graph's node ids are spot names (gateway/vda5050/graph.py): unique, and
     configured links must name them and connect them all."""
-    names = [floor.kitchen_pass.name, *(p.name for group in (floor.docks, floor.tables,
-                                                            floor.waypoints) for p in group)]
+    names = [
+        floor.kitchen_pass.name,
+        *(p.name for group in (floor.docks, floor.tables, floor.waypoints) for p in group),
+    ]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"floor: spot names must be unique for the VDA 5050 graph: {dupes}")
@@ -173,8 +175,9 @@ def _check_floor_graph(floor: FloorSettings) -> None:
             seen.add(n)
             todo.append(n)
     if len(seen) < len(names):
-        raise ValueError(f"floor.links: no path from {names[0]!r} to "
-                         f"{', '.join(sorted(set(names) - seen))}")
+        raise ValueError(
+            f"floor.links: no path from {names[0]!r} to {', '.join(sorted(set(names) - seen))}"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

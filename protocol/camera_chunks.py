@@ -153,7 +153,13 @@ class CameraSender:
     def frame(self, camera: str, data: bytes, ts: float) -> list[bytes]:
         frame, seq = self._next.get(camera, (0, 0))
         chunks = encode_chunks(
-            self.robot, camera, self.key, frame=frame, data=data, ts=ts, seq=seq,
+            self.robot,
+            camera,
+            self.key,
+            frame=frame,
+            data=data,
+            ts=ts,
+            seq=seq,
             max_chunk=self.max_chunk,
         )
         self._next[camera] = ((frame + 1) % 2**32, seq + len(chunks))
@@ -227,6 +233,13 @@ class ChunkDecoder:
         if not window.accept(seq):
             return Dropped(CameraDrop.REPLAYED, robot)
         return Chunk(
-            robot, camera, seq, frame, index, count, total, ts,
+            robot,
+            camera,
+            seq,
+            frame,
+            index,
+            count,
+            total,
+            ts,
             data[fixed_at + _fixed.size : tag_at],
         )

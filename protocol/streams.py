@@ -191,9 +191,7 @@ class TelemetryRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ] = "udp"
     rx: Annotated[
         float,
-        Meta(
-            description="when the gateway got it (its clock): `rx - ts` shows skew and lag"
-        ),
+        Meta(description="when the gateway got it (its clock): `rx - ts` shows skew and lag"),
     ] = 0.0
 
 
@@ -279,6 +277,7 @@ class RobotSnapshot(msgspec.Struct, kw_only=True, omit_defaults=True):
         dict[str, dict[str, Any]],
         Meta(description="camera id -> its state and counters (docs/cameras.md)"),
     ] = {}
+
 
 _JSON_FIELDS: Final = frozenset({"data", "args", "cameras"})
 _encode = msgspec.json.Encoder().encode

@@ -235,8 +235,12 @@ def install_signal_handlers(
             log.info("shutdown_requested", signal=name)
             stop.set()
             return
-        log.warning("forced_exit", signal=name, exit_status=128 + signum,
-                    reason="second signal during shutdown")
+        log.warning(
+            "forced_exit",
+            signal=name,
+            exit_status=128 + signum,
+            reason="second signal during shutdown",
+        )
         force_exit(signum)
 
     for sig in signals:

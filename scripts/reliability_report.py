@@ -30,8 +30,12 @@ TESTS = ["tests/chaos", "tests/fuzz", "tests/api"]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--long", action="store_true", help="the long variants as well")
-    p.add_argument("--from-json", type=Path, metavar="FILE",
-                   help="render figures already collected instead of running the tests")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="FILE",
+        help="render figures already collected instead of running the tests",
+    )
     args = p.parse_args(argv)
     if args.from_json:
         rows = _read(args.from_json)
@@ -43,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, "CHAOS_FIGURES": str(out)}
             done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
                 [sys.executable, "-m", "pytest", *TESTS, "-q", *marker],
-                cwd=ROOT, env=env, check=False)
+                cwd=ROOT,
+                env=env,
+                check=False,
+            )
             rows = _read(out)
             ok = done.returncode == 0
     if not ok:
-        print("reliability-report: a test failed; docs/reliability.md left as it was",
-              file=sys.stderr)
+        print(
+            "reliability-report: a test failed; docs/reliability.md left as it was", file=sys.stderr
+        )
         return 1
     _write(render(rows, long=args.long))
     print(f"reliability-report: {len(rows)} rows written to {DOC.relative_to(ROOT)}")
@@ -71,8 +79,20 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-_SHOWN = {"test", "injected", "load", "promise", "generated", "received", "lost",
-          "duplicated", "out_of_order", "lost_by_robot", "recovery_s", "kind"}
+_SHOWN = {
+    "test",
+    "injected",
+    "load",
+    "promise",
+    "generated",
+    "received",
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "lost_by_robot",
+    "recovery_s",
+    "kind",
+}
 
 
 def render(rows: list[dict[str, Any]], *, long: bool) -> str:
@@ -91,16 +111,45 @@ def render(rows: list[dict[str, Any]], *, long: bool) -> str:
     ]
     for r in chaos:
         more = {k: v for k, v in r.items() if k not in _SHOWN}
-        lines.append("| " + " | ".join(_cell(x) for x in (
-            r["injected"], r["load"], r["promise"], r["generated"], r["lost"],
-            r["duplicated"], r["out_of_order"], r.get("recovery_s"), more)) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(x)
+                for x in (
+                    r["injected"],
+                    r["load"],
+                    r["promise"],
+                    r["generated"],
+                    r["lost"],
+                    r["duplicated"],
+                    r["out_of_order"],
+                    r.get("recovery_s"),
+                    more,
+                )
+            )
+            + " |"
+        )
     if other:
-        lines += ["", "| fed | to | promise | inputs | failures |",
-                  "| --- | --- | --- | ---: | ---: |"]
+        lines += [
+            "",
+            "| fed | to | promise | inputs | failures |",
+            "| --- | --- | --- | ---: | ---: |",
+        ]
         for r in other:
-            lines.append("| " + " | ".join(_cell(x) for x in (
-                r["injected"], r["load"], r["promise"], r.get("inputs", r.get("cases")),
-                r.get("failures", 0))) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(x)
+                    for x in (
+                        r["injected"],
+                        r["load"],
+                        r["promise"],
+                        r.get("inputs", r.get("cases")),
+                        r.get("failures", 0),
+                    )
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 

@@ -65,11 +65,15 @@ def render() -> str:
             _operational("Serving robot", SERVING),
             _operational("Cooking robot", COOKING),
             _statuses(
-                "Order (the dispatcher)", "placed", ORDER,  # type: ignore[arg-type]
+                "Order (the dispatcher)",
+                "placed",
+                ORDER,  # type: ignore[arg-type]
                 "Derived from its tasks; only forward, and a step may be skipped.",
             ),
             _statuses(
-                "Task of an order (the dispatcher)", "pending", TASK,  # type: ignore[arg-type]
+                "Task of an order (the dispatcher)",
+                "pending",
+                TASK,  # type: ignore[arg-type]
                 "`assigned -> pending`: the robot failed, went offline or dropped it.",
             ),
         ]

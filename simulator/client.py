@@ -85,8 +85,13 @@ class TcpTransport:
     @classmethod
     def from_settings(cls, settings: Settings, host: str) -> TcpTransport:
         (first, port), *more = parse_addresses(host, settings.tcp.port)
-        return cls(first, port, max_frame=settings.tcp.max_frame_bytes,
-                   handshake_timeout_s=settings.tcp.handshake_timeout_s, more=more)
+        return cls(
+            first,
+            port,
+            max_frame=settings.tcp.max_frame_bytes,
+            handshake_timeout_s=settings.tcp.handshake_timeout_s,
+            more=more,
+        )
 
     async def start(self) -> None:
         """Resolve the gateways once (not once per robot or per datagram) and open the UDP
@@ -105,22 +110,29 @@ class TcpTransport:
                 family = info_family
             self._ips.append(str(addr[0]))
         self._udp, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, family=family, proto=socket.IPPROTO_UDP)
+            asyncio.DatagramProtocol, family=family, proto=socket.IPPROTO_UDP
+        )
 
     async def connect(self, identity: RobotIdentity, on_message: MessageHandler) -> TcpLink:
         if not self._ips:
             raise RuntimeError("TcpTransport.start() was not awaited")
         loop = asyncio.get_running_loop()
-        codec = RobotConnection(identity.robot, identity.kind, identity.key,
-                                secrets.token_hex(16), firmware=identity.firmware,
-                                max_frame=self.max_frame)
+        codec = RobotConnection(
+            identity.robot,
+            identity.kind,
+            identity.key,
+            secrets.token_hex(16),
+            firmware=identity.firmware,
+            max_frame=self.max_frame,
+        )
         at = self._at.get(identity.robot, 0)
         ip, port, udp = self._ips[at], self.addresses[at][1], self._udp
         link: TcpLink | None = None
         try:
             async with asyncio.timeout(self.handshake_timeout_s):
                 _, link = await loop.create_connection(
-                    lambda: TcpLink(identity, codec, on_message, udp, ip), ip, port)
+                    lambda: TcpLink(identity, codec, on_message, udp, ip), ip, port
+                )
                 await link.welcomed
         except BaseException:
             if link is not None:
@@ -189,8 +201,12 @@ class TcpLink(asyncio.Protocol):
                     self._fail(LinkError(f"handshake failed: {exc.code}: {exc.message}"))
                     return
                 self.bad_frames += 1
-                log.warning("gateway_frame_rejected", robot=self.identity.robot,
-                            code=exc.code, error=exc.message)
+                log.warning(
+                    "gateway_frame_rejected",
+                    robot=self.identity.robot,
+                    code=exc.code,
+                    error=exc.message,
+                )
                 continue
             if msg is NEED_DATA:
                 return
@@ -216,7 +232,8 @@ class TcpLink(asyncio.Protocol):
         if not self.welcomed.done():
             if self._refusal is not None:
                 err: Exception = LinkError(
-                    f"gateway refused: {self._refusal.code}: {self._refusal.message}")
+                    f"gateway refused: {self._refusal.code}: {self._refusal.message}"
+                )
             else:
                 err = ConnectionError(f"connection closed during the handshake ({exc or 'eof'})")
             self._fail(err)

@@ -64,10 +64,17 @@ class Fleet:
             r = random.Random(rng.getrandbits(64))
             model = RobotModel(cfg.id, cfg.kind, floor, now, options=self.options.model, rng=r)
             self.robots[cfg.id] = SimRobot(
-                RobotIdentity(cfg.id, cfg.kind, cfg.key_bytes), model, transport,
-                hz=self.options.hz, stats=self.stats, clock=clock,
-                start_delay=r.uniform(0.0, ramp), rng=r, probe_hz=self.options.probe_hz,
-                camera=self.options.camera, floor=settings.floor,
+                RobotIdentity(cfg.id, cfg.kind, cfg.key_bytes),
+                model,
+                transport,
+                hz=self.options.hz,
+                stats=self.stats,
+                clock=clock,
+                start_delay=r.uniform(0.0, ramp),
+                rng=r,
+                probe_hz=self.options.probe_hz,
+                camera=self.options.camera,
+                floor=settings.floor,
             )
 
     def probes(self) -> dict[str, int]:
@@ -77,16 +84,18 @@ class Fleet:
     def states(self) -> Counter[str]:
         return Counter(str(r.model.state) for r in self.robots.values())
 
-    async def run(self, stop: Callable[[], Awaitable[object]],
-                  report: Callable[[str], None] | None = None) -> Stats:
+    async def run(
+        self, stop: Callable[[], Awaitable[object]], report: Callable[[str], None] | None = None
+    ) -> Stats:
         """Run every robot until ``stop()`` completes (hypercorn's shutdown_trigger);
         ``report`` gets a progress line at most every ``progress_s`` seconds."""
         await self.transport.start()
         started = self._clock()
         try:
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(r.run(), name=f"sim-{r.robot}")
-                         for r in self.robots.values()]
+                tasks = [
+                    tg.create_task(r.run(), name=f"sim-{r.robot}") for r in self.robots.values()
+                ]
                 if report is not None:
                     tasks.append(tg.create_task(self._progress(report, started), name="progress"))
                 try:

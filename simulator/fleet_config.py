@@ -48,8 +48,9 @@ def fleet_toml(n: int, settings: Settings, *, command: str = "") -> str:
         for i in range(n_docks)
     ]
     tables = [
-        _point(f"t{i + 1}", DINING_X + (i % cols) * TABLE_SPACING,
-               2.0 + (i // cols) * TABLE_SPACING)
+        _point(
+            f"t{i + 1}", DINING_X + (i % cols) * TABLE_SPACING, 2.0 + (i // cols) * TABLE_SPACING
+        )
         for i in range(n_tables)
     ]
     lines = [
@@ -95,8 +96,9 @@ def fleet_toml(n: int, settings: Settings, *, command: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_fleet_config(path: Path, n: int, settings: Settings, *, force: bool = False,
-                       command: str = "") -> None:
+def write_fleet_config(
+    path: Path, n: int, settings: Settings, *, force: bool = False, command: str = ""
+) -> None:
     """Write the file with mode 0600; refuse to replace one unless ``force``."""
     text = fleet_toml(n, settings, command=command)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)

@@ -70,5 +70,6 @@ class FloorPlan:
         else:
             anchor = rng.choice((self.kitchen_pass, *self.docks))
             spread = 1.5
-        return self.clamp(anchor.x + rng.uniform(-spread, spread),
-                          anchor.y + rng.uniform(-spread, spread))
+        return self.clamp(
+            anchor.x + rng.uniform(-spread, spread), anchor.y + rng.uniform(-spread, spread)
+        )

@@ -132,9 +132,16 @@ class RobotModel:
         return State(robot=self.robot, state=self.state, task=self.task, reason=self.reason)
 
     def telemetry(self, seq: int, ts: float) -> Telemetry:
-        return Telemetry(robot=self.robot, seq=seq, ts=ts, x=round(self.x, 3),
-                         y=round(self.y, 3), theta=round(self.theta, 3),
-                         battery=round(self.battery, 2), speed=round(self.speed, 3))
+        return Telemetry(
+            robot=self.robot,
+            seq=seq,
+            ts=ts,
+            x=round(self.x, 3),
+            y=round(self.y, 3),
+            theta=round(self.theta, 3),
+            battery=round(self.battery, 2),
+            speed=round(self.speed, 3),
+        )
 
     @property
     def moving(self) -> bool:
@@ -186,8 +193,15 @@ class RobotModel:
             if dish.remaining <= 0:
                 self._set(S.READY, out)
                 self._wait_until = now + self.options.ready_hold_s
-                out.append(self._event("dish_ready", recipe=dish.recipe, order=dish.order,
-                                       item=dish.item, task=self.task))
+                out.append(
+                    self._event(
+                        "dish_ready",
+                        recipe=dish.recipe,
+                        order=dish.order,
+                        item=dish.item,
+                        task=self.task,
+                    )
+                )
         elif self.state is S.READY and self._wait_until is not None and now >= self._wait_until:
             self._dish_taken(out, auto=True)
 
@@ -218,8 +232,15 @@ class RobotModel:
         elif self.state is S.EN_ROUTE and kind is Dest.TABLE:
             self._set(S.AT_TABLE, out)
             self._wait_until = now + self.options.pickup_s
-            out.append(self._event("arrived", table=spot.name, task=self.task,
-                                   x=round(self.x, 3), y=round(self.y, 3)))
+            out.append(
+                self._event(
+                    "arrived",
+                    table=spot.name,
+                    task=self.task,
+                    x=round(self.x, 3),
+                    y=round(self.y, 3),
+                )
+            )
         elif self.state is S.EN_ROUTE:
             self._set(S.IDLE, out)
             out.append(self._event("arrived", x=round(self.x, 3), y=round(self.y, 3)))
@@ -255,8 +276,9 @@ class RobotModel:
 
     # ---- faults (also the test and demo hooks) ------------------------------
 
-    def fault(self, reason: str = "injected_fault", out: list[Outgoing] | None = None
-              ) -> list[Outgoing]:
+    def fault(
+        self, reason: str = "injected_fault", out: list[Outgoing] | None = None
+    ) -> list[Outgoing]:
         """Go into ``error`` now; the job is dropped (the gateway reassigns it)."""
         out = [] if out is None else out
         if self.state is S.ERROR:
@@ -283,8 +305,9 @@ class RobotModel:
             ack = Ack(robot=self.robot, id=cmd.id, ok=True, data={**data, "state": self.state})
         except _Refused as exc:
             out.clear()
-            ack = Ack(robot=self.robot, id=cmd.id, ok=False, reason=exc.reason,
-                      data={"state": self.state})
+            ack = Ack(
+                robot=self.robot, id=cmd.id, ok=False, reason=exc.reason, data={"state": self.state}
+            )
         self._acks[cmd.id] = ack
         if len(self._acks) > self.options.remember_commands:
             self._acks.popitem(last=False)
@@ -336,8 +359,10 @@ class RobotModel:
         if "x" in args or "y" in args:
             x, y = _number(args, "x"), _number(args, "y")
             if not self.floor.contains(x, y):
-                raise _Refused(f"goto: ({x}, {y}) is outside the "
-                               f"{self.floor.width} x {self.floor.height} m floor")
+                raise _Refused(
+                    f"goto: ({x}, {y}) is outside the "
+                    f"{self.floor.width} x {self.floor.height} m floor"
+                )
             target = Spot(table_name or "pose", x, y)
         elif table is not None:
             target = table
@@ -454,9 +479,15 @@ class RobotModel:
         dish, task = self._dish, self.task
         self._drop_job()
         self._set(S.IDLE, out)
-        out.append(self._event("dish_taken", task=task, auto=auto,
-                               order=dish.order if dish else None,
-                               item=dish.item if dish else None))
+        out.append(
+            self._event(
+                "dish_taken",
+                task=task,
+                auto=auto,
+                order=dish.order if dish else None,
+                item=dish.item if dish else None,
+            )
+        )
 
     def _drive(self, spot: Spot, kind: Dest) -> None:
         self._dest, self._dest_kind = spot, kind
@@ -474,8 +505,14 @@ class RobotModel:
             self._set(S.IDLE, out, task=None)
         self._set(new, out, task=task)
 
-    def _set(self, new: RobotState, out: list[Outgoing], *, reason: str | None = None,
-             task: str | Literal[False] | None = False) -> None:
+    def _set(
+        self,
+        new: RobotState,
+        out: list[Outgoing],
+        *,
+        reason: str | None = None,
+        task: str | Literal[False] | None = False,
+    ) -> None:
         """The one place a state changes: checked, then reported."""
         if task is not False:
             self.task = task
@@ -488,8 +525,9 @@ class RobotModel:
         self.reason = reason
         out.append(State(robot=self.robot, state=new, task=self.task, reason=reason))
 
-    def _event(self, name: str, level: Literal["info", "warning", "alarm"] = "info",
-               **data: Any) -> Event:
+    def _event(
+        self, name: str, level: Literal["info", "warning", "alarm"] = "info", **data: Any
+    ) -> Event:
         return Event(robot=self.robot, name=name, level=level, data=data)
 
 

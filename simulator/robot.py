@@ -292,8 +292,13 @@ class SimRobot:
                 self._goodbye = f"{msg.code}: {msg.message}"
             elif msg.code not in self._errors_seen:  # log each kind once per session
                 self._errors_seen.add(msg.code)
-                log.warning("gateway_error", robot=self.robot, code=msg.code,
-                            message=msg.message, ref_seq=msg.ref_seq)
+                log.warning(
+                    "gateway_error",
+                    robot=self.robot,
+                    code=msg.code,
+                    message=msg.message,
+                    ref_seq=msg.ref_seq,
+                )
 
     def _on_command(self, cmd: Command) -> None:
         self.stats.commands += 1

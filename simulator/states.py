@@ -34,33 +34,49 @@ class RobotState(StrEnum):
 
 S = RobotState
 
-_SERVING: Final[frozenset[tuple[RobotState, RobotState]]] = frozenset({
-    (S.IDLE, S.ASSIGNED), (S.IDLE, S.EN_ROUTE), (S.IDLE, S.CHARGING),
-    (S.ASSIGNED, S.EN_ROUTE), (S.ASSIGNED, S.IDLE),
-    (S.EN_ROUTE, S.AT_TABLE), (S.EN_ROUTE, S.IDLE), (S.EN_ROUTE, S.RETURNING),
-    (S.EN_ROUTE, S.CHARGING),
-    (S.AT_TABLE, S.RETURNING),
-    (S.RETURNING, S.IDLE), (S.RETURNING, S.CHARGING),
-    (S.CHARGING, S.IDLE), (S.CHARGING, S.EN_ROUTE),
-    (S.ERROR, S.IDLE), (S.ESTOP, S.IDLE),  # only after a `release` command
-})
+_SERVING: Final[frozenset[tuple[RobotState, RobotState]]] = frozenset(
+    {
+        (S.IDLE, S.ASSIGNED),
+        (S.IDLE, S.EN_ROUTE),
+        (S.IDLE, S.CHARGING),
+        (S.ASSIGNED, S.EN_ROUTE),
+        (S.ASSIGNED, S.IDLE),
+        (S.EN_ROUTE, S.AT_TABLE),
+        (S.EN_ROUTE, S.IDLE),
+        (S.EN_ROUTE, S.RETURNING),
+        (S.EN_ROUTE, S.CHARGING),
+        (S.AT_TABLE, S.RETURNING),
+        (S.RETURNING, S.IDLE),
+        (S.RETURNING, S.CHARGING),
+        (S.CHARGING, S.IDLE),
+        (S.CHARGING, S.EN_ROUTE),
+        (S.ERROR, S.IDLE),
+        (S.ESTOP, S.IDLE),  # only after a `release` command
+    }
+)
 
-_COOKING: Final[frozenset[tuple[RobotState, RobotState]]] = frozenset({
-    (S.IDLE, S.COOKING),
-    (S.COOKING, S.READY), (S.COOKING, S.IDLE),
-    (S.READY, S.IDLE),
-    (S.ERROR, S.IDLE), (S.ESTOP, S.IDLE),
-})
+_COOKING: Final[frozenset[tuple[RobotState, RobotState]]] = frozenset(
+    {
+        (S.IDLE, S.COOKING),
+        (S.COOKING, S.READY),
+        (S.COOKING, S.IDLE),
+        (S.READY, S.IDLE),
+        (S.ERROR, S.IDLE),
+        (S.ESTOP, S.IDLE),
+    }
+)
 
 STATES: Final[dict[RobotKind, frozenset[RobotState]]] = {
-    RobotKind.SERVING: frozenset({S.IDLE, S.ASSIGNED, S.EN_ROUTE, S.AT_TABLE, S.RETURNING,
-                                  S.CHARGING, S.ERROR, S.ESTOP}),
+    RobotKind.SERVING: frozenset(
+        {S.IDLE, S.ASSIGNED, S.EN_ROUTE, S.AT_TABLE, S.RETURNING, S.CHARGING, S.ERROR, S.ESTOP}
+    ),
     RobotKind.COOKING: frozenset({S.IDLE, S.COOKING, S.READY, S.ERROR, S.ESTOP}),
 }
 
 
-def _with_faults(kind: RobotKind, table: frozenset[tuple[RobotState, RobotState]]
-                 ) -> frozenset[tuple[RobotState, RobotState]]:
+def _with_faults(
+    kind: RobotKind, table: frozenset[tuple[RobotState, RobotState]]
+) -> frozenset[tuple[RobotState, RobotState]]:
     """Error and e-stop are reachable from every other state of the kind."""
     extra = {(s, t) for s in STATES[kind] for t in (S.ERROR, S.ESTOP) if s is not t}
     return table | extra

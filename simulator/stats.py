@@ -38,10 +38,12 @@ class Stats:
         t0, n0 = self._last
         rate = (self.telemetry - n0) / (elapsed - t0) if elapsed > t0 else 0.0
         self._last = (elapsed, self.telemetry)
-        line = (f"sim {elapsed:6.1f}s  robots {self.connected}/{self.robots} connected  "
-                f"telemetry {self.telemetry:,} ({rate:,.0f}/s)  tcp {self.messages:,}  "
-                f"commands {self.commands:,} ({self.acked_ok:,} ok, {self.refused:,} refused, "
-                f"{self.duplicates:,} resent)")
+        line = (
+            f"sim {elapsed:6.1f}s  robots {self.connected}/{self.robots} connected  "
+            f"telemetry {self.telemetry:,} ({rate:,.0f}/s)  tcp {self.messages:,}  "
+            f"commands {self.commands:,} ({self.acked_ok:,} ok, {self.refused:,} refused, "
+            f"{self.duplicates:,} resent)"
+        )
         if self.connected < self.robots and self.last_error:
             line += f"  last error: {self.last_error}"
         return line
@@ -49,16 +51,18 @@ class Stats:
     def summary(self, elapsed: float, states: Counter[str]) -> str:
         rate = self.telemetry / elapsed if elapsed > 0 else 0.0
         by_state = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
-        return "\n".join([
-            f"sim summary after {elapsed:.1f}s, {self.robots} robots",
-            f"  connections  {self.connects:,} made, {self.reconnects:,} reconnects, "
-            f"{self.disconnects:,} drops, {self.connect_failures:,} failed attempts",
-            f"  sent         {self.telemetry:,} telemetry ({rate:,.0f}/s), "
-            f"{self.messages:,} tcp messages, {self.outbox_dropped:,} dropped from outboxes, "
-            f"{self.camera_frames:,} camera frames",
-            f"  commands     {self.commands:,} received: {self.acked_ok:,} ok, "
-            f"{self.refused:,} refused, {self.duplicates:,} resends acked again, "
-            f"{self.ignored:,} ignored while silent",
-            f"  gateway      {self.gateway_errors:,} error messages",
-            f"  final states {by_state}",
-        ])
+        return "\n".join(
+            [
+                f"sim summary after {elapsed:.1f}s, {self.robots} robots",
+                f"  connections  {self.connects:,} made, {self.reconnects:,} reconnects, "
+                f"{self.disconnects:,} drops, {self.connect_failures:,} failed attempts",
+                f"  sent         {self.telemetry:,} telemetry ({rate:,.0f}/s), "
+                f"{self.messages:,} tcp messages, {self.outbox_dropped:,} dropped from outboxes, "
+                f"{self.camera_frames:,} camera frames",
+                f"  commands     {self.commands:,} received: {self.acked_ok:,} ok, "
+                f"{self.refused:,} refused, {self.duplicates:,} resends acked again, "
+                f"{self.ignored:,} ignored while silent",
+                f"  gateway      {self.gateway_errors:,} error messages",
+                f"  final states {by_state}",
+            ]
+        )

@@ -113,8 +113,9 @@ def make_transport(name: str, settings: Settings, host: str) -> Transport:
     try:
         target = TRANSPORTS[name]
     except KeyError:
-        raise ValueError(f"unknown transport {name!r} (choose from {', '.join(TRANSPORTS)})"
-                         ) from None
+        raise ValueError(
+            f"unknown transport {name!r} (choose from {', '.join(TRANSPORTS)})"
+        ) from None
     module_name, _, attr = target.partition(":")
     obj: object = importlib.import_module(module_name)
     for part in attr.split("."):

@@ -62,12 +62,19 @@ class BrokerLink:
     robot reconnect with a new link.
     """
 
-    def __init__(self, host: str, port: int, client_id: str, *, will: Publication,
-                 keepalive: int = 10) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, *, will: Publication, keepalive: int = 10
+    ) -> None:
         self.client_id = client_id
         self._client = aiomqtt.Client(
-            host, port, identifier=client_id, clean_session=True, keepalive=keepalive,
-            timeout=5.0, will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain))
+            host,
+            port,
+            identifier=client_id,
+            clean_session=True,
+            keepalive=keepalive,
+            timeout=5.0,
+            will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain),
+        )
         self._out: deque[Publication] = deque(maxlen=OUTBOX_MAX)
         self._wake = asyncio.Event()
         self._goodbye: Publication | None = None
@@ -131,8 +138,9 @@ class BrokerLink:
             async with self._client as client:
                 # Subscribed before saying `online`: the gateway answers a (re)connect by
                 # sending what the robot has not acknowledged, at once.
-                subs: list[tuple[str, int]] = [(s.topic_filter, s.qos)
-                                               for s in self.subscriptions()]
+                subs: list[tuple[str, int]] = [
+                    (s.topic_filter, s.qos) for s in self.subscriptions()
+                ]
                 if subs:
                     await client.subscribe(subs)
                 for pub in self.greeting():
@@ -183,8 +191,9 @@ class MqttLink(BrokerLink):
 
     heartbeat_s = None  # liveness is the broker's keepalive and the robot's telemetry
 
-    def __init__(self, identity: RobotIdentity, on_message: MessageHandler, host: str,
-                 port: int) -> None:
+    def __init__(
+        self, identity: RobotIdentity, on_message: MessageHandler, host: str, port: int
+    ) -> None:
         self.identity = identity
         self._on_message = on_message
         self._held: list[Command] | None = []  # commands before ready(), in order
@@ -268,8 +277,9 @@ class MqttTransport:
             task = link.task
             assert task is not None
             if not task.cancelled() and task.exception() is not None:
-                log.error("robot_mqtt_task_failed", client_id=link.client_id,
-                          error=repr(task.exception()))
+                log.error(
+                    "robot_mqtt_task_failed", client_id=link.client_id, error=repr(task.exception())
+                )
 
     async def aclose(self) -> None:
         links, self._links = list(self._links), set()

@@ -63,8 +63,15 @@ log = structlog.get_logger("simulator.vda5050")
 class VdaLink(BrokerLink):
     heartbeat_s = None
 
-    def __init__(self, transport: VdaTransport, agv: AgvId, model: VdaAgv, host: str,
-                 port: int, version: str = VERSION) -> None:
+    def __init__(
+        self,
+        transport: VdaTransport,
+        agv: AgvId,
+        model: VdaAgv,
+        host: str,
+        port: int,
+        version: str = VERSION,
+    ) -> None:
         self.transport = transport
         self.agv = agv
         self.model = model
@@ -74,15 +81,14 @@ class VdaLink(BrokerLink):
             raise LinkError(f"VDA 5050 {version} is not a version we speak ({SPOKEN})")
         self.dialect = dialect
         self._last_state = 0.0
-        will = connection_last_will(self._header(Subtopic.CONNECTION),
-                                    interface=transport.interface)
-        super().__init__(host, port, f"agv-{agv.manufacturer}-{agv.serial_number}"[:64],
-                         will=will)
+        will = connection_last_will(
+            self._header(Subtopic.CONNECTION), interface=transport.interface
+        )
+        super().__init__(host, port, f"agv-{agv.manufacturer}-{agv.serial_number}"[:64], will=will)
         self.bad_messages = 0
 
     def _header(self, subtopic: Subtopic) -> Header:
-        return self.transport.headers.header(self.agv, subtopic, time.time(),
-                                             version=self.version)
+        return self.transport.headers.header(self.agv, subtopic, time.time(), version=self.version)
 
     def _pub(self, msg: VdaMessage) -> Publication:
         return publication(msg, interface=self.transport.interface)
@@ -99,8 +105,9 @@ class VdaLink(BrokerLink):
         self.model.tick(self.transport.clock())
         hello = [self._connection(ConnectionState.ONLINE)]
         if Subtopic.FACTSHEET in self.dialect.subtopics:  # 2.0 and later
-            hello.append(self._pub(factsheet(self._header(Subtopic.FACTSHEET),
-                                             speed=self.model.speed)))
+            hello.append(
+                self._pub(factsheet(self._header(Subtopic.FACTSHEET), speed=self.model.speed))
+            )
         return [*hello, self._state()]
 
     def goodbye(self) -> Publication:
@@ -108,8 +115,9 @@ class VdaLink(BrokerLink):
 
     def received(self, topic: str, payload: bytes) -> None:
         try:
-            parsed = VdaTopic.parse(topic, accept=MASTER_PUBLISHES,
-                                    interface=self.transport.interface)
+            parsed = VdaTopic.parse(
+                topic, accept=MASTER_PUBLISHES, interface=self.transport.interface
+            )
             msg = decode_for_topic(parsed, payload, version=self.version)
         except RemoteProtocolError as exc:
             self.bad_messages += 1
@@ -135,8 +143,7 @@ class VdaLink(BrokerLink):
         self.model.tick(now)
         if self.model.changed or now - self._last_state >= self.transport.state_interval_s:
             self.publish(self._state())
-        self.publish(self._pub(self.model.visualization(
-            self._header(Subtopic.VISUALIZATION))))
+        self.publish(self._pub(self.model.visualization(self._header(Subtopic.VISUALIZATION))))
 
     def _state(self) -> Publication:
         self._last_state = self.transport.clock()
@@ -146,9 +153,16 @@ class VdaLink(BrokerLink):
 class VdaTransport:
     name = "vda5050"
 
-    def __init__(self, settings: Settings, host: str, port: int, *, speed: float = 0.7,
-                 state_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: str,
+        port: int,
+        *,
+        speed: float = 0.7,
+        state_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.interface = settings.vda5050.interface
         self.speed = speed
@@ -179,8 +193,14 @@ class VdaTransport:
         if model is None:
             spot = self._parking[robot]
             model = self.models[robot] = VdaAgv(
-                agv, spot.name, spot.x, spot.y, self.clock(), map_id=self.settings.vda5050.map_id,
-                speed=self.speed)
+                agv,
+                spot.name,
+                spot.x,
+                spot.y,
+                self.clock(),
+                map_id=self.settings.vda5050.map_id,
+                speed=self.speed,
+            )
         return model
 
     async def connect(self, identity: RobotIdentity, on_message: MessageHandler) -> VdaLink:

@@ -74,10 +74,17 @@ __all__ = ["VdaAgv", "factsheet"]
 START_CHARGING: Final = "startCharging"
 _KEEP_ACTIONS: Final = 32
 _KEEP_ERRORS: Final = 8
-_ORDER_ERRORS: Final = frozenset({"orderError", "orderUpdateError", "validationError",
-                                  "noOrderToCancel"})
-_INSTANT: Final = (CANCEL_ORDER, START_PAUSE, STOP_PAUSE, STATE_REQUEST, VENDOR_ESTOP,
-                   VENDOR_ESTOP_RELEASE)
+_ORDER_ERRORS: Final = frozenset(
+    {"orderError", "orderUpdateError", "validationError", "noOrderToCancel"}
+)
+_INSTANT: Final = (
+    CANCEL_ORDER,
+    START_PAUSE,
+    STOP_PAUSE,
+    STATE_REQUEST,
+    VENDOR_ESTOP,
+    VENDOR_ESTOP_RELEASE,
+)
 _FAR: Final = 1.5  # metres: a new order's first node further away than this is refused
 
 
@@ -88,16 +95,27 @@ def factsheet(header: Header, *, speed: float) -> Factsheet:
     return Factsheet(
         **header.fields(),
         type_specification=TypeSpecification(
-            series_name="RobodineSimAGV", agv_kinematic="DIFF", agv_class="CARRIER",
-            max_load_mass=15.0, localization_types=("NATURAL",),
-            navigation_types=("AUTONOMOUS",)),
+            series_name="RobodineSimAGV",
+            agv_kinematic="DIFF",
+            agv_class="CARRIER",
+            max_load_mass=15.0,
+            localization_types=("NATURAL",),
+            navigation_types=("AUTONOMOUS",),
+        ),
         physical_parameters=PhysicalParameters(
-            speed_min=0.05, speed_max=max(speed, 0.1), acceleration_max=0.5,
-            deceleration_max=1.0, height_max=1.3, width=0.5, length=0.55),
+            speed_min=0.05,
+            speed_max=max(speed, 0.1),
+            acceleration_max=0.5,
+            deceleration_max=1.0,
+            height_max=1.3,
+            width=0.5,
+            length=0.55,
+        ),
         protocol_limits=ProtocolLimits(
             max_string_lens=MaxStringLens(id_len=64),
             max_array_lens=MaxArrayLens(order_nodes=256, order_edges=255, instant_actions=8),
-            timing=Timing(min_order_interval=0.1, min_state_interval=0.1)),
+            timing=Timing(min_order_interval=0.1, min_state_interval=0.1),
+        ),
         protocol_features=ProtocolFeatures(optional_parameters=(), agv_actions=tuple(actions)),
         agv_geometry=AgvGeometry(),
         load_specification=LoadSpecification(load_positions=("tray",)),
@@ -109,8 +127,9 @@ def _reported(node: Node) -> NodePosition | None:
     p = node.node_position
     if p is None:
         return None
-    return NodePosition(x=p.x, y=p.y, theta=p.theta, map_id=p.map_id,
-                        map_description=p.map_description)
+    return NodePosition(
+        x=p.x, y=p.y, theta=p.theta, map_id=p.map_id, map_description=p.map_description
+    )
 
 
 class VdaAgv:
@@ -174,13 +193,17 @@ class VdaAgv:
             self._update(current, order)
             return
         if self._running():
-            self._error("orderError", f"still running order {self.order_id!r}",
-                        orderId=order.order_id)
+            self._error(
+                "orderError", f"still running order {self.order_id!r}", orderId=order.order_id
+            )
             return
         first = order.nodes[0].node_position
         if first is not None and math.hypot(first.x - self.x, first.y - self.y) > _FAR:
-            self._error("orderError", f"first node {order.nodes[0].node_id!r} is not where I am",
-                        orderId=order.order_id)
+            self._error(
+                "orderError",
+                f"first node {order.nodes[0].node_id!r} is not where I am",
+                orderId=order.order_id,
+            )
             return
         self._clear_order_errors()
         self.order = order
@@ -188,7 +211,8 @@ class VdaAgv:
         self.edges = list(order.edges)
         self.changed = True
         if first is None or math.hypot(first.x - self.x, first.y - self.y) <= (
-                first.allowed_deviation_xy or 0.0):
+            first.allowed_deviation_xy or 0.0
+        ):
             self._arrive(self.nodes[0])  # standing on it: the first node is traversed at once
 
     def _update(self, current: Order, update: Order) -> None:
@@ -197,8 +221,12 @@ class VdaAgv:
             return
         problems = stitch_problems(current, update)
         if problems:
-            self._error("orderUpdateError", "; ".join(problems), orderId=update.order_id,
-                        orderUpdateId=str(update.order_update_id))
+            self._error(
+                "orderUpdateError",
+                "; ".join(problems),
+                orderId=update.order_id,
+                orderUpdateId=str(update.order_update_id),
+            )
             return
         stitch = update.nodes[0].sequence_id
         self.nodes = [n for n in self.nodes if n.released and n.sequence_id <= stitch]
@@ -254,8 +282,9 @@ class VdaAgv:
                 self.charging = False  # full: the charger lets go
                 self.changed = True
         else:
-            self.battery = max(0.0, self.battery - (self.drain_moving if moving else
-                                                    self.drain_idle) * dt)
+            self.battery = max(
+                0.0, self.battery - (self.drain_moving if moving else self.drain_idle) * dt
+            )
 
     def _drive(self, node: Node, dt: float) -> bool:
         """Towards ``node``; on arrival it becomes the last node. True while still moving."""
@@ -291,17 +320,25 @@ class VdaAgv:
     # ---- helpers ------------------------------------------------------------------------------
 
     def _action(self, action_id: str, kind: str, status: ActionStatus) -> None:
-        self.actions[action_id] = ActionState(action_id=action_id, action_type=kind,
-                                              action_status=status)
+        self.actions[action_id] = ActionState(
+            action_id=action_id, action_type=kind, action_status=status
+        )
         while len(self.actions) > _KEEP_ACTIONS:
             self.actions.popitem(last=False)
         self.changed = True
 
     def _error(self, kind: str, description: str, **refs: str) -> None:
-        self.errors.append(Error(
-            error_type=kind, error_level=ErrorLevel.WARNING, error_description=description[:200],
-            error_references=tuple(ErrorReference(reference_key=k, reference_value=v)
-                                   for k, v in refs.items()) or None))
+        self.errors.append(
+            Error(
+                error_type=kind,
+                error_level=ErrorLevel.WARNING,
+                error_description=description[:200],
+                error_references=tuple(
+                    ErrorReference(reference_key=k, reference_value=v) for k, v in refs.items()
+                )
+                or None,
+            )
+        )
         del self.errors[:-_KEEP_ERRORS]
         self.changed = True
 
@@ -318,16 +355,25 @@ class VdaAgv:
             order_update_id=self.order_update_id,
             last_node_id=self.last_node_id,
             last_node_sequence_id=self.last_node_seq,
-            node_states=tuple(NodeState(node_id=n.node_id, sequence_id=n.sequence_id,
-                                        released=n.released, node_position=_reported(n))
-                              for n in self.nodes),
-            edge_states=tuple(EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id,
-                                        released=e.released) for e in self.edges),
+            node_states=tuple(
+                NodeState(
+                    node_id=n.node_id,
+                    sequence_id=n.sequence_id,
+                    released=n.released,
+                    node_position=_reported(n),
+                )
+                for n in self.nodes
+            ),
+            edge_states=tuple(
+                EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id, released=e.released)
+                for e in self.edges
+            ),
             driving=self.driving,
             paused=self.paused,
             action_states=tuple(self.actions.values()),
-            battery_state=BatteryState(battery_charge=round(self.battery, 2),
-                                       charging=self.charging),
+            battery_state=BatteryState(
+                battery_charge=round(self.battery, 2), charging=self.charging
+            ),
             operating_mode=OperatingMode.AUTOMATIC,
             errors=tuple(self.errors),
             safety_state=SafetyState(e_stop=self.e_stop, field_violation=False),
@@ -336,11 +382,18 @@ class VdaAgv:
         )
 
     def visualization(self, header: Header) -> Visualization:
-        return Visualization(**header.fields(), agv_position=self._position(),
-                             velocity=Velocity(vx=round(self.vx, 3), vy=round(self.vy, 3)))
+        return Visualization(
+            **header.fields(),
+            agv_position=self._position(),
+            velocity=Velocity(vx=round(self.vx, 3), vy=round(self.vy, 3)),
+        )
 
     def _position(self) -> AgvPosition:
         theta = min(max(round(math.remainder(self.theta, math.tau), 3), -math.pi), math.pi)
-        return AgvPosition(x=round(self.x, 3), y=round(self.y, 3), theta=theta,
-                           map_id=self.map_id, position_initialized=True)
-
+        return AgvPosition(
+            x=round(self.x, 3),
+            y=round(self.y, 3),
+            theta=theta,
+            map_id=self.map_id,
+            position_initialized=True,
+        )

@@ -96,10 +96,14 @@ def unit_environment(unit: Unit) -> dict[str, str]:
 def test_unit_exposure_is_ok(name: str) -> None:
     proc = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", "--no-pager", str(SYSTEMD / name)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    match = re.search(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+) (\w+)",
-                      proc.stdout)
+    match = re.search(
+        rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+) (\w+)", proc.stdout
+    )
     assert match, proc.stdout[-2000:] + proc.stderr
     assert float(match[1]) <= MAX_EXPOSURE, proc.stdout
     assert match[2] == "OK"
@@ -110,10 +114,16 @@ def test_unit_exposure_is_ok(name: str) -> None:
 @needs_analyze
 def test_units_verify_cleanly_except_for_the_missing_venv() -> None:
     files = [str(SYSTEMD / n) for n in (*UNITS, "robodine.target")]
-    proc = subprocess.run(["systemd-analyze", "verify", *files],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     complaints = [
-        line for line in (proc.stdout + proc.stderr).splitlines()
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
         if line.strip() and "/opt/robodine/.venv/bin/robodine is not executable" not in line
     ]
     assert complaints == []
@@ -137,7 +147,9 @@ def test_gateway_unit_contract() -> None:
     # Robot ports are > 1024: no capability at all.
     assert one(unit, "Service", "CapabilityBoundingSet") == ""
     assert set(one(unit, "Service", "RestrictAddressFamilies").split()) == {
-        "AF_INET", "AF_INET6", "AF_UNIX"
+        "AF_INET",
+        "AF_INET6",
+        "AF_UNIX",
     }
 
 
@@ -147,8 +159,15 @@ def test_web_unit_runs_web_with_the_same_hardening() -> None:
     assert one(web, "Service", "ExecStart") == (
         "/opt/robodine/.venv/bin/robodine web --config /etc/robodine/robodine.toml"
     )
-    per_unit = {"Type", "NotifyAccess", "WatchdogSec", "ExecStart", "Environment",
-                "TimeoutStartSec"}
+    per_unit = {
+        "Type",
+        "NotifyAccess",
+        "WatchdogSec",
+        "ExecStart",
+        "Environment",
+        "TimeoutStartSec",
+    }
+
     def hardening(u: Unit) -> list[tuple[str, str]]:
         return [(k, v) for k, v in u["Service"] if k not in per_unit]
 
@@ -163,8 +182,16 @@ def test_worker_unit_runs_the_worker_with_the_same_hardening_but_any_address() -
         "/opt/robodine/.venv/bin/robodine worker --config /etc/robodine/robodine.toml"
     )
     assert one(worker, "Service", "Type") == "notify"
-    per_unit = {"Type", "NotifyAccess", "WatchdogSec", "ExecStart", "Environment",
-                "TimeoutStartSec", "IPAddressDeny", "IPAddressAllow"}
+    per_unit = {
+        "Type",
+        "NotifyAccess",
+        "WatchdogSec",
+        "ExecStart",
+        "Environment",
+        "TimeoutStartSec",
+        "IPAddressDeny",
+        "IPAddressAllow",
+    }
 
     def hardening(u: Unit) -> list[tuple[str, str]]:
         return [(k, v) for k, v in u["Service"] if k not in per_unit]
@@ -199,8 +226,14 @@ def test_units_keep_secrets_in_the_environment_file(name: str) -> None:
     assert [n for n in unit_environment(unit) if secretish.search(n)] == []
     comments = " ".join(line.lstrip("# ") for line in (SYSTEMD / name).read_text().splitlines())
     assert "never go in this unit or in the repository" in comments
-    tracked = subprocess.run(["git", "ls-files", "*secrets.env"], cwd=REPO,
-                             capture_output=True, text=True, timeout=30, check=False).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "*secrets.env"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
     assert tracked == ""
 
 
@@ -226,10 +259,15 @@ def test_unit_environment_is_accepted_by_the_settings_loader(
         assert settings.database.url == f"sqlite+aiosqlite:///{state_dir}/robodine.sqlite3"
 
 
-@pytest.mark.parametrize(("name", "command"), [
-    ("robodine-gateway.service", "gateway"), ("robodine-web.service", "web"),
-    ("robodine-worker.service", "worker"), ("robodine-recorder.service", "recorder"),
-])
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("robodine-gateway.service", "gateway"),
+        ("robodine-web.service", "web"),
+        ("robodine-worker.service", "worker"),
+        ("robodine-recorder.service", "recorder"),
+    ],
+)
 def test_exec_start_parses_with_the_cli(name: str, command: str) -> None:
     from robodine.cli import build_parser
 
@@ -328,8 +366,13 @@ with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
 
 
 def _syscall_groups() -> dict[str, list[str]]:
-    out = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["systemd-analyze", "syscall-filter", "--no-pager"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     groups: dict[str, list[str]] = {}
     current = ""
     for line in out.splitlines():
@@ -368,10 +411,24 @@ def test_sandbox_allows_what_the_daemons_do(
     script.write_text(WORKLOAD)
     trace = tmp_path / "trace"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-o", str(trace), sys.executable, str(script),
-         str(redis_server.port), str(mosquitto_server.port), str(tmp_path)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            str(trace),
+            sys.executable,
+            str(script),
+            str(redis_server.port),
+            str(mosquitto_server.port),
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "workload ok" in proc.stdout
@@ -386,10 +443,13 @@ def test_sandbox_allows_what_the_daemons_do(
         families = set(re.findall(r"\bsocket\((AF_[A-Z0-9]+)", "\n".join(calls)))
         assert families <= set(one(unit, "Service", "RestrictAddressFamilies").split())
         assert one(unit, "Service", "MemoryDenyWriteExecute") == "yes"
-    wx = [line for line in calls
-          if re.match(r"^\d+\s+(mmap|mprotect|pkey_mprotect)\(", line)
-          and "PROT_EXEC" in line
-          and ("PROT_WRITE" in line or "mprotect" in line)]
+    wx = [
+        line
+        for line in calls
+        if re.match(r"^\d+\s+(mmap|mprotect|pkey_mprotect)\(", line)
+        and "PROT_EXEC" in line
+        and ("PROT_WRITE" in line or "mprotect" in line)
+    ]
     assert wx == []
 
 
@@ -397,14 +457,22 @@ def test_sandbox_allows_what_the_daemons_do(
 
 
 def _active_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_redis_snippet_settings() -> None:
     lines = _active_lines(REDIS_SNIPPET)
-    for wanted in ("appendonly yes", "appendfsync everysec", "aof-use-rdb-preamble yes",
-                   "maxmemory-policy noeviction", "no-appendfsync-on-rewrite no"):
+    for wanted in (
+        "appendonly yes",
+        "appendfsync everysec",
+        "aof-use-rdb-preamble yes",
+        "maxmemory-policy noeviction",
+        "no-appendfsync-on-rewrite no",
+    ):
         assert wanted in lines
     # The snippet must not move Redis: port/bind/dir stay Debian's.
     assert not [x for x in lines if x.split()[0] in {"port", "bind", "dir", "unixsocket"}]
@@ -414,8 +482,10 @@ class SnippetRedis(RedisServer):
     """redis-server with a main config of hostile defaults and our snippet included last,
     the way /etc/redis/redis.conf ends with `include /etc/redis/robodine.conf`."""
 
-    HOSTILE = ("appendonly no\nappendfsync always\naof-use-rdb-preamble no\n"
-               "maxmemory-policy allkeys-lru\nno-appendfsync-on-rewrite yes\n")
+    HOSTILE = (
+        "appendonly no\nappendfsync always\naof-use-rdb-preamble no\n"
+        "maxmemory-policy allkeys-lru\nno-appendfsync-on-rewrite yes\n"
+    )
 
     def __init__(self, *extra: str) -> None:
         super().__init__()
@@ -424,9 +494,19 @@ class SnippetRedis(RedisServer):
         self.main_conf.write_text(f"{self.HOSTILE}include {REDIS_SNIPPET}\n")
 
     def argv(self) -> list[str]:
-        return ["redis-server", str(self.main_conf), "--port", str(self.port),
-                "--bind", "127.0.0.1", "--dir", str(self.dir), "--daemonize", "no",
-                *self.extra]
+        return [
+            "redis-server",
+            str(self.main_conf),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "no",
+            *self.extra,
+        ]
 
 
 @contextlib.contextmanager
@@ -442,13 +522,24 @@ def _redis(*extra: str) -> Iterator[SnippetRedis]:
 def test_redis_starts_with_the_snippet_and_it_wins() -> None:
     with _redis() as server:
         r = redis.Redis(port=server.port)
-        got = {k: r.config_get(k)[k] for k in (
-            "appendonly", "appendfsync", "aof-use-rdb-preamble", "maxmemory-policy",
-            "no-appendfsync-on-rewrite", "maxmemory")}
+        got = {
+            k: r.config_get(k)[k]
+            for k in (
+                "appendonly",
+                "appendfsync",
+                "aof-use-rdb-preamble",
+                "maxmemory-policy",
+                "no-appendfsync-on-rewrite",
+                "maxmemory",
+            )
+        }
         r.close()
     assert got == {
-        "appendonly": "yes", "appendfsync": "everysec", "aof-use-rdb-preamble": "yes",
-        "maxmemory-policy": "noeviction", "no-appendfsync-on-rewrite": "no",
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "aof-use-rdb-preamble": "yes",
+        "maxmemory-policy": "noeviction",
+        "no-appendfsync-on-rewrite": "no",
         "maxmemory": str(512 * 1024 * 1024),
     }
 
@@ -536,8 +627,12 @@ class RobodineMosquitto(MosquittoServer):
         passwd = self.dir / "robodine.passwd"
         for user, password in PASSWORDS.items():
             create = [] if passwd.exists() else ["-c"]
-            subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password],
-                           check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         (self.dir / "mosquitto.conf").write_text(
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
@@ -579,11 +674,13 @@ def broker() -> Iterator[RobodineMosquitto]:
 
 
 @contextlib.asynccontextmanager
-async def mqtt(broker: RobodineMosquitto, user: str | None, **kw: object) -> AsyncIterator[
-        aiomqtt.Client]:
+async def mqtt(
+    broker: RobodineMosquitto, user: str | None, **kw: object
+) -> AsyncIterator[aiomqtt.Client]:
     password = PASSWORDS.get(user) if user else None
-    async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=password,
-                              timeout=5, **kw) as client:  # type: ignore[arg-type]
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, username=user, password=password, timeout=5, **kw
+    ) as client:  # type: ignore[arg-type]
         yield client
 
 
@@ -622,8 +719,9 @@ async def test_mosquitto_refuses_anonymous_and_bad_passwords(
     broker: RobodineMosquitto, user: str | None, password: str | None
 ) -> None:
     with pytest.raises(aiomqtt.MqttError, match=r"(?i)authori[sz]ed"):
-        async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=password,
-                                  timeout=5):
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=user, password=password, timeout=5
+        ):
             pass
 
 
@@ -631,9 +729,15 @@ async def test_robot_publishes_only_under_its_own_id(broker: RobodineMosquitto) 
     base = "robodine/v1/robots"
     async with mqtt(broker, "robodine-gateway") as gw, mqtt(broker, "r1") as r1:
         await gw.subscribe("robodine/v1/#", qos=1)
-        for topic in (f"{base}/r1/telemetry", f"{base}/r2/telemetry", f"{base}/r1/event",
-                      "robodine/v1/fleet/announce", f"{base}/r1/command", f"{base}/r1/x",
-                      f"{base}/r1/state"):
+        for topic in (
+            f"{base}/r1/telemetry",
+            f"{base}/r2/telemetry",
+            f"{base}/r1/event",
+            "robodine/v1/fleet/announce",
+            f"{base}/r1/command",
+            f"{base}/r1/x",
+            f"{base}/r1/state",
+        ):
             await r1.publish(topic, b"{}", qos=1)
         seen = await _topics_until(gw, f"{base}/r1/state")
     assert seen == [f"{base}/r1/telemetry", f"{base}/r1/event", f"{base}/r1/state"]
@@ -643,8 +747,12 @@ async def test_robot_reads_only_its_own_command_topic(broker: RobodineMosquitto)
     base = "robodine/v1/robots"
     async with mqtt(broker, "robodine-gateway") as gw, mqtt(broker, "r1") as r1:
         await r1.subscribe("robodine/v1/#", qos=1)
-        for topic in (f"{base}/r2/command", f"{base}/r2/telemetry", f"{base}/r1/telemetry",
-                      f"{base}/r1/command"):
+        for topic in (
+            f"{base}/r2/command",
+            f"{base}/r2/telemetry",
+            f"{base}/r1/telemetry",
+            f"{base}/r1/command",
+        ):
             await gw.publish(topic, b"{}", qos=1)
         seen = await _topics_until(r1, f"{base}/r1/command")
     assert seen == [f"{base}/r1/command"]
@@ -654,17 +762,24 @@ async def test_vda5050_agv_is_confined_to_its_serial(broker: RobodineMosquitto) 
     own = "uagv/v2/ExampleAGV/agv-7"
     async with mqtt(broker, "robodine-gateway") as gw, mqtt(broker, "agv-7") as agv:
         await gw.subscribe("uagv/v2/#", qos=1)
-        for topic in (f"{own}/state", "uagv/v2/ExampleAGV/agv-8/state",
-                      "uagv/v2/OtherMaker/agv-7/state", f"{own}/order", f"{own}/connection"):
+        for topic in (
+            f"{own}/state",
+            "uagv/v2/ExampleAGV/agv-8/state",
+            "uagv/v2/OtherMaker/agv-7/state",
+            f"{own}/order",
+            f"{own}/connection",
+        ):
             await agv.publish(topic, b"{}", qos=1)
-        assert await _topics_until(gw, f"{own}/connection") == [f"{own}/state",
-                                                                f"{own}/connection"]
+        assert await _topics_until(gw, f"{own}/connection") == [f"{own}/state", f"{own}/connection"]
         await agv.subscribe("uagv/v2/#", qos=1)
-        for topic in ("uagv/v2/ExampleAGV/agv-8/order", f"{own}/state",
-                      f"{own}/instantActions", f"{own}/order"):
+        for topic in (
+            "uagv/v2/ExampleAGV/agv-8/order",
+            f"{own}/state",
+            f"{own}/instantActions",
+            f"{own}/order",
+        ):
             await gw.publish(topic, b"{}", qos=1)
-        assert await _topics_until(agv, f"{own}/order") == [f"{own}/instantActions",
-                                                            f"{own}/order"]
+        assert await _topics_until(agv, f"{own}/order") == [f"{own}/instantActions", f"{own}/order"]
 
 
 async def test_queued_qos1_for_offline_gateway_survive_sigkill(

@@ -107,10 +107,15 @@ def test_notify_missing_socket_returns_false_and_logs_once(
     with capture_logs() as logs:
         assert notify("WATCHDOG=1") is False
         assert notify("WATCHDOG=1") is False
-    assert logs == [{
-        "event": "sd_notify_failed", "log_level": "warning", "notify_socket": str(gone),
-        "reason": "FileNotFoundError", "error": "[Errno 2] No such file or directory",
-    }]
+    assert logs == [
+        {
+            "event": "sd_notify_failed",
+            "log_level": "warning",
+            "notify_socket": str(gone),
+            "reason": "FileNotFoundError",
+            "error": "[Errno 2] No such file or directory",
+        }
+    ]
 
 
 def test_notify_to_a_socket_nobody_reads_is_refused_not_raised(
@@ -158,7 +163,10 @@ def test_notifier_sends_exact_datagrams(manager: Manager) -> None:
     assert n.stopping() is True
     assert n.ready(status="serving") is True
     assert [manager.recv() for _ in range(5)] == [
-        b"READY=1", b"STATUS=3 robots online", b"WATCHDOG=1", b"STOPPING=1",
+        b"READY=1",
+        b"STATUS=3 robots online",
+        b"WATCHDOG=1",
+        b"STOPPING=1",
         b"READY=1\nSTATUS=serving",
     ]
 
@@ -197,7 +205,7 @@ def test_status_is_always_one_bounded_line(text: str) -> None:
     assert got.startswith("STATUS=")
     assert "\n" not in got
     assert len(got) <= len("STATUS=") + STATUS_MAX_CHARS
-    assert got[len("STATUS="):] == " ".join(text.split())[:STATUS_MAX_CHARS]
+    assert got[len("STATUS=") :] == " ".join(text.split())[:STATUS_MAX_CHARS]
 
 
 # --- watchdog_interval ----------------------------------------------------------------------
@@ -238,8 +246,9 @@ def test_bad_watchdog_usec_means_no_watchdog_and_is_logged(usec: str) -> None:
 
 
 async def test_run_watchdog_returns_at_once_without_watchdog(manager: Manager) -> None:
-    await asyncio.wait_for(Notifier({"NOTIFY_SOCKET": manager.address}).run_watchdog(
-        lambda: True), 1)
+    await asyncio.wait_for(
+        Notifier({"NOTIFY_SOCKET": manager.address}).run_watchdog(lambda: True), 1
+    )
     # WATCHDOG_USEC without a socket: nobody to ping.
     await asyncio.wait_for(Notifier({"WATCHDOG_USEC": "20000"}).run_watchdog(lambda: True), 1)
     # A watchdog meant for another process.
@@ -271,8 +280,11 @@ async def test_run_watchdog_pings_while_healthy_and_withholds_when_not(manager: 
     assert while_sick == []
     assert after
     assert set(after) == {b"WATCHDOG=1"}
-    assert [e["event"] for e in logs] == ["watchdog_started", "watchdog_withheld",
-                                         "watchdog_resumed"]
+    assert [e["event"] for e in logs] == [
+        "watchdog_started",
+        "watchdog_withheld",
+        "watchdog_resumed",
+    ]
     assert logs[0]["interval_s"] == 0.02
 
 
@@ -351,8 +363,13 @@ async def test_first_signal_sets_stop_second_forces_exit(sig: signal.Signals) ->
     assert forced == [sig]
     assert logs == [
         {"event": "shutdown_requested", "log_level": "info", "signal": sig.name},
-        {"event": "forced_exit", "log_level": "warning", "signal": sig.name,
-         "exit_status": 128 + sig, "reason": "second signal during shutdown"},
+        {
+            "event": "forced_exit",
+            "log_level": "warning",
+            "signal": sig.name,
+            "exit_status": 128 + sig,
+            "reason": "second signal during shutdown",
+        },
     ]
 
 
@@ -399,14 +416,19 @@ def test_second_signal_really_exits_with_128_plus_signum() -> None:
             r.run(main())
     """)
     proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=20,
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=20,
         check=False,
     )
     assert proc.returncode == 128 + signal.SIGINT, proc.stderr
     assert proc.stdout == "stopping\n"  # no cleanup ran after the forced exit
     events = [orjson.loads(line) for line in proc.stderr.splitlines()]
     assert [(e["event"], e["signal"]) for e in events] == [
-        ("shutdown_requested", "SIGINT"), ("forced_exit", "SIGINT")
+        ("shutdown_requested", "SIGINT"),
+        ("forced_exit", "SIGINT"),
     ]
     assert events[1]["exit_status"] == 130
 

@@ -1,5 +1,5 @@
-"""The static checks CI keeps: ruff's lint over the repository and mypy (strict, setup.cfg)
-over the packages that ship. Both were clean when these tests were added (2026-12-04)."""
+"""The static checks CI keeps: ruff's lint and its formatter over the repository, and mypy
+(strict, setup.cfg) over the packages that ship."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing() -> None:
     done = _run("ruff", "check", "--no-cache", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_leaves_everything_as_it_is() -> None:
+    done = _run("ruff", "format", "--check", "--no-cache", ".")
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -60,9 +60,7 @@ async def _serve(settings: Settings, stop: Awaitable[object]) -> None:
         metrics = await stack.enter_async_context(
             serve_metrics(app[METRICS], w, settings.redis.request_timeout_s)
         )
-        log.info(
-            "web_started", name=w.name, listen=listen, metrics=metrics, frozen=settle_heap()
-        )
+        log.info("web_started", name=w.name, listen=listen, metrics=metrics, frozen=settle_heap())
         notifier = Notifier()
         notifier.ready("serving")
         # The watchdog pings while the event loop runs: a stuck loop gets the unit restarted.

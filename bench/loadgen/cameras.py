@@ -30,8 +30,9 @@ __all__ = ["CameraRobots", "Viewers"]
 
 
 class CameraRobots(Child):
-    def __init__(self, port: int, robots: list[tuple[str, str, bytes]], fps: float,
-                 size: int) -> None:
+    def __init__(
+        self, port: int, robots: list[tuple[str, str, bytes]], fps: float, size: int
+    ) -> None:
         super().__init__(_robots_main, port, robots, fps, size, name="bench-camera-robots")
 
 
@@ -39,8 +40,9 @@ def _robots_main(conn: Connection, *args: Any) -> None:
     run_child(conn, lambda c: _robots(c, *args))
 
 
-async def _robots(conn: Connection, port: int, robots: list[tuple[str, str, bytes]],
-                  fps: float, size: int) -> None:
+async def _robots(
+    conn: Connection, port: int, robots: list[tuple[str, str, bytes]], fps: float, size: int
+) -> None:
     links: list[tuple[str, bytes, asyncio.StreamWriter, RobotConnection, int]] = []
     sending = asyncio.Event()
     sent = {"frames": 0, "chunks": 0}
@@ -73,8 +75,9 @@ async def _robots(conn: Connection, port: int, robots: list[tuple[str, str, byte
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
         sock.setblocking(False)
-        senders = [(CameraSender(robot, key), ("127.0.0.1", cport))
-                   for robot, key, _, _, cport in links]
+        senders = [
+            (CameraSender(robot, key), ("127.0.0.1", cport)) for robot, key, _, _, cport in links
+        ]
         n, period = 0, 1.0 / fps
         next_at = time.monotonic()
         while True:
@@ -138,16 +141,18 @@ async def _drain(reader: asyncio.StreamReader, codec: RobotConnection) -> None:
 
 class Viewers(Child):
     def __init__(self, port: int, token: str, cameras: list[str], per_camera: int) -> None:
-        super().__init__(_viewers_main, port, token, cameras, per_camera,
-                         name="bench-camera-viewers")
+        super().__init__(
+            _viewers_main, port, token, cameras, per_camera, name="bench-camera-viewers"
+        )
 
 
 def _viewers_main(conn: Connection, *args: Any) -> None:
     run_child(conn, lambda c: _viewers(c, *args))
 
 
-async def _viewers(conn: Connection, port: int, token: str, cameras: list[str],
-                   per_camera: int) -> None:
+async def _viewers(
+    conn: Connection, port: int, token: str, cameras: list[str], per_camera: int
+) -> None:
     counts: dict[str, Any] = {"frames": 0, "bytes": 0, "open": 0, "closes": 0, "errors": []}
     per: list[int] = []
     window: dict[str, float] = {"t0": time.monotonic(), "frames": 0}
@@ -195,11 +200,15 @@ async def _viewers(conn: Connection, port: int, token: str, cameras: list[str],
         if request == "window":
             elapsed = time.monotonic() - window["t0"]
             frames = counts["frames"] - window["frames"]
-            return {"frames_s": round(frames / elapsed, 1) if elapsed else 0.0,
-                    "per_viewer_fps": [round(min(per) / elapsed, 2), round(max(per) / elapsed, 2)]
-                    if per and elapsed else [0, 0],
-                    "bytes": counts["bytes"], "closes": counts["closes"],
-                    "errors": counts["errors"]}
+            return {
+                "frames_s": round(frames / elapsed, 1) if elapsed else 0.0,
+                "per_viewer_fps": [round(min(per) / elapsed, 2), round(max(per) / elapsed, 2)]
+                if per and elapsed
+                else [0, 0],
+                "bytes": counts["bytes"],
+                "closes": counts["closes"],
+                "errors": counts["errors"],
+            }
         raise ValueError(request)
 
     await serve_pipe(conn, handle)

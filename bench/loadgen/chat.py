@@ -48,8 +48,9 @@ class ChatMembers:
     def throughput(self, seconds: float, inflight: int = 4) -> dict[str, Any]:
         return dict(self._child.call("throughput", (seconds, inflight), timeout=seconds + 60))
 
-    def latency(self, count: int, rooms: list[str] | None = None, *, raw: bool = False
-                ) -> dict[str, dict[str, Any]]:
+    def latency(
+        self, count: int, rooms: list[str] | None = None, *, raw: bool = False
+    ) -> dict[str, dict[str, Any]]:
         """Per room (default: all): percentiles of ``count`` messages' post -> every member
         has it, in ms; with ``raw`` also every sample under "raw"."""
         return dict(self._child.call("latency", (count, raw, rooms), timeout=60 + count))
@@ -98,16 +99,17 @@ class _Shared:
         self.awaited: dict[str, list[Any]] = {}
 
 
-def _main(conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]
-          ) -> None:
+def _main(conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]) -> None:
     run_child(conn, lambda c: _serve(c, port, rooms, members))
 
 
-async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]
-                 ) -> None:
+async def _serve(
+    conn: Connection, port: int, rooms: list[str], members: list[tuple[str, str]]
+) -> None:
     shared = _Shared()
-    by_room = {room: [_Member(i, name, shared) for i, (name, _) in enumerate(members)]
-               for room in rooms}
+    by_room = {
+        room: [_Member(i, name, shared) for i, (name, _) in enumerate(members)] for room in rooms
+    }
     everyone = [m for room in rooms for m in by_room[room]]
     ms = by_room[rooms[0]]
     seq = 0
@@ -116,12 +118,15 @@ async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tu
         t0 = time.perf_counter()
         for room in rooms:
             for m, (_, token) in zip(by_room[room], members, strict=True):
-                m.ws = await connect("127.0.0.1", port, f"/ws/chat/{room}?token={token}",
-                                     m.on_text)
-        history = {room: [await asyncio.wait_for(m.history, 10) for m in by_room[room]]
-                   for room in rooms}
-        return {"members": len(ms), "history_on_join": history,
-                "seconds": round(time.perf_counter() - t0, 2)}
+                m.ws = await connect("127.0.0.1", port, f"/ws/chat/{room}?token={token}", m.on_text)
+        history = {
+            room: [await asyncio.wait_for(m.history, 10) for m in by_room[room]] for room in rooms
+        }
+        return {
+            "members": len(ms),
+            "history_on_join": history,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
 
     async def throughput(seconds: float, inflight: int) -> dict[str, Any]:
         nonlocal seq
@@ -136,6 +141,7 @@ async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tu
                     seq += 1
                     posted += 1
                     m.post(f"t{seq}")
+
             return on_own
 
         t0 = time.perf_counter()
@@ -151,9 +157,13 @@ async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tu
         elapsed = time.perf_counter() - t0
         await asyncio.sleep(0.5)  # what is on the way still arrives (and counts)
         delivered = sum(m.received for m in ms) - before
-        return {"posted": posted, "messages_s": round(posted / elapsed, 1),
-                "deliveries_s": round(delivered / elapsed, 1), "seconds": round(elapsed, 3),
-                "closes": [m.ws.close_code for m in ms if m.ws and m.ws.close_code]}
+        return {
+            "posted": posted,
+            "messages_s": round(posted / elapsed, 1),
+            "deliveries_s": round(delivered / elapsed, 1),
+            "seconds": round(elapsed, 3),
+            "closes": [m.ws.close_code for m in ms if m.ws and m.ws.close_code],
+        }
 
     async def latency(count: int, raw: bool, which: list[str]) -> dict[str, dict[str, Any]]:
         nonlocal seq
@@ -174,8 +184,7 @@ async def _serve(conn: Connection, port: int, rooms: list[str], members: list[tu
                 finally:
                     del shared.awaited[content]
                 lat[room].append((t1 - t0) * 1000.0)
-        return {room: {**percentiles(v), **({"raw": v} if raw else {})}
-                for room, v in lat.items()}
+        return {room: {**percentiles(v), **({"raw": v} if raw else {})} for room, v in lat.items()}
 
     async def handle(request: str, arg: Any) -> Any:
         if request == "connect":

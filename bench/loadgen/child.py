@@ -53,8 +53,7 @@ class Child:
             self._proc.join(2)
 
 
-def run_child(conn: Connection,
-              main: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:
+def run_child(conn: Connection, main: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:
     """The child's entry: run ``main(conn)`` on uvloop; hand a crash to the parent."""
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

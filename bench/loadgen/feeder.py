@@ -32,16 +32,29 @@ __all__ = ["Feeder"]
 _TICK_S = 0.001
 _POSES = 64  # poses cycled per robot: the fields vary as a moving robot's do
 # What the gateway's batch script writes (gateway/streams/telemetry_batch.py).
-_SAMPLE = (b'{"robot":"%s","seq":%d,"ts":%s,"x":%s,"y":%s,"theta":%s,"battery":87.5,'
-           b'"speed":0.61,"transport":"udp","rx":%s}')
+_SAMPLE = (
+    b'{"robot":"%s","seq":%d,"ts":%s,"x":%s,"y":%s,"theta":%s,"battery":87.5,'
+    b'"speed":0.61,"transport":"udp","rx":%s}'
+)
 
 
 def _heads(robots: list[str]) -> dict[str, bytes]:
     """Each robot's XADD up to the sample's length: the command packed with an empty
     sample, whose ``$0\\r\\n\\r\\n`` is cut off."""
+
     def head(robot: str) -> tuple[Any, ...]:
-        return ("XADD", streams.TELEMETRY, "MAXLEN", "~", "1000000", "*", "robot", robot,
-                streams.TELEMETRY_SAMPLE, "")
+        return (
+            "XADD",
+            streams.TELEMETRY,
+            "MAXLEN",
+            "~",
+            "1000000",
+            "*",
+            "robot",
+            robot,
+            streams.TELEMETRY_SAMPLE,
+            "",
+        )
 
     return {robot: pack_command(head(robot))[:-6] for robot in robots}
 
@@ -66,8 +79,14 @@ def _main(conn: Connection, url: str, robots: list[str], rate: float) -> None:
     sock = socket.create_connection((kw.get("host", "127.0.0.1"), kw.get("port", 6379)))
     replies = hiredis.Reader()
     rng = random.Random(3)
-    poses = [(b"%.3f" % rng.uniform(0, 40), b"%.3f" % rng.uniform(0, 25),
-              b"%.3f" % rng.uniform(-3.14, 3.14)) for _ in range(_POSES)]
+    poses = [
+        (
+            b"%.3f" % rng.uniform(0, 40),
+            b"%.3f" % rng.uniform(0, 25),
+            b"%.3f" % rng.uniform(-3.14, 3.14),
+        )
+        for _ in range(_POSES)
+    ]
     heads = _heads(robots)
     names = {robot: robot.encode() for robot in robots}
     seqs = dict.fromkeys(robots, 0)

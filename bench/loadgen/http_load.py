@@ -21,10 +21,18 @@ __all__ = ["HttpLoad"]
 
 
 class HttpLoad:
-    def __init__(self, port: int, path: str, connections: int, *,
-                 headers: dict[str, str] | None = None, host: str = "127.0.0.1") -> None:
-        self._child = Child(_main, host, port, path, connections, headers or {},
-                            name="bench-http-load")
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        connections: int,
+        *,
+        headers: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self._child = Child(
+            _main, host, port, path, connections, headers or {}, name="bench-http-load"
+        )
 
     @property
     def pid(self) -> int:
@@ -69,13 +77,13 @@ class _Conn(asyncio.Protocol):
                 if end < 0:
                     return
                 head = bytes(buf[:end])
-                del buf[:end + 4]
+                del buf[: end + 4]
                 self.status = head[9:12].decode()
                 i = head.lower().find(b"content-length:")
-                self.need = int(head[i + 15:head.find(b"\r\n", i)]) if i >= 0 else 0
+                self.need = int(head[i + 15 : head.find(b"\r\n", i)]) if i >= 0 else 0
             if len(buf) < self.need:
                 return
-            del buf[:self.need]
+            del buf[: self.need]
             self.need = -1
             self.stats.done(self.status, time.perf_counter() - self.sent_at)
             self._send()
@@ -97,13 +105,15 @@ class _Stats:
             self.lat.append(seconds * 1000.0)
 
 
-def _main(conn: Connection, host: str, port: int, path: str, connections: int,
-          headers: dict[str, str]) -> None:
+def _main(
+    conn: Connection, host: str, port: int, path: str, connections: int, headers: dict[str, str]
+) -> None:
     run_child(conn, lambda c: _serve(c, host, port, path, connections, headers))
 
 
-async def _serve(conn: Connection, host: str, port: int, path: str, connections: int,
-                 headers: dict[str, str]) -> None:
+async def _serve(
+    conn: Connection, host: str, port: int, path: str, connections: int, headers: dict[str, str]
+) -> None:
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
     stats = _Stats()
@@ -123,9 +133,14 @@ async def _serve(conn: Connection, host: str, port: int, path: str, connections:
             stats.measuring = False
             seconds = time.perf_counter() - t0
             n = sum(stats.statuses.values())
-            return {"requests": n, "rps": round(n / seconds, 1), "seconds": round(seconds, 3),
-                    "statuses": dict(stats.statuses), "latency_ms": percentiles(stats.lat),
-                    "lost": stats.lost}
+            return {
+                "requests": n,
+                "rps": round(n / seconds, 1),
+                "seconds": round(seconds, 3),
+                "statuses": dict(stats.statuses),
+                "latency_ms": percentiles(stats.lat),
+                "lost": stats.lost,
+            }
         raise ValueError(req)
 
     try:

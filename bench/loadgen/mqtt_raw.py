@@ -22,8 +22,14 @@ from bench.loadgen.child import Child, run_child, serve_pipe
 from protocol.messages import Telemetry
 from protocol.mqtt_topics import publication_for
 
-__all__ = ["MqttPublisher", "MqttSubscriber", "connect_packet", "publish_packet",
-           "remaining_length", "subscribe_packet"]
+__all__ = [
+    "MqttPublisher",
+    "MqttSubscriber",
+    "connect_packet",
+    "publish_packet",
+    "remaining_length",
+    "subscribe_packet",
+]
 
 _TICK_S = 0.0005
 
@@ -108,11 +114,18 @@ def _pub_main(conn: Connection, host: str, port: int, robots: list[str]) -> None
                 for i in range(int(rate * seconds)):
                     robot = robots[i % len(robots)]
                     seqs[robot] += 1
-                    pub = publication_for(Telemetry(
-                        robot=robot, seq=seqs[robot], ts=ts + i * 1e-6,
-                        x=round(rng.uniform(0, 40), 3), y=round(rng.uniform(0, 25), 3),
-                        theta=round(rng.uniform(-3.14, 3.14), 3),
-                        battery=round(rng.uniform(20, 100), 1), speed=round(rng.uniform(0, 1), 2)))
+                    pub = publication_for(
+                        Telemetry(
+                            robot=robot,
+                            seq=seqs[robot],
+                            ts=ts + i * 1e-6,
+                            x=round(rng.uniform(0, 40), 3),
+                            y=round(rng.uniform(0, 25), 3),
+                            theta=round(rng.uniform(-3.14, 3.14), 3),
+                            battery=round(rng.uniform(20, 100), 1),
+                            speed=round(rng.uniform(0, 1), 2),
+                        )
+                    )
                     packets.append(publish_packet(pub.topic, pub.payload))
                 conn.send(len(packets))
             elif request == "go":

@@ -36,12 +36,14 @@ _CONNECTING = 50  # handshakes in flight at once
 class TcpRobots:
     """The parent's handle on the robot process."""
 
-    def __init__(self, host: str, port: int, robots: list[tuple[str, str, bytes]],
-                 hz: float) -> None:
+    def __init__(
+        self, host: str, port: int, robots: list[tuple[str, str, bytes]], hz: float
+    ) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_main, args=(child, host, port, robots, hz),
-                                 name="bench-tcp-robots", daemon=True)
+        self._proc = ctx.Process(
+            target=_main, args=(child, host, port, robots, hz), name="bench-tcp-robots", daemon=True
+        )
         self._proc.start()
         child.close()
 
@@ -71,8 +73,9 @@ class TcpRobots:
 class _Robot(asyncio.Protocol):
     def __init__(self, robot: str, kind: str, key: bytes, counts: dict[str, int]) -> None:
         self.robot = robot
-        self.codec = RobotConnection(robot, RobotKind(kind), key, secrets.token_hex(16),
-                                     firmware="robodine-bench")
+        self.codec = RobotConnection(
+            robot, RobotKind(kind), key, secrets.token_hex(16), firmware="robodine-bench"
+        )
         self.counts = counts
         self.transport: asyncio.Transport | None = None
         self.welcomed: asyncio.Future[Welcome] = asyncio.get_running_loop().create_future()
@@ -117,9 +120,20 @@ class _Robot(asyncio.Protocol):
         self.seq += 1
         self.x += self.rng.uniform(-0.05, 0.05)
         self.y += self.rng.uniform(-0.05, 0.05)
-        self._write(self.codec.send(Telemetry(
-            robot=self.robot, seq=self.seq, ts=now, x=round(self.x, 3), y=round(self.y, 3),
-            theta=round(self.rng.uniform(-3.14, 3.14), 3), battery=87.5, speed=0.6)))
+        self._write(
+            self.codec.send(
+                Telemetry(
+                    robot=self.robot,
+                    seq=self.seq,
+                    ts=now,
+                    x=round(self.x, 3),
+                    y=round(self.y, 3),
+                    theta=round(self.rng.uniform(-3.14, 3.14), 3),
+                    battery=87.5,
+                    speed=0.6,
+                )
+            )
+        )
         self.counts["telemetry"] += 1
 
     def heartbeat(self) -> None:
@@ -128,8 +142,9 @@ class _Robot(asyncio.Protocol):
         self.counts["heartbeats"] += 1
 
 
-def _main(conn: Connection, host: str, port: int, robots: list[tuple[str, str, bytes]],
-          hz: float) -> None:
+def _main(
+    conn: Connection, host: str, port: int, robots: list[tuple[str, str, bytes]], hz: float
+) -> None:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve(conn, host, port, robots, hz))
@@ -139,11 +154,18 @@ def _main(conn: Connection, host: str, port: int, robots: list[tuple[str, str, b
         raise
 
 
-async def _serve(conn: Connection, host: str, port: int, robots: list[tuple[str, str, bytes]],
-                 hz: float) -> None:
+async def _serve(
+    conn: Connection, host: str, port: int, robots: list[tuple[str, str, bytes]], hz: float
+) -> None:
     loop = asyncio.get_running_loop()
-    counts = {"telemetry": 0, "heartbeats": 0, "errors": 0, "lost": 0, "connected": 0,
-              "connect_failed": 0}
+    counts = {
+        "telemetry": 0,
+        "heartbeats": 0,
+        "errors": 0,
+        "lost": 0,
+        "connected": 0,
+        "connect_failed": 0,
+    }
     fleet: list[_Robot] = []
     gate = asyncio.Semaphore(_CONNECTING)
     t0 = time.perf_counter()
@@ -153,7 +175,8 @@ async def _serve(conn: Connection, host: str, port: int, robots: list[tuple[str,
         async with gate:
             try:
                 _, proto = await loop.create_connection(
-                    lambda: _Robot(robot, kind, key, counts), host, port)
+                    lambda: _Robot(robot, kind, key, counts), host, port
+                )
                 async with asyncio.timeout(30):
                     await proto.welcomed
             except (OSError, TimeoutError) as exc:

@@ -44,8 +44,9 @@ class UdpSender:
     def __init__(self, host: str, port: int, robots: list[tuple[str, bytes]]) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_main, args=(child, host, port, robots),
-                                 name="bench-udp-sender", daemon=True)
+        self._proc = ctx.Process(
+            target=_main, args=(child, host, port, robots), name="bench-udp-sender", daemon=True
+        )
         self._proc.start()
         child.close()
 
@@ -115,26 +116,40 @@ def _serve(conn: Connection, host: str, port: int, robots: list[tuple[str, bytes
             return
 
 
-def _one(robots: list[tuple[str, bytes]], seqs: list[int], i: int, ts: float,
-         rng: random.Random) -> bytes:
+def _one(
+    robots: list[tuple[str, bytes]], seqs: list[int], i: int, ts: float, rng: random.Random
+) -> bytes:
     r = i % len(robots)
     robot, key = robots[r]
     seqs[r] += 1
-    msg = Telemetry(robot=robot, seq=seqs[r], ts=ts,
-                    x=round(rng.uniform(0, 40), 3), y=round(rng.uniform(0, 25), 3),
-                    theta=round(rng.uniform(-3.14, 3.14), 3),
-                    battery=round(rng.uniform(20, 100), 1), speed=round(rng.uniform(0, 1), 2))
+    msg = Telemetry(
+        robot=robot,
+        seq=seqs[r],
+        ts=ts,
+        x=round(rng.uniform(0, 40), 3),
+        y=round(rng.uniform(0, 25), 3),
+        theta=round(rng.uniform(-3.14, 3.14), 3),
+        battery=round(rng.uniform(20, 100), 1),
+        speed=round(rng.uniform(0, 1), 2),
+    )
     return encode_datagram(msg, key)
 
 
-def _sign(robots: list[tuple[str, bytes]], seqs: list[int], n: int,
-          rng: random.Random) -> list[bytes]:
+def _sign(
+    robots: list[tuple[str, bytes]], seqs: list[int], n: int, rng: random.Random
+) -> list[bytes]:
     ts = time.time()
     return [_one(robots, seqs, i, ts + i * 1e-6, rng) for i in range(n)]
 
 
-def _pace_live(sock: socket.socket, robots: list[tuple[str, bytes]], seqs: list[int],
-               rng: random.Random, n: int, rate: float) -> tuple[int, float, int]:
+def _pace_live(
+    sock: socket.socket,
+    robots: list[tuple[str, bytes]],
+    seqs: list[int],
+    rng: random.Random,
+    n: int,
+    rate: float,
+) -> tuple[int, float, int]:
     sent = errors = 0
     clock = time.perf_counter
     t0 = clock()

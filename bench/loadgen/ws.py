@@ -35,14 +35,16 @@ def mask_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     key = os.urandom(4)
     if not n:
         return head + key
-    masked = (int.from_bytes(payload, "big")
-              ^ int.from_bytes((key * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+    masked = (
+        int.from_bytes(payload, "big") ^ int.from_bytes((key * (n // 4 + 1))[:n], "big")
+    ).to_bytes(n, "big")
     return head + key + masked
 
 
 class WsClient(asyncio.Protocol):
-    def __init__(self, host: str, port: int, path: str, on_text: OnText,
-                 *, stall: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, on_text: OnText, *, stall: bool = False
+    ) -> None:
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}"
@@ -89,7 +91,7 @@ class WsClient(asyncio.Protocol):
             if end < 0:
                 return
             head = bytes(buf[:end])
-            del buf[:end + 4]
+            del buf[: end + 4]
             if not head.startswith(b"HTTP/1.1 101"):
                 status = head.split(b"\r\n", 1)[0].decode(errors="replace")
                 body = bytes(buf[:300]).decode(errors="replace")
@@ -116,11 +118,11 @@ class WsClient(asyncio.Protocol):
             if n == 126:
                 if size - i < 4:
                     break
-                n, h = int.from_bytes(buf[i + 2:i + 4], "big"), 4
+                n, h = int.from_bytes(buf[i + 2 : i + 4], "big"), 4
             elif n == 127:
                 if size - i < 10:
                     break
-                n, h = int.from_bytes(buf[i + 2:i + 10], "big"), 10
+                n, h = int.from_bytes(buf[i + 2 : i + 10], "big"), 10
             if size - i < h + n:
                 break
             opcode = b0 & 0x0F
@@ -132,17 +134,19 @@ class WsClient(asyncio.Protocol):
             elif opcode == 0x9 and self.transport is not None:
                 self.transport.write(mask_frame(bytes(buf[start:i]), 0xA))
             elif opcode == 0x8:
-                self.close_code = int.from_bytes(buf[start:start + 2], "big") if n >= 2 else 1005
+                self.close_code = int.from_bytes(buf[start : start + 2], "big") if n >= 2 else 1005
                 if self.transport is not None:
                     self.transport.close()
         del buf[:i]
 
 
-async def connect(host: str, port: int, path: str, on_text: OnText, *, stall: bool = False,
-                  wait_s: float = 10.0) -> WsClient:
+async def connect(
+    host: str, port: int, path: str, on_text: OnText, *, stall: bool = False, wait_s: float = 10.0
+) -> WsClient:
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(
-        lambda: WsClient(host, port, path, on_text, stall=stall), host, port)
+        lambda: WsClient(host, port, path, on_text, stall=stall), host, port
+    )
     async with asyncio.timeout(wait_s):
         await client.opened
     return client

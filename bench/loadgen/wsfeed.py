@@ -79,12 +79,29 @@ class FeedClients:
     own backlog (chunks wait in the kernel), not the server's delivery.
     """
 
-    def __init__(self, port: int, path: str, n: int, *, latency: bool = False,
-                 stalled: int = 0, host: str = "127.0.0.1", processes: int = 1) -> None:
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        n: int,
+        *,
+        latency: bool = False,
+        stalled: int = 0,
+        host: str = "127.0.0.1",
+        processes: int = 1,
+    ) -> None:
         shares = [n // processes + (i < n % processes) for i in range(processes)]
         self._children = [
-            Child(_main, host, port, path, share, latency, stalled if i == 0 else 0,
-                  name=f"bench-ws-clients-{i}")
+            Child(
+                _main,
+                host,
+                port,
+                path,
+                share,
+                latency,
+                stalled if i == 0 else 0,
+                name=f"bench-ws-clients-{i}",
+            )
             for i, share in enumerate(shares)
         ]
         self._latency = latency
@@ -99,8 +116,9 @@ class FeedClients:
 
     def connect(self, timeout: float = 60.0) -> dict[str, Any]:
         parts = [c.call("connect", timeout, timeout=timeout + 5) for c in self._children]
-        out: dict[str, Any] = {k: sum(p[k] for p in parts)
-                               for k in ("connected", "stalled", "failed")}
+        out: dict[str, Any] = {
+            k: sum(p[k] for p in parts) for k in ("connected", "stalled", "failed")
+        }
         out["errors"] = dict(sum((Counter(p["errors"]) for p in parts), Counter()))
         out["seconds"] = max(p["seconds"] for p in parts)
         return out
@@ -180,6 +198,7 @@ class _State:
                 if self.latency:
                     self.received_at.append(t)
                     self.received.append(payload)
+
         return on_text
 
     def decode_latencies(self) -> None:
@@ -199,13 +218,15 @@ class _State:
                 self.other[f.type] += 1
 
 
-def _main(conn: Connection, host: str, port: int, path: str, n: int, latency: bool,
-          stalled: int) -> None:
+def _main(
+    conn: Connection, host: str, port: int, path: str, n: int, latency: bool, stalled: int
+) -> None:
     run_child(conn, lambda c: _serve(c, host, port, path, n, latency, stalled))
 
 
-async def _serve(conn: Connection, host: str, port: int, path: str, n: int, latency: bool,
-                 stalled: int) -> None:
+async def _serve(
+    conn: Connection, host: str, port: int, path: str, n: int, latency: bool, stalled: int
+) -> None:
     st = _State(latency)
     clients: list[WsClient] = []
     slow: list[WsClient] = []
@@ -229,15 +250,23 @@ async def _serve(conn: Connection, host: str, port: int, path: str, n: int, late
                 tg.create_task(one(i, False))
             for i in range(stalled):
                 tg.create_task(one(n + i, True))
-        return {"connected": len(clients), "stalled": len(slow), "failed": sum(errors.values()),
-                "errors": dict(errors), "seconds": round(time.perf_counter() - t0, 2)}
+        return {
+            "connected": len(clients),
+            "stalled": len(slow),
+            "failed": sum(errors.values()),
+            "errors": dict(errors),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
 
     def status() -> dict[str, Any]:
         closes = Counter(str(c.close_code) for c in clients + slow if c.closed.done())
-        return {"open": sum(not c.closed.done() for c in clients),
-                "stalled_open": sum(not c.closed.done() for c in slow),
-                "closes": dict(closes), "other_frames": dict(st.other),
-                "messages_total": sum(c.frames for c in clients)}
+        return {
+            "open": sum(not c.closed.done() for c in clients),
+            "stalled_open": sum(not c.closed.done() for c in slow),
+            "closes": dict(closes),
+            "other_frames": dict(st.other),
+            "messages_total": sum(c.frames for c in clients),
+        }
 
     async def handle(request: str, arg: Any) -> Any:
         if request == "connect":
@@ -253,12 +282,16 @@ async def _serve(conn: Connection, host: str, port: int, path: str, n: int, late
             st.measuring = False
             st.decode_latencies()
             counts = [st.per_client.get(i, 0) for i in range(n)]
-            out = {"seconds": round(seconds, 3), "samples": st.telemetry,
-                   "samples_s": round(st.telemetry / seconds, 1) if seconds else 0.0,
-                   "messages": st.messages,
-                   "messages_s": round(st.messages / seconds, 1) if seconds else 0.0,
-                   "per_client_min": min(counts) if counts else 0,
-                   "per_client_max": max(counts) if counts else 0, **status()}
+            out = {
+                "seconds": round(seconds, 3),
+                "samples": st.telemetry,
+                "samples_s": round(st.telemetry / seconds, 1) if seconds else 0.0,
+                "messages": st.messages,
+                "messages_s": round(st.messages / seconds, 1) if seconds else 0.0,
+                "per_client_min": min(counts) if counts else 0,
+                "per_client_max": max(counts) if counts else 0,
+                **status(),
+            }
             if st.latency:  # raw, merged over processes by the parent
                 out["latency_ms"] = st.lat_ms.tobytes()
                 out["from_redis_ms"] = st.web_ms.tobytes()

@@ -53,12 +53,17 @@ def run(ctx: Context) -> Result:
     ports = ctx.config(CAMERAS, url, {"recorder": {"continuous": True, "segment_s": 10.0}})
     gw = ctx.gateway(CAMERAS, url, ports=ports)
     web = ctx.web(ports)
-    recorder = ctx.service("recorder", robodine_argv("recorder", "--config", str(ports.path)),
-                           env=child_env(), cwd=ctx.workdir)
+    recorder = ctx.service(
+        "recorder",
+        robodine_argv("recorder", "--config", str(ports.path)),
+        env=child_env(),
+        cwd=ctx.workdir,
+    )
     token = webtier.login(ports.web)
     robots = gw.config.robot_configs()
-    cams = CameraRobots(gw.tcp_port, [(r.id, str(r.kind), r.key_bytes) for r in robots],
-                        FPS, FRAME_BYTES)
+    cams = CameraRobots(
+        gw.tcp_port, [(r.id, str(r.kind), r.key_bytes) for r in robots], FPS, FRAME_BYTES
+    )
     sender = UdpSender("127.0.0.1", gw.udp_port, [(r.id, r.key_bytes) for r in robots])
     clients = FeedClients(ports.web, f"/ws/telemetry?token={token}", TEL_CLIENTS, latency=True)
     viewers: Viewers | None = None
@@ -68,8 +73,12 @@ def run(ctx: Context) -> Result:
         opened = clients.connect()
         if opened["connected"] < TEL_CLIENTS:
             raise RuntimeError(f"only {opened['connected']} telemetry clients: {opened}")
-        pids = {"gateway": gw.service.pid, "web": web.pid, "recorder": recorder.pid,
-                "redis": redis_svc.pid}
+        pids = {
+            "gateway": gw.service.pid,
+            "web": web.pid,
+            "recorder": recorder.pid,
+            "redis": redis_svc.pid,
+        }
         ctx.log(f"telemetry alone: {TELEMETRY_RATE} msg/s for {seconds:g}s")
         quiet = _phase(sender, clients, gw.metrics_port, seconds, pids)
         viewers = Viewers(ports.web, token, [f"{r.id}:front" for r in robots], VIEWERS)
@@ -93,25 +102,45 @@ def run(ctx: Context) -> Result:
     p99_quiet, p99_loaded = quiet["latency_ms"].get("p99"), loaded["latency_ms"].get("p99")
     ratio = p99_loaded / p99_quiet if p99_quiet and p99_loaded else None
     fps_min = watched["per_viewer_fps"][0]
-    met = (ratio is not None and ratio <= 1.2 and loaded["telemetry_lost"] == 0
-           and fps_min >= 0.9 * FPS)
+    met = (
+        ratio is not None
+        and ratio <= 1.2
+        and loaded["telemetry_lost"] == 0
+        and fps_min >= 0.9 * FPS
+    )
     figures = {
-        "viewer_frames_s": watched["frames_s"], "per_viewer_fps": watched["per_viewer_fps"],
-        "frames_sent": sent["frames"], "camera": loaded["camera"],
+        "viewer_frames_s": watched["frames_s"],
+        "per_viewer_fps": watched["per_viewer_fps"],
+        "frames_sent": sent["frames"],
+        "camera": loaded["camera"],
         "telemetry_p99_ms": {"without": p99_quiet, "with": p99_loaded},
         "telemetry_latency_ms": {"without": quiet["latency_ms"], "with": loaded["latency_ms"]},
         "telemetry_lost": {"without": quiet["telemetry_lost"], "with": loaded["telemetry_lost"]},
-        "cpu_pct": {"without": quiet["cpu"], "with": loaded["cpu"]}, "peak_rss_mb": rss,
+        "cpu_pct": {"without": quiet["cpu"], "with": loaded["cpu"]},
+        "peak_rss_mb": rss,
     }
-    ctx.log(f"viewers {watched['frames_s']} frames/s ({watched['per_viewer_fps']} per viewer); "
-            f"telemetry p99 {p99_quiet} -> {p99_loaded} ms; lost {figures['telemetry_lost']}; "
-            f"cpu {loaded['cpu']}; rss {rss}")
-    return Result(NAME, "ok", MEASURES, GOAL, project=ratio, unit="x telemetry p99", met=met,
-                  figures=figures, peak_rss_mb=rss, bound=_bound(loaded["cpu"], ratio, fps_min))
+    ctx.log(
+        f"viewers {watched['frames_s']} frames/s ({watched['per_viewer_fps']} per viewer); "
+        f"telemetry p99 {p99_quiet} -> {p99_loaded} ms; lost {figures['telemetry_lost']}; "
+        f"cpu {loaded['cpu']}; rss {rss}"
+    )
+    return Result(
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=ratio,
+        unit="x telemetry p99",
+        met=met,
+        figures=figures,
+        peak_rss_mb=rss,
+        bound=_bound(loaded["cpu"], ratio, fps_min),
+    )
 
 
-def _phase(sender: UdpSender, clients: FeedClients, metrics_port: int, seconds: float,
-           pids: dict[str, int]) -> dict[str, Any]:
+def _phase(
+    sender: UdpSender, clients: FeedClients, metrics_port: int, seconds: float, pids: dict[str, int]
+) -> dict[str, Any]:
     sender.prepare(TELEMETRY_RATE, seconds, live=True)
     before = prom.scrape(metrics_port)
     clients.start()
@@ -127,12 +156,18 @@ def _phase(sender: UdpSender, clients: FeedClients, metrics_port: int, seconds: 
         "dropped": prom.delta(after, before, "robodine_gateway_camera_dropped_total"),
     }
     camera["frames"] = sum(camera["frames"].values())  # type: ignore[assignment]
-    return {"latency_ms": got.get("latency_ms", {}), "cpu": cpu, "camera": camera,
-            "telemetry_lost": int(report.sent - received.get("udp", 0.0))}
+    return {
+        "latency_ms": got.get("latency_ms", {}),
+        "cpu": cpu,
+        "camera": camera,
+        "telemetry_lost": int(report.sent - received.get("udp", 0.0)),
+    }
 
 
 def _bound(cpu: dict[str, float], ratio: float | None, fps_min: float) -> str:
     busiest = max(cpu, key=lambda k: cpu[k])
-    return (f"telemetry p99 x{ratio if ratio is None else round(ratio, 2)} with cameras; the "
-            f"slowest viewer got {fps_min} fps; the busiest process was {busiest} at "
-            f"{cpu[busiest]:.0f}% of a core")
+    return (
+        f"telemetry p99 x{ratio if ratio is None else round(ratio, 2)} with cameras; the "
+        f"slowest viewer got {fps_min} fps; the busiest process was {busiest} at "
+        f"{cpu[busiest]:.0f}% of a core"
+    )

@@ -42,6 +42,7 @@ depend on history size: history on join is XREVRANGE COUNT and posting is XADD w
 approximate MAXLEN, so nothing scans the history.
 """
 
+
 def unavailable() -> str | None:
     return availability.web()
 
@@ -55,9 +56,19 @@ def run(ctx: Context) -> Result:
     samples = ctx.pick(40, 400)  # per history size, interleaved
     _, url = ctx.redis()
     rooms = [ROOM, *(_history_room(size) for size in HISTORY)]
-    ports = ctx.config(1, url, {"chat": {"rate_per_s": 1e6, "burst": 1_000_000,
-                                         "maxlen": 2 * max(HISTORY), "relay": [],
-                                         "rooms": [{"name": r} for r in rooms]}})
+    ports = ctx.config(
+        1,
+        url,
+        {
+            "chat": {
+                "rate_per_s": 1e6,
+                "burst": 1_000_000,
+                "maxlen": 2 * max(HISTORY),
+                "relay": [],
+                "rooms": [{"name": r} for r in rooms],
+            }
+        },
+    )
     client = redis.Redis.from_url(url)
     try:
         for size in HISTORY:
@@ -67,17 +78,23 @@ def run(ctx: Context) -> Result:
         members = [(webtier.USER, admin)]
         for i in range(1, MEMBERS):
             name = f"member{i}"
-            webtier.request(ports.web, "POST", "/api/users",
-                            {"username": name, "password": PASSWORD, "role": "staff"},
-                            token=admin)
+            webtier.request(
+                ports.web,
+                "POST",
+                "/api/users",
+                {"username": name, "password": PASSWORD, "role": "staff"},
+                token=admin,
+            )
             members.append((name, webtier.login(ports.web, name, PASSWORD)))
         room = ChatMembers(ports.web, rooms, members)
         try:
             joined = room.connect()
             with ctx.profiling(web, "chat-web") as profile:
                 tp = room.throughput(seconds)
-            ctx.log(f"{MEMBERS} members: {tp['messages_s']:,.0f} messages/s posted, "
-                    f"{tp['deliveries_s']:,.0f} deliveries/s")
+            ctx.log(
+                f"{MEMBERS} members: {tp['messages_s']:,.0f} messages/s posted, "
+                f"{tp['deliveries_s']:,.0f} deliveries/s"
+            )
             history_rooms = [_history_room(size) for size in HISTORY]
             room.latency(ctx.pick(10, 40), history_rooms)  # warm-up: first-use costs, discarded
             by_room = room.latency(samples, history_rooms)
@@ -87,19 +104,34 @@ def run(ctx: Context) -> Result:
         client.close()
     latency: dict[str, Any] = {str(size): by_room[_history_room(size)] for size in HISTORY}
     for history, lat in latency.items():
-        ctx.log(f"history {int(history):,}: post -> all members p50 {lat['p50']} ms, "
-                f"p99 {lat['p99']} ms")
+        ctx.log(
+            f"history {int(history):,}: post -> all members p50 {lat['p50']} ms, "
+            f"p99 {lat['p99']} ms"
+        )
     p50s = [v["p50"] for v in latency.values()]
     spread = max(p50s) / min(p50s) if min(p50s) > 0 else None
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=tp["messages_s"], unit="msg/s", met=spread is not None
-        and spread <= 1.2, figures={"throughput": tp, "latency_ms_by_history": latency,
-                                    "history_on_join": joined["history_on_join"],
-                                    "p50_spread": round(spread, 3) if spread else None,
-                                    "samples_per_size": samples},
-        bound=(f"round-trip p50 {min(p50s)}-{max(p50s)} ms across history sizes (spread "
-               f"{spread:.2f}x); throughput is one web process posting (XADD) and fanning "
-               "out each message to 10 sockets") if spread else "",
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=tp["messages_s"],
+        unit="msg/s",
+        met=spread is not None and spread <= 1.2,
+        figures={
+            "throughput": tp,
+            "latency_ms_by_history": latency,
+            "history_on_join": joined["history_on_join"],
+            "p50_spread": round(spread, 3) if spread else None,
+            "samples_per_size": samples,
+        },
+        bound=(
+            f"round-trip p50 {min(p50s)}-{max(p50s)} ms across history sizes (spread "
+            f"{spread:.2f}x); throughput is one web process posting (XADD) and fanning "
+            "out each message to 10 sockets"
+        )
+        if spread
+        else "",
         profile=profile or None,
     )
 
@@ -110,8 +142,15 @@ def _set_history(client: redis.Redis, room: str, size: int) -> None:
     pipe = client.pipeline(transaction=False)
     now = time.time()
     for i in range(size):
-        pipe.xadd(stream, {"username": "seed", "content": f"history message number {i}",
-                           "ts": now, "role": "staff"})
+        pipe.xadd(
+            stream,
+            {
+                "username": "seed",
+                "content": f"history message number {i}",
+                "ts": now,
+                "role": "staff",
+            },
+        )
         if i % 5000 == 4999:
             pipe.execute()
     pipe.execute()

@@ -44,6 +44,7 @@ processes) gets on a core: the p99 is made of moments when all of them wait for 
 figure needs a quiet machine (the run's load average at the start says whether it had one).
 """
 
+
 def unavailable() -> str | None:
     return availability.web()
 
@@ -55,22 +56,31 @@ def run(ctx: Context) -> Result:
     gw = ctx.gateway(ROBOTS, url, ports=ports)
     web = ctx.web(ports)
     token = webtier.login(ports.web)
-    sender = UdpSender("127.0.0.1", gw.udp_port,
-                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
-    clients = FeedClients(ports.web, f"/ws/telemetry?token={token}", CLIENTS, latency=True,
-                          processes=CLIENT_PROCESSES)
+    sender = UdpSender(
+        "127.0.0.1", gw.udp_port, [(r.id, r.key_bytes) for r in gw.config.robot_configs()]
+    )
+    clients = FeedClients(
+        ports.web, f"/ws/telemetry?token={token}", CLIENTS, latency=True, processes=CLIENT_PROCESSES
+    )
     try:
         bring_online(ctx, sender, url, ROBOTS)
         opened = clients.connect()
         if opened["connected"] < CLIENTS:
-            raise RuntimeError(f"only {opened['connected']} of {CLIENTS} WebSockets opened: "
-                               f"{opened['errors']}")
-        ctx.log(f"{CLIENTS} clients on /ws/telemetry; {RATE:,} msg/s from {ROBOTS} robots "
-                f"for {seconds:g}s")
+            raise RuntimeError(
+                f"only {opened['connected']} of {CLIENTS} WebSockets opened: {opened['errors']}"
+            )
+        ctx.log(
+            f"{CLIENTS} clients on /ws/telemetry; {RATE:,} msg/s from {ROBOTS} robots "
+            f"for {seconds:g}s"
+        )
         sender.prepare(RATE, seconds, live=True)
-        pids = {"gateway": gw.service.pid, "web": web.pid, "redis": redis_svc.pid,
-                "sender": sender.pid,
-                **{f"clients-{i + 1}": pid for i, pid in enumerate(clients.pids)}}
+        pids = {
+            "gateway": gw.service.pid,
+            "web": web.pid,
+            "redis": redis_svc.pid,
+            "sender": sender.pid,
+            **{f"clients-{i + 1}": pid for i, pid in enumerate(clients.pids)},
+        }
         with ctx.profiling(web, "e2e-latency-web") as profile:
             clients.start()
             window = CpuWindow(pids).start()
@@ -84,27 +94,49 @@ def run(ctx: Context) -> Result:
     lat: dict[str, Any] = got.get("latency_ms", {})
     expected = report.sent * CLIENTS
     delivered = got["samples"] / expected if expected else 0.0
-    ctx.log(f"latency ms {lat}; from Redis to client {got.get('from_redis_ms')}; delivered "
-            f"{delivered:.1%} of {expected:,} samples x clients; "
-            f"cpu {cpu}")
+    ctx.log(
+        f"latency ms {lat}; from Redis to client {got.get('from_redis_ms')}; delivered "
+        f"{delivered:.1%} of {expected:,} samples x clients; "
+        f"cpu {cpu}"
+    )
     p50, p99 = lat.get("p50"), lat.get("p99")
     met = p50 is not None and p99 is not None and p50 <= 3 and p99 <= 10
-    figures = {"latency_ms": lat, "from_redis_ms": got.get("from_redis_ms", {}),
-               "sent_msg_s": round(report.rate), "clients": CLIENTS,
-               "samples_per_s": got["samples_s"], "messages_per_s": got["messages_s"],
-               "delivered_share": round(delivered, 4),
-               "per_client_samples": [got["per_client_min"], got["per_client_max"]],
-               "closes": got["closes"], "cpu_pct": cpu}
-    return Result(NAME, "ok", MEASURES, GOAL, project=p99, unit="ms p99", met=met,
-                  figures=figures, bound=_bound(lat, delivered, cpu), profile=profile or None)
+    figures = {
+        "latency_ms": lat,
+        "from_redis_ms": got.get("from_redis_ms", {}),
+        "sent_msg_s": round(report.rate),
+        "clients": CLIENTS,
+        "samples_per_s": got["samples_s"],
+        "messages_per_s": got["messages_s"],
+        "delivered_share": round(delivered, 4),
+        "per_client_samples": [got["per_client_min"], got["per_client_max"]],
+        "closes": got["closes"],
+        "cpu_pct": cpu,
+    }
+    return Result(
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=p99,
+        unit="ms p99",
+        met=met,
+        figures=figures,
+        bound=_bound(lat, delivered, cpu),
+        profile=profile or None,
+    )
 
 
 def _bound(lat: dict[str, Any], delivered: float, cpu: dict[str, float]) -> str:
     busiest = max(cpu, key=lambda k: cpu[k])
-    text = (f"p50 {lat.get('p50')} ms / p99 {lat.get('p99')} ms with {delivered:.0%} of samples "
-            f"delivered to each client; the busiest process was {busiest} at {cpu[busiest]:.0f}% "
-            "of a core")
+    text = (
+        f"p50 {lat.get('p50')} ms / p99 {lat.get('p99')} ms with {delivered:.0%} of samples "
+        f"delivered to each client; the busiest process was {busiest} at {cpu[busiest]:.0f}% "
+        "of a core"
+    )
     if cpu.get("web", 0) >= 85:
-        text += ("; the web tier's single event loop is saturated by per-client sends "
-                 f"({CLIENTS} clients x every sample), so samples wait in its queues")
+        text += (
+            "; the web tier's single event loop is saturated by per-client sends "
+            f"({CLIENTS} clients x every sample), so samples wait in its queues"
+        )
     return text

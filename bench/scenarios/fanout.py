@@ -61,6 +61,7 @@ feeder and the web tier's read and frame cost what the bare loop does not pay; t
 socket writes are the web tier's largest share.
 """
 
+
 def unavailable() -> str | None:
     return availability.web()
 
@@ -82,15 +83,23 @@ def run(ctx: Context) -> Result:
         steps: list[dict[str, Any]] = []
         with ctx.profiling(web, f"fanout-{n}-web") as profile:
             for feed in feeds:
-                got = _measure(ctx, ports.web, f"/ws/telemetry?token={token}", n, seconds,
-                               {"web": web.pid, "redis": redis_svc.pid},
-                               feed=(url, robots, feed))
+                got = _measure(
+                    ctx,
+                    ports.web,
+                    f"/ws/telemetry?token={token}",
+                    n,
+                    seconds,
+                    {"web": web.pid, "redis": redis_svc.pid},
+                    feed=(url, robots, feed),
+                )
                 got["feed"] = feed
                 got["delivered_share"] = round(got["samples_s"] / (feed * n), 3)
                 steps.append(got)
-                ctx.log(f"{n} clients, feed {feed:,}/s: web {got['samples_s']:,.0f} samples/s "
-                        f"({got['messages_s']:,.0f} messages/s), delivered share "
-                        f"{got['delivered_share']}, web {got['cpu'].get('web', 0):.0f}% of a core")
+                ctx.log(
+                    f"{n} clients, feed {feed:,}/s: web {got['samples_s']:,.0f} samples/s "
+                    f"({got['messages_s']:,.0f} messages/s), delivered share "
+                    f"{got['delivered_share']}, web {got['cpu'].get('web', 0):.0f}% of a core"
+                )
                 before = steps[-2]["samples_s"] if len(steps) > 1 else 0.0
                 if got["delivered_share"] < KEEPS_UP and got["samples_s"] < before * GROWS:
                     break  # saturated: a faster feed is only coalesced harder
@@ -101,44 +110,75 @@ def run(ctx: Context) -> Result:
         # so a dip of the machine in one window cannot flatter the ratio.
         ceilings = [_ceiling(ctx, n, seconds, per_message) for _ in range(ctx.pick(1, 2))]
         ceiling = max(ceilings, key=lambda g: g["samples_s"])
-        runs.append({"clients": n, "feed_entries_s": project["feed"],
-                     "project_samples_s": project["samples_s"],
-                     "ceiling_samples_s": ceiling["samples_s"],
-                     "ratio": round(project["samples_s"] / ceiling["samples_s"], 3)
-                     if ceiling["samples_s"] else None,
-                     "samples_per_message": per_message,
-                     "project_messages_s": project["messages_s"],
-                     "ceiling_messages_s": ceiling["messages_s"],
-                     "delivered_share": project["delivered_share"],
-                     "project_cpu_pct": project["cpu"], "ceiling_cpu_pct": ceiling["cpu"],
-                     "project_per_client": [project["per_client_min"],
-                                            project["per_client_max"]],
-                     "project_closes": project["closes"],
-                     "ceiling_windows_samples_s": [g["samples_s"] for g in ceilings],
-                     "steps": [{"feed_entries_s": g["feed"], "samples_s": g["samples_s"],
-                                "messages_s": g["messages_s"],
-                                "delivered_share": g["delivered_share"], "cpu_pct": g["cpu"]}
-                               for g in steps]})
-        ctx.log(f"{n} clients: web {project['samples_s']:,.0f} samples/s at a feed of "
-                f"{project['feed']:,}/s, bare aiohttp {ceiling['samples_s']:,.0f} samples/s at "
-                f"{per_message} per message -> {runs[-1]['ratio']}")
+        runs.append(
+            {
+                "clients": n,
+                "feed_entries_s": project["feed"],
+                "project_samples_s": project["samples_s"],
+                "ceiling_samples_s": ceiling["samples_s"],
+                "ratio": round(project["samples_s"] / ceiling["samples_s"], 3)
+                if ceiling["samples_s"]
+                else None,
+                "samples_per_message": per_message,
+                "project_messages_s": project["messages_s"],
+                "ceiling_messages_s": ceiling["messages_s"],
+                "delivered_share": project["delivered_share"],
+                "project_cpu_pct": project["cpu"],
+                "ceiling_cpu_pct": ceiling["cpu"],
+                "project_per_client": [project["per_client_min"], project["per_client_max"]],
+                "project_closes": project["closes"],
+                "ceiling_windows_samples_s": [g["samples_s"] for g in ceilings],
+                "steps": [
+                    {
+                        "feed_entries_s": g["feed"],
+                        "samples_s": g["samples_s"],
+                        "messages_s": g["messages_s"],
+                        "delivered_share": g["delivered_share"],
+                        "cpu_pct": g["cpu"],
+                    }
+                    for g in steps
+                ],
+            }
+        )
+        ctx.log(
+            f"{n} clients: web {project['samples_s']:,.0f} samples/s at a feed of "
+            f"{project['feed']:,}/s, bare aiohttp {ceiling['samples_s']:,.0f} samples/s at "
+            f"{per_message} per message -> {runs[-1]['ratio']}"
+        )
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     # The table shows the run that decides the goal: the lowest ratio (each run is in figures).
     decisive = min(runs, key=lambda r: r["ratio"] if r["ratio"] is not None else 0.0)
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=decisive["project_samples_s"], unit="samples/s",
-        ceiling=decisive["ceiling_samples_s"], ceiling_label=CEILING, ratio=decisive["ratio"],
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=decisive["project_samples_s"],
+        unit="samples/s",
+        ceiling=decisive["ceiling_samples_s"],
+        ceiling_label=CEILING,
+        ratio=decisive["ratio"],
         met=bool(ratios) and min(ratios) >= 0.7,
         figures={"runs": runs, "feeds_entries_s": list(feeds), "window_s": seconds},
-        bound=_bound(decisive), profile=profiles[-1] or None,
+        bound=_bound(decisive),
+        profile=profiles[-1] or None,
     )
 
 
 def _ceiling(ctx: Context, n: int, seconds: float, per_message: int) -> dict[str, Any]:
     port = free_port()
-    svc = ctx.service(f"ceiling-broadcast-{n}",
-                      [robodine_argv()[0], "-m", "bench.ceilings", "broadcast", str(port), str(n),
-                       str(per_message)])
+    svc = ctx.service(
+        f"ceiling-broadcast-{n}",
+        [
+            robodine_argv()[0],
+            "-m",
+            "bench.ceilings",
+            "broadcast",
+            str(port),
+            str(n),
+            str(per_message),
+        ],
+    )
     try:
         svc.wait_port(port)
         return _measure(ctx, port, "/ws", n, seconds, {"server": svc.pid})
@@ -146,16 +186,23 @@ def _ceiling(ctx: Context, n: int, seconds: float, per_message: int) -> dict[str
         svc.stop()
 
 
-def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
-             pids: dict[str, int],
-             feed: tuple[str, list[str], float] | None = None) -> dict[str, Any]:
+def _measure(
+    ctx: Context,
+    port: int,
+    path: str,
+    n: int,
+    seconds: float,
+    pids: dict[str, int],
+    feed: tuple[str, list[str], float] | None = None,
+) -> dict[str, Any]:
     clients = FeedClients(port, path, n, processes=CLIENT_PROCESSES)
     feeder: Feeder | None = None
     try:
         opened = clients.connect()
         if opened["connected"] < n:
-            raise RuntimeError(f"{path}: only {opened['connected']} of {n} WebSockets opened: "
-                               f"{opened['errors']}")
+            raise RuntimeError(
+                f"{path}: only {opened['connected']} of {n} WebSockets opened: {opened['errors']}"
+            )
         ctx.log(f"{n} clients connected to {path.split('?')[0]} in {opened['seconds']}s")
         if feed is not None:
             feeder = Feeder(*feed)
@@ -177,16 +224,22 @@ def _measure(ctx: Context, port: int, path: str, n: int, seconds: float,
 
 def _bound(last: dict[str, Any]) -> str:
     p, c = last["project_cpu_pct"], last["ceiling_cpu_pct"]
-    text = (f"at {last['clients']} clients the web tier used {p.get('web', 0):.0f}% of a core "
-            f"(clients {_clients(p):.0f}%, Redis {p.get('redis', 0):.0f}%, feeder "
-            f"{p.get('feeder', 0):.0f}%), the bare loop {c.get('server', 0):.0f}% (clients "
-            f"{_clients(c):.0f}%)")
+    text = (
+        f"at {last['clients']} clients the web tier used {p.get('web', 0):.0f}% of a core "
+        f"(clients {_clients(p):.0f}%, Redis {p.get('redis', 0):.0f}%, feeder "
+        f"{p.get('feeder', 0):.0f}%), the bare loop {c.get('server', 0):.0f}% (clients "
+        f"{_clients(c):.0f}%)"
+    )
     if last["delivered_share"] >= KEEPS_UP:
-        return text + (f": the web tier delivered every sample of the fastest feed "
-                       f"({last['feed_entries_s']:,}/s), so the figure is a lower bound of its "
-                       f"capacity")
-    return text + (": the two cores were full; the server's one event loop is the bound when it "
-                   "is near 100%, the receiving processes when they are")
+        return text + (
+            f": the web tier delivered every sample of the fastest feed "
+            f"({last['feed_entries_s']:,}/s), so the figure is a lower bound of its "
+            f"capacity"
+        )
+    return text + (
+        ": the two cores were full; the server's one event loop is the bound when it "
+        "is near 100%, the receiving processes when they are"
+    )
 
 
 def _clients(cpu: dict[str, float]) -> float:

@@ -56,10 +56,18 @@ def run(ctx: Context) -> Result:
     bisections = ctx.pick(0, 3)
     mosq, mqtt_port = ctx.mosquitto()
     redis_svc, url = ctx.redis()
-    ports = ctx.config(ROBOTS, url, {"mqtt": {"enabled": True,
-                                              "url": f"mqtt://127.0.0.1:{mqtt_port}",
-                                              "persistent_session": False}},
-                       robot_fields={"transport": "mqtt"})
+    ports = ctx.config(
+        ROBOTS,
+        url,
+        {
+            "mqtt": {
+                "enabled": True,
+                "url": f"mqtt://127.0.0.1:{mqtt_port}",
+                "persistent_session": False,
+            }
+        },
+        robot_fields={"transport": "mqtt"},
+    )
     robots = [r["id"] for r in ports.config.robots]
     publisher = MqttPublisher("127.0.0.1", mqtt_port, robots)
     client = redis.Redis.from_url(url)
@@ -68,13 +76,18 @@ def run(ctx: Context) -> Result:
         try:
             pids = {"mosquitto": mosq.pid, "subscriber": sub.pid, "publisher": publisher.pid}
             ctx.log("ceiling: mosquitto -> bare subscriber")
-            c_best, c_steps, c_bad = _search(ctx, "bare", publisher, sub.count, pids, seconds,
-                                             bisections)
+            c_best, c_steps, c_bad = _search(
+                ctx, "bare", publisher, sub.count, pids, seconds, bisections
+            )
         finally:
             sub.close()
         gw = ctx.gateway(ROBOTS, url, ports=ports)
-        pids = {"gateway": gw.service.pid, "mosquitto": mosq.pid, "redis": redis_svc.pid,
-                "publisher": publisher.pid}
+        pids = {
+            "gateway": gw.service.pid,
+            "mosquitto": mosq.pid,
+            "redis": redis_svc.pid,
+            "publisher": publisher.pid,
+        }
 
         def xlen() -> int:
             return int(client.xlen(streams.TELEMETRY))
@@ -83,29 +96,49 @@ def run(ctx: Context) -> Result:
         ctx.log("project: mosquitto -> gateway -> rd:telemetry")
         with ctx.profiling(gw.service, "ingest-mqtt-gateway") as profile:
             before = prom.scrape(gw.metrics_port)
-            p_best, p_steps, p_bad = _search(ctx, "gateway", publisher, xlen, pids, seconds,
-                                             bisections)
+            p_best, p_steps, p_bad = _search(
+                ctx, "gateway", publisher, xlen, pids, seconds, bisections
+            )
             after = prom.scrape(gw.metrics_port)
     finally:
         publisher.close()
         client.close()
     ratio = p_best / c_best if c_best else None
-    drops = {name: prom.delta(after, before, name) for name in
-             ("robodine_gateway_mqtt_dropped_total", "robodine_gateway_telemetry_dropped_total")}
+    drops = {
+        name: prom.delta(after, before, name)
+        for name in (
+            "robodine_gateway_mqtt_dropped_total",
+            "robodine_gateway_telemetry_dropped_total",
+        )
+    }
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=round(p_best), unit="msg/s", ceiling=round(c_best),
-        ceiling_label=CEILING, ratio=round(ratio, 3) if ratio is not None else None,
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=round(p_best),
+        unit="msg/s",
+        ceiling=round(c_best),
+        ceiling_label=CEILING,
+        ratio=round(ratio, 3) if ratio is not None else None,
         met=ratio is not None and ratio >= 0.5,
-        figures={"robots": ROBOTS, "step_seconds": seconds, "gateway_drops": drops,
-                 "project_first_failed": p_bad, "ceiling_first_failed": c_bad},
-        steps=[{"side": "ceiling", **s} for s in c_steps] + [{"side": "gateway", **s}
-                                                           for s in p_steps],
-        bound=_bound(p_bad, c_bad), profile=profile or None,
+        figures={
+            "robots": ROBOTS,
+            "step_seconds": seconds,
+            "gateway_drops": drops,
+            "project_first_failed": p_bad,
+            "ceiling_first_failed": c_bad,
+        },
+        steps=[{"side": "ceiling", **s} for s in c_steps]
+        + [{"side": "gateway", **s} for s in p_steps],
+        bound=_bound(p_bad, c_bad),
+        profile=profile or None,
     )
 
 
-def _warm_up(ctx: Context, publisher: MqttPublisher, count: Counter,
-             log_tail: Callable[[], str]) -> None:
+def _warm_up(
+    ctx: Context, publisher: MqttPublisher, count: Counter, log_tail: Callable[[], str]
+) -> None:
     """Two samples per robot: robots come online when heard; wait until they are in Redis."""
     base = count()
     n = publisher.prepare(5000, 2 * ROBOTS / 5000)
@@ -113,14 +146,17 @@ def _warm_up(ctx: Context, publisher: MqttPublisher, count: Counter,
     deadline = time.monotonic() + 20
     while count() - base < n:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {count() - base} of {n} warm-up samples reached Redis "
-                               f"(is the gateway subscribed?):\n{log_tail()}")
+            raise RuntimeError(
+                f"only {count() - base} of {n} warm-up samples reached Redis "
+                f"(is the gateway subscribed?):\n{log_tail()}"
+            )
         time.sleep(0.1)
     ctx.log(f"warm-up: {n} samples from {ROBOTS} robots arrived")
 
 
-def _step(publisher: MqttPublisher, count: Counter, pids: dict[str, int], rate: int,
-          seconds: float) -> dict[str, Any]:
+def _step(
+    publisher: MqttPublisher, count: Counter, pids: dict[str, int], rate: int, seconds: float
+) -> dict[str, Any]:
     publisher.prepare(rate, seconds)
     base = count()
     window = CpuWindow(pids).start()
@@ -146,13 +182,27 @@ def _step(publisher: MqttPublisher, count: Counter, pids: dict[str, int], rate: 
         why.append(f"backlog: last message {lag:.2f}s after the last publish")
     if achieved < 0.95 * rate:
         why.append(f"publisher reached only {achieved:,.0f}/s (the broker pushed back)")
-    return {"target": rate, "sent": sent, "rate": round(achieved), "received": got,
-            "lag_s": round(lag, 3), "cpu_pct": cpu, "clean": clean, "why_not": "; ".join(why)}
+    return {
+        "target": rate,
+        "sent": sent,
+        "rate": round(achieved),
+        "received": got,
+        "lag_s": round(lag, 3),
+        "cpu_pct": cpu,
+        "clean": clean,
+        "why_not": "; ".join(why),
+    }
 
 
-def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
-            pids: dict[str, int], seconds: float, bisections: int
-            ) -> tuple[float, list[dict[str, Any]], dict[str, Any] | None]:
+def _search(
+    ctx: Context,
+    side: str,
+    publisher: MqttPublisher,
+    count: Counter,
+    pids: dict[str, int],
+    seconds: float,
+    bisections: int,
+) -> tuple[float, list[dict[str, Any]], dict[str, Any] | None]:
     steps: list[dict[str, Any]] = []
 
     def confirmed(rate: int) -> dict[str, Any]:
@@ -160,9 +210,11 @@ def _search(ctx: Context, side: str, publisher: MqttPublisher, count: Counter,
         for _ in range(ctx.pick(1, 2)):  # a full run repeats a failed step once
             s = _step(publisher, count, pids, rate, seconds)
             steps.append(s)
-            ctx.log(f"{side} {rate:>7,}/s: sent at {s['rate']:,}/s, received {s['received']:,}"
-                    f" of {s['sent']:,}, lag {s['lag_s']:.2f}s, cpu {s['cpu_pct']} -> "
-                    + ("clean" if s["clean"] else f"FAILED: {s['why_not']}"))
+            ctx.log(
+                f"{side} {rate:>7,}/s: sent at {s['rate']:,}/s, received {s['received']:,}"
+                f" of {s['sent']:,}, lag {s['lag_s']:.2f}s, cpu {s['cpu_pct']} -> "
+                + ("clean" if s["clean"] else f"FAILED: {s['why_not']}")
+            )
             if s["clean"]:
                 break
         return s
@@ -204,9 +256,11 @@ def _bound(p_bad: dict[str, Any] | None, c_bad: dict[str, Any] | None) -> str:
         return "the gateway kept up with every step (bounded by the step schedule)"
     cpu = p_bad["cpu_pct"]
     busiest = max(cpu, key=lambda k: cpu[k])
-    text = (f"at {p_bad['target']:,}/s the gateway path failed ({p_bad['why_not']}); busiest "
-            f"process {busiest} at {cpu[busiest]:.0f}% of a core "
-            f"(gateway {cpu.get('gateway', 0):.0f}%)")
+    text = (
+        f"at {p_bad['target']:,}/s the gateway path failed ({p_bad['why_not']}); busiest "
+        f"process {busiest} at {cpu[busiest]:.0f}% of a core "
+        f"(gateway {cpu.get('gateway', 0):.0f}%)"
+    )
     if c_bad is not None:
         text += f"; the bare subscriber failed at {c_bad['target']:,}/s ({c_bad['why_not']})"
     return text

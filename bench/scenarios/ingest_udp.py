@@ -49,6 +49,7 @@ reaches a full core; when no step fails, the step schedule (the per-robot limit 
 robots) is the bound.
 """
 
+
 def unavailable() -> str | None:
     missing = missing_binaries("redis-server", "redis-benchmark")
     return f"{', '.join(missing)} not installed" if missing else None
@@ -72,8 +73,12 @@ class Step:
 
     @property
     def clean(self) -> bool:
-        return (self.lost == 0 and self.send_errors == 0 and self.lag_s <= MAX_LAG_S
-                and self.rate >= 0.95 * self.target)
+        return (
+            self.lost == 0
+            and self.send_errors == 0
+            and self.lag_s <= MAX_LAG_S
+            and self.rate >= 0.95 * self.target
+        )
 
     def why_not(self) -> str:
         if self.clean:
@@ -92,11 +97,19 @@ class Step:
         return "; ".join(parts)
 
     def row(self) -> dict[str, Any]:
-        return {"target": self.target, "sent": self.sent, "rate": round(self.rate),
-                "received": self.received, "lost": self.lost, "lag_s": round(self.lag_s, 3),
-                "cpu_pct": self.cpu, "kernel_drops": self.kernel_drops,
-                "gateway_drops": self.gateway_drops, "clean": self.clean,
-                "why_not": self.why_not()}
+        return {
+            "target": self.target,
+            "sent": self.sent,
+            "rate": round(self.rate),
+            "received": self.received,
+            "lost": self.lost,
+            "lag_s": round(self.lag_s, 3),
+            "cpu_pct": self.cpu,
+            "kernel_drops": self.kernel_drops,
+            "gateway_drops": self.gateway_drops,
+            "clean": self.clean,
+            "why_not": self.why_not(),
+        }
 
 
 def run(ctx: Context) -> Result:
@@ -113,10 +126,12 @@ def run(ctx: Context) -> Result:
         ctx.log(f"{ROBOTS} robots, gateway pid {gw.service.pid}; warming up")
         warm = _step(ctx, client, gw, sender, pids, 5000, 2 * ROBOTS / 5000)
         if warm.received == 0:
-            raise RuntimeError(f"no telemetry reached Redis in the warm-up:\n"
-                               f"{gw.service.log_tail()}")
-        newest = cast(list[tuple[bytes, dict[bytes, bytes]]],
-                      client.xrevrange(streams.TELEMETRY, count=1))
+            raise RuntimeError(
+                f"no telemetry reached Redis in the warm-up:\n{gw.service.log_tail()}"
+            )
+        newest = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(streams.TELEMETRY, count=1)
+        )
         entry = newest[0][1]
         maxlen = int(gw.config.section("redis")["telemetry_maxlen"])
         ceilings = [_ceiling(ctx, url, entry, maxlen, bench_requests)]
@@ -168,23 +183,40 @@ def run(ctx: Context) -> Result:
     best = good.rate if good else 0.0
     ratio = best / ceiling if ceiling else None
     figures: dict[str, Any] = {
-        "robots": ROBOTS, "step_seconds": seconds,
+        "robots": ROBOTS,
+        "step_seconds": seconds,
         "ceiling_runs_msg_s": [round(c) for c in ceilings],
         "entry_bytes": sum(len(k) + len(v) for k, v in entry.items()),
         "entry_fields": len(entry),
     }
     if good:
-        figures["at_best"] = {"gateway_cpu_pct": good.cpu["gateway"],
-                              "redis_cpu_pct": good.cpu["redis"],
-                              "sender_cpu_pct": good.cpu["sender"], "lag_s": round(good.lag_s, 3)}
+        figures["at_best"] = {
+            "gateway_cpu_pct": good.cpu["gateway"],
+            "redis_cpu_pct": good.cpu["redis"],
+            "sender_cpu_pct": good.cpu["sender"],
+            "lag_s": round(good.lag_s, 3),
+        }
     if bad:
-        figures["first_failed"] = {"target": bad.target, "why": bad.why_not(),
-                                   "gateway_cpu_pct": bad.cpu["gateway"]}
+        figures["first_failed"] = {
+            "target": bad.target,
+            "why": bad.why_not(),
+            "gateway_cpu_pct": bad.cpu["gateway"],
+        }
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=round(best), unit="msg/s", ceiling=round(ceiling),
-        ceiling_label=CEILING, ratio=round(ratio, 3) if ratio is not None else None,
-        met=best >= 50_000 and (ratio or 0) >= 0.2, figures=figures,
-        bound=_bound(good, bad), profile=profile, steps=[s.row() for s in steps],
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=round(best),
+        unit="msg/s",
+        ceiling=round(ceiling),
+        ceiling_label=CEILING,
+        ratio=round(ratio, 3) if ratio is not None else None,
+        met=best >= 50_000 and (ratio or 0) >= 0.2,
+        figures=figures,
+        bound=_bound(good, bad),
+        profile=profile,
+        steps=[s.row() for s in steps],
     )
 
 
@@ -206,8 +238,15 @@ def _ceiling(ctx: Context, url: str, entry: dict[bytes, bytes], maxlen: int, n: 
     return rps
 
 
-def _step(ctx: Context, client: redis.Redis, gw: Gateway, sender: UdpSender,
-          pids: dict[str, int], rate: int, seconds: float) -> Step:
+def _step(
+    ctx: Context,
+    client: redis.Redis,
+    gw: Gateway,
+    sender: UdpSender,
+    pids: dict[str, int],
+    rate: int,
+    seconds: float,
+) -> Step:
     client.xtrim(streams.TELEMETRY, maxlen=0)
     sender.prepare(rate, seconds)
     base = int(client.xlen(streams.TELEMETRY))
@@ -218,12 +257,25 @@ def _step(ctx: Context, client: redis.Redis, gw: Gateway, sender: UdpSender,
     cpu = window.stop()
     received, last_change = _drain(client, base, report.sent, sent_at)
     after, k1 = prom.scrape(gw.metrics_port), udp_kernel_drops()
-    drops = {f"udp_dropped:{k}": v for k, v in
-             prom.delta(after, before, "robodine_gateway_udp_dropped_total").items()}
-    drops |= {f"telemetry_dropped:{k}": v for k, v in
-              prom.delta(after, before, "robodine_gateway_telemetry_dropped_total").items()}
-    return Step(rate, report.sent, report.rate, received, max(0.0, last_change - sent_at), cpu,
-                k1 - k0, drops, report.errors)
+    drops = {
+        f"udp_dropped:{k}": v
+        for k, v in prom.delta(after, before, "robodine_gateway_udp_dropped_total").items()
+    }
+    drops |= {
+        f"telemetry_dropped:{k}": v
+        for k, v in prom.delta(after, before, "robodine_gateway_telemetry_dropped_total").items()
+    }
+    return Step(
+        rate,
+        report.sent,
+        report.rate,
+        received,
+        max(0.0, last_change - sent_at),
+        cpu,
+        k1 - k0,
+        drops,
+        report.errors,
+    )
 
 
 def _drain(client: redis.Redis, base: int, expected: int, sent_at: float) -> tuple[int, float]:
@@ -241,23 +293,33 @@ def _drain(client: redis.Redis, base: int, expected: int, sent_at: float) -> tup
 
 def _logged(ctx: Context, s: Step) -> Step:
     verdict = "clean" if s.clean else f"FAILED: {s.why_not()}"
-    ctx.log(f"{s.target:>7,}/s for {s.sent:,}: sent at {s.rate:,.0f}/s, received {s.received:,}, "
-            f"lag {s.lag_s:.2f}s, cpu gateway {s.cpu['gateway']:.0f}% redis "
-            f"{s.cpu['redis']:.0f}% sender {s.cpu['sender']:.0f}% -> {verdict}")
+    ctx.log(
+        f"{s.target:>7,}/s for {s.sent:,}: sent at {s.rate:,.0f}/s, received {s.received:,}, "
+        f"lag {s.lag_s:.2f}s, cpu gateway {s.cpu['gateway']:.0f}% redis "
+        f"{s.cpu['redis']:.0f}% sender {s.cpu['sender']:.0f}% -> {verdict}"
+    )
     return s
 
 
 def _bound(good: Step | None, bad: Step | None) -> str:
     if bad is None:
-        return (f"no step failed up to {MAX_RATE:,}/s (per-robot limit x {ROBOTS} robots): "
-                "the figure is bounded by the step schedule, not the gateway")
-    where = (f"at {bad.target:,}/s the gateway used {bad.cpu['gateway']:.0f}% of a core "
-             f"and lost data: {bad.why_not()}")
+        return (
+            f"no step failed up to {MAX_RATE:,}/s (per-robot limit x {ROBOTS} robots): "
+            "the figure is bounded by the step schedule, not the gateway"
+        )
+    where = (
+        f"at {bad.target:,}/s the gateway used {bad.cpu['gateway']:.0f}% of a core "
+        f"and lost data: {bad.why_not()}"
+    )
     if bad.kernel_drops and bad.cpu["gateway"] >= 85:
-        return (f"gateway CPU (one Python event loop): {where}. The loop could not read the "
-                "socket as fast as datagrams arrived, so the kernel's receive buffer overflowed")
+        return (
+            f"gateway CPU (one Python event loop): {where}. The loop could not read the "
+            "socket as fast as datagrams arrived, so the kernel's receive buffer overflowed"
+        )
     if bad.kernel_drops:
-        return (f"the UDP socket receive buffer: {where}; the gateway was not saturated, so the "
-                "loss comes from bursts longer than its receive buffer holds (e.g. while a "
-                "large Redis pipeline is built)")
+        return (
+            f"the UDP socket receive buffer: {where}; the gateway was not saturated, so the "
+            "loss comes from bursts longer than its receive buffer holds (e.g. while a "
+            "large Redis pipeline is built)"
+        )
     return where

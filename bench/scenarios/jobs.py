@@ -63,11 +63,15 @@ def unavailable() -> str | None:
 
 def run(ctx: Context) -> Result:
     _, url = ctx.redis()
-    ports = ctx.config(1, url, {
-        "media": {"url": str(ctx.workdir / "media")},
-        "uploads": {"max_bytes": 4 * 1024**3},
-        "jobs": {"concurrency": CONCURRENCY, "heartbeat_s": 10, "sweep_s": 5},
-    })
+    ports = ctx.config(
+        1,
+        url,
+        {
+            "media": {"url": str(ctx.workdir / "media")},
+            "uploads": {"max_bytes": 4 * 1024**3},
+            "jobs": {"concurrency": CONCURRENCY, "heartbeat_s": 10, "sweep_s": 5},
+        },
+    )
     web = ctx.web(ports)  # migrates the database the workers need
     settings = load_settings(str(ports.path))
     jobs = ctx.pick(1000, 5000)
@@ -76,15 +80,22 @@ def run(ctx: Context) -> Result:
     workers: list[Any] = []
     for n in (1, 4):  # the first worker stays for the second step: one start-up fewer
         t0 = time.perf_counter()
-        workers += [ctx.service(f"worker-{i}", [*_python(), "-m", "bench.jobs_worker",
-                                               "--config", str(ports.path)],
-                                env=child_env(), cwd=ctx.workdir)
-                    for i in range(len(workers), n)]
+        workers += [
+            ctx.service(
+                f"worker-{i}",
+                [*_python(), "-m", "bench.jobs_worker", "--config", str(ports.path)],
+                env=child_env(),
+                cwd=ctx.workdir,
+            )
+            for i in range(len(workers), n)
+        ]
         asyncio.run(_wait_workers(settings, workers))
         up_s = time.perf_counter() - t0
         rate, sql_rate = asyncio.run(_jobs_per_s(settings, jobs))
-        ctx.log(f"{n} worker process(es) x {CONCURRENCY}: {rate:,.0f} jobs/s ({jobs} jobs; "
-                f"SQL history level at {sql_rate:,.0f} jobs/s; workers up after {up_s:.1f} s)")
+        ctx.log(
+            f"{n} worker process(es) x {CONCURRENCY}: {rate:,.0f} jobs/s ({jobs} jobs; "
+            f"SQL history level at {sql_rate:,.0f} jobs/s; workers up after {up_s:.1f} s)"
+        )
         rates[str(n)] = round(rate, 1)
         history[str(n)] = round(sql_rate, 1)
     for w in workers:
@@ -108,28 +119,44 @@ def run(ctx: Context) -> Result:
         cpu["copy"].append((c1.user - c0.user + c1.system - c0.system) * 1000 / size_mb)
         w0 = cpu_seconds(web_pid)
         runs["upload"].append(
-            size_mb / asyncio.run(_sendfile_upload_seconds(ports.web, token, src, size)))
+            size_mb / asyncio.run(_sendfile_upload_seconds(ports.web, token, src, size))
+        )
         cpu["upload"].append((cpu_seconds(web_pid) - w0) * 1000 / size_mb)
         runs["aiohttp"].append(size_mb / asyncio.run(_upload_seconds(ports.web, token, src)))
     copy_mbs, up_mbs, aio_mbs = (statistics.median(runs[k]) for k in ("copy", "upload", "aiohttp"))
     ratio = up_mbs / copy_mbs
     web_ms, copy_ms = min(cpu["upload"]), min(cpu["copy"])
-    ctx.log(f"upload {up_mbs:,.0f} MB/s (aiohttp client {aio_mbs:,.0f}), plain copy "
-            f"{copy_mbs:,.0f} MB/s: {ratio:.2f} (medians of {ROUNDS}); CPU per MB: web "
-            f"{web_ms:.2f} ms, copy {copy_ms:.2f} ms")
+    ctx.log(
+        f"upload {up_mbs:,.0f} MB/s (aiohttp client {aio_mbs:,.0f}), plain copy "
+        f"{copy_mbs:,.0f} MB/s: {ratio:.2f} (medians of {ROUNDS}); CPU per MB: web "
+        f"{web_ms:.2f} ms, copy {copy_ms:.2f} ms"
+    )
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=round(up_mbs, 1), unit="MB/s",
-        ceiling=round(copy_mbs, 1), ceiling_label=CEILING, ratio=round(ratio, 3),
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=round(up_mbs, 1),
+        unit="MB/s",
+        ceiling=round(copy_mbs, 1),
+        ceiling_label=CEILING,
+        ratio=round(ratio, 3),
         met=ratio >= 0.5,
-        figures={"jobs_per_s_by_workers": rates, "history_jobs_per_s_by_workers": history,
-                 "jobs": jobs, "concurrency": CONCURRENCY,
-                 "upload_mb": size_mb, "upload_mb_s": round(up_mbs, 1),
-                 "upload_mb_s_aiohttp_client": round(aio_mbs, 1),
-                 "copy_mb_s": round(copy_mbs, 1),
-                 "rounds_mb_s": {k: [round(x) for x in v] for k, v in runs.items()},
-                 "web_cpu_ms_per_mb": round(web_ms, 2), "copy_cpu_ms_per_mb": round(copy_ms, 2)},
+        figures={
+            "jobs_per_s_by_workers": rates,
+            "history_jobs_per_s_by_workers": history,
+            "jobs": jobs,
+            "concurrency": CONCURRENCY,
+            "upload_mb": size_mb,
+            "upload_mb_s": round(up_mbs, 1),
+            "upload_mb_s_aiohttp_client": round(aio_mbs, 1),
+            "copy_mb_s": round(copy_mbs, 1),
+            "rounds_mb_s": {k: [round(x) for x in v] for k, v in runs.items()},
+            "web_cpu_ms_per_mb": round(web_ms, 2),
+            "copy_cpu_ms_per_mb": round(copy_ms, 2),
+        },
         bound=f"uploads: the web process's CPU, {web_ms:.2f} ms per MB (the copy's: "
-              f"{copy_ms:.2f}, the rest of it is the disk); jobs: see BOUNDED_BY",
+        f"{copy_ms:.2f}, the rest of it is the disk); jobs: see BOUNDED_BY",
     )
 
 
@@ -157,14 +184,18 @@ async def _sendfile_upload_seconds(port: int, token: str, src: Path, size: int) 
     framing written by hand around the file, which the kernel sends (os.sendfile) from
     the page cache, as a browser on another machine would cost this one nothing."""
     boundary = secrets.token_hex(16)
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{src.name}"\r\nContent-Type: application/zip\r\n\r\n').encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{src.name}"\r\nContent-Type: application/zip\r\n\r\n'
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     length = len(head) + size + len(tail)
-    request = (f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               f"Authorization: Bearer {token}\r\nConnection: close\r\n"
-               f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-               f"Content-Length: {length}\r\n\r\n").encode()
+    request = (
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
     t0 = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -193,10 +224,14 @@ async def _upload_seconds(port: int, token: str, src: Path) -> float:
     form = aiohttp.FormData()
     form.add_field("file", chunks(), content_type="application/zip", filename=src.name)
     t0 = time.perf_counter()
-    async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{port}/api/uploads", data=form,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{port}/api/uploads",
+            data=form,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as r,
+    ):
         if r.status != 201:
             raise RuntimeError(f"upload: {r.status} {(await r.text())[:300]}")
     return time.perf_counter() - t0
@@ -245,8 +280,11 @@ async def _jobs_per_s(settings: Any, n: int) -> tuple[float, float]:
     logging.getLogger("saq").setLevel(logging.WARNING)  # an INFO line per enqueue otherwise
     queue = JobQueue.open(settings, name="bench-jobs")
     try:
-        start_id = (await queue.redis.xinfo_stream(JOBS_STREAM))["last-generated-id"] \
-            if await queue.redis.exists(JOBS_STREAM) else b"0-0"
+        start_id = (
+            (await queue.redis.xinfo_stream(JOBS_STREAM))["last-generated-id"]
+            if await queue.redis.exists(JOBS_STREAM)
+            else b"0-0"
+        )
         ids = {JobQueue.new_id() for _ in range(n)}
         t0 = time.perf_counter()
         await asyncio.gather(*(queue.submit(i, KIND, {"n": 1}, timeout_s=60) for i in ids))

@@ -39,6 +39,7 @@ kernel send buffer is capped (`web.feed_send_buffer_bytes`) and a send blocked f
 `web.ws_send_timeout_s` closes the socket (4008).
 """
 
+
 def unavailable() -> str | None:
     return availability.web()
 
@@ -51,8 +52,9 @@ def run(ctx: Context) -> Result:
     web = ctx.web(ports)
     token = webtier.login(ports.web)
     path = f"/ws/telemetry?token={token}"
-    sender = UdpSender("127.0.0.1", gw.udp_port,
-                       [(r.id, r.key_bytes) for r in gw.config.robot_configs()])
+    sender = UdpSender(
+        "127.0.0.1", gw.udp_port, [(r.id, r.key_bytes) for r in gw.config.robot_configs()]
+    )
     clients = FeedClients(ports.web, path, CLIENTS, latency=True)
     slow: FeedClients | None = None
     phases: list[dict[str, Any]] = []
@@ -86,19 +88,39 @@ def run(ctx: Context) -> Result:
     peak = max(p["rss_peak_mb"] for p in with_slow)
     met = ratio is not None and ratio <= 1.2 and growth < MEMORY_BOUND_MB
     return Result(
-        NAME, "ok", MEASURES, GOAL, project=round(p99, 3), unit="ms p99",
-        ceiling=round(base, 3), ceiling_label=CEILING,
-        ratio=round(ratio, 3) if ratio is not None else None, met=met,
-        figures={"phases": phases, "load_msg_s": RATE, "clients": CLIENTS,
-                 "memory_bound_mb": MEMORY_BOUND_MB},
-        bound=(f"others' p99 {p99:.2f} ms with the stalled client vs {base:.2f} ms without "
-               f"(means of {len(with_slow)} and {len(without)} alternated phases); web RSS grew "
-               f"at most {growth:.1f} MB while one stalled (peak {peak:.0f} MB)"),
+        NAME,
+        "ok",
+        MEASURES,
+        GOAL,
+        project=round(p99, 3),
+        unit="ms p99",
+        ceiling=round(base, 3),
+        ceiling_label=CEILING,
+        ratio=round(ratio, 3) if ratio is not None else None,
+        met=met,
+        figures={
+            "phases": phases,
+            "load_msg_s": RATE,
+            "clients": CLIENTS,
+            "memory_bound_mb": MEMORY_BOUND_MB,
+        },
+        bound=(
+            f"others' p99 {p99:.2f} ms with the stalled client vs {base:.2f} ms without "
+            f"(means of {len(with_slow)} and {len(without)} alternated phases); web RSS grew "
+            f"at most {growth:.1f} MB while one stalled (peak {peak:.0f} MB)"
+        ),
     )
 
 
-def _phase(ctx: Context, name: str, sender: UdpSender, clients: FeedClients, web: Service,
-           pids: dict[str, int], seconds: float) -> dict[str, Any]:
+def _phase(
+    ctx: Context,
+    name: str,
+    sender: UdpSender,
+    clients: FeedClients,
+    web: Service,
+    pids: dict[str, int],
+    seconds: float,
+) -> dict[str, Any]:
     sender.prepare(RATE, seconds, live=True)
     rss0 = web.sample_memory()[0]
     clients.start()
@@ -109,14 +131,26 @@ def _phase(ctx: Context, name: str, sender: UdpSender, clients: FeedClients, web
     got = clients.window()
     rss1, peak = web.sample_memory()
     lat = got.get("latency_ms", {})
-    out = {"phase": name, "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
-           "max_ms": lat.get("max"), "samples": got["samples"],
-           "messages": got["messages"], "sent": report.sent,
-           "delivered_share": round(got["samples"] / (report.sent * CLIENTS), 4)
-           if report.sent else 0.0,
-           "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss1, 1),
-           "rss_growth_mb": round(rss1 - rss0, 1), "rss_peak_mb": round(peak, 1), "cpu_pct": cpu,
-           "closes": got["closes"]}
-    ctx.log(f"{name}: p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms, delivered "
-            f"{out['delivered_share']:.1%}, web rss {rss0:.0f} -> {rss1:.0f} MB, cpu {cpu}")
+    out = {
+        "phase": name,
+        "p50_ms": lat.get("p50"),
+        "p99_ms": lat.get("p99"),
+        "max_ms": lat.get("max"),
+        "samples": got["samples"],
+        "messages": got["messages"],
+        "sent": report.sent,
+        "delivered_share": round(got["samples"] / (report.sent * CLIENTS), 4)
+        if report.sent
+        else 0.0,
+        "rss_start_mb": round(rss0, 1),
+        "rss_end_mb": round(rss1, 1),
+        "rss_growth_mb": round(rss1 - rss0, 1),
+        "rss_peak_mb": round(peak, 1),
+        "cpu_pct": cpu,
+        "closes": got["closes"],
+    }
+    ctx.log(
+        f"{name}: p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms, delivered "
+        f"{out['delivered_share']:.1%}, web rss {rss0:.0f} -> {rss1:.0f} MB, cpu {cpu}"
+    )
     return out

@@ -64,8 +64,9 @@ class FrameAssembler:
             partial = None
         if partial is None:
             if chunk.count == 1:  # the common small frame: never held
-                return self._whole(chunk.robot, chunk.camera, chunk.frame, chunk.ts,
-                                   chunk.payload, chunk.size)
+                return self._whole(
+                    chunk.robot, chunk.camera, chunk.frame, chunk.ts, chunk.payload, chunk.size
+                )
             partial = self._partials[where] = _Partial(chunk, now)
         elif (
             chunk.count != partial.count
@@ -91,8 +92,14 @@ class FrameAssembler:
             return None
         del self._partials[where]
         self.held -= partial.held
-        return self._whole(chunk.robot, chunk.camera, partial.frame, partial.ts,
-                           b"".join(partial.parts), partial.size)  # type: ignore[arg-type]
+        return self._whole(
+            chunk.robot,
+            chunk.camera,
+            partial.frame,
+            partial.ts,
+            b"".join(partial.parts),
+            partial.size,
+        )  # type: ignore[arg-type]
 
     def _whole(
         self, robot: str, camera: str, frame: int, ts: float, data: bytes, size: int

@@ -69,8 +69,13 @@ class _Camera:
 
     def __init__(self, robot: str, info: CameraInfo, now: float, max_fps: float) -> None:
         self.status = CameraStatus(
-            robot=robot, camera=info.id, width=info.width, height=info.height, fps=info.fps,
-            state=CameraState.STALE, announced=now,
+            robot=robot,
+            camera=info.id,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            state=CameraState.STALE,
+            announced=now,
         )
         self.bucket = TokenBucket(max_fps, max_fps, now)
         self.changed = True  # not yet written as it is
@@ -127,13 +132,19 @@ class Cameras:
         for info in cameras:
             cam = old.get(info.id)
             if cam is None or (cam.status.width, cam.status.height, cam.status.fps) != (
-                info.width, info.height, info.fps
+                info.width,
+                info.height,
+                info.fps,
             ):
                 fresh = _Camera(robot, info, now, self.settings.max_fps)
                 if cam is not None:  # counters go on across a change of resolution
                     s, f = cam.status, fresh.status
                     f.frames, f.dropped, f.bytes, f.last_frame = (
-                        s.frames, s.dropped, s.bytes, s.last_frame)
+                        s.frames,
+                        s.dropped,
+                        s.bytes,
+                        s.last_frame,
+                    )
                 cam = fresh
             new[info.id] = cam
         for gone in old.keys() - new.keys():
@@ -228,8 +239,12 @@ class Cameras:
         if not reasons:
             return
         self._log_at[robot] = now + DROP_LOG_EVERY_S
-        log.warning("camera_chunks_dropped", robot=robot or None, reasons=dict(reasons),
-                    every_s=DROP_LOG_EVERY_S)
+        log.warning(
+            "camera_chunks_dropped",
+            robot=robot or None,
+            reasons=dict(reasons),
+            every_s=DROP_LOG_EVERY_S,
+        )
 
     # ---- state -----------------------------------------------------------------------
 
@@ -237,8 +252,7 @@ class Cameras:
         if cam.status.state != state:
             cam.status.state = state
             cam.changed = True
-            log.info("camera_state", robot=cam.status.robot, camera=cam.status.camera,
-                     state=state)
+            log.info("camera_state", robot=cam.status.robot, camera=cam.status.camera, state=state)
 
     def tick(self, now: float) -> None:
         """Silence -> stale -> off, half frames expired, counters written, drops logged.

@@ -37,6 +37,7 @@ from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.camera_writer")
 
+
 class CameraWriter:
     def __init__(
         self,
@@ -100,11 +101,27 @@ class CameraWriter:
         maxlen = self.settings.stream_maxlen
         for where in list(self._pending):
             frame, rx = self._pending.pop(where)
-            commands.append((
-                "XADD", camera_stream(frame.robot, frame.camera), "MAXLEN", maxlen, "*",
-                "robot", frame.robot, "camera", frame.camera, "frame", frame.frame,
-                "ts", repr(frame.ts), "rx", repr(rx), "jpeg", frame.data,
-            ))
+            commands.append(
+                (
+                    "XADD",
+                    camera_stream(frame.robot, frame.camera),
+                    "MAXLEN",
+                    maxlen,
+                    "*",
+                    "robot",
+                    frame.robot,
+                    "camera",
+                    frame.camera,
+                    "frame",
+                    frame.frame,
+                    "ts",
+                    repr(frame.ts),
+                    "rx",
+                    repr(rx),
+                    "jpeg",
+                    frame.data,
+                )
+            )
             size += len(frame.data)
             if size >= self.settings.flush_max_bytes:
                 break  # the rest go next time (a newer frame may replace one meanwhile)

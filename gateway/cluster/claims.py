@@ -115,8 +115,9 @@ class Claims:
         if robot in self._asking:
             return
         self._asking.add(robot)
-        self.leases.acquire(robot, lambda holder: self._answered(robot, holder), 0.0, now,
-                            takeover=False)
+        self.leases.acquire(
+            robot, lambda holder: self._answered(robot, holder), 0.0, now, takeover=False
+        )
 
     def _answered(self, robot: str, holder: str | None) -> None:
         self._asking.discard(robot)

@@ -142,8 +142,12 @@ class FleetView:
         if kind in (b"command.acked", b"command.failed"):
             if self.commands is not None:
                 data = orjson.loads(fields.get(b"data", b"{}"))
-                self.commands.outcome(str(data.get("command", "")), as_str(fields[b"robot"]),
-                                      kind == b"command.acked", str(data.get("reason", "")))
+                self.commands.outcome(
+                    str(data.get("command", "")),
+                    as_str(fields[b"robot"]),
+                    kind == b"command.acked",
+                    str(data.get("reason", "")),
+                )
             return
         if kind not in (b"robot.connection", b"robot.state"):
             return
@@ -157,8 +161,13 @@ class FleetView:
             self._fence[m.id] = fence
         data = orjson.loads(fields.get(b"data", b"{}"))
         if kind == b"robot.connection":
-            self._connection(m, str(data.get("state", "")), as_str(fields.get(b"src", b"")),
-                             str(data.get("reason", "")), now)
+            self._connection(
+                m,
+                str(data.get("state", "")),
+                as_str(fields.get(b"src", b"")),
+                str(data.get("reason", "")),
+                now,
+            )
         else:
             state, task = data.get("state"), data.get("task") or ""
             if state == m.state and task == m.task:
@@ -194,8 +203,9 @@ class FleetView:
         holder = parse_holder(value)
         if holder is None:
             self.holders.pop(m.id, None)
-            if m.link is not None or (m.conn is not ConnState.OFFLINE
-                                      and m.id not in self._lost_at):
+            if m.link is not None or (
+                m.conn is not ConnState.OFFLINE and m.id not in self._lost_at
+            ):
                 m.link = None
                 self._lost_at.setdefault(m.id, now)
             return
@@ -233,8 +243,9 @@ class FleetView:
             if now - since >= self.grace_s:
                 m = self.sessions.get(rid)
                 if m is not None:
-                    log.info("robot_lost_with_its_gateway", robot=rid,
-                             after_s=round(now - since, 1))
+                    log.info(
+                        "robot_lost_with_its_gateway", robot=rid, after_s=round(now - since, 1)
+                    )
                     self._offline(m, now)
                 self._lost_at.pop(rid, None)
 
@@ -242,8 +253,9 @@ class FleetView:
 class RoutedCommands:
     """The dispatcher's commands to robots, into their holders' inboxes (dispatcher.Commands)."""
 
-    def __init__(self, view: FleetView, routes: Routes, leader: str, settings: Settings,
-                 stats: Stats) -> None:
+    def __init__(
+        self, view: FleetView, routes: Routes, leader: str, settings: Settings, stats: Stats
+    ) -> None:
         self.view = view
         self.routes = routes
         self.leader = leader
@@ -260,8 +272,15 @@ class RoutedCommands:
         m = self.view.sessions.get(robot)
         if m is None or m.link is None or action not in ACTIONS_BY_KIND[m.kind]:
             return None
-        rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action, ts=now, args=args,
-                            expires=now + self.ttl_s, source="dispatcher")
+        rec = CommandRecord(
+            id=uuid.uuid4().hex,
+            robot=robot,
+            action=action,
+            ts=now,
+            args=args,
+            expires=now + self.ttl_s,
+            source="dispatcher",
+        )
         self._sent[rec.id] = robot
         if len(self._sent) > _REMEMBERED:
             self._sent.popitem(last=False)
@@ -304,8 +323,9 @@ class EpochOutput:
         data: dict[str, Any] | None = None,
         ack: str | None = None,
     ) -> str:
-        return self.writer.event(type, robot, level=level, data=data, ack=ack,
-                                 extra={"epoch": self.epoch})
+        return self.writer.event(
+            type, robot, level=level, data=data, ack=ack, extra={"epoch": self.epoch}
+        )
 
     def snapshot(self, robot: str, **fields: Any) -> None:
         self.writer.snapshot(robot, **fields)
@@ -320,8 +340,18 @@ class EpochOutput:
 class LeaderDispatch:
     """The dispatcher of one leadership (``epoch``): loaded, run, ended with it."""
 
-    def __init__(self, settings: Settings, fleet: Fleet, writer: StreamWriter, routes: Routes,
-                 redis: Redis, stats: Stats, *, epoch: int, clock: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        fleet: Fleet,
+        writer: StreamWriter,
+        routes: Routes,
+        redis: Redis,
+        stats: Stats,
+        *,
+        epoch: int,
+        clock: Any,
+    ) -> None:
         self.settings = settings
         self.writer = writer
         self.redis = redis
@@ -329,8 +359,9 @@ class LeaderDispatch:
         self.leader = f"{settings.gateway.name} {epoch}"
         self.view = FleetView(fleet, settings)
         self.commands = RoutedCommands(self.view, routes, self.leader, settings, stats)
-        self.dispatcher = Dispatcher(self.view.sessions, self.commands,
-                                     EpochOutput(writer, epoch), settings, stats)
+        self.dispatcher = Dispatcher(
+            self.view.sessions, self.commands, EpochOutput(writer, epoch), settings, stats
+        )
         self.view.dispatcher = self.dispatcher
         self._tail_from = "0-0"
         self._stopping = False
@@ -351,8 +382,7 @@ class LeaderDispatch:
         reports: list[tuple[str, str, str | None, str, str]] = []
         cursor, scanned = self._tail_from, 0
         while waiting and scanned < CATCH_UP_MAX and cursor != "0-0":
-            page: Any = await self.redis.xrevrange(streams.EVENTS, max=cursor, min="-",
-                                                   count=1000)
+            page: Any = await self.redis.xrevrange(streams.EVENTS, max=cursor, min="-", count=1000)
             if not page:
                 break
             scanned += len(page)
@@ -363,8 +393,15 @@ class LeaderDispatch:
                 kind = fields.get(b"type")
                 data = orjson.loads(fields.get(b"data", b"{}"))
                 if kind == b"robot.state":
-                    reports.append((robot, str(data.get("state")), data.get("previous"),
-                                    str(data.get("task") or ""), waiting[robot]))
+                    reports.append(
+                        (
+                            robot,
+                            str(data.get("state")),
+                            data.get("previous"),
+                            str(data.get("task") or ""),
+                            waiting[robot],
+                        )
+                    )
                 elif kind == b"task.assigned" and data.get("task") == waiting[robot]:
                     found[robot] = waiting.pop(robot)
             cursor = "(" + as_str(page[-1][0])
@@ -422,4 +459,3 @@ class LeaderDispatch:
             self.view.tick(now)
             self.dispatcher.tick(now)
             await asyncio.sleep(TICK_S)
-

@@ -36,15 +36,21 @@ class InboxReader(CommandReader):
         consumer: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(redis, fleet, settings, consumer=consumer, clock=clock,
-                         stream=inbox(consumer))
+        super().__init__(
+            redis, fleet, settings, consumer=consumer, clock=clock, stream=inbox(consumer)
+        )
         self.routes = routes
 
     async def _load_orders(self) -> None:
         pass  # the leader's
 
     async def _robot_command(
-        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float, *,
+        self,
+        rec: CommandRecord,
+        ref: str,
+        fields: dict[bytes, bytes],
+        now: float,
+        *,
         recovered: bool,
     ) -> None:
         leases = self.fleet.leases
@@ -54,8 +60,9 @@ class InboxReader(CommandReader):
             if outcome == "sent":
                 return
             if outcome == "none" and not recovered:  # recovered: it may come back here
-                self.routes.fail_offline(rec.id, rec.robot, rec.action, ref,
-                                         "no gateway holds the robot")
+                self.routes.fail_offline(
+                    rec.id, rec.robot, rec.action, ref, "no gateway holds the robot"
+                )
                 return
         await super()._robot_command(rec, ref, fields, now, recovered=recovered)
 

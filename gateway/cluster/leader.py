@@ -70,8 +70,14 @@ class CommandRouting(CommandReader):
         epoch: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(redis, fleet, settings.redis, consumer=consumer, clock=clock,
-                         claim_idle_ms=int(settings.cluster.lease_ttl_s * 1000))
+        super().__init__(
+            redis,
+            fleet,
+            settings.redis,
+            consumer=consumer,
+            clock=clock,
+            claim_idle_ms=int(settings.cluster.lease_ttl_s * 1000),
+        )
         self.routes = routes
         self.drain = drain
         self.orders = orders
@@ -84,17 +90,24 @@ class CommandRouting(CommandReader):
         self._loaded = True  # the registry is every gateway's own (its inbox reader)
 
     async def _robot_command(
-        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float, *,
+        self,
+        rec: CommandRecord,
+        ref: str,
+        fields: dict[bytes, bytes],
+        now: float,
+        *,
         recovered: bool,
     ) -> None:
         if rec.robot not in self.fleet.sessions:
             await super()._robot_command(rec, ref, fields, now, recovered=recovered)
             return  # unknown_robot
-        outcome = await self.routes.to_holder(fields, ref, rec.robot, leader=self.leader,
-                                              self_ok=True)
+        outcome = await self.routes.to_holder(
+            fields, ref, rec.robot, leader=self.leader, self_ok=True
+        )
         if outcome == "none":
-            self.routes.fail_offline(rec.id, rec.robot, rec.action, ref,
-                                     "no gateway holds the robot")
+            self.routes.fail_offline(
+                rec.id, rec.robot, rec.action, ref, "no gateway holds the robot"
+            )
         elif outcome == "not_leader":
             self._step_down()
 
@@ -163,8 +176,15 @@ class Drain:
             if not live:
                 await self.redis.srem(cluster.GATEWAYS, name)
             return
-        group = GroupReader(self.redis, stream, streams.COMMANDS_GROUP, self.name, count=100,
-                            claim_idle_ms=0, block_ms=0)
+        group = GroupReader(
+            self.redis,
+            stream,
+            streams.COMMANDS_GROUP,
+            self.name,
+            count=100,
+            claim_idle_ms=0,
+            block_ms=0,
+        )
         await group.ensure_group()
         handle = self._handler(name, stream)
         if not live:
@@ -207,16 +227,22 @@ class Drain:
         if rec is None or rec.type != CommandType.ROBOT:  # nothing for another gateway
             await self.redis.xack(stream, streams.COMMANDS_GROUP, entry)
             return
-        outcome = await self.routes.to_holder(fields, ref, rec.robot, leader=self._leader,
-                                              self_ok=True)
+        outcome = await self.routes.to_holder(
+            fields, ref, rec.robot, leader=self._leader, self_ok=True
+        )
         if outcome == "not_leader":
             self._lost = True
         elif outcome == "none":
             dead_for = time.monotonic() - self._dead_since.get(name, time.monotonic())
             if dead_for >= self.grace_s:
                 self._failed.add(ref)
-                self.routes.fail_offline(rec.id, rec.robot, rec.action, ref,
-                                         f"its gateway {name} died and no other took the robot")
+                self.routes.fail_offline(
+                    rec.id,
+                    rec.robot,
+                    rec.action,
+                    ref,
+                    f"its gateway {name} died and no other took the robot",
+                )
 
 
 class Leadership:
@@ -266,8 +292,16 @@ class Leadership:
             await self.stop()
 
     async def _begin(self, epoch: int) -> None:
-        dispatch = LeaderDispatch(self.settings, self.fleet, self.writer, self.routes,
-                                  self.redis, self.stats, epoch=epoch, clock=self.clock)
+        dispatch = LeaderDispatch(
+            self.settings,
+            self.fleet,
+            self.writer,
+            self.routes,
+            self.redis,
+            self.stats,
+            epoch=epoch,
+            clock=self.clock,
+        )
         try:
             await dispatch.load()
         except OUTAGE_ERRORS as exc:  # tried again at the next tick
@@ -277,8 +311,15 @@ class Leadership:
         self.stats.set("leader", "", 1)
         self.dispatch = dispatch
         self.router = CommandRouting(
-            self.redis, self.fleet, self.settings, self.routes, self.drain, dispatch.command,
-            consumer=self.name, epoch=epoch, clock=self.clock,
+            self.redis,
+            self.fleet,
+            self.settings,
+            self.routes,
+            self.drain,
+            dispatch.command,
+            consumer=self.name,
+            epoch=epoch,
+            clock=self.clock,
         )
         self._tasks = [
             asyncio.create_task(self.router.run(), name="leader-router"),

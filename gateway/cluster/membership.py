@@ -45,8 +45,13 @@ class Member:
     and, while it leads, the router of rd:commands (gateway/cluster/leader.py)."""
 
     def __init__(
-        self, settings: Settings, fleet: Fleet, writer: StreamWriter, stats: Stats,
-        *, clock: Callable[[], float] = time.time,
+        self,
+        settings: Settings,
+        fleet: Fleet,
+        writer: StreamWriter,
+        stats: Stats,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         s = settings
         name = s.gateway.name
@@ -74,8 +79,14 @@ class Member:
 
     def reader(self, redis: Redis) -> InboxReader:
         """The reader of this gateway's inbox, where rd:commands' reader would be."""
-        return InboxReader(redis, self.fleet, self.settings.redis, self.routes,
-                           consumer=self.settings.gateway.name, clock=self.clock)
+        return InboxReader(
+            redis,
+            self.fleet,
+            self.settings.redis,
+            self.routes,
+            consumer=self.settings.gateway.name,
+            clock=self.clock,
+        )
 
     def start(self, tg: asyncio.TaskGroup, tcp_port: int, udp_port: int) -> list[asyncio.Task[Any]]:
         """Once the ports are open: liveness and leases in the writer's flushes, the
@@ -101,7 +112,10 @@ class Member:
 
 
 def member(
-    settings: Settings, fleet: Fleet, writer: StreamWriter, stats: Stats,
+    settings: Settings,
+    fleet: Fleet,
+    writer: StreamWriter,
+    stats: Stats,
     clock: Callable[[], float] = time.time,
 ) -> Member | None:
     """The gateway's membership; None without [cluster] (one gateway per Redis)."""
@@ -138,6 +152,11 @@ async def wait_for_name(client: Redis, settings: Settings) -> None:
         if await client.get(key) is None:
             return
     raise ConfigError(
-        [problem("gateway.name", f"{settings.gateway.name!r} is in use by another live gateway "
-                 "of this Redis ([cluster]: give each gateway a name of its own)")]
+        [
+            problem(
+                "gateway.name",
+                f"{settings.gateway.name!r} is in use by another live gateway "
+                "of this Redis ([cluster]: give each gateway a name of its own)",
+            )
+        ]
     )

@@ -116,8 +116,13 @@ class Routes:
             if holder.gateway == self.name and not self_ok:
                 return "here"
             target = cluster.inbox(holder.gateway)
-            keys = [stream or target, cluster.LEADER, cluster.lease_key(robot),
-                    cluster.gateway_key(holder.gateway), target]
+            keys = [
+                stream or target,
+                cluster.LEADER,
+                cluster.lease_key(robot),
+                cluster.gateway_key(holder.gateway),
+                target,
+            ]
             args = [streams.COMMANDS_GROUP, entry, leader, value, *_flat(fields, hops + 1)]
             reply = await self._route(keys=keys, args=args)
             result = reply.decode() if isinstance(reply, bytes) else str(reply)
@@ -159,8 +164,7 @@ class Routes:
             robot,
             level=Level.WARNING,
             ack=ref or None,
-            data={"command": rec_id, "action": action, "reason": "robot_offline",
-                  "detail": detail},
+            data={"command": rec_id, "action": action, "reason": "robot_offline", "detail": detail},
         )
 
     # ---- commands a gateway held when its robot moved away -------------------
@@ -177,8 +181,15 @@ class Routes:
         while True:
             robot, entry, until = await self._handovers.get()
             cmd = entry.command
-            rec = CommandRecord(id=cmd.id, robot=robot, action=cmd.action, ts=cmd.ts,
-                                args=cmd.args, expires=entry.deadline, source="handover")
+            rec = CommandRecord(
+                id=cmd.id,
+                robot=robot,
+                action=cmd.action,
+                ts=cmd.ts,
+                args=cmd.args,
+                expires=entry.deadline,
+                source="handover",
+            )
             try:
                 outcome = await self.to_holder(streams.to_fields(rec), entry.ref, robot)
             except OUTAGE_ERRORS as exc:  # Redis away: try again (it stays pending meanwhile)
@@ -192,5 +203,10 @@ class Routes:
                 self._handovers.put_nowait((robot, entry, until))
                 await asyncio.sleep(0.05)
             else:
-                self.fail_offline(cmd.id, robot, cmd.action, entry.ref,
-                                  "its gateway let it go and no other took it")
+                self.fail_offline(
+                    cmd.id,
+                    robot,
+                    cmd.action,
+                    entry.ref,
+                    "its gateway let it go and no other took it",
+                )

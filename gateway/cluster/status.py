@@ -35,7 +35,7 @@ async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, 
     leader = cluster.parse_holder(leader_raw)
     held: dict[str, list[str]] = {}
     async for key in redis.scan_iter(match=cluster.LEASE_PREFIX + "*", count=500):
-        robot = as_str(key)[len(cluster.LEASE_PREFIX):]
+        robot = as_str(key)[len(cluster.LEASE_PREFIX) :]
         if robot.endswith(":want"):
             continue
         holder = cluster.parse_holder(await redis.get(key))
@@ -62,20 +62,25 @@ async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, 
                 pending = int(summary["pending"])
             except ResponseError:  # NOGROUP: no group yet, so nothing pending
                 pending = 0
-        gateways.append({
-            "name": name,
-            "alive": info_raw is not None,
-            **{k: info.get(k) for k in ("host", "pid", "tcp", "udp", "started")},
-            "leader": leader is not None and leader.gateway == name,
-            "robots": sorted(held.get(name, [])),
-            "inbox_length": int(length or 0),
-            "inbox_pending": pending,
-        })
+        gateways.append(
+            {
+                "name": name,
+                "alive": info_raw is not None,
+                **{k: info.get(k) for k in ("host", "pid", "tcp", "udp", "started")},
+                "leader": leader is not None and leader.gateway == name,
+                "robots": sorted(held.get(name, [])),
+                "inbox_length": int(length or 0),
+                "inbox_pending": pending,
+            }
+        )
     holding = {r for rs in held.values() for r in rs}
     return {
         "enabled": bool(names),
-        "leader": None if leader is None else {
-            "gateway": leader.gateway, "epoch": leader.token,
+        "leader": None
+        if leader is None
+        else {
+            "gateway": leader.gateway,
+            "epoch": leader.token,
             "expires_in_ms": max(0, int(leader_ttl or 0)),
         },
         "gateways": gateways,

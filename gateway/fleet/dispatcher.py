@@ -189,9 +189,7 @@ class Dispatcher:
         elif state == "idle" and previous in ("assigned", "en_route"):
             self._release(task, now, reason="robot dropped the delivery")
 
-    def catch_up(
-        self, reports: Sequence[tuple[str, str, str | None, str, str]], now: float
-    ) -> int:
+    def catch_up(self, reports: Sequence[tuple[str, str, str | None, str, str]], now: float) -> int:
         """State reports a previous dispatcher may not have applied, oldest first: (robot,
         state, previous, the robot's task, the task its assignment was to). Each moves the
         task it concerns on, if the robot still holds that task. Returns how many did."""

@@ -79,7 +79,11 @@ class Fleet:
         self.datagrams = DatagramDecoder(self.key_for, settings.udp.max_datagram_bytes)
         # camera frames go to ``frames`` (the camera writer), never through ``writer``
         self.cameras = Cameras(
-            settings.camera, writer, frames or DiscardFrames(), stats, self.key_for,
+            settings.camera,
+            writer,
+            frames or DiscardFrames(),
+            stats,
+            self.key_for,
             heard=self._heard_id,
         )
         self._drop_log_at = 0.0  # when dropped datagrams may be logged again
@@ -163,9 +167,14 @@ class Fleet:
             return
         mine = (robot.vda.manufacturer, robot.vda.serial)
         for other in self.robots():
-            if other.id != robot.id and other.vda is not None and mine == (
-                other.vda.manufacturer,
-                other.vda.serial,
+            if (
+                other.id != robot.id
+                and other.vda is not None
+                and mine
+                == (
+                    other.vda.manufacturer,
+                    other.vda.serial,
+                )
             ):
                 raise RegistryError(f"AGV {mine[0]}/{mine[1]} is robot {other.id!r} already")
 
@@ -393,9 +402,13 @@ class Fleet:
         if now >= self._drop_log_at:
             self._drop_log_at = now + DROP_LOG_EVERY_S
             last = dropped[-1]
-            log.warning("udp_datagrams_dropped", reasons=dict(self._drops_unlogged),
-                        last_robot=last.robot, last_reason=last.reason.value,
-                        every_s=DROP_LOG_EVERY_S)
+            log.warning(
+                "udp_datagrams_dropped",
+                reasons=dict(self._drops_unlogged),
+                last_robot=last.robot,
+                last_reason=last.reason.value,
+                every_s=DROP_LOG_EVERY_S,
+            )
             self._drops_unlogged.clear()
 
     def _heard_id(self, robot: str, now: float) -> None:

@@ -190,7 +190,12 @@ class CommandReader:
                 )
 
     async def _robot_command(
-        self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float, *,
+        self,
+        rec: CommandRecord,
+        ref: str,
+        fields: dict[bytes, bytes],
+        now: float,
+        *,
         recovered: bool,
     ) -> None:
         # Recovered after a restart: robots get time to reconnect first.

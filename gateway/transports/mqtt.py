@@ -52,8 +52,15 @@ from robodine.supervisor import Supervisor
 if TYPE_CHECKING:
     from gateway.fleet.fleet import Fleet
 
-__all__ = ["MqttSupervisor", "Outbox", "Rejections", "Router", "RunRouter", "open_mqtt",
-           "stop_mqtt"]
+__all__ = [
+    "MqttSupervisor",
+    "Outbox",
+    "Rejections",
+    "Router",
+    "RunRouter",
+    "open_mqtt",
+    "stop_mqtt",
+]
 
 log = structlog.get_logger("gateway.mqtt")
 
@@ -129,16 +136,18 @@ class Rejections:
     flood the log or rd:events.
     """
 
-    def __init__(self, counter: str, stats: Stats, writer: FleetOutput, *,
-                 quiet_s: float = 60.0) -> None:
+    def __init__(
+        self, counter: str, stats: Stats, writer: FleetOutput, *, quiet_s: float = 60.0
+    ) -> None:
         self.counter = counter
         self.stats = stats
         self.writer = writer
         self.quiet_s = quiet_s
         self._last: dict[tuple[str, str], float] = {}
 
-    def __call__(self, reason: str, topic: str, detail: str, now: float, *,
-                 robot: str | None = None) -> None:
+    def __call__(
+        self, reason: str, topic: str, detail: str, now: float, *, robot: str | None = None
+    ) -> None:
         self.stats.inc(self.counter, reason)
         key = (robot or topic, reason)
         last = self._last.get(key)
@@ -147,13 +156,24 @@ class Rejections:
         if len(self._last) > 10_000:
             self._last.clear()
         self._last[key] = now
-        log.warning("mqtt_message_rejected", counter=self.counter, reason=reason, topic=topic[:200],
-                    robot=robot, detail=detail[:300])
+        log.warning(
+            "mqtt_message_rejected",
+            counter=self.counter,
+            reason=reason,
+            topic=topic[:200],
+            robot=robot,
+            detail=detail[:300],
+        )
         if robot is not None:
-            self.writer.event(EventType.ROBOT_EVENT, robot, level=Level.WARNING,
-                              data={"name": "message_rejected",
-                                    "data": {"reason": reason, "topic": topic[:200],
-                                             "detail": detail[:300]}})
+            self.writer.event(
+                EventType.ROBOT_EVENT,
+                robot,
+                level=Level.WARNING,
+                data={
+                    "name": "message_rejected",
+                    "data": {"reason": reason, "topic": topic[:200], "detail": detail[:300]},
+                },
+            )
 
 
 class _Disconnected(Exception):
@@ -180,8 +200,15 @@ def _inbound(dispatch: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[
 
 
 class MqttSupervisor:
-    def __init__(self, settings: Settings, routers: Sequence[Router], outbox: Outbox,
-                 stats: Stats, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        routers: Sequence[Router],
+        outbox: Outbox,
+        stats: Stats,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings.mqtt
         self.client_id = self.settings.client_id or f"robodine-{settings.gateway.name}"
         self.routers = list(routers)
@@ -253,8 +280,10 @@ class MqttSupervisor:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(self._connection_loop(), name="mqtt-connection"),
-                     tg.create_task(self._ticker(), name="mqtt-ticker")]
+            tasks = [
+                tg.create_task(self._connection_loop(), name="mqtt-connection"),
+                tg.create_task(self._ticker(), name="mqtt-ticker"),
+            ]
             await self._stop.wait()
             for task in tasks:
                 task.cancel()
@@ -264,7 +293,8 @@ class MqttSupervisor:
     def _client(self) -> aiomqtt.Client:
         s = self.settings
         client = aiomqtt.Client(
-            self._host, self._port,
+            self._host,
+            self._port,
             username=s.username,
             password=s.password.get_secret_value() if s.password is not None else None,
             identifier=self.client_id,
@@ -291,8 +321,9 @@ class MqttSupervisor:
             async with self._client() as client:
                 self._queueing = True
                 self._changes.clear()  # what they changed is in subscriptions() now
-                topics: list[tuple[str, int]] = [(s.topic_filter, s.qos)
-                                                 for s in self.subscriptions()]
+                topics: list[tuple[str, int]] = [
+                    (s.topic_filter, s.qos) for s in self.subscriptions()
+                ]
                 await client.subscribe(topics)
                 self._on_up()
                 async with asyncio.TaskGroup() as tg:
@@ -369,23 +400,34 @@ class MqttSupervisor:
     def _on_up(self) -> None:
         self.connected.set()
         if not self._supervisor.ok(unsent=len(self.outbox)):  # not after an outage: the first
-            log.info("mqtt_connected", broker=f"{self._host}:{self._port}",
-                     client_id=self.client_id, subscriptions=len(self.subscriptions()))
+            log.info(
+                "mqtt_connected",
+                broker=f"{self._host}:{self._port}",
+                client_id=self.client_id,
+                subscriptions=len(self.subscriptions()),
+            )
 
 
-def open_mqtt(settings: Settings, fleet: Fleet, stats: Stats,
-              clock: Callable[[], float] = time.time) -> MqttSupervisor | None:
+def open_mqtt(
+    settings: Settings, fleet: Fleet, stats: Stats, clock: Callable[[], float] = time.time
+) -> MqttSupervisor | None:
     """The supervisor with its routers, or None when ``[mqtt] enabled`` is false."""
     if not settings.mqtt.enabled:
         unserved = [r.id for r in settings.robots if r.transport != "tcp"]
         if unserved:
-            log.warning("mqtt_robots_unserved", robots=unserved,
-                        hint="these robots use MQTT; set [mqtt] enabled = true")
+            log.warning(
+                "mqtt_robots_unserved",
+                robots=unserved,
+                hint="these robots use MQTT; set [mqtt] enabled = true",
+            )
         return None
     agvs = [r.id for r in settings.robots if r.transport == "vda5050"]
     if agvs and not settings.vda5050.enabled:
-        log.warning("mqtt_robots_unserved", robots=agvs,
-                    hint="these robots are VDA 5050 AGVs; set [vda5050] enabled = true")
+        log.warning(
+            "mqtt_robots_unserved",
+            robots=agvs,
+            hint="these robots are VDA 5050 AGVs; set [vda5050] enabled = true",
+        )
     from gateway.transports.mqtt_robots import RobotRouter
 
     outbox = Outbox(settings.mqtt.max_queued_outgoing, stats)

@@ -61,8 +61,13 @@ _NO_PROOF = "0" * 64  # the broker login replaced the handshake: nothing to prov
 
 def presence_hello(robot: str, kind: str, firmware: str = "") -> Hello:
     """What ``Fleet.connected`` takes; for MQTT the broker did the authentication."""
-    return Hello(robot=robot, kind=kind, cnonce=_NO_PROOF[:32], proof=_NO_PROOF,  # type: ignore[arg-type]
-                 firmware=firmware)
+    return Hello(
+        robot=robot,
+        kind=kind,
+        cnonce=_NO_PROOF[:32],
+        proof=_NO_PROOF,  # type: ignore[arg-type]
+        firmware=firmware,
+    )
 
 
 class MqttLink:
@@ -124,10 +129,19 @@ class RobotRouter:
                 fleet.leases,
                 [r for r, t in self.transports.items() if t == "mqtt"],
                 robot_channels,
-                [shared(Subscription(f"{TOPIC_ROOT}/+/{Channel.PRESENCE.value}",
-                                     DELIVERY[Channel.PRESENCE].qos))],
-                [Subscription(f"{TOPIC_ROOT}/+/{Channel.STATE.value}",
-                              DELIVERY[Channel.STATE].qos)],
+                [
+                    shared(
+                        Subscription(
+                            f"{TOPIC_ROOT}/+/{Channel.PRESENCE.value}",
+                            DELIVERY[Channel.PRESENCE].qos,
+                        )
+                    )
+                ],
+                [
+                    Subscription(
+                        f"{TOPIC_ROOT}/+/{Channel.STATE.value}", DELIVERY[Channel.STATE].qos
+                    )
+                ],
                 lambda topic, payload, now: self.handle(topic, payload, False, now),
                 sweep_s=settings.cluster.lease_ttl_s,
             )
@@ -253,8 +267,12 @@ class RobotRouter:
             self.reject("unknown_robot", topic, f"no robot {robot!r} is registered", now)
             return None
         if transport != "mqtt":
-            self.reject("wrong_transport", topic,
-                        f"robot {robot!r} is registered with transport {transport!r}", now)
+            self.reject(
+                "wrong_transport",
+                topic,
+                f"robot {robot!r} is registered with transport {transport!r}",
+                now,
+            )
             return None
         if len(self._robots) < _MAX_REMEMBERED_TOPICS:
             self._robots[topic] = robot

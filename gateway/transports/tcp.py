@@ -203,8 +203,12 @@ class _RobotConnection(asyncio.Protocol):
                 s.fleet.check_hello(msg)
                 self.timer.cancel()
                 self.claiming = msg
-                s.fleet.claim(msg.robot, self._claimed, s.settings.handshake_timeout_s,
-                              asyncio.get_running_loop().time())
+                s.fleet.claim(
+                    msg.robot,
+                    self._claimed,
+                    s.settings.handshake_timeout_s,
+                    asyncio.get_running_loop().time(),
+                )
                 return False
             s.fleet.connected(msg, self.link, now)
         except RemoteProtocolError as exc:

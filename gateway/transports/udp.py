@@ -93,8 +93,15 @@ class UdpEndpoint:
 
 
 async def open_udp(fleet: Fleet, settings: UdpSettings) -> tuple[UdpEndpoint, int]:
-    return await _open(fleet, settings.host, settings.port, settings.receive_buffer_bytes,
-                       settings.max_datagram_bytes, "udp_dropped", BURST)
+    return await _open(
+        fleet,
+        settings.host,
+        settings.port,
+        settings.receive_buffer_bytes,
+        settings.max_datagram_bytes,
+        "udp_dropped",
+        BURST,
+    )
 
 
 async def open_camera_udp(
@@ -102,16 +109,24 @@ async def open_camera_udp(
 ) -> tuple[UdpEndpoint, int]:
     """The camera socket: the same host as telemetry's, a port and a buffer of its own, so a
     burst of video can never fill the buffer telemetry arrives in (docs/protocol.md §11)."""
-    return await _open(fleet.cameras, udp.host, settings.port, settings.receive_buffer_bytes,
-                       settings.max_datagram_bytes, "camera_dropped", CAMERA_BURST)
+    return await _open(
+        fleet.cameras,
+        udp.host,
+        settings.port,
+        settings.receive_buffer_bytes,
+        settings.max_datagram_bytes,
+        "camera_dropped",
+        CAMERA_BURST,
+    )
 
 
 async def _open(
     sink: Datagrams, host: str, port: int, buffer: int, max_size: int, dropped: str, burst: int
 ) -> tuple[UdpEndpoint, int]:
     loop = asyncio.get_running_loop()
-    family, type_, proto, _, address = (await loop.getaddrinfo(
-        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE))[0]
+    family, type_, proto, _, address = (
+        await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    )[0]
     sock = socket.socket(family, type_, proto)
     try:
         sock.setblocking(False)

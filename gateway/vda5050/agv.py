@@ -74,8 +74,9 @@ __all__ = ["AgvControl", "Job"]
 
 S = OperationalState
 START_CHARGING: Final = "startCharging"
-ORDER_ERRORS: Final = frozenset({"orderError", "orderUpdateError", "noRouteError",
-                                 "validationError"})
+ORDER_ERRORS: Final = frozenset(
+    {"orderError", "orderUpdateError", "noRouteError", "validationError"}
+)
 _WITH_TASK: Final = frozenset({S.ASSIGNED, S.EN_ROUTE, S.AT_TABLE, S.RETURNING})
 _REMEMBERED: Final = 256
 JobKind = Literal["delivery", "return", "move", "dock"]
@@ -116,9 +117,14 @@ class Job:
         return decision_point(self.sent).sequence_id // 2 + 1
 
     def done(self, st: VdaState) -> bool:
-        return (st.order_id == self.order_id and st.order_update_id >= self.sent.order_update_id
-                and self.released == len(self.route) and not st.node_states
-                and not st.driving and st.last_node_id == self.goal)
+        return (
+            st.order_id == self.order_id
+            and st.order_update_id >= self.sent.order_update_id
+            and self.released == len(self.route)
+            and not st.node_states
+            and not st.driving
+            and st.last_node_id == self.goal
+        )
 
 
 @dataclass(slots=True)
@@ -211,10 +217,14 @@ class AgvControl:
             self._resend(waiting, now)
             return
         handlers: dict[str, Callable[[Command, float], None]] = {
-            CommandAction.GOTO: self._goto, CommandAction.DOCK: self._dock,
-            CommandAction.CANCEL: self._cancel, CommandAction.PAUSE: self._pause,
-            CommandAction.RESUME: self._resume, CommandAction.ESTOP: self._estop,
-            CommandAction.RELEASE: self._release, CommandAction.PICKUP_DONE: self._pickup_done,
+            CommandAction.GOTO: self._goto,
+            CommandAction.DOCK: self._dock,
+            CommandAction.CANCEL: self._cancel,
+            CommandAction.PAUSE: self._pause,
+            CommandAction.RESUME: self._resume,
+            CommandAction.ESTOP: self._estop,
+            CommandAction.RELEASE: self._release,
+            CommandAction.PICKUP_DONE: self._pickup_done,
         }
         handler = handlers.get(cmd.action)
         try:
@@ -254,8 +264,14 @@ class AgvControl:
             legs.append(self.graph.kitchen_pass.name)  # the dish is loaded at the pass
         legs.append(goal.name)
         delivery = table is not None or bool(task)
-        self._new_job(cmd, "delivery" if delivery else "move", legs, now, task=task,
-                      trip=Trip.DELIVERY if delivery else None)
+        self._new_job(
+            cmd,
+            "delivery" if delivery else "move",
+            legs,
+            now,
+            task=task,
+            trip=Trip.DELIVERY if delivery else None,
+        )
 
     def _dock(self, cmd: Command, now: float) -> None:
         st = self.state
@@ -295,31 +311,49 @@ class AgvControl:
 
     def _pause(self, cmd: Command, now: float) -> None:
         aid = self._action_id(cmd, "pause")
-        self._instant(cmd, ((start_pause(aid),),), aid, shows=lambda s: s.paused is True,
-                      now=now, data={"paused": True})
+        self._instant(
+            cmd,
+            ((start_pause(aid),),),
+            aid,
+            shows=lambda s: s.paused is True,
+            now=now,
+            data={"paused": True},
+        )
 
     def _resume(self, cmd: Command, now: float) -> None:
         if self.latched:
             raise _Refused("resume: robot is in estop; send release first")
         aid = self._action_id(cmd, "resume")
-        self._instant(cmd, ((stop_pause(aid),),), aid, shows=lambda s: not s.paused,
-                      now=now, data={"paused": False})
+        self._instant(
+            cmd,
+            ((stop_pause(aid),),),
+            aid,
+            shows=lambda s: not s.paused,
+            now=now,
+            data={"paused": False},
+        )
 
     def _estop(self, cmd: Command, now: float) -> None:
         self.latched = True
         aid = self._action_id(cmd, "estop")
         reason = str(cmd.args.get("reason", ""))[:100]
-        self._instant(cmd, estop_plan(aid, self.factsheet, reason), f"{aid}.pause",
-                      shows=lambda s: bool(s.paused) or s.safety_state.e_stop is not EStop.NONE,
-                      now=now)
+        self._instant(
+            cmd,
+            estop_plan(aid, self.factsheet, reason),
+            f"{aid}.pause",
+            shows=lambda s: bool(s.paused) or s.safety_state.e_stop is not EStop.NONE,
+            now=now,
+        )
 
     def _release(self, cmd: Command, now: float) -> None:
         """Leave estop or error to idle, as every robot does (docs/protocol.md, Commands):
         the e-stop's pause ends, and the order it interrupted is cancelled, because the
         dispatcher has given its task to another robot by now."""
         st = self.state
-        stopped = st is not None and (st.safety_state.e_stop is not EStop.NONE or any(
-            e.error_level is ErrorLevel.FATAL for e in st.errors))
+        stopped = st is not None and (
+            st.safety_state.e_stop is not EStop.NONE
+            or any(e.error_level is ErrorLevel.FATAL for e in st.errors)
+        )
         if not (self.latched or stopped):
             raise _Refused("release: nothing to release")
         aid = self._action_id(cmd, "release")
@@ -332,16 +366,27 @@ class AgvControl:
             self.job = None
             return {}
 
-        self._instant(cmd, (*unlatch, resume), f"{aid}.resume", then=released,
-                      shows=lambda s: not s.paused and s.safety_state.e_stop is EStop.NONE,
-                      now=now)
+        self._instant(
+            cmd,
+            (*unlatch, resume),
+            f"{aid}.resume",
+            then=released,
+            shows=lambda s: not s.paused and s.safety_state.e_stop is EStop.NONE,
+            now=now,
+        )
 
     def _start_return(self, now: float, cmd: Command | None = None) -> None:
         """Back to the kitchen pass (after a pickup, a timeout, or a cancelled delivery)."""
         task = self.job.task if self.job is not None else None
         start = self._start_node()
-        self._new_job(cmd, "return", [start.name, self.graph.kitchen_pass.name], now,
-                      task=task, trip=Trip.RETURN)
+        self._new_job(
+            cmd,
+            "return",
+            [start.name, self.graph.kitchen_pass.name],
+            now,
+            task=task,
+            trip=Trip.RETURN,
+        )
 
     def _return_to_pass(self, now: float) -> None:
         """A return nobody commanded (pickup timeout, cancelled delivery): failures are events."""
@@ -351,22 +396,38 @@ class AgvControl:
             self.at_table_since = None  # do not retry every tick; a command can still send it
             self._event("return_failed", "warning", {"reason": str(exc)})
 
-    def _new_job(self, cmd: Command | None, kind: JobKind, legs: list[str], now: float, *,
-                 task: str | None = None, trip: Trip | None = None) -> None:
+    def _new_job(
+        self,
+        cmd: Command | None,
+        kind: JobKind,
+        legs: list[str],
+        now: float,
+        *,
+        task: str | None = None,
+        trip: Trip | None = None,
+    ) -> None:
         route = self._route(legs, kind)
         order_id = f"{self.robot}-{uuid.uuid4().hex[:12]}"
         base = min(len(route), self.settings.release_nodes + 1)
-        order = build_order(self._header(Subtopic.ORDER, now), order_id, route,
-                            map_id=self.settings.map_id, released=base)
+        order = build_order(
+            self._header(Subtopic.ORDER, now),
+            order_id,
+            route,
+            map_id=self.settings.map_id,
+            released=base,
+        )
         intent = OrderIntent(order_id, trip, route[-1].node_id) if trip is not None else None
-        self.job = Job(kind, route, intent, task, order, now, now,
-                       command=cmd.id if cmd is not None else None)
+        self.job = Job(
+            kind, route, intent, task, order, now, now, command=cmd.id if cmd is not None else None
+        )
         self.at_table_since = None
         self._publish(order)
         if cmd is not None:
-            self._waiting[cmd.id] = _Waiting(cmd, order_id=order_id,
-                                             data={"order": order_id, "goal": route[-1].node_id,
-                                                   "nodes": len(route)})
+            self._waiting[cmd.id] = _Waiting(
+                cmd,
+                order_id=order_id,
+                data={"order": order_id, "goal": route[-1].node_id, "nodes": len(route)},
+            )
 
     def _route(self, legs: list[str], kind: JobKind) -> tuple[RouteNode, ...]:
         names: list[str] = [legs[0]]
@@ -377,23 +438,40 @@ class AgvControl:
             raise _Refused(f"{kind}: {exc}") from None
         nodes = [self.graph.nodes[n] for n in names]
         last = len(nodes) - 1
-        return tuple(self._route_node(n, charge=kind == "dock" and i == last)
-                     for i, n in enumerate(nodes))
+        return tuple(
+            self._route_node(n, charge=kind == "dock" and i == last) for i, n in enumerate(nodes)
+        )
 
     def _route_node(self, node: GraphNode, *, charge: bool) -> RouteNode:
         actions: tuple[Action, ...] = ()
         if charge:
-            actions = (Action(action_type=START_CHARGING, action_id=f"charge-{next(self._ids)}",
-                              blocking_type=BlockingType.HARD),)
-        return RouteNode(node.name, node.x, node.y,
-                         allowed_deviation_xy=self.settings.node_deviation_m, actions=actions)
+            actions = (
+                Action(
+                    action_type=START_CHARGING,
+                    action_id=f"charge-{next(self._ids)}",
+                    blocking_type=BlockingType.HARD,
+                ),
+            )
+        return RouteNode(
+            node.name,
+            node.x,
+            node.y,
+            allowed_deviation_xy=self.settings.node_deviation_m,
+            actions=actions,
+        )
 
-    def _instant(self, cmd: Command, plan: tuple[tuple[Action, ...], ...], key: str, *,
-                 now: float, shows: Callable[[VdaState], bool] | None = None,
-                 then: Callable[[float], dict[str, Any]] | None = None,
-                 data: dict[str, Any] | None = None) -> None:
-        waiting = _Waiting(cmd, action_id=key, plan=plan, shows=shows, then=then,
-                           data=data or {})
+    def _instant(
+        self,
+        cmd: Command,
+        plan: tuple[tuple[Action, ...], ...],
+        key: str,
+        *,
+        now: float,
+        shows: Callable[[VdaState], bool] | None = None,
+        then: Callable[[float], dict[str, Any]] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        waiting = _Waiting(cmd, action_id=key, plan=plan, shows=shows, then=then, data=data or {})
         self._waiting[cmd.id] = waiting
         self._send_plan(plan, now)
 
@@ -413,9 +491,14 @@ class AgvControl:
     def _republish(self, job: Job, now: float) -> None:
         """Publish the same message again (same orderId and orderUpdateId) with a new header."""
         header = self._header(Subtopic.ORDER, now)
-        job.sent = Order(**header.fields(), order_id=job.sent.order_id,
-                         order_update_id=job.sent.order_update_id, nodes=job.sent.nodes,
-                         edges=job.sent.edges, zone_set_id=job.sent.zone_set_id)
+        job.sent = Order(
+            **header.fields(),
+            order_id=job.sent.order_id,
+            order_update_id=job.sent.order_update_id,
+            nodes=job.sent.nodes,
+            edges=job.sent.edges,
+            zone_set_id=job.sent.zone_set_id,
+        )
         job.sent_at = now
         self._publish(job.sent)
 
@@ -443,16 +526,26 @@ class AgvControl:
         else:
             self._report(Heartbeat(robot=self.robot))
 
-    def _telemetry(self, x: float, y: float, theta: float, vx: float | None,
-                   vy: float | None) -> None:
+    def _telemetry(
+        self, x: float, y: float, theta: float, vx: float | None, vy: float | None
+    ) -> None:
         if self._battery is None:  # no state yet: nothing honest to say about the battery
             return
         speed = math.hypot(vx or 0.0, vy or 0.0)
         if not math.isfinite(speed):  # a velocity near float's limit: no finite sample to write
             return
         self._telemetry_seq += 1
-        self._report(Telemetry(robot=self.robot, seq=self._telemetry_seq, x=x, y=y, theta=theta,
-                               battery=self._battery, speed=speed))
+        self._report(
+            Telemetry(
+                robot=self.robot,
+                seq=self._telemetry_seq,
+                x=x,
+                y=y,
+                theta=theta,
+                battery=self._battery,
+                speed=speed,
+            )
+        )
 
     def _settle(self, st: VdaState, now: float) -> None:
         """Decide the commands whose outcome this state shows."""
@@ -470,7 +563,8 @@ class AgvControl:
             elif w.action_id is not None:
                 status = actions.get(w.action_id)
                 if status is ActionStatus.FINISHED or (
-                        status is None and w.shows is not None and w.shows(st)):
+                    status is None and w.shows is not None and w.shows(st)
+                ):
                     ok = True
                 elif status is ActionStatus.FAILED:
                     if any(e.error_type == "noOrderToCancel" for e in st.errors):
@@ -504,9 +598,14 @@ class AgvControl:
     def _errors_changed(self, st: VdaState, now: float) -> None:
         """Each error is told once, when it appears (the AGV repeats it in every state)."""
         current = frozenset(
-            (e.error_type, tuple(sorted((r.reference_key, r.reference_value)
-                                        for r in e.error_references or ())))
-            for e in st.errors)
+            (
+                e.error_type,
+                tuple(
+                    sorted((r.reference_key, r.reference_value) for r in e.error_references or ())
+                ),
+            )
+            for e in st.errors
+        )
         new = current - self._errors
         self._errors = current
         job = self.job
@@ -515,17 +614,23 @@ class AgvControl:
             key = (e.error_type, tuple(sorted(refs.items())))
             if key not in new:
                 continue
-            data = {"error_type": e.error_type, "error_level": e.error_level,
-                    "description": e.error_description or "", "references": refs}
-            ours = job is not None and (refs.get("orderId") == job.order_id or (
-                not refs and e.error_type in ORDER_ERRORS))
+            data = {
+                "error_type": e.error_type,
+                "error_level": e.error_level,
+                "description": e.error_description or "",
+                "references": refs,
+            }
+            ours = job is not None and (
+                refs.get("orderId") == job.order_id or (not refs and e.error_type in ORDER_ERRORS)
+            )
             if e.error_type == "noOrderToCancel":
                 self._event("no_order_to_cancel", "warning", data)
             elif e.error_type == "orderUpdateError" or (ours and e.error_type in ORDER_ERRORS):
                 if job is not None and job.accepted:
                     job.failed = True  # the AGV keeps its base; we stop updating it
-                name = ("order_update_error" if e.error_type == "orderUpdateError"
-                        else "order_rejected")
+                name = (
+                    "order_update_error" if e.error_type == "orderUpdateError" else "order_rejected"
+                )
                 self._event(name, "alarm", {**data, "order": job.order_id if job else None})
             else:
                 fatal = e.error_level is ErrorLevel.FATAL
@@ -547,22 +652,35 @@ class AgvControl:
         released = job.released
         if want <= released:
             return
-        job.sent = build_order_update(self._header(Subtopic.ORDER, now), job.sent,
-                                      job.route[released:], released=want - released,
-                                      map_id=self.settings.map_id)
+        job.sent = build_order_update(
+            self._header(Subtopic.ORDER, now),
+            job.sent,
+            job.route[released:],
+            released=want - released,
+            map_id=self.settings.map_id,
+        )
         job.sent_at, job.resends = now, 0
         self._publish(job.sent)
 
     def tick(self, now: float) -> None:
         job = self.job
         if job is not None and not job.failed:
-            if job.sent.order_update_id > 0 and job.confirmed < job.sent.order_update_id and (
-                    now - job.sent_at >= self.settings.resend_s):
+            if (
+                job.sent.order_update_id > 0
+                and job.confirmed < job.sent.order_update_id
+                and (now - job.sent_at >= self.settings.resend_s)
+            ):
                 if job.resends >= self.settings.max_resends:
                     job.failed = True
-                    self._event("order_update_lost", "alarm",
-                                {"order": job.order_id, "order_update_id": job.sent.order_update_id,
-                                 "attempts": job.resends + 1})
+                    self._event(
+                        "order_update_lost",
+                        "alarm",
+                        {
+                            "order": job.order_id,
+                            "order_update_id": job.sent.order_update_id,
+                            "attempts": job.resends + 1,
+                        },
+                    )
                 else:
                     job.resends += 1
                     self._republish(job, now)
@@ -571,7 +689,8 @@ class AgvControl:
                 self._event("order_not_accepted", "warning", {"order": job.order_id})
                 self._map(now)
         if self.at_table_since is not None and now - self.at_table_since >= (
-                self.settings.return_after_s):
+            self.settings.return_after_s
+        ):
             self._return_to_pass(now)
             self._map(now)
 
@@ -598,8 +717,11 @@ class AgvControl:
         else:
             self.at_table_since = None
         job = self.job
-        task = job.task if job is not None and job.intent is not None and m.state in _WITH_TASK \
+        task = (
+            job.task
+            if job is not None and job.intent is not None and m.state in _WITH_TASK
             else None
+        )
         if (m.state, task) == self._last_report:
             if heard:
                 self._report(Heartbeat(robot=self.robot))
@@ -609,11 +731,18 @@ class AgvControl:
         if current is not None and not _legal(current, m.state):
             # A derived state may skip a step the table needs (charging -> assigned; a
             # one-node order: assigned -> at_table): report the step, as a robot would.
-            step = next((x for x in (S.IDLE, S.EN_ROUTE)
-                         if _legal(current, x) and _legal(x, m.state)), None)
+            step = next(
+                (x for x in (S.IDLE, S.EN_ROUTE) if _legal(current, x) and _legal(x, m.state)), None
+            )
             if step is not None:
-                self._report(State(robot=self.robot, state=step,
-                                   task=task if step in _WITH_TASK else None, reason=m.reason))
+                self._report(
+                    State(
+                        robot=self.robot,
+                        state=step,
+                        task=task if step in _WITH_TASK else None,
+                        reason=m.reason,
+                    )
+                )
         self._report(State(robot=self.robot, state=m.state, task=task, reason=m.reason))
 
     # ---- helpers ----------------------------------------------------------------------
@@ -626,11 +755,19 @@ class AgvControl:
         if self._at_table():
             raise _Refused(f"{action}: busy: at_table with task {job.task if job else None}")
         running = st is not None and (st.driving or bool(st.node_states))
-        if job is not None and not job.failed and st is not None and not job.done(st) and (
-                not job.accepted or (st.order_id == job.order_id and running)):
+        if (
+            job is not None
+            and not job.failed
+            and st is not None
+            and not job.done(st)
+            and (not job.accepted or (st.order_id == job.order_id and running))
+        ):
             raise _Refused(f"{action}: busy: order {job.order_id}")
-        if st is not None and (st.driving or st.node_states) and (
-                job is None or st.order_id != job.order_id):
+        if (
+            st is not None
+            and (st.driving or st.node_states)
+            and (job is None or st.order_id != job.order_id)
+        ):
             raise _Refused(f"{action}: busy: the AGV runs order {st.order_id!r}")
 
     def _at_table(self) -> bool:
@@ -649,8 +786,9 @@ class AgvControl:
         st = self.state
         pos = self._position()
         last = self.graph.nodes.get(st.last_node_id) if st is not None else None
-        if last is not None and (pos is None or last.distance(*pos) <= max(
-                self.settings.node_deviation_m, 0.05)):
+        if last is not None and (
+            pos is None or last.distance(*pos) <= max(self.settings.node_deviation_m, 0.05)
+        ):
             return last
         if pos is not None:
             node = self.graph.nearest(*pos)
@@ -664,16 +802,18 @@ class AgvControl:
     def _header(self, subtopic: Subtopic, now: float) -> Any:
         return self.headers.header(self.agv, subtopic, now, version=self.version)
 
-    def _decide(self, cid: str, *, ok: bool, reason: str = "",
-                data: dict[str, Any] | None = None) -> None:
+    def _decide(
+        self, cid: str, *, ok: bool, reason: str = "", data: dict[str, Any] | None = None
+    ) -> None:
         ack = Ack(robot=self.robot, id=cid, ok=ok, reason=reason or None, data=data or {})
         self._outcomes[cid] = ack
         if len(self._outcomes) > _REMEMBERED:
             self._outcomes.popitem(last=False)
         self._report(ack)
 
-    def _event(self, name: str, level: Literal["info", "warning", "alarm"],
-               data: dict[str, Any]) -> None:
+    def _event(
+        self, name: str, level: Literal["info", "warning", "alarm"], data: dict[str, Any]
+    ) -> None:
         self._report(Event(robot=self.robot, name=name, level=level, data=data))
 
 

@@ -50,13 +50,19 @@ class GraphNode:
 
 
 class FloorGraph:
-    def __init__(self, nodes: Sequence[GraphNode], links: Iterable[tuple[str, str]] = (),
-                 *, neighbours: int = 2) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[GraphNode],
+        links: Iterable[tuple[str, str]] = (),
+        *,
+        neighbours: int = 2,
+    ) -> None:
         self.nodes: dict[str, GraphNode] = {}
         for node in nodes:
             if node.name in self.nodes:
-                raise GraphError(f"floor: two spots are named {node.name!r}; "
-                                 "node ids must be unique")
+                raise GraphError(
+                    f"floor: two spots are named {node.name!r}; node ids must be unique"
+                )
             self.nodes[node.name] = node
         if not self.nodes:
             raise GraphError("floor: no nodes")
@@ -77,8 +83,9 @@ class FloorGraph:
 
     @classmethod
     def from_floor(cls, floor: FloorSettings) -> FloorGraph:
-        nodes = [GraphNode(floor.kitchen_pass.name, floor.kitchen_pass.x, floor.kitchen_pass.y,
-                           "pass")]
+        nodes = [
+            GraphNode(floor.kitchen_pass.name, floor.kitchen_pass.x, floor.kitchen_pass.y, "pass")
+        ]
         nodes += [GraphNode(p.name, p.x, p.y, "dock") for p in floor.docks]
         nodes += [GraphNode(p.name, p.x, p.y, "table") for p in floor.tables]
         nodes += [GraphNode(p.name, p.x, p.y, "waypoint") for p in floor.waypoints]
@@ -107,8 +114,9 @@ class FloorGraph:
             self._link(current, best.pop(current)[1])
         for name in names:
             here = self.nodes[name]
-            others = sorted((here.distance(self.nodes[o].x, self.nodes[o].y), o)
-                            for o in names if o != name)
+            others = sorted(
+                (here.distance(self.nodes[o].x, self.nodes[o].y), o) for o in names if o != name
+            )
             for _, other in others[:neighbours]:
                 self._link(name, other)
 

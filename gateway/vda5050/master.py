@@ -114,8 +114,15 @@ class VdaLink:
 
 
 class MasterControl:
-    def __init__(self, settings: Settings, fleet: Fleet, outbox: Outbox, stats: Stats, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        fleet: Fleet,
+        outbox: Outbox,
+        stats: Stats,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.fleet = fleet
         self.outbox = outbox
@@ -138,11 +145,19 @@ class MasterControl:
         self.claims: Claims | None = None
         if fleet.leases is not None:
             self.claims = Claims(
-                fleet.leases, list(self._ids), self._agv_filters,
-                [shared(s) for s in master_subscriptions(self.interface)
-                 if s.topic_filter.endswith("/" + Subtopic.CONNECTION.value)],
-                [s for s in master_subscriptions(self.interface)
-                 if s.topic_filter.endswith("/" + Subtopic.STATE.value)],
+                fleet.leases,
+                list(self._ids),
+                self._agv_filters,
+                [
+                    shared(s)
+                    for s in master_subscriptions(self.interface)
+                    if s.topic_filter.endswith("/" + Subtopic.CONNECTION.value)
+                ],
+                [
+                    s
+                    for s in master_subscriptions(self.interface)
+                    if s.topic_filter.endswith("/" + Subtopic.STATE.value)
+                ],
                 lambda topic, payload, now: self.handle(topic, payload, False, now),
                 sweep_s=settings.cluster.lease_ttl_s,
             )
@@ -154,9 +169,15 @@ class MasterControl:
         c = self.settings.commands
         agv = self._ids[r.id] = AgvId(r.vda.manufacturer, r.vda.serial)
         self.agvs[agv] = AgvControl(
-            r.id, agv, self.graph, self.settings.vda5050, self.headers,
-            publish=self.publish, report=self._reporter(r.id),
-            current=self._current(r.id), abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
+            r.id,
+            agv,
+            self.graph,
+            self.settings.vda5050,
+            self.headers,
+            publish=self.publish,
+            report=self._reporter(r.id),
+            current=self._current(r.id),
+            abandon_after_s=c.ack_timeout_s * c.max_attempts + 1,
             version=r.vda.version,
         )
 
@@ -168,9 +189,13 @@ class MasterControl:
         for agv_id, agv in list(self.agvs.items()):
             if agv.robot != robot:
                 continue
-            same = config is not None and config.vda is not None and (
-                agv_id == AgvId(config.vda.manufacturer, config.vda.serial)
-                and agv.pinned == config.vda.version
+            same = (
+                config is not None
+                and config.vda is not None
+                and (
+                    agv_id == AgvId(config.vda.manufacturer, config.vda.serial)
+                    and agv.pinned == config.vda.version
+                )
             )
             if same:
                 return
@@ -186,14 +211,17 @@ class MasterControl:
         """[cluster] What to subscribe to for one AGV we hold: master_subscriptions, its own."""
         agv = self._ids[robot]
         return tuple(  # every major version (+), as master_subscriptions; state: every AGV's
-            Subscription(f"{self.interface}/+/{agv.manufacturer}/{agv.serial_number}/{sub.value}",
-                         VDA_DELIVERY[sub].qos)
+            Subscription(
+                f"{self.interface}/+/{agv.manufacturer}/{agv.serial_number}/{sub.value}",
+                VDA_DELIVERY[sub].qos,
+            )
             for sub in sorted(AGV_PUBLISHES - {Subtopic.STATE})
         )
 
     def _reporter(self, robot: str) -> Callable[[RobotMessage], None]:
         def report(msg: RobotMessage) -> None:
             self._to_fleet.append((robot, msg))
+
         return report
 
     def _current(self, robot: str) -> Callable[[], str | None]:
@@ -217,13 +245,19 @@ class MasterControl:
             return
         agv = self.agvs.get(parsed.agv)
         if agv is None:
-            self.reject("unknown_agv", topic,
-                        f"no robot has vda = {parsed.agv.manufacturer}/{parsed.agv.serial_number}",
-                        now)
+            self.reject(
+                "unknown_agv",
+                topic,
+                f"no robot has vda = {parsed.agv.manufacturer}/{parsed.agv.serial_number}",
+                now,
+            )
             return
         if self.claims is not None and agv.robot not in self.claims.held:
-            online = (parsed.subtopic is Subtopic.CONNECTION and not retained
-                      and connection_state_of(payload) is ConnectionState.ONLINE)
+            online = (
+                parsed.subtopic is Subtopic.CONNECTION
+                and not retained
+                and connection_state_of(payload) is ConnectionState.ONLINE
+            )
             if online:
                 self.claims.announced(agv.robot, now)
             elif parsed.subtopic is Subtopic.STATE:
@@ -255,8 +289,9 @@ class MasterControl:
         sub = parsed.subtopic
         checked = sub in _HEADER_CHECKED and not retained and msg.header_id is not None
         if checked and self._stale(parsed.agv, sub, msg.header_id):
-            self.reject("stale_header", topic, f"headerId {msg.header_id} is not new", now,
-                        robot=agv.robot)
+            self.reject(
+                "stale_header", topic, f"headerId {msg.header_id} is not new", now, robot=agv.robot
+            )
             return
         if isinstance(msg, Connection):
             self._connection(agv, msg, retained, now)
@@ -275,30 +310,40 @@ class MasterControl:
     def _event(self, agv: AgvControl, name: str, level: Level, data: dict[str, Any]) -> None:
         """A robot event written at once: it may concern an AGV no session is attached for."""
         self.flush()  # what came before it goes first
-        self.fleet.writer.event(EventType.ROBOT_EVENT, agv.robot, level=level,
-                                data={"name": name, "data": data})
+        self.fleet.writer.event(
+            EventType.ROBOT_EVENT, agv.robot, level=level, data={"name": name, "data": data}
+        )
 
     def _cannot_speak(self, agv: AgvControl, version: str) -> str | None:
         """Why we cannot talk to ``agv`` announcing ``version``; None if we can."""
         if dialect_for(version) is None:
             return f"the AGV announces {version!r}; this gateway speaks VDA 5050 {SPOKEN}"
         if agv.pinned is not None and line_of(version) != line_of(agv.pinned):
-            return (f"the AGV announces {version!r}; its config pins vda.version = "
-                    f"{agv.pinned!r}")
+            return f"the AGV announces {version!r}; its config pins vda.version = {agv.pinned!r}"
         return None
 
-    def _unsupported(self, agv: AgvControl, topic: VdaTopic, payload: bytes, why: str,
-                     now: float) -> None:
+    def _unsupported(
+        self, agv: AgvControl, topic: VdaTopic, payload: bytes, why: str, now: float
+    ) -> None:
         """Dropped and counted; an alarm once per announcement; the AGV is ``error`` and refuses
         commands. Its presence still follows its messages (if their connection state reads)."""
         self.reject("unsupported_version", topic.value, why, now, robot=agv.robot)
         if agv.unsupported != why:
-            self._event(agv, "unsupported_version", Level.ALARM,
-                        {"detail": why, "spoken": SPOKEN, "pinned": agv.pinned})
+            self._event(
+                agv,
+                "unsupported_version",
+                Level.ALARM,
+                {"detail": why, "spoken": SPOKEN, "pinned": agv.pinned},
+            )
         state = connection_state_of(payload) if topic.subtopic is Subtopic.CONNECTION else None
         if state is not None and state is not ConnectionState.ONLINE:
-            self._detach(agv, now, "connection_broken" if state is
-                         ConnectionState.CONNECTIONBROKEN else "disconnected")
+            self._detach(
+                agv,
+                now,
+                "connection_broken"
+                if state is ConnectionState.CONNECTIONBROKEN
+                else "disconnected",
+            )
             agv.refuse_version(why, now)
             return
         if topic.subtopic is not Subtopic.FACTSHEET:
@@ -374,8 +419,9 @@ class MasterControl:
             pub = publication(msg, interface=self.interface)
         except LocalProtocolError as exc:  # a 2.1 feature the AGV's version cannot carry
             self.stats.inc("vda_unsent", kind)
-            log.error("vda_unsendable", agv=msg.serial_number, version=msg.version,
-                      error=exc.message)
+            log.error(
+                "vda_unsendable", agv=msg.serial_number, version=msg.version, error=exc.message
+            )
             return
         self.stats.inc("vda_published", kind)
         self.outbox.put(pub)

@@ -168,8 +168,9 @@ def decode(subtopic: Subtopic, payload: bytes, *, version: str | None = None) ->
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"VDA 5050 {subtopic.value} is not valid JSON: {exc}") from None
     except RemoteProtocolError as exc:
-        raise RemoteProtocolError(f"invalid VDA 5050 {subtopic.value}: {exc.message}",
-                                  code=exc.code) from None
+        raise RemoteProtocolError(
+            f"invalid VDA 5050 {subtopic.value}: {exc.message}", code=exc.code
+        ) from None
     if msg.version is not None and not dialect.speaks(msg.version):
         _unsupported(subtopic, msg.version, dialect.line)
     return cast(VdaMessage, msg)
@@ -203,8 +204,7 @@ def decode_factsheet(payload: bytes) -> Factsheet:
     return _typed(Subtopic.FACTSHEET, payload, Factsheet)
 
 
-def decode_for_topic(topic: VdaTopic, payload: bytes, *,
-                     version: str | None = None) -> VdaMessage:
+def decode_for_topic(topic: VdaTopic, payload: bytes, *, version: str | None = None) -> VdaMessage:
     """Decode and check that the message belongs on ``topic`` (BAD_MESSAGE if not).
 
     The broker's ACL vouches for the topic, not for the payload: an AGV that
@@ -223,7 +223,8 @@ def decode_for_topic(topic: VdaTopic, payload: bytes, *,
     dialect = dialect_for(version)
     if dialect is not None and dialect.major != topic.major:
         raise RemoteProtocolError(
-            f"VDA 5050 {topic.subtopic.value} of version {version!r} on a {topic.major} topic")
+            f"VDA 5050 {topic.subtopic.value} of version {version!r} on a {topic.major} topic"
+        )
     msg = decode(topic.subtopic, payload, version=version)
     agv = topic.agv
     for wire, got, want in (

@@ -95,4 +95,5 @@ def check_integer(doc: Any, line: str, *keys: str | int) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise RemoteProtocolError(
             f"Expected `int` (VDA 5050 {line}), got `{type(value).__name__}` - at "
-            f"`{path_of(*keys)}`")
+            f"`{path_of(*keys)}`"
+        )

@@ -92,8 +92,9 @@ class HeaderCounter:
         """The last headerId handed out for (agv, subtopic), if any."""
         return self._last.get((agv, subtopic))
 
-    def header(self, agv: AgvId, subtopic: Subtopic, now: float, *,
-               version: str | None = None) -> Header:
+    def header(
+        self, agv: AgvId, subtopic: Subtopic, now: float, *, version: str | None = None
+    ) -> Header:
         """The next header; ``version`` (default: the counter's) is the one the AGV speaks."""
         return Header(
             header_id=self.next_id(agv, subtopic),

@@ -160,8 +160,9 @@ def master_subscriptions(interface: str = INTERFACE_NAME) -> tuple[Subscription,
     )
 
 
-def agv_subscriptions(agv: AgvId, interface: str = INTERFACE_NAME,
-                      major: str = MAJOR_VERSION) -> tuple[Subscription, ...]:
+def agv_subscriptions(
+    agv: AgvId, interface: str = INTERFACE_NAME, major: str = MAJOR_VERSION
+) -> tuple[Subscription, ...]:
     """One AGV (the simulator): its own order and instantActions."""
     return tuple(
         Subscription(VdaTopic(agv, sub, interface, major).value, DELIVERY[sub].qos)

@@ -76,9 +76,14 @@ DIALECT: Final = Dialect(
         Subtopic.VISUALIZATION: Delivery(0),
         Subtopic.CONNECTION: Delivery(0, retain=True),
     },
-    inbound={Subtopic.ORDER: order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
-             Subtopic.STATE: _state_in},
-    outbound={Subtopic.ORDER: order_out(LINE, orientation_type=False),
-              Subtopic.INSTANT_ACTIONS: _instant_out,
-              Subtopic.STATE: _state_out},
+    inbound={
+        Subtopic.ORDER: order_in,
+        Subtopic.INSTANT_ACTIONS: _instant_in,
+        Subtopic.STATE: _state_in,
+    },
+    outbound={
+        Subtopic.ORDER: order_out(LINE, orientation_type=False),
+        Subtopic.INSTANT_ACTIONS: _instant_out,
+        Subtopic.STATE: _state_out,
+    },
 )

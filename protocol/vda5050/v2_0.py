@@ -69,7 +69,8 @@ def actions_out(actions: Sequence[Any], line: str) -> None:
             if isinstance(param.get("value"), dict):
                 raise LocalProtocolError(
                     f"action {action.get('actionId')!r}: parameter {param.get('key')!r} is an "
-                    f"object, which VDA 5050 {line} cannot carry")
+                    f"object, which VDA 5050 {line} cannot carry"
+                )
 
 
 def actions_in(actions: object) -> None:
@@ -92,7 +93,8 @@ def edges_out(doc: Document, line: str, *, orientation_type: bool) -> None:
         elif kind != "GLOBAL" and "orientation" in edge:
             raise LocalProtocolError(
                 f"edge {edge.get('edgeId')!r}: a {kind} orientation cannot be said in VDA 5050 "
-                f"{line}, where an edge's orientation is global")
+                f"{line}, where an edge's orientation is global"
+            )
         actions_out(edge.get("actions") or [], line)
 
 
@@ -120,10 +122,12 @@ def state_in(doc: Document, line: str = LINE) -> Document:
 
 def order_out(line: str, *, orientation_type: bool) -> Transform:
     """An order to ``line`` (2.0 or 1.1): both deviation spellings, 2.1's edge fields mapped."""
+
     def transform(doc: Document) -> Document:
         positions_out(doc)
         edges_out(doc, line, orientation_type=orientation_type)
         return doc
+
     return transform
 
 
@@ -159,9 +163,15 @@ DIALECT: Final = Dialect(
     line=LINE,
     version="2.0.0",
     major="v2",
-    inbound={Subtopic.ORDER: order_in, Subtopic.INSTANT_ACTIONS: _instant_in,
-             Subtopic.STATE: state_in},
-    outbound={Subtopic.ORDER: order_out(LINE, orientation_type=True),
-              Subtopic.INSTANT_ACTIONS: _instant_out,
-              Subtopic.STATE: state_out, Subtopic.FACTSHEET: _factsheet_out},
+    inbound={
+        Subtopic.ORDER: order_in,
+        Subtopic.INSTANT_ACTIONS: _instant_in,
+        Subtopic.STATE: state_in,
+    },
+    outbound={
+        Subtopic.ORDER: order_out(LINE, orientation_type=True),
+        Subtopic.INSTANT_ACTIONS: _instant_out,
+        Subtopic.STATE: state_out,
+        Subtopic.FACTSHEET: _factsheet_out,
+    },
 )

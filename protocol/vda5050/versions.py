@@ -29,9 +29,7 @@ __all__ = [
 ]
 
 LATEST: Final = Dialect(line="2.1", version=VERSION, major=MAJOR_VERSION)
-DIALECTS: Final[Mapping[str, Dialect]] = {
-    d.line: d for d in (v1_1.DIALECT, v2_0.DIALECT, LATEST)
-}
+DIALECTS: Final[Mapping[str, Dialect]] = {d.line: d for d in (v1_1.DIALECT, v2_0.DIALECT, LATEST)}
 SPOKEN: Final = ", ".join(DIALECTS)  # for messages: "1.1, 2.0, 2.1"
 _VERSION: Final = re.compile(r"(0|[1-9]\d{0,3})\.(0|[1-9]\d{0,3})\.(0|[1-9]\d{0,3})")
 

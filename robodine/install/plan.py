@@ -81,7 +81,7 @@ def assets() -> Assets:
     pkg = Path(config_package.__file__).parent
     repo = pkg.parent
     checkout = repo if (repo / "setup.cfg").is_file() and (repo / "systemd").is_dir() else None
-    share = (repo if checkout else Path(sys.prefix) / "share" / "robodine")
+    share = repo if checkout else Path(sys.prefix) / "share" / "robodine"
     units_dir = share / "systemd"
     if not units_dir.is_dir():
         raise InstallError(f"{units_dir}: missing (an incomplete install of robodine?)")
@@ -119,8 +119,9 @@ def check_system(ctx: Context) -> None:
 # ---- install --------------------------------------------------------------------
 
 
-def install(ctx: Context, *, wheel: Path | None, python: str, no_deps: bool,
-            find_links: Path | None) -> None:
+def install(
+    ctx: Context, *, wheel: Path | None, python: str, no_deps: bool, find_links: Path | None
+) -> None:
     a = assets()
     check_system(ctx)
     u = ctx.user
@@ -132,10 +133,26 @@ def install(ctx: Context, *, wheel: Path | None, python: str, no_deps: bool,
     ensure_file(ctx, WRAPPER, WRAPPER_TEXT.encode(), 0o755, note="robodine with the box's config")
     ensure_dir(ctx, ETC, 0o750, "root", u)
     rendered = _config_text(a.example)
-    ensure_file(ctx, CONFIG, rendered.encode(), 0o640, "root", u, keep=True,
-                note="from config/example.toml, fresh robot keys; kept if present")
-    ensure_file(ctx, SECRETS, _secrets, 0o640, "root", u, keep=True,
-                note="token secret and data key, made once")
+    ensure_file(
+        ctx,
+        CONFIG,
+        rendered.encode(),
+        0o640,
+        "root",
+        u,
+        keep=True,
+        note="from config/example.toml, fresh robot keys; kept if present",
+    )
+    ensure_file(
+        ctx,
+        SECRETS,
+        _secrets,
+        0o640,
+        "root",
+        u,
+        keep=True,
+        note="token secret and data key, made once",
+    )
     ensure_dir(ctx, STATE, 0o750, u, u)
     _tls(ctx, rendered)
     units = [ensure_file(ctx, f"{UNITS}/{p.name}", p.read_bytes(), 0o644) for p in a.units]
@@ -146,21 +163,40 @@ def install(ctx: Context, *, wheel: Path | None, python: str, no_deps: bool,
     ]
     mosquitto = [
         ensure_file(ctx, MOSQUITTO_SNIPPET, a.mosquitto.read_bytes(), 0o644),
-        ensure_file(ctx, MOSQUITTO_ACL, a.acl.read_bytes(), 0o640, "root", "mosquitto", keep=True,
-                    note="the ACL example; kept if present"),
-        ensure_file(ctx, MOSQUITTO_PASSWD, b"", 0o640, "root", "mosquitto", keep=True,
-                    note="empty: mosquitto_passwd adds logins"),
+        ensure_file(
+            ctx,
+            MOSQUITTO_ACL,
+            a.acl.read_bytes(),
+            0o640,
+            "root",
+            "mosquitto",
+            keep=True,
+            note="the ACL example; kept if present",
+        ),
+        ensure_file(
+            ctx,
+            MOSQUITTO_PASSWD,
+            b"",
+            0o640,
+            "root",
+            "mosquitto",
+            keep=True,
+            note="empty: mosquitto_passwd adds logins",
+        ),
     ]
     if CHANGED in units:
         run(ctx, ["systemctl", "daemon-reload"], "systemctl daemon-reload")
     if sysctl == CHANGED:
         run(ctx, ["sysctl", "--system"], "sysctl --system")
     if CHANGED in redis:
-        run(ctx, ["systemctl", "restart", "redis-server"], "systemctl restart redis-server",
-            check=False)
+        run(
+            ctx,
+            ["systemctl", "restart", "redis-server"],
+            "systemctl restart redis-server",
+            check=False,
+        )
     if CHANGED in mosquitto:
-        run(ctx, ["systemctl", "restart", "mosquitto"], "systemctl restart mosquitto",
-            check=False)
+        run(ctx, ["systemctl", "restart", "mosquitto"], "systemctl restart mosquitto", check=False)
 
 
 def _packages(ctx: Context) -> None:
@@ -180,9 +216,21 @@ def _user(ctx: Context) -> None:
     try:
         pwd.getpwnam(ctx.user)
     except KeyError:
-        run(ctx, ["useradd", "--system", "--user-group", "--home-dir", STATE,
-                  "--no-create-home", "--shell", "/usr/sbin/nologin", ctx.user],
-            f"system user {ctx.user} (useradd --system)")
+        run(
+            ctx,
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--home-dir",
+                STATE,
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                ctx.user,
+            ],
+            f"system user {ctx.user} (useradd --system)",
+        )
         return
     ctx.report(UNCHANGED, f"system user {ctx.user}")
 
@@ -197,8 +245,20 @@ def wheel_digest(wheel: Path) -> str:
 
 
 # What a checkout holds that is no source: never copied into the wheel's build tree.
-NOT_SOURCE = (".git", ".venv", "build", "dist", "var", "*.egg-info", "__pycache__",
-              "test-artifacts", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis")
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "var",
+    "*.egg-info",
+    "__pycache__",
+    "test-artifacts",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+)
 
 
 def build_wheel(checkout: Path, out: Path) -> Path:
@@ -214,8 +274,9 @@ def build_wheel(checkout: Path, out: Path) -> Path:
     return next(out.glob("robodine-*.whl"))
 
 
-def _venv(ctx: Context, a: Assets, wheel: Path | None, python: str, no_deps: bool,
-          find_links: Path | None) -> None:
+def _venv(
+    ctx: Context, a: Assets, wheel: Path | None, python: str, no_deps: bool, find_links: Path | None
+) -> None:
     venv = ctx.path(VENV)
     if (venv / "bin" / "python").exists():
         ctx.report(UNCHANGED, f"{VENV} (venv)")
@@ -242,8 +303,14 @@ def _venv(ctx: Context, a: Assets, wheel: Path | None, python: str, no_deps: boo
             ctx.report(UNCHANGED, what)
             return
         if not ctx.dry_run:
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                   "--disable-pip-version-check"]
+            pip = [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+            ]
             if find_links is not None:
                 pip += ["--no-index", "--find-links", str(find_links)]
             # The wheel itself every time it differs (a rebuild keeps its version), then
@@ -261,8 +328,7 @@ def _venv(ctx: Context, a: Assets, wheel: Path | None, python: str, no_deps: boo
 
 def _secrets() -> bytes:
     return (
-        f"ROBODINE_WEB_SECRET={secrets.token_hex(32)}\n"
-        f"ROBODINE_DATA_KEY={secrets.token_hex(32)}\n"
+        f"ROBODINE_WEB_SECRET={secrets.token_hex(32)}\nROBODINE_DATA_KEY={secrets.token_hex(32)}\n"
     ).encode()
 
 
@@ -288,8 +354,7 @@ def _config_text(example: Path) -> str:
     )
     for (section, key), value in CONFIG_EDITS.items():
         text = set_key(text, section, key, value)
-    text = re.sub(r'(?m)^key = "[0-9a-fA-F]+"', lambda _: f'key = "{secrets.token_hex(32)}"',
-                  text)
+    text = re.sub(r'(?m)^key = "[0-9a-fA-F]+"', lambda _: f'key = "{secrets.token_hex(32)}"', text)
     tomllib.loads(text)  # a bad edit stops here, not at the daemon's start
     return header + text
 
@@ -324,8 +389,12 @@ def _tls(ctx: Context, rendered: str) -> None:
         return
     ensure_dir(ctx, TLS, 0o750, "root", ctx.user)
     if ctx.path(CERT).is_file() and ctx.path(KEY).is_file():
-        for path, mode, group in ((CA_CERT, 0o644, "root"), (CERT, 0o644, "root"),
-                                  (KEY, 0o640, ctx.user), (CA_KEY, 0o600, "root")):
+        for path, mode, group in (
+            (CA_CERT, 0o644, "root"),
+            (CERT, 0o644, "root"),
+            (KEY, 0o640, ctx.user),
+            (CA_KEY, 0o600, "root"),
+        ):
             if ctx.path(path).is_file():
                 ensure_file(ctx, path, b"", mode, "root", group, keep=True)
         return
@@ -348,8 +417,12 @@ def uninstall(ctx: Context, *, purge: bool) -> None:
     check_system(ctx)
     names = [p.name for p in a.units]
     if ctx.real and any(ctx.path(f"{UNITS}/{n}").exists() for n in names):
-        run(ctx, ["systemctl", "disable", "--now", *names], "systemctl disable --now "
-            + " ".join(names), check=False)
+        run(
+            ctx,
+            ["systemctl", "disable", "--now", *names],
+            "systemctl disable --now " + " ".join(names),
+            check=False,
+        )
     removed = [remove(ctx, f"{UNITS}/{n}") for n in names]
     if CHANGED in removed:
         run(ctx, ["systemctl", "daemon-reload"], "systemctl daemon-reload")

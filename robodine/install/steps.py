@@ -96,8 +96,9 @@ def _owned(ctx: Context, path: Path, mode: int, user: str, group: str) -> bool:
     return right
 
 
-def ensure_dir(ctx: Context, absolute: str, mode: int, user: str = "root",
-               group: str = "root") -> str:
+def ensure_dir(
+    ctx: Context, absolute: str, mode: int, user: str = "root", group: str = "root"
+) -> str:
     path = ctx.path(absolute)
     what = f"{absolute}/ ({mode:04o} {user}:{group})"
     if path.is_dir():
@@ -199,8 +200,9 @@ def ensure_tree(ctx: Context, absolute: str, source: Path) -> str:
     path = ctx.path(absolute)
     want = {p.relative_to(source): p.read_bytes() for p in source.rglob("*") if p.is_file()}
     have = {p.relative_to(path): p for p in path.rglob("*") if p.is_file()} if path.is_dir() else {}
-    differ = sorted(str(r) for r, data in want.items() if r not in have or have[r].read_bytes()
-                    != data) + sorted(str(r) for r in have if r not in want)
+    differ = sorted(
+        str(r) for r, data in want.items() if r not in have or have[r].read_bytes() != data
+    ) + sorted(str(r) for r in have if r not in want)
     what = f"{absolute}/ ({len(want)} files from {source})"
     if not differ:
         return ctx.report(UNCHANGED, what)

@@ -92,10 +92,12 @@ def make(
 
 
 def _ca(ca_key: ec.EllipticCurvePrivateKey, box: str, now: dt.datetime) -> x509.Certificate:
-    ca_name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Robodine"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"Robodine local CA ({box})"),
-    ])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Robodine"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Robodine local CA ({box})"),
+        ]
+    )
     return (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -107,9 +109,15 @@ def _ca(ca_key: ec.EllipticCurvePrivateKey, box: str, now: dt.datetime) -> x509.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -132,8 +132,9 @@ async def _fs(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise _store_error(exc) from exc
 
 
-async def _write_behind(chunks: AsyncIterable[bytes],
-                        write: Callable[[bytes], Awaitable[None]]) -> None:
+async def _write_behind(
+    chunks: AsyncIterable[bytes], write: Callable[[bytes], Awaitable[None]]
+) -> None:
     """Write each chunk in order while the next one is read, so the socket and the
     disk (and the hash, which releases the GIL) overlap instead of taking turns.
 

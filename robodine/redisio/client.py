@@ -174,8 +174,11 @@ def connect(
     if sentinel.is_sentinel(settings.url):
         spec = sentinel.parse(settings.url)
         pool = (_SentinelPool if circuit is None else _GuardedSentinelPool)(  # type: ignore[no-untyped-call]
-            spec.service, spec.sentinel(connect_timeout), ssl=spec.ssl,
-            **spec.master_kwargs(), **kwargs,
+            spec.service,
+            spec.sentinel(connect_timeout),
+            ssl=spec.ssl,
+            **spec.master_kwargs(),
+            **kwargs,
         )
     else:
         pool = (ConnectionPool if circuit is None else _GuardedPool).from_url(

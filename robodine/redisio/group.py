@@ -64,9 +64,7 @@ class GroupReader:
         """Create the group (at ``start_id``, with the stream) unless it exists; True if
         created."""
         try:
-            await self.redis.xgroup_create(
-                self.stream, self.group, id=self.start_id, mkstream=True
-            )
+            await self.redis.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

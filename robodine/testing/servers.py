@@ -108,7 +108,11 @@ class _Server:
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(self.log, "ab")) if self.log else subprocess.DEVNULL
             self.proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
-                self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                self.argv(),
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
                 env=self.env,
             )
         wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
@@ -221,16 +225,21 @@ class SentinelServer(_Server):
         conf = self.dir / "sentinel.conf"
         if not conf.exists():  # a restart keeps what it learnt
             s = self.service
-            conf.write_text("\n".join([
-                f"port {self.port}",
-                "bind 127.0.0.1",
-                f"dir {self.dir}",
-                f"sentinel monitor {s} 127.0.0.1 {self.master_port} {self.quorum}",
-                f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
-                f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
-                f"sentinel parallel-syncs {s} 1",
-                *(f"sentinel known-replica {s} 127.0.0.1 {p}" for p in self.replicas),
-            ]) + "\n")
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"port {self.port}",
+                        "bind 127.0.0.1",
+                        f"dir {self.dir}",
+                        f"sentinel monitor {s} 127.0.0.1 {self.master_port} {self.quorum}",
+                        f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
+                        f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
+                        f"sentinel parallel-syncs {s} 1",
+                        *(f"sentinel known-replica {s} 127.0.0.1 {p}" for p in self.replicas),
+                    ]
+                )
+                + "\n"
+            )
         return ["redis-server", str(conf), "--sentinel"]
 
 
@@ -263,8 +272,11 @@ class MosquittoServer(_Server):
         conf = self.dir / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
         if self.persistence:
-            lines += ["persistence true", f"persistence_location {self.dir}/",
-                      "autosave_interval 1"]
+            lines += [
+                "persistence true",
+                f"persistence_location {self.dir}/",
+                "autosave_interval 1",
+            ]
         else:
             lines.append("persistence false")
         if self.max_queued_messages is not None:
@@ -316,8 +328,9 @@ class GatewayServer(_Server):
     module = "robodine"
     start_timeout = 30.0
 
-    def __init__(self, config: Path, env: dict[str, str], *, port: int | None = None,
-                 log: Path | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str], *, port: int | None = None, log: Path | None = None
+    ) -> None:
         super().__init__(port, log=log)
         self.config = config
         self.env = {**os.environ, **env, "ROBODINE_TCP_PORT": str(self.port)}

@@ -48,10 +48,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         admin = webtier.login(ports.web)
         users = {"admin": webtier.USER, "staff": "api-staff", "viewer": "api-viewer"}
         for role in ("staff", "viewer"):
-            webtier.request(ports.web, "POST", "/api/users", {
-                "username": users[role], "password": PASSWORD, "role": role}, token=admin)
-        tokens = {"admin": admin, **{role: webtier.login(ports.web, users[role], PASSWORD)
-                                     for role in ("staff", "viewer")}}
+            webtier.request(
+                ports.web,
+                "POST",
+                "/api/users",
+                {"username": users[role], "password": PASSWORD, "role": role},
+                token=admin,
+            )
+        tokens = {
+            "admin": admin,
+            **{
+                role: webtier.login(ports.web, users[role], PASSWORD)
+                for role in ("staff", "viewer")
+            },
+        }
         yield Live(ports.web, tokens, users)
     finally:
         ctx.close()

@@ -29,12 +29,19 @@ def _path(path: str, params: list[dict[str, Any]]) -> str:
     return path
 
 
-async def _status(http: aiohttp.ClientSession, live: Live, method: str, path: str,
-                  role: str, token: str | None = None) -> int:
+async def _status(
+    http: aiohttp.ClientSession,
+    live: Live,
+    method: str,
+    path: str,
+    role: str,
+    token: str | None = None,
+) -> int:
     token = token or live.tokens.get(role)
     headers = {} if role == "anonymous" else {"Authorization": f"Bearer {token}"}
-    async with http.request(method, live.url + path, headers=headers, json=None,
-                            allow_redirects=False) as resp:
+    async with http.request(
+        method, live.url + path, headers=headers, json=None, allow_redirects=False
+    ) as resp:
         return resp.status  # the body is never read: a feed would stream on
 
 
@@ -53,8 +60,12 @@ async def test_every_route_times_every_role(live: Live) -> None:
             for i, (m, path, _, role, _) in enumerate(cases)
             if (m, path) in SESSION_ENDING and role != "anonymous"
         }
-        statuses = await asyncio.gather(*(_status(http, live, m, url, role, own.get(i))
-                                          for i, (m, _, url, role, _) in enumerate(cases)))
+        statuses = await asyncio.gather(
+            *(
+                _status(http, live, m, url, role, own.get(i))
+                for i, (m, _, url, role, _) in enumerate(cases)
+            )
+        )
     wrong = []
     for (method, path, _, role, roles), status in zip(cases, statuses, strict=True):
         if status >= 500:
@@ -69,9 +80,14 @@ async def test_every_route_times_every_role(live: Live) -> None:
                 wrong.append(f"{method} {path} as {role} ({roles}): {status}")
         elif status != 403:
             wrong.append(f"{method} {path} as {role} (only {roles}): {status}, not 403")
-    record("role matrix", "every operation of the OpenAPI document as admin, staff, viewer "
-           "and anonymous", f"{len(cases) // len(ROLES)} operations",
-           "x-roles pass the gate, other roles 403, anonymous 401", kind="api",
-           cases=len(cases), failures=len(wrong))
+    record(
+        "role matrix",
+        "every operation of the OpenAPI document as admin, staff, viewer and anonymous",
+        f"{len(cases) // len(ROLES)} operations",
+        "x-roles pass the gate, other roles 403, anonymous 401",
+        kind="api",
+        cases=len(cases),
+        failures=len(wrong),
+    )
     assert len(cases) > 200  # the whole API, not an empty document
     assert wrong == [], "\n".join(wrong)

@@ -34,8 +34,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 def _runner(op: Any, mode: GenerationMode, n: int, call: Any) -> Any:
-    @settings(max_examples=n, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=n, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @given(case=op.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         call(op, mode, case)
@@ -54,7 +53,9 @@ def _fuzz(live: Live, per_operation: int) -> None:
 
     def call(op: Any, mode: GenerationMode, case: Any) -> None:
         if (case.path_parameters or {}).get("username") in ours and case.method in (
-                "PATCH", "DELETE"):
+            "PATCH",
+            "DELETE",
+        ):
             return  # our own users: a change would end the tokens this run uses
         cases[mode.value] += 1
         headers = auth
@@ -63,8 +64,7 @@ def _fuzz(live: Live, per_operation: int) -> None:
         try:
             case.call_and_validate(session=session, checks=CHECKS, headers=headers, timeout=15)
         except (Exception, BaseExceptionGroup) as exc:  # collected: every operation runs
-            failures.append(f"{op.label} [{mode.value}]: {type(exc).__name__}: "
-                            f"{str(exc)[:400]}")
+            failures.append(f"{op.label} [{mode.value}]: {type(exc).__name__}: {str(exc)[:400]}")
 
     for result in schema.get_all_operations():
         op = result.ok()
@@ -75,10 +75,16 @@ def _fuzz(live: Live, per_operation: int) -> None:
             except Unsatisfiable:  # no input of this operation can be invalid (none at all)
                 assert mode is GenerationMode.NEGATIVE, op.label
     me = session.get(f"{live.url}/api/auth/me", headers=auth, timeout=10)
-    record("API fuzz (schemathesis)", "valid and invalid requests from the OpenAPI document, "
-           "as an admin", f"{operations} operations, up to {per_operation} cases each per mode",
-           "no 5xx, every answer as documented", kind="api", cases=sum(cases.values()),
-           by_mode=dict(cases), failures=len(failures))
+    record(
+        "API fuzz (schemathesis)",
+        "valid and invalid requests from the OpenAPI document, as an admin",
+        f"{operations} operations, up to {per_operation} cases each per mode",
+        "no 5xx, every answer as documented",
+        kind="api",
+        cases=sum(cases.values()),
+        by_mode=dict(cases),
+        failures=len(failures),
+    )
     assert operations > 50 and sum(cases.values()) > operations
     assert failures == [], "\n".join(failures[:20])
     assert me.status_code == 200, me.text  # the fuzzer's own token was never revoked

@@ -25,7 +25,11 @@ def test_quick_run_reports_numbers_for_every_available_scenario(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROBODINE_")}
     proc = subprocess.run(
         [sys.executable, "-m", "robodine", "bench", "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=290, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=290,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads((tmp_path / "quick.json").read_text())
@@ -58,8 +62,12 @@ def test_quick_run_reports_numbers_for_every_available_scenario(tmp_path: Path) 
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), *args],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(Path(__file__).resolve().parents[2]), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
@@ -72,9 +80,23 @@ def test_quick_run_against_a_ref_measures_both_trees_side_by_side(tmp_path: Path
         pytest.skip("needs a git checkout with a parent commit and redis-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROBODINE_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "robodine", "bench", "ingest-tcp", "--quick", "--against", ref,
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=290, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "robodine",
+            "bench",
+            "ingest-tcp",
+            "--quick",
+            "--against",
+            ref,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=290,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     data = json.loads((tmp_path / "quick-against.json").read_text())

@@ -18,9 +18,12 @@ from tests.integration.test_redis_data_loss import volatile_redis  # noqa: F401 
 
 SHORT_S = 3.0
 LONG_S = float(os.environ.get("CHAOS_OUTAGE_S", "20"))
-OUTAGES = [pytest.param(SHORT_S, id="short"),
-           pytest.param(LONG_S, id="long", marks=[pytest.mark.long,
-                                                  pytest.mark.timeout(600 + 10 * LONG_S)])]
+OUTAGES = [
+    pytest.param(SHORT_S, id="short"),
+    pytest.param(
+        LONG_S, id="long", marks=[pytest.mark.long, pytest.mark.timeout(600 + 10 * LONG_S)]
+    ),
+]
 
 MakeWorld = Callable[..., Awaitable[World]]
 

@@ -35,8 +35,11 @@ class Tally:
     lost_by_robot: dict[str, int] = field(default_factory=dict)
 
 
-def tally(generated: Mapping[str, int], seen: Iterable[tuple[str, int]],
-          after: Mapping[str, int] | None = None) -> Tally:
+def tally(
+    generated: Mapping[str, int],
+    seen: Iterable[tuple[str, int]],
+    after: Mapping[str, int] | None = None,
+) -> Tally:
     """``generated``: per robot, the last number it made; ``seen``: (robot, n) in arrival
     order. With ``after``, only numbers above ``after[robot]`` count (those made after a
     point in time, e.g. once Redis lost everything older)."""
@@ -146,11 +149,18 @@ async def settle(fleet: Fleet, r: aioredis.Redis, timeout: float = 20.0) -> dict
     return made
 
 
-def record(name: str, injected: str, load: str, promise: str, t: Tally | None = None,
-           **figures: Any) -> dict[str, Any]:
+def record(
+    name: str, injected: str, load: str, promise: str, t: Tally | None = None, **figures: Any
+) -> dict[str, Any]:
     """Print one test's figures and keep them for the report (``$CHAOS_FIGURES``)."""
-    row: dict[str, Any] = {"test": name, "injected": injected, "load": load,
-                           "promise": promise, **(asdict(t) if t is not None else {}), **figures}
+    row: dict[str, Any] = {
+        "test": name,
+        "injected": injected,
+        "load": load,
+        "promise": promise,
+        **(asdict(t) if t is not None else {}),
+        **figures,
+    }
     print(f"\nchaos figures: {json.dumps(row)}")
     path = os.environ.get(FIGURES_ENV)
     if path:

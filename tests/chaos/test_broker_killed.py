@@ -39,9 +39,14 @@ ACK_TIMEOUT_S = 4.0
 
 
 async def goto(r: aioredis.Redis, robot: str, table: str) -> str:
-    rec = streams.CommandRecord(id=uuid.uuid4().hex, robot=robot, action="goto",
-                                args={"table": table, "task": f"chaos-{robot}"},
-                                ts=time.time(), source="chaos")
+    rec = streams.CommandRecord(
+        id=uuid.uuid4().hex,
+        robot=robot,
+        action="goto",
+        args={"table": table, "task": f"chaos-{robot}"},
+        ts=time.time(),
+        source="chaos",
+    )
     await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return rec.id
 
@@ -64,18 +69,31 @@ async def history(r: aioredis.Redis) -> tuple[dict[str, list[str]], dict[str, st
 
 def delivered(states: list[str]) -> bool:
     """At the table, then back at the pass (idle)."""
-    return "at_table" in states and states[-1] == "idle" and (
-        states[::-1].index("idle") < states[::-1].index("at_table"))
+    return (
+        "at_table" in states
+        and states[-1] == "idle"
+        and (states[::-1].index("idle") < states[::-1].index("at_table"))
+    )
 
 
 @pytest.mark.parametrize("outage_s", OUTAGES)
-async def test_broker_killed_mid_order(redis_private: RedisServer,
-                                       mosquitto_private: MosquittoServer,
-                                       make_world: MakeWorld, outage_s: float) -> None:
+async def test_broker_killed_mid_order(
+    redis_private: RedisServer,
+    mosquitto_private: MosquittoServer,
+    make_world: MakeWorld,
+    outage_s: float,
+) -> None:
     broker = mosquitto_private
-    world = await make_world(redis_private, robots=3, mosquitto=broker, extra_robots=EXTRA,
-                             overrides={"vda5050": {"return_after_s": 1.0},
-                                        "commands": {"ack_timeout_s": ACK_TIMEOUT_S}})
+    world = await make_world(
+        redis_private,
+        robots=3,
+        mosquitto=broker,
+        extra_robots=EXTRA,
+        overrides={
+            "vda5050": {"return_after_s": 1.0},
+            "commands": {"ack_timeout_s": ACK_TIMEOUT_S},
+        },
+    )
     world.start_gateway()
     async with world.fleet(probe_hz=10.0, speed=3.0) as fleet:
         await world.online(world.robot_ids)
@@ -99,8 +117,11 @@ async def test_broker_killed_mid_order(redis_private: RedisServer,
 
         async def done() -> bool:
             states, outcome = await history(world.redis)
-            return all(delivered(states.get(robot, [])) for robot in [*BEFORE, *DURING]
-                       if outcome.get(cids[[*BEFORE, *DURING].index(robot)]) == "command.acked")
+            return all(
+                delivered(states.get(robot, []))
+                for robot in [*BEFORE, *DURING]
+                if outcome.get(cids[[*BEFORE, *DURING].index(robot)]) == "command.acked"
+            )
 
         commands_s = time.monotonic() - restarted if await wait_until(acked, 60) else None
         orders_s = time.monotonic() - restarted if await wait_until(done, 60) else None
@@ -110,19 +131,25 @@ async def test_broker_killed_mid_order(redis_private: RedisServer,
     tcp = tally({r: made[r] for r in TCP}, [(r, n) for r, n in seen if r in TCP])
     mqtt = tally({r: made[r] for r in MQTT}, [(r, n) for r, n in seen if r in MQTT])
     states, outcome = await history(world.redis)
-    during = [outcome.get(c) for c in cids[len(BEFORE):]]
+    during = [outcome.get(c) for c in cids[len(BEFORE) :]]
     m = await world.metrics()
-    record(f"mosquitto SIGKILL {outage_s:g}s",
-           f"mosquitto SIGKILLed mid-order, restarted after {outage_s:g} s",
-           "3 TCP robots, 2 MQTT robots, 2 VDA 5050 AGVs; 10 events/s per TCP/MQTT robot; "
-           "2 deliveries under way, 2 sent during the outage",
-           "orders complete, commands sent meanwhile delivered; TCP robots unaffected",
-           tcp, mqtt_events=mqtt.__dict__, during_outage=dict(Counter(during)),
-           orders_done_s=_r(orders_s),
-           commands_acked_s=_r(commands_s), robots_back_s=_r(back_s),
-           recovery_s=_r(orders_s), mqtt_outages=m.get1("robodine_gateway_mqtt_outages_total"))
+    record(
+        f"mosquitto SIGKILL {outage_s:g}s",
+        f"mosquitto SIGKILLed mid-order, restarted after {outage_s:g} s",
+        "3 TCP robots, 2 MQTT robots, 2 VDA 5050 AGVs; 10 events/s per TCP/MQTT robot; "
+        "2 deliveries under way, 2 sent during the outage",
+        "orders complete, commands sent meanwhile delivered; TCP robots unaffected",
+        tcp,
+        mqtt_events=mqtt.__dict__,
+        during_outage=dict(Counter(during)),
+        orders_done_s=_r(orders_s),
+        commands_acked_s=_r(commands_s),
+        robots_back_s=_r(back_s),
+        recovery_s=_r(orders_s),
+        mqtt_outages=m.get1("robodine_gateway_mqtt_outages_total"),
+    )
     window = ACK_TIMEOUT_S * 3
-    assert [outcome.get(c) for c in cids[:len(BEFORE)]] == ["command.acked"] * len(BEFORE)
+    assert [outcome.get(c) for c in cids[: len(BEFORE)]] == ["command.acked"] * len(BEFORE)
     if outage_s < window / 2:  # with time to spare for the robots' reconnect backoff
         assert during == ["command.acked"] * len(DURING), during
     assert set(during) <= {"command.acked", "command.failed"}, during  # never without one

@@ -40,8 +40,9 @@ class Commands:
         while True:
             robot = self.robots[n % len(self.robots)]
             action = "pause" if (n // len(self.robots)) % 2 == 0 else "resume"
-            rec = streams.CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action,
-                                        ts=time.time(), source="chaos")
+            rec = streams.CommandRecord(
+                id=uuid.uuid4().hex, robot=robot, action=action, ts=time.time(), source="chaos"
+            )
             await self.r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
             self.sent.append((time.monotonic(), rec.id))
             n += 1
@@ -100,21 +101,34 @@ async def test_gateway_killed_with_commands_in_flight(
         resent_acked_again = fleet.stats.duplicates
     outcomes = await commands.outcomes()
     kinds = Counter(evs[0]["type"] for cid, evs in outcomes.items() if cid in sent)
-    failed = Counter(evs[0]["data"].get("reason") for evs in outcomes.values()
-                     if evs[0]["type"] == "command.failed")
+    failed = Counter(
+        evs[0]["data"].get("reason")
+        for evs in outcomes.values()
+        if evs[0]["type"] == "command.failed"
+    )
     twice = sum(1 for evs in outcomes.values() if len(evs) > 1)
     missing = len(sent - set(outcomes))
     pending = (await world.redis.xpending(streams.COMMANDS, streams.COMMANDS_GROUP))["pending"]
     t = tally(made, [(robot, n) for _, robot, n in await stream_probes(world.redis)])
-    record(f"gateway SIGKILL {outage_s:g}s",
-           f"gateway SIGKILLed with commands in flight, restarted after {outage_s:g} s",
-           f"{ROBOTS} TCP robots, {COMMANDS_PER_S:g} commands/s, 10 events/s per robot",
-           "every command one outcome (acknowledged); events: none twice or out of order",
-           t, commands=len(sent), in_flight_at_kill=in_flight, sent_while_down=while_down,
-           acked=kinds["command.acked"],
-           failed=sum(failed.values()), failed_reasons=dict(failed), outcomes_twice=twice,
-           no_outcome=missing, pending_left=pending, resends_acked_again=resent_acked_again,
-           robots_back_s=round(robots_back, 2), recovery_s=recovery)
+    record(
+        f"gateway SIGKILL {outage_s:g}s",
+        f"gateway SIGKILLed with commands in flight, restarted after {outage_s:g} s",
+        f"{ROBOTS} TCP robots, {COMMANDS_PER_S:g} commands/s, 10 events/s per robot",
+        "every command one outcome (acknowledged); events: none twice or out of order",
+        t,
+        commands=len(sent),
+        in_flight_at_kill=in_flight,
+        sent_while_down=while_down,
+        acked=kinds["command.acked"],
+        failed=sum(failed.values()),
+        failed_reasons=dict(failed),
+        outcomes_twice=twice,
+        no_outcome=missing,
+        pending_left=pending,
+        resends_acked_again=resent_acked_again,
+        robots_back_s=round(robots_back, 2),
+        recovery_s=recovery,
+    )
     assert missing == 0 and twice == 0 and pending == 0
     assert kinds["command.acked"] == len(sent), failed
     assert t.duplicated == 0 and t.out_of_order == 0, t

@@ -22,8 +22,9 @@ PROBE_HZ = 10.0
 LOAD = f"{ROBOTS} TCP robots, {PROBE_HZ:g} events/s and 10 telemetry/s each"
 
 
-async def _outage(world: World, server: RedisServer, outage_s: float, *, frozen: bool
-                  ) -> tuple[Tally, float | None]:
+async def _outage(
+    world: World, server: RedisServer, outage_s: float, *, frozen: bool
+) -> tuple[Tally, float | None]:
     """Under the fleet: Redis frozen (SIGSTOP) or killed and restarted with its AOF, for
     ``outage_s``; the tally of every probe, and how long the spool took to drain."""
     world.start_gateway()
@@ -47,17 +48,27 @@ async def _outage(world: World, server: RedisServer, outage_s: float, *, frozen:
 
 @pytest.mark.parametrize("outage_s", OUTAGES)
 @pytest.mark.parametrize("how", ["SIGSTOP", "SIGKILL"])
-async def test_redis_frozen_or_killed_with_aof(redis_private: RedisServer,
-                                               make_world: MakeWorld, how: str,
-                                               outage_s: float) -> None:
+async def test_redis_frozen_or_killed_with_aof(
+    redis_private: RedisServer, make_world: MakeWorld, how: str, outage_s: float
+) -> None:
     world = await make_world(redis_private, robots=ROBOTS)
     t, drained = await _outage(world, redis_private, outage_s, frozen=how == "SIGSTOP")
     m = await world.metrics()
-    injected = (f"Redis SIGSTOP for {outage_s:g} s, then SIGCONT" if how == "SIGSTOP" else
-                f"Redis SIGKILL, restarted with its AOF after {outage_s:g} s")
-    record(f"redis {how} {outage_s:g}s", injected, LOAD, "every event once, in order", t,
-           recovery_s=drained, spooled=m.get1("robodine_gateway_events_spooled_total"),
-           replayed=m.get1("robodine_gateway_events_replayed_total"))
+    injected = (
+        f"Redis SIGSTOP for {outage_s:g} s, then SIGCONT"
+        if how == "SIGSTOP"
+        else f"Redis SIGKILL, restarted with its AOF after {outage_s:g} s"
+    )
+    record(
+        f"redis {how} {outage_s:g}s",
+        injected,
+        LOAD,
+        "every event once, in order",
+        t,
+        recovery_s=drained,
+        spooled=m.get1("robodine_gateway_events_spooled_total"),
+        replayed=m.get1("robodine_gateway_events_replayed_total"),
+    )
     assert (t.lost, t.duplicated, t.out_of_order) == (0, 0, 0), t
     assert drained is not None
     assert m.get1("robodine_gateway_events_spooled_total") > 0  # it was an outage
@@ -66,8 +77,9 @@ async def test_redis_frozen_or_killed_with_aof(redis_private: RedisServer,
 
 
 @pytest.mark.parametrize("outage_s", OUTAGES)
-async def test_redis_killed_without_persistence(volatile_redis: RedisServer,
-                                                make_world: MakeWorld, outage_s: float) -> None:
+async def test_redis_killed_without_persistence(
+    volatile_redis: RedisServer, make_world: MakeWorld, outage_s: float
+) -> None:
     world = await make_world(volatile_redis, robots=ROBOTS)
     world.start_gateway()
     async with world.fleet(probe_hz=PROBE_HZ) as fleet:
@@ -80,8 +92,9 @@ async def test_redis_killed_without_persistence(volatile_redis: RedisServer,
         volatile_redis.start()  # empty
         snapshots = asyncio.create_task(world.online(world.robot_ids))
         watch = ProbeWatch(world.redis)
-        drained = await watch.until(lambda: watch.holds(marks, after=at_kill),
-                                    timeout=30 + outage_s)
+        drained = await watch.until(
+            lambda: watch.holds(marks, after=at_kill), timeout=30 + outage_s
+        )
         snapshots_back = await snapshots
         await asyncio.sleep(1.0)
         made = await settle(fleet, world.redis)
@@ -89,11 +102,16 @@ async def test_redis_killed_without_persistence(volatile_redis: RedisServer,
     t = tally(made, seen, after=at_kill)
     everything = tally(made, seen)
     fields = await world.redis.hgetall(streams.robot_key(world.robot_ids[0]))
-    record(f"redis SIGKILL (no persistence) {outage_s:g}s",
-           f"Redis without persistence SIGKILLed, restarted empty after {outage_s:g} s", LOAD,
-           "every event made after the kill once, in order; every snapshot rewritten", t,
-           recovery_s=drained, snapshots_back_s=round(snapshots_back, 2),
-           lost_with_redis_data=everything.lost - t.lost)
+    record(
+        f"redis SIGKILL (no persistence) {outage_s:g}s",
+        f"Redis without persistence SIGKILLed, restarted empty after {outage_s:g} s",
+        LOAD,
+        "every event made after the kill once, in order; every snapshot rewritten",
+        t,
+        recovery_s=drained,
+        snapshots_back_s=round(snapshots_back, 2),
+        lost_with_redis_data=everything.lost - t.lost,
+    )
     assert (t.lost, t.duplicated, t.out_of_order) == (0, 0, 0), t
     assert everything.duplicated == 0 and everything.out_of_order == 0
     assert drained is not None

@@ -26,8 +26,9 @@ async def test_spool_disk_full_during_a_redis_outage(
     redis_private: RedisServer, make_world: MakeWorld, tmp_path: Path, outage_s: float
 ) -> None:
     with small_filesystem(tmp_path / "fs") as fs:
-        world = await make_world(redis_private, robots=ROBOTS,
-                                 overrides={"spool": {"path": str(fs / "spool.sqlite3")}})
+        world = await make_world(
+            redis_private, robots=ROBOTS, overrides={"spool": {"path": str(fs / "spool.sqlite3")}}
+        )
         world.start_gateway()
         async with world.fleet(probe_hz=10.0) as fleet:
             await world.online(world.robot_ids)
@@ -55,15 +56,19 @@ async def test_spool_disk_full_during_a_redis_outage(
     t = tally(made, seen)
     types = [f[b"type"] for _, f in await world.redis.xrange("rd:events")]
     overflow = after.get1("robodine_gateway_spool_overflow_total")
-    record(f"spool disk full {outage_s:g}s",
-           f"Redis SIGKILLed, the spool's 512 KiB tmpfs filled, Redis back after {outage_s:g} s "
-           "(the disk still full)",
-           f"{ROBOTS} TCP robots, 10 events/s each",
-           "robots stay connected; every loss counted; what is kept is once and in order", t,
-           recovery_s=flowing, counted_overflow=overflow,
-           spooled=after.get1("robodine_gateway_events_spooled_total"),
-           robot_disconnects=disconnects, degraded_gauge=during.get1(
-               "robodine_gateway_spool_degraded"))
+    record(
+        f"spool disk full {outage_s:g}s",
+        f"Redis SIGKILLed, the spool's 512 KiB tmpfs filled, Redis back after {outage_s:g} s "
+        "(the disk still full)",
+        f"{ROBOTS} TCP robots, 10 events/s each",
+        "robots stay connected; every loss counted; what is kept is once and in order",
+        t,
+        recovery_s=flowing,
+        counted_overflow=overflow,
+        spooled=after.get1("robodine_gateway_events_spooled_total"),
+        robot_disconnects=disconnects,
+        degraded_gauge=during.get1("robodine_gateway_spool_degraded"),
+    )
     assert alive and disconnects == 0
     assert t.duplicated == 0 and t.out_of_order == 0, t
     assert 0 < t.lost <= overflow, (t, overflow)  # the disk refused, and each loss is counted

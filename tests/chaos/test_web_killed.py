@@ -58,8 +58,9 @@ class Follower:
 
     async def _ws(self, http: aiohttp.ClientSession) -> None:
         params = {**TOPIC, "token": self.token, "since": self.last}
-        async with http.ws_connect(f"http://127.0.0.1:{self.port}/ws/events",
-                                   params=params, heartbeat=2.0) as ws:
+        async with http.ws_connect(
+            f"http://127.0.0.1:{self.port}/ws/events", params=params, heartbeat=2.0
+        ) as ws:
             async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     return
@@ -68,8 +69,12 @@ class Follower:
     async def _sse(self, http: aiohttp.ClientSession) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "Last-Event-ID": self.last}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=10)
-        async with http.get(f"http://127.0.0.1:{self.port}/api/stream/events", params=TOPIC,
-                            headers=headers, timeout=timeout) as resp:
+        async with http.get(
+            f"http://127.0.0.1:{self.port}/api/stream/events",
+            params=TOPIC,
+            headers=headers,
+            timeout=timeout,
+        ) as resp:
             if resp.status != 200:
                 return
             data = b""
@@ -104,8 +109,9 @@ async def tail(world: Any) -> str:
 
 
 @pytest.mark.parametrize("outage_s", OUTAGES)
-async def test_web_killed_under_resuming_clients(redis_private: RedisServer,
-                                                 make_world: MakeWorld, outage_s: float) -> None:
+async def test_web_killed_under_resuming_clients(
+    redis_private: RedisServer, make_world: MakeWorld, outage_s: float
+) -> None:
     world = await make_world(redis_private, robots=ROBOTS)
     world.start_gateway()
     world.start_web()
@@ -113,8 +119,10 @@ async def test_web_killed_under_resuming_clients(redis_private: RedisServer,
     async with world.fleet(probe_hz=10.0) as fleet:
         await world.online(world.robot_ids)
         start = await tail(world)
-        clients = {"websocket": Follower(world.ports.web, token, start, sse=False),
-                   "sse": Follower(world.ports.web, token, start, sse=True)}
+        clients = {
+            "websocket": Follower(world.ports.web, token, start, sse=False),
+            "sse": Follower(world.ports.web, token, start, sse=True),
+        }
         tasks = [asyncio.create_task(c.run()) for c in clients.values()]
         await asyncio.sleep(2.0)
         world.kill(world.web)
@@ -143,11 +151,16 @@ async def test_web_killed_under_resuming_clients(redis_private: RedisServer,
     tallies = {name: compare(reference, c.got) for name, c in clients.items()}
     for name, c in clients.items():
         t = tallies[name]
-        record(f"web SIGKILL {outage_s:g}s, {name}",
-               f"web tier SIGKILLed, restarted after {outage_s:g} s; a {name} client resumes",
-               f"{ROBOTS} TCP robots, 10 events/s each, through the gateway",
-               "a resuming client gets every event once, in order", t,
-               recovery_s=recovery[name], connects=c.connects, resets=c.resets)
+        record(
+            f"web SIGKILL {outage_s:g}s, {name}",
+            f"web tier SIGKILLed, restarted after {outage_s:g} s; a {name} client resumes",
+            f"{ROBOTS} TCP robots, 10 events/s each, through the gateway",
+            "a resuming client gets every event once, in order",
+            t,
+            recovery_s=recovery[name],
+            connects=c.connects,
+            resets=c.resets,
+        )
     for name, c in clients.items():
         t = tallies[name]
         assert (t.lost, t.duplicated, t.out_of_order) == (0, 0, 0), (name, t)

@@ -33,7 +33,9 @@ from simulator.transport_vda5050 import VdaTransport
 GATEWAY = {
     # Robots are heard every 0.5 s; a gateway restart is well inside offline_after_s, so
     # commands for them wait for the reconnect (docs/reliability.md, Robots).
-    "heartbeat_s": 0.5, "stale_after_s": 3.0, "offline_after_s": 15.0,
+    "heartbeat_s": 0.5,
+    "stale_after_s": 3.0,
+    "offline_after_s": 15.0,
     "shutdown_timeout_s": 3.0,
 }
 
@@ -41,10 +43,16 @@ GATEWAY = {
 class World:
     """One test's processes: a Redis of its own (and mosquitto), the gateway, the web tier."""
 
-    def __init__(self, workdir: Path, redis: RedisServer, *, robots: int = 6,
-                 mosquitto: MosquittoServer | None = None,
-                 extra_robots: Iterable[dict[str, Any]] = (),
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        redis: RedisServer,
+        *,
+        robots: int = 6,
+        mosquitto: MosquittoServer | None = None,
+        extra_robots: Iterable[dict[str, Any]] = (),
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.redis_server = redis
         self.mosquitto = mosquitto
         workdir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +63,12 @@ class World:
             "commands": {"ttl_s": 60.0},
         }
         if mosquitto is not None:
-            sections["mqtt"] = {"enabled": True, "url": mosquitto.url, "reconnect_max_s": 0.5,
-                                "keepalive_s": 5}
+            sections["mqtt"] = {
+                "enabled": True,
+                "url": mosquitto.url,
+                "reconnect_max_s": 0.5,
+                "keepalive_s": 5,
+            }
             sections["vda5050"] = {"enabled": True, "resend_s": 0.5, "max_resends": 20}
         for name, values in (overrides or {}).items():
             sections.setdefault(name, {}).update(values)
@@ -78,19 +90,26 @@ class World:
 
     def start_gateway(self) -> Service:
         self.gateway = self.ctx.service(
-            "gateway", robodine_argv("gateway", "--config", str(self.ports.path)),
-            env=child_env(), cwd=self.ctx.workdir)
+            "gateway",
+            robodine_argv("gateway", "--config", str(self.ports.path)),
+            env=child_env(),
+            cwd=self.ctx.workdir,
+        )
         self.gateway.wait_port(self.ports.tcp, timeout=60)
         self.gateway.wait_port(self.ports.metrics, timeout=30)
         return self.gateway
 
     def start_web(self, *, first: bool = True) -> Service:
         if first:
-            webtier.add_user(self.ports.path, webtier.USER, webtier.PASSWORD, "admin",
-                             self.ctx.workdir)
+            webtier.add_user(
+                self.ports.path, webtier.USER, webtier.PASSWORD, "admin", self.ctx.workdir
+            )
         self.web = self.ctx.service(
-            "web", robodine_argv("web", "--config", str(self.ports.path)),
-            env=child_env(), cwd=self.ctx.workdir)
+            "web",
+            robodine_argv("web", "--config", str(self.ports.path)),
+            env=child_env(),
+            cwd=self.ctx.workdir,
+        )
         self.web.wait_port(self.ports.web, timeout=60)
         return self.web
 
@@ -119,8 +138,14 @@ class World:
     # ---- the fleet -----------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def fleet(self, *, probe_hz: float = 10.0, hz: float = 10.0, speed: float = 1.0,
-                    robots: Iterable[str] | None = None) -> AsyncIterator[Fleet]:
+    async def fleet(
+        self,
+        *,
+        probe_hz: float = 10.0,
+        hz: float = 10.0,
+        speed: float = 1.0,
+        robots: Iterable[str] | None = None,
+    ) -> AsyncIterator[Fleet]:
         """The configured robots (or ``robots``) as simulated ones, each over the transport
         its config entry names, making ``probe_hz`` numbered events a second."""
         chosen = set(robots) if robots is not None else None
@@ -134,10 +159,20 @@ class World:
         for inner in transport.transports.values():
             if isinstance(inner, VdaTransport):
                 inner.speed = speed
-        fleet = Fleet(sim_settings, cfgs, transport, FleetOptions(
-            hz=hz, ramp_s=0.2, seed=5, probe_hz=probe_hz,
-            model=ModelOptions(speed=speed, pickup_s=1.0, load_s=0.2, cook_s=1.0,
-                               ready_hold_s=0.5)))
+        fleet = Fleet(
+            sim_settings,
+            cfgs,
+            transport,
+            FleetOptions(
+                hz=hz,
+                ramp_s=0.2,
+                seed=5,
+                probe_hz=probe_hz,
+                model=ModelOptions(
+                    speed=speed, pickup_s=1.0, load_s=0.2, cook_s=1.0, ready_hold_s=0.5
+                ),
+            ),
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(fleet.run(stop.wait))
         try:

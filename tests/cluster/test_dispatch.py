@@ -28,7 +28,9 @@ ORDER = [
 
 def settings(url: str, tmp_path: Path, name: str):  # type: ignore[no-untyped-def]
     return cluster_settings(
-        url, tmp_path, name,
+        url,
+        tmp_path,
+        name,
         floor=FLOOR,
         gateway={"name": name, "heartbeat_s": 0.2, "stale_after_s": 0.8, "offline_after_s": 3.0},
         commands={"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
@@ -49,7 +51,11 @@ async def delivered_once(redis: aioredis.Redis, order: str) -> None:
 
     await wait_for(delivered, timeout=30)
     assert await statuses(redis, order) == [
-        "placed", "cooking", "ready", "delivering", "delivered",
+        "placed",
+        "cooking",
+        "ready",
+        "delivering",
+        "delivered",
     ]
 
 
@@ -64,8 +70,10 @@ async def order_events(redis: aioredis.Redis, order: str) -> list[dict[bytes, by
 async def test_the_leader_dispatches_robots_held_by_both_gateways(
     redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
-    sa, sb = settings(redis_server.url, tmp_path, "gw-a"), settings(redis_server.url, tmp_path,
-                                                                    "gw-b")
+    sa, sb = (
+        settings(redis_server.url, tmp_path, "gw-a"),
+        settings(redis_server.url, tmp_path, "gw-b"),
+    )
     async with run_gateway(sa) as a, run_gateway(sb) as b:
         leader = await wait_for(lambda: leader_of(redis_client))
         async with (
@@ -85,11 +93,15 @@ async def test_the_leader_dispatches_robots_held_by_both_gateways(
             assert assigned[0][0] == b"cook-1"  # held by gw-a
             assert assigned[-1][0] in (b"serve-1", b"serve-2")  # held by gw-b
             # each robot's commands were run by the gateway holding it
-            sent = [streams.from_fields(streams.EventRecord, f)
-                    for _, f in await redis_client.xrange(streams.EVENTS)
-                    if f[b"type"] == b"command.sent"]
+            sent = [
+                streams.from_fields(streams.EventRecord, f)
+                for _, f in await redis_client.xrange(streams.EVENTS)
+                if f[b"type"] == b"command.sent"
+            ]
             assert {(e.robot, e.src) for e in sent} <= {
-                ("cook-1", "gw-a"), ("serve-1", "gw-b"), ("serve-2", "gw-b")
+                ("cook-1", "gw-a"),
+                ("serve-1", "gw-b"),
+                ("serve-2", "gw-b"),
             }
             await wait_for(lambda: _hlen0(redis_client), timeout=5)
 
@@ -101,8 +113,10 @@ async def _hlen0(redis: aioredis.Redis) -> bool:
 async def test_a_standby_takes_over_an_open_order_when_the_leader_goes(
     redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
-    sa, sb = settings(redis_server.url, tmp_path, "gw-a"), settings(redis_server.url, tmp_path,
-                                                                    "gw-b")
+    sa, sb = (
+        settings(redis_server.url, tmp_path, "gw-a"),
+        settings(redis_server.url, tmp_path, "gw-b"),
+    )
     first = run_gateway(sa)
     a = await first.__aenter__()
     try:
@@ -128,8 +142,9 @@ async def test_a_standby_takes_over_an_open_order_when_the_leader_goes(
                 evs = await order_events(redis_client, order)
                 by = [(f[b"type"], f[b"src"]) for f in evs]
                 assert (b"order.status", b"gw-b") in by  # delivered by the new leader
-                deliveries = [f for f in evs if f[b"type"] == b"task.assigned"
-                              and b'"deliver"' in f[b"data"]]
+                deliveries = [
+                    f for f in evs if f[b"type"] == b"task.assigned" and b'"deliver"' in f[b"data"]
+                ]
                 assert len(deliveries) == 1  # carried on, not handed to a second robot
     finally:
         if a is not None:

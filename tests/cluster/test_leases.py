@@ -70,8 +70,11 @@ async def test_a_robot_is_held_by_the_gateway_it_reached_and_its_events_carry_th
             held = await wait_for(lambda: lease(redis_client, "serve-1"))
             assert held.gateway == "gw-a"
             await a.drained()
-            online = [f for f in await events(redis_client, "serve-1")
-                      if f[b"type"] == b"robot.connection"]
+            online = [
+                f
+                for f in await events(redis_client, "serve-1")
+                if f[b"type"] == b"robot.connection"
+            ]
             assert online and online[-1][b"fence"] == str(held.token).encode()
             # renewed: still held after several TTLs
             await alive(robot, TTL * 2.5)

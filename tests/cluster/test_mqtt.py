@@ -28,7 +28,9 @@ TTL = 1.0
 def settings(redis: str, tmp_path: Path, broker: str, name: str) -> Any:
     (tmp_path / name).mkdir(exist_ok=True)
     return mqtt_settings(
-        redis, tmp_path / name, broker,
+        redis,
+        tmp_path / name,
+        broker,
         gateway={"name": name},
         vda5050={"enabled": False},
         cluster={"enabled": True, "lease_ttl_s": TTL},
@@ -36,8 +38,9 @@ def settings(redis: str, tmp_path: Path, broker: str, name: str) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def gateways(redis: str, tmp_path: Path, broker: str
-                   ) -> AsyncIterator[tuple[RunningGateway, RunningGateway]]:
+async def gateways(
+    redis: str, tmp_path: Path, broker: str
+) -> AsyncIterator[tuple[RunningGateway, RunningGateway]]:
     async with (
         run_gateway(settings(redis, tmp_path, broker, "gw-a")) as a,
         run_gateway(settings(redis, tmp_path, broker, "gw-b")) as b,
@@ -67,7 +70,9 @@ async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
 
 
 async def test_each_mqtt_robot_is_taken_by_one_gateway_and_commanded_by_it(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     async with gateways(redis_server.url, tmp_path, mosquitto_private.url):
@@ -79,15 +84,19 @@ async def test_each_mqtt_robot_is_taken_by_one_gateway_and_commanded_by_it(
             for bot in (one, two):
                 await bot.presence(Presence.ONLINE)
                 await bot.send(State(robot=bot.robot, state="idle"))
-            held = {bot.robot: await wait_for(lambda bot=bot: holder(redis_client, bot.robot))
-                    for bot in (one, two)}
+            held = {
+                bot.robot: await wait_for(lambda bot=bot: holder(redis_client, bot.robot))
+                for bot in (one, two)
+            }
             assert set(held.values()) <= {"gw-a", "gw-b"}
             for bot in (one, two):
                 assert await commanded(bot, redis_client) == held[bot.robot]
 
 
 async def test_mqtt_robots_of_a_gateway_that_stops_are_taken_by_another(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     sa = settings(redis_server.url, tmp_path, mosquitto_private.url, "gw-a")
@@ -111,7 +120,9 @@ async def _holder_is(redis: aioredis.Redis, robot: str, name: str) -> bool:
 
 
 async def test_each_vda5050_agv_is_taken_by_one_gateway(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     from protocol.vda5050 import ConnectionState
@@ -121,9 +132,15 @@ async def test_each_vda5050_agv_is_taken_by_one_gateway(
     runs = []
     for name in names:
         (tmp_path / name).mkdir(exist_ok=True)
-        runs.append(mqtt_settings(redis_server.url, tmp_path / name, mosquitto_private.url,
-                                  gateway={"name": name},
-                                  cluster={"enabled": True, "lease_ttl_s": TTL}))
+        runs.append(
+            mqtt_settings(
+                redis_server.url,
+                tmp_path / name,
+                mosquitto_private.url,
+                gateway={"name": name},
+                cluster={"enabled": True, "lease_ttl_s": TTL},
+            )
+        )
     async with run_gateway(runs[0]) as a, run_gateway(runs[1]) as b:
         for gw in (a, b):
             assert gw.gateway.mqtt is not None

@@ -63,14 +63,22 @@ def gateway(config: Path, name: str, redis_url: str, tmp_path: Path) -> Iterator
 
 
 @contextlib.asynccontextmanager
-async def robots(settings: Settings, addresses: list[tuple[str, int]], ids: list[str]
-                 ) -> AsyncIterator[SimFleet]:
+async def robots(
+    settings: Settings, addresses: list[tuple[str, int]], ids: list[str]
+) -> AsyncIterator[SimFleet]:
     (host, port), *more = addresses
     transport = TcpTransport(host, port, handshake_timeout_s=5.0, more=more)
-    fleet = SimFleet(settings, [r for r in settings.robots if r.id in ids], transport,
-                     FleetOptions(hz=4, ramp_s=1.0, seed=5,
-                                  model=ModelOptions(speed=3.0, pickup_s=0.5, load_s=0.1,
-                                                     cook_s=0.5, ready_hold_s=0.2)))
+    fleet = SimFleet(
+        settings,
+        [r for r in settings.robots if r.id in ids],
+        transport,
+        FleetOptions(
+            hz=4,
+            ramp_s=1.0,
+            seed=5,
+            model=ModelOptions(speed=3.0, pickup_s=0.5, load_s=0.1, cook_s=0.5, ready_hold_s=0.2),
+        ),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(fleet.run(stop.wait))
     try:
@@ -92,18 +100,26 @@ async def holders(redis: aioredis.Redis, ids: list[str]) -> dict[str, str]:
 async def place(redis: aioredis.Redis, table: dict[str, Any]) -> str:
     order = uuid.uuid4().hex[:12]
     rec = streams.CommandRecord(
-        id=uuid.uuid4().hex, robot="", action="place", ts=time.time(), type="order.place",
+        id=uuid.uuid4().hex,
+        robot="",
+        action="place",
+        ts=time.time(),
+        type="order.place",
         source="test",
-        args={"order": order, "table": table,
-              "items": [{"line": "1", "name": "Ramen", "recipe": "ramen", "quantity": 1}]},
+        args={
+            "order": order,
+            "table": table,
+            "items": [{"line": "1", "name": "Ramen", "recipe": "ramen", "quantity": 1}],
+        },
     )
     await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return order
 
 
 async def all_events(redis: aioredis.Redis) -> list[streams.EventRecord]:
-    return [streams.from_fields(streams.EventRecord, f)
-            for _, f in await redis.xrange(streams.EVENTS)]
+    return [
+        streams.from_fields(streams.EventRecord, f) for _, f in await redis.xrange(streams.EVENTS)
+    ]
 
 
 async def test_a_gateway_killed_mid_service_loses_nothing(
@@ -117,12 +133,16 @@ async def test_a_gateway_killed_mid_service_loses_nothing(
     redis = aioredis.Redis.from_url(redis_private.url)
     samples: list[dict[str, str]] = []
     try:
-        with (gateway(config, "gw-a", redis_private.url, tmp_path) as a,
-              gateway(config, "gw-b", redis_private.url, tmp_path) as b):
+        with (
+            gateway(config, "gw-a", redis_private.url, tmp_path) as a,
+            gateway(config, "gw-b", redis_private.url, tmp_path) as b,
+        ):
             addr_a, addr_b = ("127.0.0.1", a.port), ("127.0.0.1", b.port)
             half = ROBOTS // 2
-            async with (robots(settings, [addr_a, addr_b], ids[:half]),
-                        robots(settings, [addr_b, addr_a], ids[half:])):
+            async with (
+                robots(settings, [addr_a, addr_b], ids[:half]),
+                robots(settings, [addr_b, addr_a], ids[half:]),
+            ):
 
                 async def everyone_held() -> bool:
                     return all((await holders(redis, ids)).values())
@@ -142,8 +162,10 @@ async def test_a_gateway_killed_mid_service_loses_nothing(
 
                 async def some_delivering() -> bool:
                     evs = await all_events(redis)
-                    return any(e.type == "order.status" and e.data.get("status") == "delivering"
-                               for e in evs)
+                    return any(
+                        e.type == "order.status" and e.data.get("status") == "delivering"
+                        for e in evs
+                    )
 
                 await wait_for(some_delivering, timeout=60)
                 leader = cluster.parse_holder(await redis.get(cluster.LEADER))
@@ -163,8 +185,11 @@ async def test_a_gateway_killed_mid_service_loses_nothing(
 
                 async def delivered() -> bool:
                     evs = await all_events(redis)
-                    done = {e.data["order"] for e in evs if e.type == "order.status"
-                            and e.data.get("status") == "delivered"}
+                    done = {
+                        e.data["order"]
+                        for e in evs
+                        if e.type == "order.status" and e.data.get("status") == "delivered"
+                    }
                     return done >= set(orders)
 
                 try:
@@ -183,13 +208,19 @@ async def test_a_gateway_killed_mid_service_loses_nothing(
     print(f"robots moved to {survivor} {moved_s:.1f}s after the kill, leader {led_s:.1f}s")
     assert moved_s < OFFLINE_AFTER + TTL + 5
     # each order delivered exactly once
-    delivered_n = Counter(e.data["order"] for e in evs
-                          if e.type == "order.status" and e.data.get("status") == "delivered")
+    delivered_n = Counter(
+        e.data["order"]
+        for e in evs
+        if e.type == "order.status" and e.data.get("status") == "delivered"
+    )
     assert all(delivered_n[o] == 1 for o in orders), delivered_n
     # every event once (by eid), every decided command decided once
     assert len({e.eid for e in evs}) == len(evs)
-    outcomes = Counter(e.data["command"] for e in evs
-                       if e.type in ("command.acked", "command.failed") and "command" in e.data)
+    outcomes = Counter(
+        e.data["command"]
+        for e in evs
+        if e.type in ("command.acked", "command.failed") and "command" in e.data
+    )
     assert outcomes and max(outcomes.values()) == 1, outcomes.most_common(3)
     # never a lease naming the dead gateway once its TTL ran out
     dead = "gw-a" if survivor == "gw-b" else "gw-b"

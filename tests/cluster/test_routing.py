@@ -25,9 +25,16 @@ pytestmark = pytest.mark.integration
 
 async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: Any) -> str:
     """XADD a command as the web does; returns its id."""
-    rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action=action, ts=time.time(),
-                        args=kw.pop("args", {"x": 1.0, "y": 2.0}), expires=time.time() + 30,
-                        source="test", **kw)
+    rec = CommandRecord(
+        id=uuid.uuid4().hex,
+        robot=robot,
+        action=action,
+        ts=time.time(),
+        args=kw.pop("args", {"x": 1.0, "y": 2.0}),
+        expires=time.time() + 30,
+        source="test",
+        **kw,
+    )
     await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return rec.id
 
@@ -75,12 +82,22 @@ async def test_a_command_reaches_the_gateway_holding_its_robot(
                 assert cmd.id == cid
                 robot.ack(cmd)
                 done = await wait_for(lambda cid=cid: outcomes(redis_client, cid))
-                assert done == [{"type": "command.acked", "src": gw.gateway.settings.gateway.name,
-                                 "command": cid, "action": "goto", "attempts": 1,
-                                 "result": {}}]
+                assert done == [
+                    {
+                        "type": "command.acked",
+                        "src": gw.gateway.settings.gateway.name,
+                        "command": cid,
+                        "action": "goto",
+                        "attempts": 1,
+                        "result": {},
+                    }
+                ]
                 await wait_for(lambda: settled(redis_client, streams.COMMANDS))
-                await wait_for(lambda gw=gw: settled(
-                    redis_client, cluster.inbox(gw.gateway.settings.gateway.name)))
+                await wait_for(
+                    lambda gw=gw: settled(
+                        redis_client, cluster.inbox(gw.gateway.settings.gateway.name)
+                    )
+                )
             finally:
                 await robot.close()
             await wait_for(lambda: _free(redis_client, "serve-1"))
@@ -112,8 +129,14 @@ async def test_a_registry_sync_reaches_every_gateway(
     async with two_gateways(redis_server.url, tmp_path) as _:
         await wait_for(lambda: leader(redis_client))
         await wait_for(lambda: _live(redis_client, 2))
-        rec = CommandRecord(id=uuid.uuid4().hex, robot="", action="sync", ts=time.time(),
-                            type=CommandType.REGISTRY_SYNC, args={"robot": "ghost-1"})
+        rec = CommandRecord(
+            id=uuid.uuid4().hex,
+            robot="",
+            action="sync",
+            ts=time.time(),
+            type=CommandType.REGISTRY_SYNC,
+            args={"robot": "ghost-1"},
+        )
         await redis_client.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
 
         async def synced() -> set[str]:
@@ -166,8 +189,15 @@ async def dead_gateway_inbox(redis: aioredis.Redis, robot: str) -> str:
     """An inbox left by a gateway that died with a command read and not yet decided."""
     stream = cluster.inbox("gw-dead")
     await redis.xgroup_create(stream, streams.COMMANDS_GROUP, id="0", mkstream=True)
-    rec = CommandRecord(id=uuid.uuid4().hex, robot=robot, action="goto", ts=time.time(),
-                        args={"x": 3.0, "y": 4.0}, expires=time.time() + 30, source="test")
+    rec = CommandRecord(
+        id=uuid.uuid4().hex,
+        robot=robot,
+        action="goto",
+        ts=time.time(),
+        args={"x": 3.0, "y": 4.0},
+        expires=time.time() + 30,
+        source="test",
+    )
     await redis.xadd(stream, streams.to_fields(rec))  # type: ignore[arg-type]
     await redis.xreadgroup(streams.COMMANDS_GROUP, "gw-dead", {stream: ">"})
     await redis.sadd(cluster.GATEWAYS, "gw-dead")
@@ -195,7 +225,8 @@ async def test_commands_a_dead_gateway_held_go_to_the_robot_s_new_gateway(
 
 async def _gone(redis: aioredis.Redis) -> bool:
     return not await redis.exists(cluster.inbox("gw-dead")) and not await redis.sismember(
-        cluster.GATEWAYS, "gw-dead")
+        cluster.GATEWAYS, "gw-dead"
+    )
 
 
 async def test_commands_a_dead_gateway_held_for_a_robot_nobody_took_fail_after_the_grace(

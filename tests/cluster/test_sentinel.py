@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180
 
 
 class Site:
-    def __init__(self, master: RedisServer, replica: RedisServer,
-                 sentinels: list[SentinelServer]) -> None:
+    def __init__(
+        self, master: RedisServer, replica: RedisServer, sentinels: list[SentinelServer]
+    ) -> None:
         self.master, self.replica, self.sentinels = master, replica, sentinels
         self.url = sentinel_url(sentinels)
 
@@ -38,8 +39,10 @@ def sentinel_site(tmp_path: Path) -> Iterator[Site]:
     master.start()
     replica = RedisServer(aof=False, replica_of=master.port, log=tmp_path / "replica.log")
     replica.start()
-    sentinels = [SentinelServer(master.port, replicas=(replica.port,),
-                                log=tmp_path / f"sentinel-{i}.log") for i in range(3)]
+    sentinels = [
+        SentinelServer(master.port, replicas=(replica.port,), log=tmp_path / f"sentinel-{i}.log")
+        for i in range(3)
+    ]
     try:
         for s in sentinels:
             s.start()
@@ -84,13 +87,21 @@ async def master_port(site: Site) -> int:
 
 
 def test_sentinel_urls_parse() -> None:
-    spec = sentinel.parse("redis+sentinel://:pw@h1:26380,h2,[::1]:26381/mymaster/2"
-                          "?sentinel_password=sp")
+    spec = sentinel.parse(
+        "redis+sentinel://:pw@h1:26380,h2,[::1]:26381/mymaster/2?sentinel_password=sp"
+    )
     assert spec.sentinels == [("h1", 26380), ("h2", 26379), ("::1", 26381)]
     assert (spec.service, spec.db, spec.password, spec.sentinel_password) == (
-        "mymaster", 2, "pw", "sp")
-    for bad, why in (("redis+sentinel:///mymaster", "no sentinel"),
-                     ("redis+sentinel://h1/", "path"), ("redis+sentinel://h1/m/x", "number")):
+        "mymaster",
+        2,
+        "pw",
+        "sp",
+    )
+    for bad, why in (
+        ("redis+sentinel:///mymaster", "no sentinel"),
+        ("redis+sentinel://h1/", "path"),
+        ("redis+sentinel://h1/m/x", "number"),
+    ):
         with pytest.raises(ValueError, match=why):
             sentinel.parse(bad)
     with pytest.raises(ValueError, match="redis\\+sentinel"):
@@ -156,10 +167,13 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                     return await master_port(site) == site.replica.port
 
                 await wait_for(promoted, timeout=30, interval=0.2)
-                print(f"replica promoted {asyncio.get_running_loop().time() - killed:.1f}s "
-                      "after the master was killed")
+                print(
+                    f"replica promoted {asyncio.get_running_loop().time() - killed:.1f}s "
+                    "after the master was killed"
+                )
                 new = aioredis.Redis(port=site.replica.port)
                 try:
+
                     async def all_states() -> list[str]:
                         robot.heartbeat()
                         out = []
@@ -170,8 +184,10 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                         return out if out[-1:] == ["at_table"] else []
 
                     states = await wait_for(all_states, timeout=30, interval=0.3)
-                    print(f"every event in the new master "
-                          f"{asyncio.get_running_loop().time() - killed:.1f}s after the kill")
+                    print(
+                        f"every event in the new master "
+                        f"{asyncio.get_running_loop().time() - killed:.1f}s after the kill"
+                    )
                     assert states == ["idle", "assigned", "en_route", "at_table"]
                     eids = [f[b"eid"] for _, f in await new.xrange(streams.EVENTS)]
                     assert len(eids) == len(set(eids))  # none twice

@@ -96,7 +96,13 @@ async def place_robot(
     writes them."""
     redis = site.app[REDIS]
     snap = RobotSnapshot(
-        id=robot, kind=kind, connection=connection, state=state, x=x, y=y, theta=0.0,
+        id=robot,
+        kind=kind,
+        connection=connection,
+        state=state,
+        x=x,
+        y=y,
+        theta=0.0,
         battery=battery,
     )
     await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]

@@ -35,10 +35,12 @@ async def filmed(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Sit
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     base = e2e_settings(redis_server.url, tmp_path, cook_seconds=0.3)
-    settings = base.model_copy(update={
-        "web": base.web.model_copy(update={"origins": [url], "port": port}),
-        "camera": base.camera.model_copy(update={"port": 0}),
-    })
+    settings = base.model_copy(
+        update={
+            "web": base.web.model_copy(update={"origins": [url], "port": port}),
+            "camera": base.camera.model_copy(update={"port": 0}),
+        }
+    )
     async with serve(settings, port) as (app, server):
         await load_demo(app[DB], settings)
         await UserService(app[DB], app[PASSWORDS], 8).create("minji", PASSWORD, Role.STAFF)
@@ -51,16 +53,18 @@ async def filmed(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Sit
 
 async def _token(site: Site) -> str:
     async with aiohttp.ClientSession() as http:
-        r = await http.post(f"{site.url}/api/auth/login",
-                            json={"username": "minji", "password": PASSWORD})
+        r = await http.post(
+            f"{site.url}/api/auth/login", json={"username": "minji", "password": PASSWORD}
+        )
         return str((await r.json())["token"])
 
 
 async def _listed(site: Site) -> bool:
     token = await _token(site)
     async with aiohttp.ClientSession() as http:
-        r = await http.get(f"{site.url}/api/video-streams",
-                           headers={"Authorization": f"Bearer {token}"})
+        r = await http.get(
+            f"{site.url}/api/video-streams", headers={"Authorization": f"Bearer {token}"}
+        )
         items = (await r.json())["items"]
     return any(i["id"] == CAMERA and i["state"] == "live" for i in items)
 
@@ -69,10 +73,13 @@ async def test_live_mjpeg_in_an_img_shows_changing_frames(browser: Any, filmed: 
     token = await _token(filmed)
     page = await (await browser.new_context()).new_page()
     await page.set_content(
-        f'<img id="live" src="{filmed.url}/api/video-streams/{CAMERA}/live?token={token}">')
+        f'<img id="live" src="{filmed.url}/api/video-streams/{CAMERA}/live?token={token}">'
+    )
     await page.wait_for_function("() => document.getElementById('live').naturalWidth > 0")
     assert await page.eval_on_selector("#live", "e => [e.naturalWidth, e.naturalHeight]") == [
-        160, 120]
+        160,
+        120,
+    ]
     shots = []
     for _ in range(3):
         shots.append(await page.locator("#live").screenshot())

@@ -106,8 +106,9 @@ def raw_ids(texts: list[str], lang: str) -> list[str]:
         found += SNAKE.findall(text) + DOTTED.findall(text)
         found += [w for w in re.findall(r"[a-z_]+", text) if w in keys and "_" in w]
         if lang == "ko":  # (robot ids such as cook-1 are names, not words)
-            found += [w for w in re.findall(r"(?<![\w-])[a-z_]+(?![\w-])", text)
-                      if w in ENGLISH_IDS]
+            found += [
+                w for w in re.findall(r"(?<![\w-])[a-z_]+(?![\w-])", text) if w in ENGLISH_IDS
+            ]
     return sorted(set(found))
 
 
@@ -199,9 +200,12 @@ async def test_the_keyboard_reaches_the_manager_screens(browser: Any, web_only: 
     seen = []
     for _ in range(8):
         await page.keyboard.press("Tab")
-        seen.append(await page.evaluate(
-            "() => { const e = document.activeElement; return e.labels && e.labels.length ? "
-            "e.labels[0].textContent : (e.getAttribute('aria-label') || e.textContent); }"))
+        seen.append(
+            await page.evaluate(
+                "() => { const e = document.activeElement; return e.labels && e.labels.length ? "
+                "e.labels[0].textContent : (e.getAttribute('aria-label') || e.textContent); }"
+            )
+        )
     assert seen[:4] == ["User name", "Password", "Role", "Add"], seen
     # a dialog takes the focus and gives it back with Esc
     await page.click("tr[data-user='boss'] button:has-text('Reset password')")

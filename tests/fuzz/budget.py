@@ -21,17 +21,20 @@ INPUTS: Counter[str] = Counter()  # ingress -> inputs fed in this run
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
 
-def short_and_long(per_example: int, *strategies: Any, **named: Any
-                   ) -> Callable[[Callable[..., None]], tuple[Any, Any]]:
+def short_and_long(
+    per_example: int, *strategies: Any, **named: Any
+) -> Callable[[Callable[..., None]], tuple[Any, Any]]:
     """Two tests of one body, which feeds at least ``per_example`` inputs per example:
     ``test_x, test_x_long = short_and_long(n, ...)(body)``."""
 
     def make(body: Callable[..., None]) -> tuple[Any, Any]:
         short = settings(max_examples=SHORT, suppress_health_check=_QUIET)(
-            given(*strategies, **named)(body))
+            given(*strategies, **named)(body)
+        )
         examples = -(-LONG // per_example)
         long = settings(max_examples=examples, suppress_health_check=_QUIET)(
-            given(*strategies, **named)(body))
+            given(*strategies, **named)(body)
+        )
         long = pytest.mark.timeout(3600)(pytest.mark.long(long))
         return short, long
 

@@ -18,6 +18,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     for name, n in sorted(INPUTS.items()):  # a row each in docs/reliability.md
-        record(f"fuzz {name}", "hypothesis-made mutants of valid input, and noise", name,
-               "no crash; every refusal counted", kind="fuzz", inputs=n,
-               failures=session.testsfailed)
+        record(
+            f"fuzz {name}",
+            "hypothesis-made mutants of valid input, and noise",
+            name,
+            "no crash; every refusal counted",
+            kind="fuzz",
+            inputs=n,
+            failures=session.testsfailed,
+        )

@@ -9,13 +9,30 @@ from typing import Any
 from hypothesis import strategies as st
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=24),
-    st.sampled_from(["", "not a time at all", "2025-01-15T12:00:00Z", "15.01.2025 12:00",
-                     "\x00", "é" * 40, "9" * 400]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=24),
+    st.sampled_from(
+        [
+            "",
+            "not a time at all",
+            "2025-01-15T12:00:00Z",
+            "15.01.2025 12:00",
+            "\x00",
+            "é" * 40,
+            "9" * 400,
+        ]
+    ),
 )
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=10)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 NOISE = st.binary(max_size=600)
 
 
@@ -71,7 +88,7 @@ def mutated_json(draw: st.DrawFn, documents: st.SearchStrategy[Any]) -> bytes:
         data = data[: draw(st.integers(0, len(data) - 1))]
     elif damage == "flip" and data:
         i = draw(st.integers(0, len(data) - 1))
-        data = data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1:]
+        data = data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1 :]
     elif damage == "pad":
         data += draw(st.binary(min_size=1, max_size=20))
     return data
@@ -99,10 +116,23 @@ def spray(rnd: Any, seed: bytes, n: int) -> list[bytes]:
             elif op == 2:
                 data[i:i] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
             elif op == 3:
-                data[i:i] = rnd.choice([b"{", b"}", b"[", b'"', b",", b":", b"null", b"1e999",
-                                        b"\\u0000", b"-0", b"9" * 30])
+                data[i:i] = rnd.choice(
+                    [
+                        b"{",
+                        b"}",
+                        b"[",
+                        b'"',
+                        b",",
+                        b":",
+                        b"null",
+                        b"1e999",
+                        b"\\u0000",
+                        b"-0",
+                        b"9" * 30,
+                    ]
+                )
             elif data:
                 j = rnd.randrange(len(data))
-                data[i:i] = data[j:j + rnd.randint(1, 16)]  # a piece of itself, elsewhere
+                data[i:i] = data[j : j + rnd.randint(1, 16)]  # a piece of itself, elsewhere
         out.append(bytes(data))
     return out

@@ -44,8 +44,12 @@ _clock = itertools.count()
 class Ingress(FleetHarness):
     def __init__(self, tmp: Any) -> None:
         settings = mqtt_settings(
-            "redis://127.0.0.1:1/0", tmp, "mqtt://127.0.0.1:1", robots=ROBOTS,
-            gateway={"telemetry_rate_per_s": 10**6, "telemetry_burst": 10**6})
+            "redis://127.0.0.1:1/0",
+            tmp,
+            "mqtt://127.0.0.1:1",
+            robots=ROBOTS,
+            gateway={"telemetry_rate_per_s": 10**6, "telemetry_burst": 10**6},
+        )
         super().__init__(settings, tmp)
         mqtt = open_mqtt(settings, self.fleet, self.stats, clock=lambda: NOW + next(_clock))
         assert mqtt is not None
@@ -69,6 +73,7 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Ingress:
 
 # ---- robodine/v1 ------------------------------------------------------------------------------
 
+
 def _v1(msg: RobotMessage, robot: str) -> tuple[str, bytes] | None:
     try:
         pub = publication_for(msgspec.structs.replace(msg, robot=robot))  # type: ignore[arg-type]
@@ -82,14 +87,21 @@ OTHER_ROBOTS = st.sampled_from(["serve-1", "ghost", "agv-1", "mq-1", "mq-cook"])
 MUTANTS = 6  # per seed message
 
 
-def _robodine(ingress: Ingress, seeds: list[tuple[str, bytes]], stray: str, noise: bytes,
-              as_run: bool, rnd: Any) -> None:
+def _robodine(
+    ingress: Ingress,
+    seeds: list[tuple[str, bytes]],
+    stray: str,
+    noise: bytes,
+    as_run: bool,
+    rnd: Any,
+) -> None:
     messages = []
     for topic, payload in seeds:
         messages += [(topic, payload), *((topic, m) for m in spray(rnd, payload, MUTANTS))]
         messages.append((topic.replace(topic.split("/")[3], stray, 1), payload))
-    messages += [(f"robodine/v1/robots/mq-1/{c}", noise)
-                 for c in ("presence", "state", "telemetry")]
+    messages += [
+        (f"robodine/v1/robots/mq-1/{c}", noise) for c in ("presence", "state", "telemetry")
+    ]
     rnd.shuffle(messages)
     received = ingress.stats.total("mqtt_received")
     if as_run:  # the QoS 0 path: a socket read's worth at once
@@ -113,24 +125,44 @@ def _robodine(ingress: Ingress, seeds: list[tuple[str, bytes]], stray: str, nois
 
 
 test_mqtt_robodine, test_mqtt_robodine_long = short_and_long(
-    16, seeds=st.lists(V1, min_size=1, max_size=4), stray=OTHER_ROBOTS,
-    noise=NOISE, as_run=st.booleans(), rnd=st.randoms(use_true_random=True))(_robodine)
+    16,
+    seeds=st.lists(V1, min_size=1, max_size=4),
+    stray=OTHER_ROBOTS,
+    noise=NOISE,
+    as_run=st.booleans(),
+    rnd=st.randoms(use_true_random=True),
+)(_robodine)
 
 
 # ---- VDA 5050 ---------------------------------------------------------------------------------
 
-VDA_SEEDS = st.one_of(states(), connections(),
-                      visualizations.filter(lambda v: v.manufacturer and v.serial_number),
-                      st.builds(serving_factsheet, headers())).map(publication).map(
-    lambda p: (p.topic, p.payload))
-TOPICS = st.sampled_from(["uagv/v2/Acme/SR-001/state", "uagv/v2/Acme/SR-001/connection",
-                          "uagv/v2/Acme/SR-001/visualization", "uagv/v2/Acme/SR-001/factsheet",
-                          "uagv/v1/Acme/SR-001/state", "uagv/v2/Acme/OTHER/state",
-                          "uagv/v2/Acme/SR-001/order", "uagv/v9/Acme/SR-001/state"])
+VDA_SEEDS = (
+    st.one_of(
+        states(),
+        connections(),
+        visualizations.filter(lambda v: v.manufacturer and v.serial_number),
+        st.builds(serving_factsheet, headers()),
+    )
+    .map(publication)
+    .map(lambda p: (p.topic, p.payload))
+)
+TOPICS = st.sampled_from(
+    [
+        "uagv/v2/Acme/SR-001/state",
+        "uagv/v2/Acme/SR-001/connection",
+        "uagv/v2/Acme/SR-001/visualization",
+        "uagv/v2/Acme/SR-001/factsheet",
+        "uagv/v1/Acme/SR-001/state",
+        "uagv/v2/Acme/OTHER/state",
+        "uagv/v2/Acme/SR-001/order",
+        "uagv/v9/Acme/SR-001/state",
+    ]
+)
 
 
-def _vda(ingress: Ingress, seeds: list[tuple[str, bytes]], topic: str, noise: bytes,
-         rnd: Any) -> None:
+def _vda(
+    ingress: Ingress, seeds: list[tuple[str, bytes]], topic: str, noise: bytes, rnd: Any
+) -> None:
     messages = []
     for t, payload in seeds:
         messages += [(t, payload), *((t, m) for m in spray(rnd, payload, MUTANTS))]
@@ -155,5 +187,9 @@ def _vda(ingress: Ingress, seeds: list[tuple[str, bytes]], topic: str, noise: by
 
 
 test_mqtt_vda5050, test_mqtt_vda5050_long = short_and_long(
-    12, seeds=st.lists(VDA_SEEDS, min_size=1, max_size=3), topic=TOPICS,
-    noise=NOISE, rnd=st.randoms(use_true_random=True))(_vda)
+    12,
+    seeds=st.lists(VDA_SEEDS, min_size=1, max_size=3),
+    topic=TOPICS,
+    noise=NOISE,
+    rnd=st.randoms(use_true_random=True),
+)(_vda)

@@ -62,23 +62,28 @@ class Wire(asyncio.Transport):
 class Ingress:
     def __init__(self, tmp: Path) -> None:
         settings = gateway_settings(
-            "redis://127.0.0.1:1/0", tmp,
-            tcp={"rate_per_s": 10**9, "burst": 10**9, "max_frame_bytes": 4096})
+            "redis://127.0.0.1:1/0",
+            tmp,
+            tcp={"rate_per_s": 10**9, "burst": 10**9, "max_frame_bytes": 4096},
+        )
         self.harness = FleetHarness(settings, tmp)
         self.stats: Stats = self.harness.stats
-        self.server = TcpServer(self.harness.fleet, settings.tcp, settings.gateway, self.stats,
-                                None)
+        self.server = TcpServer(
+            self.harness.fleet, settings.tcp, settings.gateway, self.stats, None
+        )
         self.loop = asyncio.new_event_loop()
 
     def connect(self) -> tuple[_RobotConnection, Wire, RobotConnection]:
         proto, wire = _RobotConnection(self.server), Wire()
         proto.connection_made(wire)
-        robot = RobotConnection(ROBOT, RobotKind.SERVING, bytes.fromhex(KEYS[ROBOT]),
-                                secrets.token_hex(16))
+        robot = RobotConnection(
+            ROBOT, RobotKind.SERVING, bytes.fromhex(KEYS[ROBOT]), secrets.token_hex(16)
+        )
         return proto, wire, robot
 
     def run(self, body: Any) -> None:
         """One input, on a loop of its own (connections start timers), buffers dropped after."""
+
         async def go() -> None:
             body()
 
@@ -118,6 +123,7 @@ def counted(stats: Stats, name: str) -> Counter[str]:
 
 # ---- before the hello ----------------------------------------------------------------------
 
+
 def _hello_doc() -> dict[str, Any]:
     robot = RobotConnection(ROBOT, RobotKind.SERVING, bytes.fromhex(KEYS[ROBOT]), "ab" * 16)
     frame = robot.hello(Challenge(nonce="cd" * 16), time.time())
@@ -151,8 +157,7 @@ def _before_hello(ingress: Ingress, seed: bytes, framed: bool, rnd: Any) -> None
 
     mutants = [seed, *spray(rnd, seed, CONNECTIONS - 1)]
     INPUTS["tcp handshakes"] += len(mutants)
-    ingress.run(lambda: [one(encode_frame(m or b" ", 1 << 30) if framed else m)
-                         for m in mutants])
+    ingress.run(lambda: [one(encode_frame(m or b" ", 1 << 30) if framed else m) for m in mutants])
 
 
 test_tcp_handshake, test_tcp_handshake_long = short_and_long(
@@ -162,14 +167,13 @@ test_tcp_handshake, test_tcp_handshake_long = short_and_long(
 
 # ---- after the hello -----------------------------------------------------------------------
 
+
 def _own(msg: msgspec.Struct, own: bool) -> msgspec.Struct:
     return msgspec.structs.replace(msg, robot=ROBOT) if own else msg
 
 
-MESSAGES = st.builds(_own, robot_messages, st.booleans()).map(
-    lambda m: json.loads(encode(m)))
-BODIES = st.lists(st.one_of(mutated_json(MESSAGES), NOISE.filter(bool)), min_size=1,
-                  max_size=4)
+MESSAGES = st.builds(_own, robot_messages, st.booleans()).map(lambda m: json.loads(encode(m)))
+BODIES = st.lists(st.one_of(mutated_json(MESSAGES), NOISE.filter(bool)), min_size=1, max_size=4)
 ROUNDS = 10  # per example: each a fresh connection fed mutants of the bodies
 
 
@@ -183,8 +187,7 @@ def _after_hello(ingress: Ingress, bodies: list[bytes], rnd: Any) -> None:
         assert isinstance(welcome, Welcome)
         rejected = counted(ingress.stats, "frames_rejected")
         refused = ingress.stats.total("transitions_refused")
-        data = b"".join(encode_frame(f, 1 << 30) if f and rnd.random() < 0.9 else f
-                        for f in frames)
+        data = b"".join(encode_frame(f, 1 << 30) if f and rnd.random() < 0.9 else f for f in frames)
         feed(proto, data, [rnd.randrange(len(data) + 1) for _ in range(rnd.randrange(3))])
         told = [m for m in received(robot, wire) if isinstance(m, Error)]
         closed = proto.link.closed
@@ -196,17 +199,18 @@ def _after_hello(ingress: Ingress, bodies: list[bytes], rnd: Any) -> None:
         strikes = sum(codes.values())
         max_strikes = ingress.server.settings.max_strikes
         closed_by_us = strikes >= max_strikes or any(
-            e.code in (ErrorCode.AUTH_FAILED, ErrorCode.UNEXPECTED) for e in told)
+            e.code in (ErrorCode.AUTH_FAILED, ErrorCode.UNEXPECTED) for e in told
+        )
         assert closed == closed_by_us, (strikes, told)
 
-    rounds = [bodies] + [[m for b in bodies for m in spray(rnd, b, 1)]
-                         for _ in range(ROUNDS - 1)]
+    rounds = [bodies] + [[m for b in bodies for m in spray(rnd, b, 1)] for _ in range(ROUNDS - 1)]
     INPUTS["tcp frames"] += sum(map(len, rounds))
     ingress.run(lambda: [one(r) for r in rounds])
 
 
 test_tcp_frames, test_tcp_frames_long = short_and_long(
-    ROUNDS, bodies=BODIES, rnd=st.randoms(use_true_random=True))(_after_hello)
+    ROUNDS, bodies=BODIES, rnd=st.randoms(use_true_random=True)
+)(_after_hello)
 
 
 @pytest.mark.parametrize("value", [b"99999999999999999999999", b"[" * 300 + b"]" * 300])
@@ -215,6 +219,7 @@ def test_an_event_the_streams_cannot_hold_is_refused_and_counted(
 ) -> None:
     """Found by the fuzzing above: it raised out of data_received (no error, no count,
     the connection dropped with a traceback)."""
+
     def one() -> None:
         proto, wire, robot = ingress.connect()
         [challenge] = received(robot, wire)

@@ -33,9 +33,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetHarness]:
     tmp = tmp_path_factory.mktemp("udp-fuzz")
     configure_logging("info", "json", cache=False)  # what a refused key looks like for real
     try:
-        yield FleetHarness(gateway_settings(
-            "redis://127.0.0.1:1/0", tmp, udp={"host": "127.0.0.1", "port": 0},
-            gateway={"telemetry_rate_per_s": 10**6, "telemetry_burst": 10**6}), tmp)
+        yield FleetHarness(
+            gateway_settings(
+                "redis://127.0.0.1:1/0",
+                tmp,
+                udp={"host": "127.0.0.1", "port": 0},
+                gateway={"telemetry_rate_per_s": 10**6, "telemetry_burst": 10**6},
+            ),
+            tmp,
+        )
     finally:
         structlog.reset_defaults()
 
@@ -69,11 +75,17 @@ def _run(gateway: FleetHarness, robots: list[str], noise: bytes, rnd: Any) -> No
     # and one good one last, its seq the highest there is: never lost to the others
     run = [*run[:DATAGRAMS], good(robots[0], itertools.count(2**63 - 1))]
     stats = gateway.stats
-    before = (stats.get("telemetry_received", "udp"), stats.total("udp_dropped"),
-              stats.get("telemetry_dropped", "rate_limited"))
+    before = (
+        stats.get("telemetry_received", "udp"),
+        stats.total("udp_dropped"),
+        stats.get("telemetry_dropped", "rate_limited"),
+    )
     gateway.fleet.datagram_run(run, NOW + next(_clock) * 11)  # each run logs its drops
-    after = (stats.get("telemetry_received", "udp"), stats.total("udp_dropped"),
-             stats.get("telemetry_dropped", "rate_limited"))
+    after = (
+        stats.get("telemetry_received", "udp"),
+        stats.total("udp_dropped"),
+        stats.get("telemetry_dropped", "rate_limited"),
+    )
     accepted, dropped, limited = (a - b for a, b in zip(after, before, strict=True))
     assert accepted + dropped + limited == len(run), (accepted, dropped, limited, len(run))
     assert accepted >= 1  # the last, good one
@@ -84,5 +96,8 @@ def _run(gateway: FleetHarness, robots: list[str], noise: bytes, rnd: Any) -> No
 
 
 test_udp_datagrams, test_udp_datagrams_long = short_and_long(
-    15, robots=st.lists(st.sampled_from(ROBOTS), min_size=1, max_size=5),
-    noise=NOISE, rnd=st.randoms(use_true_random=True))(_run)
+    15,
+    robots=st.lists(st.sampled_from(ROBOTS), min_size=1, max_size=5),
+    noise=NOISE,
+    rnd=st.randoms(use_true_random=True),
+)(_run)

@@ -23,8 +23,14 @@ from web.keys import METRICS
 pytestmark = pytest.mark.integration
 
 GOOD = [{"type": "ping"}, {"type": "auth", "token": "<admin>"}]
-SEEDS = st.sampled_from([*GOOD, {"type": "auth", "token": "<viewer>"},
-                         {"type": "auth", "token": "x.y.z"}, {"type": "subscribe"}])
+SEEDS = st.sampled_from(
+    [
+        *GOOD,
+        {"type": "auth", "token": "<viewer>"},
+        {"type": "auth", "token": "x.y.z"},
+        {"type": "subscribe"},
+    ]
+)
 FRAME = st.one_of(
     SEEDS.map(lambda d: ("text", json.dumps(d))),
     mutated_json(SEEDS).map(lambda b: ("text", b.decode("utf-8", "replace"))),
@@ -33,8 +39,7 @@ FRAME = st.one_of(
     st.binary(min_size=1, max_size=16).map(lambda b: ("binary", b)),
 )
 FRAMES = st.lists(FRAME, min_size=1, max_size=12)
-_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-          HealthCheck.data_too_large]
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 
 
 def expected(text: str) -> str:
@@ -47,16 +52,24 @@ def expected(text: str) -> str:
         return "error"
     if data == {"type": "ping"}:
         return "pong"
-    if data.get("type") == "auth" and set(data) == {"type", "token"} and (
-            data["token"] == "<admin>"):
+    if (
+        data.get("type") == "auth"
+        and set(data) == {"type", "token"}
+        and (data["token"] == "<admin>")
+    ):
         return "auth_ok"
     return "error"
 
 
 def rejected(env: WebEnv) -> float:
     metric = env.app[METRICS].registry
-    return sum(s.value for m in metric.collect() if m.name == "robodine_web_frames_rejected"
-               for s in m.samples if s.name.endswith("_total"))
+    return sum(
+        s.value
+        for m in metric.collect()
+        if m.name == "robodine_web_frames_rejected"
+        for s in m.samples
+        if s.name.endswith("_total")
+    )
 
 
 class Client:
@@ -89,7 +102,8 @@ class Client:
             return
         token = self.env.tokens
         text = payload.replace('"<admin>"', json.dumps(token["admin"])).replace(
-            '"<viewer>"', json.dumps(token["viewer"]))
+            '"<viewer>"', json.dumps(token["viewer"])
+        )
         await ws.send_str(text)
         want = expected(payload)
         got = await recv(ws, timeout=5)

@@ -22,12 +22,20 @@ KEY = bytes(range(32))
 JPEG = b"\xff\xd8" + bytes(range(256)) * 30 + b"\xff\xd9"
 
 
-def chunks_of(data: bytes, *, frame: int = 0, seq: int = 0, camera: str = "front",
-              robot: str = "r1", max_chunk: int = 500) -> list[Chunk]:
+def chunks_of(
+    data: bytes,
+    *,
+    frame: int = 0,
+    seq: int = 0,
+    camera: str = "front",
+    robot: str = "r1",
+    max_chunk: int = 500,
+) -> list[Chunk]:
     dec = ChunkDecoder({robot: KEY}.get, max_chunk=max_chunk, max_frame=10**7)
     out = []
-    for c in encode_chunks(robot, camera, KEY, frame=frame, data=data, ts=1.0, seq=seq,
-                           max_chunk=max_chunk):
+    for c in encode_chunks(
+        robot, camera, KEY, frame=frame, data=data, ts=1.0, seq=seq, max_chunk=max_chunk
+    ):
         got = dec.decode(c)
         assert isinstance(got, Chunk)
         out.append(got)
@@ -90,8 +98,10 @@ def test_the_budget_evicts_the_oldest_frames_first() -> None:
     assert asm.held <= 3000
 
 
-@given(st.lists(st.sampled_from(["drop", "dup", "swap", "keep"]), min_size=1, max_size=40),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(st.sampled_from(["drop", "dup", "swap", "keep"]), min_size=1, max_size=40),
+    st.randoms(use_true_random=False),
+)
 def test_whatever_chunks_arrive_memory_stays_bounded_and_frames_are_whole(
     ops: list[str], rnd: random.Random
 ) -> None:
@@ -142,8 +152,10 @@ class Sink:
 
 def fleet(**camera: object) -> tuple[Fleet, Recorder, Sink, Stats]:
     settings = Settings(
-        robots=[{"id": "r1", "kind": "serving", "key": KEY.hex()},
-                {"id": "r2", "kind": "serving", "key": bytes(range(1, 33)).hex()}],
+        robots=[
+            {"id": "r1", "kind": "serving", "key": KEY.hex()},
+            {"id": "r2", "kind": "serving", "key": bytes(range(1, 33)).hex()},
+        ],
         camera={"stale_after_s": 2.0, "off_after_s": 5.0, "max_fps": 5, **camera},
     )
     rec, sink, stats = Recorder(lambda: 0.0), Sink(), Stats()

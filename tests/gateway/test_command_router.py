@@ -56,19 +56,40 @@ class Router:
         s = self.sessions[robot]
         s.link, s.conn = None, ConnState.OFFLINE
 
-    def submit(self, action: str = "goto", robot: str = "serve-1", *, cid: str | None = None,
-               grace: float = 0.0, **rec: Any) -> tuple[str, str]:
+    def submit(
+        self,
+        action: str = "goto",
+        robot: str = "serve-1",
+        *,
+        cid: str | None = None,
+        grace: float = 0.0,
+        **rec: Any,
+    ) -> tuple[str, str]:
         self._refs += 1
         ref = f"{self._refs}-0"
-        record = CommandRecord(id=cid or uuid.uuid4().hex, robot=robot, action=action,
-                               ts=self.now, args={"x": 1, "y": 2}, source="test", **rec)
+        record = CommandRecord(
+            id=cid or uuid.uuid4().hex,
+            robot=robot,
+            action=action,
+            ts=self.now,
+            args={"x": 1, "y": 2},
+            source="test",
+            **rec,
+        )
         self.router.submit(record, ref, self.now, grace=grace)
         return record.id, ref
 
     def ack(self, cmd: Command, ok: bool = True, robot: str = "serve-1") -> None:
-        self.router.acked(self.sessions[robot],
-                          Ack(robot=robot, id=cmd.id, ok=ok, reason=None if ok else "no",
-                              data={"at": "T3"} if ok else {}))
+        self.router.acked(
+            self.sessions[robot],
+            Ack(
+                robot=robot,
+                id=cmd.id,
+                ok=ok,
+                reason=None if ok else "no",
+                data={"at": "T3"} if ok else {},
+            ),
+        )
 
     def tick(self, seconds: float) -> None:
         self.now += seconds
@@ -76,8 +97,11 @@ class Router:
             self.router.tick(s, self.now)
 
     def outcome(self, cid: str) -> list[tuple[str, str | None, str]]:
-        return [(e.type, e.ack, e.data.get("reason", "")) for e in self.out.events
-                if e.type in OUTCOMES and e.data.get("command") == cid]
+        return [
+            (e.type, e.ack, e.data.get("reason", ""))
+            for e in self.out.events
+            if e.type in OUTCOMES and e.data.get("command") == cid
+        ]
 
 
 def test_a_command_is_sent_and_its_ack_recorded_with_the_entry_ack() -> None:
@@ -168,7 +192,8 @@ def test_commands_that_cannot_be_delivered_fail_at_once() -> None:
     assert [r.outcome(cid) for cid, _ in cases] == [
         [("command.failed", ref, reason)]
         for (_, ref), reason in zip(
-            cases, ["unknown_robot", "unknown_action", "unsupported_for_kind", "robot_offline"],
+            cases,
+            ["unknown_robot", "unknown_action", "unsupported_for_kind", "robot_offline"],
             strict=True,
         )
     ]

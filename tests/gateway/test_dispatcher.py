@@ -87,7 +87,8 @@ class Floor:
     def place(self, items: list[dict[str, Any]], order: str = "o1") -> str:
         ref = f"{int(self.now * 1000)}-0"
         self.dispatcher.command(
-            self.record(CommandType.ORDER_PLACE, order=order, table=TABLE, items=items), ref,
+            self.record(CommandType.ORDER_PLACE, order=order, table=TABLE, items=items),
+            ref,
             self.now,
         )
         return ref
@@ -131,8 +132,9 @@ def test_an_order_becomes_cook_tasks_then_one_delivery_by_the_nearest_robot() ->
     assert placed.data == {"order": "o1", "status": "placed", "previous": None, "table": "T3"}
     assert placed.ack == ref  # the rd:commands entry is acknowledged with it
     sent = [only(link.take()) for link in cooks]
-    assert sorted((c.action, c.args["recipe"], c.args["quantity"], c.args["seconds"])
-                  for c in sent) == [("cook", "bibimbap", 1, 20.0), ("cook", "japchae", 2, 40.0)]
+    assert sorted(
+        (c.action, c.args["recipe"], c.args["quantity"], c.args["seconds"]) for c in sent
+    ) == [("cook", "bibimbap", 1, 20.0), ("cook", "japchae", 2, 40.0)]
     assert {c.args["task"] for c in sent} == {"o1:c0", "o1:c1"}  # the tea is no robot's task
     assert f.statuses() == ["placed", "cooking"]
     assert near.sent == [] and far.sent == []  # nothing to carry until every dish is ready
@@ -279,8 +281,7 @@ def test_a_restarted_dispatcher_takes_up_open_orders_from_rd_dispatch() -> None:
     g.sessions["cook-1"].task = first.args["task"]
     g.report("cook-1", "ready")  # finished what the old gateway gave it
     o1 = g.dispatcher.orders["o1"]
-    assert [t.status for t in o1.tasks] == [TaskStatus.DONE, TaskStatus.PENDING,
-                                            TaskStatus.PENDING]
+    assert [t.status for t in o1.tasks] == [TaskStatus.DONE, TaskStatus.PENDING, TaskStatus.PENDING]
     g.report("cook-1", "idle")
     g.tick()
     second = only(g.links["cook-1"].take())
@@ -334,8 +335,7 @@ def test_a_closed_order_cannot_be_cancelled(status: OrderStatus) -> None:
     order.status = status  # as loaded from a state that was never cleaned up
     f.dispatcher.command(f.record(CommandType.ORDER_CANCEL, order="o1"), "8-0", f.now)
     failed = f.out.of(EventType.COMMAND_FAILED)
-    assert [(e.data["reason"], e.data["status"]) for e in failed] == [("already_delivered",
-                                                                        status)]
+    assert [(e.data["reason"], e.data["status"]) for e in failed] == [("already_delivered", status)]
 
 
 def test_an_impossible_task_move_is_refused_counted_and_not_applied() -> None:
@@ -375,12 +375,15 @@ def test_a_new_leader_catches_up_with_reports_its_predecessor_missed() -> None:
     g.dispatcher.load(saved)
     g.online("cook-1", state="idle")
     assert g.dispatcher.assigned() == {"cook-1": "o1:c0"}
-    applied = g.dispatcher.catch_up([
-        ("cook-1", "cooking", "idle", "o1:c0", "o1:c0"),
-        ("cook-1", "ready", "cooking", "o1:c0", "o1:c0"),
-        ("cook-1", "idle", "ready", "", "o1:c0"),  # the task is done by then: skipped
-        ("cook-1", "idle", "cooking", "", "o2:c0"),  # about a task it does not hold: skipped
-    ], g.now)
+    applied = g.dispatcher.catch_up(
+        [
+            ("cook-1", "cooking", "idle", "o1:c0", "o1:c0"),
+            ("cook-1", "ready", "cooking", "o1:c0", "o1:c0"),
+            ("cook-1", "idle", "ready", "", "o1:c0"),  # the task is done by then: skipped
+            ("cook-1", "idle", "cooking", "", "o2:c0"),  # about a task it does not hold: skipped
+        ],
+        g.now,
+    )
     assert applied == 2
     assert g.dispatcher.orders["o1"].tasks[0].status is TaskStatus.DONE
     assert g.statuses("o1") == ["ready"]  # moved on, not re-cooked

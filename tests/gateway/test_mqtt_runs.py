@@ -36,16 +36,29 @@ class Gateway(FleetHarness):
 
 
 def tele(robot: str, seq: int, *, topic_robot: str | None = None, **fields: Any) -> Publish:
-    msg = Telemetry(robot=robot, seq=seq, ts=NOW - 0.5, x=seq + 0.5, y=2.25, theta=1e-05,
-                    battery=80.0, speed=0.3, **fields)
+    msg = Telemetry(
+        robot=robot,
+        seq=seq,
+        ts=NOW - 0.5,
+        x=seq + 0.5,
+        y=2.25,
+        theta=1e-05,
+        battery=80.0,
+        speed=0.3,
+        **fields,
+    )
     return (f"{ROOT}/{topic_robot or robot}/telemetry", encode(msg), False)
 
 
 def settings(tmp_path: Path) -> Settings:
-    return mqtt_settings("redis://127.0.0.1:1/0", tmp_path, "mqtt://127.0.0.1:1",
-                         mqtt={"max_payload_bytes": 1024},
-                         udp={"host": "127.0.0.1", "port": 0},
-                         gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6})
+    return mqtt_settings(
+        "redis://127.0.0.1:1/0",
+        tmp_path,
+        "mqtt://127.0.0.1:1",
+        mqtt={"max_payload_bytes": 1024},
+        udp={"host": "127.0.0.1", "port": 0},
+        gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6},
+    )
 
 
 MIXED: list[Publish] = [
@@ -96,23 +109,50 @@ def test_a_run_leaves_what_one_message_at_a_time_leaves(
 
     # and what that is
     assert [(s[0], s[2]) for s in batched.samples()] == [
-        ("mq-1", 1), ("mq-1", 2), ("mq-cook", 1), ("mq-1", 3), ("mq-1", 5), ("mq-1", 6),
-        *(("mq-cook", seq) for seq in range(3, 8)), ("mq-1", 7)]
+        ("mq-1", 1),
+        ("mq-1", 2),
+        ("mq-cook", 1),
+        ("mq-1", 3),
+        ("mq-1", 5),
+        ("mq-1", 6),
+        *(("mq-cook", seq) for seq in range(3, 8)),
+        ("mq-1", 7),
+    ]
     assert batched.samples()[0] == ["mq-1", "mqtt", 1, NOW - 0.5, 1.5, 2.25, 1e-05, 80.0, 0.3, NOW]
     get = batched.stats.get
     assert get("telemetry_received", "mqtt") == 12
     assert get("telemetry_dropped", "rate_limited") == 2  # mq-cook: 6 tokens, 8 samples
     assert get("mqtt_received", "robodine") == len(MIXED) - 2
     assert get("mqtt_received", "uagv") == get("mqtt_received", "elsewhere") == 1
-    assert {reason: get("mqtt_dropped", reason) for reason in (
-        "bad_message", "unsupported_version", "frame_too_large", "wrong_transport",
-        "unknown_robot", "unknown_topic")} == {
-        "bad_message": 3, "unsupported_version": 1, "frame_too_large": 1, "wrong_transport": 1,
-        "unknown_robot": 1, "unknown_topic": 1}
-    connection = [(robot, msgspec.json.decode(data)["state"])
-                  for type_, robot, data in batched.events() if type_ == "robot.connection"]
-    assert connection == [("mq-1", "online"), ("mq-cook", "online"), ("mq-1", "offline"),
-                          ("mq-1", "online")]
+    assert {
+        reason: get("mqtt_dropped", reason)
+        for reason in (
+            "bad_message",
+            "unsupported_version",
+            "frame_too_large",
+            "wrong_transport",
+            "unknown_robot",
+            "unknown_topic",
+        )
+    } == {
+        "bad_message": 3,
+        "unsupported_version": 1,
+        "frame_too_large": 1,
+        "wrong_transport": 1,
+        "unknown_robot": 1,
+        "unknown_topic": 1,
+    }
+    connection = [
+        (robot, msgspec.json.decode(data)["state"])
+        for type_, robot, data in batched.events()
+        if type_ == "robot.connection"
+    ]
+    assert connection == [
+        ("mq-1", "online"),
+        ("mq-cook", "online"),
+        ("mq-1", "offline"),
+        ("mq-1", "online"),
+    ]
     assert batched.writer._latest.keys() == {"mq-1", "mq-cook"}
 
 
@@ -131,8 +171,7 @@ def test_a_batch_that_raises_is_counted_and_the_rest_of_the_run_is_handled(
         apply(run, now, transport)
 
     monkeypatch.setattr(gw.fleet, "telemetry_run", flaky)
-    gw.mqtt._route_run([tele("mq-1", 2), tele("mq-1", 3), tele("mq-1", 4, v=2),
-                        tele("mq-1", 5)])
+    gw.mqtt._route_run([tele("mq-1", 2), tele("mq-1", 3), tele("mq-1", 4, v=2), tele("mq-1", 5)])
     assert calls == [2, 1]
     assert gw.stats.get("mqtt_dropped", "handler_failed") == 2
     assert gw.stats.get("mqtt_dropped", "unsupported_version") == 1

@@ -52,16 +52,26 @@ async def test_through_aiomqtt_qos0_skips_paho_qos1_is_acked_after_its_handler_i
 
     server = await asyncio.start_server(broker, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V311,
-                            queue_type=Recorder)
+    client = aiomqtt.Client(
+        "127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V311, queue_type=Recorder
+    )
     split_reads(client, lambda run: order.extend(("fast", topic) for topic, _, _ in run))
-    to_client.put_nowait(b"".join([publish("r/1/telemetry", b"1"),
-                                   publish("r/1/state", b"2", qos=1, packet_id=7),
-                                   publish("r/1/telemetry", b"3")]))
+    to_client.put_nowait(
+        b"".join(
+            [
+                publish("r/1/telemetry", b"1"),
+                publish("r/1/state", b"2", qos=1, packet_id=7),
+                publish("r/1/telemetry", b"3"),
+            ]
+        )
+    )
     async with server, client:
         assert await asyncio.wait_for(from_client.get(), 5) == PUBACK_7
-        assert order == [("fast", "r/1/telemetry"), ("paho", "r/1/state"),
-                         ("fast", "r/1/telemetry")]
+        assert order == [
+            ("fast", "r/1/telemetry"),
+            ("paho", "r/1/state"),
+            ("fast", "r/1/telemetry"),
+        ]
     await asyncio.wait_for(left.wait(), 5)
 
 

@@ -103,8 +103,9 @@ step = st.one_of(
     st.tuples(st.just("ack"), st.sampled_from(ROBOT_IDS), st.booleans()),
     st.tuples(st.just("offline"), st.sampled_from(ROBOT_IDS)),
     st.tuples(st.just("online"), st.sampled_from(ROBOT_IDS)),
-    st.tuples(st.just("battery"), st.sampled_from(ROBOT_IDS[2:]),
-              st.sampled_from([10.0, 25.0, 90.0])),
+    st.tuples(
+        st.just("battery"), st.sampled_from(ROBOT_IDS[2:]), st.sampled_from([10.0, 25.0, 90.0])
+    ),
     st.tuples(st.just("cancel"), st.integers(0, 3)),
     st.tuples(st.just("pickup"), st.integers(0, 3)),
     st.tuples(st.just("tick"), st.sampled_from([0.25, 2.5])),

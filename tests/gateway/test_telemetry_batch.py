@@ -125,17 +125,30 @@ def test_a_batch_of_messages_is_sample_of_each() -> None:
     for i in range(3000):
         exp = rng.choice((0, 0, 0, 1, 2, rng.randint(-12, 8)))  # mostly ordinary numbers
         x, y, theta, speed = (rng.uniform(-1, 1) * 10.0**exp for _ in range(4))
-        msgs.append(Telemetry(robot=f"serve-{i % 7}", seq=i, ts=1763786538.0 + i / 7,
-                              x=round(x, rng.randint(0, 9)), y=y, theta=theta,
-                              battery=rng.choice((0, 50.5, 100.0)), speed=speed))
+        msgs.append(
+            Telemetry(
+                robot=f"serve-{i % 7}",
+                seq=i,
+                ts=1763786538.0 + i / 7,
+                x=round(x, rng.randint(0, 9)),
+                y=y,
+                theta=theta,
+                battery=rng.choice((0, 50.5, 100.0)),
+                speed=speed,
+            )
+        )
     for rx in (1763786540.25, 1e-05, 1e16):
         for size in (1, 2, 50, 500):
             for start in range(0, len(msgs), size * 3):
                 batch = msgs[start : start + size]
                 latest: dict[str, bytes] = {}
                 got = telemetry_batch.batch_samples(batch, "mqtt", rx, latest)
-                want = [telemetry_batch.sample(m.robot, m.seq, m.ts, m.x, m.y, m.theta,
-                                               m.battery, m.speed, "mqtt", rx) for m in batch]
+                want = [
+                    telemetry_batch.sample(
+                        m.robot, m.seq, m.ts, m.x, m.y, m.theta, m.battery, m.speed, "mqtt", rx
+                    )
+                    for m in batch
+                ]
                 assert got == want
                 assert latest == {m.robot: s for m, s in zip(batch, want, strict=True)}
     assert telemetry_batch.batch_samples([], "udp", 1.0, {}) == []

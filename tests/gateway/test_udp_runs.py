@@ -33,15 +33,28 @@ from tests.integration.conftest import gateway_settings
 
 
 def settings(tmp_path: Path) -> Settings:
-    return gateway_settings("redis://127.0.0.1:1/0", tmp_path,
-                            udp={"host": "127.0.0.1", "port": 0},
-                            gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6})
+    return gateway_settings(
+        "redis://127.0.0.1:1/0",
+        tmp_path,
+        udp={"host": "127.0.0.1", "port": 0},
+        gateway={"telemetry_rate_per_s": 5, "telemetry_burst": 6},
+    )
 
 
-def datagram(gw: FleetHarness, robot: str, seq: int, *, key: bytes | None = None,
-             **fields: Any) -> bytes:
-    msg = Telemetry(robot=robot, seq=seq, ts=NOW - 0.5, x=seq + 0.5, y=2.25, theta=1e-05,
-                    battery=80.0, speed=0.3, **fields)
+def datagram(
+    gw: FleetHarness, robot: str, seq: int, *, key: bytes | None = None, **fields: Any
+) -> bytes:
+    msg = Telemetry(
+        robot=robot,
+        seq=seq,
+        ts=NOW - 0.5,
+        x=seq + 0.5,
+        y=2.25,
+        theta=1e-05,
+        battery=80.0,
+        speed=0.3,
+        **fields,
+    )
     return encode_datagram(msg, key or gw.fleet.sessions[robot].key)
 
 
@@ -84,20 +97,53 @@ def test_a_run_leaves_what_one_datagram_at_a_time_leaves(tmp_path: Path) -> None
 
     # and what that is
     assert [(s[0], s[2]) for s in batched.samples()] == [
-        ("serve-1", 1), ("serve-1", 2), ("cook-1", 1), ("serve-1", 5),
-        *(("cook-1", seq) for seq in range(2, 7)), ("serve-2", 1)]
+        ("serve-1", 1),
+        ("serve-1", 2),
+        ("cook-1", 1),
+        ("serve-1", 5),
+        *(("cook-1", seq) for seq in range(2, 7)),
+        ("serve-2", 1),
+    ]
     assert batched.samples()[0] == [
-        "serve-1", "udp", 1, NOW - 0.5, 1.5, 2.25, 1e-05, 80.0, 0.3, NOW]
+        "serve-1",
+        "udp",
+        1,
+        NOW - 0.5,
+        1.5,
+        2.25,
+        1e-05,
+        80.0,
+        0.3,
+        NOW,
+    ]
     get = batched.stats.get
     assert get("telemetry_received", "udp") == 10
     assert get("telemetry_dropped", "rate_limited") == 3  # cook-1: 6 tokens, 9 samples
-    assert {reason: get("udp_dropped", reason) for reason in (
-        "replayed", "bad_signature", "bad_message", "robot_mismatch", "unknown_robot",
-        "malformed", "too_large")} == {
-        "replayed": 2, "bad_signature": 1, "bad_message": 2, "robot_mismatch": 1,
-        "unknown_robot": 1, "malformed": 1, "too_large": 1}
-    connection = [(robot, msgspec.json.decode(data)["state"])
-                  for type_, robot, data in batched.events() if type_ == "robot.connection"]
+    assert {
+        reason: get("udp_dropped", reason)
+        for reason in (
+            "replayed",
+            "bad_signature",
+            "bad_message",
+            "robot_mismatch",
+            "unknown_robot",
+            "malformed",
+            "too_large",
+        )
+    } == {
+        "replayed": 2,
+        "bad_signature": 1,
+        "bad_message": 2,
+        "robot_mismatch": 1,
+        "unknown_robot": 1,
+        "malformed": 1,
+        "too_large": 1,
+    }
+    connection = [
+        (robot, msgspec.json.decode(data)["state"])
+        for type_, robot, data in batched.events()
+        if type_ == "robot.connection"
+    ]
     assert connection == [("serve-1", "online"), ("cook-1", "online"), ("serve-2", "online")]
     assert batched.writer._latest.keys() == {"serve-1", "cook-1", "serve-2"}
     assert msgspec.json.decode(batched.writer._latest["cook-1"])[2] == 6
@@ -114,8 +160,12 @@ def test_dropped_datagrams_are_logged_at_most_every_ten_seconds(tmp_path: Path) 
     lines = [e for e in logs if e["event"] == "udp_datagrams_dropped"]
     assert [(e["reasons"], e["last_reason"], e["last_robot"], e["log_level"]) for e in lines] == [
         ({"malformed": 1}, "malformed", None, "warning"),
-        ({"malformed": 1, "replayed": 1, "bad_signature": 1, "too_large": 1}, "too_large", None,
-         "warning"),
+        (
+            {"malformed": 1, "replayed": 1, "bad_signature": 1, "too_large": 1},
+            "too_large",
+            None,
+            "warning",
+        ),
     ]
     assert gw.stats.total("udp_dropped") == 5
     assert [s[2] for s in gw.samples()] == [1, 3]
@@ -139,8 +189,9 @@ class Socket:
         self.robot.close()
 
 
-def record_runs(gw: FleetHarness, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
-                ) -> list[list[bytes]]:
+def record_runs(
+    gw: FleetHarness, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
+) -> list[list[bytes]]:
     runs: list[list[bytes]] = []
     apply = gw.fleet.datagram_run
 

@@ -40,11 +40,15 @@ from tests.protocol.vda5050_support import assert_schema_valid
 
 AGV = AgvId("Acme", "SN-1")
 FLOOR: dict[str, Any] = {
-    "width": 12.0, "height": 8.0,
+    "width": 12.0,
+    "height": 8.0,
     "kitchen_pass": {"name": "pass", "x": 1.0, "y": 4.0},
     "docks": [{"name": "dock-1", "x": 1.0, "y": 1.0}],
-    "tables": [{"name": "T1", "x": 4.0, "y": 4.0}, {"name": "T2", "x": 7.0, "y": 4.0},
-               {"name": "T3", "x": 10.0, "y": 4.0}],
+    "tables": [
+        {"name": "T1", "x": 4.0, "y": 4.0},
+        {"name": "T2", "x": 7.0, "y": 4.0},
+        {"name": "T3", "x": 10.0, "y": 4.0},
+    ],
     "links": [["dock-1", "pass"], ["pass", "T1"], ["T1", "T2"], ["T2", "T3"]],
 }
 
@@ -52,11 +56,22 @@ FLOOR: dict[str, Any] = {
 class Loop:
     def __init__(self, *, loss: float = 0.0, seed: int = 0, **vda: Any) -> None:
         s = Settings(
-            floor=FLOOR, mqtt={"enabled": True},
-            vda5050={"enabled": True, "resend_s": 0.5, "max_resends": 20,
-                     "return_after_s": 3.0, **vda},
-            robots=[{"id": "agv-1", "kind": "serving",
-                     "vda": {"manufacturer": "Acme", "serial": "SN-1"}}],
+            floor=FLOOR,
+            mqtt={"enabled": True},
+            vda5050={
+                "enabled": True,
+                "resend_s": 0.5,
+                "max_resends": 20,
+                "return_after_s": 3.0,
+                **vda,
+            },
+            robots=[
+                {
+                    "id": "agv-1",
+                    "kind": "serving",
+                    "vda": {"manufacturer": "Acme", "serial": "SN-1"},
+                }
+            ],
         )
         self.now = 1000.0
         self.rng = random.Random(seed)
@@ -69,9 +84,17 @@ class Loop:
         self.states: list[str] = []
         self.refused: list[tuple[str, str]] = []
         self.fleet_state: str | None = None
-        self.ctl = AgvControl("agv-1", AGV, FloorGraph.from_floor(s.floor), s.vda5050,
-                              HeaderCounter(), publish=self._publish, report=self._report,
-                              current=lambda: self.fleet_state, abandon_after_s=4.0)
+        self.ctl = AgvControl(
+            "agv-1",
+            AGV,
+            FloorGraph.from_floor(s.floor),
+            s.vda5050,
+            HeaderCounter(),
+            publish=self._publish,
+            report=self._report,
+            current=lambda: self.fleet_state,
+            abandon_after_s=4.0,
+        )
         self.agv = VdaAgv(AGV, "dock-1", 1.0, 1.0, self.now, map_id="restaurant", speed=2.0)
         self.agv_headers = HeaderCounter()
         self.ids = 0
@@ -116,8 +139,9 @@ class Loop:
                 self.agv.on_instant_actions(msg)
         self.wire.clear()
         self.agv.tick(self.now)
-        self.ctl.on_state(self.agv.state(self.agv_headers.header(AGV, Subtopic.STATE, self.now)),
-                          self.now)
+        self.ctl.on_state(
+            self.agv.state(self.agv_headers.header(AGV, Subtopic.STATE, self.now)), self.now
+        )
         self.ctl.tick(self.now)
 
     def run(self, seconds: float, until: str | None = None) -> None:
@@ -245,8 +269,10 @@ def test_every_resend_of_an_unconfirmed_order_is_published_with_a_new_header() -
     cid = loop.command("goto", table="T1", task="o-7")
     for _ in range(2):  # the router's attempts 2 and 3
         loop.run(0.3)
-        loop.ctl.on_command(Command(robot="agv-1", id=cid, action="goto",
-                                    args={"table": "T1", "task": "o-7"}), loop.now)
+        loop.ctl.on_command(
+            Command(robot="agv-1", id=cid, action="goto", args={"table": "T1", "task": "o-7"}),
+            loop.now,
+        )
     orders = [m for m in loop.published if isinstance(m, Order)]
     assert [(o.order_update_id, o.header_id) for o in orders] == [(0, 0), (0, 1), (0, 2)]
     assert len({o.order_id for o in orders}) == 1
@@ -266,18 +292,31 @@ def test_every_resend_of_instant_actions_is_published_with_a_new_header() -> Non
     assert sent[0].actions == sent[1].actions
 
 
-COMMANDS = st.sampled_from([
-    ("goto", {"table": "T3", "task": "t"}), ("goto", {"table": "T1"}), ("goto", {"x": 7, "y": 4}),
-    ("dock", {}), ("cancel", {}), ("pause", {}), ("resume", {}), ("estop", {}), ("release", {}),
-    ("pickup_done", {}),
-])
+COMMANDS = st.sampled_from(
+    [
+        ("goto", {"table": "T3", "task": "t"}),
+        ("goto", {"table": "T1"}),
+        ("goto", {"x": 7, "y": 4}),
+        ("dock", {}),
+        ("cancel", {}),
+        ("pause", {}),
+        ("resume", {}),
+        ("estop", {}),
+        ("release", {}),
+        ("pickup_done", {}),
+    ]
+)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(COMMANDS, st.floats(0.0, 3.0)), max_size=8),
-       st.sampled_from([0.0, 0.3]), st.integers(0, 2**16))
-def test_anything_goes_and_the_rules_hold(script: list[tuple[tuple[str, dict[str, Any]], float]],
-                                          loss: float, seed: int) -> None:
+@given(
+    st.lists(st.tuples(COMMANDS, st.floats(0.0, 3.0)), max_size=8),
+    st.sampled_from([0.0, 0.3]),
+    st.integers(0, 2**16),
+)
+def test_anything_goes_and_the_rules_hold(
+    script: list[tuple[tuple[str, dict[str, Any]], float]], loss: float, seed: int
+) -> None:
     loop = Loop(loss=loss, seed=seed)
     loop.step()
     for (action, args), wait in script:
@@ -288,8 +327,9 @@ def test_anything_goes_and_the_rules_hold(script: list[tuple[tuple[str, dict[str
     last_of: dict[str, Order] = {}
     for msg in loop.published:
         header_ids[type(msg)].append(msg.header_id)
-        assert_schema_valid(Subtopic.ORDER if isinstance(msg, Order) else
-                            Subtopic.INSTANT_ACTIONS, msg)
+        assert_schema_valid(
+            Subtopic.ORDER if isinstance(msg, Order) else Subtopic.INSTANT_ACTIONS, msg
+        )
         if isinstance(msg, Order):
             assert order_problems(msg) == ()
             prev = last_of.get(msg.order_id)
@@ -304,8 +344,18 @@ def test_anything_goes_and_the_rules_hold(script: list[tuple[tuple[str, dict[str
     for ids in header_ids.values():  # +1 per message, per topic
         assert ids == list(range(len(ids)))
     assert loop.refused == []  # every derived state followed the robot state table
-    assert all(e.name in {"order_update_lost", "order_not_accepted", "no_order_to_cancel",
-                          "agv_error", "order_rejected", "return_failed"} for e in loop.events)
+    assert all(
+        e.name
+        in {
+            "order_update_lost",
+            "order_not_accepted",
+            "no_order_to_cancel",
+            "agv_error",
+            "order_rejected",
+            "return_failed",
+        }
+        for e in loop.events
+    )
 
 
 def test_a_table_named_otherwise_is_found_by_its_position() -> None:
@@ -321,8 +371,9 @@ def test_a_table_named_otherwise_is_found_by_its_position() -> None:
 @pytest.mark.parametrize("first", ["T1", "pass"])
 def test_a_goto_where_the_agv_stands_steps_through_en_route(first: str) -> None:
     loop = Loop()
-    loop.agv.x, loop.agv.y, loop.agv.last_node_id = (4.0, 4.0, "T1") if first == "T1" else (
-        1.0, 4.0, "pass")
+    loop.agv.x, loop.agv.y, loop.agv.last_node_id = (
+        (4.0, 4.0, "T1") if first == "T1" else (1.0, 4.0, "pass")
+    )
     loop.step()
     loop.command("goto", table="T1", task="o-5")
     loop.run(3, until="at_table")
@@ -334,10 +385,12 @@ def test_a_velocity_too_large_to_state_finitely_sends_no_sample() -> None:
     loop.step()  # a state: the battery is known, so positions become samples
     pos = AgvPosition(x=2.0, y=3.0, theta=0.5, map_id="restaurant", position_initialized=True)
     sent = len(loop.telemetry)
-    loop.ctl.on_visualization(Visualization(agv_position=pos, velocity=Velocity(vx=3.0, vy=4.0)),
-                              loop.now)
-    loop.ctl.on_visualization(Visualization(agv_position=pos,
-                                            velocity=Velocity(vx=1.5e308, vy=1.5e308)), loop.now)
+    loop.ctl.on_visualization(
+        Visualization(agv_position=pos, velocity=Velocity(vx=3.0, vy=4.0)), loop.now
+    )
+    loop.ctl.on_visualization(
+        Visualization(agv_position=pos, velocity=Velocity(vx=1.5e308, vy=1.5e308)), loop.now
+    )
     assert [(t.x, t.y, t.speed) for t in loop.telemetry[sent:]] == [(2.0, 3.0, 5.0)]
     seqs = [t.seq for t in loop.telemetry]
     assert seqs == sorted(set(seqs))  # no sequence number spent on the dropped one

@@ -46,10 +46,13 @@ def test_configured_links_are_the_only_edges() -> None:
         graph.route("pass", "Z")
 
 
-@pytest.mark.parametrize(("links", "message"), [
-    ([("pass", "nowhere")], "floor.links: unknown node 'nowhere'"),
-    ([("pass", "A")], "floor.links: no path to B"),
-])
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        ([("pass", "nowhere")], "floor.links: unknown node 'nowhere'"),
+        ([("pass", "A")], "floor.links: no path to B"),
+    ],
+)
 def test_bad_links_are_refused(links: list[tuple[str, str]], message: str) -> None:
     nodes = [node("pass", 0, 0), node("A", 1, 0), node("B", 2, 0)]
     with pytest.raises(GraphError, match=message):
@@ -65,19 +68,21 @@ def test_config_refuses_a_floor_graph_it_cannot_build(tmp_path: object) -> None:
     path = tmp_path / "c.toml"  # type: ignore[operator]
     path.write_text(
         "[mqtt]\nenabled = true\n[vda5050]\nenabled = true\n"
-        "[floor]\ntables = [{ name = \"dock-1\", x = 2.0, y = 2.0 }]\n"
-        "links = [[\"pass\", \"T9\"]]\n"
+        '[floor]\ntables = [{ name = "dock-1", x = 2.0, y = 2.0 }]\n'
+        'links = [["pass", "T9"]]\n'
     )
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     assert err.value.problems == [
-        "floor: spot names must be unique for the VDA 5050 graph: ['dock-1']"]
+        "floor: spot names must be unique for the VDA 5050 graph: ['dock-1']"
+    ]
 
 
 def _floyd(graph: FloorGraph) -> dict[tuple[str, str], float]:
     names = list(graph.nodes)
-    d = {(a, b): 0.0 if a == b else graph.adjacency[a].get(b, math.inf)
-         for a in names for b in names}
+    d = {
+        (a, b): 0.0 if a == b else graph.adjacency[a].get(b, math.inf) for a in names for b in names
+    }
     for k, i, j in itertools.product(names, names, names):
         if d[i, k] + d[k, j] < d[i, j]:
             d[i, j] = d[i, k] + d[k, j]
@@ -85,14 +90,18 @@ def _floyd(graph: FloorGraph) -> dict[tuple[str, str], float]:
 
 
 floors = st.lists(
-    st.tuples(st.integers(0, 40), st.integers(0, 24)), min_size=1, max_size=12, unique=True,
+    st.tuples(st.integers(0, 40), st.integers(0, 24)),
+    min_size=1,
+    max_size=12,
+    unique=True,
 ).map(lambda pts: [node(f"n{i}", x / 2, y / 2) for i, (x, y) in enumerate(pts)])
 
 
 @settings(max_examples=60, deadline=None)
 @given(floors, st.integers(0, 4), st.data())
-def test_routes_are_shortest_paths_along_edges(nodes: list[GraphNode], k: int,
-                                               data: st.DataObject) -> None:
+def test_routes_are_shortest_paths_along_edges(
+    nodes: list[GraphNode], k: int, data: st.DataObject
+) -> None:
     graph = FloorGraph(nodes, neighbours=k)
     names = list(graph.nodes)
     edges = set(graph.edges())

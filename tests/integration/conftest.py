@@ -102,8 +102,12 @@ async def gateway(
 
 
 @pytest.fixture
-async def gw(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
-             mosquitto_private: MosquittoServer) -> AsyncIterator[RunningGateway]:
+async def gw(
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+) -> AsyncIterator[RunningGateway]:
     """A gateway with its MQTT transport connected to a broker of the test's own."""
     from tests.integration.mqtt_support import mqtt_settings
 

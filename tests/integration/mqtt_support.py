@@ -83,10 +83,20 @@ def mqtt_settings(redis_url: str, tmp_path: Path, broker_url: str, **overrides: 
     """Gateway settings with MQTT and VDA 5050 on, a corridor floor and a client id per test."""
     sections: dict[str, Any] = {
         "gateway": {"stale_after_s": 3.0, "offline_after_s": 10.0},
-        "mqtt": {"enabled": True, "url": broker_url, "client_id": f"gw-{uuid.uuid4().hex[:8]}",
-                 "reconnect_max_s": 0.5, "keepalive_s": 5},
-        "vda5050": {"enabled": True, "resend_s": 0.4, "max_resends": 3, "return_after_s": 30.0,
-                    "stale_after_s": 5.0},
+        "mqtt": {
+            "enabled": True,
+            "url": broker_url,
+            "client_id": f"gw-{uuid.uuid4().hex[:8]}",
+            "reconnect_max_s": 0.5,
+            "keepalive_s": 5,
+        },
+        "vda5050": {
+            "enabled": True,
+            "resend_s": 0.4,
+            "max_resends": 3,
+            "return_after_s": 30.0,
+            "stale_after_s": 5.0,
+        },
         "commands": {"ack_timeout_s": 1.0, "max_attempts": 3, "ttl_s": 10},
         "floor": FLOOR,
         "robots": mqtt_robots(),
@@ -99,8 +109,9 @@ def mqtt_settings(redis_url: str, tmp_path: Path, broker_url: str, **overrides: 
     return gateway_settings(redis_url, tmp_path, **sections)
 
 
-async def events(r: Any, type_: str | None = None,
-                 robot: str | None = None) -> list[dict[str, Any]]:
+async def events(
+    r: Any, type_: str | None = None, robot: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     for entry_id, fields in await r.xrange(streams.EVENTS):
         ev = streams.decode_fields(fields)
@@ -111,8 +122,11 @@ async def events(r: Any, type_: str | None = None,
 
 
 def robot_events(evs: list[dict[str, Any]], robot: str, name: str) -> list[dict[str, Any]]:
-    return [e for e in evs if e["type"] == "robot.event" and e["robot"] == robot
-            and e["data"]["name"] == name]
+    return [
+        e
+        for e in evs
+        if e["type"] == "robot.event" and e["robot"] == robot and e["data"]["name"] == name
+    ]
 
 
 def states_of(evs: list[dict[str, Any]], robot: str) -> list[str]:
@@ -134,10 +148,12 @@ class Received:
 class _Client:
     """An aiomqtt client with a reader task feeding a queue; ``async with`` runs it."""
 
-    def __init__(self, port: int, identifier: str, subscribe: list[str],
-                 will: aiomqtt.Will | None = None) -> None:
-        self.client = aiomqtt.Client("127.0.0.1", port, identifier=identifier, will=will,
-                                     clean_session=True)
+    def __init__(
+        self, port: int, identifier: str, subscribe: list[str], will: aiomqtt.Will | None = None
+    ) -> None:
+        self.client = aiomqtt.Client(
+            "127.0.0.1", port, identifier=identifier, will=will, clean_session=True
+        )
         self.subscribe = subscribe
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -181,8 +197,15 @@ class ScriptedAgv(_Client):
     """A VDA 5050 AGV that does exactly what the test says, in ``version`` (any string: one
     we do not speak is written as 2.1 with that version and topic level)."""
 
-    def __init__(self, port: int, serial: str, *, manufacturer: str = MANUFACTURER,
-                 will: bool = True, version: str = "2.1.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        serial: str,
+        *,
+        manufacturer: str = MANUFACTURER,
+        will: bool = True,
+        version: str = "2.1.0",
+    ) -> None:
         self.agv = AgvId(manufacturer, serial)
         self.version = version
         self.headers = HeaderCounter(version=version)
@@ -192,9 +215,12 @@ class ScriptedAgv(_Client):
         w = None
         if will:
             now = time.time()
-            p = self._publication(connection_message(
-                self.headers.header(self.agv, Subtopic.CONNECTION, now),
-                ConnectionState.CONNECTIONBROKEN))
+            p = self._publication(
+                connection_message(
+                    self.headers.header(self.agv, Subtopic.CONNECTION, now),
+                    ConnectionState.CONNECTIONBROKEN,
+                )
+            )
             w = aiomqtt.Will(p.topic, p.payload, p.qos, True)
         super().__init__(port, f"agv-{serial}-{uuid.uuid4().hex[:6]}", subs, w)
         self.x, self.y = 1.0, 1.0  # on dock-1
@@ -219,19 +245,29 @@ class ScriptedAgv(_Client):
         await self.raw(pub.topic, pub.payload, pub.qos, pub.retain)
 
     async def connection(self, state: ConnectionState = ConnectionState.ONLINE) -> None:
-        await self.send(connection_message(self.headers.header(
-            self.agv, Subtopic.CONNECTION, time.time()), state))
+        await self.send(
+            connection_message(
+                self.headers.header(self.agv, Subtopic.CONNECTION, time.time()), state
+            )
+        )
 
     def state_msg(self, **fields: Any) -> VdaState:
         base: dict[str, Any] = {
-            "order_id": "", "order_update_id": 0, "last_node_id": self.last_node,
-            "last_node_sequence_id": self.last_seq, "node_states": (), "edge_states": (),
-            "driving": False, "action_states": (),
+            "order_id": "",
+            "order_update_id": 0,
+            "last_node_id": self.last_node,
+            "last_node_sequence_id": self.last_seq,
+            "node_states": (),
+            "edge_states": (),
+            "driving": False,
+            "action_states": (),
             "battery_state": BatteryState(battery_charge=self.battery, charging=False),
-            "operating_mode": OperatingMode.AUTOMATIC, "errors": (),
+            "operating_mode": OperatingMode.AUTOMATIC,
+            "errors": (),
             "safety_state": SafetyState(e_stop=EStop.NONE, field_violation=False),
-            "agv_position": AgvPosition(x=self.x, y=self.y, theta=0.0, map_id="restaurant",
-                                        position_initialized=True),
+            "agv_position": AgvPosition(
+                x=self.x, y=self.y, theta=0.0, map_id="restaurant", position_initialized=True
+            ),
         }
         base.update(fields)
         return VdaState(**self.header(Subtopic.STATE), **base)
@@ -264,8 +300,9 @@ class ScriptedRobot(_Client):
         if will:
             p = last_will(robot)
             w = aiomqtt.Will(p.topic, p.payload, p.qos, p.retain)
-        super().__init__(port, f"{robot}-{uuid.uuid4().hex[:6]}",
-                         [f"robodine/v1/robots/{robot}/command"], w)
+        super().__init__(
+            port, f"{robot}-{uuid.uuid4().hex[:6]}", [f"robodine/v1/robots/{robot}/command"], w
+        )
         self.seq = 0
 
     async def presence(self, p: Presence) -> None:

@@ -99,7 +99,9 @@ async def test_the_camera_stream_is_capped(
     redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
     settings = gateway_settings(
-        redis_server.url, tmp_path, camera={"port": 0, "stream_maxlen": 5, "max_fps": 120},
+        redis_server.url,
+        tmp_path,
+        camera={"port": 0, "stream_maxlen": 5, "max_fps": 120},
         gateway=PATIENT,
     )
     async with run_gateway(settings) as gw:
@@ -152,8 +154,11 @@ async def _hlen(redis: aioredis.Redis, n: int) -> bool:
 
 
 async def _measure(
-    gw: object, bots: list[tuple[TestRobot, Welcome]], redis: aioredis.Redis,
-    *, flood: list[str] | None,
+    gw: object,
+    bots: list[tuple[TestRobot, Welcome]],
+    redis: aioredis.Redis,
+    *,
+    flood: list[str] | None,
 ) -> dict[str, float]:
     await redis.delete(TELEMETRY)
     start_id = (await redis.xinfo_stream(EVENTS))["last-generated-id"]
@@ -164,8 +169,15 @@ async def _measure(
     if flood is not None:
         port = gw.camera_port  # type: ignore[attr-defined]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.camera_flood", str(port), str(duration + 0.5), "10",
-            "40000", *flood, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.camera_flood",
+            str(port),
+            str(duration + 0.5),
+            "10",
+            "40000",
+            *flood,
+            stdout=asyncio.subprocess.PIPE,
         )
         await asyncio.sleep(0.5)
     sent_tel: list[tuple[str, int]] = []

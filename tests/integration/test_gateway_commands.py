@@ -306,8 +306,11 @@ async def test_a_command_sent_while_the_gateway_restarts_waits_for_its_robot(
     async with run_gateway(settings) as gw:
         assert (await outcome(redis_client, never))["data"]["reason"] == "robot_offline"
         await asyncio.sleep(1.0)  # robots come back a little after their gateway
-        assert not [e for e in await events(redis_client, "command.failed")
-                    if e["data"].get("command") == cid]  # read, and held for serve-1
+        assert not [
+            e
+            for e in await events(redis_client, "command.failed")
+            if e["data"].get("command") == cid
+        ]  # read, and held for serve-1
         bot = await online(gw)
         cmd = await bot.wait_command()
         assert isinstance(cmd, Command) and cmd.id == cid

@@ -123,8 +123,10 @@ def _gateway_config_error(cfg: Path) -> list[str]:
     ("spool", "says"),
     [
         ("{dir}", "'{dir}' is a directory; name a file in it"),
-        ("{dir}/file/spool.sqlite3",
-         "cannot create the directory '{dir}/file': a file is in the way"),
+        (
+            "{dir}/file/spool.sqlite3",
+            "cannot create the directory '{dir}/file': a file is in the way",
+        ),
         ("{dir}/junk", "'{dir}/junk' cannot be used as the spool: file is not a database"),
     ],
     ids=["a directory", "under a file", "not a spool"],

@@ -22,12 +22,13 @@ pytestmark = pytest.mark.integration
 
 
 async def test_broker_outage_is_logged_once_and_tcp_robots_carry_on(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     broker = mosquitto_private
-    settings = mqtt_settings(redis_server.url, tmp_path, broker.url,
-                             mqtt={"reconnect_max_s": 0.2})
+    settings = mqtt_settings(redis_server.url, tmp_path, broker.url, mqtt={"reconnect_max_s": 0.2})
     with capture_logs() as logs:
         async with run_gateway(settings) as gw:
             mqtt = gw.gateway.mqtt

@@ -33,8 +33,10 @@ pytestmark = pytest.mark.integration
 
 
 async def conn(r: aioredis.Redis, robot: str) -> list[tuple[str, str]]:
-    return [(e["data"]["state"], e["data"]["reason"])
-            for e in await events(r, "robot.connection", robot)]
+    return [
+        (e["data"]["state"], e["data"]["reason"])
+        for e in await events(r, "robot.connection", robot)
+    ]
 
 
 async def test_robot_round_trip_over_mqtt(
@@ -52,7 +54,11 @@ async def test_robot_round_trip_over_mqtt(
         assert (got.topic, got.qos, got.retain) == ("robodine/v1/robots/mq-1/command", 1, False)
         cmd = decode_command(got.topic, got.payload)
         assert (cmd.id, cmd.action, cmd.args, cmd.robot) == (
-            cid, "goto", {"table": "T1", "task": "o-1"}, "mq-1")
+            cid,
+            "goto",
+            {"table": "T1", "task": "o-1"},
+            "mq-1",
+        )
         await bot.send(Ack(robot="mq-1", id=cmd.id, data={"x": 4.0}))
         ack = await outcome(redis_client, cid)
         await bot.presence(Presence.OFFLINE)  # the orderly goodbye
@@ -66,12 +72,18 @@ async def test_robot_round_trip_over_mqtt(
     assert states_of(await events(redis_client), "mq-1") == ["idle"]
     (ev,) = robot_events(await events(redis_client), "mq-1", "door_open")
     assert (ev["level"], ev["data"]["data"]) == ("warning", {"door": 2})
-    (_, fields), = await redis_client.xrange(streams.TELEMETRY)
+    ((_, fields),) = await redis_client.xrange(streams.TELEMETRY)
     rec = streams.from_fields(streams.TelemetryRecord, fields)
     assert (rec.robot, rec.x, rec.y, rec.battery, rec.transport) == (
-        "mq-1", 2.5, 3.25, 66.0, "mqtt")
-    snap = streams.from_fields(streams.RobotSnapshot,
-                               await redis_client.hgetall(streams.robot_key("mq-1")))
+        "mq-1",
+        2.5,
+        3.25,
+        66.0,
+        "mqtt",
+    )
+    snap = streams.from_fields(
+        streams.RobotSnapshot, await redis_client.hgetall(streams.robot_key("mq-1"))
+    )
     assert (snap.connection, snap.state, snap.transport) == ("offline", "idle", "mqtt")
     assert await retained(mosquitto_private.port, "robodine/v1/robots/+/command") == []
 
@@ -84,8 +96,9 @@ async def test_last_will_takes_the_robot_offline(
     gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
 ) -> None:
     port = mosquitto_private.port
-    proc = spawn_client_with_will(port, "mq-1-dying", "robodine/v1/robots/mq-1/command",
-                                  last_will("mq-1"))
+    proc = spawn_client_with_will(
+        port, "mq-1-dying", "robodine/v1/robots/mq-1/command", last_will("mq-1")
+    )
     try:
         assert proc.stdout is not None
         assert (await asyncio.to_thread(proc.stdout.readline)).strip() == b"ready"
@@ -103,38 +116,48 @@ async def test_last_will_takes_the_robot_offline(
 
 
 async def test_bad_messages_are_counted_and_named(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     port = mosquitto_private.port
     async with ScriptedRobot(port, "mq-cook", will=False) as early:  # retained garbage
         await early.raw("robodine/v1/robots/mq-cook/presence", b"maybe", qos=1, retain=True)
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                             mqtt={"max_payload_bytes": 1024})
+    settings = mqtt_settings(
+        redis_server.url, tmp_path, mosquitto_private.url, mqtt={"max_payload_bytes": 1024}
+    )
     async with run_gateway(settings) as gw, ScriptedRobot(port, "mq-1") as bot:
         stats = gw.gateway.stats
         await wait_for(lambda: stats.get("mqtt_dropped", "bad_message") == 1)
         root = "robodine/v1/robots"
         await bot.raw(f"{root}/mq-1/state", b'{"type": "state", "robot": "mq-1", "st')
         await bot.raw(f"{root}/mq-1/state", b'{"type":"state","robot":"mq-cook","state":"idle"}')
-        await bot.raw(f"{root}/mq-1/state", b'{"type":"telemetry","robot":"mq-1","x":1,"y":1,'
-                                            b'"battery":50}')  # the wrong channel
-        await bot.raw(f"{root}/mq-1/state", b'{"type":"state","robot":"mq-1","state":"idle",'
-                                            b'"pad":"' + b"x" * 2000 + b'"}')
+        await bot.raw(
+            f"{root}/mq-1/state", b'{"type":"telemetry","robot":"mq-1","x":1,"y":1,"battery":50}'
+        )  # the wrong channel
+        await bot.raw(
+            f"{root}/mq-1/state",
+            b'{"type":"state","robot":"mq-1","state":"idle","pad":"' + b"x" * 2000 + b'"}',
+        )
         await bot.raw(f"{root}/mq-1/state", b'{"type":"state","robot":"mq-1"}')  # no state
         await bot.raw(f"{root}/ghost/state", b'{"type":"state","robot":"ghost","state":"idle"}')
-        await bot.raw(f"{root}/serve-1/state", b'{"type":"state","robot":"serve-1",'
-                                               b'"state":"idle"}')  # a TCP robot
+        await bot.raw(
+            f"{root}/serve-1/state", b'{"type":"state","robot":"serve-1","state":"idle"}'
+        )  # a TCP robot
         await wait_for(lambda: stats.total("mqtt_dropped") == 8)
-        assert {r: stats.get("mqtt_dropped", r) for r in (
-            "bad_message", "frame_too_large", "unknown_robot", "wrong_transport")} == {
-            "bad_message": 5, "frame_too_large": 1, "unknown_robot": 1, "wrong_transport": 1}
+        assert {
+            r: stats.get("mqtt_dropped", r)
+            for r in ("bad_message", "frame_too_large", "unknown_robot", "wrong_transport")
+        } == {"bad_message": 5, "frame_too_large": 1, "unknown_robot": 1, "wrong_transport": 1}
         await bot.send(State(robot="mq-1", state="idle"))  # a good one still counts
         await wait_for(lambda: has_state(redis_client, "mq-1"))
         await gw.drained()
     rejected = robot_events(await events(redis_client), "mq-1", "message_rejected")
     assert sorted(e["data"]["data"]["reason"] for e in rejected) == [
-        "bad_message", "frame_too_large"]  # once per reason per robot, then only counted
+        "bad_message",
+        "frame_too_large",
+    ]  # once per reason per robot, then only counted
     first = next(e for e in rejected if e["data"]["data"]["reason"] == "bad_message")
     assert first["level"] == "warning" and "JSON" in first["data"]["data"]["detail"]
     assert await events(redis_client, robot="ghost") == []
@@ -150,10 +173,14 @@ async def test_simulated_mqtt_robot_delivers(
 ) -> None:
     assert {"mqtt", "vda5050"} <= set(TRANSPORTS)
     settings = gw.gateway.settings
-    fleet = SimFleet(settings, [r for r in settings.robots if r.id == "mq-1"],
-                     make_transport("mqtt", settings, "127.0.0.1"),
-                     FleetOptions(hz=20, ramp_s=0, seed=3,
-                                  model=ModelOptions(speed=8.0, pickup_s=0.2, load_s=0.05)))
+    fleet = SimFleet(
+        settings,
+        [r for r in settings.robots if r.id == "mq-1"],
+        make_transport("mqtt", settings, "127.0.0.1"),
+        FleetOptions(
+            hz=20, ramp_s=0, seed=3, model=ModelOptions(speed=8.0, pickup_s=0.2, load_s=0.05)
+        ),
+    )
     stop = asyncio.Event()
     run = asyncio.create_task(fleet.run(stop.wait))
     try:
@@ -166,7 +193,13 @@ async def test_simulated_mqtt_robot_delivers(
         await run
     await gw.drained()
     assert states_of(await events(redis_client), "mq-1") == [
-        "idle", "assigned", "en_route", "at_table", "returning", "idle"]
+        "idle",
+        "assigned",
+        "en_route",
+        "at_table",
+        "returning",
+        "idle",
+    ]
     assert await conn(redis_client, "mq-1") == [("online", "hello"), ("offline", "offline")]
     assert fleet.stats.commands == 1 and fleet.stats.acked_ok == 1
 

@@ -34,8 +34,9 @@ ORIGIN = "http://dash.test"
 PASSWORD = "correct horse battery staple"
 
 
-def e2e_settings(redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3,
-                 **overrides: Any) -> Settings:
+def e2e_settings(
+    redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3, **overrides: Any
+) -> Settings:
     """One config for the gateway and the web tier, as on the edge box (``overrides``:
     whole sections, e.g. ``floor`` or ``robots``)."""
     sections: dict[str, Any] = {

@@ -94,9 +94,9 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
             if traffic == "telemetry":
                 bot.udp(bot.telemetry(x=3.5, y=4.25, battery=77.0))
             snaps = await _snapshots(client)
-            return all(
-                set(before[r]) <= set(snaps[r]) for r in before
-            ) and await client.hlen(streams.DISPATCH) == len(dispatch)
+            return all(set(before[r]) <= set(snaps[r]) for r in before) and await client.hlen(
+                streams.DISPATCH
+            ) == len(dispatch)
 
         await wait_for(rebuilt, timeout=15, interval=0.2)
         after = await _snapshots(client)

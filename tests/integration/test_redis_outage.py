@@ -128,8 +128,10 @@ async def test_a_hung_redis_is_an_outage_within_the_flush_deadline(
             assert gw.gateway.stats.get("events_spooled") >= 20
             await bot.close()
 
-    print(f"hung Redis: outage logged {noticed:.2f}s after SIGSTOP, recovered {recovered:.2f}s "
-          "after SIGCONT")
+    print(
+        f"hung Redis: outage logged {noticed:.2f}s after SIGSTOP, recovered {recovered:.2f}s "
+        "after SIGCONT"
+    )
     assert noticed < 1.5, noticed  # generous for 0.5 s on a shared machine; it was over 5 s
     await once_in_order(client, sent, logs)
     down = next(e for e in logs if e["event"] == "redis_unavailable")

@@ -119,12 +119,13 @@ async def _refused(r: aioredis.Redis, n: int) -> dict[str, str]:
     return out if len(out) >= n else {}
 
 
-async def test_during_a_rotation_both_keys_open(redis_server: RedisServer,
-                                                 redis_client: aioredis.Redis,
-                                                 tmp_path: Path) -> None:
+async def test_during_a_rotation_both_keys_open(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     new_key = bytes(range(200, 232))
-    settings = gateway_settings(redis_server.url, tmp_path,
-                                data={"key": new_key.hex(), "previous_key": DATA_KEY.hex()})
+    settings = gateway_settings(
+        redis_server.url, tmp_path, data={"key": new_key.hex(), "previous_key": DATA_KEY.hex()}
+    )
     await put(redis_client, "old-seal", bytes([1]) * 32)  # not re-sealed yet
     await put(redis_client, "new-seal", bytes([2]) * 32, data_key=new_key)
     async with run_gateway(settings) as gw:

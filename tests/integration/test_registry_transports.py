@@ -35,10 +35,18 @@ from tests.servers import MosquittoServer, RedisServer
 pytestmark = pytest.mark.integration
 
 
-async def put(r: aioredis.Redis, robot: str, transport: str, vda: dict[str, Any] | None = None,
-              kind: str = "serving") -> None:
+async def put(
+    r: aioredis.Redis,
+    robot: str,
+    transport: str,
+    vda: dict[str, Any] | None = None,
+    kind: str = "serving",
+) -> None:
     entry = streams.RegistryEntry(
-        id=robot, kind=kind, name=robot.title(), transport=transport,
+        id=robot,
+        kind=kind,
+        name=robot.title(),
+        transport=transport,
         vda=msgspec.convert(vda, streams.RegistryVda) if vda else None,
         key=seal(DATA_KEY, robot, bytes(32), uuid.uuid4().bytes[:12]),
     )
@@ -46,24 +54,33 @@ async def put(r: aioredis.Redis, robot: str, transport: str, vda: dict[str, Any]
 
 
 async def connections(r: aioredis.Redis, robot: str) -> list[tuple[str, str]]:
-    return [(e["data"]["state"], e["data"]["transport"])
-            for e in await events(r, "robot.connection", robot)]
+    return [
+        (e["data"]["state"], e["data"]["transport"])
+        for e in await events(r, "robot.connection", robot)
+    ]
 
 
 async def test_api_robots_on_mqtt_and_vda5050_are_served_then_forgotten(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                             data={"key": DATA_KEY.hex()})
+    settings = mqtt_settings(
+        redis_server.url, tmp_path, mosquitto_private.url, data={"key": DATA_KEY.hex()}
+    )
     await put(redis_client, "api-mq", "mqtt")  # there at start: loaded before MQTT opens
     async with run_gateway(settings) as gw:
         assert gw.gateway.mqtt is not None
         stats = gw.gateway.stats
         await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
         # added while running, with a pinned version
-        await put(redis_client, "api-agv", "vda5050",
-                  {"manufacturer": MANUFACTURER, "serial": "API-7", "version": "2.0.0"})
+        await put(
+            redis_client,
+            "api-agv",
+            "vda5050",
+            {"manufacturer": MANUFACTURER, "serial": "API-7", "version": "2.0.0"},
+        )
         await sync(redis_client, "api-agv")
         await wait_for(lambda: _has(changes(redis_client), ("api-agv", "added")))
 
@@ -74,8 +91,11 @@ async def test_api_robots_on_mqtt_and_vda5050_are_served_then_forgotten(
             cid = await submit(redis_client, "api-mq", "dock")
             got = await bot.next()
             cmd = decode_command(got.topic, got.payload)
-            assert (got.topic, cmd.id, cmd.action) == ("robodine/v1/robots/api-mq/command",
-                                                     cid, "dock")
+            assert (got.topic, cmd.id, cmd.action) == (
+                "robodine/v1/robots/api-mq/command",
+                cid,
+                "dock",
+            )
             await bot.send(Ack(robot="api-mq", id=cmd.id))
             assert (await outcome(redis_client, cid))["type"] == "command.acked"
 
@@ -113,16 +133,24 @@ async def test_api_robots_on_mqtt_and_vda5050_are_served_then_forgotten(
 
 
 async def test_entries_a_vda5050_robot_cannot_have_are_refused(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                             data={"key": DATA_KEY.hex()})
+    settings = mqtt_settings(
+        redis_server.url, tmp_path, mosquitto_private.url, data={"key": DATA_KEY.hex()}
+    )
     async with run_gateway(settings):
         await put(redis_client, "no-ident", "vda5050")  # no vda identity
         await put(redis_client, "twin", "vda5050", {"manufacturer": MANUFACTURER, "serial": "SN-1"})
-        await put(redis_client, "cook-agv", "vda5050",
-                  {"manufacturer": MANUFACTURER, "serial": "C-1"}, kind="cooking")
+        await put(
+            redis_client,
+            "cook-agv",
+            "vda5050",
+            {"manufacturer": MANUFACTURER, "serial": "C-1"},
+            kind="cooking",
+        )
         for robot in ("no-ident", "twin", "cook-agv"):
             await sync(redis_client, robot)
         refused = await wait_for(lambda: _refused(redis_client, 3))
@@ -140,6 +168,9 @@ async def _has(coro: Any, item: tuple[str, str]) -> bool:
 
 
 async def _refused(r: aioredis.Redis, n: int) -> dict[str, str]:
-    out = {e["data"]["robot"]: e["data"]["reason"] for e in await events(r, "registry.changed")
-           if e["data"]["change"] == "refused"}
+    out = {
+        e["data"]["robot"]: e["data"]["reason"]
+        for e in await events(r, "registry.changed")
+        if e["data"]["change"] == "refused"
+    }
     return out if len(out) >= n else {}

@@ -27,8 +27,10 @@ async def test_simulated_robots_send_changing_frames(
     camera = CameraOptions(fps=5, width=160, height=120)
     async with run_gateway(settings) as gw, simulated(settings, gw, camera=camera):
         await wait_for(lambda: _frames(redis_client, 3), timeout=15)
-        statuses = {k.decode(): msgspec.json.decode(v)
-                    for k, v in (await redis_client.hgetall(CAMERAS)).items()}
+        statuses = {
+            k.decode(): msgspec.json.decode(v)
+            for k, v in (await redis_client.hgetall(CAMERAS)).items()
+        }
         assert set(statuses) == {"serve-1:front", "serve-2:front", "cook-1:front"}
         assert {s["state"] for s in statuses.values()} <= {"live", "stale"}
         entries = await redis_client.xrange(camera_stream("serve-1", "front"))

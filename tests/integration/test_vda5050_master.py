@@ -52,10 +52,14 @@ pytestmark = pytest.mark.integration
 def remaining(order: Order, first: int) -> dict[str, tuple[object, ...]]:
     """nodeStates/edgeStates of an AGV that has passed the first ``first`` nodes."""
     return {
-        "node_states": tuple(NodeState(node_id=n.node_id, sequence_id=n.sequence_id,
-                                       released=n.released) for n in order.nodes[first:]),
-        "edge_states": tuple(EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id,
-                                       released=e.released) for e in order.edges[first:]),
+        "node_states": tuple(
+            NodeState(node_id=n.node_id, sequence_id=n.sequence_id, released=n.released)
+            for n in order.nodes[first:]
+        ),
+        "edge_states": tuple(
+            EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id, released=e.released)
+            for e in order.edges[first:]
+        ),
     }
 
 
@@ -77,8 +81,9 @@ def check_order(order: Order) -> None:
     s = order.nodes[0].sequence_id
     assert [n.sequence_id for n in order.nodes] == [s + 2 * i for i in range(len(order.nodes))]
     assert [e.sequence_id for e in order.edges] == [s + 2 * i + 1 for i in range(len(order.edges))]
-    assert all(n.node_position is not None and n.node_position.map_id == "restaurant"
-               for n in order.nodes)
+    assert all(
+        n.node_position is not None and n.node_position.map_id == "restaurant" for n in order.nodes
+    )
 
 
 async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
@@ -88,7 +93,8 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
         await online(agv, redis_client, "agv-1")
         conn = await events(redis_client, "robot.connection", "agv-1")
         assert [(e["data"]["state"], e["data"]["transport"]) for e in conn] == [
-            ("online", "vda5050")]
+            ("online", "vda5050")
+        ]
         cid = await submit(redis_client, "agv-1", "goto", args={"table": "T3", "task": "o-7"})
 
         order, got = await agv.order()
@@ -101,11 +107,9 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
         # base: where it stands plus release_nodes (2) ahead; the rest is horizon
         assert [n.released for n in order.nodes] == [True, True, True, False, False]
         assert [e.released for e in order.edges] == [True, True, False, False]
-        assert [e.edge_id for e in order.edges] == [
-            "dock-1--pass", "pass--T1", "T1--T2", "T2--T3"]
+        assert [e.edge_id for e in order.edges] == ["dock-1--pass", "pass--T1", "T1--T2", "T2--T3"]
         await asyncio.sleep(0.2)
-        assert states_of(await events(redis_client, "robot.state"), "agv-1") == [
-            "idle", "assigned"]
+        assert states_of(await events(redis_client, "robot.state"), "agv-1") == ["idle", "assigned"]
 
         oid = order.order_id
         await agv.state(order_id=oid, driving=True, **remaining(order, 1))
@@ -121,7 +125,10 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
         assert (update.order_id, update.order_update_id, update.header_id) == (oid, 1, 1)
         assert update.nodes[0] == order.nodes[2]  # the decision point, sent unchanged
         assert [(n.node_id, n.sequence_id, n.released) for n in update.nodes] == [
-            ("T1", 4, True), ("T2", 6, True), ("T3", 8, False)]
+            ("T1", 4, True),
+            ("T2", 6, True),
+            ("T3", 8, False),
+        ]
         assert stitch_problems(order, update) == ()
 
         # The AGV "lost" it: the same update again, same orderUpdateId, the next headerId.
@@ -143,8 +150,11 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
         assert await agv.nothing(0.6) == []  # confirmed: nothing resent
     evs = await events(redis_client, "robot.state", "agv-1")
     assert [(e["data"]["state"], e["data"]["task"], e["data"]["reason"]) for e in evs] == [
-        ("idle", "", "idle"), ("assigned", "o-7", "delivery_sent"),
-        ("en_route", "o-7", "delivery_running"), ("at_table", "o-7", "delivery_arrived")]
+        ("idle", "", "idle"),
+        ("assigned", "o-7", "delivery_sent"),
+        ("en_route", "o-7", "delivery_running"),
+        ("at_table", "o-7", "delivery_arrived"),
+    ]
     tele = await redis_client.xrange(streams.TELEMETRY)
     recs = [streams.from_fields(streams.TelemetryRecord, f) for _, f in tele]
     assert recs and all(r.robot == "agv-1" and r.transport == "vda5050" for r in recs)
@@ -173,14 +183,20 @@ async def test_an_order_the_agv_never_confirms_is_published_on_every_attempt(
 
 
 async def test_an_agv_that_reconnects_gets_its_unconfirmed_order_again_at_once(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     """A fresh ONLINE from an attached AGV (its broker restarted: no will in between) is a
     reconnect: the order it never confirmed goes out again now, not at the next resend,
     which may come after the last attempt (found by tests/chaos/test_broker_killed.py)."""
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                             commands={"ack_timeout_s": 10.0, "max_attempts": 2, "ttl_s": 30})
+    settings = mqtt_settings(
+        redis_server.url,
+        tmp_path,
+        mosquitto_private.url,
+        commands={"ack_timeout_s": 10.0, "max_attempts": 2, "ttl_s": 30},
+    )
     async with run_gateway(settings) as gw, ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
         assert gw.gateway.mqtt is not None
         await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
@@ -208,10 +224,12 @@ async def test_order_update_error_is_an_alarm_and_never_resent(
         await agv.state(order_id=oid, driving=True, **remaining(order, 2))
         update, _ = await agv.order()
         assert update.order_update_id == 1
-        refusal = VdaError(error_type="orderUpdateError", error_level=ErrorLevel.WARNING,
-                           error_description="cannot stitch",
-                           error_references=(ErrorReference(reference_key="orderId",
-                                                            reference_value=oid),))
+        refusal = VdaError(
+            error_type="orderUpdateError",
+            error_level=ErrorLevel.WARNING,
+            error_description="cannot stitch",
+            error_references=(ErrorReference(reference_key="orderId", reference_value=oid),),
+        )
         for _ in range(3):  # the AGV repeats its error in every state
             await agv.state(order_id=oid, driving=False, errors=(refusal,), **remaining(order, 2))
         assert await agv.nothing(1.5) == []  # resend_s 0.4, max_resends 3: no loop
@@ -220,8 +238,12 @@ async def test_order_update_error_is_an_alarm_and_never_resent(
     assert len(alarms) == 1
     assert alarms[0]["level"] == "alarm"
     assert alarms[0]["data"]["data"] == {
-        "error_type": "orderUpdateError", "error_level": "WARNING",
-        "description": "cannot stitch", "references": {"orderId": oid}, "order": oid}
+        "error_type": "orderUpdateError",
+        "error_level": "WARNING",
+        "description": "cannot stitch",
+        "references": {"orderId": oid},
+        "order": oid,
+    }
 
 
 async def test_rejected_order_fails_its_command(
@@ -231,18 +253,23 @@ async def test_rejected_order_fails_its_command(
         await online(agv, redis_client, "agv-1")
         cid = await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
         order, _ = await agv.order()
-        refusal = VdaError(error_type="validationError", error_level=ErrorLevel.WARNING,
-                           error_description="map unknown",
-                           error_references=(ErrorReference(reference_key="orderId",
-                                                            reference_value=order.order_id),))
+        refusal = VdaError(
+            error_type="validationError",
+            error_level=ErrorLevel.WARNING,
+            error_description="map unknown",
+            error_references=(
+                ErrorReference(reference_key="orderId", reference_value=order.order_id),
+            ),
+        )
         await agv.state(errors=(refusal,))
         ev = await outcome(redis_client, cid)
         # A second goto is free to go: the refused order left nothing behind.
         cid2 = await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
         second, _ = await agv.order()
         assert second.order_id != order.order_id
-        await agv.state(order_id=second.order_id, errors=(refusal,), driving=True,
-                        **remaining(second, 1))
+        await agv.state(
+            order_id=second.order_id, errors=(refusal,), driving=True, **remaining(second, 1)
+        )
         assert (await outcome(redis_client, cid2))["type"] == "command.acked"
     assert ev["type"] == "command.failed" and ev["level"] == "warning"
     assert ev["data"]["reason"] == "refused"
@@ -262,11 +289,16 @@ async def test_cancel_without_an_order_is_a_warning_not_a_loop(
         assert (got.qos, got.retain, msg.header_id) == (0, False, 0)
         (action,) = msg.actions
         assert (action.action_type, action.blocking_type) == ("cancelOrder", "HARD")
-        warn = VdaError(error_type="noOrderToCancel", error_level=ErrorLevel.WARNING,
-                        error_references=(ErrorReference(reference_key="actionId",
-                                                         reference_value=action.action_id),))
-        failed = ActionState(action_id=action.action_id, action_type="cancelOrder",
-                             action_status=ActionStatus.FAILED)
+        warn = VdaError(
+            error_type="noOrderToCancel",
+            error_level=ErrorLevel.WARNING,
+            error_references=(
+                ErrorReference(reference_key="actionId", reference_value=action.action_id),
+            ),
+        )
+        failed = ActionState(
+            action_id=action.action_id, action_type="cancelOrder", action_status=ActionStatus.FAILED
+        )
         await agv.state(action_states=(failed,), errors=(warn,))
         ev = await outcome(redis_client, cid)
         assert await agv.nothing(1.2) == []  # acked: the router does not resend it
@@ -280,8 +312,9 @@ async def test_estop_pauses_then_latches_and_release_resumes(
     gw: RunningGateway, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
 ) -> None:
     async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
-        sheet = publication(serving_factsheet(agv.headers.header(agv.agv, Subtopic.FACTSHEET,
-                                                                 time.time())))
+        sheet = publication(
+            serving_factsheet(agv.headers.header(agv.agv, Subtopic.FACTSHEET, time.time()))
+        )
         await agv.raw(sheet.topic, sheet.payload, sheet.qos, sheet.retain)
         await online(agv, redis_client, "agv-1")
         cid = await submit(redis_client, "agv-1", "estop", args={"reason": "spill"})
@@ -293,10 +326,16 @@ async def test_estop_pauses_then_latches_and_release_resumes(
         assert [a.action_type for a in first.actions] == ["startPause"]  # alone, first
         assert [a.action_type for a in second.actions] == ["robodineEStop"]
         assert second.actions[0].action_parameters[0].value == "spill"  # type: ignore[index]
-        done = tuple(ActionState(action_id=a.action_id, action_status=ActionStatus.FINISHED)
-                     for m in (first, second) for a in m.actions)
-        await agv.state(paused=True, action_states=done,
-                        safety_state=SafetyState(e_stop=EStop.REMOTE, field_violation=False))
+        done = tuple(
+            ActionState(action_id=a.action_id, action_status=ActionStatus.FINISHED)
+            for m in (first, second)
+            for a in m.actions
+        )
+        await agv.state(
+            paused=True,
+            action_states=done,
+            safety_state=SafetyState(e_stop=EStop.REMOTE, field_violation=False),
+        )
         assert (await outcome(redis_client, cid))["type"] == "command.acked"
         await wait_for(lambda: _has_state(redis_client, "agv-1", "estop"))
 
@@ -305,14 +344,20 @@ async def test_estop_pauses_then_latches_and_release_resumes(
         resume, _ = await agv.instant()
         assert [a.action_type for a in rel.actions] == ["robodineEStopRelease"]
         assert [a.action_type for a in resume.actions] == ["stopPause"]
-        done += tuple(ActionState(action_id=a.action_id, action_status=ActionStatus.FINISHED)
-                      for m in (rel, resume) for a in m.actions)
+        done += tuple(
+            ActionState(action_id=a.action_id, action_status=ActionStatus.FINISHED)
+            for m in (rel, resume)
+            for a in m.actions
+        )
         await agv.state(paused=False, action_states=done)
         assert (await outcome(redis_client, rid))["type"] == "command.acked"
         await wait_for(lambda: equals(states_now(redis_client), ["idle", "estop", "idle"]))
     evs = await events(redis_client, "robot.state", "agv-1")
     assert [(e["data"]["state"], e["level"], e["data"]["reason"]) for e in evs] == [
-        ("idle", "info", "idle"), ("estop", "alarm", "estop_command"), ("idle", "info", "idle")]
+        ("idle", "info", "idle"),
+        ("estop", "alarm", "estop_command"),
+        ("idle", "info", "idle"),
+    ]
 
 
 async def states_now(r: aioredis.Redis) -> list[str]:
@@ -324,7 +369,9 @@ async def equals(got: object, want: object) -> bool:
 
 
 async def test_bad_input_is_counted_and_the_order_is_not_lost(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     port = mosquitto_private.port
@@ -349,14 +396,18 @@ async def test_bad_input_is_counted_and_the_order_is_not_lost(
         await agv.raw(state_topic, raw.replace(b'"2.1.0"', b'"1.1.0"'))  # 1.x on a v2 topic
         await agv.raw("uagv/v2/Acme/SN-9/state", raw.replace(b'"SN-1"', b'"SN-9"'))  # unknown
         stale = publication(agv.state_msg()).payload.replace(
-            f'"headerId":{agv.headers.peek(agv.agv, Subtopic.STATE)},'.encode(), b'"headerId":0,')
+            f'"headerId":{agv.headers.peek(agv.agv, Subtopic.STATE)},'.encode(), b'"headerId":0,'
+        )
         await agv.raw(state_topic, stale)
         await wait_for(lambda: stats.total("vda_dropped") == 7)
-        assert {r: stats.get("vda_dropped", r) for r in (
-            "bad_message", "unsupported_version", "unknown_agv", "stale_header")} == {
-            "bad_message": 5, "unsupported_version": 0, "unknown_agv": 1, "stale_header": 1}
+        assert {
+            r: stats.get("vda_dropped", r)
+            for r in ("bad_message", "unsupported_version", "unknown_agv", "stale_header")
+        } == {"bad_message": 5, "unsupported_version": 0, "unknown_agv": 1, "stale_header": 1}
         assert states_of(await events(redis_client, "robot.state"), "agv-1") == [
-            "idle", "assigned"]  # nothing bad was believed
+            "idle",
+            "assigned",
+        ]  # nothing bad was believed
 
         await agv.raw(state_topic, raw)  # the good one: the order goes on
         assert (await outcome(redis_client, cid))["type"] == "command.acked"
@@ -377,8 +428,9 @@ async def test_a_state_with_a_bad_timestamp_is_dropped_not_believed(
         await gw.drained()
         before = await redis_client.xlen(streams.TELEMETRY)
         agv.battery, agv.x = 12.0, 7.0  # what a believed state would show
-        good = publication(agv.state_msg(safety_state=SafetyState(
-            e_stop=EStop.MANUAL, field_violation=False))).payload
+        good = publication(
+            agv.state_msg(safety_state=SafetyState(e_stop=EStop.MANUAL, field_violation=False))
+        ).payload
         stamp = good.split(b'"timestamp":"', 1)[1].split(b'"', 1)[0]
         for bad in (b"15.01.2025 12:00", b"not a time at all"):
             await agv.raw(agv.topic(Subtopic.STATE), good.replace(stamp, bad))
@@ -390,18 +442,26 @@ async def test_a_state_with_a_bad_timestamp_is_dropped_not_believed(
         snap = await redis_client.hgetall(streams.robot_key("agv-1"))
         assert snap[b"battery"] != b"12.0"
     (rejected,) = robot_events(await events(redis_client), "agv-1", "message_rejected")
-    assert "timestamp '15.01.2025 12:00' is not an RFC 3339 date-time" in (
-        rejected["data"]["data"]["detail"])
+    assert (
+        "timestamp '15.01.2025 12:00' is not an RFC 3339 date-time"
+        in (rejected["data"]["data"]["detail"])
+    )
 
 
 async def test_presence_from_connection_restart_and_silence(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     # gateway.offline_after_s (1.0) is for TCP robots: an AGV is never offline by silence.
-    settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                             gateway={"stale_after_s": 0.5, "offline_after_s": 1.0},
-                             vda5050={"stale_after_s": 0.6})
+    settings = mqtt_settings(
+        redis_server.url,
+        tmp_path,
+        mosquitto_private.url,
+        gateway={"stale_after_s": 0.5, "offline_after_s": 1.0},
+        vda5050={"stale_after_s": 0.6},
+    )
     async with ScriptedAgv(mosquitto_private.port, "SN-1") as agv:
         async with run_gateway(settings) as gw:
             assert gw.gateway.mqtt is not None
@@ -418,12 +478,16 @@ async def test_presence_from_connection_restart_and_silence(
             assert gw2.gateway.mqtt is not None
             await wait_for(lambda: equals(conn_states(redis_client, after=restarted), ["online"]))
             await agv.connection(ConnectionState.CONNECTIONBROKEN)  # what the broker's will says
-            await wait_for(lambda: equals(conn_states(redis_client, after=restarted),
-                                          ["online", "offline"]))
+            await wait_for(
+                lambda: equals(conn_states(redis_client, after=restarted), ["online", "offline"])
+            )
             ev = (await events(redis_client, "robot.connection", "agv-1"))[-1]
             assert ev["data"]["reason"] == "connection_broken" and ev["level"] == "warning"
 
 
 async def conn_states(r: aioredis.Redis, after: float = 0.0) -> list[str]:
-    return [e["data"]["state"] for e in await events(r, "robot.connection", "agv-1")
-            if float(e["ts"]) >= after]
+    return [
+        e["data"]["state"]
+        for e in await events(r, "robot.connection", "agv-1")
+        if float(e["ts"]) >= after
+    ]

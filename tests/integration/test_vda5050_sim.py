@@ -38,8 +38,9 @@ pytestmark = pytest.mark.integration
 
 
 class Running:
-    def __init__(self, gw: RunningGateway, fleet: SimFleet, transport: VdaTransport,
-                 wire: _Client) -> None:
+    def __init__(
+        self, gw: RunningGateway, fleet: SimFleet, transport: VdaTransport, wire: _Client
+    ) -> None:
         self.gw, self.fleet, self.transport, self.wire = gw, fleet, transport, wire
 
 
@@ -50,18 +51,30 @@ def agv_version() -> str:
 
 
 @pytest.fixture
-async def world(redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
-                mosquitto_private: MosquittoServer, agv_version: str) -> AsyncIterator[Running]:
-    settings: Settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url,
-                                       mqtt={"reconnect_max_s": 0.2},
-                                       vda5050={"resend_s": 0.5, "max_resends": 10})
-    async with run_gateway(settings) as gw, _Client(mosquitto_private.port, "wire",
-                                                    ["uagv/#"]) as wire:
+async def world(
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+    agv_version: str,
+) -> AsyncIterator[Running]:
+    settings: Settings = mqtt_settings(
+        redis_server.url,
+        tmp_path,
+        mosquitto_private.url,
+        mqtt={"reconnect_max_s": 0.2},
+        vda5050={"resend_s": 0.5, "max_resends": 10},
+    )
+    async with (
+        run_gateway(settings) as gw,
+        _Client(mosquitto_private.port, "wire", ["uagv/#"]) as wire,
+    ):
         assert gw.gateway.mqtt is not None
         await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
         sim_settings = _vda_versions(settings, [f"agv-1={agv_version}"])
-        transport = VdaTransport(sim_settings, "127.0.0.1", mosquitto_private.port, speed=5.0,
-                                 state_interval_s=0.3)
+        transport = VdaTransport(
+            sim_settings, "127.0.0.1", mosquitto_private.port, speed=5.0, state_interval_s=0.3
+        )
         agvs = [r for r in sim_settings.robots if r.id == "agv-1"]
         fleet = SimFleet(settings, agvs, transport, FleetOptions(hz=20, ramp_s=0, seed=1))
         stop = asyncio.Event()
@@ -79,11 +92,12 @@ async def robot_states(r: aioredis.Redis) -> list[str]:
 
 async def reached(r: aioredis.Redis, *want: str) -> bool:
     got = await robot_states(r)
-    return got[-len(want):] == list(want)
+    return got[-len(want) :] == list(want)
 
 
-def check_wire(wire: _Client, version: str = "2.1.0") -> tuple[dict[str, int],
-                                                               list[dict[str, Any]]]:
+def check_wire(
+    wire: _Client, version: str = "2.1.0"
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Validate everything seen on uagv/# against ``version``'s schemas (1.1 has none: it must
     read back in 1.1); how many of each subtopic, and the orders."""
     seen: dict[str, int] = {}
@@ -105,8 +119,9 @@ def check_wire(wire: _Client, version: str = "2.1.0") -> tuple[dict[str, int],
     return seen, orders
 
 
-async def test_simulated_agv_delivers_an_order(world: Running,
-                                               redis_client: aioredis.Redis) -> None:
+async def test_simulated_agv_delivers_an_order(
+    world: Running, redis_client: aioredis.Redis
+) -> None:
     r = redis_client
     await wait_for(lambda: reached(r, "idle"))
     cid = await submit(r, "agv-1", "goto", args={"table": "T3", "task": "order-42"})
@@ -129,10 +144,22 @@ async def test_simulated_agv_delivers_an_order(world: Running,
 
     (conn,) = await events(r, "robot.connection", "agv-1")
     assert conn["level"] == "info" and conn["src"] == "gw-test"
-    assert conn["data"] == {"state": "online", "previous": "offline", "transport": "vda5050",
-                            "reason": "hello"}
-    got = [(e["data"]["state"], e["data"]["previous"], e["data"]["task"], e["data"]["reason"],
-            e["level"]) for e in await events(r, "robot.state", "agv-1")]
+    assert conn["data"] == {
+        "state": "online",
+        "previous": "offline",
+        "transport": "vda5050",
+        "reason": "hello",
+    }
+    got = [
+        (
+            e["data"]["state"],
+            e["data"]["previous"],
+            e["data"]["task"],
+            e["data"]["reason"],
+            e["level"],
+        )
+        for e in await events(r, "robot.state", "agv-1")
+    ]
     assert got == [
         ("idle", None, "", "idle", "info"),
         ("assigned", "idle", "order-42", "delivery_sent", "info"),
@@ -141,13 +168,18 @@ async def test_simulated_agv_delivers_an_order(world: Running,
         ("returning", "at_table", "order-42", "return_sent", "info"),
         ("idle", "returning", "", "return_ended", "info"),
     ]
-    snap = streams.from_fields(streams.RobotSnapshot,
-                               await r.hgetall(streams.robot_key("agv-1")))
+    snap = streams.from_fields(streams.RobotSnapshot, await r.hgetall(streams.robot_key("agv-1")))
     assert (snap.connection, snap.state, snap.transport, snap.kind) == (
-        "online", "idle", "vda5050", "serving")
+        "online",
+        "idle",
+        "vda5050",
+        "serving",
+    )
     assert (snap.x, snap.y) == (1.0, 4.0)
-    tele = [streams.from_fields(streams.TelemetryRecord, f)
-            for _, f in await r.xrange(streams.TELEMETRY)]
+    tele = [
+        streams.from_fields(streams.TelemetryRecord, f)
+        for _, f in await r.xrange(streams.TELEMETRY)
+    ]
     assert tele and {t.transport for t in tele} == {"vda5050"}
     assert max(t.x for t in tele) == 10.0 and all(0 < t.battery <= 100 for t in tele)
     assert any(t.speed > 0 for t in tele)
@@ -164,11 +196,19 @@ async def test_simulated_agv_delivers_an_order(world: Running,
     # The delivery dock-1 pass T1 | T2 T3 (base | horizon) and two updates as it passes
     # nodes; the return T3 T2 T1 | pass and one update. headerId +1 per order message.
     assert [(o["orderId"], o["orderUpdateId"], o["headerId"]) for o in orders] == [
-        (order_id, 0, 0), (order_id, 1, 1), (order_id, 2, 2),
-        (back["data"]["result"]["order"], 0, 3), (back["data"]["result"]["order"], 1, 4)]
+        (order_id, 0, 0),
+        (order_id, 1, 1),
+        (order_id, 2, 2),
+        (back["data"]["result"]["order"], 0, 3),
+        (back["data"]["result"]["order"], 1, 4),
+    ]
     assert [[n["nodeId"] for n in o["nodes"]] for o in orders] == [
-        ["dock-1", "pass", "T1", "T2", "T3"], ["T1", "T2", "T3"], ["T2", "T3"],
-        ["T3", "T2", "T1", "pass"], ["T1", "pass"]]
+        ["dock-1", "pass", "T1", "T2", "T3"],
+        ["T1", "T2", "T3"],
+        ["T2", "T3"],
+        ["T3", "T2", "T1", "pass"],
+        ["T1", "pass"],
+    ]
     assert {"state", "visualization", "connection", "factsheet"} <= set(seen)
     assert world.gw.gateway.stats.total("vda_dropped") == 0
     assert model.orders_ignored == 0 and model.errors == []
@@ -176,7 +216,8 @@ async def test_simulated_agv_delivers_an_order(world: Running,
 
 @pytest.mark.parametrize("agv_version", ["2.0.0", "1.1.0"])
 async def test_a_simulated_agv_of_an_older_version_delivers_too(
-        world: Running, redis_client: aioredis.Redis, agv_version: str) -> None:
+    world: Running, redis_client: aioredis.Redis, agv_version: str
+) -> None:
     """``--vda-version agv-1=2.0.0``: the gateway learns the version from its headers."""
     r = redis_client
     await wait_for(lambda: reached(r, "idle"))
@@ -186,8 +227,14 @@ async def test_a_simulated_agv_of_an_older_version_delivers_too(
     await wait_for(lambda: reached(r, "returning", "idle"), timeout=8)
     assert (await outcome(r, cid))["type"] == (await outcome(r, pid))["type"] == "command.acked"
     await world.gw.drained()
-    assert await robot_states(r) == ["idle", "assigned", "en_route", "at_table", "returning",
-                                     "idle"]
+    assert await robot_states(r) == [
+        "idle",
+        "assigned",
+        "en_route",
+        "at_table",
+        "returning",
+        "idle",
+    ]
     seen, orders = check_wire(world.wire, agv_version)
     assert [o["orderUpdateId"] for o in orders] == [0, 1, 2, 0, 1]
     major = "v1" if agv_version == "1.1.0" else "v2"
@@ -197,8 +244,9 @@ async def test_a_simulated_agv_of_an_older_version_delivers_too(
     assert model.orders_ignored == 0 and model.errors == []
 
 
-async def test_broker_restart_mid_order(world: Running, redis_client: aioredis.Redis,
-                                        mosquitto_private: MosquittoServer) -> None:
+async def test_broker_restart_mid_order(
+    world: Running, redis_client: aioredis.Redis, mosquitto_private: MosquittoServer
+) -> None:
     r = redis_client
     mqtt = world.gw.gateway.mqtt
     assert mqtt is not None
@@ -225,14 +273,17 @@ async def test_broker_restart_mid_order(world: Running, redis_client: aioredis.R
 
 
 async def test_tcp_mqtt_and_vda5050_robots_share_a_floor(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
     """`robodine sim --transport config`: each robot over the transport its entry names."""
     settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url)
     async with run_gateway(settings) as gw:
         sim_settings = settings.model_copy(
-            update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})})
+            update={"tcp": settings.tcp.model_copy(update={"port": gw.tcp_port})}
+        )
         robots = [r for r in sim_settings.robots if r.id in ("serve-1", "mq-1", "agv-1")]
         transport = make_transport("config", sim_settings, "127.0.0.1")
         fleet = SimFleet(sim_settings, robots, transport, FleetOptions(hz=10, ramp_s=0, seed=2))
@@ -244,10 +295,16 @@ async def test_tcp_mqtt_and_vda5050_robots_share_a_floor(
             stop.set()
             await run
     assert await online_transports(redis_client) == {
-        "serve-1": "tcp", "mq-1": "mqtt", "agv-1": "vda5050"}
+        "serve-1": "tcp",
+        "mq-1": "mqtt",
+        "agv-1": "vda5050",
+    }
 
 
 async def online_transports(r: aioredis.Redis) -> dict[str, str] | None:
-    got = {e["robot"]: e["data"]["transport"] for e in await events(r, "robot.connection")
-           if e["data"]["state"] == "online"}
+    got = {
+        e["robot"]: e["data"]["transport"]
+        for e in await events(r, "robot.connection")
+        if e["data"]["state"] == "online"
+    }
     return got if len(got) == 3 else None

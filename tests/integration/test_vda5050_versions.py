@@ -34,8 +34,10 @@ pytestmark = pytest.mark.integration
 
 
 async def connections(r: aioredis.Redis, robot: str = "agv-1") -> list[tuple[str, str]]:
-    return [(e["data"]["state"], e["data"]["reason"])
-            for e in await events(r, "robot.connection", robot)]
+    return [
+        (e["data"]["state"], e["data"]["reason"])
+        for e in await events(r, "robot.connection", robot)
+    ]
 
 
 async def test_a_2_0_agv_is_spoken_to_in_2_0(
@@ -49,8 +51,12 @@ async def test_a_2_0_agv_is_spoken_to_in_2_0(
         assert_schema_valid(Subtopic.ORDER, got.payload, "2.0.0")
         doc: dict[str, Any] = json.loads(got.payload)
         assert doc["version"] == "2.0.0"
-        assert all(n["nodePosition"]["allowedDeviationXy"] == n["nodePosition"][
-            "allowedDeviationXY"] == 0.3 for n in doc["nodes"])
+        assert all(
+            n["nodePosition"]["allowedDeviationXy"]
+            == n["nodePosition"]["allowedDeviationXY"]
+            == 0.3
+            for n in doc["nodes"]
+        )
         await agv.state(order_id=order.order_id, driving=True, **remaining(order, 1))
         assert (await outcome(redis_client, cid))["type"] == "command.acked"
 
@@ -93,8 +99,12 @@ async def test_an_agv_that_changes_its_version_is_a_new_session(
         await online(agv, redis_client, "agv-1")
     async with ScriptedAgv(port, "SN-1", version="2.0.0") as agv:  # a firmware update
         await agv.state()
-        await wait_for(lambda: equals(connections(redis_client), [
-            ("online", "hello"), ("offline", "version_changed"), ("online", "hello")]))
+        await wait_for(
+            lambda: equals(
+                connections(redis_client),
+                [("online", "hello"), ("offline", "version_changed"), ("online", "hello")],
+            )
+        )
         cid = await submit(redis_client, "agv-1", "goto", args={"table": "T1"})
         order, _ = await agv.order()
         assert order.version == "2.0.0"
@@ -121,23 +131,30 @@ async def test_an_agv_of_a_version_we_do_not_speak_is_told_not_ignored(
             await agv.state()
         await wait_for(lambda: stats.get("vda_dropped", "unsupported_version") == 4)
         await wait_for(lambda: has_state(r, "error"))
-        cids = [await submit(r, "agv-1", action, args=args) for action, args in (
-            ("goto", {"table": "T1"}), ("pause", {}), ("estop", {}))]
+        cids = [
+            await submit(r, "agv-1", action, args=args)
+            for action, args in (("goto", {"table": "T1"}), ("pause", {}), ("estop", {}))
+        ]
         fails = [await outcome(r, c) for c in cids]
         assert await agv.nothing(0.3) == []  # nothing is sent to it
         await agv.connection(ConnectionState.CONNECTIONBROKEN)
-        await wait_for(lambda: equals(connections(r), [("online", "hello"),
-                                                     ("offline", "connection_broken")]))
+        await wait_for(
+            lambda: equals(connections(r), [("online", "hello"), ("offline", "connection_broken")])
+        )
     for ev in fails:
         assert ev["type"] == "command.failed" and ev["data"]["reason"] == "unsupported_version"
         assert ev["data"]["detail"].startswith(
             "unsupported_version: the AGV announces '3.0.0'; this gateway speaks VDA 5050 "
-            "1.1, 2.0, 2.1")
+            "1.1, 2.0, 2.1"
+        )
     (alarm,) = robot_events(await events(r), "agv-1", "unsupported_version")  # once
     assert alarm["level"] == "alarm" and alarm["data"]["data"]["spoken"] == "1.1, 2.0, 2.1"
     (st,) = await events(r, "robot.state", "agv-1")
     assert (st["data"]["state"], st["data"]["reason"], st["level"]) == (
-        "error", "unsupported_version", "alarm")
+        "error",
+        "unsupported_version",
+        "alarm",
+    )
 
 
 async def has_state(r: aioredis.Redis, state: str) -> bool:
@@ -145,11 +162,15 @@ async def has_state(r: aioredis.Redis, state: str) -> bool:
 
 
 async def test_a_pinned_version_is_the_only_one_spoken(
-    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
     mosquitto_private: MosquittoServer,
 ) -> None:
-    robots = [dict(r, vda={**r["vda"], "version": "2.0.0"}) if r["id"] == "agv-1" else r
-              for r in mqtt_robots()]
+    robots = [
+        dict(r, vda={**r["vda"], "version": "2.0.0"}) if r["id"] == "agv-1" else r
+        for r in mqtt_robots()
+    ]
     settings = mqtt_settings(redis_server.url, tmp_path, mosquitto_private.url, robots=robots)
     port = mosquitto_private.port
     async with run_gateway(settings) as gw:
@@ -169,5 +190,6 @@ async def test_a_pinned_version_is_the_only_one_spoken(
             await agv.state(order_id=order.order_id, driving=True, **remaining(order, 1))
             assert (await outcome(redis_client, cid))["type"] == "command.acked"
     assert refused["data"]["detail"] == (
-        "unsupported_version: the AGV announces '2.1.0'; its config pins vda.version = '2.0.0'")
+        "unsupported_version: the AGV announces '2.1.0'; its config pins vda.version = '2.0.0'"
+    )
     assert order.version == "2.0.1"  # its own version string, in the line it is pinned to

@@ -29,9 +29,19 @@ class System:
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "robodine.toml"
         subprocess.run(
-            [sys.executable, "-m", "robodine", "sim", "--write-config", str(robots),
-             str(self.config), "--force"],
-            check=True, capture_output=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "robodine",
+                "sim",
+                "--write-config",
+                str(robots),
+                str(self.config),
+                "--force",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         self.web_port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ROBODINE_")}
@@ -60,12 +70,17 @@ class System:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def robodine(self, *args: str, input: str | None = None, timeout: float = 120,
-                 **env: str) -> subprocess.CompletedProcess[str]:
+    def robodine(
+        self, *args: str, input: str | None = None, timeout: float = 120, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "robodine", *args],
-            env={**self.env, **env}, input=input, capture_output=True, text=True,
-            timeout=timeout, cwd=self.root,
+            env={**self.env, **env},
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
         )
 
     def start(self, name: str, *args: str, notify: bool = True, timeout: float = 60) -> None:
@@ -83,7 +98,11 @@ class System:
         with log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "robodine", name, *args],
-                env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.root,
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
             )
         self.procs[name] = proc
         if sock is None:
@@ -118,8 +137,7 @@ class System:
 
     def admin(self) -> None:
         """An admin user (web tier migrates first: run it once before)."""
-        out = self.robodine("users", "add", "admin", "--role", "admin",
-                            input=ADMIN_PASSWORD + "\n")
+        out = self.robodine("users", "add", "admin", "--role", "admin", input=ADMIN_PASSWORD + "\n")
         assert out.returncode == 0, out.stderr
 
 

@@ -29,21 +29,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 async def _shop(system: System, orders: int, messages: list[str]) -> list[int]:
     """Place orders and chat through the API, as staff would."""
     async with aiohttp.ClientSession(system.url) as http:
-        r = await http.post("/api/auth/login",
-                            json={"username": "admin", "password": ADMIN_PASSWORD})
+        r = await http.post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         token = (await r.json())["token"]
         h = {"Authorization": f"Bearer {token}"}
         tables = (await (await http.get("/api/tables", headers=h)).json())["items"]
         menu = (await (await http.get("/api/menu", headers=h)).json())["items"]
         ids = []
         for i in range(orders):
-            body = {"table_id": tables[i % len(tables)]["id"],
-                    "items": [{"menu_item_id": menu[i % len(menu)]["id"], "quantity": 1}]}
+            body = {
+                "table_id": tables[i % len(tables)]["id"],
+                "items": [{"menu_item_id": menu[i % len(menu)]["id"], "quantity": 1}],
+            }
             r = await http.post("/api/orders", json=body, headers=h)
             assert r.status in (200, 201, 202), await r.text()
             ids.append((await r.json())["id"])
-        ws = await http.ws_connect("/ws/chat/kitchen", params={"token": token},
-                                   headers={"Origin": system.url})
+        ws = await http.ws_connect(
+            "/ws/chat/kitchen", params={"token": token}, headers={"Origin": system.url}
+        )
         await ws.receive_json(timeout=5)  # history
         for m in messages:
             await ws.send_json({"content": m})
@@ -58,21 +62,33 @@ async def _shop(system: System, orders: int, messages: list[str]) -> list[int]:
 
 async def _served(system: System, order_ids: list[int]) -> dict[str, Any]:
     async with aiohttp.ClientSession(system.url) as http:
-        r = await http.post("/api/auth/login",
-                            json={"username": "admin", "password": ADMIN_PASSWORD})
+        r = await http.post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         assert r.status == 200, "the restored users log in"
         h = {"Authorization": f"Bearer {(await r.json())['token']}"}
-        orders = {o["id"] for o in (await (await http.get(
-            "/api/orders", params={"limit": "500"}, headers=h)).json())["items"]}
+        orders = {
+            o["id"]
+            for o in (
+                await (await http.get("/api/orders", params={"limit": "500"}, headers=h)).json()
+            )["items"]
+        }
         listed = await (await http.get("/api/robots", headers=h)).json()
         robots = [x["id"] for x in listed["items"]]
-        ws = await http.ws_connect("/ws/chat/kitchen", params={"token": (
-            h["Authorization"].split()[1])}, headers={"Origin": system.url})
+        ws = await http.ws_connect(
+            "/ws/chat/kitchen",
+            params={"token": (h["Authorization"].split()[1])},
+            headers={"Origin": system.url},
+        )
         history = await ws.receive_json(timeout=5)
         await ws.close()
         events = await (await http.get("/api/events", params={"limit": "5"}, headers=h)).json()
-        return {"orders_found": set(order_ids) <= orders, "robots": robots,
-                "chat": [m["content"] for m in history["messages"]], "events": events}
+        return {
+            "orders_found": set(order_ids) <= orders,
+            "robots": robots,
+            "chat": [m["content"] for m in history["messages"]],
+            "events": events,
+        }
 
 
 def counts(redis_url: str, db: Path) -> dict[str, int]:
@@ -81,8 +97,13 @@ def counts(redis_url: str, db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as s:
         orders = s.execute("SELECT count(*) FROM orders").fetchone()[0]
         users = s.execute("SELECT count(*) FROM users").fetchone()[0]
-    return {"orders": orders, "events": r.xlen("rd:events"), "chat_messages": chat,
-            "robots": r.scard("rd:robots"), "users": users}
+    return {
+        "orders": orders,
+        "events": r.xlen("rd:events"),
+        "chat_messages": chat,
+        "robots": r.scard("rd:robots"),
+        "users": users,
+    }
 
 
 def manifest_of(archive: Path) -> dict[str, Any]:
@@ -237,8 +258,9 @@ def test_a_bad_archive_is_refused_before_anything_is_written(
     assert not (tmp_path / "target" / "robodine.sqlite3").exists()
 
 
-def test_a_damaged_member_is_refused(small_archive: Path, fresh_redis: RedisServer,
-                                     tmp_path: Path) -> None:
+def test_a_damaged_member_is_refused(
+    small_archive: Path, fresh_redis: RedisServer, tmp_path: Path
+) -> None:
     bad = tmp_path / "damaged.tar.gz"
     with tarfile.open(small_archive, "r:gz") as tin, tarfile.open(bad, "w:gz") as tout:
         for member in tin:
@@ -251,8 +273,12 @@ def test_a_damaged_member_is_refused(small_archive: Path, fresh_redis: RedisServ
     assert gzip  # (the archive is gzip: the truncated case above cuts the stream itself)
 
 
-def test_postgresql_round_trip(redis_private: RedisServer, fresh_redis: RedisServer,
-                               tmp_path: Path, pg_database: Callable[[], str]) -> None:
+def test_postgresql_round_trip(
+    redis_private: RedisServer,
+    fresh_redis: RedisServer,
+    tmp_path: Path,
+    pg_database: Callable[[], str],
+) -> None:
     src = System(tmp_path / "src", redis_private.url, ROBODINE_DATABASE_URL=pg_database())
     assert src.robodine("demo-data", input=ADMIN_PASSWORD + "\n").returncode == 0
     archive = tmp_path / "pg.tar.gz"

@@ -28,8 +28,14 @@ USER = "daemon"  # a user and group Debian always has: the tree's files go to it
 
 def robodine(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROBODINE_")}
-    return subprocess.run([sys.executable, "-m", "robodine", *args], capture_output=True,
-                          text=True, timeout=600, env=env, cwd="/")
+    return subprocess.run(
+        [sys.executable, "-m", "robodine", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd="/",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,9 @@ def tree(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (root / "etc" / "redis" / "redis.conf").write_text(
         "appendonly no\nmaxmemory-policy allkeys-lru\n"
     )
-    done = robodine("install", "--prefix", str(root), "--wheel", str(built_wheel), "--no-deps",
-                    "--user", USER)
+    done = robodine(
+        "install", "--prefix", str(root), "--wheel", str(built_wheel), "--no-deps", "--user", USER
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     yield root
     shutil.rmtree(root, ignore_errors=True)
@@ -51,8 +58,11 @@ def owner(path: Path) -> tuple[str, str, int]:
     import pwd
 
     st = path.stat()
-    return (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name,
-            stat.S_IMODE(st.st_mode))
+    return (
+        pwd.getpwuid(st.st_uid).pw_name,
+        grp.getgrgid(st.st_gid).gr_name,
+        stat.S_IMODE(st.st_mode),
+    )
 
 
 def test_every_file_in_place_with_its_mode_and_owners(tree: Path) -> None:
@@ -82,7 +92,8 @@ def test_every_file_in_place_with_its_mode_and_owners(tree: Path) -> None:
     for rel, expected in want.items():
         assert owner(tree / rel) == expected, rel
     assert (tree / "etc/redis/robodine.conf").read_bytes() == (
-        REPO / "config/redis-robodine.conf").read_bytes()
+        REPO / "config/redis-robodine.conf"
+    ).read_bytes()
     lines = (tree / "etc/redis/redis.conf").read_text().splitlines()
     assert lines[-1] == "include /etc/redis/robodine.conf" and lines[0] == "appendonly no"
     assert (tree / "opt/robodine/.venv/bin/robodine").is_file()
@@ -103,8 +114,9 @@ def issued(tls: Path) -> None:
 
 
 def test_the_config_is_this_boxs_own(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    secrets = dict(line.split("=", 1) for line in
-                   (tree / "etc/robodine/secrets.env").read_text().splitlines())
+    secrets = dict(
+        line.split("=", 1) for line in (tree / "etc/robodine/secrets.env").read_text().splitlines()
+    )
     assert set(secrets) == {"ROBODINE_WEB_SECRET", "ROBODINE_DATA_KEY"}
     assert all(len(v) == 64 for v in secrets.values())
     for k, v in secrets.items():
@@ -124,8 +136,9 @@ def test_the_config_is_this_boxs_own(tree: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_a_second_run_changes_nothing_and_says_so(tree: Path, built_wheel: Path) -> None:
     before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file() and ".venv" not in p.parts}
-    done = robodine("install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps",
-                    "--user", USER)
+    done = robodine(
+        "install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps", "--user", USER
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "nothing changed: everything was already in place"
     assert " changed " not in done.stdout
@@ -140,8 +153,9 @@ def test_a_kept_config_keeps_its_content_and_gets_its_mode_back(
     text = config.read_text() + "\n# edited by the operator\n"
     config.write_text(text)
     config.chmod(0o644)
-    done = robodine("install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps",
-                    "--user", USER)
+    done = robodine(
+        "install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps", "--user", USER
+    )
     assert done.returncode == 0
     assert "changed    /etc/robodine/robodine.toml" in done.stdout and "mode/owner" in done.stdout
     assert config.read_text() == text and owner(config) == ("root", USER, 0o640)
@@ -154,8 +168,9 @@ def test_a_new_server_certificate_keeps_the_ca_the_tablets_trust(
     ca, old = (tls / "ca.crt").read_bytes(), (tls / "robodine.crt").read_bytes()
     (tls / "robodine.crt").unlink()
     (tls / "robodine.key").unlink()
-    done = robodine("install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps",
-                    "--user", USER)
+    done = robodine(
+        "install", "--prefix", str(tree), "--wheel", str(built_wheel), "--no-deps", "--user", USER
+    )
     assert done.returncode == 0, done.stderr
     assert (tls / "ca.crt").read_bytes() == ca and (tls / "robodine.crt").read_bytes() != old
     issued(tls)
@@ -165,17 +180,21 @@ def test_a_new_server_certificate_keeps_the_ca_the_tablets_trust(
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 def test_the_installed_units_verify(tree: Path) -> None:
     units = sorted(str(p) for p in (tree / "etc/systemd/system").iterdir())
-    proc = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,
-                          timeout=60)
-    complaints = [line for line in (proc.stdout + proc.stderr).splitlines()
-                  if line.strip() and "/opt/robodine/.venv/bin/robodine is not executable"
-                  not in line]
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60
+    )
+    complaints = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.strip() and "/opt/robodine/.venv/bin/robodine is not executable" not in line
+    ]
     assert complaints == []
 
 
 def test_a_dry_run_writes_nothing(built_wheel: Path, tmp_path: Path) -> None:
-    done = robodine("install", "--prefix", str(tmp_path / "t"), "--wheel", str(built_wheel),
-                    "--dry-run")
+    done = robodine(
+        "install", "--prefix", str(tmp_path / "t"), "--wheel", str(built_wheel), "--dry-run"
+    )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "t").exists()
     assert "would      /etc/robodine/secrets.env" in done.stdout
@@ -186,8 +205,19 @@ def test_uninstall_keeps_the_data_unless_purged(built_wheel: Path, tmp_path: Pat
     root = tmp_path / "t"
     (root / "etc/redis").mkdir(parents=True)
     (root / "etc/redis/redis.conf").write_text("appendonly no\n")
-    assert robodine("install", "--prefix", str(root), "--wheel", str(built_wheel), "--no-deps",
-                    "--user", USER).returncode == 0
+    assert (
+        robodine(
+            "install",
+            "--prefix",
+            str(root),
+            "--wheel",
+            str(built_wheel),
+            "--no-deps",
+            "--user",
+            USER,
+        ).returncode
+        == 0
+    )
     (root / "var/lib/robodine/robodine.sqlite3").write_bytes(b"orders")
     done = robodine("uninstall", "--prefix", str(root), "--user", USER)
     assert done.returncode == 0, done.stderr
@@ -223,8 +253,13 @@ def test_without_root_says_so_and_changes_nothing(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     said: list[str] = []
     with pytest.raises(InstallError) as err:
-        plan.install(Context(prefix=Path("/"), say=said.append), wheel=None,
-                     python="/usr/bin/python3", no_deps=True, find_links=None)
+        plan.install(
+            Context(prefix=Path("/"), say=said.append),
+            wheel=None,
+            python="/usr/bin/python3",
+            no_deps=True,
+            find_links=None,
+        )
     assert str(err.value) == "run it as root (sudo robodine install); nothing changed"
     assert said == []
     # a tree needs no root: a packager builds it as themselves

@@ -46,8 +46,10 @@ def test_status_is_0_then_1_without_web_then_2_without_gateway_or_redis(
         assert s["redis"]["details"]["aof"] is True and s["redis"]["details"]["version"]
         assert s["broker"]["state"] == "off"
         assert s["gateway"]["details"]["robots"]["online"] == 3
-        assert s["robots"]["details"]["by_kind"] == {"cooking": {"online": 1},
-                                                      "serving": {"online": 2}}
+        assert s["robots"]["details"]["by_kind"] == {
+            "cooking": {"online": 1},
+            "serving": {"online": 2},
+        }
         assert s["spool"]["details"]["depth"] == 0
         groups = s["streams"]["details"]["streams"]["rd:events"]["groups"]
         assert "projector" in groups and s["projector"]["state"] == "ok"

@@ -25,18 +25,28 @@ async def _first_then_head(url: str) -> tuple[list[tuple[str, str]], list[tuple[
         assert await upgrade(engine, "0001") == "0001"
         async with engine.begin() as conn:
             for name in ("minji", "joon"):
-                await conn.execute(text(
-                    "INSERT INTO users (username, password_hash, role, disabled, token_version,"
-                    " created_at, updated_at) VALUES (:u, :h, 'staff', false, 1, :t, :t)"
-                ), {"u": name, "h": f"$argon2id$fake-{name}", "t": NOW})
-            await conn.execute(text(
-                "INSERT INTO todos (title, notes, done, created_by, created_at, updated_at,"
-                " version) VALUES ('restock soju', 'two crates', true, 'minji', :t, :t, 1)"
-            ), {"t": NOW})
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (username, password_hash, role, disabled, token_version,"
+                        " created_at, updated_at) VALUES (:u, :h, 'staff', false, 1, :t, :t)"
+                    ),
+                    {"u": name, "h": f"$argon2id$fake-{name}", "t": NOW},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO todos (title, notes, done, created_by, created_at, updated_at,"
+                    " version) VALUES ('restock soju', 'two crates', true, 'minji', :t, :t, 1)"
+                ),
+                {"t": NOW},
+            )
         revision = await upgrade(engine)
         async with engine.connect() as conn:
-            users = [tuple(r) for r in await conn.execute(
-                text("SELECT username, password_hash FROM users ORDER BY username"))]
+            users = [
+                tuple(r)
+                for r in await conn.execute(
+                    text("SELECT username, password_hash FROM users ORDER BY username")
+                )
+            ]
             todos = [tuple(r) for r in await conn.execute(text("SELECT title, done FROM todos"))]
             # head's tables are there and usable
             await conn.execute(text("SELECT count(*) FROM orders"))
@@ -76,13 +86,22 @@ def test_a_database_from_a_newer_robodine_is_refused(tmp_path: Path) -> None:
     for argv in (["db", "upgrade"], ["web"]):
         out = subprocess.run(
             [sys.executable, "-m", "robodine", *argv],
-            env={"ROBODINE_DATABASE_URL": url, "ROBODINE_WEB_SECRET": "s" * 40,
-                 "ROBODINE_DATA_KEY": "ab" * 32, "ROBODINE_WEB_PORT": "0",
-                 "ROBODINE_WEB_METRICS_PORT": "0", "PATH": "/usr/bin:/bin"},
-            capture_output=True, text=True, timeout=60,
+            env={
+                "ROBODINE_DATABASE_URL": url,
+                "ROBODINE_WEB_SECRET": "s" * 40,
+                "ROBODINE_DATA_KEY": "ab" * 32,
+                "ROBODINE_WEB_PORT": "0",
+                "ROBODINE_WEB_METRICS_PORT": "0",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert out.returncode == 2, (argv, out.stderr)
         last = out.stderr.strip().splitlines()[-1]
-        assert last.startswith("robodine: config: database.url: the database's schema is at "
-                               "revision 0042, which this robodine"), last
+        assert last.startswith(
+            "robodine: config: database.url: the database's schema is at "
+            "revision 0042, which this robodine"
+        ), last
         assert "downgrades are refused" in last

@@ -32,15 +32,23 @@ def test_the_wheel_has_the_data_files_metadata_and_license(built_wheel: Path) ->
             assert str(path.relative_to(REPO)) in names, path
     for path in REPO.joinpath("web", "db", "migrations").rglob("*.py"):
         assert str(path.relative_to(REPO)) in names, path
-    assert {"web/db/alembic.ini", "config/example.toml", "config/redis-robodine.conf",
-            "config/mosquitto-robodine.conf", "config/mosquitto-acl.example"} <= names
+    assert {
+        "web/db/alembic.ini",
+        "config/example.toml",
+        "config/redis-robodine.conf",
+        "config/mosquitto-robodine.conf",
+        "config/mosquitto-acl.example",
+    } <= names
     data = f"robodine-{robodine.__version__}.data/data/share/robodine"
     for unit in REPO.joinpath("systemd").iterdir():
         assert f"{data}/systemd/{unit.name}" in names
     assert f"{data}/docs/operations.md" in names
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
-    meta = zipfile.ZipFile(built_wheel).read(
-        f"robodine-{robodine.__version__}.dist-info/METADATA").decode()
+    meta = (
+        zipfile.ZipFile(built_wheel)
+        .read(f"robodine-{robodine.__version__}.dist-info/METADATA")
+        .decode()
+    )
     assert f"Version: {robodine.__version__}\n" in meta
     assert "Classifier: Private :: Do Not Upload\n" in meta
     assert f"robodine-{robodine.__version__}.dist-info/licenses/LICENSE" in names
@@ -57,8 +65,11 @@ def fresh_venv(root: Path, wheel: Path) -> Path:
     on the path: its editable install's finder lives in a .pth this one never reads)."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index",
-                    str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        timeout=300,
+    )
     purelib = next((venv / "lib").glob("python3*/site-packages"))
     (purelib / "zz-test-dependencies.pth").write_text(site.getsitepackages()[0] + "\n")
     return venv
@@ -77,7 +88,10 @@ def test_the_installed_wheel_serves_the_dashboard_and_api_docs(
     python = str(venv / "bin" / "python")
     where = subprocess.run(
         [python, "-c", "import web, robodine; print(web.__file__); print(robodine.__version__)"],
-        capture_output=True, text=True, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     ).stdout.split()
     assert where[0].startswith(str(venv)) and where[1] == robodine.__version__
     share = venv / "share" / "robodine"
@@ -96,8 +110,13 @@ def test_the_installed_wheel_serves_the_dashboard_and_api_docs(
     )
     log = tmp_path / "web.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(venv / "bin" / "robodine"), "web"], env=env, cwd=tmp_path,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "robodine"), "web"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -113,8 +132,14 @@ def test_the_installed_wheel_serves_the_dashboard_and_api_docs(
         assert b"import " in get(base + "/ui/main.js")
         assert "<html" in get(base + "/api/docs").decode().lower()
         assert b'"openapi"' in get(base + "/api/openapi.json")
-        current = subprocess.run([str(venv / "bin" / "robodine"), "db", "current"], env=env,
-                                 cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        current = subprocess.run(
+            [str(venv / "bin" / "robodine"), "db", "current"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         # migrated at start, to the head of the migrations the wheel carries
         assert head_revision() in current.stdout + current.stderr
     finally:

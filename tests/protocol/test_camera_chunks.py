@@ -146,8 +146,12 @@ def test_signed_but_inconsistent_headers_are_malformed(
     index: int, count: int, ts: float, camera: bytes
 ) -> None:
     body = (
-        CHUNK_MAGIC + b"\x02r1" + bytes((len(camera),)) + camera
-        + struct.pack(">QIHHId", 1, 1, index, count, 1, ts) + b"x"
+        CHUNK_MAGIC
+        + b"\x02r1"
+        + bytes((len(camera),))
+        + camera
+        + struct.pack(">QIHHId", 1, 1, index, count, 1, ts)
+        + b"x"
     )
     assert decoder().decode(signed(body)) == Dropped(CameraDrop.MALFORMED, "r1")
 

@@ -182,7 +182,10 @@ NESTED = [
     b'{"v":1,"type":"hello","x":' + b"[" * 30_000 + b"]" * 30_000 + b"}",
     b'{"a":' * 30_000 + b"1" + b"}" * 30_000,
     b'{"v":1,"type":"telemetry","robot":"r","x":1,"y":2,"battery":5,"z":'
-    + b'{"a":' * 30_000 + b"1" + b"}" * 30_000 + b"}",
+    + b'{"a":' * 30_000
+    + b"1"
+    + b"}" * 30_000
+    + b"}",
 ]
 
 
@@ -204,8 +207,10 @@ _TOO_DEEP = b"[" * 300 + b"]" * 300
     [
         (b'{"type":"event","robot":"r","name":"x","data":{"a":%s}}', gateway_decoder),
         (b'{"type":"ack","robot":"r","id":"c1","data":{"a":%s}}', gateway_decoder),
-        (b'{"type":"command","robot":"r","id":"c1","action":"goto","args":{"a":%s}}',
-         robot_decoder),
+        (
+            b'{"type":"command","robot":"r","id":"c1","action":"goto","args":{"a":%s}}',
+            robot_decoder,
+        ),
     ],
     ids=["event data", "ack data", "command args"],
 )

@@ -16,8 +16,9 @@ PINGRESP = b"\xd0\x00"
 SUBACK = b"\x90\x03\x00\x01\x00"
 
 
-def publish(topic: str, payload: bytes, *, qos: int = 0, retain: bool = False,
-            packet_id: int = 7) -> bytes:
+def publish(
+    topic: str, payload: bytes, *, qos: int = 0, retain: bool = False, packet_id: int = 7
+) -> bytes:
     t = topic.encode()
     body = len(t).to_bytes(2, "big") + t + (packet_id.to_bytes(2, "big") if qos else b"") + payload
     return bytes([0x30 | qos << 1 | retain]) + remaining_length(len(body)) + body
@@ -44,8 +45,12 @@ def topics(seen: list[str]) -> Any:
 
 def test_qos0_publishes_are_handed_over_and_other_packets_returned_in_stream_order() -> None:
     state = publish("robodine/v1/robots/r1/state", b'{"s":1}', qos=1)
-    stream = [publish("robodine/v1/robots/r1/telemetry", b'{"t":1}'), state,
-              publish("robodine/v1/robots/r1/presence", b"online", retain=True), PINGRESP]
+    stream = [
+        publish("robodine/v1/robots/r1/telemetry", b'{"t":1}'),
+        state,
+        publish("robodine/v1/robots/r1/presence", b"online", retain=True),
+        PINGRESP,
+    ]
     assert run(PacketSplitter(), [b"".join(stream)]) == [
         ("publish", "robodine/v1/robots/r1/telemetry", b'{"t":1}', False),
         state,
@@ -125,8 +130,13 @@ def test_a_callback_that_raises_is_not_handed_the_same_packets_again() -> None:
 
 
 packets = st.one_of(
-    st.builds(publish, st.text(min_size=1, max_size=30), st.binary(max_size=300),
-              qos=st.sampled_from([0, 0, 1, 2]), retain=st.booleans()),
+    st.builds(
+        publish,
+        st.text(min_size=1, max_size=30),
+        st.binary(max_size=300),
+        qos=st.sampled_from([0, 0, 1, 2]),
+        retain=st.booleans(),
+    ),
     st.sampled_from([PINGRESP, SUBACK]),
 )
 

@@ -139,19 +139,35 @@ def test_the_body_robot_must_still_be_the_header_robot() -> None:
 def test_a_run_is_what_decode_gives_one_by_one() -> None:
     keys = dict(KEYS)
     good = encode_datagram(tel(1), KEYS["r1"])
-    run = [good, good, encode_datagram(tel(2, "r2"), KEYS["r2"]), b"garbage",
-           encode_datagram(tel(3), KEYS["r2"]), encode_datagram(tel(1, "r3"), KEYS["r1"]),
-           good + b"x" * 1400, encode_datagram(tel(4), KEYS["r1"])]
+    run = [
+        good,
+        good,
+        encode_datagram(tel(2, "r2"), KEYS["r2"]),
+        b"garbage",
+        encode_datagram(tel(3), KEYS["r2"]),
+        encode_datagram(tel(1, "r3"), KEYS["r1"]),
+        good + b"x" * 1400,
+        encode_datagram(tel(4), KEYS["r1"]),
+    ]
     one_by_one = DatagramDecoder(keys.get)
     expected = [one_by_one.decode(d) for d in run]
     got, dropped = DatagramDecoder(keys.get).decode_run(run)
-    assert [(m.robot, m.seq) for m in got] == [
-        (m.robot, m.seq) for m in expected if not isinstance(m, Dropped)] == [
-        ("r1", 1), ("r2", 2), ("r1", 4)]
-    assert dropped == [m for m in expected if isinstance(m, Dropped)] == [
-        Dropped(DropReason.REPLAYED, "r1"), Dropped(DropReason.MALFORMED),
-        Dropped(DropReason.BAD_SIGNATURE, "r1"), Dropped(DropReason.UNKNOWN_ROBOT, "r3"),
-        Dropped(DropReason.TOO_LARGE)]
+    assert (
+        [(m.robot, m.seq) for m in got]
+        == [(m.robot, m.seq) for m in expected if not isinstance(m, Dropped)]
+        == [("r1", 1), ("r2", 2), ("r1", 4)]
+    )
+    assert (
+        dropped
+        == [m for m in expected if isinstance(m, Dropped)]
+        == [
+            Dropped(DropReason.REPLAYED, "r1"),
+            Dropped(DropReason.MALFORMED),
+            Dropped(DropReason.BAD_SIGNATURE, "r1"),
+            Dropped(DropReason.UNKNOWN_ROBOT, "r3"),
+            Dropped(DropReason.TOO_LARGE),
+        ]
+    )
 
 
 def test_a_new_key_keeps_the_replay_window_and_reset_forgets_it() -> None:
@@ -162,7 +178,8 @@ def test_a_new_key_keeps_the_replay_window_and_reset_forgets_it() -> None:
     assert dec.decode(encode_datagram(tel(5), keys["r1"])) == Dropped(DropReason.REPLAYED, "r1")
     del keys["r1"]  # removed from the registry
     assert dec.decode(encode_datagram(tel(6), KEYS["r1"])) == Dropped(
-        DropReason.UNKNOWN_ROBOT, "r1")
+        DropReason.UNKNOWN_ROBOT, "r1"
+    )
     keys["r1"] = KEYS["r1"]
     dec.reset("r1")
     dec.reset("ré")  # no header can name it: nothing to forget

@@ -54,12 +54,21 @@ def sample(sub: Subtopic, version: str) -> dict[str, Any]:
         msg = instant_actions(h, [start_pause("p-1")])
     elif sub is Subtopic.STATE:
         msg = State(
-            **h.fields(), order_id="", order_update_id=0, last_node_id="", last_node_sequence_id=0,
-            node_states=(), edge_states=(), driving=False, action_states=(),
+            **h.fields(),
+            order_id="",
+            order_update_id=0,
+            last_node_id="",
+            last_node_sequence_id=0,
+            node_states=(),
+            edge_states=(),
+            driving=False,
+            action_states=(),
             battery_state=BatteryState(battery_charge=50.0, charging=False),
-            operating_mode=OperatingMode.AUTOMATIC, errors=(),
+            operating_mode=OperatingMode.AUTOMATIC,
+            errors=(),
             safety_state=SafetyState(e_stop=EStop.NONE, field_violation=False),
-            agv_position=AgvPosition(x=1, y=2, theta=0, map_id="m", position_initialized=True))
+            agv_position=AgvPosition(x=1, y=2, theta=0, map_id="m", position_initialized=True),
+        )
     elif sub is Subtopic.CONNECTION:
         msg = connection_message(h, ConnectionState.ONLINE)
     elif sub is Subtopic.VISUALIZATION:
@@ -69,8 +78,9 @@ def sample(sub: Subtopic, version: str) -> dict[str, Any]:
     return json.loads(encode(msg))  # type: ignore[no-any-return]
 
 
-def formats_in(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[
-        tuple[tuple[str | int, ...], str]]:
+def formats_in(
+    schema: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """(instance path, format) for every ``format`` keyword on a string property."""
     if not isinstance(schema, dict):
         return
@@ -96,13 +106,31 @@ def test_the_schemas_declare_formats_and_we_check_every_one() -> None:
     assert {fmt for *_, fmt in found} <= set(FORMATS)
 
 
-BAD_TIMES = ["15.01.2025 12:00", "not a time at all", "", "2025-01-15", "2025-01-15T12:00Z",
-             "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2025-01-15T24:00:00Z",
-             "2025-01-15T12:00:00", "2025-01-15T12:00:00+0100", "2025-01-15 12:00:00Z",
-             "\uff12\uff10\uff12\uff15-01-15T12:00:00Z", "2025-01-15T12:00:00.Z",
-             "2016-12-31T23:59:60Z", "2025-01-15T12:00:00Z\n", "0000-01-01T00:00:00Z"]
-GOOD_TIMES = ["2025-01-15T12:00:00Z", "2025-01-15T12:00:00.12Z", "2025-01-15t12:00:00.123456z",
-              "2025-01-15T12:00:00+09:00", "2024-02-29T23:59:59.5-23:59"]
+BAD_TIMES = [
+    "15.01.2025 12:00",
+    "not a time at all",
+    "",
+    "2025-01-15",
+    "2025-01-15T12:00Z",
+    "2025-13-01T00:00:00Z",
+    "2025-02-30T00:00:00Z",
+    "2025-01-15T24:00:00Z",
+    "2025-01-15T12:00:00",
+    "2025-01-15T12:00:00+0100",
+    "2025-01-15 12:00:00Z",
+    "\uff12\uff10\uff12\uff15-01-15T12:00:00Z",
+    "2025-01-15T12:00:00.Z",
+    "2016-12-31T23:59:60Z",
+    "2025-01-15T12:00:00Z\n",
+    "0000-01-01T00:00:00Z",
+]
+GOOD_TIMES = [
+    "2025-01-15T12:00:00Z",
+    "2025-01-15T12:00:00.12Z",
+    "2025-01-15t12:00:00.123456z",
+    "2025-01-15T12:00:00+09:00",
+    "2024-02-29T23:59:59.5-23:59",
+]
 
 
 def _set(doc: Any, path: tuple[str | int, ...], value: object) -> None:
@@ -111,10 +139,14 @@ def _set(doc: Any, path: tuple[str | int, ...], value: object) -> None:
     doc[path[-1]] = value
 
 
-@pytest.mark.parametrize(("version", "sub", "path", "fmt"), declared(),
-                         ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else str(v))
+@pytest.mark.parametrize(
+    ("version", "sub", "path", "fmt"),
+    declared(),
+    ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else str(v),
+)
 def test_each_declared_format_is_enforced_where_it_is_declared(
-        version: str, sub: Subtopic, path: tuple[str | int, ...], fmt: str) -> None:
+    version: str, sub: Subtopic, path: tuple[str | int, ...], fmt: str
+) -> None:
     assert fmt == "date-time"
     for good in GOOD_TIMES:
         doc = sample(sub, version)
@@ -129,8 +161,11 @@ def test_each_declared_format_is_enforced_where_it_is_declared(
         assert f"{path[-1]} {bad!r} is not an RFC 3339 date-time" in err.value.message
 
 
-@given(st.text(max_size=40) | st.datetimes().map(lambda d: d.isoformat()) | st.sampled_from(
-    BAD_TIMES + GOOD_TIMES))
+@given(
+    st.text(max_size=40)
+    | st.datetimes().map(lambda d: d.isoformat())
+    | st.sampled_from(BAD_TIMES + GOOD_TIMES)
+)
 def test_date_time_agrees_with_the_schema_checker(text: str) -> None:
     """Ours against jsonschema's checker, which every schema validation here uses. (It takes a
     trailing newline, as Python's ``$`` does; a timestamp with one is refused here.)"""

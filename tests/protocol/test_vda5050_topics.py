@@ -166,7 +166,9 @@ def test_agv_subscribes_to_its_order_and_instant_actions() -> None:
         Subscription("uagv/v2/Acme/SR-001/instantActions", 0),
     }
     assert {s.topic_filter for s in agv_subscriptions(AGV, major="v1")} == {
-        "uagv/v1/Acme/SR-001/order", "uagv/v1/Acme/SR-001/instantActions"}
+        "uagv/v1/Acme/SR-001/order",
+        "uagv/v1/Acme/SR-001/instantActions",
+    }
 
 
 def test_parse_of_a_version_we_do_not_speak_when_asked_to() -> None:

@@ -94,18 +94,29 @@ def _wire(msg: Any) -> dict[str, Any]:
 def _object_parameters(msg: Any) -> bool:
     """Whether ``msg`` has an action parameter whose value is an object (2.1 only)."""
     doc = json.loads(encode(_as(msg, "2.1.0")))
-    actions = [*doc.get("actions", ()), *(a for part in ("nodes", "edges")
-                                          for e in doc.get(part, ()) for a in e["actions"])]
-    return any(isinstance(p["value"], dict) for a in actions
-               for p in a.get("actionParameters", ()))
+    actions = [
+        *doc.get("actions", ()),
+        *(a for part in ("nodes", "edges") for e in doc.get(part, ()) for a in e["actions"]),
+    ]
+    return any(isinstance(p["value"], dict) for a in actions for p in a.get("actionParameters", ()))
 
 
 # ---- which dialect -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("version", "line"), [
-    ("2.1.0", "2.1"), ("2.1.7", "2.1"), ("2.0.0", "2.0"), ("2.0.1", "2.0"), ("1.1.0", "1.1"),
-    ("3.0.0", None), ("1.0.0", None), ("2.2.0", None)])
+@pytest.mark.parametrize(
+    ("version", "line"),
+    [
+        ("2.1.0", "2.1"),
+        ("2.1.7", "2.1"),
+        ("2.0.0", "2.0"),
+        ("2.0.1", "2.0"),
+        ("1.1.0", "1.1"),
+        ("3.0.0", None),
+        ("1.0.0", None),
+        ("2.2.0", None),
+    ],
+)
 def test_a_version_names_its_line(version: str, line: str | None) -> None:
     d = dialect_for(version)
     assert (d.line if d else None) == line
@@ -118,8 +129,11 @@ def test_a_version_string_must_be_major_minor_patch(text: str) -> None:
 
 
 def test_we_speak_three_lines_on_two_topic_levels() -> None:
-    assert {line: d.major for line, d in DIALECTS.items()} == {"1.1": "v1", "2.0": "v2",
-                                                                "2.1": "v2"}
+    assert {line: d.major for line, d in DIALECTS.items()} == {
+        "1.1": "v1",
+        "2.0": "v2",
+        "2.1": "v2",
+    }
     assert Subtopic.FACTSHEET not in DIALECTS["1.1"].subtopics  # 1.1 has no factsheet
 
 
@@ -127,14 +141,24 @@ def test_we_speak_three_lines_on_two_topic_levels() -> None:
 
 
 @given(routes, st.data())
-def test_orders_and_updates_for_2_0_are_valid_2_0_and_read_back(route: list[Any],
-                                                                data: st.DataObject) -> None:
+def test_orders_and_updates_for_2_0_are_valid_2_0_and_read_back(
+    route: list[Any], data: st.DataObject
+) -> None:
     counter = HeaderCounter()
-    order = build_order(_header(Subtopic.ORDER, "2.0.0", counter), "o-1", route, map_id="m",
-                        released=data.draw(st.integers(1, len(route))))
+    order = build_order(
+        _header(Subtopic.ORDER, "2.0.0", counter),
+        "o-1",
+        route,
+        map_id="m",
+        released=data.draw(st.integers(1, len(route))),
+    )
     extension = data.draw(routes)
-    update = build_order_update(_header(Subtopic.ORDER, "2.0.0", counter), order, extension,
-                                released=data.draw(st.integers(0, len(extension))))
+    update = build_order_update(
+        _header(Subtopic.ORDER, "2.0.0", counter),
+        order,
+        extension,
+        released=data.draw(st.integers(0, len(extension))),
+    )
     for msg in (order, update):
         if _object_parameters(msg):
             with pytest.raises(LocalProtocolError, match=r"which VDA 5050 2\.0 cannot carry"):
@@ -179,33 +203,63 @@ def test_our_instant_action_plans_are_valid_in_every_version() -> None:
     sheet = serving_factsheet(_header(Subtopic.FACTSHEET, "2.1.0"))
     for version in ("2.1.0", "2.0.0"):
         for group in (*estop_plan("e1", sheet, "spill"), *release_plan("e1", sheet)):
-            assert_schema_valid(Subtopic.INSTANT_ACTIONS,
-                                instant_actions(_header(Subtopic.INSTANT_ACTIONS, version), group),
-                                version)
+            assert_schema_valid(
+                Subtopic.INSTANT_ACTIONS,
+                instant_actions(_header(Subtopic.INSTANT_ACTIONS, version), group),
+                version,
+            )
 
 
 def _edge(**fields: Any) -> Edge:
-    return Edge(edge_id="a--b", sequence_id=1, released=True, start_node_id="a",
-                end_node_id="b", actions=(), **fields)
+    return Edge(
+        edge_id="a--b",
+        sequence_id=1,
+        released=True,
+        start_node_id="a",
+        end_node_id="b",
+        actions=(),
+        **fields,
+    )
 
 
 def _two_nodes(edge: Edge, version: str) -> Order:
-    nodes = tuple(Node(node_id=n, sequence_id=2 * i, released=True, actions=(),
-                       node_position=NodePosition(x=float(i), y=0.0, map_id="m"))
-                  for i, n in enumerate("ab"))
-    return Order(**_header(Subtopic.ORDER, version).fields(), order_id="o", order_update_id=0,
-                 nodes=nodes, edges=(edge,))
+    nodes = tuple(
+        Node(
+            node_id=n,
+            sequence_id=2 * i,
+            released=True,
+            actions=(),
+            node_position=NodePosition(x=float(i), y=0.0, map_id="m"),
+        )
+        for i, n in enumerate("ab")
+    )
+    return Order(
+        **_header(Subtopic.ORDER, version).fields(),
+        order_id="o",
+        order_update_id=0,
+        nodes=nodes,
+        edges=(edge,),
+    )
 
 
-@pytest.mark.parametrize(("edge", "v20", "v11"), [
-    (_edge(corridor=Corridor(left_width=0.5, right_width=0.5)), {}, {}),
-    (_edge(orientation=1.0), {"orientation": 1.0}, LocalProtocolError),
-    (_edge(orientation=1.0, orientation_type="TANGENTIAL"), {"orientation": 1.0},
-     LocalProtocolError),
-    (_edge(orientation=1.0, orientation_type="GLOBAL"),
-     {"orientation": 1.0, "orientationType": "GLOBAL"}, {"orientation": 1.0}),
-    (_edge(orientation_type="GLOBAL"), {"orientationType": "GLOBAL"}, {}),
-])
+@pytest.mark.parametrize(
+    ("edge", "v20", "v11"),
+    [
+        (_edge(corridor=Corridor(left_width=0.5, right_width=0.5)), {}, {}),
+        (_edge(orientation=1.0), {"orientation": 1.0}, LocalProtocolError),
+        (
+            _edge(orientation=1.0, orientation_type="TANGENTIAL"),
+            {"orientation": 1.0},
+            LocalProtocolError,
+        ),
+        (
+            _edge(orientation=1.0, orientation_type="GLOBAL"),
+            {"orientation": 1.0, "orientationType": "GLOBAL"},
+            {"orientation": 1.0},
+        ),
+        (_edge(orientation_type="GLOBAL"), {"orientationType": "GLOBAL"}, {}),
+    ],
+)
 def test_2_1_edge_fields_are_mapped_down_or_refused(edge: Edge, v20: Any, v11: Any) -> None:
     """A corridor is not sent (the AGV keeps to the edge, the stricter path); orientationType
     TANGENTIAL is 2.0's default; 1.1 knows only a global orientation."""
@@ -224,8 +278,12 @@ def test_2_1_edge_fields_are_mapped_down_or_refused(edge: Edge, v20: Any, v11: A
 
 @pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
 def test_an_object_parameter_cannot_be_said_before_2_1(version: str) -> None:
-    action = Action(action_type="x", action_id="a1", blocking_type=BlockingType.NONE,
-                    action_parameters=(ActionParameter(key="k", value={"a": 1}),))
+    action = Action(
+        action_type="x",
+        action_id="a1",
+        blocking_type=BlockingType.NONE,
+        action_parameters=(ActionParameter(key="k", value={"a": 1}),),
+    )
     msg = instant_actions(_header(Subtopic.INSTANT_ACTIONS, version), [action])
     with pytest.raises(LocalProtocolError, match="'k' is an object"):
         encode(msg)
@@ -241,11 +299,16 @@ def test_states_in_2_0_are_valid_2_0_and_read_back(msg: State) -> None:
     assert_schema_valid(Subtopic.STATE, msg, "2.0.0")
     got = decode(Subtopic.STATE, encode(msg))
     b = msg.battery_state
-    want = msgspec.structs.replace(msg, maps=None, errors=tuple(
-        msgspec.structs.replace(e, error_hint=None) for e in msg.errors),
+    want = msgspec.structs.replace(
+        msg,
+        maps=None,
+        errors=tuple(msgspec.structs.replace(e, error_hint=None) for e in msg.errors),
         battery_state=msgspec.structs.replace(
-            b, battery_health=None if b.battery_health is None else round(b.battery_health),
-            reach=None if b.reach is None else round(b.reach)))
+            b,
+            battery_health=None if b.battery_health is None else round(b.battery_health),
+            reach=None if b.reach is None else round(b.reach),
+        ),
+    )
     assert got == want
 
 
@@ -257,7 +320,8 @@ def test_a_2_0_state_with_a_fraction_where_2_0_says_integer_is_refused(field: st
         decode(Subtopic.STATE, json.dumps(doc).encode())
     assert err.value.code is ErrorCode.BAD_MESSAGE
     assert f"Expected `int` (VDA 5050 2.0), got `float` - at `$.batteryState.{field}`" in (
-        err.value.message)
+        err.value.message
+    )
     doc["batteryState"][field] = 55
     assert decode(Subtopic.STATE, json.dumps(doc).encode())
     doc["version"] = "2.1.0"
@@ -267,9 +331,17 @@ def test_a_2_0_state_with_a_fraction_where_2_0_says_integer_is_refused(field: st
 
 def test_a_2_0_state_without_theta_in_a_node_position_is_read() -> None:
     """The 2.0.0 state schema requires it; the text (the order's nodePosition) does not."""
-    st_ = _state("2.0.0", node_states=(NodeState(node_id="a", sequence_id=0, released=True,
-                                                 node_position=NodePosition(x=1, y=2,
-                                                                            map_id="m")),))
+    st_ = _state(
+        "2.0.0",
+        node_states=(
+            NodeState(
+                node_id="a",
+                sequence_id=0,
+                released=True,
+                node_position=NodePosition(x=1, y=2, map_id="m"),
+            ),
+        ),
+    )
     doc = _wire(st_)
     assert "theta" not in doc["nodeStates"][0]["nodePosition"]
     assert schema_errors(Subtopic.STATE, doc, version="2.0.0", raw=True, strict=False)
@@ -278,12 +350,20 @@ def test_a_2_0_state_without_theta_in_a_node_position_is_read() -> None:
 
 def _state(version: str, **fields: Any) -> State:
     base: dict[str, Any] = {
-        "order_id": "", "order_update_id": 0, "last_node_id": "", "last_node_sequence_id": 0,
-        "node_states": (), "edge_states": (), "driving": False, "action_states": (),
+        "order_id": "",
+        "order_update_id": 0,
+        "last_node_id": "",
+        "last_node_sequence_id": 0,
+        "node_states": (),
+        "edge_states": (),
+        "driving": False,
+        "action_states": (),
         "battery_state": BatteryState(battery_charge=50.0, charging=False),
-        "operating_mode": "AUTOMATIC", "errors": (),
+        "operating_mode": "AUTOMATIC",
+        "errors": (),
         "safety_state": SafetyState(e_stop="NONE", field_violation=False),
-        "agv_position": AgvPosition(x=1, y=2, theta=0, map_id="m", position_initialized=True)}
+        "agv_position": AgvPosition(x=1, y=2, theta=0, map_id="m", position_initialized=True),
+    }
     base.update(fields)
     return State(**_header(Subtopic.STATE, version).fields(), **base)
 
@@ -309,8 +389,9 @@ def test_a_factsheet_in_2_0_is_valid_2_0(vendor: bool) -> None:
 
 
 def test_1_1_lives_under_v1_with_qos_0_and_its_own_names() -> None:
-    conn = publication(connection_message(_header(Subtopic.CONNECTION, "1.1.0"),
-                                          ConnectionState.ONLINE))
+    conn = publication(
+        connection_message(_header(Subtopic.CONNECTION, "1.1.0"), ConnectionState.ONLINE)
+    )
     assert (conn.topic, conn.qos, conn.retain) == ("uagv/v1/Acme/SR-001/connection", 0, True)
     msg = instant_actions(_header(Subtopic.INSTANT_ACTIONS, "1.1.0"), [start_pause("p1")])
     pub = publication(msg)
@@ -367,17 +448,26 @@ def test_the_header_names_the_version_and_the_topic_must_agree() -> None:
         decode(Subtopic.STATE, payload, version="2.1.0")  # pinned to 2.1: not this
     assert err.value.code is ErrorCode.UNSUPPORTED_VERSION
     with pytest.raises(RemoteProtocolError, match=r"VDA 5050 1\.1 has no factsheet topic"):
-        decode(Subtopic.FACTSHEET, encode(serving_factsheet(
-            _header(Subtopic.FACTSHEET, "2.1.0"))).replace(b'"2.1.0"', b'"1.1.0"'))
+        decode(
+            Subtopic.FACTSHEET,
+            encode(serving_factsheet(_header(Subtopic.FACTSHEET, "2.1.0"))).replace(
+                b'"2.1.0"', b'"1.1.0"'
+            ),
+        )
 
 
 def test_a_visualization_without_a_header_takes_the_agvs_version_or_the_topics_newest() -> None:
-    payload = b'{"agvPosition": {"x": 1, "y": 2, "theta": 0, "mapId": "m", ' \
-              b'"positionInitialized": true}}'
+    payload = (
+        b'{"agvPosition": {"x": 1, "y": 2, "theta": 0, "mapId": "m", "positionInitialized": true}}'
+    )
     v1 = VdaTopic(AGV, Subtopic.VISUALIZATION, major="v1")
     assert decode_for_topic(v1, payload).agv_position is not None  # type: ignore[union-attr]
-    assert decode_for_topic(VdaTopic(AGV, Subtopic.VISUALIZATION), payload,
-                            version="2.0.0").agv_position is not None  # type: ignore[union-attr]
+    assert (
+        decode_for_topic(
+            VdaTopic(AGV, Subtopic.VISUALIZATION), payload, version="2.0.0"
+        ).agv_position
+        is not None
+    )  # type: ignore[union-attr]
 
 
 # ---- the models against the 2.0.0 schemas --------------------------------------------------
@@ -386,8 +476,7 @@ def test_a_visualization_without_a_header_takes_the_agvs_version_or_the_topics_n
 # (dropped or refused on the way to a 2.0 AGV), and what the 2.0.0 schema spells otherwise.
 DIFFERENCES: dict[str, dict[str, set[str]]] = {
     "Edge": {"2.1 only": {"corridor"}, "2.0 text only": {"orientationType"}},
-    "NodePosition": {"2.1 only": {"allowedDeviationXY"}, "2.0 schema only": {
-        "allowedDeviationXy"}},
+    "NodePosition": {"2.1 only": {"allowedDeviationXY"}, "2.0 schema only": {"allowedDeviationXy"}},
     "State": {"2.1 only": {"maps"}},
     "Error": {"2.1 only": {"errorHint"}},
     "Factsheet": {"2.0 schema only": {"localizationParameters"}},
@@ -397,12 +486,20 @@ DIFFERENCES: dict[str, dict[str, set[str]]] = {
 _OBJECTS: list[tuple[str, type[msgspec.Struct], Subtopic, tuple[str, ...]]] = [
     ("Order", Order, Subtopic.ORDER, ()),
     ("Node", Node, Subtopic.ORDER, ("properties", "nodes", "items")),
-    ("NodePosition", NodePosition, Subtopic.ORDER,
-     ("properties", "nodes", "items", "properties", "nodePosition")),
+    (
+        "NodePosition",
+        NodePosition,
+        Subtopic.ORDER,
+        ("properties", "nodes", "items", "properties", "nodePosition"),
+    ),
     ("Edge", Edge, Subtopic.ORDER, ("properties", "edges", "items")),
     ("Action", Action, Subtopic.ORDER, ("definitions", "action")),
-    ("Action (instantActions)", Action, Subtopic.INSTANT_ACTIONS,
-     ("properties", "actions", "items")),
+    (
+        "Action (instantActions)",
+        Action,
+        Subtopic.INSTANT_ACTIONS,
+        ("properties", "actions", "items"),
+    ),
     ("InstantActions", InstantActions, Subtopic.INSTANT_ACTIONS, ()),
     ("State", State, Subtopic.STATE, ()),
     ("NodeState", NodeState, Subtopic.STATE, ("properties", "nodeStates", "items")),
@@ -423,8 +520,10 @@ _UNMODELLED = {"Factsheet": {"vehicleConfig"}}
 def _schema_20(sub: Subtopic, path: tuple[str, ...]) -> dict[str, Any]:
     schema: Any = raw_schema(sub, "2.0.0")
     if sub is Subtopic.FACTSHEET:  # its definitions sit at the top level (a quirk)
-        return {"properties": {k: v for k, v in schema.items() if isinstance(v, dict)},
-                "required": schema["required"]}
+        return {
+            "properties": {k: v for k, v in schema.items() if isinstance(v, dict)},
+            "required": schema["required"],
+        }
     for key in path:
         schema = schema[key]
     return schema  # type: ignore[no-any-return]
@@ -432,7 +531,8 @@ def _schema_20(sub: Subtopic, path: tuple[str, ...]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("name", "model", "sub", "path"), _OBJECTS, ids=[o[0] for o in _OBJECTS])
 def test_the_models_differ_from_the_2_0_schemas_only_as_the_table_says(
-        name: str, model: type[msgspec.Struct], sub: Subtopic, path: tuple[str, ...]) -> None:
+    name: str, model: type[msgspec.Struct], sub: Subtopic, path: tuple[str, ...]
+) -> None:
     schema = _schema_20(sub, path)
     ours = {f.encode_name for f in msgspec.structs.fields(model)} - _NOT_IN_ANY_SCHEMA
     theirs = set(schema["properties"]) - _UNMODELLED.get(name, set())

@@ -121,8 +121,19 @@ def _fix_21(name: str, schema: dict[str, Any]) -> None:
         blocking["items"] = {"type": "string", "enum": blocking.pop("enum")}
 
 
-_KEYWORDS: Final = frozenset({"$schema", "title", "description", "required", "subtopic", "type",
-                              "properties", "additionalProperties", "examples"})
+_KEYWORDS: Final = frozenset(
+    {
+        "$schema",
+        "title",
+        "description",
+        "required",
+        "subtopic",
+        "type",
+        "properties",
+        "additionalProperties",
+        "examples",
+    }
+)
 
 
 def _fix_20(name: str, schema: dict[str, Any]) -> None:
@@ -131,8 +142,9 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
         lens = schema["properties"]["protocolLimits"]["properties"]["maxArrayLens"]
         lens["properties"] = {k: lens.pop(k) for k in list(lens) if k not in _KEYWORDS}
         nav = schema["properties"]["typeSpecification"]["properties"]["navigationTypes"]["items"]
-        nav["enum"] = ["PHYSICAL_LINE_GUIDED" if v == "PHYSICAL_LINDE_GUIDED" else v
-                       for v in nav["enum"]]
+        nav["enum"] = [
+            "PHYSICAL_LINE_GUIDED" if v == "PHYSICAL_LINDE_GUIDED" else v for v in nav["enum"]
+        ]
     if name == "instantActions":
         # The 1.1 name of the list, which vda-5050-lib still uses in 2.0: we send both.
         schema["properties"]["instantActions"] = schema["properties"]["actions"]
@@ -145,7 +157,8 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
         position = props["nodeStates"]["items"]["properties"]["nodePosition"]
         position["required"].remove("theta")
         point = props["edgeStates"]["items"]["properties"]["trajectory"]["properties"][
-            "controlPoints"]["items"]
+            "controlPoints"
+        ]["items"]
         point["required"].remove("weight")
     if name == "order":
         position = schema["properties"]["nodes"]["items"]["properties"]["nodePosition"]
@@ -155,7 +168,9 @@ def _fix_20(name: str, schema: dict[str, Any]) -> None:
 
 
 _FIXES: Final[Mapping[str, Callable[[str, dict[str, Any]], None]]] = {
-    "2.1.0": _fix_21, "2.0.0": _fix_20}
+    "2.1.0": _fix_21,
+    "2.0.0": _fix_20,
+}
 
 
 @cache
@@ -166,7 +181,8 @@ def raw_schema(subtopic: Subtopic, version: str = V21) -> dict[str, Any]:
         path = folder / f"{subtopic.value}.json"  # 2.0.0's factsheet
     if not path.exists():
         raise FileNotFoundError(
-            f"VDA 5050 {version} schema {path} not found (tests/protocol/vda5050/README.md)")
+            f"VDA 5050 {version} schema {path} not found (tests/protocol/vda5050/README.md)"
+        )
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
@@ -183,22 +199,26 @@ def schemas_of(version: str) -> dict[Subtopic, dict[str, Any]]:
 
 
 SCHEMA_SETS: Final[Mapping[str, Callable[[], dict[Subtopic, dict[str, Any]]]]] = {
-    v: (lambda v=v: schemas_of(v)) for v in SCHEMA_DIRS}  # type: ignore[misc]
+    v: (lambda v=v: schemas_of(v)) for v in SCHEMA_DIRS
+}  # type: ignore[misc]
 
 
 @cache
-def validator(subtopic: Subtopic, *, strict: bool = True, version: str = V21,
-              raw: bool = False) -> jsonschema.Draft202012Validator:
-    schema = copy.deepcopy(raw_schema(subtopic, version) if raw else
-                           fixed_schema(subtopic, version))
+def validator(
+    subtopic: Subtopic, *, strict: bool = True, version: str = V21, raw: bool = False
+) -> jsonschema.Draft202012Validator:
+    schema = copy.deepcopy(
+        raw_schema(subtopic, version) if raw else fixed_schema(subtopic, version)
+    )
     if strict:
         _strict(schema)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=_formats)
 
 
-def schema_errors(subtopic: Subtopic, document: Any, *, strict: bool = True,
-                  version: str = V21, raw: bool = False) -> list[str]:
+def schema_errors(
+    subtopic: Subtopic, document: Any, *, strict: bool = True, version: str = V21, raw: bool = False
+) -> list[str]:
     errors = validator(subtopic, strict=strict, version=version, raw=raw).iter_errors(document)
     return [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in errors]
 
@@ -208,8 +228,10 @@ def wire_errors(subtopic: Subtopic, document: Any, version: str = V21) -> list[s
     an AGV also the official copy as it is (an AGV may validate with that one)."""
     errors = schema_errors(subtopic, document, version=version)
     if version != V21 and subtopic in (Subtopic.ORDER, Subtopic.INSTANT_ACTIONS):
-        errors += [f"(official {version} schema) {e}" for e in
-                   schema_errors(subtopic, document, strict=False, version=version, raw=True)]
+        errors += [
+            f"(official {version} schema) {e}"
+            for e in schema_errors(subtopic, document, strict=False, version=version, raw=True)
+        ]
     return errors
 
 

@@ -22,7 +22,8 @@ from simulator.transport import RobotIdentity
 from tests.simulator.peer import PeerGateway
 
 FLOOR = FloorSettings(
-    width=20.0, height=12.0,
+    width=20.0,
+    height=12.0,
     kitchen_pass=Point(name="pass", x=1.0, y=6.0),
     docks=[Point(name="dock-1", x=1.0, y=1.0), Point(name="dock-2", x=1.0, y=11.0)],
     tables=[Point(name="t1", x=5.0, y=6.0), Point(name="t2", x=15.0, y=10.0)],
@@ -36,8 +37,11 @@ def floor() -> FloorPlan:
 
 @pytest.fixture
 def keys() -> dict[str, bytes]:
-    return {"serve-001": secrets.token_bytes(32), "serve-002": secrets.token_bytes(32),
-            "cook-001": secrets.token_bytes(32)}
+    return {
+        "serve-001": secrets.token_bytes(32),
+        "serve-002": secrets.token_bytes(32),
+        "cook-001": secrets.token_bytes(32),
+    }
 
 
 @pytest.fixture
@@ -54,20 +58,41 @@ def sim_robot(keys: dict[str, bytes], floor: FloorPlan) -> RobotFactory:
     """``async with sim_robot(peer, "serve-001") as robot:`` runs one robot against the peer."""
 
     @contextlib.asynccontextmanager
-    async def make(peer: PeerGateway, robot_id: str = "serve-001", *, port: int | None = None,
-                   key: bytes | None = None, hz: float = 50.0, probe_hz: float = 0.0,
-                   **model: Any
-                   ) -> AsyncIterator[SimRobot]:
+    async def make(
+        peer: PeerGateway,
+        robot_id: str = "serve-001",
+        *,
+        port: int | None = None,
+        key: bytes | None = None,
+        hz: float = 50.0,
+        probe_hz: float = 0.0,
+        **model: Any,
+    ) -> AsyncIterator[SimRobot]:
         kind = RobotKind.COOKING if robot_id.startswith("cook") else RobotKind.SERVING
         transport = TcpTransport("127.0.0.1", port or peer.port, handshake_timeout_s=1.0)
         await transport.start()
         loop = asyncio.get_running_loop()
         rng = random.Random(7)
-        m = RobotModel(robot_id, kind, floor, loop.time(), rng=rng,
-                       options=ModelOptions(**model), start=(2.0, 6.0), battery=80.0)
-        robot = SimRobot(RobotIdentity(robot_id, kind, key or keys[robot_id]), m, transport,
-                         hz=hz, clock=loop.time, backoff=Backoff(0.02, 0.1, rng=rng), rng=rng,
-                         probe_hz=probe_hz)
+        m = RobotModel(
+            robot_id,
+            kind,
+            floor,
+            loop.time(),
+            rng=rng,
+            options=ModelOptions(**model),
+            start=(2.0, 6.0),
+            battery=80.0,
+        )
+        robot = SimRobot(
+            RobotIdentity(robot_id, kind, key or keys[robot_id]),
+            m,
+            transport,
+            hz=hz,
+            clock=loop.time,
+            backoff=Backoff(0.02, 0.1, rng=rng),
+            rng=rng,
+            probe_hz=probe_hz,
+        )
         task = asyncio.create_task(robot.run())
         try:
             yield robot

@@ -91,12 +91,12 @@ class PeerGateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port,
-                                                  backlog=2048)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, backlog=2048)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.udp and self._udp is None:
             self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=("127.0.0.1", self.udp_port or 0))
+                lambda: _Udp(self), local_addr=("127.0.0.1", self.udp_port or 0)
+            )
             self.udp_port = self._udp.get_extra_info("sockname")[1]
 
     async def stop_listening(self) -> None:
@@ -165,30 +165,48 @@ class PeerGateway:
             writer.close()
             self._handlers.discard(task)
 
-    def _welcome(self, conn: GatewayConnection, writer: asyncio.StreamWriter, hello: Hello
-                 ) -> PeerSession:
+    def _welcome(
+        self, conn: GatewayConnection, writer: asyncio.StreamWriter, hello: Hello
+    ) -> PeerSession:
         self.hellos.append(hello)
         self.decoder.reset(hello.robot)  # a new session may restart its counter
         old = self.sessions.get(hello.robot)
         if old is not None:
             old.writer.close()
         if self.bad_welcome:
-            writer.write(conn.send(Welcome(robot=hello.robot, session="x", proof="00" * 32,
-                                           heartbeat_s=self.heartbeat_s)))
+            writer.write(
+                conn.send(
+                    Welcome(
+                        robot=hello.robot,
+                        session="x",
+                        proof="00" * 32,
+                        heartbeat_s=self.heartbeat_s,
+                    )
+                )
+            )
         else:
-            writer.write(conn.welcome(secrets.token_hex(8), self.heartbeat_s, self.udp_port,
-                                      time.time()))
+            writer.write(
+                conn.welcome(secrets.token_hex(8), self.heartbeat_s, self.udp_port, time.time())
+            )
         session = PeerSession(hello.robot, conn, writer, hello)
         self.sessions[hello.robot] = session
         return session
 
     # ---- what tests do -----------------------------------------------------------
 
-    def command(self, robot: str, cmd_id: str, action: str, attempt: int = 1,
-                **args: Any) -> None:
+    def command(self, robot: str, cmd_id: str, action: str, attempt: int = 1, **args: Any) -> None:
         s = self.sessions[robot]
-        s.send(s.conn.send(Command(robot=robot, id=cmd_id, action=action,  # type: ignore[arg-type]
-                                   args=args, attempt=attempt)))
+        s.send(
+            s.conn.send(
+                Command(
+                    robot=robot,
+                    id=cmd_id,
+                    action=action,  # type: ignore[arg-type]
+                    args=args,
+                    attempt=attempt,
+                )
+            )
+        )
 
     def ping(self, robot: str) -> None:
         s = self.sessions[robot]
@@ -222,16 +240,21 @@ async def _main() -> None:  # pragma: no cover - a manual load sink
     args = ap.parse_args()
     settings = load_settings(args.config)
     keys = {r.id: r.key_bytes for r in settings.robots}
-    peer = PeerGateway(keys, heartbeat_s=settings.gateway.heartbeat_s, port=settings.tcp.port,
-                       record=False)
+    peer = PeerGateway(
+        keys, heartbeat_s=settings.gateway.heartbeat_s, port=settings.tcp.port, record=False
+    )
     peer.udp_port = settings.udp.port
     async with peer:
         started = time.monotonic()
         while time.monotonic() - started < args.seconds:
             await asyncio.sleep(1.0)
-            print(f"sessions {len(peer.sessions)}  telemetry {len(peer.telemetry)}/s  "
-                  f"tcp {peer.message_count}  dropped {len(peer.dropped)}", flush=True)
+            print(
+                f"sessions {len(peer.sessions)}  telemetry {len(peer.telemetry)}/s  "
+                f"tcp {peer.message_count}  dropped {len(peer.dropped)}",
+                flush=True,
+            )
             peer.telemetry.clear()
+
 
 if __name__ == "__main__":  # pragma: no cover
     import uvloop

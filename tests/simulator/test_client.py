@@ -15,7 +15,8 @@ from tests.simulator.peer import PeerGateway
 
 
 async def test_handshake_then_current_state_then_heartbeats(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer) as robot:
         await peer.wait_for(lambda: len(peer.of("serve-001", Heartbeat)) >= 2)
         assert robot.connected
@@ -33,7 +34,8 @@ async def test_handshake_then_current_state_then_heartbeats(
 
 
 async def test_heartbeats_follow_the_welcome_interval(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer):
         await asyncio.sleep(1.0)
     beats = [m.ts for m in peer.of("serve-001", Heartbeat)]
@@ -44,7 +46,8 @@ async def test_heartbeats_follow_the_welcome_interval(
 
 
 async def test_telemetry_arrives_signed_with_increasing_seq(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer, hz=50):
         await peer.wait_for(lambda: len(peer.telemetry) >= 20)
     assert peer.dropped == []  # every datagram verified and in order
@@ -58,7 +61,8 @@ async def test_telemetry_arrives_signed_with_increasing_seq(
 
 
 async def test_ping_is_answered_with_a_heartbeat_at_once(
-        sim_robot: RobotFactory, keys: dict[str, bytes]) -> None:
+    sim_robot: RobotFactory, keys: dict[str, bytes]
+) -> None:
     async with PeerGateway(keys, heartbeat_s=60.0) as peer, sim_robot(peer):
         await peer.wait_for(lambda: peer.of("serve-001", State))
         assert peer.of("serve-001", Heartbeat) == []
@@ -70,8 +74,9 @@ async def test_command_acked_and_executed(peer: PeerGateway, sim_robot: RobotFac
     async with sim_robot(peer, speed=5.0) as robot:
         await peer.wait_for(lambda: "serve-001" in peer.sessions and peer.messages)
         peer.command("serve-001", "c-1", "goto", x=4.0, y=6.0)
-        await peer.wait_for(lambda: any(isinstance(e, Event) and e.name == "arrived"
-                                        for e in peer.messages))
+        await peer.wait_for(
+            lambda: any(isinstance(e, Event) and e.name == "arrived" for e in peer.messages)
+        )
         assert robot.model.state == "idle"
     acks = peer.of("serve-001", Ack)
     assert [(a.id, a.ok) for a in acks] == [("c-1", True)]
@@ -82,7 +87,8 @@ async def test_command_acked_and_executed(peer: PeerGateway, sim_robot: RobotFac
 
 
 async def test_resent_command_is_acked_again_but_not_run_twice(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer) as robot:
         await peer.wait_for(lambda: "serve-001" in peer.sessions and peer.messages)
         peer.command("serve-001", "c-7", "goto", x=15.0, y=10.0, task="order-9")
@@ -109,17 +115,18 @@ async def test_refused_command_gets_a_reason(peer: PeerGateway, sim_robot: Robot
 async def test_cooking_robot_over_the_wire(peer: PeerGateway, sim_robot: RobotFactory) -> None:
     async with sim_robot(peer, "cook-001"):
         await peer.wait_for(lambda: "cook-001" in peer.sessions and peer.messages)
-        peer.command("cook-001", "k-1", "cook", recipe="ramen", order="o-1", item=2,
-                     seconds=0.1)
-        await peer.wait_for(lambda: any(isinstance(m, Event) and m.name == "dish_ready"
-                                        for m in peer.messages))
+        peer.command("cook-001", "k-1", "cook", recipe="ramen", order="o-1", item=2, seconds=0.1)
+        await peer.wait_for(
+            lambda: any(isinstance(m, Event) and m.name == "dish_ready" for m in peer.messages)
+        )
     assert [s.state for s in peer.of("cook-001", State)] == ["idle", "cooking", "ready"]
     ready = next(m for m in peer.messages if isinstance(m, Event) and m.name == "dish_ready")
     assert ready.data == {"recipe": "ramen", "order": "o-1", "item": 2, "task": "o-1"}
 
 
 async def test_reconnects_after_the_gateway_drops_it(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer) as robot:
         await peer.wait_for(lambda: len(peer.telemetry) >= 5)
         before = peer.telemetry[-1].seq
@@ -148,7 +155,8 @@ async def test_disconnect_hook_reconnects(peer: PeerGateway, sim_robot: RobotFac
 
 
 async def test_waits_for_a_gateway_that_is_not_up_yet(
-        keys: dict[str, bytes], sim_robot: RobotFactory) -> None:
+    keys: dict[str, bytes], sim_robot: RobotFactory
+) -> None:
     port = free_port()
     late = PeerGateway(keys, port=port)
     async with sim_robot(late, port=port) as robot:
@@ -166,7 +174,8 @@ async def test_waits_for_a_gateway_that_is_not_up_yet(
 
 
 async def test_events_made_while_disconnected_arrive_after_reconnect(
-        keys: dict[str, bytes], sim_robot: RobotFactory) -> None:
+    keys: dict[str, bytes], sim_robot: RobotFactory
+) -> None:
     port = free_port()
     peer = PeerGateway(keys, port=port)
     await peer.start()
@@ -189,7 +198,8 @@ async def test_events_made_while_disconnected_arrive_after_reconnect(
 
 
 async def test_silent_robot_sends_nothing_and_ignores_commands(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer) as robot:
         await peer.wait_for(lambda: len(peer.telemetry) >= 3)
         robot.go_silent()
@@ -209,25 +219,27 @@ async def test_silent_robot_sends_nothing_and_ignores_commands(
 
 
 async def test_telemetry_goes_over_tcp_without_a_udp_port(
-        keys: dict[str, bytes], sim_robot: RobotFactory) -> None:
+    keys: dict[str, bytes], sim_robot: RobotFactory
+) -> None:
     async with PeerGateway(keys, udp=False) as peer, sim_robot(peer):
         await peer.wait_for(lambda: len(peer.of("serve-001", Telemetry)) >= 3)
     assert peer.telemetry == []
 
 
-async def test_wrong_key_is_refused_and_retried(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+async def test_wrong_key_is_refused_and_retried(peer: PeerGateway, sim_robot: RobotFactory) -> None:
     async with sim_robot(peer, key=b"\x01" * 32) as robot:
         await peer.wait_for(lambda: robot.stats.connect_failures >= 2)
         assert not robot.connected
-        assert robot.last_error == ("LinkError: gateway refused: auth_failed: "
-                                    "hello proof does not verify")
+        assert robot.last_error == (
+            "LinkError: gateway refused: auth_failed: hello proof does not verify"
+        )
     assert peer.refused
     assert peer.refused[0].code is ErrorCode.AUTH_FAILED
 
 
 async def test_gateway_without_our_key_is_not_trusted(
-        keys: dict[str, bytes], sim_robot: RobotFactory) -> None:
+    keys: dict[str, bytes], sim_robot: RobotFactory
+) -> None:
     async with PeerGateway(keys, bad_welcome=True) as peer, sim_robot(peer) as robot:
         await peer.wait_for(lambda: robot.stats.connect_failures >= 1)
         assert not robot.connected
@@ -247,12 +259,20 @@ async def test_silent_robot_does_not_reconnect(peer: PeerGateway, sim_robot: Rob
 
 
 async def test_gateway_goodbye_is_not_a_protocol_warning(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer) as robot:
         await peer.wait_for(lambda: robot.connected)
         session = peer.sessions["serve-001"]
-        session.send(session.conn.send(Error(robot="serve-001", code=ErrorCode.SHUTTING_DOWN,
-                                             message="gateway is shutting down")))
+        session.send(
+            session.conn.send(
+                Error(
+                    robot="serve-001",
+                    code=ErrorCode.SHUTTING_DOWN,
+                    message="gateway is shutting down",
+                )
+            )
+        )
         peer.drop("serve-001")
         await peer.wait_for(lambda: robot.stats.disconnects == 1)
         await peer.wait_for(lambda: len(peer.hellos) == 2)
@@ -261,7 +281,8 @@ async def test_gateway_goodbye_is_not_a_protocol_warning(
 
 
 async def test_probe_events_are_numbered_one_by_one(
-        peer: PeerGateway, sim_robot: RobotFactory) -> None:
+    peer: PeerGateway, sim_robot: RobotFactory
+) -> None:
     async with sim_robot(peer, probe_hz=50) as robot:
         await peer.wait_for(lambda: len(_probes(peer)) >= 20)
         made = robot.probes
@@ -284,11 +305,16 @@ def test_gateway_addresses_parse() -> None:
     from simulator.client import parse_addresses
 
     assert parse_addresses("gw-1, gw-2:7710,[::1]:7800,[::2]", 7700) == [
-        ("gw-1", 7700), ("gw-2", 7710), ("::1", 7800), ("::2", 7700)]
+        ("gw-1", 7700),
+        ("gw-2", 7710),
+        ("::1", 7800),
+        ("::2", 7700),
+    ]
 
 
 async def test_a_robot_with_two_gateways_moves_to_the_second_when_the_first_goes(
-        keys: dict[str, bytes], floor: Any) -> None:
+    keys: dict[str, bytes], floor: Any
+) -> None:
     import random
 
     from robodine.backoff import Backoff
@@ -298,15 +324,22 @@ async def test_a_robot_with_two_gateways_moves_to_the_second_when_the_first_goes
     from simulator.transport import RobotIdentity
 
     async with PeerGateway(keys) as first, PeerGateway(keys) as second:
-        transport = TcpTransport("127.0.0.1", first.port, handshake_timeout_s=1.0,
-                                 more=[("127.0.0.1", second.port)])
+        transport = TcpTransport(
+            "127.0.0.1", first.port, handshake_timeout_s=1.0, more=[("127.0.0.1", second.port)]
+        )
         await transport.start()
         loop = asyncio.get_running_loop()
         rng = random.Random(3)
         model = RobotModel("serve-001", RobotKind.SERVING, floor, loop.time(), rng=rng)
-        robot = SimRobot(RobotIdentity("serve-001", RobotKind.SERVING, keys["serve-001"]),
-                         model, transport, hz=50, clock=loop.time,
-                         backoff=Backoff(0.02, 0.1, rng=rng), rng=rng)
+        robot = SimRobot(
+            RobotIdentity("serve-001", RobotKind.SERVING, keys["serve-001"]),
+            model,
+            transport,
+            hz=50,
+            clock=loop.time,
+            backoff=Backoff(0.02, 0.1, rng=rng),
+            rng=rng,
+        )
         task = asyncio.create_task(robot.run())
         try:
             await first.wait_for(lambda: robot.connected)

@@ -35,8 +35,9 @@ def _settings(tmp_path: Path, n: int, port: int = 7700) -> Settings:
 # ---- --write-config ---------------------------------------------------------------
 
 
-def test_write_config_makes_a_loadable_private_fleet(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_config_makes_a_loadable_private_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "f.toml"
     assert main(["sim", "--write-config", "10", str(path)]) == 0
     assert f"wrote 10 robots to {path}" in capsys.readouterr().out
@@ -71,8 +72,9 @@ def test_write_config_tiny_fleet(tmp_path: Path) -> None:
     assert [(r.id, r.kind) for r in s.robots] == [("serve-001", RobotKind.SERVING)]
 
 
-def test_write_config_never_overwrites_without_force(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_config_never_overwrites_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "f.toml"
     path.write_text("keep me")
     assert main(["sim", "--write-config", "3", str(path)]) == 2
@@ -83,15 +85,15 @@ def test_write_config_never_overwrites_without_force(tmp_path: Path,
 
 
 @pytest.mark.parametrize("n", ["0", "-3", "ten", "100001"])
-def test_write_config_bad_count(tmp_path: Path, n: str, capsys: pytest.CaptureFixture[str]
-                                ) -> None:
+def test_write_config_bad_count(tmp_path: Path, n: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--write-config", n, str(tmp_path / "f.toml")]) == 2
     assert "--write-config N must be an integer in 1..100000" in capsys.readouterr().err
     assert not (tmp_path / "f.toml").exists()
 
 
-def test_write_config_into_a_missing_directory(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_config_into_a_missing_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sim", "--write-config", "3", str(tmp_path / "no" / "f.toml")]) == 2
     assert "cannot write" in capsys.readouterr().err
 
@@ -100,7 +102,8 @@ def test_write_config_into_a_missing_directory(tmp_path: Path,
 
 
 def test_more_robots_than_configured_exits_2_with_a_hint(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "f.toml"
     path.write_text(fleet_toml(3, Settings()))
     assert main(["sim", "--config", str(path), "--robots", "5"]) == 2
@@ -109,35 +112,53 @@ def test_more_robots_than_configured_exits_2_with_a_hint(
     assert "robodine sim --write-config 5 FILE" in err
 
 
-def test_no_robots_configured_exits_2(capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_robots_configured_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ROBODINE_CONFIG", raising=False)
     assert main(["sim"]) == 2
     assert "the config has no robots" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [
-    ("--hz", "0", "outside (0, 100]"),
-    ("--hz", "fast", "'fast' is not a float"),
-    ("--robots", "0", "outside [1, 100000]"),
-    ("--fail-rate", "2", "outside [0, 1]"),
-    ("--duration", "-1", "outside (0"),
-    ("--transport", "carrier-pigeon", "invalid choice"),
-])
-def test_bad_flags_are_refused_by_the_parser(flag: str, value: str, message: str,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--hz", "0", "outside (0, 100]"),
+        ("--hz", "fast", "'fast' is not a float"),
+        ("--robots", "0", "outside [1, 100000]"),
+        ("--fail-rate", "2", "outside [0, 1]"),
+        ("--duration", "-1", "outside (0"),
+        ("--transport", "carrier-pigeon", "invalid choice"),
+    ],
+)
+def test_bad_flags_are_refused_by_the_parser(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["sim", flag, value])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
 
 
-def test_unresolvable_gateway_host_exits_1(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_unresolvable_gateway_host_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "f.toml"
     path.write_text(fleet_toml(2, Settings()))
-    assert main(["sim", "--config", str(path), "--gateway-host", "no-such-host.invalid",
-                 "--duration", "1"]) == 1
+    assert (
+        main(
+            [
+                "sim",
+                "--config",
+                str(path),
+                "--gateway-host",
+                "no-such-host.invalid",
+                "--duration",
+                "1",
+            ]
+        )
+        == 1
+    )
     assert "cannot resolve gateway host 'no-such-host.invalid'" in capsys.readouterr().err
 
 
@@ -160,8 +181,12 @@ async def test_fleet_connects_every_robot_and_stops(tmp_path: Path) -> None:
     async with PeerGateway({}, heartbeat_s=0.2) as peer:
         s = _settings(tmp_path, 6, peer.port)
         peer.keys.update({r.id: r.key_bytes for r in s.robots})
-        fleet = Fleet(s, s.robots, TcpTransport("127.0.0.1", peer.port),
-                      FleetOptions(hz=20, ramp_s=0.2, progress_s=0.2, seed=1))
+        fleet = Fleet(
+            s,
+            s.robots,
+            TcpTransport("127.0.0.1", peer.port),
+            FleetOptions(hz=20, ramp_s=0.2, progress_s=0.2, seed=1),
+        )
         lines: list[str] = []
         stop = asyncio.Event()
         run = asyncio.create_task(fleet.run(stop.wait, lines.append))
@@ -191,7 +216,8 @@ async def test_fleet_seed_makes_runs_repeatable(tmp_path: Path) -> None:
     a = Fleet(s, s.robots, TcpTransport("127.0.0.1", 1), FleetOptions(seed=9), clock=lambda: 0)
     b = Fleet(s, s.robots, TcpTransport("127.0.0.1", 1), FleetOptions(seed=9), clock=lambda: 0)
     assert [(r.model.x, r.model.battery) for r in a.robots.values()] == [
-        (r.model.x, r.model.battery) for r in b.robots.values()]
+        (r.model.x, r.model.battery) for r in b.robots.values()
+    ]
 
 
 # ---- the command, as a process -----------------------------------------------------------------
@@ -200,8 +226,18 @@ async def test_fleet_seed_makes_runs_repeatable(tmp_path: Path) -> None:
 async def _sim_process(config: Path, port: int, *args: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "ROBODINE_TCP_PORT": str(port), "ROBODINE_LOGGING_LEVEL": "warning"}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "robodine", "sim", "--config", str(config), *args,
-        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "robodine",
+        "sim",
+        "--config",
+        str(config),
+        *args,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def test_sim_command_runs_for_its_duration(tmp_path: Path) -> None:
@@ -209,8 +245,9 @@ async def test_sim_command_runs_for_its_duration(tmp_path: Path) -> None:
     path.write_text(fleet_toml(4, Settings()))
     s = load_settings(path)
     async with PeerGateway({r.id: r.key_bytes for r in s.robots}) as peer:
-        proc = await _sim_process(path, peer.port, "--robots", "3", "--duration", "2.5",
-                                  "--hz", "20")
+        proc = await _sim_process(
+            path, peer.port, "--robots", "3", "--duration", "2.5", "--hz", "20"
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     text = out.decode()
     assert proc.returncode == 0, err.decode()

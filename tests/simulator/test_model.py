@@ -23,16 +23,31 @@ from tests.simulator.conftest import FLOOR
 # The brief's table, written out again on purpose: the model is checked against
 # this independent copy, not against simulator/states.py.
 SERVING_MOVES = {
-    ("idle", "assigned"), ("idle", "en_route"), ("idle", "charging"),
-    ("assigned", "en_route"), ("assigned", "idle"),
-    ("en_route", "at_table"), ("en_route", "idle"), ("en_route", "returning"),
-    ("en_route", "charging"), ("at_table", "returning"),
-    ("returning", "idle"), ("returning", "charging"),
-    ("charging", "idle"), ("charging", "en_route"),
-    ("error", "idle"), ("estop", "idle"),
+    ("idle", "assigned"),
+    ("idle", "en_route"),
+    ("idle", "charging"),
+    ("assigned", "en_route"),
+    ("assigned", "idle"),
+    ("en_route", "at_table"),
+    ("en_route", "idle"),
+    ("en_route", "returning"),
+    ("en_route", "charging"),
+    ("at_table", "returning"),
+    ("returning", "idle"),
+    ("returning", "charging"),
+    ("charging", "idle"),
+    ("charging", "en_route"),
+    ("error", "idle"),
+    ("estop", "idle"),
 }
-COOKING_MOVES = {("idle", "cooking"), ("cooking", "ready"), ("cooking", "idle"),
-                 ("ready", "idle"), ("error", "idle"), ("estop", "idle")}
+COOKING_MOVES = {
+    ("idle", "cooking"),
+    ("cooking", "ready"),
+    ("cooking", "idle"),
+    ("ready", "idle"),
+    ("error", "idle"),
+    ("estop", "idle"),
+}
 
 
 def legal(kind: RobotKind, old: str, new: str) -> bool:
@@ -44,21 +59,34 @@ def legal(kind: RobotKind, old: str, new: str) -> bool:
 class Run:
     """A model plus a clock, recording every state it reports."""
 
-    def __init__(self, kind: RobotKind = RobotKind.SERVING, *,
-                 start: tuple[float, float] = (1.0, 6.0), battery: float = 80.0,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        kind: RobotKind = RobotKind.SERVING,
+        *,
+        start: tuple[float, float] = (1.0, 6.0),
+        battery: float = 80.0,
+        **options: Any,
+    ) -> None:
         self.floor = FloorPlan(FLOOR)
         self.now = 1000.0
-        self.m = RobotModel("serve-001" if kind is RobotKind.SERVING else "cook-001", kind,
-                            self.floor, self.now, options=ModelOptions(**options),
-                            rng=random.Random(3), start=start, battery=battery)
+        self.m = RobotModel(
+            "serve-001" if kind is RobotKind.SERVING else "cook-001",
+            kind,
+            self.floor,
+            self.now,
+            options=ModelOptions(**options),
+            rng=random.Random(3),
+            start=start,
+            battery=battery,
+        )
         self.out: list[Outgoing] = []
         self._n = 0
 
     def cmd(self, action: str, cmd_id: str | None = None, **args: Any) -> Ack:
         self._n += 1
-        out = self.m.handle(Command(id=cmd_id or f"c{self._n}", action=CommandAction(action),
-                                    args=args), self.now)
+        out = self.m.handle(
+            Command(id=cmd_id or f"c{self._n}", action=CommandAction(action), args=args), self.now
+        )
         self.out += out
         ack = out[0]
         assert isinstance(ack, Ack)
@@ -161,19 +189,25 @@ def test_explicit_pose_wins_over_the_tables_position() -> None:
     assert (ack.data["x"], ack.data["y"]) == (6.0, 7.0)
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    ({}, "goto: needs x and y, or a known table"),
-    ({"table": "t99"}, "goto: unknown table 't99' and no x, y given"),
-    ({"x": 25.0, "y": 1.0}, "goto: (25.0, 1.0) is outside the 20.0 x 12.0 m floor"),
-    ({"x": 1.0, "y": -0.5}, "goto: (1.0, -0.5) is outside the 20.0 x 12.0 m floor"),
-    ({"x": "3", "y": 1.0}, "x must be a finite number, got '3'"),
-    ({"x": True, "y": 1.0}, "x must be a finite number, got True"),
-    ({"x": 1.0}, "y must be a finite number, got None"),
-    ({"x": math.nan, "y": 1.0}, "x must be a finite number, got nan"),
-    ({"x": 1.0, "y": 1.0, "task": 7}, "goto: task must be a string of 1 to 64 characters"),
-    ({"x": 1.0, "y": 1.0, "task": "x" * 65}, "goto: task must be a string of 1 to 64 characters"),
-    ({"table": 5}, "goto: table must be a string"),
-])
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ({}, "goto: needs x and y, or a known table"),
+        ({"table": "t99"}, "goto: unknown table 't99' and no x, y given"),
+        ({"x": 25.0, "y": 1.0}, "goto: (25.0, 1.0) is outside the 20.0 x 12.0 m floor"),
+        ({"x": 1.0, "y": -0.5}, "goto: (1.0, -0.5) is outside the 20.0 x 12.0 m floor"),
+        ({"x": "3", "y": 1.0}, "x must be a finite number, got '3'"),
+        ({"x": True, "y": 1.0}, "x must be a finite number, got True"),
+        ({"x": 1.0}, "y must be a finite number, got None"),
+        ({"x": math.nan, "y": 1.0}, "x must be a finite number, got nan"),
+        ({"x": 1.0, "y": 1.0, "task": 7}, "goto: task must be a string of 1 to 64 characters"),
+        (
+            {"x": 1.0, "y": 1.0, "task": "x" * 65},
+            "goto: task must be a string of 1 to 64 characters",
+        ),
+        ({"table": 5}, "goto: table must be a string"),
+    ],
+)
 def test_bad_goto_is_refused_with_a_reason(args: dict[str, Any], reason: str) -> None:
     r = Run()
     ack = r.cmd("goto", **args)
@@ -356,7 +390,10 @@ def test_estop_stops_everything_until_release() -> None:
     r.run(2.0)
     assert r.m.x == x
     moves: list[tuple[str, dict[str, Any]]] = [
-        ("goto", {"x": 2.0, "y": 2.0}), ("dock", {}), ("pickup_done", {})]
+        ("goto", {"x": 2.0, "y": 2.0}),
+        ("dock", {}),
+        ("pickup_done", {}),
+    ]
     for action, args in moves:
         ack = r.cmd(action, **args)
         assert (ack.ok, ack.reason) == (False, f"{action}: robot is in estop; send release first")
@@ -432,8 +469,12 @@ def test_cook_then_ready_then_taken() -> None:
     ack = r.cmd("cook", recipe="ramen", order="o-1", item=3, seconds=4)
     assert ack.data == {"seconds": 4.0, "state": "cooking"}
     assert r.until("ready") == pytest.approx(4.0, abs=0.11)
-    assert r.event("dish_ready").data == {"recipe": "ramen", "order": "o-1", "item": 3,
-                                          "task": "o-1"}
+    assert r.event("dish_ready").data == {
+        "recipe": "ramen",
+        "order": "o-1",
+        "item": 3,
+        "task": "o-1",
+    }
     assert r.until("idle") == pytest.approx(2.0, abs=0.11)
     assert r.event("dish_taken").data == {"task": "o-1", "auto": True, "order": "o-1", "item": 3}
     assert r.states() == ["cooking", "ready", "idle"]
@@ -466,15 +507,18 @@ def test_cancel_cooking_and_ready() -> None:
     assert r.states() == ["cooking", "idle", "cooking", "ready", "idle"]
 
 
-@pytest.mark.parametrize(("action", "args", "reason"), [
-    ("cook", {}, "cook: recipe (a non-empty string) is required"),
-    ("cook", {"recipe": ""}, "cook: recipe (a non-empty string) is required"),
-    ("cook", {"recipe": "soup", "seconds": 0}, "cook: seconds must be in (0, 3600]"),
-    ("cook", {"recipe": "soup", "seconds": "5"}, "seconds must be a finite number, got '5'"),
-    ("goto", {"x": 1.0, "y": 1.0}, "goto: a cooking robot does not move"),
-    ("dock", {}, "dock: a cooking robot does not move"),
-    ("pickup_done", {}, "pickup_done: not waiting for a pickup (state idle)"),
-])
+@pytest.mark.parametrize(
+    ("action", "args", "reason"),
+    [
+        ("cook", {}, "cook: recipe (a non-empty string) is required"),
+        ("cook", {"recipe": ""}, "cook: recipe (a non-empty string) is required"),
+        ("cook", {"recipe": "soup", "seconds": 0}, "cook: seconds must be in (0, 3600]"),
+        ("cook", {"recipe": "soup", "seconds": "5"}, "seconds must be a finite number, got '5'"),
+        ("goto", {"x": 1.0, "y": 1.0}, "goto: a cooking robot does not move"),
+        ("dock", {}, "dock: a cooking robot does not move"),
+        ("pickup_done", {}, "pickup_done: not waiting for a pickup (state idle)"),
+    ],
+)
 def test_cooking_robot_refusals(action: str, args: dict[str, Any], reason: str) -> None:
     r = Run(RobotKind.COOKING)
     ack = r.cmd(action, **args)
@@ -501,11 +545,13 @@ def test_cooking_robot_stands_still_on_mains_power() -> None:
 
 def test_resent_command_gets_the_same_ack_and_runs_once() -> None:
     r = Run()
-    first = r.m.handle(Command(id="x-1", action=CommandAction.GOTO, args={"table": "t1",
-                                                                          "task": "o"}), r.now)
-    again = r.m.handle(Command(id="x-1", action=CommandAction.GOTO, args={"table": "t1",
-                                                                          "task": "o"},
-                               attempt=2), r.now + 1)
+    first = r.m.handle(
+        Command(id="x-1", action=CommandAction.GOTO, args={"table": "t1", "task": "o"}), r.now
+    )
+    again = r.m.handle(
+        Command(id="x-1", action=CommandAction.GOTO, args={"table": "t1", "task": "o"}, attempt=2),
+        r.now + 1,
+    )
     assert again == [first[0]]
     assert r.m.duplicates == 1
 
@@ -523,7 +569,7 @@ def test_command_memory_is_bounded() -> None:
         r.cmd("pause", cmd_id=f"p{i}")
     assert r.m.duplicates == 0
     r.cmd("pause", cmd_id="p0")  # forgotten: runs again (harmless for a gateway that
-    assert r.m.duplicates == 0   # gives up after a few attempts)
+    assert r.m.duplicates == 0  # gives up after a few attempts)
     r.cmd("pause", cmd_id="p3")
     assert r.m.duplicates == 1
 
@@ -552,14 +598,17 @@ def test_current_state_message() -> None:
 # ---- properties ----------------------------------------------------------------------
 
 _action = st.sampled_from(list(CommandAction))
-_args = st.fixed_dictionaries({}, optional={
-    "x": st.floats(-5, 25, allow_nan=False),
-    "y": st.floats(-5, 15, allow_nan=False),
-    "table": st.sampled_from(["t1", "t2", "t9"]),
-    "task": st.sampled_from(["o-1", "o-2"]),
-    "recipe": st.sampled_from(["soup", ""]),
-    "seconds": st.floats(0.1, 20),
-})
+_args = st.fixed_dictionaries(
+    {},
+    optional={
+        "x": st.floats(-5, 25, allow_nan=False),
+        "y": st.floats(-5, 15, allow_nan=False),
+        "table": st.sampled_from(["t1", "t2", "t9"]),
+        "task": st.sampled_from(["o-1", "o-2"]),
+        "recipe": st.sampled_from(["soup", ""]),
+        "seconds": st.floats(0.1, 20),
+    },
+)
 _step = st.one_of(
     st.tuples(st.just("cmd"), _action, _args, st.sampled_from(["a", "b", "c", "d", "e", "f"])),
     st.tuples(st.just("tick"), st.floats(0.0, 8.0)),
@@ -568,13 +617,24 @@ _step = st.one_of(
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(list(RobotKind)), battery=st.floats(0, 100),
-       fail_rate=st.sampled_from([0.0, 0.3]), wander_s=st.sampled_from([0.0, 2.0]),
-       steps=st.lists(_step, max_size=60))
-def test_any_sequence_keeps_every_invariant(kind: RobotKind, battery: float, fail_rate: float,
-                                            wander_s: float, steps: list[tuple[Any, ...]]) -> None:
-    r = Run(kind, battery=battery, fail_rate=fail_rate, wander_s=wander_s, charge_rate=5.0,
-            drain_moving=2.0)
+@given(
+    kind=st.sampled_from(list(RobotKind)),
+    battery=st.floats(0, 100),
+    fail_rate=st.sampled_from([0.0, 0.3]),
+    wander_s=st.sampled_from([0.0, 2.0]),
+    steps=st.lists(_step, max_size=60),
+)
+def test_any_sequence_keeps_every_invariant(
+    kind: RobotKind, battery: float, fail_rate: float, wander_s: float, steps: list[tuple[Any, ...]]
+) -> None:
+    r = Run(
+        kind,
+        battery=battery,
+        fail_rate=fail_rate,
+        wander_s=wander_s,
+        charge_rate=5.0,
+        drain_moving=2.0,
+    )
     decode = gateway_decoder().decode
     state = "idle"
     acked: dict[str, Ack] = {}

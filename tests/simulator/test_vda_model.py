@@ -29,8 +29,11 @@ from simulator.vda_model import VdaAgv, factsheet
 from tests.protocol.vda5050_support import assert_schema_valid
 
 AGV = AgvId("Acme", "SN-1")
-ROUTE = [RouteNode("dock-1", 1.0, 1.0, allowed_deviation_xy=0.3), RouteNode("pass", 1.0, 4.0),
-         RouteNode("T1", 4.0, 4.0)]
+ROUTE = [
+    RouteNode("dock-1", 1.0, 1.0, allowed_deviation_xy=0.3),
+    RouteNode("pass", 1.0, 4.0),
+    RouteNode("T1", 4.0, 4.0),
+]
 
 
 class Master:
@@ -46,8 +49,10 @@ def agv() -> VdaAgv:
 
 
 def errors(a: VdaAgv) -> list[tuple[str, dict[str, str]]]:
-    return [(e.error_type, {r.reference_key: r.reference_value for r in e.error_references or ()})
-            for e in a.errors]
+    return [
+        (e.error_type, {r.reference_key: r.reference_value for r in e.error_references or ()})
+        for e in a.errors
+    ]
 
 
 def state_of(a: VdaAgv, m: Master) -> object:
@@ -84,7 +89,8 @@ def test_refuses_what_a_real_agv_would() -> None:
     bad_stitch = msgspec.structs.replace(
         build_order_update(m.h(), order, ROUTE[2:], map_id="restaurant"),
         nodes=build_order_update(m.h(), order, ROUTE[2:], map_id="restaurant").nodes[1:],
-        edges=())
+        edges=(),
+    )
     a.on_order(bad_stitch)
     assert a.orders_ignored == 1 and a.order_id == "o1"
     assert errors(a) == [
@@ -105,12 +111,19 @@ def test_instant_actions() -> None:
     assert a.paused and a.e_stop is EStop.REMOTE
     a.tick(5.0)
     assert a.last_node_id == "dock-1" and not a.driving  # paused: no driving
-    a.on_instant_actions(instant_actions(m.h(Subtopic.INSTANT_ACTIONS),
-                                         [stop_pause("r1"), cancel_order("c2")]))
+    a.on_instant_actions(
+        instant_actions(m.h(Subtopic.INSTANT_ACTIONS), [stop_pause("r1"), cancel_order("c2")])
+    )
     st = state_of(a, m)
     status = {s.action_id: s.action_status for s in st.action_states}  # type: ignore[attr-defined]
-    assert status == {"c1": "FAILED", "p1": "FINISHED", "e1": "FINISHED", "d1": "FAILED",
-                      "r1": "FINISHED", "c2": "FINISHED"}
+    assert status == {
+        "c1": "FAILED",
+        "p1": "FINISHED",
+        "e1": "FINISHED",
+        "d1": "FAILED",
+        "r1": "FINISHED",
+        "c2": "FINISHED",
+    }
     assert a.nodes == [] and a.order_id == "o1"  # cancelled, the orderId stays
     assert_schema_valid(Subtopic.FACTSHEET, factsheet(m.h(Subtopic.FACTSHEET), speed=1.0))
     assert_schema_valid(Subtopic.VISUALIZATION, a.visualization(m.h(Subtopic.VISUALIZATION)))
@@ -122,11 +135,17 @@ def test_instant_actions() -> None:
 def _vda_fleet() -> Any:
     from config import Settings
 
-    return Settings(robots=[
-        {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "S1"}},
-        {"id": "agv-2", "kind": "serving",
-         "vda": {"manufacturer": "Acme", "serial": "S2", "version": "2.0.0"}},
-        {"id": "serve-1", "kind": "serving", "key": "ab" * 32}])
+    return Settings(
+        robots=[
+            {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "S1"}},
+            {
+                "id": "agv-2",
+                "kind": "serving",
+                "vda": {"manufacturer": "Acme", "serial": "S2", "version": "2.0.0"},
+            },
+            {"id": "serve-1", "kind": "serving", "key": "ab" * 32},
+        ]
+    )
 
 
 def test_vda_version_flags_pick_the_version_per_robot_or_for_all() -> None:
@@ -138,17 +157,22 @@ def test_vda_version_flags_pick_the_version_per_robot_or_for_all() -> None:
     s = _vda_fleet()
     assert versions(_vda_versions(s, [])) == {"agv-1": None, "agv-2": "2.0.0"}
     assert versions(_vda_versions(s, ["agv-1=1.1.0"])) == {"agv-1": "1.1.0", "agv-2": "2.0.0"}
-    assert versions(_vda_versions(s, ["2.1.0", "agv-2=1.1.0"])) == {"agv-1": "2.1.0",
-                                                                    "agv-2": "1.1.0"}
+    assert versions(_vda_versions(s, ["2.1.0", "agv-2=1.1.0"])) == {
+        "agv-1": "2.1.0",
+        "agv-2": "1.1.0",
+    }
     assert versions(s) == {"agv-1": None, "agv-2": "2.0.0"}  # a copy: the config is untouched
 
 
-@pytest.mark.parametrize(("choice", "words"), [
-    ("agv-1=3.0.0", "'3.0.0' is not a VDA 5050 version we speak (1.1, 2.0, 2.1)"),
-    ("agv-1=2.0", "'2.0' is not a VDA 5050 version we speak"),
-    ("serve-1=2.0.0", "'serve-1' is not a robot with vda = {...}"),
-    ("agv-9=2.0.0", "'agv-9' is not a robot with vda = {...}"),
-])
+@pytest.mark.parametrize(
+    ("choice", "words"),
+    [
+        ("agv-1=3.0.0", "'3.0.0' is not a VDA 5050 version we speak (1.1, 2.0, 2.1)"),
+        ("agv-1=2.0", "'2.0' is not a VDA 5050 version we speak"),
+        ("serve-1=2.0.0", "'serve-1' is not a robot with vda = {...}"),
+        ("agv-9=2.0.0", "'agv-9' is not a robot with vda = {...}"),
+    ],
+)
 def test_vda_version_flags_refuse_what_cannot_be(choice: str, words: str) -> None:
     from simulator.cli import _vda_versions
 

@@ -17,9 +17,14 @@ from tests.protocol.vda5050_support import SCHEMA_DIRS, schema_errors, wire_erro
 from tests.thirdparty.vdalib import NodeParty, Validator, install
 
 # The library's own topic names for its validators.
-_LIB_TOPIC = {Subtopic.ORDER: "order", Subtopic.INSTANT_ACTIONS: "instantActions",
-              Subtopic.STATE: "state", Subtopic.VISUALIZATION: "visualization",
-              Subtopic.CONNECTION: "connection", Subtopic.FACTSHEET: "factsheet"}
+_LIB_TOPIC = {
+    Subtopic.ORDER: "order",
+    Subtopic.INSTANT_ACTIONS: "instantActions",
+    Subtopic.STATE: "state",
+    Subtopic.VISUALIZATION: "visualization",
+    Subtopic.CONNECTION: "connection",
+    Subtopic.FACTSHEET: "factsheet",
+}
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +48,15 @@ class Wire:
         return self.seen
 
     def of(self, sub: Subtopic) -> list[dict[str, Any]]:
-        return [m.json for m in self.drain()
-                if VdaTopic.parse(m.topic, accept=frozenset(Subtopic)).subtopic is sub]
+        return [
+            m.json
+            for m in self.drain()
+            if VdaTopic.parse(m.topic, accept=frozenset(Subtopic)).subtopic is sub
+        ]
 
-    async def check(self, version: str, ours: frozenset[Subtopic] = MASTER_PUBLISHES
-                    ) -> dict[str, int]:
+    async def check(
+        self, version: str, ours: frozenset[Subtopic] = MASTER_PUBLISHES
+    ) -> dict[str, int]:
         """Every message was in ``version``, reads back in it, passes its official schemas
         (if it has any; strict for ``ours``, what we sent, so that a typo of ours fails) and
         the library's validators; how many of each subtopic."""
@@ -60,9 +69,11 @@ class Wire:
                 assert doc["version"] == version, m.topic
                 decode_for_topic(topic, m.payload, version=version)
                 if version in SCHEMA_DIRS:
-                    errors = (wire_errors(topic.subtopic, doc, version)
-                              if topic.subtopic in ours else
-                              schema_errors(topic.subtopic, doc, version=version, strict=False))
+                    errors = (
+                        wire_errors(topic.subtopic, doc, version)
+                        if topic.subtopic in ours
+                        else schema_errors(topic.subtopic, doc, version=version, strict=False)
+                    )
                     assert not errors, f"{m.topic}: {errors}"
                 if topic.subtopic is not Subtopic.FACTSHEET:  # its 2.0 factsheet type is {}
                     complaint = await checker.check(_LIB_TOPIC[topic.subtopic], version, doc)
@@ -80,14 +91,25 @@ async def wire(mosquitto_private: Any) -> AsyncIterator[Wire]:
 def lib_agv(broker_port: int, version: str, serial: str = "SN-1", **options: Any) -> NodeParty:
     """vda-5050-lib's AgvController + VirtualAgvAdapter as ``Acme``/``serial``, parked on dock-1
     of the corridor floor (tests/integration/mqtt_support.FLOOR)."""
-    return NodeParty({
-        "role": "agv", "broker": f"mqtt://127.0.0.1:{broker_port}", "version": version,
-        "agv": {"manufacturer": "Acme", "serialNumber": serial},
-        "initialPosition": {"mapId": "restaurant", "x": 1.0, "y": 1.0, "theta": 0.0,
-                            "lastNodeId": "dock-1"},
-        "vehicleSpeed": 3.0, "stateIntervalMs": 1000, "visualizationIntervalMs": 500,
-        **options,
-    })
+    return NodeParty(
+        {
+            "role": "agv",
+            "broker": f"mqtt://127.0.0.1:{broker_port}",
+            "version": version,
+            "agv": {"manufacturer": "Acme", "serialNumber": serial},
+            "initialPosition": {
+                "mapId": "restaurant",
+                "x": 1.0,
+                "y": 1.0,
+                "theta": 0.0,
+                "lastNodeId": "dock-1",
+            },
+            "vehicleSpeed": 3.0,
+            "stateIntervalMs": 1000,
+            "visualizationIntervalMs": 500,
+            **options,
+        }
+    )
 
 
 async def settle() -> None:

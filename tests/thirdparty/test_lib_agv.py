@@ -53,8 +53,9 @@ class Floor:
         body: dict[str, Any] = {"action": action}
         if args:
             body["args"] = args
-        resp = await self.shop.client.post("/api/robots/agv-1/commands", headers=self.shop.h,
-                                           json=body)
+        resp = await self.shop.client.post(
+            "/api/robots/agv-1/commands", headers=self.shop.h, json=body
+        )
         assert resp.status == 202, await resp.text()
         return str((await resp.json())["command"])
 
@@ -62,9 +63,11 @@ class Floor:
         async def find() -> dict[str, Any] | None:
             for ev in await events(self.r):
                 if ev["type"] in ("command.acked", "command.failed") and (
-                        ev["data"].get("command") == cid):
+                    ev["data"].get("command") == cid
+                ):
                     return ev
             return None
+
         return await wait_for(find, timeout)
 
     async def states(self) -> list[str]:
@@ -72,7 +75,8 @@ class Floor:
 
     async def reaches(self, *want: str, timeout: float = 15.0) -> None:
         async def there() -> bool:
-            return (await self.states())[-len(want):] == list(want)
+            return (await self.states())[-len(want) :] == list(want)
+
         await wait_for(there, timeout)
 
     def lib_states(self) -> list[dict[str, Any]]:
@@ -81,52 +85,93 @@ class Floor:
 
 def settings_for(redis_url: str, tmp_path: Path, broker_url: str) -> Settings:
     robots = [r for r in robots_config() if r["id"] == "cook-1"] + [
-        {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "SN-1"}}]
+        {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "SN-1"}}
+    ]
     return e2e_settings(
-        redis_url, tmp_path, floor=FLOOR, robots=robots,
-        mqtt={"enabled": True, "url": broker_url, "client_id": "gw-thirdparty",
-              "reconnect_max_s": 0.5, "keepalive_s": 5},
-        vda5050={"enabled": True, "resend_s": 1.0, "max_resends": 5, "return_after_s": 60.0,
-                 "stale_after_s": 10.0},
-        commands={"ack_timeout_s": 2, "max_attempts": 3, "ttl_s": 20})
+        redis_url,
+        tmp_path,
+        floor=FLOOR,
+        robots=robots,
+        mqtt={
+            "enabled": True,
+            "url": broker_url,
+            "client_id": "gw-thirdparty",
+            "reconnect_max_s": 0.5,
+            "keepalive_s": 5,
+        },
+        vda5050={
+            "enabled": True,
+            "resend_s": 1.0,
+            "max_resends": 5,
+            "return_after_s": 60.0,
+            "stale_after_s": 10.0,
+        },
+        commands={"ack_timeout_s": 2, "max_attempts": 3, "ttl_s": 20},
+    )
 
 
 @contextlib.asynccontextmanager
-async def floor(version: str, redis_server: RedisServer, redis_client: aioredis.Redis,
-                tmp_path: Path, mosquitto: MosquittoServer, wire: Wire,
-                start: Callable[[Settings], Awaitable[Restaurant]]) -> AsyncIterator[Floor]:
+async def floor(
+    version: str,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    mosquitto: MosquittoServer,
+    wire: Wire,
+    start: Callable[[Settings], Awaitable[Restaurant]],
+) -> AsyncIterator[Floor]:
     settings = settings_for(redis_server.url, tmp_path, mosquitto.url)
     shop = await start(settings)
-    async with run_gateway(settings) as gw, simulated(settings, gw, robots=("cook-1",)), \
-            lib_agv(mosquitto.port, version) as agv:
+    async with (
+        run_gateway(settings) as gw,
+        simulated(settings, gw, robots=("cook-1",)),
+        lib_agv(mosquitto.port, version) as agv,
+    ):
         f = Floor(shop, gw, agv, wire, redis_client, version)
         await f.reaches("idle")
         yield f
 
 
 @pytest.fixture(params=["2.0.0", "1.1.0"])
-async def world(request: pytest.FixtureRequest, vdalib: Path, redis_server: RedisServer,
-                redis_client: aioredis.Redis, tmp_path: Path,
-                mosquitto_private: MosquittoServer, wire: Wire,
-                open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
-                ) -> AsyncIterator[Floor]:
-    async with floor(request.param, redis_server, redis_client, tmp_path, mosquitto_private,
-                     wire, open_restaurant) as f:
+async def world(
+    request: pytest.FixtureRequest,
+    vdalib: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+    wire: Wire,
+    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
+) -> AsyncIterator[Floor]:
+    async with floor(
+        request.param,
+        redis_server,
+        redis_client,
+        tmp_path,
+        mosquitto_private,
+        wire,
+        open_restaurant,
+    ) as f:
         yield f
 
 
 @pytest.fixture
-async def world20(vdalib: Path, redis_server: RedisServer, redis_client: aioredis.Redis,
-                  tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire,
-                  open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
-                  ) -> AsyncIterator[Floor]:
-    async with floor("2.0.0", redis_server, redis_client, tmp_path, mosquitto_private, wire,
-                     open_restaurant) as f:
+async def world20(
+    vdalib: Path,
+    redis_server: RedisServer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    mosquitto_private: MosquittoServer,
+    wire: Wire,
+    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
+) -> AsyncIterator[Floor]:
+    async with floor(
+        "2.0.0", redis_server, redis_client, tmp_path, mosquitto_private, wire, open_restaurant
+    ) as f:
         yield f
 
 
-async def test_an_order_placed_over_rest_is_cooked_and_delivered_by_the_agv(
-        world: Floor) -> None:
+async def test_an_order_placed_over_rest_is_cooked_and_delivered_by_the_agv(world: Floor) -> None:
     f = world
     placed = await f.shop.order("T3", ("Bibimbap", 1))
     await f.reaches("at_table", timeout=30)
@@ -145,7 +190,8 @@ async def test_an_order_placed_over_rest_is_cooked_and_delivered_by_the_agv(
     back = [o for o in orders if o["nodes"][-1]["nodeId"] == "pass"]
     # Base and horizon: dock-1 pass T1 | T2 T3, then updates stitched as it drives.
     assert [[n["released"] for n in o["nodes"]] for o in delivery[:1]] == [
-        [True, True, True, False, False]]
+        [True, True, True, False, False]
+    ]
     assert [o["orderUpdateId"] for o in delivery] == [0, 1, 2]
     assert {o["orderId"] for o in delivery} == {delivery[0]["orderId"]}
     assert back and back[0]["nodes"][0]["nodeId"] == "T3"
@@ -165,6 +211,7 @@ async def _driving(f: Floor) -> None:
     async def moving() -> bool:
         states = f.lib_states()
         return bool(states) and states[-1]["driving"] and states[-1]["lastNodeId"] == "pass"
+
     await wait_for(moving, timeout=15)
 
 
@@ -178,12 +225,19 @@ async def test_a_cancel_mid_route_brings_the_dish_back(world20: Floor) -> None:
     await f.reaches("returning", "idle", timeout=20)
     await f.gw.drained()
     assert ack["type"] == "command.acked" and ack["data"]["result"]["cancelled"]
-    cancels = [a for m in f.wire.of(Subtopic.INSTANT_ACTIONS) for a in m["actions"]
-               if a["actionType"] == "cancelOrder"]
+    cancels = [
+        a
+        for m in f.wire.of(Subtopic.INSTANT_ACTIONS)
+        for a in m["actions"]
+        if a["actionType"] == "cancelOrder"
+    ]
     assert len(cancels) >= 1
     lib = f.lib_states()
-    assert any(a["actionId"] == cancels[0]["actionId"] and a["actionStatus"] == "FINISHED"
-               for s in lib for a in s["actionStates"])
+    assert any(
+        a["actionId"] == cancels[0]["actionId"] and a["actionStatus"] == "FINISHED"
+        for s in lib
+        for a in s["actionStates"]
+    )
     assert lib[-1]["lastNodeId"] == "pass" and not lib[-1]["nodeStates"]
     assert await f.states() == ["idle", "assigned", "en_route", "returning", "idle"]
     await f.wire.check("2.0.0")
@@ -195,12 +249,16 @@ async def test_pause_stops_the_agv_and_resume_lets_it_arrive(world20: Floor) -> 
     await _driving(f)
     pid = await f.command("pause")
     paused = await f.outcome(pid)
-    assert paused["type"] == "command.acked", (paused, f.wire.of(Subtopic.INSTANT_ACTIONS),
-                                               f.lib_states()[-3:])
+    assert paused["type"] == "command.acked", (
+        paused,
+        f.wire.of(Subtopic.INSTANT_ACTIONS),
+        f.lib_states()[-3:],
+    )
 
     async def stopped() -> bool:
         s = f.lib_states()
         return bool(s) and s[-1]["paused"] is True and s[-1]["driving"] is False
+
     await wait_for(stopped, timeout=10)
     where, seen = f.lib_states()[-1]["agvPosition"], len(f.lib_states())
     await wait_for(lambda: len(f.lib_states()) >= seen + 2, timeout=5)
@@ -225,6 +283,7 @@ async def test_the_estop_plan_pauses_and_release_cancels_the_order(world20: Floo
     async def stopped() -> bool:
         s = f.lib_states()
         return bool(s) and not s[-1]["driving"] and not s[-1]["nodeStates"]
+
     await wait_for(stopped, timeout=10)
     await f.reaches("idle", timeout=10)
     await f.gw.drained()
@@ -246,19 +305,24 @@ async def test_the_estop_plan_pauses_and_release_cancels_the_order(world20: Floo
 
 
 async def test_an_agv_whose_broker_connection_breaks_goes_offline_by_its_last_will(
-        world20: Floor) -> None:
+    world20: Floor,
+) -> None:
     f = world20
     f.agv.kill()  # no DISCONNECT: the broker publishes the AGV's will
 
     async def offline() -> bool:
-        conn = [(e["data"]["state"], e["data"]["reason"])
-                for e in await events(f.r, "robot.connection", "agv-1")]
+        conn = [
+            (e["data"]["state"], e["data"]["reason"])
+            for e in await events(f.r, "robot.connection", "agv-1")
+        ]
         return conn[-1:] == [("offline", "connection_broken")]
+
     await wait_for(offline, timeout=10)
     robot = await (await f.shop.client.get("/api/robots/agv-1", headers=f.shop.h)).json()
     assert robot["connection"] == "offline"
-    wills = [m for m in f.wire.of(Subtopic.CONNECTION) if m["connectionState"] ==
-             "CONNECTIONBROKEN"]
+    wills = [
+        m for m in f.wire.of(Subtopic.CONNECTION) if m["connectionState"] == "CONNECTIONBROKEN"
+    ]
     assert wills and wills[-1]["version"] == "2.0.0"
     cid = await f.command("goto", table="T1")
     assert (await f.outcome(cid))["data"]["reason"] == "robot_offline"

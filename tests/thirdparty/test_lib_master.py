@@ -45,8 +45,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 AGV = AgvId("Acme", "SN-1")
 _HEADER = ("headerId", "timestamp", "version", "manufacturer", "serialNumber")
-_SPOTS = {p["name"]: (p["x"], p["y"]) for p in (FLOOR["kitchen_pass"], *FLOOR["docks"],
-                                                 *FLOOR["tables"])}
+_SPOTS = {
+    p["name"]: (p["x"], p["y"]) for p in (FLOOR["kitchen_pass"], *FLOOR["docks"], *FLOOR["tables"])
+}
 
 
 def _toml(value: Any) -> str:
@@ -63,26 +64,50 @@ def _toml(value: Any) -> str:
 
 def sim_config(path: Path, broker_url: str) -> Path:
     """The simulator's config: the corridor floor and one VDA 5050 AGV, agv-1 (Acme/SN-1)."""
-    sections = {"mqtt": {"enabled": True, "url": broker_url}, "vda5050": {"enabled": True},
-                "logging": {"level": "warning"}, "floor": FLOOR}
+    sections = {
+        "mqtt": {"enabled": True, "url": broker_url},
+        "vda5050": {"enabled": True},
+        "logging": {"level": "warning"},
+        "floor": FLOOR,
+    }
     lines = []
     for name, table in sections.items():
         lines.append(f"[{name}]")
         lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
-    lines += ["[[robots]]", 'id = "agv-1"', 'kind = "serving"',
-              'vda = {manufacturer = "Acme", serial = "SN-1"}']
+    lines += [
+        "[[robots]]",
+        'id = "agv-1"',
+        'kind = "serving"',
+        'vda = {manufacturer = "Acme", serial = "SN-1"}',
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 @contextlib.asynccontextmanager
-async def robodine_sim(config: Path, version: str, speed: float
-                       ) -> AsyncIterator[asyncio.subprocess.Process]:
+async def robodine_sim(
+    config: Path, version: str, speed: float
+) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "robodine", "sim", "--config", str(config), "--transport",
-        "vda5050", "--vda-version", f"agv-1={version}", "--speed", str(speed), "--hz", "10",
-        cwd=REPO, env={**os.environ, "ROBODINE_LOGGING_LEVEL": "warning"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "robodine",
+        "sim",
+        "--config",
+        str(config),
+        "--transport",
+        "vda5050",
+        "--vda-version",
+        f"agv-1={version}",
+        "--speed",
+        str(speed),
+        "--hz",
+        "10",
+        cwd=REPO,
+        env={**os.environ, "ROBODINE_LOGGING_LEVEL": "warning"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         yield proc
     finally:
@@ -105,12 +130,18 @@ class Master:
         return [RouteNode(n, *_SPOTS[n], allowed_deviation_xy=0.3) for n in names]
 
     def order(self, order_id: str, names: tuple[str, ...], released: int) -> Order:
-        return build_order(self.headers.header(AGV, Subtopic.ORDER, 1e9), order_id,
-                           self.route(*names), map_id="restaurant", released=released)
+        return build_order(
+            self.headers.header(AGV, Subtopic.ORDER, 1e9),
+            order_id,
+            self.route(*names),
+            map_id="restaurant",
+            released=released,
+        )
 
     def update(self, previous: Order, names: tuple[str, ...]) -> Order:
-        return build_order_update(self.headers.header(AGV, Subtopic.ORDER, 1e9), previous,
-                                  self.route(*names))
+        return build_order_update(
+            self.headers.header(AGV, Subtopic.ORDER, 1e9), previous, self.route(*names)
+        )
 
     async def assign(self, order: Order) -> int:
         """Our order (built and encoded in the master's version) without its header: the
@@ -139,8 +170,8 @@ class Master:
         ``check`` holds."""
         events = self.party.events
         event = await self.party.wait(
-            "state", timeout=timeout,
-            where=lambda e: check(e["state"]) and events.index(e) >= since)
+            "state", timeout=timeout, where=lambda e: check(e["state"]) and events.index(e) >= since
+        )
         return event["state"]  # type: ignore[no-any-return]
 
     async def action(self, id_: int, status: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -152,13 +183,19 @@ def action(kind: str, action_id: str, blocking: str = "HARD") -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def driven(tmp_path: Path, mosquitto: MosquittoServer, version: str, *,
-                 speed: float = 4.0) -> AsyncIterator[tuple[Master, asyncio.subprocess.Process]]:
+async def driven(
+    tmp_path: Path, mosquitto: MosquittoServer, version: str, *, speed: float = 4.0
+) -> AsyncIterator[tuple[Master, asyncio.subprocess.Process]]:
     """The library's master and the simulator, which drives at ``speed`` m/s."""
     config = sim_config(tmp_path / "sim.toml", mosquitto.url)
-    party = NodeParty({"role": "master", "broker": f"mqtt://127.0.0.1:{mosquitto.port}",
-                       "version": version,
-                       "agv": {"manufacturer": "Acme", "serialNumber": "SN-1"}})
+    party = NodeParty(
+        {
+            "role": "master",
+            "broker": f"mqtt://127.0.0.1:{mosquitto.port}",
+            "version": version,
+            "agv": {"manufacturer": "Acme", "serialNumber": "SN-1"},
+        }
+    )
     async with party, robodine_sim(config, version, speed) as proc:
         master = Master(party, version)
         await party.wait("connection", where=lambda e: e["state"] == "ONLINE", timeout=20)
@@ -168,8 +205,8 @@ async def driven(tmp_path: Path, mosquitto: MosquittoServer, version: str, *,
 
 @pytest.mark.parametrize("version", ["2.0.0", "1.1.0"])
 async def test_the_library_drives_an_order_with_a_horizon_and_its_update(
-        vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire,
-        version: str) -> None:
+    vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire, version: str
+) -> None:
     async with driven(tmp_path, mosquitto_private, version) as (m, _):
         first = m.order("o-1", ("dock-1", "pass", "T1", "T2", "T3"), released=3)
         n = await m.assign(first)
@@ -191,7 +228,8 @@ async def test_the_library_drives_an_order_with_a_horizon_and_its_update(
 
 
 async def test_the_library_cancels_an_order_mid_route(
-        vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire) -> None:
+    vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire
+) -> None:
     async with driven(tmp_path, mosquitto_private, "2.0.0", speed=1.5) as (m, _):
         n = await m.assign(m.order("o-2", ("dock-1", "pass", "T1", "T2", "T3"), released=5))
         await m.party.wait("node_traversed", id=n, nodeId="pass", timeout=10)
@@ -206,12 +244,14 @@ async def test_the_library_cancels_an_order_mid_route(
         again = await m.instant(action("cancelOrder", "cancel-2"))
         await m.action(again, "FAILED")  # nothing left to cancel
         await m.until(  # the state that says so may come after the action's
-            lambda s: any(e["errorType"] == "noOrderToCancel" for e in s["errors"]), since=mark)
+            lambda s: any(e["errorType"] == "noOrderToCancel" for e in s["errors"]), since=mark
+        )
     await wire.check("2.0.0", ours=AGV_PUBLISHES)
 
 
 async def test_the_library_pauses_resumes_and_runs_our_estop_plan(
-        vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire) -> None:
+    vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire
+) -> None:
     async with driven(tmp_path, mosquitto_private, "2.0.0", speed=1.5) as (m, _):
         n = await m.assign(m.order("o-3", ("dock-1", "pass", "T1", "T2", "T3"), released=5))
         await m.party.wait("node_traversed", id=n, nodeId="pass", timeout=10)
@@ -232,29 +272,41 @@ async def test_the_library_pauses_resumes_and_runs_our_estop_plan(
         await m.party.wait("node_traversed", id=n, nodeId="T2", timeout=10)
         mark = m.mark()
         e1 = await m.instant(action("startPause", "estop-1.pause"))
-        e2 = await m.instant({**action("robodineEStop", "estop-1.estop"),
-                              "actionParameters": [{"key": "reason", "value": "spill"}]})
+        e2 = await m.instant(
+            {
+                **action("robodineEStop", "estop-1.estop"),
+                "actionParameters": [{"key": "reason", "value": "spill"}],
+            }
+        )
         await m.action(e1, "FINISHED")
         await m.action(e2, "FINISHED")
-        st = await m.until(lambda s: s["safetyState"]["eStop"] == "REMOTE" and s["paused"],
-                           since=mark)
+        st = await m.until(
+            lambda s: s["safetyState"]["eStop"] == "REMOTE" and s["paused"], since=mark
+        )
         assert not st["driving"]
         # The release: the latch, then cancel what it ran, then resume.
         mark = m.mark()
-        for i, (kind, block) in enumerate((("robodineEStopRelease", "NONE"),
-                                           ("cancelOrder", "HARD"), ("stopPause", "NONE"))):
+        for i, (kind, block) in enumerate(
+            (("robodineEStopRelease", "NONE"), ("cancelOrder", "HARD"), ("stopPause", "NONE"))
+        ):
             await m.action(await m.instant(action(kind, f"release-1.{i}", block)), "FINISHED")
-        st = await m.until(lambda s: s["safetyState"]["eStop"] == "NONE" and not s["paused"]
-                           and not s["nodeStates"], since=mark)
+        st = await m.until(
+            lambda s: (
+                s["safetyState"]["eStop"] == "NONE" and not s["paused"] and not s["nodeStates"]
+            ),
+            since=mark,
+        )
         assert st["orderId"] == "o-4"
     await wire.check("2.0.0", ours=AGV_PUBLISHES)
 
 
 async def test_the_library_sees_the_simulated_agvs_last_will(
-        vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire) -> None:
+    vdalib: Path, tmp_path: Path, mosquitto_private: MosquittoServer, wire: Wire
+) -> None:
     async with driven(tmp_path, mosquitto_private, "2.0.0") as (m, proc):
         proc.send_signal(signal.SIGKILL)  # no OFFLINE, no DISCONNECT
-        broken = await m.party.wait("connection", where=lambda e: e["state"] ==
-                                    "CONNECTIONBROKEN", timeout=10)
+        broken = await m.party.wait(
+            "connection", where=lambda e: e["state"] == "CONNECTIONBROKEN", timeout=10
+        )
         assert broken["agvId"] == {"manufacturer": "Acme", "serialNumber": "SN-1"}
     await wire.check("2.0.0", ours=AGV_PUBLISHES)

@@ -59,11 +59,17 @@ def install() -> Path:
     try:
         for name in ("package.json", "package-lock.json"):
             shutil.copy(HERE / name, work / name)
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=work, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"npm ci of vda-5050-lib {LIB_VERSION} failed: "
-                               f"{done.stderr.strip()[-800:]}")
+            raise RuntimeError(
+                f"npm ci of vda-5050-lib {LIB_VERSION} failed: {done.stderr.strip()[-800:]}"
+            )
         with contextlib.suppress(OSError):  # another process may have won the race
             work.rename(target)
     finally:
@@ -85,9 +91,14 @@ class NodeParty:
     async def start(self, timeout: float = 20.0) -> NodeParty:
         env = {**os.environ, "NODE_PATH": str(node_modules())}
         self._proc = await asyncio.create_subprocess_exec(
-            "node", str(DRIVER), json.dumps(self.config), env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            "node",
+            str(DRIVER),
+            json.dumps(self.config),
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         self._reader = asyncio.create_task(self._read())
         await self.wait("ready", timeout=timeout)
         return self
@@ -111,12 +122,20 @@ class NodeParty:
 
     def seen(self, event: str | tuple[str, ...], **match: Any) -> list[dict[str, Any]]:
         events = (event,) if isinstance(event, str) else event
-        return [e for e in self.events if e.get("event") in events
-                and all(e.get(k) == v for k, v in match.items())]
+        return [
+            e
+            for e in self.events
+            if e.get("event") in events and all(e.get(k) == v for k, v in match.items())
+        ]
 
-    async def wait(self, event: str | tuple[str, ...], *, timeout: float = 10.0,
-                   where: Callable[[dict[str, Any]], bool] | None = None,
-                   **match: Any) -> dict[str, Any]:
+    async def wait(
+        self,
+        event: str | tuple[str, ...],
+        *,
+        timeout: float = 10.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        **match: Any,
+    ) -> dict[str, Any]:
         """The first ``event`` (matching ``match`` and ``where``) said so far or within
         ``timeout``; a driver that dies or says "fatal" fails at once, with its stderr."""
         deadline = time.monotonic() + timeout
@@ -127,12 +146,15 @@ class NodeParty:
             fatal = self.seen("fatal")
             if fatal or (self._proc is not None and self._proc.returncode is not None):
                 await self._drain_stderr()
-                raise AssertionError(f"vda-5050-lib {self.config['role']} ended: {fatal} "
-                                     f"{self.stderr.decode(errors='replace')[-1500:]}")
+                raise AssertionError(
+                    f"vda-5050-lib {self.config['role']} ended: {fatal} "
+                    f"{self.stderr.decode(errors='replace')[-1500:]}"
+                )
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {event} {match} within {timeout} s; last events: "
-                                     f"{self.events[-8:]}")
+                raise AssertionError(
+                    f"no {event} {match} within {timeout} s; last events: {self.events[-8:]}"
+                )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))

@@ -68,45 +68,90 @@ async def audit(env: WebEnv, type_: str) -> list[dict[str, Any]]:
 
 
 def rec(type_: str, robot: str = "", level: str = "info", **data: Any) -> EventRecord:
-    return EventRecord(eid="e", type=type_, ts=time.time(), robot=robot, level=Level(level),
-                       src="gw", data=data)
+    return EventRecord(
+        eid="e", type=type_, ts=time.time(), robot=robot, level=Level(level), src="gw", data=data
+    )
 
 
 def test_which_events_raise_and_clear() -> None:
     assert effects(rec("robot.state", "r1", "alarm", state="estop", previous="idle")) == [
-        Raise("estop:r1", "estop", "r1", detail={"state": "estop", "previous": "idle",
-                                                  "task": "", "reason": ""})]
+        Raise(
+            "estop:r1",
+            "estop",
+            "r1",
+            detail={"state": "estop", "previous": "idle", "task": "", "reason": ""},
+        )
+    ]
     kinds = [
         (rec("robot.state", "r1", "alarm", state="error"), "fault", "major"),
-        (rec("robot.state", "r1", "alarm", state="error", reason="fatal_error"), "vda_fatal",
-         "critical"),
+        (
+            rec("robot.state", "r1", "alarm", state="error", reason="fatal_error"),
+            "vda_fatal",
+            "critical",
+        ),
         (rec("robot.connection", "r1", "warning", state="stale"), "stale", "minor"),
         (rec("robot.connection", "r1", "warning", state="offline"), "offline", "major"),
-        (rec("robot.event", "r1", "warning", name="battery_low", data={"battery": 14}),
-         "battery_low", "minor"),
-        (rec("robot.event", "a1", "alarm", name="agv_error",
-             data={"error_level": "FATAL", "error_type": "motor"}), "vda_fatal", "critical"),
-        (rec("robot.event", "a1", "alarm", name="order_rejected", data={"order": "o1"}),
-         "delivery_failed", "major"),
-        (rec("task.released", "r1", "warning", order="o1", task="o1:d", kind="deliver",
-             reason="robot offline"), "delivery_failed", "major"),
-        (rec("command.failed", "", "warning", order="o2", reason="invalid_order"),
-         "delivery_failed", "major"),
+        (
+            rec("robot.event", "r1", "warning", name="battery_low", data={"battery": 14}),
+            "battery_low",
+            "minor",
+        ),
+        (
+            rec(
+                "robot.event",
+                "a1",
+                "alarm",
+                name="agv_error",
+                data={"error_level": "FATAL", "error_type": "motor"},
+            ),
+            "vda_fatal",
+            "critical",
+        ),
+        (
+            rec("robot.event", "a1", "alarm", name="order_rejected", data={"order": "o1"}),
+            "delivery_failed",
+            "major",
+        ),
+        (
+            rec(
+                "task.released",
+                "r1",
+                "warning",
+                order="o1",
+                task="o1:d",
+                kind="deliver",
+                reason="robot offline",
+            ),
+            "delivery_failed",
+            "major",
+        ),
+        (
+            rec("command.failed", "", "warning", order="o2", reason="invalid_order"),
+            "delivery_failed",
+            "major",
+        ),
         (rec("gateway.spool_overflow", "", "alarm", lost=3), "system", "major"),
     ]
     for event, kind, severity in kinds:
         (eff,) = effects(event)
         assert isinstance(eff, Raise) and (eff.kind, eff.severity) == (kind, severity), event
     # what never raises
-    assert effects(rec("robot.event", "a1", "warning", name="agv_error",
-                       data={"error_level": "WARNING"})) == []
+    assert (
+        effects(
+            rec("robot.event", "a1", "warning", name="agv_error", data={"error_level": "WARNING"})
+        )
+        == []
+    )
     assert effects(rec("task.released", "c1", "warning", order="o1", kind="cook")) == []
     assert effects(rec("robot.state", "r1", state="en_route")) == [
-        Clear("estop:r1", "robot en_route"), Clear("fault:r1", "robot en_route"),
-        Clear("vda_fatal:r1", "robot en_route")]
+        Clear("estop:r1", "robot en_route"),
+        Clear("fault:r1", "robot en_route"),
+        Clear("vda_fatal:r1", "robot en_route"),
+    ]
     assert effects(rec("alarm.acked", "r1", "alarm", alarm=1)) == []  # our own audit
     assert effects(rec("order.status", order="o1", status="delivered")) == [
-        Clear("delivery:o1", "delivered")]
+        Clear("delivery:o1", "delivered")
+    ]
 
 
 async def test_an_estop_is_raised_acknowledged_once_and_cleared(aenv: WebEnv) -> None:
@@ -114,7 +159,11 @@ async def test_an_estop_is_raised_acknowledged_once_and_cleared(aenv: WebEnv) ->
     await env.event("robot.state", "serve-1", Level.ALARM, state="estop", previous="en_route")
     (alarm,) = await until(env, 1, state="needs_ack")
     assert (alarm["kind"], alarm["severity"], alarm["robot"], alarm["active"]) == (
-        "estop", "critical", "serve-1", True)
+        "estop",
+        "critical",
+        "serve-1",
+        True,
+    )
     assert alarm["needs_ack"] and alarm["acked_at"] is None
     assert (await alarms(env))["needs_ack"] == 1
     raised = await wait_for(lambda: audit(env, "alarm.raised"))
@@ -127,20 +176,30 @@ async def test_an_estop_is_raised_acknowledged_once_and_cleared(aenv: WebEnv) ->
     assert r.status == 200, await r.text()
     acked = await r.json()
     assert (acked["acked_by"], acked["ack_note"], acked["needs_ack"]) == (
-        "staff", "chair moved", False)
+        "staff",
+        "chair moved",
+        False,
+    )
     assert acked["active"] is True  # acknowledged, the e-stop still holds
     again = await (await env.client.post(path, headers=env.auth("admin"), json={})).json()
     assert (again["acked_by"], again["acked_at"]) == ("staff", acked["acked_at"])
     (audit_ev,) = await audit(env, "alarm.acked")
-    assert audit_ev["data"] == {"alarm": alarm["id"], "kind": "estop", "severity": "critical",
-                                "robot": "serve-1", "order": "", "by": "staff"}
+    assert audit_ev["data"] == {
+        "alarm": alarm["id"],
+        "kind": "estop",
+        "severity": "critical",
+        "robot": "serve-1",
+        "order": "",
+        "by": "staff",
+    }
     assert (await alarms(env, state="needs_ack"))["items"] == []
 
     await env.event("robot.state", "serve-1", state="idle", previous="estop")
     await wait_for(lambda: _cleared(env, alarm["id"]))
     assert (await alarms(env, state="open"))["items"] == []
-    detail = await (await env.client.get(f"/api/alarms/{alarm['id']}",
-                                         headers=env.auth("viewer"))).json()
+    detail = await (
+        await env.client.get(f"/api/alarms/{alarm['id']}", headers=env.auth("viewer"))
+    ).json()
     assert [h["action"] for h in detail["history"]] == ["raised", "acked", "cleared"]
     assert [h["by"] for h in detail["history"]] == ["robot.state", "staff", "robot.state"]
     assert (await env.client.get("/api/alarms/999", headers=env.auth())).status == 404
@@ -154,12 +213,10 @@ async def _cleared(env: WebEnv, alarm_id: int) -> bool:
 
 async def test_a_robot_going_stale_then_offline_is_one_alarm(aenv: WebEnv) -> None:
     env = aenv
-    await env.event("robot.connection", "serve-2", Level.WARNING, state="stale",
-                    previous="online")
+    await env.event("robot.connection", "serve-2", Level.WARNING, state="stale", previous="online")
     (stale,) = await until(env, 1)
     assert (stale["kind"], stale["severity"], stale["latched"]) == ("stale", "minor", False)
-    await env.event("robot.connection", "serve-2", Level.WARNING, state="offline",
-                    previous="stale")
+    await env.event("robot.connection", "serve-2", Level.WARNING, state="offline", previous="stale")
     await wait_for(lambda: _kind(env, stale["id"], "offline"))
     await env.event("robot.connection", "serve-2", state="online", previous="offline")
     await wait_for(lambda: _cleared(env, stale["id"]))
@@ -187,12 +244,23 @@ async def _open_robots(env: WebEnv, robots: set[str]) -> bool:
 
 async def test_fatal_errors_failed_deliveries_and_system_alarms(aenv: WebEnv) -> None:
     env = aenv
-    await env.event("robot.event", "serve-1", Level.ALARM, name="agv_error",
-                    data={"error_type": "laserFault", "error_level": "FATAL",
-                          "description": "scanner dirty"})
+    await env.event(
+        "robot.event",
+        "serve-1",
+        Level.ALARM,
+        name="agv_error",
+        data={"error_type": "laserFault", "error_level": "FATAL", "description": "scanner dirty"},
+    )
     await env.event("robot.state", "serve-1", Level.ALARM, state="error", reason="fatal_error")
-    await env.event("task.released", "serve-2", Level.WARNING, order="o-77", task="o-77:d",
-                    kind="deliver", reason="robot offline")
+    await env.event(
+        "task.released",
+        "serve-2",
+        Level.WARNING,
+        order="o-77",
+        task="o-77:d",
+        kind="deliver",
+        reason="robot offline",
+    )
     await env.event("gateway.spool_overflow", "", Level.ALARM, lost=12)
     items = await until(env, 3)
     by_kind = {a["kind"]: a for a in items}
@@ -200,7 +268,9 @@ async def test_fatal_errors_failed_deliveries_and_system_alarms(aenv: WebEnv) ->
     await wait_for(lambda: _count(env, by_kind["vda_fatal"]["id"], 2))
     assert by_kind["vda_fatal"]["detail"]["error_type"] == "laserFault"
     assert (by_kind["delivery_failed"]["order"], by_kind["delivery_failed"]["robot"]) == (
-        "o-77", "serve-2")
+        "o-77",
+        "serve-2",
+    )
     assert by_kind["delivery_failed"]["detail"]["reason"] == "robot offline"
     assert by_kind["system"]["detail"] == {"type": "gateway.spool_overflow", "lost": 12}
     # the order was delivered after all: its alarm clears (and still waits for an ack)
@@ -238,8 +308,7 @@ async def test_low_batteries_from_the_snapshots(aenv: WebEnv) -> None:
     assert [(n.type, n.alarm.robot) for n in notices] == [("alarm.raised", "serve-1")]
     assert await runner.check_batteries() == []  # still low: the same alarm, not bumped
     (alarm,) = (await alarms(env))["items"]
-    assert (alarm["kind"], alarm["count"], alarm["detail"]) == ("battery_low", 1,
-                                                                {"battery": 9.5})
+    assert (alarm["kind"], alarm["count"], alarm["detail"]) == ("battery_low", 1, {"battery": 9.5})
     await env.snapshot("serve-1", battery=17.0, connection="online")  # within the hysteresis
     assert await runner.check_batteries() == []
     await env.snapshot("serve-1", battery=60.0, connection="online")
@@ -247,8 +316,9 @@ async def test_low_batteries_from_the_snapshots(aenv: WebEnv) -> None:
     # minor: cleared, it needs no acknowledgement
     assert (await alarms(env, state="needs_ack"))["items"] == []
     # an admin raises the threshold: serve-1 at 60 % and serve-2 at 80 % are low now
-    r = await env.client.patch("/api/settings", headers=env.auth("admin"),
-                               json={"alarms.battery_below": 85})
+    r = await env.client.patch(
+        "/api/settings", headers=env.auth("admin"), json={"alarms.battery_below": 85}
+    )
     assert r.status == 200, await r.text()
     assert [n.alarm.robot for n in await runner.check_batteries()] == ["serve-1", "serve-2"]
 
@@ -259,8 +329,10 @@ async def _backdate(env: WebEnv, minutes: float) -> None:
 
 
 async def managers_room(env: WebEnv) -> list[dict[str, str]]:
-    return [{k.decode(): v.decode() for k, v in f.items()}
-            for _, f in await env.redis.xrange(chat_stream("managers"))]
+    return [
+        {k.decode(): v.decode() for k, v in f.items()}
+        for _, f in await env.redis.xrange(chat_stream("managers"))
+    ]
 
 
 async def test_unacknowledged_alarms_escalate_once_to_the_managers(
@@ -275,8 +347,7 @@ async def test_unacknowledged_alarms_escalate_once_to_the_managers(
     assert await env.app[RUNNER].escalate() == []  # not old enough
     await _backdate(env, 4)
     assert await env.app[RUNNER].escalate() == []  # 5 minutes by default
-    r = await env.client.post(f"/api/alarms/{second['id']}/ack", headers=env.auth("staff"),
-                              json={})
+    r = await env.client.post(f"/api/alarms/{second['id']}/ack", headers=env.auth("staff"), json={})
     assert r.status == 200
     await _backdate(env, 6)
     results = await asyncio.gather(env.app[RUNNER].escalate(), other.app[RUNNER].escalate())
@@ -314,8 +385,7 @@ async def test_run_time_settings(aenv: WebEnv) -> None:
     assert (await env.client.get("/api/settings", headers=env.auth("staff"))).status == 403
     got = await (await env.client.get("/api/settings", headers=env.auth())).json()
     items = {i["key"]: i for i in got["items"]}
-    assert set(items) == {"alarms.escalate_after_s", "alarms.escalate_room",
-                          "alarms.battery_below"}
+    assert set(items) == {"alarms.escalate_after_s", "alarms.escalate_room", "alarms.battery_below"}
     assert items["alarms.escalate_room"]["choices"] == ["kitchen", "floor", "managers"]
     assert items["alarms.escalate_after_s"]["value"] == 300.0
     assert items["alarms.escalate_after_s"]["updated_by"] is None
@@ -331,12 +401,16 @@ async def test_run_time_settings(aenv: WebEnv) -> None:
     r = await env.client.patch("/api/settings", headers=env.auth(), json=change)
     items = {i["key"]: i for i in (await r.json())["items"]}
     assert (items["alarms.escalate_after_s"]["value"], items["alarms.escalate_room"]["value"]) == (
-        60, "floor")
+        60,
+        "floor",
+    )
     assert items["alarms.escalate_after_s"]["updated_by"] == "admin"
     assert items["alarms.escalate_after_s"]["file_value"] == 300.0
     (changed,) = await audit(env, "settings.changed")
-    assert changed["data"]["changes"] == {"alarms.escalate_after_s": 60,
-                                          "alarms.escalate_room": "floor"}
+    assert changed["data"]["changes"] == {
+        "alarms.escalate_after_s": 60,
+        "alarms.escalate_room": "floor",
+    }
     # the escalation follows at once: a 2-minute-old alarm goes to the floor room now
     await env.event("robot.state", "serve-1", Level.ALARM, state="estop")
     await until(env, 1)
@@ -344,21 +418,20 @@ async def test_run_time_settings(aenv: WebEnv) -> None:
     assert len(await env.app[RUNNER].escalate()) == 1
     posted = [f[b"content"].decode() for _, f in await env.redis.xrange(chat_stream("floor"))]
     assert [p for p in posted if "alarm #" in p] == [posted[-1]]  # (the relay posts there too)
-    r = await env.client.patch("/api/settings", headers=env.auth(),
-                               json={"alarms.escalate_after_s": None})
+    r = await env.client.patch(
+        "/api/settings", headers=env.auth(), json={"alarms.escalate_after_s": None}
+    )
     items = {i["key"]: i for i in (await r.json())["items"]}
     assert items["alarms.escalate_after_s"]["value"] == 300.0
     assert items["alarms.escalate_after_s"]["updated_by"] is None
 
 
 def test_the_escalation_room_must_be_a_chat_room() -> None:
-    s = web_settings("redis://127.0.0.1:1", "sqlite+aiosqlite:///x",
-                     alarms={"escalate_room": "attic"})
+    s = web_settings(
+        "redis://127.0.0.1:1", "sqlite+aiosqlite:///x", alarms={"escalate_room": "attic"}
+    )
     with pytest.raises(WebConfigError, match=r"alarms\.escalate_room: 'attic'"):
         check_settings(s)
-
-
-
 
 
 async def test_a_rule_that_fails_for_one_event_spares_the_others(

@@ -23,8 +23,9 @@ from web.alarms.schemas import AlarmHistory, State
 from web.orders.schemas import TaskAttempt
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "web" / "static" / "dashboard"
-ENTRY = re.compile(r'^\s*"?([\w.]+)"?:\s*\[\s*"((?:[^"\\]|\\.)*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*\]',
-                   re.M | re.S)
+ENTRY = re.compile(
+    r'^\s*"?([\w.]+)"?:\s*\[\s*"((?:[^"\\]|\\.)*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*\]', re.M | re.S
+)
 
 
 def strings() -> dict[str, tuple[str, str]]:
@@ -51,7 +52,7 @@ def asked_for() -> dict[str, set[str]]:
         keys |= set(re.findall(r'\bunit: "([\w.]+)"', text))
         for heads in re.findall(r'\[((?:"\w*",?\s*)+)\]\.map\(\(k\) => h\("th"', text):
             keys |= {k for k in re.findall(r'"(\w*)"', heads) if k}
-        for facts in re.findall(r'facts = \[(.*?)\];', text, re.S):
+        for facts in re.findall(r"facts = \[(.*?)\];", text, re.S):
             keys |= set(re.findall(r'\["(\w+)", ', facts))
         for key in keys:
             out.setdefault(key, set()).add(path.name)

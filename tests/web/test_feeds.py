@@ -333,7 +333,8 @@ async def test_only_bad_frames_in_a_row_close_and_each_is_counted(env: WebEnv) -
 
 def _rejected(env: WebEnv, code: str) -> float:
     value = env.app[METRICS].registry.get_sample_value(
-        "robodine_web_frames_rejected_total", {"code": code})
+        "robodine_web_frames_rejected_total", {"code": code}
+    )
     return value or 0.0
 
 
@@ -659,8 +660,14 @@ async def test_after_a_data_losing_restart_events_resume_from_the_reset_point(
 def _event(state: str) -> Any:
     from protocol.streams import EventRecord
 
-    return EventRecord(eid=state, type="robot.state", ts=time.time(), robot="serve-1",
-                       src="gw-test", data={"state": state})
+    return EventRecord(
+        eid=state,
+        type="robot.state",
+        ts=time.time(),
+        robot="serve-1",
+        src="gw-test",
+        data={"state": state},
+    )
 
 
 # ---- a client that reads nothing at all gets the documented 4008 ------------------------

@@ -226,12 +226,16 @@ async def test_lines_logged_while_handling_a_request_carry_its_id(
     try:
         capsys.readouterr()
         r = await env.client.post(
-            "/api/auth/login", json={"username": "admin", "password": "not-the-password"},
+            "/api/auth/login",
+            json={"username": "admin", "password": "not-the-password"},
             headers={"X-Request-ID": "req-login-1"},
         )
         assert r.status == 401
-        lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()
-                 if line.startswith("{")]
+        lines = [
+            orjson.loads(line)
+            for line in capsys.readouterr().err.splitlines()
+            if line.startswith("{")
+        ]
     finally:
         structlog.configure(**saved)
     failed = [line for line in lines if line["event"] == "login_failed"]
@@ -281,7 +285,8 @@ async def test_common_headers_once_on_answers_and_streams(env: WebEnv) -> None:
     assert r.headers["Referrer-Policy"] == "no-referrer"
     assert len(r.headers.getall("X-Request-ID")) == 1
     r = await env.client.get(
-        "/api/stream/events", params={"token": env.tokens["viewer"]},
+        "/api/stream/events",
+        params={"token": env.tokens["viewer"]},
         headers={"Origin": ORIGIN, "X-Request-ID": "sse-1"},
     )
     assert r.status == 200  # prepared by its handler: the prepare signal set these
@@ -413,8 +418,9 @@ async def test_requests_aiohttp_refuses_are_problem_json_without_a_traceback(
         assert problem["status"] == 400 and problem["code"] == "bad_request"
         assert b"aaaa" not in body, "the request is not echoed"
         assert not [r for r in caplog.records if r.exc_info], "no traceback per request"
-        ok_status, ok_headers, _ = await _raw(port, b"GET /health HTTP/1.1\r\nHost: t\r\n"
-                                              b"Connection: close\r\n\r\n")
+        ok_status, ok_headers, _ = await _raw(
+            port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
         assert ok_status.startswith(b"HTTP/1.1 200") and ok_headers["server"] == "robodine"
     finally:
         await runner.cleanup()

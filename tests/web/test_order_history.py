@@ -25,8 +25,9 @@ async def shop(make_env: MakeEnv) -> Shop:
 
 
 async def listed(shop: Shop, **query: Any) -> dict[str, Any]:
-    r = await shop.env.client.get("/api/orders", headers=shop.env.auth("viewer"),
-                                  params={k: str(v) for k, v in query.items()})
+    r = await shop.env.client.get(
+        "/api/orders", headers=shop.env.auth("viewer"), params={k: str(v) for k, v in query.items()}
+    )
     assert r.status == 200, await r.text()
     body: dict[str, Any] = await r.json()
     return body
@@ -35,18 +36,26 @@ async def listed(shop: Shop, **query: Any) -> dict[str, Any]:
 async def test_filters_and_the_days_totals(shop: Shop) -> None:
     env = shop.env
     ids = []
-    for items, table in (([("Bibimbap", 2)], "T1"), ([("Cola", 1)], "T2"),
-                         ([("Bulgogi", 1), ("Cola", 2)], "T1"), ([("Sikhye", 1)], "T3")):
+    for items, table in (
+        ([("Bibimbap", 2)], "T1"),
+        ([("Cola", 1)], "T2"),
+        ([("Bulgogi", 1), ("Cola", 2)], "T1"),
+        ([("Sikhye", 1)], "T3"),
+    ):
         r = await shop.order(items, table)
         assert r.status == 201, await r.text()
         ids.append((await r.json())["id"])
     # the last one was placed yesterday evening, Seoul time
     today = datetime.now(SEOUL).date()
-    yesterday_evening = datetime.combine(today - timedelta(days=1), datetime.min.time(),
-                                         SEOUL) + timedelta(hours=23, minutes=30)
+    yesterday_evening = datetime.combine(
+        today - timedelta(days=1), datetime.min.time(), SEOUL
+    ) + timedelta(hours=23, minutes=30)
     async with env.app[DB]() as s, s.begin():
-        await s.execute(update(Order).where(Order.id == ids[3])
-                        .values(created_at=yesterday_evening.astimezone(UTC)))
+        await s.execute(
+            update(Order)
+            .where(Order.id == ids[3])
+            .values(created_at=yesterday_evening.astimezone(UTC))
+        )
     r = await env.client.post(f"/api/orders/{ids[1]}/cancel", headers=env.auth("staff"))
     assert r.status == 200
 
@@ -56,22 +65,36 @@ async def test_filters_and_the_days_totals(shop: Shop) -> None:
     assert totals["orders"] == day["total"] == 3
     assert (totals["by_status"]["placed"], totals["by_status"]["cancelled"]) == (2, 1)
     assert totals["by_status"]["delivered"] == 0 and set(totals["by_status"]) == {
-        "placed", "cooking", "ready", "delivering", "delivered", "cancelled"}
+        "placed",
+        "cooking",
+        "ready",
+        "delivering",
+        "delivered",
+        "cancelled",
+    }
     # 2 x 11,000 + 15,000 + 2 x 2,500: the cancelled cola is not revenue
     assert totals["revenue"] == [{"currency": "KRW", "minor": 42000}]
     assert totals["delivered"] == []
 
     before = await listed(shop, day=(today - timedelta(days=1)).isoformat(), tz="Asia/Seoul")
     assert [o["id"] for o in before["items"]] == [ids[3]]
-    t1 = await listed(shop, day=today.isoformat(), tz="Asia/Seoul",
-                      table_id=shop.tables["T1"]["id"], status="placed")
+    t1 = await listed(
+        shop,
+        day=today.isoformat(),
+        tz="Asia/Seoul",
+        table_id=shop.tables["T1"]["id"],
+        status="placed",
+    )
     assert sorted(o["id"] for o in t1["items"]) == sorted([ids[0], ids[2]])
     assert t1["totals"]["revenue"] == [{"currency": "KRW", "minor": 42000}]
     paged = await listed(shop, limit=1)
     assert len(paged["items"]) == 1 and paged["totals"]["orders"] == paged["total"] == 4
 
-    for query, field in (({"tz": "Mars/Olympus", "day": today.isoformat()}, "tz"),
-                         ({"day": "2026-13-01"}, "day"), ({"robot": "a b"}, "robot")):
+    for query, field in (
+        ({"tz": "Mars/Olympus", "day": today.isoformat()}, "tz"),
+        ({"day": "2026-13-01"}, "day"),
+        ({"robot": "a b"}, "robot"),
+    ):
         r = await env.client.get("/api/orders", headers=env.auth(), params=query)
         assert r.status == 422 and (await r.json())["field"] == field, await r.text()
 
@@ -84,22 +107,50 @@ async def test_an_orders_tasks_say_who_cooked_who_carried_and_who_dropped_out(
     order = (await r.json())["id"]
     steps: list[tuple[str, str, Level, dict[str, Any]]] = [
         ("order.status", "", Level.INFO, {"status": "placed", "previous": None}),
-        ("task.assigned", "cook-1", Level.INFO,
-         {"task": f"{order}:c1", "kind": "cook", "attempt": 1}),
-        ("task.assigned", "cook-2", Level.INFO,
-         {"task": f"{order}:c2", "kind": "cook", "attempt": 1}),
+        (
+            "task.assigned",
+            "cook-1",
+            Level.INFO,
+            {"task": f"{order}:c1", "kind": "cook", "attempt": 1},
+        ),
+        (
+            "task.assigned",
+            "cook-2",
+            Level.INFO,
+            {"task": f"{order}:c2", "kind": "cook", "attempt": 1},
+        ),
         ("order.status", "", Level.INFO, {"status": "cooking", "previous": "placed"}),
-        ("task.released", "cook-1", Level.WARNING,
-         {"task": f"{order}:c1", "kind": "cook", "reason": "robot reported error"}),
-        ("task.assigned", "cook-2", Level.INFO,
-         {"task": f"{order}:c1", "kind": "cook", "attempt": 2}),
+        (
+            "task.released",
+            "cook-1",
+            Level.WARNING,
+            {"task": f"{order}:c1", "kind": "cook", "reason": "robot reported error"},
+        ),
+        (
+            "task.assigned",
+            "cook-2",
+            Level.INFO,
+            {"task": f"{order}:c1", "kind": "cook", "attempt": 2},
+        ),
         ("order.status", "", Level.INFO, {"status": "ready", "previous": "cooking"}),
-        ("task.assigned", "serve-2", Level.INFO,
-         {"task": f"{order}:d", "kind": "deliver", "attempt": 1}),
-        ("task.released", "serve-2", Level.WARNING,
-         {"task": f"{order}:d", "kind": "deliver", "reason": "robot offline"}),
-        ("task.assigned", "serve-1", Level.INFO,
-         {"task": f"{order}:d", "kind": "deliver", "attempt": 2}),
+        (
+            "task.assigned",
+            "serve-2",
+            Level.INFO,
+            {"task": f"{order}:d", "kind": "deliver", "attempt": 1},
+        ),
+        (
+            "task.released",
+            "serve-2",
+            Level.WARNING,
+            {"task": f"{order}:d", "kind": "deliver", "reason": "robot offline"},
+        ),
+        (
+            "task.assigned",
+            "serve-1",
+            Level.INFO,
+            {"task": f"{order}:d", "kind": "deliver", "attempt": 2},
+        ),
         ("order.status", "serve-1", Level.INFO, {"status": "delivering", "previous": "ready"}),
     ]
     for type_, robot, level, data in steps:
@@ -110,8 +161,10 @@ async def test_an_orders_tasks_say_who_cooked_who_carried_and_who_dropped_out(
         return got if got["status"] == "delivering" and len(got["tasks"]) == 5 else None
 
     got = await until(projected, 10)
-    tasks = [(t["task"].split(":")[1], t["robot"], t["attempt"], t["item"], t["outcome"],
-              t["reason"]) for t in got["tasks"]]
+    tasks = [
+        (t["task"].split(":")[1], t["robot"], t["attempt"], t["item"], t["outcome"], t["reason"])
+        for t in got["tasks"]
+    ]
     assert tasks == [
         ("c1", "cook-1", 1, "비빔밥", "released", "robot reported error"),
         ("c2", "cook-2", 1, "잡채", "done", ""),
@@ -121,12 +174,18 @@ async def test_an_orders_tasks_say_who_cooked_who_carried_and_who_dropped_out(
     ]
     assert got["tasks"][0]["line"] == 2 and got["tasks"][0]["released_at"] is not None
     assert got["cooked_by"] == ["cook-2"] and got["carried_by"] == "serve-1"
-    await env.event("order.status", "serve-1", order=order, status="delivered",
-                    previous="delivering")
+    await env.event(
+        "order.status", "serve-1", order=order, status="delivered", previous="delivering"
+    )
     got = await until(lambda: _status(env, order, "delivered"), 10)
     assert got["tasks"][-1]["outcome"] == "done"
-    assert [h["status"] for h in got["history"]] == ["placed", "cooking", "ready",
-                                                     "delivering", "delivered"]
+    assert [h["status"] for h in got["history"]] == [
+        "placed",
+        "cooking",
+        "ready",
+        "delivering",
+        "delivered",
+    ]
     # the robot filter finds it by the robot that carried it
     by_robot = await listed(shop, robot="serve-1")
     assert [o["id"] for o in by_robot["items"]] == [order]
@@ -134,6 +193,7 @@ async def test_an_orders_tasks_say_who_cooked_who_carried_and_who_dropped_out(
 
 
 async def _status(env: Any, order: str, status: str) -> dict[str, Any] | None:
-    got: dict[str, Any] = await (await env.client.get(f"/api/orders/{order}",
-                                                      headers=env.auth())).json()
+    got: dict[str, Any] = await (
+        await env.client.get(f"/api/orders/{order}", headers=env.auth())
+    ).json()
     return got if got["status"] == status else None

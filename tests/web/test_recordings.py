@@ -40,16 +40,36 @@ def jpeg(n: int, size: int = 3000) -> bytes:
 
 async def announce(redis: aioredis.Redis, key: str = KEY) -> None:
     robot, camera = key.split(":")
-    await redis.hset(CAMERAS, key, msgspec.json.encode({
-        "robot": robot, "camera": camera, "width": 64, "height": 48, "fps": 10.0,
-        "state": "live"}))
+    await redis.hset(
+        CAMERAS,
+        key,
+        msgspec.json.encode(
+            {
+                "robot": robot,
+                "camera": camera,
+                "width": 64,
+                "height": 48,
+                "fps": 10.0,
+                "state": "live",
+            }
+        ),
+    )
 
 
 async def put_frame(redis: aioredis.Redis, n: int, key: str = KEY, at: float | None = None) -> None:
     robot, camera = key.split(":")
-    await redis.xadd(camera_stream(robot, camera), {
-        "robot": robot, "camera": camera, "frame": n, "ts": time.time(),
-        "rx": repr(at if at is not None else time.time()), "jpeg": jpeg(n)}, maxlen=30)
+    await redis.xadd(
+        camera_stream(robot, camera),
+        {
+            "robot": robot,
+            "camera": camera,
+            "frame": n,
+            "ts": time.time(),
+            "rx": repr(at if at is not None else time.time()),
+            "jpeg": jpeg(n),
+        },
+        maxlen=30,
+    )
 
 
 class Running:
@@ -81,8 +101,13 @@ async def recording(env: WebEnv) -> AsyncIterator[Running]:
 def settings(tmp_path: Path, **recorder: Any) -> dict[str, Any]:
     return {
         "media": {"url": str(tmp_path / "media")},
-        "recorder": {"spool_dir": str(tmp_path / "spool"), "incident_before_s": 2.0,
-                     "incident_after_s": 1.0, "retention_every_s": 3600, **recorder},
+        "recorder": {
+            "spool_dir": str(tmp_path / "spool"),
+            "incident_before_s": 2.0,
+            "incident_after_s": 1.0,
+            "retention_every_s": 3600,
+            **recorder,
+        },
     }
 
 
@@ -99,8 +124,9 @@ async def test_a_requested_recording_is_listed_and_served_with_ranges(
     await announce(env.redis)
     async with recording(env) as run:
         await wait_for(lambda: KEY in run.recorder.cameras)
-        r = await env.client.post(f"/api/video-streams/{KEY}/record", json={"minutes": 0.05},
-                                  headers=env.auth("staff"))
+        r = await env.client.post(
+            f"/api/video-streams/{KEY}/record", json={"minutes": 0.05}, headers=env.auth("staff")
+        )
         assert r.status == 202
         await asyncio.sleep(1.2)  # the recorder reads the request once a second
         for n in range(10):
@@ -109,7 +135,11 @@ async def test_a_requested_recording_is_listed_and_served_with_ranges(
         items = await wait_for(lambda: recordings(env), timeout=10)
     (item,) = items
     assert (item["robot"], item["camera"], item["reason"], item["frames"]) == (
-        "serve-1", "front", "request", 10)
+        "serve-1",
+        "front",
+        "request",
+        10,
+    )
     assert item["url"] == f"/videos/{item['id']}.avi" and item["content_type"] == "video/x-msvideo"
     token = env.tokens["viewer"]
     r = await env.client.get(item["url"], params={"token": token})
@@ -141,8 +171,14 @@ async def test_videos_need_a_token_and_name_only_recordings(
     rid = uuid.uuid4().hex
     for path in (f"/videos/{rid}.avi", "/api/recordings", f"/api/recordings/{rid}"):
         assert (await env.client.get(path)).status == 401, path
-    for path in (f"/videos/{rid}.avi", f"/videos/{rid}.mkv", "/videos/..%2F..%2Fetc%2Fpasswd",
-                 "/videos/../../etc/passwd", f"/videos/{rid}.avi/../x", f"/api/recordings/{rid}"):
+    for path in (
+        f"/videos/{rid}.avi",
+        f"/videos/{rid}.mkv",
+        "/videos/..%2F..%2Fetc%2Fpasswd",
+        "/videos/../../etc/passwd",
+        f"/videos/{rid}.avi/../x",
+        f"/api/recordings/{rid}",
+    ):
         r = await env.client.get(path, headers=env.auth("viewer"))
         assert r.status == 404, path
     r = await env.client.delete(f"/api/recordings/{rid}", headers=env.auth("staff"))
@@ -162,9 +198,19 @@ async def test_an_alarm_keeps_the_seconds_before_and_after_it(
             await asyncio.sleep(0.1)
         assert await recordings(env) == []
         eid = uuid.uuid4().hex
-        await env.redis.xadd(EVENTS, to_fields(EventRecord(
-            eid=eid, type="robot.state", ts=time.time(), robot="serve-1", level=Level.ALARM,
-            data={"state": "estop"})))
+        await env.redis.xadd(
+            EVENTS,
+            to_fields(
+                EventRecord(
+                    eid=eid,
+                    type="robot.state",
+                    ts=time.time(),
+                    robot="serve-1",
+                    level=Level.ALARM,
+                    data={"state": "estop"},
+                )
+            ),
+        )
         for n in range(10, 30):  # 2 s: the incident's 1 s after, then nothing is recorded
             await put_frame(env.redis, n)
             await asyncio.sleep(0.1)
@@ -205,16 +251,34 @@ async def test_retention_deletes_the_oldest_and_incident_clips_last(
 
     rows = []
     for n, (age_h, reason) in enumerate(
-        [(5, "continuous"), (0.5, "incident"), (0.4, "continuous"), (0.3, "request"),
-         (0.2, "continuous")]
+        [
+            (5, "continuous"),
+            (0.5, "incident"),
+            (0.4, "continuous"),
+            (0.3, "request"),
+            (0.2, "continuous"),
+        ]
     ):
         b = await blob(n)
         start = now - timedelta(hours=age_h)
-        rows.append(Recording(
-            id=uuid.uuid4().hex, robot="serve-1", camera="front", started_at=start,
-            ended_at=start + timedelta(minutes=1), frames=10, bytes=b.size, format="avi",
-            content_type="video/x-msvideo", reason=reason, incident="", key=b.key,
-            sha256=b.sha256, store=store.name))
+        rows.append(
+            Recording(
+                id=uuid.uuid4().hex,
+                robot="serve-1",
+                camera="front",
+                started_at=start,
+                ended_at=start + timedelta(minutes=1),
+                frames=10,
+                bytes=b.size,
+                format="avi",
+                content_type="video/x-msvideo",
+                reason=reason,
+                incident="",
+                key=b.key,
+                sha256=b.sha256,
+                store=store.name,
+            )
+        )
     async with env.app[DB].begin() as s:
         s.add_all(rows)
     redis = connect(env.settings.redis, name="t", block_ms=1000)
@@ -240,8 +304,9 @@ async def test_s3_recordings_redirect_and_the_object_store_serves_ranges(
     await announce(env.redis)
     async with recording(env) as run:
         await wait_for(lambda: KEY in run.recorder.cameras)
-        r = await env.client.post(f"/api/video-streams/{KEY}/record", json={"minutes": 0.05},
-                                  headers=env.auth("staff"))
+        r = await env.client.post(
+            f"/api/video-streams/{KEY}/record", json={"minutes": 0.05}, headers=env.auth("staff")
+        )
         await asyncio.sleep(1.2)
         for n in range(5):
             await put_frame(env.redis, n)
@@ -263,8 +328,12 @@ async def test_a_full_disk_stops_recording_with_an_alarm_and_live_views_go_on(
     make_env: MakeEnv, tmp_path: Path
 ) -> None:
     with small_filesystem(tmp_path / "small", 256) as fs:
-        env = await make_env(**{**settings(tmp_path, continuous=True, retry_s=60),
-                                "media": {"url": str(fs / "media")}})
+        env = await make_env(
+            **{
+                **settings(tmp_path, continuous=True, retry_s=60),
+                "media": {"url": str(fs / "media")},
+            }
+        )
         fill(fs)
         await announce(env.redis)
         async with recording(env) as run:
@@ -274,8 +343,9 @@ async def test_a_full_disk_stops_recording_with_an_alarm_and_live_views_go_on(
                 if n % 10 == 0:
                     await asyncio.sleep(0.05)
             alarms = await wait_for(lambda: _alarms(env.redis), timeout=10)
-            r = await env.client.get(f"/api/video-streams/{KEY}/snapshot.jpg",
-                                     headers=env.auth("viewer"))
+            r = await env.client.get(
+                f"/api/video-streams/{KEY}/snapshot.jpg", headers=env.auth("viewer")
+            )
             assert r.status == 200 and await r.read() == jpeg(99)
         assert alarms[0][b"level"] == b"alarm"
         assert await recordings(env) == []
@@ -284,5 +354,3 @@ async def test_a_full_disk_stops_recording_with_an_alarm_and_live_views_go_on(
 
 async def _alarms(redis: aioredis.Redis) -> list[dict[bytes, bytes]]:
     return [f for _, f in await redis.xrange(EVENTS) if f[b"type"] == b"recorder.store_full"]
-
-

@@ -28,16 +28,21 @@ async def test_mqtt_and_vda5050_robots_carry_their_transport_everywhere(env: Web
     status, mq = await post(env, {"id": "mq-7", "kind": "cooking", "transport": "mqtt"})
     assert status == 201, mq
     assert (mq["transport"], mq["key"], mq["vda"]) == ("mqtt", None, None)  # the broker logs it in
-    status, agv = await post(env, {"id": "agv-7", "kind": "serving",
-                                   "vda": {**AGV, "version": "2.0.0"}})
+    status, agv = await post(
+        env, {"id": "agv-7", "kind": "serving", "vda": {**AGV, "version": "2.0.0"}}
+    )
     assert status == 201, agv
     assert agv["transport"] == "vda5050" and agv["key"] is None  # vda given: vda5050
     assert agv["vda"] == {**AGV, "version": "2.0.0"}
     status, tcp = await post(env, {"id": "tray-7", "kind": "serving"})
     assert tcp["transport"] == "tcp" and len(bytes.fromhex(tcp["key"])) == 32
 
-    listed = {r["id"]: r for r in (await (await env.client.get(
-        "/api/robots", headers=env.auth("viewer"))).json())["items"]}
+    listed = {
+        r["id"]: r
+        for r in (await (await env.client.get("/api/robots", headers=env.auth("viewer"))).json())[
+            "items"
+        ]
+    }
     assert (listed["mq-7"]["transport"], listed["agv-7"]["transport"]) == ("mqtt", "vda5050")
     assert listed["agv-7"]["vda"]["serial"] == "SN-40" and listed["mq-7"]["vda"] is None
     assert listed["serve-1"]["transport"] == "tcp"  # a config robot: the file's transport
@@ -51,7 +56,10 @@ async def test_mqtt_and_vda5050_robots_carry_their_transport_everywhere(env: Web
     agv_config = robot_from_entry("agv-7", await env.redis.hget(REGISTRY, "agv-7"), keys)
     assert agv_config.vda is not None
     assert (agv_config.vda.manufacturer, agv_config.vda.serial, agv_config.vda.version) == (
-        "Acme", "SN-40", "2.0.0")
+        "Acme",
+        "SN-40",
+        "2.0.0",
+    )
 
     # an MQTT robot has no key to change
     r = await env.client.post("/api/robots/mq-7/key", headers=env.auth())
@@ -68,15 +76,22 @@ async def test_mqtt_and_vda5050_robots_carry_their_transport_everywhere(env: Web
         ({"id": "a-1", "kind": "serving", "vda": {**AGV, "serial": "a/b"}}, 422, "vda.serial"),
         ({"id": "a-1", "kind": "serving", "vda": {"manufacturer": "Acme"}}, 422, "vda.serial"),
         ({"id": "a-1", "kind": "serving", "transport": "udp"}, 422, "transport"),
-        ({"id": "a-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "SN-1"}},
-         409, "vda"),  # agv-1 of the config file
+        (
+            {"id": "a-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "SN-1"}},
+            409,
+            "vda",
+        ),  # agv-1 of the config file
     ],
 )
 async def test_registrations_a_config_file_would_refuse(
     make_env: MakeEnv, body: dict[str, Any], status: int, field: str
 ) -> None:
-    env = await make_env(robots=[*ROBOTS, {"id": "agv-1", "kind": "serving",
-                                           "vda": {"manufacturer": "Acme", "serial": "SN-1"}}])
+    env = await make_env(
+        robots=[
+            *ROBOTS,
+            {"id": "agv-1", "kind": "serving", "vda": {"manufacturer": "Acme", "serial": "SN-1"}},
+        ]
+    )
     got, problem = await post(env, body)
     assert (got, problem.get("field")) == (status, field), problem
     assert await env.redis.hlen(REGISTRY) == 0 and await env.redis.xlen(COMMANDS) == 0
@@ -96,9 +111,13 @@ def test_migration_0004_keeps_robots_as_tcp_and_goes_back(tmp_path: Path) -> Non
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
-        conn.execute(text("INSERT INTO robots (id, kind, name, network, source, key_sealed, "
-                          "created_by, created_at, updated_at) VALUES ('old-1', 'serving', '', "
-                          "'', 'api', 'x', 'a', '2026-01-01', '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO robots (id, kind, name, network, source, key_sealed, "
+                "created_by, created_at, updated_at) VALUES ('old-1', 'serving', '', "
+                "'', 'api', 'x', 'a', '2026-01-01', '2026-01-01')"
+            )
+        )
         command.upgrade(cfg, "0004")
         row = conn.execute(text("SELECT transport, vda_serial FROM robots")).one()
         assert tuple(row) == ("tcp", None)
@@ -113,6 +132,3 @@ def test_migration_0004_keeps_robots_as_tcp_and_goes_back(tmp_path: Path) -> Non
 def test_old_registry_entries_are_tcp() -> None:
     entry = msgspec.json.decode(b'{"id":"x","kind":"serving","key":"k"}', type=RegistryEntry)
     assert (entry.transport, entry.vda) == ("tcp", None)
-
-
-

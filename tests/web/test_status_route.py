@@ -13,12 +13,25 @@ async def test_admins_get_the_whole_document(env: WebEnv) -> None:
     assert r.status == 200
     doc = await r.json()
     assert list(doc["sections"]) == [
-        "redis", "broker", "gateway", "web", "robots", "spool", "streams", "projector",
-        "database", "outbox", "errors",
+        "redis",
+        "broker",
+        "gateway",
+        "web",
+        "robots",
+        "spool",
+        "streams",
+        "projector",
+        "database",
+        "outbox",
+        "errors",
     ]
     s = doc["sections"]
-    assert s["web"] == {"state": "ok", "summary": "web-test: answering", "problems": [],
-                        "details": {"name": "web-test"}}
+    assert s["web"] == {
+        "state": "ok",
+        "summary": "web-test: answering",
+        "problems": [],
+        "details": {"name": "web-test"},
+    }
     assert s["redis"]["state"] in ("ok", "degraded")  # the test server runs without a snapshot
     assert s["gateway"]["state"] == "down"  # no gateway in this test
     assert doc["status"] == "down"

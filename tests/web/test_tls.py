@@ -31,7 +31,8 @@ async def test_https_with_the_generated_certificate(
     ca, cert, key = write(tmp_path)
     port = free_port()
     settings = web_settings(
-        redis_server.url, sqlite_url,
+        redis_server.url,
+        sqlite_url,
         web={"port": port, "tls_cert": cert, "tls_key": key, "metrics_port": 0},
     )
     stop = asyncio.Event()
@@ -73,8 +74,9 @@ def test_a_certificate_that_does_not_load_is_a_config_problem(tmp_path: Path) ->
         (tmp_path / "missing.crt", key, f"web.tls_cert: {tmp_path / 'missing.crt'}: no such"),
         (cert, other, "do not load"),
     ):
-        settings = web_settings("redis://127.0.0.1:1/0", "sqlite+aiosqlite://",
-                                web={"tls_cert": c, "tls_key": k})
+        settings = web_settings(
+            "redis://127.0.0.1:1/0", "sqlite+aiosqlite://", web={"tls_cert": c, "tls_key": k}
+        )
         with pytest.raises(ConfigError) as err:
             tls_context(settings.web)
         assert fragment in err.value.problems[0]

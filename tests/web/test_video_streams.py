@@ -34,9 +34,19 @@ def jpeg(n: int, size: int = 2000) -> bytes:
 
 async def announce(env: WebEnv, state: str = "live", key: str = KEY) -> None:
     robot, camera = key.split(":")
-    status = {"robot": robot, "camera": camera, "width": 640, "height": 480, "fps": 10.0,
-              "state": state, "frames": 3, "dropped": 1, "bytes": 6000,
-              "last_frame": time.time(), "announced": time.time()}
+    status = {
+        "robot": robot,
+        "camera": camera,
+        "width": 640,
+        "height": 480,
+        "fps": 10.0,
+        "state": state,
+        "frames": 3,
+        "dropped": 1,
+        "bytes": 6000,
+        "last_frame": time.time(),
+        "announced": time.time(),
+    }
     await env.redis.hset(CAMERAS, key, msgspec.json.encode(status))
 
 
@@ -44,8 +54,14 @@ async def put_frame(env: WebEnv, n: int, key: str = KEY, size: int = 2000) -> No
     robot, camera = key.split(":")
     await env.redis.xadd(
         camera_stream(robot, camera),
-        {"robot": robot, "camera": camera, "frame": n, "ts": 100.0 + n, "rx": time.time(),
-         "jpeg": jpeg(n, size)},
+        {
+            "robot": robot,
+            "camera": camera,
+            "frame": n,
+            "ts": 100.0 + n,
+            "rx": time.time(),
+            "jpeg": jpeg(n, size),
+        },
         maxlen=30,
     )
 
@@ -87,7 +103,11 @@ async def test_the_list_one_camera_and_the_snapshot(make_env: MakeEnv) -> None:
     assert [(i["id"], i["state"]) for i in items] == [("cook-1:pot", "off"), (KEY, "live")]
     front = items[1]
     assert (front["robot"], front["camera"], front["width"], front["fps"]) == (
-        "serve-1", "front", 640, 10.0)
+        "serve-1",
+        "front",
+        640,
+        10.0,
+    )
     assert front["live"] == f"/api/video-streams/{KEY}/live"
     assert front["websocket"] == f"/ws/video-streams/{KEY}"
     assert front["last_frame"].endswith("Z")
@@ -102,8 +122,11 @@ async def test_the_list_one_camera_and_the_snapshot(make_env: MakeEnv) -> None:
     assert r.status == 200 and r.content_type == "image/jpeg"
     assert await r.read() == jpeg(2)
     assert r.headers["X-Frame-Id"] == "2" and r.headers["Cache-Control"] == "no-store"
-    for path in ("/api/video-streams/serve-1:nope", "/api/video-streams/serve-1:nope/snapshot.jpg",
-                 "/api/video-streams/no-colon"):
+    for path in (
+        "/api/video-streams/serve-1:nope",
+        "/api/video-streams/serve-1:nope/snapshot.jpg",
+        "/api/video-streams/no-colon",
+    ):
         r = await env.client.get(path, headers=env.auth("viewer"))
         assert r.status == 404, path
 
@@ -115,8 +138,13 @@ async def test_every_route_needs_a_token_and_live_views_check_the_origin(
     await announce(env)
     await put_frame(env, 1)
     base = f"/api/video-streams/{KEY}"
-    for path in ("/api/video-streams", base, f"{base}/snapshot.jpg", f"{base}/live",
-                 f"/ws/video-streams/{KEY}"):
+    for path in (
+        "/api/video-streams",
+        base,
+        f"{base}/snapshot.jpg",
+        f"{base}/live",
+        f"/ws/video-streams/{KEY}",
+    ):
         r = await env.client.get(path)
         assert r.status == 401, path
         r = await env.client.get(path, params={"token": "not-a-token"})
@@ -144,7 +172,8 @@ async def test_record_sets_how_long_each_camera_is_recorded(make_env: MakeEnv) -
     await announce(env, key="serve-1:tray")
     await announce(env, key="serve-2:front")
     r = await env.client.post(
-        f"/api/video-streams/{KEY}/record", json={"minutes": 2, "all_cameras": True},
+        f"/api/video-streams/{KEY}/record",
+        json={"minutes": 2, "all_cameras": True},
         headers=env.auth("staff"),
     )
     assert r.status == 202
@@ -161,7 +190,8 @@ async def test_mjpeg_shows_changing_frames(make_env: MakeEnv) -> None:
     await announce(env)
     await put_frame(env, 0)
     r = await env.client.get(
-        f"/api/video-streams/{KEY}/live", params={"token": env.tokens["viewer"]},
+        f"/api/video-streams/{KEY}/live",
+        params={"token": env.tokens["viewer"]},
         headers={"Origin": ORIGIN},
     )
     assert r.status == 200
@@ -183,7 +213,9 @@ async def test_the_websocket_sends_each_frame_as_a_binary_message(make_env: Make
     ws = await env.ws(f"/ws/video-streams/{KEY}", "viewer")
     hello = await ws.receive(timeout=3)
     assert hello.type is WSMsgType.TEXT and msgspec.json.decode(hello.data) == {
-        "type": "hello", "stream": KEY}
+        "type": "hello",
+        "stream": KEY,
+    }
     for n in range(3):
         await put_frame(env, n)
         msg = await ws.receive(timeout=3)
@@ -241,15 +273,21 @@ async def test_through_the_real_gateway_frames_arrive_intact(
 ) -> None:
     env = await make_env()
     settings = gateway_settings(
-        redis_server.url, tmp_path,
+        redis_server.url,
+        tmp_path,
         gateway={"heartbeat_s": 1.0, "stale_after_s": 5.0, "offline_after_s": 10.0},
     )
     async with run_gateway(settings) as gw:
         bot = TestRobot("serve-1", RobotKind.SERVING, gw.tcp_port, gw.udp_port)
         welcome = await bot.connect()
         assert isinstance(welcome, Welcome) and welcome.camera_port
-        bot.send(Camera(robot="serve-1", seq=bot.next_seq(),
-                        cameras=[CameraInfo(id="front", width=640, height=480, fps=10)]))
+        bot.send(
+            Camera(
+                robot="serve-1",
+                seq=bot.next_seq(),
+                cameras=[CameraInfo(id="front", width=640, height=480, fps=10)],
+            )
+        )
 
         async def listed() -> bool:
             r = await env.client.get("/api/video-streams", headers=env.auth("viewer"))

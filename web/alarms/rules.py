@@ -79,8 +79,12 @@ def effects(rec: EventRecord) -> list[Effect]:
     d, robot = rec.data, rec.robot
     if rec.type == EventType.ROBOT_STATE and robot:
         state = str(d.get("state") or "")
-        detail = {"state": state, "previous": d.get("previous"), "task": d.get("task") or "",
-                  "reason": d.get("reason") or ""}
+        detail = {
+            "state": state,
+            "previous": d.get("previous"),
+            "task": d.get("task") or "",
+            "reason": d.get("reason") or "",
+        }
         estop, fault, fatal = _robot_keys(robot)
         if state == "estop":
             return [Raise(estop, ESTOP, robot, detail=detail)]
@@ -88,8 +92,11 @@ def effects(rec: EventRecord) -> list[Effect]:
             return [Raise(fatal, VDA_FATAL, robot, detail=detail)]
         if state == "error":
             return [Raise(fault, FAULT, robot, detail=detail)]
-        out: list[Effect] = [Clear(estop, f"robot {state}"), Clear(fault, f"robot {state}"),
-                             Clear(fatal, f"robot {state}")]
+        out: list[Effect] = [
+            Clear(estop, f"robot {state}"),
+            Clear(fault, f"robot {state}"),
+            Clear(fatal, f"robot {state}"),
+        ]
         if state == "charging":
             out.append(Clear(f"battery:{robot}", "charging"))
         return out
@@ -111,32 +118,66 @@ def effects(rec: EventRecord) -> list[Effect]:
         if name == "battery_low":
             return [Raise(f"battery:{robot}", BATTERY_LOW, robot, detail={"name": name, **data})]
         if name == "agv_error" and str(data.get("error_level", "")).upper() == "FATAL":
-            return [Raise(f"vda_fatal:{robot}", VDA_FATAL, robot, detail={
-                "error_type": data.get("error_type", ""),
-                "description": data.get("description", ""),
-            })]
+            return [
+                Raise(
+                    f"vda_fatal:{robot}",
+                    VDA_FATAL,
+                    robot,
+                    detail={
+                        "error_type": data.get("error_type", ""),
+                        "description": data.get("description", ""),
+                    },
+                )
+            ]
         order = data.get("order")
         if rec.level == "alarm" and isinstance(order, str) and order:
-            return [Raise(f"delivery:{order}", DELIVERY_FAILED, robot, order,
-                          detail={"name": name, "error_type": data.get("error_type", "")})]
+            return [
+                Raise(
+                    f"delivery:{order}",
+                    DELIVERY_FAILED,
+                    robot,
+                    order,
+                    detail={"name": name, "error_type": data.get("error_type", "")},
+                )
+            ]
     if rec.type == EventType.TASK_RELEASED and d.get("kind") == "deliver":
         order = str(d.get("order") or "")
         if order:
-            return [Raise(f"delivery:{order}", DELIVERY_FAILED, robot, order,
-                          detail={"task": d.get("task", ""), "reason": d.get("reason", "")})]
+            return [
+                Raise(
+                    f"delivery:{order}",
+                    DELIVERY_FAILED,
+                    robot,
+                    order,
+                    detail={"task": d.get("task", ""), "reason": d.get("reason", "")},
+                )
+            ]
     if rec.type == EventType.COMMAND_FAILED:
         order = d.get("order")
         if isinstance(order, str) and order:
-            return [Raise(f"delivery:{order}", DELIVERY_FAILED, robot, order,
-                          detail={"reason": d.get("reason", ""), "detail": d.get("detail", "")})]
+            return [
+                Raise(
+                    f"delivery:{order}",
+                    DELIVERY_FAILED,
+                    robot,
+                    order,
+                    detail={"reason": d.get("reason", ""), "detail": d.get("detail", "")},
+                )
+            ]
     if rec.type == EventType.ORDER_STATUS and d.get("status") in ("delivered", "cancelled"):
         order = str(d.get("order") or "")
         if order:
             return [Clear(f"delivery:{order}", str(d["status"]))]
     if rec.level == "alarm":  # anything else the gateway calls an alarm
         name = str(d.get("name") or d.get("change") or "")
-        return [Raise(f"system:{rec.type}:{robot}:{name}", SYSTEM, robot,
-                      detail={"type": rec.type, **{k: v for k, v in d.items() if k != "data"}})]
+        return [
+            Raise(
+                f"system:{rec.type}:{robot}:{name}",
+                SYSTEM,
+                robot,
+                detail={"type": rec.type, **{k: v for k, v in d.items() if k != "data"}},
+            )
+        ]
     return []
 
 

@@ -105,12 +105,21 @@ class AlarmRunner:
             if found:
                 await self.apply(found, at=event_time(rec.ts), by=rec.type, eid=rec.eid, sid=sid)
 
-    async def apply(self, found: list[Effect], *, at: Any, by: str, eid: str | None = None,
-                    sid: str = "", bump: bool = True) -> list[Notice]:
+    async def apply(
+        self,
+        found: list[Effect],
+        *,
+        at: Any,
+        by: str,
+        eid: str | None = None,
+        sid: str = "",
+        bump: bool = True,
+    ) -> list[Notice]:
         try:
             async with transaction(self.db) as s:
-                notices = await apply_effects(s, found, at=at, by=by, eid=eid, stream_id=sid,
-                                              bump=bump)
+                notices = await apply_effects(
+                    s, found, at=at, by=by, eid=eid, stream_id=sid, bump=bump
+                )
         except IntegrityError:  # another consumer applied the same eid at the same moment
             return []
         await publish(self.redis, notices, self.src)
@@ -167,7 +176,10 @@ class AlarmRunner:
 
         async def post(a: Alarm) -> None:
             await self.chat.post(
-                room, self.chat.settings.relay_username, "system", escalation_text(a, minutes),
+                room,
+                self.chat.settings.relay_username,
+                "system",
+                escalation_text(a, minutes),
                 system=True,
             )
 
@@ -181,8 +193,10 @@ def escalation_text(a: Alarm, minutes: int) -> str:
     ko, en = LABELS.get(a.kind, (a.kind, a.kind))
     what = a.robot or a.order_id or "-"
     since = a.raised_at.astimezone().strftime("%H:%M")
-    return (f"⚠ [{a.severity}] {what}: {ko} / {en} — {minutes}분째 확인 안 됨 / "
-            f"not acknowledged for {minutes} min (since {since}, alarm #{a.id})")
+    return (
+        f"⚠ [{a.severity}] {what}: {ko} / {en} — {minutes}분째 확인 안 됨 / "
+        f"not acknowledged for {minutes} min (since {since}, alarm #{a.id})"
+    )
 
 
 def _s(v: object) -> str:
@@ -198,8 +212,9 @@ async def alarms_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = AlarmRunner(
         app[DB],
         app[REDIS],
-        lambda: connect(s.redis, name=f"{s.web.name}:alarms", block_ms=s.web.hub_block_ms,
-                        decode=True),
+        lambda: connect(
+            s.redis, name=f"{s.web.name}:alarms", block_ms=s.web.hub_block_ms, decode=True
+        ),
         s,
         app[RUNTIME],
         app[CHAT],

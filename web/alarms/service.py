@@ -84,10 +84,24 @@ def alarm_out(a: Alarm, history: list[AlarmEvent] | None = None) -> AlarmOut:
     )
 
 
-def _history(alarm: Alarm, action: str, at: datetime, by: str, eid: str | None, sid: str,
-             detail: dict[str, Any]) -> AlarmEvent:
-    return AlarmEvent(alarm_id=alarm.id, action=action, eid=eid, stream_id=sid, by=by,
-                      detail=orjson.dumps(detail).decode(), at=at)
+def _history(
+    alarm: Alarm,
+    action: str,
+    at: datetime,
+    by: str,
+    eid: str | None,
+    sid: str,
+    detail: dict[str, Any],
+) -> AlarmEvent:
+    return AlarmEvent(
+        alarm_id=alarm.id,
+        action=action,
+        eid=eid,
+        stream_id=sid,
+        by=by,
+        detail=orjson.dumps(detail).decode(),
+        at=at,
+    )
 
 
 async def _open(s: AsyncSession, key: str) -> Alarm | None:
@@ -167,8 +181,14 @@ async def _insert(s: AsyncSession, eff: Raise, at: datetime) -> Alarm | None:
             await s.flush()
     except IntegrityError:
         return None
-    log.warning("alarm_raised", alarm=alarm.id, kind=alarm.kind, severity=alarm.severity,
-                robot=alarm.robot, order=alarm.order_id)
+    log.warning(
+        "alarm_raised",
+        alarm=alarm.id,
+        kind=alarm.kind,
+        severity=alarm.severity,
+        robot=alarm.robot,
+        order=alarm.order_id,
+    )
     return alarm
 
 

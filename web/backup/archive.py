@@ -42,10 +42,16 @@ from web.backup import database, redis_dump
 from web.backup.database import BackupError
 
 FORMAT = 1  # manifest.json's "format": what this code writes and reads
-MEMBERS = frozenset({
-    "manifest.json", "redis.jsonl", "database.sqlite3", "database.pgdump",
-    "config/robodine.toml", "secrets.env",
-})
+MEMBERS = frozenset(
+    {
+        "manifest.json",
+        "redis.jsonl",
+        "database.sqlite3",
+        "database.pgdump",
+        "config/robodine.toml",
+        "secrets.env",
+    }
+)
 T = TypeVar("T")
 REDIS_TIMEOUT_S = 30.0  # a page of 1,000 entries, a pipeline of 1,000 XADDs
 
@@ -129,10 +135,17 @@ async def _write(settings: Settings, out: Path, work: Path, with_secrets: bool) 
         "robodine": __version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": socket.gethostname(),
-        "database": {"kind": dumped.kind, "revision": dumped.revision, "file": db_file.name,
-                     "rows": dumped.rows},
-        "redis": {"version": info.get("redis_version"), "keys": stats.keys,
-                  "streams": stats.entries},
+        "database": {
+            "kind": dumped.kind,
+            "revision": dumped.revision,
+            "file": db_file.name,
+            "rows": dumped.rows,
+        },
+        "redis": {
+            "version": info.get("redis_version"),
+            "keys": stats.keys,
+            "streams": stats.entries,
+        },
         "counts": {
             "orders": dumped.rows.get("orders", 0),
             "events": stats.entries.get(EVENTS, 0),

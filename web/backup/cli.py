@@ -37,9 +37,7 @@ def register(sub: Any) -> None:
         "restore an archive into an empty Redis and database (the system stopped)",
     )
     p.add_argument("file", type=Path, help="an archive written by robodine backup")
-    p.add_argument(
-        "--force", action="store_true", help="replace what Redis and the database hold"
-    )
+    p.add_argument("--force", action="store_true", help="replace what Redis and the database hold")
 
 
 def _fail(message: str) -> int:

@@ -90,8 +90,11 @@ def _dump_sqlite(src: Path, dest: Path) -> Dumped:
 def _sqlite_contents(path: Path) -> tuple[str | None, dict[str, int]]:
     with contextlib.closing(sqlite3.connect(path)) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        rows = {t: int(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])  # noqa: S608
-                for t in sorted(tables) if t not in SKIP}
+        rows = {
+            t: int(db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])  # noqa: S608
+            for t in sorted(tables)
+            if t not in SKIP
+        }
         revision = None
         if "alembic_version" in tables:
             found = db.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -109,9 +112,16 @@ async def _dump_postgres(raw_url: str, dest: Path) -> Dumped:
             async with conn.begin():
                 snapshot = await conn.scalar(text("SELECT pg_export_snapshot()"))
                 proc = await asyncio.create_subprocess_exec(
-                    pg_dump, "--format=custom", "--no-owner", "--no-privileges",
-                    f"--snapshot={snapshot}", f"--file={dest}", f"--dbname={dsn}",
-                    env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    pg_dump,
+                    "--format=custom",
+                    "--no-owner",
+                    "--no-privileges",
+                    f"--snapshot={snapshot}",
+                    f"--file={dest}",
+                    f"--dbname={dsn}",
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE,
                 )
                 _, err = await proc.communicate()
                 if proc.returncode != 0:
@@ -123,10 +133,16 @@ async def _dump_postgres(raw_url: str, dest: Path) -> Dumped:
 
 
 async def _pg_contents(conn: AsyncConnection) -> tuple[str | None, dict[str, int]]:
-    tables = list((await conn.scalars(text(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
-    ))).all())
+    tables = list(
+        (
+            await conn.scalars(
+                text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+                )
+            )
+        ).all()
+    )
     rows = {
         t: int(await conn.scalar(text(f'SELECT count(*) FROM "{t}"')) or 0)  # noqa: S608
         for t in sorted(tables)
@@ -179,9 +195,18 @@ async def _load_postgres(url: URL, src: Path) -> None:
     pg_restore = _need("pg_restore")
     dsn, env = _libpq(url)
     proc = await asyncio.create_subprocess_exec(
-        pg_restore, "--clean", "--if-exists", "--no-owner", "--no-privileges",
-        "--single-transaction", "--exit-on-error", f"--dbname={dsn}", str(src),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        pg_restore,
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--exit-on-error",
+        f"--dbname={dsn}",
+        str(src),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     if proc.returncode != 0:

@@ -186,7 +186,12 @@ async def _finish_stream(redis: Redis, key: bytes, rec: dict[str, Any]) -> None:
         await redis.xgroup_create(key, "rd:restore", "$", mkstream=True)
         await redis.xgroup_destroy(key, "rd:restore")
     await redis.execute_command(  # type: ignore[no-untyped-call]  # no XSETID in redis-py
-        "XSETID", key, rec["last"], "ENTRIESADDED", rec["added"], "MAXDELETEDID",
+        "XSETID",
+        key,
+        rec["last"],
+        "ENTRIESADDED",
+        rec["added"],
+        "MAXDELETEDID",
         rec["max_deleted"],
     )
     for g in rec["groups"]:

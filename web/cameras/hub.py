@@ -47,9 +47,13 @@ class LiveFrame:
     def mjpeg_part(self, boundary: str) -> bytes:
         if self._part is None:
             self._part = (
-                f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
-                f"Content-Length: {len(self.jpeg)}\r\nX-Frame-Id: {self.frame}\r\n\r\n"
-            ).encode() + self.jpeg + b"\r\n"
+                (
+                    f"--{boundary}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(self.jpeg)}\r\nX-Frame-Id: {self.frame}\r\n\r\n"
+                ).encode()
+                + self.jpeg
+                + b"\r\n"
+            )
         return self._part
 
     def ws_wire(self) -> bytes:
@@ -156,8 +160,11 @@ class CameraHub:
             self.settings.redis, name=f"{self.settings.web.name}:camera", block_ms=READ_BLOCK_MS
         )
         supervisor = Supervisor(
-            log, lost="camera_read_failed", recovered="camera_read_recovered",
-            backoff=Backoff(0.1, 5.0), context={"camera": cam.key},
+            log,
+            lost="camera_read_failed",
+            recovered="camera_read_recovered",
+            backoff=Backoff(0.1, 5.0),
+            context={"camera": cam.key},
         )
         cursor = "$"
 
@@ -169,9 +176,7 @@ class CameraHub:
                     cursor = newest[0][0].decode()
                     self._offer(cam, newest[0])
             while True:
-                reply: Any = await client.xread(
-                    {cam.stream: cursor}, count=8, block=READ_BLOCK_MS
-                )
+                reply: Any = await client.xread({cam.stream: cursor}, count=8, block=READ_BLOCK_MS)
                 supervisor.ok()
                 if reply:
                     entries = reply[0][1]

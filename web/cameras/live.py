@@ -104,8 +104,15 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
                 sent += 1
             else:
                 reason = ended
-        log.info("video_view_closed", transport="mjpeg", camera=f"{robot}:{camera}",
-                 user=user.username, sent=sent, skipped=viewer.skipped, reason=reason)
+        log.info(
+            "video_view_closed",
+            transport="mjpeg",
+            camera=f"{robot}:{camera}",
+            user=user.username,
+            sent=sent,
+            skipped=viewer.skipped,
+            reason=reason,
+        )
         with contextlib.suppress(ConnectionError, RuntimeError):
             await resp.write_eof()
         return resp
@@ -138,8 +145,9 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 while not ws.closed and not reader.done():
                     ended = _ended(request, user, lease)
                     if ended is not None:
-                        code, reason = (1001, ended) if "shutting" in ended else (
-                            CLOSE_TOKEN_REVOKED, ended)
+                        code, reason = (
+                            (1001, ended) if "shutting" in ended else (CLOSE_TOKEN_REVOKED, ended)
+                        )
                         break
                     frame = await viewer.next(IDLE_CHECK_S)
                     if frame is None:
@@ -164,6 +172,13 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 with contextlib.suppress(ConnectionError, TimeoutError):
                     async with asyncio.timeout(2.0):
                         await ws.close(code=code, message=reason.encode()[:120])
-        log.info("video_view_closed", transport="ws", camera=key, user=user.username, sent=sent,
-                 skipped=viewer.skipped, reason=reason or "closed")
+        log.info(
+            "video_view_closed",
+            transport="ws",
+            camera=key,
+            user=user.username,
+            sent=sent,
+            skipped=viewer.skipped,
+            reason=reason or "closed",
+        )
         return ws

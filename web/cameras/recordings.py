@@ -17,9 +17,19 @@ def video_name(r: Recording) -> str:
 
 def recording_out(r: Recording) -> RecordingOut:
     return RecordingOut(
-        id=r.id, robot=r.robot, camera=r.camera, started_at=r.started_at, ended_at=r.ended_at,
-        frames=r.frames, bytes=r.bytes, format=r.format, content_type=r.content_type,
-        reason=r.reason, incident=r.incident, store=r.store, url=f"/videos/{video_name(r)}",
+        id=r.id,
+        robot=r.robot,
+        camera=r.camera,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        frames=r.frames,
+        bytes=r.bytes,
+        format=r.format,
+        content_type=r.content_type,
+        reason=r.reason,
+        incident=r.incident,
+        store=r.store,
+        url=f"/videos/{video_name(r)}",
     )
 
 
@@ -44,7 +54,8 @@ class RecordingService:
             total = int(await s.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
             rows = await s.scalars(
                 stmt.order_by(Recording.started_at.desc(), Recording.id)
-                .limit(q.limit).offset(q.offset)
+                .limit(q.limit)
+                .offset(q.offset)
             )
             return [recording_out(r) for r in rows], total
 

@@ -132,9 +132,7 @@ async def video_snapshot(request: web.Request, params: VideoStreamPath) -> web.R
     404 `no_frame` while the camera has sent none (or none in the last few seconds that
     Redis keeps). `?token=` works for `<img src>`."""
     robot, camera = params.stream_id.split(":", 1)
-    newest: Any = await request.app[CAMERA_REDIS].xrevrange(
-        camera_stream(robot, camera), count=1
-    )
+    newest: Any = await request.app[CAMERA_REDIS].xrevrange(camera_stream(robot, camera), count=1)
     if not newest:
         if not await request.app[REDIS].hexists(CAMERAS, params.stream_id):
             raise not_found("video stream", params.stream_id)
@@ -221,9 +219,9 @@ async def record_video_stream(
         r, c = key.split(":", 1)
         pipe.set(record_key(r, c), repr(until), ex=int(body.minutes * 60) + 5)
     await pipe.execute()
-    log.info("recording_requested", cameras=keys, minutes=body.minutes,
-             user=request[USER].username)
+    log.info("recording_requested", cameras=keys, minutes=body.minutes, user=request[USER].username)
     return msgspec.convert(
         {"cameras": [camera_key(*k.split(":", 1)) for k in keys], "until": iso(until)},
-        RecordOut, strict=False,
+        RecordOut,
+        strict=False,
     )

@@ -28,8 +28,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from web.db.models import Base, UTCDateTime, utcnow
 
 SEVERITIES = ("critical", "major", "minor")
-KINDS = ("estop", "fault", "vda_fatal", "offline", "stale", "battery_low", "delivery_failed",
-         "system")
+KINDS = (
+    "estop",
+    "fault",
+    "vda_fatal",
+    "offline",
+    "stale",
+    "battery_low",
+    "delivery_failed",
+    "system",
+)
 
 
 class Alarm(Base):

@@ -65,13 +65,17 @@ def check_not_newer(revision: str | None) -> None:
     ConfigError, reported as one line and exit status 2."""
     if revision is None or revision in known_revisions():
         return
-    raise ConfigError([problem(
-        "database.url",
-        f"the database's schema is at revision {revision}, which this robodine "
-        f"{__version__} (schema {head_revision()}) does not know: a newer version "
-        "migrated it, and downgrades are refused. Install that version again, or "
-        "restore a backup made before the upgrade (docs/operations.md, Upgrade)",
-    )])
+    raise ConfigError(
+        [
+            problem(
+                "database.url",
+                f"the database's schema is at revision {revision}, which this robodine "
+                f"{__version__} (schema {head_revision()}) does not know: a newer version "
+                "migrated it, and downgrades are refused. Install that version again, or "
+                "restore a backup made before the upgrade (docs/operations.md, Upgrade)",
+            )
+        ]
+    )
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

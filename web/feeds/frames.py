@@ -147,9 +147,7 @@ class Snapshot(_Tagged, Generic[T], tag="snapshot"):
     id: Annotated[str, doc("the stream id the snapshot is consistent with: resume with `since`")]
     reset: Annotated[
         bool,
-        doc(
-            "true when `since` could not be honoured (trimmed, another Redis): replace your state"
-        ),
+        doc("true when `since` could not be honoured (trimmed, another Redis): replace your state"),
     ]
     items: Annotated[list[T], doc("the topic's state")]
 

@@ -31,8 +31,9 @@ def filters(q: OrdersQuery) -> list[ColumnElement[bool]]:
         try:
             start, end = day_window(q.day, q.tz)
         except ValueError as exc:
-            raise Problem(422, "invalid_field", f"query: tz: {exc}", field="tz",
-                          extra={"in": "query"}) from None
+            raise Problem(
+                422, "invalid_field", f"query: tz: {exc}", field="tz", extra={"in": "query"}
+            ) from None
         where += [Order.created_at >= start, Order.created_at < end]
     if q.robot is not None:
         where.append(Order.robot == q.robot)

@@ -211,4 +211,3 @@ class Projector:
                 return await apply_event(s, sid, rec)
         except IntegrityError:
             return False  # another consumer applied the same eid at the same moment
-

@@ -28,9 +28,7 @@ class OrderLineIn(Request):
 
 
 class OrderIn(Request, kw_only=True):
-    table_id: Annotated[
-        Id | None, doc("the table (`GET /api/tables`); or give `table`", 3)
-    ] = None
+    table_id: Annotated[Id | None, doc("the table (`GET /api/tables`); or give `table`", 3)] = None
     table: Annotated[
         TableName | None,
         doc("the table's name (`T5`), as robot commands take it; or `table_id`", "T5"),

@@ -124,9 +124,7 @@ class OrdersTopic(Topic):
                 items = await load_orders(s, rows)
         else:
             service = OrderService(ctx.db, source=ctx.settings.web.name)
-            items, _, _ = await service.page(
-                OrdersQuery(limit=SNAPSHOT_ORDERS), with_totals=False
-            )
+            items, _, _ = await service.page(OrdersQuery(limit=SNAPSHOT_ORDERS), with_totals=False)
         snap = Snapshot[OrderOut](
             topic=self.name, id=str(cursor), reset=since is not None, items=items
         )

@@ -79,27 +79,57 @@ class AviWriter:
         frames = len(self._index)
         usec = round(1_000_000 * scale / rate)
         avih = struct.pack(
-            "<IIIIIIIIII4I", usec, self._max_frame * max(1, round(self.fps)), 0, _AVIF_HASINDEX,
-            frames, 0, 1, self._max_frame, self.width, self.height, 0, 0, 0, 0,
+            "<IIIIIIIIII4I",
+            usec,
+            self._max_frame * max(1, round(self.fps)),
+            0,
+            _AVIF_HASINDEX,
+            frames,
+            0,
+            1,
+            self._max_frame,
+            self.width,
+            self.height,
+            0,
+            0,
+            0,
+            0,
         )
         strh = (
-            b"vids" + b"MJPG"
+            b"vids"
+            + b"MJPG"
             + struct.pack(
                 "<IHHIIIIIIiI", 0, 0, 0, 0, scale, rate, 0, frames, self._max_frame, -1, 0
             )
             + struct.pack("<hhhh", 0, 0, self.width, self.height)
         )
         strf = struct.pack(
-            "<IiiHH4sIiiII", 40, self.width, self.height, 1, 24, b"MJPG",
-            self.width * self.height * 3, 0, 0, 0, 0,
+            "<IiiHH4sIiiII",
+            40,
+            self.width,
+            self.height,
+            1,
+            24,
+            b"MJPG",
+            self.width * self.height * 3,
+            0,
+            0,
+            0,
+            0,
         )
         strl = b"strl" + b"strh" + struct.pack("<I", len(strh)) + strh
         strl += b"strf" + struct.pack("<I", len(strf)) + strf
         hdrl = b"hdrl" + b"avih" + struct.pack("<I", len(avih)) + avih
         hdrl += b"LIST" + struct.pack("<I", len(strl)) + strl
         assert len(hdrl) == _HDRL_SIZE
-        return b"RIFF" + struct.pack("<I", max(0, total - 8)) + b"AVI " + b"LIST" + struct.pack(
-            "<I", len(hdrl)) + hdrl
+        return (
+            b"RIFF"
+            + struct.pack("<I", max(0, total - 8))
+            + b"AVI "
+            + b"LIST"
+            + struct.pack("<I", len(hdrl))
+            + hdrl
+        )
 
 
 def read_avi_frames(data: bytes) -> list[bytes]:

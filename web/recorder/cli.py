@@ -11,8 +11,12 @@ from config import Settings
 def register(sub: Any) -> None:
     from robodine.cli import command
 
-    command(sub, "recorder", run_recorder,
-            "record robot cameras into the media store (segments, retention, an index in SQL)")
+    command(
+        sub,
+        "recorder",
+        run_recorder,
+        "record robot cameras into the media store (segments, retention, an index in SQL)",
+    )
 
 
 def run_recorder(settings: Settings, args: argparse.Namespace) -> int:

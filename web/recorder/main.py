@@ -35,8 +35,14 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
         from web.recorder.mp4 import available
 
         if not available():
-            raise ConfigError([problem(
-                "recorder.format", "mp4 needs PyAV: pip install 'robodine[video]' (or use avi)")])
+            raise ConfigError(
+                [
+                    problem(
+                        "recorder.format",
+                        "mp4 needs PyAV: pip install 'robodine[video]' (or use avi)",
+                    )
+                ]
+            )
     engine = create_engine(settings.database)
     current, head = await current_revision(engine), head_revision()
     if current != head:
@@ -46,14 +52,20 @@ async def serve(settings: Settings, stop: Awaitable[object]) -> None:
             "start `robodine web` (it migrates) or run `robodine db upgrade`"
         )
     store = await open_store(settings.media)
-    redis = connect(settings.redis, name=f"{settings.recorder.name}:recorder",
-                    block_ms=READ_BLOCK_MS)
+    redis = connect(
+        settings.redis, name=f"{settings.recorder.name}:recorder", block_ms=READ_BLOCK_MS
+    )
     recorder = Recorder(settings, sessionmaker(engine), store, redis)
     task = asyncio.create_task(recorder.run(), name="recorder")
     notifier = Notifier()
     watchdog = asyncio.create_task(notifier.run_watchdog(lambda: not task.done()))
-    log.info("recorder_started", name=settings.recorder.name, store=store.name,
-             format=settings.recorder.format, continuous=settings.recorder.continuous)
+    log.info(
+        "recorder_started",
+        name=settings.recorder.name,
+        store=store.name,
+        format=settings.recorder.format,
+        continuous=settings.recorder.continuous,
+    )
     notifier.ready("recording")
     try:
         done, _ = await asyncio.wait(

@@ -106,8 +106,11 @@ class Recorder:
         self.idle = asyncio.Event()  # set while nothing waits to be published (tests)
         self.idle.set()
         self._supervisor = Supervisor(
-            log, lost="recorder_redis_unavailable", recovered="recorder_redis_recovered",
-            backoff=Backoff(0.2, 5.0), policy="no frames recorded",
+            log,
+            lost="recorder_redis_unavailable",
+            recovered="recorder_redis_recovered",
+            backoff=Backoff(0.2, 5.0),
+            policy="no frames recorded",
         )
 
     # ---- running ---------------------------------------------------------------------
@@ -158,8 +161,9 @@ class Recorder:
             if cam is None or (cam.width, cam.height, cam.fps) != (st.width, st.height, st.fps):
                 if cam is not None and cam.segment is not None:
                     self._queue(cam.close())
-                fresh = CameraRecorder(robot, camera, st.width, st.height, st.fps, self.s,
-                                       self._file_type)
+                fresh = CameraRecorder(
+                    robot, camera, st.width, st.height, st.fps, self.s, self._file_type
+                )
                 if cam is not None:
                     fresh.cursor = cam.cursor
                 self.cameras[key] = fresh
@@ -260,25 +264,46 @@ class Recorder:
                 log.warning("recording_lost", robot=seg.robot, camera=seg.camera, error=str(exc))
                 return
             row = Recording(
-                id=uuid.uuid4().hex, robot=seg.robot, camera=seg.camera,
-                started_at=_when(seg.started), ended_at=_when(seg.ended), frames=seg.frames,
-                bytes=blob.size, format=seg.extension, content_type=seg.content_type,
-                reason=seg.reason, incident=seg.incident, key=blob.key, sha256=blob.sha256,
+                id=uuid.uuid4().hex,
+                robot=seg.robot,
+                camera=seg.camera,
+                started_at=_when(seg.started),
+                ended_at=_when(seg.ended),
+                frames=seg.frames,
+                bytes=blob.size,
+                format=seg.extension,
+                content_type=seg.content_type,
+                reason=seg.reason,
+                incident=seg.incident,
+                key=blob.key,
+                sha256=blob.sha256,
                 store=self.store.name,
             )
             async with self.db.begin() as s:
                 s.add(row)
             self.published += 1
-            log.info("recording_saved", recording=row.id, robot=seg.robot, camera=seg.camera,
-                     reason=seg.reason, frames=seg.frames, bytes=blob.size,
-                     seconds=round(seg.ended - seg.started, 1))
+            log.info(
+                "recording_saved",
+                recording=row.id,
+                robot=seg.robot,
+                camera=seg.camera,
+                reason=seg.reason,
+                frames=seg.frames,
+                bytes=blob.size,
+                seconds=round(seg.ended - seg.started, 1),
+            )
             if seg.incident:
-                await self._event(EventType.RECORDER_CLIP, seg.robot, Level.INFO, {
-                    "recording": row.id, "camera": seg.camera, "incident": seg.incident})
+                await self._event(
+                    EventType.RECORDER_CLIP,
+                    seg.robot,
+                    Level.INFO,
+                    {"recording": row.id, "camera": seg.camera, "incident": seg.incident},
+                )
             if self._full_told:
                 self._full_told = False
-                await self._event(EventType.RECORDER_STORE_RECOVERED, "", Level.INFO,
-                                  {"recorder": self.s.name})
+                await self._event(
+                    EventType.RECORDER_STORE_RECOVERED, "", Level.INFO, {"recorder": self.s.name}
+                )
         finally:
             seg.path.unlink(missing_ok=True)
 
@@ -290,20 +315,41 @@ class Recorder:
         if self._full_told:
             return
         self._full_told = True
-        log.error("recorder_store_full", error=error, errno=code, retry_s=self.s.retry_s,
-                  policy="recording stopped; live views unaffected")
-        task = asyncio.get_running_loop().create_task(self._event(
-            EventType.RECORDER_STORE_FULL, "", Level.ALARM,
-            {"recorder": self.s.name, "error": error}))
+        log.error(
+            "recorder_store_full",
+            error=error,
+            errno=code,
+            retry_s=self.s.retry_s,
+            policy="recording stopped; live views unaffected",
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._event(
+                EventType.RECORDER_STORE_FULL,
+                "",
+                Level.ALARM,
+                {"recorder": self.s.name, "error": error},
+            )
+        )
         self._tell.add(task)
         task.add_done_callback(self._tell.discard)
 
     async def _event(self, type_: str, robot: str, level: Level, data: dict[str, Any]) -> None:
-        rec = EventRecord(eid=uuid.uuid4().hex, type=type_, ts=self.clock(), robot=robot,
-                          level=level, src=self.s.name, data=data)
+        rec = EventRecord(
+            eid=uuid.uuid4().hex,
+            type=type_,
+            ts=self.clock(),
+            robot=robot,
+            level=level,
+            src=self.s.name,
+            data=data,
+        )
         try:
-            await self.redis.xadd(EVENTS, cast(Any, to_fields(rec)),
-                                  maxlen=self.settings.redis.events_maxlen, approximate=True)
+            await self.redis.xadd(
+                EVENTS,
+                cast(Any, to_fields(rec)),
+                maxlen=self.settings.redis.events_maxlen,
+                approximate=True,
+            )
         except RedisError as exc:
             log.warning("recorder_event_lost", type=type_, error=str(exc))
 
@@ -326,17 +372,25 @@ class Recorder:
         plain_before = _when(now - self.s.max_age_s)
         incident_before = _when(now - self.s.incident_max_age_s)
         async with self.db() as s:
-            old = list(await s.scalars(select(Recording).where(
-                ((Recording.reason != "incident") & (Recording.ended_at < plain_before))
-                | (Recording.ended_at < incident_before))))
+            old = list(
+                await s.scalars(
+                    select(Recording).where(
+                        ((Recording.reason != "incident") & (Recording.ended_at < plain_before))
+                        | (Recording.ended_at < incident_before)
+                    )
+                )
+            )
             total = int(await s.scalar(select(func.coalesce(func.sum(Recording.bytes), 0))) or 0)
         doomed = list(old)
         total -= sum(r.bytes for r in old)
         if total > self.s.max_bytes:
             gone = {r.id for r in old}
             async with self.db() as s:
-                rows = await s.scalars(select(Recording).order_by(
-                    (Recording.reason == "incident").asc(), Recording.started_at.asc()))
+                rows = await s.scalars(
+                    select(Recording).order_by(
+                        (Recording.reason == "incident").asc(), Recording.started_at.asc()
+                    )
+                )
                 for r in rows:
                     if total <= self.s.max_bytes:
                         break

@@ -143,8 +143,17 @@ class CameraRecorder:
         frames = seg.file.frames
         size = seg.file.close()
         return ClosedSegment(
-            self.robot, self.camera, seg.path, seg.started, seg.ended, frames, size, seg.reason,
-            seg.incident, seg.file.content_type, seg.file.extension,
+            self.robot,
+            self.camera,
+            seg.path,
+            seg.started,
+            seg.ended,
+            frames,
+            size,
+            seg.reason,
+            seg.incident,
+            seg.file.content_type,
+            seg.file.extension,
         )
 
     def abort(self) -> None:

@@ -105,17 +105,13 @@ def transport_of(body: RobotIn) -> str:
     transport = body.transport or ("vda5050" if body.vda is not None else "tcp")
     if transport == "vda5050":
         if body.vda is None:
-            raise _field(
-                "vda", "a vda5050 robot needs vda = {manufacturer, serial}", "vda"
-            )
+            raise _field("vda", "a vda5050 robot needs vda = {manufacturer, serial}", "vda")
         if body.kind != "serving":
             raise _field("kind", "a vda5050 robot must be of kind serving", "kind")
         if body.vda.version is not None and (
             not is_version(body.vda.version) or dialect_for(body.vda.version) is None
         ):
-            raise _field(
-                "vda.version", f"must be a VDA 5050 version of {SPOKEN}", "vda.version"
-            )
+            raise _field("vda.version", f"must be a VDA 5050 version of {SPOKEN}", "vda.version")
     elif body.vda is not None:
         raise _field("vda", f"vda is set but transport is {transport!r}", "vda")
     return transport

@@ -79,9 +79,7 @@ class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
     network: Annotated[
         str, doc("how it is known on the LAN (MAC, host name, serial), as recorded by an admin")
     ] = ""
-    vda: Annotated[
-        VdaIdentity | None, doc("a VDA 5050 AGV's identity (registered robots)")
-    ] = None
+    vda: Annotated[VdaIdentity | None, doc("a VDA 5050 AGV's identity (registered robots)")] = None
 
 
 class RobotCreated(RobotOut, kw_only=True):
@@ -92,8 +90,10 @@ class RobotCreated(RobotOut, kw_only=True):
 
     key: Annotated[
         str | None,
-        doc("the robot's key in hex, shown this once: configure it in the robot (null: "
-            "MQTT and VDA 5050 robots, which the broker login authenticates)"),
+        doc(
+            "the robot's key in hex, shown this once: configure it in the robot (null: "
+            "MQTT and VDA 5050 robots, which the broker login authenticates)"
+        ),
     ]
 
 

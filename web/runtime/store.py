@@ -141,11 +141,20 @@ class RuntimeSettings:
                     if row is not None:
                         await s.delete(row)
                 elif row is None:
-                    s.add(RuntimeSetting(key=key, value=orjson.dumps(value).decode(),
-                                         updated_by=user, updated_at=now))
+                    s.add(
+                        RuntimeSetting(
+                            key=key,
+                            value=orjson.dumps(value).decode(),
+                            updated_by=user,
+                            updated_at=now,
+                        )
+                    )
                 else:
                     row.value, row.updated_by, row.updated_at = (
-                        orjson.dumps(value).decode(), user, now)
+                        orjson.dumps(value).decode(),
+                        user,
+                        now,
+                    )
         self._read_at = -1e9  # this process sees its own change at once
         return changes
 

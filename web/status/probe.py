@@ -94,9 +94,11 @@ async def _run(fn: Callable[[Probe], Awaitable[Section]], probe: Probe) -> Secti
         async with asyncio.timeout(SECTION_TIMEOUT_S):
             return await fn(probe)
     except TimeoutError:
-        return Section(state="degraded", summary="no answer", problems=[
-            f"the check did not finish within {SECTION_TIMEOUT_S:g} s"
-        ])
+        return Section(
+            state="degraded",
+            summary="no answer",
+            problems=[f"the check did not finish within {SECTION_TIMEOUT_S:g} s"],
+        )
     except (RedisError, OSError):  # the redis section says so, once
         return Section(state="degraded", summary="unknown: Redis does not answer")
     except Exception as exc:  # a check's failure is part of the answer, whatever its kind

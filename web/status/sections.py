@@ -140,9 +140,7 @@ async def broker_section(p: Probe) -> Section:
             ],
             details={"host": host, "port": port},
         )
-    return ok(
-        f"{version or 'broker'} at {host}:{port}", host=host, port=port, version=version
-    )
+    return ok(f"{version or 'broker'} at {host}:{port}", host=host, port=port, version=version)
 
 
 # ---- the gateway and the web tier ---------------------------------------------------------
@@ -170,9 +168,10 @@ async def _last_gateway_event(p: Probe) -> tuple[str, str] | None:
     name = p.settings.gateway.name
     entries: Any = await p.redis.xrevrange(EVENTS, count=ERROR_SCAN)
     for sid, fields in entries:
-        if fields.get("type") in ("gateway.started", "gateway.stopped") and fields.get(
-            "src"
-        ) in (name, ""):
+        if fields.get("type") in ("gateway.started", "gateway.stopped") and fields.get("src") in (
+            name,
+            "",
+        ):
             return fields["type"], sid
     return None
 
@@ -285,10 +284,19 @@ async def robots_section(p: Probe) -> Section:
     for rid in never:
         by_kind.setdefault(known[rid] or "unknown", Counter())["never_seen"] += 1
     totals: Counter[str] = sum(by_kind.values(), Counter())
-    problems = [f"robots not heard from for {p.settings.gateway.stale_after_s:g} s: "
-                + ", ".join(stale)] if stale else []
-    summary = ", ".join(f"{totals[s]} {s.replace('_', ' ')}" for s in
-                        ("online", "stale", "offline", "never_seen") if totals[s]) or "none"
+    problems = (
+        [f"robots not heard from for {p.settings.gateway.stale_after_s:g} s: " + ", ".join(stale)]
+        if stale
+        else []
+    )
+    summary = (
+        ", ".join(
+            f"{totals[s]} {s.replace('_', ' ')}"
+            for s in ("online", "stale", "offline", "never_seen")
+            if totals[s]
+        )
+        or "none"
+    )
     return judged(
         summary,
         problems,
@@ -321,10 +329,14 @@ async def spool_section(p: Probe) -> Section:
         depth, source = int(live), "gateway"
     else:  # the gateway is not running: what it will replay at its next start
         depth, source = await asyncio.to_thread(_spool_file_depth, path), str(path)
-    problems = [
-        f"{depth} events wait in the spool for Redis; the gateway replays them once Redis "
-        "takes writes again"
-    ] if depth else []
+    problems = (
+        [
+            f"{depth} events wait in the spool for Redis; the gateway replays them once Redis "
+            "takes writes again"
+        ]
+        if depth
+        else []
+    )
     return judged(f"{depth} events waiting", problems, depth=depth, source=source)
 
 
@@ -419,8 +431,9 @@ async def database_section(p: Probe) -> Section:
         problems.append(
             f"the schema is at {revision}, the code's at {head}: run robodine db upgrade"
         )
-    return judged(f"{dialect}, schema {revision}", problems, dialect=dialect,
-                  revision=revision, head=head)
+    return judged(
+        f"{dialect}, schema {revision}", problems, dialect=dialect, revision=revision, head=head
+    )
 
 
 @section("outbox")
@@ -440,12 +453,17 @@ async def outbox_section(p: Probe) -> Section:
     if oldest is not None:
         when = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)  # stored as UTC
         age = max(0.0, p.now - when.timestamp())
-    problems = [
-        f"{waiting} order commands are not on {COMMANDS} yet, the oldest for {age:.0f} s: "
-        "the web tier's outbox relay cannot reach Redis?"
-    ] if waiting and age > OUTBOX_AGE_LIMIT_S else []
-    return judged(f"{waiting} commands waiting", problems, waiting=waiting,
-                  oldest_age_s=round(age, 1))
+    problems = (
+        [
+            f"{waiting} order commands are not on {COMMANDS} yet, the oldest for {age:.0f} s: "
+            "the web tier's outbox relay cannot reach Redis?"
+        ]
+        if waiting and age > OUTBOX_AGE_LIMIT_S
+        else []
+    )
+    return judged(
+        f"{waiting} commands waiting", problems, waiting=waiting, oldest_age_s=round(age, 1)
+    )
 
 
 # ---- last errors ------------------------------------------------------------------------
@@ -457,20 +475,26 @@ async def errors_section(p: Probe) -> Section:
     alarms = []
     for sid, fields in entries:
         if fields.get("level") == Level.ALARM:
-            alarms.append({
-                "id": sid,
-                "ts": StreamId.parse(sid).ms / 1000,
-                "type": fields.get("type"),
-                "robot": fields.get("robot", ""),
-                "src": fields.get("src", ""),
-                "data": fields.get("data", ""),
-            })
+            alarms.append(
+                {
+                    "id": sid,
+                    "ts": StreamId.parse(sid).ms / 1000,
+                    "type": fields.get("type"),
+                    "robot": fields.get("robot", ""),
+                    "src": fields.get("src", ""),
+                    "data": fields.get("data", ""),
+                }
+            )
             if len(alarms) == LAST_ERRORS:
                 break
     recent = [a for a in alarms if p.now - a["ts"] < ALARM_WINDOW_S]
-    problems = [
-        f"{len(recent)} alarms in the last {ALARM_WINDOW_S / 60:g} min, the latest "
-        f"{recent[0]['type']}" + (f" ({recent[0]['robot']})" if recent[0]["robot"] else "")
-    ] if recent else []
+    problems = (
+        [
+            f"{len(recent)} alarms in the last {ALARM_WINDOW_S / 60:g} min, the latest "
+            f"{recent[0]['type']}" + (f" ({recent[0]['robot']})" if recent[0]["robot"] else "")
+        ]
+        if recent
+        else []
+    )
     summary = f"{len(alarms)} recent alarms" if alarms else "no alarms"
     return judged(summary, problems, alarms=alarms)

@@ -86,9 +86,7 @@ def _no_key(username: str, why: str) -> None:
         raise Problem(403, "forbidden", f"an integration key {why}")
 
 
-def _check_limits(
-    limits: LoginLimits, client: str, username: str, metrics: WebMetrics
-) -> None:
+def _check_limits(limits: LoginLimits, client: str, username: str, metrics: WebMetrics) -> None:
     """429 while any of the failed-login limits holds this address and username."""
     wait, limit = limits.wait(client, username)
     if wait > 0:
