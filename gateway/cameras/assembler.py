@@ -97,9 +97,9 @@ class FrameAssembler:
             chunk.camera,
             partial.frame,
             partial.ts,
-            b"".join(partial.parts),
+            b"".join(partial.parts),  # type: ignore[arg-type]
             partial.size,
-        )  # type: ignore[arg-type]
+        )
 
     def _whole(
         self, robot: str, camera: str, frame: int, ts: float, data: bytes, size: int

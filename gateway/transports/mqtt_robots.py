@@ -63,9 +63,9 @@ def presence_hello(robot: str, kind: str, firmware: str = "") -> Hello:
     """What ``Fleet.connected`` takes; for MQTT the broker did the authentication."""
     return Hello(
         robot=robot,
-        kind=kind,
+        kind=kind,  # type: ignore[arg-type]
         cnonce=_NO_PROOF[:32],
-        proof=_NO_PROOF,  # type: ignore[arg-type]
+        proof=_NO_PROOF,
         firmware=firmware,
     )
 
