@@ -101,7 +101,7 @@ def test_ctrl_c_stops_everything_in_order_with_redis_last(
         if proc.poll() is None:
             proc.kill()
     text = log.read_text()
-    assert "stopping: redis-server gateway web simulator in reverse order" in text
+    assert "stopping: redis-server gateway web recorder simulator in reverse order" in text
     order = [m.group(1) for m in re.finditer(r'"event":"(web_stopped|gateway_stopped)"', text)]
     assert order == ["web_stopped", "gateway_stopped"], text[-3000:]
     # The gateway flushed into a Redis still up: nothing went to its spool.
