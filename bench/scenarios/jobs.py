@@ -46,14 +46,11 @@ CONCURRENCY = 8
 ROUNDS = 3  # uploads and copies, alternated
 
 BOUNDED_BY = """\
-Jobs: CPU. Per job SAQ makes ~25 Redis calls (4 MULTI) and the worker spends ~1-1.3 ms
-of CPU on it; the SQL history (a transaction per batch of rd:jobs entries) keeps up. On
-two cores 4 worker processes cannot do 4x: they do about as much as 1, a little more
-when the machine is shared (more processes, more of its time). Uploads: the web
-process's CPU, ~2.7-3 ms per MB (aiohttp's HTTP and multipart reading ~1.1, SHA-256
-~0.7-0.9, thread hand-offs and writes the rest) against the copy's ~0.5 ms of kernel
-copying plus the disk; the copy is mostly page-cache work (the fsync is 25-45 % of it),
-so the ratio falls with the machine's load, which slows the upload and not the disk.
+Jobs: CPU (SAQ ~25 Redis calls and ~1-1.3 ms of worker CPU per job; the SQL history, a
+transaction per batch, keeps up); on two cores 4 workers do about as much as 1. Uploads:
+the web process's CPU, ~2.7-3 ms per MB (aiohttp's HTTP and multipart ~1.1, SHA-256
+~0.7-0.9, hand-offs and writes the rest) against the copy's ~0.5 ms of kernel copying
+plus the disk (mostly page cache; the fsync 25-45 %): load slows the upload, not the copy.
 """
 
 
