@@ -133,6 +133,9 @@ class RobodineQueue(SweepSafeQueue):
         super().__init__(redis, name)
         self.retention_ms = retention_s * 1000
         self._seen: dict[str, tuple[Any, ...]] = {}
+        # SAQ announces no enqueue: "queued" goes on rd:jobs just before the job is in the
+        # queue, so no worker's "running" can come before it.
+        self.register_before_enqueue(self.notify)
 
     async def notify(self, job: Job) -> None:
         rec = record_of(job, time.time())
@@ -191,8 +194,7 @@ class JobQueue:
             retry_backoff=s.retry_max_delay_s or True,
             ttl=s.keep_finished_s,
         )
-        await self.jobs.enqueue(job)
-        await self.jobs.notify(job)  # SAQ announces no enqueue: "queued" goes on rd:jobs here
+        await self.jobs.enqueue(job)  # "queued" on rd:jobs first (RobodineQueue)
         return job
 
     async def live(self, job_id: str) -> Job | None:
