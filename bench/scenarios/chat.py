@@ -66,7 +66,9 @@ def run(ctx: Context) -> Result:
                 "maxlen": 2 * max(HISTORY),
                 "relay": [],
                 "rooms": [{"name": r} for r in rooms],
-            }
+            },
+            # the alarms' managers room must be one of the rooms (the config refuses else)
+            "alarms": {"escalate_room": ROOM},
         },
     )
     client = redis.Redis.from_url(url)
