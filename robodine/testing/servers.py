@@ -333,7 +333,14 @@ class GatewayServer(_Server):
     ) -> None:
         super().__init__(port, log=log)
         self.config = config
-        self.env = {**os.environ, **env, "ROBODINE_TCP_PORT": str(self.port)}
+        # Several gateways on one box: each its own camera port too (0: any free one,
+        # told to robots in `welcome`), unless the test says which.
+        self.env = {
+            **os.environ,
+            "ROBODINE_CAMERA_PORT": "0",
+            **env,
+            "ROBODINE_TCP_PORT": str(self.port),
+        }
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", self.module, "gateway", "--config", str(self.config)]
