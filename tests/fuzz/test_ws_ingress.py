@@ -6,12 +6,13 @@ with 1008, a binary one with 1003), the server never fails, and every refusal is
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,15 @@ class Client:
 
     async def socket(self) -> ClientWebSocketResponse:
         if self.ws is None or self.ws.closed:
-            self.ws = await self.env.ws("/ws/events")
+            for _ in range(60):  # a 503 is Redis not answering in time (a busy box): retry
+                try:
+                    self.ws = await self.env.ws("/ws/events")
+                    break
+                except WSServerHandshakeError as exc:
+                    if exc.status != 503:
+                        raise
+                    await asyncio.sleep(0.5)
+            assert self.ws is not None and not self.ws.closed
             assert (await recv(self.ws))["type"] == "hello"
             assert (await recv(self.ws))["type"] == "snapshot"
             self.bad = 0
