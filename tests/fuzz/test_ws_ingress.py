@@ -65,6 +65,7 @@ class Client:
         self.env = env
         self.ws: ClientWebSocketResponse | None = None
         self.bad = 0
+        self.disturbed = 0  # frames whose answer a 1013 close (Redis unavailable) took
 
     async def socket(self) -> ClientWebSocketResponse:
         if self.ws is None or self.ws.closed:
@@ -101,7 +102,14 @@ class Client:
             '"<viewer>"', json.dumps(token["viewer"]))
         await ws.send_str(text)
         want = expected(payload)
-        got = await recv(ws, timeout=5)
+        msg = await ws.receive(timeout=5)
+        if msg.type is WSMsgType.CLOSE and msg.data == 1013:  # Redis slow on a busy box:
+            self.disturbed += 1  # the documented close; whether this frame was seen is unknown
+            await ws.close()
+            self.ws = None
+            return
+        assert msg.type is WSMsgType.TEXT, (payload, msg)
+        got = orjson.loads(msg.data)
         assert got["type"] == want, (payload, got)
         if want != "error":
             self.bad = 0
@@ -114,12 +122,15 @@ class Client:
 async def _fuzz(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
     client = getattr(env, "_fuzz_client", None) or Client(env)
     env._fuzz_client = client  # type: ignore[attr-defined]
-    before = rejected(env)
+    before, disturbed = rejected(env), client.disturbed
     errors = 0
     for kind, payload in frames:
         errors += kind == "binary" or expected(payload) == "error"
         await client.send(kind, payload)
-    assert rejected(env) - before == errors
+    if client.disturbed == disturbed:
+        assert rejected(env) - before == errors
+    else:  # a frame may have gone unread when the socket closed under it
+        assert errors - (client.disturbed - disturbed) <= rejected(env) - before <= errors
     INPUTS["websocket frames"] += len(frames)
 
 
