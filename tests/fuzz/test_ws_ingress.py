@@ -142,7 +142,7 @@ async def test_websocket_frames(env: WebEnv, frames: list[tuple[str, Any]]) -> N
 
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-@settings(max_examples=-(-LONG // 6), suppress_health_check=_QUIET)
+@settings(max_examples=-(-LONG // 5), suppress_health_check=_QUIET)
 @given(frames=FRAMES)
 async def test_websocket_frames_long(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
     await _fuzz(env, frames)
