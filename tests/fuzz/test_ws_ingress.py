@@ -6,12 +6,13 @@ with 1008, a binary one with 1003), the server never fails, and every refusal is
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -77,10 +78,19 @@ class Client:
         self.env = env
         self.ws: ClientWebSocketResponse | None = None
         self.bad = 0
+        self.disturbed = 0  # frames whose answer a 1013 close (Redis unavailable) took
 
     async def socket(self) -> ClientWebSocketResponse:
         if self.ws is None or self.ws.closed:
-            self.ws = await self.env.ws("/ws/events")
+            for _ in range(60):  # a 503 is Redis not answering in time (a busy box): retry
+                try:
+                    self.ws = await self.env.ws("/ws/events")
+                    break
+                except WSServerHandshakeError as exc:
+                    if exc.status != 503:
+                        raise
+                    await asyncio.sleep(0.5)
+            assert self.ws is not None and not self.ws.closed
             assert (await recv(self.ws))["type"] == "hello"
             assert (await recv(self.ws))["type"] == "snapshot"
             self.bad = 0
@@ -106,7 +116,14 @@ class Client:
         )
         await ws.send_str(text)
         want = expected(payload)
-        got = await recv(ws, timeout=5)
+        msg = await ws.receive(timeout=5)
+        if msg.type is WSMsgType.CLOSE and msg.data == 1013:  # Redis slow on a busy box:
+            self.disturbed += 1  # the documented close; whether this frame was seen is unknown
+            await ws.close()
+            self.ws = None
+            return
+        assert msg.type is WSMsgType.TEXT, (payload, msg)
+        got = orjson.loads(msg.data)
         assert got["type"] == want, (payload, got)
         if want != "error":
             self.bad = 0
@@ -119,12 +136,15 @@ class Client:
 async def _fuzz(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
     client = getattr(env, "_fuzz_client", None) or Client(env)
     env._fuzz_client = client  # type: ignore[attr-defined]
-    before = rejected(env)
+    before, disturbed = rejected(env), client.disturbed
     errors = 0
     for kind, payload in frames:
         errors += kind == "binary" or expected(payload) == "error"
         await client.send(kind, payload)
-    assert rejected(env) - before == errors
+    if client.disturbed == disturbed:
+        assert rejected(env) - before == errors
+    else:  # a frame may have gone unread when the socket closed under it
+        assert errors - (client.disturbed - disturbed) <= rejected(env) - before <= errors
     INPUTS["websocket frames"] += len(frames)
 
 
@@ -136,7 +156,7 @@ async def test_websocket_frames(env: WebEnv, frames: list[tuple[str, Any]]) -> N
 
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-@settings(max_examples=-(-LONG // 6), suppress_health_check=_QUIET)
+@settings(max_examples=-(-LONG // 5), suppress_health_check=_QUIET)
 @given(frames=FRAMES)
 async def test_websocket_frames_long(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
     await _fuzz(env, frames)
