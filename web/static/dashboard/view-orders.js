@@ -184,11 +184,12 @@ function buildOrderForm(form, menu, reloadMenu) {
       const input = h("input", { type: "number", inputmode: "numeric", min: 0, max: maxOf(m), step: 1, value: 0,
         "aria-label": `${t("quantity")} ${dishLabel(m)}`, "data-menu": m.name_en || m.name, disabled: out, oninput: update });
       const stockEl = h("small", { class: `stock${m.low_stock ? " low" : ""}`, "data-stock": m.stock ?? "" }, stockText(m));
+      const priceEl = h("span", { class: "amount" }, money(m.price_minor, m.currency));
       const secondary = lang === "ko" ? m.name_en : m.name;
       const li = h("li", { class: out ? "out" : "", "data-item": m.id },
         h("span", { class: "dish" }, dishLabel(m), secondary && secondary !== dishLabel(m) ? h("small", {}, ` ${secondary}`) : null),
-        h("span", { class: "price" }, money(m.price_minor, m.currency), " ", stockEl), input);
-      rows.set(m.id, { input, stockEl, li });
+        h("span", { class: "price" }, priceEl, " ", stockEl), input);
+      rows.set(m.id, { input, stockEl, priceEl, li });
       list.append(li);
     }
   }
@@ -231,6 +232,7 @@ function buildOrderForm(form, menu, reloadMenu) {
           if (out) row.input.value = 0;
           row.li.classList.toggle("out", out);
           row.stockEl.textContent = stockText(m);
+          row.priceEl.textContent = money(m.price_minor, m.currency); // an admin's new price
           row.stockEl.dataset.stock = m.stock ?? "";
           row.stockEl.classList.toggle("low", !!m.low_stock);
         }
