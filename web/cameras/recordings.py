@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from robodine.media import MediaStore
 from web.cameras.schemas import RecordingOut, RecordingsQuery
+from web.db.blobs import still_named
 from web.db.recordings import Recording
 from web.http.problems import not_found
 
@@ -73,9 +74,7 @@ class RecordingService:
                 raise not_found("recording", recording_id)
             await s.delete(r)
             await s.flush()
-            shared = await s.scalar(
-                select(func.count()).select_from(Recording).where(Recording.sha256 == r.sha256)
-            )
+            shared = await still_named(s, r.sha256)
             key = r.key
         if not shared:
             await self.store.delete(key)

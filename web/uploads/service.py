@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from robodine.media import MediaStore, StoreError, StoreFull
+from web.db.blobs import still_named
 from web.db.media import FloorPlan, Upload
 from web.db.restaurant import MenuItem
 from web.http.problems import Problem, not_found
@@ -102,7 +103,7 @@ class UploadService:
 
     async def delete(self, upload_id: str) -> None:
         """The row goes (menu photos and the floor plan that named it are cleared); the
-        blob goes too unless another upload has the same content."""
+        blob goes too unless another upload or a recording has the same content."""
         async with self.db.begin() as s:
             u = await s.get(Upload, upload_id)
             if u is None:
@@ -117,9 +118,7 @@ class UploadService:
             )
             await s.delete(u)
             await s.flush()
-            shared = await s.scalar(
-                select(func.count()).select_from(Upload).where(Upload.sha256 == u.sha256)
-            )
+            shared = await still_named(s, u.sha256)
             key = u.key
         if not shared:
             await self.store.delete(key)
