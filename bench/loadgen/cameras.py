@@ -80,9 +80,13 @@ async def _robots(
         ]
         n, period = 0, 1.0 / fps
         next_at = time.monotonic()
+        # Robots' cameras run on their own clocks: each one's frames come at its own
+        # phase of the period, not all twenty in the same millisecond.
+        step = period / max(1, len(senders))
         while True:
             await sending.wait()
-            for sender, addr in senders:
+            for i, (sender, addr) in enumerate(senders):
+                await asyncio.sleep(max(0.0, next_at + i * step - time.monotonic()))
                 frame = b"\xff\xd8" + n.to_bytes(8, "big") * ((size - 4) // 8) + b"\xff\xd9"
                 chunks = sender.frame("front", frame, time.time())
                 for chunk in chunks:

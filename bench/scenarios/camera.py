@@ -121,7 +121,9 @@ def run(ctx: Context) -> Result:
     }
     ctx.log(
         f"viewers {watched['frames_s']} frames/s ({watched['per_viewer_fps']} per viewer); "
-        f"telemetry p99 {p99_quiet} -> {p99_loaded} ms; lost {figures['telemetry_lost']}; "
+        f"telemetry p99 {p99_quiet} -> {p99_loaded} ms (from Redis "
+        f"{quiet['from_redis_ms'].get('p99')} -> {loaded['from_redis_ms'].get('p99')}); "
+        f"lost {figures['telemetry_lost']}; "
         f"cpu {loaded['cpu']}; rss {rss}"
     )
     return Result(
@@ -158,6 +160,7 @@ def _phase(
     camera["frames"] = sum(camera["frames"].values())  # type: ignore[assignment]
     return {
         "latency_ms": got.get("latency_ms", {}),
+        "from_redis_ms": got.get("from_redis_ms", {}),
         "cpu": cpu,
         "camera": camera,
         "telemetry_lost": int(report.sent - received.get("udp", 0.0)),

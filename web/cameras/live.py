@@ -20,7 +20,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from protocol.streams import CAMERAS
-from web.cameras.context import CAMERA_HUB
+from web.cameras.context import CAMERA_HUB, CAMERA_PACER
 from web.cameras.hub import LiveFrame
 from web.cameras.schemas import VideoStreamPath
 from web.feeds.connections import CLOSE_TOKEN_REVOKED, Lease
@@ -87,12 +87,14 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
         before_stream(request, resp)
         await resp.prepare(request)
         timeout = request.app[SETTINGS].web.ws_send_timeout_s
+        pacer = request.app[CAMERA_PACER]
         sent, reason = 0, "client gone"
         async with request.app[CAMERA_HUB].watch(robot, camera) as viewer:
             while (ended := _ended(request, user, lease)) is None:
                 frame = await viewer.next(IDLE_CHECK_S)
                 if frame is None:
                     continue
+                await pacer.turn()
                 try:
                     async with asyncio.timeout(timeout):
                         await resp.write(frame.mjpeg_part(BOUNDARY))
@@ -130,6 +132,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
         request.app[WEBSOCKETS].add(ws)
         key = f"{robot}:{camera}"
         await ws.send_str(orjson.dumps({"type": "hello", "stream": key}).decode())
+        pacer = request.app[CAMERA_PACER]
         sent, code, reason = 0, 1000, ""
 
         async def receive() -> None:
@@ -152,6 +155,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
                     frame = await viewer.next(IDLE_CHECK_S)
                     if frame is None:
                         continue
+                    await pacer.turn()
                     if _write_now(request, frame):
                         sent += 1
                         continue
