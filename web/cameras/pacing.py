@@ -22,7 +22,7 @@ PER_TURN = 8  # camera writes between two polls of the loop's sockets
 
 
 class WritePacer:
-    __slots__ = ("per_turn", "_used", "_waited")
+    __slots__ = ("_used", "_waited", "per_turn")
 
     def __init__(self, per_turn: int = PER_TURN) -> None:
         self.per_turn = per_turn
