@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 from robodine.media import StoreUnavailable, TooLarge
 from robodine.media.local import QUEUE_CHUNKS, LocalStore
 from tests.web.conftest import MakeEnv, WebEnv
+from tests.web.jobs_support import MotoServer, moto_server, s3_media
+
+__all__ = ["moto_server"]
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 LIMIT = 64 * 1024
@@ -148,6 +152,29 @@ async def test_the_multipart_form_still_works_beside_it(env: WebEnv) -> None:
     assert r.status == 201, await r.text()
     up = await r.json()
     assert up["filename"] == "dish.png" and up["sha256"] == hashlib.sha256(PNG).hexdigest()
+
+
+async def test_a_raw_body_into_the_s3_store(make_env: MakeEnv, moto_server: MotoServer) -> None:
+    import uuid
+
+    import aiohttp
+
+    bucket = f"b{uuid.uuid4().hex[:12]}"
+    moto_server.create_bucket(bucket)
+    env = await make_env(media=s3_media(moto_server, bucket))
+    data = PNG + bytes(range(256)) * 8192  # 2 MiB and a bit: hashed off the loop
+    r = await env.client.post(
+        "/api/uploads?filename=big.png",
+        data=io.BytesIO(data),
+        headers={**env.auth("staff"), "Content-Type": "image/png"},
+    )
+    assert r.status == 201, await r.text()
+    up = await r.json()
+    assert up["store"] == "s3" and up["sha256"] == hashlib.sha256(data).hexdigest()
+    got = await env.client.get(up["content"], headers=env.auth("viewer"), allow_redirects=False)
+    assert got.status == 302
+    async with aiohttp.ClientSession() as http, http.get(got.headers["Location"]) as blob:
+        assert blob.status == 200 and await blob.read() == data
 
 
 # The local store's writer thread, directly.
