@@ -81,8 +81,8 @@ async def test_oversized_wrong_type_and_truncated_uploads_leave_nothing(
     body = await r.json()
     assert r.status == 415 and body["code"] == "unsupported_media_type"
     assert "image/png" in body["allowed"]
-    r = await env.client.post("/api/uploads", json={"file": "x"}, headers=env.auth("staff"))
-    assert r.status == 415
+    r = await env.client.post("/api/uploads", data={"file": "x"}, headers=env.auth("staff"))
+    assert r.status == 415  # a urlencoded form: neither multipart nor an allowed file type
 
     boundary = "b0undary"
     cut = (
