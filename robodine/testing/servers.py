@@ -96,6 +96,7 @@ class _Server:
         self.log = log  # the server's output goes here (appended), or nowhere
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] | None = None  # the process's environment (None: ours)
+        self.ready_port = 0  # the port ``start`` waits for, when not ``port``
 
     @property
     def pid(self) -> int:
@@ -116,7 +117,13 @@ class _Server:
                 stderr=out,
                 env=self.env,
             )
-        wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
+        wait_port(
+            self.ready_port or self.port,
+            self.proc,
+            self.start_timeout,
+            name=self.binary,
+            log=self.log,
+        )
 
     def kill(self) -> None:
         """SIGKILL: the crash case, no chance to save anything."""
@@ -362,6 +369,9 @@ class WebServer(_Server):
         super().__init__(port, log=log)
         self.config = config
         self.env = {**os.environ, **env, "ROBODINE_WEB_PORT": str(self.port)}
+        # Its metrics listener opens after web.port: with web.reuse_port another process may
+        # answer on web.port already, so this one is started once its own port listens.
+        self.ready_port = int(self.env.get("ROBODINE_WEB_METRICS_PORT", "0"))
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", self.module, "web", "--config", str(self.config)]

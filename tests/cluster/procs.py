@@ -131,6 +131,7 @@ def web_env(name: str, redis_url: str, database_url: str) -> dict[str, str]:
         "ROBODINE_WEB_HUB_BLOCK_MS": "200",
         "ROBODINE_WEB_SHUTDOWN_TIMEOUT_S": "2",
         "ROBODINE_WEB_LOGIN_ATTEMPTS_PER_MIN": "10000",
+        "ROBODINE_WEB_METRICS_PORT": str(free_port()),
         "ROBODINE_REDIS_URL": redis_url,
         "ROBODINE_DATABASE_URL": database_url,
         "ROBODINE_LOGGING_FORMAT": "json",
