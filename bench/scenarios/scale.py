@@ -52,7 +52,7 @@ def unavailable() -> str | None:
 
 
 def run(ctx: Context) -> Result:
-    robots = ctx.pick(200, 1000)
+    robots = ctx.pick(100, 1000)
     window_s = ctx.pick(2.0, 10.0)
     clients = ctx.pick(50, 200)
     feed = ctx.pick(5_000, 20_000)
@@ -63,8 +63,25 @@ def run(ctx: Context) -> Result:
         url,
         {"cluster": {"enabled": True, "lease_ttl_s": 3.0}, "web": {"metrics_port": 0}},
     )
-    gateways = [_gateways(ctx, ports, redis_svc.pid, robots, window_s, n) for n in (1, 2)]
-    webs = [_webs(ctx, ports, url, redis_svc.pid, clients, feed, seconds, n) for n in (1, 2)]
+    # The first process of each pair stays up for the second run, which adds one.
+    running = [_gateway(ctx, ports, "scale-a")]
+    try:
+        gateways = [_gateways(ctx, ports, redis_svc.pid, robots, window_s, running)]
+        running.append(_gateway(ctx, ports, "scale-b"))
+        gateways.append(_gateways(ctx, ports, redis_svc.pid, robots, window_s, running))
+    finally:
+        for svc, _, _ in running:
+            svc.stop()
+    webtier.add_user(ports.path, webtier.USER, webtier.PASSWORD, "admin", ctx.workdir)
+    web_procs: list[Service] = []
+    try:
+        webs = []
+        for n in (1, 2):
+            web_procs.append(_web(ctx, ports, f"web-{n}"))
+            webs.append(_webs(ctx, ports, url, redis_svc.pid, clients, feed, seconds, web_procs))
+    finally:
+        for svc in web_procs:
+            svc.stop()
     g1, g2 = gateways
     w1, w2 = webs
     figures: dict[str, Any] = {
@@ -118,7 +135,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _gateway(ctx: Context, ports: Any, name: str) -> tuple[Service, int, int]:
-    tcp, metrics = (ports.tcp, ports.metrics) if name.endswith("-a") else (free_port(), free_port())
+    tcp, metrics = (ports.tcp, ports.metrics) if name == "scale-a" else (free_port(), free_port())
     svc = ctx.service(
         name,
         robodine_argv("gateway", "--config", str(ports.path)),
@@ -137,10 +154,15 @@ def _gateway(ctx: Context, ports: Any, name: str) -> tuple[Service, int, int]:
 
 
 def _gateways(
-    ctx: Context, ports: Any, redis_pid: int, robots: int, window_s: float, n: int
+    ctx: Context,
+    ports: Any,
+    redis_pid: int,
+    robots: int,
+    window_s: float,
+    started: list[tuple[Service, int, int]],
 ) -> dict[str, Any]:
-    names = [f"scale{n}-a", f"scale{n}-b"][:n]
-    started = [_gateway(ctx, ports, name) for name in names]
+    n = len(started)
+    names = [svc.name for svc, _, _ in started]
     configs = [(r.id, r.kind, r.key_bytes) for r in ports.config.robot_configs()]
     fleets = [
         TcpRobots("127.0.0.1", tcp, configs[i::n], HZ) for i, (_, tcp, _) in enumerate(started)
@@ -161,8 +183,6 @@ def _gateways(
     finally:
         for f in fleets:
             f.close()
-        for svc, _, _ in started:
-            svc.stop()
     received = sum(
         prom.delta(a, b, "robodine_gateway_telemetry_received_total").get("tcp", 0)
         for a, b in zip(after, before, strict=True)
@@ -180,6 +200,15 @@ def _gateways(
     }
 
 
+def _web(ctx: Context, ports: Any, name: str) -> Service:
+    return ctx.service(
+        name,
+        robodine_argv("web", "--config", str(ports.path)),
+        env=child_env(ROBODINE_WEB_NAME=name, ROBODINE_WEB_REUSE_PORT="true"),
+        cwd=ctx.workdir,
+    )
+
+
 def _webs(
     ctx: Context,
     ports: Any,
@@ -188,36 +217,22 @@ def _webs(
     clients: int,
     feed: int,
     seconds: float,
-    n: int,
+    started: list[Service],
 ) -> dict[str, Any]:
-    if n == 1:
-        webtier.add_user(ports.path, webtier.USER, webtier.PASSWORD, "admin", ctx.workdir)
-    started = []
-    for i in range(n):
-        svc = ctx.service(
-            f"web{n}-{i + 1}",
-            robodine_argv("web", "--config", str(ports.path)),
-            env=child_env(ROBODINE_WEB_NAME=f"web{n}-{i + 1}", ROBODINE_WEB_REUSE_PORT="true"),
-            cwd=ctx.workdir,
-        )
-        started.append(svc)
+    n = len(started)
     names = {svc.name for svc in started}
-    try:
-        _answering(ports.web, names, started)
-        token = webtier.login(ports.web)
-        robot_ids = [r["id"] for r in ports.config.robots]
-        got = fanout._measure(
-            ctx,
-            ports.web,
-            f"/ws/telemetry?token={token}",
-            clients,
-            seconds,
-            {**{svc.name: svc.pid for svc in started}, "redis": redis_pid},
-            feed=(url, robot_ids, feed),
-        )
-    finally:
-        for svc in started:
-            svc.stop()
+    _answering(ports.web, names, started)
+    token = webtier.login(ports.web)
+    robot_ids = [r["id"] for r in ports.config.robots]
+    got = fanout._measure(
+        ctx,
+        ports.web,
+        f"/ws/telemetry?token={token}",
+        clients,
+        seconds,
+        {**{svc.name: svc.pid for svc in started}, "redis": redis_pid},
+        feed=(url, robot_ids, feed),
+    )
     total = sum(got["cpu"].get(name, 0.0) for name in names)
     rate = got["samples_s"]
     ctx.log(f"{n} web process(es): {rate:,.0f} samples/s delivered, {total:.0f}% of a core")
