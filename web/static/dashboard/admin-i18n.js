@@ -157,6 +157,11 @@ addStrings({
   copy: ["Copy", "복사"],
   copied: ["Copied", "복사했습니다"],
   new_key: ["New key", "새 키"],
+  edit: ["Edit", "수정"],
+  edit_robot: ["Edit robot", "로봇 수정"],
+  robot_saved: ["Robot saved", "로봇을 저장했습니다"],
+  robot_edit_hint: ["A new kind, connection type or identity disconnects the robot until it comes back as what it now is; a new connection type gives it a new key.",
+    "종류, 연결 방식이나 식별 정보를 바꾸면 로봇이 새 설정으로 다시 연결할 때까지 연결이 끊깁니다. 연결 방식을 바꾸면 새 키가 발급됩니다."],
   broker_login: ["it logs in to the MQTT broker", "MQTT 브로커 로그인으로 인증합니다"],
   // admin: settings
   settings_hint: ["These apply at once, without a restart.", "재시작 없이 바로 적용됩니다."],
