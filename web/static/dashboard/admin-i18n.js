@@ -134,6 +134,16 @@ addStrings({
   unit: ["Unit", "단위"],
   ingredient: ["ingredient", "재료"],
   low_only: ["Only what is low", "부족한 것만"],
+  // admin: menu photos
+  photo_pick: ["Add a photo", "사진 추가"],
+  photo_change: ["Change photo", "사진 변경"],
+  photo_remove: ["Remove photo", "사진 삭제"],
+  photo_uploading: ["Uploading", "업로드 중"],
+  photo_saved: ["Photo saved", "사진을 저장했습니다"],
+  photo_removed: ["Photo removed", "사진을 삭제했습니다"],
+  photo_too_large: ["The file is too large", "파일이 너무 큽니다"],
+  photo_not_image: ["Not an image (PNG, JPEG or WebP)", "이미지 파일이 아닙니다 (PNG, JPEG, WebP)"],
+  photo_failed: ["The upload failed: try again", "업로드에 실패했습니다. 다시 시도하세요"],
   // admin: robots
   add_robot: ["Add a robot", "로봇 추가"],
   robot_added: ["Robot added", "로봇을 추가했습니다"],
