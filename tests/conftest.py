@@ -42,6 +42,15 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redi
     await client.aclose()
 
 
+@pytest.fixture
+def volatile_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own that keeps nothing on disk (a restart loses all)."""
+    server = RedisServer(aof=False)
+    server.start()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def mosquitto_server() -> Iterator[MosquittoServer]:
     server = MosquittoServer()

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from tests.servers import MotoServer, free_port
-from tests.web.conftest import DATA_KEY, SECRET
+from tests.support.web import DATA_KEY, SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_MASTER = "analysis-master-" + "m" * 40

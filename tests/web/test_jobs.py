@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from robodine import signing
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import (
     RobodineProcess,
     fast_jobs,

@@ -20,8 +20,8 @@ import redis.asyncio as aioredis
 from protocol.streams import CAMERAS, EVENTS, EventRecord, Level, camera_stream, to_fields
 from robodine.redisio.client import connect
 from tests.disk import fill, small_filesystem
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import S3Server, moto_server, s3_media
 from web.db.recordings import Recording
 from web.keys import DB, MEDIA

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.web import MakeEnv, WebEnv
 from web.robots.routes import LIST_MAX_AGE_S
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.web import MakeEnv, WebEnv
 from tests.web.jobs_support import MotoServer, moto_server, multipart, s3_media
 
 __all__ = ["moto_server"]

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from protocol.streams import Level
 from robodine import signing
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import fast_jobs, http_server, process_env, processes
 from web.webhooks.targets import refusal
 
