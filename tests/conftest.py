@@ -10,10 +10,27 @@ import redis.asyncio as aioredis
 from hypothesis import settings
 
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.loopwatch import watching
 
 # Shared 2-core machines: a per-example deadline measures the neighbours, not the code.
 settings.register_profile("robodine", deadline=None, print_blob=True)
 settings.load_profile("robodine")
+
+
+@pytest.fixture(autouse=True)
+async def _loop_watch(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail a test whose loop saw an unhandled exception (a task's exception never
+    retrieved, an exception in a callback) or a callback that held it for a second or
+    more (a blocking call in async code). Opt out with ``@pytest.mark.allow_loop_errors``
+    or ``@pytest.mark.allow_blocking``, saying why."""
+    with watching(asyncio.get_running_loop()) as watch:
+        yield
+    problems = watch.problems(
+        errors=request.node.get_closest_marker("allow_loop_errors") is None,
+        slow=request.node.get_closest_marker("allow_blocking") is None,
+    )
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="session")
