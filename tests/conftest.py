@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,6 +12,34 @@ from hypothesis import settings
 
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.loopwatch import watching
+
+# The servers a fixture starts (or needs), as the marker each test using it gets:
+# `-m "not browser"` on a box without Chromium, `-m "not slow"` for the quick run.
+SERVER_MARKERS = {
+    "redis": {"redis_server", "redis_private", "redis_client", "volatile_redis"},
+    "mqtt": {"mosquitto_server", "mosquitto_private"},
+    "postgres": {"pg_template", "pg_url", "pg_database"},
+    "browser": {"browser"},
+    "node": {"vdalib"},
+}
+# Whole directories of long runs (a real restaurant, outages, a browser, a live API).
+SLOW_DIRS = {"e2e", "chaos", "thirdparty", "api"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("any_db_url") == "postgres":  # it asks for pg_url when it runs
+            used.add("pg_url")
+        for marker, fixtures in SERVER_MARKERS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        rel = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
+        if (rel and rel[0] in SLOW_DIRS) or item.get_closest_marker("long"):
+            item.add_marker("slow")
+
 
 # Shared 2-core machines: a per-example deadline measures the neighbours, not the code.
 settings.register_profile("robodine", deadline=None, print_blob=True)

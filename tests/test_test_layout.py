@@ -74,3 +74,10 @@ def test_the_check_sees_planted_imports() -> None:
     )
     assert _imported(planted) & TEST_MODULES == {"tests.web.conftest"}
     assert _imported("import tests.gateway.test_dispatcher") & TEST_MODULES
+
+
+def test_a_test_is_marked_with_the_servers_its_fixtures_start(
+    request: pytest.FixtureRequest, redis_client: object
+) -> None:
+    assert request.node.get_closest_marker("redis") is not None
+    assert request.node.get_closest_marker("mqtt") is None
