@@ -66,7 +66,8 @@ async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: An
 
 async def outcomes(redis: aioredis.Redis, command: str) -> list[dict[str, Any]]:
     out = []
-    for _, f in await redis.xrange(streams.EVENTS):
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(streams.EVENTS)  # type: ignore[assignment]
+    for _, f in entries:
         rec = streams.from_fields(streams.EventRecord, f)
         if rec.data.get("command") == command and rec.type in ("command.acked", "command.failed"):
             out.append({"type": rec.type, "src": rec.src, **rec.data})

@@ -40,7 +40,7 @@ async def submit(
         source="test",
         **fields,
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return rec.id
 
 
@@ -54,14 +54,16 @@ async def outcome(r: aioredis.Redis, cid: str, timeout: float = 5.0) -> dict[str
                 return ev
         return None
 
-    return await wait_for(find, timeout)
+    found: dict[str, Any] = await wait_for(find, timeout)
+    return found
 
 
 async def events(
     r: aioredis.Redis, type_: str | None = None, robot: str | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     out = []
-    for entry_id, fields in await r.xrange(streams.EVENTS):
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await r.xrange(streams.EVENTS)  # type: ignore[assignment]
+    for entry_id, fields in entries:
         ev = streams.decode_fields(fields)
         ev["id"] = entry_id.decode()
         if (type_ is None or ev["type"] == type_) and (robot is None or ev["robot"] == robot):
@@ -82,7 +84,8 @@ async def place(
     r: aioredis.Redis, items: list[dict[str, Any]], table: str = "T2", order: str | None = None
 ) -> str:
     order = order or uuid.uuid4().hex
-    t = next(t for t in FLOOR["tables"] if t["name"] == table)
+    tables: list[dict[str, Any]] = FLOOR["tables"]  # type: ignore[assignment]
+    t = next(t for t in tables if t["name"] == table)
     rec = streams.CommandRecord(
         id=uuid.uuid4().hex,
         robot="",
@@ -92,7 +95,7 @@ async def place(
         source="test",
         args={"order": order, "table": t, "items": items},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return order
 
 
@@ -142,7 +145,7 @@ def e2e_settings(
 class Restaurant:
     """The web tier with the demo restaurant, logged in as staff."""
 
-    def __init__(self, client: TestClient, token: str) -> None:
+    def __init__(self, client: TestClient[Any, Any], token: str) -> None:
         self.client = client
         self.h = {"Authorization": f"Bearer {token}"}
         self.menu: dict[str, int] = {}
@@ -176,18 +179,19 @@ class Restaurant:
 
     def delivered(self, order: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
-            return (await self.get(order))["status"] == "delivered"
+            return bool((await self.get(order))["status"] == "delivered")
 
         return check
 
 
 @pytest.fixture
 async def open_restaurant(
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> Callable[[Settings], Awaitable[Restaurant]]:
     async def start(settings: Settings) -> Restaurant:
         client = await aiohttp_client(create_app(settings))
-        app = client.server.app
+        app = client.app
+        assert app is not None
         await load_demo(app[DB], settings)
         await UserService(app[DB], app[PASSWORDS], 8).create("staff", PASSWORD, Role.STAFF)
         r = await client.post("/api/auth/login", json={"username": "staff", "password": PASSWORD})
@@ -199,7 +203,7 @@ async def open_restaurant(
 STATES = ("charging", "idle")  # idle <-> charging is always allowed: one event per report
 
 
-async def report_states(bot, n: int, start: int = 0, pause: float = 0.01) -> list[str]:
+async def report_states(bot: Any, n: int, start: int = 0, pause: float = 0.01) -> list[str]:
     sent = []
     for i in range(start, start + n):
         state = STATES[i % 2]

@@ -83,7 +83,7 @@ class LoopWatch:
         gc.collect()
         _watches.pop(self.loop, None)
         if not _watches:
-            asyncio.events.Handle._run = _original_run  # type: ignore[method-assign]
+            asyncio.events.Handle._run = _original_run  # type: ignore[method-assign,assignment]
         with contextlib.suppress(RuntimeError):
             self.loop.set_exception_handler(self._previous)
 

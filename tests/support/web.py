@@ -117,7 +117,9 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 class WebEnv:
     """One running web app plus the tools a test needs to talk to it."""
 
-    def __init__(self, client: TestClient, settings: Settings, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, client: TestClient[Any, Any], settings: Settings, redis: aioredis.Redis
+    ) -> None:
         self.client = client
         self.settings = settings
         self.redis = redis
@@ -125,7 +127,7 @@ class WebEnv:
 
     @property
     def app(self) -> Any:
-        return self.client.server.app
+        return self.client.app
 
     async def add_user(self, name: str, role: Role, password: str = PASSWORD) -> None:
         users = UserService(self.app[DB], self.app[PASSWORDS], 8)
@@ -168,7 +170,7 @@ class WebEnv:
             src="gw-test",
             data=data,
         )
-        return _s(await self.redis.xadd(EVENTS, to_fields(rec)))
+        return _s(await self.redis.xadd(EVENTS, to_fields(rec)))  # type: ignore[arg-type]
 
     async def telemetry(self, robot: str, seq: int, x: float = 1.0, battery: float = 90.0) -> str:
         rec = TelemetryRecord(
@@ -183,11 +185,11 @@ class WebEnv:
             transport="udp",
             rx=time.time(),
         )
-        return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))
+        return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))  # type: ignore[arg-type]
 
     async def snapshot(self, robot: str, **fields: Any) -> None:
         snap = RobotSnapshot(id=robot, **fields)
-        await self.redis.hset(robot_key(robot), mapping=to_fields(snap))
+        await self.redis.hset(robot_key(robot), mapping=to_fields(snap))  # type: ignore[arg-type]
         await self.redis.sadd(ROBOTS_INDEX, robot)
 
 
@@ -250,7 +252,7 @@ MakeEnv = Callable[..., Awaitable[WebEnv]]
 
 @pytest.fixture
 async def make_env(
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     redis_server: RedisServer,
     redis_client: aioredis.Redis,
     sqlite_url: str,
