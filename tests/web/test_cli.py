@@ -176,7 +176,8 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
         ROBODINE_WEB_NAME="web-proc",
         ROBODINE_DATA_KEY=DATA_KEY,
     )
-    added = robodine(
+    added = await asyncio.to_thread(
+        robodine,
         "--config",
         str(config),
         "users",
