@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from protocol import cluster
 from protocol.messages import Ack, State
 from protocol.mqtt_topics import Presence, decode_command
-from tests.cluster.test_routing import leader, outcomes, post
-from tests.integration.conftest import RunningGateway, run_gateway
 from tests.integration.mqtt_support import ScriptedRobot, mqtt_settings
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.cluster import leader, outcomes, post
+from tests.support.gateway import RunningGateway, run_gateway
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

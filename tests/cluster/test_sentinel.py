@@ -18,8 +18,8 @@ from protocol.vocabulary import RobotKind
 from robodine.redisio import sentinel
 from robodine.redisio.client import connect, open_connection
 from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
+from tests.support.gateway import gateway_settings, run_gateway
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]

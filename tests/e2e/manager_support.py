@@ -19,8 +19,8 @@ from protocol.streams import (
     robot_key,
     to_fields,
 )
-from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
-from tests.e2e.test_dashboard import log_in as log_in  # the dashboard test's, shared
+from tests.support.e2e import ARTIFACTS, PASSWORD, Site
+from tests.support.e2e import log_in as log_in  # the dashboard test's, shared
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
 from web.users.service import UserService

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site
 from tests.e2e.manager_support import add_admin, log_in, open_page, shot
+from tests.support.e2e import PASSWORD, Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

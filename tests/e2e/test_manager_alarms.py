@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from protocol.streams import EVENTS, Level
-from tests.e2e.conftest import PASSWORD, Site
 from tests.e2e.manager_support import event, log_in, open_page, shot
+from tests.support.e2e import PASSWORD, Site
 from tests.waiting import wait_for
 from web.keys import REDIS
 

@@ -20,7 +20,6 @@ from protocol import streams
 from protocol.messages import Ack, State
 from protocol.mqtt_topics import Presence, decode_command
 from protocol.sealing import seal
-from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.mqtt_support import (
     MANUFACTURER,
     ScriptedAgv,
@@ -28,9 +27,11 @@ from tests.integration.mqtt_support import (
     events,
     mqtt_settings,
 )
-from tests.integration.test_gateway_commands import outcome, submit
-from tests.integration.test_registry import DATA_KEY, changes, sync
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import run_gateway
+from tests.support.integration import outcome, submit
+from tests.support.registry import DATA_KEY, changes, sync
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

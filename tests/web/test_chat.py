@@ -10,7 +10,7 @@ import pytest
 from aiohttp import WSServerHandshakeError
 
 from protocol.streams import Level, chat_stream
-from tests.web.conftest import MakeEnv, WebEnv, closed_with, recv, recv_until
+from tests.support.web import MakeEnv, WebEnv, closed_with, recv, recv_until
 
 
 async def join(env: WebEnv, room: str = "kitchen", who: str = "staff", **params: str) -> tuple:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.web.conftest import WebEnv
+from tests.support.web import WebEnv
 
 
 async def test_admins_get_the_whole_document(env: WebEnv) -> None:

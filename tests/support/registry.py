@@ -1,0 +1,29 @@
+"""The robot registry's change feed as the integration tests read it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from protocol import streams
+from tests.support.integration import events
+
+DATA_KEY = bytes(range(100, 132))
+
+
+async def sync(r: aioredis.Redis, robot: str) -> None:
+    rec = streams.CommandRecord(
+        id=uuid.uuid4().hex,
+        robot="",
+        action="sync",
+        ts=time.time(),
+        type="registry.sync",
+        args={"robot": robot},
+    )
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+
+
+async def changes(r: aioredis.Redis) -> list[tuple[str, str]]:
+    return [(e["data"]["robot"], e["data"]["change"]) for e in await events(r, "registry.changed")]
