@@ -36,7 +36,7 @@ from simulator.model import ModelOptions
 from simulator.transport import make_transport
 from simulator.transport_mixed import ConfiguredTransport
 from tests.cluster.procs import OFFLINE_AFTER, TTL, WEB_PASSWORD, gateway, login, web, web_env
-from tests.cluster.test_sentinel import master_port, ready, sentinel_site
+from tests.support.cluster import master_port, ready, sentinel_site
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]

@@ -14,13 +14,11 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.messages import State
 from protocol.mqtt_topics import Presence
-from tests.cluster.test_mqtt import commanded, holder
-from tests.cluster.test_routing import leader, post
-from tests.integration.conftest import run_gateway
 from tests.integration.mqtt_support import MANUFACTURER, ScriptedAgv, ScriptedRobot, mqtt_settings
-from tests.integration.test_registry import DATA_KEY, changes, sync
-from tests.integration.test_registry_transports import put
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.cluster import commanded, holder, leader, post
+from tests.support.gateway import run_gateway
+from tests.support.registry import DATA_KEY, changes, put, sync
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from protocol.streams import Level
-from tests.e2e.conftest import Site
-from tests.e2e.manager_support import event, log_in, open_page, shot
-from tests.e2e.test_manager_alarms import group_ready
+from tests.e2e.manager_support import event, group_ready, log_in, open_page, shot
+from tests.support.e2e import Site
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

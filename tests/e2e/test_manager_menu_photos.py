@@ -15,11 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site, serve
-from tests.e2e.manager_support import add_admin, log_in, open_page, shot
-from tests.e2e.test_manager_admin import api, section, toast_says
-from tests.integration.test_order_flow_e2e import e2e_settings
+from tests.e2e.manager_support import add_admin, api, log_in, open_page, section, shot, toast_says
 from tests.servers import RedisServer, free_port
+from tests.support.e2e import PASSWORD, Site, serve
+from tests.support.integration import e2e_settings
 from web.demo import load_demo
 from web.keys import DB, PASSWORDS
 from web.security import Role

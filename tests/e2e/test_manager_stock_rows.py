@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site
-from tests.e2e.manager_support import add_admin, log_in, open_page, shot
-from tests.e2e.test_manager_admin import api, section, toast_says
+from tests.e2e.manager_support import add_admin, api, log_in, open_page, section, shot, toast_says
+from tests.support.e2e import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

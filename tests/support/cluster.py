@@ -6,16 +6,22 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from protocol import cluster, streams
+from protocol.messages import Ack
+from protocol.mqtt_topics import decode_command
 from protocol.streams import CommandRecord
+from robodine.redisio import sentinel
+from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
+from tests.integration.mqtt_support import ScriptedRobot
 from tests.robot import TestRobot
 from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
+from tests.waiting import wait_for
 
 TTL = 1.0
 
@@ -77,3 +83,82 @@ async def outcomes(redis: aioredis.Redis, command: str) -> list[dict[str, Any]]:
 async def leader(redis: aioredis.Redis) -> str:
     holder = cluster.parse_holder(await redis.get(cluster.LEADER))
     return holder.gateway if holder else ""
+
+
+class Site:
+    def __init__(
+        self, master: RedisServer, replica: RedisServer, sentinels: list[SentinelServer]
+    ) -> None:
+        self.master, self.replica, self.sentinels = master, replica, sentinels
+        self.url = sentinel_url(sentinels)
+
+
+@contextlib.contextmanager
+def sentinel_site(tmp_path: Path) -> Iterator[Site]:
+    master = RedisServer(aof=False, log=tmp_path / "master.log")
+    master.start()
+    replica = RedisServer(aof=False, replica_of=master.port, log=tmp_path / "replica.log")
+    replica.start()
+    sentinels = [
+        SentinelServer(master.port, replicas=(replica.port,), log=tmp_path / f"sentinel-{i}.log")
+        for i in range(3)
+    ]
+    try:
+        for s in sentinels:
+            s.start()
+        yield Site(master, replica, sentinels)
+    finally:
+        for server in (*sentinels, replica, master):
+            server.close()
+
+
+async def ready(site: Site) -> bool:
+    """Every sentinel knows the others and the replica, and the replica is in sync."""
+    for s in site.sentinels:
+        client = aioredis.Redis(port=s.port)
+        try:
+            masters: dict[str, dict[str, Any]] = await client.sentinel_masters()  # type: ignore[assignment]
+            state = masters.get("robodine")
+            if not state or state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
+                return False
+        finally:
+            await client.aclose()
+    replica = aioredis.Redis(port=site.replica.port)
+    try:
+        info = await replica.info("replication")
+    finally:
+        await replica.aclose()
+    return info.get("master_link_status") == "up"
+
+
+async def master_port(site: Site) -> int:
+    """The master's port as the sentinels say (0: none, mid-failover)."""
+    from redis.asyncio.sentinel import MasterNotFoundError
+
+    spec = sentinel.parse(site.url)
+    s = spec.sentinel(1.0)
+    try:
+        _, port = await s.discover_master(spec.service)
+    except MasterNotFoundError:
+        return 0
+    finally:
+        await s.aclose()
+    return int(port)
+
+
+async def holder(redis: aioredis.Redis, robot: str) -> str:
+    h = cluster.parse_holder(await redis.get(cluster.lease_key(robot)))
+    return h.gateway if h else ""
+
+
+async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
+    """A command posted for the robot reaches it once; acknowledged; returns who ran it."""
+    cid = await post(redis, bot.robot, "pause", args={})  # serving and cooking robots pause
+    got = await bot.next(timeout=5)
+    cmd = decode_command(got.topic, got.payload)
+    assert cmd.id == cid
+    await bot.send(Ack(robot=bot.robot, id=cmd.id))
+    done = await wait_for(lambda: outcomes(redis, cid), timeout=5)
+    assert [d["type"] for d in done] == ["command.acked"]
+    assert await bot.nothing(0.5) == []  # not a second time, from the other gateway
+    return str(done[0]["src"])

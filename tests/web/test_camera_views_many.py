@@ -15,8 +15,8 @@ import msgspec
 import pytest
 
 from protocol.streams import CAMERAS, camera_stream
+from tests.support.web import ORIGIN, MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
 from web.cameras.context import CAMERA_HUB
 
 pytestmark = pytest.mark.integration

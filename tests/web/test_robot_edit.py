@@ -13,11 +13,11 @@ from gateway.fleet.registry import robot_from_entry
 from protocol.messages import Error, Welcome
 from protocol.streams import COMMANDS, REGISTRY, CommandRecord, RegistryEntry, from_fields
 from protocol.vocabulary import ErrorCode, RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.web import DATA_KEY, ROBOTS, MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import DATA_KEY, ROBOTS, MakeEnv, WebEnv
 
 AGV = {"manufacturer": "Acme", "serial": "SN-50"}
 KEYS = (bytes.fromhex(DATA_KEY),)

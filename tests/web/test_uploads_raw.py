@@ -13,7 +13,7 @@ import pytest
 
 from robodine.media import StoreUnavailable, TooLarge
 from robodine.media.local import QUEUE_CHUNKS, LocalStore
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.web import MakeEnv, WebEnv
 from tests.web.jobs_support import MotoServer, moto_server, s3_media
 
 __all__ = ["moto_server"]
