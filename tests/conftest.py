@@ -24,6 +24,9 @@ SERVER_MARKERS = {
 }
 # Whole directories of long runs (a real restaurant, outages, a browser, a live API).
 SLOW_DIRS = {"e2e", "chaos", "thirdparty", "api"}
+# Fault and multi-process harnesses start, stop, kill and wait for real server processes
+# from the test's own body by design; the loop watch still fails them on loop errors.
+BLOCKING_DIRS = {"chaos", "cluster", "e2e", "thirdparty", "api", "ops", "fuzz"}
 TESTS = Path(__file__).resolve().parent
 
 
@@ -39,6 +42,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         rel = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
         if (rel and rel[0] in SLOW_DIRS) or item.get_closest_marker("long"):
             item.add_marker("slow")
+        if rel and rel[0] in BLOCKING_DIRS:
+            item.add_marker("allow_blocking")
 
 
 # Shared 2-core machines: a per-example deadline measures the neighbours, not the code.
