@@ -231,6 +231,8 @@ async def _run(tmp_path: Path, site: Any, broker: MosquittoServer) -> None:
                 ]
     finally:
         await redis.aclose()
+        for client in sentinel.sentinels:  # the Sentinel's own clients, one per sentinel
+            await client.aclose()
     print(
         f"robots on {survivor} {moved_s:.1f} s after the gateway kill; "
         f"master promoted {promoted_s:.1f} s"
