@@ -326,6 +326,9 @@ class WebSettings(Section):
     # -- added for the web tier (docs/api.md lists each) --
     # `src` of what this process writes, and its consumer name in the projector group
     name: str = Field("web-1", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # SO_REUSEPORT on web.port: several `robodine web` processes of one box share the port
+    # and the kernel spreads new connections over them (docs/scaling.md)
+    reuse_port: bool = False
     shutdown_timeout_s: Seconds = 5.0  # open requests get this long before they are cancelled
     gzip_min_bytes: Annotated[int, Field(ge=0)] = 1024  # compress JSON bodies at least this big
     docs: bool = True  # serve /api/docs (the OpenAPI document is always served)

@@ -1,5 +1,6 @@
 """The static checks CI keeps: ruff's lint and its formatter over the repository, and mypy
-(strict, setup.cfg) over the packages that ship."""
+(strict, setup.cfg) over the packages that ship, the benchmarks and the tests' shared
+helpers (tests/support; the test modules themselves are not checked yet, setup.cfg)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["protocol", "gateway", "web", "config", "robodine", "simulator"]
+PACKAGES = [
+    "protocol",
+    "gateway",
+    "web",
+    "config",
+    "robodine",
+    "simulator",
+    "bench",
+    "tests/support",
+]
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,8 @@ idempotent.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -19,11 +21,25 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
 
+from config import Settings
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader, RawEntry
 from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("web.consumer")
+
+# A consumer of another run of a web process (its name ends in another pid), with nothing
+# pending and idle this long, is removed from the group when a consumer starts.
+FORGET_IDLE_MS = 3_600_000
+
+
+def consumer_name(settings: Settings) -> str:
+    """This process's consumer name in the web tier's groups: ``{web.name}:{host}:{pid}``,
+    unique per process, so several web processes (even with one ``web.name``) never read
+    as one consumer. A restarted process has a new name: what its predecessor had read and
+    not acknowledged is taken over by XAUTOCLAIM once idle (docs/streams.md)."""
+    return f"{settings.web.name}:{socket.gethostname()}:{os.getpid()}"
+
 
 Entry = tuple[str, dict[str, str]]
 Handle = Callable[[str, Sequence[Entry]], Awaitable[None]]
@@ -104,6 +120,8 @@ class GroupConsumer:
             if await reader.ensure_group():
                 log.info("consumer_group_created", stream=reader.stream, group=self.group)
             await reader.recover(handle)  # ours from before a crash, then a dead one's
+            for name in await reader.forget_idle(FORGET_IDLE_MS):
+                log.info("consumer_forgotten", stream=reader.stream, group=self.group, name=name)
             supervisor.ok()
             last_claim = time.monotonic()
             while not self._stopping:

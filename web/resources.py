@@ -21,6 +21,7 @@ from robodine.redisio.client import connect, open_connection
 from robodine.redisio.resp import RespConnection
 from web.chat.rooms import RoomService
 from web.chat.service import ChatService
+from web.consumer import consumer_name
 from web.db.migrate import check_not_newer, current_revision, head_revision, upgrade
 from web.db.session import create_engine, sessionmaker
 from web.feeds.hub import Hub
@@ -103,7 +104,7 @@ async def orders_ctx(app: web.Application) -> AsyncIterator[None]:
         lambda: connect(
             s.redis, name=f"{s.web.name}:projector", block_ms=s.web.hub_block_ms, decode=True
         ),
-        consumer=s.web.name,
+        consumer=consumer_name(s),
         block_ms=s.web.hub_block_ms,
     )
     app[OUTBOX], app[PROJECTOR] = relay, projector

@@ -121,18 +121,30 @@ class Tokens:
     token's business: the users table decides (web/http/auth.py, ``UserCache``).
     """
 
-    def __init__(self, secret: str, ttl_s: float, verified_max: int = 1024) -> None:
+    def __init__(
+        self,
+        secret: str,
+        ttl_s: float,
+        verified_max: int = 1024,
+        *,
+        clock: Callable[[], float] = time.time,
+        leeway_s: float = 0.0,
+    ) -> None:
+        """``clock`` is the wall clock (seconds since the epoch) that issues and expires
+        tokens; tests pass a fake one. ``leeway_s`` is PyJWT's leeway."""
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"web.secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self.ttl_s = ttl_s
         self.verified_max = verified_max
+        self.clock = clock
+        self.leeway_s = leeway_s
         self._verified: OrderedDict[str, Claims] = OrderedDict()  # least recently used first
 
     def make(
         self, username: str, role: Role, version: int, now: float | None = None
     ) -> tuple[str, Claims]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         exp = now + self.ttl_s
         payload = {
             "iss": ISSUER,
@@ -152,8 +164,15 @@ class Tokens:
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+                # the times are checked below against self.clock (PyJWT reads its own)
+                options={
+                    "require": ["exp", "iat", "sub", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
+            _check_times(p, self.clock(), self.leeway_s)
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "the token has expired; log in again") from None
         except jwt.PyJWTError as exc:
@@ -169,8 +188,8 @@ class Tokens:
         """The claims of a token ``verify`` passed before and that has not expired since."""
         claims = self._verified.get(token)
         if claims is not None:
-            # PyJWT's own rule: good while int(exp) > now
-            if (time.time() if now is None else now) < int(claims.expires):
+            # PyJWT's own rule: good while int(exp) > now - leeway
+            if (self.clock() if now is None else now) - self.leeway_s < int(claims.expires):
                 self._verified.move_to_end(token)
                 return claims
             del self._verified[token]
@@ -192,6 +211,29 @@ class Tokens:
         return claims
 
 
+def _check_times(payload: dict[str, object], now: float, leeway: float) -> None:
+    """PyJWT's checks of ``iat``, ``nbf`` and ``exp``, as jwt.api_jwt makes them, at a time
+    of our choosing: whole seconds; expired when ``exp <= now - leeway``; not yet valid when
+    ``iat`` or ``nbf`` is after ``now + leeway``; PyJWT's errors (tests/web/test_user_cache.py
+    holds the two to the same answers)."""
+    for claim in ("iat", "nbf", "exp"):
+        if claim not in payload:
+            continue
+        try:
+            value = int(payload[claim])  # type: ignore[call-overload]
+        except (ValueError, TypeError, OverflowError):
+            if claim == "iat":
+                raise jwt.InvalidIssuedAtError(
+                    "Issued At claim (iat) must be an integer."
+                ) from None
+            raise jwt.DecodeError(f"The {claim} claim must be an integer.") from None
+        if claim == "exp":
+            if value <= now - leeway:
+                raise jwt.ExpiredSignatureError("Signature has expired")
+        elif value > now + leeway:
+            raise jwt.ImmatureSignatureError(f"The token is not yet valid ({claim})")
+
+
 UserRow = tuple[Role, bool, int]  # (role, disabled, token_version)
 
 
@@ -206,15 +248,16 @@ class UserCache:
     share one query (``load``) instead of each sending their own.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        self.clock = clock
         self._rows: dict[str, tuple[float, UserRow | None]] = {}
         self._loading: dict[str, asyncio.Future[UserRow | None]] = {}
 
     def get(self, username: str) -> tuple[bool, UserRow | None]:
         """(cached?, the row or None for no such user)."""
         hit = self._rows.get(username)
-        if hit is None or time.monotonic() - hit[0] > self.ttl:
+        if hit is None or self.clock() - hit[0] > self.ttl:
             return False, None
         return True, hit[1]
 
@@ -231,7 +274,7 @@ class UserCache:
     async def _query(
         self, username: str, query: Callable[[], Awaitable[UserRow | None]]
     ) -> UserRow | None:
-        started = time.monotonic()
+        started = self.clock()
         try:
             row = await query()
         finally:
@@ -245,7 +288,7 @@ class UserCache:
     def put(self, username: str, row: UserRow | None, at: float | None = None) -> None:
         if len(self._rows) > 10_000:
             self._rows.clear()
-        self._rows[username] = (time.monotonic() if at is None else at, row)
+        self._rows[username] = (self.clock() if at is None else at, row)
 
     def forget(self, username: str) -> None:
         self._rows.pop(username, None)

@@ -53,7 +53,9 @@ async def _serve(settings: Settings, stop: Awaitable[object]) -> None:
     try:
         w = settings.web
         tls = tls_context(w)
-        site = web.TCPSite(runner, w.host, w.port, reuse_address=True, ssl_context=tls)
+        site = web.TCPSite(
+            runner, w.host, w.port, reuse_address=True, reuse_port=w.reuse_port, ssl_context=tls
+        )
         with listening("web.port", "TCP", w.host, w.port):
             await site.start()
         listen = [f"{a[0]}:{a[1]}" for a in runner.addresses]

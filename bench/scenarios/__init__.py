@@ -20,6 +20,7 @@ MODULES: dict[str, str] = {
     "slow-client": "bench.scenarios.slow_client",
     "jobs": "bench.scenarios.jobs",
     "camera": "bench.scenarios.camera",
+    "scale": "bench.scenarios.scale",
 }
 
 

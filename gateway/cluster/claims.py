@@ -20,6 +20,9 @@ leases.py) and subscribed to its topics; the others hear nothing of it.
   free robots up to its share (robots / gateways, at least one a sweep).
 - A robot's lease stays while the gateway is subscribed, online or not; it
   goes when the gateway stops, or to another gateway that took it.
+- Robots added through the API (rd:registry) join the list when the router
+  learns them (``add``), and leave it when removed or moved to another
+  transport (``remove``: unsubscribed, and the lease let go).
 """
 
 from __future__ import annotations
@@ -99,6 +102,25 @@ class Claims:
             self.unsubscribe(self.filters(robot))
             log.info("mqtt_robot_released", robot=robot)
 
+    def add(self, robot: str) -> None:
+        """A robot of rd:registry on this router's transport: taken like the others, when
+        it announces itself or at the next sweep (brought forward)."""
+        if robot not in self.robots:
+            self.robots.append(robot)
+            self._next_sweep = 0.0
+
+    def remove(self, robot: str) -> None:
+        """A robot removed from rd:registry (or moved to another transport): no longer
+        ours to take; if held, unsubscribed (``filters`` still knows it) and let go."""
+        if robot in self.robots:
+            self.robots.remove(robot)
+        self._latest.pop(robot, None)
+        if robot in self.held:
+            self.held.discard(robot)
+            self.unsubscribe(self.filters(robot))
+            self.leases.release(robot)
+            log.info("mqtt_robot_released", robot=robot, reason="registry")
+
     def tick(self, now: float) -> None:
         if now < self._next_sweep or not self.robots:
             return
@@ -122,6 +144,9 @@ class Claims:
     def _answered(self, robot: str, holder: str | None) -> None:
         self._asking.discard(robot)
         if holder is not None or robot in self.held:
+            return
+        if robot not in self.robots:  # removed from rd:registry while we asked
+            self.leases.release(robot)
             return
         self.held.add(robot)
         self.subscribe(self.filters(robot))

@@ -22,25 +22,28 @@ __all__ = ["cluster_status"]
 
 
 async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, Any]:
-    """``{"enabled", "leader", "gateways": [...], "unheld": [...]}``.
+    """``{"enabled", "leader", "gateways": [...], "leases": {...}, "unheld": [...]}``.
 
     ``leader``: ``{"gateway", "epoch", "expires_in_ms"}`` or None. Each gateway:
     ``name``, ``alive`` (its liveness key is there), what it says of itself (``host``,
     ``pid``, ``tcp``, ``udp``, ``started``), ``leader``, ``robots`` (the ids it holds,
     sorted) and its inbox (``inbox_length``, ``inbox_pending``: routed commands not
-    yet decided). ``unheld``: those of ``robots`` no gateway holds.
+    yet decided). ``leases``: ``{"held", "wanted"}``, the robot leases in Redis and the
+    newer connections waiting for a holder to let go. ``unheld``: those of ``robots`` no
+    gateway holds.
     """
     names = sorted(as_str(n) for n in await redis.smembers(cluster.GATEWAYS))
     leader_raw, leader_ttl = await redis.get(cluster.LEADER), await redis.pttl(cluster.LEADER)
     leader = cluster.parse_holder(leader_raw)
     held: dict[str, list[str]] = {}
-    async for key in redis.scan_iter(match=cluster.LEASE_PREFIX + "*", count=500):
-        robot = as_str(key)[len(cluster.LEASE_PREFIX) :]
-        if robot.endswith(":want"):
-            continue
-        holder = cluster.parse_holder(await redis.get(key))
+    keys = [as_str(k) async for k in redis.scan_iter(match=cluster.LEASE_PREFIX + "*", count=500)]
+    wanted = sum(1 for k in keys if k.endswith(":want"))
+    leases = [k for k in keys if not k.endswith(":want")]
+    values = await redis.mget(leases) if leases else []
+    for key, value in zip(leases, values, strict=True):
+        holder = cluster.parse_holder(value)
         if holder is not None:
-            held.setdefault(holder.gateway, []).append(robot)
+            held.setdefault(holder.gateway, []).append(key[len(cluster.LEASE_PREFIX) :])
     pipe = redis.pipeline(transaction=False)
     for name in names:
         pipe.get(cluster.gateway_key(name))
@@ -84,5 +87,6 @@ async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, 
             "expires_in_ms": max(0, int(leader_ttl or 0)),
         },
         "gateways": gateways,
+        "leases": {"held": sum(len(rs) for rs in held.values()), "wanted": wanted},
         "unheld": sorted(r for r in robots if r not in holding),
     }

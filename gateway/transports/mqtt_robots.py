@@ -155,6 +155,8 @@ class RobotRouter:
         self._robots = {t: r for t, r in self._robots.items() if r != robot}
         telemetry = RobotTopic(robot, Channel.TELEMETRY).value
         self._telemetry_topics.pop(telemetry, None)
+        if self.claims is not None and (config is None or config.transport != "mqtt"):
+            self.claims.remove(robot)
         if config is None:
             self.transports.pop(robot, None)
             self.links.pop(robot, None)
@@ -162,6 +164,8 @@ class RobotRouter:
         self.transports[robot] = config.transport
         if config.transport == "mqtt":
             self._telemetry_topics[telemetry] = robot
+            if self.claims is not None:
+                self.claims.add(robot)
 
     def subscriptions(self) -> Sequence[Subscription]:
         if self.claims is not None:

@@ -184,8 +184,9 @@ class MasterControl:
     def registry_changed(self, robot: str, config: RobotConfig | None) -> None:
         """A robot of rd:registry added, changed or removed: its AGV is served (or no longer)
         as a configured one is. A changed identity or version pin is a new AgvControl; the
-        fleet has ended the old session already. (With [cluster], the shared subscriptions
-        claim it like any AGV: its own filters come from ``_ids``.)"""
+        fleet has ended the old session already. With [cluster], the claims learn it
+        (``Claims.add``; its own filters come from ``_ids``) or forget it before its AGV
+        identity goes (``Claims.remove`` unsubscribes with the old one)."""
         for agv_id, agv in list(self.agvs.items()):
             if agv.robot != robot:
                 continue
@@ -199,6 +200,8 @@ class MasterControl:
             )
             if same:
                 return
+            if self.claims is not None:
+                self.claims.remove(robot)
             del self.agvs[agv_id]
             self._ids.pop(robot, None)
             self.links.pop(robot, None)
@@ -206,6 +209,8 @@ class MasterControl:
                 self._last_header.pop((agv_id, sub), None)
         if config is not None:
             self._add(config)
+            if self.claims is not None and robot in self._ids:
+                self.claims.add(robot)
 
     def _agv_filters(self, robot: str) -> tuple[Subscription, ...]:
         """[cluster] What to subscribe to for one AGV we hold: master_subscriptions, its own."""

@@ -1,11 +1,16 @@
 """The local-directory media store: atomic, content-addressed, fsynced.
 
-A write goes to ``<root>/.tmp/<random>`` (hashing and writing in a worker
-thread, a chunk at a time, so the event loop never waits on the disk), is
-fsynced, then renamed to ``<root>/sha256/ab/<hex>`` and the directory fsynced:
-after ``put`` returns the blob survives a power cut, and before it nothing
-exists under the final name. Temporary files left by a crash are removed at
-start.
+A write goes to ``<root>/.tmp/<random>``, is fsynced, then renamed to
+``<root>/sha256/ab/<hex>`` and the directory fsynced: after ``put`` returns
+the blob survives a power cut, and before it nothing exists under the final
+name. Temporary files left by a crash are removed at start.
+
+One writer thread per ``put`` hashes and writes the chunks in order, a
+megabyte at a time, from a queue of at most ``QUEUE_CHUNKS`` of them: the event
+loop hands a chunk over and goes back to receiving the next, waiting only when
+the queue is full, so receiving, hashing (which releases the GIL) and writing
+run side by side on two cores instead of taking turns, and no chunk waits for
+a thread hand-off to come back before the next one is given.
 
 Every ``WRITEBACK_BYTES`` written are handed to the kernel to write to disk at
 once (``posix_fadvise`` DONTNEED, which on Linux starts the writeback of the
@@ -19,14 +24,18 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import queue
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from robodine.media.store import Blob, Hasher, MediaStore, StoreFull, StoreUnavailable
 
 READ_CHUNK = 1024 * 1024
+WRITE_BYTES = 1024 * 1024  # smaller chunks are joined up to this before they are queued
+QUEUE_CHUNKS = 4  # chunks handed to the writer thread and not written yet, at most
 WRITEBACK_BYTES = 4 * 1024 * 1024
 
 
@@ -63,24 +72,20 @@ class LocalStore(MediaStore):
         return self.root / key
 
     async def put(self, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None) -> Blob:
-        tmp = self.tmp / secrets.token_hex(16)
-        hasher = Hasher(max_bytes)
-        f = await _fs(open, tmp, "xb", buffering=0)
-        done = False
-        out = _File(f, hasher)
+        writer = _Writer(self.tmp / secrets.token_hex(16), Hasher(max_bytes), self.path)
+        finished = False
         try:
-            try:
-                await _write_behind(chunks, lambda chunk: _fs(out.write, chunk))
-                await _fs(os.fsync, f.fileno())
-            finally:
-                f.close()
-            blob = hasher.blob()
-            await _fs(_publish, tmp, self.path(blob.key))
-            done = True
-            return blob
+            async for chunk in batched(chunks, WRITE_BYTES):
+                await writer.put(chunk)
+            finished = True
         finally:
-            if not done:
-                tmp.unlink(missing_ok=True)
+            # The thread owns the file: it closes it (and removes it unless the blob was
+            # published) before ``done`` resolves, whether the source ended, failed or the
+            # upload was cancelled.
+            writer.finish(publish=finished)
+            if not finished:
+                await writer.wait_quietly()
+        return await writer.result()
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)
@@ -124,42 +129,138 @@ class LocalStore(MediaStore):
             raise StoreUnavailable(f"media store: {self.root} is not writable")
 
 
-async def _fs(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """A filesystem call in a worker thread; its OSError as the store's error."""
-    try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except OSError as exc:
-        raise _store_error(exc) from exc
+async def batched(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """The chunks joined into pieces of at least ``size`` bytes (the last: what is left).
 
-
-async def _write_behind(
-    chunks: AsyncIterable[bytes], write: Callable[[bytes], Awaitable[None]]
-) -> None:
-    """Write each chunk in order while the next one is read, so the socket and the
-    disk (and the hash, which releases the GIL) overlap instead of taking turns.
-
-    One write at most is in flight: the hash sees the chunks in order and memory
-    holds two chunks. The source's own errors pass through as they are, after the
-    write in flight has finished (the file must not be closed under its thread).
+    A raw request body arrives in pieces of 64-256 KiB: joined (one memory copy), each
+    costs the writer thread one wake-up and one hash and write call instead of four.
     """
-    pending: asyncio.Future[None] | None = None
-    try:
-        async for chunk in chunks:
-            if pending is not None:
-                await asyncio.shield(pending)  # a cancelled upload still lets it finish
-            pending = asyncio.ensure_future(write(chunk))
-        if pending is not None:
-            await asyncio.shield(pending)
-    finally:
-        if pending is not None:
-            if not pending.done():
-                await asyncio.wait({pending})
-            if not pending.cancelled():
-                pending.exception()  # retrieved: the error that ended the upload wins
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        if not pending and len(chunk) >= size:
+            yield chunk
+            continue
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield pending[0] if len(pending) == 1 else b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else b"".join(pending)
+
+
+_END: Any = object()  # in the queue: no more chunks
+
+
+class _Writer:
+    """One ``put``'s thread: open the temporary file, hash and write each queued chunk,
+    then fsync and publish (or, when told not to, remove the file), and report back.
+
+    The event loop side ``put``s chunks (waiting only while ``QUEUE_CHUNKS`` are queued)
+    and ``finish``es; the first error (``TooLarge``, a disk error) stops the writing, is
+    raised by the next ``put`` and by ``result``, and the thread keeps taking chunks
+    (dropping them) until it is told to finish, so the loop never waits for room that
+    will not come.
+    """
+
+    def __init__(self, tmp: Path, hasher: Hasher, final: Callable[[str], Path]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.tmp = tmp
+        self.hasher = hasher
+        self.final = final  # key -> path
+        self.room = asyncio.Semaphore(QUEUE_CHUNKS)
+        self.chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.publish = False
+        self.done: asyncio.Future[Blob] = self.loop.create_future()
+        self.thread = threading.Thread(target=self._run, name="media-writer", daemon=True)
+        self.thread.start()
+
+    async def put(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        await self.room.acquire()
+        if self.error is not None:
+            raise _store_error(self.error) if isinstance(self.error, OSError) else self.error
+        self.chunks.put(chunk)
+
+    def finish(self, *, publish: bool) -> None:
+        self.publish = publish
+        self.chunks.put(_END)
+
+    async def wait_quietly(self) -> None:
+        """Until the thread has closed and removed the file; a cancel meanwhile is raised
+        after that (the file must not be removed under the thread)."""
+        cancelled = False
+        while not self.done.done():
+            try:
+                await asyncio.wait({self.done})
+            except asyncio.CancelledError:
+                cancelled = True
+        if not self.done.cancelled():
+            self.done.exception()  # retrieved: the error that ended the upload wins
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def result(self) -> Blob:
+        try:
+            return await asyncio.shield(self.done)
+        except OSError as exc:
+            raise _store_error(exc) from exc
+
+    def _run(self) -> None:
+        blob: Blob | None = None
+        error: BaseException | None = None
+        try:
+            blob = self._write()
+        except BaseException as exc:  # reported to the loop, never lost in the thread
+            error = exc
+        self.loop.call_soon_threadsafe(self._report, blob, error)
+
+    def _report(self, blob: Blob | None, error: BaseException | None) -> None:
+        if error is not None:
+            self.done.set_exception(error)
+        else:
+            assert blob is not None
+            self.done.set_result(blob)
+
+    def _write(self) -> Blob:
+        f: Any = None
+        out: _File | None = None
+        published = False
+        try:
+            try:
+                f = open(self.tmp, "xb", buffering=0)  # noqa: SIM115 (closed below)
+                out = _File(f, self.hasher)
+            except OSError as exc:
+                self.error = exc
+            while (chunk := self.chunks.get()) is not _END:
+                if self.error is None and out is not None:
+                    try:
+                        out.write(chunk)
+                    except BaseException as exc:
+                        self.error = exc
+                self.loop.call_soon_threadsafe(self.room.release)
+            if self.error is not None:
+                raise self.error
+            if not self.publish:
+                raise StoreUnavailable("the upload ended before its last chunk")
+            os.fsync(f.fileno())
+            f.close()
+            blob = self.hasher.blob()
+            _publish(self.tmp, self.final(blob.key))
+            published = True
+            return blob
+        finally:
+            if f is not None:
+                f.close()
+            if not published:
+                self.tmp.unlink(missing_ok=True)
 
 
 class _File:
-    """The temporary file being written (in a worker thread): hash, write, start writeback."""
+    """The temporary file being written (in the writer thread): hash, write, writeback."""
 
     def __init__(self, f: Any, hasher: Hasher) -> None:
         self.f = f

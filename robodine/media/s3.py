@@ -11,6 +11,7 @@ upload and deletes the temporary object.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
 READ_CHUNK = 1024 * 1024
+HASH_OFF_LOOP = 256 * 1024  # chunks this large are hashed in a worker thread
 _FULL = {"QuotaExceeded", "XMinioStorageFull", "EntityTooLarge", "InsufficientStorage"}
 
 
@@ -97,7 +99,10 @@ class S3Store(MediaStore):
         written = False
         try:
             async for chunk in chunks:
-                hasher.update(chunk)
+                if len(chunk) >= HASH_OFF_LOOP:  # the loop serves others meanwhile
+                    await asyncio.to_thread(hasher.update, chunk)
+                else:
+                    hasher.update(chunk)
                 buf += chunk
                 while len(buf) >= self.part_bytes:
                     if upload_id is None:

@@ -141,7 +141,14 @@ class _SentinelPool(SentinelConnectionPool):
 
 class _GuardedSentinelPool(_SentinelPool):
     circuit: Circuit
-    get_connection = _GuardedPool.get_connection
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        # its own method: _GuardedPool's zero-argument super() is bound to _GuardedPool
+        self.circuit.check()
+        conn: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
+            *args, **kwargs
+        )
+        return conn
 
 
 def connect(

@@ -10,6 +10,11 @@
    process), by XAUTOCLAIM.
 4. ``read_new``: entries no consumer has had (``>``), waiting up to ``block_ms``.
 
+``forget_idle`` removes consumers with nothing pending that have not read for a long
+time: processes named per run (the web tier's ``{web.name}:{host}:{pid}``) leave one
+behind at each restart. Nothing pending means nothing is lost; a live consumer removed
+by mistake comes back at its next read.
+
 The handler of each batch is the caller's, and so is acknowledging (XACK):
 each caller acknowledges an entry only once its effect is durable. Ids and
 fields come as the client returns them (bytes, or str when it decodes).
@@ -104,6 +109,17 @@ class GroupReader:
                 await handle(claimed)
             if as_str(cursor) == "0-0":
                 return
+
+    async def forget_idle(self, idle_ms: int) -> list[str]:
+        """Delete the group's other consumers with no pending entry, idle over ``idle_ms``
+        (XGROUP DELCONSUMER); returns their names."""
+        gone = []
+        for c in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = as_str(c["name"])
+            if name != self.consumer and int(c["pending"]) == 0 and int(c["idle"]) > idle_ms:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                gone.append(name)
+        return gone
 
     async def read_new(self) -> list[RawEntry]:
         reply: Any = await self.redis.xreadgroup(

@@ -28,6 +28,7 @@ __all__ = [
     "MotoServer",
     "RedisServer",
     "SentinelServer",
+    "WebServer",
     "free_port",
     "log_tail",
     "missing_binaries",
@@ -95,6 +96,7 @@ class _Server:
         self.log = log  # the server's output goes here (appended), or nowhere
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] | None = None  # the process's environment (None: ours)
+        self.ready_port = 0  # the port ``start`` waits for, when not ``port``
 
     @property
     def pid(self) -> int:
@@ -115,7 +117,13 @@ class _Server:
                 stderr=out,
                 env=self.env,
             )
-        wait_port(self.port, self.proc, self.start_timeout, name=self.binary, log=self.log)
+        wait_port(
+            self.ready_port or self.port,
+            self.proc,
+            self.start_timeout,
+            name=self.binary,
+            log=self.log,
+        )
 
     def kill(self) -> None:
         """SIGKILL: the crash case, no chance to save anything."""
@@ -344,3 +352,41 @@ class GatewayServer(_Server):
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", self.module, "gateway", "--config", str(self.config)]
+
+
+class WebServer(_Server):
+    """A real `robodine web` process: ``config`` (a TOML file), ``env`` the settings that
+    differ from it (``ROBODINE_WEB_NAME``, ...). ``port`` is its HTTP port, which ``start``
+    waits for; several processes may be given one port when ``web.reuse_port`` is on."""
+
+    binary = "robodine-web"
+    module = "robodine"
+    start_timeout = 60.0
+
+    def __init__(
+        self, config: Path, env: dict[str, str], *, port: int | None = None, log: Path | None = None
+    ) -> None:
+        super().__init__(port, log=log)
+        self.config = config
+        self.env = {**os.environ, **env, "ROBODINE_WEB_PORT": str(self.port)}
+        # Its metrics listener opens after web.port: with web.reuse_port another process may
+        # answer on web.port already, so this one is started once its own port listens.
+        self.ready_port = int(self.env.get("ROBODINE_WEB_METRICS_PORT", "0"))
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "web", "--config", str(self.config)]
+
+    def add_user(self, name: str, password: str, role: str) -> None:
+        """`robodine users add` on this process's config (and database)."""
+        argv = [sys.executable, "-m", self.module, "--config", str(self.config)]
+        done = subprocess.run(  # noqa: S603 - argv is ours, no shell
+            [*argv, "users", "add", name, "--role", role],
+            input=password + "\n",
+            text=True,
+            capture_output=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0 and "already exists" not in done.stderr:
+            raise RuntimeError(f"robodine users add {name}: {done.stderr.strip()[-500:]}")

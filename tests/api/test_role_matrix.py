@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.api.conftest import SESSION_ENDING, Live
 from tests.chaos.probes import record
+from tests.support.api import SESSION_ENDING, Live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.api.conftest import SESSION_ENDING, Live
 from tests.chaos.probes import record
+from tests.support.api import SESSION_ENDING, Live
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

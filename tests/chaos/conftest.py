@@ -6,26 +6,14 @@ Every scenario runs with a short outage by default; the `long` variant (deselect
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.chaos.world import World
-from tests.integration.test_redis_data_loss import volatile_redis  # noqa: F401 - a fixture
-
-SHORT_S = 3.0
-LONG_S = float(os.environ.get("CHAOS_OUTAGE_S", "20"))
-OUTAGES = [
-    pytest.param(SHORT_S, id="short"),
-    pytest.param(
-        LONG_S, id="long", marks=[pytest.mark.long, pytest.mark.timeout(600 + 10 * LONG_S)]
-    ),
-]
-
-MakeWorld = Callable[..., Awaitable[World]]
+from tests.support.chaos import MakeWorld
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from tests.chaos.conftest import OUTAGES, MakeWorld
 from tests.chaos.probes import record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.servers import RedisServer
+from tests.support.chaos import OUTAGES, MakeWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ import contextlib
 import pytest
 
 from protocol import streams
-from tests.chaos.conftest import OUTAGES, MakeWorld
 from tests.chaos.probes import ProbeWatch, Tally, record, settle, stream_probes, tally
 from tests.chaos.world import World
 from tests.servers import RedisServer
+from tests.support.chaos import OUTAGES, MakeWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

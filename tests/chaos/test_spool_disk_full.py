@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import OUTAGES, MakeWorld
 from tests.chaos.probes import ProbeWatch, record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.disk import fill, free, small_filesystem
 from tests.servers import RedisServer
+from tests.support.chaos import OUTAGES, MakeWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,10 +15,10 @@ import pytest
 
 from protocol import streams
 from robodine.redisio.streamid import StreamId
-from tests.chaos.conftest import OUTAGES, MakeWorld
 from tests.chaos.probes import Tally, probe_of_event, record, settle, stream_probes
 from tests.chaos.world import wait_until
 from tests.servers import RedisServer
+from tests.support.chaos import OUTAGES, MakeWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,11 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import cluster, streams
-from tests.cluster.test_leases import cluster_settings
-from tests.integration.conftest import run_gateway
 from tests.integration.sim import FLOOR, all_idle, simulated
-from tests.integration.test_order_dispatch import place, statuses
 from tests.servers import RedisServer
+from tests.support.cluster import cluster_settings
+from tests.support.gateway import run_gateway
+from tests.support.integration import place, statuses
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,42 +11,13 @@ import redis.asyncio as aioredis
 from protocol import cluster
 from protocol.messages import Error, Welcome
 from protocol.vocabulary import ErrorCode, RobotKind
-from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.cluster import TTL, alive, cluster_settings, two_gateways
+from tests.support.gateway import run_gateway
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-TTL = 1.0
-
-
-def cluster_settings(url: str, tmp_path: Path, name: str, **overrides: Any) -> Any:
-    (tmp_path / name).mkdir(parents=True, exist_ok=True)
-    overrides.setdefault("tcp", {"handshake_timeout_s": TTL * 3})
-    overrides["gateway"] = {**overrides.get("gateway", {}), "name": name}
-    overrides.setdefault("cluster", {"enabled": True, "lease_ttl_s": TTL})
-    return gateway_settings(url, tmp_path / name, **overrides)
-
-
-@contextlib.asynccontextmanager
-async def two_gateways(
-    url: str, tmp_path: Path, **overrides: Any
-) -> AsyncIterator[tuple[RunningGateway, RunningGateway]]:
-    async with (
-        run_gateway(cluster_settings(url, tmp_path, "gw-a", **overrides)) as a,
-        run_gateway(cluster_settings(url, tmp_path, "gw-b", **overrides)) as b,
-    ):
-        yield a, b
-
-
-async def alive(robot: TestRobot, seconds: float) -> None:
-    """Heartbeat for ``seconds``: a quiet robot would be taken offline."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while loop.time() < end:
-        robot.heartbeat()
-        await asyncio.sleep(0.1)
 
 
 async def lease(redis: aioredis.Redis, robot: str) -> cluster.Holder | None:

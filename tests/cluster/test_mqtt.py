@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from protocol import cluster
-from protocol.messages import Ack, State
-from protocol.mqtt_topics import Presence, decode_command
-from tests.cluster.test_routing import leader, outcomes, post
-from tests.integration.conftest import RunningGateway, run_gateway
+from protocol.messages import State
+from protocol.mqtt_topics import Presence
 from tests.integration.mqtt_support import ScriptedRobot, mqtt_settings
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.cluster import commanded, holder, leader, outcomes, post  # noqa: F401
+from tests.support.gateway import RunningGateway, run_gateway
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -49,24 +48,6 @@ async def gateways(
             assert gw.gateway.mqtt is not None
             await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 5)
         yield a, b
-
-
-async def holder(redis: aioredis.Redis, robot: str) -> str:
-    h = cluster.parse_holder(await redis.get(cluster.lease_key(robot)))
-    return h.gateway if h else ""
-
-
-async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
-    """A command posted for the robot reaches it once; acknowledged; returns who ran it."""
-    cid = await post(redis, bot.robot, "pause", args={})  # serving and cooking robots pause
-    got = await bot.next(timeout=5)
-    cmd = decode_command(got.topic, got.payload)
-    assert cmd.id == cid
-    await bot.send(Ack(robot=bot.robot, id=cmd.id))
-    done = await wait_for(lambda: outcomes(redis, cid), timeout=5)
-    assert [d["type"] for d in done] == ["command.acked"]
-    assert await bot.nothing(0.5) == []  # not a second time, from the other gateway
-    return str(done[0]["src"])
 
 
 async def test_each_mqtt_robot_is_taken_by_one_gateway_and_commanded_by_it(

@@ -15,37 +15,12 @@ from protocol import cluster, streams
 from protocol.messages import Command, Welcome
 from protocol.streams import CommandRecord
 from protocol.vocabulary import RobotKind
-from tests.cluster.test_leases import alive, two_gateways
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.cluster import alive, leader, outcomes, post, two_gateways
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: Any) -> str:
-    """XADD a command as the web does; returns its id."""
-    rec = CommandRecord(
-        id=uuid.uuid4().hex,
-        robot=robot,
-        action=action,
-        ts=time.time(),
-        args=kw.pop("args", {"x": 1.0, "y": 2.0}),
-        expires=time.time() + 30,
-        source="test",
-        **kw,
-    )
-    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
-    return rec.id
-
-
-async def outcomes(redis: aioredis.Redis, command: str) -> list[dict[str, Any]]:
-    out = []
-    for _, f in await redis.xrange(streams.EVENTS):
-        rec = streams.from_fields(streams.EventRecord, f)
-        if rec.data.get("command") == command and rec.type in ("command.acked", "command.failed"):
-            out.append({"type": rec.type, "src": rec.src, **rec.data})
-    return out
 
 
 async def settled(redis: aioredis.Redis, stream: str) -> bool:
@@ -54,11 +29,6 @@ async def settled(redis: aioredis.Redis, stream: str) -> bool:
         return True
     summary = await redis.xpending(stream, streams.COMMANDS_GROUP)
     return summary["pending"] == 0
-
-
-async def leader(redis: aioredis.Redis) -> str:
-    holder = cluster.parse_holder(await redis.get(cluster.LEADER))
-    return holder.gateway if holder else ""
 
 
 async def next_command(robot: TestRobot) -> Command:

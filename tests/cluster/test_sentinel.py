@@ -4,8 +4,6 @@ master SIGKILLed, a replica promoted, the gateway and the shared clients carry o
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,73 +15,12 @@ from protocol.messages import Welcome
 from protocol.vocabulary import RobotKind
 from robodine.redisio import sentinel
 from robodine.redisio.client import connect, open_connection
-from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
+from tests.support.cluster import Site, master_port, ready, sentinel_site  # noqa: F401
+from tests.support.gateway import gateway_settings, run_gateway
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-class Site:
-    def __init__(
-        self, master: RedisServer, replica: RedisServer, sentinels: list[SentinelServer]
-    ) -> None:
-        self.master, self.replica, self.sentinels = master, replica, sentinels
-        self.url = sentinel_url(sentinels)
-
-
-@contextlib.contextmanager
-def sentinel_site(tmp_path: Path) -> Iterator[Site]:
-    master = RedisServer(aof=False, log=tmp_path / "master.log")
-    master.start()
-    replica = RedisServer(aof=False, replica_of=master.port, log=tmp_path / "replica.log")
-    replica.start()
-    sentinels = [
-        SentinelServer(master.port, replicas=(replica.port,), log=tmp_path / f"sentinel-{i}.log")
-        for i in range(3)
-    ]
-    try:
-        for s in sentinels:
-            s.start()
-        yield Site(master, replica, sentinels)
-    finally:
-        for server in (*sentinels, replica, master):
-            server.close()
-
-
-async def ready(site: Site) -> bool:
-    """Every sentinel knows the others and the replica, and the replica is in sync."""
-    for s in site.sentinels:
-        client = aioredis.Redis(port=s.port)
-        try:
-            masters = await client.sentinel_masters()
-            state = masters.get("robodine")
-            if not state or state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
-                return False
-        finally:
-            await client.aclose()
-    replica = aioredis.Redis(port=site.replica.port)
-    try:
-        info = await replica.info("replication")
-    finally:
-        await replica.aclose()
-    return info.get("master_link_status") == "up"
-
-
-async def master_port(site: Site) -> int:
-    """The master's port as the sentinels say (0: none, mid-failover)."""
-    from redis.asyncio.sentinel import MasterNotFoundError
-
-    spec = sentinel.parse(site.url)
-    s = spec.sentinel(1.0)
-    try:
-        _, port = await s.discover_master(spec.service)
-    except MasterNotFoundError:
-        return 0
-    finally:
-        await s.aclose()
-    return int(port)
 
 
 def test_sentinel_urls_parse() -> None:

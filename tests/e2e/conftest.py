@@ -3,30 +3,25 @@ tier listening on a real port; plus headless Chromium (Debian's, never a downloa
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from config import Settings
-from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.sim import all_idle, simulated
-from tests.integration.test_order_flow_e2e import e2e_settings
 from tests.servers import RedisServer, free_port
-from web import create_app
+from tests.support.e2e import PASSWORD, Site, serve
+from tests.support.gateway import run_gateway
+from tests.support.integration import e2e_settings
+from tests.waiting import wait_for
 from web.demo import load_demo
 from web.keys import DB, PASSWORDS
 from web.security import Role
 from web.users.service import UserService
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-PASSWORD = "correct horse battery staple"
 BROWSER_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -57,45 +52,6 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
-
-
-class WebServer:
-    """One web-tier process's worth of app on a fixed port; stop and start it again to see
-    the dashboard reconnect."""
-
-    def __init__(self, settings: Settings, port: int) -> None:
-        self.settings, self.port = settings, port
-        self.runner: web.AppRunner | None = None
-
-    async def start(self) -> web.Application:
-        app = create_app(self.settings)
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return app
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-
-@dataclass
-class Site:
-    url: str
-    settings: Settings
-    app: web.Application
-    server: WebServer
-
-
-@contextlib.asynccontextmanager
-async def serve(settings: Settings, port: int) -> AsyncIterator[tuple[web.Application, WebServer]]:
-    server = WebServer(settings, port)
-    app = await server.start()
-    try:
-        yield app, server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from protocol.streams import (
     EVENTS,
     ROBOTS_INDEX,
@@ -19,8 +21,8 @@ from protocol.streams import (
     robot_key,
     to_fields,
 )
-from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
-from tests.e2e.test_dashboard import log_in as log_in  # the dashboard test's, shared
+from tests.support.e2e import ARTIFACTS, PASSWORD, Site
+from tests.support.e2e import log_in as log_in  # the dashboard test's, shared
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
 from web.users.service import UserService
@@ -181,3 +183,28 @@ TEXT_JS = """() => {
 async def screen_texts(page: Any) -> list[str]:
     found: list[str] = await page.evaluate(TEXT_JS)
     return found
+
+
+async def group_ready(site: Site) -> bool:
+    groups = await site.app[REDIS].xinfo_groups(EVENTS)
+    return any(g["name"] == "alarms" for g in groups)
+
+
+async def api(site: Site, path: str) -> Any:
+    async with aiohttp.ClientSession() as s:
+        r = await s.post(
+            f"{site.url}/api/auth/login", json={"username": "boss", "password": PASSWORD}
+        )
+        token = (await r.json())["token"]
+        r = await s.get(f"{site.url}{path}", headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def section(page: Any, name: str) -> None:
+    await page.click(f"#admin-{name}")
+    await page.wait_for_selector(f"#admin-{name}[aria-selected='true']")
+
+
+async def toast_says(page: Any, text: str) -> None:
+    await page.wait_for_selector(f".toast:has-text('{text}')", timeout=5_000)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import PASSWORD, Site
-from tests.e2e.test_dashboard import log_in, open_page, shot
+from tests.support.e2e import PASSWORD, Site, log_in, open_page, shot
 
 SIZES: dict[str, dict[str, int]] = {
     "desktop": {"width": 1280, "height": 800},

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site
-from tests.e2e.test_dashboard import shot
+from tests.support.e2e import Site, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,11 +13,12 @@ import aiohttp
 import pytest
 
 from simulator.camera import CameraOptions
-from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site, serve
-from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.sim import simulated
-from tests.integration.test_order_flow_e2e import e2e_settings
 from tests.servers import RedisServer, free_port
+from tests.support.e2e import ARTIFACTS, PASSWORD, Site, serve
+from tests.support.gateway import run_gateway
+from tests.support.integration import e2e_settings
+from tests.waiting import wait_for
 from web.demo import load_demo
 from web.keys import DB, PASSWORDS
 from web.security import Role

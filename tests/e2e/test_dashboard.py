@@ -9,41 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, PASSWORD, Site
+from tests.support.e2e import Site, log_in, open_page, positions, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-VIEWPORT = {"width": 1366, "height": 900}
-
-
-async def open_page(browser: Any, site: Site, locale: str, **kw: Any) -> Any:
-    ctx = await browser.new_context(locale=locale, viewport=kw.pop("viewport", VIEWPORT), **kw)
-    page = await ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.js_errors = errors  # checked at the end: the page must not throw
-    await page.goto(site.url + "/")
-    return page
-
-
-async def log_in(page: Any, user: str) -> None:
-    await page.fill("#username", user)
-    await page.fill("#password", PASSWORD)
-    await page.click("form.login button[type=submit]")
-    await page.wait_for_selector("header nav")
-
-
-async def positions(page: Any) -> dict[str, tuple[str, str]]:
-    out: dict[str, tuple[str, str]] = await page.eval_on_selector_all(
-        "svg.floor g.robot",
-        "els => Object.fromEntries(els.map(e => [e.dataset.robot, [e.dataset.x, e.dataset.y]]))",
-    )
-    return {k: tuple(v) for k, v in out.items()}  # type: ignore[misc]
-
-
-async def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def test_staff_log_in_watch_robots_order_and_chat(browser: Any, restaurant: Site) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site
+from tests.support.e2e import PASSWORD, Site
 
 pytestmark = pytest.mark.integration
 

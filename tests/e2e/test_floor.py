@@ -13,8 +13,7 @@ import redis.asyncio as aioredis
 
 from protocol import streams
 from protocol.streams import TelemetryRecord, to_fields
-from tests.e2e.conftest import Site
-from tests.e2e.test_dashboard import log_in, open_page, positions, shot
+from tests.support.e2e import Site, log_in, open_page, positions, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,30 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site
-from tests.e2e.manager_support import add_admin, log_in, open_page, shot
+from tests.e2e.manager_support import add_admin, api, log_in, open_page, section, shot, toast_says
+from tests.support.e2e import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def api(site: Site, path: str) -> Any:
-    async with aiohttp.ClientSession() as s:
-        r = await s.post(
-            f"{site.url}/api/auth/login", json={"username": "boss", "password": PASSWORD}
-        )
-        token = (await r.json())["token"]
-        r = await s.get(f"{site.url}{path}", headers={"Authorization": f"Bearer {token}"})
-        assert r.status == 200, await r.text()
-        return await r.json()
-
-
-async def section(page: Any, name: str) -> None:
-    await page.click(f"#admin-{name}")
-    await page.wait_for_selector(f"#admin-{name}[aria-selected='true']")
-
-
-async def toast_says(page: Any, text: str) -> None:
-    await page.wait_for_selector(f".toast:has-text('{text}')", timeout=5_000)
 
 
 async def test_a_manager_runs_the_restaurant_from_the_admin_screens(

@@ -9,18 +9,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from protocol.streams import EVENTS, Level
-from tests.e2e.conftest import PASSWORD, Site
-from tests.e2e.manager_support import event, log_in, open_page, shot
+from protocol.streams import Level
+from tests.e2e.manager_support import (
+    event,
+    group_ready,
+    log_in,
+    open_page,
+    shot,
+)
+from tests.support.e2e import PASSWORD, Site
 from tests.waiting import wait_for
-from web.keys import REDIS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def group_ready(site: Site) -> bool:
-    groups = await site.app[REDIS].xinfo_groups(EVENTS)
-    return any(g["name"] == "alarms" for g in groups)
 
 
 async def login_token(site: Site, user: str) -> str:

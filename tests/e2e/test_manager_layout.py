@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site
 from tests.e2e.manager_support import (
     SIZES,
     add_admin,
@@ -21,7 +20,8 @@ from tests.e2e.manager_support import (
     screen_texts,
     shot,
 )
-from tests.web.test_dashboard_strings import WORDS, strings
+from tests.support.dashboard import WORDS, strings
+from tests.support.e2e import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site
 from tests.e2e.manager_support import add_admin, log_in, open_page, shot
+from tests.support.e2e import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

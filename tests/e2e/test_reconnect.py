@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site
-from tests.e2e.test_dashboard import log_in, open_page, shot
+from tests.support.e2e import Site, log_in, open_page, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

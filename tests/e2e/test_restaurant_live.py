@@ -8,8 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site
-from tests.e2e.test_dashboard import log_in, open_page, shot
+from tests.support.e2e import PASSWORD, Site, log_in, open_page, shot
 from web.keys import DB, PASSWORDS
 from web.security import Role
 from web.users.service import UserService

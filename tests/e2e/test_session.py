@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site, serve
-from tests.e2e.test_dashboard import log_in, open_page
-from tests.integration.test_order_flow_e2e import e2e_settings
 from tests.servers import RedisServer, free_port
+from tests.support.e2e import PASSWORD, Site, log_in, open_page, serve
+from tests.support.integration import e2e_settings
 from web.keys import DB, PASSWORDS
 from web.security import Role
 from web.users.service import UserService

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import Site
 from tests.e2e.staff import EVERY, Api, close, robot_snapshot, snap, staff_page
+from tests.support.e2e import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import Site
 from tests.e2e.staff import EVERY, SIZES, Api, close, snap, staff_page
+from tests.support.e2e import Site
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,9 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Site
 from tests.e2e.staff import EVERY, LOCALES, SIZES, Api, close, snap, staff_page
-from tests.e2e.test_dashboard import open_page
+from tests.support.e2e import PASSWORD, Site, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.chaos.probes import record
 from tests.fuzz.budget import INPUTS
-from tests.web.conftest import env, make_env, sqlite_template, sqlite_url  # noqa: F401
+from tests.support.web import env, make_env, sqlite_template, sqlite_url  # noqa: F401
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

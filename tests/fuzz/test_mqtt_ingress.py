@@ -23,7 +23,6 @@ from tests.fuzz.budget import INPUTS, short_and_long
 from tests.fuzz.mutate import NOISE, spray
 from tests.gateway.fleet_harness import NOW, FleetHarness
 from tests.integration.mqtt_support import mqtt_settings
-from tests.protocol.test_envelope import robot_messages
 from tests.protocol.vda5050_support import (
     connections,
     headers,
@@ -31,6 +30,7 @@ from tests.protocol.vda5050_support import (
     states,
     visualizations,
 )
+from tests.support.protocol import robot_messages
 
 ROBOTS = [
     {"id": "mq-1", "kind": "serving", "transport": "mqtt"},

@@ -28,9 +28,9 @@ from protocol.vocabulary import ErrorCode, RobotKind
 from tests.fuzz.budget import INPUTS, short_and_long
 from tests.fuzz.mutate import NOISE, mutated_json, spray
 from tests.gateway.fleet_harness import FleetHarness
-from tests.integration.conftest import gateway_settings
-from tests.protocol.test_envelope import robot_messages
 from tests.robot import KEYS
+from tests.support.gateway import gateway_settings
+from tests.support.protocol import robot_messages
 
 ROBOT = "serve-1"
 

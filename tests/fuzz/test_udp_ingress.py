@@ -20,8 +20,8 @@ from protocol.udp import encode_datagram
 from tests.fuzz.budget import INPUTS, short_and_long
 from tests.fuzz.mutate import NOISE, spray
 from tests.gateway.fleet_harness import NOW, FleetHarness
-from tests.integration.conftest import gateway_settings
 from tests.robot import KEYS
+from tests.support.gateway import gateway_settings
 
 ROBOTS = sorted(KEYS)
 SIG = 32  # bytes of signature at the end of a datagram

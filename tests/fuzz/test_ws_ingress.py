@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.budget import INPUTS, LONG, SHORT
 from tests.fuzz.mutate import JSON, mutated_json
-from tests.web.conftest import WebEnv, recv
+from tests.support.web import WebEnv, recv
 from web.keys import METRICS
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import paho.mqtt.client as paho_mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.transports.mqtt_socket import SplittingSocket, split_reads
-from tests.protocol.test_mqtt_wire import PINGRESP, publish, topics
+from tests.support.protocol import PINGRESP, publish, topics
 
 CONNACK = b"\x20\x02\x00\x00"
 PUBACK_7 = b"\x40\x02\x00\x07"

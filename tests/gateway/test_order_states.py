@@ -21,7 +21,7 @@ from gateway.fleet.order_states import (
 from gateway.fleet.states import apply_reported, operational_table
 from protocol.streams import CommandType, EventType
 from protocol.vocabulary import CommandAction
-from tests.gateway.test_dispatcher import DISHES, Floor
+from tests.support.fleet import DISHES, Floor
 
 S = TypeVar("S", OrderStatus, TaskStatus)
 FINAL_ORDERS = {OrderStatus.DELIVERED, OrderStatus.CANCELLED}

@@ -29,7 +29,7 @@ from protocol.auth import sign
 from protocol.messages import Telemetry
 from protocol.udp import encode_datagram
 from tests.gateway.fleet_harness import NOW, FleetHarness
-from tests.integration.conftest import gateway_settings
+from tests.support.gateway import gateway_settings
 
 
 def settings(tmp_path: Path) -> Settings:

@@ -50,8 +50,8 @@ from protocol.vda5050 import (
     subtopic_of,
 )
 from protocol.vda5050 import State as VdaState
-from tests.integration.conftest import gateway_settings
 from tests.robot import robots_config
+from tests.support.gateway import gateway_settings
 
 FLOOR: dict[str, Any] = {
     "width": 12.0,

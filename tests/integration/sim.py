@@ -15,7 +15,7 @@ from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.model import ModelOptions
 from simulator.transport import make_transport
-from tests.integration.conftest import RunningGateway
+from tests.support.gateway import RunningGateway
 
 FLOOR = {
     "width": 12.0,

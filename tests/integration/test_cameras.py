@@ -17,9 +17,10 @@ from protocol.cameras import CameraInfo
 from protocol.messages import Camera, Event, Welcome
 from protocol.streams import CAMERAS, EVENTS, TELEMETRY, camera_stream, robot_key
 from protocol.vocabulary import RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

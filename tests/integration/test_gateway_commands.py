@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +13,12 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.messages import Command
 from protocol.vocabulary import CommandAction, RobotKind
-from tests.integration.conftest import RunningGateway, gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import events, online
 from tests.servers import RedisServer
+from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
+from tests.support.integration import events, online, outcome, submit
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def submit(
-    r: aioredis.Redis, robot: str, action: str, cid: str | None = None, **fields: Any
-) -> str:
-    rec = streams.CommandRecord(
-        id=cid or uuid.uuid4().hex,
-        robot=robot,
-        action=action,
-        ts=time.time(),
-        source="test",
-        **fields,
-    )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
-    return rec.id
-
-
-async def outcome(r: aioredis.Redis, cid: str, timeout: float = 5.0) -> dict[str, Any]:
-    async def find() -> dict[str, Any] | None:
-        for ev in await events(r):
-            if (
-                ev["type"] in ("command.acked", "command.failed")
-                and ev["data"].get("command") == cid
-            ):
-                return ev
-        return None
-
-    return await wait_for(find, timeout)
 
 
 async def pending(r: aioredis.Redis) -> int:

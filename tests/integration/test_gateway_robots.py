@@ -10,34 +10,15 @@ import redis.asyncio as aioredis
 
 from protocol import streams
 from protocol.framing import encode_frame
-from protocol.messages import Error, Welcome
+from protocol.messages import Error
 from protocol.udp import encode_datagram
 from protocol.vocabulary import ErrorCode, RobotKind
-from tests.integration.conftest import RunningGateway, wait_for
 from tests.robot import TestRobot
+from tests.support.gateway import RunningGateway
+from tests.support.integration import events, online
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def events(
-    r: aioredis.Redis, type_: str | None = None, robot: str | None = None
-) -> list[dict]:
-    out = []
-    for entry_id, fields in await r.xrange(streams.EVENTS):
-        ev = streams.decode_fields(fields)
-        ev["id"] = entry_id.decode()
-        if (type_ is None or ev["type"] == type_) and (robot is None or ev["robot"] == robot):
-            out.append(ev)
-    return out
-
-
-async def online(
-    gw: RunningGateway, robot: str = "serve-1", kind: RobotKind = RobotKind.SERVING
-) -> TestRobot:
-    bot = TestRobot(robot, kind, gw.tcp_port, gw.udp_port)
-    welcome = await bot.connect()
-    assert isinstance(welcome, Welcome), welcome
-    return bot
 
 
 async def test_hello_state_and_telemetry_reach_the_streams(
@@ -286,7 +267,7 @@ async def _conn_states(r: aioredis.Redis, expected: list[str]) -> bool:
 
 
 async def test_flooding_robot_is_rate_limited(redis_server, redis_client, tmp_path) -> None:
-    from tests.integration.conftest import gateway_settings, run_gateway
+    from tests.support.gateway import gateway_settings, run_gateway
 
     settings = gateway_settings(redis_server.url, tmp_path, tcp={"rate_per_s": 10, "burst": 20})
     async with run_gateway(settings) as gw:

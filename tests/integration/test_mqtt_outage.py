@@ -12,11 +12,12 @@ from structlog.testing import capture_logs
 from protocol.messages import Ack, State, Telemetry
 from protocol.mqtt_topics import Presence, decode_command
 from protocol.vocabulary import RobotKind
-from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.mqtt_support import ScriptedRobot, events, mqtt_settings, states_of
-from tests.integration.test_gateway_commands import outcome, submit
 from tests.robot import TestRobot
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import run_gateway
+from tests.support.integration import outcome, submit
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

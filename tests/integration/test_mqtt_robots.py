@@ -16,7 +16,6 @@ from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.model import ModelOptions
 from simulator.transport import TRANSPORTS, make_transport
-from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import (
     ScriptedRobot,
     events,
@@ -25,9 +24,11 @@ from tests.integration.mqtt_support import (
     robot_events,
     states_of,
 )
-from tests.integration.test_gateway_commands import outcome, submit
 from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.integration import outcome, submit
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from config import Settings
 from protocol import streams
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.sim import FLOOR, all_idle, simulated
-from tests.integration.test_gateway_robots import events
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events, place, statuses
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,24 +31,6 @@ def settings_for(redis_url: str, tmp_path: Path) -> Settings:
     )
 
 
-async def place(
-    r: aioredis.Redis, items: list[dict[str, Any]], table: str = "T2", order: str | None = None
-) -> str:
-    order = order or uuid.uuid4().hex
-    t = next(t for t in FLOOR["tables"] if t["name"] == table)
-    rec = streams.CommandRecord(
-        id=uuid.uuid4().hex,
-        robot="",
-        action="place",
-        ts=time.time(),
-        type="order.place",
-        source="test",
-        args={"order": order, "table": t, "items": items},
-    )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
-    return order
-
-
 async def order_command(r: aioredis.Redis, kind: str, order: str) -> str:
     rec = streams.CommandRecord(
         id=uuid.uuid4().hex,
@@ -60,12 +42,6 @@ async def order_command(r: aioredis.Redis, kind: str, order: str) -> str:
     )
     await r.xadd(streams.COMMANDS, streams.to_fields(rec))
     return rec.id
-
-
-async def statuses(r: aioredis.Redis, order: str) -> list[str]:
-    return [
-        e["data"]["status"] for e in await events(r, "order.status") if e["data"]["order"] == order
-    ]
 
 
 ITEMS = [

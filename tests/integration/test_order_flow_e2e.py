@@ -14,109 +14,21 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import ClientWebSocketResponse, WSMsgType
-from aiohttp.test_utils import TestClient
 
 from config import Settings
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.sim import FLOOR, all_idle, simulated
-from tests.integration.test_gateway_robots import events
-from tests.servers import RedisServer, free_port
-from web import create_app
-from web.demo import load_demo
-from web.keys import DB, PASSWORDS
-from web.security import Role
-from web.users.service import UserService
+from tests.integration.sim import all_idle, simulated
+from tests.servers import RedisServer
+from tests.support.gateway import run_gateway
+from tests.support.integration import (
+    DELIVERED,
+    ORIGIN,
+    Restaurant,
+    e2e_settings,
+    events,
+)
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-DELIVERED = ["placed", "cooking", "ready", "delivering", "delivered"]
-ORIGIN = "http://dash.test"
-PASSWORD = "correct horse battery staple"
-
-
-def e2e_settings(
-    redis_url: str, tmp_path: Path, *, cook_seconds: float = 0.3, **overrides: Any
-) -> Settings:
-    """One config for the gateway and the web tier, as on the edge box (``overrides``:
-    whole sections, e.g. ``floor`` or ``robots``)."""
-    sections: dict[str, Any] = {
-        "floor": FLOOR,
-        "gateway": {"heartbeat_s": 0.2, "stale_after_s": 0.8, "offline_after_s": 1.5},
-        "tcp": {"port": free_port()},  # the same after a gateway restart: robots reconnect
-        "commands": {"ack_timeout_s": 1, "max_attempts": 3, "ttl_s": 10},
-        "dispatch": {"cook_seconds": cook_seconds, "min_battery": 30, "dock_below": 20},
-        "web": {
-            "name": "web-e2e",
-            "secret": "e2e-secret-" + "s" * 40,
-            "origins": [ORIGIN],
-            "argon2_time_cost": 1,
-            "argon2_memory_kib": 8,
-            "argon2_parallelism": 1,
-            "hub_block_ms": 200,
-            "shutdown_timeout_s": 2,
-        },
-        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/e2e.sqlite3"},
-        "data": {"key": "5a" * 32},
-    }
-    sections.update(overrides)
-    return gateway_settings(redis_url, tmp_path, **sections)
-
-
-class Restaurant:
-    """The web tier with the demo restaurant, logged in as staff."""
-
-    def __init__(self, client: TestClient, token: str) -> None:
-        self.client = client
-        self.h = {"Authorization": f"Bearer {token}"}
-        self.menu: dict[str, int] = {}
-        self.tables: dict[str, int] = {}
-
-    async def load(self) -> Restaurant:
-        menu = await (await self.client.get("/api/menu", headers=self.h)).json()
-        tables = await (await self.client.get("/api/tables", headers=self.h)).json()
-        self.menu = {m["name_en"]: m["id"] for m in menu["items"]}
-        self.tables = {t["name"]: t["id"] for t in tables["items"]}
-        return self
-
-    async def order(self, table: str, *items: tuple[str, int]) -> dict[str, Any]:
-        r = await self.client.post(
-            "/api/orders",
-            headers=self.h,
-            json={
-                "table_id": self.tables[table],
-                "items": [{"menu_item_id": self.menu[n], "quantity": q} for n, q in items],
-            },
-        )
-        assert r.status == 201, await r.text()
-        body: dict[str, Any] = await r.json()
-        return body
-
-    async def get(self, order: str) -> dict[str, Any]:
-        body: dict[str, Any] = await (
-            await self.client.get(f"/api/orders/{order}", headers=self.h)
-        ).json()
-        return body
-
-    def delivered(self, order: str) -> Callable[[], Awaitable[bool]]:
-        async def check() -> bool:
-            return (await self.get(order))["status"] == "delivered"
-
-        return check
-
-
-@pytest.fixture
-async def open_restaurant(
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-) -> Callable[[Settings], Awaitable[Restaurant]]:
-    async def start(settings: Settings) -> Restaurant:
-        client = await aiohttp_client(create_app(settings))
-        app = client.server.app
-        await load_demo(app[DB], settings)
-        await UserService(app[DB], app[PASSWORDS], 8).create("staff", PASSWORD, Role.STAFF)
-        r = await client.post("/api/auth/login", json={"username": "staff", "password": PASSWORD})
-        return await Restaurant(client, (await r.json())["token"]).load()
-
-    return start
 
 
 @contextlib.asynccontextmanager

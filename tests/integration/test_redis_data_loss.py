@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,15 @@ import redis.asyncio as aioredis
 
 from protocol import streams
 from protocol.vocabulary import RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import online
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import online
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Written by the lua script from the newest sample; everything else comes from events.
 TELEMETRY_FIELDS = {"seq", "ts", "x", "y", "theta", "battery", "speed", "seen", "updated"}
-
-
-@pytest.fixture
-def volatile_redis() -> Iterator[RedisServer]:
-    server = RedisServer(aof=False)
-    server.start()
-    yield server
-    server.close()
 
 
 async def _snapshots(client: aioredis.Redis) -> dict[str, dict[bytes, bytes]]:

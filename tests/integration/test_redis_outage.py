@@ -13,24 +13,12 @@ import structlog
 
 from config import Settings
 from protocol import streams
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import events, online
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events, online, report_states
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-STATES = ("charging", "idle")  # idle <-> charging is always allowed: one event per report
-
-
-async def report_states(bot, n: int, start: int = 0, pause: float = 0.01) -> list[str]:
-    sent = []
-    for i in range(start, start + n):
-        state = STATES[i % 2]
-        bot.state(state)
-        bot.udp(bot.telemetry(x=float(i)))
-        sent.append(state)
-        await asyncio.sleep(pause)
-    return sent
 
 
 def patient(url: str, tmp_path: Path, **gateway: Any) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -14,14 +13,14 @@ from protocol import streams
 from protocol.messages import Error, Welcome
 from protocol.sealing import seal
 from protocol.vocabulary import ErrorCode, RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import events
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events
+from tests.support.registry import DATA_KEY, changes, sync
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-DATA_KEY = bytes(range(100, 132))
 
 
 async def put(
@@ -34,22 +33,6 @@ async def put(
         key=seal(data_key, robot, key, uuid.uuid4().bytes[:12]),
     )
     await r.hset(streams.REGISTRY, robot, msgspec.json.encode(entry))
-
-
-async def sync(r: aioredis.Redis, robot: str) -> None:
-    rec = streams.CommandRecord(
-        id=uuid.uuid4().hex,
-        robot="",
-        action="sync",
-        ts=time.time(),
-        type="registry.sync",
-        args={"robot": robot},
-    )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
-
-
-async def changes(r: aioredis.Redis) -> list[tuple[str, str]]:
-    return [(e["data"]["robot"], e["data"]["change"]) for e in await events(r, "registry.changed")]
 
 
 async def test_add_rekey_and_remove_a_robot_live(

@@ -8,19 +8,15 @@ without a restart (``registry.sync``), and forget them when they are removed.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
 from protocol.messages import Ack, State
 from protocol.mqtt_topics import Presence, decode_command
-from protocol.sealing import seal
-from tests.integration.conftest import run_gateway, wait_for
 from tests.integration.mqtt_support import (
     MANUFACTURER,
     ScriptedAgv,
@@ -28,29 +24,18 @@ from tests.integration.mqtt_support import (
     events,
     mqtt_settings,
 )
-from tests.integration.test_gateway_commands import outcome, submit
-from tests.integration.test_registry import DATA_KEY, changes, sync
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import run_gateway
+from tests.support.integration import outcome, submit
+from tests.support.registry import (
+    DATA_KEY,
+    changes,
+    put,
+    sync,
+)
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def put(
-    r: aioredis.Redis,
-    robot: str,
-    transport: str,
-    vda: dict[str, Any] | None = None,
-    kind: str = "serving",
-) -> None:
-    entry = streams.RegistryEntry(
-        id=robot,
-        kind=kind,
-        name=robot.title(),
-        transport=transport,
-        vda=msgspec.convert(vda, streams.RegistryVda) if vda else None,
-        key=seal(DATA_KEY, robot, bytes(32), uuid.uuid4().bytes[:12]),
-    )
-    await r.hset(streams.REGISTRY, robot, msgspec.json.encode(entry))
 
 
 async def connections(r: aioredis.Redis, robot: str) -> list[tuple[str, str]]:

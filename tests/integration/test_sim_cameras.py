@@ -12,9 +12,10 @@ import redis.asyncio as aioredis
 
 from protocol.streams import CAMERAS, camera_stream
 from simulator.camera import CameraOptions
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.sim import simulated
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

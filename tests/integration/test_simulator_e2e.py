@@ -8,11 +8,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
 from tests.integration.sim import FLOOR, all_idle, simulated
-from tests.integration.test_gateway_commands import outcome, submit
-from tests.integration.test_gateway_robots import events
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events, outcome, submit
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

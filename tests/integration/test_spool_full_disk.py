@@ -13,11 +13,11 @@ import structlog
 from protocol.messages import Welcome
 from protocol.vocabulary import RobotKind
 from tests.disk import fill, free, small_filesystem
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import events, online
-from tests.integration.test_redis_outage import report_states
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events, online, report_states
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,10 +15,11 @@ from structlog.testing import capture_logs
 from protocol import streams
 from protocol.messages import Challenge, Error, Welcome
 from protocol.vocabulary import ErrorCode, RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway, wait_for
-from tests.integration.test_gateway_robots import events
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.integration import events
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,9 @@ from protocol.vda5050 import (
     ActionState,
     ActionStatus,
     ConnectionState,
-    EdgeState,
     ErrorLevel,
     ErrorReference,
     EStop,
-    NodeState,
     Order,
     SafetyState,
     Subtopic,
@@ -33,7 +31,6 @@ from protocol.vda5050 import (
     stitch_problems,
 )
 from protocol.vda5050 import Error as VdaError
-from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import (
     ScriptedAgv,
     events,
@@ -42,35 +39,14 @@ from tests.integration.mqtt_support import (
     robot_events,
     states_of,
 )
-from tests.integration.test_gateway_commands import outcome, submit
 from tests.protocol.vda5050_support import assert_schema_valid, serving_factsheet
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.integration import outcome, submit
+from tests.support.vda5050 import _has_state, online, remaining
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def remaining(order: Order, first: int) -> dict[str, tuple[object, ...]]:
-    """nodeStates/edgeStates of an AGV that has passed the first ``first`` nodes."""
-    return {
-        "node_states": tuple(
-            NodeState(node_id=n.node_id, sequence_id=n.sequence_id, released=n.released)
-            for n in order.nodes[first:]
-        ),
-        "edge_states": tuple(
-            EdgeState(edge_id=e.edge_id, sequence_id=e.sequence_id, released=e.released)
-            for e in order.edges[first:]
-        ),
-    }
-
-
-async def online(agv: ScriptedAgv, r: aioredis.Redis, robot: str) -> None:
-    await agv.connection()
-    await agv.state()
-    await wait_for(lambda: _has_state(r, robot, "idle"))
-
-
-async def _has_state(r: aioredis.Redis, robot: str, state: str) -> bool:
-    return state in states_of(await events(r, "robot.state"), robot)
 
 
 def check_order(order: Order) -> None:

@@ -22,7 +22,6 @@ from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.transport import make_transport
 from simulator.transport_vda5050 import VdaTransport
-from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import (
     _Client,
     events,
@@ -30,9 +29,11 @@ from tests.integration.mqtt_support import (
     retained,
     states_of,
 )
-from tests.integration.test_gateway_commands import outcome, submit
 from tests.protocol.vda5050_support import SCHEMA_DIRS, wire_errors
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.integration import outcome, submit
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from protocol.vda5050 import ConnectionState, Subtopic
-from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import (
     ScriptedAgv,
     events,
@@ -25,10 +24,12 @@ from tests.integration.mqtt_support import (
     robot_events,
     states_of,
 )
-from tests.integration.test_gateway_commands import outcome, submit
-from tests.integration.test_vda5050_master import online, remaining
 from tests.protocol.vda5050_support import assert_schema_valid
 from tests.servers import MosquittoServer, RedisServer
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.integration import outcome, submit
+from tests.support.vda5050 import online, remaining
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,19 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.loadgen.mqtt_raw import remaining_length
 from protocol.mqtt_wire import PacketSplitter, Publish
+from tests.support.protocol import PINGRESP, publish, topics
 
-PINGRESP = b"\xd0\x00"
 SUBACK = b"\x90\x03\x00\x01\x00"
-
-
-def publish(
-    topic: str, payload: bytes, *, qos: int = 0, retain: bool = False, packet_id: int = 7
-) -> bytes:
-    t = topic.encode()
-    body = len(t).to_bytes(2, "big") + t + (packet_id.to_bytes(2, "big") if qos else b"") + payload
-    return bytes([0x30 | qos << 1 | retain]) + remaining_length(len(body)) + body
 
 
 def run(splitter: PacketSplitter, chunks: list[bytes]) -> list[Any]:
@@ -37,10 +28,6 @@ def run(splitter: PacketSplitter, chunks: list[bytes]) -> list[Any]:
         while (packet := splitter.split(on_run)) is not None:
             out.append(packet)
     return out
-
-
-def topics(seen: list[str]) -> Any:
-    return lambda publishes: seen.extend(topic for topic, _, _ in publishes)
 
 
 def test_qos0_publishes_are_handed_over_and_other_packets_returned_in_stream_order() -> None:

@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from config.settings import FloorSettings, Point
 from protocol.vocabulary import RobotKind
 from robodine.backoff import Backoff
 from simulator.client import TcpTransport
@@ -20,14 +19,7 @@ from simulator.model import ModelOptions, RobotModel
 from simulator.robot import SimRobot
 from simulator.transport import RobotIdentity
 from tests.simulator.peer import PeerGateway
-
-FLOOR = FloorSettings(
-    width=20.0,
-    height=12.0,
-    kitchen_pass=Point(name="pass", x=1.0, y=6.0),
-    docks=[Point(name="dock-1", x=1.0, y=1.0), Point(name="dock-2", x=1.0, y=11.0)],
-    tables=[Point(name="t1", x=5.0, y=6.0), Point(name="t2", x=15.0, y=10.0)],
-)
+from tests.support.simulator import FLOOR, RobotFactory
 
 
 @pytest.fixture
@@ -48,9 +40,6 @@ def keys() -> dict[str, bytes]:
 async def peer(keys: dict[str, bytes]) -> AsyncIterator[PeerGateway]:
     async with PeerGateway(keys, heartbeat_s=0.2) as p:
         yield p
-
-
-RobotFactory = Callable[..., contextlib.AbstractAsyncContextManager[SimRobot]]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 from protocol.messages import Ack, Error, Event, Heartbeat, State, Telemetry
 from protocol.vocabulary import ErrorCode, RobotKind
 from tests.servers import free_port
-from tests.simulator.conftest import RobotFactory
 from tests.simulator.peer import PeerGateway
+from tests.support.simulator import RobotFactory
 
 
 async def test_handshake_then_current_state_then_heartbeats(

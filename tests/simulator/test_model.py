@@ -18,42 +18,7 @@ from protocol.udp import DatagramDecoder, encode_datagram
 from protocol.vocabulary import CommandAction, RobotKind
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, Outgoing, RobotModel
-from tests.simulator.conftest import FLOOR
-
-# The brief's table, written out again on purpose: the model is checked against
-# this independent copy, not against simulator/states.py.
-SERVING_MOVES = {
-    ("idle", "assigned"),
-    ("idle", "en_route"),
-    ("idle", "charging"),
-    ("assigned", "en_route"),
-    ("assigned", "idle"),
-    ("en_route", "at_table"),
-    ("en_route", "idle"),
-    ("en_route", "returning"),
-    ("en_route", "charging"),
-    ("at_table", "returning"),
-    ("returning", "idle"),
-    ("returning", "charging"),
-    ("charging", "idle"),
-    ("charging", "en_route"),
-    ("error", "idle"),
-    ("estop", "idle"),
-}
-COOKING_MOVES = {
-    ("idle", "cooking"),
-    ("cooking", "ready"),
-    ("cooking", "idle"),
-    ("ready", "idle"),
-    ("error", "idle"),
-    ("estop", "idle"),
-}
-
-
-def legal(kind: RobotKind, old: str, new: str) -> bool:
-    if new in ("error", "estop"):
-        return old != new
-    return (old, new) in (SERVING_MOVES if kind is RobotKind.SERVING else COOKING_MOVES)
+from tests.support.simulator import FLOOR, legal
 
 
 class Run:

@@ -10,7 +10,7 @@ from gateway.fleet.states import IllegalTransition as GatewayRefusal
 from gateway.fleet.states import apply_reported
 from protocol.vocabulary import RobotKind
 from simulator.states import STATES, TRANSITIONS, IllegalTransition, allowed, check
-from tests.simulator.test_model import legal
+from tests.support.simulator import legal
 
 
 @pytest.mark.parametrize("kind", list(RobotKind))

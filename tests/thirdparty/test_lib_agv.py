@@ -23,19 +23,15 @@ import redis.asyncio as aioredis
 from config import Settings
 from protocol import streams
 from protocol.vda5050 import Subtopic
-from tests.integration.conftest import RunningGateway, run_gateway, wait_for
 from tests.integration.mqtt_support import FLOOR, events, robot_events, states_of
 from tests.integration.sim import simulated
-from tests.integration.test_order_flow_e2e import (  # noqa: F401 - the fixture
-    DELIVERED,
-    Restaurant,
-    e2e_settings,
-    open_restaurant,
-)
 from tests.robot import robots_config
 from tests.servers import MosquittoServer, RedisServer
-from tests.thirdparty.conftest import Wire, lib_agv
+from tests.support.gateway import RunningGateway, run_gateway
+from tests.support.integration import DELIVERED, Restaurant, e2e_settings
+from tests.support.thirdparty import Wire, lib_agv
 from tests.thirdparty.vdalib import NodeParty
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -141,7 +137,7 @@ async def world(
     tmp_path: Path,
     mosquitto_private: MosquittoServer,
     wire: Wire,
-    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
+    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],
 ) -> AsyncIterator[Floor]:
     async with floor(
         request.param,
@@ -163,7 +159,7 @@ async def world20(
     tmp_path: Path,
     mosquitto_private: MosquittoServer,
     wire: Wire,
-    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],  # noqa: F811
+    open_restaurant: Callable[[Settings], Awaitable[Restaurant]],
 ) -> AsyncIterator[Floor]:
     async with floor(
         "2.0.0", redis_server, redis_client, tmp_path, mosquitto_private, wire, open_restaurant

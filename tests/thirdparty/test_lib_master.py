@@ -37,7 +37,7 @@ from protocol.vda5050 import (
 )
 from tests.integration.mqtt_support import FLOOR
 from tests.servers import MosquittoServer
-from tests.thirdparty.conftest import Wire
+from tests.support.thirdparty import Wire
 from tests.thirdparty.vdalib import NodeParty
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -3,6 +3,7 @@ server mode), `robodine worker` processes, and settings shared by the web app an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from tests.servers import MotoServer, free_port
-from tests.web.conftest import DATA_KEY, SECRET
+from tests.support.web import DATA_KEY, SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_MASTER = "analysis-master-" + "m" * 40
@@ -136,7 +137,8 @@ class RobodineProcess:
                 self.kill()
         return self.proc.returncode if self.proc else None
 
-    def wait_log(self, text: str, timeout: float = 30) -> None:
+    async def wait_log(self, text: str, timeout: float = 30) -> None:
+        """Until ``text`` is in the log (polled without holding the test's event loop)."""
         deadline = time.monotonic() + timeout
         while text not in self.log():
             assert self.proc is not None
@@ -146,7 +148,7 @@ class RobodineProcess:
                 raise AssertionError(
                     f"no {text!r} in the {self.command} log:\n{self.log()[-3000:]}"
                 )
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

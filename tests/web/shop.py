@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from protocol.streams import COMMANDS, decode_fields
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for as until
-from tests.web.conftest import MakeEnv, WebEnv
 from web.demo import load_demo
 from web.keys import DB
 

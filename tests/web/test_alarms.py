@@ -16,8 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import update
 
 from protocol.streams import EVENTS, EventRecord, Level, chat_stream, decode_fields
+from tests.support.web import MakeEnv, WebEnv, web_settings
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv, web_settings
 from web.alarms.rules import Clear, Raise, effects
 from web.alarms.runner import RUNNER
 from web.alarms.service import AlarmService

@@ -17,7 +17,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from tests.web.conftest import WebEnv, recv
+from tests.support.web import WebEnv, recv
 
 ASYNCAPI_SCHEMA = Path(__file__).parent / "schemas" / "asyncapi-3.0.0.json"
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from tests.web.conftest import PASSWORD, SECRET, MakeEnv, WebEnv
+from tests.support.web import PASSWORD, SECRET, MakeEnv, WebEnv
 from web.keys import LOGIN_LIMITER
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aiohttp import WSServerHandshakeError
 
+from tests.support.web import MakeEnv, WebEnv, closed_with, recv, recv_until
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv, closed_with, recv, recv_until
 
 
 async def rooms(env: WebEnv, who: str = "viewer", **params: Any) -> dict[str, dict[str, Any]]:

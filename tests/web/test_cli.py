@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 import signal
 import socket
@@ -15,9 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from robodine import cli as robodine_cli
 from tests.servers import RedisServer, free_port
-from tests.web.conftest import DATA_KEY, ORIGIN, SECRET, MakeEnv
+from tests.support.web import DATA_KEY, ORIGIN, SECRET, MakeEnv, in_process
 from web.db.migrate import head_revision
 from web.security import Role
 
@@ -93,19 +91,6 @@ def test_help_says_what_robodine_is_not_how_the_parser_is_built() -> None:
     assert "SUBCOMMAND" not in done.stdout and "argument parsing" not in done.stdout
     for command in ("gateway", "web", "users", "demo-data", "sim"):
         assert f"    {command} " in done.stdout, command
-
-
-def in_process(monkeypatch: pytest.MonkeyPatch, db: str, *argv: str, stdin: str = "") -> int:
-    """The same CLI in this process (cheaper than a subprocess for the remaining cases)."""
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    monkeypatch.setattr(robodine_cli, "configure_logging", lambda *a, **k: None)
-    for key in [k for k in os.environ if k.startswith("ROBODINE_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("ROBODINE_DATABASE_URL", db)
-    monkeypatch.setenv("ROBODINE_WEB_ARGON2_MEMORY_KIB", "8")
-    monkeypatch.setenv("ROBODINE_WEB_ARGON2_TIME_COST", "1")
-    monkeypatch.setenv("ROBODINE_WEB_ARGON2_PARALLELISM", "1")
-    return robodine_cli.main(list(argv))
 
 
 def test_users_commands_report_bad_input(
@@ -191,7 +176,8 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
         ROBODINE_WEB_NAME="web-proc",
         ROBODINE_DATA_KEY=DATA_KEY,
     )
-    added = robodine(
+    added = await asyncio.to_thread(
+        robodine,
         "--config",
         str(config),
         "users",

@@ -11,10 +11,10 @@ import pytest
 from protocol.messages import Ack, Command, Welcome
 from protocol.streams import EventType, Level
 from protocol.vocabulary import RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.web import MakeEnv, WebEnv
 from web.robots.command_status import index_key, record_key
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocol.streams import EVENTS, Level
-from tests.web.conftest import WebEnv
+from tests.support.web import WebEnv
 
 
 async def test_newest_page_then_older_pages(env: WebEnv) -> None:

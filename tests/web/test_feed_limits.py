@@ -18,7 +18,7 @@ import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 
 from protocol.streams import chat_stream
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, recv
+from tests.support.web import ORIGIN, MakeEnv, WebEnv, recv
 from web.feeds.connections import Feeds
 from web.keys import FEEDS, METRICS, TOKENS
 from web.metrics import WebMetrics

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
+from tests.support.web import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
 from web.keys import HUB, METRICS, WEBSOCKETS
 
 

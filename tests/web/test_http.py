@@ -8,8 +8,8 @@ import structlog
 
 from config.logging import configure_logging
 from tests.servers import RedisServer
+from tests.support.web import ORIGIN, MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
 
 
 async def test_invalid_json_is_400(env: WebEnv) -> None:
@@ -207,7 +207,7 @@ async def _status(env: WebEnv, path: str) -> bool:
 async def test_missing_or_short_secret_is_refused(
     redis_server: RedisServer, sqlite_url: str
 ) -> None:
-    from tests.web.conftest import web_settings
+    from tests.support.web import web_settings
     from web import WebConfigError, create_app
 
     with pytest.raises(WebConfigError, match=r"web\.secret: required"):
@@ -396,7 +396,7 @@ async def test_requests_aiohttp_refuses_are_problem_json_without_a_traceback(
     """`robodine web`'s runner (web/http/protocol.py): aiohttp's own 400s, before any route."""
     from aiohttp import web
 
-    from tests.web.conftest import web_settings
+    from tests.support.web import web_settings
     from web import create_app
     from web.http.access_log import AccessLogger
     from web.http.protocol import Runner

@@ -18,7 +18,7 @@ from robodine.redisio.client import connect
 from robodine.redisio.replies import field_map
 from robodine.redisio.streamid import ZERO, StreamId
 from tests.servers import RedisServer
-from tests.web.conftest import web_settings
+from tests.support.web import web_settings
 from web.events.topic import EventsTopic
 from web.feeds.frames import Frame, FrameBatch, batch_message, ws_text
 from web.feeds.hub import CLOSE_STREAM_RESET, CLOSE_TOO_SLOW, FeedEnded, Hub

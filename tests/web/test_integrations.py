@@ -10,12 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from protocol.streams import EVENTS
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.web import ORIGIN, MakeEnv, WebEnv, closed_with, in_process, recv_until
 from tests.waiting import wait_for
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, closed_with, recv_until
 from tests.web.shop import Shop, open_shop
-from tests.web.test_cli import in_process
 from web.db.integrations import Integration
 from web.http.integration_auth import UNKNOWN_KEY
 from web.keys import DB, INTEGRATIONS

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from robodine import signing
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import (
     RobodineProcess,
     fast_jobs,
@@ -162,9 +162,9 @@ async def setup(
     sec = sections(tmp_path, f"{service.url}/analyse")  # type: ignore[attr-defined]
     env = await make_env(**sec)
 
-    def worker() -> RobodineProcess:
+    async def worker() -> RobodineProcess:
         p = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
-        p.wait_log("worker_started")
+        await p.wait_log("worker_started")
         return p
 
     return env, worker
@@ -186,7 +186,9 @@ async def test_a_sales_report_is_a_csv_of_the_days_orders_and_stays_in_the_histo
     )
     assert r.status == 201, await r.text()
     order = (await r.json())["id"]
-    processes("worker", process_env(redis_server.url, sqlite_url, **sec)).wait_log("worker_started")
+    await processes("worker", process_env(redis_server.url, sqlite_url, **sec)).wait_log(
+        "worker_started"
+    )
     j = await submit(env, "sales_report", {"date": datetime.now(UTC).date().isoformat()})
     assert j["status"] == "queued" and j["events"] == f"/api/jobs/{j['id']}/events"
     done = await until_status(env, j["id"], "completed", "failed")
@@ -227,7 +229,7 @@ async def test_bad_kinds_and_inputs_are_refused_or_fail_once_with_the_reason(set
     assert r.status == 403
     kinds = await (await env.client.get("/api/jobs/kinds", headers=env.auth("viewer"))).json()
     assert {k["name"] for k in kinds["items"]} == {"analysis", "robot_logs", "sales_report"}
-    worker()
+    await worker()
     j = await submit(
         env,
         "robot_logs",
@@ -245,7 +247,7 @@ async def test_robot_logs_collects_one_robots_events_of_the_range(setup: Any) ->
     env, worker = setup
     mine = [await env.event("robot.event", "serve-1", name=f"n{i}") for i in range(3)]
     await env.event("robot.event", "serve-2", name="other")
-    worker()
+    await worker()
     now = datetime.now(UTC).timestamp()
     since = datetime.fromtimestamp(now - 86400, UTC).isoformat()
     until = datetime.fromtimestamp(now + 3600, UTC).isoformat()
@@ -269,7 +271,7 @@ async def test_analysis_completes_with_the_signed_verdict_and_a_repeat_changes_n
             "/api/uploads", data=multipart(b"clip" * 1000, "video/mp4"), headers=env.auth("staff")
         )
     ).json()
-    worker()
+    await worker()
     j = await submit(env, "analysis", {"upload_id": up["id"]})
     await wait_for(lambda: service.submits, timeout=15)
     sub = service.submits[0]
@@ -301,7 +303,7 @@ async def test_an_analysis_service_answering_500_fails_the_job_after_its_retries
             "/api/uploads", data=multipart(b"x", "video/mp4"), headers=env.auth("staff")
         )
     ).json()
-    worker()
+    await worker()
     j = await submit(env, "analysis", {"upload_id": up["id"]})
     failed = await until_status(env, j["id"], "failed", "completed", timeout=40)
     assert failed["error"] == "analysis service answered 500: busy"
@@ -318,7 +320,7 @@ async def test_an_analysis_service_that_times_out_fails_the_job_with_the_reason(
             "/api/uploads", data=multipart(b"x", "video/mp4"), headers=env.auth("staff")
         )
     ).json()
-    worker()
+    await worker()
     j = await submit(env, "analysis", {"upload_id": up["id"]})
     failed = await until_status(env, j["id"], "failed", "completed", timeout=60)
     assert failed["error"] == "analysis service timed out after 3 s"
@@ -334,12 +336,12 @@ async def test_a_worker_killed_mid_job_has_it_completed_once_by_another(
             "/api/uploads", data=multipart(b"y" * 5000, "video/mp4"), headers=env.auth("staff")
         )
     ).json()
-    first = worker()
+    first = await worker()
     j = await submit(env, "analysis", {"upload_id": up["id"]})
     await wait_for(lambda: service.submits, timeout=15)
     await until_status(env, j["id"], "running")
     first.kill()  # SIGKILL mid-job: no goodbye, its heartbeat stops
-    worker()  # another worker's sweep finds the lost job and runs it again
+    await worker()  # another worker's sweep finds the lost job and runs it again
 
     async def second_attempt() -> Any:
         js = await job(env, j["id"])
@@ -369,7 +371,7 @@ async def test_cancel_a_queued_and_a_running_job(setup: Any, service: FakeAnalys
             "/api/uploads", data=multipart(b"z", "video/mp4"), headers=env.auth("staff")
         )
     ).json()
-    worker()
+    await worker()
     running = await submit(env, "analysis", {"upload_id": up["id"]})
     await until_status(env, running["id"], "running")
     await wait_for(lambda: service.submits, timeout=15)

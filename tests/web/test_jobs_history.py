@@ -103,7 +103,7 @@ async def test_a_worker_whose_history_group_fails_on_a_bug_exits_instead_of_runn
 
     from redis.asyncio import Redis
 
-    from tests.web.conftest import web_settings
+    from tests.support.web import web_settings
     from tests.web.jobs_support import fast_jobs
     from web.worker import main
 

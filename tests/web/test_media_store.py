@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     else:
         moto: MotoServer = request.getfixturevalue("moto_server")
         bucket = f"b{uuid.uuid4().hex[:12]}"
-        moto.create_bucket(bucket)
+        await asyncio.to_thread(moto.create_bucket, bucket)  # boto3 is synchronous
         s = await open_store(MediaSettings(**s3_media(moto, bucket), s3_part_bytes=5 * 2**20))
     yield s
     await s.close()
@@ -86,7 +87,7 @@ async def test_a_failing_source_leaves_nothing_under_any_name(
 
 async def test_s3_presigned_url_serves_the_blob(moto_server: MotoServer) -> None:
     bucket = f"b{uuid.uuid4().hex[:12]}"
-    moto_server.create_bucket(bucket)
+    await asyncio.to_thread(moto_server.create_bucket, bucket)  # boto3 is synchronous
     store = await open_store(MediaSettings(**s3_media(moto_server, bucket)))
     try:
         blob = await store.put(chunks(b"hello photo"))

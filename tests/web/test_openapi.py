@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.web.conftest import WebEnv, recv
+from tests.support.web import WebEnv, recv
 from web.http.problems import STANDARD_MEMBERS, Problem
 from web.http.schemas import ProblemOut
 

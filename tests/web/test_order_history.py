@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from protocol.streams import Level
-from tests.web.conftest import MakeEnv
+from tests.support.web import MakeEnv
 from tests.web.shop import Shop, open_shop, until
 from web.db.orders import Order
 from web.keys import DB

@@ -16,7 +16,7 @@ from config.settings import DatabaseSettings, RedisSettings
 from protocol.streams import EVENTS, EventRecord, to_fields
 from robodine.redisio.client import connect
 from tests.servers import RedisServer
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv, recv, recv_until, web_settings
+from tests.support.web import ORIGIN, MakeEnv, WebEnv, recv, recv_until, web_settings
 from tests.web.shop import TABLES, Shop, open_shop, until
 from web.db.orders import OrderEvent
 from web.db.session import create_engine, sessionmaker

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from protocol.streams import COMMANDS, EVENTS
-from tests.web.conftest import MakeEnv
+from tests.support.web import MakeEnv
 from tests.web.shop import Shop, commands, open_shop, until
 from web.db.orders import Order, OutboxRow
 from web.keys import DB, OUTBOX

@@ -20,8 +20,8 @@ import redis.asyncio as aioredis
 from protocol.streams import CAMERAS, EVENTS, EventRecord, Level, camera_stream, to_fields
 from robodine.redisio.client import connect
 from tests.disk import fill, small_filesystem
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import S3Server, moto_server, s3_media
 from web.db.recordings import Recording
 from web.keys import DB, MEDIA
@@ -299,7 +299,7 @@ async def test_s3_recordings_redirect_and_the_object_store_serves_ranges(
 ) -> None:
     moto: S3Server = request.getfixturevalue("moto_server")
     bucket = f"rec-{uuid.uuid4().hex[:8]}"
-    moto.create_bucket(bucket)
+    await asyncio.to_thread(moto.create_bucket, bucket)  # boto3 is synchronous
     env = await make_env(**{**settings(tmp_path), "media": s3_media(moto, bucket)})
     await announce(env.redis)
     async with recording(env) as run:

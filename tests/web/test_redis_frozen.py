@@ -16,8 +16,8 @@ import pytest
 from aiohttp import ClientResponse
 
 from tests.servers import RedisServer
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from protocol.streams import DISPATCH
 from robodine import cli as robodine_cli
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.web import MakeEnv, WebEnv
 from tests.web.shop import Shop, open_shop
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse
 
-from tests.web.conftest import MakeEnv, recv, recv_until
+from tests.support.web import MakeEnv, recv, recv_until
 from tests.web.shop import Shop, open_shop
 
 

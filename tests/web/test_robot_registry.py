@@ -14,7 +14,7 @@ from protocol.sealing import key_id, unseal
 from protocol.streams import COMMANDS, REGISTRY, RegistryEntry, decode_fields
 from robodine import cli as robodine_cli
 from tests.servers import RedisServer
-from tests.web.conftest import DATA_KEY, MakeEnv, WebEnv
+from tests.support.web import DATA_KEY, MakeEnv, WebEnv
 from web.db.restaurant import RobotRow
 from web.keys import DB
 

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from gateway.fleet.registry import robot_from_entry
 from protocol.streams import COMMANDS, REGISTRY, RegistryEntry
-from tests.web.conftest import DATA_KEY, ROBOTS, MakeEnv, WebEnv
+from tests.support.web import DATA_KEY, ROBOTS, MakeEnv, WebEnv
 from web.db.migrate import alembic_config
 
 AGV = {"manufacturer": "Acme", "serial": "SN-40"}

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
-from tests.web.conftest import MakeEnv, WebEnv
+from tests.support.clock import FakeClock
+from tests.support.web import MakeEnv, WebEnv
+from web.keys import USER_CACHE
 from web.robots.routes import LIST_MAX_AGE_S
 
 
@@ -308,6 +310,7 @@ async def test_a_revocation_in_another_process_applies_within_auth_cache_s(
 ) -> None:
     one = await make_env(web={"auth_cache_s": 0.3})
     two = await make_env(web={"auth_cache_s": 0.3})  # same database and Redis
+    two.app[USER_CACHE].clock = clock = FakeClock()
     old = one.auth("staff")
     r = await two.client.get("/api/robots", headers=old)
     assert r.status == 200  # token verified and the user's row cached in process two
@@ -315,6 +318,8 @@ async def test_a_revocation_in_another_process_applies_within_auth_cache_s(
         "/api/users/staff", headers=one.auth("admin"), json={"disabled": True}
     )
     assert r.status == 200
-    await asyncio.sleep(0.4)
+    r = await two.client.get("/api/robots", headers=old)
+    assert r.status == 200  # process two has not looked again yet
+    clock.advance(0.4)
     r = await two.client.get("/api/robots", headers=old)
     assert r.status == 401 and (await r.json())["code"] == "invalid_token"

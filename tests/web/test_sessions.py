@@ -7,7 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from tests.web.conftest import PASSWORD, MakeEnv, WebEnv, closed_with, recv_until
+from tests.support.web import PASSWORD, MakeEnv, WebEnv, closed_with, recv_until
 from web.http.revocations import REVOKED_KEY, Revocations
 from web.keys import TOKENS
 from web.security import Role

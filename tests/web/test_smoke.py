@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.web.conftest import WebEnv, recv
+from tests.support.web import WebEnv, recv
 
 
 async def test_health_and_login(env: WebEnv) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.web.conftest import WebEnv
+from tests.support.web import WebEnv
 
 
 async def test_admins_get_the_whole_document(env: WebEnv) -> None:
@@ -16,6 +16,7 @@ async def test_admins_get_the_whole_document(env: WebEnv) -> None:
         "redis",
         "broker",
         "gateway",
+        "cluster",
         "web",
         "robots",
         "spool",
@@ -34,5 +35,11 @@ async def test_admins_get_the_whole_document(env: WebEnv) -> None:
     }
     assert s["redis"]["state"] in ("ok", "degraded")  # the test server runs without a snapshot
     assert s["gateway"]["state"] == "down"  # no gateway in this test
+    assert s["cluster"] == {
+        "state": "off",
+        "summary": "one gateway per Redis (cluster.enabled = false)",
+        "problems": [],
+        "details": {},
+    }
     assert doc["status"] == "down"
     assert s["database"]["details"]["revision"] == s["database"]["details"]["head"]

@@ -13,7 +13,7 @@ import pytest
 from config import ConfigError
 from robodine.install import tls
 from tests.servers import RedisServer, free_port
-from tests.web.conftest import WebEnv, web_settings
+from tests.support.web import WebEnv, web_settings
 from web.server import serve, tls_context
 
 

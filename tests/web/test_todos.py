@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import MakeEnv, WebEnv, recv, recv_until
+from tests.support.web import MakeEnv, WebEnv, recv, recv_until
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.servers import free_port
-from tests.web.conftest import PASSWORD
+from tests.support.web import PASSWORD
 from tests.web.jobs_support import process_env, processes
 
 __all__ = ["processes"]

@@ -1,23 +1,25 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import datetime
+import itertools
 
+import jwt
 import pytest
 
-from web.security import Role, TokenError, Tokens, UserCache
+from tests.support.clock import FakeClock
+from web.security import ALGORITHM, ISSUER, Role, TokenError, Tokens, UserCache
 
 
-def test_rows_expire_and_can_be_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    cache = UserCache(ttl=2.0)
+def test_rows_expire_and_can_be_forgotten() -> None:
+    clock = FakeClock()
+    cache = UserCache(ttl=2.0, clock=clock)
     assert cache.get("ana") == (False, None)
     cache.put("ana", ("staff", False, 3))
     cache.put("ghost", None)
     assert cache.get("ana") == (True, ("staff", False, 3))
     assert cache.get("ghost") == (True, None)  # "no such user" is cached too
-    now[0] += 2.5
+    clock.now += 2.5
     assert cache.get("ana") == (False, None)
     cache.put("ana", ("admin", False, 4))
     cache.forget("ana")
@@ -25,9 +27,10 @@ def test_rows_expire_and_can_be_forgotten(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_zero_ttl_means_a_query_every_time() -> None:
-    cache = UserCache(ttl=0.0)
+    clock = FakeClock()
+    cache = UserCache(ttl=0.0, clock=clock)
     cache.put("ana", ("staff", False, 1))
-    time.sleep(0.001)
+    clock.now += 0.001
     assert cache.get("ana") == (False, None)
 
 
@@ -61,18 +64,70 @@ SECRET = "s" * 40
 
 
 def test_verified_tokens_are_remembered_until_they_expire(monkeypatch: pytest.MonkeyPatch) -> None:
-    tokens = Tokens(SECRET, ttl_s=60)
-    token, claims = tokens.make("ana", Role.STAFF, 1, now=time.time() - 58.5)  # 1.5 s left
+    clock = FakeClock(1_700_000_000.25)
+    tokens = Tokens(SECRET, ttl_s=60, clock=clock)
+    token, claims = tokens.make("ana", Role.STAFF, 1)
     decodes = []
     real = tokens.decode
     monkeypatch.setattr(tokens, "decode", lambda t: decodes.append(t) or real(t))
     assert tokens.verify(token) == claims and tokens.verify(token) == claims
     assert len(decodes) == 1
-    while time.time() < int(claims.expires):  # PyJWT: good while int(exp) > now
-        time.sleep(0.05)
+    clock.now = int(claims.expires) - 0.01  # PyJWT: good while int(exp) > now
+    assert tokens.verify(token) == claims and len(decodes) == 1
+    clock.now = int(claims.expires)
     with pytest.raises(TokenError) as expired:
         tokens.verify(token)
     assert expired.value.code == "token_expired" and len(decodes) == 2
+
+
+def test_the_injected_clock_keeps_pyjwts_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same token at the same moment is good or bad alike for ``Tokens`` (on its
+    injected clock) and for PyJWT's own checks (its clock frozen at that moment)."""
+    moment = [0.0]
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Frozen:
+            return cls.fromtimestamp(moment[0], tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Frozen)
+    seen = set()
+    for now, leeway, exp_offset, iat_offset in itertools.product(
+        [1_700_000_000.0, 1_700_000_000.75],
+        [0.0, 5.0],
+        [-10, -5.5, -5, -1, -0.5, 0, 0.5, 1, 5, 6],
+        [-1, 0, 1, 4, 5, 6],
+    ):
+        moment[0] = now
+        clock = FakeClock(now)
+        tokens = Tokens(SECRET, ttl_s=60, clock=clock, leeway_s=leeway)
+        payload = {"iss": ISSUER, "sub": "ana", "role": "staff", "ver": 1}
+        payload |= {"iat": int(now + iat_offset), "exp": now + exp_offset}
+        token = jwt.encode(payload, SECRET, algorithm=ALGORITHM)
+        try:
+            tokens.verify(token)
+            ours = "good"
+        except TokenError as exc:
+            ours = exc.code
+        try:
+            jwt.decode(token, SECRET, algorithms=[ALGORITHM], issuer=ISSUER, leeway=leeway)
+            theirs = "good"
+        except jwt.ExpiredSignatureError:
+            theirs = "token_expired"
+        except jwt.PyJWTError:
+            theirs = "invalid_token"
+        assert ours == theirs, (now, leeway, exp_offset, iat_offset)
+        if ours == "good":  # remembered exactly as long as PyJWT would pass it
+            for later in (0.25, 0.5, 1.0, 5.0, 10.0):
+                moment[0] = clock.now = now + later
+                try:
+                    jwt.decode(token, SECRET, algorithms=[ALGORITHM], issuer=ISSUER, leeway=leeway)
+                    still = True
+                except jwt.ExpiredSignatureError:
+                    still = False
+                assert (tokens.remembered(token) is not None) is still
+        seen.add(ours)
+    assert seen == {"good", "token_expired", "invalid_token"}
 
 
 def test_only_good_tokens_are_remembered_and_at_most_verified_max() -> None:

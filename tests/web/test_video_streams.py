@@ -16,11 +16,11 @@ from protocol.cameras import CameraInfo
 from protocol.messages import Camera, Welcome
 from protocol.streams import CAMERAS, camera_stream, record_key
 from protocol.vocabulary import RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.web import ORIGIN, MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import ORIGIN, MakeEnv, WebEnv
 from web.cameras.context import CAMERA_HUB
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import free_port
-from tests.web.conftest import MakeEnv, recv, recv_until
+from tests.support.web import MakeEnv, recv, recv_until
 from web.keys import METRICS
 from web.metrics import serve_metrics
 

@@ -3,6 +3,7 @@ after repeated failure, delivered once per idempotency key across a worker resta
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from aiohttp import web
 
 from protocol.streams import Level
 from robodine import signing
+from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, WebEnv
 from tests.web.jobs_support import fast_jobs, http_server, process_env, processes
 from web.webhooks.targets import refusal
 
@@ -96,14 +97,16 @@ async def test_a_receiver_failing_twice_gets_each_event_once_per_idempotency_key
         assert listed["items"][0]["secret"] is None  # shown once, at creation
         env_w = process_env(redis_server.url, sqlite_url, **sec)
         first = processes("worker", env_w)
-        first.wait_log("worker_started")
-        first.stop()  # the groups exist now; what comes while no worker runs waits for one
+        await first.wait_log("worker_started")
+        await asyncio.to_thread(
+            first.stop
+        )  # the groups exist now; what comes while no worker runs waits for one
         await env.event(
             "order.status", order="o-1", status="delivered", previous="delivering", table="T1"
         )
         await env.event("order.status", order="o-1", status="cooking", previous="placed")
         await env.event("robot.fault", "serve-1", level=Level.ALARM, code="motor")
-        processes("worker", env_w).wait_log("worker_started")
+        await processes("worker", env_w).wait_log("worker_started")
         await wait_for(lambda: len(rx.accepted) == 2, timeout=30)
         assert sorted(e["type"] for e in rx.accepted.values()) == ["alarm", "order.delivered"]
         assert len(rx.attempts) == 6  # 2 failures + 1 success, per event
@@ -133,7 +136,7 @@ async def test_an_endpoint_failing_again_and_again_is_disabled(
     async with http_server(rx.app()) as base:
         ep = await register(env, f"{base}/hook", ["alarm"])
         rx.secret = ep["secret"].encode()
-        processes("worker", process_env(redis_server.url, sqlite_url, **sec)).wait_log(
+        await processes("worker", process_env(redis_server.url, sqlite_url, **sec)).wait_log(
             "worker_started"
         )
         await env.event("robot.fault", "serve-1", level=Level.ALARM, code="a")

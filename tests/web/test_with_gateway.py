@@ -9,11 +9,11 @@ import pytest
 
 from protocol.messages import Command, Welcome
 from protocol.vocabulary import CommandAction, RobotKind
-from tests.integration.conftest import gateway_settings, run_gateway
 from tests.robot import TestRobot
 from tests.servers import RedisServer
+from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.web import MakeEnv, recv, recv_until
 from tests.waiting import wait_for
-from tests.web.conftest import MakeEnv, recv, recv_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """What keeps the alarms current in a web process: rd:events read once per event, and checks.
 
 Events come through the consumer group ``alarms`` (web/consumer.py: one consumer
-per web process, named ``web.name``; acknowledged after the commit, so a crash
+per web process, named ``{web.name}:{host}:{pid}``; acknowledged after the commit, so a crash
 re-reads an entry and its recorded ``eid`` makes it a no-op). The group starts
 at the stream's end when first made: the history before the first start raises
 nothing. Every ``alarms.check_every_s`` the checks run: batteries from the
@@ -34,7 +34,7 @@ from robodine.supervisor import Supervisor
 from web.alarms.rules import LABELS, Effect, battery_effect, effects
 from web.alarms.service import AlarmService, Notice, apply_effects, event_time, publish
 from web.chat.service import ChatService
-from web.consumer import Entry, GroupConsumer
+from web.consumer import Entry, GroupConsumer, consumer_name
 from web.db.alarms import Alarm
 from web.db.models import utcnow
 from web.db.session import transaction
@@ -64,7 +64,7 @@ class AlarmRunner:
             blocking,
             [EVENTS],
             GROUP,
-            settings.web.name,
+            consumer_name(settings),
             self.handle,
             block_ms=settings.web.hub_block_ms,
             start_id="$",

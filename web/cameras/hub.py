@@ -1,13 +1,23 @@
-"""Live camera frames fanned out in one web process: one Redis reader per watched camera.
+"""Live camera frames fanned out in one web process: one Redis reader for every camera.
 
-The first viewer of a camera starts a reader task (its own client, ``XREAD
-BLOCK`` on rd:camera:{robot}:{camera}); the last one leaving stops it. Each
-new frame is read once and offered to every viewer of the process, so many
-viewers of a camera cost one Redis read per frame, not one each. A viewer
-holds one frame slot, latest-wins: a slow viewer gets the newest frame when it
-is ready for one, never a queue of old ones. A reader that cannot reach Redis
-tries again with backoff (the outage logged once each way); its viewers see
-no frames meanwhile and keep their connection.
+The first viewer of any camera starts the process's one reader task (its own
+client, one connection): a single ``XREAD BLOCK`` over the streams of every
+watched camera (rd:camera:{robot}:{camera}), so a thousand views of two hundred
+cameras hold one Redis connection, never one per camera and never one of the
+shared pool the REST requests use. A camera's first viewer makes the reader
+start again at once (``CLIENT UNBLOCK`` from a second, small control client)
+with that camera's stream in the read; the last viewer of the last camera
+stops it. Each new frame is read once and offered to every viewer of the
+process, so many viewers of a camera cost one Redis read per frame, not one
+each. A viewer holds one frame slot, latest-wins: a slow viewer gets the newest
+frame when it is ready for one, never a queue of old ones. A reader that cannot
+reach Redis tries again with backoff (the outage logged once each way); viewers
+see no frames meanwhile and keep their connection.
+
+Opening a view checks that the camera exists on the shared client; at most
+``VIEW_LOOKUPS`` of those checks run at once (``lookups``), the rest wait their
+turn, so a burst of views opened together cannot take the shared pool from the
+REST requests.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from config import Settings
@@ -30,6 +41,7 @@ from robodine.supervisor import Supervisor
 log = structlog.get_logger("web.cameras")
 
 READ_BLOCK_MS = 1000
+VIEW_LOOKUPS = 8  # Redis calls of views being opened, at once, on the shared client
 
 
 @dataclass(slots=True)
@@ -102,7 +114,7 @@ class _Camera:
         self.key = key
         self.stream = stream
         self.viewers: set[Viewer] = set()
-        self.task: asyncio.Task[None] | None = None
+        self.cursor: str | None = None  # the last stream id read; None: not read yet
         self.latest: LiveFrame | None = None
         self.reads = 0  # XREADs that brought frames
 
@@ -111,7 +123,11 @@ class CameraHub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cameras: dict[str, _Camera] = {}
-        self._stopping: set[asyncio.Task[None]] = set()  # readers cancelled, not yet done
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[Any]] = set()  # tasks cancelled or running on
+        self._blocked: int | None = None  # the reader's client id while its XREAD blocks
+        self._control: Redis | None = None  # CLIENT UNBLOCK of the reader
+        self.lookups = asyncio.Semaphore(VIEW_LOOKUPS)
         self.closing = False  # the server is shutting down: viewers end
 
     def watching(self, key: str) -> int:
@@ -122,6 +138,11 @@ class CameraHub:
         cam = self._cameras.get(key)
         return cam.reads if cam is not None else 0
 
+    @property
+    def readers(self) -> int:
+        """Reader tasks running (0 or 1, however many cameras are watched)."""
+        return 0 if self._reader is None or self._reader.done() else 1
+
     @contextlib.asynccontextmanager
     async def watch(self, robot: str, camera: str) -> AsyncIterator[Viewer]:
         """A viewer of the camera for as long as the block runs (its newest frame first)."""
@@ -129,33 +150,56 @@ class CameraHub:
         cam = self._cameras.get(key)
         if cam is None:
             cam = self._cameras[key] = _Camera(key, camera_stream(robot, camera))
+            self._wake()  # the blocked XREAD does not name this stream yet
         viewer = Viewer()
         cam.viewers.add(viewer)
         if cam.latest is not None:
             viewer.offer(cam.latest)
-        if cam.task is None:
-            cam.task = asyncio.create_task(self._read(cam), name=f"camera-{key}")
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read(), name="camera-reader")
         try:
             yield viewer
         finally:
             cam.viewers.discard(viewer)
-            if not cam.viewers:
-                task, cam.task = cam.task, None
-                del self._cameras[key]
-                if task is not None:  # not awaited here: ``close`` waits for the last ones
+            if not cam.viewers and self._cameras.get(key) is cam:
+                del self._cameras[key]  # the next XREAD leaves its stream out
+                if not self._cameras and self._reader is not None:
+                    task, self._reader = self._reader, None
+                    self._background(task)  # not awaited here: ``close`` waits for it
                     task.cancel()
-                    self._stopping.add(task)
-                    task.add_done_callback(self._stopping.discard)
 
     async def close(self) -> None:
-        tasks = [c.task for c in self._cameras.values() if c.task is not None]
-        tasks += self._stopping
+        tasks = list(self._stopping)
+        if self._reader is not None:
+            tasks.append(self._reader)
+            self._reader = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._cameras.clear()
+        if self._control is not None:
+            await self._control.aclose()
+            self._control = None
 
-    async def _read(self, cam: _Camera) -> None:
+    def _background(self, task: asyncio.Task[Any]) -> None:
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def _wake(self) -> None:
+        """Make the blocked XREAD return now, so the next one names every watched stream."""
+        if self._blocked is None:
+            return
+        if self._control is None:
+            self._control = connect(
+                self.settings.redis, name=f"{self.settings.web.name}:camera-control"
+            )
+        self._background(asyncio.create_task(self._unblock(self._control, self._blocked)))
+
+    async def _unblock(self, control: Redis, client_id: int) -> None:
+        with contextlib.suppress(RedisError, OSError):  # the reader's 1 s BLOCK ends anyway
+            await control.client_unblock(client_id)
+
+    async def _read(self) -> None:
         client = connect(
             self.settings.redis, name=f"{self.settings.web.name}:camera", block_ms=READ_BLOCK_MS
         )
@@ -164,29 +208,45 @@ class CameraHub:
             lost="camera_read_failed",
             recovered="camera_read_recovered",
             backoff=Backoff(0.1, 5.0),
-            context={"camera": cam.key},
         )
-        cursor = "$"
 
         async def step() -> None:
-            nonlocal cursor
-            if cursor == "$":  # a new reader starts from the newest frame there is
-                newest: Any = await client.xrevrange(cam.stream, count=1)
-                if newest:
-                    cursor = newest[0][0].decode()
-                    self._offer(cam, newest[0])
+            client_id = int(await client.client_id())
             while True:
-                reply: Any = await client.xread({cam.stream: cursor}, count=8, block=READ_BLOCK_MS)
+                cams = list(self._cameras.values())
+                for cam in cams:
+                    if cam.cursor is None:  # a new camera starts from its newest frame
+                        newest: Any = await client.xrevrange(cam.stream, count=1)
+                        cam.cursor = newest[0][0].decode() if newest else "0-0"
+                        if newest:
+                            self._offer(cam, newest[0])
+                if not cams:
+                    await asyncio.sleep(READ_BLOCK_MS / 1000)
+                    continue
+                by_stream = {cam.stream: cam for cam in cams}
+                self._blocked = client_id
+                try:
+                    reply: Any = await client.xread(
+                        {cam.stream: cam.cursor or "$" for cam in cams},
+                        count=8,
+                        block=READ_BLOCK_MS,
+                    )
+                finally:
+                    self._blocked = None
                 supervisor.ok()
-                if reply:
-                    entries = reply[0][1]
-                    cursor = entries[-1][0].decode()
-                    cam.reads += 1
-                    self._offer(cam, entries[-1])  # latest-wins: only the newest matters
+                for name, entries in reply or ():
+                    got = by_stream.get(name.decode())
+                    if got is None or not entries:
+                        continue
+                    got.cursor = entries[-1][0].decode()
+                    if self._cameras.get(got.key) is got:
+                        got.reads += 1
+                        self._offer(got, entries[-1])  # latest-wins: only the newest matters
 
         try:
             await supervisor.run(step, errors=(RedisError, OSError))
         finally:
+            self._blocked = None
             await client.aclose()
 
     def _offer(self, cam: _Camera, entry: tuple[bytes, dict[bytes, bytes]]) -> None:

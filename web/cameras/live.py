@@ -46,7 +46,9 @@ async def open_view(request: web.Request) -> tuple[AuthUser, str, str]:
     user = await auth.authenticate(request, allow_query=True)
     auth.require(user, ALL_ROLES)
     key = parse_path(request, VideoStreamPath).stream_id
-    if not await request.app[REDIS].hexists(CAMERAS, key):
+    async with request.app[CAMERA_HUB].lookups:  # a burst of views leaves REST its pool
+        known = await request.app[REDIS].hexists(CAMERAS, key)
+    if not known:
         raise not_found("video stream", key)
     robot, camera = key.split(":", 1)
     return user, robot, camera

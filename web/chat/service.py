@@ -15,6 +15,8 @@
   (SQL, web/chat/rooms.py). A change to those is announced on ``rd:chatrooms``;
   every process then reads them again, gives its hub reader the new rooms'
   streams, and ends the sockets of a room that was archived (4004).
+- Rate limit: one bucket per user in Redis (``rd:chatrate:{user}``, a GCRA script on
+  Redis's clock), so a user connected to several web processes has one allowance.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from web.feeds.frames import Frame, frame
 from web.feeds.hub import Hub
 from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
-from web.http.ratelimit import KeyedLimiter
 from web.http.schemas import doc
 from web.security import AuthUser, iso
 
@@ -53,6 +54,21 @@ ROOMS_STREAM: Final = "rd:chatrooms"  # a room added, changed or archived (not r
 CLOSE_ROOM_ARCHIVED: Final = 4004
 PRESENCE_PREFIX: Final = "rd:presence:"
 RELAY_PREFIX: Final = "rd:relay:"
+RATE_PREFIX: Final = "rd:chatrate:"
+# GCRA: the key holds the theoretical arrival time (ms, Redis's clock) of the next
+# message; a post is allowed while it is at most burst - 1 intervals ahead of now.
+# Returns 0 (allowed) or the milliseconds until the next post is.
+RATE_SCRIPT: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat + interval - burst * interval - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)
+return 0
+"""
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -234,12 +250,19 @@ class ChatService:
         self.load_rooms = load_rooms  # the rooms added through the API (not archived)
         self.config_rooms = frozenset(r.name for r in settings.rooms)
         self.rooms = {r.name: RoomTopic(r, settings.history, session) for r in settings.rooms}
-        self.limiter = KeyedLimiter(settings.rate_per_s, settings.burst)
+        self._rate = redis.register_script(RATE_SCRIPT)
         self._local: dict[str, set[Connection]] = {name: set() for name in self.rooms}
         self._stopping = False
 
     def stop(self) -> None:
         self._stopping = True  # see Hub.stop: a cancelled Redis call may still return
+
+    async def rate_wait(self, username: str) -> float:
+        """0 when ``username`` may post now (the post is counted), else the seconds until
+        it may: ``chat.rate_per_s`` with bursts of ``chat.burst``, over every web process."""
+        interval = max(1, round(1000 / self.settings.rate_per_s))
+        wait = await self._rate(keys=[RATE_PREFIX + username], args=[interval, self.settings.burst])
+        return int(wait) / 1000
 
     async def start(self) -> None:
         """The API's rooms as well, before the hub reader is made (``streams``)."""

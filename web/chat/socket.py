@@ -103,13 +103,9 @@ async def _serve(
         except ValueError as exc:
             await conn.reject("invalid_content", str(exc), field="content")
             return
-        if not chat.limiter.allow(u.username):
-            await conn.reject(
-                "rate_limited",
-                "slow down",
-                field="content",
-                retry_after=round(chat.limiter.retry_after(u.username), 3),
-            )
+        wait = await chat.rate_wait(u.username)
+        if wait:
+            await conn.reject("rate_limited", "slow down", field="content", retry_after=wait)
             return
         conn.accepted()
         await chat.post(room, u.username, str(u.role), content)

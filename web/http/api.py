@@ -47,8 +47,9 @@ class Endpoint:
     response_type: str = "application/json"
     raw: bool = False  # the handler checks auth and parameters itself (WebSocket, SSE)
     # A body the handler reads itself (multipart, a signed raw body): its content type and
-    # a msgspec model or a JSON schema dict, for the OpenAPI document only.
-    raw_body: tuple[str, Any] | None = None
+    # a msgspec model or a JSON schema dict, for the OpenAPI document only; a dict of them
+    # when it takes several.
+    raw_body: tuple[str, Any] | dict[str, Any] | None = None
     bearer: bool = False  # no role check, but the handler reads the bearer token itself
     headers: tuple[str, ...] = ()  # request headers it reads (web/http/openapi.py HEADERS)
     response_headers: tuple[str, ...] = ()  # headers of its success answer (Location, ETag)
@@ -91,7 +92,7 @@ class Routes:
         token_query: bool = False,
         response_type: str = "application/json",
         raw: bool = False,
-        raw_body: tuple[str, Any] | None = None,
+        raw_body: tuple[str, Any] | dict[str, Any] | None = None,
         bearer: bool = False,
         headers: tuple[str, ...] = (),
         response_headers: tuple[str, ...] = (),

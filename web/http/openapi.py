@@ -46,6 +46,11 @@ HEADERS: dict[str, tuple[str, dict[str, Any]]] = {
         {"type": "string"},
     ),
     "If-Range": ("The `ETag` a `Range` request is for.", {"type": "string"}),
+    "Content-Disposition": (
+        'A raw upload\'s file name (`attachment; filename="menu.png"`, or `filename*=` '
+        "for UTF-8) when `?filename=` is not given.",
+        {"type": "string", "examples": ['attachment; filename="menu.png"']},
+    ),
     "Origin": (
         "Sent by browsers on WebSockets and SSE: must be one of `web.origins` (else 403 "
         "`origin_not_allowed`); a client without it is not a browser and is let through.",
@@ -154,6 +159,16 @@ def _errors(ep: Endpoint) -> list[int]:
     return sorted(codes)
 
 
+def _raw_bodies(ep: Endpoint) -> dict[str, Any]:
+    """The content types (and their schemas) of a body the handler reads itself."""
+    if ep.raw_body is None:
+        return {}
+    if isinstance(ep.raw_body, dict):
+        return ep.raw_body
+    kind, schema = ep.raw_body
+    return {kind: schema}
+
+
 def _request_headers(ep: Endpoint) -> list[str]:
     names = list(ep.headers)
     if ep.response_type == "text/event-stream":
@@ -166,7 +181,7 @@ def _request_headers(ep: Endpoint) -> list[str]:
 
 def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, Any]:
     models = [ProblemOut] + [m for ep in endpoints for m in (ep.body, ep.response) if m is not None]
-    models += [e.raw_body[1] for e in endpoints if e.raw_body and isinstance(e.raw_body[1], type)]
+    models += [m for e in endpoints for m in _raw_bodies(e).values() if isinstance(m, type)]
     refs, comps = msgspec.json.schema_components(models, ref_template=REF)
     ref_of = dict(zip([id(m) for m in models], refs, strict=True))
     comps = dict(comps)
@@ -226,10 +241,12 @@ def build(endpoints: list[Endpoint], *, title: str, version: str) -> dict[str, A
                 "content": {"application/json": {"schema": ref_of[id(ep.body)]}},
             }
         elif ep.raw_body is not None:
-            kind, schema = ep.raw_body
             op["requestBody"] = {
                 "required": True,
-                "content": {kind: {"schema": ref_of.get(id(schema), schema)}},
+                "content": {
+                    kind: {"schema": ref_of.get(id(schema), schema)}
+                    for kind, schema in _raw_bodies(ep).items()
+                },
             }
         ok: dict[str, Any] = {
             "description": HTTPStatus(ep.status).phrase,

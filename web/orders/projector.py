@@ -36,6 +36,7 @@ from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader, RawEntry
 from robodine.redisio.replies import as_str
 from robodine.supervisor import Supervisor
+from web.consumer import FORGET_IDLE_MS
 from web.db.orders import Order, OrderEvent
 from web.db.session import transaction
 
@@ -172,6 +173,8 @@ class Projector:
                 log.info("projector_group_created", stream=EVENTS, group=GROUP)
             await group.pending(handle)
             await self._claim(group, handle)
+            for name in await group.forget_idle(FORGET_IDLE_MS):
+                log.info("consumer_forgotten", stream=EVENTS, group=GROUP, name=name)
             self._supervisor.ok()
             while not self._stopping:
                 entries = await group.read_new()

@@ -38,7 +38,7 @@ from config import Settings
 from protocol.streams import COMMANDS, EVENTS, CommandRecord, EventRecord, EventType, to_fields
 from robodine.redisio.client import connect
 from robodine.redisio.replies import Entry, as_str
-from web.consumer import GroupConsumer
+from web.consumer import GroupConsumer, consumer_name
 from web.http.problems import not_found
 from web.keys import HUB, REDIS, SETTINGS
 from web.robots.schemas import CommandOut, CommandStatusName
@@ -385,7 +385,7 @@ async def command_status_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         [EVENTS],
         GROUP,
-        s.web.name,
+        consumer_name(s),
         status.handle,
         block_ms=s.web.hub_block_ms,
         batch=200,

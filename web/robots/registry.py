@@ -10,7 +10,7 @@ Every change writes SQL and rd:registry and puts ``registry.sync`` on
 rd:commands (docs/orders.md); the Redis side runs as one MULTI inside the
 SQL transaction, so a Redis failure leaves SQL unchanged, and a failed
 commit undoes the Redis side. Robots of the config file are fixed: the API
-cannot add, re-key or remove them.
+cannot add, edit, re-key or remove them.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
 from web.db.restaurant import RobotRow
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
-from web.robots.schemas import RobotIn, VdaIdentity
+from web.robots.schemas import RobotIn, RobotPatch, VdaIdentity
 from web.robots.snapshots import Registered, registered
 
 log = structlog.get_logger("web.registry")
@@ -219,6 +219,84 @@ class RegistryService:
             raise
         log.info("robot_registered", robot=body.id, kind=body.kind, transport=transport, user=user)
         return row, key.hex() if transport == "tcp" else None
+
+    async def update(
+        self, robot_id: str, patch: RobotPatch, user: str
+    ) -> tuple[RobotRow, str | None]:
+        """(the robot as changed, a new key in hex when its transport changed to tcp).
+
+        The result is checked as a new robot is (``transport_of``, the AGV identity free).
+        A change of transport gives the robot a new key, so a key known for TCP stops
+        working when it moves to the broker, and nobody knows the key of a robot the
+        broker authenticates. The gateway ends the robot's session when its kind, key,
+        transport or identity changed (it reconnects as what it now is); a new name or
+        network only relabels it."""
+        self._not_configured(robot_id, "change")
+        async with transaction(self.db) as s:
+            row = await s.get(RobotRow, robot_id, with_for_update=True)
+            if row is None or row.source != "api":
+                raise not_found("robot added through the API", robot_id)
+            kind = row.kind if patch.kind is msgspec.UNSET else patch.kind
+            if patch.transport is not msgspec.UNSET:
+                transport: str | None = patch.transport
+            elif isinstance(patch.vda, VdaIdentity):
+                transport = None  # as POST: vda given, no transport: vda5050
+            else:
+                transport = row.transport
+            if patch.vda is not msgspec.UNSET:
+                vda = patch.vda
+            else:  # kept while it stays a VDA 5050 robot, dropped when it leaves
+                vda = vda_of(row) if transport in (None, "vda5050") else None
+            merged = RobotIn(
+                id=robot_id,
+                kind=kind,  # type: ignore[arg-type]
+                transport=transport,  # type: ignore[arg-type]
+                vda=vda,
+            )
+            new_transport = transport_of(merged)
+            self._agv_free(robot_id, vda)
+            if vda is not None and await s.scalar(
+                select(RobotRow.id).where(
+                    RobotRow.vda_manufacturer == vda.manufacturer,
+                    RobotRow.vda_serial == vda.serial,
+                    RobotRow.id != robot_id,
+                )
+            ):
+                raise Problem(
+                    409,
+                    "conflict",
+                    f"AGV {vda.manufacturer}/{vda.serial} is another robot already",
+                    field="vda",
+                )
+            key: bytes | None = None
+            if new_transport != row.transport:
+                key = secrets.token_bytes(ROBOT_KEY_BYTES)
+                row.key_sealed = seal_key(self.data_key, robot_id, key)
+            if patch.name is not msgspec.UNSET:
+                row.name = patch.name
+            if patch.network is not msgspec.UNSET:
+                row.network = patch.network
+            row.kind = kind
+            row.transport = new_transport
+            row.vda_manufacturer = vda.manufacturer if vda else None
+            row.vda_serial = vda.serial if vda else None
+            row.vda_version = vda.version if vda else None
+            try:
+                await s.flush()
+            except IntegrityError:  # the same AGV written by a concurrent request
+                raise Problem(
+                    409, "conflict", "that AGV is another robot already", field="vda"
+                ) from None
+            await self._publish(robot_id, entry_json(row), user)
+        log.info(
+            "robot_updated",
+            robot=robot_id,
+            kind=kind,
+            transport=new_transport,
+            new_key=key is not None,
+            user=user,
+        )
+        return row, key.hex() if key is not None and new_transport == "tcp" else None
 
     async def rekey(self, robot_id: str, user: str) -> tuple[RobotRow, str]:
         self._not_configured(robot_id, "change its key")

@@ -43,7 +43,9 @@ from web.robots.schemas import (
     RobotKindOut,
     RobotList,
     RobotOut,
+    RobotPatch,
     RobotPath,
+    RobotUpdated,
     TelemetryEntry,
     TelemetryPage,
     TelemetryQuery,
@@ -168,6 +170,30 @@ async def rekey_robot(request: web.Request, params: RobotPath) -> RobotCreated:
     row, key = await _registry(request).rekey(params.robot_id, request[USER].username)
     robot = await _robot(request, row.id)
     return RobotCreated(**msgspec.structs.asdict(robot), key=key)
+
+
+@routes.route(
+    "PATCH",
+    "/api/robots/{robot_id}",
+    summary="Change a robot added through the API",
+    roles=ADMINS,
+    params=RobotPath,
+    body=RobotPatch,
+    response=RobotUpdated,
+    errors=(404, 409, 422),
+)
+async def update_robot(request: web.Request, params: RobotPath, body: RobotPatch) -> RobotUpdated:
+    """Name, network, kind, transport and AGV identity, checked as `POST /api/robots` checks
+    a new robot (an AGV that is another robot is a 409 on `vda`; a config-file robot is a
+    409: the file wins, change it there). The gateway picks the change up without a restart
+    (`registry.sync`): a new kind, transport or identity ends the robot's session, so a
+    connected robot is dropped and must come back as what it now is (on its new transport);
+    a new name or network only relabels it. A change of transport gives the robot a new key,
+    answered in `key` this once when the robot is now a TCP robot."""
+    row, key = await _registry(request).update(params.robot_id, body, request[USER].username)
+    request.app[ROBOT_LIST].invalidate()
+    robot = await _robot(request, row.id)
+    return RobotUpdated(**msgspec.structs.asdict(robot), key=key)
 
 
 @routes.route(

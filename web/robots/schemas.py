@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from protocol.streams import RobotSnapshot, TelemetryRecord
 from web.http.schemas import Offset, Query, Request, RobotId, StreamIdStr, doc
@@ -62,6 +62,24 @@ class RobotIn(Request):
     ] = None
 
 
+class RobotPatch(Request):
+    """Only the fields sent change. The result is checked as ``POST /api/robots`` checks a new
+    robot: a vda5050 robot needs ``vda`` and is a serving robot; ``vda`` with another transport
+    is a 422. Sending ``transport`` alone away from vda5050 drops the AGV identity."""
+
+    name: Annotated[Annotated[str, Meta(max_length=100)] | UnsetType, doc("for people")] = UNSET
+    kind: Annotated[Literal["serving", "cooking"] | UnsetType, doc("what it is")] = UNSET
+    network: Annotated[
+        Annotated[str, Meta(max_length=128)] | UnsetType,
+        doc("MAC, host name or serial, for people", "b8:27:eb:12:34:56"),
+    ] = UNSET
+    transport: Annotated[Transport | UnsetType, doc("tcp, mqtt or vda5050")] = UNSET
+    vda: Annotated[
+        VdaIdentity | UnsetType | None,
+        doc("a VDA 5050 AGV's manufacturer, serial number and version (null: none)"),
+    ] = UNSET
+
+
 class RobotOut(RobotSnapshot, kw_only=True, omit_defaults=False):
     """The gateway's snapshot (rd:robot:{id}) merged with the registry.
 
@@ -93,6 +111,19 @@ class RobotCreated(RobotOut, kw_only=True):
         doc(
             "the robot's key in hex, shown this once: configure it in the robot (null: "
             "MQTT and VDA 5050 robots, which the broker login authenticates)"
+        ),
+    ]
+
+
+class RobotUpdated(RobotOut, kw_only=True):
+    """The robot as changed. A change of transport gives it a new key: shown this once when
+    it is now a TCP robot, else ``null`` (a key nobody knows, as for a new MQTT robot)."""
+
+    key: Annotated[
+        str | None,
+        doc(
+            "a new key in hex, shown this once, when the transport changed to tcp (null: "
+            "the key is unchanged, or the robot logs in to the broker)"
         ),
     ]
 

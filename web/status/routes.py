@@ -6,8 +6,9 @@ from aiohttp import web
 
 from web.http.api import Routes
 from web.keys import ENGINE, REDIS, SETTINGS
-from web.security import ADMINS
+from web.security import ADMINS, WRITERS
 from web.status import StatusOut, collect, probing
+from web.status.cluster import ClusterOut, read_cluster
 
 routes = Routes("status", "The whole system's health, as `robodine status --json` reports it.")
 
@@ -31,3 +32,21 @@ async def status(request: web.Request) -> StatusOut:
         settings, redis=app[REDIS], engine=app[ENGINE], web_here=settings.web.name
     ) as probe:
         return await collect(probe)
+
+
+@routes.route(
+    "GET",
+    "/api/cluster",
+    summary="The gateways of the site, the leader and who holds which robot",
+    roles=WRITERS,
+    response=ClusterOut,
+    errors=(401, 403),
+)
+async def cluster(request: web.Request) -> ClusterOut:
+    """From Redis only (docs/scaling.md): every gateway registered, whether it is alive,
+    the robots whose lease it holds and its inbox; the leader and its epoch (the fencing
+    token of its dispatch writes); the robot leases counted; the robots no gateway holds.
+    With one gateway per Redis (`[cluster]` off) `enabled` is false and the lists are
+    empty. 503 while Redis does not answer."""
+    app = request.app
+    return await read_cluster(app[REDIS], app[SETTINGS])

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import aiomqtt
+import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import func, select, text
@@ -222,6 +223,46 @@ async def gateway_section(p: Probe) -> Section:
         name=g.name,
         metrics=where,
         robots={k: int(v) for k, v in robots.items()},
+    )
+
+
+@section("cluster")
+async def cluster_section(p: Probe) -> Section:
+    from web.status.cluster import read_cluster
+
+    c = await read_cluster(p.redis, p.settings)
+    if not c.enabled:
+        if p.settings.cluster.enabled:
+            return Section(
+                state="down",
+                summary="no gateway of the cluster in Redis",
+                problems=[
+                    "cluster.enabled is set and no gateway has registered in Redis: is any "
+                    "gateway running? systemctl status robodine-gateway"
+                ],
+            )
+        return off("one gateway per Redis (cluster.enabled = false)")
+    alive = [g for g in c.gateways if g.alive]
+    problems = [
+        f"gateway {g.name} is not alive: the leader moves its {g.inbox_length} inbox "
+        "entries to the robots' new holders"
+        for g in c.gateways
+        if not g.alive
+    ]
+    if alive and c.leader is None:
+        problems.append(
+            "no leader: commands are not routed and orders not dispatched until a gateway "
+            f"takes rd:leader (within cluster.lease_ttl_s, {p.settings.cluster.lease_ttl_s:g} s)"
+        )
+    if not alive:
+        problems.append("no gateway of the cluster is alive: no robot is served")
+    held = ", ".join(f"{g.name} {len(g.robots)}" for g in alive)
+    leader = f"leader {c.leader.gateway} (epoch {c.leader.epoch})" if c.leader else "no leader"
+    return judged(
+        f"{len(alive)} gateways alive, {leader}, {c.leases.held} robots held ({held or 'none'})",
+        problems,
+        down=not alive,
+        **msgspec.to_builtins(c),
     )
 
 

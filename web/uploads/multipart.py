@@ -66,7 +66,7 @@ class FilePart:
             raise Truncated("the multipart body ended before the part's closing boundary")
 
 
-def _clean_filename(raw: str | None) -> str:
+def clean_filename(raw: str | None) -> str:
     # Some clients percent-encode the name (RFC 7578 4.2 allows it): decode, then drop dirs.
     name = PureWindowsPath(PurePosixPath(unquote(raw or "")).name).name
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
@@ -74,12 +74,6 @@ def _clean_filename(raw: str | None) -> str:
 
 
 async def file_part(request: web.Request, s: UploadSettings) -> FilePart:
-    if request.content_type != "multipart/form-data":
-        raise Problem(
-            415,
-            "unsupported_media_type",
-            f"send the file as multipart/form-data, not {request.content_type!r}",
-        )
     length = request.content_length
     if length is not None and length > s.max_bytes + FRAMING_BYTES:
         raise too_large(s.max_bytes)
@@ -104,4 +98,4 @@ async def file_part(request: web.Request, s: UploadSettings) -> FilePart:
             field="file",
             extra={"allowed": list(s.types)},
         )
-    return FilePart(_clean_filename(part.filename), ctype, part, s.chunk_bytes)
+    return FilePart(clean_filename(part.filename), ctype, part, s.chunk_bytes)

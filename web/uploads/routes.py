@@ -13,8 +13,17 @@ from web.http.api import Routes, parse_path
 from web.http.jsonutil import json_response
 from web.keys import DB, MEDIA, SETTINGS, USER
 from web.security import ADMINS, ALL_ROLES, WRITERS
-from web.uploads.multipart import file_part, too_large
-from web.uploads.schemas import MultipartUpload, UploadList, UploadOut, UploadPath, UploadsQuery
+from web.uploads.multipart import clean_filename, file_part, too_large
+from web.uploads.raw import raw_body
+from web.uploads.schemas import (
+    RAW_UPLOAD,
+    MultipartUpload,
+    NewUploadQuery,
+    UploadList,
+    UploadOut,
+    UploadPath,
+    UploadsQuery,
+)
 from web.uploads.service import UploadService, store_problem
 from web.uploads.serving import blob_response
 
@@ -35,27 +44,40 @@ def _service(request: web.Request) -> UploadService:
 @routes.route(
     "POST",
     "/api/uploads",
-    summary="Upload a file (multipart/form-data, part `file`)",
+    summary="Upload a file (the raw body with the file's type, or multipart/form-data)",
     roles=WRITERS,
+    query=NewUploadQuery,
     response=UploadOut,
     status=201,
-    raw_body=("multipart/form-data", MultipartUpload),
-    own_body_limit=True,  # uploads.max_bytes, checked in file_part, not web.max_body_bytes
+    raw_body={"multipart/form-data": MultipartUpload, "*/*": RAW_UPLOAD},
+    own_body_limit=True,  # uploads.max_bytes, checked here, not web.max_body_bytes
     errors=(503, 507),
+    headers=("Content-Disposition",),
     response_headers=("Location",),
 )
-async def create_upload(request: web.Request) -> web.Response:
-    """Streamed to the store as it arrives, never held whole in memory. Over
-    `uploads.max_bytes`: 413 `upload_too_large` (at once when Content-Length says so);
-    a part type outside `uploads.types`: 415; a body that ends early: 400
-    `truncated_upload`. Nothing of a failed upload stays behind."""
+async def create_upload(request: web.Request, query: NewUploadQuery) -> web.Response:
+    """Two ways to send the file, both streamed to the store as they arrive, never held
+    whole in memory. Raw: the file's bytes as the body, `Content-Type` the file's type,
+    the name in `?filename=` (or `Content-Disposition: attachment; filename=...`); the
+    cheaper one for scripts and integrations. Multipart: `multipart/form-data` with a
+    part `file` (its filename and type), what an HTML form sends. Over
+    `uploads.max_bytes`: 413 `upload_too_large` (at once when Content-Length says so); a
+    type outside `uploads.types`: 415; an empty raw body: 400 `empty_upload`; a body that
+    ends early: 400 `truncated_upload`. Nothing of a failed upload stays behind."""
     s = request.app[SETTINGS].uploads
-    part = await file_part(request, s)
+    if request.content_type == "multipart/form-data":
+        part = await file_part(request, s)
+        filename, ctype, chunks = part.filename, part.content_type, part.chunks()
+    else:
+        raw = await raw_body(request, s, query.filename)
+        filename, ctype, chunks = raw.filename, raw.content_type, raw.chunks()
+    if query.filename is not None:
+        filename = clean_filename(query.filename)
     try:
         out = await _service(request).save(
-            part.chunks(),
-            filename=part.filename,
-            content_type=part.content_type,
+            chunks,
+            filename=filename,
+            content_type=ctype,
             created_by=request[USER].username,
             max_bytes=s.max_bytes,
         )

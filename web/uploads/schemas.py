@@ -36,6 +36,21 @@ class UploadPath(Query):
     upload_id: UploadId
 
 
+class NewUploadQuery(Query):
+    filename: (
+        Annotated[
+            str,
+            Meta(min_length=1, max_length=1024),
+            doc(
+                "the file's name: for a raw body (else its `Content-Disposition` filename, "
+                "else `upload`); wins over a multipart part's filename",
+                "menu.png",
+            ),
+        ]
+        | None
+    ) = None
+
+
 class UploadsQuery(Query):
     source: Annotated[Literal["upload", "job"] | None, doc("only uploads or only job outputs")] = (
         None
@@ -46,6 +61,14 @@ class UploadsQuery(Query):
     ) = None
     limit: Annotated[int, Meta(ge=1, le=500), doc("uploads per page at most")] = 100
     offset: Offset = 0
+
+
+RAW_UPLOAD = {
+    "type": "string",
+    "contentMediaType": "application/octet-stream",
+    "description": "the file's bytes as the whole body; the Content-Type is the file's own "
+    "(one of `uploads.types`), the name comes from `?filename=` or `Content-Disposition`",
+}
 
 
 class MultipartUpload(Struct, kw_only=True):

@@ -1,6 +1,8 @@
 // The alarm banner under the header: every alarm waiting for an acknowledgement, and a sound
 // while a critical or major one waits, until a staff member acknowledges it. It follows
 // /ws/events?type=alarm.* and re-reads GET /api/alarms?state=needs_ack (also every 30 s).
+// The sound can be muted per browser (remembered in localStorage, shown on the banner); the
+// banner itself stays until the alarms are acknowledged.
 import { api, canWrite } from "./api.js";
 import { clear, h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -9,6 +11,11 @@ import { when } from "./admin-ui.js";
 import { alarmKindWord, severityWord } from "./words.js";
 
 const LOUD = new Set(["critical", "major"]);
+const MUTE_KEY = "robodine.alarm_muted";
+
+function muted() {
+  try { return localStorage.getItem(MUTE_KEY) === "1"; } catch { return false; }
+}
 
 /** Two short tones every two seconds (Web Audio: no sound file, nothing to fetch). */
 class Beeper {
@@ -43,10 +50,28 @@ export function alarmBanner({ onShowAll } = {}) {
   const list = h("ul", { class: "alarm-list" });
   const count = h("strong", { class: "alarm-count" });
   const all = h("button", { type: "button", class: "small", onclick: () => onShowAll && onShowAll() }, t("alarms_all"));
+  const mute = h("button", { type: "button", class: "small mute", "data-mute": "", onclick: () => {
+    try { localStorage.setItem(MUTE_KEY, muted() ? "0" : "1"); } catch { /* private mode: this page only */ }
+    sound();
+  } });
   const el = h("section", { class: "alarm-banner", role: "alert", "aria-label": t("alarms"), hidden: true,
-    dataset: { sounding: "false", count: "0" } }, h("div", { class: "alarm-head" }, count, all), list);
+    dataset: { sounding: "false", count: "0", muted: "false" } }, h("div", { class: "alarm-head" }, count, all, mute), list);
   let timer = null;
   let poll = null;
+  let loud = false;
+
+  /** Start or stop the sound as the alarms and the mute say; show the mute's state. */
+  function sound() {
+    const off = muted();
+    mute.setAttribute("aria-pressed", String(off));
+    mute.textContent = off ? `🔇 ${t("alarm_sound_muted")}` : `🔔 ${t("alarm_sound_on")}`;
+    mute.title = t(off ? "alarm_unmute" : "alarm_mute");
+    if (loud && !off) beeper.start(); else beeper.stop();
+    el.dataset.sounding = String(beeper.on);
+    el.dataset.muted = String(off);
+  }
+  window.addEventListener("storage", (e) => { if (e.key === MUTE_KEY && el.isConnected) sound(); });
+  sound();
 
   async function refresh() {
     timer = null;
@@ -73,9 +98,8 @@ export function alarmBanner({ onShowAll } = {}) {
         a.active ? null : h("small", {}, t("alarm_cleared")),
         canWrite() ? h("button", { type: "button", class: "small", "data-ack": a.id, onclick: () => ack(a.id) }, t("ack")) : null));
     }
-    const loud = body.items.some((a) => LOUD.has(a.severity));
-    if (loud) beeper.start(); else beeper.stop();
-    el.dataset.sounding = String(beeper.on);
+    loud = body.items.some((a) => LOUD.has(a.severity));
+    sound();
   }
   async function ack(id) {
     try { await api(`/api/alarms/${id}/ack`, { method: "POST", body: {} }); toast(t("alarm_acked")); }

@@ -66,3 +66,33 @@ export function refresh() {
   }
   return refreshing;
 }
+
+/** POST a file to /api/uploads (multipart, part `file`) with the session's token; `progress`
+ * gets the fraction sent (0..1). Resolves to the upload; rejects with an ApiError (status 0:
+ * the connection failed). XMLHttpRequest, because fetch reports no upload progress. */
+export function uploadFile(file, progress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const s = session();
+    if (!s) { logout(); reject(new ApiError(401, { detail: "not logged in" })); return; }
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/uploads");
+    xhr.setRequestHeader("Authorization", `Bearer ${s.token}`);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress(e.loaded / e.total); };
+    xhr.onload = () => {
+      let out = {};
+      try { out = JSON.parse(xhr.responseText || "{}"); } catch { /* not JSON: the status says enough */ }
+      if (xhr.status === 401) logout();
+      if (xhr.status >= 200 && xhr.status < 300) { progress(1); resolve(out); } else reject(new ApiError(xhr.status, out));
+    };
+    xhr.onerror = () => reject(new ApiError(0, { detail: "upload failed" }));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+/** An <img src> for a content URL of the API (an <img> cannot send the Authorization header). */
+export function contentSrc(url) {
+  const s = session();
+  return `${url}?token=${encodeURIComponent(s ? s.token : "")}`;
+}

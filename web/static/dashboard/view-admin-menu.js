@@ -1,7 +1,9 @@
-// The menu: add a dish, change its price (whole won) and names, mark it available or not.
-import { api } from "./api.js";
+// The menu: add a dish, change its price (whole won) and names, mark it available or not, give
+// it a photo (uploaded with its progress shown) or take the photo away.
+import { api, contentSrc, uploadFile } from "./api.js";
 import { h } from "./dom.js";
 import { lang, money, t } from "./i18n.js";
+import { problemText } from "./problems.js";
 import { toast } from "./ui.js";
 import { field, fillRows, send } from "./admin-ui.js";
 
@@ -35,7 +37,7 @@ export function menuAdmin() {
   h("button", { type: "submit", class: "primary" }, t("add")));
   const el = h("div", { class: "admin-menu" }, form,
     h("div", { class: "scroll" }, h("table", { class: "admin-table" },
-      h("thead", {}, h("tr", {}, ["dish", "category", "price_won", "stock", "available", ""].map((k) => h("th", {}, k ? t(k) : "")))),
+      h("thead", {}, h("tr", {}, ["photo", "dish", "category", "price_won", "stock", "available", ""].map((k) => h("th", {}, k ? t(k) : "")))),
       rows)));
 
   const load = () => fillRows(rows, "/api/menu?limit=500", row);
@@ -53,13 +55,61 @@ export function menuAdmin() {
     const primary = lang === "ko" ? m.name : (m.name_en || m.name);
     const secondary = lang === "ko" ? m.name_en : m.name;
     return h("tr", { "data-menu": m.id, class: m.available ? "" : "unavailable" },
+      h("td", { class: "photo-cell" }, photoControls(m, primary)),
       h("td", {}, primary, secondary && secondary !== primary ? h("small", {}, ` ${secondary}`) : null),
       h("td", {}, m.category), h("td", { class: "price" }, p, h("small", { class: "won" }, money(m.price_minor, m.currency))),
       h("td", {}, m.stock == null ? t("not_counted") : String(m.stock), m.low_stock ? h("span", { class: "badge low" }, t("low")) : null),
       h("td", {}, avail), h("td", { class: "actions" }, save));
   }
-  async function patch(m, body) {
-    await send(`/api/menu/${m.id}`, body, `${t("saved")}: ${m.name}`);
+  function photoControls(m, label) {
+    const status = h("small", { class: "photo-status", role: "status", "aria-live": "polite" });
+    const bar = h("progress", { max: 100, value: 0, hidden: true, "aria-label": `${t("photo_uploading")}: ${label}` });
+    const file = h("input", { type: "file", accept: "image/*", hidden: true, onchange: () => {
+      const chosen = file.files[0];
+      file.value = "";
+      if (chosen) upload(chosen);
+    } });
+    const thumb = m.photo
+      ? h("img", { class: "thumb", src: contentSrc(m.photo), alt: label, loading: "lazy", width: 48, height: 48 })
+      : null;
+    const pick = h("button", { type: "button", class: "small", "data-photo": "pick", "aria-label": `${t(m.photo ? "photo_change" : "photo_pick")}: ${label}`,
+      onclick: () => file.click() }, t(m.photo ? "photo_change" : "photo_pick"));
+    const remove = m.photo ? h("button", { type: "button", class: "small", "data-photo": "remove", "aria-label": `${t("photo_remove")}: ${label}`,
+      onclick: () => patch(m, { photo_upload_id: null }, t("photo_removed")) }, t("photo_remove")) : null;
+    function fail(text) {
+      bar.hidden = true;
+      status.textContent = text;
+      status.className = "photo-status error";
+      pick.disabled = false;
+      toast(`${label}: ${text}`, true);
+    }
+    async function upload(chosen) {
+      if (!chosen.type.startsWith("image/")) { fail(t("photo_not_image")); return; }
+      pick.disabled = true;
+      bar.hidden = false;
+      bar.value = 0;
+      status.className = "photo-status";
+      status.textContent = t("photo_uploading");
+      let up;
+      try {
+        up = await uploadFile(chosen, (f) => { bar.value = Math.round(f * 100); status.textContent = `${t("photo_uploading")} ${Math.round(f * 100)}%`; });
+      } catch (e) {
+        const code = e.problem?.code;
+        if (e.status === 413 || code === "upload_too_large") fail(t("photo_too_large"));
+        else if (e.status === 415 || code === "unsupported_media_type") fail(t("photo_not_image"));
+        else if (e.status === 0) fail(t("photo_failed"));
+        else fail(problemText(e));
+        return;
+      }
+      try { await api(`/api/menu/${m.id}`, { method: "PATCH", body: { photo_upload_id: up.id } }); }
+      catch (e) { fail(e.status === 422 ? t("photo_not_image") : problemText(e)); return; }
+      toast(`${t("photo_saved")}: ${label}`);
+      load();
+    }
+    return h("div", { class: "photo-box" }, thumb, h("div", { class: "photo-actions" }, pick, remove, file), bar, status);
+  }
+  async function patch(m, body, done = null) {
+    await send(`/api/menu/${m.id}`, body, `${done || t("saved")}: ${m.name}`);
     load();
   }
   load();

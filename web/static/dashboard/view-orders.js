@@ -1,5 +1,5 @@
 // The order board (a column per status, a dish's photo on its card) and, for staff, the order form.
-import { api, canWrite, session } from "./api.js";
+import { api, canWrite, contentSrc, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { addStrings, ago, clock, lang, money, t, tf } from "./i18n.js";
 import { problemText } from "./problems.js";
@@ -187,9 +187,10 @@ function buildOrderForm(form, menu, reloadMenu) {
       const priceEl = h("span", { class: "amount" }, money(m.price_minor, m.currency));
       const secondary = lang === "ko" ? m.name_en : m.name;
       const li = h("li", { class: out ? "out" : "", "data-item": m.id },
-        h("span", { class: "dish" }, dishLabel(m), secondary && secondary !== dishLabel(m) ? h("small", {}, ` ${secondary}`) : null),
+        h("span", { class: "dish" }, m.photo ? h("img", { class: "thumb", src: contentSrc(m.photo), alt: dishLabel(m), loading: "lazy", width: 32, height: 32 }) : null,
+          dishLabel(m), secondary && secondary !== dishLabel(m) ? h("small", {}, ` ${secondary}`) : null),
         h("span", { class: "price" }, priceEl, " ", stockEl), input);
-      rows.set(m.id, { input, stockEl, priceEl, li });
+      rows.set(m.id, { input, stockEl, priceEl, li, photo: m.photo || null });
       list.append(li);
     }
   }
@@ -219,7 +220,7 @@ function buildOrderForm(form, menu, reloadMenu) {
     /** The menu was re-read: new stock figures in place (what is typed and the focus stay). */
     menuChanged() {
       const ids = [...menu.values()].filter((m) => m.available).map((m) => m.id);
-      if (ids.length !== rows.size || ids.some((id) => !rows.has(id))) {
+      if (ids.length !== rows.size || ids.some((id) => !rows.has(id) || rows.get(id).photo !== (menu.get(id).photo || null))) {
         const typed = new Map([...rows].map(([id, r]) => [id, r.input.value]));
         drawMenu();
         for (const [id, v] of typed) if (rows.has(id) && !rows.get(id).input.disabled) rows.get(id).input.value = v;

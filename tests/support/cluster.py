@@ -1,0 +1,164 @@
+"""Two or more gateways sharing one Redis: settings, leases, the leader and its outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from protocol import cluster, streams
+from protocol.messages import Ack
+from protocol.mqtt_topics import decode_command
+from protocol.streams import CommandRecord
+from robodine.redisio import sentinel
+from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
+from tests.integration.mqtt_support import ScriptedRobot
+from tests.robot import TestRobot
+from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
+from tests.waiting import wait_for
+
+TTL = 1.0
+
+
+def cluster_settings(url: str, tmp_path: Path, name: str, **overrides: Any) -> Any:
+    (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    overrides.setdefault("tcp", {"handshake_timeout_s": TTL * 3})
+    overrides["gateway"] = {**overrides.get("gateway", {}), "name": name}
+    overrides.setdefault("cluster", {"enabled": True, "lease_ttl_s": TTL})
+    return gateway_settings(url, tmp_path / name, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def two_gateways(
+    url: str, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[tuple[RunningGateway, RunningGateway]]:
+    async with (
+        run_gateway(cluster_settings(url, tmp_path, "gw-a", **overrides)) as a,
+        run_gateway(cluster_settings(url, tmp_path, "gw-b", **overrides)) as b,
+    ):
+        yield a, b
+
+
+async def alive(robot: TestRobot, seconds: float) -> None:
+    """Heartbeat for ``seconds``: a quiet robot would be taken offline."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        robot.heartbeat()
+        await asyncio.sleep(0.1)
+
+
+async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: Any) -> str:
+    """XADD a command as the web does; returns its id."""
+    rec = CommandRecord(
+        id=uuid.uuid4().hex,
+        robot=robot,
+        action=action,
+        ts=time.time(),
+        args=kw.pop("args", {"x": 1.0, "y": 2.0}),
+        expires=time.time() + 30,
+        source="test",
+        **kw,
+    )
+    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    return rec.id
+
+
+async def outcomes(redis: aioredis.Redis, command: str) -> list[dict[str, Any]]:
+    out = []
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(streams.EVENTS)  # type: ignore[assignment]
+    for _, f in entries:
+        rec = streams.from_fields(streams.EventRecord, f)
+        if rec.data.get("command") == command and rec.type in ("command.acked", "command.failed"):
+            out.append({"type": rec.type, "src": rec.src, **rec.data})
+    return out
+
+
+async def leader(redis: aioredis.Redis) -> str:
+    holder = cluster.parse_holder(await redis.get(cluster.LEADER))
+    return holder.gateway if holder else ""
+
+
+class Site:
+    def __init__(
+        self, master: RedisServer, replica: RedisServer, sentinels: list[SentinelServer]
+    ) -> None:
+        self.master, self.replica, self.sentinels = master, replica, sentinels
+        self.url = sentinel_url(sentinels)
+
+
+@contextlib.contextmanager
+def sentinel_site(tmp_path: Path) -> Iterator[Site]:
+    master = RedisServer(aof=False, log=tmp_path / "master.log")
+    master.start()
+    replica = RedisServer(aof=False, replica_of=master.port, log=tmp_path / "replica.log")
+    replica.start()
+    sentinels = [
+        SentinelServer(master.port, replicas=(replica.port,), log=tmp_path / f"sentinel-{i}.log")
+        for i in range(3)
+    ]
+    try:
+        for s in sentinels:
+            s.start()
+        yield Site(master, replica, sentinels)
+    finally:
+        for server in (*sentinels, replica, master):
+            server.close()
+
+
+async def ready(site: Site) -> bool:
+    """Every sentinel knows the others and the replica, and the replica is in sync."""
+    for s in site.sentinels:
+        client = aioredis.Redis(port=s.port)
+        try:
+            masters: dict[str, dict[str, Any]] = await client.sentinel_masters()  # type: ignore[assignment]
+            state = masters.get("robodine")
+            if not state or state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
+                return False
+        finally:
+            await client.aclose()
+    replica = aioredis.Redis(port=site.replica.port)
+    try:
+        info = await replica.info("replication")
+    finally:
+        await replica.aclose()
+    return info.get("master_link_status") == "up"
+
+
+async def master_port(site: Site) -> int:
+    """The master's port as the sentinels say (0: none, mid-failover)."""
+    from redis.asyncio.sentinel import MasterNotFoundError
+
+    spec = sentinel.parse(site.url)
+    s = spec.sentinel(1.0)
+    try:
+        _, port = await s.discover_master(spec.service)
+    except MasterNotFoundError:
+        return 0
+    finally:
+        await s.aclose()
+    return int(port)
+
+
+async def holder(redis: aioredis.Redis, robot: str) -> str:
+    h = cluster.parse_holder(await redis.get(cluster.lease_key(robot)))
+    return h.gateway if h else ""
+
+
+async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
+    """A command posted for the robot reaches it once; acknowledged; returns who ran it."""
+    cid = await post(redis, bot.robot, "pause", args={})  # serving and cooking robots pause
+    got = await bot.next(timeout=5)
+    cmd = decode_command(got.topic, got.payload)
+    assert cmd.id == cid
+    await bot.send(Ack(robot=bot.robot, id=cmd.id))
+    done = await wait_for(lambda: outcomes(redis, cid), timeout=5)
+    assert [d["type"] for d in done] == ["command.acked"]
+    assert await bot.nothing(0.5) == []  # not a second time, from the other gateway
+    return str(done[0]["src"])
