@@ -52,6 +52,7 @@ class System:
             ROBODINE_TCP_PORT=str(free_port()),
             ROBODINE_UDP_HOST="127.0.0.1",
             ROBODINE_UDP_PORT=str(free_port(socket.SOCK_DGRAM)),
+            ROBODINE_CAMERA_PORT=str(free_port(socket.SOCK_DGRAM)),
             ROBODINE_WEB_PORT=str(self.web_port),
             ROBODINE_WEB_ARGON2_TIME_COST="1",
             ROBODINE_WEB_ARGON2_MEMORY_KIB="8",

@@ -30,6 +30,7 @@ def run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         ROBODINE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # none there: its own
         ROBODINE_TCP_PORT=str(free_port()),
         ROBODINE_UDP_PORT=str(free_port(socket.SOCK_DGRAM)),
+        ROBODINE_CAMERA_PORT=str(free_port(socket.SOCK_DGRAM)),
         ROBODINE_WEB_PORT=str(free_port()),
         ROBODINE_GATEWAY_METRICS_PORT=str(free_port()),
         ROBODINE_WEB_METRICS_PORT=str(free_port()),
@@ -98,8 +99,12 @@ def test_ctrl_c_stops_everything_in_order_with_redis_last(
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 130
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # the test failed first: let the script stop what it started
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     text = log.read_text()
     assert "stopping: redis-server gateway web recorder simulator in reverse order" in text
     order = [m.group(1) for m in re.finditer(r'"event":"(web_stopped|gateway_stopped)"', text)]
