@@ -43,13 +43,6 @@ def run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _ctrl_c_as_at_a_terminal() -> None:
-    """SIGINT back to its default in the script, as a terminal gives it: a test run started
-    in the background of a non-interactive shell ignores SIGINT, the script would inherit
-    that, and bash cannot trap a signal ignored on entry."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture
 def taken() -> Iterator[dict[str, int]]:
     """A TCP port with a listener and a UDP port with a bound socket."""
@@ -89,11 +82,7 @@ def test_ctrl_c_stops_everything_in_order_with_redis_last(
     log = tmp_path / "run.out"
     with log.open("w") as f:
         proc = subprocess.Popen(
-            [str(REPO / "scripts" / "run")],
-            env=env,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_ctrl_c_as_at_a_terminal,
+            [str(REPO / "scripts" / "run")], env=env, stdout=f, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + 150
