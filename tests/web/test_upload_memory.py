@@ -60,7 +60,7 @@ async def test_a_100_mb_upload_streams_with_flat_memory(
         capture_output=True,
     )
     web = processes("web", env)
-    await asyncio.to_thread(web.wait_log, "web_started")
+    await web.wait_log("web_started")
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
         r = await http.post(
