@@ -43,6 +43,21 @@ def run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _signal_state(pid: int) -> str:
+    """What the kernel says of a process that did not react to a signal: blocked, ignored
+    and caught signal masks, and where it waits."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        status = [
+            line
+            for line in (proc / "status").read_text().splitlines()
+            if line.startswith(("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))
+        ]
+        return "; ".join(status) + f"; wchan {(proc / 'wchan').read_text()}"
+    except OSError as exc:
+        return f"({exc})"
+
+
 @pytest.fixture
 def taken() -> Iterator[dict[str, int]]:
     """A TCP port with a listener and a UDP port with a bound socket."""
@@ -97,7 +112,10 @@ def test_ctrl_c_stops_everything_in_order_with_redis_last(
         assert f"http://127.0.0.1:{env['ROBODINE_WEB_PORT']}/" in banner
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130
+        try:
+            assert proc.wait(60) == 130
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"scripts/run ignored Ctrl-C for 60 s: {_signal_state(proc.pid)}")
     finally:
         if proc.poll() is None:  # the test failed first: let the script stop what it started
             proc.send_signal(signal.SIGTERM)
