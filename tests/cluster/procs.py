@@ -8,7 +8,7 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from simulator.client import TcpTransport
 from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.model import ModelOptions
+from simulator.transport import Transport
 
 TTL = 2.0
 OFFLINE_AFTER = 6.0
@@ -55,10 +56,16 @@ def gateway(config: Path, name: str, redis_url: str, tmp_path: Path) -> Iterator
 
 @contextlib.asynccontextmanager
 async def robots(
-    settings: Settings, addresses: list[tuple[str, int]], ids: list[str]
+    settings: Settings,
+    addresses: list[tuple[str, int]],
+    ids: list[str],
+    wrap: Callable[[Transport], Transport] = lambda tcp: tcp,
+    seed: int = 5,
 ) -> AsyncIterator[SimFleet]:
+    """The simulated robots ``ids``, over TCP to the first address and the others in turn
+    (``wrap``: the transport they use around that one, e.g. per robot TCP or MQTT)."""
     (host, port), *more = addresses
-    transport = TcpTransport(host, port, handshake_timeout_s=5.0, more=more)
+    transport = wrap(TcpTransport(host, port, handshake_timeout_s=5.0, more=more))
     fleet = SimFleet(
         settings,
         [r for r in settings.robots if r.id in ids],
@@ -66,7 +73,7 @@ async def robots(
         FleetOptions(
             hz=4,
             ramp_s=1.0,
-            seed=5,
+            seed=seed,
             model=ModelOptions(speed=3.0, pickup_s=0.5, load_s=0.1, cook_s=0.5, ready_hold_s=0.2),
         ),
     )

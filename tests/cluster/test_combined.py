@@ -8,13 +8,12 @@ every command decided once, no event twice, and both web processes keep answerin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import time
 import tomllib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,19 @@ from config import Settings
 from config.loader import load_settings
 from protocol import cluster, streams
 from robodine.testing.servers import MosquittoServer
-from simulator.client import TcpTransport
-from simulator.fleet import Fleet as SimFleet
-from simulator.fleet import FleetOptions
 from simulator.fleet_config import fleet_toml
-from simulator.model import ModelOptions
-from simulator.transport import make_transport
+from simulator.transport import Transport, make_transport
 from simulator.transport_mixed import ConfiguredTransport
-from tests.cluster.procs import OFFLINE_AFTER, TTL, WEB_PASSWORD, gateway, login, web, web_env
+from tests.cluster.procs import (
+    OFFLINE_AFTER,
+    TTL,
+    WEB_PASSWORD,
+    gateway,
+    login,
+    web,
+    web_env,
+)
+from tests.cluster.procs import robots as sim
 from tests.support.cluster import master_port, ready, sentinel_site
 from tests.waiting import wait_for
 
@@ -66,29 +70,10 @@ async def safely(read: Any) -> Any:
         return None
 
 
-@contextlib.asynccontextmanager
-async def sim(settings: Settings, ports: list[int], ids: list[str]) -> AsyncIterator[SimFleet]:
-    (first, *more) = [("127.0.0.1", p) for p in ports]
-    tcp = TcpTransport(*first, handshake_timeout_s=5.0, more=more)
+def _tcp_or_mqtt(settings: Settings) -> Callable[[Transport], Transport]:
+    """Each robot over what the config says it speaks: TCP (to either gateway) or MQTT."""
     mqtt = make_transport("mqtt", settings, "127.0.0.1")
-    fleet = SimFleet(
-        settings,
-        [r for r in settings.robots if r.id in ids],
-        ConfiguredTransport(settings, {"tcp": tcp, "mqtt": mqtt}),
-        FleetOptions(
-            hz=4,
-            ramp_s=1.0,
-            seed=7,
-            model=ModelOptions(speed=3.0, pickup_s=0.5, load_s=0.1, cook_s=0.5, ready_hold_s=0.2),
-        ),
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(fleet.run(stop.wait))
-    try:
-        yield fleet
-    finally:
-        stop.set()
-        await task
+    return lambda tcp: ConfiguredTransport(settings, {"tcp": tcp, "mqtt": mqtt})
 
 
 async def feed_alive(http: aiohttp.ClientSession, base: str, token: str) -> bool:
@@ -146,8 +131,20 @@ async def _run(tmp_path: Path, site: Any, broker: MosquittoServer) -> None:
         ):
             bases = [f"http://127.0.0.1:{w.port}" for w in (w1, w2)]
             async with (
-                sim(settings, [a.port, b.port], tcp[::2] + on_mqtt),
-                sim(settings, [b.port, a.port], tcp[1::2]),
+                sim(
+                    settings,
+                    [("127.0.0.1", a.port), ("127.0.0.1", b.port)],
+                    tcp[::2] + on_mqtt,
+                    _tcp_or_mqtt(settings),
+                    seed=7,
+                ),
+                sim(
+                    settings,
+                    [("127.0.0.1", b.port), ("127.0.0.1", a.port)],
+                    tcp[1::2],
+                    _tcp_or_mqtt(settings),
+                    seed=7,
+                ),
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
             ):
                 tokens = [await login(http, base, "chef") for base in bases]
