@@ -15,7 +15,7 @@ from protocol.messages import State
 from protocol.mqtt_topics import Presence
 from tests.integration.mqtt_support import ScriptedRobot, mqtt_settings
 from tests.servers import MosquittoServer, RedisServer
-from tests.support.cluster import commanded, holder, leader, outcomes, post  # noqa: F401
+from tests.support.cluster import commanded, holder, leader, mqtt_cluster_settings, outcomes, post  # noqa: F401
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.waiting import wait_for
 
@@ -25,15 +25,7 @@ TTL = 1.0
 
 
 def settings(redis: str, tmp_path: Path, broker: str, name: str) -> Any:
-    (tmp_path / name).mkdir(exist_ok=True)
-    return mqtt_settings(
-        redis,
-        tmp_path / name,
-        broker,
-        gateway={"name": name},
-        vda5050={"enabled": False},
-        cluster={"enabled": True, "lease_ttl_s": TTL},
-    )
+    return mqtt_cluster_settings(redis, tmp_path, broker, name, TTL, vda5050={"enabled": False})
 
 
 @contextlib.asynccontextmanager

@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.messages import State
 from protocol.mqtt_topics import Presence
-from tests.integration.mqtt_support import MANUFACTURER, ScriptedAgv, ScriptedRobot, mqtt_settings
+from tests.integration.mqtt_support import MANUFACTURER, ScriptedAgv, ScriptedRobot
 from tests.servers import MosquittoServer, RedisServer
-from tests.support.cluster import commanded, holder, leader, post
+from tests.support.cluster import commanded, holder, leader, mqtt_cluster_settings, post
 from tests.support.gateway import run_gateway
 from tests.support.registry import DATA_KEY, changes, put, sync
 from tests.waiting import wait_for
@@ -27,15 +27,7 @@ TTL = 1.0
 
 
 def settings(redis: str, tmp_path: Path, broker: str, name: str) -> Any:
-    (tmp_path / name).mkdir(exist_ok=True)
-    return mqtt_settings(
-        redis,
-        tmp_path / name,
-        broker,
-        gateway={"name": name},
-        data={"key": DATA_KEY.hex()},
-        cluster={"enabled": True, "lease_ttl_s": TTL},
-    )
+    return mqtt_cluster_settings(redis, tmp_path, broker, name, TTL, data={"key": DATA_KEY.hex()})
 
 
 async def _changed_everywhere(r: aioredis.Redis, robot: str, change: str) -> bool:

@@ -18,7 +18,7 @@ from protocol.mqtt_topics import decode_command
 from protocol.streams import CommandRecord
 from robodine.redisio import sentinel
 from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
-from tests.integration.mqtt_support import ScriptedRobot
+from tests.integration.mqtt_support import ScriptedRobot, mqtt_settings
 from tests.robot import TestRobot
 from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
 from tests.waiting import wait_for
@@ -162,3 +162,18 @@ async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
     assert [d["type"] for d in done] == ["command.acked"]
     assert await bot.nothing(0.5) == []  # not a second time, from the other gateway
     return str(done[0]["src"])
+
+
+def mqtt_cluster_settings(
+    redis: str, tmp_path: Path, broker: str, name: str, ttl: float, **sections: Any
+) -> Any:
+    """A gateway ``name`` of a cluster with MQTT robots, its files in tmp_path/name."""
+    (tmp_path / name).mkdir(exist_ok=True)
+    return mqtt_settings(
+        redis,
+        tmp_path / name,
+        broker,
+        gateway={"name": name},
+        cluster={"enabled": True, "lease_ttl_s": ttl},
+        **sections,
+    )
