@@ -127,15 +127,20 @@ class FeedClients:
         for c in self._children:
             c.call("start")
 
-    def window(self) -> dict[str, Any]:
+    def window(self, *, raw: bool = False) -> dict[str, Any]:
+        """Close the window: counts and latency percentiles (with ``raw``, also the
+        samples themselves under ``raw_latency_ms`` / ``raw_from_redis_ms``, for a caller
+        that pools several windows)."""
         parts = [c.call("window", timeout=120) for c in self._children]
         out = _merge(parts)
         if self._latency:
             for key in ("latency_ms", "from_redis_ms"):
-                raw = array("d")
+                samples = array("d")
                 for p in parts:
-                    raw.frombytes(p[key])
-                out[key] = percentiles(raw)
+                    samples.frombytes(p[key])
+                out[key] = percentiles(samples)
+                if raw:
+                    out[f"raw_{key}"] = samples
         return out
 
     def status(self) -> dict[str, Any]:
