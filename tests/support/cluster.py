@@ -151,8 +151,19 @@ async def holder(redis: aioredis.Redis, robot: str) -> str:
     return h.gateway if h else ""
 
 
+async def online(redis: aioredis.Redis, robot: str) -> bool:
+    """The robot's holder has seen it online (its snapshot says so)."""
+    return await redis.hget(streams.robot_key(robot), "connection") == b"online"
+
+
 async def commanded(bot: ScriptedRobot, redis: aioredis.Redis) -> str:
-    """A command posted for the robot reaches it once; acknowledged; returns who ran it."""
+    """A command posted for the robot reaches it once; acknowledged; returns who ran it.
+
+    First the holder must have seen the robot online: its presence travels through the
+    broker while the command goes through Redis (the leader, then the holder's inbox), and
+    a command that gets there first fails as ``robot_offline``, rightly: the gateway does
+    not know the robot is there yet. Holding the lease says nothing about that."""
+    await wait_for(lambda: online(redis, bot.robot), timeout=5)
     cid = await post(redis, bot.robot, "pause", args={})  # serving and cooking robots pause
     got = await bot.next(timeout=5)
     cmd = decode_command(got.topic, got.payload)
