@@ -8,8 +8,8 @@ a process of their own; ten WebSocket viewers watch each camera
 /ws/telemetry clients that time it end to end, as e2e-latency does. The
 telemetry runs in phases without and with the cameras, interleaved (without,
 with, with, without, per round) so that both sides see the same stretch of
-the machine's weather: on these shared VMs one 20 s window's p99 moved 2.4 ->
-12 ms between identical runs, more than the cameras' effect. Each side's
+the machine's weather: on shared VMs one window's p99 moves between identical
+runs by more than the cameras' effect (bench/JOURNAL.md). Each side's
 samples are pooled over its phases; the pooled p99 without cameras is the
 baseline the one with cameras is held to (within 20 %). Telemetry loss is what
 the gateway accepted against what was sent; frames delivered are what the
@@ -49,13 +49,12 @@ TEL_CLIENTS = 5
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 BOUNDED_BY = """\
-The machine: with the cameras on, the gateway checks an HMAC and copies 8 MB/s of chunks, the
-web tier writes 80 MB/s to 200 sockets, the recorder writes 8 MB/s, and the load generators
-(stand-ins for robots and tablets, which are not on a real box) add as much again, on the same
-2 cores as the telemetry chain. On these VMs the host then takes more CPU time from the guest
+The machine: with the cameras on, the gateway checks and copies 8 MB/s of chunks, the web tier
+writes 80 MB/s to 200 sockets, the recorder writes 8 MB/s, and the load generators add as much
+again, on the 2 cores the telemetry chain runs on. The host then takes more CPU from the guest
 (steal) and every process wakes later: a probe that only sleeps 1 ms (bench/loadgen/wakeup.py)
 is late by as much more as telemetry is, phase by phase. Telemetry p99 over the probe's p99 is
-the product's share; it is reported beside the raw ratio, which is the goal's figure.
+the product's share, reported beside the raw ratio (the goal's figure).
 """
 
 
