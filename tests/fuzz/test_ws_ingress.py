@@ -134,8 +134,9 @@ class Client:
 
 
 async def _fuzz(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
-    client = getattr(env, "_fuzz_client", None) or Client(env)
-    env._fuzz_client = client  # type: ignore[attr-defined]
+    stash: Any = env  # keeps the client across hypothesis examples (no WebEnv attribute)
+    client = getattr(stash, "_fuzz_client", None) or Client(env)
+    stash._fuzz_client = client
     before, disturbed = rejected(env), client.disturbed
     errors = 0
     for kind, payload in frames:

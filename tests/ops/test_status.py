@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -16,7 +17,7 @@ from tests.servers import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def status(system: System) -> tuple[int, dict]:
+def status(system: System) -> tuple[int, dict[str, Any]]:
     out = system.robodine("status", "--json", timeout=60)
     assert out.returncode in (0, 1, 2), out.stderr
     return out.returncode, json.loads(out.stdout)

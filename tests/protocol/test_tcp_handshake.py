@@ -14,7 +14,9 @@ from protocol.vocabulary import ErrorCode, RobotKind
 KEY = bytes(range(32))
 
 
-def pair(key_on_gateway: bytes | None = KEY, robot_key: bytes = KEY):
+def pair(
+    key_on_gateway: bytes | None = KEY, robot_key: bytes = KEY
+) -> tuple[GatewayConnection, RobotConnection]:
     gw = GatewayConnection(lambda r: key_on_gateway if r == "r1" else None, "ab" * 16, gateway="g")
     bot = RobotConnection("r1", RobotKind.SERVING, robot_key, "cd" * 16, firmware="1.0")
     return gw, bot

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from protocol.streams import COMMANDS, decode_fields
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for as until
 from web.demo import load_demo
@@ -73,7 +74,7 @@ class Shop:
 async def commands(env: WebEnv, n: int, timeout: float = 5.0) -> list[tuple[str, dict[str, Any]]]:
     """The first ``n`` rd:commands entries (waits for the relay), decoded."""
     await until(lambda: _xlen_at_least(env, n), timeout)
-    raw = await env.redis.xrange(COMMANDS)
+    raw = cast(RawEntries, await env.redis.xrange(COMMANDS))
     return [(i.decode(), decode_fields(f)) for i, f in raw]
 
 

@@ -18,7 +18,7 @@ from web.keys import HUB, METRICS, WEBSOCKETS
 
 async def open_feed(
     env: WebEnv, topic: str, who: str = "admin", **params: Any
-) -> tuple[Any, dict, dict]:
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     ws = await env.ws(f"/ws/{topic}", who, **params)
     hello = await recv(ws)
     assert hello["type"] == "hello"
@@ -207,7 +207,7 @@ async def test_robots_topic_snapshot_and_update_on_robot_events(env: WebEnv) -> 
     ],
 )
 async def test_bad_feed_parameters_are_422_before_the_upgrade(
-    env: WebEnv, params: dict, field: str
+    env: WebEnv, params: dict[str, Any], field: str
 ) -> None:
     r = await env.client.get(
         "/ws/events",
@@ -402,7 +402,9 @@ def _server_send_buffers(env: WebEnv) -> list[int]:
     handle on a response's request: ``_req``)."""
     out = []
     for ws in env.app[WEBSOCKETS]:
-        sock = ws._req.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        req = ws._req
+        assert req is not None and req.transport is not None  # open: both are there
+        sock = req.transport.get_extra_info("socket")
         out.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
     return out
 

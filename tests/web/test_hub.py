@@ -126,10 +126,11 @@ async def running_hub(
 ) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
     redis = connect(settings.redis, name="test", decode=True)
+    no_db: Any = None  # these topics never open a database session
     hub = Hub(
         redis,
         settings.web,
-        TopicContext(redis, settings, None),  # type: ignore[arg-type]
+        TopicContext(redis, settings, no_db),
         connect=lambda n: hub_connection(settings, n),
     )
     hub.add_reader("events", [EVENTS])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -16,6 +16,7 @@ from config.settings import DatabaseSettings, RedisSettings
 from protocol.streams import EVENTS, EventRecord, to_fields
 from robodine.redisio.client import connect
 from tests.servers import RedisServer
+from tests.support.replies import RawEntries
 from tests.support.web import ORIGIN, MakeEnv, WebEnv, recv, recv_until, web_settings
 from tests.web.shop import TABLES, Shop, open_shop, until
 from web.db.orders import OrderEvent
@@ -99,7 +100,7 @@ async def test_the_projector_applies_each_event_once_and_in_status_order(
         ("task.released", "serve-1", "robot offline"),
     ]
     # the same event delivered again (a replay after an outage) changes nothing
-    raw = await env.redis.xrange(EVENTS, min=late, max=late)
+    raw = cast(RawEntries, await env.redis.xrange(EVENTS, min=late, max=late))
     await env.redis.xadd(EVENTS, raw[0][1])
     await until(lambda: _drained(env.redis))
     assert await history(env, order) == DELIVERED
