@@ -39,7 +39,7 @@ async def fleet_telemetry(r: aioredis.Redis, seconds: float, hz: float = 10.0) -
                 battery=100 - i,
                 speed=0.8,
             )
-            pipe.xadd(streams.TELEMETRY, to_fields(rec))
+            pipe.xadd(streams.TELEMETRY, to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
         await pipe.execute()
         await asyncio.sleep(1 / hz)
 

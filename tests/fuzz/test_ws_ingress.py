@@ -64,13 +64,14 @@ def expected(text: str) -> str:
 
 def rejected(env: WebEnv) -> float:
     metric = env.app[METRICS].registry
-    return sum(
+    total: float = sum(
         s.value
         for m in metric.collect()
         if m.name == "robodine_web_frames_rejected"
         for s in m.samples
         if s.name.endswith("_total")
     )
+    return total
 
 
 class Client:

@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -64,7 +65,7 @@ async def test_frames_over_udp_and_tcp_arrive_intact(
         for n in range(3):
             for chunk in sender.frame("front", jpeg(n), 100.0 + n):
                 bot.udp_raw(chunk, welcome.camera_port)
-            await wait_for(lambda n=n: _count(redis_client, n + 1))
+            await wait_for(partial(_count, redis_client, n + 1))
         tcp = CameraSender("serve-1", bot.key, max_chunk=65536)
         tcp._next["front"] = sender._next["front"]  # one seq per camera, whichever transport
         for chunk in tcp.frame("front", jpeg(3), 103.0):

@@ -100,7 +100,8 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
             kept = {k: v for k, v in fields.items() if k.decode() not in TELEMETRY_FIELDS}
             assert {k: after[robot][k] for k in kept} == kept, robot
         assert after["serve-1"][b"connection"] == b"online"  # what /api/robots shows
-        assert {m.decode() for m in cast(set[bytes], await client.smembers(streams.ROBOTS_INDEX))} == {
+        members = cast(set[bytes], await client.smembers(streams.ROBOTS_INDEX))
+        assert {m.decode() for m in members} == {
             "serve-1", "serve-2", "cook-1"
         }  # fmt: skip
         assert await client.hgetall(streams.DISPATCH) == dispatch

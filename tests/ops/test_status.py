@@ -28,7 +28,7 @@ def wait_online(url: str, n: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ids = client.smembers("rd:robots")
-        states = [client.hget(f"rd:robot:{i}", "connection") for i in ids]
+        states = [client.hget(f"rd:robot:{i!s}", "connection") for i in ids]  # str: decoded
         if states.count("online") >= n:
             return
         time.sleep(0.2)

@@ -308,8 +308,8 @@ def test_commands_go_to_the_robot_and_decode_robot_side() -> None:
 
 
 def test_messages_without_a_channel_are_not_published() -> None:
+    no_channel: Any = Heartbeat(robot="r1")  # not a ChannelMessage, on purpose
     with pytest.raises(LocalProtocolError, match="Heartbeat is not sent over MQTT"):
-        no_channel: Any = Heartbeat(robot="r1")  # not a ChannelMessage, on purpose
         publication_for(no_channel)
 
 

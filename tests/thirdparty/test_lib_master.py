@@ -64,7 +64,7 @@ def _toml(value: Any) -> str:
 
 def sim_config(path: Path, broker_url: str) -> Path:
     """The simulator's config: the corridor floor and one VDA 5050 AGV, agv-1 (Acme/SN-1)."""
-    sections = {
+    sections: dict[str, dict[str, Any]] = {
         "mqtt": {"enabled": True, "url": broker_url},
         "vda5050": {"enabled": True},
         "logging": {"level": "warning"},

@@ -50,7 +50,8 @@ class Shop:
 
     async def portions(self, name_en: str) -> int | None:
         r = await self.env.client.get(f"/api/menu/{self.item(name_en)}", headers=self.env.auth())
-        return (await r.json())["stock"]
+        stock: int | None = (await r.json())["stock"]
+        return stock
 
     async def set_stock(self, name: str, stock: int) -> None:
         r = await self.env.client.patch(

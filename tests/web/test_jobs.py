@@ -167,7 +167,7 @@ async def setup(
     env = await make_env(**sec)
 
     async def worker() -> RobodineProcess:
-        p = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
+        p: RobodineProcess = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
         await p.wait_log("worker_started")
         return p
 

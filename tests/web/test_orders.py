@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from protocol.streams import COMMANDS, EVENTS
 from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv
-from tests.web.shop import Shop, commands, open_shop, until
+from tests.waiting import wait_for as until
+from tests.web.shop import Shop, commands, open_shop
 from web.db.orders import Order, OutboxRow
 from web.keys import DB, OUTBOX
 
@@ -261,7 +262,7 @@ async def test_a_delivered_order_cannot_be_cancelled(shop: Shop) -> None:
 
     async def delivered() -> bool:
         r = await env.client.get(f"/api/orders/{order['id']}", headers=env.auth())
-        return (await r.json())["status"] == "delivered"
+        return bool((await r.json())["status"] == "delivered")
 
     await until(delivered)
     r = await env.client.post(f"/api/orders/{order['id']}/cancel", headers=env.auth("staff"))

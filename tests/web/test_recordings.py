@@ -201,7 +201,7 @@ async def test_an_alarm_keeps_the_seconds_before_and_after_it(
         eid = uuid.uuid4().hex
         await env.redis.xadd(
             EVENTS,
-            to_fields(
+            to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
                 EventRecord(
                     eid=eid,
                     type="robot.state",

@@ -195,7 +195,7 @@ async def test_the_gateway_serves_the_edited_robot(
         async def idle() -> bool:
             r = await env.client.get("/api/robots/tray-8", headers=env.auth("viewer"))
             got = await r.json()
-            return got["connection"] == "online" and got["state"] == "idle"
+            return bool(got["connection"] == "online" and got["state"] == "idle")
 
         await wait_for(idle)
 
