@@ -33,7 +33,6 @@ from protocol.messages import (
 )
 from protocol.tcp import GatewayConnection
 from protocol.udp import DatagramDecoder, Dropped
-from protocol.vocabulary import CommandAction
 
 
 @dataclass
@@ -202,7 +201,7 @@ class PeerGateway:
                 Command(
                     robot=robot,
                     id=cmd_id,
-                    action=CommandAction(action),
+                    action=action,  # type: ignore[arg-type]
                     args=args,
                     attempt=attempt,
                 )

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,7 +21,6 @@ from tests.integration.sim import FLOOR
 from tests.robot import TestRobot
 from tests.servers import free_port
 from tests.support.gateway import RunningGateway, gateway_settings
-from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 from web import create_app
 from web.demo import load_demo
@@ -41,7 +40,7 @@ async def submit(
         source="test",
         **fields,
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return rec.id
 
 
@@ -63,7 +62,7 @@ async def events(
     r: aioredis.Redis, type_: str | None = None, robot: str | None = None
 ) -> list[dict[str, Any]]:
     out = []
-    entries = cast(RawEntries, await r.xrange(streams.EVENTS))
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await r.xrange(streams.EVENTS)  # type: ignore[assignment]
     for entry_id, fields in entries:
         ev = streams.decode_fields(fields)
         ev["id"] = entry_id.decode()
@@ -96,7 +95,7 @@ async def place(
         source="test",
         args={"order": order, "table": t, "items": items},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
     return order
 
 

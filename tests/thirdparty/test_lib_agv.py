@@ -64,8 +64,7 @@ class Floor:
                     return ev
             return None
 
-        found: dict[str, Any] = await wait_for(find, timeout)
-        return found
+        return await wait_for(find, timeout)
 
     async def states(self) -> list[str]:
         return states_of(await events(self.r, "robot.state"), "agv-1")

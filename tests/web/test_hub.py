@@ -126,11 +126,10 @@ async def running_hub(
 ) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
     redis = connect(settings.redis, name="test", decode=True)
-    no_db: Any = None  # these topics never open a database session
     hub = Hub(
         redis,
         settings.web,
-        TopicContext(redis, settings, no_db),
+        TopicContext(redis, settings, None),  # type: ignore[arg-type]
         connect=lambda n: hub_connection(settings, n),
     )
     hub.add_reader("events", [EVENTS])
@@ -171,7 +170,7 @@ async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]
     for i in range(start, start + n):
         pipe.xadd(
             EVENTS,
-            to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+            to_fields(
                 EventRecord(eid=f"e{i}", type="robot.event", ts=1.0, robot="r1", data={"i": i})
             ),
         )
@@ -260,7 +259,7 @@ async def test_latest_wins_keeps_one_frame_per_robot(
                 for robot in ("a", "b"):
                     await redis.xadd(
                         TELEMETRY,
-                        to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+                        to_fields(
                             TelemetryRecord(
                                 robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
                             )
@@ -310,7 +309,7 @@ async def test_a_broken_stream_key_stops_only_its_reader(
             await hub.next_frames(sub, idle=0.05)
             await redis.xadd(
                 TELEMETRY,
-                to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+                to_fields(
                     TelemetryRecord(robot="a", seq=1, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)
                 ),
             )
@@ -448,7 +447,7 @@ async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
     ):
         pipe = redis.pipeline(transaction=False)
         for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
-            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
         ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -474,7 +473,7 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
             pipe = redis.pipeline(transaction=False)
             for _ in range(50):
                 seq += 1
-                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
             ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -482,7 +481,7 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
         assert got >= set(range(seq - 9, seq + 1)), "the newest page"
         assert hub.stats["read_newest"] >= 1
         await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
-        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))
         frames = await hub.next_frames(sub, idle=1)
         assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
         assert hub.position(TELEMETRY) == StreamId.parse(last)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -17,7 +16,6 @@ import pytest
 from aiohttp import web
 
 from robodine import signing
-from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import (
@@ -41,8 +39,6 @@ MASTER = fast_jobs()["webhook_secret"]
 
 class FakeAnalysis:
     """The external analysis service: takes the media, answers 202 (or what it is told)."""
-
-    url: str  # where it listens: set by the ``service`` fixture once it is started
 
     def __init__(self) -> None:
         self.submits: list[dict[str, Any]] = []
@@ -118,7 +114,7 @@ async def submit(
 
 
 async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
-    entries = cast(RawEntries, await env.redis.xrange(JOBS_STREAM))
+    entries = await env.redis.xrange(JOBS_STREAM)
     out = []
     for _, fields in entries:
         f = {k.decode(): v.decode() for k, v in fields.items()}
@@ -128,10 +124,10 @@ async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[FakeAnalysis]:
+async def service() -> Any:
     fake = FakeAnalysis()
     async with http_server(fake.app()) as url:
-        fake.url = url
+        fake.url = url  # type: ignore[attr-defined]
         yield fake
 
 
@@ -163,11 +159,11 @@ async def setup(
     redis_server: Any,
     processes: Any,
 ) -> Any:
-    sec = sections(tmp_path, f"{service.url}/analyse")
+    sec = sections(tmp_path, f"{service.url}/analyse")  # type: ignore[attr-defined]
     env = await make_env(**sec)
 
     async def worker() -> RobodineProcess:
-        p: RobodineProcess = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
+        p = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
         await p.wait_log("worker_started")
         return p
 

@@ -12,8 +12,7 @@ from sqlalchemy import update
 
 from protocol.streams import Level
 from tests.support.web import MakeEnv
-from tests.waiting import wait_for as until
-from tests.web.shop import Shop, open_shop
+from tests.web.shop import Shop, open_shop, until
 from web.db.orders import Order
 from web.keys import DB
 

@@ -33,8 +33,7 @@ def _entry(sid: StreamId, fields: dict[str, Any]) -> Entry:
 
 
 async def _frames(*entries: Entry) -> list[Any]:
-    no_context: Any = None  # telemetry frames are made from the entries alone
-    return await TelemetryTopic().frames(no_context, list(entries))
+    return await TelemetryTopic().frames(None, list(entries))  # type: ignore[arg-type]
 
 
 @given(records, ids)
