@@ -19,7 +19,6 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from protocol.streams import CAMERAS
 from web.cameras.context import CAMERA_HUB, CAMERA_PACER
 from web.cameras.hub import LiveFrame
 from web.cameras.schemas import VideoStreamPath
@@ -32,6 +31,7 @@ from web.http.edge import before_stream
 from web.http.problems import not_found
 from web.keys import FEEDS, REDIS, SETTINGS, WEBSOCKETS
 from web.security import ALL_ROLES, AuthUser
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.cameras")
 
@@ -47,7 +47,7 @@ async def open_view(request: web.Request) -> tuple[AuthUser, str, str]:
     auth.require(user, ALL_ROLES)
     key = parse_path(request, VideoStreamPath).stream_id
     async with request.app[CAMERA_HUB].lookups:  # a burst of views leaves REST its pool
-        known = await request.app[REDIS].hexists(CAMERAS, key)
+        known = await request.app[REDIS].hexists(KEYS.cameras, key)
     if not known:
         raise not_found("video stream", key)
     robot, camera = key.split(":", 1)

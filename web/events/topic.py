@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 from redis.asyncio import Redis
 
-from protocol.streams import EVENTS, EventRecord, Level
+from protocol.streams import EventRecord, Level
 from robodine.redisio.replies import Entry, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.events.schemas import EventEntry
@@ -16,6 +16,7 @@ from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.schemas import Query, RobotId, doc
+from robodine.redisio.keys import KEYS
 
 
 class EventFrame(Struct, tag_field="type", tag="event", kw_only=True):
@@ -88,7 +89,7 @@ async def scan_back(
 
 class EventsTopic(Topic):
     name = "events"
-    stream = EVENTS
+    stream = KEYS.named("events")
     delivery = Delivery.RELIABLE
     summary = (
         "Robot state changes, command outcomes and alarms (rd:events). Never dropped for a "

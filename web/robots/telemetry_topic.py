@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Struct
 
-from protocol.streams import TELEMETRY, TELEMETRY_SAMPLE, TelemetryRecord
+from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord
 from robodine.redisio.replies import Entry, entries_of, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -16,6 +16,7 @@ from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries
 from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import TelemetryEntry
+from robodine.redisio.keys import KEYS
 
 
 class TelemetryFrame(Struct, tag_field="type", tag="telemetry", kw_only=True):
@@ -59,7 +60,7 @@ def sample_frame(entry: Entry) -> Frame | None:
 
 class TelemetryTopic(Topic):
     name = "telemetry"
-    stream = TELEMETRY
+    stream = KEYS.named("telemetry")
     delivery = Delivery.LATEST
     summary = (
         "Pose, battery and speed samples (rd:telemetry). Latest wins per robot: a slow "

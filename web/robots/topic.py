@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from msgspec import Struct
 
-from protocol.streams import EVENTS
 from robodine.redisio.replies import Entry, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -22,6 +21,7 @@ from web.feeds.topic import Start, Topic, TopicContext
 from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import RobotOut
 from web.robots.snapshots import load_robots
+from robodine.redisio.keys import KEYS
 
 # Besides robot.*: a robot added or removed, and a command acknowledged (an acked pause or
 # resume changes the snapshot's `paused` and no state, so no robot.state event says so).
@@ -39,7 +39,7 @@ class RobotsParams(Query):
 
 class RobotsTopic(Topic):
     name = "robots"
-    stream = EVENTS
+    stream = KEYS.named("events")
     delivery = Delivery.LATEST
     summary = (
         "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*`, "

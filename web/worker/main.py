@@ -27,7 +27,6 @@ from saq.types import PartialTimersDict
 from saq.worker import Worker
 
 from config import Settings
-from protocol.streams import EVENTS
 from robodine.lifecycle import Notifier, run_until_signal
 from robodine.media import open_store
 from robodine.redisio.client import connect
@@ -40,9 +39,9 @@ from web.jobs.history import History
 from web.jobs.queue import JobQueue
 from web.jobs.registry import KINDS
 from web.jobs.runtime import JobContext, saq_function
-from web.jobs.stream import JOBS_STREAM
 from web.webhooks.delivery import FUNCTION, GROUP, Fanout, Sender
 from web.webhooks.targets import connector_kwargs
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("worker")
 
@@ -122,7 +121,7 @@ async def serve(
     consumers = [
         GroupConsumer(
             group_client,
-            [JOBS_STREAM],
+            [KEYS.jobs],
             HISTORY_GROUP,
             wid,
             history.handle,
@@ -131,7 +130,7 @@ async def serve(
         ),
         GroupConsumer(
             group_client,
-            [EVENTS, JOBS_STREAM],
+            [KEYS.events, KEYS.jobs],
             GROUP,
             wid,
             Fanout(db, queue, settings).handle,
