@@ -70,6 +70,43 @@ def test_no_product_module_names_a_key_but_the_keys_module() -> None:
     assert not found, "name keys through robodine.redisio.keys.KEYS"
 
 
+DEFAULT_NAMES = {
+    "TELEMETRY", "EVENTS", "COMMANDS", "ROBOTS_INDEX", "REGISTRY", "DISPATCH", "CAMERAS",
+    "ROBOT_PREFIX", "CHAT_PREFIX", "CAMERA_PREFIX", "RECORD_PREFIX", "robot_key",
+    "chat_stream", "camera_stream", "record_key", "LEASE_PREFIX", "GATEWAY_PREFIX",
+    "GATEWAYS", "LEADER", "LEADER_EPOCH", "FENCES", "INBOX_PREFIX", "lease_key", "want_key",
+    "gateway_key", "inbox",
+}  # fmt: skip
+
+
+def _default_names(path: Path) -> Iterator[str]:
+    """Uses of protocol's fixed ``rd`` names (``streams.EVENTS``, an imported ``LEADER``)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module in ("protocol.streams", "protocol.cluster"):
+            yield from (a.name for a in node.names if a.name in DEFAULT_NAMES)
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("streams", "cluster")
+            and node.attr in DEFAULT_NAMES
+        ):
+            yield f"{node.value.id}.{node.attr}"
+
+
+def test_product_code_names_keys_under_the_configured_prefix_only() -> None:
+    """protocol's names are the default namespace's, for tools and tests: running code
+    that used them would miss ``redis.key_prefix``."""
+    found = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for top in ("gateway", "web", "robodine", "simulator", "bench")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        for name in _default_names(path)
+    ]
+    assert not found, "use robodine.redisio.keys.KEYS"
+    planted = ROOT / "tests" / "redisio" / "test_keys.py"
+    assert "streams.EVENTS" in list(_default_names(planted))  # the check sees one
+
+
 def test_the_check_sees_a_planted_key(tmp_path: Path) -> None:
     planted = tmp_path / "m.py"
     planted.write_text('"""rd:events in a docstring."""\nKEY = "rd:events"\nDOC = "rd:events of x"\n')
