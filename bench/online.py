@@ -13,8 +13,8 @@ import redis
 
 from bench.harness import Context, Ports
 from bench.loadgen.udp_sender import UdpSender
-from robodine.testing.servers import RedisServer
 from robodine.redisio.keys import KEYS
+from robodine.testing.servers import RedisServer
 
 
 def fleet_online(ctx: Context, robots: int) -> tuple[RedisServer, str, Ports]:

@@ -18,8 +18,8 @@ from protocol import streams
 from protocol.streams import CommandRecord, EventType
 from protocol.vocabulary import CommandAction
 from robodine.lifecycle import install_signal_handlers, settle_heap
-from robodine.redisio.sentinel import redis_from_url
 from robodine.redisio.keys import KEYS, configure
+from robodine.redisio.sentinel import redis_from_url
 
 
 def register(sub: Any) -> None:

@@ -69,7 +69,9 @@ COMMANDS_GROUP: Final = "gateway"
 ROBOT_PREFIX: Final = DEFAULT.robot_prefix
 ROBOTS_INDEX: Final = DEFAULT.robots  # set of robot ids that have a snapshot
 CHAT_PREFIX: Final = DEFAULT.chat_prefix
-REGISTRY: Final = DEFAULT.registry  # hash: robot id -> RegistryEntry JSON (robots added through the API)
+REGISTRY: Final = (
+    DEFAULT.registry
+)  # hash: robot id -> RegistryEntry JSON (robots added through the API)
 DISPATCH: Final = DEFAULT.dispatch  # hash: order id -> the dispatcher's JSON state of that order
 CAMERAS: Final = DEFAULT.cameras  # hash: robot:camera -> the camera's JSON status
 CAMERA_PREFIX: Final = DEFAULT.camera_prefix  # stream per camera: its newest frames

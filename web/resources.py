@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.client import connect, open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from web.chat.rooms import RoomService
 from web.chat.service import ChatService
@@ -41,7 +42,6 @@ from web.keys import (
 from web.orders.outbox import OutboxRelay
 from web.orders.projector import Projector
 from web.robots.registry import RegistryService, rotate_data_key
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web")
 

@@ -18,8 +18,8 @@ from bench import prom
 from bench.harness import Context, Result
 from bench.loadgen.tcp_robots import TcpRobots
 from bench.procs import CpuWindow
-from robodine.testing.servers import missing_binaries
 from robodine.redisio.keys import KEYS
+from robodine.testing.servers import missing_binaries
 
 NAME = "ingest-tcp"
 MEASURES = "1,000 robot TCP connections at 10 Hz each: gateway CPU and memory"

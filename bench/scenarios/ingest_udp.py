@@ -26,8 +26,8 @@ from bench.harness import Context, Gateway, Result
 from bench.loadgen.udp_sender import UdpSender
 from bench.procs import CpuWindow, udp_kernel_drops
 from bench.redisbench import xadd_ceiling
-from robodine.testing.servers import missing_binaries
 from robodine.redisio.keys import KEYS
+from robodine.testing.servers import missing_binaries
 
 NAME = "ingest-udp"
 MEASURES = "signed UDP telemetry -> rd:telemetry entries, highest sustained msg/s with zero loss"

@@ -279,8 +279,8 @@ async def _wait_workers(settings: Any, workers: list[Any], timeout_s: float = 12
 
 async def _history_level(queue: Any) -> bool:
     """The SQL history group has read and acknowledged everything on rd:jobs."""
-    from web.jobs.history import GROUP
     from robodine.redisio.keys import KEYS
+    from web.jobs.history import GROUP
 
     last = (await queue.redis.xinfo_stream(KEYS.jobs))["last-generated-id"]
     for g in await queue.redis.xinfo_groups(KEYS.jobs):
@@ -293,8 +293,8 @@ async def _jobs_per_s(settings: Any, n: int) -> tuple[float, float]:
     """Jobs/s from the first enqueue to the last completion on rd:jobs, and to the moment
     the workers' SQL history has applied every entry of them."""
     from bench.jobs_worker import KIND
-    from web.jobs.queue import JobQueue
     from robodine.redisio.keys import KEYS
+    from web.jobs.queue import JobQueue
 
     logging.getLogger("saq").setLevel(logging.WARNING)  # an INFO line per enqueue otherwise
     queue = JobQueue.open(settings, name="bench-jobs")

@@ -31,9 +31,9 @@ from gateway.streams.writer import OUTAGE_ERRORS
 from protocol.camera_chunks import CameraDrop
 from robodine.backoff import Backoff
 from robodine.redisio.client import open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from robodine.supervisor import Supervisor
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.camera_writer")
 

@@ -53,8 +53,8 @@ from protocol.cluster import parse_holder
 from protocol.messages import GatewayMessage, Telemetry
 from protocol.streams import CommandRecord, Level
 from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, ErrorCode
-from robodine.redisio.replies import as_str
 from robodine.redisio.keys import KEYS
+from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
 

@@ -44,8 +44,8 @@ from protocol import cluster, streams
 from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType
 from robodine.redisio.group import GroupReader, RawEntry
-from robodine.redisio.replies import as_str
 from robodine.redisio.keys import KEYS
+from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
 

@@ -33,7 +33,6 @@ from typing import Any, Final
 import structlog
 
 from gateway.metrics import Stats
-from protocol import cluster
 from protocol.cluster import Holder, parse_holder
 from robodine.redisio.keys import KEYS
 

@@ -32,7 +32,6 @@ from gateway.cluster.routing import Routes
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
-from protocol import cluster
 from robodine.redisio.client import connect
 from robodine.redisio.keys import KEYS
 

@@ -35,8 +35,8 @@ from protocol import streams
 from protocol.acks import Pending
 from protocol.cluster import parse_holder, split_ref
 from protocol.streams import CommandRecord, EventType, Level
-from robodine.redisio.replies import as_str
 from robodine.redisio.keys import KEYS
+from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
 

@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from protocol import cluster, streams
-from robodine.redisio.replies import as_str
 from robodine.redisio.keys import KEYS
+from robodine.redisio.replies import as_str
 
 __all__ = ["cluster_status"]
 

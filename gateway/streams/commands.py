@@ -34,8 +34,8 @@ from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType, EventType, Level
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader
-from robodine.supervisor import Supervisor
 from robodine.redisio.keys import KEYS
+from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.commands")
 

@@ -60,9 +60,9 @@ from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
 from robodine.backoff import Backoff
 from robodine.redisio.client import open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from robodine.supervisor import Supervisor
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.writer")
 

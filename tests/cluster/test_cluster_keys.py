@@ -82,7 +82,7 @@ async def crossslot(r: aioredis.Redis) -> int:
 def worker(config: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`robodine worker` (background jobs), stopped by its pid after."""
     with log.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - argv is ours, no shell
+        proc = subprocess.Popen(
             [sys.executable, "-m", "robodine", "--config", str(config), "worker"],
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,

@@ -82,7 +82,10 @@ DEFAULT_NAMES = {
 def _default_names(path: Path) -> Iterator[str]:
     """Uses of protocol's fixed ``rd`` names (``streams.EVENTS``, an imported ``LEADER``)."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module in ("protocol.streams", "protocol.cluster"):
+        if isinstance(node, ast.ImportFrom) and node.module in (
+            "protocol.streams",
+            "protocol.cluster",
+        ):
             yield from (a.name for a in node.names if a.name in DEFAULT_NAMES)
         elif (
             isinstance(node, ast.Attribute)
@@ -109,7 +112,9 @@ def test_product_code_names_keys_under_the_configured_prefix_only() -> None:
 
 def test_the_check_sees_a_planted_key(tmp_path: Path) -> None:
     planted = tmp_path / "m.py"
-    planted.write_text('"""rd:events in a docstring."""\nKEY = "rd:events"\nDOC = "rd:events of x"\n')
+    planted.write_text(
+        '"""rd:events in a docstring."""\nKEY = "rd:events"\nDOC = "rd:events of x"\n'
+    )
     assert [t for t in _literals(planted) if KEY_LIKE.fullmatch(t)] == ["rd:events"]
 
 

@@ -30,6 +30,7 @@ from config import Settings
 from protocol.streams import EventRecord, from_fields
 from robodine.backoff import Backoff
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.alarms.rules import LABELS, Effect, battery_effect, effects
 from web.alarms.service import AlarmService, Notice, apply_effects, event_time, publish
@@ -40,7 +41,6 @@ from web.db.models import utcnow
 from web.db.session import transaction
 from web.keys import CHAT, DB, REDIS, SETTINGS
 from web.runtime.store import RUNTIME, RuntimeSettings
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.alarms")
 

@@ -25,13 +25,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.alarms.rules import LATCHED, RANK, Clear, Effect, Raise
 from web.alarms.schemas import AlarmHistory, AlarmOut, AlarmsQuery
 from web.db.alarms import Alarm, AlarmEvent
 from web.db.models import utcnow
 from web.db.session import transaction
 from web.http.problems import not_found
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.alarms")
 

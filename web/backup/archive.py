@@ -37,9 +37,9 @@ from config import CONFIG_ENV, Settings
 from config.loader import ENV_PREFIX
 from robodine import __version__
 from robodine.redisio.client import connect, redacted_url
+from robodine.redisio.keys import KEYS
 from web.backup import database, redis_dump
 from web.backup.database import BackupError
-from robodine.redisio.keys import KEYS
 
 FORMAT = 1  # manifest.json's "format": what this code writes and reads
 MEMBERS = frozenset(

@@ -35,8 +35,8 @@ from redis.exceptions import RedisError
 from config import Settings
 from robodine.backoff import Backoff
 from robodine.redisio.client import connect
-from robodine.supervisor import Supervisor
 from robodine.redisio.keys import KEYS
+from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("web.cameras")
 

@@ -19,6 +19,7 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
+from robodine.redisio.keys import KEYS
 from web.cameras.context import CAMERA_HUB, CAMERA_PACER
 from web.cameras.hub import LiveFrame
 from web.cameras.schemas import VideoStreamPath
@@ -31,7 +32,6 @@ from web.http.edge import before_stream
 from web.http.problems import not_found
 from web.keys import FEEDS, REDIS, SETTINGS, WEBSOCKETS
 from web.security import ALL_ROLES, AuthUser
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.cameras")
 

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from protocol.cameras import camera_key
+from robodine.redisio.keys import KEYS
 from web.cameras import live
 from web.cameras.context import CAMERA_REDIS, stop_viewers
 from web.cameras.schemas import (
@@ -23,7 +24,6 @@ from web.http.api import Routes
 from web.http.problems import Problem, not_found
 from web.keys import REDIS, USER
 from web.security import ALL_ROLES, WRITERS, iso
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.cameras")
 

@@ -38,6 +38,7 @@ from redis.typing import EncodableT, FieldT
 
 from config.settings import ChatRelay, ChatRoom, ChatSettings
 from protocol.streams import EventRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str, entries_of, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, frame
@@ -46,7 +47,6 @@ from web.feeds.subscription import Delivery, Filter, Subscription
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.schemas import doc
 from web.security import AuthUser, iso
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.chat")
 
@@ -257,7 +257,9 @@ class ChatService:
         """0 when ``username`` may post now (the post is counted), else the seconds until
         it may: ``chat.rate_per_s`` with bursts of ``chat.burst``, over every web process."""
         interval = max(1, round(1000 / self.settings.rate_per_s))
-        wait = await self._rate(keys=[KEYS.chatrate_prefix + username], args=[interval, self.settings.burst])
+        wait = await self._rate(
+            keys=[KEYS.chatrate_prefix + username], args=[interval, self.settings.burst]
+        )
         return int(wait) / 1000
 
     async def start(self) -> None:

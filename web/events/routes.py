@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.streams import EventRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import entries_of, stream_info
 from robodine.redisio.streamid import MAX, StreamId
 from web.events.schemas import EventEntry, EventsPage, EventsQuery
@@ -15,7 +16,6 @@ from web.http.api import Routes
 from web.http.problems import Problem
 from web.keys import REDIS, SETTINGS
 from web.security import ALL_ROLES
-from robodine.redisio.keys import KEYS
 
 routes = Routes("events", "The event history (rd:events).")
 

@@ -9,6 +9,7 @@ from msgspec import Meta, Struct
 from redis.asyncio import Redis
 
 from protocol.streams import EventRecord, Level
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.events.schemas import EventEntry
@@ -16,7 +17,6 @@ from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries, resume_or_snapshot
 from web.http.schemas import Query, RobotId, doc
-from robodine.redisio.keys import KEYS
 
 
 class EventFrame(Struct, tag_field="type", tag="event", kw_only=True):

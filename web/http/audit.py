@@ -18,11 +18,11 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from protocol.streams import EventRecord, EventType, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.http.integration_auth import integration_of
 from web.http.problems import Problem
 from web.keys import REDIS, REQUEST_ID, SETTINGS, USER
 from web.security import AuthUser
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.audit")
 

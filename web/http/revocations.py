@@ -24,9 +24,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from robodine.backoff import Backoff
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.supervisor import Supervisor
-from robodine.redisio.keys import KEYS
 from web.keys import FEEDS, REDIS, REVOKED, SETTINGS
 
 log = structlog.get_logger("web.auth")

@@ -37,8 +37,8 @@ from saq.queue.redis import RedisQueue
 
 from config import Settings
 from protocol.streams import to_fields
-from robodine.redisio.sentinel import redis_from_url
 from robodine.redisio.keys import KEYS, configure
+from robodine.redisio.sentinel import redis_from_url
 from web.jobs.stream import SWEPT, record_of
 
 _KEEPALIVE = {

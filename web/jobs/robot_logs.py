@@ -10,8 +10,8 @@ import orjson
 from msgspec import Meta, Struct
 
 from protocol.streams import decode_fields
-from web.jobs.runtime import JobContext, JobFailed, kind
 from robodine.redisio.keys import KEYS
+from web.jobs.runtime import JobContext, JobFailed, kind
 
 PAGE = 1000
 MAX_SPAN_S = 31 * 86400

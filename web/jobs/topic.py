@@ -15,9 +15,9 @@ import msgspec
 from msgspec import Struct
 
 from protocol.streams import from_fields
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
-from robodine.redisio.keys import KEYS
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot

@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.streams import CommandRecord, to_fields
 from robodine.backoff import Backoff
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.db.models import utcnow
 from web.db.orders import OutboxRow
 from web.db.session import transaction
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.outbox")
 

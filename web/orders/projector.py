@@ -34,12 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from protocol.streams import EventRecord, EventType, OrderStatus, from_fields
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader, RawEntry
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.supervisor import Supervisor
 from web.consumer import FORGET_IDLE_MS
 from web.db.orders import Order, OrderEvent
 from web.db.session import transaction
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.projector")
 

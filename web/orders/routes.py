@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.feeds.request import FeedQuery, FeedRequest, check_origin, parse_feed
 from web.feeds.sse import serve_feed
 from web.feeds.subscription import Filter
@@ -24,7 +25,6 @@ from web.orders.service import OrderService
 from web.restaurant import live
 from web.restaurant.inventory import LowStock
 from web.security import ALL_ROLES, WRITERS
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.orders")
 routes = Routes(

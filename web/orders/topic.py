@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.streams import EventType
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str
 from robodine.redisio.streamid import StreamId
 from web.db.orders import Order
@@ -37,7 +38,6 @@ from web.http.schemas import Query, doc
 from web.orders.projector import GROUP
 from web.orders.schemas import OrderId, OrderOut, OrdersQuery
 from web.orders.service import OrderService, load_orders
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.topics")
 

@@ -41,12 +41,12 @@ from config import Settings
 from protocol.streams import EventRecord, EventType, Level, to_fields
 from robodine.backoff import Backoff
 from robodine.media import MediaStore, StoreError, StoreFull
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.cameras.recordings import RecordingService
 from web.db.recordings import Recording
 from web.recorder.avi import AviWriter
 from web.recorder.segments import CameraRecorder, ClosedSegment
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("recorder")
 

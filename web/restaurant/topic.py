@@ -10,9 +10,9 @@ import msgspec
 import orjson
 from msgspec import Meta, Struct
 
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
-from robodine.redisio.keys import KEYS
 from web.feeds.frames import Frame, Snapshot, frame
 from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot

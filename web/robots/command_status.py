@@ -37,13 +37,13 @@ from redis.asyncio import Redis
 from config import Settings
 from protocol.streams import CommandRecord, EventRecord, EventType, to_fields
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str
 from web.consumer import GroupConsumer, consumer_name
 from web.http.problems import not_found
 from web.keys import HUB, REDIS, SETTINGS
 from web.robots.schemas import CommandOut, CommandStatusName
 from web.security import iso
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.commands")
 

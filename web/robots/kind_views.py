@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from robodine.redisio.keys import KEYS
 from web.db.restaurant import MenuItem
 from web.http.schemas import doc
 from web.robots.schemas import RobotOut
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.kinds")
 

@@ -33,12 +33,12 @@ from config import Settings
 from protocol.sealing import NONCE_BYTES, SealError, seal, unseal
 from protocol.streams import CommandRecord, CommandType, RegistryEntry, RegistryVda, to_fields
 from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
+from robodine.redisio.keys import KEYS
 from web.db.restaurant import RobotRow
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
 from web.robots.schemas import RobotIn, RobotPatch, VdaIdentity
 from web.robots.snapshots import Registered, registered
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.registry")
 

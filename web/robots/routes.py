@@ -14,6 +14,7 @@ from aiohttp import web
 
 from protocol.streams import CommandRecord, TelemetryRecord
 from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, RobotKind
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.feeds.topic import decode_entries
@@ -52,7 +53,6 @@ from web.robots.schemas import (
 )
 from web.robots.snapshots import load_robots
 from web.security import ADMINS, ALL_ROLES, WRITERS, iso
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.robots")
 

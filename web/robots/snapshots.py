@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from config import Settings
 from config.settings import RobotConfig
 from protocol.streams import RobotSnapshot, from_fields
-from web.robots.schemas import RobotOut, VdaIdentity
 from robodine.redisio.keys import KEYS
+from web.robots.schemas import RobotOut, VdaIdentity
 
 log = structlog.get_logger("web.robots")
 

@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Struct
 
 from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, entries_of, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -16,7 +17,6 @@ from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, decode_entries
 from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import TelemetryEntry
-from robodine.redisio.keys import KEYS
 
 
 class TelemetryFrame(Struct, tag_field="type", tag="telemetry", kw_only=True):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from msgspec import Struct
 
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -21,7 +22,6 @@ from web.feeds.topic import Start, Topic, TopicContext
 from web.http.schemas import Query, RobotId, doc
 from web.robots.schemas import RobotOut
 from web.robots.snapshots import load_robots
-from robodine.redisio.keys import KEYS
 
 # Besides robot.*: a robot added or removed, and a command acknowledged (an acked pause or
 # resume changes the snapshot's `paused` and no state, so no robot.state event says so).

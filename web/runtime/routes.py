@@ -10,12 +10,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.http.api import Routes
 from web.keys import REDIS, SETTINGS, USER
 from web.runtime.schemas import SettingsOut, SettingsPatch
 from web.runtime.store import RUNTIME
 from web.security import ADMINS
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.runtime")
 

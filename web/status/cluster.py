@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 
 from config import Settings
 from gateway.cluster.status import cluster_status
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from web.http.schemas import doc
-from robodine.redisio.keys import KEYS
 
 
 class ClusterGateway(Struct, kw_only=True):

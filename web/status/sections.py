@@ -26,11 +26,11 @@ from sqlalchemy import func, select, text
 
 from protocol.streams import Level
 from robodine.redisio.client import redacted_url
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.redisio.streamid import StreamId
 from web.status.document import Section, judged, off, ok, section
 from web.status.probe import Probe
-from robodine.redisio.keys import KEYS
 
 LAG_LIMIT = 1000  # entries a consumer group may be behind before it is a problem
 OUTBOX_AGE_LIMIT_S = 30.0  # an order command not on rd:commands after this is a problem
@@ -386,7 +386,9 @@ async def spool_section(p: Probe) -> Section:
 
 
 async def _streams(p: Probe) -> dict[str, dict[str, Any]]:
-    names = sorted([k async for k in p.redis.scan_iter(match=KEYS.pattern, _type="stream", count=500)])
+    names = sorted(
+        [k async for k in p.redis.scan_iter(match=KEYS.pattern, _type="stream", count=500)]
+    )
     pipe = p.redis.pipeline(transaction=False)
     for name in names:
         pipe.xinfo_stream(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Final
 
 import msgspec
 import orjson
@@ -28,7 +27,6 @@ from web.http.problems import Problem, not_found
 from web.todos.schemas import TodoIn, TodoOut, TodoPatch, TodosQuery
 
 log = structlog.get_logger("web.todos")
-
 
 
 def _utc(dt: datetime | None) -> datetime | None:

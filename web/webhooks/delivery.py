@@ -39,13 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from robodine import signing
+from robodine.redisio.keys import KEYS
 from web.consumer import Entry
 from web.db.media import WebhookDelivery, WebhookEndpoint
 from web.jobs.queue import JobQueue, TaggedJob
 from web.webhooks.events import event_id, outbound
 from web.webhooks.service import open_secret
 from web.webhooks.targets import TargetRefused, check_target
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("web.webhooks")
 GROUP = "webhooks"

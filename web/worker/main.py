@@ -30,6 +30,7 @@ from config import Settings
 from robodine.lifecycle import Notifier, run_until_signal
 from robodine.media import open_store
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from web.consumer import GroupConsumer
 from web.db.migrate import current_revision, head_revision
 from web.db.session import create_engine, sessionmaker
@@ -41,7 +42,6 @@ from web.jobs.registry import KINDS
 from web.jobs.runtime import JobContext, saq_function
 from web.webhooks.delivery import FUNCTION, GROUP, Fanout, Sender
 from web.webhooks.targets import connector_kwargs
-from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("worker")
 
