@@ -122,6 +122,8 @@ async def test_with_the_hash_tag_prefix_every_path_runs_on_a_cluster_node(
     settings = load_settings(config)
     assert settings.redis.key_prefix == "{rd}"
     ids = [r.id for r in settings.robots]
+    serving = [r.id for r in settings.robots if r.kind == "serving"]  # one on each gateway
+    on_a = serving[:1]
     url = cluster_redis.url
     media = {"ROBODINE_MEDIA_URL": str(tmp_path / "media")}
     database = f"sqlite+aiosqlite:///{tmp_path / 'web.sqlite3'}"
@@ -148,8 +150,8 @@ async def test_with_the_hash_tag_prefix_every_path_runs_on_a_cluster_node(
         ):
             base = f"http://127.0.0.1:{w.port}"
             async with (
-                robots(settings, [("127.0.0.1", a.port)], ids[:1]),
-                robots(settings, [("127.0.0.1", b.port)], ids[1:]),
+                robots(settings, [("127.0.0.1", a.port)], on_a),
+                robots(settings, [("127.0.0.1", b.port)], [i for i in ids if i not in on_a]),
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
             ):
                 token = await login(http, base, "admin")
@@ -169,15 +171,15 @@ async def test_with_the_hash_tag_prefix_every_path_runs_on_a_cluster_node(
                 leader = parse_holder(await r.get(TAGGED.leader))
                 assert leader is not None and leader.gateway in ("gw-a", "gw-b")
 
-                # a command to each robot: queued by the web's script, routed by the leader
-                # to the inbox of the gateway holding it (one of them is not the leader)
+                # a command to each serving robot: queued by the web's script, routed by the
+                # leader to the inbox of the gateway holding it (one of them is not the leader)
                 commands = {
                     rid: (
                         await _post(
                             http, f"{base}/api/robots/{rid}/commands", token, {"action": "dock"}
                         )
                     )["command"]
-                    for rid in ids
+                    for rid in serving
                 }
 
                 async def acked() -> bool:
