@@ -189,7 +189,14 @@ async def test_with_the_hash_tag_prefix_every_path_runs_on_a_cluster_node(
                             return False
                     return True
 
-                await wait_for(acked, timeout=30, interval=0.3)
+                try:
+                    await wait_for(acked, timeout=30, interval=0.3)
+                except AssertionError:
+                    seen = {
+                        rid: await _get(http, f"{base}/api/robots/{rid}/commands/{cid}", token)
+                        for rid, cid in commands.items()
+                    }
+                    raise AssertionError(f"not acked: {seen}, held by {await held()}") from None
 
                 # an order: the outbox script, the dispatcher's fenced writes, the projector
                 menu = await _get(http, f"{base}/api/menu", token)
