@@ -26,7 +26,6 @@ from hiredis import pack_command
 
 from bench.loadgen.child import Child
 from protocol import streams
-from robodine.redisio.keys import KEYS
 
 __all__ = ["Feeder"]
 
@@ -46,7 +45,7 @@ def _heads(robots: list[str]) -> dict[str, bytes]:
     def head(robot: str) -> tuple[Any, ...]:
         return (
             "XADD",
-            KEYS.telemetry,
+            streams.TELEMETRY,
             "MAXLEN",
             "~",
             "1000000",

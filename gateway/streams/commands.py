@@ -34,7 +34,6 @@ from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType, EventType, Level
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader
-from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.commands")
@@ -52,11 +51,11 @@ class CommandReader:
         *,
         consumer: str,
         clock: Callable[[], float] = time.time,
-        stream: str = "",  # "": rd:commands
+        stream: str = streams.COMMANDS,
         claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self.redis = redis
-        self.stream = stream or KEYS.commands
+        self.stream = stream
         self.fleet = fleet
         self.writer = fleet.writer
         self.settings = settings
@@ -123,7 +122,7 @@ class CommandReader:
         if self._loaded:
             return
         now = self.clock()
-        registry = cast(dict[bytes, bytes], await self.redis.hgetall(KEYS.registry))
+        registry = cast(dict[bytes, bytes], await self.redis.hgetall(streams.REGISTRY))
         for robot, raw in registry.items():
             self._sync(robot.decode(), raw, None, now)
         await self._load_orders()
@@ -131,7 +130,7 @@ class CommandReader:
 
     async def _load_orders(self) -> None:
         self.fleet.dispatcher.load(
-            cast(dict[bytes, bytes], await self.redis.hgetall(KEYS.dispatch))
+            cast(dict[bytes, bytes], await self.redis.hgetall(streams.DISPATCH))
         )
 
     def _sync(self, robot: str, raw: bytes | None, ref: str | None, now: float) -> None:
@@ -207,7 +206,7 @@ class CommandReader:
         self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float
     ) -> None:
         robot = str(rec.args.get("robot", ""))
-        raw = cast(bytes | None, await self.redis.hget(KEYS.registry, robot))
+        raw = cast(bytes | None, await self.redis.hget(streams.REGISTRY, robot))
         self._sync(robot, raw, ref, now)
 
     async def _order_command(

@@ -17,8 +17,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from protocol.streams import EventRecord, EventType, Level, to_fields
-from robodine.redisio.keys import KEYS
+from protocol.streams import EVENTS, EventRecord, EventType, Level, to_fields
 from web.http.integration_auth import integration_of
 from web.http.problems import Problem
 from web.keys import REDIS, REQUEST_ID, SETTINGS, USER
@@ -53,7 +52,7 @@ async def record(request: web.Request, user: AuthUser, status: int) -> None:
     )
     try:
         await app[REDIS].xadd(
-            KEYS.events,
+            EVENTS,
             dict(to_fields(rec)),  # type: ignore[arg-type]
             maxlen=s.redis.events_maxlen,
             approximate=True,

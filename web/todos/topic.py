@@ -9,7 +9,6 @@ import msgspec
 import orjson
 from msgspec import Struct
 
-from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
@@ -17,7 +16,7 @@ from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
 from web.http.schemas import doc
 from web.todos.schemas import TodoOut, TodosQuery
-from web.todos.service import TodoService
+from web.todos.service import TODOS_STREAM, TodoService
 
 
 class TodoFrame(Struct, tag_field="type", tag="todo", kw_only=True):
@@ -29,7 +28,7 @@ class TodoFrame(Struct, tag_field="type", tag="todo", kw_only=True):
 
 class TodosTopic(Topic):
     name = "todos"
-    stream = KEYS.named("todos")
+    stream = TODOS_STREAM
     delivery = Delivery.RELIABLE
     summary = (
         "Staff todos: all of them first, then every create/update/delete as it is "
