@@ -155,11 +155,14 @@ def _wrap(
     params, query, body = ep.params, ep.query, ep.body
     skip = ("token",) if token_query else ()
     write = ep.method in audit.WRITES
-    plain = params is None and query is None and body is None  # most GETs
 
-    # One coroutine per request of our own where it can be: each await of one is a frame
-    # and a coroutine object per request (docs/performance.md), so a read with a role
-    # check answers in ``authorized`` itself rather than awaiting ``respond``.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if roles is None:
+            return await respond(request)
+        if write:  # an integration's writes are audited, refused ones too
+            return await audit.audited(request, lambda: authorized(request))
+        return await authorized(request)
+
     async def authorized(request: web.Request) -> web.StreamResponse:
         assert roles is not None
         user = auth.known_user(request, app) or await auth.authenticate(
@@ -167,46 +170,33 @@ def _wrap(
         )
         if user.role not in roles:
             auth.require(user, roles)
-        if plain:
-            if request.query_string:
-                _unknown_query(request, skip)
-            return _answer(await fn(request), status)
         return await respond(request)
 
     async def respond(request: web.Request) -> web.StreamResponse:
-        if plain:
+        if params is None and query is None and body is None:  # most GETs
             if request.query_string:
                 _unknown_query(request, skip)
-            return _answer(await fn(request), status)
-        kwargs: dict[str, Any] = {}
-        if params is not None:
-            kwargs["params"] = parse_path(request, params)
-        if query is not None:
-            kwargs["query"] = parse_query(request, query, skip=skip)
-        elif request.query_string:
-            _unknown_query(request, skip)
-        if body is not None:
-            kwargs["body"] = await parse_body(request, body)
-        return _answer(await fn(request, **kwargs), status)
+            result = await fn(request)
+        else:
+            kwargs: dict[str, Any] = {}
+            if params is not None:
+                kwargs["params"] = parse_path(request, params)
+            if query is not None:
+                kwargs["query"] = parse_query(request, query, skip=skip)
+            elif request.query_string:
+                _unknown_query(request, skip)
+            if body is not None:
+                kwargs["body"] = await parse_body(request, body)
+            result = await fn(request, **kwargs)
+        # type() first: StreamResponse is a MutableMapping, so isinstance goes through ABCMeta
+        if type(result) is web.Response or isinstance(result, web.StreamResponse):
+            return result
+        if result is None:
+            return web.Response(status=204 if status == 200 else status)
+        return json_response(result, status=status)
 
-    async def audited(request: web.Request) -> web.StreamResponse:
-        """An integration's writes are audited, refused ones too."""
-        return await audit.audited(request, lambda: authorized(request))
-
-    handler = respond if roles is None else audited if write else authorized
     handler.__name__ = ep.operation_id
     return handler
-
-
-def _answer(result: Any, status: int) -> web.StreamResponse:
-    """The handler's result as the answer: a response as it is, None as 204 (or the
-    endpoint's status), anything else as JSON."""
-    # type() first: StreamResponse is a MutableMapping, so isinstance goes through ABCMeta
-    if type(result) is web.Response or isinstance(result, web.StreamResponse):
-        return result
-    if result is None:
-        return web.Response(status=204 if status == 200 else status)
-    return json_response(result, status=status)
 
 
 def _unknown_query(request: web.Request, skip: tuple[str, ...]) -> None:
