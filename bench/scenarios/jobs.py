@@ -52,10 +52,10 @@ SUBMITTERS = 50  # jobs submitted at once
 BOUNDED_BY = """\
 Jobs: CPU (SAQ ~25 Redis calls and ~1-1.3 ms of worker CPU per job; the SQL history, a
 transaction per batch, keeps up); on two cores 4 workers do about as much as 1. Uploads:
-the web process's CPU per MB (docs/performance.md): receiving the body, then SHA-256 and
-the write in the store's writer thread beside the event loop (multipart adds its boundary
-search). The copy is kernel copying plus the disk (mostly page cache; the fsync 25-45 %):
-load slows the upload, not the copy.
+the web process's CPU per MB (docs/performance.md): receiving the body on the event loop,
+SHA-256 and the write in two threads beside it (multipart adds its boundary search). The
+copy is kernel copying plus the disk (page cache, then the fsync): load slows the upload,
+the VM's disk the copy.
 """
 
 

@@ -56,10 +56,14 @@ class Hasher:
         self.size = 0
         self.max_bytes = max_bytes
 
-    def update(self, chunk: bytes) -> None:
-        self.size += len(chunk)
+    def count(self, n: int) -> None:
+        """``n`` more bytes; over the limit: ``TooLarge``, before they are hashed or stored."""
+        self.size += n
         if self.max_bytes is not None and self.size > self.max_bytes:
             raise TooLarge(self.max_bytes)
+
+    def update(self, chunk: bytes) -> None:
+        self.count(len(chunk))
         self.sha.update(chunk)
 
     def blob(self) -> Blob:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from config.settings import MediaSettings
 from robodine.media import MediaStore, StoreUnavailable, TooLarge, blob_key, open_store
-from robodine.media.local import LocalStore
+from robodine.media.local import GATHER_MAX, LocalStore, gathered
 from tests.web.jobs_support import MotoServer, moto_server, s3_media
 
 __all__ = ["moto_server"]
@@ -135,3 +135,27 @@ async def test_local_store_hashes_whatever_the_chunking(parts: list[bytes]) -> N
         assert blob.sha256 == hashlib.sha256(data).hexdigest() and blob.size == len(data)
         assert await read_all(store, blob.key) == data
         assert not any(Path(d, ".tmp").iterdir())  # noqa: ASYNC240
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5000), max_size=300))
+async def test_gathered_lists_keep_every_byte_in_order_and_stay_within_their_bounds(
+    sizes: list[int],
+) -> None:
+    parts = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    lists = [g async for g in gathered(chunks(*parts), 4096)]
+    assert b"".join(b"".join(g) for g in lists) == b"".join(parts)
+    assert all(p for g in lists for p in g)  # empty pieces are dropped, not written
+    for g in lists[:-1]:  # every list but the last is full: by bytes or by count
+        assert sum(map(len, g)) >= 4096 or len(g) == GATHER_MAX
+    assert all(len(g) <= GATHER_MAX for g in lists)
+
+
+async def test_local_store_writes_many_small_pieces_and_big_ones_whole(tmp_path: Path) -> None:
+    """More pieces than one writev gathers, then pieces bigger than a gathered megabyte."""
+    small = [bytes([i % 256]) * 100 for i in range(GATHER_MAX * 3 + 7)]
+    big = [bytes(range(256)) * 8192, b"tail"]  # 2 MiB, then 4 bytes
+    store = LocalStore(tmp_path / "media")
+    blob = await store.put(chunks(*small, *big))
+    data = b"".join(small + big)
+    assert (blob.sha256, blob.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert await read_all(store, blob.key) == data
