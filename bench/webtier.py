@@ -16,13 +16,23 @@ USER = "bench"
 PASSWORD = "bench-password-0123"  # a throwaway user of a throwaway database
 
 
-def add_user(config: Path, name: str, password: str, role: str, cwd: Path) -> None:
+def add_user(
+    config: Path,
+    name: str,
+    password: str,
+    role: str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+) -> None:
+    """``robodine users add`` in a child process (``env``: child_env() unless given, e.g.
+    with another tree's PYTHONPATH)."""
     out = subprocess.run(
         robodine_argv("users", "add", name, "--role", role, "--config", str(config)),
         input=password + "\n",
         capture_output=True,
         text=True,
-        env=child_env(),
+        env=child_env() if env is None else env,
         cwd=cwd,
         timeout=120,
         check=False,
