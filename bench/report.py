@@ -277,8 +277,8 @@ HOW_TO_RUN = """\
   side by side in this file.
 - `robodine bench SCENARIO --profile` keeps py-spy summaries in `results/profiles.json`
   (needs the `bench` extra); its perturbed figures go to `results/profiled.json`.
-- `python -m bench.callgrind [--against REF ...] [--keep DIR]` counts instructions per GET /api/robots, for
-  changes smaller than the drift between timed runs (needs valgrind).
+- `python -m bench.callgrind [--against REF ...] [--keep DIR]` counts instructions per
+  GET /api/robots, for changes smaller than the drift between timed runs (needs valgrind).
 - `robodine bench --report` rewrites this file from the JSON without running anything.
 
 On a 2-core machine every process shares the cores (the measured server, Redis, mosquitto
