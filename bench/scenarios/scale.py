@@ -242,7 +242,7 @@ def _webs(
         "delivered_share": round(rate / (feed * clients), 3),
         "cpu_pct": round(total, 1),
         "cpu_each_pct": {name: round(got["cpu"].get(name, 0.0), 1) for name in sorted(names)},
-        "cpu_per_1k": round(total / (rate / 1000), 3) if rate else None,
+        "cpu_per_1k": round(total / (rate / 1000), 5) if rate else None,
     }
 
 
