@@ -49,12 +49,12 @@ TEL_CLIENTS = 5
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 BOUNDED_BY = """\
-The machine: with the cameras on, the gateway checks and copies 8 MB/s of chunks, the web tier
+The cores: with the cameras on, the gateway checks and copies 8 MB/s of chunks, the web tier
 writes 80 MB/s to 200 sockets, the recorder writes 8 MB/s, and the load generators add as much
-again, on the 2 cores the telemetry chain runs on. The host then takes more CPU from the guest
-(steal) and every process wakes later: a probe that only sleeps 1 ms (bench/loadgen/wakeup.py)
-is late by as much more as telemetry is, phase by phase. Telemetry p99 over the probe's p99 is
-the product's share, reported beside the raw ratio (the goal's figure).
+again: about a core more on the 2 the telemetry chain runs on (on a VM, steal besides). Every
+process then waits longer to run: a probe that only sleeps 1 ms (bench/loadgen/wakeup.py) is
+late by about as much more as telemetry is, phase by phase. Telemetry p99 over the probe's p99
+is the product's share, reported beside the raw ratio (the goal's figure).
 """
 
 
