@@ -18,7 +18,10 @@ MB here), are reported beside it, each with the web process's CPU per MB. The
 ceiling is copying the same file to the same disk with shutil.copyfile plus an fsync,
 which is the least the store must do. The source is written and fsynced first, so both
 read it from the page cache with nothing of it still to write; copies and uploads
-alternate, ``ROUNDS`` each, and the medians are compared.
+alternate, ``ROUNDS`` each, the order rotated so that each kind follows each other kind
+(what one leaves the disk to do costs the next), and the medians are compared. Every
+upload is of new content (the source's first bytes rewritten) and its blob is removed
+after it, as the copy's file is: both sides write a new file each time.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ MEASURES = "jobs/s with 1 and 4 worker processes; upload MB/s vs a plain file co
 CEILING = "shutil.copyfile + fsync of the same file on the same disk"
 GOAL = "upload >= 0.5 of the plain copy"
 CONCURRENCY = 8
-ROUNDS = 3  # uploads and copies, alternated
+ROUNDS = 4  # uploads and copies, alternated: each kind once in each place of the order
 
 SUBMITTERS = 50  # jobs submitted at once
 
@@ -110,23 +113,32 @@ def run(ctx: Context) -> Result:
         f.flush()
         os.fsync(f.fileno())  # on disk and in the page cache: the same start for every round
     token = webtier.login(ports.web)
+    media = ctx.workdir / "media"
     size = size_mb * 1024 * 1024
     web_pid = web.pid
     runs: dict[str, list[float]] = {"copy": [], "upload": [], "multipart": [], "aiohttp": []}
     cpu: dict[str, list[float]] = {"copy": [], "upload": [], "multipart": []}
-    for _ in range(ROUNDS):  # interleaved: the machine's drift hits each the same
-        c0 = os.times()
-        runs["copy"].append(size_mb / _copy_seconds(src, ctx.workdir / "copy.bin"))
-        c1 = os.times()
-        cpu["copy"].append((c1.user - c0.user + c1.system - c0.system) * 1000 / size_mb)
-        for kind in ("upload", "multipart"):
+    kinds = list(runs)
+    for r in range(ROUNDS):  # interleaved, each kind in each place of the order once
+        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+            if kind == "copy":
+                c0 = os.times()
+                runs["copy"].append(size_mb / _copy_seconds(src, ctx.workdir / "copy.bin"))
+                c1 = os.times()
+                cpu["copy"].append((c1.user - c0.user + c1.system - c0.system) * 1000 / size_mb)
+                continue
+            _new_content(src)
             w0 = cpu_seconds(web_pid)
-            took = asyncio.run(
-                _sendfile_upload_seconds(ports.web, token, src, size, raw=kind == "upload")
-            )
+            if kind == "aiohttp":
+                took = asyncio.run(_upload_seconds(ports.web, token, src))
+            else:
+                took = asyncio.run(
+                    _sendfile_upload_seconds(ports.web, token, src, size, raw=kind == "upload")
+                )
             runs[kind].append(size_mb / took)
-            cpu[kind].append((cpu_seconds(web_pid) - w0) * 1000 / size_mb)
-        runs["aiohttp"].append(size_mb / asyncio.run(_upload_seconds(ports.web, token, src)))
+            if kind in cpu:
+                cpu[kind].append((cpu_seconds(web_pid) - w0) * 1000 / size_mb)
+            _drop_blobs(media)
     copy_mbs, up_mbs, mp_mbs, aio_mbs = (
         statistics.median(runs[k]) for k in ("copy", "upload", "multipart", "aiohttp")
     )
@@ -175,6 +187,20 @@ def _python() -> list[str]:
     import sys
 
     return [sys.executable]
+
+
+def _new_content(src: Path) -> None:
+    """Make the next upload a file the store has not seen: its first bytes rewritten in
+    the page cache. The same bytes again would be the store's duplicate path (hashed,
+    then dropped without an fsync), not the write of a new file the copy is."""
+    with src.open("r+b") as f:
+        f.write(os.urandom(16))
+
+
+def _drop_blobs(media: Path) -> None:
+    """The stored blobs removed between uploads (untimed), as the copy's file is: every
+    upload and every copy writes a new file into the same free space."""
+    shutil.rmtree(media / "sha256", ignore_errors=True)
 
 
 def _copy_seconds(src: Path, dst: Path) -> float:

@@ -277,10 +277,12 @@ class _Writer:
                 raise self.error
             if not self.publish:
                 raise StoreUnavailable("the upload ended before its last chunk")
-            os.fsync(f.fileno())
-            f.close()
             blob = self.hasher.blob()
-            _publish(self.tmp, self.final(blob.key))
+            final = self.final(blob.key)
+            if not final.exists():  # else a synced copy is stored: this one is only removed
+                os.fsync(f.fileno())
+            f.close()
+            _publish(self.tmp, final)
             published = True
             return blob
         finally:
@@ -317,8 +319,9 @@ _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: the final fsync d
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    if final.exists():  # the same content is stored already
+    if final.exists():  # the same content is stored already (its data synced before its rename)
         tmp.unlink()
+        _fsync_dir(final.parent)  # its name too, whoever renamed it
         return
     created = not final.parent.exists()
     final.parent.mkdir(parents=True, exist_ok=True)
