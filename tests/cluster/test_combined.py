@@ -43,10 +43,10 @@ from tests.cluster.procs import robots as sim
 from tests.support.cluster import master_port, ready, sentinel_site
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
-ROBOTS = 12  # 8 serving, 4 cooking
-MQTT_ROBOTS = 2  # of the serving ones
+ROBOTS = 30  # 20 serving, 10 cooking
+MQTT_ROBOTS = 4  # of the serving ones
 ORDERS = 6  # in two batches: before the gateway is killed, before the master is
 
 
@@ -217,7 +217,7 @@ async def _run(tmp_path: Path, site: Any, broker: MosquittoServer) -> None:
                     ]
                     return all(s == "delivered" for s in statuses)
 
-                await wait_for(delivered, timeout=90, interval=0.5)
+                await wait_for(delivered, timeout=150, interval=0.5)
                 for base, token in zip(bases, tokens, strict=True):
                     robots = await _get(http, base, "/api/robots", token)
                     assert {r["id"] for r in robots["items"]} >= set(ids)
