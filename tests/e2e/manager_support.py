@@ -79,7 +79,7 @@ async def event(
         src="gw-test",
         data=data,
     )
-    sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
+    sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
     return str(sid)
 
 
@@ -107,7 +107,7 @@ async def place_robot(
         theta=0.0,
         battery=battery,
     )
-    await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]
+    await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
     await redis.sadd(ROBOTS_INDEX, robot)
     now = time.time()
     sample = TelemetryRecord(
@@ -122,7 +122,7 @@ async def place_robot(
         transport="udp",
         rx=now,
     )
-    await redis.xadd(TELEMETRY, dict(to_fields(sample)))  # type: ignore[arg-type]
+    await redis.xadd(TELEMETRY, dict(to_fields(sample)))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
 
 
 # ---- checks every screen must pass ------------------------------------------------------

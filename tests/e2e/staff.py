@@ -97,7 +97,7 @@ async def robot_event(site: Site, type_: str, robot: str, level: str, **data: An
     )
     r = aioredis.Redis.from_url(site.settings.redis.url)
     try:
-        await r.xadd(EVENTS, to_fields(rec))  # type: ignore[arg-type]
+        await r.xadd(EVENTS, to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
     finally:
         await r.aclose()
 

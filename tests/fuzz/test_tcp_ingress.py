@@ -223,6 +223,7 @@ def test_an_event_the_streams_cannot_hold_is_refused_and_counted(
     def one() -> None:
         proto, wire, robot = ingress.connect()
         [challenge] = received(robot, wire)
+        assert isinstance(challenge, Challenge)
         proto.data_received(robot.hello(challenge, time.time()))
         received(robot, wire)
         before = ingress.stats.get("frames_rejected", "bad_message")

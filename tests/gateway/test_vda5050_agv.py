@@ -11,7 +11,7 @@ of the standard and of our state machine on everything that crosses.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -194,10 +194,11 @@ def test_refusals_are_immediate_and_say_why() -> None:
     pickup = loop.command("pickup_done")
     cook = loop.command("cook", recipe="soup")
     reasons = {c: loop.acks[c].reason for c in (nowhere, unknown, busy, nothing, pickup, cook)}
+    assert loop.ctl.job is not None  # busy_first's
     assert reasons == {
         nowhere: "the AGV has not reported where it is yet",
         unknown: "goto: no table 'T9' on the floor graph ([floor] tables)",
-        busy: f"goto: busy: order {loop.ctl.job.order_id}",  # type: ignore[union-attr]
+        busy: f"goto: busy: order {loop.ctl.job.order_id}",
         nothing: "release: nothing to release",
         pickup: "pickup_done: not waiting for a pickup",
         cook: "cook: not supported by a VDA 5050 robot",
@@ -224,13 +225,13 @@ def test_estop_latches_and_release_cancels_the_order() -> None:
     loop.command("goto", table="T3", task="o-3")
     loop.run(1.5)
     stop = loop.command("estop")
-    assert [a.action_type for a in loop.wire[-1].actions] == ["startPause"]  # type: ignore[union-attr]
+    assert [a.action_type for a in cast(InstantActions, loop.wire[-1]).actions] == ["startPause"]
     loop.run(1)
     assert loop.fleet_state == "estop" and loop.acks[stop].ok and loop.agv.paused
     resume = loop.command("resume")
     assert loop.acks[resume].reason == "resume: robot is in estop; send release first"
     release = loop.command("release")
-    kinds = [[a.action_type for a in m.actions] for m in loop.wire]  # type: ignore[union-attr]
+    kinds = [[a.action_type for a in m.actions] for m in cast(list[InstantActions], loop.wire)]
     assert kinds == [["cancelOrder"], ["stopPause"]]  # no vendor e-stop in this factsheet-less AGV
     loop.run(2)
     assert loop.acks[release].ok and loop.fleet_state == "idle"
@@ -323,7 +324,7 @@ def test_anything_goes_and_the_rules_hold(
         loop.command(action, **args)
         loop.run(wait)
     loop.run(3)
-    header_ids: dict[type, list[int]] = {Order: [], InstantActions: []}
+    header_ids: dict[type[Any], list[int]] = {Order: [], InstantActions: []}
     last_of: dict[str, Order] = {}
     for msg in loop.published:
         header_ids[type(msg)].append(msg.header_id)

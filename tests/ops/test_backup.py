@@ -204,7 +204,9 @@ def _rewrite(src: Path, dest: Path, **manifest: Any) -> None:
     """A copy of ``src`` whose manifest has ``manifest`` merged in."""
     with tarfile.open(src, "r:gz") as tin, tarfile.open(dest, "w:gz") as tout:
         for member in tin:
-            data = tin.extractfile(member).read()  # type: ignore[union-attr]
+            extracted = tin.extractfile(member)
+            assert extracted is not None, member.name  # every member is a regular file
+            data = extracted.read()
             if member.name == "manifest.json":
                 doc = json.loads(data)
                 for k, v in manifest.items():
@@ -264,7 +266,9 @@ def test_a_damaged_member_is_refused(
     bad = tmp_path / "damaged.tar.gz"
     with tarfile.open(small_archive, "r:gz") as tin, tarfile.open(bad, "w:gz") as tout:
         for member in tin:
-            data = tin.extractfile(member).read()  # type: ignore[union-attr]
+            extracted = tin.extractfile(member)
+            assert extracted is not None, member.name  # every member is a regular file
+            data = extracted.read()
             if member.name == "redis.jsonl":
                 data = data.replace(b"robot.state", b"robot.STATE")
             tout.addfile(member, io.BytesIO(data))

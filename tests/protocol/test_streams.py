@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 from hypothesis import given
@@ -9,7 +11,7 @@ from protocol import streams
 from protocol.streams import CommandRecord, EventRecord, TelemetryRecord
 
 
-def as_redis(fields: dict) -> dict[bytes, bytes]:
+def as_redis(fields: dict[str, Any]) -> dict[bytes, bytes]:
     """What XRANGE returns for what XADD was given."""
     return {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import signal
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -93,8 +94,9 @@ def test_agv_id_refuses_what_cannot_be_a_topic_level(
 def test_topic_refuses_a_bad_interface_or_subtopic() -> None:
     with pytest.raises(LocalProtocolError, match="interface name"):
         VdaTopic(AGV, Subtopic.STATE, "a/b")
+    not_a_subtopic: Any = "state"  # a str where a Subtopic belongs, on purpose
     with pytest.raises(LocalProtocolError, match="invalid subtopic"):
-        VdaTopic(AGV, "state")  # type: ignore[arg-type]
+        VdaTopic(AGV, not_a_subtopic)
 
 
 @pytest.mark.parametrize(

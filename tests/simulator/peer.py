@@ -33,6 +33,7 @@ from protocol.messages import (
 )
 from protocol.tcp import GatewayConnection
 from protocol.udp import DatagramDecoder, Dropped
+from protocol.vocabulary import CommandAction
 
 
 @dataclass
@@ -201,7 +202,7 @@ class PeerGateway:
                 Command(
                     robot=robot,
                     id=cmd_id,
-                    action=action,  # type: ignore[arg-type]
+                    action=CommandAction(action),
                     args=args,
                     attempt=attempt,
                 )

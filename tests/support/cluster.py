@@ -66,7 +66,7 @@ async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: An
         source="test",
         **kw,
     )
-    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
     return rec.id
 
 

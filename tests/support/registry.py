@@ -25,7 +25,7 @@ async def sync(r: aioredis.Redis, robot: str) -> None:
         type="registry.sync",
         args={"robot": robot},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
 
 
 async def changes(r: aioredis.Redis) -> list[tuple[str, str]]:

@@ -170,7 +170,7 @@ class WebEnv:
             src="gw-test",
             data=data,
         )
-        return _s(await self.redis.xadd(EVENTS, to_fields(rec)))  # type: ignore[arg-type]
+        return _s(await self.redis.xadd(EVENTS, to_fields(rec)))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
 
     async def telemetry(self, robot: str, seq: int, x: float = 1.0, battery: float = 90.0) -> str:
         rec = TelemetryRecord(
@@ -185,11 +185,11 @@ class WebEnv:
             transport="udp",
             rx=time.time(),
         )
-        return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))  # type: ignore[arg-type]
+        return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
 
     async def snapshot(self, robot: str, **fields: Any) -> None:
         snap = RobotSnapshot(id=robot, **fields)
-        await self.redis.hset(robot_key(robot), mapping=to_fields(snap))  # type: ignore[arg-type]
+        await self.redis.hset(robot_key(robot), mapping=to_fields(snap))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
         await self.redis.sadd(ROBOTS_INDEX, robot)
 
 

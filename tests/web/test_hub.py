@@ -126,10 +126,11 @@ async def running_hub(
 ) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
     redis = connect(settings.redis, name="test", decode=True)
+    no_db: Any = None  # these topics never open a database session
     hub = Hub(
         redis,
         settings.web,
-        TopicContext(redis, settings, None),  # type: ignore[arg-type]
+        TopicContext(redis, settings, no_db),
         connect=lambda n: hub_connection(settings, n),
     )
     hub.add_reader("events", [EVENTS])
@@ -170,7 +171,7 @@ async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]
     for i in range(start, start + n):
         pipe.xadd(
             EVENTS,
-            to_fields(
+            to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
                 EventRecord(eid=f"e{i}", type="robot.event", ts=1.0, robot="r1", data={"i": i})
             ),
         )
@@ -259,7 +260,7 @@ async def test_latest_wins_keeps_one_frame_per_robot(
                 for robot in ("a", "b"):
                     await redis.xadd(
                         TELEMETRY,
-                        to_fields(
+                        to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
                             TelemetryRecord(
                                 robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
                             )
@@ -309,7 +310,7 @@ async def test_a_broken_stream_key_stops_only_its_reader(
             await hub.next_frames(sub, idle=0.05)
             await redis.xadd(
                 TELEMETRY,
-                to_fields(
+                to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
                     TelemetryRecord(robot="a", seq=1, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)
                 ),
             )
@@ -447,7 +448,7 @@ async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
     ):
         pipe = redis.pipeline(transaction=False)
         for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
-            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
         ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -473,7 +474,7 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
             pipe = redis.pipeline(transaction=False)
             for _ in range(50):
                 seq += 1
-                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
             ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -481,7 +482,7 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
         assert got >= set(range(seq - 9, seq + 1)), "the newest page"
         assert hub.stats["read_newest"] >= 1
         await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
-        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))
+        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
         frames = await hub.next_frames(sub, idle=1)
         assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
         assert hub.position(TELEMETRY) == StreamId.parse(last)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from robodine import signing
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import (
@@ -39,6 +41,8 @@ MASTER = fast_jobs()["webhook_secret"]
 
 class FakeAnalysis:
     """The external analysis service: takes the media, answers 202 (or what it is told)."""
+
+    url: str  # where it listens: set by the ``service`` fixture once it is started
 
     def __init__(self) -> None:
         self.submits: list[dict[str, Any]] = []
@@ -114,7 +118,7 @@ async def submit(
 
 
 async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
-    entries = await env.redis.xrange(JOBS_STREAM)
+    entries = cast(RawEntries, await env.redis.xrange(JOBS_STREAM))
     out = []
     for _, fields in entries:
         f = {k.decode(): v.decode() for k, v in fields.items()}
@@ -124,10 +128,10 @@ async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-async def service() -> Any:
+async def service() -> AsyncIterator[FakeAnalysis]:
     fake = FakeAnalysis()
     async with http_server(fake.app()) as url:
-        fake.url = url  # type: ignore[attr-defined]
+        fake.url = url
         yield fake
 
 
@@ -159,11 +163,11 @@ async def setup(
     redis_server: Any,
     processes: Any,
 ) -> Any:
-    sec = sections(tmp_path, f"{service.url}/analyse")  # type: ignore[attr-defined]
+    sec = sections(tmp_path, f"{service.url}/analyse")
     env = await make_env(**sec)
 
     async def worker() -> RobodineProcess:
-        p = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
+        p: RobodineProcess = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
         await p.wait_log("worker_started")
         return p
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -179,7 +179,7 @@ async def test_record_sets_how_long_each_camera_is_recorded(make_env: MakeEnv) -
     assert r.status == 202
     body = await r.json()
     assert body["cameras"] == ["serve-1:front", "serve-1:tray"]
-    until = float(await env.redis.get(record_key("serve-1", "tray")))
+    until = float(cast(bytes, await env.redis.get(record_key("serve-1", "tray"))))
     assert 100 < until - time.time() <= 120
     assert 100 < await env.redis.ttl(record_key("serve-1", "front")) <= 125
     assert await env.redis.get(record_key("serve-2", "front")) is None
