@@ -18,7 +18,7 @@ from tests.chaos.probes import record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.chaos import OUTAGES, MakeWorld
-from tests.support.replies import RawEntries
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +48,7 @@ async def goto(r: aioredis.Redis, robot: str, table: str) -> str:
         ts=time.time(),
         source="chaos",
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return rec.id
 
 

@@ -19,7 +19,7 @@ from tests.chaos.probes import record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.servers import RedisServer
 from tests.support.chaos import OUTAGES, MakeWorld
-from tests.support.replies import RawEntries
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ class Commands:
             rec = streams.CommandRecord(
                 id=uuid.uuid4().hex, robot=robot, action=action, ts=time.time(), source="chaos"
             )
-            await self.r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+            await self.r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
             self.sent.append((time.monotonic(), rec.id))
             n += 1
             await asyncio.sleep(1 / COMMANDS_PER_S)

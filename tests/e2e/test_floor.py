@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.streams import TelemetryRecord, to_fields
 from tests.support.e2e import Site, log_in, open_page, positions, shot
-from tests.support.replies import RawEntries
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ async def fleet_telemetry(r: aioredis.Redis, seconds: float, hz: float = 10.0) -
                 battery=100 - i,
                 speed=0.8,
             )
-            pipe.xadd(streams.TELEMETRY, to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+            pipe.xadd(streams.TELEMETRY, as_fields(to_fields(rec)))
         await pipe.execute()
         await asyncio.sleep(1 / hz)
 

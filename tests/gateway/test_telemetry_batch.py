@@ -69,7 +69,7 @@ async def test_entries_are_the_records_layout_and_snapshots_hold_the_latest_samp
     latest = {s[0]: s for s in AWKWARD}
     snaps = {"r2": {"connection": "online", "seen": 1.0, "id": "r2", "updated": 2.5},
              "r9": {"state": "idle", "id": "r9", "updated": 2.5}}  # fmt: skip
-    n = await redis_client.execute_command(
+    n = await redis_client.execute_command(  # type: ignore[no-untyped-call]  # untyped in redis-py
         *telemetry_batch.command(
             _encoded(AWKWARD),
             {robot: telemetry_batch.sample(*s) for robot, s in latest.items()},

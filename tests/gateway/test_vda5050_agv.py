@@ -34,7 +34,7 @@ from protocol.vda5050 import (
     order_problems,
     stitch_problems,
 )
-from protocol.vocabulary import RobotKind
+from protocol.vocabulary import CommandAction, RobotKind
 from simulator.vda_model import VdaAgv
 from tests.protocol.vda5050_support import assert_schema_valid
 
@@ -125,7 +125,9 @@ class Loop:
     def command(self, action: str, **args: Any) -> str:
         self.ids += 1
         cid = f"c{self.ids}"
-        self.ctl.on_command(Command(robot="agv-1", id=cid, action=action, args=args), self.now)
+        self.ctl.on_command(
+            Command(robot="agv-1", id=cid, action=CommandAction(action), args=args), self.now
+        )
         return cid
 
     def step(self, dt: float = 0.1) -> None:
@@ -172,6 +174,7 @@ def test_dock_charges_at_the_nearest_dock() -> None:
     loop.step()
     cid = loop.command("dock")
     (order,) = loop.published
+    assert isinstance(order, Order)
     assert [n.node_id for n in order.nodes] == ["T1", "pass", "dock-1"]
     (charge,) = order.nodes[-1].actions
     assert (charge.action_type, charge.blocking_type) == ("startCharging", "HARD")
@@ -227,7 +230,8 @@ def test_estop_latches_and_release_cancels_the_order() -> None:
     stop = loop.command("estop")
     assert [a.action_type for a in cast(InstantActions, loop.wire[-1]).actions] == ["startPause"]
     loop.run(1)
-    assert loop.fleet_state == "estop" and loop.acks[stop].ok and loop.agv.paused
+    # (compared as a tuple: an assert on paused alone would keep it narrowed to True below)
+    assert (loop.fleet_state, loop.acks[stop].ok, loop.agv.paused) == ("estop", True, True)
     resume = loop.command("resume")
     assert loop.acks[resume].reason == "resume: robot is in estop; send release first"
     release = loop.command("release")
@@ -271,7 +275,12 @@ def test_every_resend_of_an_unconfirmed_order_is_published_with_a_new_header() -
     for _ in range(2):  # the router's attempts 2 and 3
         loop.run(0.3)
         loop.ctl.on_command(
-            Command(robot="agv-1", id=cid, action="goto", args={"table": "T1", "task": "o-7"}),
+            Command(
+                robot="agv-1",
+                id=cid,
+                action=CommandAction.GOTO,
+                args={"table": "T1", "task": "o-7"},
+            ),
             loop.now,
         )
     orders = [m for m in loop.published if isinstance(m, Order)]
@@ -287,7 +296,9 @@ def test_every_resend_of_instant_actions_is_published_with_a_new_header() -> Non
     loop = Loop(loss=1.0)
     loop.step()
     cid = loop.command("pause")
-    loop.ctl.on_command(Command(robot="agv-1", id=cid, action="pause", args={}), loop.now)
+    loop.ctl.on_command(
+        Command(robot="agv-1", id=cid, action=CommandAction.PAUSE, args={}), loop.now
+    )
     sent = [m for m in loop.published if isinstance(m, InstantActions)]
     assert [m.header_id for m in sent] == [0, 1]
     assert sent[0].actions == sent[1].actions
@@ -365,6 +376,7 @@ def test_a_table_named_otherwise_is_found_by_its_position() -> None:
     far = loop.command("goto", table="Terrace", x=7.0, y=6.0)
     loop.command("goto", table="Window 2", x=7.2, y=3.9, task="o-6")  # as the dispatcher sends
     (order,) = loop.published
+    assert isinstance(order, Order)
     assert order.nodes[-1].node_id == "T2"
     assert loop.acks[far].reason == "goto: no table 'Terrace' on the floor graph ([floor] tables)"
 

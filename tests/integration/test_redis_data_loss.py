@@ -18,7 +18,7 @@ from protocol.vocabulary import RobotKind
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
 from tests.support.integration import online
-from tests.support.replies import RawFields
+from tests.support.replies import RawFields, as_fields
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,7 +55,7 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
                 args={"order": order, "table": {"name": "T1", "x": 5.0, "y": 2.0},
                       "items": [{"line": "1", "name": "Bibimbap", "recipe": "bibimbap"}]},
             )  # fmt: skip
-            await client.xadd(streams.COMMANDS, streams.to_fields(place))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+            await client.xadd(streams.COMMANDS, as_fields(streams.to_fields(place)))
             cmd = await cook.wait_command()  # the cook task: the order is open in rd:dispatch
             assert isinstance(cmd, Command)
             cook.ack(cmd)

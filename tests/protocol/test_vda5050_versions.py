@@ -34,6 +34,7 @@ from protocol.vda5050 import (
     Edge,
     EdgeState,
     Error,
+    EStop,
     Factsheet,
     HeaderCounter,
     InstantActions,
@@ -325,10 +326,10 @@ def test_a_2_0_state_with_a_fraction_where_2_0_says_integer_is_refused(field: st
         err.value.message
     )
     doc["batteryState"][field] = 55
-    assert decode(Subtopic.STATE, json.dumps(doc).encode())
+    assert isinstance(decode(Subtopic.STATE, json.dumps(doc).encode()), State)
     doc["version"] = "2.1.0"
     doc["batteryState"][field] = 55.5
-    assert decode(Subtopic.STATE, json.dumps(doc).encode())  # 2.1 says number
+    assert isinstance(decode(Subtopic.STATE, json.dumps(doc).encode()), State)  # 2.1: number
 
 
 def test_a_2_0_state_without_theta_in_a_node_position_is_read() -> None:
@@ -363,7 +364,7 @@ def _state(version: str, **fields: Any) -> State:
         "battery_state": BatteryState(battery_charge=50.0, charging=False),
         "operating_mode": "AUTOMATIC",
         "errors": (),
-        "safety_state": SafetyState(e_stop="NONE", field_violation=False),
+        "safety_state": SafetyState(e_stop=EStop.NONE, field_violation=False),
         "agv_position": AgvPosition(x=1, y=2, theta=0, map_id="m", position_initialized=True),
     }
     base.update(fields)
@@ -406,9 +407,9 @@ def test_1_1_lives_under_v1_with_qos_0_and_its_own_names() -> None:
 
 
 def test_a_1_1_state_says_informations() -> None:
-    from protocol.vda5050 import Info
+    from protocol.vda5050 import Info, InfoLevel
 
-    st_ = _state("1.1.0", information=(Info(info_type="x", info_level="INFO"),))
+    st_ = _state("1.1.0", information=(Info(info_type="x", info_level=InfoLevel.INFO),))
     doc = _wire(st_)
     assert "information" not in doc and doc["informations"][0]["infoType"] == "x"
     assert decode(Subtopic.STATE, json.dumps(doc).encode()) == st_

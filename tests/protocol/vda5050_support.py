@@ -97,7 +97,7 @@ assert "date-time" in _formats.checkers, "rfc3339-validator is missing (pip inst
 
 def date_time_checked(value: str) -> bool:
     """jsonschema's verdict on ``value`` as a ``date-time``."""
-    return _formats.conforms(value, "date-time")
+    return bool(_formats.conforms(value, "date-time"))
 
 
 def _strict(node: Any) -> None:

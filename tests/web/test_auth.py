@@ -99,7 +99,7 @@ async def test_none_algorithm_token_is_refused(denv: WebEnv) -> None:
             "iat": int(time.time()),
             "exp": time.time() + 60,
         },
-        None,
+        "",  # alg "none" signs with no key: PyJWT reads "" as None (typed str | bytes | ...)
         algorithm="none",
     )
     r = await denv.client.get("/api/robots", headers={"Authorization": f"Bearer {token}"})

@@ -99,7 +99,7 @@ async def test_spam_is_rate_limited_per_user_then_closed(make_env: MakeEnv) -> N
     for i in range(3):
         await send(ws, f"ok {i}")
     await send(other, "admin is fine")
-    limited = []
+    limited: list[dict[str, Any]] = []
     for i in range(3):
         await send(ws, f"spam {i}")
     messages = []

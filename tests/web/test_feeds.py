@@ -12,6 +12,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
+from tests.support.replies import as_fields
 from tests.support.web import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
 from web.keys import HUB, METRICS, WEBSOCKETS
 
@@ -126,9 +127,11 @@ async def test_telemetry_read_together_arrives_as_one_batch_message(env: WebEnv)
     for robot, seq in (("serve-1", 1), ("serve-2", 1), ("serve-1", 2), ("serve-3", 1)):
         pipe.xadd(
             TELEMETRY,
-            to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
-                TelemetryRecord(
-                    robot=robot, seq=seq, ts=1.0, x=seq, y=0, theta=0, battery=1, speed=0
+            as_fields(
+                to_fields(
+                    TelemetryRecord(
+                        robot=robot, seq=seq, ts=1.0, x=seq, y=0, theta=0, battery=1, speed=0
+                    )
                 )
             ),
         )
@@ -346,7 +349,7 @@ async def test_shutdown_closes_sockets_with_going_away(make_env: MakeEnv) -> Non
     # Clients read all the time (a browser does): the close handshake completes at once.
     codes = asyncio.gather(closed_with(ws), closed_with(chat))
     await env.client.server.close()
-    assert await codes == [1001, 1001]
+    assert list(await codes) == [1001, 1001]  # (gather's results: a list, typed as a tuple)
 
 
 async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(
@@ -367,13 +370,15 @@ async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(
         for i in range(start, start + 50):
             pipe.xadd(
                 EVENTS,
-                to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
-                    EventRecord(
-                        eid=f"e{i}",
-                        type="robot.event",
-                        ts=1.0,
-                        robot="serve-1",
-                        data={"i": i, "pad": pad},
+                as_fields(
+                    to_fields(
+                        EventRecord(
+                            eid=f"e{i}",
+                            type="robot.event",
+                            ts=1.0,
+                            robot="serve-1",
+                            data={"i": i, "pad": pad},
+                        )
                     )
                 ),
             )
@@ -441,8 +446,10 @@ async def test_a_client_that_stops_reading_is_closed_with_4008(make_env: MakeEnv
             for i in range(20):
                 pipe.xadd(
                     EVENTS,
-                    to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
-                        EventRecord(eid=f"h{i}", type="robot.event", ts=1.0, data={"pad": big})
+                    as_fields(
+                        to_fields(
+                            EventRecord(eid=f"h{i}", type="robot.event", ts=1.0, data={"pad": big})
+                        )
                     ),
                 )
             await pipe.execute()
@@ -474,7 +481,7 @@ async def test_a_telemetry_client_that_stops_reading_is_closed_with_4008(
                 rec = TelemetryRecord(
                     robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
                 )
-                pipe.xadd(TELEMETRY, to_fields(rec))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+                pipe.xadd(TELEMETRY, as_fields(to_fields(rec)))
             await pipe.execute()
             await asyncio.sleep(0.02)
             for sub in env.app[HUB].subscriptions():
@@ -637,7 +644,7 @@ async def test_after_a_data_losing_restart_events_resume_from_the_reset_point(
         for start in range(0, n, 50):  # the spool replay, before the client reconnects
             pipe = producer.pipeline(transaction=False)
             for i in range(start, min(n, start + 50)):
-                pipe.xadd(EVENTS, to_fields(_event(f"new{i}")))  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
+                pipe.xadd(EVENTS, as_fields(to_fields(_event(f"new{i}"))))
             replayed += [x.decode() for x in await pipe.execute()]
         ws = await env.ws("/ws/events", since=since)
         hello = await recv(ws)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 from aiohttp import web
+from saq.job import Status
 
 from robodine import signing
 from tests.support.replies import RawEntries
@@ -429,7 +430,7 @@ async def test_sse_resumes_with_last_event_id_across_a_web_restart(
         await env.client.close()  # the web process goes away ...
         for p in (0.3, 0.4):  # ... while the job moves on
             await dequeued.update(progress=p, meta={"message": f"at {p}"})
-        await queue.jobs.finish(dequeued, "complete", result={"orders": 0})
+        await queue.jobs.finish(dequeued, Status.COMPLETE, result={"orders": 0})
         env2 = await make_env(users=False, **sec)  # ... and a new one starts
         token = env.tokens["viewer"]
         r = await env2.client.get(

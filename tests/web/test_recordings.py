@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from protocol.streams import CAMERAS, EVENTS, EventRecord, Level, camera_stream, to_fields
 from robodine.redisio.client import connect
 from tests.disk import fill, small_filesystem
-from tests.support.replies import RawEntries
+from tests.support.replies import RawEntries, as_fields
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import S3Server, moto_server, s3_media
@@ -201,14 +201,16 @@ async def test_an_alarm_keeps_the_seconds_before_and_after_it(
         eid = uuid.uuid4().hex
         await env.redis.xadd(
             EVENTS,
-            to_fields(  # type: ignore[arg-type]  # redis-py types fields as an invariant Dict
-                EventRecord(
-                    eid=eid,
-                    type="robot.state",
-                    ts=time.time(),
-                    robot="serve-1",
-                    level=Level.ALARM,
-                    data={"state": "estop"},
+            as_fields(
+                to_fields(
+                    EventRecord(
+                        eid=eid,
+                        type="robot.state",
+                        ts=time.time(),
+                        robot="serve-1",
+                        level=Level.ALARM,
+                        data={"state": "estop"},
+                    )
                 )
             ),
         )

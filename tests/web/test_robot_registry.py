@@ -172,7 +172,9 @@ async def test_rotating_the_data_key_reseals_sql_and_redis(
     await env.redis.delete(COMMANDS)
     import asyncio
 
-    run = lambda **e: asyncio.to_thread(_cli, monkeypatch, sqlite_url, redis_server.url, **e)  # noqa: E731
+    async def run(**e: str) -> int:
+        return await asyncio.to_thread(_cli, monkeypatch, sqlite_url, redis_server.url, **e)
+
     assert await run(ROBODINE_DATA_KEY=NEW_DATA_KEY) == 2
     assert "ROBODINE_DATA_PREVIOUS_KEY" in capsys.readouterr().err
     assert await run(ROBODINE_DATA_KEY=NEW_DATA_KEY, ROBODINE_DATA_PREVIOUS_KEY=DATA_KEY) == 0

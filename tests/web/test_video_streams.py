@@ -259,7 +259,7 @@ async def test_a_slow_viewer_gets_the_newest_frame_not_a_backlog(make_env: MakeE
         await put_frame(env, n, size=40_000)
         await asyncio.sleep(0.002)
     await asyncio.sleep(0.3)
-    received = []
+    received: list[int] = []
     while not received or received[-1] != 200:
         headers, _ = await parts.next()
         received.append(int(headers["X-Frame-Id"]))
