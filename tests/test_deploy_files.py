@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -274,7 +275,8 @@ def test_exec_start_parses_with_the_cli(name: str, command: str) -> None:
     parser = build_parser()
     argv = one(parse_unit(SYSTEMD / name), "Service", "ExecStart").split()[1:]
     sub = next(a for a in parser._actions if a.dest == "command")
-    if command not in sub.choices:  # type: ignore[operator]
+    assert sub.choices is not None
+    if command not in sub.choices:
         pytest.skip(f"`robodine {command}` is not registered yet")
     args = parser.parse_args(argv)
     assert (args.command, args.config) == (command, "/etc/robodine/robodine.toml")
@@ -675,12 +677,12 @@ def broker() -> Iterator[RobodineMosquitto]:
 
 @contextlib.asynccontextmanager
 async def mqtt(
-    broker: RobodineMosquitto, user: str | None, **kw: object
+    broker: RobodineMosquitto, user: str | None, **kw: Any
 ) -> AsyncIterator[aiomqtt.Client]:
     password = PASSWORDS.get(user) if user else None
     async with aiomqtt.Client(
         "127.0.0.1", broker.port, username=user, password=password, timeout=5, **kw
-    ) as client:  # type: ignore[arg-type]
+    ) as client:
         yield client
 
 

@@ -1,6 +1,5 @@
 """The static checks CI keeps: ruff's lint and its formatter over the repository, and mypy
-(strict, setup.cfg) over the packages that ship, the benchmarks and the tests' shared
-helpers (tests/support; the test modules themselves are not checked yet, setup.cfg)."""
+(strict, setup.cfg) over the packages that ship, the benchmarks and the tests themselves."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ PACKAGES = [
     "robodine",
     "simulator",
     "bench",
-    "tests/support",
+    "tests",
 ]
 
 pytestmark = pytest.mark.slow

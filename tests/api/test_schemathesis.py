@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -67,6 +68,8 @@ def _fuzz(live: Live, per_operation: int) -> None:
             failures.append(f"{op.label} [{mode.value}]: {type(exc).__name__}: {str(exc)[:400]}")
 
     for result in schema.get_all_operations():
+        if isinstance(result, Err):  # the schema itself is wrong: say how
+            raise result.err()
         op = result.ok()
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

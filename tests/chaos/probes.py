@@ -14,12 +14,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from protocol import streams
 from simulator.fleet import Fleet
+from tests.support.replies import RawEntries
 
 # Set by scripts/reliability-report: each test appends its figures to this file (JSON lines).
 FIGURES_ENV = "CHAOS_FIGURES"
@@ -72,7 +73,7 @@ async def stream_probes(r: aioredis.Redis, start: str = "-") -> list[tuple[str, 
     out: list[tuple[str, str, int]] = []
     cursor = start
     while True:
-        chunk = await r.xrange(streams.EVENTS, cursor, "+", count=5000)
+        chunk = cast(RawEntries, await r.xrange(streams.EVENTS, cursor, "+", count=5000))
         for entry_id, fields in chunk:
             probe = _probe(fields)
             if probe is not None:

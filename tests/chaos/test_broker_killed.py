@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +18,7 @@ from tests.chaos.probes import record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.chaos import OUTAGES, MakeWorld
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,7 +48,7 @@ async def goto(r: aioredis.Redis, robot: str, table: str) -> str:
         ts=time.time(),
         source="chaos",
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return rec.id
 
 
@@ -55,7 +56,7 @@ async def history(r: aioredis.Redis) -> tuple[dict[str, list[str]], dict[str, st
     """Each robot's reported states, in order, and each command's outcome type."""
     states: dict[str, list[str]] = {}
     outcome: dict[str, str] = {}
-    for _, fields in await r.xrange(streams.EVENTS):
+    for _, fields in cast(RawEntries, await r.xrange(streams.EVENTS)):
         kind = fields[b"type"]
         if kind == b"robot.state":
             ev: dict[str, Any] = streams.decode_fields(fields)

@@ -9,7 +9,7 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +19,7 @@ from tests.chaos.probes import record, settle, stream_probes, tally
 from tests.chaos.world import wait_until
 from tests.servers import RedisServer
 from tests.support.chaos import OUTAGES, MakeWorld
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,14 +44,14 @@ class Commands:
             rec = streams.CommandRecord(
                 id=uuid.uuid4().hex, robot=robot, action=action, ts=time.time(), source="chaos"
             )
-            await self.r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+            await self.r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
             self.sent.append((time.monotonic(), rec.id))
             n += 1
             await asyncio.sleep(1 / COMMANDS_PER_S)
 
     async def outcomes(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
-        for _, fields in await self.r.xrange(streams.EVENTS):
+        for _, fields in cast(RawEntries, await self.r.xrange(streams.EVENTS)):
             if fields[b"type"] in (b"command.acked", b"command.failed"):
                 ev = streams.decode_fields(fields)
                 out.setdefault(ev["data"]["command"], []).append(ev)

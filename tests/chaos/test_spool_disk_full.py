@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.chaos.world import wait_until
 from tests.disk import fill, free, small_filesystem
 from tests.servers import RedisServer
 from tests.support.chaos import OUTAGES, MakeWorld
+from tests.support.replies import RawEntries
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,7 +56,7 @@ async def test_spool_disk_full_during_a_redis_outage(
             free(filler)
     seen = [(robot, n) for _, robot, n in await stream_probes(world.redis)]
     t = tally(made, seen)
-    types = [f[b"type"] for _, f in await world.redis.xrange("rd:events")]
+    types = [f[b"type"] for _, f in cast(RawEntries, await world.redis.xrange("rd:events"))]
     overflow = after.get1("robodine_gateway_spool_overflow_total")
     record(
         f"spool disk full {outage_s:g}s",

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -22,6 +22,7 @@ from simulator.fleet import Fleet as SimFleet
 from simulator.fleet import FleetOptions
 from simulator.model import ModelOptions
 from simulator.transport import Transport
+from tests.support.replies import RawEntries, as_fields
 
 TTL = 2.0
 OFFLINE_AFTER = 6.0
@@ -110,13 +111,14 @@ async def place(redis: aioredis.Redis, table: dict[str, Any]) -> str:
             "items": [{"line": "1", "name": "Ramen", "recipe": "ramen", "quantity": 1}],
         },
     )
-    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await redis.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return order
 
 
 async def all_events(redis: aioredis.Redis) -> list[streams.EventRecord]:
     return [
-        streams.from_fields(streams.EventRecord, f) for _, f in await redis.xrange(streams.EVENTS)
+        streams.from_fields(streams.EventRecord, f)
+        for _, f in cast(RawEntries, await redis.xrange(streams.EVENTS))
     ]
 
 

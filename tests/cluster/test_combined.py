@@ -83,7 +83,7 @@ async def feed_alive(http: aiohttp.ClientSession, base: str, token: str) -> bool
     ) as ws:
         hello = await ws.receive_json(timeout=10)
         snapshot = await ws.receive_json(timeout=10)
-    return hello["type"] == "hello" and snapshot["type"] == "snapshot"
+    return bool(hello["type"] == "hello" and snapshot["type"] == "snapshot")
 
 
 async def test_two_gateways_two_web_processes_sentinel_and_mqtt_survive_two_kills(
@@ -205,7 +205,7 @@ async def _run(tmp_path: Path, site: Any, broker: MosquittoServer) -> None:
                 site.master.kill()
 
                 async def promoted() -> bool:
-                    return await master_port(site) == site.replica.port
+                    return bool(await master_port(site) == site.replica.port)
 
                 await wait_for(promoted, timeout=30, interval=0.2)
                 promoted_s = time.monotonic() - master_killed

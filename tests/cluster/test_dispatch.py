@@ -6,16 +6,19 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
+from config import Settings
 from protocol import cluster, streams
 from tests.integration.sim import FLOOR, all_idle, simulated
 from tests.servers import RedisServer
 from tests.support.cluster import cluster_settings
-from tests.support.gateway import run_gateway
+from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.integration import place, statuses
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,7 +29,7 @@ ORDER = [
 ]
 
 
-def settings(url: str, tmp_path: Path, name: str):  # type: ignore[no-untyped-def]
+def settings(url: str, tmp_path: Path, name: str) -> Settings:
     return cluster_settings(
         url,
         tmp_path,
@@ -61,7 +64,7 @@ async def delivered_once(redis: aioredis.Redis, order: str) -> None:
 
 async def order_events(redis: aioredis.Redis, order: str) -> list[dict[bytes, bytes]]:
     out = []
-    for _, f in await redis.xrange(streams.EVENTS):
+    for _, f in cast(RawEntries, await redis.xrange(streams.EVENTS)):
         if f[b"type"] in (b"order.status", b"task.assigned") and order.encode() in f[b"data"]:
             out.append(f)
     return out
@@ -95,7 +98,7 @@ async def test_the_leader_dispatches_robots_held_by_both_gateways(
             # each robot's commands were run by the gateway holding it
             sent = [
                 streams.from_fields(streams.EventRecord, f)
-                for _, f in await redis_client.xrange(streams.EVENTS)
+                for _, f in cast(RawEntries, await redis_client.xrange(streams.EVENTS))
                 if f[b"type"] == b"command.sent"
             ]
             assert {(e.robot, e.src) for e in sent} <= {
@@ -118,7 +121,7 @@ async def test_a_standby_takes_over_an_open_order_when_the_leader_goes(
         settings(redis_server.url, tmp_path, "gw-b"),
     )
     first = run_gateway(sa)
-    a = await first.__aenter__()
+    a: RunningGateway | None = await first.__aenter__()
     try:
         async with run_gateway(sb) as b:
             assert await wait_for(lambda: leader_of(redis_client)) == "gw-a"

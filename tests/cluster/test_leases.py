@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +16,7 @@ from tests.robot import TestRobot
 from tests.servers import RedisServer
 from tests.support.cluster import TTL, alive, cluster_settings, two_gateways
 from tests.support.gateway import run_gateway
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,7 +27,8 @@ async def lease(redis: aioredis.Redis, robot: str) -> cluster.Holder | None:
 
 
 async def events(redis: aioredis.Redis, robot: str) -> list[dict[bytes, bytes]]:
-    return [f for _, f in await redis.xrange("rd:events") if f.get(b"robot") == robot.encode()]
+    entries = cast(RawEntries, await redis.xrange("rd:events"))
+    return [f for _, f in entries if f.get(b"robot") == robot.encode()]
 
 
 async def test_a_robot_is_held_by_the_gateway_it_reached_and_its_events_carry_the_fence(

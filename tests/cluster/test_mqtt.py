@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ async def test_each_mqtt_robot_is_taken_by_one_gateway_and_commanded_by_it(
                 await bot.presence(Presence.ONLINE)
                 await bot.send(State(robot=bot.robot, state="idle"))
             held = {
-                bot.robot: await wait_for(lambda bot=bot: holder(redis_client, bot.robot))
+                bot.robot: await wait_for(partial(holder, redis_client, bot.robot))
                 for bot in (one, two)
             }
             assert set(held.values()) <= {"gw-a", "gw-b"}

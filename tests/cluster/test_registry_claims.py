@@ -5,6 +5,7 @@ when removed."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ async def test_api_robots_on_mqtt_and_vda5050_are_claimed_by_one_gateway_and_let
         for robot in ("api-late", "api-agv"):
             await sync(redis_client, robot)
         for robot in ("api-late", "api-agv"):
-            await wait_for(lambda r=robot: _changed_everywhere(redis_client, r, "added"), 10)
+            await wait_for(partial(_changed_everywhere, redis_client, robot, "added"), 10)
         async with (
             ScriptedRobot(mosquitto_private.port, "api-early") as early,
             ScriptedRobot(mosquitto_private.port, "api-late") as late,
@@ -74,7 +75,7 @@ async def test_api_robots_on_mqtt_and_vda5050_are_claimed_by_one_gateway_and_let
             await agv.connection()
             await agv.state()
             held = {
-                robot: await wait_for(lambda r=robot: holder(redis_client, r), timeout=10)
+                robot: await wait_for(partial(holder, redis_client, robot), timeout=10)
                 for robot in ("api-early", "api-late", "api-agv")
             }
             assert set(held.values()) <= {"gw-a", "gw-b"}
@@ -97,9 +98,9 @@ async def test_api_robots_on_mqtt_and_vda5050_are_claimed_by_one_gateway_and_let
                 await sync(redis_client, robot)
             for robot in ("api-late", "api-agv"):
                 await wait_for(
-                    lambda r=robot: _changed_everywhere(redis_client, r, "removed"), timeout=10
+                    partial(_changed_everywhere, redis_client, robot, "removed"), timeout=10
                 )
-                assert await wait_for(lambda r=robot: _free(redis_client, r), timeout=5)
+                assert await wait_for(partial(_free, redis_client, robot), timeout=5)
                 for g in gws.values():
                     c = _claims(g, robot)
                     assert c is not None and robot not in c.held and robot not in c.robots

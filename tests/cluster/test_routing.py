@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +20,7 @@ from protocol.vocabulary import RobotKind
 from tests.robot import TestRobot
 from tests.servers import RedisServer
 from tests.support.cluster import alive, leader, outcomes, post, two_gateways
+from tests.support.replies import RawEntries, as_fields
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,7 +31,7 @@ async def settled(redis: aioredis.Redis, stream: str) -> bool:
     if not await redis.exists(stream):
         return True
     summary = await redis.xpending(stream, streams.COMMANDS_GROUP)
-    return summary["pending"] == 0
+    return bool(summary["pending"] == 0)
 
 
 async def next_command(robot: TestRobot) -> Command:
@@ -51,7 +54,7 @@ async def test_a_command_reaches_the_gateway_holding_its_robot(
                 cmd = await next_command(robot)
                 assert cmd.id == cid
                 robot.ack(cmd)
-                done = await wait_for(lambda cid=cid: outcomes(redis_client, cid))
+                done = await wait_for(partial(outcomes, redis_client, cid))
                 assert done == [
                     {
                         "type": "command.acked",
@@ -64,9 +67,7 @@ async def test_a_command_reaches_the_gateway_holding_its_robot(
                 ]
                 await wait_for(lambda: settled(redis_client, streams.COMMANDS))
                 await wait_for(
-                    lambda gw=gw: settled(
-                        redis_client, cluster.inbox(gw.gateway.settings.gateway.name)
-                    )
+                    partial(settled, redis_client, cluster.inbox(gw.gateway.settings.gateway.name))
                 )
             finally:
                 await robot.close()
@@ -107,12 +108,12 @@ async def test_a_registry_sync_reaches_every_gateway(
             type=CommandType.REGISTRY_SYNC,
             args={"robot": "ghost-1"},
         )
-        await redis_client.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+        await redis_client.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
 
         async def synced() -> set[str]:
             return {
                 streams.from_fields(streams.EventRecord, f).src
-                for _, f in await redis_client.xrange(streams.EVENTS)
+                for _, f in cast(RawEntries, await redis_client.xrange(streams.EVENTS))
                 if f[b"type"] == b"registry.changed"
             }
 
@@ -123,7 +124,7 @@ async def _live(redis: aioredis.Redis, n: int) -> bool:
     return await redis.exists(cluster.gateway_key("gw-a"), cluster.gateway_key("gw-b")) == n
 
 
-async def _eq(value: Any, expected: Any) -> bool:
+async def _eq(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
 
 
@@ -147,7 +148,7 @@ async def test_unacknowledged_commands_follow_a_robot_to_its_new_gateway(
             done = await wait_for(lambda: outcomes(redis_client, cid))
             assert [(d["type"], d["src"]) for d in done] == [("command.acked", "gw-b")]
             for stream in (streams.COMMANDS, cluster.inbox("gw-a"), cluster.inbox("gw-b")):
-                await wait_for(lambda stream=stream: settled(redis_client, stream))
+                await wait_for(partial(settled, redis_client, stream))
             await alive(second, 1.0)
             assert len(await outcomes(redis_client, cid)) == 1
         finally:
@@ -168,7 +169,7 @@ async def dead_gateway_inbox(redis: aioredis.Redis, robot: str) -> str:
         expires=time.time() + 30,
         source="test",
     )
-    await redis.xadd(stream, streams.to_fields(rec))  # type: ignore[arg-type]
+    await redis.xadd(stream, as_fields(streams.to_fields(rec)))
     await redis.xreadgroup(streams.COMMANDS_GROUP, "gw-dead", {stream: ">"})
     await redis.sadd(cluster.GATEWAYS, "gw-dead")
     return rec.id

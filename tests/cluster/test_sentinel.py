@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from robodine.redisio.client import connect, open_connection
 from tests.robot import TestRobot
 from tests.support.cluster import Site, master_port, ready, sentinel_site  # noqa: F401
 from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -114,7 +116,7 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                     async def all_states() -> list[str]:
                         robot.heartbeat()
                         out = []
-                        for _, f in await new.xrange(streams.EVENTS):
+                        for _, f in cast(RawEntries, await new.xrange(streams.EVENTS)):
                             rec = streams.from_fields(streams.EventRecord, f)
                             if rec.type == "robot.state":
                                 out.append(rec.data["state"])
@@ -126,7 +128,9 @@ async def test_the_gateway_spools_through_a_failover_and_loses_no_event(tmp_path
                         f"{asyncio.get_running_loop().time() - killed:.1f}s after the kill"
                     )
                     assert states == ["idle", "assigned", "en_route", "at_table"]
-                    eids = [f[b"eid"] for _, f in await new.xrange(streams.EVENTS)]
+                    eids = [
+                        f[b"eid"] for _, f in cast(RawEntries, await new.xrange(streams.EVENTS))
+                    ]
                     assert len(eids) == len(set(eids))  # none twice
                     assert gw.gateway.writer is not None and gw.gateway.writer.up
                 finally:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240
 ROBOTS = 6
 
 
-def status_json(config: Path, redis_url: str, tmp_path: Path) -> dict:
+def status_json(config: Path, redis_url: str, tmp_path: Path) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "robodine", "--config", str(config), "status", "--json"],
         capture_output=True,
@@ -41,7 +42,8 @@ def status_json(config: Path, redis_url: str, tmp_path: Path) -> dict:
         },
     )
     assert done.returncode in (0, 1, 2), done.stderr
-    return json.loads(done.stdout)
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
 
 
 async def test_status_and_api_cluster_show_both_gateways_their_robots_and_the_leader(
@@ -60,7 +62,7 @@ async def test_status_and_api_cluster_show_both_gateways_their_robots_and_the_le
             async with aiohttp.ClientSession() as http:
                 tokens = {u: await login(http, base, u) for u in users}
 
-                async def get(path: str, user: str) -> tuple[int, dict]:
+                async def get(path: str, user: str) -> tuple[int, dict[str, Any]]:
                     auth = {"Authorization": f"Bearer {tokens[user]}"}
                     async with http.get(base + path, headers=auth) as r:
                         return r.status, await r.json()
@@ -104,7 +106,7 @@ async def test_status_and_api_cluster_show_both_gateways_their_robots_and_the_le
                         cli = await asyncio.to_thread(status_json, config, url, tmp_path)
 
                 # both gateways SIGKILLed: registered still, not alive, nobody leads
-                async def cluster_down() -> dict | None:
+                async def cluster_down() -> dict[str, Any] | None:
                     section = (await get("/api/status", "boss"))[1]["sections"]["cluster"]
                     return section if section["state"] == "down" else None
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -19,6 +21,7 @@ from robodine.redisio.group import GroupReader
 from simulator.fleet_config import fleet_toml
 from tests.cluster.procs import login, web
 from tests.servers import RedisServer, free_port
+from tests.support.replies import RawStreams
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -60,7 +63,7 @@ async def test_two_web_processes_share_a_port_and_split_nothing_they_should_shar
                     return set()
 
             for group in ("projector", "alarms", "commands"):
-                await wait_for(lambda g=group: _equal(consumers(g), want), timeout=30)
+                await wait_for(partial(_equal, consumers, group, want), timeout=30)
 
             # three posts at once (chat.burst), then refused, whichever process takes them
             async with aiohttp.ClientSession() as http:
@@ -85,8 +88,8 @@ async def test_two_web_processes_share_a_port_and_split_nothing_they_should_shar
         await redis.aclose()
 
 
-async def _equal(got: Awaitable[set[str]], want: set[str]) -> bool:
-    return await got == want
+async def _equal(read: Callable[[str], Awaitable[set[str]]], group: str, want: set[str]) -> bool:
+    return await read(group) == want
 
 
 async def _chat_on(
@@ -119,10 +122,14 @@ async def test_a_previous_runs_idle_consumer_with_nothing_pending_is_forgotten(
         redis_client, stream, group, "web-1:box:100", count=10, claim_idle_ms=0, block_ms=0
     )
     await old.ensure_group()
-    got = await redis_client.xreadgroup(group, "web-1:box:100", {stream: ">"}, count=10)
+    got = cast(
+        RawStreams, await redis_client.xreadgroup(group, "web-1:box:100", {stream: ">"}, count=10)
+    )
     busy = got[0][1][0][0]
     await redis_client.xadd(stream, {"a": "2"})
-    done = await redis_client.xreadgroup(group, "web-1:box:101", {stream: ">"}, count=10)
+    done = cast(
+        RawStreams, await redis_client.xreadgroup(group, "web-1:box:101", {stream: ">"}, count=10)
+    )
     await redis_client.xack(stream, group, done[0][1][0][0])  # 101: read, nothing pending
     await asyncio.sleep(0.05)
     new = GroupReader(
@@ -133,7 +140,7 @@ async def test_a_previous_runs_idle_consumer_with_nothing_pending_is_forgotten(
     assert names == {b"web-1:box:100"}  # it holds an entry: kept until that is taken over
     claimed: list[object] = []
 
-    async def take(entries: list[tuple[object, object]]) -> None:
+    async def take(entries: list[tuple[Any, dict[Any, Any]]]) -> None:
         claimed.extend(e[0] for e in entries)
 
     await new.claim(take)

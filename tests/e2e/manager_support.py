@@ -23,6 +23,7 @@ from protocol.streams import (
 )
 from tests.support.e2e import ARTIFACTS, PASSWORD, Site
 from tests.support.e2e import log_in as log_in  # the dashboard test's, shared
+from tests.support.replies import as_fields
 from web.keys import DB, PASSWORDS, REDIS
 from web.security import Role
 from web.users.service import UserService
@@ -79,7 +80,7 @@ async def event(
         src="gw-test",
         data=data,
     )
-    sid = await site.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
+    sid = await site.app[REDIS].xadd(EVENTS, as_fields(dict(to_fields(rec))))
     return str(sid)
 
 
@@ -107,7 +108,7 @@ async def place_robot(
         theta=0.0,
         battery=battery,
     )
-    await redis.hset(robot_key(robot), mapping=dict(to_fields(snap)))  # type: ignore[arg-type]
+    await redis.hset(robot_key(robot), mapping=as_fields(dict(to_fields(snap))))
     await redis.sadd(ROBOTS_INDEX, robot)
     now = time.time()
     sample = TelemetryRecord(
@@ -122,7 +123,7 @@ async def place_robot(
         transport="udp",
         rx=now,
     )
-    await redis.xadd(TELEMETRY, dict(to_fields(sample)))  # type: ignore[arg-type]
+    await redis.xadd(TELEMETRY, as_fields(dict(to_fields(sample))))
 
 
 # ---- checks every screen must pass ------------------------------------------------------

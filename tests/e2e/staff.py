@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.e2e import PASSWORD, Site, log_in, open_page, shot
+from tests.support.replies import as_fields
 
 SIZES: dict[str, dict[str, int]] = {
     "desktop": {"width": 1280, "height": 800},
@@ -97,7 +98,7 @@ async def robot_event(site: Site, type_: str, robot: str, level: str, **data: An
     )
     r = aioredis.Redis.from_url(site.settings.redis.url)
     try:
-        await r.xadd(EVENTS, to_fields(rec))  # type: ignore[arg-type]
+        await r.xadd(EVENTS, as_fields(to_fields(rec)))
     finally:
         await r.aclose()
 
@@ -111,7 +112,7 @@ async def robot_snapshot(site: Site, robot: str, event: bool = True, **fields: A
 
     r = aioredis.Redis.from_url(site.settings.redis.url)
     try:
-        await r.hset(robot_key(robot), mapping={"id": robot, **fields})
+        await r.hset(robot_key(robot), mapping=as_fields({"id": robot, **fields}))
     finally:
         await r.aclose()
     if event:

@@ -103,6 +103,7 @@ async def test_the_camera_panel_draws_live_frames_and_records(browser: Any, film
     await page.click("table.robots tr[data-robot='serve-1']")
     figure = page.locator("figure.camera:has(canvas[data-stream='serve-1:front'])")
     await figure.wait_for()
+    frames = 0
     for _ in range(100):
         frames = int(await figure.get_attribute("data-frames") or 0)
         if frames >= 5:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.streams import TelemetryRecord, to_fields
 from tests.support.e2e import Site, log_in, open_page, positions, shot
+from tests.support.replies import RawEntries, as_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,7 +39,7 @@ async def fleet_telemetry(r: aioredis.Redis, seconds: float, hz: float = 10.0) -
                 battery=100 - i,
                 speed=0.8,
             )
-            pipe.xadd(streams.TELEMETRY, to_fields(rec))
+            pipe.xadd(streams.TELEMETRY, as_fields(to_fields(rec)))
         await pipe.execute()
         await asyncio.sleep(1 / hz)
 
@@ -91,7 +92,7 @@ async def test_keyboard_reaches_a_robot_and_sends_a_command(
     await page.focus(".detail button[data-action='pause']")
     await page.keyboard.press("Enter")
     await page.wait_for_selector(".toast:has-text('Command sent')")
-    entries = await redis_client.xrange(streams.COMMANDS)
+    entries = cast(RawEntries, await redis_client.xrange(streams.COMMANDS))
     sent = [streams.decode_fields(f) for _, f in entries]
     assert [(c["robot"], c["action"]) for c in sent if c.get("robot") == "serve-1"] == [
         ("serve-1", "pause")

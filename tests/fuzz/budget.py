@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 
 SHORT = 100
 LONG = int(os.environ.get("FUZZ_INPUTS", "100000"))
@@ -22,7 +23,7 @@ _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
 
 
 def short_and_long(
-    per_example: int, *strategies: Any, **named: Any
+    per_example: int, *strategies: SearchStrategy[Any], **named: SearchStrategy[Any]
 ) -> Callable[[Callable[..., None]], tuple[Any, Any]]:
     """Two tests of one body, which feeds at least ``per_example`` inputs per example:
     ``test_x, test_x_long = short_and_long(n, ...)(body)``."""

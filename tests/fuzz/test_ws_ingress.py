@@ -64,13 +64,14 @@ def expected(text: str) -> str:
 
 def rejected(env: WebEnv) -> float:
     metric = env.app[METRICS].registry
-    return sum(
+    total: float = sum(
         s.value
         for m in metric.collect()
         if m.name == "robodine_web_frames_rejected"
         for s in m.samples
         if s.name.endswith("_total")
     )
+    return total
 
 
 class Client:
@@ -134,8 +135,9 @@ class Client:
 
 
 async def _fuzz(env: WebEnv, frames: list[tuple[str, Any]]) -> None:
-    client = getattr(env, "_fuzz_client", None) or Client(env)
-    env._fuzz_client = client  # type: ignore[attr-defined]
+    stash: Any = env  # keeps the client across hypothesis examples (no WebEnv attribute)
+    client = getattr(stash, "_fuzz_client", None) or Client(env)
+    stash._fuzz_client = client
     before, disturbed = rejected(env), client.disturbed
     errors = 0
     for kind, payload in frames:

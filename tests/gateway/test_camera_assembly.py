@@ -16,6 +16,7 @@ from protocol.camera_chunks import CameraDrop, CameraSender, Chunk, ChunkDecoder
 from protocol.cameras import CameraInfo
 from protocol.messages import Camera, Hello
 from protocol.streams import CAMERAS
+from protocol.vocabulary import RobotKind
 from tests.gateway.recorder import Link, Recorder
 
 KEY = bytes(range(32))
@@ -164,7 +165,9 @@ def fleet(**camera: object) -> tuple[Fleet, Recorder, Sink, Stats]:
 
 def hello(f: Fleet, now: float) -> Link:
     link = Link()
-    f.connected(Hello(robot="r1", kind="serving", cnonce="aa" * 8, proof="bb" * 8), link, now)
+    f.connected(
+        Hello(robot="r1", kind=RobotKind.SERVING, cnonce="aa" * 8, proof="bb" * 8), link, now
+    )
     return link
 
 

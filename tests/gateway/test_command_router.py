@@ -8,7 +8,7 @@ outcome event carrying the ack of its rd:commands entry.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -259,7 +259,7 @@ def test_every_command_ends_in_exactly_one_outcome(events: list[tuple[Any, ...]]
             _, ref = r.submit(cid=last)
             refs[ref] = last
         elif ev[0] == "ack" and link is not None and link.sent:
-            r.ack(link.sent[-1], ok=ev[1])  # type: ignore[arg-type]
+            r.ack(cast(Command, link.sent[-1]), ok=ev[1])  # the router sends only commands
         elif ev[0] == "tick":
             r.tick(ev[1])
         elif ev[0] == "drop":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 import paho.mqtt.client as paho_mqtt
@@ -48,7 +48,7 @@ async def test_through_aiomqtt_qos0_skips_paho_qos1_is_acked_after_its_handler_i
     class Recorder(asyncio.Queue[Any]):
         def put_nowait(self, item: Any) -> None:  # as the gateway's Inbound queue
             order.append(("paho", item.topic.value))
-            assert not any(p == PUBACK_7 for p in from_client._queue)  # type: ignore[attr-defined]
+            assert not any(p == PUBACK_7 for p in from_client._queue)  # type: ignore[attr-defined]  # typeshed has no Queue._queue
 
     server = await asyncio.start_server(broker, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -100,7 +100,7 @@ def _wake_up(client: paho_mqtt.Client) -> None:
     """What aiomqtt's reader callback does when the socket is readable."""
     while True:
         client.loop_read()
-        if client._sock.pending() > 0:  # type: ignore[union-attr]
+        if cast(SplittingSocket, client._sock).pending() > 0:  # _paho_on put it there
             continue
         break
 

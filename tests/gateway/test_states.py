@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +24,11 @@ from gateway.fleet.states import (
 )
 from protocol.vocabulary import RobotKind
 
-KINDS = {RobotKind.SERVING: (ServingState, SERVING), RobotKind.COOKING: (CookingState, COOKING)}
+# each kind's states and its table (keyed by the states, which are str: looked up with str)
+KINDS: dict[RobotKind, tuple[type[StrEnum], Mapping[Any, frozenset[str]]]] = {
+    RobotKind.SERVING: (ServingState, SERVING),
+    RobotKind.COOKING: (CookingState, COOKING),
+}
 
 
 @given(st.sampled_from(ConnState), st.sampled_from(ConnInput))

@@ -4,7 +4,7 @@ lays a telemetry record out, each robot's snapshot holding its latest sample."""
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -14,6 +14,7 @@ from gateway.streams import telemetry_batch
 from protocol import streams
 from protocol.messages import Telemetry
 from protocol.streams import RobotSnapshot, TelemetryRecord
+from tests.support.replies import RawEntries, RawFields
 
 SAMPLE = ("r1", 7, 1.5, 3.25, 7.5, 0.1, 81.0, 0.7, "udp", 2.0)
 # Numbers whose text is easy to get wrong: exponents, negative zero, 17 digits, ints.
@@ -68,7 +69,7 @@ async def test_entries_are_the_records_layout_and_snapshots_hold_the_latest_samp
     latest = {s[0]: s for s in AWKWARD}
     snaps = {"r2": {"connection": "online", "seen": 1.0, "id": "r2", "updated": 2.5},
              "r9": {"state": "idle", "id": "r9", "updated": 2.5}}  # fmt: skip
-    n = await redis_client.execute_command(
+    n = await redis_client.execute_command(  # type: ignore[no-untyped-call]  # untyped in redis-py
         *telemetry_batch.command(
             _encoded(AWKWARD),
             {robot: telemetry_batch.sample(*s) for robot, s in latest.items()},
@@ -79,7 +80,7 @@ async def test_entries_are_the_records_layout_and_snapshots_hold_the_latest_samp
     )
     assert n == len(AWKWARD)
 
-    got = [f for _, f in await redis_client.xrange(streams.TELEMETRY)]
+    got = [f for _, f in cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))]
     records = [_record(s) for s in AWKWARD]
     assert [list(f) for f in got] == [[b"robot", b"sample"]] * 4
     # Byte for byte what protocol.streams writes for the record: one JSON object.
@@ -90,7 +91,7 @@ async def test_entries_are_the_records_layout_and_snapshots_hold_the_latest_samp
     assert [streams.from_fields(TelemetryRecord, f) for f in got] == records
 
     for robot in (*latest, "r9"):
-        stored = await redis_client.hgetall(streams.robot_key(robot))
+        stored = cast(RawFields, await redis_client.hgetall(streams.robot_key(robot)))
         want: dict[str, Any] = dict(snaps.get(robot, {}))
         if robot in latest:  # the latest sample over the other fields, rx as ``seen``
             rec = _record(latest[robot])

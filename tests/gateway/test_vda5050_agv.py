@@ -11,7 +11,7 @@ of the standard and of our state machine on everything that crosses.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -34,7 +34,7 @@ from protocol.vda5050 import (
     order_problems,
     stitch_problems,
 )
-from protocol.vocabulary import RobotKind
+from protocol.vocabulary import CommandAction, RobotKind
 from simulator.vda_model import VdaAgv
 from tests.protocol.vda5050_support import assert_schema_valid
 
@@ -125,7 +125,9 @@ class Loop:
     def command(self, action: str, **args: Any) -> str:
         self.ids += 1
         cid = f"c{self.ids}"
-        self.ctl.on_command(Command(robot="agv-1", id=cid, action=action, args=args), self.now)
+        self.ctl.on_command(
+            Command(robot="agv-1", id=cid, action=CommandAction(action), args=args), self.now
+        )
         return cid
 
     def step(self, dt: float = 0.1) -> None:
@@ -172,6 +174,7 @@ def test_dock_charges_at_the_nearest_dock() -> None:
     loop.step()
     cid = loop.command("dock")
     (order,) = loop.published
+    assert isinstance(order, Order)
     assert [n.node_id for n in order.nodes] == ["T1", "pass", "dock-1"]
     (charge,) = order.nodes[-1].actions
     assert (charge.action_type, charge.blocking_type) == ("startCharging", "HARD")
@@ -194,10 +197,11 @@ def test_refusals_are_immediate_and_say_why() -> None:
     pickup = loop.command("pickup_done")
     cook = loop.command("cook", recipe="soup")
     reasons = {c: loop.acks[c].reason for c in (nowhere, unknown, busy, nothing, pickup, cook)}
+    assert loop.ctl.job is not None  # busy_first's
     assert reasons == {
         nowhere: "the AGV has not reported where it is yet",
         unknown: "goto: no table 'T9' on the floor graph ([floor] tables)",
-        busy: f"goto: busy: order {loop.ctl.job.order_id}",  # type: ignore[union-attr]
+        busy: f"goto: busy: order {loop.ctl.job.order_id}",
         nothing: "release: nothing to release",
         pickup: "pickup_done: not waiting for a pickup",
         cook: "cook: not supported by a VDA 5050 robot",
@@ -224,13 +228,14 @@ def test_estop_latches_and_release_cancels_the_order() -> None:
     loop.command("goto", table="T3", task="o-3")
     loop.run(1.5)
     stop = loop.command("estop")
-    assert [a.action_type for a in loop.wire[-1].actions] == ["startPause"]  # type: ignore[union-attr]
+    assert [a.action_type for a in cast(InstantActions, loop.wire[-1]).actions] == ["startPause"]
     loop.run(1)
-    assert loop.fleet_state == "estop" and loop.acks[stop].ok and loop.agv.paused
+    # (compared as a tuple: an assert on paused alone would keep it narrowed to True below)
+    assert (loop.fleet_state, loop.acks[stop].ok, loop.agv.paused) == ("estop", True, True)
     resume = loop.command("resume")
     assert loop.acks[resume].reason == "resume: robot is in estop; send release first"
     release = loop.command("release")
-    kinds = [[a.action_type for a in m.actions] for m in loop.wire]  # type: ignore[union-attr]
+    kinds = [[a.action_type for a in m.actions] for m in cast(list[InstantActions], loop.wire)]
     assert kinds == [["cancelOrder"], ["stopPause"]]  # no vendor e-stop in this factsheet-less AGV
     loop.run(2)
     assert loop.acks[release].ok and loop.fleet_state == "idle"
@@ -270,7 +275,12 @@ def test_every_resend_of_an_unconfirmed_order_is_published_with_a_new_header() -
     for _ in range(2):  # the router's attempts 2 and 3
         loop.run(0.3)
         loop.ctl.on_command(
-            Command(robot="agv-1", id=cid, action="goto", args={"table": "T1", "task": "o-7"}),
+            Command(
+                robot="agv-1",
+                id=cid,
+                action=CommandAction.GOTO,
+                args={"table": "T1", "task": "o-7"},
+            ),
             loop.now,
         )
     orders = [m for m in loop.published if isinstance(m, Order)]
@@ -286,7 +296,9 @@ def test_every_resend_of_instant_actions_is_published_with_a_new_header() -> Non
     loop = Loop(loss=1.0)
     loop.step()
     cid = loop.command("pause")
-    loop.ctl.on_command(Command(robot="agv-1", id=cid, action="pause", args={}), loop.now)
+    loop.ctl.on_command(
+        Command(robot="agv-1", id=cid, action=CommandAction.PAUSE, args={}), loop.now
+    )
     sent = [m for m in loop.published if isinstance(m, InstantActions)]
     assert [m.header_id for m in sent] == [0, 1]
     assert sent[0].actions == sent[1].actions
@@ -323,7 +335,7 @@ def test_anything_goes_and_the_rules_hold(
         loop.command(action, **args)
         loop.run(wait)
     loop.run(3)
-    header_ids: dict[type, list[int]] = {Order: [], InstantActions: []}
+    header_ids: dict[type[Any], list[int]] = {Order: [], InstantActions: []}
     last_of: dict[str, Order] = {}
     for msg in loop.published:
         header_ids[type(msg)].append(msg.header_id)
@@ -364,6 +376,7 @@ def test_a_table_named_otherwise_is_found_by_its_position() -> None:
     far = loop.command("goto", table="Terrace", x=7.0, y=6.0)
     loop.command("goto", table="Window 2", x=7.2, y=3.9, task="o-6")  # as the dispatcher sends
     (order,) = loop.published
+    assert isinstance(order, Order)
     assert order.nodes[-1].node_id == "T2"
     assert loop.acks[far].reason == "goto: no table 'Terrace' on the floor graph ([floor] tables)"
 

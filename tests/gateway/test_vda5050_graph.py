@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -64,8 +65,8 @@ def test_duplicate_names_are_refused() -> None:
         FloorGraph([node("A", 0, 0), node("A", 1, 1)])
 
 
-def test_config_refuses_a_floor_graph_it_cannot_build(tmp_path: object) -> None:
-    path = tmp_path / "c.toml"  # type: ignore[operator]
+def test_config_refuses_a_floor_graph_it_cannot_build(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
     path.write_text(
         "[mqtt]\nenabled = true\n[vda5050]\nenabled = true\n"
         '[floor]\ntables = [{ name = "dock-1", x = 2.0, y = 2.0 }]\n'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from protocol import streams
 from protocol.messages import Telemetry
 from robodine.redisio.client import connect
 from tests.servers import RedisServer
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -53,9 +55,9 @@ async def test_events_hashes_telemetry_and_snapshots_land_as_written(
     _sample(writer, 2)
     await writer.drained()
     assert await client.hgetall("rd:test") == {b"a": b"1"}
-    [(_, event)] = await client.xrange(streams.EVENTS)
+    [(_, event)] = cast(RawEntries, await client.xrange(streams.EVENTS))
     assert streams.decode_fields(event)["data"] == {"state": "idle"}
-    entries = [f for _, f in await client.xrange(streams.TELEMETRY)]
+    entries = [f for _, f in cast(RawEntries, await client.xrange(streams.TELEMETRY))]
     assert [e[b"sample"] for e in entries] == [
         b'{"robot":"r1","seq":%d,"ts":%d.0,"x":1.25,"y":2.5,"theta":-0.0,"battery":80.0,'
         b'"speed":0.00001,"transport":"udp","rx":%d.0}' % (seq, 10 + seq, 20 + seq)
@@ -78,11 +80,12 @@ async def test_a_flushed_script_costs_one_batch_of_telemetry_and_no_event(
         writer.event(streams.EventType.ROBOT_STATE, "r1", data={"n": n})
         _sample(writer, n + 1)
         await writer.drained()
-    got = [streams.decode_fields(f)["data"]["n"] for _, f in await client.xrange(streams.EVENTS)]
+    events = cast(RawEntries, await client.xrange(streams.EVENTS))
+    got = [streams.decode_fields(f)["data"]["n"] for _, f in events]
     assert got == [0, 1, 2]  # the event sent with the failed script is not written twice
     seqs = [
         streams.from_fields(streams.TelemetryRecord, f).seq
-        for _, f in await client.xrange(streams.TELEMETRY)
+        for _, f in cast(RawEntries, await client.xrange(streams.TELEMETRY))
     ]
     assert seqs == [1, 3] and writer.stats.get("telemetry_dropped", "redis_down") == 1
     await client.aclose()
@@ -123,8 +126,8 @@ def test_the_buffered_gauge_reads_what_waits_for_redis_when_scraped() -> None:
 
     from gateway.streams.writer import StreamWriter
 
-    w = _Writer()
-    StreamWriter.probe_buffers(w)  # type: ignore[arg-type]
+    w: Any = _Writer()  # stands in for a StreamWriter: only the buffers the probe reads
+    StreamWriter.probe_buffers(w)
     fams = {f.name: f for f in StatsCollector(stats).collect()}
     got = {s.labels["kind"]: s.value for s in fams["robodine_gateway_buffered"].samples}
     assert got == {"telemetry": 3, "events": 0}

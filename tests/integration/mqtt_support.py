@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 import msgspec
@@ -52,6 +52,7 @@ from protocol.vda5050 import (
 from protocol.vda5050 import State as VdaState
 from tests.robot import robots_config
 from tests.support.gateway import gateway_settings
+from tests.support.replies import RawEntries
 
 FLOOR: dict[str, Any] = {
     "width": 12.0,
@@ -113,7 +114,7 @@ async def events(
     r: Any, type_: str | None = None, robot: str | None = None
 ) -> list[dict[str, Any]]:
     out = []
-    for entry_id, fields in await r.xrange(streams.EVENTS):
+    for entry_id, fields in cast(RawEntries, await r.xrange(streams.EVENTS)):
         ev = streams.decode_fields(fields)
         ev["id"] = entry_id.decode()
         if (type_ is None or ev["type"] == type_) and (robot is None or ev["robot"] == robot):

@@ -6,7 +6,9 @@ import asyncio
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import pytest
@@ -19,7 +21,8 @@ from protocol.streams import CAMERAS, EVENTS, TELEMETRY, camera_stream, robot_ke
 from protocol.vocabulary import RobotKind
 from tests.robot import TestRobot
 from tests.servers import RedisServer
-from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,12 +39,12 @@ def jpeg(n: int, size: int = 40_000) -> bytes:
 
 
 async def frames_in(redis: aioredis.Redis, robot: str, camera: str) -> list[dict[bytes, bytes]]:
-    return [f for _, f in await redis.xrange(camera_stream(robot, camera))]
+    return [f for _, f in cast(RawEntries, await redis.xrange(camera_stream(robot, camera)))]
 
 
-async def connected(gw: object, robot: str = "serve-1") -> tuple[TestRobot, Welcome]:
+async def connected(gw: RunningGateway, robot: str = "serve-1") -> tuple[TestRobot, Welcome]:
     kind = RobotKind.COOKING if robot.startswith("cook") else RobotKind.SERVING
-    bot = TestRobot(robot, kind, gw.tcp_port, gw.udp_port)  # type: ignore[attr-defined]
+    bot = TestRobot(robot, kind, gw.tcp_port, gw.udp_port)
     welcome = await bot.connect()
     assert isinstance(welcome, Welcome)
     return bot, welcome
@@ -62,7 +65,7 @@ async def test_frames_over_udp_and_tcp_arrive_intact(
         for n in range(3):
             for chunk in sender.frame("front", jpeg(n), 100.0 + n):
                 bot.udp_raw(chunk, welcome.camera_port)
-            await wait_for(lambda n=n: _count(redis_client, n + 1))
+            await wait_for(partial(_count, redis_client, n + 1))
         tcp = CameraSender("serve-1", bot.key, max_chunk=65536)
         tcp._next["front"] = sender._next["front"]  # one seq per camera, whichever transport
         for chunk in tcp.frame("front", jpeg(3), 103.0):
@@ -73,9 +76,9 @@ async def test_frames_over_udp_and_tcp_arrive_intact(
         assert [int(e[b"frame"]) for e in entries] == [0, 1, 2, 3]
         assert [float(e[b"ts"]) for e in entries] == [100.0, 101.0, 102.0, 103.0]
         await wait_for(lambda: _status(redis_client, "frames", 4))
-        status = msgspec.json.decode(await redis_client.hget(CAMERAS, "serve-1:front"))
+        status = msgspec.json.decode(cast(bytes, await redis_client.hget(CAMERAS, "serve-1:front")))
         assert status["state"] == "live" and status["bytes"] == 4 * 40_000
-        snap = await redis_client.hget(robot_key("serve-1"), "cameras")
+        snap = cast(bytes, await redis_client.hget(robot_key("serve-1"), "cameras"))
         assert msgspec.json.decode(snap)["front"]["state"] == "live"
         # a replayed chunk and a frame cut short change nothing
         for chunk in sender.frame("front", jpeg(9), 104.0)[:-1]:
@@ -155,7 +158,7 @@ async def _hlen(redis: aioredis.Redis, n: int) -> bool:
 
 
 async def _measure(
-    gw: object,
+    gw: RunningGateway,
     bots: list[tuple[TestRobot, Welcome]],
     redis: aioredis.Redis,
     *,
@@ -163,12 +166,12 @@ async def _measure(
 ) -> dict[str, float]:
     await redis.delete(TELEMETRY)
     start_id = (await redis.xinfo_stream(EVENTS))["last-generated-id"]
-    stats = gw.gateway.stats  # type: ignore[attr-defined]
+    stats = gw.gateway.stats
     frames_before = stats.total("camera_frames")
     duration = 3.0
     proc = None
     if flood is not None:
-        port = gw.camera_port  # type: ignore[attr-defined]
+        port = gw.camera_port
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -199,11 +202,13 @@ async def _measure(
     if proc is not None:
         out, _ = await proc.communicate()
         sent_frames = int(out.decode().strip() or 0)
-    await gw.drained()  # type: ignore[attr-defined]
+    await gw.drained()
     await asyncio.sleep(0.2)
-    got = {(f[b"robot"].decode(), _seq(f)) for _, f in await redis.xrange(TELEMETRY)}
+    got = {
+        (f[b"robot"].decode(), _seq(f)) for _, f in cast(RawEntries, await redis.xrange(TELEMETRY))
+    }
     latencies = []
-    for eid, fields in await redis.xrange(EVENTS, min=f"({start_id.decode()}"):
+    for eid, fields in cast(RawEntries, await redis.xrange(EVENTS, min=f"({start_id.decode()}")):
         data = fields.get(b"data", b"")
         for name, sent in sent_events.items():
             if f'"name":"{name}"'.encode() in data:

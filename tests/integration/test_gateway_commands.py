@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -50,7 +51,7 @@ async def test_command_round_trip_acks_the_entry(
     await bot.close()
 
 
-async def _zero(coro: Any) -> bool:
+async def _zero(coro: Awaitable[object]) -> bool:
     return await coro == 0
 
 
@@ -91,7 +92,8 @@ async def test_malformed_command_entry_fails_and_is_acked(
     entry = await redis_client.xadd(streams.COMMANDS, {"robot": "serve-1", "ts": "not-a-number"})
     evs = await wait_for(lambda: events(redis_client, "command.failed"))
     assert (
-        evs[0]["data"]["reason"] == "invalid_command" and evs[0]["data"]["entry"] == entry.decode()
+        evs[0]["data"]["reason"] == "invalid_command"
+        and evs[0]["data"]["entry"] == cast(bytes, entry).decode()
     )
     assert "id" in evs[0]["data"]["detail"] or "ts" in evs[0]["data"]["detail"]
     await wait_for(lambda: _zero(pending(redis_client)))
@@ -122,6 +124,7 @@ async def test_resent_command_acked_late_counts_once(
     cid = await submit(redis_client, "serve-1", "pause")
     first = await bot.recv()
     second = await bot.recv()
+    assert isinstance(first, Command)
     assert isinstance(second, Command) and second.attempt == 2 and second.id == first.id
     bot.ack(second)
     bot.ack(first)  # a late duplicate ack changes nothing
@@ -139,6 +142,7 @@ async def test_refused_command_fails_with_the_robots_reason(
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "goto", args={"x": 1, "y": 1})
     cmd = await bot.recv()
+    assert isinstance(cmd, Command)
     bot.ack(cmd, ok=False, reason="estop engaged")
     ev = await outcome(redis_client, cid)
     assert ev["data"]["reason"] == "refused" and ev["data"]["detail"] == "estop engaged"
@@ -151,6 +155,7 @@ async def test_duplicate_command_id_is_not_executed_twice(
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "dock")
     cmd = await bot.recv()
+    assert isinstance(cmd, Command)
     bot.ack(cmd)
     await outcome(redis_client, cid)
     await submit(redis_client, "serve-1", "dock", cid=cid)  # e.g. an outbox relay retry
@@ -169,6 +174,7 @@ async def test_command_survives_a_robot_reconnect(
     bot = await online(gateway)
     cid = await submit(redis_client, "serve-1", "goto", args={"x": 2, "y": 2})
     first = await bot.recv()
+    assert isinstance(first, Command)
     await bot.close()  # drops before acking
     bot2 = await online(gateway)
     again = await bot2.recv()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import cast
 
 import orjson
 import pytest
@@ -14,8 +16,10 @@ from protocol.messages import Error
 from protocol.udp import encode_datagram
 from protocol.vocabulary import ErrorCode, RobotKind
 from tests.robot import TestRobot
+from tests.servers import RedisServer
 from tests.support.gateway import RunningGateway
 from tests.support.integration import events, online
+from tests.support.replies import RawEntries, RawFields
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,7 +43,7 @@ async def test_hello_state_and_telemetry_reach_the_streams(
     state = await events(redis_client, "robot.state", "serve-1")
     assert state[0]["data"]["state"] == "idle" and state[0]["data"]["previous"] is None
 
-    ((_entry_id, fields),) = await redis_client.xrange(streams.TELEMETRY)
+    ((_entry_id, fields),) = cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
     rec = streams.from_fields(streams.TelemetryRecord, fields)
     assert (rec.robot, rec.seq, rec.x, rec.y, rec.battery, rec.theta, rec.speed) == (
         "serve-1",
@@ -53,7 +57,8 @@ async def test_hello_state_and_telemetry_reach_the_streams(
     assert rec.transport == "udp" and rec.ts == pytest.approx(sample.ts) and rec.rx >= rec.ts - 1
 
     snap = streams.from_fields(
-        streams.RobotSnapshot, await redis_client.hgetall(streams.robot_key("serve-1"))
+        streams.RobotSnapshot,
+        cast(RawFields, await redis_client.hgetall(streams.robot_key("serve-1"))),
     )
     assert (snap.connection, snap.state, snap.kind, snap.x, snap.battery) == (
         "online",
@@ -192,7 +197,7 @@ async def test_udp_forged_replayed_unknown_and_malformed_are_dropped(
     await gateway.drained()
     seqs = [
         streams.from_fields(streams.TelemetryRecord, f).seq
-        for _, f in await redis_client.xrange(streams.TELEMETRY)
+        for _, f in cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
     ]
     assert seqs == [10, 13]
     assert stats.get("udp_dropped", "replayed") == 2
@@ -266,7 +271,9 @@ async def _conn_states(r: aioredis.Redis, expected: list[str]) -> bool:
     return [e["data"]["state"] for e in await events(r, "robot.connection", "serve-1")] == expected
 
 
-async def test_flooding_robot_is_rate_limited(redis_server, redis_client, tmp_path) -> None:
+async def test_flooding_robot_is_rate_limited(
+    redis_server: RedisServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     from tests.support.gateway import gateway_settings, run_gateway
 
     settings = gateway_settings(redis_server.url, tmp_path, tcp={"rate_per_s": 10, "burst": 20})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Sized
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -28,6 +30,7 @@ from tests.protocol.vda5050_support import spawn_client_with_will
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.integration import outcome, submit
+from tests.support.replies import RawEntries, RawFields
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -73,7 +76,7 @@ async def test_robot_round_trip_over_mqtt(
     assert states_of(await events(redis_client), "mq-1") == ["idle"]
     (ev,) = robot_events(await events(redis_client), "mq-1", "door_open")
     assert (ev["level"], ev["data"]["data"]) == ("warning", {"door": 2})
-    ((_, fields),) = await redis_client.xrange(streams.TELEMETRY)
+    ((_, fields),) = cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
     rec = streams.from_fields(streams.TelemetryRecord, fields)
     assert (rec.robot, rec.x, rec.y, rec.battery, rec.transport) == (
         "mq-1",
@@ -83,14 +86,15 @@ async def test_robot_round_trip_over_mqtt(
         "mqtt",
     )
     snap = streams.from_fields(
-        streams.RobotSnapshot, await redis_client.hgetall(streams.robot_key("mq-1"))
+        streams.RobotSnapshot,
+        cast(RawFields, await redis_client.hgetall(streams.robot_key("mq-1"))),
     )
     assert (snap.connection, snap.state, snap.transport) == ("offline", "idle", "mqtt")
     assert await retained(mosquitto_private.port, "robodine/v1/robots/+/command") == []
 
 
-async def len_is(got: object, n: int) -> bool:
-    return len(await got) == n  # type: ignore[misc]
+async def len_is(got: Awaitable[Sized], n: int) -> bool:
+    return len(await got) == n
 
 
 async def test_last_will_takes_the_robot_offline(

@@ -15,6 +15,7 @@ from tests.integration.sim import FLOOR, all_idle, simulated
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
 from tests.support.integration import events, place, statuses
+from tests.support.replies import as_fields
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,7 +41,7 @@ async def order_command(r: aioredis.Redis, kind: str, order: str) -> str:
         type=kind,
         args={"order": order},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return rec.id
 
 
@@ -98,7 +99,8 @@ async def test_a_robot_killed_mid_delivery_is_replaced_and_the_order_delivered_o
         async def carrier() -> str | None:
             for e in await events(redis_client, "robot.state"):
                 if e["data"]["state"] == "en_route" and e["data"]["task"] == f"{order}:d":
-                    return e["robot"]
+                    robot: str = e["robot"]
+                    return robot
             return None
 
         first = await wait_for(carrier, timeout=10)
@@ -180,14 +182,14 @@ async def test_cancel_and_bad_order_commands(
             type="order.place",
             args={"order": "o1", "table": {"name": "T1"}, "items": []},
         )
-        await redis_client.xadd(streams.COMMANDS, streams.to_fields(bad))
+        await redis_client.xadd(streams.COMMANDS, as_fields(streams.to_fields(bad)))
         dup = await place(redis_client, ITEMS, order="o-dup")
         await place(redis_client, ITEMS, order=dup)
         weird = streams.CommandRecord(
             id="w1", robot="", action="x", ts=time.time(), type="order.eat"
         )
 
-        await redis_client.xadd(streams.COMMANDS, streams.to_fields(weird))
+        await redis_client.xadd(streams.COMMANDS, as_fields(streams.to_fields(weird)))
 
         async def failures() -> dict[str, str]:
             out = {}

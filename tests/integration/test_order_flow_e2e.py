@@ -177,7 +177,7 @@ async def test_an_order_completes_across_a_gateway_restart(
         order = (await shop.order("T1", ("Kimchi stew", 1)))["id"]
 
         async def cooking() -> bool:
-            return (await shop.get(order))["status"] == "cooking"
+            return bool((await shop.get(order))["status"] == "cooking")
 
         await wait_for(cooking, timeout=10)
         await gw1.stop()  # mid-cook; the robots keep trying to reconnect

@@ -7,15 +7,18 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from protocol import streams
+from protocol.messages import Command
 from protocol.vocabulary import RobotKind
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
 from tests.support.integration import online
+from tests.support.replies import RawFields, as_fields
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,7 +29,7 @@ TELEMETRY_FIELDS = {"seq", "ts", "x", "y", "theta", "battery", "speed", "seen", 
 
 async def _snapshots(client: aioredis.Redis) -> dict[str, dict[bytes, bytes]]:
     return {
-        robot: await client.hgetall(streams.robot_key(robot))
+        robot: cast(RawFields, await client.hgetall(streams.robot_key(robot)))
         for robot in ("serve-1", "serve-2", "cook-1")
     }
 
@@ -52,10 +55,11 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
                 args={"order": order, "table": {"name": "T1", "x": 5.0, "y": 2.0},
                       "items": [{"line": "1", "name": "Bibimbap", "recipe": "bibimbap"}]},
             )  # fmt: skip
-            await client.xadd(streams.COMMANDS, streams.to_fields(place))  # type: ignore[arg-type]
+            await client.xadd(streams.COMMANDS, as_fields(streams.to_fields(place)))
             cmd = await cook.wait_command()  # the cook task: the order is open in rd:dispatch
-            cook.ack(cmd)  # type: ignore[arg-type]
-            cook.state("cooking", cmd.args["task"])  # type: ignore[union-attr]
+            assert isinstance(cmd, Command)
+            cook.ack(cmd)
+            cook.state("cooking", cmd.args["task"])
             await wait_for(lambda: client.hexists(streams.DISPATCH, order))
         else:  # nothing written after the restart unless the writer looks for itself
             cook.state("cooking", "t1")
@@ -96,7 +100,8 @@ async def test_a_redis_that_lost_its_data_gets_every_snapshot_field_back(
             kept = {k: v for k, v in fields.items() if k.decode() not in TELEMETRY_FIELDS}
             assert {k: after[robot][k] for k in kept} == kept, robot
         assert after["serve-1"][b"connection"] == b"online"  # what /api/robots shows
-        assert {m.decode() for m in await client.smembers(streams.ROBOTS_INDEX)} == {
+        members = cast(set[bytes], await client.smembers(streams.ROBOTS_INDEX))
+        assert {m.decode() for m in members} == {
             "serve-1", "serve-2", "cook-1"
         }  # fmt: skip
         assert await client.hgetall(streams.DISPATCH) == dispatch

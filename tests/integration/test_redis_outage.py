@@ -4,6 +4,7 @@ in order."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ def patient(url: str, tmp_path: Path, **gateway: Any) -> Settings:
     )
 
 
-async def once_in_order(client: aioredis.Redis, sent: list[str], logs: list[dict]) -> None:
+async def once_in_order(
+    client: aioredis.Redis, sent: list[str], logs: Sequence[Mapping[str, Any]]
+) -> None:
     """Every state reported is in rd:events once, in order; the outage logged once each way."""
     got = await events(client, "robot.state", "serve-1")
     assert [e["data"]["state"] for e in got] == sent

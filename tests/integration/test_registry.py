@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Sized
 from pathlib import Path
 
 import msgspec
@@ -72,7 +73,7 @@ async def test_add_rekey_and_remove_a_robot_live(
             await b.close()
 
 
-async def _n(coro, n: int) -> bool:
+async def _n(coro: Awaitable[Sized], n: int) -> bool:
     return len(await coro) >= n
 
 

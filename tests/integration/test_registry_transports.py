@@ -8,6 +8,7 @@ without a restart (``registry.sync``), and forget them when they are removed.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ async def test_api_robots_on_mqtt_and_vda5050_are_served_then_forgotten(
         for robot in ("api-mq", "api-agv"):
             await redis_client.hdel(streams.REGISTRY, robot)
             await sync(redis_client, robot)
-            await wait_for(lambda r=robot: _has(changes(redis_client), (r, "removed")))
+            await wait_for(partial(_removed, redis_client, robot))
         async with ScriptedRobot(mosquitto_private.port, "api-mq") as bot:
             await bot.presence(Presence.ONLINE)
             await wait_for(lambda: _counted(stats, "mqtt_dropped", "unknown_robot"))
@@ -150,6 +151,10 @@ async def _counted(stats: Any, name: str, label: str) -> bool:
 
 async def _has(coro: Any, item: tuple[str, str]) -> bool:
     return item in await coro
+
+
+async def _removed(r: aioredis.Redis, robot: str) -> bool:
+    return await _has(changes(r), (robot, "removed"))
 
 
 async def _refused(r: aioredis.Redis, n: int) -> dict[str, str]:

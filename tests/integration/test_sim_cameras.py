@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import pytest
@@ -15,6 +16,7 @@ from simulator.camera import CameraOptions
 from tests.integration.sim import simulated
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.replies import RawEntries, RawFields
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -30,11 +32,11 @@ async def test_simulated_robots_send_changing_frames(
         await wait_for(lambda: _frames(redis_client, 3), timeout=15)
         statuses = {
             k.decode(): msgspec.json.decode(v)
-            for k, v in (await redis_client.hgetall(CAMERAS)).items()
+            for k, v in cast(RawFields, await redis_client.hgetall(CAMERAS)).items()
         }
         assert set(statuses) == {"serve-1:front", "serve-2:front", "cook-1:front"}
         assert {s["state"] for s in statuses.values()} <= {"live", "stale"}
-        entries = await redis_client.xrange(camera_stream("serve-1", "front"))
+        entries = cast(RawEntries, await redis_client.xrange(camera_stream("serve-1", "front")))
         frames = [f[b"jpeg"] for _, f in entries]
     assert len(set(frames)) == len(frames)  # each one drawn anew
     picture = image.open(io.BytesIO(frames[-1]))

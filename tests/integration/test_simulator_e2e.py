@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,12 +13,13 @@ from tests.integration.sim import FLOOR, all_idle, simulated
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
 from tests.support.integration import events, outcome, submit
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def states_of(evs: list[dict], robot: str) -> list[str]:
+def states_of(evs: list[dict[str, Any]], robot: str) -> list[str]:
     return [e["data"]["state"] for e in evs if e["type"] == "robot.state" and e["robot"] == robot]
 
 
@@ -78,7 +80,7 @@ async def test_simulated_fleet_delivers_cooks_and_obeys(
         # the robot was really there: a telemetry sample near table T1
         samples = [
             streams.from_fields(streams.TelemetryRecord, f)
-            for _, f in await redis_client.xrange(streams.TELEMETRY)
+            for _, f in cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
         ]
         mine = [s for s in samples if s.robot == "serve-1"]
         assert any(abs(s.x - 4.0) < 0.3 and abs(s.y - 4.0) < 0.3 for s in mine)

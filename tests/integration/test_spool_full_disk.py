@@ -4,7 +4,9 @@ are served, and the loss is logged once and told as alarms when Redis is back.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -55,7 +57,7 @@ async def test_a_full_spool_disk_during_an_outage_costs_events_not_robots(
 
             redis_private.start()  # the disk still full: the alarms go to Redis
 
-            async def alarms() -> list[dict]:
+            async def alarms() -> list[dict[str, Any]]:
                 types = {"gateway.spool_overflow", "gateway.spool_degraded"}
                 return [e for e in await events(client) if e["type"] in types]
 
@@ -76,8 +78,8 @@ async def test_a_full_spool_disk_during_an_outage_costs_events_not_robots(
     await client.aclose()
 
 
-async def _two(alarms: object) -> list[dict] | None:
-    got: list[dict] = await alarms  # type: ignore[misc]
+async def _two(alarms: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    got = await alarms
     return got if len({e["type"] for e in got}) == 2 else None
 
 

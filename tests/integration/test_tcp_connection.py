@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +20,7 @@ from tests.robot import TestRobot
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
 from tests.support.integration import events
+from tests.support.replies import RawEntries
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,7 +64,7 @@ async def _pipelined_frames(url: str, tmp_path: Path) -> None:
         assert isinstance(await bot.recv(), Welcome)
 
         async def five() -> list[tuple[bytes, dict[bytes, bytes]]]:
-            entries = await redis_client.xrange(streams.TELEMETRY)
+            entries = cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
             return entries if len(entries) == 5 else []
 
         got = [streams.from_fields(streams.TelemetryRecord, f) for _, f in await wait_for(five)]

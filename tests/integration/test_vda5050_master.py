@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -43,6 +45,7 @@ from tests.protocol.vda5050_support import assert_schema_valid, serving_factshee
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.integration import outcome, submit
+from tests.support.replies import RawEntries
 from tests.support.vda5050 import _has_state, online, remaining
 from tests.waiting import wait_for
 
@@ -131,7 +134,7 @@ async def test_delivery_is_released_as_base_and_horizon_and_updates_stitch(
         ("en_route", "o-7", "delivery_running"),
         ("at_table", "o-7", "delivery_arrived"),
     ]
-    tele = await redis_client.xrange(streams.TELEMETRY)
+    tele = cast(RawEntries, await redis_client.xrange(streams.TELEMETRY))
     recs = [streams.from_fields(streams.TelemetryRecord, f) for _, f in tele]
     assert recs and all(r.robot == "agv-1" and r.transport == "vda5050" for r in recs)
     assert (recs[-1].x, recs[-1].y, recs[-1].battery) == (10.0, 4.0, 80.0)
@@ -301,7 +304,8 @@ async def test_estop_pauses_then_latches_and_release_resumes(
         assert [m.header_id for m in (first, second)] == [0, 1]
         assert [a.action_type for a in first.actions] == ["startPause"]  # alone, first
         assert [a.action_type for a in second.actions] == ["robodineEStop"]
-        assert second.actions[0].action_parameters[0].value == "spill"  # type: ignore[index]
+        params = second.actions[0].action_parameters
+        assert params is not None and params[0].value == "spill"
         done = tuple(
             ActionState(action_id=a.action_id, action_status=ActionStatus.FINISHED)
             for m in (first, second)
@@ -340,8 +344,8 @@ async def states_now(r: aioredis.Redis) -> list[str]:
     return states_of(await events(r, "robot.state"), "agv-1")
 
 
-async def equals(got: object, want: object) -> bool:
-    return await got == want  # type: ignore[misc]
+async def equals(got: Awaitable[object], want: object) -> bool:
+    return await got == want
 
 
 async def test_bad_input_is_counted_and_the_order_is_not_lost(

@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -33,6 +33,7 @@ from tests.protocol.vda5050_support import SCHEMA_DIRS, wire_errors
 from tests.servers import MosquittoServer, RedisServer
 from tests.support.gateway import RunningGateway, run_gateway
 from tests.support.integration import outcome, submit
+from tests.support.replies import RawEntries, RawFields
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -169,7 +170,9 @@ async def test_simulated_agv_delivers_an_order(
         ("returning", "at_table", "order-42", "return_sent", "info"),
         ("idle", "returning", "", "return_ended", "info"),
     ]
-    snap = streams.from_fields(streams.RobotSnapshot, await r.hgetall(streams.robot_key("agv-1")))
+    snap = streams.from_fields(
+        streams.RobotSnapshot, cast(RawFields, await r.hgetall(streams.robot_key("agv-1")))
+    )
     assert (snap.connection, snap.state, snap.transport, snap.kind) == (
         "online",
         "idle",
@@ -179,7 +182,7 @@ async def test_simulated_agv_delivers_an_order(
     assert (snap.x, snap.y) == (1.0, 4.0)
     tele = [
         streams.from_fields(streams.TelemetryRecord, f)
-        for _, f in await r.xrange(streams.TELEMETRY)
+        for _, f in cast(RawEntries, await r.xrange(streams.TELEMETRY))
     ]
     assert tele and {t.transport for t in tele} == {"vda5050"}
     assert max(t.x for t in tele) == 10.0 and all(0 < t.battery <= 100 for t in tele)

@@ -9,6 +9,7 @@ in Redis show sessions, alarms and refusals.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,8 @@ async def test_an_agv_that_changes_its_version_is_a_new_session(
     assert changed["data"]["data"] == {"from": "2.1.0", "to": "2.0.0"}
 
 
-async def equals(got: Any, want: object) -> bool:
-    return await got == want  # type: ignore[no-any-return]
+async def equals(got: Awaitable[object], want: object) -> bool:
+    return await got == want
 
 
 async def test_an_agv_of_a_version_we_do_not_speak_is_told_not_ignored(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -16,7 +17,7 @@ from tests.servers import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def status(system: System) -> tuple[int, dict]:
+def status(system: System) -> tuple[int, dict[str, Any]]:
     out = system.robodine("status", "--json", timeout=60)
     assert out.returncode in (0, 1, 2), out.stderr
     return out.returncode, json.loads(out.stdout)
@@ -27,7 +28,7 @@ def wait_online(url: str, n: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ids = client.smembers("rd:robots")
-        states = [client.hget(f"rd:robot:{i}", "connection") for i in ids]
+        states = [client.hget(f"rd:robot:{i!s}", "connection") for i in ids]  # str: decoded
         if states.count("online") >= n:
             return
         time.sleep(0.2)

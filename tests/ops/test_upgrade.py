@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import text
 
@@ -41,18 +42,24 @@ async def _first_then_head(url: str) -> tuple[list[tuple[str, str]], list[tuple[
             )
         revision = await upgrade(engine)
         async with engine.connect() as conn:
-            users = [
-                tuple(r)
-                for r in await conn.execute(
-                    text("SELECT username, password_hash FROM users ORDER BY username")
-                )
-            ]
-            todos = [tuple(r) for r in await conn.execute(text("SELECT title, done FROM todos"))]
+            users = cast(  # the columns the SELECT names (text() rows are untyped)
+                list[tuple[str, str]],
+                [
+                    tuple(r)
+                    for r in await conn.execute(
+                        text("SELECT username, password_hash FROM users ORDER BY username")
+                    )
+                ],
+            )
+            todos = cast(
+                list[tuple[str, bool]],
+                [tuple(r) for r in await conn.execute(text("SELECT title, done FROM todos"))],
+            )
             # head's tables are there and usable
             await conn.execute(text("SELECT count(*) FROM orders"))
     finally:
         await engine.dispose()
-    return users, todos, str(revision)  # type: ignore[return-value]
+    return users, todos, str(revision)
 
 
 def _check(url: str) -> None:

@@ -141,7 +141,8 @@ def test_the_installed_wheel_serves_the_dashboard_and_api_docs(
             timeout=60,
         )
         # migrated at start, to the head of the migrations the wheel carries
-        assert head_revision() in current.stdout + current.stderr
+        head = head_revision()
+        assert head is not None and head in current.stdout + current.stderr
     finally:
         proc.terminate()
         proc.wait(30)

@@ -36,7 +36,8 @@ def test_ack_removes_and_reconnect_resends_everything() -> None:
     table = PendingCommands(ack_timeout=1.0, max_attempts=3)
     table.add(cmd("a"), "1-0", now=0.0)
     table.add(cmd("b"), "2-0", now=0.0)
-    assert table.ack("a").ref == "1-0" and table.ack("a") is None
+    first = table.ack("a")
+    assert first is not None and first.ref == "1-0" and table.ack("a") is None
     assert [(e.command.id, e.command.attempt) for e in table.resend_all(0.2)] == [("b", 2)]
     assert table.next_deadline() == 1.2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from typing import Any
 
 import msgspec
 import pytest
@@ -24,7 +25,7 @@ from protocol.camera_chunks import (
 from protocol.cameras import CameraInfo, camera_key, is_jpeg, split_camera_key
 from protocol.envelope import gateway_decoder
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.messages import Camera
+from protocol.messages import Camera, Challenge
 from protocol.tcp import GatewayConnection, RobotConnection
 from protocol.vocabulary import ErrorCode, RobotKind
 
@@ -32,8 +33,8 @@ KEYS = {"r1": bytes(range(32)), "r2": bytes(range(1, 33))}
 JPEG = b"\xff\xd8" + bytes(range(256)) * 20 + b"\xff\xd9"
 
 
-def decoder(**kw: object) -> ChunkDecoder:
-    return ChunkDecoder(KEYS.get, **kw)  # type: ignore[arg-type]
+def decoder(**kw: Any) -> ChunkDecoder:
+    return ChunkDecoder(KEYS.get, **kw)
 
 
 def join(chunks: list[Chunk]) -> bytes:
@@ -225,7 +226,8 @@ def test_a_chunk_over_tcp_comes_out_raw_after_the_hello_and_is_refused_before() 
     assert err.value.code == ErrorCode.UNEXPECTED
     bot.receive_data(gw.challenge())
     challenge = bot.next_event()
-    gw.receive_data(bot.hello(challenge, ts=1.0))  # type: ignore[arg-type]
+    assert isinstance(challenge, Challenge)
+    gw.receive_data(bot.hello(challenge, ts=1.0))
     gw.next_event()
     gw.receive_data(bot.chunk(chunk) + bot.send(Camera(robot="r1", cameras=[])))
     assert gw.next_event() == RawChunk(chunk)

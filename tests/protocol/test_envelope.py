@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.envelope import encode, gateway_decoder, robot_decoder
+from protocol.envelope import BodyDecoder, encode, gateway_decoder, robot_decoder
 from protocol.errors import RemoteProtocolError
 from protocol.messages import (
     Challenge,
@@ -71,7 +72,7 @@ def test_arbitrary_bodies_raise_only_remote_protocol_errors(body: bytes) -> None
         st.none() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5) | st.floats(),
     )
 )
-def test_arbitrary_json_objects_raise_only_remote_protocol_errors(obj: dict) -> None:
+def test_arbitrary_json_objects_raise_only_remote_protocol_errors(obj: dict[str, Any]) -> None:
     with contextlib.suppress(RemoteProtocolError):
         gateway_decoder().decode(orjson.dumps(obj))
 
@@ -144,9 +145,11 @@ NESTED = [
 
 @pytest.mark.parametrize("body", NESTED, ids=["array", "hello", "object", "telemetry"])
 @pytest.mark.parametrize("side", [gateway_decoder, robot_decoder])
-def test_json_nested_past_the_recursion_limit_is_a_bad_message(body: bytes, side: object) -> None:
+def test_json_nested_past_the_recursion_limit_is_a_bad_message(
+    body: bytes, side: Callable[[], BodyDecoder[Any]]
+) -> None:
     with pytest.raises(RemoteProtocolError) as raised:
-        side().decode(body)  # type: ignore[operator]
+        side().decode(body)
     assert raised.value.code is ErrorCode.BAD_MESSAGE
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 from hypothesis import given
@@ -9,7 +11,7 @@ from protocol import streams
 from protocol.streams import CommandRecord, EventRecord, TelemetryRecord
 
 
-def as_redis(fields: dict) -> dict[bytes, bytes]:
+def as_redis(fields: dict[str, Any]) -> dict[bytes, bytes]:
     """What XRANGE returns for what XADD was given."""
     return {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
 
@@ -40,16 +42,18 @@ def test_telemetry_is_the_robot_and_the_sample_as_one_json_object() -> None:
     assert fields == {"robot": "serve-1", "sample": (
         '{"robot":"serve-1","seq":3,"ts":1.5,"x":2.0,"y":-1.0,"theta":0.5,"battery":80.0,'
         '"speed":0.25,"transport":"tcp","rx":1.75}')}  # fmt: skip
+    sample = fields["sample"]
+    assert isinstance(sample, str)
     flat = {k: getattr(rec, k) for k in TelemetryRecord.__struct_fields__}  # no ``sample``
     with pytest.raises(msgspec.ValidationError, match="no 'sample' field"):
         streams.from_fields(TelemetryRecord, as_redis(flat))
     with pytest.raises(msgspec.ValidationError, match="sample: Input data was truncated"):
         streams.from_fields(TelemetryRecord, {"robot": "serve-1", "sample": '{"robot":'})
     with pytest.raises(msgspec.ValidationError, match="battery"):
-        streams.from_fields(TelemetryRecord, {"robot": "serve-1", "sample": fields["sample"]
+        streams.from_fields(TelemetryRecord, {"robot": "serve-1", "sample": sample
                                               .replace("80.0", '"full"')})  # fmt: skip
     with pytest.raises(msgspec.ValidationError, match="'serve-2' holds a sample of 'serve-1'"):
-        streams.from_fields(TelemetryRecord, {"robot": "serve-2", "sample": fields["sample"]})
+        streams.from_fields(TelemetryRecord, {"robot": "serve-2", "sample": sample})
 
 
 def test_event_and_command_records_keep_json_fields() -> None:

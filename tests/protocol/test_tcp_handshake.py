@@ -14,7 +14,9 @@ from protocol.vocabulary import ErrorCode, RobotKind
 KEY = bytes(range(32))
 
 
-def pair(key_on_gateway: bytes | None = KEY, robot_key: bytes = KEY):
+def pair(
+    key_on_gateway: bytes | None = KEY, robot_key: bytes = KEY
+) -> tuple[GatewayConnection, RobotConnection]:
     gw = GatewayConnection(lambda r: key_on_gateway if r == "r1" else None, "ab" * 16, gateway="g")
     bot = RobotConnection("r1", RobotKind.SERVING, robot_key, "cd" * 16, firmware="1.0")
     return gw, bot
@@ -49,6 +51,7 @@ def test_wrong_key_or_unknown_robot_fail_the_same_way(gateway_key: bytes | None)
     gw, bot = pair(key_on_gateway=gateway_key)
     bot.receive_data(gw.challenge())
     challenge = bot.next_event()
+    assert isinstance(challenge, Challenge)
     gw.receive_data(bot.hello(challenge, ts=1.0))
     with pytest.raises(RemoteProtocolError) as err:
         gw.next_event()
@@ -63,7 +66,9 @@ def test_a_hello_for_another_connection_does_not_verify() -> None:
     gw1, bot = pair()
     gw2 = GatewayConnection(lambda r: KEY, "ef" * 16)
     bot.receive_data(gw1.challenge())
-    hello = bot.hello(bot.next_event(), ts=1.0)
+    challenge = bot.next_event()
+    assert isinstance(challenge, Challenge)
+    hello = bot.hello(challenge, ts=1.0)
     gw2.receive_data(hello)  # replayed onto a connection with another nonce
     with pytest.raises(RemoteProtocolError, match="does not verify"):
         gw2.next_event()
@@ -72,7 +77,9 @@ def test_a_hello_for_another_connection_does_not_verify() -> None:
 def test_robot_rejects_a_gateway_without_its_key() -> None:
     gw, bot = pair(key_on_gateway=KEY, robot_key=KEY)
     bot.receive_data(gw.challenge())
-    gw.receive_data(bot.hello(bot.next_event(), ts=1.0))
+    challenge = bot.next_event()
+    assert isinstance(challenge, Challenge)
+    gw.receive_data(bot.hello(challenge, ts=1.0))
     gw.next_event()
     impostor = GatewayConnection(lambda r: bytes(32), gw.nonce)
     impostor._key, impostor.robot, impostor._cnonce = bytes(32), "r1", bot.cnonce

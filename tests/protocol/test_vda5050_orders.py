@@ -213,12 +213,9 @@ def test_update_takes_the_map_of_the_stitching_node_or_needs_one() -> None:
     blind = replace(order, nodes=(replace(order.nodes[0], node_position=None),))
     with pytest.raises(LocalProtocolError, match="map_id needed"):
         build_order_update(master.header(), blind, _route("b"))
-    assert (
-        build_order_update(master.header(), blind, _route("b"), map_id="f")
-        .nodes[1]
-        .node_position.map_id
-        == "f"
-    )  # type: ignore[union-attr]
+    given = build_order_update(master.header(), blind, _route("b"), map_id="f")
+    assert given.nodes[1].node_position is not None
+    assert given.nodes[1].node_position.map_id == "f"
 
 
 def test_update_refuses_released_out_of_range() -> None:

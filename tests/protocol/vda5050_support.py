@@ -32,7 +32,7 @@ import string
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,7 +97,7 @@ assert "date-time" in _formats.checkers, "rfc3339-validator is missing (pip inst
 
 def date_time_checked(value: str) -> bool:
     """jsonschema's verdict on ``value`` as a ``date-time``."""
-    return _formats.conforms(value, "date-time")
+    return bool(_formats.conforms(value, "date-time"))
 
 
 def _strict(node: Any) -> None:
@@ -183,7 +183,8 @@ def raw_schema(subtopic: Subtopic, version: str = V21) -> dict[str, Any]:
         raise FileNotFoundError(
             f"VDA 5050 {version} schema {path} not found (tests/protocol/vda5050/README.md)"
         )
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
 
 
 @cache
@@ -199,8 +200,8 @@ def schemas_of(version: str) -> dict[Subtopic, dict[str, Any]]:
 
 
 SCHEMA_SETS: Final[Mapping[str, Callable[[], dict[Subtopic, dict[str, Any]]]]] = {
-    v: (lambda v=v: schemas_of(v)) for v in SCHEMA_DIRS
-}  # type: ignore[misc]
+    v: partial(schemas_of, v) for v in SCHEMA_DIRS
+}
 
 
 @cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import hiredis
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from redis.asyncio.connection import Connection
 from config.settings import RedisSettings
 from robodine.redisio.client import _PACKED, connect
 from tests.servers import RedisServer
+from tests.support.replies import RawEntries
 
 args_st = st.lists(
     st.text(max_size=20)
@@ -23,7 +26,7 @@ args_st = st.lists(
 
 
 @given(args_st)
-def test_hiredis_packing_matches_redis_py(args: list) -> None:
+def test_hiredis_packing_matches_redis_py(args: list[Any]) -> None:
     args = ["XADD", *args]
     assert hiredis.pack_command(tuple(args)) == b"".join(Connection().pack_command(*args))
     assert _PACKED[Connection]().pack_command(*args) == [hiredis.pack_command(tuple(args))]
@@ -38,7 +41,7 @@ def test_multi_word_command_names_still_split() -> None:
 async def test_client_round_trip_and_close(redis_server: RedisServer) -> None:
     client = connect(RedisSettings(url=redis_server.url), name="t")
     await client.xadd("t:s", {"a": 1.5, "b": "x"})
-    ((_, fields),) = await client.xrange("t:s")
+    ((_, fields),) = cast(RawEntries, await client.xrange("t:s"))
     assert fields == {b"a": b"1.5", b"b": b"x"}
     await client.xgroup_create("t:s", "g", id="0")
     await client.delete("t:s")

@@ -37,7 +37,8 @@ async def test_user_password_and_db_come_from_the_url(redis_private: RedisServer
     conn = await _open(f"redis://gw:s3cret@127.0.0.1:{redis_private.port}/3")
     await conn.execute([("SET", "where", "db3")])
     conn.close()
-    assert await admin.execute_command("SELECT", 3) and await admin.get("where") == b"db3"
+    selected = await admin.execute_command("SELECT", 3)  # type: ignore[no-untyped-call]  # untyped in redis-py; no select()
+    assert selected and await admin.get("where") == b"db3"
     with pytest.raises(ResponseError):
         await _open(f"redis://gw:wrong@127.0.0.1:{redis_private.port}/0")
     await admin.aclose()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocol.camera_chunks import RawChunk
 from protocol.errors import RemoteProtocolError
 from protocol.framing import NEED_DATA
 from protocol.messages import (
@@ -33,6 +34,7 @@ from protocol.messages import (
 )
 from protocol.tcp import GatewayConnection
 from protocol.udp import DatagramDecoder, Dropped
+from protocol.vocabulary import CommandAction
 
 
 @dataclass
@@ -81,6 +83,7 @@ class PeerGateway:
         self.sessions: dict[str, PeerSession] = {}
         self.hellos: list[Hello] = []
         self.messages: list[RobotMessage] = []  # every TCP message after a hello, in order
+        self.chunks: list[RawChunk] = []  # camera chunks (binary frames), kept apart, raw
         self.telemetry: list[Telemetry] = []
         self.dropped: list[Dropped] = []
         self.refused: list[RemoteProtocolError] = []
@@ -154,7 +157,11 @@ class PeerGateway:
                         continue
                     assert session is not None
                     self.message_count += 1
-                    if self.record:
+                    if not self.record:
+                        continue
+                    if isinstance(msg, RawChunk):
+                        self.chunks.append(msg)
+                    else:
                         session.messages.append(msg)
                         self.messages.append(msg)
         except (ConnectionError, asyncio.CancelledError):
@@ -201,7 +208,7 @@ class PeerGateway:
                 Command(
                     robot=robot,
                     id=cmd_id,
-                    action=action,  # type: ignore[arg-type]
+                    action=CommandAction(action),
                     args=args,
                     attempt=attempt,
                 )

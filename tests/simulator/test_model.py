@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from protocol.envelope import encode, gateway_decoder
 from protocol.messages import Ack, Command, Event, State
-from protocol.udp import DatagramDecoder, encode_datagram
+from protocol.udp import DatagramDecoder, Dropped, encode_datagram
 from protocol.vocabulary import CommandAction, RobotKind
 from simulator.floorplan import FloorPlan
 from simulator.model import ModelOptions, Outgoing, RobotModel
@@ -550,6 +550,7 @@ def test_telemetry_datagram_verifies_with_the_real_decoder() -> None:
     decoder = DatagramDecoder({"serve-001": key}.get)
     t = r.m.telemetry(5, 1.7e9)
     got = decoder.decode(encode_datagram(t, key))  # a Telemetry subclass (protocol/udp.py)
+    assert not isinstance(got, Dropped), got
     assert msgspec.structs.asdict(got) == msgspec.structs.asdict(t)
     assert 0.0 <= t.battery <= 100.0
 

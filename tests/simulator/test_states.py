@@ -9,7 +9,7 @@ import pytest
 from gateway.fleet.states import IllegalTransition as GatewayRefusal
 from gateway.fleet.states import apply_reported
 from protocol.vocabulary import RobotKind
-from simulator.states import STATES, TRANSITIONS, IllegalTransition, allowed, check
+from simulator.states import STATES, TRANSITIONS, IllegalTransition, RobotState, allowed, check
 from tests.support.simulator import legal
 
 
@@ -35,6 +35,6 @@ def test_table_agrees_with_the_gateway(kind: RobotKind) -> None:
 
 def test_check_names_the_illegal_move() -> None:
     with pytest.raises(IllegalTransition, match="serving robot: at_table -> idle is not"):
-        check(RobotKind.SERVING, "at_table", "idle")  # type: ignore[arg-type]
+        check(RobotKind.SERVING, RobotState.AT_TABLE, RobotState.IDLE)
     with pytest.raises(IllegalTransition, match=r"cooking robot: idle -> en_route"):
-        check(RobotKind.COOKING, "idle", "en_route")  # type: ignore[arg-type]
+        check(RobotKind.COOKING, RobotState.IDLE, RobotState.EN_ROUTE)

@@ -16,6 +16,7 @@ from protocol.vda5050 import (
     Header,
     HeaderCounter,
     RouteNode,
+    State,
     Subtopic,
     build_order,
     build_order_update,
@@ -55,7 +56,7 @@ def errors(a: VdaAgv) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-def state_of(a: VdaAgv, m: Master) -> object:
+def state_of(a: VdaAgv, m: Master) -> State:
     st = a.state(m.headers.header(AGV, Subtopic.STATE, 1_700_000_000.0))
     assert_schema_valid(Subtopic.STATE, st)
     return st
@@ -74,7 +75,7 @@ def test_drives_the_base_and_waits_at_the_decision_point() -> None:
         a.tick(float(t))
     assert (a.last_node_id, a.nodes, a.x, a.y) == ("T1", [], 4.0, 4.0)
     st = state_of(a, m)
-    assert (st.order_id, st.order_update_id, st.driving) == ("o1", 1, False)  # type: ignore[attr-defined]
+    assert (st.order_id, st.order_update_id, st.driving) == ("o1", 1, False)
 
 
 def test_refuses_what_a_real_agv_would() -> None:
@@ -115,7 +116,7 @@ def test_instant_actions() -> None:
         instant_actions(m.h(Subtopic.INSTANT_ACTIONS), [stop_pause("r1"), cancel_order("c2")])
     )
     st = state_of(a, m)
-    status = {s.action_id: s.action_status for s in st.action_states}  # type: ignore[attr-defined]
+    status = {s.action_id: s.action_status for s in st.action_states}
     assert status == {
         "c1": "FAILED",
         "p1": "FINISHED",

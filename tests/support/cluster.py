@@ -8,10 +8,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from config import Settings
 from protocol import cluster, streams
 from protocol.messages import Ack
 from protocol.mqtt_topics import decode_command
@@ -21,12 +22,13 @@ from robodine.testing.servers import RedisServer, SentinelServer, sentinel_url
 from tests.integration.mqtt_support import ScriptedRobot, mqtt_settings
 from tests.robot import TestRobot
 from tests.support.gateway import RunningGateway, gateway_settings, run_gateway
+from tests.support.replies import RawEntries, as_fields
 from tests.waiting import wait_for
 
 TTL = 1.0
 
 
-def cluster_settings(url: str, tmp_path: Path, name: str, **overrides: Any) -> Any:
+def cluster_settings(url: str, tmp_path: Path, name: str, **overrides: Any) -> Settings:
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
     overrides.setdefault("tcp", {"handshake_timeout_s": TTL * 3})
     overrides["gateway"] = {**overrides.get("gateway", {}), "name": name}
@@ -66,13 +68,13 @@ async def post(redis: aioredis.Redis, robot: str, action: str = "goto", **kw: An
         source="test",
         **kw,
     )
-    await redis.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await redis.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return rec.id
 
 
 async def outcomes(redis: aioredis.Redis, command: str) -> list[dict[str, Any]]:
     out = []
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(streams.EVENTS)  # type: ignore[assignment]
+    entries = cast(RawEntries, await redis.xrange(streams.EVENTS))
     for _, f in entries:
         rec = streams.from_fields(streams.EventRecord, f)
         if rec.data.get("command") == command and rec.type in ("command.acked", "command.failed"):
@@ -117,7 +119,8 @@ async def ready(site: Site) -> bool:
     for s in site.sentinels:
         client = aioredis.Redis(port=s.port)
         try:
-            masters: dict[str, dict[str, Any]] = await client.sentinel_masters()  # type: ignore[assignment]
+            masters = await client.sentinel_masters()
+            assert isinstance(masters, dict)  # (RESP2: by master name; RESP3 would be a list)
             state = masters.get("robodine")
             if not state or state["num-other-sentinels"] < 2 or state["num-slaves"] < 1:
                 return False

@@ -79,11 +79,11 @@ async def log_in(page: Any, user: str) -> None:
 
 
 async def positions(page: Any) -> dict[str, tuple[str, str]]:
-    out: dict[str, tuple[str, str]] = await page.eval_on_selector_all(
+    out: dict[str, list[str]] = await page.eval_on_selector_all(
         "svg.floor g.robot",
         "els => Object.fromEntries(els.map(e => [e.dataset.robot, [e.dataset.x, e.dataset.y]]))",
     )
-    return {k: tuple(v) for k, v in out.items()}  # type: ignore[misc]
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 async def shot(page: Any, name: str) -> None:

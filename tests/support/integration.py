@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,6 +21,7 @@ from tests.integration.sim import FLOOR
 from tests.robot import TestRobot
 from tests.servers import free_port
 from tests.support.gateway import RunningGateway, gateway_settings
+from tests.support.replies import RawEntries, as_fields
 from tests.waiting import wait_for
 from web import create_app
 from web.demo import load_demo
@@ -40,7 +41,7 @@ async def submit(
         source="test",
         **fields,
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return rec.id
 
 
@@ -62,7 +63,7 @@ async def events(
     r: aioredis.Redis, type_: str | None = None, robot: str | None = None
 ) -> list[dict[str, Any]]:
     out = []
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = await r.xrange(streams.EVENTS)  # type: ignore[assignment]
+    entries = cast(RawEntries, await r.xrange(streams.EVENTS))
     for entry_id, fields in entries:
         ev = streams.decode_fields(fields)
         ev["id"] = entry_id.decode()
@@ -84,7 +85,7 @@ async def place(
     r: aioredis.Redis, items: list[dict[str, Any]], table: str = "T2", order: str | None = None
 ) -> str:
     order = order or uuid.uuid4().hex
-    tables: list[dict[str, Any]] = FLOOR["tables"]  # type: ignore[assignment]
+    tables = cast(list[dict[str, Any]], FLOOR["tables"])  # (FLOOR: a dict of mixed values)
     t = next(t for t in tables if t["name"] == table)
     rec = streams.CommandRecord(
         id=uuid.uuid4().hex,
@@ -95,7 +96,7 @@ async def place(
         source="test",
         args={"order": order, "table": t, "items": items},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
     return order
 
 

@@ -30,7 +30,7 @@ _watches: dict[asyncio.AbstractEventLoop, LoopWatch] = {}
 
 
 def _timed_run(self: asyncio.Handle) -> None:
-    watch = _watches.get(self._loop) if _watches else None  # type: ignore[attr-defined]
+    watch = _watches.get(self._loop) if _watches else None  # type: ignore[attr-defined]  # Handle._loop: private, not in typeshed
     if watch is None:
         _original_run(self)
         return
@@ -75,7 +75,7 @@ class LoopWatch:
         self._previous = self.loop.get_exception_handler()
         self.loop.set_exception_handler(self._handler)
         _watches[self.loop] = self
-        asyncio.events.Handle._run = _timed_run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = _timed_run  # type: ignore[method-assign]  # patched on purpose: every callback timed
 
     def stop(self) -> None:
         # A task that failed unobserved reports when it is collected, often in a cycle
@@ -83,7 +83,7 @@ class LoopWatch:
         gc.collect()
         _watches.pop(self.loop, None)
         if not _watches:
-            asyncio.events.Handle._run = _original_run  # type: ignore[method-assign,assignment]
+            asyncio.events.Handle._run = _original_run  # type: ignore[method-assign,assignment]  # asyncio's own back
         with contextlib.suppress(RuntimeError):
             self.loop.set_exception_handler(self._previous)
 

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from protocol import streams
 from protocol.sealing import seal
 from tests.support.integration import events
+from tests.support.replies import as_fields
 
 DATA_KEY = bytes(range(100, 132))
 
@@ -25,7 +26,7 @@ async def sync(r: aioredis.Redis, robot: str) -> None:
         type="registry.sync",
         args={"robot": robot},
     )
-    await r.xadd(streams.COMMANDS, streams.to_fields(rec))  # type: ignore[arg-type]
+    await r.xadd(streams.COMMANDS, as_fields(streams.to_fields(rec)))
 
 
 async def changes(r: aioredis.Redis) -> list[tuple[str, str]]:

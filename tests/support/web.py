@@ -35,6 +35,7 @@ from protocol.streams import (
 )
 from robodine import cli as robodine_cli
 from tests.servers import RedisServer
+from tests.support.replies import as_fields
 from web import create_app
 from web.db.migrate import upgrade
 from web.db.session import create_engine
@@ -170,7 +171,7 @@ class WebEnv:
             src="gw-test",
             data=data,
         )
-        return _s(await self.redis.xadd(EVENTS, to_fields(rec)))  # type: ignore[arg-type]
+        return _s(await self.redis.xadd(EVENTS, as_fields(to_fields(rec))))
 
     async def telemetry(self, robot: str, seq: int, x: float = 1.0, battery: float = 90.0) -> str:
         rec = TelemetryRecord(
@@ -185,11 +186,11 @@ class WebEnv:
             transport="udp",
             rx=time.time(),
         )
-        return _s(await self.redis.xadd(TELEMETRY, to_fields(rec)))  # type: ignore[arg-type]
+        return _s(await self.redis.xadd(TELEMETRY, as_fields(to_fields(rec))))
 
     async def snapshot(self, robot: str, **fields: Any) -> None:
         snap = RobotSnapshot(id=robot, **fields)
-        await self.redis.hset(robot_key(robot), mapping=to_fields(snap))  # type: ignore[arg-type]
+        await self.redis.hset(robot_key(robot), mapping=as_fields(to_fields(snap)))
         await self.redis.sadd(ROBOTS_INDEX, robot)
 
 

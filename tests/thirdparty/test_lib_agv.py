@@ -64,7 +64,8 @@ class Floor:
                     return ev
             return None
 
-        return await wait_for(find, timeout)
+        found: dict[str, Any] = await wait_for(find, timeout)
+        return found
 
     async def states(self) -> list[str]:
         return states_of(await events(self.r, "robot.state"), "agv-1")

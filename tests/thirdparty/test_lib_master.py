@@ -64,7 +64,7 @@ def _toml(value: Any) -> str:
 
 def sim_config(path: Path, broker_url: str) -> Path:
     """The simulator's config: the corridor floor and one VDA 5050 AGV, agv-1 (Acme/SN-1)."""
-    sections = {
+    sections: dict[str, dict[str, Any]] = {
         "mqtt": {"enabled": True, "url": broker_url},
         "vda5050": {"enabled": True},
         "logging": {"level": "warning"},
@@ -160,7 +160,8 @@ class Master:
         return self.ids
 
     def state(self) -> dict[str, Any]:
-        return self.party.seen("state")[-1]["state"]  # type: ignore[no-any-return]
+        state: dict[str, Any] = self.party.seen("state")[-1]["state"]
+        return state
 
     def mark(self) -> int:
         return len(self.party.events)
@@ -172,7 +173,8 @@ class Master:
         event = await self.party.wait(
             "state", timeout=timeout, where=lambda e: check(e["state"]) and events.index(e) >= since
         )
-        return event["state"]  # type: ignore[no-any-return]
+        state: dict[str, Any] = event["state"]
+        return state
 
     async def action(self, id_: int, status: str, timeout: float = 10.0) -> dict[str, Any]:
         return await self.party.wait("action", id=id_, status=status, timeout=timeout)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from protocol.streams import COMMANDS, decode_fields
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for as until
 from web.demo import load_demo
@@ -49,7 +50,8 @@ class Shop:
 
     async def portions(self, name_en: str) -> int | None:
         r = await self.env.client.get(f"/api/menu/{self.item(name_en)}", headers=self.env.auth())
-        return (await r.json())["stock"]
+        stock: int | None = (await r.json())["stock"]
+        return stock
 
     async def set_stock(self, name: str, stock: int) -> None:
         r = await self.env.client.patch(
@@ -73,7 +75,7 @@ class Shop:
 async def commands(env: WebEnv, n: int, timeout: float = 5.0) -> list[tuple[str, dict[str, Any]]]:
     """The first ``n`` rd:commands entries (waits for the relay), decoded."""
     await until(lambda: _xlen_at_least(env, n), timeout)
-    raw = await env.redis.xrange(COMMANDS)
+    raw = cast(RawEntries, await env.redis.xrange(COMMANDS))
     return [(i.decode(), decode_fields(f)) for i, f in raw]
 
 

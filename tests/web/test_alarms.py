@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import update
 
 from protocol.streams import EVENTS, EventRecord, Level, chat_stream, decode_fields
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv, web_settings
 from tests.waiting import wait_for
 from web.alarms.rules import Clear, Raise, effects
@@ -60,7 +61,7 @@ async def until(env: WebEnv, n: int, **query: str) -> list[dict[str, Any]]:
 
 async def audit(env: WebEnv, type_: str) -> list[dict[str, Any]]:
     out = []
-    for _, fields in await env.redis.xrange(EVENTS):
+    for _, fields in cast(RawEntries, await env.redis.xrange(EVENTS)):
         ev = decode_fields(fields)
         if ev["type"] == type_:
             out.append(ev)
@@ -290,7 +291,7 @@ async def test_an_event_delivered_twice_is_applied_once(aenv: WebEnv) -> None:
     runner = env.app[RUNNER]
     sid = await env.event("robot.state", "serve-1", Level.ALARM, state="error")
     (alarm,) = await until(env, 1)
-    (entry,) = await env.redis.xrange(EVENTS, sid, sid)
+    (entry,) = cast(RawEntries, await env.redis.xrange(EVENTS, sid, sid))
     fields = {k.decode(): v.decode() for k, v in entry[1].items()}
     await runner.handle(EVENTS, [(sid, fields)])  # as after a crash before the XACK
     await runner.handle(EVENTS, [(sid, {"type": "robot.state"})])  # a malformed one: skipped
@@ -331,7 +332,7 @@ async def _backdate(env: WebEnv, minutes: float) -> None:
 async def managers_room(env: WebEnv) -> list[dict[str, str]]:
     return [
         {k.decode(): v.decode() for k, v in f.items()}
-        for _, f in await env.redis.xrange(chat_stream("managers"))
+        for _, f in cast(RawEntries, await env.redis.xrange(chat_stream("managers")))
     ]
 
 
@@ -416,7 +417,10 @@ async def test_run_time_settings(aenv: WebEnv) -> None:
     await until(env, 1)
     await _backdate(env, 2)
     assert len(await env.app[RUNNER].escalate()) == 1
-    posted = [f[b"content"].decode() for _, f in await env.redis.xrange(chat_stream("floor"))]
+    posted = [
+        f[b"content"].decode()
+        for _, f in cast(RawEntries, await env.redis.xrange(chat_stream("floor")))
+    ]
     assert [p for p in posted if "alarm #" in p] == [posted[-1]]  # (the relay posts there too)
     r = await env.client.patch(
         "/api/settings", headers=env.auth(), json={"alarms.escalate_after_s": None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -50,7 +51,7 @@ async def test_usernames_are_case_insensitive_at_login(denv: WebEnv) -> None:
     assert r.status == 200
 
 
-def forged(claims: dict, key: str = SECRET, alg: str = "HS256") -> str:
+def forged(claims: dict[str, Any], key: str = SECRET, alg: str = "HS256") -> str:
     base = {
         "iss": "robodine",
         "sub": "admin",
@@ -98,7 +99,7 @@ async def test_none_algorithm_token_is_refused(denv: WebEnv) -> None:
             "iat": int(time.time()),
             "exp": time.time() + 60,
         },
-        None,
+        "",  # alg "none" signs with no key: PyJWT reads "" as None (typed str | bytes | ...)
         algorithm="none",
     )
     r = await denv.client.get("/api/robots", headers={"Authorization": f"Bearer {token}"})
@@ -149,7 +150,7 @@ async def test_user_management_needs_admin(denv: WebEnv) -> None:
         ),
     ],
 )
-async def test_invalid_users_are_422(denv: WebEnv, body: dict, field: str) -> None:
+async def test_invalid_users_are_422(denv: WebEnv, body: dict[str, Any], field: str) -> None:
     r = await denv.client.post("/api/users", headers=denv.auth("admin"), json=body)
     assert r.status == 422
     assert (await r.json())["field"] == field

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, cast
 
 import orjson
 import pytest
-from aiohttp import WSServerHandshakeError
+from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 
 from protocol.streams import Level, chat_stream
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv, closed_with, recv, recv_until
 
 
-async def join(env: WebEnv, room: str = "kitchen", who: str = "staff", **params: str) -> tuple:
+async def join(
+    env: WebEnv, room: str = "kitchen", who: str = "staff", **params: str
+) -> tuple[ClientWebSocketResponse, dict[str, Any]]:
     ws = await env.ws(f"/ws/chat/{room}", who, **params)
     history = await recv(ws)
     assert history["type"] == "history"
     return ws, history
 
 
-async def send(ws, content: object, **extra: object) -> None:
+async def send(ws: ClientWebSocketResponse, content: object, **extra: object) -> None:
     await ws.send_str(orjson.dumps({"content": content, **extra}).decode())
 
 
@@ -40,7 +44,7 @@ async def test_history_is_the_last_50_then_live_messages(env: WebEnv) -> None:
     msg = await recv_until(ws, "message")
     assert msg["username"] == "staff" and msg["content"] == "two portions of soup ready"
     assert msg["room"] == "kitchen" and msg["id"] > msgs[-1]["id"]
-    stored = await env.redis.xrevrange(chat_stream("kitchen"), count=1)
+    stored = cast(RawEntries, await env.redis.xrevrange(chat_stream("kitchen"), count=1))
     assert stored[0][1][b"username"] == b"staff"
     await ws.close()
 
@@ -95,7 +99,7 @@ async def test_spam_is_rate_limited_per_user_then_closed(make_env: MakeEnv) -> N
     for i in range(3):
         await send(ws, f"ok {i}")
     await send(other, "admin is fine")
-    limited = []
+    limited: list[dict[str, Any]] = []
     for i in range(3):
         await send(ws, f"spam {i}")
     messages = []
@@ -108,7 +112,10 @@ async def test_spam_is_rate_limited_per_user_then_closed(make_env: MakeEnv) -> N
     assert all(e["code"] == "rate_limited" and e["retry_after"] > 0 for e in limited)
     await send(ws, "still spamming")
     assert await closed_with(ws) == 1008
-    contents = [e[1][b"content"].decode() for e in await env.redis.xrange(chat_stream("kitchen"))]
+    contents = [
+        e[1][b"content"].decode()
+        for e in cast(RawEntries, await env.redis.xrange(chat_stream("kitchen")))
+    ]
     assert sorted(contents) == ["admin is fine", "ok 0", "ok 1", "ok 2"]
     await other.close()
 
@@ -222,7 +229,7 @@ async def test_robot_alarms_are_relayed_once_across_processes(make_env: MakeEnv)
         "robot.event",
     ]
     await asyncio.sleep(0.3)
-    entries = await one.redis.xrange(chat_stream("floor"))
+    entries = cast(RawEntries, await one.redis.xrange(chat_stream("floor")))
     assert len(entries) == 4, "each event posted once although two processes read it"
     await ws.close()
     del two

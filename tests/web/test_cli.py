@@ -240,7 +240,8 @@ async def test_web_process_serves_a_fresh_database_and_shares_chat_with_another(
             assert (await mine.receive_json(timeout=5))["type"] == "history"
             await ws.send_json({"content": "from the process"})
             await mine.send_json({"content": "from the test"})
-            seen_remote, seen_local = [], []
+            seen_remote: list[tuple[str, str]] = []
+            seen_local: list[tuple[str, str]] = []
             while len(seen_remote) < 2:
                 f = await ws.receive_json(timeout=5)
                 if f["type"] == "message":

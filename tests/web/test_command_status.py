@@ -118,6 +118,7 @@ async def test_events_move_a_record_forward_only(env: WebEnv) -> None:
         return got
 
     async def until(want: str) -> dict[str, object]:
+        got: dict[str, object] = {}
         for _ in range(100):
             got = await status()
             if got["status"] == want:

@@ -12,13 +12,14 @@ import pytest
 from aiohttp import WSMsgType
 
 from protocol.streams import EVENTS, TELEMETRY, Level, TelemetryRecord, to_fields
+from tests.support.replies import as_fields
 from tests.support.web import ORIGIN, MakeEnv, WebEnv, closed_with, recv, recv_until
 from web.keys import HUB, METRICS, WEBSOCKETS
 
 
 async def open_feed(
     env: WebEnv, topic: str, who: str = "admin", **params: Any
-) -> tuple[Any, dict, dict]:
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     ws = await env.ws(f"/ws/{topic}", who, **params)
     hello = await recv(ws)
     assert hello["type"] == "hello"
@@ -126,9 +127,11 @@ async def test_telemetry_read_together_arrives_as_one_batch_message(env: WebEnv)
     for robot, seq in (("serve-1", 1), ("serve-2", 1), ("serve-1", 2), ("serve-3", 1)):
         pipe.xadd(
             TELEMETRY,
-            to_fields(
-                TelemetryRecord(
-                    robot=robot, seq=seq, ts=1.0, x=seq, y=0, theta=0, battery=1, speed=0
+            as_fields(
+                to_fields(
+                    TelemetryRecord(
+                        robot=robot, seq=seq, ts=1.0, x=seq, y=0, theta=0, battery=1, speed=0
+                    )
                 )
             ),
         )
@@ -207,7 +210,7 @@ async def test_robots_topic_snapshot_and_update_on_robot_events(env: WebEnv) -> 
     ],
 )
 async def test_bad_feed_parameters_are_422_before_the_upgrade(
-    env: WebEnv, params: dict, field: str
+    env: WebEnv, params: dict[str, Any], field: str
 ) -> None:
     r = await env.client.get(
         "/ws/events",
@@ -346,7 +349,7 @@ async def test_shutdown_closes_sockets_with_going_away(make_env: MakeEnv) -> Non
     # Clients read all the time (a browser does): the close handshake completes at once.
     codes = asyncio.gather(closed_with(ws), closed_with(chat))
     await env.client.server.close()
-    assert await codes == [1001, 1001]
+    assert list(await codes) == [1001, 1001]  # (gather's results: a list, typed as a tuple)
 
 
 async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(
@@ -367,13 +370,15 @@ async def test_slow_client_gets_every_event_once_and_a_fast_one_is_unaffected(
         for i in range(start, start + 50):
             pipe.xadd(
                 EVENTS,
-                to_fields(
-                    EventRecord(
-                        eid=f"e{i}",
-                        type="robot.event",
-                        ts=1.0,
-                        robot="serve-1",
-                        data={"i": i, "pad": pad},
+                as_fields(
+                    to_fields(
+                        EventRecord(
+                            eid=f"e{i}",
+                            type="robot.event",
+                            ts=1.0,
+                            robot="serve-1",
+                            data={"i": i, "pad": pad},
+                        )
                     )
                 ),
             )
@@ -402,7 +407,9 @@ def _server_send_buffers(env: WebEnv) -> list[int]:
     handle on a response's request: ``_req``)."""
     out = []
     for ws in env.app[WEBSOCKETS]:
-        sock = ws._req.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        req = ws._req
+        assert req is not None and req.transport is not None  # open: both are there
+        sock = req.transport.get_extra_info("socket")
         out.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
     return out
 
@@ -439,8 +446,10 @@ async def test_a_client_that_stops_reading_is_closed_with_4008(make_env: MakeEnv
             for i in range(20):
                 pipe.xadd(
                     EVENTS,
-                    to_fields(
-                        EventRecord(eid=f"h{i}", type="robot.event", ts=1.0, data={"pad": big})
+                    as_fields(
+                        to_fields(
+                            EventRecord(eid=f"h{i}", type="robot.event", ts=1.0, data={"pad": big})
+                        )
                     ),
                 )
             await pipe.execute()
@@ -472,7 +481,7 @@ async def test_a_telemetry_client_that_stops_reading_is_closed_with_4008(
                 rec = TelemetryRecord(
                     robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
                 )
-                pipe.xadd(TELEMETRY, to_fields(rec))
+                pipe.xadd(TELEMETRY, as_fields(to_fields(rec)))
             await pipe.execute()
             await asyncio.sleep(0.02)
             for sub in env.app[HUB].subscriptions():
@@ -635,7 +644,7 @@ async def test_after_a_data_losing_restart_events_resume_from_the_reset_point(
         for start in range(0, n, 50):  # the spool replay, before the client reconnects
             pipe = producer.pipeline(transaction=False)
             for i in range(start, min(n, start + 50)):
-                pipe.xadd(EVENTS, to_fields(_event(f"new{i}")))
+                pipe.xadd(EVENTS, as_fields(to_fields(_event(f"new{i}"))))
             replayed += [x.decode() for x in await pipe.execute()]
         ws = await env.ws("/ws/events", since=since)
         hello = await recv(ws)

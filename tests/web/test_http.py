@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import orjson
 import pytest
 import structlog
@@ -51,7 +54,7 @@ async def test_oversized_bodies_are_413_declared_or_streamed(make_env: MakeEnv) 
     assert r.status == 413
     assert (await r.json())["code"] == "body_too_large"
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(4):
             yield b"x" * 600
 
@@ -267,12 +270,17 @@ async def test_the_known_user_fast_path_keeps_every_check(env: WebEnv) -> None:
         def __setitem__(self, key: object, value: object) -> None:
             self.state[key] = value
 
-    user = known_user(Req(f"Bearer {env.tokens['staff']}"), env.app)  # type: ignore[arg-type]
+    def req(header: str) -> Any:  # stands in for the web.Request known_user takes
+        return Req(header)
+
+    user = known_user(req(f"Bearer {env.tokens['staff']}"), env.app)
     assert user is not None and user.username == "staff" and user.role == "staff"
-    assert known_user(Req("Bearer not-a-token"), env.app) is None  # type: ignore[arg-type]
-    role, _, version = env.app[USER_CACHE].get("staff")[1]  # type: ignore[misc]
+    assert known_user(req("Bearer not-a-token"), env.app) is None
+    cached = env.app[USER_CACHE].get("staff")[1]
+    assert cached is not None  # the calls above cached the user
+    role, _, version = cached
     env.app[USER_CACHE].put("staff", (role, True, version))  # disabled meanwhile
-    assert known_user(Req(f"Bearer {env.tokens['staff']}"), env.app) is None  # type: ignore[arg-type]
+    assert known_user(req(f"Bearer {env.tokens['staff']}"), env.app) is None
     r = await env.client.get("/api/robots", headers=env.auth("staff"))
     assert r.status == 401 and (await r.json())["code"] == "invalid_token"
 
@@ -320,14 +328,15 @@ async def test_info_lines_leave_once_per_loop_turn_warnings_at_once(
     configure_logging("info", "json", cache=False)
     try:
         log = structlog.get_logger("t")
-        flushes = []
-        real_flush = sys.stderr.flush
+        flushes: list[int] = []
+        stderr: Any = sys.stderr  # its flush swapped for a counting one (mypy: a method)
+        real_flush = stderr.flush
 
         def counting_flush() -> None:
             flushes.append(1)
             real_flush()
 
-        sys.stderr.flush = counting_flush  # type: ignore[method-assign]
+        stderr.flush = counting_flush
         try:
             log.info("one")
             log.info("two")
@@ -339,7 +348,7 @@ async def test_info_lines_leave_once_per_loop_turn_warnings_at_once(
             assert len(flushes) == 2  # the warning carried the info line out with it
             await asyncio.sleep(0)
         finally:
-            sys.stderr.flush = real_flush  # type: ignore[method-assign]
+            stderr.flush = real_flush
         out = capfd.readouterr().err
         events = [orjson.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
         assert events == ["one", "two", "three", "four"]

@@ -18,6 +18,7 @@ from robodine.redisio.client import connect
 from robodine.redisio.replies import field_map
 from robodine.redisio.streamid import ZERO, StreamId
 from tests.servers import RedisServer
+from tests.support.replies import as_fields
 from tests.support.web import web_settings
 from web.events.topic import EventsTopic
 from web.feeds.frames import Frame, FrameBatch, batch_message, ws_text
@@ -126,10 +127,11 @@ async def running_hub(
 ) -> AsyncIterator[tuple[Hub, aioredis.Redis]]:
     settings = web_settings(url, "sqlite+aiosqlite://", web={"hub_block_ms": 100, **web})
     redis = connect(settings.redis, name="test", decode=True)
+    no_db: Any = None  # these topics never open a database session
     hub = Hub(
         redis,
         settings.web,
-        TopicContext(redis, settings, None),  # type: ignore[arg-type]
+        TopicContext(redis, settings, no_db),
         connect=lambda n: hub_connection(settings, n),
     )
     hub.add_reader("events", [EVENTS])
@@ -170,8 +172,10 @@ async def add_events(redis: aioredis.Redis, n: int, start: int = 0) -> list[str]
     for i in range(start, start + n):
         pipe.xadd(
             EVENTS,
-            to_fields(
-                EventRecord(eid=f"e{i}", type="robot.event", ts=1.0, robot="r1", data={"i": i})
+            as_fields(
+                to_fields(
+                    EventRecord(eid=f"e{i}", type="robot.event", ts=1.0, robot="r1", data={"i": i})
+                )
             ),
         )
     return [str(x) for x in await pipe.execute()]
@@ -208,7 +212,7 @@ async def test_a_client_that_falls_behind_catches_up_from_the_stream(
         assert not sub.behind
         ids = await add_events(redis, 200)  # arrives while nobody reads: the queue overflows
         await read_up_to(hub, ids[-1])
-        assert sub.behind and sub.queued == 10
+        assert (sub.behind, sub.queued) == (True, 10)  # (a tuple: behind is narrowed above)
         more = await add_events(redis, 5, 200)  # while behind: read from Redis, not queued
         got, other = await drain(hub, sub, 205)
         assert got == ids + more
@@ -259,9 +263,18 @@ async def test_latest_wins_keeps_one_frame_per_robot(
                 for robot in ("a", "b"):
                     await redis.xadd(
                         TELEMETRY,
-                        to_fields(
-                            TelemetryRecord(
-                                robot=robot, seq=seq, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
+                        as_fields(
+                            to_fields(
+                                TelemetryRecord(
+                                    robot=robot,
+                                    seq=seq,
+                                    ts=1.0,
+                                    x=0,
+                                    y=0,
+                                    theta=0,
+                                    battery=1,
+                                    speed=0,
+                                )
                             )
                         ),
                     )
@@ -285,7 +298,7 @@ async def test_redis_losing_its_data_ends_every_feed_of_the_stream(
         async with hub.subscribe(sub):
             await hub.next_frames(sub, idle=0.05)
             await redis.flushall()  # as after a restart without persistence
-            await redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await redis.client_kill_filter(_type="normal", skipme=True)
             with pytest.raises(FeedEnded) as exc:
                 await drain(hub, sub, 1)
             assert exc.value.code == CLOSE_STREAM_RESET
@@ -309,8 +322,12 @@ async def test_a_broken_stream_key_stops_only_its_reader(
             await hub.next_frames(sub, idle=0.05)
             await redis.xadd(
                 TELEMETRY,
-                to_fields(
-                    TelemetryRecord(robot="a", seq=1, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0)
+                as_fields(
+                    to_fields(
+                        TelemetryRecord(
+                            robot="a", seq=1, ts=1.0, x=0, y=0, theta=0, battery=1, speed=0
+                        )
+                    )
                 ),
             )
             frames = await hub.next_frames(sub, idle=2)
@@ -352,7 +369,12 @@ def test_batch_message_and_its_websocket_frame() -> None:
 def test_a_client_that_keeps_up_gets_the_shared_batch_written_directly() -> None:
     sub = _plain_sub()
     written: list[FrameBatch] = []
-    sub.direct = lambda b: written.append(b) is None
+
+    def direct(b: FrameBatch) -> bool:
+        written.append(b)
+        return True
+
+    sub.direct = direct
     batch = FrameBatch([_sample("a", 5), _sample("b", 6)])
     sub.offer(batch)
     assert written == [batch] and written[0] is batch, "the same object for every client"
@@ -394,7 +416,8 @@ def test_a_busy_client_keeps_the_batch_then_merges_per_robot() -> None:
     assert subs[0].dropped == 2 and not subs[0].lag_notice, "one notice a second at most"
     clock[0] += 1.0
     subs[0].offer(FrameBatch([_sample("a", 10)]))
-    assert subs[0].dropped == 3 and subs[0].lag_notice, "... with the count so far"
+    # (a tuple: lag_notice is narrowed to False by the assignment above)
+    assert (subs[0].dropped, subs[0].lag_notice) == (3, True), "... with the count so far"
     assert [f.id.ms for f in subs[0].take_latest()[0] if f.id] == [10]
 
 
@@ -447,7 +470,7 @@ async def test_a_reader_behind_on_telemetry_skips_to_the_newest_entries(
     ):
         pipe = redis.pipeline(transaction=False)
         for seq in range(1, 101):  # 100 entries at once: ten full reads' worth
-            pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+            pipe.xadd(TELEMETRY, as_fields(_telemetry(f"r{seq % 20:02d}", seq)))
         ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -469,11 +492,12 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
         live_subscription(hub, TelemetryTopic()) as sub,
     ):
         seq = 0
+        ids: list[Any] = []
         for _ in range(40):  # bursts of five reads' worth, back to back
             pipe = redis.pipeline(transaction=False)
             for _ in range(50):
                 seq += 1
-                pipe.xadd(TELEMETRY, _telemetry(f"r{seq % 20:02d}", seq))
+                pipe.xadd(TELEMETRY, as_fields(_telemetry(f"r{seq % 20:02d}", seq)))
             ids = await pipe.execute()
         await read_up_to(hub, ids[-1], TELEMETRY)
         frames = await hub.next_frames(sub, idle=1)
@@ -481,9 +505,10 @@ async def test_a_reader_over_a_lasting_load_reads_the_newest_page_then_blocks_ag
         assert got >= set(range(seq - 9, seq + 1)), "the newest page"
         assert hub.stats["read_newest"] >= 1
         await asyncio.sleep(0.3)  # idle: the reader is back on its blocking XREAD
-        last = await redis.xadd(TELEMETRY, _telemetry("r99", seq + 1))
+        last = await redis.xadd(TELEMETRY, as_fields(_telemetry("r99", seq + 1)))
         frames = await hub.next_frames(sub, idle=1)
         assert [orjson.loads(f.data)["sample"]["seq"] for f in frames] == [seq + 1], frames
+        assert isinstance(last, str)  # the hub's client decodes
         assert hub.position(TELEMETRY) == StreamId.parse(last)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from protocol.streams import EVENTS
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.replies import RawEntries
 from tests.support.web import ORIGIN, MakeEnv, WebEnv, closed_with, in_process, recv_until
 from tests.waiting import wait_for
 from tests.web.shop import Shop, open_shop
@@ -39,7 +40,7 @@ def bearer(key: str) -> dict[str, str]:
 
 async def audit_events(env: WebEnv) -> list[dict[str, Any]]:
     out = []
-    for _, fields in await env.redis.xrange(EVENTS):
+    for _, fields in cast(RawEntries, await env.redis.xrange(EVENTS)):
         if fields[b"type"] == b"audit":
             out.append(orjson.loads(fields[b"data"]))
     return out

@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
 from aiohttp import web
+from saq.job import Status
 
 from robodine import signing
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import (
@@ -39,6 +42,8 @@ MASTER = fast_jobs()["webhook_secret"]
 
 class FakeAnalysis:
     """The external analysis service: takes the media, answers 202 (or what it is told)."""
+
+    url: str  # where it listens: set by the ``service`` fixture once it is started
 
     def __init__(self) -> None:
         self.submits: list[dict[str, Any]] = []
@@ -114,7 +119,7 @@ async def submit(
 
 
 async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
-    entries = await env.redis.xrange(JOBS_STREAM)
+    entries = cast(RawEntries, await env.redis.xrange(JOBS_STREAM))
     out = []
     for _, fields in entries:
         f = {k.decode(): v.decode() for k, v in fields.items()}
@@ -124,10 +129,10 @@ async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-async def service() -> Any:
+async def service() -> AsyncIterator[FakeAnalysis]:
     fake = FakeAnalysis()
     async with http_server(fake.app()) as url:
-        fake.url = url  # type: ignore[attr-defined]
+        fake.url = url
         yield fake
 
 
@@ -159,11 +164,11 @@ async def setup(
     redis_server: Any,
     processes: Any,
 ) -> Any:
-    sec = sections(tmp_path, f"{service.url}/analyse")  # type: ignore[attr-defined]
+    sec = sections(tmp_path, f"{service.url}/analyse")
     env = await make_env(**sec)
 
     async def worker() -> RobodineProcess:
-        p = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
+        p: RobodineProcess = processes("worker", process_env(redis_server.url, sqlite_url, **sec))
         await p.wait_log("worker_started")
         return p
 
@@ -425,7 +430,7 @@ async def test_sse_resumes_with_last_event_id_across_a_web_restart(
         await env.client.close()  # the web process goes away ...
         for p in (0.3, 0.4):  # ... while the job moves on
             await dequeued.update(progress=p, meta={"message": f"at {p}"})
-        await queue.jobs.finish(dequeued, "complete", result={"orders": 0})
+        await queue.jobs.finish(dequeued, Status.COMPLETE, result={"orders": 0})
         env2 = await make_env(users=False, **sec)  # ... and a new one starts
         token = env.tokens["viewer"]
         r = await env2.client.get(

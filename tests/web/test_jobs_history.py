@@ -52,12 +52,8 @@ async def test_entries_of_a_job_without_a_row_make_its_row_and_move_it_on_once(
         async with db() as s:
             row = await s.get(JobRow, "j" * 32)
             assert row is not None
-            assert (row.status, row.attempts, row.progress, row.last_event) == (
-                "completed",
-                1,
-                pytest.approx(1.0),
-                "3-0",
-            )
+            assert (row.status, row.attempts, row.last_event) == ("completed", 1, "3-0")
+            assert row.progress == pytest.approx(1.0)
             assert row.result == '{"echo":1}'
             assert row.finished_at is not None
     finally:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from config.settings import MediaSettings
 from robodine.media import MediaStore, StoreUnavailable, TooLarge, blob_key, open_store
 from robodine.media.local import GATHER_MAX, LocalStore, gathered
-from tests.web.jobs_support import MotoServer, moto_server, s3_media
+from tests.web.jobs_support import S3Server, moto_server, s3_media
 
 __all__ = ["moto_server"]
 
@@ -35,7 +35,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "local":
         s: MediaStore = LocalStore(tmp_path / "media")
     else:
-        moto: MotoServer = request.getfixturevalue("moto_server")
+        moto: S3Server = request.getfixturevalue("moto_server")
         bucket = f"b{uuid.uuid4().hex[:12]}"
         await asyncio.to_thread(moto.create_bucket, bucket)  # boto3 is synchronous
         s = await open_store(MediaSettings(**s3_media(moto, bucket), s3_part_bytes=5 * 2**20))
@@ -85,7 +85,7 @@ async def test_a_failing_source_leaves_nothing_under_any_name(
         assert not (tmp_path / "media" / "sha256").exists()
 
 
-async def test_s3_presigned_url_serves_the_blob(moto_server: MotoServer) -> None:
+async def test_s3_presigned_url_serves_the_blob(moto_server: S3Server) -> None:
     bucket = f"b{uuid.uuid4().hex[:12]}"
     await asyncio.to_thread(moto_server.create_bucket, bucket)  # boto3 is synchronous
     store = await open_store(MediaSettings(**s3_media(moto_server, bucket)))

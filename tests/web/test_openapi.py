@@ -23,7 +23,8 @@ def _validator(root: dict[str, Any], ref: str | dict[str, Any]) -> jsonschema.Dr
 async def openapi(env: WebEnv) -> dict[str, Any]:
     r = await env.client.get("/api/openapi.json")
     assert r.status == 200
-    return await r.json()
+    doc: dict[str, Any] = await r.json()
+    return doc
 
 
 async def test_every_route_is_documented(env: WebEnv) -> None:
@@ -39,6 +40,7 @@ async def test_every_route_is_documented(env: WebEnv) -> None:
     for route in routes[:-1]:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
+        assert path is not None, route
         if route.method == "HEAD" or path.startswith(("/api/docs", "/api/openapi")):
             continue
         served.add((path, route.method))

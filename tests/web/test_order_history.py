@@ -12,7 +12,8 @@ from sqlalchemy import update
 
 from protocol.streams import Level
 from tests.support.web import MakeEnv
-from tests.web.shop import Shop, open_shop, until
+from tests.waiting import wait_for as until
+from tests.web.shop import Shop, open_shop
 from web.db.orders import Order
 from web.keys import DB
 

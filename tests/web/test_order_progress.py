@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -16,8 +16,10 @@ from config.settings import DatabaseSettings, RedisSettings
 from protocol.streams import EVENTS, EventRecord, to_fields
 from robodine.redisio.client import connect
 from tests.servers import RedisServer
+from tests.support.replies import RawEntries, RawStreams, as_fields
 from tests.support.web import ORIGIN, MakeEnv, WebEnv, recv, recv_until, web_settings
-from tests.web.shop import TABLES, Shop, open_shop, until
+from tests.waiting import wait_for as until
+from tests.web.shop import TABLES, Shop, open_shop
 from web.db.orders import OrderEvent
 from web.db.session import create_engine, sessionmaker
 from web.demo import load_demo
@@ -99,8 +101,8 @@ async def test_the_projector_applies_each_event_once_and_in_status_order(
         ("task.released", "serve-1", "robot offline"),
     ]
     # the same event delivered again (a replay after an outage) changes nothing
-    raw = await env.redis.xrange(EVENTS, min=late, max=late)
-    await env.redis.xadd(EVENTS, raw[0][1])
+    raw = cast(RawEntries, await env.redis.xrange(EVENTS, min=late, max=late))
+    await env.redis.xadd(EVENTS, as_fields(raw[0][1]))
     await until(lambda: _drained(env.redis))
     assert await history(env, order) == DELIVERED
     async with env.app[DB]() as s:
@@ -136,9 +138,14 @@ async def test_a_projector_restarted_after_a_crash_applies_what_it_had_read_once
             status_event(order.id, s, p)
             for s, p in (("cooking", "placed"), ("ready", "cooking"), ("delivering", "ready"))
         ]
-        ids = [(await redis_client.xadd(EVENTS, to_fields(e))).decode() for e in events]
+        ids = [
+            cast(bytes, await redis_client.xadd(EVENTS, as_fields(to_fields(e)))).decode()
+            for e in events
+        ]
         # web-9 read all three, committed the first, and died before any XACK
-        got = await redis_client.xreadgroup(GROUP, "web-9", {EVENTS: ">"}, count=10)
+        got = cast(
+            RawStreams, await redis_client.xreadgroup(GROUP, "web-9", {EVENTS: ">"}, count=10)
+        )
         assert [i.decode() for i, _ in got[0][1]] == ids
         async with db() as s, s.begin():
             assert await apply_event(s, ids[0], events[0])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
 from sqlalchemy import func, select, update
 
 from protocol.streams import COMMANDS, EVENTS
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv
-from tests.web.shop import Shop, commands, open_shop, until
+from tests.waiting import wait_for as until
+from tests.web.shop import Shop, commands, open_shop
 from web.db.orders import Order, OutboxRow
 from web.keys import DB, OUTBOX
 
@@ -260,7 +262,7 @@ async def test_a_delivered_order_cannot_be_cancelled(shop: Shop) -> None:
 
     async def delivered() -> bool:
         r = await env.client.get(f"/api/orders/{order['id']}", headers=env.auth())
-        return (await r.json())["status"] == "delivered"
+        return bool((await r.json())["status"] == "delivered")
 
     await until(delivered)
     r = await env.client.post(f"/api/orders/{order['id']}/cancel", headers=env.auth("staff"))
@@ -315,7 +317,7 @@ async def test_stock_going_low_is_an_event(shop: Shop) -> None:
     env = shop.env
     await shop.set_stock("콜라", 13)  # threshold 12
     assert (await shop.order([("Cola", 1)])).status == 201
-    raw = await env.redis.xrange(EVENTS)
+    raw = cast(RawEntries, await env.redis.xrange(EVENTS))
     low = [f for _, f in raw if f[b"type"] == b"inventory.low"]
     assert len(low) == 1 and b'"stock":12' in low[0][b"data"] and low[0][b"level"] == b"warning"
     r = await env.client.get("/api/inventory?low=true", headers=env.auth("viewer"))

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from protocol.streams import CAMERAS, EVENTS, EventRecord, Level, camera_stream, to_fields
 from robodine.redisio.client import connect
 from tests.disk import fill, small_filesystem
+from tests.support.replies import RawEntries, as_fields
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import S3Server, moto_server, s3_media
@@ -200,14 +201,16 @@ async def test_an_alarm_keeps_the_seconds_before_and_after_it(
         eid = uuid.uuid4().hex
         await env.redis.xadd(
             EVENTS,
-            to_fields(
-                EventRecord(
-                    eid=eid,
-                    type="robot.state",
-                    ts=time.time(),
-                    robot="serve-1",
-                    level=Level.ALARM,
-                    data={"state": "estop"},
+            as_fields(
+                to_fields(
+                    EventRecord(
+                        eid=eid,
+                        type="robot.state",
+                        ts=time.time(),
+                        robot="serve-1",
+                        level=Level.ALARM,
+                        data={"state": "estop"},
+                    )
                 )
             ),
         )
@@ -230,7 +233,7 @@ async def test_an_alarm_keeps_the_seconds_before_and_after_it(
 
 async def _clip_events(redis: aioredis.Redis) -> list[dict[str, Any]]:
     out = []
-    for _, f in await redis.xrange(EVENTS):
+    for _, f in cast(RawEntries, await redis.xrange(EVENTS)):
         if f[b"type"] == b"recorder.clip":
             out.append(msgspec.json.decode(f[b"data"]))
     return out
@@ -353,4 +356,8 @@ async def test_a_full_disk_stops_recording_with_an_alarm_and_live_views_go_on(
 
 
 async def _alarms(redis: aioredis.Redis) -> list[dict[bytes, bytes]]:
-    return [f for _, f in await redis.xrange(EVENTS) if f[b"type"] == b"recorder.store_full"]
+    return [
+        f
+        for _, f in cast(RawEntries, await redis.xrange(EVENTS))
+        if f[b"type"] == b"recorder.store_full"
+    ]

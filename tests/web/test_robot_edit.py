@@ -4,7 +4,7 @@ answers, checked as a new robot is, and served as changed by the real gateway.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -16,6 +16,7 @@ from protocol.vocabulary import ErrorCode, RobotKind
 from tests.robot import TestRobot
 from tests.servers import RedisServer
 from tests.support.gateway import gateway_settings, run_gateway
+from tests.support.replies import RawEntries
 from tests.support.web import DATA_KEY, ROBOTS, MakeEnv, WebEnv
 from tests.waiting import wait_for
 
@@ -37,13 +38,15 @@ async def patch(
 
 
 async def entry(env: WebEnv, robot: str) -> RegistryEntry:
-    return msgspec.json.decode(await env.redis.hget(REGISTRY, robot), type=RegistryEntry)
+    return msgspec.json.decode(
+        cast(bytes, await env.redis.hget(REGISTRY, robot)), type=RegistryEntry
+    )
 
 
 async def syncs(env: WebEnv) -> list[str]:
     """The robots named by each registry.sync on rd:commands, in order."""
     out = []
-    for _, fields in await env.redis.xrange(COMMANDS):
+    for _, fields in cast(RawEntries, await env.redis.xrange(COMMANDS)):
         rec = from_fields(CommandRecord, fields)
         if rec.type == "registry.sync":
             out.append(rec.args["robot"])
@@ -75,7 +78,7 @@ async def test_name_network_and_kind_change_everywhere_and_keep_the_key(env: Web
     assert [x["name"] for x in listed["items"] if x["id"] == "tray-5"] == ["Tray Five"]
     stored = await entry(env, "tray-5")
     assert (stored.name, stored.kind, stored.key) == ("Tray Five", "cooking", sealed)
-    config = robot_from_entry("tray-5", await env.redis.hget(REGISTRY, "tray-5"), KEYS)
+    config = robot_from_entry("tray-5", cast(bytes, await env.redis.hget(REGISTRY, "tray-5")), KEYS)
     assert config.key.get_secret_value() == created["key"]  # the robot's key still works
     assert await syncs(env) == ["tray-5", "tray-5"]  # created, then changed
 
@@ -90,7 +93,7 @@ async def test_transport_and_identity_move_and_give_a_new_key(env: WebEnv) -> No
         {**AGV, "version": "2.0.0"},
         None,  # the broker login authenticates it: a key nobody knows
     )
-    config = robot_from_entry("mover", await env.redis.hget(REGISTRY, "mover"), KEYS)
+    config = robot_from_entry("mover", cast(bytes, await env.redis.hget(REGISTRY, "mover")), KEYS)
     assert config.transport == "vda5050" and config.vda is not None
     assert (config.vda.serial, config.vda.version) == ("SN-50", "2.0.0")
     assert config.key.get_secret_value() != old_key  # its TCP key stopped working
@@ -104,7 +107,7 @@ async def test_transport_and_identity_move_and_give_a_new_key(env: WebEnv) -> No
     assert status == 200, got
     assert (got["transport"], got["vda"]) == ("tcp", None)
     assert len(bytes.fromhex(got["key"])) == 32
-    config = robot_from_entry("mover", await env.redis.hget(REGISTRY, "mover"), KEYS)
+    config = robot_from_entry("mover", cast(bytes, await env.redis.hget(REGISTRY, "mover")), KEYS)
     assert config.key.get_secret_value() == got["key"] and config.vda is None
     shown = await (await env.client.get("/api/robots/mover", headers=env.auth())).json()
     assert "key" not in shown  # never again
@@ -192,7 +195,7 @@ async def test_the_gateway_serves_the_edited_robot(
         async def idle() -> bool:
             r = await env.client.get("/api/robots/tray-8", headers=env.auth("viewer"))
             got = await r.json()
-            return got["connection"] == "online" and got["state"] == "idle"
+            return bool(got["connection"] == "online" and got["state"] == "idle")
 
         await wait_for(idle)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from typing import cast
 
 import msgspec
 import pytest
@@ -14,6 +15,7 @@ from protocol.sealing import key_id, unseal
 from protocol.streams import COMMANDS, REGISTRY, RegistryEntry, decode_fields
 from robodine import cli as robodine_cli
 from tests.servers import RedisServer
+from tests.support.replies import RawEntries
 from tests.support.web import DATA_KEY, MakeEnv, WebEnv
 from web.db.restaurant import RobotRow
 from web.keys import DB
@@ -24,7 +26,7 @@ NEW_DATA_KEY = "e8" * 32
 async def syncs(env: WebEnv) -> list[str]:
     return [
         decode_fields(f)["args"]["robot"]
-        for _, f in await env.redis.xrange(COMMANDS)
+        for _, f in cast(RawEntries, await env.redis.xrange(COMMANDS))
         if f[b"type"] == b"registry.sync"
     ]
 
@@ -54,7 +56,9 @@ async def test_a_robot_is_registered_with_its_key_shown_once(env: WebEnv) -> Non
     sealed = await sealed_in_sql(env, "tray-7")
     assert sealed is not None and created["key"] not in sealed
     assert unseal(data_key, "tray-7", sealed) == key
-    entry = msgspec.json.decode(await env.redis.hget(REGISTRY, "tray-7"), type=RegistryEntry)
+    entry = msgspec.json.decode(
+        cast(bytes, await env.redis.hget(REGISTRY, "tray-7")), type=RegistryEntry
+    )
     assert (entry.id, entry.kind, entry.name) == ("tray-7", "serving", "Tray Seven")
     assert unseal(data_key, "tray-7", entry.key) == key
     assert await syncs(env) == ["tray-7"]
@@ -112,7 +116,9 @@ async def test_rekey_and_remove(env: WebEnv) -> None:
     assert r.status == 200
     second = await r.json()
     assert second["key"] != first["key"]
-    entry = msgspec.json.decode(await env.redis.hget(REGISTRY, "wok-2"), type=RegistryEntry)
+    entry = msgspec.json.decode(
+        cast(bytes, await env.redis.hget(REGISTRY, "wok-2")), type=RegistryEntry
+    )
     assert unseal(bytes.fromhex(DATA_KEY), "wok-2", entry.key).hex() == second["key"]
     assert (await env.client.post("/api/robots/serve-1/key", headers=env.auth())).status == 409
     assert (await env.client.post("/api/robots/ghost/key", headers=env.auth())).status == 404
@@ -166,7 +172,9 @@ async def test_rotating_the_data_key_reseals_sql_and_redis(
     await env.redis.delete(COMMANDS)
     import asyncio
 
-    run = lambda **e: asyncio.to_thread(_cli, monkeypatch, sqlite_url, redis_server.url, **e)  # noqa: E731
+    async def run(**e: str) -> int:
+        return await asyncio.to_thread(_cli, monkeypatch, sqlite_url, redis_server.url, **e)
+
     assert await run(ROBODINE_DATA_KEY=NEW_DATA_KEY) == 2
     assert "ROBODINE_DATA_PREVIOUS_KEY" in capsys.readouterr().err
     assert await run(ROBODINE_DATA_KEY=NEW_DATA_KEY, ROBODINE_DATA_PREVIOUS_KEY=DATA_KEY) == 0
@@ -176,7 +184,9 @@ async def test_rotating_the_data_key_reseals_sql_and_redis(
         sealed = await sealed_in_sql(env, rid)
         assert sealed is not None and sealed.split(":")[1] == key_id(new)
         assert unseal(new, rid, sealed) == key
-        entry = msgspec.json.decode(await env.redis.hget(REGISTRY, rid), type=RegistryEntry)
+        entry = msgspec.json.decode(
+            cast(bytes, await env.redis.hget(REGISTRY, rid)), type=RegistryEntry
+        )
         assert unseal(new, rid, entry.key) == key
     assert sorted(await syncs(env)) == ["tray-1", "tray-2"]
     # again: nothing left to do
@@ -204,5 +214,7 @@ async def test_a_web_tier_started_with_both_keys_finishes_the_rotation(
     new = bytes.fromhex(NEW_DATA_KEY)
     sealed = await sealed_in_sql(env, "tray-3")
     assert sealed is not None and unseal(new, "tray-3", sealed) == key
-    entry = msgspec.json.decode(await env.redis.hget(REGISTRY, "tray-3"), type=RegistryEntry)
+    entry = msgspec.json.decode(
+        cast(bytes, await env.redis.hget(REGISTRY, "tray-3")), type=RegistryEntry
+    )
     assert unseal(new, "tray-3", entry.key) == key

@@ -4,7 +4,7 @@ rd:registry and the answers, as the gateway reads them back."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -50,10 +50,12 @@ async def test_mqtt_and_vda5050_robots_carry_their_transport_everywhere(env: Web
     # the gateway reads each entry back as the config robot it describes
     keys = (bytes.fromhex(DATA_KEY),)
     for robot, transport in (("mq-7", "mqtt"), ("agv-7", "vda5050"), ("tray-7", "tcp")):
-        raw = await env.redis.hget(REGISTRY, robot)
+        raw = cast(bytes, await env.redis.hget(REGISTRY, robot))
         config = robot_from_entry(robot, raw, keys)
         assert config.transport == transport
-    agv_config = robot_from_entry("agv-7", await env.redis.hget(REGISTRY, "agv-7"), keys)
+    agv_config = robot_from_entry(
+        "agv-7", cast(bytes, await env.redis.hget(REGISTRY, "agv-7")), keys
+    )
     assert agv_config.vda is not None
     assert (agv_config.vda.manufacturer, agv_config.vda.serial, agv_config.vda.version) == (
         "Acme",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, cast
 
 import pytest
 
 from protocol.streams import COMMANDS, CommandRecord, from_fields
 from tests.support.clock import FakeClock
+from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from web.keys import USER_CACHE
 from web.robots.routes import LIST_MAX_AGE_S
@@ -108,7 +110,9 @@ async def test_recent_telemetry_of_one_robot(env: WebEnv) -> None:
 
 
 async def commands(env: WebEnv) -> list[CommandRecord]:
-    return [from_fields(CommandRecord, f) for _, f in await env.redis.xrange(COMMANDS)]
+    return [
+        from_fields(CommandRecord, f) for _, f in cast(RawEntries, await env.redis.xrange(COMMANDS))
+    ]
 
 
 async def test_a_command_goes_to_rd_commands_with_the_users_name(env: WebEnv) -> None:
@@ -129,7 +133,7 @@ async def test_a_command_goes_to_rd_commands_with_the_users_name(env: WebEnv) ->
     )
     assert rec.type == "robot" and time.time() - 5 < rec.ts <= time.time()
     assert 29 < rec.expires - rec.ts <= 30.0  # commands.ttl_s
-    assert body["stream_id"] == (await env.redis.xrange(COMMANDS))[0][0].decode()
+    assert body["stream_id"] == (cast(RawEntries, await env.redis.xrange(COMMANDS)))[0][0].decode()
 
 
 async def test_goto_a_table_resolves_its_coordinates(env: WebEnv) -> None:
@@ -196,7 +200,7 @@ async def test_cook_takes_seconds_bounded_and_passes_them_on(env: WebEnv) -> Non
 async def test_bad_commands_are_refused_and_never_queued(
     env: WebEnv,
     robot: str,
-    body: dict,
+    body: dict[str, Any],
     status: int,
     field: str | None,
 ) -> None:

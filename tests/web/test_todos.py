@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.web import MakeEnv, WebEnv, recv, recv_until
@@ -111,7 +113,7 @@ async def test_reconnect_with_since_replays_changes(denv: WebEnv) -> None:
     ],
 )
 async def test_invalid_todos_are_422_with_the_field(
-    env: WebEnv, body: dict, status: int, field: str
+    env: WebEnv, body: dict[str, Any], status: int, field: str
 ) -> None:
     r = await env.client.post("/api/todos", headers=env.auth("staff"), json=body)
     assert r.status == status

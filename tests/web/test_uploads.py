@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.support.web import MakeEnv, WebEnv
-from tests.web.jobs_support import MotoServer, moto_server, multipart, s3_media
+from tests.web.jobs_support import S3Server, moto_server, multipart, s3_media
 
 __all__ = ["moto_server"]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -177,7 +177,7 @@ async def test_a_menu_photo_and_the_floor_plan_reference_an_image_upload(env: We
 
 
 async def test_with_the_s3_store_content_redirects_to_a_presigned_url(
-    make_env: MakeEnv, moto_server: MotoServer
+    make_env: MakeEnv, moto_server: S3Server
 ) -> None:
     bucket = f"b{uuid.uuid4().hex[:12]}"
     await asyncio.to_thread(moto_server.create_bucket, bucket)  # boto3 is synchronous

@@ -14,7 +14,7 @@ import pytest
 from robodine.media import StoreUnavailable, TooLarge
 from robodine.media.local import QUEUE_CHUNKS, LocalStore
 from tests.support.web import MakeEnv, WebEnv
-from tests.web.jobs_support import MotoServer, moto_server, s3_media
+from tests.web.jobs_support import S3Server, moto_server, s3_media
 
 __all__ = ["moto_server"]
 
@@ -154,7 +154,7 @@ async def test_the_multipart_form_still_works_beside_it(env: WebEnv) -> None:
     assert up["filename"] == "dish.png" and up["sha256"] == hashlib.sha256(PNG).hexdigest()
 
 
-async def test_a_raw_body_into_the_s3_store(make_env: MakeEnv, moto_server: MotoServer) -> None:
+async def test_a_raw_body_into_the_s3_store(make_env: MakeEnv, moto_server: S3Server) -> None:
     import uuid
 
     import aiohttp

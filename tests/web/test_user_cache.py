@@ -8,20 +8,20 @@ import jwt
 import pytest
 
 from tests.support.clock import FakeClock
-from web.security import ALGORITHM, ISSUER, Role, TokenError, Tokens, UserCache
+from web.security import ALGORITHM, ISSUER, Claims, Role, TokenError, Tokens, UserCache
 
 
 def test_rows_expire_and_can_be_forgotten() -> None:
     clock = FakeClock()
     cache = UserCache(ttl=2.0, clock=clock)
     assert cache.get("ana") == (False, None)
-    cache.put("ana", ("staff", False, 3))
+    cache.put("ana", (Role.STAFF, False, 3))
     cache.put("ghost", None)
-    assert cache.get("ana") == (True, ("staff", False, 3))
+    assert cache.get("ana") == (True, (Role.STAFF, False, 3))
     assert cache.get("ghost") == (True, None)  # "no such user" is cached too
     clock.now += 2.5
     assert cache.get("ana") == (False, None)
-    cache.put("ana", ("admin", False, 4))
+    cache.put("ana", (Role.ADMIN, False, 4))
     cache.forget("ana")
     assert cache.get("ana") == (False, None)
 
@@ -29,7 +29,7 @@ def test_rows_expire_and_can_be_forgotten() -> None:
 def test_zero_ttl_means_a_query_every_time() -> None:
     clock = FakeClock()
     cache = UserCache(ttl=0.0, clock=clock)
-    cache.put("ana", ("staff", False, 1))
+    cache.put("ana", (Role.STAFF, False, 1))
     clock.now += 0.001
     assert cache.get("ana") == (False, None)
 
@@ -67,9 +67,14 @@ def test_verified_tokens_are_remembered_until_they_expire(monkeypatch: pytest.Mo
     clock = FakeClock(1_700_000_000.25)
     tokens = Tokens(SECRET, ttl_s=60, clock=clock)
     token, claims = tokens.make("ana", Role.STAFF, 1)
-    decodes = []
+    decodes: list[str] = []
     real = tokens.decode
-    monkeypatch.setattr(tokens, "decode", lambda t: decodes.append(t) or real(t))
+
+    def counted(t: str) -> Claims:
+        decodes.append(t)
+        return real(t)
+
+    monkeypatch.setattr(tokens, "decode", counted)
     assert tokens.verify(token) == claims and tokens.verify(token) == claims
     assert len(decodes) == 1
     clock.now = int(claims.expires) - 0.01  # PyJWT: good while int(exp) > now

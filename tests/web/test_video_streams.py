@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -179,7 +179,7 @@ async def test_record_sets_how_long_each_camera_is_recorded(make_env: MakeEnv) -
     assert r.status == 202
     body = await r.json()
     assert body["cameras"] == ["serve-1:front", "serve-1:tray"]
-    until = float(await env.redis.get(record_key("serve-1", "tray")))
+    until = float(cast(bytes, await env.redis.get(record_key("serve-1", "tray"))))
     assert 100 < until - time.time() <= 120
     assert 100 < await env.redis.ttl(record_key("serve-1", "front")) <= 125
     assert await env.redis.get(record_key("serve-2", "front")) is None
@@ -259,7 +259,7 @@ async def test_a_slow_viewer_gets_the_newest_frame_not_a_backlog(make_env: MakeE
         await put_frame(env, n, size=40_000)
         await asyncio.sleep(0.002)
     await asyncio.sleep(0.3)
-    received = []
+    received: list[int] = []
     while not received or received[-1] != 200:
         headers, _ = await parts.next()
         received.append(int(headers["X-Frame-Id"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ async def test_robot_state_telemetry_and_a_command_round_trip(
         bot = TestRobot("serve-1", RobotKind.SERVING, gw.tcp_port, gw.udp_port)
         assert isinstance(await bot.connect(), Welcome)
         bot.state("idle")
+        f: dict[str, Any] = {}
         for _ in range(10):
             f = await recv_until(robots, "robot")
             if f["robot"]["connection"] == "online" and f["robot"]["state"] == "idle":
@@ -56,7 +58,7 @@ async def test_robot_state_telemetry_and_a_command_round_trip(
         assert isinstance(cmd, Command) and cmd.id == command
         assert cmd.action is CommandAction.GOTO and cmd.args == {"x": 5.0, "y": 4.0, "table": "t1"}
         bot.ack(cmd)
-        seen = []
+        seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["event"]["type"] != "command.acked":
             seen.append(await recv_until(events, "event"))
         assert [e["event"]["type"] for e in seen] == ["command.sent", "command.acked"]
@@ -131,6 +133,7 @@ async def test_a_robots_address_is_in_its_record(
         bot = TestRobot("serve-2", RobotKind.SERVING, gw.tcp_port, gw.udp_port)
         assert isinstance(await bot.connect(), Welcome)
         bot.state("idle")
+        robot: dict[str, Any] = {}
         for _ in range(100):
             r = await env.client.get("/api/robots/serve-2", headers=env.auth("viewer"))
             robot = await r.json()
