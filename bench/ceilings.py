@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -98,7 +99,7 @@ def broadcast_app(expected: int = 1, samples: int = 1) -> web.Application:
                         clients.discard(ws)
             await asyncio.sleep(0)
 
-    async def background(app: web.Application):  # type: ignore[no-untyped-def]
+    async def background(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(broadcast(app))
         yield
         task.cancel()

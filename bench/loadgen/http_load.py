@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from bench.loadgen.child import Child, run_child, serve_pipe
 from bench.stats import percentiles
@@ -60,7 +60,8 @@ class _Conn(asyncio.Protocol):
         self.need = -1  # bytes of the current response still to come after the head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a TCP connection's (uvloop's transports do not subclass asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         self._send()
 
     def _send(self) -> None:

@@ -181,7 +181,7 @@ async def _serve(
                     await proto.welcomed
             except (OSError, TimeoutError) as exc:
                 counts["connect_failed"] += 1
-                counts["last_error"] = str(exc)  # type: ignore[assignment]
+                state["last_error"] = str(exc)
                 return
         counts["connected"] += 1
         fleet.append(proto)

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
 __all__ = ["WsClient", "connect", "mask_frame"]
 
@@ -62,8 +63,9 @@ class WsClient(asyncio.Protocol):
         self.bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.request)  # type: ignore[union-attr]
+        # a TCP connection's (uvloop's transports do not subclass asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
