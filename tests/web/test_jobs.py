@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from robodine import signing
+from robodine.redisio.keys import DEFAULT
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
 from tests.web.jobs_support import (
@@ -29,7 +30,6 @@ from tests.web.jobs_support import (
 from tests.web.shop import Shop, open_shop
 from web.jobs.analysis import job_secret
 from web.jobs.queue import JobQueue
-from web.jobs.stream import JOBS_STREAM
 
 __all__ = ["processes"]
 pytestmark = pytest.mark.integration
@@ -114,7 +114,7 @@ async def submit(
 
 
 async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
-    entries = await env.redis.xrange(JOBS_STREAM)
+    entries = await env.redis.xrange(DEFAULT.jobs)
     out = []
     for _, fields in entries:
         f = {k.decode(): v.decode() for k, v in fields.items()}
