@@ -52,7 +52,7 @@ class CommandReader:
         *,
         consumer: str,
         clock: Callable[[], float] = time.time,
-        stream: str = "",  # "": rd:commands
+        stream: str = "",  # "": rd:commands (under the namespace: KEYS.commands)
         claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self.redis = redis
@@ -68,7 +68,7 @@ class CommandReader:
         # From 0: commands written before the gateway's first start are not skipped.
         self._group = GroupReader(
             redis,
-            stream,
+            self.stream,
             streams.COMMANDS_GROUP,
             consumer,
             count=500,
