@@ -269,6 +269,7 @@ async def test_with_the_hash_tag_prefix_every_path_runs_on_a_cluster_node(
         keys = [k async for k in r.scan_iter(count=1000)]
         assert any(k.startswith("saq:") for k in keys), keys
         slot = await r.execute_command("CLUSTER", "KEYSLOT", "{rd}")
+        assert slot == 537  # the slot docs/scaling.md names
         for k in keys:
             assert await r.execute_command("CLUSTER", "KEYSLOT", k) == slot, k
         assert all(k.startswith(("{rd}:", "saq:")) for k in keys), keys
