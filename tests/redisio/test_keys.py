@@ -8,12 +8,15 @@ import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from config.settings import RedisSettings
+from gateway.streams.commands import CommandReader
 from protocol import cluster, streams
 from robodine.redisio import keys
 from robodine.redisio.client import connect
@@ -194,3 +197,17 @@ async def test_an_archive_of_an_rd_box_restores_under_the_hash_tag(
     groups = await redis_client.xinfo_groups("{rd}:events")
     assert [g["name"] for g in groups] == [b"projector"]
     assert await redis_dump.occupied(redis_client) == 3
+
+
+@pytest.mark.parametrize("prefix", ["rd", "{rd}"])
+def test_the_command_reader_reads_the_stream_it_trims(prefix: str, namespace: None) -> None:
+    """The group reader (XREADGROUP, XAUTOCLAIM) and the trim (XPENDING, XTRIM) name one
+    stream: the namespace's rd:commands by default, the inbox when given one."""
+    keys.configure(prefix)
+    fleet = cast(Any, SimpleNamespace(writer=None))
+    reader = CommandReader(cast(Any, None), fleet, RedisSettings(), consumer="gw")
+    assert reader.stream == reader._group.stream == f"{prefix}:commands"
+    inbox = CommandReader(
+        cast(Any, None), fleet, RedisSettings(), consumer="gw", stream=KEYS.inbox("gw")
+    )
+    assert inbox.stream == inbox._group.stream == f"{prefix}:inbox:gw"
