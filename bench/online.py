@@ -13,7 +13,7 @@ import redis
 
 from bench.harness import Context, Ports
 from bench.loadgen.udp_sender import UdpSender
-from protocol import streams
+from robodine.redisio.keys import KEYS
 from robodine.testing.servers import RedisServer
 
 
@@ -38,14 +38,14 @@ def bring_online(
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
-        base = int(client.xlen(streams.TELEMETRY))
+        base = int(client.xlen(KEYS.telemetry))
         rate = min(5000, robots * per_robot * 4)
         n = sender.prepare(rate, robots * per_robot / rate)
         sender.go()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             online = _online(client)
-            if int(client.xlen(streams.TELEMETRY)) - base >= n and online >= robots:
+            if int(client.xlen(KEYS.telemetry)) - base >= n and online >= robots:
                 ctx.log(f"{online} robots online")
                 return
             time.sleep(0.1)
@@ -55,8 +55,8 @@ def bring_online(
 
 
 def _online(client: redis.Redis) -> int:
-    ids = client.smembers(streams.ROBOTS_INDEX)
+    ids = client.smembers(KEYS.robots)
     pipe = client.pipeline(transaction=False)
     for rid in ids:
-        pipe.hget(streams.robot_key(rid.decode() if isinstance(rid, bytes) else rid), "connection")
+        pipe.hget(KEYS.robot(rid.decode() if isinstance(rid, bytes) else rid), "connection")
     return sum(1 for v in pipe.execute() if v == b"online")

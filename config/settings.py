@@ -104,6 +104,17 @@ class RedisSettings(Section):
     probe_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     command_block_ms: Annotated[int, Field(ge=10, le=4000)] = 1000
     commands_retention_s: Seconds = 86400.0  # rd:commands entries older than this are trimmed
+    # The first part of every key: "rd" (rd:events ...), or "{rd}" for Redis Cluster, a
+    # hash tag that puts every key in one slot (docs/scaling.md, Redis Cluster).
+    key_prefix: str = "rd"
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        from robodine.redisio.keys import Keys
+
+        Keys(v)  # ValueError: what is wrong with it
+        return v
 
     @field_validator("url")
     @classmethod

@@ -43,12 +43,12 @@ from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
 from gateway.transports.mqtt import MqttSupervisor, open_mqtt, stop_mqtt
 from gateway.transports.tcp import TcpServer
 from gateway.transports.udp import UdpEndpoint, open_camera_udp, open_udp
-from protocol import streams
 from protocol.streams import EventType, Level
 from robodine.backoff import Backoff
 from robodine.lifecycle import Notifier
 from robodine.ports import listening
 from robodine.redisio.client import connect, redacted_url
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway")
 
@@ -308,7 +308,7 @@ async def _expect_back(client: Redis, fleet: Fleet, now: float) -> None:
     robots = list(fleet.sessions)
     pipe = client.pipeline(transaction=False)
     for robot in robots:
-        pipe.hmget(streams.robot_key(robot), ["connection", "seen", "updated"])
+        pipe.hmget(KEYS.robot(robot), ["connection", "seen", "updated"])
     replies = await pipe.execute()
     fleet.expect_back(dict(zip(robots, replies, strict=True)), now)
 

@@ -18,6 +18,7 @@ from protocol import streams
 from protocol.streams import CommandRecord, EventType
 from protocol.vocabulary import CommandAction
 from robodine.lifecycle import install_signal_handlers, settle_heap
+from robodine.redisio.keys import KEYS, configure
 from robodine.redisio.sentinel import redis_from_url
 
 
@@ -78,6 +79,7 @@ async def _send(
     settings: Settings, robot: str, action: str, cmd_args: dict[str, Any], timeout: float
 ) -> int:
     """XADD the command, then follow rd:events from just before it for its outcome."""
+    configure(settings.redis.key_prefix)
     redis = redis_from_url(
         settings.redis.url,
         socket_timeout=timeout + 5,
@@ -85,7 +87,7 @@ async def _send(
         protocol=2,
     )
     try:
-        last: Any = await redis.xrevrange(streams.EVENTS, count=1)
+        last: Any = await redis.xrevrange(KEYS.events, count=1)
         cursor: Any = last[0][0] if last else b"0-0"
         now = time.time()
         rec = CommandRecord(
@@ -97,12 +99,12 @@ async def _send(
             expires=now + timeout,
             source="cli",
         )
-        await redis.xadd(streams.COMMANDS, cast(Any, streams.to_fields(rec)))
+        await redis.xadd(KEYS.commands, cast(Any, streams.to_fields(rec)))
         print(f"sent {action} to {robot} (command {rec.id})", file=sys.stderr)
         deadline = now + timeout
         while (left := deadline - time.time()) > 0:
             reply: Any = await redis.xread(
-                {streams.EVENTS: cursor}, block=int(min(left, 4) * 1000) + 1
+                {KEYS.events: cursor}, block=int(min(left, 4) * 1000) + 1
             )
             for _, entries in reply:
                 for entry_id, fields in entries:

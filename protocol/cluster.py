@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
+from robodine.redisio.keys import DEFAULT, KEYS
+
 __all__ = [
     "FENCES",
     "GATEWAYS",
@@ -35,29 +37,20 @@ __all__ = [
     "want_key",
 ]
 
-LEASE_PREFIX: Final = "rd:lease:"
-GATEWAY_PREFIX: Final = "rd:gateway:"
-GATEWAYS: Final = "rd:gateways"
-LEADER: Final = "rd:leader"
-LEADER_EPOCH: Final = "rd:leader:epoch"
-FENCES: Final = "rd:fences"
-INBOX_PREFIX: Final = "rd:inbox:"
+# Under the default namespace ``rd``, for tools and tests; running code names these
+# keys through robodine.redisio.keys.KEYS (``redis.key_prefix``).
+LEASE_PREFIX: Final = DEFAULT.lease_prefix
+GATEWAY_PREFIX: Final = DEFAULT.gateway_prefix
+GATEWAYS: Final = DEFAULT.gateways
+LEADER: Final = DEFAULT.leader
+LEADER_EPOCH: Final = DEFAULT.leader_epoch
+FENCES: Final = DEFAULT.fences
+INBOX_PREFIX: Final = DEFAULT.inbox_prefix
 
-
-def lease_key(robot: str) -> str:
-    return LEASE_PREFIX + robot
-
-
-def want_key(robot: str) -> str:
-    return f"{LEASE_PREFIX}{robot}:want"
-
-
-def gateway_key(name: str) -> str:
-    return GATEWAY_PREFIX + name
-
-
-def inbox(name: str) -> str:
-    return INBOX_PREFIX + name
+lease_key = DEFAULT.lease
+want_key = DEFAULT.want
+gateway_key = DEFAULT.gateway
+inbox = DEFAULT.inbox
 
 
 class Holder(NamedTuple):
@@ -81,10 +74,10 @@ def parse_holder(value: bytes | str | None) -> Holder | None:
 def ack_ref(stream: str, entry_id: str) -> str:
     """What a command's outcome acknowledges: ``"{stream} {id}"``, or the bare id for
     rd:commands (what one gateway per Redis has always written)."""
-    return entry_id if stream == "rd:commands" else f"{stream} {entry_id}"
+    return entry_id if stream == KEYS.commands else f"{stream} {entry_id}"
 
 
 def split_ref(ref: str) -> tuple[str, str]:
     """``ack_ref``'s inverse: (stream, entry id)."""
     stream, _, entry_id = ref.rpartition(" ")
-    return (stream or "rd:commands", entry_id)
+    return (stream or KEYS.commands, entry_id)

@@ -22,6 +22,8 @@ import msgspec
 import orjson
 from msgspec import Meta
 
+from robodine.redisio.keys import DEFAULT
+
 __all__ = [
     "CAMERAS",
     "CAMERA_PREFIX",
@@ -56,39 +58,29 @@ __all__ = [
     "to_fields",
 ]
 
-TELEMETRY: Final = "rd:telemetry"
+# The names under the default namespace ``rd`` (docs/streams.md), for tools and tests
+# that read a default box. Running code names keys through robodine.redisio.keys.KEYS,
+# which follows ``redis.key_prefix``.
+TELEMETRY: Final = DEFAULT.telemetry
 TELEMETRY_SAMPLE: Final = "sample"  # rd:telemetry's JSON field (module docstring)
-EVENTS: Final = "rd:events"
-COMMANDS: Final = "rd:commands"
+EVENTS: Final = DEFAULT.events
+COMMANDS: Final = DEFAULT.commands
 COMMANDS_GROUP: Final = "gateway"
-ROBOT_PREFIX: Final = "rd:robot:"
-ROBOTS_INDEX: Final = "rd:robots"  # set of robot ids that have a snapshot
-CHAT_PREFIX: Final = "rd:chat:"
+ROBOT_PREFIX: Final = DEFAULT.robot_prefix
+ROBOTS_INDEX: Final = DEFAULT.robots  # set of robot ids that have a snapshot
+CHAT_PREFIX: Final = DEFAULT.chat_prefix
 REGISTRY: Final = (
-    "rd:registry"  # hash: robot id -> RegistryEntry JSON (robots added through the API)
-)
-DISPATCH: Final = "rd:dispatch"  # hash: order id -> the dispatcher's JSON state of that order
-CAMERAS: Final = "rd:cameras"  # hash: robot:camera -> the camera's JSON status
-CAMERA_PREFIX: Final = "rd:camera:"  # stream per camera: its newest frames (camera_stream)
-RECORD_PREFIX: Final = "rd:record:"  # string per camera: record it until this time (record_key)
+    DEFAULT.registry
+)  # hash: robot id -> RegistryEntry JSON (robots added through the API)
+DISPATCH: Final = DEFAULT.dispatch  # hash: order id -> the dispatcher's JSON state of that order
+CAMERAS: Final = DEFAULT.cameras  # hash: robot:camera -> the camera's JSON status
+CAMERA_PREFIX: Final = DEFAULT.camera_prefix  # stream per camera: its newest frames
+RECORD_PREFIX: Final = DEFAULT.record_prefix  # string per camera: record it until this time
 
-
-def robot_key(robot_id: str) -> str:
-    return ROBOT_PREFIX + robot_id
-
-
-def camera_stream(robot: str, camera: str) -> str:
-    """The stream of one camera's newest frames (docs/streams.md, Cameras)."""
-    return f"{CAMERA_PREFIX}{robot}:{camera}"
-
-
-def record_key(robot: str, camera: str) -> str:
-    """Set by the web's record request: the recorder records the camera until its value."""
-    return f"{RECORD_PREFIX}{robot}:{camera}"
-
-
-def chat_stream(room: str) -> str:
-    return CHAT_PREFIX + room
+robot_key = DEFAULT.robot
+camera_stream = DEFAULT.camera  # the stream of one camera's newest frames (docs/streams.md)
+record_key = DEFAULT.record  # the recorder records the camera until its value
+chat_stream = DEFAULT.chat
 
 
 class Level(StrEnum):

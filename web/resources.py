@@ -15,9 +15,9 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from config import Settings
-from protocol.streams import EVENTS
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.client import connect, open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from web.chat.rooms import RoomService
 from web.chat.service import ChatService
@@ -147,11 +147,11 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     rooms = RoomService(app[DB], frozenset(r.name for r in s.chat.rooms))
     chat = ChatService(app[REDIS], s.chat, hub, app[SESSION_ID], load_rooms=rooms.open_rooms)
     await chat.start()  # the rooms admins added (SQL), before the reader is made
-    for stream in sorted(app[TOPICS].streams() | {EVENTS}):  # one reader per stream
-        hub.add_reader(stream.removeprefix("rd:"), [stream])
+    for stream in sorted(app[TOPICS].streams() | {KEYS.events}):  # one reader per stream
+        hub.add_reader(KEYS.short(stream), [stream])
     hub.add_reader("chat", chat.streams())  # every room, one connection
     chat.attach(hub)
-    hub.add_tap(EVENTS, chat.relay)
+    hub.add_tap(KEYS.events, chat.relay)
     app[HUB] = hub
     app[CHAT] = chat
     app[METRICS].watch(hub, app[REDIS])

@@ -26,6 +26,7 @@ from hiredis import pack_command
 
 from bench.loadgen.child import Child
 from protocol import streams
+from robodine.redisio.keys import KEYS
 
 __all__ = ["Feeder"]
 
@@ -45,7 +46,7 @@ def _heads(robots: list[str]) -> dict[str, bytes]:
     def head(robot: str) -> tuple[Any, ...]:
         return (
             "XADD",
-            streams.TELEMETRY,
+            KEYS.telemetry,
             "MAXLEN",
             "~",
             "1000000",

@@ -24,7 +24,7 @@ import redis
 from bench import availability, webtier
 from bench.harness import Context, Result
 from bench.loadgen.chat import ChatMembers
-from protocol.streams import chat_stream
+from robodine.redisio.keys import KEYS
 
 NAME = "chat"
 MEASURES = "messages/s in one room with 10 members; latency with 100 / 10k / 100k history"
@@ -140,7 +140,7 @@ def run(ctx: Context) -> Result:
 
 def _set_history(client: redis.Redis, room: str, size: int) -> None:
     """Fill the room's stream with ``size`` entries (web tier's field format)."""
-    stream = chat_stream(room)
+    stream = KEYS.chat(room)
     pipe = client.pipeline(transaction=False)
     now = time.time()
     for i in range(size):

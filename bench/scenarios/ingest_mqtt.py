@@ -22,8 +22,8 @@ from bench import availability, prom
 from bench.harness import Context, Result
 from bench.loadgen.mqtt_raw import MqttPublisher, MqttSubscriber
 from bench.procs import CpuWindow
-from protocol import streams
 from protocol.mqtt_topics import TOPIC_ROOT
+from robodine.redisio.keys import KEYS
 
 NAME = "ingest-mqtt"
 MEASURES = "robodine/v1 telemetry via mosquitto -> rd:telemetry, highest msg/s with zero loss"
@@ -90,7 +90,7 @@ def run(ctx: Context) -> Result:
         }
 
         def xlen() -> int:
-            return int(client.xlen(streams.TELEMETRY))
+            return int(client.xlen(KEYS.telemetry))
 
         _warm_up(ctx, publisher, xlen, gw.service.log_tail)
         ctx.log("project: mosquitto -> gateway -> rd:telemetry")

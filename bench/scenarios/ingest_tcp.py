@@ -18,7 +18,7 @@ from bench import prom
 from bench.harness import Context, Result
 from bench.loadgen.tcp_robots import TcpRobots
 from bench.procs import CpuWindow
-from protocol import streams
+from robodine.redisio.keys import KEYS
 from robodine.testing.servers import missing_binaries
 
 NAME = "ingest-tcp"
@@ -65,7 +65,7 @@ def run(ctx: Context) -> Result:
         before, sent0, xlen0 = (
             prom.scrape(gw.metrics_port),
             fleet.status(),
-            client.xlen(streams.TELEMETRY),
+            client.xlen(KEYS.telemetry),
         )
         window = CpuWindow(pids).start()
         rss_samples = []
@@ -78,7 +78,7 @@ def run(ctx: Context) -> Result:
         cpu = window.stop()
         after, sent1 = prom.scrape(gw.metrics_port), fleet.status()
         time.sleep(0.5)  # let the writer flush what the window's last frames produced
-        xlen1 = client.xlen(streams.TELEMETRY)
+        xlen1 = client.xlen(KEYS.telemetry)
     finally:
         fleet.close()
         client.close()

@@ -26,7 +26,7 @@ from bench.harness import Context, Gateway, Result
 from bench.loadgen.udp_sender import UdpSender
 from bench.procs import CpuWindow, udp_kernel_drops
 from bench.redisbench import xadd_ceiling
-from protocol import streams
+from robodine.redisio.keys import KEYS
 from robodine.testing.servers import missing_binaries
 
 NAME = "ingest-udp"
@@ -130,7 +130,7 @@ def run(ctx: Context) -> Result:
                 f"no telemetry reached Redis in the warm-up:\n{gw.service.log_tail()}"
             )
         newest = cast(
-            list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(streams.TELEMETRY, count=1)
+            list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(KEYS.telemetry, count=1)
         )
         entry = newest[0][1]
         maxlen = int(gw.config.section("redis")["telemetry_maxlen"])
@@ -247,9 +247,9 @@ def _step(
     rate: int,
     seconds: float,
 ) -> Step:
-    client.xtrim(streams.TELEMETRY, maxlen=0)
+    client.xtrim(KEYS.telemetry, maxlen=0)
     sender.prepare(rate, seconds)
-    base = int(client.xlen(streams.TELEMETRY))
+    base = int(client.xlen(KEYS.telemetry))
     before, k0 = prom.scrape(gw.metrics_port), udp_kernel_drops()
     window = CpuWindow(pids).start()
     report = sender.go()
@@ -282,7 +282,7 @@ def _drain(client: redis.Redis, base: int, expected: int, sent_at: float) -> tup
     """Poll XLEN until all ``expected`` arrived or nothing changed for a second."""
     got, changed = -1, sent_at
     while True:
-        n = int(client.xlen(streams.TELEMETRY)) - base
+        n = int(client.xlen(KEYS.telemetry)) - base
         t = time.perf_counter()
         if n != got:
             got, changed = n, t

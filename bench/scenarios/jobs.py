@@ -305,11 +305,11 @@ async def _wait_workers(settings: Any, workers: list[Any], timeout_s: float = 12
 
 async def _history_level(queue: Any) -> bool:
     """The SQL history group has read and acknowledged everything on rd:jobs."""
+    from robodine.redisio.keys import KEYS
     from web.jobs.history import GROUP
-    from web.jobs.stream import JOBS_STREAM
 
-    last = (await queue.redis.xinfo_stream(JOBS_STREAM))["last-generated-id"]
-    for g in await queue.redis.xinfo_groups(JOBS_STREAM):
+    last = (await queue.redis.xinfo_stream(KEYS.jobs))["last-generated-id"]
+    for g in await queue.redis.xinfo_groups(KEYS.jobs):
         if g["name"] == GROUP.encode():
             return bool(g["last-delivered-id"] == last and not g["pending"])
     return False
@@ -319,15 +319,15 @@ async def _jobs_per_s(settings: Any, n: int) -> tuple[float, float]:
     """Jobs/s from the first enqueue to the last completion on rd:jobs, and to the moment
     the workers' SQL history has applied every entry of them."""
     from bench.jobs_worker import KIND
+    from robodine.redisio.keys import KEYS
     from web.jobs.queue import JobQueue
-    from web.jobs.stream import JOBS_STREAM
 
     logging.getLogger("saq").setLevel(logging.WARNING)  # an INFO line per enqueue otherwise
     queue = JobQueue.open(settings, name="bench-jobs")
     try:
         start_id = (
-            (await queue.redis.xinfo_stream(JOBS_STREAM))["last-generated-id"]
-            if await queue.redis.exists(JOBS_STREAM)
+            (await queue.redis.xinfo_stream(KEYS.jobs))["last-generated-id"]
+            if await queue.redis.exists(KEYS.jobs)
             else b"0-0"
         )
         ids = {JobQueue.new_id() for _ in range(n)}
@@ -344,7 +344,7 @@ async def _jobs_per_s(settings: Any, n: int) -> tuple[float, float]:
         cursor = start_id
         deadline = time.monotonic() + 300
         while len(done) < n and time.monotonic() < deadline:
-            reply: Any = await queue.redis.xread({JOBS_STREAM: cursor}, count=1000, block=1000)
+            reply: Any = await queue.redis.xread({KEYS.jobs: cursor}, count=1000, block=1000)
             for _, entries in reply or []:
                 for sid, fields in entries:
                     cursor = sid

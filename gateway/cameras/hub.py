@@ -28,7 +28,7 @@ from gateway.metrics import Stats
 from protocol.camera_chunks import CameraDrop, Chunk, ChunkDecoder, Dropped
 from protocol.cameras import CameraInfo, camera_key
 from protocol.ratelimit import TokenBucket
-from protocol.streams import CAMERAS
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.cameras")
 
@@ -148,7 +148,7 @@ class Cameras:
                 cam = fresh
             new[info.id] = cam
         for gone in old.keys() - new.keys():
-            self.output.hash_put(CAMERAS, camera_key(robot, gone), None)
+            self.output.hash_put(KEYS.cameras, camera_key(robot, gone), None)
         self.robots[robot] = new
         log.info("cameras_announced", robot=robot, cameras=sorted(new))
         self._tick_robot(robot, now, force=True)
@@ -289,7 +289,7 @@ class Cameras:
         cam.changed = False
         cam.written_at = now
         s = cam.status
-        self.output.hash_put(CAMERAS, camera_key(s.robot, s.camera), _encode(s).decode())
+        self.output.hash_put(KEYS.cameras, camera_key(s.robot, s.camera), _encode(s).decode())
         self._snapshot(s.robot)
 
     def _snapshot(self, robot: str) -> None:

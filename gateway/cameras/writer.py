@@ -29,9 +29,9 @@ from gateway.cameras.assembler import Frame
 from gateway.metrics import Stats
 from gateway.streams.writer import OUTAGE_ERRORS
 from protocol.camera_chunks import CameraDrop
-from protocol.streams import camera_stream
 from robodine.backoff import Backoff
 from robodine.redisio.client import open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from robodine.supervisor import Supervisor
 
@@ -104,7 +104,7 @@ class CameraWriter:
             commands.append(
                 (
                     "XADD",
-                    camera_stream(frame.robot, frame.camera),
+                    KEYS.camera(frame.robot, frame.camera),
                     "MAXLEN",
                     maxlen,
                     "*",

@@ -47,12 +47,13 @@ from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
 from gateway.metrics import Stats
 from gateway.streams.writer import OUTAGE_ERRORS, StreamWriter
-from protocol import cluster, streams
+from protocol import streams
 from protocol.acks import PendingCommands
 from protocol.cluster import parse_holder
 from protocol.messages import GatewayMessage, Telemetry
 from protocol.streams import CommandRecord, Level
 from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, ErrorCode
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
@@ -115,13 +116,13 @@ class FleetView:
 
     async def load(self, redis: Redis, now: float) -> str:
         """Every robot as its snapshot and lease say; returns the rd:events id to tail from."""
-        last: Any = await redis.xrevrange(streams.EVENTS, count=1)
+        last: Any = await redis.xrevrange(KEYS.events, count=1)
         start = as_str(last[0][0]) if last else "0-0"
         robots = list(self.sessions)
         pipe = redis.pipeline(transaction=False)
         for rid in robots:
-            pipe.hmget(streams.robot_key(rid), ["connection", "state", "task", "x", "y", "battery"])
-            pipe.get(cluster.lease_key(rid))
+            pipe.hmget(KEYS.robot(rid), ["connection", "state", "task", "x", "y", "battery"])
+            pipe.get(KEYS.lease(rid))
         replies = await pipe.execute()
         for i, rid in enumerate(robots):
             m = self.sessions[rid]
@@ -229,8 +230,8 @@ class FleetView:
         robots = list(self.sessions)
         pipe = redis.pipeline(transaction=False)
         for rid in robots:
-            pipe.get(cluster.lease_key(rid))
-            pipe.hmget(streams.robot_key(rid), ["x", "y", "battery"])
+            pipe.get(KEYS.lease(rid))
+            pipe.hmget(KEYS.robot(rid), ["x", "y", "battery"])
         replies = await pipe.execute()
         for i, rid in enumerate(robots):
             m = self.sessions[rid]
@@ -369,9 +370,9 @@ class LeaderDispatch:
     async def load(self) -> None:
         """The view and the open orders, before the first order command is read."""
         self._tail_from = await self.view.load(self.redis, self.clock())
-        saved: Any = await self.redis.hgetall(streams.DISPATCH)
+        saved: Any = await self.redis.hgetall(KEYS.dispatch)
         self.dispatcher.load(saved)
-        self.writer.fence(streams.DISPATCH, cluster.LEADER, self.leader)
+        self.writer.fence(KEYS.dispatch, KEYS.leader, self.leader)
         await self._catch_up()
 
     async def _catch_up(self) -> None:
@@ -382,7 +383,7 @@ class LeaderDispatch:
         reports: list[tuple[str, str, str | None, str, str]] = []
         cursor, scanned = self._tail_from, 0
         while waiting and scanned < CATCH_UP_MAX and cursor != "0-0":
-            page: Any = await self.redis.xrevrange(streams.EVENTS, max=cursor, min="-", count=1000)
+            page: Any = await self.redis.xrevrange(KEYS.events, max=cursor, min="-", count=1000)
             if not page:
                 break
             scanned += len(page)
@@ -427,14 +428,14 @@ class LeaderDispatch:
 
     def end(self) -> None:
         """Our leadership is over: nothing of ours for rd:dispatch is written any more."""
-        self.writer.forget(streams.DISPATCH)
+        self.writer.forget(KEYS.dispatch)
 
     async def _tail(self) -> None:
         block = self.settings.redis.command_block_ms
         last = self._tail_from
         while not self._stopping:
             try:
-                reply: Any = await self.redis.xread({streams.EVENTS: last}, count=500, block=block)
+                reply: Any = await self.redis.xread({KEYS.events: last}, count=500, block=block)
             except OUTAGE_ERRORS:
                 await asyncio.sleep(0.5)
                 continue
@@ -445,7 +446,7 @@ class LeaderDispatch:
                     try:
                         self.view.apply(fields, now)
                     except (ValueError, KeyError, orjson.JSONDecodeError):
-                        log.warning("stream_entry_invalid", stream=streams.EVENTS, entry=last)
+                        log.warning("stream_entry_invalid", stream=KEYS.events, entry=last)
 
     async def _poll(self) -> None:
         next_poll = 0.0

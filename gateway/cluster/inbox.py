@@ -19,8 +19,8 @@ from config.settings import RedisSettings
 from gateway.cluster.routing import Routes
 from gateway.fleet.fleet import Fleet
 from gateway.streams.commands import CommandReader
-from protocol.cluster import inbox
 from protocol.streams import CommandRecord, EventType, Level
+from robodine.redisio.keys import KEYS
 
 __all__ = ["InboxReader"]
 
@@ -37,7 +37,7 @@ class InboxReader(CommandReader):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            redis, fleet, settings, consumer=consumer, clock=clock, stream=inbox(consumer)
+            redis, fleet, settings, consumer=consumer, clock=clock, stream=KEYS.inbox(consumer)
         )
         self.routes = routes
 

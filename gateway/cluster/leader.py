@@ -44,6 +44,7 @@ from protocol import cluster, streams
 from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType
 from robodine.redisio.group import GroupReader, RawEntry
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
@@ -156,11 +157,11 @@ class Drain:
     async def run_once(self, leader: str) -> bool:
         """One pass over the known gateways; False when the leader lease turned out lost."""
         self._leader, self._lost = leader, False
-        names = sorted(as_str(n) for n in await self.redis.smembers(cluster.GATEWAYS))
+        names = sorted(as_str(n) for n in await self.redis.smembers(KEYS.gateways))
         for name in names:
             if name == self.name:
                 continue
-            live = bool(await self.redis.exists(cluster.gateway_key(name)))
+            live = bool(await self.redis.exists(KEYS.gateway(name)))
             if live:
                 self._dead_since.pop(name, None)
             else:
@@ -171,10 +172,10 @@ class Drain:
         return True
 
     async def _drain(self, name: str, live: bool) -> None:
-        stream = cluster.inbox(name)
+        stream = KEYS.inbox(name)
         if not await self.redis.exists(stream):
             if not live:
-                await self.redis.srem(cluster.GATEWAYS, name)
+                await self.redis.srem(KEYS.gateways, name)
             return
         group = GroupReader(
             self.redis,
@@ -201,7 +202,7 @@ class Drain:
         groups = await self.redis.xinfo_groups(stream)
         if all(g["pending"] == 0 and not g.get("lag") for g in groups):
             await self.redis.delete(stream)
-            await self.redis.srem(cluster.GATEWAYS, name)
+            await self.redis.srem(KEYS.gateways, name)
             self._dead_since.pop(name, None)
             self._failed = {r for r in self._failed if not r.startswith(stream + " ")}
             log.info("gateway_inbox_drained", gateway=name)

@@ -33,8 +33,8 @@ from typing import Any, Final
 import structlog
 
 from gateway.metrics import Stats
-from protocol import cluster
 from protocol.cluster import Holder, parse_holder
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.cluster")
 
@@ -262,11 +262,11 @@ class Leases:
         ours = leader is not None and leader.gateway == self.name
         leader_op = "c" if self.campaign and renew else ("q" if self._gone and ours else "")
         keys = [
-            cluster.gateway_key(self.name),
-            cluster.GATEWAYS,
-            cluster.LEADER,
-            cluster.LEADER_EPOCH,
-            cluster.FENCES,
+            KEYS.gateway(self.name),
+            KEYS.gateways,
+            KEYS.leader,
+            KEYS.leader_epoch,
+            KEYS.fences,
         ]
         argv: list[Any] = [
             self.name,
@@ -280,7 +280,7 @@ class Leases:
         for op, robot, token in ops:
             pair = names.get(robot)
             if pair is None:
-                pair = names[robot] = (cluster.lease_key(robot), cluster.want_key(robot))
+                pair = names[robot] = (KEYS.lease(robot), KEYS.want(robot))
             keys += pair
             argv += (op, robot, token)
         self._sent = ops

@@ -32,8 +32,8 @@ from gateway.cluster.routing import Routes
 from gateway.fleet.fleet import Fleet
 from gateway.metrics import Stats
 from gateway.streams.writer import StreamWriter
-from protocol import cluster
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.cluster")
 
@@ -140,7 +140,7 @@ def describe(settings: Settings, tcp_port: int, udp_port: int) -> str:
 
 async def wait_for_name(client: Redis, settings: Settings) -> None:
     """Return once no other live process has this gateway's name (module docstring)."""
-    key = cluster.gateway_key(settings.gateway.name)
+    key = KEYS.gateway(settings.gateway.name)
     ttl = settings.cluster.lease_ttl_s
     first = await client.get(key)
     if first is None:

@@ -31,10 +31,11 @@ from redis.asyncio import Redis
 from gateway.fleet.port import FleetOutput
 from gateway.metrics import Stats
 from gateway.streams.writer import OUTAGE_ERRORS
-from protocol import cluster, streams
+from protocol import streams
 from protocol.acks import Pending
 from protocol.cluster import parse_holder, split_ref
 from protocol.streams import CommandRecord, EventType, Level
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 
 log = structlog.get_logger("gateway.cluster")
@@ -109,18 +110,18 @@ class Routes:
         for _ in range(3):
             if hops >= MAX_HOPS:
                 return "none"
-            value = await self.redis.get(cluster.lease_key(robot))
+            value = await self.redis.get(KEYS.lease(robot))
             holder = parse_holder(value)
             if holder is None:
                 return "none"
             if holder.gateway == self.name and not self_ok:
                 return "here"
-            target = cluster.inbox(holder.gateway)
+            target = KEYS.inbox(holder.gateway)
             keys = [
                 stream or target,
-                cluster.LEADER,
-                cluster.lease_key(robot),
-                cluster.gateway_key(holder.gateway),
+                KEYS.leader,
+                KEYS.lease(robot),
+                KEYS.gateway(holder.gateway),
                 target,
             ]
             args = [streams.COMMANDS_GROUP, entry, leader, value, *_flat(fields, hops + 1)]
@@ -142,19 +143,19 @@ class Routes:
         stream, entry = split_ref(ref)
         if not gateways:
             return "none"
-        keys = [stream, cluster.LEADER, stream, stream, *map(cluster.inbox, gateways)]
+        keys = [stream, KEYS.leader, stream, stream, *map(KEYS.inbox, gateways)]
         args = [streams.COMMANDS_GROUP, entry, leader, "", *_flat(fields, 0)]
         reply = await self._route(keys=keys, args=args)
         result = reply.decode() if isinstance(reply, bytes) else str(reply)
         return "not_leader" if result == "not_leader" else "sent"
 
     async def live_gateways(self) -> list[str]:
-        names = sorted(as_str(n) for n in await self.redis.smembers(cluster.GATEWAYS))
+        names = sorted(as_str(n) for n in await self.redis.smembers(KEYS.gateways))
         if not names:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for n in names:
-            pipe.exists(cluster.gateway_key(n))
+            pipe.exists(KEYS.gateway(n))
         return [n for n, live in zip(names, await pipe.execute(), strict=True) if live]
 
     def fail_offline(self, rec_id: str, robot: str, action: str, ref: str, detail: str) -> None:

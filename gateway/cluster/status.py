@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from protocol import cluster, streams
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 
 __all__ = ["cluster_status"]
@@ -32,22 +33,22 @@ async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, 
     newer connections waiting for a holder to let go. ``unheld``: those of ``robots`` no
     gateway holds.
     """
-    names = sorted(as_str(n) for n in await redis.smembers(cluster.GATEWAYS))
-    leader_raw, leader_ttl = await redis.get(cluster.LEADER), await redis.pttl(cluster.LEADER)
+    names = sorted(as_str(n) for n in await redis.smembers(KEYS.gateways))
+    leader_raw, leader_ttl = await redis.get(KEYS.leader), await redis.pttl(KEYS.leader)
     leader = cluster.parse_holder(leader_raw)
     held: dict[str, list[str]] = {}
-    keys = [as_str(k) async for k in redis.scan_iter(match=cluster.LEASE_PREFIX + "*", count=500)]
+    keys = [as_str(k) async for k in redis.scan_iter(match=KEYS.lease_prefix + "*", count=500)]
     wanted = sum(1 for k in keys if k.endswith(":want"))
     leases = [k for k in keys if not k.endswith(":want")]
     values = await redis.mget(leases) if leases else []
     for key, value in zip(leases, values, strict=True):
         holder = cluster.parse_holder(value)
         if holder is not None:
-            held.setdefault(holder.gateway, []).append(key[len(cluster.LEASE_PREFIX) :])
+            held.setdefault(holder.gateway, []).append(key[len(KEYS.lease_prefix) :])
     pipe = redis.pipeline(transaction=False)
     for name in names:
-        pipe.get(cluster.gateway_key(name))
-        pipe.xlen(cluster.inbox(name))
+        pipe.get(KEYS.gateway(name))
+        pipe.xlen(KEYS.inbox(name))
     replies = await pipe.execute()
     gateways = []
     for i, name in enumerate(names):
@@ -61,7 +62,7 @@ async def cluster_status(redis: Redis, robots: Sequence[str] = ()) -> dict[str, 
         pending = 0
         if length:
             try:
-                summary = await redis.xpending(cluster.inbox(name), streams.COMMANDS_GROUP)
+                summary = await redis.xpending(KEYS.inbox(name), streams.COMMANDS_GROUP)
                 pending = int(summary["pending"])
             except ResponseError:  # NOGROUP: no group yet, so nothing pending
                 pending = 0

@@ -39,8 +39,9 @@ from gateway.fleet.port import FleetOutput
 from gateway.fleet.session import RobotSession
 from gateway.fleet.states import ConnState
 from gateway.metrics import Stats
-from protocol.streams import DISPATCH, CommandRecord, CommandType, EventType, Level, OrderStatus
+from protocol.streams import CommandRecord, CommandType, EventType, Level, OrderStatus
 from protocol.vocabulary import CommandAction, RobotKind
+from robodine.redisio.keys import KEYS
 
 log = structlog.get_logger("gateway.dispatcher")
 
@@ -459,9 +460,9 @@ class Dispatcher:
             for task in order.tasks:
                 if self._by_robot.get(task.robot) is task:
                     del self._by_robot[task.robot]
-            self.writer.hash_put(DISPATCH, order.id, None)
+            self.writer.hash_put(KEYS.dispatch, order.id, None)
         else:
-            self.writer.hash_put(DISPATCH, order.id, msgspec.json.encode(order).decode())
+            self.writer.hash_put(KEYS.dispatch, order.id, msgspec.json.encode(order).decode())
 
     def _refuse(self, rec: CommandRecord, ref: str, reason: str, detail: str) -> None:
         self.writer.event(

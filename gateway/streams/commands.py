@@ -34,6 +34,7 @@ from protocol.cluster import ack_ref
 from protocol.streams import CommandRecord, CommandType, EventType, Level
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("gateway.commands")
@@ -51,11 +52,11 @@ class CommandReader:
         *,
         consumer: str,
         clock: Callable[[], float] = time.time,
-        stream: str = streams.COMMANDS,
+        stream: str = "",  # "": rd:commands (under the namespace: KEYS.commands)
         claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self.redis = redis
-        self.stream = stream
+        self.stream = stream or KEYS.commands
         self.fleet = fleet
         self.writer = fleet.writer
         self.settings = settings
@@ -67,7 +68,7 @@ class CommandReader:
         # From 0: commands written before the gateway's first start are not skipped.
         self._group = GroupReader(
             redis,
-            stream,
+            self.stream,
             streams.COMMANDS_GROUP,
             consumer,
             count=500,
@@ -122,7 +123,7 @@ class CommandReader:
         if self._loaded:
             return
         now = self.clock()
-        registry = cast(dict[bytes, bytes], await self.redis.hgetall(streams.REGISTRY))
+        registry = cast(dict[bytes, bytes], await self.redis.hgetall(KEYS.registry))
         for robot, raw in registry.items():
             self._sync(robot.decode(), raw, None, now)
         await self._load_orders()
@@ -130,7 +131,7 @@ class CommandReader:
 
     async def _load_orders(self) -> None:
         self.fleet.dispatcher.load(
-            cast(dict[bytes, bytes], await self.redis.hgetall(streams.DISPATCH))
+            cast(dict[bytes, bytes], await self.redis.hgetall(KEYS.dispatch))
         )
 
     def _sync(self, robot: str, raw: bytes | None, ref: str | None, now: float) -> None:
@@ -206,7 +207,7 @@ class CommandReader:
         self, rec: CommandRecord, ref: str, fields: dict[bytes, bytes], now: float
     ) -> None:
         robot = str(rec.args.get("robot", ""))
-        raw = cast(bytes | None, await self.redis.hget(streams.REGISTRY, robot))
+        raw = cast(bytes | None, await self.redis.hget(KEYS.registry, robot))
         self._sync(robot, raw, ref, now)
 
     async def _order_command(

@@ -35,8 +35,8 @@ from typing import Any, Final
 
 import msgspec
 
-from protocol import streams
 from protocol.messages import Telemetry
+from robodine.redisio.keys import KEYS
 
 SCRIPT: Final = r"""
 -- KEYS[1] telemetry stream, KEYS[2] robots index set, KEYS[3..] robot snapshot hashes:
@@ -142,15 +142,15 @@ def command(
     ``latest``: robot -> its newest sample, for its snapshot;
     ``snapshots``: other snapshot fields (already carrying ``id`` and ``updated``).
     """
-    keys: list[str] = [streams.TELEMETRY, streams.ROBOTS_INDEX]
+    keys: list[str] = [KEYS.telemetry, KEYS.robots]
     pairs: list[Any] = []
     for robot, fields in snapshots.items():
-        keys.append(streams.robot_key(robot))
+        keys.append(KEYS.robot(robot))
         pairs.append(2 * len(fields))
         for pair in fields.items():
             pairs += pair
         pairs.append(robot)
-    keys += map(streams.robot_key, latest)
+    keys += map(KEYS.robot, latest)
     return (
         "EVALSHA", SHA, len(keys), *keys,
         maxlen, updated, b"".join(samples), b"".join(latest.values()), len(snapshots), *pairs,

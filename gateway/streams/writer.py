@@ -60,6 +60,7 @@ from protocol.messages import Telemetry
 from protocol.streams import EventRecord, Level
 from robodine.backoff import Backoff
 from robodine.redisio.client import open_connection
+from robodine.redisio.keys import KEYS
 from robodine.redisio.resp import RespConnection
 from robodine.supervisor import Supervisor
 
@@ -234,7 +235,7 @@ class StreamWriter:
             fields["fence"] = fence
         if extra:
             fields.update(extra)
-        self._events.append(SpoolRecord(streams.EVENTS, fields, ack))
+        self._events.append(SpoolRecord(KEYS.events, fields, ack))
         self._wake.set()
         self._urgent.set()
         return record.eid
@@ -493,9 +494,9 @@ class StreamWriter:
         if ride is not None and rider is not None:
             rider.done(replies[0], now)
         if events:
-            self.stats.inc("entries_written", streams.EVENTS, len(events))
+            self.stats.inc("entries_written", KEYS.events, len(events))
         if tele:
-            self.stats.inc("entries_written", streams.TELEMETRY, len(tele))
+            self.stats.inc("entries_written", KEYS.telemetry, len(tele))
         self._written_latest.update(latest)
         for robot, fields in snaps.items():
             self._written_snapshots.setdefault(robot, {}).update(fields)
@@ -640,7 +641,7 @@ class StreamWriter:
         for _ in range(_DEDUPE_MAX_ENTRIES // 1000):
             entries = cast(
                 list[tuple[bytes, dict[bytes, bytes]]],
-                await self.redis.xrange(streams.EVENTS, min=start, max="+", count=1000),
+                await self.redis.xrange(KEYS.events, min=start, max="+", count=1000),
             )
             for _, fields in entries:
                 if fields.get(b"src") == src:

@@ -18,6 +18,8 @@
   packs the same bytes several times faster (docs/performance.md). Names with
   a space ("XGROUP CREATE") still go through redis-py, which splits them.
 - RESP2 reply shapes (lists, not dicts) for stream commands, everywhere.
+- Every client sets the process's key namespace from ``redis.key_prefix``
+  (``robodine.redisio.keys``): code that names a key has a client to use it with.
 - A ``redis+sentinel://`` URL (robodine.redisio.sentinel) gives the same
   clients on redis-py's Sentinel pool: each connection asks the sentinels for
   the master, and one that finds its master demoted reconnects; a lean
@@ -48,7 +50,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import RedisSettings
-from robodine.redisio import sentinel
+from robodine.redisio import keys, sentinel
 from robodine.redisio.circuit import Circuit
 from robodine.redisio.resp import RespConnection
 
@@ -162,6 +164,7 @@ def connect(
     """A client named ``name`` (CLIENT SETNAME). ``block_ms``: its commands block that
     long (XREAD BLOCK); ``decode``: replies as str; ``circuit``: it serves requests
     (module docstring)."""
+    keys.configure(settings.key_prefix)
     timeout = reply_timeout(settings, block_ms)
     connect_timeout = settings.connect_timeout_s
     retry = Retry(NoBackoff(), 0)
@@ -204,6 +207,7 @@ async def open_connection(
 ) -> RespConnection:
     """A lean connection (robodine.redisio.resp) with the reply timeout of its kind, to
     the master when the URL names sentinels."""
+    keys.configure(settings.key_prefix)
     url = settings.url
     if sentinel.is_sentinel(url):
         url = await sentinel.discover_master(url, settings.connect_timeout_s)

@@ -18,6 +18,7 @@ from aiohttp import web
 from saq.job import Status
 
 from robodine import signing
+from robodine.redisio.keys import DEFAULT
 from tests.support.replies import RawEntries
 from tests.support.web import MakeEnv, WebEnv
 from tests.waiting import wait_for
@@ -32,7 +33,6 @@ from tests.web.jobs_support import (
 from tests.web.shop import Shop, open_shop
 from web.jobs.analysis import job_secret
 from web.jobs.queue import JobQueue
-from web.jobs.stream import JOBS_STREAM
 
 __all__ = ["processes"]
 pytestmark = pytest.mark.integration
@@ -119,7 +119,7 @@ async def submit(
 
 
 async def stream_entries(env: WebEnv, job_id: str) -> list[dict[str, str]]:
-    entries = cast(RawEntries, await env.redis.xrange(JOBS_STREAM))
+    entries = cast(RawEntries, await env.redis.xrange(DEFAULT.jobs))
     out = []
     for _, fields in entries:
         f = {k.decode(): v.decode() for k, v in fields.items()}

@@ -11,11 +11,12 @@ import pytest
 
 from config.settings import DatabaseSettings
 from protocol.streams import to_fields
+from robodine.redisio.keys import DEFAULT
 from web.db.media import JobRow
 from web.db.session import create_engine, sessionmaker
 from web.jobs.history import History
 from web.jobs.queue import JobQueue
-from web.jobs.stream import JOBS_STREAM, JobRecord, JobStatus
+from web.jobs.stream import JobRecord, JobStatus
 
 
 def entry(
@@ -33,7 +34,7 @@ async def test_entries_of_a_job_without_a_row_make_its_row_and_move_it_on_once(
     history = History(db, cast(JobQueue, None))  # handle() never touches the queue
     try:
         await history.handle(
-            JOBS_STREAM,
+            DEFAULT.jobs,
             [
                 entry("1-0", JobStatus.QUEUED),
                 entry("2-0", JobStatus.RUNNING, attempt=1),
@@ -47,8 +48,8 @@ async def test_entries_of_a_job_without_a_row_make_its_row_and_move_it_on_once(
 
         done = entry("3-0", JobStatus.COMPLETED, attempt=1, progress=1.0, data={"echo": 1})
         stale = entry("2-5", JobStatus.RUNNING, attempt=1, progress=0.5)
-        await history.handle(JOBS_STREAM, [done, stale])
-        await history.handle(JOBS_STREAM, [entry("2-0", JobStatus.RUNNING, attempt=1), done])
+        await history.handle(DEFAULT.jobs, [done, stale])
+        await history.handle(DEFAULT.jobs, [entry("2-0", JobStatus.RUNNING, attempt=1), done])
         async with db() as s:
             row = await s.get(JobRow, "j" * 32)
             assert row is not None
@@ -73,11 +74,11 @@ async def test_two_workers_making_the_same_missing_rows_at_once_both_succeed(
             batch = jobs[round_ * 8 : round_ * 8 + 8]
             await asyncio.gather(  # each worker got some of the same jobs' entries
                 a.handle(
-                    JOBS_STREAM,
+                    DEFAULT.jobs,
                     [entry(f"{i}-1", JobStatus.QUEUED, j) for i, j in enumerate(batch, 1)],
                 ),
                 b.handle(
-                    JOBS_STREAM,
+                    DEFAULT.jobs,
                     [
                         entry(f"{i}-2", JobStatus.RUNNING, j, attempt=1)
                         for i, j in enumerate(batch, 1)
@@ -112,7 +113,7 @@ async def test_a_worker_whose_history_group_fails_on_a_bug_exits_instead_of_runn
     )
     redis = Redis.from_url(redis_private.url)
     try:
-        await redis.xadd(JOBS_STREAM, {"job": "x"})  # something for the history group to read
+        await redis.xadd(DEFAULT.jobs, {"job": "x"})  # something for the history group to read
         never = asyncio.get_running_loop().create_future()
         with pytest.raises(main.WorkerFailed, match="a bug in the history"):
             await asyncio.wait_for(main.serve(settings, never), timeout=60)

@@ -7,8 +7,9 @@ import time
 
 import redis.asyncio as aioredis
 
+from robodine.redisio.keys import DEFAULT
 from tests.support.web import PASSWORD, MakeEnv, WebEnv, closed_with, recv_until
-from web.http.revocations import REVOKED_KEY, Revocations
+from web.http.revocations import Revocations
 from web.keys import TOKENS
 from web.security import Role
 
@@ -54,9 +55,9 @@ async def test_logout_is_idempotent_and_refuses_what_is_not_a_token(env: WebEnv)
     assert r.status == 401 and (await r.json())["code"] == "invalid_token"
     r = await env.client.post("/api/auth/logout")
     assert r.status == 401 and (await r.json())["code"] == "missing_token"
-    score = await env.redis.zscore(REVOKED_KEY, env.app[TOKENS].verify(env.tokens["admin"]).id)
+    score = await env.redis.zscore(DEFAULT.revoked, env.app[TOKENS].verify(env.tokens["admin"]).id)
     assert score is None, "only the token logged out is listed"
-    assert await env.redis.zcard(REVOKED_KEY) == 1
+    assert await env.redis.zcard(DEFAULT.revoked) == 1
 
 
 async def test_a_logout_reaches_every_web_process(make_env: MakeEnv, sqlite_url: str) -> None:
@@ -123,9 +124,9 @@ async def test_the_list_is_merged_not_replaced(redis_client: aioredis.Redis) -> 
     now = time.time()
     revoked = Revocations(clock=lambda: now)
     await revoked.revoke(redis_client, "a" * 32, now + 60)
-    await redis_client.zadd(REVOKED_KEY, {"b" * 32: now + 60, "c" * 32: now - 1})
+    await redis_client.zadd(DEFAULT.revoked, {"b" * 32: now + 60, "c" * 32: now - 1})
     assert await revoked.refresh(redis_client) == ["b" * 32]
-    await redis_client.delete(REVOKED_KEY)  # Redis lost its data
+    await redis_client.delete(DEFAULT.revoked)  # Redis lost its data
     assert await revoked.refresh(redis_client) == []
     assert "a" * 32 in revoked and "b" * 32 in revoked and "c" * 32 not in revoked
     later = Revocations(clock=lambda: now + 120)

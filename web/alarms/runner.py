@@ -27,9 +27,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from protocol.streams import EVENTS, ROBOTS_INDEX, EventRecord, from_fields, robot_key
+from protocol.streams import EventRecord, from_fields
 from robodine.backoff import Backoff
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.alarms.rules import LABELS, Effect, battery_effect, effects
 from web.alarms.service import AlarmService, Notice, apply_effects, event_time, publish
@@ -62,7 +63,7 @@ class AlarmRunner:
         self.service = AlarmService(db)
         self.consumer = GroupConsumer(
             blocking,
-            [EVENTS],
+            [KEYS.events],
             GROUP,
             consumer_name(settings),
             self.handle,
@@ -143,12 +144,12 @@ class AlarmRunner:
 
     async def check_batteries(self) -> list[Notice]:
         below = float(await self.runtime.value("alarms.battery_below"))
-        robots = sorted(_s(r) for r in await self.redis.smembers(ROBOTS_INDEX))
+        robots = sorted(_s(r) for r in await self.redis.smembers(KEYS.robots))
         if not robots:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for robot in robots:
-            pipe.hmget(robot_key(robot), ["battery", "connection"])
+            pipe.hmget(KEYS.robot(robot), ["battery", "connection"])
         found: list[Effect] = []
         for robot, (battery, connection) in zip(robots, await pipe.execute(), strict=True):
             if battery is None or _s(connection) == "offline":

@@ -24,7 +24,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.streams import EVENTS, EventRecord, Level, to_fields
+from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.alarms.rules import LATCHED, RANK, Clear, Effect, Raise
 from web.alarms.schemas import AlarmHistory, AlarmOut, AlarmsQuery
 from web.db.alarms import Alarm, AlarmEvent
@@ -323,7 +324,7 @@ async def publish(redis: Redis, notices: list[Notice], src: str) -> None:
                 src=src,
                 data=data,
             )
-            await redis.xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
+            await redis.xadd(KEYS.events, dict(to_fields(rec)))  # type: ignore[arg-type]
     except RedisError as exc:
         log.warning("alarm_event_failed", error=str(exc) or type(exc).__name__)
 

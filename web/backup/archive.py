@@ -35,9 +35,9 @@ from redis.exceptions import RedisError
 
 from config import CONFIG_ENV, Settings
 from config.loader import ENV_PREFIX
-from protocol.streams import CHAT_PREFIX, EVENTS, ROBOTS_INDEX
 from robodine import __version__
 from robodine.redisio.client import connect, redacted_url
+from robodine.redisio.keys import KEYS
 from web.backup import database, redis_dump
 from web.backup.database import BackupError
 
@@ -129,7 +129,7 @@ async def _write(settings: Settings, out: Path, work: Path, with_secrets: bool) 
     if with_secrets:
         lines = "".join(f"{k}={v}\n" for k, v in sorted(secrets_of(settings).items()))
         members.append(("secrets.env", lines.encode()))
-    chat = sum(n for k, n in stats.entries.items() if k.startswith(CHAT_PREFIX))
+    chat = sum(n for k, n in stats.entries.items() if k.startswith(KEYS.chat_prefix))
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "robodine": __version__,
@@ -148,9 +148,9 @@ async def _write(settings: Settings, out: Path, work: Path, with_secrets: bool) 
         },
         "counts": {
             "orders": dumped.rows.get("orders", 0),
-            "events": stats.entries.get(EVENTS, 0),
+            "events": stats.entries.get(KEYS.events, 0),
             "chat_messages": chat,
-            "robots": stats.members.get(ROBOTS_INDEX, 0),
+            "robots": stats.members.get(KEYS.robots, 0),
             "users": dumped.rows.get("users", 0),
         },
         "config": config if config else None,

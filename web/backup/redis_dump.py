@@ -6,6 +6,10 @@ newer Redis, and nobody can read them. One line per key (``k``: key, ``t``: type
 ``ttl``: ms or -1), except a stream, whose entries follow in lines of up to
 ``PAGE`` (``k``, ``e``). Values that are not UTF-8 are ``{"b64": ...}``.
 
+Keys are restored under this box's namespace (``redis.key_prefix``): the archive's
+prefix, whatever it was, is replaced, so an archive of an ``rd`` box restores into a
+``{rd}`` one (a Redis Cluster endpoint; docs/scaling.md, Redis Cluster).
+
 A consumer group's position is where it had read to, except that entries it had
 read but not acknowledged (its pending list, which cannot be recreated) are read
 again after a restore: its position is put just before the oldest of them.
@@ -21,9 +25,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from robodine.redisio.keys import KEYS
 from robodine.redisio.streamid import StreamId
 
-PATTERN = "rd:*"
 PAGE = 1000
 
 
@@ -49,8 +53,14 @@ class DumpStats:
     members: dict[str, int] = field(default_factory=dict)  # set -> members (rd:robots)
 
 
+def ours(key: bytes) -> bytes:
+    """An archived key under this box's namespace: ``rd:events`` -> ``{rd}:events``."""
+    _, sep, rest = key.partition(b":")
+    return KEYS.prefix.encode() + sep + rest if sep else key
+
+
 async def rd_keys(redis: Redis) -> list[bytes]:
-    return sorted({k async for k in redis.scan_iter(match=PATTERN, count=1000)})
+    return sorted({k async for k in redis.scan_iter(match=KEYS.pattern, count=1000)})
 
 
 async def dump(redis: Redis, stats: DumpStats) -> AsyncIterator[bytes]:
@@ -147,7 +157,7 @@ async def load(redis: Redis, lines: Iterable[bytes]) -> int:
     stream: tuple[bytes, dict[str, Any]] | None = None  # its entries are being written
     for raw in lines:
         rec = orjson.loads(raw)
-        key = _dec(rec["k"])
+        key = ours(_dec(rec["k"]))
         if "e" in rec:
             pipe = redis.pipeline(transaction=False)
             for sid, fields in rec["e"]:

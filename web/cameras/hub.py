@@ -33,9 +33,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from config import Settings
-from protocol.streams import camera_stream
 from robodine.backoff import Backoff
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 
 log = structlog.get_logger("web.cameras")
@@ -149,7 +149,7 @@ class CameraHub:
         key = f"{robot}:{camera}"
         cam = self._cameras.get(key)
         if cam is None:
-            cam = self._cameras[key] = _Camera(key, camera_stream(robot, camera))
+            cam = self._cameras[key] = _Camera(key, KEYS.camera(robot, camera))
             self._wake()  # the blocked XREAD does not name this stream yet
         viewer = Viewer()
         cam.viewers.add(viewer)

@@ -19,7 +19,7 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from protocol.streams import CAMERAS
+from robodine.redisio.keys import KEYS
 from web.cameras.context import CAMERA_HUB, CAMERA_PACER
 from web.cameras.hub import LiveFrame
 from web.cameras.schemas import VideoStreamPath
@@ -47,7 +47,7 @@ async def open_view(request: web.Request) -> tuple[AuthUser, str, str]:
     auth.require(user, ALL_ROLES)
     key = parse_path(request, VideoStreamPath).stream_id
     async with request.app[CAMERA_HUB].lookups:  # a burst of views leaves REST its pool
-        known = await request.app[REDIS].hexists(CAMERAS, key)
+        known = await request.app[REDIS].hexists(KEYS.cameras, key)
     if not known:
         raise not_found("video stream", key)
     robot, camera = key.split(":", 1)

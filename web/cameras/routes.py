@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from protocol.cameras import camera_key
-from protocol.streams import CAMERAS, camera_stream, record_key
+from robodine.redisio.keys import KEYS
 from web.cameras import live
 from web.cameras.context import CAMERA_REDIS, stop_viewers
 from web.cameras.schemas import (
@@ -93,7 +93,7 @@ async def list_video_streams(request: web.Request) -> VideoStreamList:
     """Every camera a robot announced, sorted by id (`robot:camera`). `state`: `live` (frames
     arriving), `stale` (none for `camera.stale_after_s`), `off` (none for
     `camera.off_after_s`, or its robot offline)."""
-    raw = cast(dict[str, str], await request.app[REDIS].hgetall(CAMERAS))
+    raw = cast(dict[str, str], await request.app[REDIS].hgetall(KEYS.cameras))
     items = [_out(k, v) for k, v in sorted(raw.items())]
     return VideoStreamList(items=[i for i in items if i is not None])
 
@@ -110,7 +110,7 @@ async def list_video_streams(request: web.Request) -> VideoStreamList:
 async def get_video_stream(request: web.Request, params: VideoStreamPath) -> VideoStreamOut:
     """One camera by `robot:camera`, as in the list; 404 while no robot announced it (or
     its status in Redis is unreadable)."""
-    raw = cast(str | None, await request.app[REDIS].hget(CAMERAS, params.stream_id))
+    raw = cast(str | None, await request.app[REDIS].hget(KEYS.cameras, params.stream_id))
     out = _out(params.stream_id, raw) if raw is not None else None
     if out is None:
         raise not_found("video stream", params.stream_id)
@@ -132,9 +132,9 @@ async def video_snapshot(request: web.Request, params: VideoStreamPath) -> web.R
     404 `no_frame` while the camera has sent none (or none in the last few seconds that
     Redis keeps). `?token=` works for `<img src>`."""
     robot, camera = params.stream_id.split(":", 1)
-    newest: Any = await request.app[CAMERA_REDIS].xrevrange(camera_stream(robot, camera), count=1)
+    newest: Any = await request.app[CAMERA_REDIS].xrevrange(KEYS.camera(robot, camera), count=1)
     if not newest:
-        if not await request.app[REDIS].hexists(CAMERAS, params.stream_id):
+        if not await request.app[REDIS].hexists(KEYS.cameras, params.stream_id):
             raise not_found("video stream", params.stream_id)
         raise Problem(404, "no_frame", f"{params.stream_id} has no frame yet")
     fields = newest[0][1]
@@ -206,18 +206,18 @@ async def record_video_stream(
     asking again extends or shortens it. The recordings appear in `GET /api/recordings`
     with `reason` `request`."""
     redis = request.app[REDIS]
-    if not await redis.hexists(CAMERAS, params.stream_id):
+    if not await redis.hexists(KEYS.cameras, params.stream_id):
         raise not_found("video stream", params.stream_id)
     robot = params.stream_id.split(":", 1)[0]
     keys = [params.stream_id]
     if body.all_cameras:
-        names = cast(list[str], await redis.hkeys(CAMERAS))
+        names = cast(list[str], await redis.hkeys(KEYS.cameras))
         keys = sorted(k for k in names if k.startswith(f"{robot}:"))
     until = time.time() + body.minutes * 60
     pipe = redis.pipeline(transaction=False)
     for key in keys:
         r, c = key.split(":", 1)
-        pipe.set(record_key(r, c), repr(until), ex=int(body.minutes * 60) + 5)
+        pipe.set(KEYS.record(r, c), repr(until), ex=int(body.minutes * 60) + 5)
     await pipe.execute()
     log.info("recording_requested", cameras=keys, minutes=body.minutes, user=request[USER].username)
     return msgspec.convert(

@@ -37,7 +37,8 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from config.settings import ChatRelay, ChatRoom, ChatSettings
-from protocol.streams import EventRecord, chat_stream
+from protocol.streams import EventRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str, entries_of, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, frame
@@ -49,12 +50,7 @@ from web.security import AuthUser, iso
 
 log = structlog.get_logger("web.chat")
 
-PRESENCE_STREAM: Final = "rd:presence"
-ROOMS_STREAM: Final = "rd:chatrooms"  # a room added, changed or archived (not rd:chat:*)
 CLOSE_ROOM_ARCHIVED: Final = 4004
-PRESENCE_PREFIX: Final = "rd:presence:"
-RELAY_PREFIX: Final = "rd:relay:"
-RATE_PREFIX: Final = "rd:chatrate:"
 # GCRA: the key holds the theoretical arrival time (ms, Redis's clock) of the next
 # message; a post is allowed while it is at most burst - 1 intervals ahead of now.
 # Returns 0 (allowed) or the milliseconds until the next post is.
@@ -189,7 +185,7 @@ class RoomTopic(Topic):
     def __init__(self, room: ChatRoom, history: int, session: str) -> None:
         self.room = room
         self.name = f"chat:{room.name}"  # type: ignore[misc]
-        self.stream = chat_stream(room.name)  # type: ignore[misc]
+        self.stream = KEYS.chat(room.name)  # type: ignore[misc]
         self.history = history
         self.session = session
 
@@ -261,7 +257,9 @@ class ChatService:
         """0 when ``username`` may post now (the post is counted), else the seconds until
         it may: ``chat.rate_per_s`` with bursts of ``chat.burst``, over every web process."""
         interval = max(1, round(1000 / self.settings.rate_per_s))
-        wait = await self._rate(keys=[RATE_PREFIX + username], args=[interval, self.settings.burst])
+        wait = await self._rate(
+            keys=[KEYS.chatrate_prefix + username], args=[interval, self.settings.burst]
+        )
         return int(wait) / 1000
 
     async def start(self) -> None:
@@ -273,11 +271,11 @@ class ChatService:
                     self._local.setdefault(room.name, set())
 
     def streams(self) -> list[str]:
-        return [t.stream for t in self.rooms.values()] + [PRESENCE_STREAM, ROOMS_STREAM]
+        return [t.stream for t in self.rooms.values()] + [KEYS.presence, KEYS.chatrooms]
 
     def attach(self, hub: Hub) -> None:
-        hub.add_tap(PRESENCE_STREAM, self._on_presence)
-        hub.add_tap(ROOMS_STREAM, self._on_rooms)
+        hub.add_tap(KEYS.presence, self._on_presence)
+        hub.add_tap(KEYS.chatrooms, self._on_rooms)
 
     # ---- rooms added through the API --------------------------------------------
 
@@ -286,7 +284,7 @@ class ChatService:
         await self.sync_rooms()
         try:
             await self.redis.xadd(
-                ROOMS_STREAM, {"room": name, "change": change}, maxlen=1000, approximate=True
+                KEYS.chatrooms, {"room": name, "change": change}, maxlen=1000, approximate=True
             )
         except RedisError as exc:  # the others see it when they next read the rooms
             log.warning("chat_rooms_announce_failed", room=name, error=str(exc))
@@ -329,14 +327,14 @@ class ChatService:
             log.warning("presence_leave_failed", room=conn.room, error=str(exc))
 
     async def _announce(self, conn: Connection, action: str, *, add: bool) -> None:
-        key = PRESENCE_PREFIX + conn.room
+        key = KEYS.presence_prefix + conn.room
         pipe = self.redis.pipeline(transaction=False)
         if add:
             pipe.zadd(key, {conn.member: time.time() + self.settings.presence_ttl_s})
         else:
             pipe.zrem(key, conn.member)
         pipe.xadd(
-            PRESENCE_STREAM,
+            KEYS.presence,
             {"room": conn.room, "username": conn.user.username, "action": action},
             maxlen=1000,
             approximate=True,
@@ -344,7 +342,7 @@ class ChatService:
         await pipe.execute()
 
     async def members(self, room: str) -> list[Member]:
-        raw = await self.redis.zrangebyscore(PRESENCE_PREFIX + room, time.time(), "+inf")
+        raw = await self.redis.zrangebyscore(KEYS.presence_prefix + room, time.time(), "+inf")
         seen: dict[str, Member] = {}
         for m in raw:
             name, role, _ = as_str(m).split("|", 2)
@@ -374,19 +372,19 @@ class ChatService:
         for room, conns in self._local.items():
             if conns:
                 pipe.zadd(
-                    PRESENCE_PREFIX + room,
+                    KEYS.presence_prefix + room,
                     {c.member: now + self.settings.presence_ttl_s for c in conns},
                 )
         rooms = list(self.rooms)
         for room in rooms:
-            pipe.zremrangebyscore(PRESENCE_PREFIX + room, "-inf", now)
+            pipe.zremrangebyscore(KEYS.presence_prefix + room, "-inf", now)
         results = await pipe.execute()
         removed = results[-len(rooms) :] if rooms else []
         pipe = self.redis.pipeline(transaction=False)
         expired = [room for room, n in zip(rooms, removed, strict=True) if n]
         for room in expired:
             pipe.xadd(
-                PRESENCE_STREAM,
+                KEYS.presence,
                 {"room": room, "username": "", "action": "expired"},
                 maxlen=1000,
                 approximate=True,
@@ -432,7 +430,7 @@ class ChatService:
             )
             fields["record"] = msgspec.json.encode(record)
         sid = await self.redis.xadd(
-            chat_stream(room), fields, maxlen=self.settings.maxlen, approximate=True
+            KEYS.chat(room), fields, maxlen=self.settings.maxlen, approximate=True
         )
         return as_str(sid)
 
@@ -444,7 +442,7 @@ class ChatService:
         for _, rec in decode_entries(entries, EventRecord, stream):
             for rule in self.settings.relay:
                 if _matches(rule, rec) and await self.redis.set(
-                    RELAY_PREFIX + rec.eid,
+                    KEYS.relay_prefix + rec.eid,
                     rule.room,
                     nx=True,
                     ex=86400,
@@ -459,7 +457,7 @@ class ChatService:
                     )
 
     async def cursor(self, room: str) -> StreamId:
-        return (await stream_info(self.redis, chat_stream(room))).last
+        return (await stream_info(self.redis, KEYS.chat(room))).last
 
 
 def _matches(rule: ChatRelay, rec: EventRecord) -> bool:

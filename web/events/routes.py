@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from protocol.streams import EVENTS, EventRecord
+from protocol.streams import EventRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import entries_of, stream_info
 from robodine.redisio.streamid import MAX, StreamId
 from web.events.schemas import EventEntry, EventsPage, EventsQuery
@@ -61,10 +62,10 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
     flt = Filter.make(query.robot, query.type, [str(x) for x in query.level])
     if since is None:
         found, newest, oldest, scanned = await scan_back(
-            redis, EVENTS, flt, limit=query.limit, before=before, scan_max=scan_max
+            redis, KEYS.events, flt, limit=query.limit, before=before, scan_max=scan_max
         )
         if newest is None:
-            newest = before if before is not None else (await stream_info(redis, EVENTS)).last
+            newest = before if before is not None else (await stream_info(redis, KEYS.events)).last
         return EventsPage(
             items=[EventEntry(id=str(s), event=r) for s, r in found],
             next=str(newest),
@@ -76,12 +77,12 @@ async def list_events(request: web.Request, query: EventsQuery) -> EventsPage:
     cursor = since
     while len(items) < query.limit and scanned < scan_max and cursor < MAX:  # MAX: nothing after
         raw = await redis.xrange(
-            EVENTS, min=cursor.exclusive, max="+", count=min(1000, scan_max - scanned)
+            KEYS.events, min=cursor.exclusive, max="+", count=min(1000, scan_max - scanned)
         )
         if not raw:
             break
         entries = entries_of(raw)
-        records = dict(decode_entries(entries, EventRecord, EVENTS))
+        records = dict(decode_entries(entries, EventRecord, KEYS.events))
         for sid_text, _ in entries:
             sid = StreamId.parse(sid_text)
             scanned += 1

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 from redis.asyncio import Redis
 
-from protocol.streams import EVENTS, EventRecord, Level
+from protocol.streams import EventRecord, Level
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.events.schemas import EventEntry
@@ -88,7 +89,7 @@ async def scan_back(
 
 class EventsTopic(Topic):
     name = "events"
-    stream = EVENTS
+    stream = KEYS.named("events")
     delivery = Delivery.RELIABLE
     summary = (
         "Robot state changes, command outcomes and alarms (rd:events). Never dropped for a "

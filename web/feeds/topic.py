@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from protocol.streams import from_fields
+from robodine.redisio.keys import Named
 from robodine.redisio.replies import Entry, StreamInfo, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame
@@ -50,7 +51,7 @@ class NoParams(Query):
 
 class Topic(ABC):
     name: ClassVar[str]
-    stream: ClassVar[str]
+    stream: ClassVar[Named]  # KEYS.named(...): the stream's name when read, not at import
     delivery: ClassVar[Delivery]
     summary: ClassVar[str]
     params: ClassVar[type[msgspec.Struct]] = NoParams  # filters from the query string

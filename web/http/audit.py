@@ -17,7 +17,8 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from protocol.streams import EVENTS, EventRecord, EventType, Level, to_fields
+from protocol.streams import EventRecord, EventType, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.http.integration_auth import integration_of
 from web.http.problems import Problem
 from web.keys import REDIS, REQUEST_ID, SETTINGS, USER
@@ -52,7 +53,7 @@ async def record(request: web.Request, user: AuthUser, status: int) -> None:
     )
     try:
         await app[REDIS].xadd(
-            EVENTS,
+            KEYS.events,
             dict(to_fields(rec)),  # type: ignore[arg-type]
             maxlen=s.redis.events_maxlen,
             approximate=True,

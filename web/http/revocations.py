@@ -24,13 +24,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from robodine.backoff import Backoff
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.supervisor import Supervisor
 from web.keys import FEEDS, REDIS, REVOKED, SETTINGS
 
 log = structlog.get_logger("web.auth")
 
-REVOKED_KEY: Final = "rd:revoked"
 MIN_REFRESH_S: Final = 0.25
 
 
@@ -48,8 +48,8 @@ class Revocations:
     async def revoke(self, redis: Redis, token_id: str, expires: float) -> None:
         """End one token for every process (in Redis first: a failure leaves nothing)."""
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(REVOKED_KEY, {token_id: expires})
-            pipe.zremrangebyscore(REVOKED_KEY, "-inf", self.clock())
+            pipe.zadd(KEYS.revoked, {token_id: expires})
+            pipe.zremrangebyscore(KEYS.revoked, "-inf", self.clock())
             await pipe.execute()
         self._ids[token_id] = expires
 
@@ -58,7 +58,7 @@ class Revocations:
         now = self.clock()
         rows = cast(
             list[tuple[str, float]],
-            await redis.zrangebyscore(REVOKED_KEY, now, "+inf", withscores=True),
+            await redis.zrangebyscore(KEYS.revoked, now, "+inf", withscores=True),
         )
         found = {as_str(tid): float(exp) for tid, exp in rows}
         added = [tid for tid in found if tid not in self._ids]

@@ -22,13 +22,21 @@ import orjson
 from msgspec import Meta, Struct
 
 from robodine import signing
+from robodine.redisio.keys import KEYS
 from web.http.problems import Problem
 from web.jobs.runtime import JobContext, JobFailed, kind
 
-CALLBACK: Final = "rd:jobs:callback:{}"  # the verdict (set once: a repeat changes nothing)
-WAKE: Final = "rd:jobs:wake:{}"  # a list the waiting job BLPOPs
-SUBMITTED: Final = "rd:jobs:submitted:{}"  # the service accepted this job (a retry skips it)
 POLL_S: Final = 2  # BLPOP timeout; the worker's client waits this plus a margin for a reply
+
+
+def callback_key(job_id: str) -> str:
+    """The verdict the analysis service posted (set once: a repeat changes nothing)."""
+    return KEYS.job_callback_prefix + job_id
+
+
+def wake_key(job_id: str) -> str:
+    """A list the waiting job BLPOPs: the webhook pushes to it."""
+    return KEYS.job_wake_prefix + job_id
 
 
 def job_secret(master: bytes, job_id: str) -> str:
@@ -61,12 +69,12 @@ async def analysis(ctx: JobContext, inp: AnalysisIn) -> dict[str, Any]:
         row = await ctx.uploads.row(inp.upload_id)
     except Problem:
         raise JobFailed(f"invalid input: no upload {inp.upload_id!r}", permanent=True) from None
-    verdict = await ctx.redis.get(CALLBACK.format(ctx.id))
+    verdict = await ctx.redis.get(callback_key(ctx.id))
     if verdict is None:
-        if not await ctx.redis.exists(SUBMITTED.format(ctx.id)):
+        if not await ctx.redis.exists(KEYS.job_submitted_prefix + ctx.id):
             await ctx.progress(0.05, "sending to the analysis service")
             await _submit(ctx, row.key, row.content_type, row.filename, inp.params)
-            await ctx.redis.set(SUBMITTED.format(ctx.id), "1", ex=s.analysis_wait_s * 2)
+            await ctx.redis.set(KEYS.job_submitted_prefix + ctx.id, "1", ex=s.analysis_wait_s * 2)
         await ctx.progress(0.2, "waiting for the analysis service")
         verdict = await _wait(ctx, s.analysis_wait_s)
     data = orjson.loads(verdict)
@@ -128,8 +136,8 @@ def _master(ctx: JobContext) -> bytes:
 async def _wait(ctx: JobContext, wait_s: int) -> str:
     deadline = time.monotonic() + wait_s
     while (left := deadline - time.monotonic()) > 0:
-        await ctx.redis.blpop([WAKE.format(ctx.id)], timeout=min(POLL_S, max(1, int(left))))
-        verdict = await ctx.redis.get(CALLBACK.format(ctx.id))
+        await ctx.redis.blpop([wake_key(ctx.id)], timeout=min(POLL_S, max(1, int(left))))
+        verdict = await ctx.redis.get(callback_key(ctx.id))
         if verdict is not None:
             return str(verdict)
     raise JobFailed(f"no webhook from the analysis service within {wait_s} s", permanent=True)

@@ -8,6 +8,14 @@ again, once (docs/jobs.md has the measured comparison that chose it).
 ``RobodineQueue.notify`` is where SAQ announces a stored change of a job
 (update, retry, finish); it also appends the change to rd:jobs in the same
 MULTI, skipping heartbeats that change nothing a client can see.
+
+SAQ names its keys from the queue's name (``saq:{queue}:queued``, the job
+``saq:job:{queue}:{key}``) and a job's abort flag from its key alone
+(``saq:abort:{key}``), and its enqueue script and abort MULTI use them
+together. Under a hash-tag prefix (``redis.key_prefix = "{rd}"``, Redis
+Cluster) the queue's name starts with the tag and ``TaggedJob`` puts it into
+the abort key too, so all of SAQ's keys share the slot of ours
+(docs/scaling.md, Redis Cluster). Under ``rd`` every name is what it was.
 """
 
 from __future__ import annotations
@@ -23,14 +31,15 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from saq.job import TERMINAL_STATUSES, Job
+from saq.job import ABORT_ID_PREFIX, TERMINAL_STATUSES, Job
 from saq.job import Status as SaqStatus
 from saq.queue.redis import RedisQueue
 
 from config import Settings
 from protocol.streams import to_fields
+from robodine.redisio.keys import KEYS, configure
 from robodine.redisio.sentinel import redis_from_url
-from web.jobs.stream import JOBS_STREAM, SWEPT, record_of
+from web.jobs.stream import SWEPT, record_of
 
 _KEEPALIVE = {
     opt: val
@@ -46,6 +55,7 @@ def queue_client(settings: Settings, *, name: str, blocking: bool) -> Redis:
     timeout), so it has no socket timeout but TCP keepalive instead; the web
     tier's fails fast.
     """
+    configure(settings.redis.key_prefix)
     return redis_from_url(  # redis+sentinel:// too
         settings.redis.url,
         socket_timeout=None if blocking else 5.0,
@@ -64,13 +74,31 @@ def _dumps(d: Mapping[Any, Any]) -> str:
     return orjson.dumps(d).decode()
 
 
+class TaggedJob(Job):
+    """A SAQ job whose abort key carries the namespace's hash tag (module docstring)."""
+
+    @property
+    def abort_id(self) -> str:
+        return f"{ABORT_ID_PREFIX}{KEYS.tag}{self.key}"
+
+
 class SweepSafeQueue(RedisQueue):
-    """SAQ's Redis queue whose sweep never touches a job a live worker holds."""
+    """SAQ's Redis queue whose sweep never touches a job a live worker holds; its jobs are
+    ``TaggedJob``s, read back as such."""
 
     def __init__(self, redis: Redis, name: str) -> None:
         super().__init__(
             redis, name=name, dump=_dumps, load=orjson.loads, swept_error_message=SWEPT
         )
+
+    def deserialize(
+        self, payload: dict[str, Any] | str | bytes | None, status: SaqStatus | str | None = None
+    ) -> Job | None:
+        job = super().deserialize(payload, status)
+        if job is None:
+            return None
+        job.__class__ = TaggedJob  # the same fields; only the abort key's name differs
+        return job
 
     # -- the sweep, made safe against a worker that is alive --------------------------
     # SAQ's sweep aborts every job in its active list that is not ACTIVE, or whose
@@ -144,7 +172,7 @@ class RobodineQueue(SweepSafeQueue):
             pipe.publish(job.id, job.status)  # what SAQ's own listeners wait for
             if self._seen.get(job.key) != seen:
                 minid = int(rec.ts * 1000) - self.retention_ms
-                pipe.xadd(JOBS_STREAM, to_fields(rec), minid=str(minid), approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(KEYS.jobs, to_fields(rec), minid=str(minid), approximate=True)  # type: ignore[arg-type]
             await pipe.execute()
         if job.status in TERMINAL_STATUSES:
             self._seen.pop(job.key, None)
@@ -161,9 +189,10 @@ class JobQueue:
         s = settings.jobs
         self.settings = settings
         self.redis = redis
-        self.jobs = RobodineQueue(redis, s.queue, s.stream_retention_s)
+        name = configure(settings.redis.key_prefix).saq_queue(s.queue)  # "{rd}robodine"
+        self.jobs = RobodineQueue(redis, name, s.stream_retention_s)
         # Outbound webhook deliveries: the same library, a queue of their own (not on rd:jobs).
-        self.deliveries = SweepSafeQueue(redis, f"{s.queue}-webhooks")
+        self.deliveries = SweepSafeQueue(redis, f"{name}-webhooks")
 
     @classmethod
     def open(cls, settings: Settings, *, name: str, blocking: bool = False) -> JobQueue:
@@ -183,7 +212,7 @@ class JobQueue:
         retries: int | None = None,
     ) -> Job:
         s = self.settings.jobs
-        job = Job(
+        job = TaggedJob(
             function=kind,
             kwargs={"input": data},
             key=job_id,

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import orjson
 from msgspec import Meta, Struct
 
-from protocol.streams import EVENTS, decode_fields
+from protocol.streams import decode_fields
+from robodine.redisio.keys import KEYS
 from web.jobs.runtime import JobContext, JobFailed, kind
 
 PAGE = 1000
@@ -39,7 +40,7 @@ async def robot_logs(ctx: JobContext, inp: RobotLogsIn) -> dict[str, Any]:
         start = f"{lo}-0"
         while True:
             page: Any = await ctx.redis.xrange(
-                EVENTS, min=start, max=f"{hi}-18446744073709551615", count=PAGE
+                KEYS.events, min=start, max=f"{hi}-18446744073709551615", count=PAGE
             )
             out = bytearray()
             for sid, fields in page:

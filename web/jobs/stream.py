@@ -18,7 +18,6 @@ import msgspec
 from saq.job import Job
 from saq.job import Status as SaqStatus
 
-JOBS_STREAM: Final = "rd:jobs"
 SWEPT: Final = "worker lost: no heartbeat"  # SAQ's error text for a swept job
 _JOB_FAILED: Final = re.compile(r"(?:[A-Za-z_][\w.]*\.)?JobFailed: ")
 

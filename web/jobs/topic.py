@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Struct
 
 from protocol.streams import from_fields
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
@@ -24,7 +25,7 @@ from web.http.schemas import Query, doc
 from web.jobs.queue import JobQueue
 from web.jobs.schemas import JobId, JobOut, JobsQuery
 from web.jobs.service import JobService
-from web.jobs.stream import JOBS_STREAM, JobRecord
+from web.jobs.stream import JobRecord
 
 SNAPSHOT_JOBS: Final = 100
 
@@ -50,7 +51,7 @@ class JobsParams(Query):
 
 class JobsTopic(Topic):
     name = "jobs"
-    stream = JOBS_STREAM
+    stream = KEYS.named("jobs")
     delivery = Delivery.RELIABLE
     summary = (
         "Background jobs: the newest first, then every change (queued, running with "

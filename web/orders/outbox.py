@@ -29,8 +29,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.streams import COMMANDS, CommandRecord, to_fields
+from protocol.streams import CommandRecord, to_fields
 from robodine.backoff import Backoff
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.db.models import utcnow
 from web.db.orders import OutboxRow
@@ -38,7 +39,6 @@ from web.db.session import transaction
 
 log = structlog.get_logger("web.outbox")
 
-MARKER_PREFIX = "rd:outbox:"
 MARKER_TTL_S = 7 * 24 * 3600
 KEEP_SENT = timedelta(days=7)
 PRUNE_EVERY_S = 3600.0
@@ -146,7 +146,7 @@ class OutboxRelay:
         argv: list[str | int | float] = [MARKER_TTL_S]
         for k, v in fields.items():
             argv += [k, v]
-        sid = await self._script(keys=[MARKER_PREFIX + row.id, COMMANDS], args=argv)
+        sid = await self._script(keys=[KEYS.outbox(row.id), KEYS.commands], args=argv)
         return sid.decode() if isinstance(sid, bytes) else str(sid)
 
     async def _maybe_prune(self) -> None:

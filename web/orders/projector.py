@@ -31,9 +31,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.streams import EVENTS, EventRecord, EventType, OrderStatus, from_fields
+from protocol.streams import EventRecord, EventType, OrderStatus, from_fields
 from robodine.backoff import Backoff
 from robodine.redisio.group import GroupReader, RawEntry
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.supervisor import Supervisor
 from web.consumer import FORGET_IDLE_MS
@@ -148,7 +149,7 @@ class Projector:
         # From 0: events written before the first web start are applied too (once).
         group = GroupReader(
             redis,
-            EVENTS,
+            KEYS.events,
             GROUP,
             self.consumer,
             count=self.batch,
@@ -170,11 +171,11 @@ class Projector:
         handle = functools.partial(self._handle, redis)
         try:
             if await group.ensure_group():
-                log.info("projector_group_created", stream=EVENTS, group=GROUP)
+                log.info("projector_group_created", stream=KEYS.events, group=GROUP)
             await group.pending(handle)
             await self._claim(group, handle)
             for name in await group.forget_idle(FORGET_IDLE_MS):
-                log.info("consumer_forgotten", stream=EVENTS, group=GROUP, name=name)
+                log.info("consumer_forgotten", stream=KEYS.events, group=GROUP, name=name)
             self._supervisor.ok()
             while not self._stopping:
                 entries = await group.read_new()
@@ -205,7 +206,7 @@ class Projector:
                     applied += await self._apply(sid, rec)
             done.append(sid)
         if done:
-            await redis.xack(EVENTS, GROUP, *done)
+            await redis.xack(KEYS.events, GROUP, *done)
         self.applied += applied
 
     async def _apply(self, sid: str, rec: EventRecord) -> bool:

@@ -10,7 +10,8 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from protocol.streams import EVENTS, EventRecord, Level, to_fields
+from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.feeds.request import FeedQuery, FeedRequest, check_origin, parse_feed
 from web.feeds.sse import serve_feed
 from web.feeds.subscription import Filter
@@ -85,7 +86,7 @@ async def _low_stock(request: web.Request, order: str, rows: list[LowStock]) -> 
                     "order": order,
                 },
             )
-            await request.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
+            await request.app[REDIS].xadd(KEYS.events, dict(to_fields(rec)))  # type: ignore[arg-type]
     except RedisError as exc:
         log.warning("inventory_low_event_failed", error=str(exc))
 

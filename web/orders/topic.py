@@ -26,7 +26,8 @@ from redis.exceptions import ResponseError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from protocol.streams import EVENTS, EventType
+from protocol.streams import EventType
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str
 from robodine.redisio.streamid import StreamId
 from web.db.orders import Order
@@ -80,7 +81,7 @@ class OrdersParams(Query):
 async def projected_upto(redis: Redis) -> StreamId | None:
     """The newest rd:events id such that it and everything before it is applied in SQL."""
     try:
-        groups = await redis.xinfo_groups(EVENTS)
+        groups = await redis.xinfo_groups(KEYS.events)
     except ResponseError:
         return None  # no stream yet
     g = next((g for g in groups if as_str(g["name"]) == GROUP), None)
@@ -88,7 +89,7 @@ async def projected_upto(redis: Redis) -> StreamId | None:
         return None
     upto = StreamId.parse(as_str(g["last-delivered-id"]))
     if int(g.get("pending", 0)):
-        summary = await redis.xpending(EVENTS, GROUP)
+        summary = await redis.xpending(KEYS.events, GROUP)
         if summary and summary.get("min"):
             low = StreamId.parse(as_str(summary["min"]))
             before = StreamId(low.ms, low.seq - 1) if low.seq else StreamId(low.ms - 1, 2**64 - 1)
@@ -98,7 +99,7 @@ async def projected_upto(redis: Redis) -> StreamId | None:
 
 class OrdersTopic(Topic):
     name = "orders"
-    stream = EVENTS
+    stream = KEYS.named("events")
     delivery = Delivery.RELIABLE
     summary = (
         "The order board: the newest orders from SQL, then every status change "

@@ -38,18 +38,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from protocol.streams import (
-    CAMERAS,
-    EVENTS,
-    EventRecord,
-    EventType,
-    Level,
-    camera_stream,
-    record_key,
-    to_fields,
-)
+from protocol.streams import EventRecord, EventType, Level, to_fields
 from robodine.backoff import Backoff
 from robodine.media import MediaStore, StoreError, StoreFull
+from robodine.redisio.keys import KEYS
 from robodine.supervisor import Supervisor
 from web.cameras.recordings import RecordingService
 from web.db.recordings import Recording
@@ -147,7 +139,7 @@ class Recorder:
 
     async def refresh(self) -> None:
         """The cameras (rd:cameras) and their record requests, read again."""
-        raw = cast(dict[bytes, bytes], await self.redis.hgetall(CAMERAS))
+        raw = cast(dict[bytes, bytes], await self.redis.hgetall(KEYS.cameras))
         seen = set()
         for field, value in raw.items():
             key = field.decode()
@@ -174,7 +166,7 @@ class Recorder:
         if not self.cameras:
             return
         keys = list(self.cameras)
-        until: list[Any] = await self.redis.mget([record_key(*k.split(":", 1)) for k in keys])
+        until: list[Any] = await self.redis.mget([KEYS.record(*k.split(":", 1)) for k in keys])
         for key, value in zip(keys, until, strict=True):
             try:
                 self.cameras[key].request_until = float(value) if value else 0.0
@@ -183,19 +175,19 @@ class Recorder:
 
     async def _read(self) -> None:
         if self._events_cursor == "$":
-            newest: Any = await self.redis.xrevrange(EVENTS, count=1)
+            newest: Any = await self.redis.xrevrange(KEYS.events, count=1)
             self._events_cursor = newest[0][0].decode() if newest else "0-0"
         while True:
-            streams: dict[Any, Any] = {EVENTS: self._events_cursor}
-            cams = {camera_stream(c.robot, c.camera): c for c in self.cameras.values()}
+            streams: dict[Any, Any] = {KEYS.events: self._events_cursor}
+            cams = {KEYS.camera(c.robot, c.camera): c for c in self.cameras.values()}
             streams.update({k: c.cursor for k, c in cams.items()})
             reply: Any = await self.redis.xread(streams, count=50, block=READ_BLOCK_MS)
             self._supervisor.ok()
-            for stream, entries in sorted(reply or (), key=lambda r: r[0] != EVENTS.encode()):
+            for stream, entries in sorted(reply or (), key=lambda r: r[0] != KEYS.events.encode()):
                 name = stream.decode()
                 last = entries[-1][0].decode()
                 try:
-                    if name == EVENTS:
+                    if name == KEYS.events:
                         self._events_cursor = last
                         self._events(entries)
                     elif name in cams:
@@ -345,7 +337,7 @@ class Recorder:
         )
         try:
             await self.redis.xadd(
-                EVENTS,
+                KEYS.events,
                 cast(Any, to_fields(rec)),
                 maxlen=self.settings.redis.events_maxlen,
                 approximate=True,

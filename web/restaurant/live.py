@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from robodine.redisio.keys import KEYS
 from web.db.restaurant import InventoryItem, MenuIngredient
 from web.keys import DB, REDIS, SETTINGS, USER
 from web.restaurant.inventory import inventory_rows
@@ -33,7 +34,6 @@ from web.restaurant.schemas import InventoryOut, MenuItemOut, TableOut
 
 log = structlog.get_logger("web.restaurant")
 
-RESTAURANT_STREAM: Final = "rd:restaurant"
 Kind = Literal["table", "menu_item", "inventory"]
 Op = Literal["created", "updated", "deleted"]
 KINDS: Final = ("table", "menu_item", "inventory")
@@ -100,7 +100,7 @@ async def publish(request: web.Request, found: Sequence[Change], *, by: str | No
         async with app[REDIS].pipeline(transaction=False) as pipe:
             for c in found:
                 pipe.xadd(
-                    RESTAURANT_STREAM,
+                    KEYS.restaurant,
                     {
                         "kind": c.kind,
                         "op": c.op,

@@ -10,6 +10,7 @@ import msgspec
 import orjson
 from msgspec import Meta, Struct
 
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
@@ -18,7 +19,7 @@ from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
 from web.http.schemas import Query, doc
 from web.restaurant.floor import all_tables
 from web.restaurant.inventory import inventory_rows
-from web.restaurant.live import RESTAURANT_STREAM, Kind
+from web.restaurant.live import Kind
 from web.restaurant.menu import menu_items
 from web.restaurant.schemas import InventoryOut, MenuItemOut, TableOut
 
@@ -94,7 +95,7 @@ class RestaurantQuery(Query):
 
 class RestaurantTopic(Topic):
     name = "restaurant"
-    stream = RESTAURANT_STREAM
+    stream = KEYS.named("restaurant")
     delivery = Delivery.RELIABLE
     summary = (
         "Tables, menu items (prices, availability, portions in stock) and stock rows: all of "

@@ -35,8 +35,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from config import Settings
-from protocol.streams import COMMANDS, EVENTS, CommandRecord, EventRecord, EventType, to_fields
+from protocol.streams import CommandRecord, EventRecord, EventType, to_fields
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, as_str
 from web.consumer import GroupConsumer, consumer_name
 from web.http.problems import not_found
@@ -47,8 +48,6 @@ from web.security import iso
 log = structlog.get_logger("web.commands")
 
 GROUP: Final = "commands"
-RECORD_PREFIX: Final = "rd:command:"
-INDEX_PREFIX: Final = "rd:robot-commands:"
 MAX_WAIT_S: Final = 30.0
 RECHECK_S: Final = 1.0  # a waiting request re-reads the record this often (a missed event)
 FINISHED: Final = frozenset({"acked", "failed", "expired"})
@@ -59,11 +58,11 @@ _RANK: Final = {"queued": 0, "sent": 1, "acked": 2, "failed": 2, "expired": 2}
 
 
 def record_key(command_id: str) -> str:
-    return RECORD_PREFIX + command_id
+    return KEYS.command(command_id)
 
 
 def index_key(robot: str) -> str:
-    return INDEX_PREFIX + robot
+    return KEYS.robot_commands(robot)
 
 
 # KEYS[1] rd:commands, KEYS[2] the record, KEYS[3] the robot's index.
@@ -188,7 +187,7 @@ class CommandStatus:
             "attempts": 0,
         }
         sid = await self._queue(
-            keys=[COMMANDS, record_key(rec.id), index_key(rec.robot)],
+            keys=[KEYS.commands, record_key(rec.id), index_key(rec.robot)],
             args=[
                 self.retention_s,
                 score,
@@ -378,12 +377,12 @@ async def command_status_ctx(app: web.Application) -> AsyncIterator[None]:
     s: Settings = app[SETTINGS]
     status = CommandStatus(app[REDIS], s.redis.commands_retention_s)
     app[STATUS] = status
-    app[HUB].add_tap(EVENTS, app[WAITERS].tap)
+    app[HUB].add_tap(KEYS.events, app[WAITERS].tap)
     consumer = GroupConsumer(
         lambda: connect(
             s.redis, name=f"{s.web.name}:commands", block_ms=s.web.hub_block_ms, decode=True
         ),
-        [EVENTS],
+        [KEYS.events],
         GROUP,
         consumer_name(s),
         status.handle,

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.streams import DISPATCH
+from robodine.redisio.keys import KEYS
 from web.db.restaurant import MenuItem
 from web.http.schemas import doc
 from web.robots.schemas import RobotOut
@@ -104,7 +104,7 @@ class AlbabotView(Struct, kw_only=True):
 
 async def open_orders(redis: Redis) -> list[_Order]:
     out = []
-    for oid, raw in (await redis.hgetall(DISPATCH)).items():
+    for oid, raw in (await redis.hgetall(KEYS.dispatch)).items():
         try:
             out.append(msgspec.json.decode(raw, type=_Order))
         except msgspec.DecodeError as exc:

@@ -31,16 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from protocol.sealing import NONCE_BYTES, SealError, seal, unseal
-from protocol.streams import (
-    COMMANDS,
-    REGISTRY,
-    CommandRecord,
-    CommandType,
-    RegistryEntry,
-    RegistryVda,
-    to_fields,
-)
+from protocol.streams import CommandRecord, CommandType, RegistryEntry, RegistryVda, to_fields
 from protocol.vda5050.versions import SPOKEN, dialect_for, is_version
+from robodine.redisio.keys import KEYS
 from web.db.restaurant import RobotRow
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
@@ -146,10 +139,10 @@ class RegistryService:
     async def _publish(self, robot_id: str, entry: bytes | None, user: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
         if entry is None:
-            pipe.hdel(REGISTRY, robot_id)
+            pipe.hdel(KEYS.registry, robot_id)
         else:
-            pipe.hset(REGISTRY, robot_id, entry)
-        pipe.xadd(COMMANDS, dict(to_fields(sync_command(robot_id, user))))  # type: ignore[arg-type]
+            pipe.hset(KEYS.registry, robot_id, entry)
+        pipe.xadd(KEYS.commands, dict(to_fields(sync_command(robot_id, user))))  # type: ignore[arg-type]
         await pipe.execute()
 
     def _agv_free(self, robot_id: str, vda: VdaIdentity | None) -> None:
@@ -339,7 +332,7 @@ class RegistryService:
                     )
                 )
             ).all()
-        present = {_s(k) for k in await self.redis.hkeys(REGISTRY)}
+        present = {_s(k) for k in await self.redis.hkeys(KEYS.registry)}
         missing = [r for r in rows if r.id not in present]
         for row in missing:
             await self._publish(row.id, entry_json(row), "web")
@@ -390,7 +383,7 @@ async def rotate_data_key(
                 row.key_sealed = fresh
                 report.resealed_sql += 1
                 changed.add(row.id)
-    for rid, raw in (await redis.hgetall(REGISTRY)).items():
+    for rid, raw in (await redis.hgetall(KEYS.registry)).items():
         robot_id = _s(rid)
         try:
             entry = msgspec.json.decode(raw, type=RegistryEntry)
@@ -400,11 +393,11 @@ async def rotate_data_key(
         fresh = _reseal(new, old, robot_id, entry.key, report)
         if fresh is not None:
             entry = msgspec.structs.replace(entry, key=fresh, updated=time.time())
-            await redis.hset(REGISTRY, robot_id, msgspec.json.encode(entry))
+            await redis.hset(KEYS.registry, robot_id, msgspec.json.encode(entry))
             report.resealed_redis += 1
             changed.add(robot_id)
     for robot_id in sorted(changed):
-        await redis.xadd(COMMANDS, dict(to_fields(sync_command(robot_id, source))))  # type: ignore[arg-type]
+        await redis.xadd(KEYS.commands, dict(to_fields(sync_command(robot_id, source))))  # type: ignore[arg-type]
     log.info(
         "data_key_rotated",
         resealed_sql=report.resealed_sql,

@@ -12,8 +12,9 @@ import orjson
 import structlog
 from aiohttp import web
 
-from protocol.streams import TELEMETRY, CommandRecord, TelemetryRecord
+from protocol.streams import CommandRecord, TelemetryRecord
 from protocol.vocabulary import ACTIONS_BY_KIND, CommandAction, RobotKind
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str, entries_of
 from robodine.redisio.streamid import ZERO, StreamId
 from web.feeds.topic import decode_entries
@@ -258,14 +259,14 @@ async def robot_telemetry(
     oldest: str | None = None
     while not exhausted and len(found) < query.limit and scanned < scan_max:
         raw = await redis.xrevrange(
-            TELEMETRY, max=upper, min="-", count=min(1000, scan_max - scanned)
+            KEYS.telemetry, max=upper, min="-", count=min(1000, scan_max - scanned)
         )
         if not raw:
             exhausted = True
             break
         entries = entries_of(raw)
         scanned += len(entries)
-        for sid, rec in decode_entries(entries, TelemetryRecord, TELEMETRY):
+        for sid, rec in decode_entries(entries, TelemetryRecord, KEYS.telemetry):
             if rec.robot == params.robot_id:
                 found.append(TelemetryEntry(id=str(sid), sample=rec))
                 if len(found) == query.limit:
@@ -359,7 +360,7 @@ async def send_command(request: web.Request, params: RobotPath, body: CommandIn)
     idem = idempotency_key(request)
     idem_key = digest = None
     if idem is not None:
-        idem_key = f"rd:idem:{user.username}:{idem}"
+        idem_key = KEYS.idem(user.username, idem)
         digest = hashlib.sha256(
             orjson.dumps([params.robot_id, msgspec.to_builtins(body)])
         ).hexdigest()

@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from config import Settings
 from config.settings import RobotConfig
-from protocol.streams import REGISTRY, ROBOTS_INDEX, RobotSnapshot, from_fields, robot_key
+from protocol.streams import RobotSnapshot, from_fields
+from robodine.redisio.keys import KEYS
 from web.robots.schemas import RobotOut, VdaIdentity
 
 log = structlog.get_logger("web.robots")
@@ -112,8 +113,8 @@ async def load_robots(
     rd:registry for names and adds the network identity.
     """
     pipe = redis.pipeline(transaction=False)
-    pipe.hgetall(REGISTRY)
-    pipe.smembers(ROBOTS_INDEX)
+    pipe.hgetall(KEYS.registry)
+    pipe.smembers(KEYS.robots)
     raw_registry, seen = await pipe.execute()
     configured = {r.id: r for r in settings.robots}  # Settings.robot() is a scan per call
     sql = {
@@ -131,7 +132,7 @@ async def load_robots(
         return []
     pipe = redis.pipeline(transaction=False)
     for rid in wanted:
-        pipe.hgetall(robot_key(rid))
+        pipe.hgetall(KEYS.robot(rid))
     hashes = await pipe.execute()
     out = []
     for rid, h in zip(wanted, hashes, strict=True):

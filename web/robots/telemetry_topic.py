@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Struct
 
-from protocol.streams import TELEMETRY, TELEMETRY_SAMPLE, TelemetryRecord
+from protocol.streams import TELEMETRY_SAMPLE, TelemetryRecord
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, entries_of, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -59,7 +60,7 @@ def sample_frame(entry: Entry) -> Frame | None:
 
 class TelemetryTopic(Topic):
     name = "telemetry"
-    stream = TELEMETRY
+    stream = KEYS.named("telemetry")
     delivery = Delivery.LATEST
     summary = (
         "Pose, battery and speed samples (rd:telemetry). Latest wins per robot: a slow "

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from msgspec import Struct
 
-from protocol.streams import EVENTS
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry, stream_info
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Batch, Frame, Snapshot, frame
@@ -39,7 +39,7 @@ class RobotsParams(Query):
 
 class RobotsTopic(Topic):
     name = "robots"
-    stream = EVENTS
+    stream = KEYS.named("events")
     delivery = Delivery.LATEST
     summary = (
         "Every robot's state (registry + rd:robot:{id}), sent again whenever a `robot.*`, "

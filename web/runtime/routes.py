@@ -9,7 +9,8 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from protocol.streams import EVENTS, EventRecord, Level, to_fields
+from protocol.streams import EventRecord, Level, to_fields
+from robodine.redisio.keys import KEYS
 from web.http.api import Routes
 from web.keys import REDIS, SETTINGS, USER
 from web.runtime.schemas import SettingsOut, SettingsPatch
@@ -65,7 +66,7 @@ async def patch_settings(request: web.Request, body: SettingsPatch) -> SettingsO
             data={"by": user, "changes": changes},
         )
         try:
-            await request.app[REDIS].xadd(EVENTS, dict(to_fields(rec)))  # type: ignore[arg-type]
+            await request.app[REDIS].xadd(KEYS.events, dict(to_fields(rec)))  # type: ignore[arg-type]
         except RedisError as exc:  # the change stands; only its audit line is missing
             log.warning("settings_event_failed", error=str(exc))
     return SettingsOut(items=await runtime.items())

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from config import Settings
 from gateway.cluster.status import cluster_status
-from protocol.streams import REGISTRY
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from web.http.schemas import doc
 
@@ -82,7 +82,7 @@ class ClusterOut(Struct, kw_only=True):
 async def known_robots(redis: Redis, settings: Settings) -> list[str]:
     """The config's robots and those added through the API (rd:registry)."""
     ids = {r.id for r in settings.robots}
-    ids.update(as_str(k) for k in await redis.hkeys(REGISTRY))
+    ids.update(as_str(k) for k in await redis.hkeys(KEYS.registry))
     return sorted(ids)
 
 

@@ -24,8 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import func, select, text
 
-from protocol.streams import COMMANDS, EVENTS, REGISTRY, ROBOTS_INDEX, Level, robot_key
+from protocol.streams import Level
 from robodine.redisio.client import redacted_url
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import as_str
 from robodine.redisio.streamid import StreamId
 from web.status.document import Section, judged, off, ok, section
@@ -167,7 +168,7 @@ async def _gateway_metrics(p: Probe) -> dict[str, dict[str, float]] | None:
 async def _last_gateway_event(p: Probe) -> tuple[str, str] | None:
     """The newest gateway.started / gateway.stopped of this gateway: (type, stream id)."""
     name = p.settings.gateway.name
-    entries: Any = await p.redis.xrevrange(EVENTS, count=ERROR_SCAN)
+    entries: Any = await p.redis.xrevrange(KEYS.events, count=ERROR_SCAN)
     for sid, fields in entries:
         if fields.get("type") in ("gateway.started", "gateway.stopped") and fields.get("src") in (
             name,
@@ -304,13 +305,13 @@ async def web_section(p: Probe) -> Section:
 
 @section("robots")
 async def robots_section(p: Probe) -> Section:
-    ids = sorted(as_str(i) for i in await p.redis.smembers(ROBOTS_INDEX))
+    ids = sorted(as_str(i) for i in await p.redis.smembers(KEYS.robots))
     pipe = p.redis.pipeline(transaction=False)
     for rid in ids:
-        pipe.hmget(robot_key(rid), ["kind", "connection", "seen"])
+        pipe.hmget(KEYS.robot(rid), ["kind", "connection", "seen"])
     snaps = await pipe.execute()
     known = {r.id: str(r.kind) for r in p.settings.robots}
-    known.update(dict.fromkeys((as_str(k) for k in await p.redis.hkeys(REGISTRY)), ""))
+    known.update(dict.fromkeys((as_str(k) for k in await p.redis.hkeys(KEYS.registry)), ""))
     offline_after = p.settings.gateway.offline_after_s
     by_kind: dict[str, Counter[str]] = {}
     stale = []
@@ -385,7 +386,9 @@ async def spool_section(p: Probe) -> Section:
 
 
 async def _streams(p: Probe) -> dict[str, dict[str, Any]]:
-    names = sorted([k async for k in p.redis.scan_iter(match="rd:*", _type="stream", count=500)])
+    names = sorted(
+        [k async for k in p.redis.scan_iter(match=KEYS.pattern, _type="stream", count=500)]
+    )
     pipe = p.redis.pipeline(transaction=False)
     for name in names:
         pipe.xinfo_stream(name)
@@ -428,7 +431,7 @@ async def streams_section(p: Probe) -> Section:
 @section("projector")
 async def projector_section(p: Probe) -> Section:
     streams = await p.once("streams", lambda: _streams(p))
-    group = streams.get(EVENTS, {}).get("groups", {}).get(PROJECTOR_GROUP)
+    group = streams.get(KEYS.events, {}).get("groups", {}).get(PROJECTOR_GROUP)
     if group is None:
         return Section(
             state="degraded",
@@ -496,7 +499,7 @@ async def outbox_section(p: Probe) -> Section:
         age = max(0.0, p.now - when.timestamp())
     problems = (
         [
-            f"{waiting} order commands are not on {COMMANDS} yet, the oldest for {age:.0f} s: "
+            f"{waiting} order commands are not on {KEYS.commands} yet, the oldest for {age:.0f} s: "
             "the web tier's outbox relay cannot reach Redis?"
         ]
         if waiting and age > OUTBOX_AGE_LIMIT_S
@@ -512,7 +515,7 @@ async def outbox_section(p: Probe) -> Section:
 
 @section("errors")
 async def errors_section(p: Probe) -> Section:
-    entries: Any = await p.redis.xrevrange(EVENTS, count=ERROR_SCAN)
+    entries: Any = await p.redis.xrevrange(KEYS.events, count=ERROR_SCAN)
     alarms = []
     for sid, fields in entries:
         if fields.get("level") == Level.ALARM:

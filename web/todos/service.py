@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Final
 
 import msgspec
 import orjson
@@ -21,14 +20,13 @@ from redis.typing import EncodableT, FieldT
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from robodine.redisio.keys import KEYS
 from web.db.models import Todo
 from web.db.session import transaction
 from web.http.problems import Problem, not_found
 from web.todos.schemas import TodoIn, TodoOut, TodoPatch, TodosQuery
 
 log = structlog.get_logger("web.todos")
-
-TODOS_STREAM: Final = "rd:todos"
 
 
 def _utc(dt: datetime | None) -> datetime | None:
@@ -141,6 +139,6 @@ class TodoService:
             "src": self.src,
         }
         try:
-            await self.redis.xadd(TODOS_STREAM, fields, maxlen=self.maxlen, approximate=True)
+            await self.redis.xadd(KEYS.todos, fields, maxlen=self.maxlen, approximate=True)
         except RedisError as exc:
             log.error("todo_push_failed", op=op, todo=todo.id, error=str(exc))

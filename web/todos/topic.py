@@ -9,6 +9,7 @@ import msgspec
 import orjson
 from msgspec import Struct
 
+from robodine.redisio.keys import KEYS
 from robodine.redisio.replies import Entry
 from robodine.redisio.streamid import StreamId
 from web.feeds.frames import Frame, Snapshot, frame
@@ -16,7 +17,7 @@ from web.feeds.subscription import Delivery, Filter
 from web.feeds.topic import Start, Topic, TopicContext, log, resume_or_snapshot
 from web.http.schemas import doc
 from web.todos.schemas import TodoOut, TodosQuery
-from web.todos.service import TODOS_STREAM, TodoService
+from web.todos.service import TodoService
 
 
 class TodoFrame(Struct, tag_field="type", tag="todo", kw_only=True):
@@ -28,7 +29,7 @@ class TodoFrame(Struct, tag_field="type", tag="todo", kw_only=True):
 
 class TodosTopic(Topic):
     name = "todos"
-    stream = TODOS_STREAM
+    stream = KEYS.named("todos")
     delivery = Delivery.RELIABLE
     summary = (
         "Staff todos: all of them first, then every create/update/delete as it is "

@@ -38,12 +38,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from protocol.streams import EVENTS
 from robodine import signing
+from robodine.redisio.keys import KEYS
 from web.consumer import Entry
 from web.db.media import WebhookDelivery, WebhookEndpoint
-from web.jobs.queue import JobQueue
-from web.jobs.stream import JOBS_STREAM
+from web.jobs.queue import JobQueue, TaggedJob
 from web.webhooks.events import event_id, outbound
 from web.webhooks.service import open_secret
 from web.webhooks.targets import TargetRefused, check_target
@@ -57,7 +56,7 @@ USER_AGENT = "Robodine-Webhooks/1"
 async def ensure_group(redis: Redis) -> None:
     """The fan-out group, from now: made when an endpoint is registered, so events that
     come before any worker runs are delivered too (a worker makes it as well)."""
-    for stream in (EVENTS, JOBS_STREAM):
+    for stream in (KEYS.events, KEYS.jobs):
         try:
             await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
         except ResponseError as exc:
@@ -127,7 +126,7 @@ class Fanout:
             delivery_id = found.id
         w = self.settings.webhooks
         await self.queue.deliveries.enqueue(
-            Job(
+            TaggedJob(
                 function=FUNCTION,
                 kwargs={"delivery": delivery_id},
                 key=delivery_id,

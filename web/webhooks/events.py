@@ -6,8 +6,7 @@ from typing import Any, Final
 
 import orjson
 
-from protocol.streams import EVENTS
-from web.jobs.stream import JOBS_STREAM
+from robodine.redisio.keys import KEYS
 
 ORDER_TYPES: Final = tuple(
     f"order.{s}" for s in ("placed", "cooking", "ready", "delivering", "delivered", "cancelled")
@@ -18,12 +17,12 @@ EVENT_TYPES: Final = (*ORDER_TYPES, "alarm", *JOB_TYPES)
 
 def event_id(stream: str, sid: str) -> str:
     """The idempotency key: one per stream entry, the same on every retry and endpoint."""
-    return f"evt_{stream.removeprefix('rd:')}_{sid}"
+    return f"evt_{KEYS.short(stream)}_{sid}"
 
 
 def outbound(stream: str, sid: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
     """(event type, data) for an entry integrators may subscribe to, else None."""
-    if stream == EVENTS:
+    if stream == KEYS.events:
         data = orjson.loads(fields.get("data") or "{}")
         if fields.get("type") == "order.status" and f"order.{data.get('status')}" in ORDER_TYPES:
             return f"order.{data['status']}", {
@@ -40,7 +39,7 @@ def outbound(stream: str, sid: str, fields: dict[str, str]) -> tuple[str, dict[s
                 "data": data,
             }
         return None
-    if stream == JOBS_STREAM and f"job.{fields.get('status')}" in JOB_TYPES:
+    if stream == KEYS.jobs and f"job.{fields.get('status')}" in JOB_TYPES:
         out: dict[str, Any] = {
             "job": fields.get("job"),
             "kind": fields.get("kind"),

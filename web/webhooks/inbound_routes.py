@@ -15,7 +15,7 @@ from web.db.media import JobRow
 from web.http.api import Routes
 from web.http.jsonutil import json_response
 from web.http.problems import Problem, from_validation, not_found
-from web.jobs.analysis import CALLBACK, WAKE, job_secret
+from web.jobs.analysis import callback_key, job_secret, wake_key
 from web.jobs.stream import TERMINAL, status_of
 from web.keys import DB, JOBS, SETTINGS
 from web.webhooks.schemas import AnalysisPath, AnalysisVerdict, VerdictAnswer
@@ -72,7 +72,7 @@ async def analysis_webhook(request: web.Request, params: AnalysisPath) -> web.Re
     if row is None or row.kind != "analysis":
         raise not_found("analysis job", params.job_id)
     redis = request.app[JOBS].redis
-    key = CALLBACK.format(params.job_id)
+    key = callback_key(params.job_id)
     try:
         stored = await redis.set(key, body, nx=True, ex=KEEP_S)
         if not stored:
@@ -82,7 +82,7 @@ async def analysis_webhook(request: web.Request, params: AnalysisPath) -> web.Re
             await redis.delete(key)
             state = "gone" if live is None else str(status_of(live))
             raise Problem(409, "job_finished", f"job {params.job_id} is {state}; too late")
-        wake = WAKE.format(params.job_id)
+        wake = wake_key(params.job_id)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.rpush(wake, b"1")
             pipe.expire(wake, KEEP_S)

@@ -27,10 +27,10 @@ from saq.types import PartialTimersDict
 from saq.worker import Worker
 
 from config import Settings
-from protocol.streams import EVENTS
 from robodine.lifecycle import Notifier, run_until_signal
 from robodine.media import open_store
 from robodine.redisio.client import connect
+from robodine.redisio.keys import KEYS
 from web.consumer import GroupConsumer
 from web.db.migrate import current_revision, head_revision
 from web.db.session import create_engine, sessionmaker
@@ -40,7 +40,6 @@ from web.jobs.history import History
 from web.jobs.queue import JobQueue
 from web.jobs.registry import KINDS
 from web.jobs.runtime import JobContext, saq_function
-from web.jobs.stream import JOBS_STREAM
 from web.webhooks.delivery import FUNCTION, GROUP, Fanout, Sender
 from web.webhooks.targets import connector_kwargs
 
@@ -122,7 +121,7 @@ async def serve(
     consumers = [
         GroupConsumer(
             group_client,
-            [JOBS_STREAM],
+            [KEYS.jobs],
             HISTORY_GROUP,
             wid,
             history.handle,
@@ -131,7 +130,7 @@ async def serve(
         ),
         GroupConsumer(
             group_client,
-            [EVENTS, JOBS_STREAM],
+            [KEYS.events, KEYS.jobs],
             GROUP,
             wid,
             Fanout(db, queue, settings).handle,
