@@ -45,9 +45,9 @@ function addForm(reload) {
     }
     try {
       const made = await api("/api/inventory", { method: "POST", body });
-      toast(`${t("stock_added")}: ${made.name}`);
       form.reset();
-      await fill();
+      await fill(); // the new row's dish leaves the list before anyone picks again
+      toast(`${t("stock_added")}: ${made.name}`);
       reload();
     } catch (ex) { toast(ex.message, true); }
   } }, h("h3", {}, t("add_stock")), field("stock_counts", what), ingredientBox, field("unit", unit),
