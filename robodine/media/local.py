@@ -279,14 +279,17 @@ class _Writer:
                 raise StoreUnavailable("the upload ended before its last chunk")
             blob = self.hasher.blob()
             final = self.final(blob.key)
-            if not final.exists():  # else a synced copy is stored: this one is only removed
+            if final.exists():  # a synced copy is stored already: this one is only removed
+                f.close()
+                self.tmp.unlink()
+                _fsync_dir(final.parent)  # its name too, whoever renamed it
+            else:
                 os.fsync(f.fileno())
-            f.close()
-            _publish(self.tmp, final)
+                f.close()
+                _publish(self.tmp, final)
             published = True
             return blob
         finally:
-            self.hashing.join()
             if f is not None:
                 f.close()
             if not published:
@@ -311,7 +314,7 @@ class _File:
                 rest = rest[os.write(fd, rest) :]
         self.end += size
         if self.end - self.synced >= WRITEBACK_BYTES and _FADVISE is not None:
-            _FADVISE(self.f.fileno(), self.synced, self.end - self.synced, os.POSIX_FADV_DONTNEED)
+            _FADVISE(fd, self.synced, self.end - self.synced, os.POSIX_FADV_DONTNEED)
             self.synced = self.end
 
 
@@ -319,10 +322,6 @@ _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS: the final fsync d
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    if final.exists():  # the same content is stored already (its data synced before its rename)
-        tmp.unlink()
-        _fsync_dir(final.parent)  # its name too, whoever renamed it
-        return
     created = not final.parent.exists()
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, final)
